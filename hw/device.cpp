@@ -1,0 +1,48 @@
+#include "hw/device.hpp"
+
+namespace hetsim::hw {
+
+namespace {
+LinkSpec parse_link(const config::Node& node) {
+  LinkSpec link;
+  link.bandwidth = node.quantity("bandwidth", units::Dim::bandwidth).positive();
+  link.latency = node.quantity("latency", units::Dim::time).default_to("0 s").non_negative();
+  return link;
+}
+}  // namespace
+
+Device parse_device(const config::Node& node) {
+  Device d;
+  d.name = node.get<std::string>("name").required();
+  d.kind = node.get<std::string>("kind").one_of({"gpu"});
+  const auto compute = node.child("compute");
+  bool any = false;
+  for (DType t : kDTypes) {
+    if (!compute.has(to_string(t))) continue;
+    d.peak_flops[static_cast<std::size_t>(t)] = compute.quantity(to_string(t), units::Dim::flop_rate).positive();
+    any = true;
+  }
+  if (!any) compute.fail("expected at least one dtype peak (fp32, tf32, bf16, fp16, fp8, int8)");
+
+  const auto memory = node.child("memory");
+  d.memory_kind = memory.get<std::string>("kind").default_to("HBM");
+  d.memory_capacity = memory.quantity("capacity", units::Dim::bytes).positive();
+  d.memory_bandwidth = memory.quantity("bandwidth", units::Dim::bandwidth).positive();
+
+  const auto links = node.child("links");
+  d.scale_up = parse_link(links.child("scale_up"));
+  d.host = parse_link(links.child("host"));
+  d.kernel_launch_overhead = node.quantity("kernel_launch_overhead", units::Dim::time).default_to("0 s").non_negative();
+
+  const auto eff = node.child("efficiency");
+  for (OpClass c : kOpClasses) {
+    const auto e = eff.child(to_string(c));
+    auto& slot = d.efficiency[static_cast<std::size_t>(c)];
+    if (c != OpClass::collective) slot.compute = e.get<double>("compute").default_to(1.0).in_range(0.01, 1.0);
+    slot.memory = e.get<double>("memory").default_to(1.0).in_range(0.01, 1.0);
+  }
+  d.efficiency_source = node.get<std::string>("efficiency_source").default_to("catalog defaults (uncalibrated)");
+  return d;
+}
+
+}  // namespace hetsim::hw

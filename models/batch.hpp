@@ -1,0 +1,37 @@
+#pragma once
+// What one model step processes, aggregated so that building its ops costs O(1) whatever the batch
+// size: attention cost depends on sums over sequences (query-key pairs, KV tokens read), and the
+// linear layers only on the token count.
+#include <cstdint>
+
+namespace hetsim::models {
+
+struct BatchShape {
+  std::int64_t prefill_tokens = 0;     ///< new prompt tokens fed in this step (all chunks)
+  std::int64_t prefill_chunks = 0;     ///< prompt chunks in this step
+  double prefill_attn_pairs = 0;       ///< causal query-key pairs: sum of c*p + c(c+1)/2
+  double prefill_kv_read_tokens = 0;   ///< KV tokens read by prefill attention: sum of p + c
+  std::int64_t logit_tokens = 0;       ///< positions that produce a token (decodes + chunks ending a prompt)
+  std::int64_t decode_seqs = 0;        ///< sequences generating one token each
+  double decode_context_tokens = 0;    ///< sum of their context lengths, the new token included
+
+  /// A chunk of `tokens` prompt tokens after `context_before` cached ones.
+  void add_prefill(std::int64_t tokens, std::int64_t context_before, bool completes_prompt) {
+    const double c = static_cast<double>(tokens), p = static_cast<double>(context_before);
+    prefill_tokens += tokens;
+    prefill_chunks += 1;
+    prefill_attn_pairs += c * p + c * (c + 1) / 2;
+    prefill_kv_read_tokens += p + c;
+    if (completes_prompt) logit_tokens += 1;
+  }
+  /// One decode sequence whose context, the new token included, is `context_len`.
+  void add_decode(std::int64_t context_len) {
+    decode_seqs += 1;
+    decode_context_tokens += static_cast<double>(context_len);
+    logit_tokens += 1;
+  }
+  std::int64_t tokens() const { return prefill_tokens + decode_seqs; }
+  bool empty() const { return tokens() == 0; }
+};
+
+}  // namespace hetsim::models

@@ -1,0 +1,90 @@
+#include "models/model.hpp"
+
+#include <algorithm>
+
+
+namespace hetsim::models {
+
+std::int64_t ModelSpec::layer_parameters() const {
+  const std::int64_t h = hidden_size;
+  const std::int64_t q = num_attention_heads * head_dim;
+  const std::int64_t kv = num_key_value_heads * head_dim;
+  std::int64_t attn = h * q + 2 * h * kv + q * h;  // q, k, v, o projections
+  if (qkv_bias) attn += q + 2 * kv;
+  if (o_bias) attn += h;
+  const std::int64_t mlp = 3 * h * intermediate_size;  // gate, up, down (SwiGLU)
+  const std::int64_t norms = 2 * h;                     // input and post-attention RMSNorm weights
+  return attn + mlp + norms;
+}
+
+std::int64_t ModelSpec::parameters() const {
+  const std::int64_t embed = vocab_size * hidden_size;
+  const std::int64_t head = tie_word_embeddings ? 0 : vocab_size * hidden_size;
+  return embed + head + num_hidden_layers * layer_parameters() + hidden_size /* final norm */;
+}
+
+std::int64_t ModelSpec::kv_heads_per_device(int tp) const { return std::max<std::int64_t>(1, num_key_value_heads / tp); }
+
+double ModelSpec::weight_bytes_per_device(int tp) const {
+  const double b = bytes_per_element(dtype);
+  const double norms = static_cast<double>(2 * hidden_size * num_hidden_layers + hidden_size);
+  // Linear layers and the vocab-parallel embedding/head split over tp; KV projections are replicated
+  // when tp exceeds the KV heads; norms are replicated.
+  const double q = static_cast<double>(num_attention_heads * head_dim);
+  const double kv = static_cast<double>(kv_heads_per_device(tp) * head_dim);
+  const double h = static_cast<double>(hidden_size);
+  double layer = (h * q + q * h) / tp + 2 * h * kv + 3 * h * intermediate_size / tp;
+  if (qkv_bias) layer += q / tp + 2 * kv;
+  if (o_bias) layer += h;
+  const double vocab = static_cast<double>(vocab_size) * h * (tie_word_embeddings ? 1 : 2) / tp;
+  return b * (layer * num_hidden_layers + vocab + norms);
+}
+
+double ModelSpec::kv_bytes_per_token(int tp) const {
+  return 2.0 * num_hidden_layers * kv_heads_per_device(tp) * head_dim * bytes_per_element(dtype);
+}
+
+void ModelSpec::check_tensor_parallel(int tp, const config::Node& where, const std::string& key) const {
+  const bool heads_ok = num_attention_heads % tp == 0;
+  const bool kv_ok = num_key_value_heads % tp == 0 || tp % num_key_value_heads == 0;
+  const bool mlp_ok = intermediate_size % tp == 0;
+  if (!heads_ok || !kv_ok || !mlp_ok)
+    where.fail_key(key, std::to_string(tp),
+                   fmt::format("{} has {} attention heads, {} KV heads and intermediate size {}; the tensor-parallel "
+                               "degree must divide them (KV heads may instead divide it)",
+                               name, num_attention_heads, num_key_value_heads, intermediate_size));
+}
+
+ModelSpec parse_model(const config::Node& node) {
+  ModelSpec m;
+  m.name = node.get<std::string>("name").required();
+  m.model_type = node.get<std::string>("model_type").one_of({"llama", "qwen2"});
+  m.hidden_size = node.get<std::int64_t>("hidden_size").in_range(1, 1 << 20);
+  m.intermediate_size = node.get<std::int64_t>("intermediate_size").in_range(1, 1 << 22);
+  m.num_attention_heads = node.get<std::int64_t>("num_attention_heads").in_range(1, 4096);
+  m.num_key_value_heads = node.get<std::int64_t>("num_key_value_heads").default_to(m.num_attention_heads).in_range(1, 4096);
+  if (m.num_attention_heads % m.num_key_value_heads != 0)
+    node.fail_key("num_key_value_heads", std::to_string(m.num_key_value_heads),
+                  fmt::format("expected a divisor of num_attention_heads ({})", m.num_attention_heads));
+  if (m.hidden_size % m.num_attention_heads != 0 && !node.has("head_dim"))
+    node.fail_key("num_attention_heads", std::to_string(m.num_attention_heads),
+                  "expected a divisor of hidden_size (or give head_dim)");
+  m.head_dim = node.get<std::int64_t>("head_dim").default_to(m.hidden_size / m.num_attention_heads).in_range(1, 4096);
+  m.num_hidden_layers = node.get<std::int64_t>("num_hidden_layers").in_range(1, 4096);
+  m.vocab_size = node.get<std::int64_t>("vocab_size").in_range(1, 1 << 24);
+  m.max_position_embeddings = node.get<std::int64_t>("max_position_embeddings").in_range(1, 1LL << 31);
+  m.rope_theta = node.get<double>("rope_theta").default_to(10000.0).at_least(1.0);
+  m.rms_norm_eps = node.get<double>("rms_norm_eps").default_to(1e-6).in_range(0.0, 1.0);
+  m.hidden_act = node.get<std::string>("hidden_act").default_to("silu").one_of({"silu"});
+  m.tie_word_embeddings = node.get<bool>("tie_word_embeddings").default_to(false);
+  const bool attention_bias = node.get<bool>("attention_bias").default_to(false);
+  m.qkv_bias = attention_bias || m.model_type == "qwen2";  // modeling_qwen2.py: q/k/v Linear(bias=True)
+  m.o_bias = attention_bias;
+  const std::string dtype = node.get<std::string>("torch_dtype").default_to("bfloat16");
+  const auto parsed = parse_dtype(dtype);
+  if (!parsed) node.fail_key("torch_dtype", dtype, "expected bfloat16, float16, float32 or fp8");
+  m.dtype = *parsed;
+  return m;
+}
+
+}  // namespace hetsim::models

@@ -1,0 +1,48 @@
+#pragma once
+// A decoder-only transformer described with Hugging Face config.json field names, and what follows
+// from it: parameter counts, bytes per device under tensor parallelism, KV bytes per token.
+#include <cstdint>
+#include <string>
+
+#include "sim/core/config.hpp"
+#include "sim/core/op.hpp"
+
+namespace hetsim::models {
+
+struct ModelSpec {
+  std::string name;               ///< catalog name, e.g. "llama-3-8b"
+  std::string model_type;         ///< HF model_type: "llama", "qwen2"
+  std::int64_t hidden_size = 0;
+  std::int64_t intermediate_size = 0;
+  std::int64_t num_attention_heads = 0;
+  std::int64_t num_key_value_heads = 0;  ///< < heads means GQA; == heads means MHA
+  std::int64_t head_dim = 0;
+  std::int64_t num_hidden_layers = 0;
+  std::int64_t vocab_size = 0;
+  std::int64_t max_position_embeddings = 0;
+  double rope_theta = 0;
+  double rms_norm_eps = 0;
+  std::string hidden_act;         ///< "silu": gated MLP (gate, up, down)
+  bool tie_word_embeddings = false;
+  bool qkv_bias = false;          ///< Qwen2 hard-codes q/k/v biases; Llama's attention_bias adds o_proj too
+  bool o_bias = false;
+  DType dtype = DType::bf16;      ///< from torch_dtype
+
+  /// Total parameters, embeddings and LM head included.
+  std::int64_t parameters() const;
+  /// Parameters of one decoder layer.
+  std::int64_t layer_parameters() const;
+  /// Weight bytes held by one device at tensor-parallel degree `tp` (vocab-parallel embedding and head).
+  double weight_bytes_per_device(int tp) const;
+  /// KV heads held by one device at degree `tp` (replicated when tp exceeds the KV heads).
+  std::int64_t kv_heads_per_device(int tp) const;
+  /// KV-cache bytes per token on one device at degree `tp`, all layers.
+  double kv_bytes_per_token(int tp) const;
+  /// Error at `where` unless the heads split evenly over `tp` devices.
+  void check_tensor_parallel(int tp, const config::Node& where, const std::string& key) const;
+};
+
+/// Reads a model from a (layered) config node with HF field names; validates shapes.
+ModelSpec parse_model(const config::Node& node);
+
+}  // namespace hetsim::models

@@ -1,0 +1,22 @@
+// Least-outstanding-requests routing: the replica with the fewest unfinished requests; ties go to
+// the lowest index so runs are deterministic.
+#include "policies/router/router.hpp"
+#include "sim/core/registry.hpp"
+
+namespace hetsim::policies {
+namespace {
+
+class LeastOutstanding final : public Router {
+ public:
+  explicit LeastOutstanding(const config::Node&) {}
+  std::size_t route(const Request&, std::span<const ReplicaLoad> replicas) override {
+    std::size_t best = 0;
+    for (std::size_t i = 1; i < replicas.size(); ++i)
+      if (replicas[i].outstanding < replicas[best].outstanding) best = i;
+    return best;
+  }
+};
+
+}  // namespace
+HETSIM_REGISTER(Router, LeastOutstanding, "least_outstanding", "fewest unfinished requests (ties: lowest index)");
+}  // namespace hetsim::policies

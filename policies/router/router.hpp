@@ -1,0 +1,26 @@
+#pragma once
+// Router interface: picks the replica that receives an arriving request.
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "sim/core/request.hpp"
+
+namespace hetsim::policies {
+
+/// What a router may know about a replica when a request arrives.
+struct ReplicaLoad {
+  std::int64_t outstanding = 0;  ///< requests routed there and not yet finished
+  std::int64_t waiting = 0;      ///< of which not yet admitted
+  std::int64_t kv_free_blocks = 0;
+};
+
+class Router {
+ public:
+  static constexpr const char* kKind = "router";
+  virtual ~Router() = default;
+  /// Index into `replicas` of the replica that serves `request`.
+  virtual std::size_t route(const Request& request, std::span<const ReplicaLoad> replicas) = 0;
+};
+
+}  // namespace hetsim::policies

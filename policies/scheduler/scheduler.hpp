@@ -1,0 +1,60 @@
+#pragma once
+// Batch scheduler interface (iteration-level scheduling, Orca/vLLM): before every model step the
+// scheduler picks which sequences run and how many of their pending tokens each feeds.
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <vector>
+
+#include "policies/kv_cache/kv_manager.hpp"
+#include "policies/preemption/preemption.hpp"
+#include "policies/sequence.hpp"
+
+namespace hetsim::policies {
+
+/// One sequence's share of a step.
+struct ScheduledItem {
+  Sequence* seq = nullptr;
+  std::int64_t tokens = 0;  ///< pending tokens fed this step
+};
+
+/// A replica's queues plus the KV and preemption mechanisms schedulers act through.
+class ReplicaQueues {
+ public:
+  ReplicaQueues(KvManager& kv, Preemption& preemption) : kv_(kv), preemption_(preemption) {}
+
+  std::deque<Sequence*>& waiting() { return waiting_; }
+  const std::deque<Sequence*>& waiting() const { return waiting_; }
+  std::vector<Sequence*>& running() { return running_; }
+  const std::vector<Sequence*>& running() const { return running_; }
+  KvManager& kv() { return kv_; }
+
+  /// Ensures `seq` (running) holds KV for `tokens` more tokens, evicting the most recently admitted
+  /// running sequences other than `seq` as needed (vLLM's LIFO victim order, so the oldest always
+  /// progresses). False if even that cannot make room.
+  bool reserve_running(Sequence& seq, std::int64_t tokens);
+  /// Admits the head of the waiting queue with `tokens` to feed if the blocks fit above the
+  /// watermark (the watermark is waived when nothing runs). Never evicts.
+  bool admit_head(std::int64_t tokens);
+  /// Evicts the most recently admitted running sequence back to the front of the waiting queue.
+  void evict_newest();
+
+ private:
+  KvManager& kv_;
+  Preemption& preemption_;
+  std::deque<Sequence*> waiting_;
+  std::vector<Sequence*> running_;
+};
+
+class Scheduler {
+ public:
+  static constexpr const char* kKind = "scheduler";
+  virtual ~Scheduler() = default;
+  /// Fills `batch` (empty on entry) with the next step's work.
+  virtual void schedule(ReplicaQueues& queues, std::vector<ScheduledItem>& batch) = 0;
+  /// Largest number of tokens one sequence may feed in one step, if prompts are never split; a
+  /// request whose prompt + output exceeds it could never run after a preemption and is rejected.
+  virtual std::optional<std::int64_t> unsplit_token_limit() const = 0;
+};
+
+}  // namespace hetsim::policies

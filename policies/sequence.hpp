@@ -1,0 +1,34 @@
+#pragma once
+// The serving state of one request on a replica. Token accounting (after vLLM):
+//   known    = prompt + generated tokens;   computed = tokens whose KV is cached;
+//   pending  = known - computed, fed to the model in the next steps.
+// A step feeding all pending tokens produces one new token. Recompute-preemption drops the KV
+// (computed = 0), so the sequence re-prefills prompt + generated tokens when it is resumed.
+#include <cstdint>
+
+namespace hetsim::policies {
+
+struct Sequence {
+  std::int64_t id = 0;
+  double arrival = 0;
+  std::int64_t prompt_tokens = 0;
+  std::int64_t output_tokens = 0;
+  std::int64_t generated = 0;
+  std::int64_t computed = 0;
+  std::int64_t kv_blocks = 0;  ///< blocks held in the KV manager
+  int preemptions = 0;
+  int replica = -1;
+  double first_scheduled = -1;
+  double first_token = -1;
+  double completion = -1;
+
+  std::int64_t known() const { return prompt_tokens + generated; }
+  std::int64_t pending() const { return known() - computed; }
+  /// Generating: exactly the last produced token is pending.
+  bool decoding() const { return generated > 0 && pending() == 1; }
+  bool finished() const { return generated >= output_tokens; }
+  /// Most tokens whose KV this sequence can ever hold (its last token is never fed back).
+  std::int64_t peak_kv_tokens() const { return prompt_tokens + output_tokens - 1; }
+};
+
+}  // namespace hetsim::policies

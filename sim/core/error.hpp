@@ -1,0 +1,22 @@
+#pragma once
+// Error types shared by every layer. `InputError` means the user gave something we cannot use
+// (scenario YAML, trace file, CLI flag): the CLI prints it once and exits with code 2.
+// Anything else that escapes is an internal error (exit 1).
+#include <stdexcept>
+#include <string>
+
+namespace hetsim {
+
+/// Bad user input; the message already names the file, line / key path, bad value and expectation.
+class InputError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// An engine invariant was violated (a bug in hetsim, never a user mistake).
+class InvariantError : public std::logic_error {
+ public:
+  using std::logic_error::logic_error;
+};
+
+}  // namespace hetsim

@@ -1,0 +1,89 @@
+#pragma once
+// The op description shared by models/ (which produce ops) and hw/ (which prices them); neither
+// knows the other. All quantities are per instance, in SI units; `repeat` instances run back to back
+// (e.g. one per layer).
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace hetsim {
+
+/// Classes of ops the cost model prices with separate efficiencies (and calibrate/ fits separately).
+enum class OpClass : std::uint8_t { gemm, attention_prefill, attention_decode, elementwise, collective };
+inline constexpr std::array kOpClasses{OpClass::gemm, OpClass::attention_prefill, OpClass::attention_decode,
+                                       OpClass::elementwise, OpClass::collective};
+inline constexpr std::size_t kNumOpClasses = kOpClasses.size();
+
+constexpr std::string_view to_string(OpClass c) {
+  switch (c) {
+    case OpClass::gemm: return "gemm";
+    case OpClass::attention_prefill: return "attention_prefill";
+    case OpClass::attention_decode: return "attention_decode";
+    case OpClass::elementwise: return "elementwise";
+    case OpClass::collective: return "collective";
+  }
+  return "?";
+}
+
+/// Numeric formats with distinct peak rates.
+enum class DType : std::uint8_t { fp32, tf32, bf16, fp16, fp8, int8 };
+inline constexpr std::array kDTypes{DType::fp32, DType::tf32, DType::bf16, DType::fp16, DType::fp8, DType::int8};
+
+constexpr std::string_view to_string(DType d) {
+  switch (d) {
+    case DType::fp32: return "fp32";
+    case DType::tf32: return "tf32";
+    case DType::bf16: return "bf16";
+    case DType::fp16: return "fp16";
+    case DType::fp8: return "fp8";
+    case DType::int8: return "int8";
+  }
+  return "?";
+}
+
+constexpr double bytes_per_element(DType d) {
+  switch (d) {
+    case DType::fp32:
+    case DType::tf32: return 4;
+    case DType::bf16:
+    case DType::fp16: return 2;
+    case DType::fp8:
+    case DType::int8: return 1;
+  }
+  return 0;
+}
+
+/// Parses a dtype name ("bf16", or HF torch_dtype spellings such as "bfloat16"); nullopt if unknown.
+constexpr std::optional<DType> parse_dtype(std::string_view name) {
+  if (name == "bf16" || name == "bfloat16") return DType::bf16;
+  if (name == "fp16" || name == "float16" || name == "half") return DType::fp16;
+  if (name == "fp32" || name == "float32" || name == "float") return DType::fp32;
+  if (name == "tf32") return DType::tf32;
+  if (name == "fp8" || name == "float8") return DType::fp8;
+  if (name == "int8") return DType::int8;
+  return std::nullopt;
+}
+
+/// Collective pattern of a collective op.
+enum class Collective : std::uint8_t { none, all_reduce, all_gather };
+
+/// One operation of a model step, as the cost model sees it.
+struct Op {
+  std::string_view name;  ///< e.g. "qkv_proj"; static storage
+  OpClass cls = OpClass::gemm;
+  DType dtype = DType::bf16;
+  double flops = 0;             ///< arithmetic per instance
+  double weight_bytes = 0;      ///< parameter bytes read per instance (device memory)
+  double activation_bytes = 0;  ///< activation bytes read + written per instance (device memory)
+  double kv_bytes = 0;          ///< KV-cache bytes read + written per instance (device memory)
+  double repeat = 1;            ///< instances (e.g. number of layers)
+  int kernels = 1;              ///< kernel launches per instance
+  Collective collective = Collective::none;
+  int group = 1;          ///< participants of a collective
+  double comm_bytes = 0;  ///< collective payload per participant
+
+  double bytes() const { return weight_bytes + activation_bytes + kv_bytes; }
+};
+
+}  // namespace hetsim

@@ -1,0 +1,46 @@
+#pragma once
+// One serving replica's state machine, free of SimGrid: admission (or rejection with a reason),
+// step planning through its scheduler, step pricing through the cost model, and the token/KV
+// bookkeeping when a step ends. The engine drives it and supplies the clock.
+#include <vector>
+
+#include "hw/cost_model.hpp"
+#include "models/step_ops.hpp"
+#include "policies/router/router.hpp"
+#include "policies/scheduler/scheduler.hpp"
+#include "sim/engine/recorder.hpp"
+#include "sim/engine/scenario.hpp"
+
+namespace hetsim::sim {
+
+class Replica {
+ public:
+  Replica(int index, ReplicaPlan& plan, const models::ModelSpec& model, std::int64_t max_model_len, Recorder& recorder);
+
+  /// Queues `seq` (fresh) or rejects it, with a reason, if it could never run here.
+  bool accept(policies::Sequence& seq, double now);
+  bool has_work() const { return !queues_.waiting().empty() || !queues_.running().empty(); }
+  /// Plans the next step at `now` and returns its duration.
+  double begin_step(double now);
+  /// Applies the planned step's effects at its end time.
+  void end_step(double end);
+  policies::ReplicaLoad load() const;
+
+ private:
+  /// Why `seq` can never run here; empty if it can.
+  std::string rejection_reason(const policies::Sequence& seq) const;
+
+  int index_;
+  ReplicaPlan& plan_;
+  const models::ModelSpec& model_;
+  std::int64_t max_model_len_;
+  Recorder& recorder_;
+  hw::CostModel cost_;
+  policies::ReplicaQueues queues_;
+  std::vector<policies::ScheduledItem> batch_;
+  std::vector<Op> ops_;
+  StepRow row_;
+  std::int64_t outstanding_ = 0;
+};
+
+}  // namespace hetsim::sim

@@ -1,0 +1,59 @@
+#pragma once
+// A scenario fully built from YAML: model, replicas with their devices and policies, the requests,
+// SLOs and output options. Building it performs every validation (so `hetsim validate` and
+// `hetsim run` fail identically, before anything runs).
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hw/cost_model.hpp"
+#include "hw/device.hpp"
+#include "models/model.hpp"
+#include "policies/kv_cache/kv_manager.hpp"
+#include "policies/preemption/preemption.hpp"
+#include "policies/router/router.hpp"
+#include "policies/scheduler/scheduler.hpp"
+#include "sim/core/config.hpp"
+#include "sim/core/request.hpp"
+
+namespace hetsim::sim {
+
+/// One serving replica: a tensor-parallel group of identical devices with its own policies.
+struct ReplicaPlan {
+  std::shared_ptr<const hw::Device> device;
+  int tensor_parallel = 1;
+  std::unique_ptr<policies::Scheduler> scheduler;
+  std::unique_ptr<policies::KvManager> kv;
+  std::unique_ptr<policies::Preemption> preemption;
+};
+
+struct Slo {
+  std::optional<double> ttft, tpot, e2e;  ///< seconds; a request meets the SLO if it meets all given
+  bool any() const { return ttft || tpot || e2e; }
+};
+
+struct OutputOptions {
+  bool steps = true;     ///< write steps.csv
+  bool timeline = false; ///< write timeline.json (Chrome trace)
+};
+
+struct Scenario {
+  std::string name;
+  std::string file;
+  std::uint64_t seed = 0;
+  models::ModelSpec model;
+  std::int64_t max_model_len = 0;
+  std::vector<ReplicaPlan> replicas;
+  std::unique_ptr<policies::Router> router;
+  std::vector<Request> requests;
+  Slo slo;
+  OutputOptions output;
+  YAML::Node resolved;  ///< effective configuration, written as resolved.yaml
+};
+
+/// Builds and validates the scenario in `doc` (overrides already applied).
+Scenario load_scenario(const config::Document& doc);
+
+}  // namespace hetsim::sim

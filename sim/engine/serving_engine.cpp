@@ -1,0 +1,106 @@
+#include "sim/engine/serving_engine.hpp"
+
+#include <simgrid/s4u.hpp>
+#include <xbt/log.h>
+
+#include <exception>
+#include <memory>
+
+#include "sim/core/error.hpp"
+#include "sim/engine/replica.hpp"
+
+namespace hetsim::sim {
+namespace sg = simgrid::s4u;
+
+EngineStats run_serving(Scenario& sc, Recorder& recorder) {
+  int argc = 1;
+  char name[] = "hetsim";
+  char* argv[] = {name, nullptr};
+  sg::Engine engine(&argc, argv);
+  xbt_log_control_set("root.thresh:critical");
+  // Datacenter interconnects: plain max-min sharing without TCP-window or cross-traffic artefacts
+  // (STACK-NOTES.md), so transfer times match bytes / bandwidth + latency.
+  sg::Engine::set_config("network/model:CM02");
+  sg::Engine::set_config("network/crosstraffic:0");
+  sg::Engine::set_config("network/TCP-gamma:0");
+
+  auto* zone = sg::create_full_zone("cluster");
+  sg::Host* frontend = zone->create_host("frontend", 1e9);
+  std::vector<sg::Host*> hosts;
+  for (std::size_t i = 0; i < sc.replicas.size(); ++i)
+    hosts.push_back(zone->create_host(fmt::format("replica-{}", i), 1e9));
+  zone->seal();
+
+  std::vector<policies::Sequence> sequences(sc.requests.size());
+  std::vector<std::unique_ptr<Replica>> replicas;
+  for (std::size_t i = 0; i < sc.replicas.size(); ++i)
+    replicas.push_back(std::make_unique<Replica>(static_cast<int>(i), sc.replicas[i], sc.model, sc.max_model_len, recorder));
+  std::vector<sg::ActorPtr> actors(replicas.size());
+  std::vector<char> idle(replicas.size(), 0);
+  bool source_done = false;
+  std::exception_ptr failure;
+  EngineStats stats;
+
+  // Actors are per resource (one source, one per replica); requests are plain data.
+  for (std::size_t i = 0; i < replicas.size(); ++i) {
+    actors[i] = sg::Actor::create(fmt::format("replica-{}", i), hosts[i], [&, i] {
+      try {
+        Replica& replica = *replicas[i];
+        while (true) {
+          if (!replica.has_work()) {
+            if (source_done) return;
+            idle[i] = 1;
+            sg::this_actor::suspend();
+            continue;
+          }
+          const double dt = replica.begin_step(sg::Engine::get_clock());
+          sg::this_actor::sleep_for(dt);
+          replica.end_step(sg::Engine::get_clock());
+          ++stats.events;
+        }
+      } catch (...) {
+        failure = std::current_exception();
+        sg::Actor::kill_all();
+      }
+    });
+  }
+  sg::Actor::create("source", frontend, [&] {
+    try {
+      std::vector<policies::ReplicaLoad> loads(replicas.size());
+      for (const Request& req : sc.requests) {
+        if (req.arrival > sg::Engine::get_clock()) sg::this_actor::sleep_until(req.arrival);
+        const double now = sg::Engine::get_clock();
+        recorder.on_arrival(req, now);
+        ++stats.events;
+        for (std::size_t i = 0; i < replicas.size(); ++i) loads[i] = replicas[i]->load();
+        const std::size_t target = sc.router->route(req, loads);
+        if (target >= replicas.size())
+          throw InvariantError(fmt::format("router chose replica {} of {}", target, replicas.size()));
+        policies::Sequence& seq = sequences[static_cast<std::size_t>(req.id)];
+        seq.id = req.id;
+        seq.arrival = now;
+        seq.prompt_tokens = req.prompt_tokens;
+        seq.output_tokens = req.output_tokens;
+        if (replicas[target]->accept(seq, now) && idle[target]) {
+          idle[target] = 0;
+          actors[target]->resume();
+        }
+      }
+      source_done = true;
+      for (std::size_t i = 0; i < replicas.size(); ++i)
+        if (idle[i]) {
+          idle[i] = 0;
+          actors[i]->resume();
+        }
+    } catch (...) {
+      failure = std::current_exception();
+      sg::Actor::kill_all();
+    }
+  });
+  engine.run();
+  if (failure) std::rethrow_exception(failure);
+  recorder.finish(sg::Engine::get_clock());
+  return stats;
+}
+
+}  // namespace hetsim::sim

@@ -1,0 +1,171 @@
+#include "sim/engine/summary.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "sim/core/units.hpp"
+#include "sim/engine/recorder.hpp"
+
+namespace hetsim::sim {
+
+Stats describe(std::vector<double> v) {
+  Stats s;
+  s.count = v.size();
+  if (v.empty()) return s;
+  std::sort(v.begin(), v.end());
+  double sum = 0;
+  for (double x : v) sum += x;
+  s.mean = sum / static_cast<double>(v.size());
+  auto pct = [&](double q) {
+    const double pos = q * static_cast<double>(v.size() - 1);
+    const auto lo = static_cast<std::size_t>(std::floor(pos));
+    const auto hi = std::min(lo + 1, v.size() - 1);
+    return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
+  };
+  s.p50 = pct(0.50);
+  s.p90 = pct(0.90);
+  s.p99 = pct(0.99);
+  s.max = v.back();
+  return s;
+}
+
+Summary summarize(const Scenario& sc, const Recorder& rec) {
+  Summary s;
+  s.scenario = sc.name;
+  s.model = sc.model.name;
+  s.seed = sc.seed;
+  std::map<std::string, int> fleet;
+  for (const auto& r : sc.replicas) ++fleet[fmt::format("{} TP{}", r.device->name, r.tensor_parallel)];
+  for (const auto& [k, n] : fleet) s.fleet += fmt::format("{}{} x {}", s.fleet.empty() ? "" : " + ", n, k);
+  for (const auto& r : sc.replicas) {
+    const std::string src = fmt::format("{}: {}", r.device->name, r.device->efficiency_source);
+    if (std::find(s.cost_model_sources.begin(), s.cost_model_sources.end(), src) == s.cost_model_sources.end())
+      s.cost_model_sources.push_back(src);
+  }
+
+  std::vector<double> ttft, tpot, e2e, queue, sojourn;
+  std::int64_t out_tokens = 0, all_tokens = 0;
+  std::size_t good = 0;
+  for (const auto& r : rec.requests()) {
+    ++s.requests;
+    sojourn.push_back(r.completion - r.arrival);
+    if (r.status == RequestStatus::rejected) {
+      ++s.rejected;
+      ++s.rejected_by_reason[r.reason.substr(0, r.reason.find(':'))];
+      continue;
+    }
+    ++s.completed;
+    ttft.push_back(r.ttft());
+    e2e.push_back(r.e2e());
+    queue.push_back(r.first_scheduled - r.arrival);
+    if (r.output_tokens > 1) tpot.push_back(r.tpot());
+    out_tokens += r.output_tokens;
+    all_tokens += r.output_tokens + r.prompt_tokens;
+    const bool ok = (!sc.slo.ttft || r.ttft() <= *sc.slo.ttft) && (!sc.slo.e2e || r.e2e() <= *sc.slo.e2e) &&
+                    (!sc.slo.tpot || r.output_tokens <= 1 || r.tpot() <= *sc.slo.tpot);
+    if (ok) ++good;
+  }
+  s.duration = rec.end_time();
+  const double d = s.duration > 0 ? s.duration : 1.0;
+  s.request_throughput = static_cast<double>(s.completed) / d;
+  s.output_token_throughput = static_cast<double>(out_tokens) / d;
+  s.total_token_throughput = static_cast<double>(all_tokens) / d;
+  s.ttft = describe(ttft);
+  s.tpot = describe(tpot);
+  s.e2e = describe(e2e);
+  s.queue = describe(queue);
+  s.has_slo = sc.slo.any();
+  s.goodput = static_cast<double>(good) / d;
+  s.slo_attainment = s.requests ? static_cast<double>(good) / static_cast<double>(s.requests) : 0;
+
+  double util_sum = 0;
+  for (const auto& r : rec.replicas()) {
+    s.preemptions += r.preemptions;
+    s.steps += r.steps;
+    const double total = static_cast<double>(r.kv_blocks_total);
+    util_sum += r.kv_block_seconds / (total * d);
+    s.kv_utilization_peak = std::max(s.kv_utilization_peak, static_cast<double>(r.kv_blocks_peak) / total);
+  }
+  s.kv_utilization_mean = rec.replicas().empty() ? 0 : util_sum / static_cast<double>(rec.replicas().size());
+  s.mean_in_system = rec.mean_in_system();
+  s.arrival_rate = static_cast<double>(s.requests) / d;
+  s.mean_sojourn = describe(sojourn).mean;
+  return s;
+}
+
+namespace {
+nlohmann::ordered_json stats_json(const Stats& st) {
+  return {{"count", st.count}, {"mean", st.mean}, {"p50", st.p50}, {"p90", st.p90}, {"p99", st.p99}, {"max", st.max}};
+}
+}  // namespace
+
+std::string summary_json(const Summary& s) {
+  nlohmann::ordered_json j;
+  j["scenario"] = s.scenario;
+  j["model"] = s.model;
+  j["fleet"] = s.fleet;
+  j["seed"] = s.seed;
+  j["requests"] = {{"total", s.requests}, {"completed", s.completed}, {"rejected", s.rejected}};
+  j["rejected_by_reason"] = s.rejected_by_reason;
+  j["preemptions"] = s.preemptions;
+  j["steps"] = s.steps;
+  j["duration_s"] = s.duration;
+  j["throughput"] = {{"requests_per_s", s.request_throughput},
+                     {"output_tokens_per_s", s.output_token_throughput},
+                     {"total_tokens_per_s", s.total_token_throughput}};
+  j["latency_s"] = {{"ttft", stats_json(s.ttft)}, {"tpot", stats_json(s.tpot)}, {"e2e", stats_json(s.e2e)},
+                    {"queue", stats_json(s.queue)}};
+  if (s.has_slo) j["goodput"] = {{"requests_per_s", s.goodput}, {"slo_attainment", s.slo_attainment}};
+  j["kv_utilization"] = {{"mean", s.kv_utilization_mean}, {"peak", s.kv_utilization_peak}};
+  j["littles_law"] = {{"mean_in_system", s.mean_in_system},
+                      {"arrival_rate_per_s", s.arrival_rate},
+                      {"mean_sojourn_s", s.mean_sojourn},
+                      {"lambda_times_w", s.arrival_rate * s.mean_sojourn}};
+  j["cost_model"] = s.cost_model_sources;
+  return j.dump(2) + "\n";
+}
+
+namespace {
+template <class... Args>
+void add_line(std::string& out, fmt::format_string<Args...> format, Args&&... args) {
+  fmt::format_to(std::back_inserter(out), format, std::forward<Args>(args)...);
+  out += '\n';
+}
+}  // namespace
+
+std::string summary_table(const Summary& s, const Slo& slo) {
+  std::string out;
+  auto line = [&]<class... Args>(fmt::format_string<Args...> format, Args&&... args) {
+    add_line(out, format, std::forward<Args>(args)...);
+  };
+  line("hetsim: {}  ({} on {}, seed {})", s.scenario, s.model, s.fleet, s.seed);
+  line("  requests    {} completed, {} rejected, {} preemptions, {} steps, {:.3f} s simulated", s.completed,
+       s.rejected, s.preemptions, s.steps, s.duration);
+  for (const auto& [reason, n] : s.rejected_by_reason) line("  rejected    {} x {}", n, reason);
+  line("  throughput  {:.3f} req/s, {:.1f} output tok/s, {:.1f} total tok/s", s.request_throughput,
+       s.output_token_throughput, s.total_token_throughput);
+  if (s.has_slo) {
+    std::string what;
+    if (slo.ttft) what += fmt::format("TTFT <= {}", units::format(*slo.ttft, units::Dim::time));
+    if (slo.tpot) what += fmt::format("{}TPOT <= {}", what.empty() ? "" : ", ", units::format(*slo.tpot, units::Dim::time));
+    if (slo.e2e) what += fmt::format("{}E2E <= {}", what.empty() ? "" : ", ", units::format(*slo.e2e, units::Dim::time));
+    line("  goodput     {:.3f} req/s ({:.1f}% of requests meet {})", s.goodput, 100 * s.slo_attainment, what);
+  }
+  line("  KV cache    {:.1f}% mean, {:.1f}% peak utilization", 100 * s.kv_utilization_mean, 100 * s.kv_utilization_peak);
+  line("");
+  line("  {:<12} {:>10} {:>10} {:>10} {:>10}", "latency", "mean", "p50", "p90", "p99");
+  auto row = [&](const char* name, const Stats& st, double scale) {
+    line("  {:<12} {:>10.2f} {:>10.2f} {:>10.2f} {:>10.2f}", name, st.mean * scale, st.p50 * scale, st.p90 * scale,
+         st.p99 * scale);
+  };
+  row("TTFT (ms)", s.ttft, 1e3);
+  row("TPOT (ms)", s.tpot, 1e3);
+  row("E2E (s)", s.e2e, 1);
+  row("queue (ms)", s.queue, 1e3);
+  line("");
+  for (const auto& src : s.cost_model_sources) line("  cost model  {}", src);
+  return out;
+}
+
+}  // namespace hetsim::sim

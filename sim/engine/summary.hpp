@@ -1,0 +1,43 @@
+#pragma once
+// Run-level metrics from the recorded requests and steps: counts, throughput, latency percentiles,
+// goodput under the scenario's SLOs, KV utilization, and the Little's-law self-check.
+#include <map>
+#include <string>
+#include <vector>
+
+#include "sim/engine/scenario.hpp"
+
+namespace hetsim::sim {
+
+class Recorder;
+
+struct Stats {
+  std::size_t count = 0;
+  double mean = 0, p50 = 0, p90 = 0, p99 = 0, max = 0;
+};
+/// Mean and linearly interpolated percentiles (numpy's default); zeros when empty.
+Stats describe(std::vector<double> values);
+
+struct Summary {
+  std::string scenario, model, fleet;
+  std::uint64_t seed = 0;
+  std::size_t requests = 0, completed = 0, rejected = 0;
+  std::map<std::string, std::size_t> rejected_by_reason;
+  std::int64_t preemptions = 0, steps = 0;
+  double duration = 0;  ///< simulated seconds until the last request finished
+  double request_throughput = 0, output_token_throughput = 0, total_token_throughput = 0;
+  Stats ttft, tpot, e2e, queue;
+  bool has_slo = false;
+  double goodput = 0, slo_attainment = 0;  ///< requests/s meeting every SLO; fraction of all requests
+  double kv_utilization_mean = 0, kv_utilization_peak = 0;
+  double mean_in_system = 0, arrival_rate = 0, mean_sojourn = 0;  ///< Little's law: L vs lambda * W
+  std::vector<std::string> cost_model_sources;
+};
+
+Summary summarize(const Scenario& scenario, const Recorder& recorder);
+/// summary.json text (stable key order; deterministic).
+std::string summary_json(const Summary& summary);
+/// The table `hetsim run` prints.
+std::string summary_table(const Summary& summary, const Slo& slo);
+
+}  // namespace hetsim::sim

@@ -1,0 +1,105 @@
+#include "workload/azure_trace.hpp"
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <fstream>
+
+#include "sim/core/error.hpp"
+#include "sim/core/registry.hpp"
+#include "workload/csv.hpp"
+#include "workload/trace_options.hpp"
+#include "workload/workload_source.hpp"
+
+namespace hetsim::workload {
+
+namespace {
+// Days from 1970-01-01 to a civil date (H. Hinnant's days_from_civil algorithm).
+long days_from_civil(long y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const long era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<long>(doe) - 719468;
+}
+
+bool read_int(const char*& p, const char* end, int digits, long& out) {
+  if (end - p < digits) return false;
+  auto [q, ec] = std::from_chars(p, p + digits, out);
+  if (ec != std::errc{} || q != p + digits) return false;
+  p = q;
+  return true;
+}
+bool expect(const char*& p, const char* end, char c) {
+  if (p == end || *p != c) return false;
+  ++p;
+  return true;
+}
+}  // namespace
+
+bool parse_timestamp(const std::string& text, double& seconds) {
+  const char* p = text.data();
+  const char* end = p + text.size();
+  long y, mo, d, h, mi, s;
+  if (!read_int(p, end, 4, y) || !expect(p, end, '-') || !read_int(p, end, 2, mo) || !expect(p, end, '-') ||
+      !read_int(p, end, 2, d) || !expect(p, end, ' ') || !read_int(p, end, 2, h) || !expect(p, end, ':') ||
+      !read_int(p, end, 2, mi) || !expect(p, end, ':') || !read_int(p, end, 2, s))
+    return false;
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) return false;
+  double frac = 0;
+  if (p != end) {
+    if (*p != '.') return false;
+    ++p;
+    double scale = 0.1;
+    if (p == end) return false;
+    for (; p != end; ++p, scale /= 10) {
+      if (*p < '0' || *p > '9') return false;
+      frac += (*p - '0') * scale;
+    }
+  }
+  seconds = static_cast<double>(days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d))) * 86400.0 +
+            static_cast<double>(h * 3600 + mi * 60 + s) + frac;
+  return true;
+}
+
+std::vector<Request> read_azure_trace(const std::string& path) {
+  CsvReader csv(path);
+  const std::size_t ts = csv.column("TIMESTAMP");
+  const std::size_t ctx = csv.column("ContextTokens");
+  const std::size_t gen = csv.column("GeneratedTokens");
+  std::vector<Request> out;
+  double t0 = 0;
+  while (csv.next()) {
+    double t = 0;
+    if (!parse_timestamp(csv.field(ts), t))
+      csv.fail(fmt::format("TIMESTAMP = \"{}\": expected \"YYYY-MM-DD HH:MM:SS.fffffff\"", csv.field(ts)));
+    Request r;
+    r.prompt_tokens = csv.positive_int(ctx);
+    r.output_tokens = csv.positive_int(gen);
+    if (out.empty()) t0 = t;
+    r.arrival = t - t0;
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+namespace {
+class AzureTraceSource final : public WorkloadSource {
+ public:
+  explicit AzureTraceSource(const config::Node& cfg) : file_(cfg.file_path("file")), options_(TraceOptions::parse(cfg)) {}
+  std::vector<Request> generate(std::uint64_t) override {
+    auto requests = read_azure_trace(file_);
+    options_.apply(requests);
+    return requests;
+  }
+
+ private:
+  std::string file_;
+  TraceOptions options_;
+};
+}  // namespace
+
+HETSIM_REGISTER(WorkloadSource, AzureTraceSource, "azure",
+                "Azure LLM inference trace CSV (TIMESTAMP, ContextTokens, GeneratedTokens); rate_scale, limit");
+}  // namespace hetsim::workload

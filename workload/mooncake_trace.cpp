@@ -1,0 +1,70 @@
+#include "workload/mooncake_trace.hpp"
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "sim/core/error.hpp"
+#include "sim/core/registry.hpp"
+#include "workload/trace_options.hpp"
+#include "workload/workload_source.hpp"
+
+namespace hetsim::workload {
+
+std::vector<Request> read_mooncake_trace(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw InputError(fmt::format("{}: cannot open file", path));
+  std::vector<Request> out;
+  std::string text;
+  std::size_t line = 0;
+  auto fail = [&](const std::string& msg) { throw InputError(fmt::format("{}:{}: {}", path, line, msg)); };
+  while (std::getline(in, text)) {
+    ++line;
+    if (text.empty() || text == "\r") continue;
+    const auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.is_object()) fail("not a JSON object");
+    auto integer = [&](const char* key, std::int64_t min) {
+      const auto it = j.find(key);
+      if (it == j.end()) fail(fmt::format("missing field '{}'", key));
+      if (!it->is_number_integer() || it->get<std::int64_t>() < min)
+        fail(fmt::format("{} = {}: expected an integer >= {}", key, it->dump(), min));
+      return it->get<std::int64_t>();
+    };
+    Request r;
+    r.arrival = static_cast<double>(integer("timestamp", 0)) / 1000.0;
+    r.prompt_tokens = integer("input_length", 1);
+    r.output_tokens = integer("output_length", 1);
+    if (const auto it = j.find("hash_ids"); it != j.end()) {
+      if (!it->is_array()) fail(fmt::format("hash_ids = {}: expected a list of integers", it->dump()));
+      r.hash_ids.reserve(it->size());
+      for (const auto& id : *it) {
+        if (!id.is_number_unsigned()) fail(fmt::format("hash_ids entry {}: expected an integer >= 0", id.dump()));
+        r.hash_ids.push_back(id.get<std::uint32_t>());
+      }
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+namespace {
+class MooncakeTraceSource final : public WorkloadSource {
+ public:
+  explicit MooncakeTraceSource(const config::Node& cfg)
+      : file_(cfg.file_path("file")), options_(TraceOptions::parse(cfg)) {}
+  std::vector<Request> generate(std::uint64_t) override {
+    auto requests = read_mooncake_trace(file_);
+    options_.apply(requests);
+    return requests;
+  }
+
+ private:
+  std::string file_;
+  TraceOptions options_;
+};
+}  // namespace
+
+HETSIM_REGISTER(WorkloadSource, MooncakeTraceSource, "mooncake",
+                "Mooncake JSONL trace (timestamp ms, input_length, output_length, hash_ids); rate_scale, limit");
+}  // namespace hetsim::workload
