@@ -2,6 +2,7 @@
 // Result files are written under a temporary name and renamed into place only when the whole run
 // succeeded, so nothing half-written ever looks complete. Writes are buffered (results can be
 // millions of rows).
+#include <fmt/compile.h>
 #include <fmt/format.h>
 
 #include <cstdio>
@@ -20,6 +21,12 @@ class AtomicFile {
 
   template <class... Args>
   void print(fmt::format_string<Args...> format, Args&&... args) {
+    fmt::format_to(std::back_inserter(buffer_), format, std::forward<Args>(args)...);
+    if (buffer_.size() > (1u << 20)) flush();
+  }
+  /// Like print, with a format compiled at build time (FMT_COMPILE): for per-step hot paths.
+  template <class S, class... Args>
+  void print_compiled(const S& format, Args&&... args) {
     fmt::format_to(std::back_inserter(buffer_), format, std::forward<Args>(args)...);
     if (buffer_.size() > (1u << 20)) flush();
   }

@@ -102,7 +102,7 @@ void Recorder::on_step(const StepRow& row) {
   rep.prefill_tokens += row.prefill_tokens;
   rep.decode_tokens += row.decode_seqs;
   if (steps_csv_)
-    steps_csv_->print("{},{},{},{},{},{},{},{}\n", row.replica, row.start, row.duration, row.prefill_tokens,
+    steps_csv_->print_compiled(FMT_COMPILE("{},{},{},{},{},{},{},{}\n"), row.replica, row.start, row.duration, row.prefill_tokens,
                       row.decode_seqs, row.batch_seqs, row.kv_blocks_used, row.kv_blocks_total);
   if (timeline_) {
     // Chrome trace "complete" events; times in microseconds.
