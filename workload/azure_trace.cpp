@@ -38,7 +38,7 @@ bool expect(const char*& p, const char* end, char c) {
 }
 }  // namespace
 
-bool parse_timestamp(const std::string& text, double& seconds) {
+bool parse_timestamp(const std::string& text, std::int64_t& ticks) {
   const char* p = text.data();
   const char* end = p + text.size();
   long y, mo, d, h, mi, s;
@@ -47,19 +47,17 @@ bool parse_timestamp(const std::string& text, double& seconds) {
       !read_int(p, end, 2, mi) || !expect(p, end, ':') || !read_int(p, end, 2, s))
     return false;
   if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) return false;
-  double frac = 0;
+  std::int64_t frac = 0;  // in 100 ns ticks; digits past the 7th are below the resolution and dropped
   if (p != end) {
-    if (*p != '.') return false;
-    ++p;
-    double scale = 0.1;
-    if (p == end) return false;
+    if (*p != '.' || ++p == end) return false;
+    std::int64_t scale = 1000000;
     for (; p != end; ++p, scale /= 10) {
       if (*p < '0' || *p > '9') return false;
       frac += (*p - '0') * scale;
     }
   }
-  seconds = static_cast<double>(days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d))) * 86400.0 +
-            static_cast<double>(h * 3600 + mi * 60 + s) + frac;
+  const std::int64_t secs = days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * 86400 + h * 3600 + mi * 60 + s;
+  ticks = secs * 10000000 + frac;
   return true;
 }
 
@@ -69,16 +67,16 @@ std::vector<Request> read_azure_trace(const std::string& path) {
   const std::size_t ctx = csv.column("ContextTokens");
   const std::size_t gen = csv.column("GeneratedTokens");
   std::vector<Request> out;
-  double t0 = 0;
+  std::int64_t t0 = 0;
   while (csv.next()) {
-    double t = 0;
+    std::int64_t t = 0;
     if (!parse_timestamp(csv.field(ts), t))
       csv.fail(fmt::format("TIMESTAMP = \"{}\": expected \"YYYY-MM-DD HH:MM:SS.fffffff\"", csv.field(ts)));
     Request r;
     r.prompt_tokens = csv.positive_int(ctx);
     r.output_tokens = csv.positive_int(gen);
     if (out.empty()) t0 = t;
-    r.arrival = t - t0;
+    r.arrival = static_cast<double>(t - t0) * 1e-7;
     out.push_back(std::move(r));
   }
   return out;

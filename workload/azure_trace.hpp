@@ -2,6 +2,7 @@
 // Azure LLM inference trace 2023 (Patel et al., "Splitwise", ISCA'24; CC-BY-4.0):
 // CSV with header TIMESTAMP,ContextTokens,GeneratedTokens; TIMESTAMP is wall-clock
 // "YYYY-MM-DD HH:MM:SS.fffffff" (100 ns resolution).
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -13,8 +14,8 @@ namespace hetsim::workload {
 /// naming "file:line".
 std::vector<Request> read_azure_trace(const std::string& path);
 
-/// Seconds since 1970-01-01 of "YYYY-MM-DD HH:MM:SS[.fraction]" (UTC, proleptic Gregorian);
-/// false if malformed.
-bool parse_timestamp(const std::string& text, double& seconds);
+/// Time since 1970-01-01 of "YYYY-MM-DD HH:MM:SS[.fraction]" (UTC, proleptic Gregorian) in integer
+/// ticks of 100 ns, the trace's resolution (a double of epoch seconds would lose it); false if malformed.
+bool parse_timestamp(const std::string& text, std::int64_t& ticks);
 
 }  // namespace hetsim::workload

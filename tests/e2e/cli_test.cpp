@@ -1,0 +1,129 @@
+// End-to-end tests through the hetsim binary (each run is its own process).
+#include <catch2/catch.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "support.hpp"
+
+using namespace hetsim;
+using Catch::Contains;
+namespace fs = std::filesystem;
+
+namespace {
+std::string quickstart() { return test::source_dir() + "/scenarios/quickstart.yaml"; }
+}  // namespace
+
+TEST_CASE("cli: every scenario in scenarios/ runs and writes complete results", "[e2e]") {
+  int count = 0;
+  for (const auto& entry : fs::directory_iterator(test::source_dir() + "/scenarios")) {
+    if (entry.path().extension() != ".yaml") continue;
+    ++count;
+    INFO(entry.path().string());
+    test::TempDir out("scenario");
+    const auto r = test::run_hetsim("run '" + entry.path().string() + "' --out '" + out.str() + "'");
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    for (const char* f : {"requests.csv", "summary.json", "resolved.yaml"}) CHECK(fs::exists(out.file(f)));
+    for (const auto& f : fs::directory_iterator(out.str())) CHECK(f.path().extension() != ".tmp");
+    CHECK_THAT(r.output, Contains("TTFT (ms)") && Contains("completed"));
+    // The resolved configuration is itself a valid scenario.
+    const auto again = test::run_hetsim("validate '" + out.file("resolved.yaml") + "'");
+    INFO(again.output);
+    CHECK(again.exit_code == 0);
+  }
+  CHECK(count >= 3);
+}
+
+TEST_CASE("cli: same scenario and seed give byte-identical outputs; another seed differs", "[e2e][determinism]") {
+  test::TempDir a("det_a"), b("det_b"), c("det_c");
+  const std::string args = " --set output.timeline=true --set workload.num_requests=150";
+  REQUIRE(test::run_hetsim("run '" + quickstart() + "' --quiet --out '" + a.str() + "'" + args).exit_code == 0);
+  REQUIRE(test::run_hetsim("run '" + quickstart() + "' --quiet --out '" + b.str() + "'" + args).exit_code == 0);
+  REQUIRE(test::run_hetsim("run '" + quickstart() + "' --quiet --seed 99 --out '" + c.str() + "'" + args).exit_code == 0);
+  for (const char* f : {"requests.csv", "steps.csv", "summary.json", "resolved.yaml", "timeline.json"}) {
+    INFO(f);
+    const auto text = test::read_file(a.file(f));
+    CHECK(!text.empty());
+    CHECK(text == test::read_file(b.file(f)));
+  }
+  CHECK(test::read_file(a.file("requests.csv")) != test::read_file(c.file("requests.csv")));
+}
+
+TEST_CASE("cli: the timeline is a Chrome trace with one track per replica", "[e2e]") {
+  test::TempDir out("timeline");
+  REQUIRE(test::run_hetsim("run '" + quickstart() + "' --quiet --set output.timeline=true --set workload.num_requests=20 --out '" +
+                           out.str() + "'")
+              .exit_code == 0);
+  const auto text = test::read_file(out.file("timeline.json"));
+  CHECK_THAT(text, Contains("\"traceEvents\"") && Contains("\"ph\":\"X\"") && Contains("replica 1 (h100-sxm5-80gb)"));
+  const auto steps = test::read_csv(out.file("steps.csv"));
+  std::size_t spans = 0;
+  for (std::size_t pos = 0; (pos = text.find("\"ph\":\"X\"", pos)) != std::string::npos; ++pos) ++spans;
+  CHECK(spans == steps.size());
+}
+
+TEST_CASE("cli: validate, list and help", "[e2e]") {
+  auto v = test::run_hetsim("validate '" + quickstart() + "'");
+  CHECK(v.exit_code == 0);
+  CHECK_THAT(v.output, Contains("OK") && Contains("400 requests"));
+  auto l = test::run_hetsim("list");
+  CHECK(l.exit_code == 0);
+  CHECK_THAT(l.output, Contains("vllm") && Contains("sarathi") && Contains("round_robin") && Contains("least_outstanding") &&
+                           Contains("paged") && Contains("azure") && Contains("mooncake") && Contains("h100-sxm5-80gb") &&
+                           Contains("qwen2.5-7b"));
+  for (const char* cmd : {"--help", "run --help", "validate --help", "list --help"}) {
+    auto h = test::run_hetsim(cmd);
+    CHECK(h.exit_code == 0);
+    CHECK_THAT(h.output, Contains("Usage"));
+  }
+}
+
+TEST_CASE("cli: bad input exits 2 with one clear message", "[e2e][errors]") {
+  test::TempDir dir("bad");
+  struct Case {
+    std::string args, expect;
+  };
+  const std::string scen = dir.write("typo.yaml", test::read_file(quickstart()) + "polices:\n  router: {impl: round_robin}\n");
+  const auto base = test::read_file(quickstart());
+  const auto typo_line = std::count(base.begin(), base.end(), '\n') + 1;
+  const std::vector<Case> cases = {
+      {"run '" + scen + "'", fmt::format("typo.yaml:{}: polices: unknown key 'polices'; did you mean 'policies'?", typo_line)},
+      {"run '" + quickstart() + "' --set policies.scheduler.impl=sarthi", "did you mean 'sarathi'"},
+      {"run '" + quickstart() + "' --set cluster.replicas=0", "cluster.replicas = 0: expected an integer in [1, 100000]"},
+      {"run '" + quickstart() + "' --set 'cluster.device.memory.bandwidth=3 TB/x'", "unknown unit 'TB/x'"},
+      {"run '" + quickstart() + "' --set workload.source=azure --set workload.file=/nonexistent.csv", "no such file"},
+      {"run '" + dir.str() + "/missing.yaml'", "cannot open file"},
+      {"run '" + quickstart() + "' --sed 3", "--sed"},
+      {"run '" + quickstart() + "' --seed minus", "minus"},
+      {"frobnicate", "subcommand"},
+      {"run '" + quickstart() + "' --set model=llama-3-70b --set policies.kv_cache.gpu_memory_utilization=0.5",
+       "no KV block fits"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.args);
+    const auto r = test::run_hetsim(c.args);
+    INFO(r.output);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Contains(c.expect));
+    CHECK_THAT(r.output, !Contains("internal error"));
+  }
+}
+
+TEST_CASE("cli: a run that fails leaves no result files behind", "[e2e][errors]") {
+  test::TempDir dir("atomic");
+  const std::string bad_trace = dir.write("t.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.68,10,5\nbroken\n");
+  const auto r = test::run_hetsim("run '" + quickstart() + "' --set workload.source=azure --set 'workload.file=" + bad_trace +
+                                  "' --out '" + dir.file("out") + "'");
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("t.csv:3"));
+  CHECK_FALSE(fs::exists(dir.file("out/summary.json")));
+  CHECK_FALSE(fs::exists(dir.file("out/requests.csv")));
+  // An output path that is a file is reported, not half-written.
+  const std::string blocker = dir.write("blocker", "x");
+  const auto r2 = test::run_hetsim("run '" + quickstart() + "' --out '" + blocker + "/sub'");
+  CHECK(r2.exit_code == 2);
+  CHECK_THAT(r2.output, Contains("cannot create folder"));
+}

@@ -1,0 +1,54 @@
+#include <catch2/catch.hpp>
+
+#include "hw/test_devices.hpp"
+#include "sim/core/catalog.hpp"
+
+using namespace hetsim;
+
+TEST_CASE("hw catalog: every entry loads and is physically sane", "[hw][catalog]") {
+  const auto names = catalog::names("hw/catalog");
+  REQUIRE(names.size() >= 2);
+  for (const auto& name : names) {
+    INFO(name);
+    const hw::Device d = test::catalog_device(name);
+    CHECK(d.name == name);
+    CHECK(d.peak(DType::bf16) > 0);
+    CHECK(d.peak(DType::fp32) < d.peak(DType::bf16));  // tensor cores beat plain FP32
+    CHECK(d.memory_capacity > 0);
+    // HBM bandwidth of any current part is below 10 TB/s; links below HBM.
+    CHECK(d.memory_bandwidth > 0);
+    CHECK(d.memory_bandwidth < 10e12);
+    CHECK(d.scale_up.bandwidth < d.memory_bandwidth);
+    // PCIe Gen5 x16 moves at most ~64 GB/s per direction.
+    CHECK(d.host.bandwidth <= 64e9);
+    for (const auto& e : d.efficiency) {
+      CHECK(e.compute > 0);
+      CHECK(e.compute <= 1);
+      CHECK(e.memory > 0);
+      CHECK(e.memory <= 1);
+    }
+  }
+}
+
+TEST_CASE("hw catalog: datasheet figures of H100 and A100", "[hw][catalog]") {
+  const auto h100 = test::catalog_device("h100-sxm5-80gb");
+  CHECK(h100.peak(DType::bf16) == Approx(989.4e12));
+  CHECK(h100.peak(DType::fp8) == Approx(1978.9e12));
+  CHECK(h100.memory_bandwidth == Approx(3.35e12));
+  CHECK(h100.memory_capacity == 80e9);
+  CHECK(h100.scale_up.bandwidth == 450e9);
+  const auto a100 = test::catalog_device("a100-sxm4-80gb");
+  CHECK(a100.peak(DType::bf16) == Approx(312e12));
+  CHECK(a100.peak(DType::fp8) == 0);  // Ampere has no FP8 tensor cores
+  CHECK(a100.memory_bandwidth == Approx(2.039e12));
+}
+
+TEST_CASE("hw catalog: malformed device YAML names the key path", "[hw][catalog]") {
+  auto bad = config::Document::load_string(
+      "device:\n  preset: h100-sxm5-80gb\n  memory:\n    bandwidth: -3 TB/s\n", "bad.yaml");
+  auto layered = catalog::with_preset(bad.root(), "device", "hw/catalog");
+  REQUIRE_THROWS_WITH(hw::parse_device(layered.node), Catch::Contains("bad.yaml:4: device.memory.bandwidth = -3 TB/s"));
+  auto unknown = config::Document::load_string("device: h100-sxm5-80gbx\n", "bad.yaml");
+  REQUIRE_THROWS_WITH(catalog::with_preset(unknown.root(), "device", "hw/catalog"),
+                      Catch::Contains("device = \"h100-sxm5-80gbx\"") && Catch::Contains("did you mean 'h100-sxm5-80gb'"));
+}

@@ -1,0 +1,93 @@
+#include <catch2/catch.hpp>
+
+#include "sim/core/config.hpp"
+
+using namespace hetsim;
+using Catch::Contains;
+
+namespace {
+config::Document doc(const std::string& yaml) { return config::Document::load_string(yaml, "test.yaml"); }
+}  // namespace
+
+TEST_CASE("config: typed keys with defaults and ranges", "[config]") {
+  auto d = doc("a:\n  n: 7\n  x: 0.5\n  flag: true\n  s: hello\n");
+  auto a = d.root().child("a");
+  CHECK(a.get<int>("n").in_range(1, 10).value() == 7);
+  CHECK(a.get<double>("x").value() == 0.5);
+  CHECK(a.get<bool>("flag").value());
+  CHECK(a.get<std::string>("s").one_of({"hello", "bye"}).value() == "hello");
+  CHECK(a.get<int>("absent").default_to(3).value() == 3);
+  d.check_unknown_keys();
+  CHECK(d.resolved()["a"]["absent"].as<int>() == 3);  // defaults are written to the resolved config
+}
+
+TEST_CASE("config: each rule's error names file, line, key path and value", "[config]") {
+  auto d = doc("policies:\n  scheduler:\n    chunk_size: -5\n    impl: 12x\n    mode: fast\n");
+  auto s = d.root().child("policies").child("scheduler");
+  SECTION("range") {
+    REQUIRE_THROWS_WITH(s.get<int>("chunk_size").in_range(1, 65536).value(),
+                        Contains("test.yaml:3: policies.scheduler.chunk_size = -5") && Contains("[1, 65536]"));
+  }
+  SECTION("type") {
+    REQUIRE_THROWS_WITH(s.get<int>("impl").value(), Contains("test.yaml:4: policies.scheduler.impl = 12x") &&
+                                                         Contains("integer"));
+  }
+  SECTION("choice") {
+    REQUIRE_THROWS_WITH(s.get<std::string>("mode").one_of({"slow", "steady"}).value(),
+                        Contains("policies.scheduler.mode = fast") && Contains("\"slow\", \"steady\""));
+  }
+  SECTION("missing required key") {
+    REQUIRE_THROWS_WITH(s.get<int>("max_num_seqs").required().value(),
+                        Contains("test.yaml:3: policies.scheduler") && Contains("missing required key 'max_num_seqs'"));
+  }
+  SECTION("quantity") {
+    auto q = doc("memory:\n  bandwidth: 3 TB/x\n");
+    REQUIRE_THROWS_WITH(q.root().child("memory").quantity("bandwidth", units::Dim::bandwidth).value(),
+                        Contains("test.yaml:2: memory.bandwidth = 3 TB/x") && Contains("unknown unit"));
+  }
+}
+
+TEST_CASE("config: unknown keys are errors with the closest valid key", "[config]") {
+  auto d = doc("scheduler:\n  max_num_seqs: 4\n  max_num_seq: 8\n");
+  auto s = d.root().child("scheduler");
+  CHECK(s.get<int>("max_num_seqs").value() == 4);
+  REQUIRE_THROWS_WITH(d.check_unknown_keys(), Contains("test.yaml:3: scheduler.max_num_seq: unknown key") &&
+                                                  Contains("did you mean 'max_num_seqs'"));
+}
+
+TEST_CASE("config: a whole unknown section is reported", "[config]") {
+  auto d = doc("model: x\nworklaod:\n  rate: 3\n");
+  CHECK(d.root().get<std::string>("model").value() == "x");
+  (void)d.root().has("workload");
+  REQUIRE_THROWS_WITH(d.check_unknown_keys(), Contains("test.yaml:2: worklaod") && Contains("did you mean 'workload'"));
+}
+
+TEST_CASE("config: --set overrides values, creates keys and is named in errors", "[config]") {
+  auto d = doc("a:\n  n: 1\n");
+  d.set_override("a.n=5");
+  d.set_override("b.c.d=hello");
+  CHECK(d.root().child("a").get<int>("n").value() == 5);
+  CHECK(d.root().child("b").child("c").get<std::string>("d").value() == "hello");
+  d.set_override("a.n=-1");
+  REQUIRE_THROWS_WITH(d.root().child("a").get<int>("n").at_least(0).value(), Contains("--set a.n = -1"));
+  REQUIRE_THROWS_WITH(d.set_override("novalue"), Contains("expected key.path=value"));
+}
+
+TEST_CASE("config: a node layered over a preset reads the preset's keys and checks both files", "[config]") {
+  auto preset = config::Document::load_string("name: gpu\nmemory:\n  capacity: 80 GB\n  bandwidth: 3 TB/s\n", "preset.yaml");
+  auto d = doc("device:\n  preset: gpu\n  memory:\n    bandwidth: 2 TB/s\n");
+  auto dev = d.root().child("device");
+  (void)dev.get<std::string>("preset").value();
+  auto layered = dev.over(preset.root());
+  auto mem = layered.child("memory");
+  CHECK(mem.quantity("bandwidth", units::Dim::bandwidth).value() == 2e12);  // override wins
+  CHECK(mem.quantity("capacity", units::Dim::bytes).value() == 80e9);      // preset fills in
+  CHECK(layered.get<std::string>("name").value() == "gpu");
+  d.check_unknown_keys();
+  preset.check_unknown_keys();  // the overridden preset key counts as known
+  CHECK(d.resolved()["device"]["memory"]["capacity"].as<std::string>() == "80 GB");
+}
+
+TEST_CASE("config: YAML syntax errors name the line", "[config]") {
+  REQUIRE_THROWS_WITH(doc("a: [1, 2\nb: 3\n"), Contains("test.yaml:") && Contains("YAML syntax error"));
+}

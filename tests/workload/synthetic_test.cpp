@@ -1,0 +1,99 @@
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "sim/core/registry.hpp"
+#include "support.hpp"
+#include "workload/workload_source.hpp"
+
+using namespace hetsim;
+
+namespace {
+std::vector<Request> generate(const std::string& yaml, std::uint64_t seed) {
+  auto doc = config::Document::load_string(yaml, "w.yaml");
+  auto src = Registry<workload::WorkloadSource>::instance().make(doc.root(), "", "source");
+  doc.check_unknown_keys();
+  return src->generate(seed);
+}
+}  // namespace
+
+TEST_CASE("synthetic workload: Poisson arrivals have the requested rate and CV 1", "[workload][synthetic]") {
+  const auto rs = generate("source: synthetic\nnum_requests: 20000\narrival: {rate: 5}\nprompt_tokens: 100\noutput_tokens: 10\n", 7);
+  REQUIRE(rs.size() == 20000);
+  std::vector<double> gaps;
+  for (std::size_t i = 1; i < rs.size(); ++i) gaps.push_back(rs[i].arrival - rs[i - 1].arrival);
+  double mean = 0, var = 0;
+  for (double g : gaps) mean += g;
+  mean /= static_cast<double>(gaps.size());
+  for (double g : gaps) var += (g - mean) * (g - mean);
+  var /= static_cast<double>(gaps.size());
+  CHECK(mean == Approx(0.2).epsilon(0.03));
+  CHECK(std::sqrt(var) / mean == Approx(1.0).epsilon(0.05));
+  CHECK(rs[0].prompt_tokens == 100);
+}
+
+TEST_CASE("synthetic workload: gamma arrivals reach the requested burstiness", "[workload][synthetic]") {
+  const auto rs = generate(
+      "source: synthetic\nnum_requests: 20000\narrival: {process: gamma, rate: 2, cv: 3}\nprompt_tokens: 1\noutput_tokens: 1\n", 3);
+  std::vector<double> gaps;
+  for (std::size_t i = 1; i < rs.size(); ++i) gaps.push_back(rs[i].arrival - rs[i - 1].arrival);
+  double mean = 0, var = 0;
+  for (double g : gaps) mean += g;
+  mean /= static_cast<double>(gaps.size());
+  for (double g : gaps) var += (g - mean) * (g - mean);
+  var /= static_cast<double>(gaps.size());
+  CHECK(mean == Approx(0.5).epsilon(0.08));
+  CHECK(std::sqrt(var) / mean == Approx(3.0).epsilon(0.1));
+}
+
+TEST_CASE("synthetic workload: length distributions and determinism", "[workload][synthetic]") {
+  const std::string yaml =
+      "source: synthetic\nnum_requests: 5000\narrival: {rate: 1}\n"
+      "prompt_tokens: {dist: lognormal, median: 1000, sigma: 0.5, max: 4000}\n"
+      "output_tokens: {dist: uniform, min: 10, max: 20}\n";
+  const auto a = generate(yaml, 11);
+  const auto b = generate(yaml, 11);
+  const auto c = generate(yaml, 12);
+  REQUIRE(a.size() == b.size());
+  bool same = true, differs = false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    same = same && a[i].arrival == b[i].arrival && a[i].prompt_tokens == b[i].prompt_tokens;
+    differs = differs || a[i].prompt_tokens != c[i].prompt_tokens;
+  }
+  CHECK(same);
+  CHECK(differs);
+  std::vector<std::int64_t> prompts;
+  for (const auto& r : a) {
+    CHECK(r.output_tokens >= 10);
+    CHECK(r.output_tokens <= 20);
+    CHECK(r.prompt_tokens <= 4000);
+    prompts.push_back(r.prompt_tokens);
+  }
+  std::nth_element(prompts.begin(), prompts.begin() + 2500, prompts.end());
+  CHECK(static_cast<double>(prompts[2500]) == Approx(1000).epsilon(0.05));
+}
+
+TEST_CASE("synthetic workload: empirical lengths sampled from a CSV column", "[workload][synthetic]") {
+  test::TempDir dir("empirical");
+  dir.write("lengths.csv", "n,other\n7,x\n9,y\n");
+  const auto rs = generate("source: synthetic\nnum_requests: 200\narrival: {rate: 1}\n"
+                           "prompt_tokens: {dist: empirical, file: " + dir.file("lengths.csv") + ", column: n}\n"
+                           "output_tokens: 3\n", 1);
+  bool seen7 = false, seen9 = false;
+  for (const auto& r : rs) {
+    REQUIRE((r.prompt_tokens == 7 || r.prompt_tokens == 9));
+    seen7 = seen7 || r.prompt_tokens == 7;
+    seen9 = seen9 || r.prompt_tokens == 9;
+  }
+  CHECK((seen7 && seen9));
+}
+
+TEST_CASE("synthetic workload: config errors name the key path", "[workload][synthetic]") {
+  REQUIRE_THROWS_WITH(generate("source: synthetic\nnum_requests: 10\narrival: {rate: -1}\nprompt_tokens: 5\noutput_tokens: 5\n", 1),
+                      Catch::Contains("w.yaml:3: arrival.rate = -1"));
+  REQUIRE_THROWS_WITH(generate("source: synthetic\nnum_requests: 10\narrival: {rate: 1}\nprompt_tokens: {dist: normal}\noutput_tokens: 5\n", 1),
+                      Catch::Contains("prompt_tokens.dist = normal"));
+  REQUIRE_THROWS_WITH(generate("source: synthetic\narrival: {rate: 1}\nprompt_tokens: 5\noutput_tokens: 5\n", 1),
+                      Catch::Contains("num_requests"));
+  REQUIRE_THROWS_WITH(generate("source: synthetc\n", 1), Catch::Contains("did you mean 'synthetic'"));
+}

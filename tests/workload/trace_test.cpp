@@ -1,0 +1,110 @@
+#include <catch2/catch.hpp>
+
+#include <numeric>
+
+#include "sim/core/error.hpp"
+#include "support.hpp"
+#include "workload/azure_trace.hpp"
+#include "workload/mooncake_trace.hpp"
+
+using namespace hetsim;
+using Catch::Contains;
+
+namespace {
+template <class F>
+double mean_of(const std::vector<Request>& rs, F f) {
+  double sum = 0;
+  for (const auto& r : rs) sum += static_cast<double>(f(r));
+  return sum / static_cast<double>(rs.size());
+}
+}  // namespace
+
+TEST_CASE("azure trace: the shared conversation trace reads with its known figures", "[workload][trace]") {
+  if (!test::have_shared_data()) {
+    WARN("shared/data not found beside the repository; skipping");
+    return;
+  }
+  const auto rs = workload::read_azure_trace(test::shared_data() + "/azure_llm_2023/AzureLLMInferenceTrace_conv.csv");
+  REQUIRE(rs.size() == 19366);
+  CHECK(mean_of(rs, [](const Request& r) { return r.prompt_tokens; }) == Approx(1155).margin(1));
+  CHECK(mean_of(rs, [](const Request& r) { return r.output_tokens; }) == Approx(211).margin(1));
+  CHECK(rs.front().arrival == 0);
+  CHECK(rs.back().arrival == Approx(3502).margin(2));  // one hour of traffic
+  const auto code = workload::read_azure_trace(test::shared_data() + "/azure_llm_2023/AzureLLMInferenceTrace_code.csv");
+  REQUIRE(code.size() == 8819);
+  CHECK(mean_of(code, [](const Request& r) { return r.prompt_tokens; }) == Approx(2048).margin(1));
+  CHECK(mean_of(code, [](const Request& r) { return r.output_tokens; }) == Approx(27.9).margin(0.1));
+}
+
+TEST_CASE("azure trace: timestamps with 100 ns resolution across midnight", "[workload][trace]") {
+  std::int64_t a = 0, b = 0, epoch = 0;
+  REQUIRE(workload::parse_timestamp("2023-11-16 23:59:59.9999999", a));
+  REQUIRE(workload::parse_timestamp("2023-11-17 00:00:00.0000001", b));
+  CHECK(b - a == 2);
+  REQUIRE(workload::parse_timestamp("1970-01-02 00:00:00", epoch));
+  CHECK(epoch == 86400LL * 10000000);
+  CHECK_FALSE(workload::parse_timestamp("2023-13-01 00:00:00", a));
+  CHECK_FALSE(workload::parse_timestamp("yesterday", a));
+}
+
+TEST_CASE("azure trace: malformed lines are rejected with file and line", "[workload][trace]") {
+  test::TempDir dir("azure");
+  const std::string header = "TIMESTAMP,ContextTokens,GeneratedTokens\n";
+  const std::string ok = "2023-11-16 18:15:46.6805900,374,44\n";
+  SECTION("bad number") {
+    auto f = dir.write("t.csv", header + ok + "2023-11-16 18:15:47.0000000,abc,44\n");
+    REQUIRE_THROWS_WITH(workload::read_azure_trace(f), Contains("t.csv:3: ContextTokens = \"abc\""));
+  }
+  SECTION("bad timestamp") {
+    auto f = dir.write("t.csv", header + ok + ok + "18:15:47,10,44\n");
+    REQUIRE_THROWS_WITH(workload::read_azure_trace(f), Contains("t.csv:4: TIMESTAMP = \"18:15:47\""));
+  }
+  SECTION("missing field") {
+    auto f = dir.write("t.csv", header + "2023-11-16 18:15:46.6805900,374\n");
+    REQUIRE_THROWS_WITH(workload::read_azure_trace(f), Contains("t.csv:2: expected 3 fields"));
+  }
+  SECTION("missing column") {
+    auto f = dir.write("t.csv", "TIMESTAMP,Context,GeneratedTokens\n" + ok);
+    REQUIRE_THROWS_WITH(workload::read_azure_trace(f), Contains("missing column 'ContextTokens'"));
+  }
+  SECTION("zero tokens") {
+    auto f = dir.write("t.csv", header + "2023-11-16 18:15:46.6805900,374,0\n");
+    REQUIRE_THROWS_WITH(workload::read_azure_trace(f), Contains("t.csv:2: GeneratedTokens = \"0\""));
+  }
+}
+
+TEST_CASE("mooncake trace: the shared conversation trace reads with hash ids kept", "[workload][trace]") {
+  if (!test::have_shared_data()) {
+    WARN("shared/data not found beside the repository; skipping");
+    return;
+  }
+  const auto rs = workload::read_mooncake_trace(test::shared_data() + "/mooncake/conversation_trace.jsonl");
+  REQUIRE(rs.size() == 12031);
+  CHECK(mean_of(rs, [](const Request& r) { return r.prompt_tokens; }) == Approx(12035).margin(1));
+  CHECK(mean_of(rs, [](const Request& r) { return r.output_tokens; }) == Approx(343).margin(1));
+  // One hash id per 512-token block of the prompt.
+  for (const auto& r : rs) REQUIRE(static_cast<std::int64_t>(r.hash_ids.size()) == (r.prompt_tokens + 511) / 512);
+  const auto syn = workload::read_mooncake_trace(test::shared_data() + "/mooncake/synthetic_trace.jsonl");
+  CHECK(syn.size() == 3993);
+}
+
+TEST_CASE("mooncake trace: malformed lines are rejected with file and line", "[workload][trace]") {
+  test::TempDir dir("mooncake");
+  const std::string ok = R"({"timestamp": 0, "input_length": 10, "output_length": 5, "hash_ids": [0]})" "\n";
+  SECTION("not JSON") {
+    auto f = dir.write("t.jsonl", ok + "{\"timestamp\": 1, \n");
+    REQUIRE_THROWS_WITH(workload::read_mooncake_trace(f), Contains("t.jsonl:2: not a JSON object"));
+  }
+  SECTION("missing field") {
+    auto f = dir.write("t.jsonl", ok + ok + R"({"timestamp": 5, "output_length": 5})" "\n");
+    REQUIRE_THROWS_WITH(workload::read_mooncake_trace(f), Contains("t.jsonl:3: missing field 'input_length'"));
+  }
+  SECTION("negative length") {
+    auto f = dir.write("t.jsonl", R"({"timestamp": 5, "input_length": -3, "output_length": 5})" "\n");
+    REQUIRE_THROWS_WITH(workload::read_mooncake_trace(f), Contains("t.jsonl:1: input_length = -3"));
+  }
+  SECTION("bad hash ids") {
+    auto f = dir.write("t.jsonl", R"({"timestamp": 5, "input_length": 3, "output_length": 5, "hash_ids": "x"})" "\n");
+    REQUIRE_THROWS_WITH(workload::read_mooncake_trace(f), Contains("t.jsonl:1: hash_ids"));
+  }
+}
