@@ -84,8 +84,21 @@ Summary summarize(const Scenario& sc, const Recorder& rec) {
     s.preemptions += r.preemptions;
     s.steps += r.steps;
     const double total = static_cast<double>(r.kv_blocks_total);
-    util_sum += r.kv_block_seconds / (total * d);
-    s.kv_utilization_peak = std::max(s.kv_utilization_peak, static_cast<double>(r.kv_blocks_peak) / total);
+    Summary::Replica rep;
+    rep.device = r.device;
+    rep.tensor_parallel = r.tensor_parallel;
+    rep.completed = r.completed;
+    rep.steps = r.steps;
+    rep.preemptions = r.preemptions;
+    rep.prefill_tokens = r.prefill_tokens;
+    rep.decode_tokens = r.decode_tokens;
+    rep.kv_blocks_total = r.kv_blocks_total;
+    rep.busy_fraction = r.busy_time / d;
+    rep.kv_utilization_mean = r.kv_block_seconds / (total * d);
+    rep.kv_utilization_peak = static_cast<double>(r.kv_blocks_peak) / total;
+    util_sum += rep.kv_utilization_mean;
+    s.kv_utilization_peak = std::max(s.kv_utilization_peak, rep.kv_utilization_peak);
+    s.replicas.push_back(rep);
   }
   s.kv_utilization_mean = rec.replicas().empty() ? 0 : util_sum / static_cast<double>(rec.replicas().size());
   s.mean_in_system = rec.mean_in_system();
@@ -123,6 +136,19 @@ std::string summary_json(const Summary& s) {
                       {"mean_sojourn_s", s.mean_sojourn},
                       {"lambda_times_w", s.arrival_rate * s.mean_sojourn}};
   j["cost_model"] = s.cost_model_sources;
+  j["replicas"] = nlohmann::ordered_json::array();
+  for (const auto& r : s.replicas)
+    j["replicas"].push_back({{"device", r.device},
+                             {"tensor_parallel", r.tensor_parallel},
+                             {"completed", r.completed},
+                             {"steps", r.steps},
+                             {"busy_fraction", r.busy_fraction},
+                             {"prefill_tokens", r.prefill_tokens},
+                             {"decode_tokens", r.decode_tokens},
+                             {"preemptions", r.preemptions},
+                             {"kv_blocks_total", r.kv_blocks_total},
+                             {"kv_utilization_mean", r.kv_utilization_mean},
+                             {"kv_utilization_peak", r.kv_utilization_peak}});
   return j.dump(2) + "\n";
 }
 

@@ -32,6 +32,13 @@ struct Summary {
   double kv_utilization_mean = 0, kv_utilization_peak = 0;
   double mean_in_system = 0, arrival_rate = 0, mean_sojourn = 0;  ///< Little's law: L vs lambda * W
   std::vector<std::string> cost_model_sources;
+  struct Replica {
+    std::string device;
+    int tensor_parallel = 1;
+    std::int64_t completed = 0, steps = 0, preemptions = 0, prefill_tokens = 0, decode_tokens = 0, kv_blocks_total = 0;
+    double busy_fraction = 0, kv_utilization_mean = 0, kv_utilization_peak = 0;
+  };
+  std::vector<Replica> replicas;
 };
 
 Summary summarize(const Scenario& scenario, const Recorder& recorder);

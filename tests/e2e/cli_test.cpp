@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "support.hpp"
 
@@ -58,6 +59,8 @@ TEST_CASE("cli: the timeline is a Chrome trace with one track per replica", "[e2
                            out.str() + "'")
               .exit_code == 0);
   const auto text = test::read_file(out.file("timeline.json"));
+  const auto parsed = nlohmann::json::parse(text);  // throws (fails the test) if not valid JSON
+  CHECK(parsed["traceEvents"].size() > 2);
   CHECK_THAT(text, Contains("\"traceEvents\"") && Contains("\"ph\":\"X\"") && Contains("replica 1 (h100-sxm5-80gb)"));
   const auto steps = test::read_csv(out.file("steps.csv"));
   std::size_t spans = 0;

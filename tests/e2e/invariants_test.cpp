@@ -64,6 +64,17 @@ TEST_CASE("invariants: requests and tokens are conserved on a trace replay", "[e
   for (const auto& s : steps) prefill += std::stoll(s.at("prefill_tokens")), decode += std::stoll(s.at("decode_seqs"));
   CHECK(prefill == prompt_sum);
   CHECK(decode == output_sum - 300);
+  // The per-replica summary splits the same totals.
+  const auto summary = nlohmann::json::parse(test::read_file(dir.file("out/summary.json")));
+  std::int64_t completed = 0, prefill_sum = 0;
+  for (const auto& rep : summary["replicas"]) {
+    completed += rep["completed"].get<std::int64_t>();
+    prefill_sum += rep["prefill_tokens"].get<std::int64_t>();
+    CHECK(rep["busy_fraction"].get<double>() > 0);
+    CHECK(rep["busy_fraction"].get<double>() <= 1.0);
+  }
+  CHECK(completed == 300);
+  CHECK(prefill_sum == prompt_sum);
 }
 
 TEST_CASE("invariants: KV blocks in use never exceed capacity under memory pressure", "[e2e][invariants]") {
