@@ -9,7 +9,6 @@
 #include "sim/core/registry.hpp"
 #include "workload/csv.hpp"
 #include "workload/trace_options.hpp"
-#include "workload/workload_source.hpp"
 
 namespace hetsim::workload {
 
@@ -82,21 +81,7 @@ std::vector<Request> read_azure_trace(const std::string& path) {
   return out;
 }
 
-namespace {
-class AzureTraceSource final : public WorkloadSource {
- public:
-  explicit AzureTraceSource(const config::Node& cfg) : file_(cfg.file_path("file")), options_(TraceOptions::parse(cfg)) {}
-  std::vector<Request> generate(std::uint64_t) override {
-    auto requests = read_azure_trace(file_);
-    options_.apply(requests);
-    return requests;
-  }
-
- private:
-  std::string file_;
-  TraceOptions options_;
-};
-}  // namespace
+using AzureTraceSource = TraceFileSource<&read_azure_trace>;
 
 HETSIM_REGISTER(WorkloadSource, AzureTraceSource, "azure",
                 "Azure LLM inference trace CSV (TIMESTAMP, ContextTokens, GeneratedTokens); rate_scale, limit");

@@ -8,7 +8,6 @@
 #include "sim/core/error.hpp"
 #include "sim/core/registry.hpp"
 #include "workload/trace_options.hpp"
-#include "workload/workload_source.hpp"
 
 namespace hetsim::workload {
 
@@ -48,22 +47,7 @@ std::vector<Request> read_mooncake_trace(const std::string& path) {
   return out;
 }
 
-namespace {
-class MooncakeTraceSource final : public WorkloadSource {
- public:
-  explicit MooncakeTraceSource(const config::Node& cfg)
-      : file_(cfg.file_path("file")), options_(TraceOptions::parse(cfg)) {}
-  std::vector<Request> generate(std::uint64_t) override {
-    auto requests = read_mooncake_trace(file_);
-    options_.apply(requests);
-    return requests;
-  }
-
- private:
-  std::string file_;
-  TraceOptions options_;
-};
-}  // namespace
+using MooncakeTraceSource = TraceFileSource<&read_mooncake_trace>;
 
 HETSIM_REGISTER(WorkloadSource, MooncakeTraceSource, "mooncake",
                 "Mooncake JSONL trace (timestamp ms, input_length, output_length, hash_ids); rate_scale, limit");

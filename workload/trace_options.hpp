@@ -5,6 +5,7 @@
 
 #include "sim/core/config.hpp"
 #include "sim/core/request.hpp"
+#include "workload/workload_source.hpp"
 
 namespace hetsim::workload {
 
@@ -15,6 +16,22 @@ struct TraceOptions {
   static TraceOptions parse(const config::Node& node);
   /// Applies limit and rate scale; re-bases arrivals to start at 0 and renumbers ids in order.
   void apply(std::vector<Request>& requests) const;
+};
+
+/// A workload source that replays the trace file `file`, read by `Reader`, with TraceOptions applied.
+template <std::vector<Request> (*Reader)(const std::string&)>
+class TraceFileSource final : public WorkloadSource {
+ public:
+  explicit TraceFileSource(const config::Node& cfg) : file_(cfg.file_path("file")), options_(TraceOptions::parse(cfg)) {}
+  std::vector<Request> generate(std::uint64_t) override {
+    auto requests = Reader(file_);
+    options_.apply(requests);
+    return requests;
+  }
+
+ private:
+  std::string file_;
+  TraceOptions options_;
 };
 
 }  // namespace hetsim::workload

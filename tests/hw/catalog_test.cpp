@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "hw/test_devices.hpp"
+#include "catalog_entries.hpp"
 #include "sim/core/catalog.hpp"
 
 using namespace hetsim;

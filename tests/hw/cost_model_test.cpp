@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "hw/cost_model.hpp"
-#include "hw/test_devices.hpp"
+#include "catalog_entries.hpp"
 #include "models/step_ops.hpp"
 #include "sim/core/catalog.hpp"
 

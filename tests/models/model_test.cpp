@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "models/test_models.hpp"
+#include "catalog_entries.hpp"
 
 using namespace hetsim;
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "models/step_ops.hpp"
-#include "models/test_models.hpp"
+#include "catalog_entries.hpp"
 
 using namespace hetsim;
 

@@ -15,11 +15,10 @@ std::vector<Request> generate(const std::string& yaml, std::uint64_t seed) {
   doc.check_unknown_keys();
   return src->generate(seed);
 }
-}  // namespace
-
-TEST_CASE("synthetic workload: Poisson arrivals have the requested rate and CV 1", "[workload][synthetic]") {
-  const auto rs = generate("source: synthetic\nnum_requests: 20000\narrival: {rate: 5}\nprompt_tokens: 100\noutput_tokens: 10\n", 7);
-  REQUIRE(rs.size() == 20000);
+struct GapStats {
+  double mean = 0, cv = 0;
+};
+GapStats inter_arrival(const std::vector<Request>& rs) {
   std::vector<double> gaps;
   for (std::size_t i = 1; i < rs.size(); ++i) gaps.push_back(rs[i].arrival - rs[i - 1].arrival);
   double mean = 0, var = 0;
@@ -27,23 +26,25 @@ TEST_CASE("synthetic workload: Poisson arrivals have the requested rate and CV 1
   mean /= static_cast<double>(gaps.size());
   for (double g : gaps) var += (g - mean) * (g - mean);
   var /= static_cast<double>(gaps.size());
-  CHECK(mean == Approx(0.2).epsilon(0.03));
-  CHECK(std::sqrt(var) / mean == Approx(1.0).epsilon(0.05));
+  return {mean, std::sqrt(var) / mean};
+}
+}  // namespace
+
+TEST_CASE("synthetic workload: Poisson arrivals have the requested rate and CV 1", "[workload][synthetic]") {
+  const auto rs = generate("source: synthetic\nnum_requests: 20000\narrival: {rate: 5}\nprompt_tokens: 100\noutput_tokens: 10\n", 7);
+  REQUIRE(rs.size() == 20000);
+  const auto gaps = inter_arrival(rs);
+  CHECK(gaps.mean == Approx(0.2).epsilon(0.03));
+  CHECK(gaps.cv == Approx(1.0).epsilon(0.05));
   CHECK(rs[0].prompt_tokens == 100);
 }
 
 TEST_CASE("synthetic workload: gamma arrivals reach the requested burstiness", "[workload][synthetic]") {
   const auto rs = generate(
       "source: synthetic\nnum_requests: 20000\narrival: {process: gamma, rate: 2, cv: 3}\nprompt_tokens: 1\noutput_tokens: 1\n", 3);
-  std::vector<double> gaps;
-  for (std::size_t i = 1; i < rs.size(); ++i) gaps.push_back(rs[i].arrival - rs[i - 1].arrival);
-  double mean = 0, var = 0;
-  for (double g : gaps) mean += g;
-  mean /= static_cast<double>(gaps.size());
-  for (double g : gaps) var += (g - mean) * (g - mean);
-  var /= static_cast<double>(gaps.size());
-  CHECK(mean == Approx(0.5).epsilon(0.08));
-  CHECK(std::sqrt(var) / mean == Approx(3.0).epsilon(0.1));
+  const auto gaps = inter_arrival(rs);
+  CHECK(gaps.mean == Approx(0.5).epsilon(0.08));
+  CHECK(gaps.cv == Approx(3.0).epsilon(0.1));
 }
 
 TEST_CASE("synthetic workload: length distributions and determinism", "[workload][synthetic]") {
