@@ -42,6 +42,7 @@ Device parse_device(const config::Node& node) {
     slot.memory = e.get<double>("memory").default_to(1.0).in_range(0.01, 1.0);
   }
   d.efficiency_source = node.get<std::string>("efficiency_source").default_to("catalog defaults (uncalibrated)");
+  d.cost_per_hour = node.get<double>("cost_per_hour").default_to(0.0).in_range(0.0, 1e6);
   return d;
 }
 

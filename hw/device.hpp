@@ -35,6 +35,7 @@ struct Device {
   double kernel_launch_overhead = 0; ///< seconds added per kernel launch
   std::array<Efficiency, kNumOpClasses> efficiency{};
   std::string efficiency_source;     ///< "catalog defaults (uncalibrated)" or a profile name
+  double cost_per_hour = 0;          ///< rental price per device-hour in USD; 0 = unknown
 
   double peak(DType d) const { return peak_flops[static_cast<std::size_t>(d)]; }
   const Efficiency& eff(OpClass c) const { return efficiency[static_cast<std::size_t>(c)]; }

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <sys/wait.h>
 
 #include "sim/core/catalog.hpp"
 #include "sim/core/error.hpp"
@@ -15,6 +16,7 @@
 #include "sim/engine/scenario.hpp"
 #include "sim/engine/serving_engine.hpp"
 #include "sim/engine/summary.hpp"
+#include "sweep/sweep_command.hpp"
 #include "workload/workload_source.hpp"
 
 namespace {
@@ -70,6 +72,19 @@ int cmd_validate(const ScenarioArgs& a) {
   return 0;
 }
 
+int cmd_report(const std::string& dir) {
+  // Plots are drawn by tools/report.py with Debian's matplotlib (python3-matplotlib, for /usr/bin/python3).
+  const std::string script = (std::filesystem::path(catalog::root()) / "tools" / "report.py").string();
+  if (!std::filesystem::exists(script)) throw InputError(fmt::format("{}: report script not found (set HETSIM_HOME)", script));
+  const char* python = std::filesystem::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+  std::string quoted = "'";
+  for (char c : dir) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  quoted += "'";
+  const int status = std::system(fmt::format("{} '{}' {}", python, script, quoted).c_str());
+  if (status == -1 || !WIFEXITED(status)) return 1;
+  return WEXITSTATUS(status);
+}
+
 template <class Interface>
 void list_registry(const char* title) {
   fmt::print("{}:\n", title);
@@ -104,6 +119,18 @@ int main(int argc, char** argv) {
   auto* validate = app.add_subcommand("validate", "check a scenario (config, catalog, workload) without running it");
   add_scenario_args(validate, validate_args);
   auto* list = app.add_subcommand("list", "list registered policies, workload sources, hardware and models");
+  sweep::SweepOptions sweep_opts;
+  auto* sweep_cmd = app.add_subcommand("sweep", "run every point of a sweep spec (in parallel, resumable, shardable)");
+  sweep_cmd->add_option("spec", sweep_opts.spec, "sweep spec YAML (base scenario + axes)")->required();
+  sweep_cmd->add_option("--out", sweep_opts.out, "output folder (default: out/<spec name>)");
+  sweep_cmd->add_option("-j,--jobs", sweep_opts.jobs, "parallel runs (default: all cores; 1 per shard under SLURM/MPI)");
+  sweep_cmd->add_flag("--merge", sweep_opts.merge, "join the shards' results into points.csv / max_rate.csv");
+  sweep_cmd->add_flag("--emit-slurm", sweep_opts.emit_slurm, "write OUT/sweep.sbatch, a SLURM job array running the sweep");
+  sweep_cmd->add_option("--shards", sweep_opts.shards, "array tasks for --emit-slurm (default: one per point, at most 1000)");
+  sweep_cmd->add_flag("--quiet", sweep_opts.quiet, "no progress output");
+  std::string report_dir;
+  auto* report = app.add_subcommand("report", "render plots and an HTML page for a run or sweep folder");
+  report->add_option("dir", report_dir, "a run folder (requests.csv) or a sweep folder (points.csv)")->required();
 
   try {
     app.parse(argc, argv);
@@ -115,6 +142,11 @@ int main(int argc, char** argv) {
     if (*run) return cmd_run(run_args, out_dir, quiet);
     if (*validate) return cmd_validate(validate_args);
     if (*list) return cmd_list();
+    if (*sweep_cmd) {
+      if (sweep_opts.out.empty()) sweep_opts.out = (std::filesystem::path("out") / std::filesystem::path(sweep_opts.spec).stem()).string();
+      return sweep::run_sweep_command(sweep_opts);
+    }
+    if (*report) return cmd_report(report_dir);
   } catch (const InputError& e) {
     fmt::print(stderr, "error: {}\n", e.what());
     return 2;

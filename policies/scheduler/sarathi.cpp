@@ -1,6 +1,5 @@
 // Sarathi-Serve chunked prefill with stall-free batching (Agrawal et al., OSDI'24, Sec. 4): every
-// step first decodes all running sequences, then fills the remaining token budget (`chunk_size`)
-// with prompt chunks, continuing partial prefills before admitting new requests. Decodes never
+// step first decodes all running sequences, then fills the remaining token budget with prompt chunks, continuing partial prefills before admitting new requests. Decodes never
 // stall behind a long prompt, at the price of re-reading the prompt's KV for every chunk.
 #include <algorithm>
 
@@ -14,7 +13,9 @@ class SarathiScheduler final : public Scheduler {
  public:
   explicit SarathiScheduler(const config::Node& cfg)
       : max_num_seqs_(cfg.get<std::int64_t>("max_num_seqs").default_to(256).in_range(1, 1 << 20)),
-        chunk_size_(cfg.get<std::int64_t>("chunk_size").default_to(512).in_range(1, 1 << 20)) {}
+        // The per-step token budget (Sarathi's chunk size) under vLLM's name for it, so that
+        // vllm and sarathi read the same keys and a sweep can switch between them.
+        chunk_size_(cfg.get<std::int64_t>("max_num_batched_tokens").default_to(512).in_range(1, 1 << 20)) {}
 
   void schedule(ReplicaQueues& q, std::vector<ScheduledItem>& batch) override {
     auto& running = q.running();
@@ -53,5 +54,5 @@ class SarathiScheduler final : public Scheduler {
 
 }  // namespace
 HETSIM_REGISTER(Scheduler, SarathiScheduler, "sarathi",
-                "Sarathi-Serve chunked prefill, stall-free: decodes first, prompt chunks fill chunk_size tokens");
+                "Sarathi-Serve chunked prefill, stall-free: decodes first, prompt chunks fill max_num_batched_tokens per step");
 }  // namespace hetsim::policies

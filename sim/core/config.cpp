@@ -80,7 +80,8 @@ Node::Node(YAML::Node input, YAML::Node resolved, std::string path, std::shared_
 
 Node::Node(const Node& o)
     : input_(o.input_), resolved_(o.resolved_), path_(o.path_), doc_(o.doc_), registry_(o.registry_),
-      fallback_(o.fallback_) {}
+      fallback_(o.fallback_),
+      key_line_(o.key_line_) {}
 
 Node& Node::operator=(const Node& o) {
   // yaml-cpp's Node::operator= assigns *content*; rebind the handles instead.
@@ -90,12 +91,13 @@ Node& Node::operator=(const Node& o) {
   doc_ = o.doc_;
   registry_ = o.registry_;
   fallback_ = o.fallback_;
+  key_line_ = o.key_line_;
   return *this;
 }
 
 std::string Node::where() const {
-  if (doc_->overridden.count(path_)) return fmt::format("--set {}", path_);
-  const int line = (input_ && input_.Mark().line >= 0) ? line_of(input_) : 0;
+  if (auto it = doc_->overridden.find(path_); it != doc_->overridden.end()) return it->second;
+  const int line = key_line_ > 0 ? key_line_ : (input_ && input_.Mark().line >= 0) ? line_of(input_) : 0;
   return line > 0 ? fmt::format("{}:{}", doc_->file, line) : doc_->file;
 }
 
@@ -103,7 +105,7 @@ std::string Node::locate() const { return path_.empty() ? where() : fmt::format(
 
 std::string Node::locate(std::string_view key) const {
   const std::string child_path = join_path(path_, key);
-  if (doc_->overridden.count(child_path)) return fmt::format("--set {}", child_path);
+  if (auto it = doc_->overridden.find(child_path); it != doc_->overridden.end()) return it->second;
   const YAML::Node& in = input_;
   if (in.IsMap() && in[std::string(key)]) {
     const int line = line_of(in[std::string(key)]);
@@ -154,6 +156,8 @@ std::optional<Node> Node::maybe(std::string_view key) const {
   const std::string k(key);
   const YAML::Node& hin = holder->input_;
   Node c(hin[k], resolved_[k], join_path(path_, key), holder->doc_, holder->registry_);
+  for (const auto& kv : hin)
+    if (kv.first.Scalar() == k) c.key_line_ = kv.first.Mark().line + 1;
   if (c.input_.IsMap()) c.map_state();
   // A map given both here and in the preset: the preset's keys stay visible beneath ours.
   const YAML::Node& own = input_;
@@ -288,7 +292,7 @@ Document Document::load_string(const std::string& text, const std::string& name)
   }
 }
 
-void Document::set_override(std::string_view assignment) {
+void Document::set_override(std::string_view assignment, std::string origin) {
   const auto eq = assignment.find('=');
   if (eq == std::string_view::npos || eq == 0)
     throw InputError(fmt::format("--set {}: expected key.path=value", assignment));
@@ -330,7 +334,7 @@ void Document::set_override(std::string_view assignment) {
     cur.reset(next);
     start = dot + 1;
   }
-  doc_->overridden.insert(path);
+  doc_->overridden[path] = origin.empty() ? fmt::format("--set {}", path) : std::move(origin);
 }
 
 Node Document::root() const {
@@ -353,8 +357,9 @@ void Document::check_unknown_keys() const {
       if (st->known.count(key)) continue;
       const std::string full = join_path(path, key);
       const int line = kv.first.Mark().line + 1;
-      std::string where = st->doc->overridden.count(full) ? fmt::format("--set {}", full)
-                                                          : fmt::format("{}:{}: {}", st->doc->file, line, full);
+      const auto origin = st->doc->overridden.find(full);
+      std::string where = origin != st->doc->overridden.end() ? origin->second
+                                                              : fmt::format("{}:{}: {}", st->doc->file, line, full);
       std::string hint;
       if (auto best = closest(key, valid); !best.empty()) hint = fmt::format("; did you mean '{}'?", best);
       std::string list;

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -25,7 +26,7 @@ namespace detail {
 /// Bookkeeping shared by all Node handles of one loaded file.
 struct DocState {
   std::string file;
-  std::set<std::string> overridden;  // key paths set by --set
+  std::map<std::string, std::string> overridden;  // key path set by an override -> where it came from
 };
 /// One YAML map seen through a Node: which keys were looked up.
 struct MapState {
@@ -115,6 +116,7 @@ class Node {
   std::shared_ptr<detail::DocState> doc_;
   std::shared_ptr<detail::Registry> registry_;
   std::shared_ptr<Node> fallback_;
+  int key_line_ = 0;  ///< line of the key that holds this node (a block map's own mark is its first entry)
 };
 
 /// A loaded YAML file (or string) with --set overrides applied.
@@ -125,8 +127,9 @@ class Document {
   /// Parses YAML text; `name` stands for the file in messages.
   static Document load_string(const std::string& text, const std::string& name);
 
-  /// Applies "a.b.c=value" (value parsed as YAML) before the document is read.
-  void set_override(std::string_view assignment);
+  /// Applies "a.b.c=value" (value parsed as YAML) before the document is read. Messages about the
+  /// key use `origin` as its whole location (default "--set a.b.c"; a sweep passes "spec.yaml:7: axes.a.b.c").
+  void set_override(std::string_view assignment, std::string origin = "");
 
   Node root() const;
   /// Errors on the first key (in file order) that no reader looked up, suggesting the closest known key.

@@ -38,6 +38,14 @@ Summary summarize(const Scenario& sc, const Recorder& rec) {
   std::map<std::string, int> fleet;
   for (const auto& r : sc.replicas) ++fleet[fmt::format("{} TP{}", r.device->name, r.tensor_parallel)];
   for (const auto& [k, n] : fleet) s.fleet += fmt::format("{}{} x {}", s.fleet.empty() ? "" : " + ", n, k);
+  double cost = 0;
+  bool cost_known = true;
+  for (const auto& r : sc.replicas) {
+    s.devices += r.tensor_parallel;
+    cost += r.tensor_parallel * r.device->cost_per_hour;
+    cost_known = cost_known && r.device->cost_per_hour > 0;
+  }
+  if (cost_known) s.cost_per_hour = cost;
   for (const auto& r : sc.replicas) {
     const std::string src = fmt::format("{}: {}", r.device->name, r.device->efficiency_source);
     if (std::find(s.cost_model_sources.begin(), s.cost_model_sources.end(), src) == s.cost_model_sources.end())
@@ -136,6 +144,8 @@ std::string summary_json(const Summary& s) {
                       {"mean_sojourn_s", s.mean_sojourn},
                       {"lambda_times_w", s.arrival_rate * s.mean_sojourn}};
   j["cost_model"] = s.cost_model_sources;
+  j["gpus"] = s.devices;
+  j["cost_per_hour"] = s.cost_per_hour ? nlohmann::ordered_json(*s.cost_per_hour) : nlohmann::ordered_json(nullptr);
   j["replicas"] = nlohmann::ordered_json::array();
   for (const auto& r : s.replicas)
     j["replicas"].push_back({{"device", r.device},
@@ -179,6 +189,9 @@ std::string summary_table(const Summary& s, const Slo& slo) {
     line("  goodput     {:.3f} req/s ({:.1f}% of requests meet {})", s.goodput, 100 * s.slo_attainment, what);
   }
   line("  KV cache    {:.1f}% mean, {:.1f}% peak utilization", 100 * s.kv_utilization_mean, 100 * s.kv_utilization_peak);
+  if (s.cost_per_hour)
+    line("  cost        ${:.2f}/h for {} GPUs; ${:.3f} per 1M output tokens", *s.cost_per_hour, s.devices,
+         s.output_token_throughput > 0 ? *s.cost_per_hour / 3600.0 / s.output_token_throughput * 1e6 : 0.0);
   line("");
   line("  {:<12} {:>10} {:>10} {:>10} {:>10}", "latency", "mean", "p50", "p90", "p99");
   auto row = [&](const char* name, const Stats& st, double scale) {

@@ -2,6 +2,7 @@
 // Run-level metrics from the recorded requests and steps: counts, throughput, latency percentiles,
 // goodput under the scenario's SLOs, KV utilization, and the Little's-law self-check.
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,8 @@ struct Summary {
   double kv_utilization_mean = 0, kv_utilization_peak = 0;
   double mean_in_system = 0, arrival_rate = 0, mean_sojourn = 0;  ///< Little's law: L vs lambda * W
   std::vector<std::string> cost_model_sources;
+  int devices = 0;                      ///< accelerators in the fleet
+  std::optional<double> cost_per_hour;  ///< fleet rental cost, if every device's price is known
   struct Replica {
     std::string device;
     int tensor_parallel = 1;

@@ -125,7 +125,7 @@ TEST_CASE("vllm scheduler: out of KV blocks, the newest running sequence is pree
 
 TEST_CASE("sarathi scheduler: decodes run every step, prompt chunks fill the rest of the budget",
           "[policies][scheduler]") {
-  Fixture f("{impl: sarathi, chunk_size: 256}", 1000);
+  Fixture f("{impl: sarathi, max_num_batched_tokens: 256}", 1000);
   Sequence& shorter = f.add(10, 5);
   auto first = f.step();
   REQUIRE(first.size() == 1);

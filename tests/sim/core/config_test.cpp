@@ -38,7 +38,7 @@ TEST_CASE("config: each rule's error names file, line, key path and value", "[co
   }
   SECTION("missing required key") {
     REQUIRE_THROWS_WITH(s.get<int>("max_num_seqs").required().value(),
-                        Contains("test.yaml:3: policies.scheduler") && Contains("missing required key 'max_num_seqs'"));
+                        Contains("test.yaml:2: policies.scheduler") && Contains("missing required key 'max_num_seqs'"));
   }
   SECTION("quantity") {
     auto q = doc("memory:\n  bandwidth: 3 TB/x\n");

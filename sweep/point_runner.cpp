@@ -1,0 +1,92 @@
+#include "sweep/point_runner.hpp"
+
+#include <chrono>
+#include <fstream>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "sim/core/atomic_file.hpp"
+#include "sim/core/error.hpp"
+#include "sim/engine/scenario.hpp"
+#include "sweep/child_process.hpp"
+
+namespace hetsim::sweep {
+namespace fs = std::filesystem;
+
+namespace {
+nlohmann::ordered_json params_json(const std::vector<Assignment>& assignments) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  for (const auto& a : assignments) j[a.key] = a.value;
+  return j;
+}
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+}  // namespace
+
+PointRunner::PointRunner(const Spec& spec, std::string out_dir)
+    : spec_(spec), out_dir_(std::move(out_dir)), exe_(self_executable()) {}
+
+std::vector<Assignment> PointRunner::with_fixed(const std::vector<Assignment>& params) const {
+  std::vector<Assignment> all = spec_.fixed;
+  all.insert(all.end(), params.begin(), params.end());
+  return all;
+}
+
+sim::Slo PointRunner::validate(const std::vector<Assignment>& assignments) const {
+  auto doc = config::Document::load_file(spec_.base);
+  for (const auto& a : assignments) doc.set_override(a.key + "=" + a.value, a.origin);
+  return sim::load_scenario(doc).slo;
+}
+
+std::string PointRunner::folder(const std::string& relative) const { return (fs::path(out_dir_) / relative).string(); }
+
+bool PointRunner::finished(const std::string& relative, const std::vector<Assignment>& assignments) const {
+  const fs::path dir = folder(relative);
+  if (!fs::exists(dir / "point.json")) return false;
+  const auto stored = nlohmann::ordered_json::parse(read_text((dir / "point.json").string()), nullptr, false);
+  if (stored.is_discarded() || stored.value("params", nlohmann::ordered_json()) != params_json(assignments))
+    throw InputError(fmt::format("{}: holds a run with other parameters than the sweep spec now gives; the spec "
+                                 "changed under an existing output folder; use a new --out",
+                                 (dir / "point.json").string()));
+  return fs::exists(dir / "summary.json");
+}
+
+Outcome PointRunner::run(const std::string& relative, const std::vector<Assignment>& assignments) const {
+  Outcome out;
+  if (finished(relative, assignments)) {
+    out.ok = out.reused = true;
+    return out;
+  }
+  const fs::path dir = folder(relative);
+  fs::create_directories(dir);
+  {
+    AtomicFile point((dir / "point.json").string());
+    nlohmann::ordered_json j;
+    j["point"] = relative;
+    j["base"] = spec_.base;
+    j["params"] = params_json(assignments);
+    point.write(j.dump(2) + "\n");
+    point.commit();
+  }
+  std::vector<std::string> args = {"run", spec_.base, "--quiet", "--out", dir.string()};
+  for (const auto& a : assignments) {
+    args.push_back("--set");
+    args.push_back(a.key + "=" + a.value);
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string log = (dir / "log.txt").string();
+  const int code = run_child(exe_, args, log);
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  out.ok = code == 0 && fs::exists(dir / "summary.json");
+  if (!out.ok) {
+    std::string text = read_text(log);
+    while (!text.empty() && text.back() == '\n') text.pop_back();
+    const auto nl = text.rfind('\n');
+    out.error = fmt::format("exit {}: {}", code, nl == std::string::npos ? text : text.substr(nl + 1));
+  }
+  return out;
+}
+
+}  // namespace hetsim::sweep

@@ -1,0 +1,21 @@
+#pragma once
+// points.csv: one row per sweep point with its parameters and the summary metrics of its run,
+// read back from the point folders (so a sharded sweep merges by reading what every shard wrote).
+#include <string>
+#include <vector>
+
+#include "sweep/point_runner.hpp"
+#include "sweep/spec.hpp"
+
+namespace hetsim::sweep {
+
+/// Column names after the parameters, in order.
+const std::vector<std::string>& metric_columns();
+/// Metric cells of the finished run in `folder` (empty cells where a metric does not apply).
+std::vector<std::string> metric_cells(const std::string& folder);
+
+/// Writes out/points.csv. Points not run yet are an InputError when `require_all` (merging shards),
+/// listing them; points that failed are kept with status "failed". Returns the number of ok points.
+std::size_t write_points_csv(const Spec& spec, const PointRunner& runner, const std::string& out_dir, bool require_all);
+
+}  // namespace hetsim::sweep
