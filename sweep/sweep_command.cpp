@@ -73,13 +73,13 @@ void emit_slurm(const Spec& spec, const SweepOptions& o) {
           "#SBATCH --array=0-{5}\n"
           "#SBATCH --ntasks=1\n"
           "#SBATCH --cpus-per-task=1\n"
-          "#SBATCH --output={4}/slurm-%A_%a.out\n"
+          "#SBATCH --output={7}/slurm-%A_%a.out\n"
           "set -euo pipefail\n"
           "export HETSIM_HOME={6}\n"
           "export SLURM_ARRAY_TASK_COUNT=${{SLURM_ARRAY_TASK_COUNT:-{0}}}\n"
           "exec {2} sweep {3} --out {4} -j 1\n",
           tasks, shell_quote(path), shell_quote(exe), shell_quote(spec_path), shell_quote(out), tasks - 1,
-          shell_quote(catalog::root()));
+          shell_quote(catalog::root()), out);
   f.commit();
   fs::permissions(path, fs::perms::owner_exec | fs::perms::group_exec, fs::perm_options::add);
   fmt::print("wrote {} ({} array tasks for {} {})\n", path, tasks, units, spec.search ? "configurations" : "points");

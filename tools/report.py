@@ -4,7 +4,8 @@
     /usr/bin/python3 tools/report.py DIR
 
 DIR is a run folder (written by `hetsim run`: requests.csv, summary.json, optional steps.csv)
-or a sweep folder (written by `hetsim sweep`: sweep.json, points.csv, optional max_rate.csv).
+or a sweep folder (written by `hetsim sweep`: sweep.json with points.csv and/or max_rate.csv;
+a rate-search sweep writes max_rate.csv and cheapest.json but no points.csv).
 The report goes to DIR/report/: every plot as NAME.png and NAME.svg, and index.html, which
 shows the PNGs, links the SVGs and holds the summary tables. Every file is written to NAME.tmp
 and renamed into place, index.html last, so a reader never sees a half-written report.
@@ -990,7 +991,7 @@ def pareto_front(costs, goodputs):
     return front
 
 
-def plot_pareto(report, names, costs, values, value_label, file_name, caption):
+def plot_pareto(report, names, costs, values, value_label, title, file_name, caption):
     """Scatter of VALUES (higher is better) against COSTS (lower is better), the Pareto-optimal
     points in red, joined by the staircase that bounds what money buys; returns their indices."""
     front = pareto_front(costs, values)
@@ -1006,8 +1007,7 @@ def plot_pareto(report, names, costs, values, value_label, file_name, caption):
     ax.set_ylim(bottom=0)
     ax.set_xlabel("cost ($/hour)")
     ax.set_ylabel(value_label)
-    ax.set_title(f"Cost vs {value_label.split(' (')[0]}: Pareto front (cheaper and higher is "
-                 f"better)")
+    ax.set_title(f"{title}: Pareto front (cheaper and higher is better)")
     ax.legend(loc="lower right", fontsize="small")
     report.figure(fig, file_name, caption)
     return set(front)
@@ -1019,7 +1019,8 @@ def plot_points_pareto(report, points):
     front = plot_pareto(report, [points.raw[i]["point"] for i in idx],
                         [points.metrics[i]["cost_per_hour"] for i in idx],
                         [points.metrics[i]["goodput"] for i in idx],
-                        "goodput (requests/s meeting the SLO)", "pareto_cost_goodput",
+                        "goodput (requests/s meeting the SLO)", "Cost vs goodput",
+                        "pareto_cost_goodput",
                         "Goodput against cost per hour; Pareto-optimal configurations in red")
     return {idx[j] for j in front}
 
@@ -1086,10 +1087,16 @@ def plot_max_rate_pareto(report, max_rate, search):
             and e[3]["status"] in ("ok", "above_range")]
     if not rows:
         return
-    plot_pareto(report, [e[0] for e in rows], [e[2] for e in rows], [e[1] for e in rows],
-                f"highest {axis_label(axis)} meeting the SLO", "pareto_cost_max_rate",
-                f"Highest {axis} meeting the SLO against cost per hour; Pareto-optimal "
-                f"configurations in red")
+    # Points are named by their axis values only (keys are in the caption) to keep labels
+    # short; an above_range search only gives a lower bound, marked with ">=".
+    names = [(" / ".join(e[3][k] for k in max_rate.keys) or "all")
+             + (" (>=)" if e[3]["status"] == "above_range" else "") for e in rows]
+    plot_pareto(report, names, [e[2] for e in rows], [e[1] for e in rows],
+                f"highest {axis_label(axis)}\nmeeting the SLO", "Cost vs highest rate",
+                "pareto_cost_max_rate",
+                f"Highest {axis} meeting the SLO against cost per hour; points named by "
+                f"{' / '.join(max_rate.keys) or 'configuration'}; Pareto-optimal ones in red; "
+                f"(>=) marks searches that hit the top of the range")
 
 
 def max_rate_tables(report, max_rate, cheapest):
