@@ -22,14 +22,17 @@ double CostModel::time(const Op& op) const {
   double one = 0;
   if (op.cls == OpClass::collective) {
     const double hops = op.collective == Collective::all_reduce ? 2.0 * (op.group - 1) : op.group - 1.0;
-    one = collective_bytes(op) / (device_.scale_up.bandwidth * e.memory) + hops * device_.scale_up.latency;
+    const double bus = collective_bytes(op);
+    one = (bus + (bus > 0 ? e.memory_half : 0.0)) / (device_.scale_up.bandwidth * e.memory) + hops * device_.scale_up.latency;
   } else {
     const double peak = device_.peak(op.dtype);
     if (peak <= 0 && op.flops > 0)
       throw InputError(fmt::format("device {} has no {} peak in its catalog entry; op {} needs it", device_.name,
                                    to_string(op.dtype), op.name));
-    const double compute = op.flops > 0 ? op.flops / (peak * e.compute) : 0.0;
-    const double memory = op.bytes() / (device_.memory_bandwidth * e.memory);
+    // e(s) = e_max * s / (s + s_half)  =>  s / (peak * e(s)) = (s + s_half) / (peak * e_max).
+    const double compute = op.flops > 0 ? (op.flops + e.compute_half) / (peak * e.compute) : 0.0;
+    const double bytes = op.bytes();
+    const double memory = bytes > 0 ? (bytes + e.memory_half) / (device_.memory_bandwidth * e.memory) : 0.0;
     one = std::max(compute, memory);
   }
   return op.repeat * (one + op.kernels * device_.kernel_launch_overhead);

@@ -1,5 +1,12 @@
 #include "hw/device.hpp"
 
+#include <algorithm>
+#include <map>
+#include <vector>
+
+#include "hw/profile.hpp"
+#include "sim/core/catalog.hpp"
+
 namespace hetsim::hw {
 
 namespace {
@@ -10,6 +17,21 @@ LinkSpec parse_link(const config::Node& node) {
   return link;
 }
 }  // namespace
+
+std::string describe_sources(const Device& d) {
+  // "gemm, attention_decode: profile X (...); elementwise, collective: catalog default (uncalibrated)"
+  std::vector<std::pair<std::string, std::string>> groups;  // source -> classes, in first-seen order
+  for (OpClass c : kOpClasses) {
+    const auto& src = d.eff(c).source;
+    auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == src; });
+    if (it == groups.end()) groups.emplace_back(src, std::string(to_string(c)));
+    else it->second += fmt::format(", {}", to_string(c));
+  }
+  if (groups.size() == 1) return groups.front().first;
+  std::string out;
+  for (const auto& [src, classes] : groups) out += fmt::format("{}{}: {}", out.empty() ? "" : "; ", classes, src);
+  return out;
+}
 
 Device parse_device(const config::Node& node) {
   Device d;
@@ -40,8 +62,21 @@ Device parse_device(const config::Node& node) {
     auto& slot = d.efficiency[static_cast<std::size_t>(c)];
     if (c != OpClass::collective) slot.compute = e.get<double>("compute").default_to(1.0).in_range(0.01, 1.0);
     slot.memory = e.get<double>("memory").default_to(1.0).in_range(0.01, 1.0);
+    slot.source = "catalog default (uncalibrated)";
   }
-  d.efficiency_source = node.get<std::string>("efficiency_source").default_to("catalog defaults (uncalibrated)");
+  if (node.has("profile")) {
+    const std::string name = node.get<std::string>("profile");
+    // A catalog profile by name (hw/profiles/NAME.yaml), or a profile file by path.
+    const bool is_path = name.find('/') != std::string::npos || name.ends_with(".yaml");
+    auto doc = is_path ? config::Document::load_file(node.file_path("profile"))
+                       : catalog::load("hw/profiles", name, node, "profile");
+    const Profile profile = parse_profile(doc.root());
+    doc.check_unknown_keys();
+    if (profile.device != d.name)
+      node.fail_key("profile", name, fmt::format("profile was measured for device '{}', not '{}'", profile.device, d.name));
+    apply_profile(profile, d);
+  }
+  d.efficiency_source = describe_sources(d);
   d.cost_per_hour = node.get<double>("cost_per_hour").default_to(0.0).in_range(0.0, 1e6);
   return d;
 }

@@ -11,10 +11,17 @@
 
 namespace hetsim::hw {
 
-/// Achieved fraction of peak for one op class.
+/// Achieved fraction of peak for one op class, as a function of the work in one kernel:
+///   e(s) = e_max * s / (s + s_half)
+/// (s = FLOPs for compute, bytes for memory). Small kernels reach a small fraction; large ones
+/// approach e_max. This is the same as an affine time t = (s + s_half) / (peak * e_max), which is
+/// what calibrate/ fits to measured kernels. s_half = 0 gives a constant efficiency.
 struct Efficiency {
-  double compute = 1.0;  ///< of peak FLOP/s
-  double memory = 1.0;   ///< of memory (or, for collectives, link) bandwidth
+  double compute = 1.0;       ///< e_max of peak FLOP/s
+  double memory = 1.0;        ///< e_max of memory (or, for collectives, link) bandwidth
+  double compute_half = 0.0;  ///< FLOPs at which compute efficiency is half of e_max
+  double memory_half = 0.0;   ///< bytes at which memory efficiency is half of e_max
+  std::string source;         ///< "catalog default (uncalibrated)" or "profile NAME"
 };
 
 /// A point-to-point link class of a device (NVLink, PCIe, ...).
@@ -34,14 +41,17 @@ struct Device {
   LinkSpec host;                     ///< host link (PCIe)
   double kernel_launch_overhead = 0; ///< seconds added per kernel launch
   std::array<Efficiency, kNumOpClasses> efficiency{};
-  std::string efficiency_source;     ///< "catalog defaults (uncalibrated)" or a profile name
+  std::string efficiency_source;     ///< summary of the sources of `efficiency`
   double cost_per_hour = 0;          ///< rental price per device-hour in USD; 0 = unknown
 
   double peak(DType d) const { return peak_flops[static_cast<std::size_t>(d)]; }
   const Efficiency& eff(OpClass c) const { return efficiency[static_cast<std::size_t>(c)]; }
 };
 
-/// Reads a device from a (possibly layered) config node; validates every value.
+/// Reads a device from a (possibly layered) config node; validates every value. A `profile: NAME`
+/// key applies hw/profiles/NAME.yaml over the catalog efficiencies.
 Device parse_device(const config::Node& node);
+/// Which source priced each op class, grouped ("gemm, ...: profile X; collective: catalog default").
+std::string describe_sources(const Device& device);
 
 }  // namespace hetsim::hw

@@ -8,7 +8,7 @@
 #include "sim/core/atomic_file.hpp"
 #include "sim/core/error.hpp"
 #include "sim/engine/scenario.hpp"
-#include "sweep/child_process.hpp"
+#include "sim/core/child_process.hpp"
 
 namespace hetsim::sweep {
 namespace fs = std::filesystem;

@@ -8,7 +8,7 @@
 #include "sim/core/atomic_file.hpp"
 #include "sim/core/catalog.hpp"
 #include "sim/core/error.hpp"
-#include "sweep/child_process.hpp"
+#include "sim/core/child_process.hpp"
 #include "sweep/parallel.hpp"
 #include "sweep/point_runner.hpp"
 #include "sweep/points_table.hpp"

@@ -75,9 +75,9 @@ struct CommandResult {
   std::string output;  ///< stdout and stderr together
 };
 
-/// Runs the hetsim CLI with `args` (shell-quoted by the caller) and captures its output.
-inline CommandResult run_hetsim(const std::string& args) {
-  const std::string cmd = std::string("'") + HETSIM_BIN + "' " + args + " 2>&1";
+/// Runs a shell command and captures its output and exit code.
+inline CommandResult run_command(const std::string& command) {
+  const std::string cmd = command + " 2>&1";
   CommandResult r;
   FILE* pipe = popen(cmd.c_str(), "r");
   if (!pipe) return r;
@@ -88,5 +88,8 @@ inline CommandResult run_hetsim(const std::string& args) {
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
 }
+
+/// Runs the hetsim CLI with `args` (shell-quoted by the caller) and captures its output.
+inline CommandResult run_hetsim(const std::string& args) { return run_command(std::string("'") + HETSIM_BIN + "' " + args); }
 
 }  // namespace hetsim::test

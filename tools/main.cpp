@@ -16,6 +16,7 @@
 #include "sim/engine/scenario.hpp"
 #include "sim/engine/serving_engine.hpp"
 #include "sim/engine/summary.hpp"
+#include "calibrate/calibrate_command.hpp"
 #include "sweep/sweep_command.hpp"
 #include "workload/workload_source.hpp"
 
@@ -128,6 +129,13 @@ int main(int argc, char** argv) {
   sweep_cmd->add_flag("--emit-slurm", sweep_opts.emit_slurm, "write OUT/sweep.sbatch, a SLURM job array running the sweep");
   sweep_cmd->add_option("--shards", sweep_opts.shards, "array tasks for --emit-slurm (default: one per point, at most 1000)");
   sweep_cmd->add_flag("--quiet", sweep_opts.quiet, "no progress output");
+  calibrate::CalibrateOptions cal;
+  auto* calibrate_cmd = app.add_subcommand(
+      "calibrate", "measure CUDA kernels on this machine's GPU and fit an efficiency profile (or --refit a raw CSV)");
+  calibrate_cmd->add_option("--out", cal.out, "profile to write, e.g. hw/profiles/h100-sxm5-80gb.yaml")->required();
+  calibrate_cmd->add_option("--device", cal.device, "catalog device the GPU is (its peaks are the reference)")->required();
+  calibrate_cmd->add_flag("--quick", cal.quick, "a small shape grid (minutes, not tens of minutes)");
+  calibrate_cmd->add_option("--refit", cal.refit, "fit this raw measurement CSV instead of measuring (no GPU needed)");
   std::string report_dir;
   auto* report = app.add_subcommand("report", "render plots and an HTML page for a run or sweep folder");
   report->add_option("dir", report_dir, "a run folder (requests.csv) or a sweep folder (points.csv)")->required();
@@ -147,6 +155,7 @@ int main(int argc, char** argv) {
       return sweep::run_sweep_command(sweep_opts);
     }
     if (*report) return cmd_report(report_dir);
+    if (*calibrate_cmd) return calibrate::run_calibrate(cal);
   } catch (const InputError& e) {
     fmt::print(stderr, "error: {}\n", e.what());
     return 2;

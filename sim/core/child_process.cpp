@@ -1,4 +1,4 @@
-#include "sweep/child_process.hpp"
+#include "sim/core/child_process.hpp"
 
 #include <fcntl.h>
 #include <spawn.h>
@@ -14,7 +14,7 @@
 
 extern char** environ;
 
-namespace hetsim::sweep {
+namespace hetsim {
 
 std::string self_executable() { return std::filesystem::read_symlink("/proc/self/exe").string(); }
 
@@ -39,4 +39,4 @@ int run_child(const std::string& exe, const std::vector<std::string>& args, cons
   return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
 
-}  // namespace hetsim::sweep
+}  // namespace hetsim

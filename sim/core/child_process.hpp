@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-namespace hetsim::sweep {
+namespace hetsim {
 
 /// Path of the running hetsim executable.
 std::string self_executable();
@@ -13,4 +13,4 @@ std::string self_executable();
 /// (128 + signal if killed). Thread-safe.
 int run_child(const std::string& exe, const std::vector<std::string>& args, const std::string& log);
 
-}  // namespace hetsim::sweep
+}  // namespace hetsim

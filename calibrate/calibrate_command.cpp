@@ -1,0 +1,134 @@
+#include "calibrate/calibrate_command.hpp"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+
+#include "calibrate/fit.hpp"
+#include <nlohmann/json.hpp>
+#include <fstream>
+
+#include "sim/core/child_process.hpp"
+#include "hw/device.hpp"
+#include "hw/profile.hpp"
+#include "sim/core/atomic_file.hpp"
+#include "sim/core/catalog.hpp"
+#include "sim/core/error.hpp"
+
+namespace hetsim::calibrate {
+namespace fs = std::filesystem;
+
+namespace {
+
+hw::Device load_device(const std::string& name) {
+  auto doc = config::Document::load_string("device: " + name + "\n", "--device");
+  auto layered = catalog::with_preset(doc.root(), "device", "hw/catalog");
+  auto device = hw::parse_device(layered.node);
+  layered.preset.check_unknown_keys();
+  return device;
+}
+
+Peaks peaks_for(const hw::Device& d, OpClass c) {
+  if (c == OpClass::collective) return {0, d.scale_up.bandwidth};
+  return {d.peak(DType::bf16), d.memory_bandwidth};
+}
+
+std::string report_markdown(const hw::Profile& p, const std::vector<Measurement>& ms, double seconds) {
+  std::string out = fmt::format("# Calibration report: {}\n\nGPU: {}  \n{}  \nmeasurements: {} ({:.0f} s)\n\n", p.name, p.gpu,
+                                p.measured, ms.size(), seconds);
+  out += "Fit: e(s) = e_max * s / (s + s_half) per regime; held-out = every 5th measurement left out of the fit.\n\n";
+  out += "| op class | points | compute e_max | compute s_half (FLOP) | memory e_max | memory s_half (B) | held-out median abs error |\n";
+  out += "|---|---|---|---|---|---|---|\n";
+  for (OpClass c : kOpClasses) {
+    const auto& f = p.classes[static_cast<std::size_t>(c)];
+    if (!f) {
+      out += fmt::format("| {} | 0 | - | - | - | - | not measured |\n", to_string(c));
+      continue;
+    }
+    out += fmt::format("| {} | {} | {} | {} | {} | {} | {:.1f}% |\n", to_string(c), f->points,
+                       f->has_compute ? fmt::format("{:.3f}", f->efficiency.compute) : "-",
+                       f->has_compute ? fmt::format("{:.3g}", f->efficiency.compute_half) : "-",
+                       f->has_memory ? fmt::format("{:.3f}", f->efficiency.memory) : "-",
+                       f->has_memory ? fmt::format("{:.3g}", f->efficiency.memory_half) : "-", 100 * f->held_out_error);
+  }
+  return out;
+}
+
+/// Runs hetsim-kernels (built beside hetsim when the CUDA toolkit was found) to measure the GPU.
+std::vector<Measurement> measure_on_gpu(const fs::path& raw, const fs::path& dir, const std::string& name, bool quick,
+                                        hw::Profile& profile) {
+  const fs::path exe = fs::path(self_executable()).parent_path() / "hetsim-kernels";
+  if (!fs::exists(exe))
+    throw InputError(fmt::format("calibrate: {} not found: this hetsim was built without the CUDA toolkit (nvcc not found at "
+                                 "configure time); measure on a machine with nvcc and an NVIDIA GPU, or refit a raw CSV with --refit",
+                                 exe.string()));
+  fs::create_directories(dir.empty() ? "." : dir);
+  const fs::path info = dir / (name + ".gpu.json");
+  const fs::path log = dir / (name + ".calibrate.log");
+  std::vector<std::string> args = {"measure", "--raw", raw.string(), "--info", info.string()};
+  if (quick) args.push_back("--quick");
+  const int code = run_child(exe.string(), args, log.string());
+  if (code != 0) {
+    std::ifstream in(log);
+    std::string line, last;
+    while (std::getline(in, line))
+      if (!line.empty()) last = line;
+    const std::string why = last.rfind("error: ", 0) == 0 ? last.substr(7) : last;
+    if (code == 2) throw InputError(fmt::format("calibrate: {} (log: {})", why, log.string()));
+    throw std::runtime_error(fmt::format("hetsim-kernels failed with exit {}: {} (log: {})", code, why, log.string()));
+  }
+  std::ifstream in(info);
+  const auto j = nlohmann::json::parse(in);
+  profile.gpu = j.value("name", "");
+  profile.measured = j.value("details", "");
+  return read_raw_csv(raw.string());
+}
+
+}  // namespace
+
+int run_calibrate(const CalibrateOptions& o) {
+  if (o.out.empty() || fs::path(o.out).extension() != ".yaml")
+    throw InputError(fmt::format("--out {}: expected a profile path ending in .yaml, e.g. hw/profiles/my-gpu.yaml", o.out));
+  const hw::Device device = load_device(o.device);
+  const auto t0 = std::chrono::steady_clock::now();
+  hw::Profile profile;
+  profile.name = fs::path(o.out).stem().string();
+  profile.device = device.name;
+  std::vector<Measurement> ms;
+  const fs::path out(o.out);
+  const fs::path raw = out.parent_path() / (profile.name + ".raw.csv");
+  if (!o.refit.empty()) {
+    ms = read_raw_csv(o.refit);
+    profile.gpu = "(refit)";
+    profile.measured = fmt::format("refit of {}", o.refit);
+    profile.raw = fs::relative(fs::absolute(o.refit), fs::absolute(out.parent_path())).string();
+  } else {
+    ms = measure_on_gpu(raw, out.parent_path(), profile.name, o.quick, profile);
+    profile.raw = raw.filename().string();
+  }
+  if (ms.empty()) throw InputError(fmt::format("{}: no measurements to fit", o.refit.empty() ? raw.string() : o.refit));
+  std::map<OpClass, std::vector<Measurement>> by_class;
+  // Curves are fractions of the bf16 peak; the tiled baseline GEMM and the empty kernel are
+  // recorded for comparison and launch overhead, not fitted.
+  for (const auto& m : ms)
+    if ((m.cls == OpClass::collective || m.dtype == DType::bf16) && m.kernel != "empty_kernel" && m.kernel != "tiled_baseline")
+      by_class[m.cls].push_back(m);
+  for (const auto& [cls, list] : by_class)
+    profile.classes[static_cast<std::size_t>(cls)] = fit_class(list, peaks_for(device, cls), device.eff(cls));
+  for (const auto& m : ms)
+    if (m.kernel == "empty_kernel") profile.launch_overhead = m.seconds;
+  AtomicFile yaml(o.out);
+  yaml.write(profile_yaml(profile));
+  yaml.commit();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const std::string report = report_markdown(profile, ms, seconds);
+  AtomicFile md((out.parent_path() / (profile.name + ".report.md")).string());
+  md.write(report);
+  md.commit();
+  fmt::print("{}\nwrote {} (use it with `profile: {}` in the device entry or cluster.device)\n", report, o.out, profile.name);
+  return 0;
+}
+
+}  // namespace hetsim::calibrate

@@ -1,0 +1,31 @@
+#pragma once
+// Fits per-op-class efficiency curves to measured kernel times.
+//
+// The cost model prices a kernel as t = max((F + h_c) / (P e_c), (B + h_m) / (W e_m)) (see
+// hw/device.hpp: e(s) = e_max s / (s + s_half)), i.e. the larger of two affine functions of the
+// kernel's FLOPs F and bytes B. Fitting is therefore max-affine regression with two pieces:
+// assign each measurement to the regime that bounds it, fit each regime's line by least squares
+// weighted by 1/t^2 (relative error, since times span decades), reassign, repeat until stable.
+// e_max = 1 / (slope * peak) and s_half = intercept / slope.
+#include <vector>
+
+#include "calibrate/measurement.hpp"
+#include "hw/profile.hpp"
+
+namespace hetsim::calibrate {
+
+struct Peaks {
+  double flops = 0;      ///< peak FLOP/s of the op class's dtype
+  double bandwidth = 0;  ///< memory bandwidth (link bandwidth for collectives), bytes/s
+};
+
+/// Fits the measurements of one op class. `fallback` prices a regime the data do not identify.
+/// The held-out error is measured on every 5th measurement (in input order) left out of a fit
+/// on the rest; the curves returned are then fitted on all measurements.
+hw::ClassFit fit_class(const std::vector<Measurement>& measurements, const Peaks& peaks, const hw::Efficiency& fallback);
+
+/// Predicted time of one measurement's kernel under `fit` (the cost model's formula, one launch,
+/// without launch overhead).
+double predict(const Measurement& m, const hw::Efficiency& e, const Peaks& peaks);
+
+}  // namespace hetsim::calibrate

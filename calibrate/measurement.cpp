@@ -1,0 +1,53 @@
+#include "calibrate/measurement.hpp"
+
+#include <fmt/format.h>
+
+#include <charconv>
+
+#include "sim/core/atomic_file.hpp"
+#include "sim/core/config.hpp"
+#include "sim/core/error.hpp"
+#include "workload/csv.hpp"
+
+namespace hetsim::calibrate {
+
+void write_raw_csv(const std::string& path, const std::vector<Measurement>& ms) {
+  AtomicFile f(path);
+  f.write("op_class,kernel,dtype,shape,flops,bytes,seconds\n");
+  for (const auto& m : ms)
+    f.print("{},{},{},{},{},{},{}\n", to_string(m.cls), m.kernel, to_string(m.dtype), m.shape, m.flops, m.bytes, m.seconds);
+  f.commit();
+}
+
+std::vector<Measurement> read_raw_csv(const std::string& path) {
+  workload::CsvReader csv(path);
+  const auto cls = csv.column("op_class"), kernel = csv.column("kernel"), shape = csv.column("shape");
+  const auto dtype = csv.column("dtype");
+  const auto flops = csv.column("flops"), bytes = csv.column("bytes"), seconds = csv.column("seconds");
+  std::vector<Measurement> out;
+  while (csv.next()) {
+    Measurement m;
+    bool known = false;
+    for (OpClass c : kOpClasses)
+      if (to_string(c) == csv.field(cls)) m.cls = c, known = true;
+    if (!known) csv.fail(fmt::format("op_class = \"{}\": unknown op class", csv.field(cls)));
+    m.kernel = csv.field(kernel);
+    const auto dt = parse_dtype(csv.field(dtype));
+    if (!dt) csv.fail(fmt::format("dtype = \"{}\": expected bf16, fp16, fp8, fp32, tf32 or int8", csv.field(dtype)));
+    m.dtype = *dt;
+    m.shape = csv.field(shape);
+    auto number = [&](std::size_t col, const char* name, bool positive) {
+      double v = 0;
+      if (!config::detail::convert(csv.field(col), v) || v < 0 || (positive && v == 0))
+        csv.fail(fmt::format("{} = \"{}\": expected a number {} 0", name, csv.field(col), positive ? ">" : ">="));
+      return v;
+    };
+    m.flops = number(flops, "flops", false);
+    m.bytes = number(bytes, "bytes", false);
+    m.seconds = number(seconds, "seconds", true);
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+}  // namespace hetsim::calibrate

@@ -1,0 +1,54 @@
+// hetsim-kernels: the GPU half of `hetsim calibrate`, kept out of the hetsim binary so that hetsim
+// does not load cuBLAS/NCCL at every start.
+//   hetsim-kernels measure --raw RAW.csv --info INFO.json [--quick]
+// Exit codes: 0 ok, 2 no usable GPU or bad arguments, 1 internal error.
+#include <fmt/format.h>
+
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "calibrate/measurement.hpp"
+#include "kernels/runner.hpp"
+#include "sim/core/atomic_file.hpp"
+#include "sim/core/error.hpp"
+
+int main(int argc, char** argv) {
+  using namespace hetsim;
+  std::string raw, info_path;
+  calibrate::GridOptions grid;
+  if (argc < 2 || std::strcmp(argv[1], "measure") != 0) {
+    fmt::print(stderr, "usage: hetsim-kernels measure --raw RAW.csv --info INFO.json [--quick]\n");
+    return 2;
+  }
+  for (int i = 2; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--raw" && i + 1 < argc) raw = argv[++i];
+    else if (a == "--info" && i + 1 < argc) info_path = argv[++i];
+    else if (a == "--quick") grid.quick = true;
+    else {
+      fmt::print(stderr, "error: unknown argument '{}'\n", a);
+      return 2;
+    }
+  }
+  if (raw.empty() || info_path.empty()) {
+    fmt::print(stderr, "error: --raw and --info are required\n");
+    return 2;
+  }
+  try {
+    calibrate::GpuInfo info;
+    const auto ms = calibrate::measure_all(grid, info);
+    calibrate::write_raw_csv(raw, ms);
+    AtomicFile out(info_path);
+    out.write(nlohmann::json{{"name", info.name}, {"details", info.details}, {"devices", info.devices}}.dump(2) + "\n");
+    out.commit();
+    fmt::print("measured {} kernels on {}\n", ms.size(), info.name);
+  } catch (const InputError& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "internal error: {}\n", e.what());
+    return 1;
+  }
+  return 0;
+}

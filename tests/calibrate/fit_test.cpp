@@ -1,0 +1,152 @@
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "calibrate/fit.hpp"
+#include "catalog_entries.hpp"
+#include "hw/cost_model.hpp"
+#include "sim/core/rng.hpp"
+#include "support.hpp"
+
+using namespace hetsim;
+using namespace hetsim::calibrate;
+
+namespace {
+const Peaks kH100{989.4e12, 3.35e12};
+
+/// Kernel times generated from known curves with +-`noise` relative jitter.
+std::vector<Measurement> synthetic(const hw::Efficiency& truth, double noise, std::uint64_t seed) {
+  Rng rng(seed, "test.synthetic");
+  std::vector<Measurement> ms;
+  for (int n : {4096, 14336, 28672})
+    for (int m = 1; m <= 8192; m *= 2) {
+      Measurement x;
+      x.cls = OpClass::gemm;
+      x.flops = 2.0 * m * n * 4096;
+      x.bytes = 2.0 * (m * 4096.0 + 4096.0 * n + static_cast<double>(m) * n);
+      x.seconds = predict(x, truth, kH100) * (1 + noise * (2 * rng.uniform() - 1));
+      ms.push_back(x);
+    }
+  return ms;
+}
+}  // namespace
+
+TEST_CASE("calibrate fit: recovers known efficiency curves from exact measurements", "[calibrate]") {
+  hw::Efficiency truth;
+  truth.compute = 0.72;
+  truth.compute_half = 4e9;
+  truth.memory = 0.85;
+  truth.memory_half = 2e6;
+  const auto fit = fit_class(synthetic(truth, 0.0, 1), kH100, hw::Efficiency{});
+  REQUIRE(fit.has_compute);
+  REQUIRE(fit.has_memory);
+  CHECK(fit.efficiency.compute == Approx(0.72).epsilon(1e-6));
+  CHECK(fit.efficiency.compute_half == Approx(4e9).epsilon(1e-4));
+  CHECK(fit.efficiency.memory == Approx(0.85).epsilon(1e-6));
+  CHECK(fit.efficiency.memory_half == Approx(2e6).epsilon(1e-3));
+  CHECK(fit.held_out_error < 1e-9);
+}
+
+TEST_CASE("calibrate fit: noisy measurements give close curves and an honest held-out error", "[calibrate]") {
+  hw::Efficiency truth;
+  truth.compute = 0.65;
+  truth.compute_half = 1e10;
+  truth.memory = 0.8;
+  truth.memory_half = 5e6;
+  const auto fit = fit_class(synthetic(truth, 0.05, 7), kH100, hw::Efficiency{});
+  CHECK(fit.efficiency.compute == Approx(0.65).epsilon(0.05));
+  CHECK(fit.efficiency.memory == Approx(0.8).epsilon(0.05));
+  CHECK(fit.held_out_error > 0.0);
+  CHECK(fit.held_out_error < 0.05);  // +-5% uniform noise: median error ~2.5%
+}
+
+TEST_CASE("calibrate fit: a regime without measurements keeps the fallback", "[calibrate]") {
+  hw::Efficiency fallback;
+  fallback.compute = 0.5;
+  std::vector<Measurement> ms;
+  for (double b = 1e6; b < 1e10; b *= 3) ms.push_back({OpClass::elementwise, "x", "", DType::bf16, b / 10, b, (b + 1e5) / (3.35e12 * 0.7)});
+  const auto fit = fit_class(ms, kH100, fallback);
+  CHECK_FALSE(fit.has_compute);
+  REQUIRE(fit.has_memory);
+  CHECK(fit.efficiency.memory == Approx(0.7).epsilon(1e-6));
+  CHECK(fit.efficiency.compute == 0.5);
+}
+
+TEST_CASE("calibrate profile: YAML round-trips and prices ops through the cost model", "[calibrate]") {
+  hw::Profile p;
+  p.name = "test-profile";
+  p.device = "h100-sxm5-80gb";
+  p.gpu = "NVIDIA H100 80GB HBM3";
+  p.launch_overhead = 3e-6;
+  hw::ClassFit gemm;
+  gemm.has_compute = gemm.has_memory = true;
+  gemm.efficiency.compute = 0.7;
+  gemm.efficiency.compute_half = 2e9;
+  gemm.efficiency.memory = 0.9;
+  gemm.efficiency.memory_half = 1e6;
+  gemm.held_out_error = 0.04;
+  gemm.points = 42;
+  p.classes[static_cast<std::size_t>(OpClass::gemm)] = gemm;
+  test::TempDir dir("profile");
+  const auto path = dir.write("test-profile.yaml", hw::profile_yaml(p));
+  auto doc = config::Document::load_file(path);
+  const auto back = hw::parse_profile(doc.root());
+  doc.check_unknown_keys();
+  const auto& g = *back.classes[static_cast<std::size_t>(OpClass::gemm)];
+  CHECK(g.efficiency.compute == 0.7);
+  CHECK(g.efficiency.compute_half == 2e9);
+  CHECK(g.efficiency.memory_half == 1e6);
+  CHECK(g.points == 42);
+  CHECK(*back.launch_overhead == Approx(3e-6));
+  CHECK_FALSE(back.classes[static_cast<std::size_t>(OpClass::attention_decode)].has_value());
+
+  // A scenario device pointing at the profile file uses it for gemm only.
+  auto scen = config::Document::load_string("device: {preset: h100-sxm5-80gb, profile: " + path + "}\n", dir.file("s.yaml"));
+  auto layered = catalog::with_preset(scen.root(), "device", "hw/catalog");
+  const auto device = hw::parse_device(layered.node);
+  CHECK(device.eff(OpClass::gemm).compute_half == 2e9);
+  CHECK(device.kernel_launch_overhead == Approx(3e-6));
+  CHECK_THAT(device.efficiency_source, Catch::Contains("gemm: profile test-profile (held-out error 4.0%)") &&
+                                           Catch::Contains("attention_prefill, attention_decode, elementwise, collective: catalog default"));
+  Op op;
+  op.cls = OpClass::gemm;
+  op.flops = 1e12;
+  op.weight_bytes = 1e8;
+  const hw::CostModel cost(device);
+  CHECK(cost.time(op) == Approx((1e12 + 2e9) / (989.4e12 * 0.7) + 3e-6));
+  CHECK(cost.time(op) >= cost.roofline_bound(op));
+}
+
+TEST_CASE("calibrate command: --refit fits a raw CSV without a GPU; measuring needs one", "[calibrate][e2e]") {
+  test::TempDir dir("refit");
+  hw::Efficiency truth;
+  truth.compute = 0.7;
+  truth.compute_half = 3e9;
+  truth.memory = 0.82;
+  truth.memory_half = 1e6;
+  auto ms = synthetic(truth, 0.0, 3);
+  for (auto& m : ms) m.kernel = "cublas_bf16", m.shape = "m=?";
+  write_raw_csv(dir.file("raw.csv"), ms);
+  const auto r = test::run_hetsim("calibrate --device h100-sxm5-80gb --refit '" + dir.file("raw.csv") + "' --out '" +
+                                  dir.file("my-h100.yaml") + "'");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.output, Catch::Contains("| gemm | 42 | 0.700"));
+  auto doc = config::Document::load_file(dir.file("my-h100.yaml"));
+  const auto profile = hw::parse_profile(doc.root());
+  CHECK(profile.classes[0]->efficiency.memory == Approx(0.82));
+  CHECK(std::filesystem::exists(dir.file("my-h100.report.md")));
+  // A run priced by the refitted profile says so in its summary.
+  const auto run = test::run_hetsim(fmt::format("run '{}/scenarios/quickstart.yaml' --set workload.num_requests=20 --set "
+                                                "'cluster.device.profile={}' --out '{}'",
+                                                test::source_dir(), dir.file("my-h100.yaml"), dir.file("run")));
+  INFO(run.output);
+  CHECK(run.exit_code == 0);
+  CHECK_THAT(run.output, Catch::Contains("gemm: profile my-h100"));
+  // A malformed raw CSV names its line.
+  dir.write("bad.csv", "op_class,kernel,dtype,shape,flops,bytes,seconds\ngemm,k,bf16,s,1,2,-3\n");
+  const auto bad = test::run_hetsim("calibrate --device h100-sxm5-80gb --refit '" + dir.file("bad.csv") + "' --out '" +
+                                    dir.file("x.yaml") + "'");
+  CHECK(bad.exit_code == 2);
+  CHECK_THAT(bad.output, Catch::Contains("bad.csv:2: seconds = \"-3\""));
+}

@@ -1,0 +1,67 @@
+// `hetsim report`: plots and an HTML page for a run and for sweeps, opened in headless Chromium to
+// check that every image loads.
+#include <catch2/catch.hpp>
+
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include "support.hpp"
+
+using namespace hetsim;
+using Catch::Contains;
+namespace fs = std::filesystem;
+
+namespace {
+/// Every PNG/SVG in DIR/report is non-empty and the page shows all of them in Chromium.
+void check_report(const std::string& dir, std::size_t min_plots) {
+  const auto r = test::run_hetsim("report '" + dir + "'");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  std::size_t png = 0, svg = 0;
+  for (const auto& f : fs::directory_iterator(dir + "/report")) {
+    const auto ext = f.path().extension();
+    if (ext == ".png" || ext == ".svg") CHECK(fs::file_size(f.path()) > 1000);
+    png += ext == ".png";
+    svg += ext == ".svg";
+    CHECK(ext != ".tmp");
+  }
+  CHECK(png >= min_plots);
+  CHECK(svg == png);
+  const auto html = test::read_file(dir + "/report/index.html");
+  CHECK_THAT(html, Contains("<img") && Contains("<table"));
+  const auto check = test::run_command(fmt::format("'{}/tools/check_html_images.sh' '{}/report/index.html'", test::source_dir(), dir));
+  INFO(check.output);
+  CHECK(check.exit_code == 0);
+  CHECK_THAT(check.output, Contains(fmt::format("images loaded {}/{}", png, png)));
+}
+}  // namespace
+
+TEST_CASE("report: a run folder gets latency CDFs, throughput, KV and step-time plots", "[e2e][report]") {
+  test::TempDir dir("report_run");
+  REQUIRE(test::run_hetsim(fmt::format("run '{}/scenarios/quickstart.yaml' --quiet --set workload.num_requests=100 --out '{}'",
+                                       test::source_dir(), dir.str()))
+              .exit_code == 0);
+  check_report(dir.str(), 4);
+  for (const char* plot : {"latency_cdf.png", "throughput_queue.png", "kv_utilization.png", "step_breakdown.png"})
+    CHECK(fs::exists(dir.file(std::string("report/") + plot)));
+}
+
+TEST_CASE("report: a sweep folder gets metric-vs-axis, SLO attainment and cost/goodput plots", "[e2e][report]") {
+  test::TempDir dir("report_sweep");
+  const auto spec = dir.write("spec.yaml", fmt::format("base: {}/scenarios/quickstart.yaml\n"
+                                                       "axes:\n  workload.arrival.rate: [2, 12]\n  cluster.replicas: [1, 2]\n"
+                                                       "set: {{workload.num_requests: 80, output.steps: false}}\n",
+                                                       test::source_dir()));
+  REQUIRE(test::run_hetsim("sweep '" + spec + "' --quiet --out '" + dir.file("out") + "'").exit_code == 0);
+  check_report(dir.file("out"), 3);
+  for (const char* plot : {"metrics_vs_axis.png", "slo_attainment.png", "pareto_cost_goodput.png"})
+    CHECK(fs::exists(dir.file(std::string("out/report/") + plot)));
+}
+
+TEST_CASE("report: a folder that is neither a run nor a sweep is bad input", "[e2e][report]") {
+  test::TempDir dir("report_bad");
+  const auto r = test::run_hetsim("report '" + dir.str() + "'");
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("error:"));
+}

@@ -1,0 +1,90 @@
+"""Which sections a run report and a sweep report hold, in page order, and which of the two a
+folder gets."""
+
+import os
+
+from .html_page import Report
+from .inputs import InputError
+from .run_inputs import load_run
+from .run_metrics import replica_count, replica_labels, run_end_time, step_time_breakdown
+from .run_plots import (plot_kv_utilization, plot_latency_cdfs, plot_step_breakdown,
+                        plot_throughput_and_queue)
+from .run_tables import run_tables, step_breakdown_table
+from .sweep_inputs import load_sweep
+from .sweep_plots import plot_max_rate, plot_max_rate_pareto, points_plots
+from .sweep_tables import max_rate_tables, points_table, sweep_definition_table
+
+
+def report_run(folder, outdir):
+    summary, req, steps = load_run(folder)
+    t_end = run_end_time(summary, req)
+
+    name = summary.get("scenario") or os.path.basename(os.path.abspath(folder))
+    report = Report(outdir, f"hetsim run report: {name}")
+    run_tables(report, summary)
+
+    report.heading("Latency and load")
+    if req.completed:
+        plot_latency_cdfs(report, req)
+        plot_throughput_and_queue(report, req, t_end)
+    else:
+        report.note("No completed requests: latency and throughput plots skipped.")
+
+    report.heading("Replicas")
+    if steps is None:
+        report.note("steps.csv is absent (step logging disabled): KV-cache and step-time plots "
+                    "skipped.")
+    elif len(steps["replica"]) == 0:
+        report.note("steps.csv has no rows: KV-cache and step-time plots skipped.")
+    else:
+        labels = replica_labels(summary, replica_count(summary, steps))
+        plot_kv_utilization(report, steps, labels, t_end)
+        busy, idle = step_time_breakdown(steps, len(labels), t_end)
+        plot_step_breakdown(report, busy, idle, labels, t_end)
+        step_breakdown_table(report, busy, idle, labels)
+
+    report.write(f"{summary.get('model', '?')} on {summary.get('fleet', '?')}, "
+                 f"seed {summary.get('seed', '?')}; run folder {os.path.abspath(folder)}")
+
+
+def report_sweep(folder, outdir):
+    spec, axis_keys, points, max_rate, cheapest = load_sweep(folder)
+    search = spec.get("search") if isinstance(spec.get("search"), dict) else {}
+    slo = spec.get("slo") or {}
+
+    report = Report(outdir, f"hetsim sweep report: {os.path.basename(os.path.abspath(folder))}")
+    report.heading("Sweep")
+    sweep_definition_table(report, spec, points, slo)
+
+    report.heading("Plots")
+    pareto = points_plots(report, points, spec.get("mode") == "zip", slo) if points else set()
+    if max_rate and max_rate.rows:
+        plot_max_rate(report, max_rate, search)
+        if max_rate.has_cost:
+            plot_max_rate_pareto(report, max_rate, search)
+
+    report.heading("Tables")
+    if points:
+        points_table(report, points, pareto)
+    if max_rate:
+        max_rate_tables(report, max_rate, cheapest)
+    report.write(f"{spec.get('mode', '?')} sweep over {', '.join(axis_keys) or 'no axes'}; "
+                 f"sweep folder {os.path.abspath(folder)}")
+
+
+def build_report(folder):
+    """Write FOLDER/report/ for a run or sweep folder; returns the path of its index.html.
+    InputError on bad input, OSError when the report cannot be written."""
+    if not os.path.isdir(folder):
+        raise InputError(folder, "not a directory")
+    # A search sweep writes sweep.json and max_rate.csv but no points.csv.
+    if any(os.path.exists(os.path.join(folder, f)) for f in ("points.csv", "sweep.json")):
+        kind = report_sweep
+    elif os.path.exists(os.path.join(folder, "requests.csv")):
+        kind = report_run
+    else:
+        raise InputError(folder, "neither points.csv or sweep.json (sweep folder) nor "
+                                 "requests.csv (run folder) found")
+    outdir = os.path.join(folder, "report")
+    kind(folder, outdir)
+    return os.path.join(outdir, "index.html")
