@@ -53,7 +53,11 @@ std::string report_markdown(const hw::Profile& p, const std::vector<Measurement>
                        f->has_memory ? fmt::format("{:.3f}", f->efficiency.memory) : "-",
                        f->has_memory ? fmt::format("{:.3g}", f->efficiency.memory_half) : "-", 100 * f->held_out_error);
   }
-  return out;
+  for (auto [name, fit] : {std::pair{"H2D", &p.h2d}, std::pair{"D2H", &p.d2h}, std::pair{"D2D", &p.d2d}})
+    if (*fit)
+      out += fmt::format("\n{} copies: {:.1f} GB/s, {:.1f} us latency (held-out error {:.1f}%)", name, (*fit)->bandwidth / 1e9,
+                         (*fit)->latency * 1e6, 100 * (*fit)->held_out_error);
+  return out + "\n";
 }
 
 /// Runs hetsim-kernels (built beside hetsim when the CUDA toolkit was found) to measure the GPU.
@@ -67,7 +71,8 @@ std::vector<Measurement> measure_on_gpu(const fs::path& raw, const fs::path& dir
   fs::create_directories(dir.empty() ? "." : dir);
   const fs::path info = dir / (name + ".gpu.json");
   const fs::path log = dir / (name + ".calibrate.log");
-  std::vector<std::string> args = {"measure", "--raw", raw.string(), "--info", info.string()};
+  std::vector<std::string> args = {"measure", "--raw", raw.string(), "--info", info.string(), "--copies",
+                                   (dir / (name + ".copies.csv")).string()};
   if (quick) args.push_back("--quick");
   const int code = run_child(exe.string(), args, log.string());
   if (code != 0) {
@@ -119,6 +124,18 @@ int run_calibrate(const CalibrateOptions& o) {
     profile.classes[static_cast<std::size_t>(cls)] = fit_class(list, peaks_for(device, cls), device.eff(cls));
   for (const auto& m : ms)
     if (m.kernel == "empty_kernel") profile.launch_overhead = m.seconds;
+  // Copies sit beside the raw CSV: NAME.raw.csv -> NAME.copies.csv.
+  const fs::path raw_used = o.refit.empty() ? raw : fs::path(o.refit);
+  std::string stem = raw_used.filename().string();
+  if (stem.ends_with(".raw.csv")) stem.resize(stem.size() - 8);
+  const fs::path copies = raw_used.parent_path() / (stem + ".copies.csv");
+  if (fs::exists(copies)) {
+    std::map<std::string, std::vector<Copy>> by_direction;
+    for (const auto& c : read_copies_csv(copies.string())) by_direction[c.direction].push_back(c);
+    profile.h2d = fit_copies(by_direction["h2d"]);
+    profile.d2h = fit_copies(by_direction["d2h"]);
+    profile.d2d = fit_copies(by_direction["d2d"]);
+  }
   AtomicFile yaml(o.out);
   yaml.write(profile_yaml(profile));
   yaml.commit();

@@ -5,6 +5,9 @@
 #include <cmath>
 #include <optional>
 
+#include "sim/core/config.hpp"
+#include "workload/csv.hpp"
+
 namespace hetsim::calibrate {
 namespace {
 
@@ -110,6 +113,44 @@ hw::ClassFit fit_class(const std::vector<Measurement>& measurements, const Peaks
     const hw::ClassFit partial = to_fit(fit_pieces(train, peaks, collective), peaks, fallback, collective);
     std::vector<double> errors;
     for (auto* m : held_out) errors.push_back(std::abs(predict(*m, partial.efficiency, peaks) - m->seconds) / m->seconds);
+    std::nth_element(errors.begin(), errors.begin() + static_cast<std::ptrdiff_t>(errors.size() / 2), errors.end());
+    fit.held_out_error = errors[errors.size() / 2];
+  }
+  return fit;
+}
+
+std::vector<Copy> read_copies_csv(const std::string& path) {
+  workload::CsvReader csv(path);
+  const auto dir = csv.column("direction"), bytes = csv.column("bytes"), seconds = csv.column("seconds");
+  std::vector<Copy> out;
+  while (csv.next()) {
+    Copy c;
+    c.direction = csv.field(dir);
+    if (c.direction != "h2d" && c.direction != "d2h" && c.direction != "d2d")
+      csv.fail(fmt::format("direction = \"{}\": expected h2d, d2h or d2d", c.direction));
+    if (!config::detail::convert(csv.field(bytes), c.bytes) || c.bytes <= 0)
+      csv.fail(fmt::format("bytes = \"{}\": expected a number > 0", csv.field(bytes)));
+    if (!config::detail::convert(csv.field(seconds), c.seconds) || c.seconds <= 0)
+      csv.fail(fmt::format("seconds = \"{}\": expected a number > 0", csv.field(seconds)));
+    out.push_back(c);
+  }
+  return out;
+}
+
+std::optional<hw::CopyFit> fit_copies(const std::vector<Copy>& copies) {
+  auto fit_on = [&](bool held_out_only, bool train) {
+    std::vector<double> x, t;
+    for (std::size_t i = 0; i < copies.size(); ++i)
+      if (!held_out_only || ((i % 5 == 4) != train)) x.push_back(copies[i].bytes), t.push_back(copies[i].seconds);
+    return fit_line(x, t);
+  };
+  const auto all = fit_on(false, true);  // every copy
+  if (!all) return std::nullopt;
+  hw::CopyFit fit{1.0 / all->slope, all->intercept, 0.0};
+  if (const auto partial = fit_on(true, true); partial && copies.size() >= 5) {
+    std::vector<double> errors;
+    for (std::size_t i = 4; i < copies.size(); i += 5)
+      errors.push_back(std::abs(partial->at(copies[i].bytes) - copies[i].seconds) / copies[i].seconds);
     std::nth_element(errors.begin(), errors.begin() + static_cast<std::ptrdiff_t>(errors.size() / 2), errors.end());
     fit.held_out_error = errors[errors.size() / 2];
   }

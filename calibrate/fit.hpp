@@ -7,6 +7,8 @@
 // assign each measurement to the regime that bounds it, fit each regime's line by least squares
 // weighted by 1/t^2 (relative error, since times span decades), reassign, repeat until stable.
 // e_max = 1 / (slope * peak) and s_half = intercept / slope.
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "calibrate/measurement.hpp"
@@ -23,6 +25,16 @@ struct Peaks {
 /// The held-out error is measured on every 5th measurement (in input order) left out of a fit
 /// on the rest; the curves returned are then fitted on all measurements.
 hw::ClassFit fit_class(const std::vector<Measurement>& measurements, const Peaks& peaks, const hw::Efficiency& fallback);
+
+/// One timed copy from the copies CSV.
+struct Copy {
+  std::string direction;
+  double bytes = 0, seconds = 0;
+};
+/// Reads direction,bytes,seconds rows; malformed lines are InputErrors naming file:line.
+std::vector<Copy> read_copies_csv(const std::string& path);
+/// Fits t = bytes / bandwidth + latency to one direction's copies (held-out: every 5th point).
+std::optional<hw::CopyFit> fit_copies(const std::vector<Copy>& copies);
 
 /// Predicted time of one measurement's kernel under `fit` (the cost model's formula, one launch,
 /// without launch overhead).

@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <utility>
+
 namespace hetsim::hw {
 
 Profile parse_profile(const config::Node& node) {
@@ -13,6 +16,17 @@ Profile parse_profile(const config::Node& node) {
   p.raw = node.get<std::string>("raw").default_to("");
   if (node.has("launch_overhead"))
     p.launch_overhead = node.quantity("launch_overhead", units::Dim::time).non_negative().value();
+  if (auto copies = node.maybe("copies")) {
+    for (auto [name, slot] : {std::pair{"h2d", &p.h2d}, std::pair{"d2h", &p.d2h}, std::pair{"d2d", &p.d2d}}) {
+      const auto c = copies->maybe(name);
+      if (!c) continue;
+      CopyFit fit;
+      fit.bandwidth = c->quantity("bandwidth", units::Dim::bandwidth).positive();
+      fit.latency = c->quantity("latency", units::Dim::time).non_negative();
+      fit.held_out_error = c->get<double>("held_out_median_abs_error").default_to(0.0).at_least(0.0);
+      *slot = fit;
+    }
+  }
   const auto classes = node.child("op_classes");
   for (OpClass c : kOpClasses) {
     const auto entry = classes.maybe(to_string(c));
@@ -44,6 +58,13 @@ std::string profile_yaml(const Profile& p) {
   out += fmt::format("name: {}\ndevice: {}\ngpu: \"{}\"\nmeasured: \"{}\"\nraw: \"{}\"\n", p.name, p.device, p.gpu, p.measured,
                      p.raw);
   if (p.launch_overhead) out += fmt::format("launch_overhead: {} us\n", *p.launch_overhead * 1e6);
+  if (p.h2d || p.d2h || p.d2d) {
+    out += "copies:\n";
+    for (auto [name, fit] : {std::pair{"h2d", &p.h2d}, std::pair{"d2h", &p.d2h}, std::pair{"d2d", &p.d2d}})
+      if (*fit)
+        out += fmt::format("  {}: {{bandwidth: {} GB/s, latency: {} us, held_out_median_abs_error: {}}}\n", name,
+                           (*fit)->bandwidth / 1e9, (*fit)->latency * 1e6, (*fit)->held_out_error);
+  }
   out += "op_classes:\n";
   for (OpClass c : kOpClasses) {
     const auto& fit = p.classes[static_cast<std::size_t>(c)];
@@ -74,6 +95,11 @@ void apply_profile(const Profile& p, Device& d) {
     e.source = fmt::format("profile {} (held-out error {:.1f}%)", p.name, 100 * fit->held_out_error);
   }
   if (p.launch_overhead) d.kernel_launch_overhead = *p.launch_overhead;
+  // The host link moves KV and weights both ways: take the slower direction.
+  if (p.h2d && p.d2h) {
+    d.host.bandwidth = std::min(p.h2d->bandwidth, p.d2h->bandwidth);
+    d.host.latency = std::max(p.h2d->latency, p.d2h->latency);
+  }
 }
 
 }  // namespace hetsim::hw

@@ -20,6 +20,13 @@ struct ClassFit {
   std::size_t points = 0;         ///< measurements used
 };
 
+/// A measured copy path: t = bytes / bandwidth + latency.
+struct CopyFit {
+  double bandwidth = 0;       ///< bytes/s
+  double latency = 0;         ///< seconds
+  double held_out_error = 0;  ///< median relative error on held-out sizes
+};
+
 struct Profile {
   std::string name;
   std::string device;             ///< catalog device it calibrates
@@ -28,13 +35,15 @@ struct Profile {
   std::string raw;                ///< raw measurement CSV, relative to the profile
   std::optional<double> launch_overhead;  ///< seconds, from timing empty kernels
   std::array<std::optional<ClassFit>, kNumOpClasses> classes;
+  std::optional<CopyFit> h2d, d2h, d2d;  ///< pinned host <-> device and device-to-device copies
 };
 
 /// Reads a profile from its config node; validates every value.
 Profile parse_profile(const config::Node& node);
 /// Writes a profile as YAML text (the inverse of parse_profile).
 std::string profile_yaml(const Profile& profile);
-/// Replaces the device's efficiencies (and launch overhead) with what the profile measured.
+/// Replaces the device's efficiencies (and launch overhead, and host-link bandwidth and latency
+/// from the H2D/D2H copies) with what the profile measured.
 void apply_profile(const Profile& profile, Device& device);
 
 }  // namespace hetsim::hw

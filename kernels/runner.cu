@@ -1,7 +1,9 @@
 // Calibration runner: times every op class over the shapes transformer layers produce (Llama-3-8B
 // and -70B projections; decode = small M, prefill = large M), plus an empty kernel for the launch
 // overhead and NCCL all-reduce when more than one GPU is visible.
+#include <cublasLt.h>
 #include <cublas_v2.h>
+#include <cuda_fp8.h>
 #include <fmt/format.h>
 
 #include <chrono>
@@ -88,6 +90,63 @@ void measure_gemms(const Grid& g, const GridOptions& o, std::vector<Measurement>
       }
     }
   cublasDestroy(handle);
+}
+
+/// FP8 (E4M3) GEMMs through cuBLASLt on GPUs with FP8 tensor cores (sm_89+). cuBLASLt wants the
+/// "TN" layout for FP8 and dimensions that are multiples of 16; timing needs only the shapes, so the
+/// operands are zero-filled. Shapes cuBLASLt offers no algorithm for are skipped, not failed.
+void measure_fp8_gemms(const Grid& g, const GridOptions& o, std::vector<Measurement>& out) {
+  cudaDeviceProp p{};
+  HETSIM_CUDA_CHECK(cudaGetDeviceProperties(&p, 0));
+  if (p.major * 10 + p.minor < 89) return;
+  cublasLtHandle_t lt;
+  if (cublasLtCreate(&lt) != CUBLAS_STATUS_SUCCESS) return;
+  constexpr size_t kWorkspace = 32u << 20;
+  k::DeviceBuffer<unsigned char> workspace(kWorkspace);
+  for (auto [n, kk] : g.gemm_nk)
+    for (int m : g.gemm_m) {
+      if (m % 16 != 0 || n % 16 != 0 || kk % 16 != 0) continue;
+      k::DeviceBuffer<__nv_fp8_e4m3> a(static_cast<size_t>(kk) * m), b(static_cast<size_t>(kk) * n);
+      k::DeviceBuffer<__nv_bfloat16> c(static_cast<size_t>(m) * n);
+      HETSIM_CUDA_CHECK(cudaMemset(a.get(), 0, a.size()));
+      HETSIM_CUDA_CHECK(cudaMemset(b.get(), 0, b.size()));
+      cublasLtMatmulDesc_t desc = nullptr;
+      cublasLtMatrixLayout_t adesc = nullptr, bdesc = nullptr, cdesc = nullptr;
+      cublasLtMatmulPreference_t pref = nullptr;
+      bool ok = cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F) == CUBLAS_STATUS_SUCCESS;
+      const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+      ok = ok && cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta) == CUBLAS_STATUS_SUCCESS;
+      ok = ok && cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb) == CUBLAS_STATUS_SUCCESS;
+      // D (m x n, column-major) = A^T B with A stored k x m and B stored k x n.
+      ok = ok && cublasLtMatrixLayoutCreate(&adesc, CUDA_R_8F_E4M3, kk, m, kk) == CUBLAS_STATUS_SUCCESS;
+      ok = ok && cublasLtMatrixLayoutCreate(&bdesc, CUDA_R_8F_E4M3, kk, n, kk) == CUBLAS_STATUS_SUCCESS;
+      ok = ok && cublasLtMatrixLayoutCreate(&cdesc, CUDA_R_16BF, m, n, m) == CUBLAS_STATUS_SUCCESS;
+      ok = ok && cublasLtMatmulPreferenceCreate(&pref) == CUBLAS_STATUS_SUCCESS;
+      ok = ok && cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &kWorkspace,
+                                                      sizeof kWorkspace) == CUBLAS_STATUS_SUCCESS;
+      cublasLtMatmulHeuristicResult_t heuristic{};
+      int found = 0;
+      ok = ok && cublasLtMatmulAlgoGetHeuristic(lt, desc, adesc, bdesc, cdesc, cdesc, pref, 1, &heuristic, &found) ==
+                     CUBLAS_STATUS_SUCCESS &&
+           found > 0;
+      if (ok) {
+        const float alpha = 1.0f, beta = 0.0f;
+        auto launch = [&] {
+          const auto st = cublasLtMatmul(lt, desc, &alpha, a.get(), adesc, b.get(), bdesc, &beta, c.get(), cdesc, c.get(), cdesc,
+                                         &heuristic.algo, workspace.get(), kWorkspace, nullptr);
+          if (st != CUBLAS_STATUS_SUCCESS) throw std::runtime_error("cublasLtMatmul (fp8) failed with status " + std::to_string(st));
+        };
+        const double t = k::median_time(launch, o.warmup, o.repeats);
+        out.push_back({OpClass::gemm, "cublaslt_fp8", fmt::format("m={};n={};k={}", m, n, kk), DType::fp8, 2.0 * m * n * kk,
+                       static_cast<double>(kk) * m + static_cast<double>(kk) * n + kBf16 * m * n, t});
+      }
+      if (pref) cublasLtMatmulPreferenceDestroy(pref);
+      if (cdesc) cublasLtMatrixLayoutDestroy(cdesc);
+      if (bdesc) cublasLtMatrixLayoutDestroy(bdesc);
+      if (adesc) cublasLtMatrixLayoutDestroy(adesc);
+      if (desc) cublasLtMatmulDescDestroy(desc);
+    }
+  cublasLtDestroy(lt);
 }
 
 void measure_attention(const Grid& g, const GridOptions& o, std::vector<Measurement>& out) {
@@ -234,9 +293,36 @@ std::vector<Measurement> measure_all(const GridOptions& o, GpuInfo& info) {
   const Grid grid = make_grid(o.quick);
   std::vector<Measurement> out;
   measure_gemms(grid, o, out);
+  measure_fp8_gemms(grid, o, out);
   measure_attention(grid, o, out);
   measure_elementwise(grid, o, out);
   measure_collectives(o, out);
+  return out;
+}
+
+std::vector<CopyMeasurement> measure_copies(const GridOptions& o) {
+  std::vector<CopyMeasurement> out;
+  std::vector<size_t> sizes;
+  for (size_t b = size_t{4} << 10; b <= (size_t{1} << 30); b *= o.quick ? 16 : 4) sizes.push_back(b);
+  void* host = nullptr;
+  HETSIM_CUDA_CHECK(cudaMallocHost(&host, sizes.back()));  // pinned, so copies run at DMA speed
+  k::DeviceBuffer<unsigned char> dev_a(sizes.back()), dev_b(sizes.back());
+  for (size_t bytes : sizes) {
+    struct Direction {
+      const char* name;
+      void* dst;
+      const void* src;
+      cudaMemcpyKind kind;
+    };
+    for (const Direction d : {Direction{"h2d", dev_a.get(), host, cudaMemcpyHostToDevice},
+                              Direction{"d2h", host, dev_a.get(), cudaMemcpyDeviceToHost},
+                              Direction{"d2d", dev_b.get(), dev_a.get(), cudaMemcpyDeviceToDevice}}) {
+      const double t = k::median_time([&] { HETSIM_CUDA_CHECK(cudaMemcpyAsync(d.dst, d.src, bytes, d.kind)); }, o.warmup,
+                                      bytes >= (size_t{256} << 20) ? 5 : o.repeats);
+      out.push_back({d.name, static_cast<double>(bytes), t});
+    }
+  }
+  cudaFreeHost(host);
   return out;
 }
 

@@ -20,6 +20,16 @@ struct GpuInfo {
   int devices = 0;
 };
 
+/// One timed copy (cudaMemcpyAsync; pinned host memory for H2D/D2H).
+struct CopyMeasurement {
+  std::string direction;  ///< h2d | d2h | d2d
+  double bytes = 0;
+  double seconds = 0;
+};
+
+/// Times copies of 4 KiB .. 1 GiB in each direction on GPU 0.
+std::vector<CopyMeasurement> measure_copies(const GridOptions& options);
+
 /// True if this build has the CUDA kernels and a CUDA device is visible.
 bool gpu_available(std::string& why_not);
 /// Measures every op class; `info` describes GPU 0. Throws InputError when gpu_available is false.

@@ -126,8 +126,13 @@ TEST_CASE("calibrate command: --refit fits a raw CSV without a GPU; measuring ne
   truth.memory_half = 1e6;
   auto ms = synthetic(truth, 0.0, 3);
   for (auto& m : ms) m.kernel = "cublas_bf16", m.shape = "m=?";
-  write_raw_csv(dir.file("raw.csv"), ms);
-  const auto r = test::run_hetsim("calibrate --device h100-sxm5-80gb --refit '" + dir.file("raw.csv") + "' --out '" +
+  write_raw_csv(dir.file("m.raw.csv"), ms);
+  // Pinned copies at 25 GB/s plus 10 us, exactly.
+  std::string copies = "direction,bytes,seconds\n";
+  for (double b = 4096; b <= 1 << 30; b *= 4)
+    for (const char* d : {"h2d", "d2h"}) copies += fmt::format("{},{},{}\n", d, b, b / 25e9 + 10e-6);
+  dir.write("m.copies.csv", copies);
+  const auto r = test::run_hetsim("calibrate --device h100-sxm5-80gb --refit '" + dir.file("m.raw.csv") + "' --out '" +
                                   dir.file("my-h100.yaml") + "'");
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
@@ -135,6 +140,11 @@ TEST_CASE("calibrate command: --refit fits a raw CSV without a GPU; measuring ne
   auto doc = config::Document::load_file(dir.file("my-h100.yaml"));
   const auto profile = hw::parse_profile(doc.root());
   CHECK(profile.classes[0]->efficiency.memory == Approx(0.82));
+  REQUIRE(profile.h2d.has_value());
+  CHECK(profile.h2d->bandwidth == Approx(25e9));
+  CHECK(profile.d2h->latency == Approx(10e-6));
+  CHECK_FALSE(profile.d2d.has_value());
+  CHECK_THAT(r.output, Catch::Contains("H2D copies: 25.0 GB/s, 10.0 us latency"));
   CHECK(std::filesystem::exists(dir.file("my-h100.report.md")));
   // A run priced by the refitted profile says so in its summary.
   const auto run = test::run_hetsim(fmt::format("run '{}/scenarios/quickstart.yaml' --set workload.num_requests=20 --set "
@@ -149,4 +159,33 @@ TEST_CASE("calibrate command: --refit fits a raw CSV without a GPU; measuring ne
                                     dir.file("x.yaml") + "'");
   CHECK(bad.exit_code == 2);
   CHECK_THAT(bad.output, Catch::Contains("bad.csv:2: seconds = \"-3\""));
+}
+
+TEST_CASE("calibrate: every committed profile refits exactly from its committed raw CSV", "[calibrate]") {
+  std::size_t checked = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(test::source_dir() + "/hw/profiles")) {
+    if (entry.path().extension() != ".yaml") continue;
+    auto doc = config::Document::load_file(entry.path().string());
+    const auto committed = hw::parse_profile(doc.root());
+    INFO(entry.path().string());
+    REQUIRE_FALSE(committed.raw.empty());
+    const auto raw = (entry.path().parent_path() / committed.raw).string();
+    REQUIRE(std::filesystem::exists(raw));
+    test::TempDir dir("refit_committed");
+    const auto r = test::run_hetsim(fmt::format("calibrate --device {} --refit '{}' --out '{}'", committed.device, raw,
+                                                dir.file(committed.name + ".yaml")));
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    auto redoc = config::Document::load_file(dir.file(committed.name + ".yaml"));
+    const auto refit = hw::parse_profile(redoc.root());
+    for (std::size_t c = 0; c < kNumOpClasses; ++c) {
+      REQUIRE(refit.classes[c].has_value() == committed.classes[c].has_value());
+      if (!committed.classes[c]) continue;
+      CHECK(refit.classes[c]->efficiency.compute == Approx(committed.classes[c]->efficiency.compute));
+      CHECK(refit.classes[c]->efficiency.memory == Approx(committed.classes[c]->efficiency.memory));
+      CHECK(refit.classes[c]->held_out_error == Approx(committed.classes[c]->held_out_error));
+    }
+    ++checked;
+  }
+  if (checked == 0) WARN("no measured profile is committed in hw/profiles yet (no GPU was available): nothing to refit");
 }
