@@ -1,19 +1,42 @@
 #include "sim/engine/scenario.hpp"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "sim/core/catalog.hpp"
+#include "sim/core/error.hpp"
 #include "sim/core/registry.hpp"
 #include "workload/workload_source.hpp"
 
 namespace hetsim::sim {
 
 namespace {
+struct Pool {
+  std::string name;
+  std::shared_ptr<const hw::Device> device;
+  int replicas = 1;
+  int tensor_parallel = 1;
+  std::optional<config::Node> where;  ///< for messages about the pool
+};
+
 std::optional<double> optional_time(const config::Node& node, const char* key) {
   if (!node.has(key)) return std::nullopt;
   return node.quantity(key, units::Dim::time).positive().value();
 }
 }  // namespace
+
+std::string describe_fleet(const Scenario& sc) {
+  std::vector<std::pair<std::string, int>> groups;
+  for (const auto& r : sc.replicas) {
+    const std::string key = fmt::format("{} TP{}", r.device->name, r.tensor_parallel);
+    auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == key; });
+    if (it == groups.end()) groups.emplace_back(key, 1);
+    else ++it->second;
+  }
+  std::string out;
+  for (const auto& [k, n] : groups) out += fmt::format("{}{} x {}", out.empty() ? "" : " + ", n, k);
+  return out;
+}
 
 Scenario load_scenario(const config::Document& doc) {
   const config::Node root = doc.root();
@@ -26,13 +49,32 @@ Scenario load_scenario(const config::Document& doc) {
   sc.model = models::parse_model(model.node);
   model.preset.check_unknown_keys();
 
+  // A cluster is one pool of identical replicas ({device, replicas, tensor_parallel}) or a list of
+  // such pools behind one router (cluster.pools), e.g. 2 H100 replicas + 4 A100 replicas.
   const config::Node cluster = root.child("cluster");
-  auto device_cfg = catalog::with_preset(cluster, "device", "hw/catalog");
-  auto device = std::make_shared<const hw::Device>(hw::parse_device(device_cfg.node));
-  device_cfg.preset.check_unknown_keys();
-  const int replicas = cluster.get<int>("replicas").default_to(1).in_range(1, 100000);
-  const int tp = cluster.get<int>("tensor_parallel").default_to(1).in_range(1, 1024);
-  sc.model.check_tensor_parallel(tp, cluster, "tensor_parallel");
+  std::vector<config::Node> pool_cfgs;
+  if (cluster.has("pools")) {
+    for (const char* k : {"device", "replicas", "tensor_parallel"})
+      if (cluster.has(k)) cluster.fail_key(k, "", "give either cluster.pools or a single pool's keys, not both");
+    pool_cfgs = cluster.child("pools").items();
+    if (pool_cfgs.empty()) cluster.fail_key("pools", "[]", "expected at least one pool");
+  } else {
+    pool_cfgs.push_back(cluster);
+  }
+  std::vector<Pool> pools;
+  for (const auto& pool_cfg : pool_cfgs) {
+    auto device_cfg = catalog::with_preset(pool_cfg, "device", "hw/catalog");
+    Pool pool;
+    pool.device = std::make_shared<const hw::Device>(hw::parse_device(device_cfg.node));
+    device_cfg.preset.check_unknown_keys();
+    pool.replicas = pool_cfg.get<int>("replicas").default_to(1).in_range(1, 100000);
+    pool.tensor_parallel = pool_cfg.get<int>("tensor_parallel").default_to(1).in_range(1, 1024);
+    sc.model.check_tensor_parallel(pool.tensor_parallel, pool_cfg, "tensor_parallel");
+    pool.name = pool_cfg.get<std::string>("name").default_to(
+        fmt::format("{}{}", pool.device->name, pool.tensor_parallel > 1 ? fmt::format(" TP{}", pool.tensor_parallel) : ""));
+    pool.where = pool_cfg;
+    pools.push_back(std::move(pool));
+  }
 
   const config::Node serving = root.section("serving");
   sc.max_model_len = serving.get<std::int64_t>("max_model_len").default_to(sc.model.max_position_embeddings).at_least(1);
@@ -41,15 +83,24 @@ Scenario load_scenario(const config::Document& doc) {
   const config::Node scheduler_cfg = policy_cfg.section("scheduler");
   const config::Node kv_cfg = policy_cfg.section("kv_cache");
   const config::Node preemption_cfg = policy_cfg.section("preemption");
-  for (int r = 0; r < replicas; ++r) {
-    ReplicaPlan plan;
-    plan.device = device;
-    plan.tensor_parallel = tp;
-    plan.scheduler = Registry<policies::Scheduler>::instance().make(scheduler_cfg, "vllm");
-    plan.kv = Registry<policies::KvManager>::instance().make(kv_cfg, "paged");
-    plan.preemption = Registry<policies::Preemption>::instance().make(preemption_cfg, "recompute");
-    plan.kv->size({device->memory_capacity, sc.model.weight_bytes_per_device(tp), sc.model.kv_bytes_per_token(tp)});
-    sc.replicas.push_back(std::move(plan));
+  for (const auto& pool : pools) {
+    for (int r = 0; r < pool.replicas; ++r) {
+      ReplicaPlan plan;
+      plan.pool = pool.name;
+      plan.device = pool.device;
+      plan.tensor_parallel = pool.tensor_parallel;
+      plan.scheduler = Registry<policies::Scheduler>::instance().make(scheduler_cfg, "vllm");
+      plan.kv = Registry<policies::KvManager>::instance().make(kv_cfg, "paged");
+      plan.preemption = Registry<policies::Preemption>::instance().make(preemption_cfg, "recompute");
+      try {
+        plan.kv->size({pool.device->memory_capacity, sc.model.weight_bytes_per_device(pool.tensor_parallel),
+                       sc.model.kv_bytes_per_token(pool.tensor_parallel)});
+      } catch (const InputError& e) {
+        if (pools.size() == 1) throw;
+        pool.where->fail(fmt::format("pool '{}': {}", pool.name, e.what()));
+      }
+      sc.replicas.push_back(std::move(plan));
+    }
   }
   sc.router = Registry<policies::Router>::instance().make(policy_cfg.section("router"), "round_robin");
 

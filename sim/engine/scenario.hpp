@@ -22,6 +22,7 @@ namespace hetsim::sim {
 
 /// One serving replica: a tensor-parallel group of identical devices with its own policies.
 struct ReplicaPlan {
+  std::string pool;  ///< the pool it belongs to ("h100-sxm5-80gb", or the pool's name)
   std::shared_ptr<const hw::Device> device;
   int tensor_parallel = 1;
   std::unique_ptr<policies::Scheduler> scheduler;
@@ -52,6 +53,9 @@ struct Scenario {
   OutputOptions output;
   YAML::Node resolved;  ///< effective configuration, written as resolved.yaml
 };
+
+/// "2 x h100-sxm5-80gb TP1 + 4 x a100-sxm4-80gb TP1", pools in order of first appearance.
+std::string describe_fleet(const Scenario& scenario);
 
 /// Builds and validates the scenario in `doc` (overrides already applied).
 Scenario load_scenario(const config::Document& doc);

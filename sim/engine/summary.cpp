@@ -35,9 +35,7 @@ Summary summarize(const Scenario& sc, const Recorder& rec) {
   s.scenario = sc.name;
   s.model = sc.model.name;
   s.seed = sc.seed;
-  std::map<std::string, int> fleet;
-  for (const auto& r : sc.replicas) ++fleet[fmt::format("{} TP{}", r.device->name, r.tensor_parallel)];
-  for (const auto& [k, n] : fleet) s.fleet += fmt::format("{}{} x {}", s.fleet.empty() ? "" : " + ", n, k);
+  s.fleet = describe_fleet(sc);
   double cost = 0;
   bool cost_known = true;
   for (const auto& r : sc.replicas) {
@@ -109,6 +107,40 @@ Summary summarize(const Scenario& sc, const Recorder& rec) {
     s.replicas.push_back(rep);
   }
   s.kv_utilization_mean = rec.replicas().empty() ? 0 : util_sum / static_cast<double>(rec.replicas().size());
+
+  // Per pool, in the order pools first appear.
+  std::vector<std::vector<double>> pool_ttft, pool_tpot, pool_e2e;
+  std::vector<int> pool_of(sc.replicas.size());
+  for (std::size_t i = 0; i < sc.replicas.size(); ++i) {
+    auto it = std::find_if(s.pools.begin(), s.pools.end(), [&](const Summary::Pool& p) { return p.name == sc.replicas[i].pool; });
+    if (it == s.pools.end()) {
+      s.pools.push_back({sc.replicas[i].pool});
+      pool_ttft.emplace_back(), pool_tpot.emplace_back(), pool_e2e.emplace_back();
+      it = s.pools.end() - 1;
+    }
+    pool_of[i] = static_cast<int>(it - s.pools.begin());
+    it->replicas += 1;
+    it->gpus += sc.replicas[i].tensor_parallel;
+    it->busy_fraction += s.replicas[i].busy_fraction;
+    it->kv_utilization_mean += s.replicas[i].kv_utilization_mean;
+  }
+  for (const auto& r : rec.requests()) {
+    if (r.status != RequestStatus::completed) continue;
+    const auto p = static_cast<std::size_t>(pool_of[static_cast<std::size_t>(r.replica)]);
+    ++s.pools[p].completed;
+    pool_ttft[p].push_back(r.ttft());
+    pool_e2e[p].push_back(r.e2e());
+    if (r.output_tokens > 1) pool_tpot[p].push_back(r.tpot());
+  }
+  for (std::size_t p = 0; p < s.pools.size(); ++p) {
+    auto& pool = s.pools[p];
+    pool.busy_fraction /= pool.replicas;
+    pool.kv_utilization_mean /= pool.replicas;
+    pool.request_throughput = static_cast<double>(pool.completed) / d;
+    pool.ttft = describe(pool_ttft[p]);
+    pool.tpot = describe(pool_tpot[p]);
+    pool.e2e = describe(pool_e2e[p]);
+  }
   s.mean_in_system = rec.mean_in_system();
   s.arrival_rate = static_cast<double>(s.requests) / d;
   s.mean_sojourn = describe(sojourn).mean;
@@ -146,6 +178,16 @@ std::string summary_json(const Summary& s) {
   j["cost_model"] = s.cost_model_sources;
   j["gpus"] = s.devices;
   j["cost_per_hour"] = s.cost_per_hour ? nlohmann::ordered_json(*s.cost_per_hour) : nlohmann::ordered_json(nullptr);
+  j["pools"] = nlohmann::ordered_json::array();
+  for (const auto& p : s.pools)
+    j["pools"].push_back({{"name", p.name},
+                          {"replicas", p.replicas},
+                          {"gpus", p.gpus},
+                          {"completed", p.completed},
+                          {"requests_per_s", p.request_throughput},
+                          {"busy_fraction", p.busy_fraction},
+                          {"kv_utilization_mean", p.kv_utilization_mean},
+                          {"latency_s", {{"ttft", stats_json(p.ttft)}, {"tpot", stats_json(p.tpot)}, {"e2e", stats_json(p.e2e)}}}});
   j["replicas"] = nlohmann::ordered_json::array();
   for (const auto& r : s.replicas)
     j["replicas"].push_back({{"device", r.device},
@@ -202,6 +244,14 @@ std::string summary_table(const Summary& s, const Slo& slo) {
   row("TPOT (ms)", s.tpot, 1e3);
   row("E2E (s)", s.e2e, 1);
   row("queue (ms)", s.queue, 1e3);
+  if (s.pools.size() > 1) {
+    line("");
+    line("  {:<28} {:>8} {:>10} {:>6} {:>11} {:>11} {:>11} {:>11}", "pool", "replicas", "completed", "busy", "TTFT p50 ms",
+         "TTFT p90 ms", "TPOT p50 ms", "TPOT p90 ms");
+    for (const auto& p : s.pools)
+      line("  {:<28} {:>8} {:>10} {:>5.0f}% {:>11.2f} {:>11.2f} {:>11.2f} {:>11.2f}", p.name, p.replicas, p.completed,
+           100 * p.busy_fraction, 1e3 * p.ttft.p50, 1e3 * p.ttft.p90, 1e3 * p.tpot.p50, 1e3 * p.tpot.p90);
+  }
   line("");
   for (const auto& src : s.cost_model_sources) line("  cost model  {}", src);
   return out;

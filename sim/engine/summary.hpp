@@ -42,6 +42,15 @@ struct Summary {
     double busy_fraction = 0, kv_utilization_mean = 0, kv_utilization_peak = 0;
   };
   std::vector<Replica> replicas;
+  /// Per pool of the cluster (one entry per distinct device / TP group behind the router).
+  struct Pool {
+    std::string name;
+    int replicas = 0, gpus = 0;
+    std::size_t completed = 0;
+    double request_throughput = 0, busy_fraction = 0, kv_utilization_mean = 0;
+    Stats ttft, tpot, e2e;
+  };
+  std::vector<Pool> pools;
 };
 
 Summary summarize(const Scenario& scenario, const Recorder& recorder);

@@ -1,0 +1,49 @@
+// Mixed fleets: pools of different devices behind one router, reported per pool.
+#include <catch2/catch.hpp>
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "support.hpp"
+
+using namespace hetsim;
+using Catch::Contains;
+
+TEST_CASE("mixed fleet: per-pool results follow each device's memory bandwidth", "[e2e][pools]") {
+  test::TempDir dir("mixed");
+  const auto r = test::run_hetsim(fmt::format("run '{}/scenarios/mixed_fleet.yaml' --set workload.num_requests=400 --out '{}'",
+                                              test::source_dir(), dir.str()));
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("h100-sxm5-80gb") && Contains("a100-sxm4-80gb") && Contains("TPOT p90 ms"));
+  const auto s = nlohmann::json::parse(test::read_file(dir.file("summary.json")));
+  REQUIRE(s["pools"].size() == 2);
+  const auto& h100 = s["pools"][0];
+  const auto& a100 = s["pools"][1];
+  CHECK(h100["name"] == "h100-sxm5-80gb");
+  CHECK(a100["replicas"] == 4);
+  CHECK(h100["completed"].get<int>() + a100["completed"].get<int>() == 400);
+  // Decode is HBM-bound: the A100's per-token time exceeds the H100's by about their bandwidth ratio.
+  const double ratio = a100["latency_s"]["tpot"]["p50"].get<double>() / h100["latency_s"]["tpot"]["p50"].get<double>();
+  CHECK(ratio > 1.3);
+  CHECK(ratio < 2.5);
+  // Load-aware routing gives each faster replica more work.
+  CHECK(h100["completed"].get<double>() / 2 > a100["completed"].get<double>() / 4);
+  CHECK(s["gpus"] == 6);
+  CHECK(s["cost_per_hour"].get<double>() == Approx(2 * 3.24 + 4 * 1.99));
+}
+
+TEST_CASE("mixed fleet: pool configuration errors name the pool", "[e2e][pools]") {
+  test::TempDir dir("mixed_bad");
+  const auto both = dir.write("both.yaml", "model: llama-3-8b\ncluster:\n  device: h100-sxm5-80gb\n  pools:\n    - {device: a100-sxm4-80gb}\n"
+                                           "workload: {source: synthetic, num_requests: 1, arrival: {rate: 1}, prompt_tokens: 5, output_tokens: 5}\n");
+  auto r = test::run_hetsim("validate '" + both + "'");
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("both.yaml:3: cluster.device") && Contains("not both"));
+  const auto tp = dir.write("tp.yaml", "model: llama-3-8b\ncluster:\n  pools:\n    - {device: h100-sxm5-80gb}\n    - {device: a100-sxm4-80gb, tensor_parallel: 3}\n"
+                                       "workload: {source: synthetic, num_requests: 1, arrival: {rate: 1}, prompt_tokens: 5, output_tokens: 5}\n");
+  r = test::run_hetsim("validate '" + tp + "'");
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("tp.yaml:5: cluster.pools[1].tensor_parallel = 3"));
+}
