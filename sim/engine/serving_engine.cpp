@@ -1,31 +1,19 @@
 #include "sim/engine/serving_engine.hpp"
 
 #include <simgrid/s4u.hpp>
-#include <xbt/log.h>
 
 #include <exception>
 #include <memory>
 
 #include "sim/core/error.hpp"
 #include "sim/engine/replica.hpp"
+#include "sim/engine/simgrid_setup.hpp"
 
 namespace hetsim::sim {
 namespace sg = simgrid::s4u;
 
 EngineStats run_serving(Scenario& sc, Recorder& recorder) {
-  int argc = 1;
-  char name[] = "hetsim";
-  char* argv[] = {name, nullptr};
-  sg::Engine engine(&argc, argv);
-  xbt_log_control_set("root.thresh:critical");
-  // Datacenter interconnects: plain max-min sharing without TCP-window or cross-traffic artefacts
-  // (STACK-NOTES.md), so transfer times match bytes / bandwidth + latency.
-  sg::Engine::set_config("network/model:CM02");
-  sg::Engine::set_config("network/crosstraffic:0");
-  sg::Engine::set_config("network/TCP-gamma:0");
-  // Model steps are sleeps on the CPU model; trace integration is its cheapest update scheme here
-  // (measured: ~25% faster per sleep than the default lazy one).
-  sg::Engine::set_config("cpu/optim:TI");
+  const auto engine = make_simgrid_engine();
 
   auto* zone = sg::create_full_zone("cluster");
   sg::Host* frontend = zone->create_host("frontend", 1e9);
@@ -100,7 +88,7 @@ EngineStats run_serving(Scenario& sc, Recorder& recorder) {
       sg::Actor::kill_all();
     }
   });
-  engine.run();
+  engine->run();
   if (failure) std::rethrow_exception(failure);
   recorder.finish(sg::Engine::get_clock());
   return stats;

@@ -117,7 +117,7 @@ TEST_CASE("calibrate profile: YAML round-trips and prices ops through the cost m
   CHECK(cost.time(op) >= cost.roofline_bound(op));
 }
 
-TEST_CASE("calibrate command: --refit fits a raw CSV without a GPU; measuring needs one", "[calibrate][e2e]") {
+TEST_CASE("calibrate command: --refit fits a raw CSV without a GPU", "[calibrate][e2e]") {
   test::TempDir dir("refit");
   hw::Efficiency truth;
   truth.compute = 0.7;

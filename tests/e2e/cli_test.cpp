@@ -38,7 +38,7 @@ TEST_CASE("cli: every scenario in scenarios/ runs and writes complete results", 
   CHECK(count >= 3);
 }
 
-TEST_CASE("cli: same scenario and seed give byte-identical outputs; another seed differs", "[e2e][determinism]") {
+TEST_CASE("cli: same scenario and seed give byte-identical outputs, another seed differs", "[e2e][determinism]") {
   test::TempDir a("det_a"), b("det_b"), c("det_c");
   const std::string args = " --set output.timeline=true --set workload.num_requests=150";
   REQUIRE(test::run_hetsim("run '" + quickstart() + "' --quiet --out '" + a.str() + "'" + args).exit_code == 0);

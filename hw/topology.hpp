@@ -1,0 +1,65 @@
+#pragma once
+// Inside a node: memory tiers (HBM, host DRAM, CXL expanders, NVMe SSDs, flash, remote storage)
+// and the links between them (NVLink, PCIe, CXL, NVLink-C2C, NICs), possibly through switches.
+// Every byte that moves between two places follows the route found here, and the engine turns
+// the route into contended SimGrid links and disks (sim/engine/transfer_network).
+//
+//   tiers:
+//     - {name: gpu0.hbm, kind: hbm, capacity: 80 GB, bandwidth: 3.35 TB/s}
+//     - {name: host.dram, kind: dram, capacity: 1 TB, bandwidth: 300 GB/s, latency: 100 ns}
+//     - {name: cxl0, kind: cxl, capacity: 256 GB, bandwidth: 64 GB/s, latency: 250 ns}
+//     - {name: nvme0, kind: ssd, capacity: 7.68 TB, read_bandwidth: 13 GB/s, write_bandwidth: 6.6 GB/s,
+//        read_iops: 2500000, request_half: 64 KiB}
+//   switches: [pcie_switch0]
+//   links:
+//     - {name: pcie0, kind: pcie, between: [gpu0.hbm, pcie_switch0], bandwidth: 64 GB/s, latency: 1 us}
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sim/core/config.hpp"
+
+namespace hetsim::hw {
+
+enum class TierKind { hbm, dram, cxl, ssd, flash, remote };
+
+struct MemoryTier {
+  std::string name;
+  TierKind kind = TierKind::dram;
+  double capacity = 0;         ///< bytes
+  double read_bandwidth = 0;   ///< bytes/s
+  double write_bandwidth = 0;  ///< bytes/s
+  double latency = 0;          ///< seconds added per access (CXL: added over local DRAM)
+  double request_half = 0;     ///< block devices: request size at which bandwidth is half of peak
+  double read_iops = 0;        ///< block devices: random-read operations per second (0 = no limit)
+  double write_iops = 0;
+
+  /// Stored on a block device (a SimGrid disk) rather than byte-addressable memory.
+  bool is_block_device() const { return kind == TierKind::ssd || kind == TierKind::flash; }
+  /// Bandwidth reading (or writing) in requests of `request_size` bytes: flash reaches its peak
+  /// only with large requests, e(s) = peak * s / (s + s_half), and never beats IOPS * s.
+  double effective_bandwidth(double request_size, bool write) const;
+};
+
+struct TopologyLink {
+  std::string name;
+  std::string kind;       ///< nvlink | pcie | cxl | c2c | nic | ib | roce | ethernet | ...
+  std::string a, b;       ///< endpoints (tiers or switches)
+  double bandwidth = 0;   ///< bytes/s per direction
+  double latency = 0;     ///< seconds
+};
+
+struct NodeTopology {
+  std::vector<MemoryTier> tiers;
+  std::vector<std::string> switches;
+  std::vector<TopologyLink> links;
+
+  const MemoryTier* tier(const std::string& name) const;
+  /// Links from `from` to `to`, each with whether it is crossed from its `a` side (true) or `b`
+  /// side; fewest hops, then lowest latency. Empty if from == to; InputError if unreachable.
+  std::vector<std::pair<std::size_t, bool>> route(const std::string& from, const std::string& to) const;
+};
+
+NodeTopology parse_topology(const config::Node& node);
+
+}  // namespace hetsim::hw
