@@ -43,6 +43,21 @@ TEST_CASE("hw catalog: datasheet figures of H100 and A100", "[hw][catalog]") {
   CHECK(a100.memory_bandwidth == Approx(2.039e12));
 }
 
+TEST_CASE("hw catalog: datasheet figures of H200, L40S and MI300X", "[hw][catalog]") {
+  const auto h200 = test::catalog_device("h200-sxm-141gb");
+  CHECK(h200.memory_capacity == 141e9);
+  CHECK(h200.memory_bandwidth == Approx(4.8e12));
+  CHECK(h200.peak(DType::bf16) == test::catalog_device("h100-sxm5-80gb").peak(DType::bf16));  // same GH100 compute
+  const auto l40s = test::catalog_device("l40s-48gb");
+  CHECK(l40s.peak(DType::bf16) == Approx(362.05e12));
+  CHECK(l40s.memory_bandwidth == Approx(864e9));
+  CHECK(l40s.scale_up.bandwidth == 32e9);  // no NVLink: peers over PCIe Gen4
+  const auto mi300x = test::catalog_device("mi300x-192gb");
+  CHECK(mi300x.memory_capacity == 192e9);
+  CHECK(mi300x.peak(DType::fp8) == Approx(2614.9e12));
+  CHECK(mi300x.peak(DType::bf16) == Approx(1307.4e12));
+}
+
 TEST_CASE("hw catalog: malformed device YAML names the key path", "[hw][catalog]") {
   auto bad = config::Document::load_string(
       "device:\n  preset: h100-sxm5-80gb\n  memory:\n    bandwidth: -3 TB/s\n", "bad.yaml");
