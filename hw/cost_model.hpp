@@ -10,6 +10,19 @@
 
 namespace hetsim::hw {
 
+/// Which roofline term bounds an op on a device.
+enum class Limiter { compute, memory, sram, link };
+
+/// The terms of one op instance (seconds, without launch overhead).
+struct Breakdown {
+  double compute = 0;  ///< FLOPs at the achieved compute rate
+  double memory = 0;   ///< off-chip bytes at the achieved memory bandwidth (PIM: internal bandwidth)
+  double sram = 0;     ///< NPU: on-chip bytes at the SRAM bandwidth
+  double link = 0;     ///< collectives: bus bytes over the scale-up link, plus hop latencies
+  Limiter limiter = Limiter::compute;
+  double bound() const;
+};
+
 class CostModel {
  public:
   explicit CostModel(const Device& device) : device_(device) {}
@@ -18,6 +31,11 @@ class CostModel {
   double time(const Op& op) const;
   /// The bound no implementation can beat: efficiencies 1, no launch overhead or link latency.
   double roofline_bound(const Op& op) const;
+  /// The roofline terms of one instance of `op` and which one bounds it. `ideal` uses efficiencies
+  /// of 1, no launch overhead and no link latency (the roofline bound itself).
+  Breakdown breakdown(const Op& op, bool ideal = false) const;
+  /// Which term bounds `op` here (for "is this decode step memory-bound on this device?").
+  Limiter limiter(const Op& op) const { return breakdown(op).limiter; }
   /// Sum of `time` over a step's ops.
   double step_time(std::span<const Op> ops) const;
 
@@ -25,6 +43,8 @@ class CostModel {
 
  private:
   double collective_bytes(const Op& op) const;
+  /// NPU: whether the op's activations fit the on-chip SRAM (weights and KV always stream in).
+  bool activations_on_chip(const Op& op) const;
   const Device& device_;
 };
 

@@ -36,13 +36,43 @@ std::string describe_sources(const Device& d) {
 Device parse_device(const config::Node& node) {
   Device d;
   d.name = node.get<std::string>("name").required();
-  d.kind = node.get<std::string>("kind").one_of({"gpu"});
-  const auto compute = node.child("compute");
+  d.kind_name = node.get<std::string>("kind").one_of({"gpu", "cpu", "npu", "pim"});
+  d.kind = d.kind_name == "gpu" ? DeviceKind::gpu : d.kind_name == "cpu" ? DeviceKind::cpu
+         : d.kind_name == "npu" ? DeviceKind::npu : DeviceKind::pim;
+  d.runs.fill(true);
+  if (d.kind == DeviceKind::npu) {
+    // A systolic-array NPU: peak = 2 FLOPs x rows x cols x arrays x clock, unless compute is given.
+    const auto sram = node.child("sram");
+    d.sram_capacity = sram.quantity("capacity", units::Dim::bytes).positive();
+    d.sram_bandwidth = sram.quantity("bandwidth", units::Dim::bandwidth).positive();
+    if (auto sys = node.maybe("systolic")) {
+      const double rows = sys->get<double>("rows").in_range(1, 1e6), cols = sys->get<double>("cols").in_range(1, 1e6);
+      const double arrays = sys->get<double>("arrays").default_to(1.0).in_range(1, 1e6);
+      const double clock = sys->quantity("clock", units::Dim::frequency).positive();
+      const std::string dt = sys->get<std::string>("dtype").default_to("bf16");
+      const auto parsed = parse_dtype(dt);
+      if (!parsed) sys->fail_key("dtype", dt, "expected bf16, fp16, fp8 or int8");
+      d.peak_flops[static_cast<std::size_t>(*parsed)] = 2 * rows * cols * arrays * clock;
+    }
+  }
+  if (d.kind == DeviceKind::pim) {
+    const auto pim = node.child("pim");
+    d.internal_bandwidth_multiple = pim.get<double>("internal_bandwidth_multiple").in_range(1.0, 1e4);
+    // PIM units run only simple, memory-bound kernels next to the data.
+    d.runs.fill(false);
+    for (const auto& c : pim.child("runs").items()) {
+      bool known = false;
+      for (OpClass k : kOpClasses)
+        if (to_string(k) == c.scalar()) d.runs[static_cast<std::size_t>(k)] = known = true;
+      if (!known) c.fail("expected an op class: gemm, attention_prefill, attention_decode, elementwise, collective");
+    }
+  }
+  const auto compute = node.section("compute");
   bool any = false;
   for (DType t : kDTypes) {
-    if (!compute.has(to_string(t))) continue;
-    d.peak_flops[static_cast<std::size_t>(t)] = compute.quantity(to_string(t), units::Dim::flop_rate).positive();
-    any = true;
+    if (compute.has(to_string(t)))
+      d.peak_flops[static_cast<std::size_t>(t)] = compute.quantity(to_string(t), units::Dim::flop_rate).positive();
+    any = any || d.peak_flops[static_cast<std::size_t>(t)] > 0;
   }
   if (!any) compute.fail("expected at least one dtype peak (fp32, tf32, bf16, fp16, fp8, int8)");
 
@@ -52,17 +82,19 @@ Device parse_device(const config::Node& node) {
   d.memory_bandwidth = memory.quantity("bandwidth", units::Dim::bandwidth).positive();
 
   const auto links = node.child("links");
-  d.scale_up = parse_link(links.child("scale_up"));
+  if (d.kind != DeviceKind::pim) d.scale_up = parse_link(links.child("scale_up"));
   d.host = parse_link(links.child("host"));
   d.kernel_launch_overhead = node.quantity("kernel_launch_overhead", units::Dim::time).default_to("0 s").non_negative();
 
-  const auto eff = node.child("efficiency");
+  // Per-class efficiencies; a class left out is priced at the pure roofline, and says so.
+  const auto eff = node.section("efficiency");
   for (OpClass c : kOpClasses) {
-    const auto e = eff.child(to_string(c));
     auto& slot = d.efficiency[static_cast<std::size_t>(c)];
+    const bool given = eff.has(to_string(c));
+    const auto e = eff.section(to_string(c));
     if (c != OpClass::collective) slot.compute = e.get<double>("compute").default_to(1.0).in_range(0.01, 1.0);
     slot.memory = e.get<double>("memory").default_to(1.0).in_range(0.01, 1.0);
-    slot.source = "catalog default (uncalibrated)";
+    slot.source = given ? "catalog default (uncalibrated)" : "ideal roofline (no efficiency given)";
   }
   if (node.has("profile")) {
     const std::string name = node.get<std::string>("profile");

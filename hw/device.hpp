@@ -30,9 +30,15 @@ struct LinkSpec {
   double latency = 0;    ///< seconds per hop
 };
 
+/// Kinds of compute device. The roofline is the same; what differs is where operands live
+/// (NPU on-chip SRAM), which bandwidth feeds memory-bound work (PIM's internal bandwidth) and
+/// which op classes the device can run at all.
+enum class DeviceKind { gpu, cpu, npu, pim };
+
 struct Device {
   std::string name;                  ///< catalog name, e.g. "h100-sxm5-80gb"
-  std::string kind;                  ///< "gpu" (more kinds arrive with the heterogeneous-hardware work)
+  std::string kind_name;             ///< "gpu" | "cpu" | "npu" | "pim"
+  DeviceKind kind = DeviceKind::gpu;
   std::array<double, kDTypes.size()> peak_flops{};  ///< FLOP/s by DType; 0 = unsupported
   std::string memory_kind;           ///< e.g. "HBM3"
   double memory_capacity = 0;        ///< bytes
@@ -43,6 +49,13 @@ struct Device {
   std::array<Efficiency, kNumOpClasses> efficiency{};
   std::string efficiency_source;     ///< summary of the sources of `efficiency`
   double cost_per_hour = 0;          ///< rental price per device-hour in USD; 0 = unknown
+  double sram_capacity = 0;          ///< NPU on-chip SRAM, bytes (0: none)
+  double sram_bandwidth = 0;         ///< NPU on-chip SRAM bandwidth, bytes/s
+  double internal_bandwidth_multiple = 1;  ///< PIM: bandwidth inside the memory / memory.bandwidth
+  std::array<bool, kNumOpClasses> runs{};  ///< op classes the device can execute
+
+  /// Whether this device can execute ops of class `c` (policies ask before placing work here).
+  bool can_run(OpClass c) const { return runs[static_cast<std::size_t>(c)]; }
 
   double peak(DType d) const { return peak_flops[static_cast<std::size_t>(d)]; }
   const Efficiency& eff(OpClass c) const { return efficiency[static_cast<std::size_t>(c)]; }

@@ -32,6 +32,7 @@ constexpr auto kFlopRate = std::to_array<UnitEntry>({{"FLOPS", 1}, {"KFLOPS", 1e
                                {"TFLOPS", 1e12},      {"PFLOPS", 1e15}, {"FLOP/s", 1}, {"GFLOP/s", 1e9},
                                {"TFLOP/s", 1e12},     {"PFLOP/s", 1e15}, {"OPS", 1}, {"GOPS", 1e9},
                                {"TOPS", 1e12},        {"POPS", 1e15}});
+constexpr auto kFrequency = std::to_array<UnitEntry>({{"Hz", 1}, {"kHz", 1e3}, {"KHz", 1e3}, {"MHz", 1e6}, {"GHz", 1e9}});
 constexpr auto kTime = std::to_array<UnitEntry>({{"s", 1},   {"ms", 1e-3}, {"us", 1e-6}, {"µs", 1e-6},
                            {"ns", 1e-9},        {"min", 60},  {"h", 3600}});
 
@@ -66,6 +67,7 @@ std::string_view describe(Dim dim) {
     case Dim::bandwidth: return "a bandwidth";
     case Dim::flop_rate: return "a compute rate";
     case Dim::time: return "a duration";
+    case Dim::frequency: return "a frequency";
   }
   return "a quantity";
 }
@@ -76,6 +78,7 @@ std::string_view example(Dim dim) {
     case Dim::bandwidth: return "3.35 TB/s";
     case Dim::flop_rate: return "989 TFLOPS";
     case Dim::time: return "500 ms";
+    case Dim::frequency: return "1050 MHz";
   }
   return "";
 }
@@ -93,6 +96,7 @@ double parse(std::string_view raw, Dim dim) {
       case Dim::bandwidth: units = list(kBandwidth); break;
       case Dim::flop_rate: units = list(kFlopRate); break;
       case Dim::time: units = list(kTime); break;
+      case Dim::frequency: units = list(kFrequency); break;
     }
     return fmt::format("expected {} such as \"{}\" (units: {})", describe(dim), example(dim), units);
   };
@@ -106,6 +110,7 @@ double parse(std::string_view raw, Dim dim) {
     case Dim::bandwidth: entry = find(kBandwidth, unit); break;
     case Dim::flop_rate: entry = find(kFlopRate, unit); break;
     case Dim::time: entry = find(kTime, unit); break;
+    case Dim::frequency: entry = find(kFrequency, unit); break;
   }
   if (!entry) throw InputError(fmt::format("\"{}\": unknown unit '{}'; {}", raw, unit, expected()));
   const double value = number * entry->factor;
@@ -131,6 +136,7 @@ std::string format(double value, Dim dim) {
     case Dim::time:
       if (value == 0) return "0 s";
       return pick({{1e-9, "ns"}, {1e-6, "us"}, {1e-3, "ms"}, {1, "s"}});
+    case Dim::frequency: return pick({{1, "Hz"}, {1e6, "MHz"}, {1e9, "GHz"}});
   }
   return fmt::format("{:g}", value);
 }

@@ -7,7 +7,7 @@
 
 namespace hetsim::units {
 
-enum class Dim { bytes, bandwidth, flop_rate, time };
+enum class Dim { bytes, bandwidth, flop_rate, time, frequency };
 
 /// Human name of a dimension, used in error messages ("a bandwidth").
 std::string_view describe(Dim dim);

@@ -67,6 +67,13 @@ Scenario load_scenario(const config::Document& doc) {
     Pool pool;
     pool.device = std::make_shared<const hw::Device>(hw::parse_device(device_cfg.node));
     device_cfg.preset.check_unknown_keys();
+    // A serving replica runs whole model steps; a device that runs only some op classes (PIM) can
+    // only be an offload target for policies.
+    for (OpClass c : {OpClass::gemm, OpClass::attention_prefill, OpClass::attention_decode, OpClass::elementwise})
+      if (!pool.device->can_run(c))
+        pool_cfg.fail_key("device", pool.device->name,
+                          fmt::format("a {} device cannot run {} ops, so it cannot host a serving replica", pool.device->kind_name,
+                                      to_string(c)));
     pool.replicas = pool_cfg.get<int>("replicas").default_to(1).in_range(1, 100000);
     pool.tensor_parallel = pool_cfg.get<int>("tensor_parallel").default_to(1).in_range(1, 1024);
     sc.model.check_tensor_parallel(pool.tensor_parallel, pool_cfg, "tensor_parallel");

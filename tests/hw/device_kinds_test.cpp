@@ -1,0 +1,94 @@
+// Cost model on device kinds beyond GPUs. The NPU and PIM devices here are illustrative test
+// devices (round numbers), not catalog entries.
+#include <catch2/catch.hpp>
+
+#include "catalog_entries.hpp"
+#include "hw/cost_model.hpp"
+#include "support.hpp"
+
+using namespace hetsim;
+
+namespace {
+hw::Device inline_device(const std::string& yaml) {
+  auto doc = config::Document::load_string(yaml, "device.yaml");
+  auto d = hw::parse_device(doc.root());
+  doc.check_unknown_keys();
+  return d;
+}
+const char* kSlowNpu = R"(
+name: test-npu
+kind: npu
+systolic: {rows: 32, cols: 32, arrays: 1, clock: 1 GHz, dtype: bf16}   # 2 TFLOPS
+sram: {capacity: 64 MiB, bandwidth: 20 TB/s}
+memory: {capacity: 32 GB, bandwidth: 1 TB/s}
+links: {scale_up: {bandwidth: 100 GB/s}, host: {bandwidth: 32 GB/s}}
+efficiency: {}
+)";
+const char* kPim = R"(
+name: test-pim
+kind: pim
+compute: {fp16: 1.2 TFLOPS, bf16: 1.2 TFLOPS}
+memory: {capacity: 16 GB, bandwidth: 1 TB/s}
+pim: {internal_bandwidth_multiple: 4, runs: [attention_decode, elementwise]}
+links: {host: {bandwidth: 32 GB/s}}
+efficiency: {}
+)";
+Op decode_gemm(double batch) {  // one 4096 x 4096 projection for `batch` decode tokens
+  Op op;
+  op.name = "proj";
+  op.cls = OpClass::gemm;
+  op.flops = 2 * batch * 4096 * 4096;
+  op.weight_bytes = 2.0 * 4096 * 4096;
+  op.activation_bytes = 2 * (batch * 4096 * 2);
+  return op;
+}
+}  // namespace
+
+TEST_CASE("device kinds: the same decode GEMM is memory-bound on a GPU and compute-bound on a slow NPU", "[hw][kinds]") {
+  const hw::Device h100 = test::catalog_device("h100-sxm5-80gb");
+  const hw::Device npu = inline_device(kSlowNpu);
+  CHECK(npu.peak(DType::bf16) == Approx(2.048e12));  // 2 x 32 x 32 x 1 GHz
+  const Op op = decode_gemm(64);
+  CHECK(hw::CostModel(h100).limiter(op) == hw::Limiter::memory);
+  CHECK(hw::CostModel(npu).limiter(op) == hw::Limiter::compute);
+  CHECK(hw::CostModel(npu).time(op) == Approx(op.flops / 2.048e12));
+  CHECK(hw::CostModel(npu).time(op) >= hw::CostModel(npu).roofline_bound(op));
+}
+
+TEST_CASE("device kinds: NPU activations stay in SRAM until they outgrow it", "[hw][kinds]") {
+  const hw::CostModel npu(inline_device(kSlowNpu));
+  Op small = decode_gemm(1);  // 16 KiB of activations: on chip; only the weights stream from memory
+  small.flops = 0;            // isolate the memory terms
+  auto b = npu.breakdown(small);
+  CHECK(b.memory == Approx(small.weight_bytes / 1e12));
+  CHECK(b.sram == Approx(small.activation_bytes / 20e12));
+  Op big = small;
+  big.activation_bytes = 100.0 * (1 << 20);  // 100 MiB > 64 MiB of SRAM: activations spill off chip
+  b = npu.breakdown(big);
+  CHECK(b.sram == 0);
+  CHECK(b.memory == Approx((big.weight_bytes + big.activation_bytes) / 1e12));
+  CHECK(b.limiter == hw::Limiter::memory);
+}
+
+TEST_CASE("device kinds: PIM runs its op classes at the internal bandwidth and refuses others", "[hw][kinds]") {
+  const hw::Device pim = inline_device(kPim);
+  CHECK(pim.can_run(OpClass::attention_decode));
+  CHECK_FALSE(pim.can_run(OpClass::gemm));
+  Op attn;
+  attn.name = "attention_decode";
+  attn.cls = OpClass::attention_decode;
+  attn.flops = 4.0 * 128 * 32 * 8192;
+  attn.kv_bytes = 2.0 * 8192 * 8 * 128 * 2;
+  const hw::CostModel cost(pim);
+  CHECK(cost.time(attn) == Approx(std::max(attn.flops / 1.2e12, attn.kv_bytes / 4e12)));
+  REQUIRE_THROWS_WITH(cost.time(decode_gemm(1)), Catch::Contains("cannot run gemm ops"));
+}
+
+TEST_CASE("device kinds: a PIM device cannot host a serving replica", "[hw][kinds][e2e]") {
+  test::TempDir dir("pim");
+  dir.write("pim.yaml", kPim);
+  const auto r = test::run_hetsim(fmt::format("validate '{}/scenarios/quickstart.yaml' --set 'cluster.device={}'",
+                                              test::source_dir(), dir.file("pim.yaml")));
+  INFO(r.output);
+  CHECK(r.exit_code == 2);
+}
