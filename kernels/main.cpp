@@ -36,7 +36,7 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "error: --raw, --copies and --info are required\n");
     return 2;
   }
-  try {
+  return exit_code_of([&] {
     calibrate::GpuInfo info;
     const auto ms = calibrate::measure_all(grid, info);
     calibrate::write_raw_csv(raw, ms);
@@ -48,12 +48,6 @@ int main(int argc, char** argv) {
     out.write(nlohmann::json{{"name", info.name}, {"details", info.details}, {"devices", info.devices}}.dump(2) + "\n");
     out.commit();
     fmt::print("measured {} kernels on {}\n", ms.size(), info.name);
-  } catch (const InputError& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
-    return 2;
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "internal error: {}\n", e.what());
-    return 1;
-  }
-  return 0;
+    return 0;
+  });
 }

@@ -145,7 +145,7 @@ int main(int argc, char** argv) {
     const int code = app.exit(e);
     return code == 0 ? 0 : 2;
   }
-  try {
+  return exit_code_of([&] {
     if (*run) return cmd_run(run_args, out_dir, quiet);
     if (*validate) return cmd_validate(validate_args);
     if (*list) return cmd_list();
@@ -155,12 +155,6 @@ int main(int argc, char** argv) {
     }
     if (*report) return cmd_report(report_dir);
     if (*calibrate_cmd) return calibrate::run_calibrate(cal);
-  } catch (const InputError& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
-    return 2;
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "internal error: {}\n", e.what());
     return 1;
-  }
-  return 1;
+  });
 }

@@ -20,3 +20,25 @@ class InvariantError : public std::logic_error {
 };
 
 }  // namespace hetsim
+
+#include <cstdio>
+#include <exception>
+
+namespace hetsim {
+
+/// Runs a program's body and maps what escapes to the exit codes every hetsim program uses:
+/// InputError -> one "error: ..." line and 2; anything else -> "internal error: ..." and 1.
+template <class Body>
+int exit_code_of(Body body) {
+  try {
+    return body();
+  } catch (const InputError& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "internal error: %s\n", e.what());
+    return 1;
+  }
+}
+
+}  // namespace hetsim
