@@ -17,7 +17,7 @@ double CostModel::collective_bytes(const Op& op) const {
   return 0;
 }
 
-double Breakdown::bound() const { return std::max({compute, memory, sram, link}); }
+double Breakdown::bound() const { return std::max({compute, memory, sram, link, storage}); }
 
 bool CostModel::activations_on_chip(const Op& op) const {
   return device_.kind == DeviceKind::npu && op.activation_bytes <= device_.sram_capacity;
@@ -45,11 +45,17 @@ Breakdown CostModel::breakdown(const Op& op, bool ideal) const {
   // e(s) = e_max * s / (s + s_half)  =>  s / (peak * e(s)) = (s + s_half) / (peak * e_max).
   b.compute = op.flops > 0 ? (op.flops + e.compute_half) / (peak * e.compute) : 0.0;
   const bool on_chip = activations_on_chip(op);
-  const double offchip = op.weight_bytes + op.kv_bytes + (on_chip ? 0.0 : op.activation_bytes);
+  const double offchip = (weights_in_storage_ ? 0.0 : op.weight_bytes) + op.kv_bytes + (on_chip ? 0.0 : op.activation_bytes);
+  // Weights streamed from flash overlap with compute and memory traffic (LLM in a flash, Apple 2023).
+  if (weights_in_storage_ && op.weight_bytes > 0) b.storage = op.weight_bytes / (device_.storage_read_bandwidth * e.memory);
   const double bandwidth = device_.memory_bandwidth * device_.internal_bandwidth_multiple;
   b.memory = offchip > 0 ? (offchip + e.memory_half) / (bandwidth * e.memory) : 0.0;
   b.sram = on_chip && op.activation_bytes > 0 ? op.activation_bytes / device_.sram_bandwidth : 0.0;
-  b.limiter = b.compute >= b.memory && b.compute >= b.sram ? Limiter::compute : b.memory >= b.sram ? Limiter::memory : Limiter::sram;
+  const double top = b.bound();
+  b.limiter = top == b.storage && b.storage > 0 ? Limiter::storage
+            : top == b.compute                  ? Limiter::compute
+            : top == b.memory                   ? Limiter::memory
+                                                : Limiter::sram;
   return b;
 }
 

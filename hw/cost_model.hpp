@@ -11,7 +11,7 @@
 namespace hetsim::hw {
 
 /// Which roofline term bounds an op on a device.
-enum class Limiter { compute, memory, sram, link };
+enum class Limiter { compute, memory, sram, link, storage };
 
 /// The terms of one op instance (seconds, without launch overhead).
 struct Breakdown {
@@ -19,13 +19,17 @@ struct Breakdown {
   double memory = 0;   ///< off-chip bytes at the achieved memory bandwidth (PIM: internal bandwidth)
   double sram = 0;     ///< NPU: on-chip bytes at the SRAM bandwidth
   double link = 0;     ///< collectives: bus bytes over the scale-up link, plus hop latencies
+  double storage = 0;  ///< weights streamed from flash storage (LLM-in-a-flash placement)
   Limiter limiter = Limiter::compute;
   double bound() const;
 };
 
 class CostModel {
  public:
-  explicit CostModel(const Device& device) : device_(device) {}
+  /// `weights_in_storage`: the weights live in the device's flash storage and stream in every
+  /// step (they do not occupy device memory).
+  explicit CostModel(const Device& device, bool weights_in_storage = false)
+      : device_(device), weights_in_storage_(weights_in_storage) {}
 
   /// Simulated time of all `repeat` instances of `op`, in seconds.
   double time(const Op& op) const;
@@ -46,6 +50,7 @@ class CostModel {
   /// NPU: whether the op's activations fit the on-chip SRAM (weights and KV always stream in).
   bool activations_on_chip(const Op& op) const;
   const Device& device_;
+  bool weights_in_storage_ = false;
 };
 
 }  // namespace hetsim::hw

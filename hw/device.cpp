@@ -36,9 +36,15 @@ std::string describe_sources(const Device& d) {
 Device parse_device(const config::Node& node) {
   Device d;
   d.name = node.get<std::string>("name").required();
-  d.kind_name = node.get<std::string>("kind").one_of({"gpu", "cpu", "npu", "pim"});
+  d.kind_name = node.get<std::string>("kind").one_of({"gpu", "cpu", "npu", "pim", "soc"});
   d.kind = d.kind_name == "gpu" ? DeviceKind::gpu : d.kind_name == "cpu" ? DeviceKind::cpu
-         : d.kind_name == "npu" ? DeviceKind::npu : DeviceKind::pim;
+         : d.kind_name == "npu" ? DeviceKind::npu : d.kind_name == "pim" ? DeviceKind::pim : DeviceKind::soc;
+  if (auto storage = node.maybe("storage")) {
+    d.storage_capacity = storage->quantity("capacity", units::Dim::bytes).positive();
+    d.storage_read_bandwidth = storage->quantity("read_bandwidth", units::Dim::bandwidth).positive();
+    (void)storage->get<std::string>("kind").default_to("flash").value();
+    (void)storage->quantity("write_bandwidth", units::Dim::bandwidth).default_to("0 B/s").non_negative().value();
+  }
   d.runs.fill(true);
   if (d.kind == DeviceKind::npu) {
     // A systolic-array NPU: peak = 2 FLOPs x rows x cols x arrays x clock, unless compute is given.
@@ -82,7 +88,7 @@ Device parse_device(const config::Node& node) {
   d.memory_bandwidth = memory.quantity("bandwidth", units::Dim::bandwidth).positive();
 
   const auto links = node.child("links");
-  if (d.kind != DeviceKind::pim) d.scale_up = parse_link(links.child("scale_up"));
+  if (d.kind != DeviceKind::pim && d.kind != DeviceKind::soc) d.scale_up = parse_link(links.child("scale_up"));
   d.host = parse_link(links.child("host"));
   d.kernel_launch_overhead = node.quantity("kernel_launch_overhead", units::Dim::time).default_to("0 s").non_negative();
 

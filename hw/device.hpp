@@ -30,10 +30,10 @@ struct LinkSpec {
   double latency = 0;    ///< seconds per hop
 };
 
-/// Kinds of compute device. The roofline is the same; what differs is where operands live
+/// Kinds of compute device (soc: a phone/laptop SoC whose CPU, GPU and NPU share one memory). The roofline is the same; what differs is where operands live
 /// (NPU on-chip SRAM), which bandwidth feeds memory-bound work (PIM's internal bandwidth) and
 /// which op classes the device can run at all.
-enum class DeviceKind { gpu, cpu, npu, pim };
+enum class DeviceKind { gpu, cpu, npu, pim, soc };
 
 struct Device {
   std::string name;                  ///< catalog name, e.g. "h100-sxm5-80gb"
@@ -52,6 +52,8 @@ struct Device {
   double sram_capacity = 0;          ///< NPU on-chip SRAM, bytes (0: none)
   double sram_bandwidth = 0;         ///< NPU on-chip SRAM bandwidth, bytes/s
   double internal_bandwidth_multiple = 1;  ///< PIM: bandwidth inside the memory / memory.bandwidth
+  double storage_capacity = 0;         ///< local flash storage (UFS/NVMe), bytes; 0 = none
+  double storage_read_bandwidth = 0;   ///< sequential read, bytes/s
   std::array<bool, kNumOpClasses> runs{};  ///< op classes the device can execute
 
   /// Whether this device can execute ops of class `c` (policies ask before placing work here).

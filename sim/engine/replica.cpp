@@ -13,7 +13,7 @@ Replica::Replica(int index, ReplicaPlan& plan, const models::ModelSpec& model, s
       model_(model),
       max_model_len_(max_model_len),
       recorder_(recorder),
-      cost_(*plan.device),
+      cost_(*plan.device, plan.weights_in_storage),
       queues_(*plan.kv, *plan.preemption) {
   row_.replica = index;
   row_.kv_blocks_total = plan.kv->total_blocks();

@@ -85,6 +85,10 @@ Scenario load_scenario(const config::Document& doc) {
 
   const config::Node serving = root.section("serving");
   sc.max_model_len = serving.get<std::int64_t>("max_model_len").default_to(sc.model.max_position_embeddings).at_least(1);
+  // Where the weights live: in device memory (default), or in the device's flash storage, read
+  // in full every step (LLM in a flash) so that device memory holds only KV and activations.
+  const bool weights_in_storage =
+      serving.get<std::string>("weights").default_to("device_memory").one_of({"device_memory", "storage"}).value() == "storage";
 
   const config::Node policy_cfg = root.section("policies");
   const config::Node scheduler_cfg = policy_cfg.section("scheduler");
@@ -96,11 +100,20 @@ Scenario load_scenario(const config::Document& doc) {
       plan.pool = pool.name;
       plan.device = pool.device;
       plan.tensor_parallel = pool.tensor_parallel;
+      plan.weights_in_storage = weights_in_storage;
+      if (weights_in_storage) {
+        if (pool.device->storage_read_bandwidth <= 0)
+          serving.fail_key("weights", "storage", fmt::format("device {} has no 'storage' in its entry", pool.device->name));
+        if (sc.model.weight_bytes_per_device(pool.tensor_parallel) > pool.device->storage_capacity)
+          serving.fail_key("weights", "storage", fmt::format("{} needs {:.1f} GB, device storage holds {:.1f} GB", sc.model.name,
+                                                             sc.model.weight_bytes_per_device(pool.tensor_parallel) / 1e9,
+                                                             pool.device->storage_capacity / 1e9));
+      }
       plan.scheduler = Registry<policies::Scheduler>::instance().make(scheduler_cfg, "vllm");
       plan.kv = Registry<policies::KvManager>::instance().make(kv_cfg, "paged");
       plan.preemption = Registry<policies::Preemption>::instance().make(preemption_cfg, "recompute");
       try {
-        plan.kv->size({pool.device->memory_capacity, sc.model.weight_bytes_per_device(pool.tensor_parallel),
+        plan.kv->size({pool.device->memory_capacity, weights_in_storage ? 0.0 : sc.model.weight_bytes_per_device(pool.tensor_parallel),
                        sc.model.kv_bytes_per_token(pool.tensor_parallel)});
       } catch (const InputError& e) {
         if (pools.size() == 1) throw;

@@ -25,6 +25,7 @@ struct ReplicaPlan {
   std::string pool;  ///< the pool it belongs to ("h100-sxm5-80gb", or the pool's name)
   std::shared_ptr<const hw::Device> device;
   int tensor_parallel = 1;
+  bool weights_in_storage = false;  ///< serving.weights: storage (streamed from flash each step)
   std::unique_ptr<policies::Scheduler> scheduler;
   std::unique_ptr<policies::KvManager> kv;
   std::unique_ptr<policies::Preemption> preemption;

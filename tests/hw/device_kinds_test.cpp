@@ -4,6 +4,7 @@
 
 #include "catalog_entries.hpp"
 #include "hw/cost_model.hpp"
+#include "models/step_ops.hpp"
 #include "support.hpp"
 
 using namespace hetsim;
@@ -91,4 +92,28 @@ TEST_CASE("device kinds: a PIM device cannot host a serving replica", "[hw][kind
                                               test::source_dir(), dir.file("pim.yaml")));
   INFO(r.output);
   CHECK(r.exit_code == 2);
+}
+
+TEST_CASE("device kinds: weights kept in flash stream in every step at the storage bandwidth", "[hw][kinds]") {
+  const hw::Device soc = test::catalog_device("snapdragon-8-gen3");
+  const auto model = test::catalog_model("llama-2-7b");
+  models::BatchShape decode;
+  decode.add_decode(300);
+  std::vector<Op> ops;
+  models::step_ops(model, decode, 1, ops);
+  double weight_bytes = 0;
+  for (const Op& op : ops) weight_bytes += op.weight_bytes * op.repeat;
+  const hw::CostModel flash(soc, /*weights_in_storage=*/true), dram(soc, false);
+  for (const Op& op : ops)
+    if (op.cls == OpClass::gemm) CHECK(flash.limiter(op) == hw::Limiter::storage);
+  const double t_flash = flash.step_time(ops), t_dram = dram.step_time(ops);
+  const double launches = soc.kernel_launch_overhead * [&] {
+    double n = 0;
+    for (const Op& op : ops) n += op.repeat * op.kernels;
+    return n;
+  }();
+  // Every weight byte crosses UFS 4.0 at 4.2 GB/s; the rest overlaps with it.
+  CHECK(t_flash == Approx(weight_bytes / 4.2e9 + launches).epsilon(0.01));
+  CHECK(t_dram == Approx(weight_bytes / 76.8e9 + launches).epsilon(0.05));
+  CHECK(t_flash / t_dram > 10);
 }
