@@ -10,10 +10,10 @@ class LeastOutstanding final : public Router {
  public:
   explicit LeastOutstanding(const config::Node&) {}
   std::size_t route(const Request&, std::span<const ReplicaLoad> replicas) override {
-    std::size_t best = 0;
-    for (std::size_t i = 1; i < replicas.size(); ++i)
-      if (replicas[i].outstanding < replicas[best].outstanding) best = i;
-    return best;
+    std::size_t best = replicas.size();
+    for (std::size_t i = 0; i < replicas.size(); ++i)
+      if (replicas[i].can_fit && (best == replicas.size() || replicas[i].outstanding < replicas[best].outstanding)) best = i;
+    return best == replicas.size() ? 0 : best;
   }
 };
 

@@ -10,6 +10,7 @@ namespace hetsim::policies {
 
 /// What a router may know about a replica when a request arrives.
 struct ReplicaLoad {
+  bool can_fit = true;           ///< the request could ever run there (context and KV capacity)
   std::int64_t outstanding = 0;  ///< requests routed there and not yet finished
   std::int64_t waiting = 0;      ///< of which not yet admitted
   std::int64_t kv_free_blocks = 0;
@@ -19,7 +20,8 @@ class Router {
  public:
   static constexpr const char* kKind = "router";
   virtual ~Router() = default;
-  /// Index into `replicas` of the replica that serves `request`.
+  /// Index into `replicas` of the replica that serves `request`; must be one with can_fit (the
+  /// engine calls route only when at least one replica can fit the request).
   virtual std::size_t route(const Request& request, std::span<const ReplicaLoad> replicas) = 0;
 };
 

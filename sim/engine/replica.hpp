@@ -17,6 +17,8 @@ class Replica {
  public:
   Replica(int index, ReplicaPlan& plan, const models::ModelSpec& model, std::int64_t max_model_len, Recorder& recorder);
 
+  /// Why `seq` could never run here (context length, KV capacity, step token budget); empty if it can.
+  std::string rejection_reason(const policies::Sequence& seq) const;
   /// Queues `seq` (fresh) or rejects it, with a reason, if it could never run here.
   bool accept(policies::Sequence& seq, double now);
   bool has_work() const { return !queues_.waiting().empty() || !queues_.running().empty(); }
@@ -27,9 +29,6 @@ class Replica {
   policies::ReplicaLoad load() const;
 
  private:
-  /// Why `seq` can never run here; empty if it can.
-  std::string rejection_reason(const policies::Sequence& seq) const;
-
   int index_;
   ReplicaPlan& plan_;
   const models::ModelSpec& model_;

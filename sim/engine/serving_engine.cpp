@@ -63,15 +63,23 @@ EngineStats run_serving(Scenario& sc, Recorder& recorder) {
         const double now = sg::Engine::get_clock();
         recorder.on_arrival(req, now);
         ++stats.events;
-        for (std::size_t i = 0; i < replicas.size(); ++i) loads[i] = replicas[i]->load();
-        const std::size_t target = sc.router->route(req, loads);
-        if (target >= replicas.size())
-          throw InvariantError(fmt::format("router chose replica {} of {}", target, replicas.size()));
         policies::Sequence& seq = sequences[static_cast<std::size_t>(req.id)];
         seq.id = req.id;
         seq.arrival = now;
         seq.prompt_tokens = req.prompt_tokens;
         seq.output_tokens = req.output_tokens;
+        // Routers choose among the replicas that could ever hold the request (in a mixed fleet a
+        // long request may fit only the larger devices); if none can, replica 0 rejects it.
+        bool any_fits = false;
+        for (std::size_t i = 0; i < replicas.size(); ++i) {
+          loads[i] = replicas[i]->load();
+          loads[i].can_fit = replicas[i]->rejection_reason(seq).empty();
+          any_fits = any_fits || loads[i].can_fit;
+        }
+        const std::size_t target = any_fits ? sc.router->route(req, loads) : 0;
+        if (target >= replicas.size() || (any_fits && !loads[target].can_fit))
+          throw InvariantError(fmt::format("router chose replica {} of {}, which cannot hold request {}", target,
+                                           replicas.size(), req.id));
         if (replicas[target]->accept(seq, now) && idle[target]) {
           idle[target] = 0;
           actors[target]->resume();

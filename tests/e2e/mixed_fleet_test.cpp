@@ -47,3 +47,30 @@ TEST_CASE("mixed fleet: pool configuration errors name the pool", "[e2e][pools]"
   CHECK(r.exit_code == 2);
   CHECK_THAT(r.output, Contains("tp.yaml:5: cluster.pools[1].tensor_parallel = 3"));
 }
+
+TEST_CASE("mixed fleet: a request too large for one pool is routed to a pool that holds it", "[e2e][pools]") {
+  // At 37% of device memory, an L40S (48 GB) keeps ~0.6 GB for KV next to Llama-3-8B's 16 GB of
+  // weights (~4.8k tokens); an H100 (80 GB) keeps ~12.5 GB (~95k tokens).
+  test::TempDir dir("mixed_fit");
+  const auto spec = dir.write("fit.yaml",
+                              "model: llama-3-8b\ncluster:\n  pools:\n    - {device: l40s-48gb, replicas: 2}\n"
+                              "    - {device: h100-sxm5-80gb, replicas: 1}\n"
+                              "policies: {kv_cache: {gpu_memory_utilization: 0.37}, router: {impl: round_robin}}\n"
+                              "workload: {source: synthetic, num_requests: 120, arrival: {rate: 2},\n"
+                              "           prompt_tokens: {dist: uniform, min: 100, max: 7000}, output_tokens: 200}\n");
+  const auto r = test::run_hetsim("run --quiet '" + spec + "' --out '" + dir.file("out") + "'");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  const auto s = nlohmann::json::parse(test::read_file(dir.file("out/summary.json")));
+  CHECK(s["requests"]["rejected"] == 0);
+  const std::int64_t l40s_blocks = s["replicas"][0]["kv_blocks_total"].get<std::int64_t>();
+  int big = 0;
+  for (const auto& row : test::read_csv(dir.file("out/requests.csv"))) {
+    const auto tokens = std::stoll(row.at("prompt_tokens")) + std::stoll(row.at("output_tokens")) - 1;
+    if ((tokens + 15) / 16 > l40s_blocks) {
+      ++big;
+      CHECK(row.at("replica") == "2");  // only the H100 replica can hold it
+    }
+  }
+  CHECK(big > 0);
+}
