@@ -10,8 +10,11 @@
 namespace hetsim::hw {
 
 namespace {
-LinkSpec parse_link(const config::Node& node) {
+LinkSpec parse_link(const config::Node& node, const char* default_kind) {
   LinkSpec link;
+  link.kind = node.get<std::string>("kind")
+                  .default_to(default_kind)
+                  .one_of({"pcie", "nvlink", "nvlink-c2c", "infinity-fabric", "shared-memory"});
   link.bandwidth = node.quantity("bandwidth", units::Dim::bandwidth).positive();
   link.latency = node.quantity("latency", units::Dim::time).default_to("0 s").non_negative();
   return link;
@@ -88,8 +91,8 @@ Device parse_device(const config::Node& node) {
   d.memory_bandwidth = memory.quantity("bandwidth", units::Dim::bandwidth).positive();
 
   const auto links = node.child("links");
-  if (d.kind != DeviceKind::pim && d.kind != DeviceKind::soc) d.scale_up = parse_link(links.child("scale_up"));
-  d.host = parse_link(links.child("host"));
+  if (d.kind != DeviceKind::pim && d.kind != DeviceKind::soc) d.scale_up = parse_link(links.child("scale_up"), "nvlink");
+  d.host = parse_link(links.child("host"), d.kind == DeviceKind::soc ? "shared-memory" : "pcie");
   d.kernel_launch_overhead = node.quantity("kernel_launch_overhead", units::Dim::time).default_to("0 s").non_negative();
 
   // Per-class efficiencies; a class left out is priced at the pure roofline, and says so.

@@ -26,6 +26,7 @@ struct Efficiency {
 
 /// A point-to-point link class of a device (NVLink, PCIe, ...).
 struct LinkSpec {
+  std::string kind;      ///< pcie | nvlink | nvlink-c2c | infinity-fabric | shared-memory
   double bandwidth = 0;  ///< bytes/s per direction
   double latency = 0;    ///< seconds per hop
 };
