@@ -6,6 +6,7 @@
 #include "hw/topology.hpp"
 #include "sim/engine/simgrid_setup.hpp"
 #include "sim/engine/transfer_network.hpp"
+#include "sim/engine/simulate_transfers.hpp"
 
 using namespace hetsim;
 namespace sg = simgrid::s4u;
@@ -36,11 +37,7 @@ void simulate(const std::function<void(sim::TransferNetwork&)>& body) {
   auto doc = config::Document::load_string(kNode, "node.yaml");
   const hw::NodeTopology topo = hw::parse_topology(doc.root());
   doc.check_unknown_keys();
-  auto engine = sim::make_simgrid_engine();
-  auto* zone = sg::create_full_zone("node");
-  sim::TransferNetwork net(topo, zone);
-  sg::Actor::create("driver", net.host("host.dram"), [&] { body(net); });
-  engine->run();
+  test::simulate_transfers(topo, "host.dram", body);
 }
 
 constexpr double kGB = 1e9;

@@ -1,0 +1,103 @@
+// Transfers across nodes joined by a fabric (fat tree or rails), with heterogeneous NICs.
+// Figures are illustrative test values, not catalog entries. One simulation per TEST_CASE.
+#include <catch2/catch.hpp>
+
+#include "hw/cluster_topology.hpp"
+#include "sim/engine/simulate_transfers.hpp"
+
+using namespace hetsim;
+namespace sg = simgrid::s4u;
+
+namespace {
+
+std::string cluster(const std::string& fabric) {
+  return R"(
+node_types:
+  new:
+    tiers:
+      - {name: gpu0.hbm, kind: hbm, capacity: 80 GB, bandwidth: 3.35 TB/s}
+      - {name: gpu1.hbm, kind: hbm, capacity: 80 GB, bandwidth: 3.35 TB/s}
+    switches: [nvswitch]
+    links:
+      - {name: nvl0, kind: nvlink, between: [gpu0.hbm, nvswitch], bandwidth: 450 GB/s, latency: 1 us}
+      - {name: nvl1, kind: nvlink, between: [gpu1.hbm, nvswitch], bandwidth: 450 GB/s, latency: 1 us}
+    nics:
+      - {name: nic0, attach: gpu0.hbm, bandwidth: 400 Gbps, latency: 2 us, kind: ib}
+      - {name: nic1, attach: gpu1.hbm, bandwidth: 400 Gbps, latency: 2 us, kind: ib}
+  old:
+    tiers:
+      - {name: gpu0.hbm, kind: hbm, capacity: 80 GB, bandwidth: 2 TB/s}
+    links: []
+    nics:
+      - {name: nic0, attach: gpu0.hbm, bandwidth: 100 Gbps, latency: 2 us, kind: roce}
+nodes:
+  - {name: a, type: new}
+  - {name: b, type: new}
+  - {name: c, type: old}
+fabric: )" + fabric + "\n";
+}
+
+hw::NodeTopology load(const std::string& fabric) {
+  auto doc = config::Document::load_string(cluster(fabric), "cluster.yaml");
+  auto topo = hw::parse_cluster_topology(doc.root());
+  doc.check_unknown_keys();
+  return topo;
+}
+
+constexpr double kGB = 1e9;
+const char* kFatTree = "{kind: fat_tree, nodes_per_leaf: 2, uplink_bandwidth: 400 Gbps, latency: 1 us}";
+
+}  // namespace
+
+TEST_CASE("cluster: a transfer between nodes crosses both NICs, and the slower NIC bounds it", "[engine][transfer][cluster]") {
+  double same_leaf = 0, to_old = 0;
+  test::simulate_transfers(load(kFatTree), "a/gpu0.hbm", [&](sim::TransferNetwork& net) {
+    same_leaf = net.move("a/gpu0.hbm", "b/gpu0.hbm", kGB);
+    to_old = net.move("a/gpu0.hbm", "c/gpu0.hbm", kGB);
+  });
+  // a -> leaf0 -> b: 400 Gb/s = 50 GB/s, two NIC latencies.
+  CHECK(same_leaf == Approx(kGB / 50e9 + 4e-6).epsilon(1e-6));
+  // a -> leaf0 -> spine -> leaf1 -> c: c's 100 Gb/s RoCE NIC (12.5 GB/s) is the bottleneck;
+  // latencies: 2 NICs (2 us each) + 2 leaf-spine links (1 us each).
+  CHECK(to_old == Approx(kGB / 12.5e9 + 6e-6).epsilon(1e-6));
+}
+
+TEST_CASE("cluster: transfers into one NIC share it, transfers on separate NICs do not", "[engine][transfer][cluster]") {
+  double shared = 0, separate = 0, alone = 0;
+  test::simulate_transfers(load(kFatTree), "a/gpu0.hbm", [&](sim::TransferNetwork& net) {
+    alone = net.move("a/gpu0.hbm", "b/gpu0.hbm", kGB);
+    double t0 = sg::Engine::get_clock();
+    auto x = net.start("a/gpu0.hbm", "c/gpu0.hbm", kGB);
+    auto y = net.start("b/gpu0.hbm", "c/gpu0.hbm", kGB);  // both land on c's one NIC
+    x.wait();
+    y.wait();
+    shared = sg::Engine::get_clock() - t0;
+    t0 = sg::Engine::get_clock();
+    auto p = net.start("a/gpu0.hbm", "b/gpu0.hbm", kGB);
+    auto q = net.start("a/gpu1.hbm", "b/gpu1.hbm", kGB);  // NIC pairs 0 and 1: disjoint
+    p.wait();
+    q.wait();
+    separate = sg::Engine::get_clock() - t0;
+  });
+  CHECK(shared == Approx(2 * kGB / 12.5e9 + 6e-6).epsilon(1e-6));
+  CHECK(separate == Approx(alone).epsilon(1e-6));
+}
+
+TEST_CASE("cluster: a rail-optimized fabric joins NIC i of every node on rail i", "[engine][transfer][cluster]") {
+  const auto topo = load("{kind: rail, uplink_bandwidth: 800 Gbps, latency: 1 us}");
+  const auto path = topo.route("a/gpu1.hbm", "b/gpu1.hbm");
+  REQUIRE(path.size() == 2);
+  CHECK(topo.links[path[0].first].b == "rail1");
+  double t = 0;
+  test::simulate_transfers(topo, "a/gpu0.hbm", [&](sim::TransferNetwork& net) { t = net.move("a/gpu1.hbm", "b/gpu1.hbm", kGB); });
+  CHECK(t == Approx(kGB / 50e9 + 4e-6).epsilon(1e-6));
+}
+
+TEST_CASE("cluster: an unknown node type is an error naming the key path", "[hw][cluster]") {
+  auto doc = config::Document::load_string(
+      "node_types:\n  new: {tiers: [{name: g, kind: hbm, capacity: 1 GB, bandwidth: 1 TB/s}], links: []}\n"
+      "nodes:\n  - {name: a, type: nwe}\nfabric: {kind: fat_tree, nodes_per_leaf: 1, uplink_bandwidth: 1 GB/s}\n",
+      "cluster.yaml");
+  REQUIRE_THROWS_WITH(hw::parse_cluster_topology(doc.root()),
+                      Catch::Contains("cluster.yaml:4: nodes[0].type = nwe") && Catch::Contains("new"));
+}
