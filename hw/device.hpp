@@ -26,7 +26,8 @@ struct Efficiency {
 
 /// A point-to-point link class of a device (NVLink, PCIe, ...).
 struct LinkSpec {
-  std::string kind;      ///< pcie | nvlink | nvlink-c2c | infinity-fabric | shared-memory
+  std::string kind;      ///< pcie | nvlink | nvlink-c2c | infinity-fabric | ici (TPU) | hccs (Ascend) | upi
+                         ///< (Xeon socket-socket) | shared-memory (SoC) | memory-bus (PIM: the host's memory interface)
   double bandwidth = 0;  ///< bytes/s per direction
   double latency = 0;    ///< seconds per hop
 };

@@ -71,9 +71,9 @@ NodeTopology parse_topology(const config::Node& node) {
     MemoryTier m;
     m.name = n.get<std::string>("name").required();
     unique(n, m.name);
-    const std::string kind = n.get<std::string>("kind").one_of({"hbm", "dram", "cxl", "ssd", "flash", "remote"});
+    const std::string kind = n.get<std::string>("kind").one_of({"hbm", "dram", "cxl", "ssd", "flash", "csd", "remote"});
     m.kind = kind == "hbm" ? TierKind::hbm : kind == "dram" ? TierKind::dram : kind == "cxl" ? TierKind::cxl
-           : kind == "ssd" ? TierKind::ssd : kind == "flash" ? TierKind::flash : TierKind::remote;
+           : kind == "ssd" ? TierKind::ssd : kind == "flash" ? TierKind::flash : kind == "csd" ? TierKind::csd : TierKind::remote;
     m.capacity = n.quantity("capacity", units::Dim::bytes).positive();
     if (n.has("bandwidth")) {
       m.read_bandwidth = m.write_bandwidth = n.quantity("bandwidth", units::Dim::bandwidth).positive();

@@ -8,6 +8,7 @@
 //     - {name: gpu0.hbm, kind: hbm, capacity: 80 GB, bandwidth: 3.35 TB/s}
 //     - {name: host.dram, kind: dram, capacity: 1 TB, bandwidth: 300 GB/s, latency: 100 ns}
 //     - {name: cxl0, kind: cxl, capacity: 256 GB, bandwidth: 64 GB/s, latency: 250 ns}
+//     - {name: csd0, kind: csd, capacity: 4 TB, read_bandwidth: 48 GB/s, write_bandwidth: 6 GB/s}
 //     - {name: nvme0, kind: ssd, capacity: 7.68 TB, read_bandwidth: 13 GB/s, write_bandwidth: 6.6 GB/s,
 //        read_iops: 2500000, request_half: 64 KiB}
 //   switches: [pcie_switch0]
@@ -21,7 +22,10 @@
 
 namespace hetsim::hw {
 
-enum class TierKind { hbm, dram, cxl, ssd, flash, remote };
+/// ssd/flash: block devices. csd: computational storage, a block device whose read_bandwidth is
+/// its internal flash bandwidth (far above its host link, which caps anything moved out of it;
+/// read_in_place scans at the internal rate). remote: storage reached over the network (NICs).
+enum class TierKind { hbm, dram, cxl, ssd, flash, csd, remote };
 
 struct MemoryTier {
   std::string name;
@@ -35,7 +39,7 @@ struct MemoryTier {
   double write_iops = 0;
 
   /// Stored on a block device (a SimGrid disk) rather than byte-addressable memory.
-  bool is_block_device() const { return kind == TierKind::ssd || kind == TierKind::flash; }
+  bool is_block_device() const { return kind == TierKind::ssd || kind == TierKind::flash || kind == TierKind::csd; }
   /// Bandwidth reading (or writing) in requests of `request_size` bytes: flash reaches its peak
   /// only with large requests, e(s) = peak * s / (s + s_half), and never beats IOPS * s.
   double effective_bandwidth(double request_size, bool write) const;

@@ -3,7 +3,8 @@
 //   known    = prompt + generated tokens;   computed = tokens whose KV is cached;
 //   pending  = known - computed, fed to the model in the next steps.
 // A step feeding all pending tokens produces one new token. Recompute-preemption drops the KV
-// (computed = 0), so the sequence re-prefills prompt + generated tokens when it is resumed.
+// (computed = 0), so the sequence re-prefills prompt + generated tokens when it is resumed;
+// swap-preemption keeps `computed` and parks that KV in a slower tier (swapped_tokens) until resume.
 #include <cstdint>
 
 namespace hetsim::policies {
@@ -16,6 +17,7 @@ struct Sequence {
   std::int64_t generated = 0;
   std::int64_t computed = 0;
   std::int64_t kv_blocks = 0;  ///< blocks held in the KV manager
+  std::int64_t swapped_tokens = 0;  ///< KV tokens parked in the swap tier (swap preemption)
   int preemptions = 0;
   int replica = -1;
   double first_scheduled = -1;

@@ -24,7 +24,7 @@ Recorder::Recorder(const Scenario& scenario, std::string out_dir)
   if (ec) throw InputError(fmt::format("--out {}: cannot create folder ({})", out_dir_, ec.message()));
   if (scenario.output.steps) {
     steps_csv_ = std::make_unique<AtomicFile>(file("steps.csv"));
-    steps_csv_->write("replica,start_s,duration_s,prefill_tokens,decode_seqs,batch_seqs,kv_blocks_used,kv_blocks_total\n");
+    steps_csv_->write("replica,start_s,duration_s,prefill_tokens,decode_seqs,batch_seqs,kv_blocks_used,kv_blocks_total,swap_out_tokens,swap_in_tokens,transfer_s\n");
   }
   if (scenario.output.timeline) {
     timeline_ = std::make_unique<AtomicFile>(file("timeline.json"));
@@ -101,9 +101,13 @@ void Recorder::on_step(const StepRow& row) {
   rep.kv_blocks_peak = std::max(rep.kv_blocks_peak, row.kv_blocks_used);
   rep.prefill_tokens += row.prefill_tokens;
   rep.decode_tokens += row.decode_seqs;
+  rep.swap_out_tokens += row.swap_out_tokens;
+  rep.swap_in_tokens += row.swap_in_tokens;
+  rep.transfer_time += row.transfer_time;
   if (steps_csv_)
-    steps_csv_->print_compiled(FMT_COMPILE("{},{},{},{},{},{},{},{}\n"), row.replica, row.start, row.duration, row.prefill_tokens,
-                      row.decode_seqs, row.batch_seqs, row.kv_blocks_used, row.kv_blocks_total);
+    steps_csv_->print_compiled(FMT_COMPILE("{},{},{},{},{},{},{},{},{},{},{}\n"), row.replica, row.start, row.duration,
+                                  row.prefill_tokens, row.decode_seqs, row.batch_seqs, row.kv_blocks_used,
+                                  row.kv_blocks_total, row.swap_out_tokens, row.swap_in_tokens, row.transfer_time);
   if (timeline_) {
     // Chrome trace "complete" events; times in microseconds.
     timeline_->print(

@@ -24,6 +24,9 @@ struct StepRow {
   std::int64_t batch_seqs = 0;
   std::int64_t kv_blocks_used = 0;
   std::int64_t kv_blocks_total = 0;
+  std::int64_t swap_out_tokens = 0;  ///< KV tokens copied device -> swap tier before the step
+  std::int64_t swap_in_tokens = 0;   ///< KV tokens copied back before the step
+  double transfer_time = 0;          ///< seconds of the step spent waiting for those copies
 };
 
 class Recorder {

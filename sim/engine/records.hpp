@@ -38,6 +38,9 @@ struct ReplicaRecord {
   std::int64_t preemptions = 0;
   std::int64_t prefill_tokens = 0;
   std::int64_t decode_tokens = 0;
+  std::int64_t swap_out_tokens = 0;
+  std::int64_t swap_in_tokens = 0;
+  double transfer_time = 0;        ///< seconds of steps spent waiting for KV copies
 };
 
 }  // namespace hetsim::sim

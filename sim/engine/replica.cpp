@@ -49,9 +49,11 @@ double Replica::begin_step(double now) {
   if (batch_.empty())
     throw InvariantError(fmt::format("replica {}: {} waiting and {} running sequences but the scheduler chose no work",
                                      index_, queues_.waiting().size(), queues_.running().size()));
+  copies_ = {};
   models::BatchShape shape;
   for (const auto& item : batch_) {
     policies::Sequence& s = *item.seq;
+    if (s.swapped_tokens > 0) copies_.in_tokens += plan_.preemption->swap_in(s);
     if (s.first_scheduled < 0) {
       s.first_scheduled = now;
       recorder_.on_first_scheduled(s.id, index_, now);
@@ -61,6 +63,14 @@ double Replica::begin_step(double now) {
     else
       shape.add_prefill(item.tokens, s.computed, s.computed + item.tokens == s.known());
   }
+  copies_.out_tokens = plan_.preemption->take_swapped_out();
+  copies_.out_bytes = static_cast<double>(copies_.out_tokens) * plan_.kv_bytes_per_token;
+  copies_.in_bytes = static_cast<double>(copies_.in_tokens) * plan_.kv_bytes_per_token;
+  if (copies_.any() && plan_.node < 0)
+    throw InvariantError(fmt::format("replica {}: KV copies planned but the replica has no node to move them over", index_));
+  row_.swap_out_tokens = copies_.out_tokens;
+  row_.swap_in_tokens = copies_.in_tokens;
+  row_.transfer_time = 0;
   models::step_ops(model_, shape, plan_.tensor_parallel, ops_);
   row_.start = now;
   row_.prefill_tokens = shape.prefill_tokens;

@@ -13,6 +13,13 @@
 
 namespace hetsim::sim {
 
+/// KV copies a step makes before it computes (swap preemption), per device of the replica.
+struct KvCopies {
+  std::int64_t out_tokens = 0, in_tokens = 0;
+  double out_bytes = 0, in_bytes = 0;  ///< per device; every TP rank moves its own shard
+  bool any() const { return out_tokens > 0 || in_tokens > 0; }
+};
+
 class Replica {
  public:
   Replica(int index, ReplicaPlan& plan, const models::ModelSpec& model, std::int64_t max_model_len, Recorder& recorder);
@@ -24,6 +31,10 @@ class Replica {
   bool has_work() const { return !queues_.waiting().empty() || !queues_.running().empty(); }
   /// Plans the next step at `now` and returns its duration.
   double begin_step(double now);
+  /// KV the planned step must copy before computing; the engine moves it over the node's links
+  /// and reports the time it took with copies_done().
+  const KvCopies& kv_copies() const { return copies_; }
+  void copies_done(double seconds) { row_.transfer_time = seconds; }
   /// Applies the planned step's effects at its end time.
   void end_step(double end);
   policies::ReplicaLoad load() const;
@@ -38,6 +49,7 @@ class Replica {
   policies::ReplicaQueues queues_;
   std::vector<policies::ScheduledItem> batch_;
   std::vector<Op> ops_;
+  KvCopies copies_;
   StepRow row_;
   std::int64_t outstanding_ = 0;
 };

@@ -16,8 +16,59 @@ struct Pool {
   std::shared_ptr<const hw::Device> device;
   int replicas = 1;
   int tensor_parallel = 1;
+  std::shared_ptr<const hw::NodeSpec> node;  ///< the pool's `node`, if given
   std::optional<config::Node> where;  ///< for messages about the pool
 };
+
+/// `pool.node`: a hw/nodes preset name, {preset: NAME, ...overrides}, or an inline node.
+std::shared_ptr<const hw::NodeSpec> parse_pool_node(const config::Node& pool, int tensor_parallel) {
+  std::shared_ptr<hw::NodeSpec> spec;
+  const config::Node given = pool.child("node");
+  if (given.is_scalar() || given.has("preset")) {
+    auto layered = catalog::with_preset(pool, "node", "hw/nodes");
+    spec = std::make_shared<hw::NodeSpec>(hw::parse_node(layered.node));
+    layered.preset.check_unknown_keys();
+    spec->source = fmt::format("hw/nodes/{}.yaml", given.is_scalar() ? given.scalar() : given.get<std::string>("preset").value());
+  } else {
+    spec = std::make_shared<hw::NodeSpec>(hw::parse_node(given));
+    spec->source = "inline";
+  }
+  if (spec->device_slots.size() % static_cast<std::size_t>(tensor_parallel) != 0)
+    pool.fail_key("node", spec->name, fmt::format("its {} device slots do not split into tensor-parallel groups of {}",
+                                                  spec->device_slots.size(), tensor_parallel));
+  return spec;
+}
+
+/// Places `plan` (replica `r` of pool `p`) on a node instance and checks its swap tier: each node
+/// holds slots / TP replicas; the swap space of all replicas on a node must fit its tier.
+void place_on_node(Scenario& sc, ReplicaPlan& plan, const Pool& pool, std::size_t p, int r, const config::Node& preemption_cfg) {
+  std::shared_ptr<const hw::NodeSpec> spec = pool.node;
+  if (!spec) spec = std::make_shared<const hw::NodeSpec>(hw::default_node(*pool.device, pool.tensor_parallel));
+  const int per_node = static_cast<int>(spec->device_slots.size()) / pool.tensor_parallel;
+  const int slot = r % per_node;
+  if (slot == 0) sc.nodes.push_back({spec, fmt::format("pool{}.node{}/", p, r / per_node)});
+  plan.node = static_cast<int>(sc.nodes.size()) - 1;
+  for (int i = 0; i < pool.tensor_parallel; ++i) plan.device_tiers.push_back(spec->device_slots[slot * pool.tensor_parallel + i]);
+  if (!plan.preemption->moves_kv()) return;
+  plan.swap_tier = plan.preemption->swap_tier().empty() ? spec->first_dram_tier() : plan.preemption->swap_tier();
+  const hw::MemoryTier* tier = spec->topology.tier(plan.swap_tier);
+  if (!tier || tier->kind == hw::TierKind::hbm)
+    preemption_cfg.fail_key("to", plan.swap_tier,
+                            fmt::format("expected a non-HBM tier of node '{}' ({}) to swap KV to", spec->name, spec->source));
+  for (const auto& from : plan.device_tiers) {
+    try {
+      (void)spec->topology.route(from, plan.swap_tier);
+    } catch (const InputError& e) {
+      preemption_cfg.fail_key("to", plan.swap_tier, fmt::format("node '{}': {}", spec->name, e.what()));
+    }
+  }
+  const double reserved = (slot + 1) * pool.tensor_parallel * plan.preemption->swap_space_bytes();
+  if (reserved > tier->capacity)
+    preemption_cfg.fail_key("swap_space", fmt::format("{:.3g} GB", plan.preemption->swap_space_bytes() / 1e9),
+                            fmt::format("{} devices on node '{}' reserve {:.1f} GB, more than {} holds ({:.1f} GB)",
+                                        (slot + 1) * pool.tensor_parallel, spec->name, reserved / 1e9, plan.swap_tier,
+                                        tier->capacity / 1e9));
+}
 
 std::optional<double> optional_time(const config::Node& node, const char* key) {
   if (!node.has(key)) return std::nullopt;
@@ -54,7 +105,7 @@ Scenario load_scenario(const config::Document& doc) {
   const config::Node cluster = root.child("cluster");
   std::vector<config::Node> pool_cfgs;
   if (cluster.has("pools")) {
-    for (const char* k : {"device", "replicas", "tensor_parallel"})
+    for (const char* k : {"device", "replicas", "tensor_parallel", "node"})
       if (cluster.has(k)) cluster.fail_key(k, "", "give either cluster.pools or a single pool's keys, not both");
     pool_cfgs = cluster.child("pools").items();
     if (pool_cfgs.empty()) cluster.fail_key("pools", "[]", "expected at least one pool");
@@ -79,6 +130,7 @@ Scenario load_scenario(const config::Document& doc) {
     sc.model.check_tensor_parallel(pool.tensor_parallel, pool_cfg, "tensor_parallel");
     pool.name = pool_cfg.get<std::string>("name").default_to(
         fmt::format("{}{}", pool.device->name, pool.tensor_parallel > 1 ? fmt::format(" TP{}", pool.tensor_parallel) : ""));
+    if (pool_cfg.has("node")) pool.node = parse_pool_node(pool_cfg, pool.tensor_parallel);
     pool.where = pool_cfg;
     pools.push_back(std::move(pool));
   }
@@ -94,7 +146,8 @@ Scenario load_scenario(const config::Document& doc) {
   const config::Node scheduler_cfg = policy_cfg.section("scheduler");
   const config::Node kv_cfg = policy_cfg.section("kv_cache");
   const config::Node preemption_cfg = policy_cfg.section("preemption");
-  for (const auto& pool : pools) {
+  for (std::size_t p = 0; p < pools.size(); ++p) {
+    const Pool& pool = pools[p];
     for (int r = 0; r < pool.replicas; ++r) {
       ReplicaPlan plan;
       plan.pool = pool.name;
@@ -112,13 +165,18 @@ Scenario load_scenario(const config::Document& doc) {
       plan.scheduler = Registry<policies::Scheduler>::instance().make(scheduler_cfg, "vllm");
       plan.kv = Registry<policies::KvManager>::instance().make(kv_cfg, "paged");
       plan.preemption = Registry<policies::Preemption>::instance().make(preemption_cfg, "recompute");
+      plan.kv_bytes_per_token = sc.model.kv_bytes_per_token(pool.tensor_parallel);
+      const policies::KvSizing sizing{pool.device->memory_capacity,
+                                      weights_in_storage ? 0.0 : sc.model.weight_bytes_per_device(pool.tensor_parallel),
+                                      plan.kv_bytes_per_token};
       try {
-        plan.kv->size({pool.device->memory_capacity, weights_in_storage ? 0.0 : sc.model.weight_bytes_per_device(pool.tensor_parallel),
-                       sc.model.kv_bytes_per_token(pool.tensor_parallel)});
+        plan.kv->size(sizing);
       } catch (const InputError& e) {
         if (pools.size() == 1) throw;
         pool.where->fail(fmt::format("pool '{}': {}", pool.name, e.what()));
       }
+      plan.preemption->size(sizing);
+      if (pool.node || plan.preemption->moves_kv()) place_on_node(sc, plan, pool, p, r, preemption_cfg);
       sc.replicas.push_back(std::move(plan));
     }
   }

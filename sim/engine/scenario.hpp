@@ -10,6 +10,7 @@
 
 #include "hw/cost_model.hpp"
 #include "hw/device.hpp"
+#include "hw/node.hpp"
 #include "models/model.hpp"
 #include "policies/kv_cache/kv_manager.hpp"
 #include "policies/preemption/preemption.hpp"
@@ -29,6 +30,19 @@ struct ReplicaPlan {
   std::unique_ptr<policies::Scheduler> scheduler;
   std::unique_ptr<policies::KvManager> kv;
   std::unique_ptr<policies::Preemption> preemption;
+  double kv_bytes_per_token = 0;  ///< KV bytes per token on one device of the replica
+  /// Where the replica sits, for policies that move bytes: an index into Scenario::nodes (-1 =
+  /// no node: nothing is moved), its devices' memory tiers (one per TP rank) and the swap tier.
+  int node = -1;
+  std::vector<std::string> device_tiers;
+  std::string swap_tier;
+};
+
+/// One node instance; the engine builds one transfer network (contended links) per instance, and
+/// the replicas placed on it share that network.
+struct NodeInstance {
+  std::shared_ptr<const hw::NodeSpec> spec;
+  std::string prefix;  ///< unique name prefix for its SimGrid hosts and links, e.g. "pool0.node1/"
 };
 
 struct Slo {
@@ -48,6 +62,7 @@ struct Scenario {
   models::ModelSpec model;
   std::int64_t max_model_len = 0;
   std::vector<ReplicaPlan> replicas;
+  std::vector<NodeInstance> nodes;
   std::unique_ptr<policies::Router> router;
   std::vector<Request> requests;
   Slo slo;

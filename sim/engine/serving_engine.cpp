@@ -8,9 +8,26 @@
 #include "sim/core/error.hpp"
 #include "sim/engine/replica.hpp"
 #include "sim/engine/simgrid_setup.hpp"
+#include "sim/engine/transfer_network.hpp"
 
 namespace hetsim::sim {
 namespace sg = simgrid::s4u;
+
+namespace {
+/// Makes the step's KV copies on the replica's node: every TP rank moves its own shard over its
+/// own route, out (device -> swap tier) and in (swap tier -> device) concurrently; the step
+/// computes once all copies have landed. Returns the seconds spent.
+double copy_kv(TransferNetwork& net, const ReplicaPlan& plan, const KvCopies& copies) {
+  const double t0 = sg::Engine::get_clock();
+  std::vector<TransferNetwork::Transfer> inflight;
+  for (const auto& device_tier : plan.device_tiers) {
+    if (copies.out_bytes > 0) inflight.push_back(net.start(device_tier, plan.swap_tier, copies.out_bytes));
+    if (copies.in_bytes > 0) inflight.push_back(net.start(plan.swap_tier, device_tier, copies.in_bytes));
+  }
+  for (auto& t : inflight) t.wait();
+  return sg::Engine::get_clock() - t0;
+}
+}  // namespace
 
 EngineStats run_serving(Scenario& sc, Recorder& recorder) {
   const auto engine = make_simgrid_engine();
@@ -20,6 +37,13 @@ EngineStats run_serving(Scenario& sc, Recorder& recorder) {
   std::vector<sg::Host*> hosts;
   for (std::size_t i = 0; i < sc.replicas.size(); ++i)
     hosts.push_back(zone->create_host(fmt::format("replica-{}", i), 1e9));
+  // One network per node instance, in its own zone: replicas on a node contend on its links.
+  std::vector<std::unique_ptr<TransferNetwork>> networks;
+  for (const auto& node : sc.nodes) {
+    auto* node_zone = sg::create_full_zone(node.prefix);
+    node_zone->set_parent(zone);
+    networks.push_back(std::make_unique<TransferNetwork>(node.spec->topology, node_zone, node.prefix));
+  }
   zone->seal();
 
   std::vector<policies::Sequence> sequences(sc.requests.size());
@@ -45,6 +69,10 @@ EngineStats run_serving(Scenario& sc, Recorder& recorder) {
             continue;
           }
           const double dt = replica.begin_step(sg::Engine::get_clock());
+          if (replica.kv_copies().any()) {
+            const ReplicaPlan& plan = sc.replicas[i];
+            replica.copies_done(copy_kv(*networks[static_cast<std::size_t>(plan.node)], plan, replica.kv_copies()));
+          }
           sg::this_actor::sleep_for(dt);
           replica.end_step(sg::Engine::get_clock());
           ++stats.events;

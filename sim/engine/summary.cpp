@@ -86,7 +86,14 @@ Summary summarize(const Scenario& sc, const Recorder& rec) {
   s.slo_attainment = s.requests ? static_cast<double>(good) / static_cast<double>(s.requests) : 0;
 
   double util_sum = 0;
-  for (const auto& r : rec.replicas()) {
+  for (std::size_t i = 0; i < rec.replicas().size(); ++i) {
+    const ReplicaRecord& r = rec.replicas()[i];
+    const ReplicaPlan& plan = sc.replicas[i];
+    s.moves_kv = s.moves_kv || plan.preemption->moves_kv();
+    s.swap_out_tokens += r.swap_out_tokens;
+    s.swap_in_tokens += r.swap_in_tokens;
+    s.swap_bytes += static_cast<double>(r.swap_out_tokens + r.swap_in_tokens) * plan.kv_bytes_per_token * plan.tensor_parallel;
+    s.transfer_time += r.transfer_time;
     s.preemptions += r.preemptions;
     s.steps += r.steps;
     const double total = static_cast<double>(r.kv_blocks_total);
@@ -99,6 +106,9 @@ Summary summarize(const Scenario& sc, const Recorder& rec) {
     rep.prefill_tokens = r.prefill_tokens;
     rep.decode_tokens = r.decode_tokens;
     rep.kv_blocks_total = r.kv_blocks_total;
+    rep.swap_out_tokens = r.swap_out_tokens;
+    rep.swap_in_tokens = r.swap_in_tokens;
+    rep.transfer_time = r.transfer_time;
     rep.busy_fraction = r.busy_time / d;
     rep.kv_utilization_mean = r.kv_block_seconds / (total * d);
     rep.kv_utilization_peak = static_cast<double>(r.kv_blocks_peak) / total;
@@ -163,6 +173,9 @@ std::string summary_json(const Summary& s) {
   j["rejected_by_reason"] = s.rejected_by_reason;
   j["preemptions"] = s.preemptions;
   j["steps"] = s.steps;
+  if (s.moves_kv)
+    j["kv_swap"] = {{"out_tokens", s.swap_out_tokens}, {"in_tokens", s.swap_in_tokens}, {"bytes", s.swap_bytes},
+                    {"transfer_s", s.transfer_time}};
   j["duration_s"] = s.duration;
   j["throughput"] = {{"requests_per_s", s.request_throughput},
                      {"output_tokens_per_s", s.output_token_throughput},
@@ -198,6 +211,9 @@ std::string summary_json(const Summary& s) {
                              {"prefill_tokens", r.prefill_tokens},
                              {"decode_tokens", r.decode_tokens},
                              {"preemptions", r.preemptions},
+                             {"swap_out_tokens", r.swap_out_tokens},
+                             {"swap_in_tokens", r.swap_in_tokens},
+                             {"transfer_s", r.transfer_time},
                              {"kv_blocks_total", r.kv_blocks_total},
                              {"kv_utilization_mean", r.kv_utilization_mean},
                              {"kv_utilization_peak", r.kv_utilization_peak}});
@@ -230,6 +246,9 @@ std::string summary_table(const Summary& s, const Slo& slo) {
     if (slo.e2e) what += fmt::format("{}E2E <= {}", what.empty() ? "" : ", ", units::format(*slo.e2e, units::Dim::time));
     line("  goodput     {:.3f} req/s ({:.1f}% of requests meet {})", s.goodput, 100 * s.slo_attainment, what);
   }
+  if (s.moves_kv)
+    line("  KV swap     {} tokens out, {} in, {:.2f} GB moved, {:.3f} s of steps waiting for copies", s.swap_out_tokens,
+         s.swap_in_tokens, s.swap_bytes / 1e9, s.transfer_time);
   line("  KV cache    {:.1f}% mean, {:.1f}% peak utilization", 100 * s.kv_utilization_mean, 100 * s.kv_utilization_peak);
   if (s.cost_per_hour)
     line("  cost        ${:.2f}/h for {} GPUs; ${:.3f} per 1M output tokens", *s.cost_per_hour, s.devices,

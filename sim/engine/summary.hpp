@@ -25,6 +25,11 @@ struct Summary {
   std::size_t requests = 0, completed = 0, rejected = 0;
   std::map<std::string, std::size_t> rejected_by_reason;
   std::int64_t preemptions = 0, steps = 0;
+  /// KV moved by swap preemption over the nodes' links: tokens, bytes (all devices) and step time
+  /// spent waiting for the copies (summed over replicas).
+  std::int64_t swap_out_tokens = 0, swap_in_tokens = 0;
+  double swap_bytes = 0, transfer_time = 0;
+  bool moves_kv = false;
   double duration = 0;  ///< simulated seconds until the last request finished
   double request_throughput = 0, output_token_throughput = 0, total_token_throughput = 0;
   Stats ttft, tpot, e2e, queue;
@@ -39,6 +44,8 @@ struct Summary {
     std::string device;
     int tensor_parallel = 1;
     std::int64_t completed = 0, steps = 0, preemptions = 0, prefill_tokens = 0, decode_tokens = 0, kv_blocks_total = 0;
+    std::int64_t swap_out_tokens = 0, swap_in_tokens = 0;
+    double transfer_time = 0;
     double busy_fraction = 0, kv_utilization_mean = 0, kv_utilization_peak = 0;
   };
   std::vector<Replica> replicas;

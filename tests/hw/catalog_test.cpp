@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include "catalog_entries.hpp"
 #include "sim/core/catalog.hpp"
 
@@ -12,8 +14,11 @@ TEST_CASE("hw catalog: every entry loads and is physically sane", "[hw][catalog]
     INFO(name);
     const hw::Device d = test::catalog_device(name);
     CHECK(d.name == name);
-    CHECK(d.peak(DType::bf16) > 0);
-    CHECK(d.peak(DType::fp32) < d.peak(DType::bf16));  // tensor cores beat plain FP32
+    // Every entry has a 16-bit float peak (HBM-PIM computes in FP16 only), and matrix units
+    // (tensor cores, AMX, MXUs) beat plain FP32 wherever both are given.
+    const double half = std::max(d.peak(DType::bf16), d.peak(DType::fp16));
+    CHECK(half > 0);
+    if (d.peak(DType::fp32) > 0) CHECK(d.peak(DType::fp32) < half);
     CHECK(d.memory_capacity > 0);
     // HBM bandwidth of any current part is below 10 TB/s; links below HBM.
     CHECK(d.memory_bandwidth > 0);
@@ -24,6 +29,13 @@ TEST_CASE("hw catalog: every entry loads and is physically sane", "[hw][catalog]
     if (d.host.kind == "pcie") CHECK(d.host.bandwidth <= 128e9);
     if (d.host.kind == "nvlink-c2c") CHECK(d.host.bandwidth <= 450e9);
     if (d.host.kind == "shared-memory") CHECK(d.host.bandwidth <= d.memory_bandwidth);
+    // A PIM device is reached over its own memory interface, which is its external bandwidth.
+    if (d.host.kind == "memory-bus") CHECK(d.host.bandwidth <= d.memory_bandwidth);
+    if (d.kind == hw::DeviceKind::pim) CHECK(d.internal_bandwidth_multiple > 1);
+    if (d.kind == hw::DeviceKind::npu) {
+      CHECK(d.sram_capacity > 0);
+      CHECK(d.sram_bandwidth > d.memory_bandwidth);  // on-chip SRAM outruns HBM
+    }
     for (const auto& e : d.efficiency) {
       CHECK(e.compute > 0);
       CHECK(e.compute <= 1);
