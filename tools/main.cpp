@@ -99,6 +99,8 @@ int cmd_list() {
   list_registry<workload::WorkloadSource>("workload sources (workload.source)");
   fmt::print("hardware (cluster.device) in {}/hw/catalog:\n", catalog::root());
   for (const auto& n : catalog::names("hw/catalog")) fmt::print("  {}\n", n);
+  fmt::print("nodes (cluster.node) in {}/hw/nodes:\n", catalog::root());
+  for (const auto& n : catalog::names("hw/nodes")) fmt::print("  {}\n", n);
   fmt::print("models (model) in {}/models/catalog:\n", catalog::root());
   for (const auto& n : catalog::names("models/catalog")) fmt::print("  {}\n", n);
   return 0;

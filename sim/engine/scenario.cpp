@@ -52,7 +52,13 @@ void place_on_node(Scenario& sc, ReplicaPlan& plan, const Pool& pool, std::size_
   if (!plan.preemption->moves_kv()) return;
   plan.swap_tier = plan.preemption->swap_tier().empty() ? spec->first_dram_tier() : plan.preemption->swap_tier();
   const hw::MemoryTier* tier = spec->topology.tier(plan.swap_tier);
-  if (!tier || tier->kind == hw::TierKind::hbm)
+  if (!tier) {
+    std::string names;
+    for (const auto& t : spec->topology.tiers) names += fmt::format("{}{}", names.empty() ? "" : ", ", t.name);
+    preemption_cfg.fail_key("to", plan.swap_tier,
+                            fmt::format("node '{}' ({}) has no such tier; its tiers: {}", spec->name, spec->source, names));
+  }
+  if (tier->kind == hw::TierKind::hbm)
     preemption_cfg.fail_key("to", plan.swap_tier,
                             fmt::format("expected a non-HBM tier of node '{}' ({}) to swap KV to", spec->name, spec->source));
   for (const auto& from : plan.device_tiers) {

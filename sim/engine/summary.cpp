@@ -124,7 +124,11 @@ Summary summarize(const Scenario& sc, const Recorder& rec) {
   for (std::size_t i = 0; i < sc.replicas.size(); ++i) {
     auto it = std::find_if(s.pools.begin(), s.pools.end(), [&](const Summary::Pool& p) { return p.name == sc.replicas[i].pool; });
     if (it == s.pools.end()) {
-      s.pools.push_back({sc.replicas[i].pool});
+      Summary::Pool pool;
+      pool.name = sc.replicas[i].pool;
+      pool.device = sc.replicas[i].device->name;
+      pool.device_kind = sc.replicas[i].device->kind_name;
+      s.pools.push_back(pool);
       pool_ttft.emplace_back(), pool_tpot.emplace_back(), pool_e2e.emplace_back();
       it = s.pools.end() - 1;
     }
@@ -194,6 +198,8 @@ std::string summary_json(const Summary& s) {
   j["pools"] = nlohmann::ordered_json::array();
   for (const auto& p : s.pools)
     j["pools"].push_back({{"name", p.name},
+                          {"device", p.device},
+                          {"device_kind", p.device_kind},
                           {"replicas", p.replicas},
                           {"gpus", p.gpus},
                           {"completed", p.completed},
@@ -265,10 +271,10 @@ std::string summary_table(const Summary& s, const Slo& slo) {
   row("queue (ms)", s.queue, 1e3);
   if (s.pools.size() > 1) {
     line("");
-    line("  {:<28} {:>8} {:>10} {:>6} {:>11} {:>11} {:>11} {:>11}", "pool", "replicas", "completed", "busy", "TTFT p50 ms",
+    line("  {:<28} {:>5} {:>8} {:>10} {:>6} {:>11} {:>11} {:>11} {:>11}", "pool", "kind", "replicas", "completed", "busy", "TTFT p50 ms",
          "TTFT p90 ms", "TPOT p50 ms", "TPOT p90 ms");
     for (const auto& p : s.pools)
-      line("  {:<28} {:>8} {:>10} {:>5.0f}% {:>11.2f} {:>11.2f} {:>11.2f} {:>11.2f}", p.name, p.replicas, p.completed,
+      line("  {:<28} {:>5} {:>8} {:>10} {:>5.0f}% {:>11.2f} {:>11.2f} {:>11.2f} {:>11.2f}", p.name, p.device_kind, p.replicas, p.completed,
            100 * p.busy_fraction, 1e3 * p.ttft.p50, 1e3 * p.ttft.p90, 1e3 * p.tpot.p50, 1e3 * p.tpot.p90);
   }
   line("");

@@ -52,6 +52,7 @@ struct Summary {
   /// Per pool of the cluster (one entry per distinct device / TP group behind the router).
   struct Pool {
     std::string name;
+    std::string device, device_kind;  ///< catalog name and kind (gpu, cpu, npu, soc)
     int replicas = 0, gpus = 0;
     std::size_t completed = 0;
     double request_throughput = 0, busy_fraction = 0, kv_utilization_mean = 0;

@@ -74,3 +74,29 @@ TEST_CASE("mixed fleet: a request too large for one pool is routed to a pool tha
   }
   CHECK(big > 0);
 }
+
+TEST_CASE("mixed fleet: GPU, NPU and CPU pools behind one router, per-kind results ordered by memory bandwidth",
+          "[e2e][pools][kinds]") {
+  test::TempDir dir("mixed_kinds");
+  const auto spec = dir.write(
+      "kinds.yaml",
+      "model: llama-3-8b\ncluster:\n  pools:\n    - {device: h100-sxm5-80gb}\n    - {device: tpu-v4}\n"
+      "    - {device: xeon-8480plus}\npolicies: {router: {impl: least_outstanding}}\n"
+      "workload: {source: synthetic, num_requests: 150, arrival: {rate: 3}, prompt_tokens: 500, output_tokens: 100}\n");
+  const auto r = test::run_hetsim(fmt::format("run '{}' --out '{}'", spec, dir.file("out")));
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  const auto s = nlohmann::json::parse(test::read_file(dir.file("out/summary.json")));
+  REQUIRE(s["pools"].size() == 3);
+  CHECK(s["pools"][0]["device_kind"] == "gpu");
+  CHECK(s["pools"][1]["device_kind"] == "npu");
+  CHECK(s["pools"][2]["device_kind"] == "cpu");
+  int completed = 0;
+  for (const auto& p : s["pools"]) completed += p["completed"].get<int>();
+  CHECK(completed == 150);
+  // Decode is memory-bound on all three: 3.35 TB/s HBM3 > 1.2 TB/s HBM2 > 307 GB/s DDR5.
+  const auto tpot = [&](int i) { return s["pools"][i]["latency_s"]["tpot"]["p50"].get<double>(); };
+  CHECK(tpot(0) < tpot(1));
+  CHECK(tpot(1) < tpot(2));
+  CHECK_THAT(r.output, Contains("npu") && Contains("cpu"));
+}

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "catalog_entries.hpp"
+#include "hw/node.hpp"
 #include "sim/core/catalog.hpp"
 
 using namespace hetsim;
@@ -81,4 +82,43 @@ TEST_CASE("hw catalog: malformed device YAML names the key path", "[hw][catalog]
   auto unknown = config::Document::load_string("device: h100-sxm5-80gbx\n", "bad.yaml");
   REQUIRE_THROWS_WITH(catalog::with_preset(unknown.root(), "device", "hw/catalog"),
                       Catch::Contains("device = \"h100-sxm5-80gbx\"") && Catch::Contains("did you mean 'h100-sxm5-80gb'"));
+}
+
+TEST_CASE("hw nodes: every node loads, its values are sane and every device slot reaches its DRAM", "[hw][catalog][nodes]") {
+  const auto names = catalog::names("hw/nodes");
+  REQUIRE(names.size() >= 2);
+  for (const auto& name : names) {
+    INFO(name);
+    auto scenario = config::Document::load_string("node: " + name + "\n", "inline.yaml");
+    auto layered = catalog::with_preset(scenario.root(), "node", "hw/nodes");
+    const hw::NodeSpec node = hw::parse_node(layered.node);
+    layered.preset.check_unknown_keys();
+    CHECK(node.name == name);
+    REQUIRE_FALSE(node.device_slots.empty());
+    const std::string dram = node.first_dram_tier();
+    REQUIRE_FALSE(dram.empty());
+    for (const auto& t : node.topology.tiers) {
+      CHECK(t.capacity > 0);
+      CHECK(t.read_bandwidth > 0);
+      CHECK(t.read_bandwidth < 10e12);
+    }
+    for (const auto& l : node.topology.links) {
+      INFO(l.name);
+      CHECK(l.bandwidth > 0);
+      if (l.kind == "pcie") CHECK(l.bandwidth <= 128e9);  // PCIe Gen6 x16 per direction
+      if (l.kind == "nvlink-c2c") CHECK(l.bandwidth <= 450e9);
+    }
+    for (const auto& slot : node.device_slots) CHECK_FALSE(node.topology.route(slot, dram).empty());
+  }
+}
+
+TEST_CASE("hw nodes: malformed node YAML names the key path", "[hw][catalog][nodes]") {
+  auto bad = config::Document::load_string(
+      "node:\n  tiers:\n    - {name: gpu0.hbm, kind: hbm, capacity: 80 GB, bandwidth: 3 TB/s}\n"
+      "  links:\n    - {name: l0, kind: pcie, between: [gpu0.hbm, dram0], bandwidth: 64 GB/s}\n", "bad.yaml");
+  REQUIRE_THROWS_WITH(hw::parse_node(bad.root().child("node")),
+                      Catch::Contains("bad.yaml:5: node.links[0].between = dram0") && Catch::Contains("tier or switch"));
+  auto no_hbm = config::Document::load_string(
+      "node:\n  tiers:\n    - {name: host.dram, kind: dram, capacity: 1 TB, bandwidth: 300 GB/s}\n  links: []\n", "bad.yaml");
+  REQUIRE_THROWS_WITH(hw::parse_node(no_hbm.root().child("node")), Catch::Contains("node.tiers") && Catch::Contains("hbm"));
 }

@@ -22,6 +22,8 @@ tiers:
   - {name: cxl0, kind: cxl, capacity: 256 GB, bandwidth: 32 GB/s, latency: 250 ns}
   - {name: nvme0, kind: ssd, capacity: 7.68 TB, read_bandwidth: 13 GB/s, write_bandwidth: 6.6 GB/s,
      read_iops: 2500000, request_half: 64 KiB}
+  - {name: csd0, kind: csd, capacity: 4 TB, read_bandwidth: 40 GB/s, write_bandwidth: 6 GB/s}
+  - {name: bucket, kind: remote, capacity: 1 PB, bandwidth: 100 GB/s, latency: 50 us}
 switches: [cpu]
 links:
   - {name: pcie0, kind: pcie, between: [gpu0.hbm, cpu], bandwidth: 64 GB/s, latency: 1 us}
@@ -30,6 +32,8 @@ links:
   - {name: cxl, kind: cxl, between: [cpu, cxl0], bandwidth: 64 GB/s, latency: 200 ns}
   - {name: pcie_ssd, kind: pcie, between: [cpu, nvme0], bandwidth: 15.75 GB/s, latency: 2 us}
   - {name: nvlink, kind: nvlink, between: [gpu0.hbm, gpu1.hbm], bandwidth: 450 GB/s, latency: 2 us}
+  - {name: pcie_csd, kind: pcie, between: [cpu, csd0], bandwidth: 8 GB/s, latency: 2 us}
+  - {name: nic0, kind: ethernet, between: [cpu, bucket], bandwidth: 25 GB/s, latency: 5 us}
 )";
 
 /// Builds the node, runs `body` in an actor, runs the simulation.
@@ -119,4 +123,26 @@ TEST_CASE("topology: malformed node YAML names the key path, unreachable tiers a
       "node.yaml");
   const auto topo = hw::parse_topology(island.root());
   REQUIRE_THROWS_WITH(topo.route("a", "b"), Catch::Contains("no route from 'a' to 'b'"));
+}
+
+TEST_CASE("transfers: computational storage scans inside at its internal bandwidth, its link caps what leaves",
+          "[engine][transfer]") {
+  double out = 0, scan = 0;
+  simulate([&](sim::TransferNetwork& net) {
+    out = net.move("csd0", "host.dram", 8 * kGB);
+    const double t0 = sg::Engine::get_clock();
+    net.read_in_place("csd0", 8 * kGB)->wait();
+    scan = sg::Engine::get_clock() - t0;
+  });
+  // Out of the drive: its 8 GB/s PCIe link binds (the 40 GB/s flash read runs alongside).
+  CHECK(out == Approx(8 * kGB / 8e9 + 2e-6 + 100e-9).epsilon(1e-6));
+  // In place: the internal 40 GB/s, 5x faster than moving the bytes out.
+  CHECK(scan == Approx(8 * kGB / 40e9).epsilon(1e-6));
+}
+
+TEST_CASE("transfers: remote storage is reached over the NIC, which binds", "[engine][transfer]") {
+  double fetch = 0;
+  simulate([&](sim::TransferNetwork& net) { fetch = net.move("bucket", "gpu0.hbm", kGB); });
+  // bucket port (100 GB/s, 50 us) -> NIC (25 GB/s, 5 us) -> CPU -> PCIe (64 GB/s, 1 us) -> HBM.
+  CHECK(fetch == Approx(kGB / 25e9 + 56e-6).epsilon(1e-6));
 }
