@@ -19,6 +19,15 @@ LinkSpec parse_link(const config::Node& node, const char* default_kind) {
   link.latency = node.quantity("latency", units::Dim::time).default_to("0 s").non_negative();
   return link;
 }
+void parse_peaks(const config::Node& compute, Device& d) {
+  bool any = false;
+  for (DType t : kDTypes) {
+    if (compute.has(to_string(t)))
+      d.peak_flops[static_cast<std::size_t>(t)] = compute.quantity(to_string(t), units::Dim::flop_rate).positive();
+    any = any || d.peak_flops[static_cast<std::size_t>(t)] > 0;
+  }
+  if (!any) compute.fail("expected at least one dtype peak (fp32, tf32, bf16, fp16, fp8, int8)");
+}
 }  // namespace
 
 std::string describe_sources(const Device& d) {
@@ -76,14 +85,20 @@ Device parse_device(const config::Node& node) {
       if (!known) c.fail("expected an op class: gemm, attention_prefill, attention_decode, elementwise, collective");
     }
   }
-  const auto compute = node.section("compute");
-  bool any = false;
-  for (DType t : kDTypes) {
-    if (compute.has(to_string(t)))
-      d.peak_flops[static_cast<std::size_t>(t)] = compute.quantity(to_string(t), units::Dim::flop_rate).positive();
-    any = any || d.peak_flops[static_cast<std::size_t>(t)] > 0;
+  if (d.kind == DeviceKind::soc && node.has("engines")) {
+    // An SoC's CPU, GPU and NPU share one memory; `engine` picks the one that runs the model, so
+    // the same phone can be compared across engines (compute differs, memory traffic does not).
+    const auto engines = node.child("engines");
+    d.engines = engines.keys();
+    if (d.engines.empty()) engines.fail("expected at least one engine, e.g. npu: {compute: {int8: 45 TOPS}}");
+    d.engine = node.get<std::string>("engine").default_to(d.engines.front()).one_of(d.engines);
+    for (const auto& name : d.engines) {
+      Device engine;  // every engine is validated; the chosen one's peaks are the device's
+      parse_peaks(engines.child(name).child("compute"), name == d.engine ? d : engine);
+    }
+  } else {
+    parse_peaks(node.section("compute"), d);
   }
-  if (!any) compute.fail("expected at least one dtype peak (fp32, tf32, bf16, fp16, fp8, int8)");
 
   const auto memory = node.child("memory");
   d.memory_kind = memory.get<std::string>("kind").default_to("HBM");

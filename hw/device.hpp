@@ -5,6 +5,7 @@
 #include <array>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "sim/core/config.hpp"
 #include "sim/core/op.hpp"
@@ -57,6 +58,8 @@ struct Device {
   double storage_capacity = 0;         ///< local flash storage (UFS/NVMe), bytes; 0 = none
   double storage_read_bandwidth = 0;   ///< sequential read, bytes/s
   std::array<bool, kNumOpClasses> runs{};  ///< op classes the device can execute
+  std::vector<std::string> engines;  ///< SoC: its compute engines (cpu, gpu, npu), sharing the memory
+  std::string engine;                ///< SoC: the engine running the model (its peaks are peak_flops)
 
   /// Whether this device can execute ops of class `c` (policies ask before placing work here).
   bool can_run(OpClass c) const { return runs[static_cast<std::size_t>(c)]; }

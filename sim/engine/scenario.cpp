@@ -85,7 +85,8 @@ std::optional<double> optional_time(const config::Node& node, const char* key) {
 std::string describe_fleet(const Scenario& sc) {
   std::vector<std::pair<std::string, int>> groups;
   for (const auto& r : sc.replicas) {
-    const std::string key = fmt::format("{} TP{}", r.device->name, r.tensor_parallel);
+    const std::string engine = r.device->engine.empty() ? "" : fmt::format(" ({})", r.device->engine);
+    const std::string key = fmt::format("{}{} TP{}", r.device->name, engine, r.tensor_parallel);
     auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == key; });
     if (it == groups.end()) groups.emplace_back(key, 1);
     else ++it->second;
