@@ -118,3 +118,42 @@ TEST_CASE("device kinds: weights kept in flash stream in every step at the stora
   CHECK(t_dram == Approx(weight_bytes / 76.8e9 + launches).epsilon(0.05));
   CHECK(t_flash / t_dram > 10);
 }
+
+TEST_CASE("device kinds: an SoC's engines share its memory: decode costs the same, prefill follows each peak",
+          "[hw][kinds][soc]") {
+  auto on_engine = [](const std::string& engine) {
+    auto doc = config::Document::load_string(
+        "device: {preset: snapdragon-8-gen3, engine: " + engine + "}\n", "inline.yaml");
+    auto layered = catalog::with_preset(doc.root(), "device", "hw/catalog");
+    return hw::parse_device(layered.node);
+  };
+  const hw::Device npu = on_engine("npu"), cpu = on_engine("cpu");
+  REQUIRE(npu.engines.size() == 2);
+  CHECK(cpu.engine == "cpu");
+  CHECK(npu.memory_bandwidth == cpu.memory_bandwidth);
+  CHECK(cpu.peak(DType::fp16) == Approx(775.7e9));
+  const auto model = test::catalog_model("llama-2-7b");  // fp16
+  std::vector<Op> ops;
+  models::BatchShape decode;
+  decode.add_decode(300);
+  models::step_ops(model, decode, 1, ops);
+  // One decode token: every op is bound by LPDDR5X traffic on both engines, so the times match.
+  CHECK(hw::CostModel(cpu).step_time(ops) == Approx(hw::CostModel(npu).step_time(ops)));
+  models::BatchShape prefill;
+  prefill.add_prefill(512, 0, true);
+  models::step_ops(model, prefill, 1, ops);
+  double gemm_cpu = 0, gemm_npu = 0;
+  for (const Op& op : ops)
+    if (op.cls == OpClass::gemm) {  // (the LM head, for the last position only, stays memory-bound)
+      gemm_cpu += hw::CostModel(cpu).roofline_bound(op);
+      gemm_npu += hw::CostModel(npu).roofline_bound(op);
+    }
+  // The prompt's GEMMs are compute-bound on the CPU, so it is many times slower than the NPU, but
+  // never by more than their peak ratio (the NPU side may be memory-bound).
+  CHECK(gemm_cpu / gemm_npu > 5);
+  CHECK(gemm_cpu / gemm_npu <= npu.peak(DType::fp16) / cpu.peak(DType::fp16) * 1.0001);
+
+  auto bad = config::Document::load_string("device: {preset: snapdragon-8-gen3, engine: gpu}\n", "bad.yaml");
+  auto layered = catalog::with_preset(bad.root(), "device", "hw/catalog");
+  REQUIRE_THROWS_WITH(hw::parse_device(layered.node), Catch::Contains("bad.yaml:1: device.engine") && Catch::Contains("gpu"));
+}
