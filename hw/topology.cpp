@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <boost/graph/adjacency_list.hpp>
 #include <boost/graph/dijkstra_shortest_paths.hpp>
 #include <map>
@@ -59,6 +61,24 @@ std::vector<std::pair<std::size_t, bool>> NodeTopology::route(const std::string&
   }
   std::reverse(path.begin(), path.end());
   return path;
+}
+
+double NodeTopology::idle_transfer_time(const std::string& from, const std::string& to, double bytes,
+                                        double request_size) const {
+  const MemoryTier* src = tier(from);
+  const MemoryTier* dst = tier(to);
+  if (!src || !dst) throw InputError(fmt::format("transfer {} -> {}: both ends must be memory tiers", from, to));
+  double bottleneck = std::numeric_limits<double>::infinity(), latency = 0, disk = 0;
+  if (src->is_block_device()) disk = std::max(disk, bytes / src->effective_bandwidth(request_size, false));
+  else bottleneck = src->read_bandwidth, latency += src->latency;
+  if (dst->is_block_device()) disk = std::max(disk, bytes / dst->effective_bandwidth(request_size, true));
+  else bottleneck = std::min(bottleneck, dst->write_bandwidth), latency += dst->latency;
+  for (auto [index, forward] : route(from, to)) {
+    bottleneck = std::min(bottleneck, links[index].bandwidth);
+    latency += links[index].latency;
+  }
+  const double network = std::isinf(bottleneck) ? latency : bytes / bottleneck + latency;
+  return std::max(network, disk);
 }
 
 NodeTopology parse_topology(const config::Node& node) {

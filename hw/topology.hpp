@@ -62,6 +62,10 @@ struct NodeTopology {
   /// Links from `from` to `to`, each with whether it is crossed from its `a` side (true) or `b`
   /// side; fewest hops, then lowest latency. Empty if from == to; InputError if unreachable.
   std::vector<std::pair<std::size_t, bool>> route(const std::string& from, const std::string& to) const;
+  /// Analytic time of a transfer on an idle node: bytes / bottleneck + the route's latencies (tier
+  /// ports included), or a block device's I/O time at this request size if that is longer (the
+  /// disk and network parts overlap). What the simulated transfer must equal when nothing contends.
+  double idle_transfer_time(const std::string& from, const std::string& to, double bytes, double request_size) const;
 };
 
 NodeTopology parse_topology(const config::Node& node);

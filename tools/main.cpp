@@ -18,6 +18,7 @@
 #include "sim/engine/summary.hpp"
 #include "calibrate/calibrate_command.hpp"
 #include "sweep/sweep_command.hpp"
+#include "tools/transfer_command.hpp"
 #include "workload/workload_source.hpp"
 
 namespace {
@@ -141,6 +142,16 @@ int main(int argc, char** argv) {
   auto* report = app.add_subcommand("report", "render plots and an HTML page for a run or sweep folder");
   report->add_option("dir", report_dir, "a run folder (requests.csv) or a sweep folder (points.csv)")->required();
 
+  tools::TransferOptions transfer_opts;
+  auto* transfer = app.add_subcommand(
+      "transfer", "simulate concurrent transfers on a node or cluster topology: routes, idle and contended times");
+  transfer->add_option("topology", transfer_opts.topology, "a hw/nodes name (gh200) or a node/cluster YAML file")->required();
+  transfer->add_option("--flow", transfer_opts.flows, "FROM:TO[:BYTES], all started together (repeatable)")
+      ->type_name("FROM:TO[:BYTES]")
+      ->required();
+  transfer->add_option("--bytes", transfer_opts.bytes, "size of flows that give none (default 1 GB)");
+  transfer->add_option("--request-size", transfer_opts.request_size, "block-device request size (default 1 MiB)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -156,6 +167,7 @@ int main(int argc, char** argv) {
       return sweep::run_sweep_command(sweep_opts);
     }
     if (*report) return cmd_report(report_dir);
+    if (*transfer) return tools::run_transfer_command(transfer_opts);
     if (*calibrate_cmd) return calibrate::run_calibrate(cal);
     return 1;
   });
