@@ -43,6 +43,14 @@ Run run(const std::string& scenario, const test::TempDir& dir) {
 
 double num(const std::map<std::string, std::string>& row, const char* key) { return std::stod(row.at(key)); }
 
+/// Prompt tokens of all requests, and prompt tokens the steps fed (more when prompts are recomputed).
+std::pair<std::int64_t, std::int64_t> prompt_and_prefilled_tokens(const Run& run) {
+  std::int64_t prompts = 0, prefilled = 0;
+  for (const auto& q : run.requests) prompts += std::stoll(q.at("prompt_tokens"));
+  for (const auto& s : run.steps) prefilled += std::stoll(s.at("prefill_tokens"));
+  return {prompts, prefilled};
+}
+
 /// Every step with copies waited exactly max(out, in) bytes / bottleneck + route latency (out and
 /// in use opposite directions of every link, so they do not contend); returns how many did.
 int check_idle_copy_times(const Run& run, double bottleneck, double latency) {
@@ -78,9 +86,7 @@ TEST_CASE("kv swap: evicted KV goes to host DRAM and back over PCIe at bytes / b
   CHECK(swap["out_tokens"].get<std::int64_t>() > 0);
   CHECK(swap["out_tokens"] == swap["in_tokens"]);
   CHECK(swap["bytes"].get<double>() == Approx(2 * swap["out_tokens"].get<double>() * kLlama3KvBytesPerToken));
-  std::int64_t prompts = 0, prefilled = 0;
-  for (const auto& q : r.requests) prompts += std::stoll(q.at("prompt_tokens"));
-  for (const auto& s : r.steps) prefilled += std::stoll(s.at("prefill_tokens"));
+  const auto [prompts, prefilled] = prompt_and_prefilled_tokens(r);
   CHECK(prefilled == prompts);
 }
 
@@ -97,9 +103,7 @@ TEST_CASE("kv swap: recompute instead redoes the evicted prompts", "[e2e][swap]"
   test::TempDir dir("swap_recompute");
   const auto sc = pressure_scenario(dir, "{device: h100-sxm5-80gb, replicas: 2}", "{impl: recompute}");
   const Run r = run(sc, dir);
-  std::int64_t prompts = 0, prefilled = 0;
-  for (const auto& q : r.requests) prompts += std::stoll(q.at("prompt_tokens"));
-  for (const auto& s : r.steps) prefilled += std::stoll(s.at("prefill_tokens"));
+  const auto [prompts, prefilled] = prompt_and_prefilled_tokens(r);
   CHECK(r.summary["preemptions"].get<int>() > 0);
   CHECK(prefilled > prompts);
   CHECK_FALSE(r.summary.contains("kv_swap"));
