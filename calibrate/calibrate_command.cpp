@@ -32,7 +32,7 @@ hw::Device load_device(const std::string& name) {
 
 Peaks peaks_for(const hw::Device& d, OpClass c) {
   if (c == OpClass::collective) return {0, d.scale_up.bandwidth};
-  return {d.peak(DType::bf16), d.memory_bandwidth};
+  return {d.peak(DType::bf16), d.memory().read_bandwidth};
 }
 
 std::string report_markdown(const hw::Profile& p, const std::vector<Measurement>& ms, double seconds) {

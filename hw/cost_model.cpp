@@ -6,51 +6,63 @@
 
 namespace hetsim::hw {
 
-double CostModel::collective_bytes(const Op& op) const {
-  const double k = op.group;
-  if (k <= 1) return 0;
-  switch (op.collective) {
-    case Collective::all_reduce: return 2.0 * (k - 1) / k * op.comm_bytes;
-    case Collective::all_gather: return (k - 1) / k * op.comm_bytes;
-    case Collective::none: return 0;
-  }
-  return 0;
-}
-
 double Breakdown::bound() const { return std::max({compute, memory, sram, link, storage}); }
 
-bool CostModel::activations_on_chip(const Op& op) const {
-  return device_.kind == DeviceKind::npu && op.activation_bytes <= device_.sram_capacity;
-}
-
 Breakdown CostModel::breakdown(const Op& op, bool ideal) const {
-  if (!device_.can_run(op.cls))
+  const std::size_t engine_index = op.engine == kModelEngine ? device_.engine : op.engine;
+  if (engine_index >= device_.engines.size())
+    throw InvariantError(fmt::format("op {} placed on engine {} of device {}, which has {}", op.name, engine_index,
+                                     device_.name, device_.engines.size()));
+  const ComputeEngine& engine = device_.engines[engine_index];
+  if (!engine.can_run(op.cls))
     throw InvariantError(fmt::format("device {} ({}) cannot run {} ops (op {}); policies must check can_run first",
                                      device_.name, device_.kind_name, to_string(op.cls), op.name));
   const Efficiency unit{};
   const Efficiency& e = ideal ? unit : device_.eff(op.cls);
   Breakdown b;
   if (op.cls == OpClass::collective) {
-    const double bus = collective_bytes(op);
-    const double hops = op.collective == Collective::all_reduce ? 2.0 * (op.group - 1) : op.group - 1.0;
-    b.link = (bus + (bus > 0 ? e.memory_half : 0.0)) / (device_.scale_up.bandwidth * e.memory) +
-             (ideal ? 0.0 : hops * device_.scale_up.latency);
+    const LinkLevel up{device_.scale_up.bandwidth, device_.scale_up.latency, e.memory, e.memory_half};
+    if (op.group_nodes > 1 && scale_out_.bandwidth <= 0)
+      throw InvariantError(fmt::format("collective {} spans {} nodes but device {} has no scale-out level", op.name,
+                                       op.group_nodes, device_.name));
+    b.link = collective_time(op.collective, op.algorithm, op.comm_bytes, op.group, op.group_nodes, up, scale_out_, ideal);
     b.limiter = Limiter::link;
     return b;
   }
-  const double peak = device_.peak(op.dtype);
+  const double peak = engine.peak(op.dtype);
   if (peak <= 0 && op.flops > 0)
     throw InputError(fmt::format("device {} has no {} peak in its catalog entry; op {} needs it", device_.name,
                                  to_string(op.dtype), op.name));
   // e(s) = e_max * s / (s + s_half)  =>  s / (peak * e(s)) = (s + s_half) / (peak * e_max).
   b.compute = op.flops > 0 ? (op.flops + e.compute_half) / (peak * e.compute) : 0.0;
-  const bool on_chip = activations_on_chip(op);
-  const double offchip = (weights_in_storage_ ? 0.0 : op.weight_bytes) + op.kv_bytes + (on_chip ? 0.0 : op.activation_bytes);
-  // Weights streamed from flash overlap with compute and memory traffic (LLM in a flash, Apple 2023).
-  if (weights_in_storage_ && op.weight_bytes > 0) b.storage = op.weight_bytes / (device_.storage_read_bandwidth * e.memory);
-  const double bandwidth = device_.memory_bandwidth * device_.internal_bandwidth_multiple;
-  b.memory = offchip > 0 ? (offchip + e.memory_half) / (bandwidth * e.memory) : 0.0;
-  b.sram = on_chip && op.activation_bytes > 0 ? op.activation_bytes / device_.sram_bandwidth : 0.0;
+
+  // Bytes per tier; each tier is its own resource. The fitted half-size belongs to the engine's
+  // home tier (it was measured there); on-chip SRAM is compiler-scheduled and runs at its peak.
+  constexpr std::size_t kMaxTiers = 8;
+  std::array<double, kMaxTiers> bytes{};
+  const std::size_t tiers = std::min(device_.tiers.size(), kMaxTiers);
+  for (const Operand* o : {&op.weights, &op.activations, &op.kv}) {
+    if (o->bytes <= 0) continue;
+    const std::size_t t = o->tier == kHomeTier ? engine.home_tier : o->tier;
+    if (t >= tiers)
+      throw InvariantError(fmt::format("op {}: operand placed in tier {} of device {}, which has {}", op.name, t,
+                                       device_.name, device_.tiers.size()));
+    bytes[t] += o->bytes;
+  }
+  for (std::size_t t = 0; t < tiers; ++t) {
+    if (bytes[t] <= 0) continue;
+    const MemoryTier& tier = device_.tiers[t];
+    switch (tier.kind) {
+      case TierKind::sram: b.sram = std::max(b.sram, bytes[t] / tier.read_bandwidth); break;
+      case TierKind::flash:
+      case TierKind::ssd:
+      case TierKind::csd: b.storage = std::max(b.storage, bytes[t] / (tier.read_bandwidth * e.memory)); break;
+      default: {
+        const double half = t == engine.home_tier ? e.memory_half : 0.0;
+        b.memory = std::max(b.memory, (bytes[t] + half) / (tier.read_bandwidth * e.memory));
+      }
+    }
+  }
   const double top = b.bound();
   b.limiter = top == b.storage && b.storage > 0 ? Limiter::storage
             : top == b.compute                  ? Limiter::compute
@@ -65,7 +77,7 @@ double CostModel::time(const Op& op) const {
 
 double CostModel::roofline_bound(const Op& op) const { return op.repeat * breakdown(op, true).bound(); }
 
-double CostModel::step_time(std::span<const Op> ops) const {
+double CostModel::chain_time(std::span<const Op> ops) const {
   double total = 0;
   for (const Op& op : ops) total += time(op);
   return total;

@@ -1,10 +1,13 @@
 #pragma once
 // Roofline cost model (DESIGN.md "Cost model"):
-//   time(op) = repeat * (max(FLOPs / (peak(dtype) * eff_c), bytes / (bw * eff_m)) + kernels * launch_overhead)
-// Collectives over the scale-up link use the ring algorithm's bus traffic:
-//   all-reduce moves 2(k-1)/k of the payload per rank in 2(k-1) latency-bound hops; all-gather half that.
+//   time(op) = repeat * (max(FLOPs / (peak(dtype) * eff_c), max over tiers of bytes(tier) / (bw(tier) * eff_m))
+//                        + kernels * launch_overhead)
+// Each operand is priced at the tier it lives in (placement decides: hw/placement.hpp); tiers are
+// separate resources, so traffic to different tiers overlaps. Collectives use the alpha-beta model
+// of hw/collective_model over the scale-up link (and a scale-out level for groups spanning nodes).
 #include <span>
 
+#include "hw/collective_model.hpp"
 #include "hw/device.hpp"
 #include "sim/core/op.hpp"
 
@@ -16,20 +19,20 @@ enum class Limiter { compute, memory, sram, link, storage };
 /// The terms of one op instance (seconds, without launch overhead).
 struct Breakdown {
   double compute = 0;  ///< FLOPs at the achieved compute rate
-  double memory = 0;   ///< off-chip bytes at the achieved memory bandwidth (PIM: internal bandwidth)
-  double sram = 0;     ///< NPU: on-chip bytes at the SRAM bandwidth
-  double link = 0;     ///< collectives: bus bytes over the scale-up link, plus hop latencies
-  double storage = 0;  ///< weights streamed from flash storage (LLM-in-a-flash placement)
+  double memory = 0;   ///< bytes in memory tiers (HBM, DRAM, PIM-internal) at their achieved bandwidth
+  double sram = 0;     ///< on-chip bytes at the SRAM bandwidth
+  double link = 0;     ///< collectives: alpha-beta time over the links
+  double storage = 0;  ///< bytes in flash storage (LLM-in-a-flash placement)
   Limiter limiter = Limiter::compute;
   double bound() const;
 };
 
 class CostModel {
  public:
-  /// `weights_in_storage`: the weights live in the device's flash storage and stream in every
-  /// step (they do not occupy device memory).
-  explicit CostModel(const Device& device, bool weights_in_storage = false)
-      : device_(device), weights_in_storage_(weights_in_storage) {}
+  explicit CostModel(const Device& device) : device_(device) {}
+
+  /// Scale-out level (NIC) for collectives whose group spans nodes.
+  void set_scale_out(const LinkLevel& level) { scale_out_ = level; }
 
   /// Simulated time of all `repeat` instances of `op`, in seconds.
   double time(const Op& op) const;
@@ -40,17 +43,14 @@ class CostModel {
   Breakdown breakdown(const Op& op, bool ideal = false) const;
   /// Which term bounds `op` here (for "is this decode step memory-bound on this device?").
   Limiter limiter(const Op& op) const { return breakdown(op).limiter; }
-  /// Sum of `time` over a step's ops.
-  double step_time(std::span<const Op> ops) const;
+  /// Sum of `time` over a chain of ops run back to back on one engine.
+  double chain_time(std::span<const Op> ops) const;
 
   const Device& device() const { return device_; }
 
  private:
-  double collective_bytes(const Op& op) const;
-  /// NPU: whether the op's activations fit the on-chip SRAM (weights and KV always stream in).
-  bool activations_on_chip(const Op& op) const;
   const Device& device_;
-  bool weights_in_storage_ = false;
+  LinkLevel scale_out_{};
 };
 
 }  // namespace hetsim::hw

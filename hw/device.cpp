@@ -19,15 +19,17 @@ LinkSpec parse_link(const config::Node& node, const char* default_kind) {
   link.latency = node.quantity("latency", units::Dim::time).default_to("0 s").non_negative();
   return link;
 }
-void parse_peaks(const config::Node& compute, Device& d) {
+void parse_peaks(const config::Node& compute, ComputeEngine& e) {
   bool any = false;
   for (DType t : kDTypes) {
     if (compute.has(to_string(t)))
-      d.peak_flops[static_cast<std::size_t>(t)] = compute.quantity(to_string(t), units::Dim::flop_rate).positive();
-    any = any || d.peak_flops[static_cast<std::size_t>(t)] > 0;
+      e.peak_flops[static_cast<std::size_t>(t)] = compute.quantity(to_string(t), units::Dim::flop_rate).positive();
+    any = any || e.peak_flops[static_cast<std::size_t>(t)] > 0;
   }
   if (!any) compute.fail("expected at least one dtype peak (fp32, tf32, bf16, fp16, fp8, int8)");
 }
+/// Memory a device's engines use directly: main memory kinds by what the device is.
+TierKind main_memory_kind(DeviceKind k) { return k == DeviceKind::cpu || k == DeviceKind::soc ? TierKind::dram : TierKind::hbm; }
 }  // namespace
 
 std::string describe_sources(const Device& d) {
@@ -45,24 +47,51 @@ std::string describe_sources(const Device& d) {
   return out;
 }
 
+std::optional<std::size_t> Device::find_tier(TierKind k) const {
+  for (std::size_t i = 0; i < tiers.size(); ++i)
+    if (tiers[i].kind == k) return i;
+  return std::nullopt;
+}
+
+const MemoryTier* Device::storage() const {
+  auto i = find_tier(TierKind::flash);
+  return i ? &tiers[*i] : nullptr;
+}
+
 Device parse_device(const config::Node& node) {
   Device d;
   d.name = node.get<std::string>("name").required();
   d.kind_name = node.get<std::string>("kind").one_of({"gpu", "cpu", "npu", "pim", "soc"});
   d.kind = d.kind_name == "gpu" ? DeviceKind::gpu : d.kind_name == "cpu" ? DeviceKind::cpu
          : d.kind_name == "npu" ? DeviceKind::npu : d.kind_name == "pim" ? DeviceKind::pim : DeviceKind::soc;
+
+  // Keys are read in the order the resolved configuration lists them (storage, kind-specific
+  // sections, compute, memory, links); the tiers are assembled in their own order afterwards:
+  // main memory first (the device slot a node holds), then SRAM, PIM-internal memory, storage.
+  std::optional<MemoryTier> storage_tier, sram_tier;
+  double pim_multiple = 0;
   if (auto storage = node.maybe("storage")) {
-    d.storage_capacity = storage->quantity("capacity", units::Dim::bytes).positive();
-    d.storage_read_bandwidth = storage->quantity("read_bandwidth", units::Dim::bandwidth).positive();
-    (void)storage->get<std::string>("kind").default_to("flash").value();
-    (void)storage->quantity("write_bandwidth", units::Dim::bandwidth).default_to("0 B/s").non_negative().value();
+    MemoryTier t;
+    t.name = "storage";
+    t.kind = TierKind::flash;
+    t.capacity = storage->quantity("capacity", units::Dim::bytes).positive();
+    t.read_bandwidth = storage->quantity("read_bandwidth", units::Dim::bandwidth).positive();
+    t.technology = storage->get<std::string>("kind").default_to("flash");
+    t.write_bandwidth = storage->quantity("write_bandwidth", units::Dim::bandwidth).default_to("0 B/s").non_negative();
+    storage_tier = t;
   }
-  d.runs.fill(true);
+  ComputeEngine engine;
+  engine.runs.fill(true);
+  engine.name = d.kind == DeviceKind::gpu ? "sm" : d.kind == DeviceKind::cpu ? "cores" : d.kind == DeviceKind::npu ? "systolic" : "pim";
   if (d.kind == DeviceKind::npu) {
     // A systolic-array NPU: peak = 2 FLOPs x rows x cols x arrays x clock, unless compute is given.
     const auto sram = node.child("sram");
-    d.sram_capacity = sram.quantity("capacity", units::Dim::bytes).positive();
-    d.sram_bandwidth = sram.quantity("bandwidth", units::Dim::bandwidth).positive();
+    MemoryTier t;
+    t.name = "sram";
+    t.kind = TierKind::sram;
+    t.capacity = sram.quantity("capacity", units::Dim::bytes).positive();
+    t.read_bandwidth = t.write_bandwidth = sram.quantity("bandwidth", units::Dim::bandwidth).positive();
+    sram_tier = t;
     if (auto sys = node.maybe("systolic")) {
       const double rows = sys->get<double>("rows").in_range(1, 1e6), cols = sys->get<double>("cols").in_range(1, 1e6);
       const double arrays = sys->get<double>("arrays").default_to(1.0).in_range(1, 1e6);
@@ -70,18 +99,18 @@ Device parse_device(const config::Node& node) {
       const std::string dt = sys->get<std::string>("dtype").default_to("bf16");
       const auto parsed = parse_dtype(dt);
       if (!parsed) sys->fail_key("dtype", dt, "expected bf16, fp16, fp8 or int8");
-      d.peak_flops[static_cast<std::size_t>(*parsed)] = 2 * rows * cols * arrays * clock;
+      engine.peak_flops[static_cast<std::size_t>(*parsed)] = 2 * rows * cols * arrays * clock;
     }
   }
   if (d.kind == DeviceKind::pim) {
     const auto pim = node.child("pim");
-    d.internal_bandwidth_multiple = pim.get<double>("internal_bandwidth_multiple").in_range(1.0, 1e4);
+    pim_multiple = pim.get<double>("internal_bandwidth_multiple").in_range(1.0, 1e4);
     // PIM units run only simple, memory-bound kernels next to the data.
-    d.runs.fill(false);
+    engine.runs.fill(false);
     for (const auto& c : pim.child("runs").items()) {
       bool known = false;
       for (OpClass k : kOpClasses)
-        if (to_string(k) == c.scalar()) d.runs[static_cast<std::size_t>(k)] = known = true;
+        if (to_string(k) == c.scalar()) engine.runs[static_cast<std::size_t>(k)] = known = true;
       if (!known) c.fail("expected an op class: gemm, attention_prefill, attention_decode, elementwise, collective");
     }
   }
@@ -89,21 +118,41 @@ Device parse_device(const config::Node& node) {
     // An SoC's CPU, GPU and NPU share one memory; `engine` picks the one that runs the model, so
     // the same phone can be compared across engines (compute differs, memory traffic does not).
     const auto engines = node.child("engines");
-    d.engines = engines.keys();
-    if (d.engines.empty()) engines.fail("expected at least one engine, e.g. npu: {compute: {int8: 45 TOPS}}");
-    d.engine = node.get<std::string>("engine").default_to(d.engines.front()).one_of(d.engines);
-    for (const auto& name : d.engines) {
-      Device engine;  // every engine is validated; the chosen one's peaks are the device's
-      parse_peaks(engines.child(name).child("compute"), name == d.engine ? d : engine);
+    const auto names = engines.keys();
+    if (names.empty()) engines.fail("expected at least one engine, e.g. npu: {compute: {int8: 45 TOPS}}");
+    const std::string chosen = node.get<std::string>("engine").default_to(names.front()).one_of(names);
+    for (const auto& name : names) {
+      ComputeEngine e = engine;
+      e.name = name;
+      parse_peaks(engines.child(name).child("compute"), e);
+      if (name == chosen) d.engine = d.engines.size();
+      d.engines.push_back(e);
     }
   } else {
-    parse_peaks(node.section("compute"), d);
+    parse_peaks(node.section("compute"), engine);
+    d.engines.push_back(engine);
   }
 
   const auto memory = node.child("memory");
-  d.memory_kind = memory.get<std::string>("kind").default_to("HBM");
-  d.memory_capacity = memory.quantity("capacity", units::Dim::bytes).positive();
-  d.memory_bandwidth = memory.quantity("bandwidth", units::Dim::bandwidth).positive();
+  MemoryTier main;
+  main.name = "memory";
+  main.kind = main_memory_kind(d.kind);
+  main.technology = memory.get<std::string>("kind").default_to("HBM");
+  main.capacity = memory.quantity("capacity", units::Dim::bytes).positive();
+  main.read_bandwidth = main.write_bandwidth = memory.quantity("bandwidth", units::Dim::bandwidth).positive();
+  d.tiers.push_back(main);
+  if (sram_tier) d.tiers.push_back(*sram_tier);
+  if (pim_multiple > 0) {
+    // PIM units sit on the DRAM banks: they see the memory at its internal bandwidth, a multiple
+    // of the external interface the host uses. The PIM engine's home is that internal view.
+    MemoryTier t = main;
+    t.name = "pim";
+    t.kind = TierKind::pim;
+    t.read_bandwidth = t.write_bandwidth = main.read_bandwidth * pim_multiple;
+    d.tiers.push_back(t);
+    for (auto& e : d.engines) e.home_tier = d.tiers.size() - 1;
+  }
+  if (storage_tier) d.tiers.push_back(*storage_tier);
 
   const auto links = node.child("links");
   if (d.kind != DeviceKind::pim && d.kind != DeviceKind::soc) d.scale_up = parse_link(links.child("scale_up"), "nvlink");

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "hw/memory_tier.hpp"
 #include "sim/core/config.hpp"
 #include "sim/core/op.hpp"
 
@@ -33,39 +34,51 @@ struct LinkSpec {
   double latency = 0;    ///< seconds per hop
 };
 
-/// Kinds of compute device (soc: a phone/laptop SoC whose CPU, GPU and NPU share one memory). The roofline is the same; what differs is where operands live
-/// (NPU on-chip SRAM), which bandwidth feeds memory-bound work (PIM's internal bandwidth) and
-/// which op classes the device can run at all.
+/// Kinds of compute device (soc: a phone/laptop SoC whose CPU, GPU and NPU share one memory). The
+/// roofline is the same; what differs is which engines a device has and which tiers they stream from
+/// (NPU on-chip SRAM, PIM's internal bandwidth, flash storage).
 enum class DeviceKind { gpu, cpu, npu, pim, soc };
 
+/// One compute engine of a device: GPU SMs, CPU cores, an NPU's systolic arrays, PIM units, or one
+/// of an SoC's engines. Its memory-bound work streams from its home tier unless placement says
+/// otherwise.
+struct ComputeEngine {
+  std::string name;                                 ///< "sm", "cores", "systolic", "pim", or the SoC engine's name
+  std::array<double, kDTypes.size()> peak_flops{};  ///< FLOP/s by DType; 0 = unsupported
+  std::array<bool, kNumOpClasses> runs{};           ///< op classes the engine can execute
+  std::size_t home_tier = 0;                        ///< index into Device::tiers
+
+  double peak(DType d) const { return peak_flops[static_cast<std::size_t>(d)]; }
+  bool can_run(OpClass c) const { return runs[static_cast<std::size_t>(c)]; }
+};
+
+/// A device: compute engines attached to memory tiers. tiers[0] is its main memory (HBM, GDDR,
+/// LPDDR/DDR), which is what a node's device slot holds; SRAM, PIM-internal memory and flash
+/// storage follow when the device has them.
 struct Device {
   std::string name;                  ///< catalog name, e.g. "h100-sxm5-80gb"
-  std::string kind_name;             ///< "gpu" | "cpu" | "npu" | "pim"
+  std::string kind_name;             ///< "gpu" | "cpu" | "npu" | "pim" | "soc"
   DeviceKind kind = DeviceKind::gpu;
-  std::array<double, kDTypes.size()> peak_flops{};  ///< FLOP/s by DType; 0 = unsupported
-  std::string memory_kind;           ///< e.g. "HBM3"
-  double memory_capacity = 0;        ///< bytes
-  double memory_bandwidth = 0;       ///< bytes/s
-  LinkSpec scale_up;                 ///< intra-node GPU-GPU link (NVLink)
+  std::vector<ComputeEngine> engines;
+  std::size_t engine = 0;            ///< the engine that runs the model (SoC: `engine:`; else the only one)
+  std::vector<MemoryTier> tiers;     ///< [0] = main memory
+  LinkSpec scale_up;                 ///< intra-node device-device link (NVLink)
   LinkSpec host;                     ///< host link (PCIe)
   double kernel_launch_overhead = 0; ///< seconds added per kernel launch
   std::array<Efficiency, kNumOpClasses> efficiency{};
   std::string efficiency_source;     ///< summary of the sources of `efficiency`
   double cost_per_hour = 0;          ///< rental price per device-hour in USD; 0 = unknown
-  double sram_capacity = 0;          ///< NPU on-chip SRAM, bytes (0: none)
-  double sram_bandwidth = 0;         ///< NPU on-chip SRAM bandwidth, bytes/s
-  double internal_bandwidth_multiple = 1;  ///< PIM: bandwidth inside the memory / memory.bandwidth
-  double storage_capacity = 0;         ///< local flash storage (UFS/NVMe), bytes; 0 = none
-  double storage_read_bandwidth = 0;   ///< sequential read, bytes/s
-  std::array<bool, kNumOpClasses> runs{};  ///< op classes the device can execute
-  std::vector<std::string> engines;  ///< SoC: its compute engines (cpu, gpu, npu), sharing the memory
-  std::string engine;                ///< SoC: the engine running the model (its peaks are peak_flops)
 
-  /// Whether this device can execute ops of class `c` (policies ask before placing work here).
-  bool can_run(OpClass c) const { return runs[static_cast<std::size_t>(c)]; }
-
-  double peak(DType d) const { return peak_flops[static_cast<std::size_t>(d)]; }
+  const ComputeEngine& compute() const { return engines[engine]; }
+  /// Whether the model engine can execute ops of class `c` (policies ask before placing work here).
+  bool can_run(OpClass c) const { return compute().can_run(c); }
+  double peak(DType d) const { return compute().peak(d); }
   const Efficiency& eff(OpClass c) const { return efficiency[static_cast<std::size_t>(c)]; }
+  const MemoryTier& memory() const { return tiers.front(); }
+  /// Index of the first tier of kind `k`, if the device has one.
+  std::optional<std::size_t> find_tier(TierKind k) const;
+  /// The device's flash storage tier (LLM-in-a-flash placement), if any.
+  const MemoryTier* storage() const;
 };
 
 /// Reads a device from a (possibly layered) config node; validates every value. A `profile: NAME`

@@ -37,8 +37,8 @@ NodeSpec default_node(const Device& device, int devices) {
     MemoryTier hbm;
     hbm.name = fmt::format("gpu{}.hbm", i);
     hbm.kind = TierKind::hbm;
-    hbm.capacity = device.memory_capacity;
-    hbm.read_bandwidth = hbm.write_bandwidth = device.memory_bandwidth;
+    hbm.capacity = device.memory().capacity;
+    hbm.read_bandwidth = hbm.write_bandwidth = device.memory().read_bandwidth;
     spec.topology.tiers.push_back(hbm);
     spec.device_slots.push_back(hbm.name);
     spec.topology.links.push_back(

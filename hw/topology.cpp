@@ -13,14 +13,6 @@
 
 namespace hetsim::hw {
 
-double MemoryTier::effective_bandwidth(double request_size, bool write) const {
-  const double peak = write ? write_bandwidth : read_bandwidth;
-  double bw = request_half > 0 ? peak * request_size / (request_size + request_half) : peak;
-  const double iops = write ? write_iops : read_iops;
-  if (iops > 0) bw = std::min(bw, iops * request_size);
-  return bw;
-}
-
 const MemoryTier* NodeTopology::tier(const std::string& name) const {
   for (const auto& t : tiers)
     if (t.name == name) return &t;
@@ -91,9 +83,7 @@ NodeTopology parse_topology(const config::Node& node) {
     MemoryTier m;
     m.name = n.get<std::string>("name").required();
     unique(n, m.name);
-    const std::string kind = n.get<std::string>("kind").one_of({"hbm", "dram", "cxl", "ssd", "flash", "csd", "remote"});
-    m.kind = kind == "hbm" ? TierKind::hbm : kind == "dram" ? TierKind::dram : kind == "cxl" ? TierKind::cxl
-           : kind == "ssd" ? TierKind::ssd : kind == "flash" ? TierKind::flash : kind == "csd" ? TierKind::csd : TierKind::remote;
+    m.kind = *parse_tier_kind(n.get<std::string>("kind").one_of({"hbm", "dram", "cxl", "ssd", "flash", "csd", "remote"}).value());
     m.capacity = n.quantity("capacity", units::Dim::bytes).positive();
     if (n.has("bandwidth")) {
       m.read_bandwidth = m.write_bandwidth = n.quantity("bandwidth", units::Dim::bandwidth).positive();

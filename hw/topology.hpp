@@ -18,32 +18,10 @@
 #include <string>
 #include <vector>
 
+#include "hw/memory_tier.hpp"
 #include "sim/core/config.hpp"
 
 namespace hetsim::hw {
-
-/// ssd/flash: block devices. csd: computational storage, a block device whose read_bandwidth is
-/// its internal flash bandwidth (far above its host link, which caps anything moved out of it;
-/// read_in_place scans at the internal rate). remote: storage reached over the network (NICs).
-enum class TierKind { hbm, dram, cxl, ssd, flash, csd, remote };
-
-struct MemoryTier {
-  std::string name;
-  TierKind kind = TierKind::dram;
-  double capacity = 0;         ///< bytes
-  double read_bandwidth = 0;   ///< bytes/s
-  double write_bandwidth = 0;  ///< bytes/s
-  double latency = 0;          ///< seconds added per access (CXL: added over local DRAM)
-  double request_half = 0;     ///< block devices: request size at which bandwidth is half of peak
-  double read_iops = 0;        ///< block devices: random-read operations per second (0 = no limit)
-  double write_iops = 0;
-
-  /// Stored on a block device (a SimGrid disk) rather than byte-addressable memory.
-  bool is_block_device() const { return kind == TierKind::ssd || kind == TierKind::flash || kind == TierKind::csd; }
-  /// Bandwidth reading (or writing) in requests of `request_size` bytes: flash reaches its peak
-  /// only with large requests, e(s) = peak * s / (s + s_half), and never beats IOPS * s.
-  double effective_bandwidth(double request_size, bool write) const;
-};
 
 struct TopologyLink {
   std::string name;

@@ -1,5 +1,7 @@
 #include "models/model.hpp"
 
+#include "models/graph_builder.hpp"
+
 #include <algorithm>
 
 
@@ -55,10 +57,18 @@ void ModelSpec::check_tensor_parallel(int tp, const config::Node& where, const s
                                name, num_attention_heads, num_key_value_heads, intermediate_size));
 }
 
+namespace {
+std::vector<std::string> registered_model_types() {
+  std::vector<std::string> names;
+  for (const auto& [type, builder] : graph_builders()) names.push_back(type);
+  return names;
+}
+}  // namespace
+
 ModelSpec parse_model(const config::Node& node) {
   ModelSpec m;
   m.name = node.get<std::string>("name").required();
-  m.model_type = node.get<std::string>("model_type").one_of({"llama", "qwen2"});
+  m.model_type = node.get<std::string>("model_type").one_of(registered_model_types());
   m.hidden_size = node.get<std::int64_t>("hidden_size").in_range(1, 1 << 20);
   m.intermediate_size = node.get<std::int64_t>("intermediate_size").in_range(1, 1 << 22);
   m.num_attention_heads = node.get<std::int64_t>("num_attention_heads").in_range(1, 4096);

@@ -65,25 +65,63 @@ constexpr std::optional<DType> parse_dtype(std::string_view name) {
   return std::nullopt;
 }
 
-/// Collective pattern of a collective op.
-enum class Collective : std::uint8_t { none, all_reduce, all_gather };
+/// Collective pattern of a collective op (send_recv: point-to-point, e.g. pipeline stages).
+enum class Collective : std::uint8_t { none, all_reduce, all_gather, reduce_scatter, all_to_all, broadcast, send_recv };
 
-/// One operation of a model step, as the cost model sees it.
+constexpr std::string_view to_string(Collective c) {
+  switch (c) {
+    case Collective::none: return "none";
+    case Collective::all_reduce: return "all_reduce";
+    case Collective::all_gather: return "all_gather";
+    case Collective::reduce_scatter: return "reduce_scatter";
+    case Collective::all_to_all: return "all_to_all";
+    case Collective::broadcast: return "broadcast";
+    case Collective::send_recv: return "send_recv";
+  }
+  return "?";
+}
+
+/// How a collective is carried out: a ring (bandwidth-optimal, k-1 latency steps per phase) or a
+/// (double binary) tree (log2 k latency steps per phase), as NCCL offers; `fastest` picks the
+/// cheaper of the two for each op, as NCCL's tuner does.
+enum class CollectiveAlgorithm : std::uint8_t { ring, tree, fastest };
+
+/// Index of a memory tier of the device an op runs on (hw::Device::tiers); kHomeTier = the home
+/// tier of the engine that runs the op.
+using TierIndex = std::uint8_t;
+inline constexpr TierIndex kHomeTier = 0xff;
+
+/// Index of a compute engine of the device an op runs on (hw::Device::engines); kModelEngine =
+/// the engine that runs the model (an SoC's chosen engine; the only one elsewhere).
+using EngineIndex = std::uint8_t;
+inline constexpr EngineIndex kModelEngine = 0xff;
+
+/// Bytes an op reads and writes in one place.
+struct Operand {
+  double bytes = 0;
+  TierIndex tier = kHomeTier;
+};
+
+/// One operation of a model step, as the cost model sees it: its class, work, operands with the
+/// tier each lives in, the engine that runs it and, for collectives, the group it spans.
 struct Op {
   std::string_view name;  ///< e.g. "qkv_proj"; static storage
   OpClass cls = OpClass::gemm;
   DType dtype = DType::bf16;
-  double flops = 0;             ///< arithmetic per instance
-  double weight_bytes = 0;      ///< parameter bytes read per instance (device memory)
-  double activation_bytes = 0;  ///< activation bytes read + written per instance (device memory)
-  double kv_bytes = 0;          ///< KV-cache bytes read + written per instance (device memory)
-  double repeat = 1;            ///< instances (e.g. number of layers)
-  int kernels = 1;              ///< kernel launches per instance
+  double flops = 0;     ///< arithmetic per instance
+  Operand weights;      ///< parameter bytes read per instance
+  Operand activations;  ///< activation bytes read + written per instance
+  Operand kv;           ///< KV-cache bytes read + written per instance
+  double repeat = 1;    ///< instances (e.g. number of layers)
+  int kernels = 1;      ///< kernel launches per instance
+  EngineIndex engine = kModelEngine;  ///< engine of the device that runs it; placement may move it
   Collective collective = Collective::none;
+  CollectiveAlgorithm algorithm = CollectiveAlgorithm::ring;
   int group = 1;          ///< participants of a collective
+  int group_nodes = 1;    ///< nodes the group spans (> 1: hierarchical over scale-up and scale-out)
   double comm_bytes = 0;  ///< collective payload per participant
 
-  double bytes() const { return weight_bytes + activation_bytes + kv_bytes; }
+  double bytes() const { return weights.bytes + activations.bytes + kv.bytes; }
 };
 
 }  // namespace hetsim

@@ -14,7 +14,7 @@ Recorder::Recorder(const Scenario& scenario, std::string out_dir)
   for (const auto& plan : scenario.replicas) {
     ReplicaRecord r;
     r.device = plan.device->name;
-    r.tensor_parallel = plan.tensor_parallel;
+    r.tensor_parallel = plan.parallel.tp;
     r.kv_blocks_total = plan.kv->total_blocks();
     replicas_.push_back(r);
   }

@@ -13,7 +13,7 @@ Replica::Replica(int index, ReplicaPlan& plan, const models::ModelSpec& model, s
       model_(model),
       max_model_len_(max_model_len),
       recorder_(recorder),
-      cost_(*plan.device, plan.weights_in_storage),
+      cost_(*plan.device),
       queues_(*plan.kv, *plan.preemption) {
   row_.replica = index;
   row_.kv_blocks_total = plan.kv->total_blocks();
@@ -71,13 +71,14 @@ double Replica::begin_step(double now) {
   row_.swap_out_tokens = copies_.out_tokens;
   row_.swap_in_tokens = copies_.in_tokens;
   row_.transfer_time = 0;
-  models::step_ops(model_, shape, plan_.tensor_parallel, ops_);
+  models::step_ops(model_, shape, plan_.parallel, ops_);
+  plan_.placement.apply(*plan_.device, ops_);
   row_.start = now;
   row_.prefill_tokens = shape.prefill_tokens;
   row_.decode_seqs = shape.decode_seqs;
   row_.batch_seqs = static_cast<std::int64_t>(batch_.size());
   row_.kv_blocks_used = plan_.kv->used_blocks();
-  return cost_.step_time(ops_);
+  return cost_.chain_time(ops_);
 }
 
 void Replica::end_step(double end) {

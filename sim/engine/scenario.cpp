@@ -1,6 +1,7 @@
 #include "sim/engine/scenario.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include "sim/core/catalog.hpp"
@@ -48,7 +49,17 @@ void place_on_node(Scenario& sc, ReplicaPlan& plan, const Pool& pool, std::size_
   const int slot = r % per_node;
   if (slot == 0) sc.nodes.push_back({spec, fmt::format("pool{}.node{}/", p, r / per_node)});
   plan.node = static_cast<int>(sc.nodes.size()) - 1;
-  for (int i = 0; i < pool.tensor_parallel; ++i) plan.device_tiers.push_back(spec->device_slots[slot * pool.tensor_parallel + i]);
+  for (int i = 0; i < pool.tensor_parallel; ++i) {
+    const std::string& name = spec->device_slots[static_cast<std::size_t>(slot * pool.tensor_parallel + i)];
+    // A slot is a device's memory: the device placed there must be the one the node was built for.
+    const hw::MemoryTier& held = *spec->topology.tier(name);
+    const hw::MemoryTier& mem = pool.device->memory();
+    if (std::abs(held.capacity - mem.capacity) > 0.02 * held.capacity)
+      pool.where->fail_key("device", pool.device->name,
+                           fmt::format("its {:.1f} GB of {} does not fit slot {} of node '{}' ({}), which holds {:.1f} GB",
+                                       mem.capacity / 1e9, mem.technology, name, spec->name, spec->source, held.capacity / 1e9));
+    plan.device_tiers.push_back(name);
+  }
   if (!plan.preemption->moves_kv()) return;
   plan.swap_tier = plan.preemption->swap_tier().empty() ? spec->first_dram_tier() : plan.preemption->swap_tier();
   const hw::MemoryTier* tier = spec->topology.tier(plan.swap_tier);
@@ -85,8 +96,8 @@ std::optional<double> optional_time(const config::Node& node, const char* key) {
 std::string describe_fleet(const Scenario& sc) {
   std::vector<std::pair<std::string, int>> groups;
   for (const auto& r : sc.replicas) {
-    const std::string engine = r.device->engine.empty() ? "" : fmt::format(" ({})", r.device->engine);
-    const std::string key = fmt::format("{}{} TP{}", r.device->name, engine, r.tensor_parallel);
+    const std::string engine = r.device->engines.size() > 1 ? fmt::format(" ({})", r.device->compute().name) : "";
+    const std::string key = fmt::format("{}{} {}", r.device->name, engine, r.parallel.describe());
     auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == key; });
     if (it == groups.end()) groups.emplace_back(key, 1);
     else ++it->second;
@@ -159,21 +170,22 @@ Scenario load_scenario(const config::Document& doc) {
       ReplicaPlan plan;
       plan.pool = pool.name;
       plan.device = pool.device;
-      plan.tensor_parallel = pool.tensor_parallel;
-      plan.weights_in_storage = weights_in_storage;
+      plan.parallel.tp = pool.tensor_parallel;
       if (weights_in_storage) {
-        if (pool.device->storage_read_bandwidth <= 0)
+        const hw::MemoryTier* storage = pool.device->storage();
+        if (!storage)
           serving.fail_key("weights", "storage", fmt::format("device {} has no 'storage' in its entry", pool.device->name));
-        if (sc.model.weight_bytes_per_device(pool.tensor_parallel) > pool.device->storage_capacity)
+        if (sc.model.weight_bytes_per_device(pool.tensor_parallel) > storage->capacity)
           serving.fail_key("weights", "storage", fmt::format("{} needs {:.1f} GB, device storage holds {:.1f} GB", sc.model.name,
                                                              sc.model.weight_bytes_per_device(pool.tensor_parallel) / 1e9,
-                                                             pool.device->storage_capacity / 1e9));
+                                                             storage->capacity / 1e9));
+        plan.placement = hw::OperandPlacement::weights_in(*pool.device, hw::TierKind::flash);
       }
       plan.scheduler = Registry<policies::Scheduler>::instance().make(scheduler_cfg, "vllm");
       plan.kv = Registry<policies::KvManager>::instance().make(kv_cfg, "paged");
       plan.preemption = Registry<policies::Preemption>::instance().make(preemption_cfg, "recompute");
       plan.kv_bytes_per_token = sc.model.kv_bytes_per_token(pool.tensor_parallel);
-      const policies::KvSizing sizing{pool.device->memory_capacity,
+      const policies::KvSizing sizing{pool.device->memory().capacity,
                                       weights_in_storage ? 0.0 : sc.model.weight_bytes_per_device(pool.tensor_parallel),
                                       plan.kv_bytes_per_token};
       try {

@@ -11,12 +11,14 @@
 #include "hw/cost_model.hpp"
 #include "hw/device.hpp"
 #include "hw/node.hpp"
+#include "hw/placement.hpp"
 #include "models/model.hpp"
 #include "policies/kv_cache/kv_manager.hpp"
 #include "policies/preemption/preemption.hpp"
 #include "policies/router/router.hpp"
 #include "policies/scheduler/scheduler.hpp"
 #include "sim/core/config.hpp"
+#include "sim/core/parallel_plan.hpp"
 #include "sim/core/request.hpp"
 
 namespace hetsim::sim {
@@ -25,8 +27,8 @@ namespace hetsim::sim {
 struct ReplicaPlan {
   std::string pool;  ///< the pool it belongs to ("h100-sxm5-80gb", or the pool's name)
   std::shared_ptr<const hw::Device> device;
-  int tensor_parallel = 1;
-  bool weights_in_storage = false;  ///< serving.weights: storage (streamed from flash each step)
+  ParallelPlan parallel;             ///< how the replica splits the model (serving: tp)
+  hw::OperandPlacement placement;    ///< where operands live on the device (serving.weights: storage)
   std::unique_ptr<policies::Scheduler> scheduler;
   std::unique_ptr<policies::KvManager> kv;
   std::unique_ptr<policies::Preemption> preemption;

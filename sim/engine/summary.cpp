@@ -39,8 +39,8 @@ Summary summarize(const Scenario& sc, const Recorder& rec) {
   double cost = 0;
   bool cost_known = true;
   for (const auto& r : sc.replicas) {
-    s.devices += r.tensor_parallel;
-    cost += r.tensor_parallel * r.device->cost_per_hour;
+    s.devices += r.parallel.tp;
+    cost += r.parallel.tp * r.device->cost_per_hour;
     cost_known = cost_known && r.device->cost_per_hour > 0;
   }
   if (cost_known) s.cost_per_hour = cost;
@@ -92,7 +92,7 @@ Summary summarize(const Scenario& sc, const Recorder& rec) {
     s.moves_kv = s.moves_kv || plan.preemption->moves_kv();
     s.swap_out_tokens += r.swap_out_tokens;
     s.swap_in_tokens += r.swap_in_tokens;
-    s.swap_bytes += static_cast<double>(r.swap_out_tokens + r.swap_in_tokens) * plan.kv_bytes_per_token * plan.tensor_parallel;
+    s.swap_bytes += static_cast<double>(r.swap_out_tokens + r.swap_in_tokens) * plan.kv_bytes_per_token * plan.parallel.tp;
     s.transfer_time += r.transfer_time;
     s.preemptions += r.preemptions;
     s.steps += r.steps;
@@ -134,7 +134,7 @@ Summary summarize(const Scenario& sc, const Recorder& rec) {
     }
     pool_of[i] = static_cast<int>(it - s.pools.begin());
     it->replicas += 1;
-    it->gpus += sc.replicas[i].tensor_parallel;
+    it->gpus += sc.replicas[i].parallel.tp;
     it->busy_fraction += s.replicas[i].busy_fraction;
     it->kv_utilization_mean += s.replicas[i].kv_utilization_mean;
   }

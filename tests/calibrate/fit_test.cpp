@@ -111,7 +111,7 @@ TEST_CASE("calibrate profile: YAML round-trips and prices ops through the cost m
   Op op;
   op.cls = OpClass::gemm;
   op.flops = 1e12;
-  op.weight_bytes = 1e8;
+  op.weights.bytes = 1e8;
   const hw::CostModel cost(device);
   CHECK(cost.time(op) == Approx((1e12 + 2e9) / (989.4e12 * 0.7) + 3e-6));
   CHECK(cost.time(op) >= cost.roofline_bound(op));

@@ -20,22 +20,27 @@ TEST_CASE("hw catalog: every entry loads and is physically sane", "[hw][catalog]
     const double half = std::max(d.peak(DType::bf16), d.peak(DType::fp16));
     CHECK(half > 0);
     if (d.peak(DType::fp32) > 0) CHECK(d.peak(DType::fp32) < half);
-    CHECK(d.memory_capacity > 0);
+    CHECK(d.memory().capacity > 0);
     // HBM bandwidth of any current part is below 10 TB/s; links below HBM.
-    CHECK(d.memory_bandwidth > 0);
-    CHECK(d.memory_bandwidth < 10e12);
-    CHECK(d.scale_up.bandwidth < d.memory_bandwidth);
+    CHECK(d.memory().read_bandwidth > 0);
+    CHECK(d.memory().read_bandwidth < 10e12);
+    CHECK(d.scale_up.bandwidth < d.memory().read_bandwidth);
     // Host paths within their interface's limits: PCIe Gen6 x16 moves 128 GB/s per direction,
     // NVLink-C2C 450 GB/s; an SoC's engines share one memory and cannot beat it.
     if (d.host.kind == "pcie") CHECK(d.host.bandwidth <= 128e9);
     if (d.host.kind == "nvlink-c2c") CHECK(d.host.bandwidth <= 450e9);
-    if (d.host.kind == "shared-memory") CHECK(d.host.bandwidth <= d.memory_bandwidth);
+    if (d.host.kind == "shared-memory") CHECK(d.host.bandwidth <= d.memory().read_bandwidth);
     // A PIM device is reached over its own memory interface, which is its external bandwidth.
-    if (d.host.kind == "memory-bus") CHECK(d.host.bandwidth <= d.memory_bandwidth);
-    if (d.kind == hw::DeviceKind::pim) CHECK(d.internal_bandwidth_multiple > 1);
+    if (d.host.kind == "memory-bus") CHECK(d.host.bandwidth <= d.memory().read_bandwidth);
+    if (d.kind == hw::DeviceKind::pim) {  // PIM units see the memory faster than its interface
+      REQUIRE(d.find_tier(hw::TierKind::pim));
+      CHECK(d.tiers[*d.find_tier(hw::TierKind::pim)].read_bandwidth > d.memory().read_bandwidth);
+    }
     if (d.kind == hw::DeviceKind::npu) {
-      CHECK(d.sram_capacity > 0);
-      CHECK(d.sram_bandwidth > d.memory_bandwidth);  // on-chip SRAM outruns HBM
+      REQUIRE(d.find_tier(hw::TierKind::sram));
+      const hw::MemoryTier& sram = d.tiers[*d.find_tier(hw::TierKind::sram)];
+      CHECK(sram.capacity > 0);
+      CHECK(sram.read_bandwidth > d.memory().read_bandwidth);  // on-chip SRAM outruns HBM
     }
     for (const auto& e : d.efficiency) {
       CHECK(e.compute > 0);
@@ -50,26 +55,26 @@ TEST_CASE("hw catalog: datasheet figures of H100 and A100", "[hw][catalog]") {
   const auto h100 = test::catalog_device("h100-sxm5-80gb");
   CHECK(h100.peak(DType::bf16) == Approx(989.4e12));
   CHECK(h100.peak(DType::fp8) == Approx(1978.9e12));
-  CHECK(h100.memory_bandwidth == Approx(3.35e12));
-  CHECK(h100.memory_capacity == 80e9);
+  CHECK(h100.memory().read_bandwidth == Approx(3.35e12));
+  CHECK(h100.memory().capacity == 80e9);
   CHECK(h100.scale_up.bandwidth == 450e9);
   const auto a100 = test::catalog_device("a100-sxm4-80gb");
   CHECK(a100.peak(DType::bf16) == Approx(312e12));
   CHECK(a100.peak(DType::fp8) == 0);  // Ampere has no FP8 tensor cores
-  CHECK(a100.memory_bandwidth == Approx(2.039e12));
+  CHECK(a100.memory().read_bandwidth == Approx(2.039e12));
 }
 
 TEST_CASE("hw catalog: datasheet figures of H200, L40S and MI300X", "[hw][catalog]") {
   const auto h200 = test::catalog_device("h200-sxm-141gb");
-  CHECK(h200.memory_capacity == 141e9);
-  CHECK(h200.memory_bandwidth == Approx(4.8e12));
+  CHECK(h200.memory().capacity == 141e9);
+  CHECK(h200.memory().read_bandwidth == Approx(4.8e12));
   CHECK(h200.peak(DType::bf16) == test::catalog_device("h100-sxm5-80gb").peak(DType::bf16));  // same GH100 compute
   const auto l40s = test::catalog_device("l40s-48gb");
   CHECK(l40s.peak(DType::bf16) == Approx(362.05e12));
-  CHECK(l40s.memory_bandwidth == Approx(864e9));
+  CHECK(l40s.memory().read_bandwidth == Approx(864e9));
   CHECK(l40s.scale_up.bandwidth == 32e9);  // no NVLink: peers over PCIe Gen4
   const auto mi300x = test::catalog_device("mi300x-192gb");
-  CHECK(mi300x.memory_capacity == 192e9);
+  CHECK(mi300x.memory().capacity == 192e9);
   CHECK(mi300x.peak(DType::fp8) == Approx(2614.9e12));
   CHECK(mi300x.peak(DType::bf16) == Approx(1307.4e12));
 }

@@ -13,8 +13,8 @@ Op gemm_op(double m, double n, double k) {
   op.name = "gemm";
   op.cls = OpClass::gemm;
   op.flops = 2 * m * n * k;
-  op.weight_bytes = 2 * k * n;
-  op.activation_bytes = 2 * (m * k + m * n);
+  op.weights.bytes = 2 * k * n;
+  op.activations.bytes = 2 * (m * k + m * n);
   return op;
 }
 }  // namespace
@@ -24,7 +24,7 @@ TEST_CASE("cost model: with efficiencies 1 the time is exactly the roofline boun
   const hw::CostModel cost(d);
   SECTION("memory-bound GEMM (decode, M = 1)") {
     const Op op = gemm_op(1, 4096, 4096);
-    CHECK(cost.time(op) == Approx(op.bytes() / d.memory_bandwidth).epsilon(1e-12));
+    CHECK(cost.time(op) == Approx(op.bytes() / d.memory().read_bandwidth).epsilon(1e-12));
   }
   SECTION("compute-bound GEMM (prefill, M = 8192)") {
     const Op op = gemm_op(8192, 4096, 4096);

@@ -4,6 +4,7 @@
 
 #include "catalog_entries.hpp"
 #include "hw/cost_model.hpp"
+#include "hw/placement.hpp"
 #include "models/step_ops.hpp"
 #include "support.hpp"
 
@@ -39,8 +40,8 @@ Op decode_gemm(double batch) {  // one 4096 x 4096 projection for `batch` decode
   op.name = "proj";
   op.cls = OpClass::gemm;
   op.flops = 2 * batch * 4096 * 4096;
-  op.weight_bytes = 2.0 * 4096 * 4096;
-  op.activation_bytes = 2 * (batch * 4096 * 2);
+  op.weights.bytes = 2.0 * 4096 * 4096;
+  op.activations.bytes = 2 * (batch * 4096 * 2);
   return op;
 }
 }  // namespace
@@ -57,17 +58,23 @@ TEST_CASE("device kinds: the same decode GEMM is memory-bound on a GPU and compu
 }
 
 TEST_CASE("device kinds: NPU activations stay in SRAM until they outgrow it", "[hw][kinds]") {
-  const hw::CostModel npu(inline_device(kSlowNpu));
+  const hw::Device device = inline_device(kSlowNpu);
+  const hw::CostModel npu(device);
+  const hw::OperandPlacement placement;  // the default: activations on chip while they fit
   Op small = decode_gemm(1);  // 16 KiB of activations: on chip; only the weights stream from memory
   small.flops = 0;            // isolate the memory terms
+  CHECK(npu.breakdown(small).sram == 0);  // unplaced: everything in the engine's home tier
+  placement.apply(device, std::span(&small, 1));
   auto b = npu.breakdown(small);
-  CHECK(b.memory == Approx(small.weight_bytes / 1e12));
-  CHECK(b.sram == Approx(small.activation_bytes / 20e12));
+  CHECK(b.memory == Approx(small.weights.bytes / 1e12));
+  CHECK(b.sram == Approx(small.activations.bytes / 20e12));
   Op big = small;
-  big.activation_bytes = 100.0 * (1 << 20);  // 100 MiB > 64 MiB of SRAM: activations spill off chip
+  big.activations.bytes = 100.0 * (1 << 20);  // 100 MiB > 64 MiB of SRAM: activations spill off chip
+  big.activations.tier = kHomeTier;
+  placement.apply(device, std::span(&big, 1));
   b = npu.breakdown(big);
   CHECK(b.sram == 0);
-  CHECK(b.memory == Approx((big.weight_bytes + big.activation_bytes) / 1e12));
+  CHECK(b.memory == Approx((big.weights.bytes + big.activations.bytes) / 1e12));
   CHECK(b.limiter == hw::Limiter::memory);
 }
 
@@ -79,9 +86,9 @@ TEST_CASE("device kinds: PIM runs its op classes at the internal bandwidth and r
   attn.name = "attention_decode";
   attn.cls = OpClass::attention_decode;
   attn.flops = 4.0 * 128 * 32 * 8192;
-  attn.kv_bytes = 2.0 * 8192 * 8 * 128 * 2;
+  attn.kv.bytes = 2.0 * 8192 * 8 * 128 * 2;
   const hw::CostModel cost(pim);
-  CHECK(cost.time(attn) == Approx(std::max(attn.flops / 1.2e12, attn.kv_bytes / 4e12)));
+  CHECK(cost.time(attn) == Approx(std::max(attn.flops / 1.2e12, attn.kv.bytes / 4e12)));
   REQUIRE_THROWS_WITH(cost.time(decode_gemm(1)), Catch::Contains("cannot run gemm ops"));
 }
 
@@ -103,11 +110,13 @@ TEST_CASE("device kinds: weights kept in flash stream in every step at the stora
   std::vector<Op> ops;
   models::step_ops(model, decode, 1, ops);
   double weight_bytes = 0;
-  for (const Op& op : ops) weight_bytes += op.weight_bytes * op.repeat;
-  const hw::CostModel flash(soc, /*weights_in_storage=*/true), dram(soc, false);
-  for (const Op& op : ops)
-    if (op.cls == OpClass::gemm) CHECK(flash.limiter(op) == hw::Limiter::storage);
-  const double t_flash = flash.step_time(ops), t_dram = dram.step_time(ops);
+  for (const Op& op : ops) weight_bytes += op.weights.bytes * op.repeat;
+  std::vector<Op> in_flash = ops;
+  hw::OperandPlacement::weights_in(soc, hw::TierKind::flash).apply(soc, in_flash);
+  const hw::CostModel cost(soc);
+  for (const Op& op : in_flash)
+    if (op.cls == OpClass::gemm) CHECK(cost.limiter(op) == hw::Limiter::storage);
+  const double t_flash = cost.chain_time(in_flash), t_dram = cost.chain_time(ops);
   const double launches = soc.kernel_launch_overhead * [&] {
     double n = 0;
     for (const Op& op : ops) n += op.repeat * op.kernels;
@@ -129,8 +138,8 @@ TEST_CASE("device kinds: an SoC's engines share its memory: decode costs the sam
   };
   const hw::Device npu = on_engine("npu"), cpu = on_engine("cpu");
   REQUIRE(npu.engines.size() == 2);
-  CHECK(cpu.engine == "cpu");
-  CHECK(npu.memory_bandwidth == cpu.memory_bandwidth);
+  CHECK(cpu.compute().name == "cpu");
+  CHECK(npu.memory().read_bandwidth == cpu.memory().read_bandwidth);
   CHECK(cpu.peak(DType::fp16) == Approx(775.7e9));
   const auto model = test::catalog_model("llama-2-7b");  // fp16
   std::vector<Op> ops;
@@ -138,7 +147,7 @@ TEST_CASE("device kinds: an SoC's engines share its memory: decode costs the sam
   decode.add_decode(300);
   models::step_ops(model, decode, 1, ops);
   // One decode token: every op is bound by LPDDR5X traffic on both engines, so the times match.
-  CHECK(hw::CostModel(cpu).step_time(ops) == Approx(hw::CostModel(npu).step_time(ops)));
+  CHECK(hw::CostModel(cpu).chain_time(ops) == Approx(hw::CostModel(npu).chain_time(ops)));
   models::BatchShape prefill;
   prefill.add_prefill(512, 0, true);
   models::step_ops(model, prefill, 1, ops);

@@ -76,7 +76,7 @@ TEST_CASE("step ops: attention reads exactly the cached KV", "[models][ops]") {
     b.add_decode(3000);
     const Op* attn = find(ops_for(m, b, 1), "attention_decode");
     REQUIRE(attn);
-    CHECK(attn->kv_bytes * attn->repeat == Approx(m.kv_bytes_per_token(1) * (4000 + 2)));
+    CHECK(attn->kv.bytes * attn->repeat == Approx(m.kv_bytes_per_token(1) * (4000 + 2)));
     CHECK(attn->flops == Approx(4.0 * 128 * 32 * 4000));
   }
   SECTION("prefill chunk after cached context: causal pairs") {
@@ -85,6 +85,6 @@ TEST_CASE("step ops: attention reads exactly the cached KV", "[models][ops]") {
     const Op* attn = find(ops_for(m, b, 1), "attention_prefill");
     REQUIRE(attn);
     CHECK(attn->flops == Approx(4.0 * 128 * 32 * (100.0 * 50 + 100.0 * 101 / 2)));
-    CHECK(attn->kv_bytes * attn->repeat == Approx(m.kv_bytes_per_token(1) * (150 + 100)));
+    CHECK(attn->kv.bytes * attn->repeat == Approx(m.kv_bytes_per_token(1) * (150 + 100)));
   }
 }

@@ -23,7 +23,7 @@ Expected expected_times(const sim::Scenario& sc, std::int64_t prompt, std::int64
   std::vector<Op> ops;
   Expected e;
   auto price = [&](const models::BatchShape& b, double& time, double& bound) {
-    models::step_ops(sc.model, b, plan.tensor_parallel, ops);
+    models::step_ops(sc.model, b, plan.parallel.tp, ops);
     for (const Op& op : ops) {
       time += cost.time(op);
       bound += cost.roofline_bound(op);
@@ -68,7 +68,7 @@ workload:
   CHECK(r.tpot() >= e.tpot_bound);
   // Decode of a dense model at batch 1 is weight-read bound: TPOT is at least weights / HBM bandwidth.
   const double weights = sc.model.weight_bytes_per_device(tp);
-  CHECK(r.tpot() >= weights / sc.replicas.front().device->memory_bandwidth);
+  CHECK(r.tpot() >= weights / sc.replicas.front().device->memory().read_bandwidth);
   CHECK(recorder.replicas().front().steps == 50);
 }
 

@@ -1,0 +1,39 @@
+#pragma once
+// alpha-beta model of collectives (Thakur et al., "Optimization of collective communication
+// operations in MPICH", 2005; NCCL's ring and double-binary-tree algorithms):
+//   time = steps * alpha + bus_bytes / (bandwidth * efficiency)
+// where bus_bytes is what each rank sends over its bottleneck link and steps the latency-bound
+// rounds. A group spanning several nodes is hierarchical (NCCL on multi-node): the payload is
+// reduce-scattered inside each node over the scale-up link, the node shards go across nodes over
+// scale-out, and the result is all-gathered inside the node again.
+#include "sim/core/op.hpp"
+
+namespace hetsim::hw {
+
+/// One level of the network a collective crosses.
+struct LinkLevel {
+  double bandwidth = 0;   ///< bytes/s per direction per rank
+  double latency = 0;     ///< seconds per step (alpha)
+  double efficiency = 1;  ///< achieved fraction of bandwidth (bus bandwidth / link bandwidth)
+  double half_bytes = 0;  ///< bus bytes at which efficiency is half of `efficiency` (calibrated; 0 = flat)
+};
+
+/// Terms of one collective on one level.
+struct CollectiveCost {
+  double bus_bytes = 0;  ///< bytes each rank moves over its link
+  double steps = 0;      ///< latency-bound rounds
+  double time = 0;       ///< seconds
+};
+
+/// One collective of `payload` bytes per rank among `ranks` ranks on one level. ring or tree;
+/// `fastest` returns the cheaper. send_recv is one message of `payload`; broadcast and all-to-all
+/// follow the same bus-byte conventions as nccl-tests (PERFORMANCE.md).
+CollectiveCost flat_collective(Collective kind, CollectiveAlgorithm algorithm, double payload, int ranks,
+                               const LinkLevel& link, bool ideal = false);
+
+/// A collective over `ranks` ranks spread evenly over `nodes` nodes: flat on `scale_up` if one
+/// node, else hierarchical (scale-up phases inside nodes around a scale-out phase across them).
+double collective_time(Collective kind, CollectiveAlgorithm algorithm, double payload, int ranks, int nodes,
+                       const LinkLevel& scale_up, const LinkLevel& scale_out, bool ideal = false);
+
+}  // namespace hetsim::hw

@@ -1,0 +1,59 @@
+#pragma once
+// Model graph builders, one per architecture family, registered by HF `model_type` (one file each:
+// models/dense_transformer.cpp for llama/qwen2; MoE and MLA builders register the same way).
+// A builder turns a model, a batch or training shape and a parallel plan into the ops one device
+// runs, in order (a chain on the device's model engine; collectives are ops of class collective).
+#include <map>
+#include <string>
+#include <vector>
+
+#include "models/batch.hpp"
+#include "models/model.hpp"
+#include "sim/core/op.hpp"
+#include "sim/core/parallel_plan.hpp"
+
+namespace hetsim::models {
+
+/// One training micro-batch as one pipeline stage of one data-parallel rank sees it.
+struct TrainingShape {
+  std::int64_t micro_batch = 1;  ///< sequences per micro-batch
+  std::int64_t seq_len = 0;      ///< tokens per sequence
+  int stage = 0;                 ///< pipeline stage (0 .. pp-1): stage 0 embeds, the last one computes the loss
+  /// Recompute the forward pass inside backward: none, selective (attention only) or full.
+  enum class Recompute { none, selective, full } recompute = Recompute::none;
+  DType grad_dtype = DType::fp32;  ///< gradient accumulation / reduction dtype
+};
+
+class GraphBuilder {
+ public:
+  virtual ~GraphBuilder() = default;
+  /// Ops of one serving forward step for `batch` on one device of an instance split by `plan`.
+  virtual void serving_step(const ModelSpec& m, const BatchShape& batch, const ParallelPlan& plan, std::vector<Op>& out) const = 0;
+  /// Forward pass of one micro-batch on one device (its pipeline stage's layers).
+  virtual void training_forward(const ModelSpec& m, const TrainingShape& s, const ParallelPlan& plan, std::vector<Op>& out) const = 0;
+  /// Backward pass of one micro-batch: input-gradient ops (named *_dgrad) and weight-gradient ops
+  /// (named *_wgrad), in execution order, with any recompute of the forward first.
+  virtual void training_backward(const ModelSpec& m, const TrainingShape& s, const ParallelPlan& plan, std::vector<Op>& out) const = 0;
+  /// Gradient synchronisation across data-parallel ranks after the last micro-batch (all-reduce,
+  /// or reduce-scatter under ZeRO >= 1) and the parameter all-gather ZeRO 1/2 needs after the step.
+  virtual void gradient_sync(const ModelSpec& m, const TrainingShape& s, const ParallelPlan& plan, std::vector<Op>& out) const = 0;
+  /// The optimizer step (Adam) over the parameters this device updates.
+  virtual void optimizer_step(const ModelSpec& m, const ParallelPlan& plan, std::vector<Op>& out) const = 0;
+};
+
+/// Builders by model_type. Each builder file adds itself with HETSIM_REGISTER_GRAPH_BUILDER.
+std::map<std::string, const GraphBuilder*>& graph_builders();
+/// The builder for `m.model_type`; InvariantError if none is registered (parse_model checks names).
+const GraphBuilder& builder_for(const ModelSpec& m);
+bool register_graph_builder(const std::string& model_type, const GraphBuilder* builder);
+
+}  // namespace hetsim::models
+
+#define HETSIM_REGISTER_GRAPH_BUILDER(Class, model_type)                                               \
+  [[maybe_unused]] static const bool HETSIM_GB_CONCAT(hetsim_graph_builder_, __LINE__) =              \
+      ::hetsim::models::register_graph_builder(model_type, [] {                                         \
+        static const Class builder;                                                                     \
+        return &builder;                                                                                \
+      }())
+#define HETSIM_GB_CONCAT_INNER(a, b) a##b
+#define HETSIM_GB_CONCAT(a, b) HETSIM_GB_CONCAT_INNER(a, b)

@@ -1,0 +1,29 @@
+#pragma once
+// How one model instance (a serving replica or a training job) is split over devices:
+// tensor (tp, with optional sequence parallelism sp), pipeline (pp, with `virtual_stages` model
+// chunks per device for interleaved schedules), data (dp), context (cp) and expert (ep)
+// parallelism, and the ZeRO stage of data parallelism (0: none, 1: optimizer states, 2: + gradients,
+// 3: + parameters, i.e. FSDP).
+#include <string>
+
+namespace hetsim {
+
+struct ParallelPlan {
+  int tp = 1;
+  int pp = 1;
+  int dp = 1;
+  int cp = 1;
+  int ep = 1;  ///< expert-parallel degree; experts are split over ep of the dp x tp ranks
+  bool sp = false;
+  int zero = 0;
+  int virtual_stages = 1;
+
+  /// Devices one instance occupies (ep reuses the data/tensor-parallel ranks).
+  int devices() const { return tp * pp * dp * cp; }
+  /// Devices one model replica (one data-parallel rank) occupies.
+  int model_devices() const { return tp * pp * cp; }
+  /// "TP4 PP2 DP8" (degrees above 1 only; "TP1" when none is).
+  std::string describe() const;
+};
+
+}  // namespace hetsim

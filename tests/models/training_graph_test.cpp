@@ -1,0 +1,147 @@
+// Training graphs of the dense builder against the standard FLOP accounting (Kaplan et al. 2020;
+// Narayanan et al. SC'21): forward GEMMs do 2 FLOPs per parameter per token, backward twice that.
+#include <catch2/catch.hpp>
+
+#include "catalog_entries.hpp"
+#include "models/graph_builder.hpp"
+
+using namespace hetsim;
+
+namespace {
+double sum(const std::vector<Op>& ops, OpClass cls, double Op::*field = &Op::flops) {
+  double total = 0;
+  for (const Op& op : ops)
+    if (op.cls == cls) total += op.*field * op.repeat;
+  return total;
+}
+int count(const std::vector<Op>& ops, Collective c) {
+  double n = 0;
+  for (const Op& op : ops)
+    if (op.cls == OpClass::collective && op.collective == c) n += op.repeat;
+  return static_cast<int>(n);
+}
+bool has(const std::vector<Op>& ops, std::string_view name) {
+  for (const Op& op : ops)
+    if (op.name == name) return true;
+  return false;
+}
+}  // namespace
+
+TEST_CASE("training graphs: GEMMs do 2 FLOPs per weight per token forward and 4 backward", "[models][training]") {
+  const auto m = test::catalog_model("llama-3-8b");
+  const auto& builder = models::builder_for(m);
+  models::TrainingShape shape;
+  shape.micro_batch = 2;
+  shape.seq_len = 4096;
+  const ParallelPlan plan;
+  std::vector<Op> fwd, bwd;
+  builder.training_forward(m, shape, plan, fwd);
+  builder.training_backward(m, shape, plan, bwd);
+  const double tokens = 2.0 * 4096;
+  // Every weight but the embedding table (a lookup) and the norms multiplies each token once.
+  const double n = static_cast<double>(m.parameters()) - static_cast<double>(m.vocab_size * m.hidden_size) -
+                   static_cast<double>((2 * m.num_hidden_layers + 1) * m.hidden_size);
+  CHECK(sum(fwd, OpClass::gemm) == Approx(2 * n * tokens).epsilon(1e-9));
+  CHECK(sum(bwd, OpClass::gemm) == Approx(4 * n * tokens).epsilon(1e-9));
+  // Causal attention: backward is 2.5x forward (FlashAttention: 5 matmuls against 2).
+  CHECK(sum(bwd, OpClass::attention_prefill) == Approx(2.5 * sum(fwd, OpClass::attention_prefill)));
+  // Input- and weight-gradient GEMMs are separate ops (zero-bubble schedules move the latter).
+  CHECK(has(bwd, "qkv_proj_dgrad"));
+  CHECK(has(bwd, "qkv_proj_wgrad"));
+  CHECK_FALSE(has(bwd, "qkv_proj_recompute"));
+}
+
+TEST_CASE("training graphs: tensor parallelism splits GEMMs and mirrors its all-reduces in backward", "[models][training]") {
+  const auto m = test::catalog_model("llama-3-8b");
+  const auto& builder = models::builder_for(m);
+  models::TrainingShape shape;
+  shape.seq_len = 2048;
+  ParallelPlan tp1, tp4;
+  tp4.tp = 4;
+  std::vector<Op> f1, f4, b4;
+  builder.training_forward(m, shape, tp1, f1);
+  builder.training_forward(m, shape, tp4, f4);
+  builder.training_backward(m, shape, tp4, b4);
+  CHECK(sum(f4, OpClass::gemm) == Approx(sum(f1, OpClass::gemm) / 4));
+  CHECK(count(f4, Collective::all_reduce) == 2 * 32 + 1);  // two per layer + the loss
+  CHECK(count(b4, Collective::all_reduce) == 2 * 32 + 1);
+  SECTION("sequence parallelism: reduce-scatter + all-gather instead, norms on 1/tp of the tokens") {
+    ParallelPlan sp = tp4;
+    sp.sp = true;
+    std::vector<Op> fs;
+    builder.training_forward(m, shape, sp, fs);
+    CHECK(count(fs, Collective::reduce_scatter) == 2 * 32);
+    CHECK(count(fs, Collective::all_gather) == 2 * 32 + 1);
+    CHECK(sum(fs, OpClass::elementwise) < sum(f4, OpClass::elementwise));
+  }
+}
+
+TEST_CASE("training graphs: pipeline stages split the layers; the first embeds, the last computes the loss", "[models][training]") {
+  const auto m = test::catalog_model("llama-3-8b");
+  const auto& builder = models::builder_for(m);
+  ParallelPlan pp;
+  pp.pp = 4;
+  models::TrainingShape first, last;
+  first.seq_len = last.seq_len = 1024;
+  last.stage = 3;
+  std::vector<Op> f0, f3, all;
+  builder.training_forward(m, first, pp, f0);
+  builder.training_forward(m, last, pp, f3);
+  builder.training_forward(m, first, ParallelPlan{}, all);
+  CHECK(has(f0, "embedding"));
+  CHECK_FALSE(has(f0, "lm_head"));
+  CHECK(has(f3, "lm_head"));
+  CHECK_FALSE(has(f3, "embedding"));
+  const Op* q0 = nullptr;
+  for (const Op& op : f0)
+    if (op.name == "qkv_proj") q0 = &op;
+  REQUIRE(q0);
+  CHECK(q0->repeat == 8);  // 32 layers / 4 stages
+}
+
+TEST_CASE("training graphs: recompute, ZeRO gradient sync and the Adam step", "[models][training]") {
+  const auto m = test::catalog_model("llama-3-8b");
+  const auto& builder = models::builder_for(m);
+  models::TrainingShape shape;
+  shape.seq_len = 2048;
+  ParallelPlan dp8;
+  dp8.dp = 8;
+  std::vector<Op> fwd, bwd, sync, opt;
+  builder.training_forward(m, shape, dp8, fwd);
+  SECTION("full recompute reruns the forward; selective only the attention") {
+    shape.recompute = models::TrainingShape::Recompute::full;
+    builder.training_backward(m, shape, dp8, bwd);
+    CHECK(has(bwd, "qkv_proj_recompute"));
+    shape.recompute = models::TrainingShape::Recompute::selective;
+    builder.training_backward(m, shape, dp8, bwd);
+    CHECK(has(bwd, "attention_recompute"));
+    CHECK_FALSE(has(bwd, "qkv_proj_recompute"));
+  }
+  SECTION("ZeRO-0 all-reduces fp32 gradients; ZeRO-1 reduce-scatters them and all-gathers the parameters") {
+    builder.gradient_sync(m, shape, dp8, sync);
+    REQUIRE(sync.size() == 1);
+    CHECK(sync[0].collective == Collective::all_reduce);
+    CHECK(sync[0].comm_bytes == Approx(4.0 * static_cast<double>(m.parameters())));
+    ParallelPlan z1 = dp8;
+    z1.zero = 1;
+    builder.gradient_sync(m, shape, z1, sync);
+    REQUIRE(sync.size() == 2);
+    CHECK(sync[0].collective == Collective::reduce_scatter);
+    CHECK(sync[1].collective == Collective::all_gather);
+    builder.optimizer_step(m, z1, opt);
+    REQUIRE(opt.size() == 1);
+    // Adam touches 30 bytes per parameter (fp32 master, grad, m, v; bf16 copy) of its 1/dp shard.
+    CHECK(opt[0].activations.bytes == Approx(30.0 * static_cast<double>(m.parameters()) / 8));
+  }
+  SECTION("ZeRO-3 gathers each layer's parameters in forward and again in backward") {
+    ParallelPlan z3 = dp8;
+    z3.zero = 3;
+    builder.training_forward(m, shape, z3, fwd);
+    builder.training_backward(m, shape, z3, bwd);
+    CHECK(has(fwd, "zero3_param_all_gather"));
+    CHECK(has(bwd, "zero3_param_all_gather_bwd"));
+    builder.gradient_sync(m, shape, z3, sync);
+    REQUIRE(sync.size() == 1);
+    CHECK(sync[0].collective == Collective::reduce_scatter);
+  }
+}
