@@ -43,7 +43,7 @@ bool Replica::accept(policies::Sequence& seq, double now) {
   return true;
 }
 
-double Replica::begin_step(double now) {
+void Replica::plan_step(double now, EngineId engine, OpGraph& graph) {
   batch_.clear();
   plan_.scheduler->schedule(queues_, batch_);
   if (batch_.empty())
@@ -78,10 +78,18 @@ double Replica::begin_step(double now) {
   row_.decode_seqs = shape.decode_seqs;
   row_.batch_seqs = static_cast<std::int64_t>(batch_.size());
   row_.kv_blocks_used = plan_.kv->used_blocks();
-  return cost_.chain_time(ops_);
+  graph.clear();
+  std::size_t moves = 0;
+  for (const auto& device_tier : plan_.device_tiers) {
+    if (copies_.out_bytes > 0) move_ids_[moves++] = graph.add_move("kv_swap_out", device_tier, plan_.swap_tier, copies_.out_bytes);
+    if (copies_.in_bytes > 0) move_ids_[moves++] = graph.add_move("kv_swap_in", plan_.swap_tier, device_tier, copies_.in_bytes);
+    if (moves + 2 > move_ids_.size()) move_ids_.resize(2 * move_ids_.size());
+  }
+  graph.add_compute("step", engine, cost_.chain_time(ops_), std::span(move_ids_.data(), moves));
 }
 
-void Replica::end_step(double end) {
+void Replica::end_step(const OpGraph& graph, double end) {
+  row_.transfer_time = graph.size() > 1 ? graph.nodes().back().start - row_.start : 0.0;
   row_.duration = end - row_.start;
   recorder_.on_step(row_);
   bool any_finished = false;

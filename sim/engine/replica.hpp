@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "hw/cost_model.hpp"
+#include "sim/core/op_graph.hpp"
 #include "models/step_ops.hpp"
 #include "policies/router/router.hpp"
 #include "policies/scheduler/scheduler.hpp"
@@ -29,14 +30,12 @@ class Replica {
   /// Queues `seq` (fresh) or rejects it, with a reason, if it could never run here.
   bool accept(policies::Sequence& seq, double now);
   bool has_work() const { return !queues_.waiting().empty() || !queues_.running().empty(); }
-  /// Plans the next step at `now` and returns its duration.
-  double begin_step(double now);
-  /// KV the planned step must copy before computing; the engine moves it over the node's links
-  /// and reports the time it took with copies_done().
-  const KvCopies& kv_copies() const { return copies_; }
-  void copies_done(double seconds) { row_.transfer_time = seconds; }
-  /// Applies the planned step's effects at its end time.
-  void end_step(double end);
+  /// Plans the next step at `now` as an op graph for the executor: the priced model step on
+  /// `engine`, after the KV copies it needs (swap preemption: every TP rank moves its own shard
+  /// over its own route, out and in concurrently).
+  void plan_step(double now, EngineId engine, OpGraph& graph);
+  /// Applies the executed step's effects at its end time (graph nodes carry their times).
+  void end_step(const OpGraph& graph, double end);
   policies::ReplicaLoad load() const;
 
  private:
@@ -50,6 +49,7 @@ class Replica {
   std::vector<policies::ScheduledItem> batch_;
   std::vector<Op> ops_;
   KvCopies copies_;
+  std::vector<NodeId> move_ids_ = std::vector<NodeId>(8);
   StepRow row_;
   std::int64_t outstanding_ = 0;
 };

@@ -58,9 +58,10 @@ void place_on_node(Scenario& sc, ReplicaPlan& plan, const Pool& pool, std::size_
       pool.where->fail_key("device", pool.device->name,
                            fmt::format("its {:.1f} GB of {} does not fit slot {} of node '{}' ({}), which holds {:.1f} GB",
                                        mem.capacity / 1e9, mem.technology, name, spec->name, spec->source, held.capacity / 1e9));
-    plan.device_tiers.push_back(name);
+    plan.device_tiers.push_back(sc.nodes.back().prefix + name);
   }
   if (!plan.preemption->moves_kv()) return;
+  const std::string& prefix = sc.nodes[static_cast<std::size_t>(plan.node)].prefix;
   plan.swap_tier = plan.preemption->swap_tier().empty() ? spec->first_dram_tier() : plan.preemption->swap_tier();
   const hw::MemoryTier* tier = spec->topology.tier(plan.swap_tier);
   if (!tier) {
@@ -74,7 +75,7 @@ void place_on_node(Scenario& sc, ReplicaPlan& plan, const Pool& pool, std::size_
                             fmt::format("expected a non-HBM tier of node '{}' ({}) to swap KV to", spec->name, spec->source));
   for (const auto& from : plan.device_tiers) {
     try {
-      (void)spec->topology.route(from, plan.swap_tier);
+      (void)spec->topology.route(from.substr(prefix.size()), plan.swap_tier);
     } catch (const InputError& e) {
       preemption_cfg.fail_key("to", plan.swap_tier, fmt::format("node '{}': {}", spec->name, e.what()));
     }
@@ -85,6 +86,7 @@ void place_on_node(Scenario& sc, ReplicaPlan& plan, const Pool& pool, std::size_
                             fmt::format("{} devices on node '{}' reserve {:.1f} GB, more than {} holds ({:.1f} GB)",
                                         (slot + 1) * pool.tensor_parallel, spec->name, reserved / 1e9, plan.swap_tier,
                                         tier->capacity / 1e9));
+  plan.swap_tier = prefix + plan.swap_tier;  // platform-wide name
 }
 
 std::optional<double> optional_time(const config::Node& node, const char* key) {

@@ -6,28 +6,13 @@
 #include <memory>
 
 #include "sim/core/error.hpp"
+#include "sim/engine/executor.hpp"
 #include "sim/engine/replica.hpp"
 #include "sim/engine/simgrid_setup.hpp"
 #include "sim/engine/transfer_network.hpp"
 
 namespace hetsim::sim {
 namespace sg = simgrid::s4u;
-
-namespace {
-/// Makes the step's KV copies on the replica's node: every TP rank moves its own shard over its
-/// own route, out (device -> swap tier) and in (swap tier -> device) concurrently; the step
-/// computes once all copies have landed. Returns the seconds spent.
-double copy_kv(TransferNetwork& net, const ReplicaPlan& plan, const KvCopies& copies) {
-  const double t0 = sg::Engine::get_clock();
-  std::vector<TransferNetwork::Transfer> inflight;
-  for (const auto& device_tier : plan.device_tiers) {
-    if (copies.out_bytes > 0) inflight.push_back(net.start(device_tier, plan.swap_tier, copies.out_bytes));
-    if (copies.in_bytes > 0) inflight.push_back(net.start(plan.swap_tier, device_tier, copies.in_bytes));
-  }
-  for (auto& t : inflight) t.wait();
-  return sg::Engine::get_clock() - t0;
-}
-}  // namespace
 
 EngineStats run_serving(Scenario& sc, Recorder& recorder) {
   const auto engine = make_simgrid_engine();
@@ -44,6 +29,22 @@ EngineStats run_serving(Scenario& sc, Recorder& recorder) {
     node_zone->set_parent(zone);
     networks.push_back(std::make_unique<TransferNetwork>(node.spec->topology, node_zone, node.prefix));
   }
+  // Moves name platform tiers as "<node prefix><tier>"; each node's network knows its own tiers.
+  auto start_move = [&](const std::string& from, const std::string& to, double bytes) {
+    for (std::size_t n = 0; n < sc.nodes.size(); ++n) {
+      const std::string& prefix = sc.nodes[n].prefix;
+      if (from.starts_with(prefix) && to.starts_with(prefix))
+        return networks[n]->start(from.substr(prefix.size()), to.substr(prefix.size()), bytes);
+    }
+    throw InvariantError(fmt::format("no network joins {} and {}", from, to));
+  };
+  // Compute engines (one per replica; its TP group runs in lockstep) in a zone without routes.
+  auto* engine_zone = sg::create_empty_zone("engines");
+  engine_zone->set_parent(zone);
+  Executor executor(engine_zone, start_move);
+  std::vector<EngineId> engine_ids;
+  for (std::size_t i = 0; i < sc.replicas.size(); ++i) engine_ids.push_back(executor.add_engine(fmt::format("replica-{}.engine", i)));
+  engine_zone->seal();
   zone->seal();
 
   std::vector<policies::Sequence> sequences(sc.requests.size());
@@ -61,6 +62,7 @@ EngineStats run_serving(Scenario& sc, Recorder& recorder) {
     actors[i] = sg::Actor::create(fmt::format("replica-{}", i), hosts[i], [&, i] {
       try {
         Replica& replica = *replicas[i];
+        OpGraph graph;
         while (true) {
           if (!replica.has_work()) {
             if (source_done) return;
@@ -68,13 +70,9 @@ EngineStats run_serving(Scenario& sc, Recorder& recorder) {
             sg::this_actor::suspend();
             continue;
           }
-          const double dt = replica.begin_step(sg::Engine::get_clock());
-          if (replica.kv_copies().any()) {
-            const ReplicaPlan& plan = sc.replicas[i];
-            replica.copies_done(copy_kv(*networks[static_cast<std::size_t>(plan.node)], plan, replica.kv_copies()));
-          }
-          sg::this_actor::sleep_for(dt);
-          replica.end_step(sg::Engine::get_clock());
+          replica.plan_step(sg::Engine::get_clock(), engine_ids[i], graph);
+          executor.run(graph);
+          replica.end_step(graph, sg::Engine::get_clock());
           ++stats.events;
         }
       } catch (...) {

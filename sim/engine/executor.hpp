@@ -1,0 +1,56 @@
+#pragma once
+// The one executor (DESIGN.md idea 3): instances and ranks submit op graphs (sim/core/op_graph)
+// from their actor and get back when every node has run. A compute node is one timed activity on
+// its engine (a SimGrid host of its own, so two chains on one engine share it and an engine can
+// be turned off and on); a move node is a contended transfer on the platform network. Nodes start
+// as soon as their dependencies finish, so compute overlaps transfers.
+#include <simgrid/s4u.hpp>
+
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "sim/core/op_graph.hpp"
+#include "sim/engine/transfer_network.hpp"
+
+namespace hetsim::sim {
+
+/// An engine was off (failed) when a compute node needed it, or failed while running one.
+class EngineFailure : public std::runtime_error {
+ public:
+  EngineFailure(EngineId engine, const std::string& what) : std::runtime_error(what), engine_(engine) {}
+  EngineId engine() const { return engine_; }
+
+ private:
+  EngineId engine_;
+};
+
+class Executor {
+ public:
+  /// Starts a transfer between two platform tiers (the run's network decides the route).
+  using MoveStarter = std::function<TransferNetwork::Transfer(const std::string& from, const std::string& to, double bytes)>;
+
+  Executor(simgrid::s4u::NetZone* zone, MoveStarter start_move) : zone_(zone), start_move_(std::move(start_move)) {}
+
+  /// Adds an engine; its host is created in the executor's zone (before the zone is sealed).
+  EngineId add_engine(const std::string& name);
+  /// Turns an engine off (running and later compute on it fails with EngineFailure) or on again.
+  void set_engine_on(EngineId engine, bool on);
+  bool engine_on(EngineId engine) const;
+  const std::string& engine_name(EngineId engine) const { return names_.at(engine); }
+
+  /// Runs `graph` from the calling actor and returns when every node has finished; fills each
+  /// node's start and end times. A graph of one compute node is one sleep (the fast path).
+  void run(OpGraph& graph);
+
+ private:
+  void run_general(OpGraph& graph);
+
+  simgrid::s4u::NetZone* zone_;
+  MoveStarter start_move_;
+  std::vector<simgrid::s4u::Host*> hosts_;
+  std::vector<std::string> names_;
+};
+
+}  // namespace hetsim::sim
