@@ -6,6 +6,7 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <sys/wait.h>
 #include <vector>
@@ -14,7 +15,13 @@ namespace hetsim::test {
 
 inline std::string source_dir() { return HETSIM_SOURCE_DIR; }
 inline std::string shared_data() { return std::string(HETSIM_SOURCE_DIR) + "/../shared/data"; }
-inline bool have_shared_data() { return std::filesystem::exists(shared_data() + "/azure_llm_2023"); }
+/// A file shipped under tests/fixtures/ (see its README); an error if it is missing, so a test
+/// that needs it fails instead of passing vacuously.
+inline std::string fixture(const std::string& relative) {
+  const auto path = std::string(HETSIM_SOURCE_DIR) + "/tests/fixtures/" + relative;
+  if (!std::filesystem::exists(path)) throw std::runtime_error("test fixture missing: " + path);
+  return path;
+}
 
 /// A fresh empty folder under the system temp dir, removed at scope exit.
 class TempDir {

@@ -187,5 +187,11 @@ TEST_CASE("calibrate: every committed profile refits exactly from its committed 
     }
     ++checked;
   }
-  if (checked == 0) WARN("no measured profile is committed in hw/profiles yet (no GPU was available): nothing to refit");
+  // No profile committed yet is a stated state, not a silent pass: the folder's README must say
+  // so (and this check fails once a profile lands without the README being updated). The refit
+  // of real measurements is checked on the in-repo Vidur fixture (vidur_fixture_test.cpp).
+  const std::string readme = test::read_file(test::source_dir() + "/hw/profiles/README.md");
+  REQUIRE_FALSE(readme.empty());
+  INFO(checked << " committed profiles refitted");
+  CHECK((checked > 0) != (readme.find("None is committed yet") != std::string::npos));
 }

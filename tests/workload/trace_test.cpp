@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include <filesystem>
 #include <numeric>
+#include <vector>
 
 #include "sim/core/error.hpp"
 #include "support.hpp"
@@ -19,12 +21,31 @@ double mean_of(const std::vector<Request>& rs, F f) {
 }
 }  // namespace
 
-TEST_CASE("azure trace: the shared conversation trace reads with its known figures", "[workload][trace]") {
-  if (!test::have_shared_data()) {
-    WARN("shared/data not found beside the repository; skipping");
-    return;
+TEST_CASE("azure trace: the in-repo sample reads row by row, across midnight, at 100 ns resolution", "[workload][trace]") {
+  const std::string path = test::fixture("traces/azure_conv_sample.csv");
+  const auto rs = workload::read_azure_trace(path);
+  // Values typed from tests/fixtures/traces/azure_conv_sample.csv; arrivals are seconds after its
+  // first TIMESTAMP (2023-11-16 23:59:58.0000000).
+  const std::vector<std::int64_t> prompt{374, 396, 879, 91, 1024, 14050, 2, 1155};
+  const std::vector<std::int64_t> output{44, 109, 55, 16, 211, 1000, 1, 7};
+  const std::vector<double> arrival{0, 0.25, 0.25, 1.0000001, 1.9999999, 2.0, 2.5, 3.1234567};
+  REQUIRE(rs.size() == prompt.size());
+  for (std::size_t i = 0; i < rs.size(); ++i) {
+    INFO("row " << i + 2);
+    CHECK(rs[i].prompt_tokens == prompt[i]);
+    CHECK(rs[i].output_tokens == output[i]);
+    CHECK(rs[i].arrival == Approx(arrival[i]).epsilon(0).margin(1e-9));  // finer than one 100 ns tick
   }
-  const auto rs = workload::read_azure_trace(test::shared_data() + "/azure_llm_2023/AzureLLMInferenceTrace_conv.csv");
+  CHECK(mean_of(rs, [](const Request& r) { return r.prompt_tokens; }) == Approx(17971.0 / 8));
+  CHECK(rs[3].arrival > rs[2].arrival);  // one tick apart from a whole second
+}
+
+TEST_CASE("azure trace (shared data): the full traces read with their published figures", "[workload][trace][shared_data]") {
+  // Needs /work/shared/data (../shared/data beside the repository); fails, never skips, without it.
+  const std::string conv = test::shared_data() + "/azure_llm_2023/AzureLLMInferenceTrace_conv.csv";
+  INFO("shared data missing: " << conv << " (see ../shared/data/README.md; run ctest -E 'shared data' to leave it out)");
+  REQUIRE(std::filesystem::exists(conv));
+  const auto rs = workload::read_azure_trace(conv);
   REQUIRE(rs.size() == 19366);
   CHECK(mean_of(rs, [](const Request& r) { return r.prompt_tokens; }) == Approx(1155).margin(1));
   CHECK(mean_of(rs, [](const Request& r) { return r.output_tokens; }) == Approx(211).margin(1));
@@ -73,12 +94,31 @@ TEST_CASE("azure trace: malformed lines are rejected with file and line", "[work
   }
 }
 
-TEST_CASE("mooncake trace: the shared conversation trace reads with hash ids kept", "[workload][trace]") {
-  if (!test::have_shared_data()) {
-    WARN("shared/data not found beside the repository; skipping");
-    return;
+TEST_CASE("mooncake trace: the in-repo sample reads row by row with hash ids kept", "[workload][trace]") {
+  const auto rs = workload::read_mooncake_trace(test::fixture("traces/mooncake_conv_sample.jsonl"));
+  // Values typed from tests/fixtures/traces/mooncake_conv_sample.jsonl (its blank line is skipped).
+  REQUIRE(rs.size() == 5);
+  const std::vector<double> arrival{0, 0, 0.007, 1.5, 3537};  // timestamp is in ms
+  const std::vector<std::int64_t> prompt{1024, 1025, 512, 1, 2000};
+  const std::vector<std::int64_t> output{500, 3, 1, 343, 12};
+  const std::vector<std::vector<std::uint32_t>> ids{{0, 1}, {0, 1, 2}, {3}, {4}, {0, 5, 6, 7}};
+  for (std::size_t i = 0; i < rs.size(); ++i) {
+    INFO("request " << i);
+    CHECK(rs[i].arrival == Approx(arrival[i]).epsilon(0).margin(1e-12));
+    CHECK(rs[i].prompt_tokens == prompt[i]);
+    CHECK(rs[i].output_tokens == output[i]);
+    CHECK(rs[i].hash_ids == ids[i]);
+    // One hash id per 512-token block of the prompt, as in the real trace.
+    CHECK(static_cast<std::int64_t>(rs[i].hash_ids.size()) == (rs[i].prompt_tokens + 511) / 512);
   }
-  const auto rs = workload::read_mooncake_trace(test::shared_data() + "/mooncake/conversation_trace.jsonl");
+}
+
+TEST_CASE("mooncake trace (shared data): the full traces read with their published figures", "[workload][trace][shared_data]") {
+  // Needs /work/shared/data (../shared/data beside the repository); fails, never skips, without it.
+  const std::string conv = test::shared_data() + "/mooncake/conversation_trace.jsonl";
+  INFO("shared data missing: " << conv << " (see ../shared/data/README.md; run ctest -E 'shared data' to leave it out)");
+  REQUIRE(std::filesystem::exists(conv));
+  const auto rs = workload::read_mooncake_trace(conv);
   REQUIRE(rs.size() == 12031);
   CHECK(mean_of(rs, [](const Request& r) { return r.prompt_tokens; }) == Approx(12035).margin(1));
   CHECK(mean_of(rs, [](const Request& r) { return r.output_tokens; }) == Approx(343).margin(1));
