@@ -36,7 +36,7 @@ hw::Profile refit(const std::vector<Measurement>& ms, const hw::Device& device) 
   p.raw = "vidur-h100-codellama34b.raw.csv";
   for (const auto& [cls, list] : by_class)
     p.classes[static_cast<std::size_t>(cls)] =
-        fit_class(list, {device.peak(DType::fp16), device.memory_bandwidth}, device.eff(cls));
+        fit_class(list, {device.peak(DType::fp16), device.memory().read_bandwidth}, device.eff(cls));
   return p;
 }
 
@@ -125,7 +125,7 @@ TEST_CASE("calibrate: the Vidur-fitted profile round-trips through YAML and pric
     op.cls = OpClass::gemm;
     op.dtype = DType::fp16;
     op.flops = m.flops;
-    op.activation_bytes = m.bytes;
+    op.activations.bytes = m.bytes;
     INFO(m.kernel << " " << m.shape);
     const double t = cost.time(op);
     CHECK(t == Approx(predict(m, gemm.efficiency, {989.4e12, 3.35e12}) + 4e-6).epsilon(1e-9));
