@@ -4,8 +4,11 @@
 //   pending  = known - computed, fed to the model in the next steps.
 // A step feeding all pending tokens produces one new token. Recompute-preemption drops the KV
 // (computed = 0), so the sequence re-prefills prompt + generated tokens when it is resumed;
-// swap-preemption keeps `computed` and parks that KV in a slower tier (swapped_tokens) until resume.
+// swap-preemption keeps `computed` and moves its blocks to a slower tier until it resumes.
 #include <cstdint>
+#include <vector>
+
+#include "sim/serving/kv_block_store.hpp"
 
 namespace hetsim::policies {
 
@@ -16,8 +19,8 @@ struct Sequence {
   std::int64_t output_tokens = 0;
   std::int64_t generated = 0;
   std::int64_t computed = 0;
-  std::int64_t kv_blocks = 0;  ///< blocks held in the KV manager
-  std::int64_t swapped_tokens = 0;  ///< KV tokens parked in the swap tier (swap preemption)
+  std::vector<serving::BlockId> blocks;  ///< its KV block table, all in one tier of the store
+  serving::KvTierIndex kv_tier = serving::kDeviceTier;  ///< where `blocks` live
   int preemptions = 0;
   int replica = -1;
   double first_scheduled = -1;

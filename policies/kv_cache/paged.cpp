@@ -24,31 +24,32 @@ class PagedKvManager final : public KvManager {
 
   void size(const KvSizing& s) override {
     const double usable = s.device_memory_bytes * utilization_ - s.weight_bytes - activation_reserve_;
-    total_ = usable > 0 ? static_cast<std::int64_t>(std::floor(usable / (s.kv_bytes_per_token * block_size_))) : 0;
-    if (total_ < 1)
+    const std::int64_t total = usable > 0 ? static_cast<std::int64_t>(std::floor(usable / (s.kv_bytes_per_token * block_size_))) : 0;
+    if (total < 1)
       cfg_.fail(fmt::format("no KV block fits: {:.2f} GB device memory x {} utilization - {:.2f} GB weights - {:.2f} GB "
                             "activation reserve leaves {:.2f} GB; use more tensor parallelism or a larger device",
                             s.device_memory_bytes / 1e9, utilization_, s.weight_bytes / 1e9, activation_reserve_ / 1e9,
                             usable / 1e9));
-    watermark_blocks_ = static_cast<std::int64_t>(std::floor(watermark_ * static_cast<double>(total_)));
+    watermark_blocks_ = static_cast<std::int64_t>(std::floor(watermark_ * static_cast<double>(total)));
+    store_ = std::make_unique<serving::KvBlockStore>(block_size_, total);
   }
-  std::int64_t total_blocks() const override { return total_; }
-  std::int64_t used_blocks() const override { return used_; }
   std::int64_t block_size() const override { return block_size_; }
   std::int64_t watermark_blocks() const override { return watermark_blocks_; }
 
   void grow(Sequence& seq, std::int64_t tokens) override {
-    const std::int64_t extra = extra_blocks(seq, tokens);
-    if (used_ + extra > total_)
-      throw InvariantError(fmt::format("KV capacity exceeded: {} used + {} requested > {} blocks (sequence {})", used_,
-                                       extra, total_, seq.id));
-    used_ += extra;
-    seq.kv_blocks += extra;
+    const std::int64_t need = extra_blocks(seq, tokens);
+    if (store_->used() + need > store_->capacity())
+      throw InvariantError(fmt::format("KV capacity exceeded: {} used + {} requested > {} blocks (sequence {})",
+                                       store_->used(), need, store_->capacity(), seq.id));
+    // Blocks parked in another tier come back first: the copy is the sequence's computed KV.
+    if (seq.kv_tier != serving::kDeviceTier && !move_out(seq, serving::kDeviceTier, seq.computed))
+      throw InvariantError(fmt::format("sequence {}: no device room to bring back its KV", seq.id));
+    for (std::int64_t i = extra_blocks(seq, tokens); i > 0; --i) seq.blocks.push_back(store_->allocate());
   }
   void release(Sequence& seq) override {
-    if (seq.kv_blocks > used_) throw InvariantError(fmt::format("KV release of {} blocks > {} used", seq.kv_blocks, used_));
-    used_ -= seq.kv_blocks;
-    seq.kv_blocks = 0;
+    for (serving::BlockId b : seq.blocks) store_->release(b);
+    seq.blocks.clear();
+    seq.kv_tier = serving::kDeviceTier;
   }
 
  private:
@@ -57,8 +58,6 @@ class PagedKvManager final : public KvManager {
   double utilization_;
   double activation_reserve_;
   double watermark_;
-  std::int64_t total_ = 0;
-  std::int64_t used_ = 0;
   std::int64_t watermark_blocks_ = 0;
 };
 

@@ -53,7 +53,6 @@ void Replica::plan_step(double now, EngineId engine, OpGraph& graph) {
   models::BatchShape shape;
   for (const auto& item : batch_) {
     policies::Sequence& s = *item.seq;
-    if (s.swapped_tokens > 0) copies_.in_tokens += plan_.preemption->swap_in(s);
     if (s.first_scheduled < 0) {
       s.first_scheduled = now;
       recorder_.on_first_scheduled(s.id, index_, now);
@@ -63,10 +62,13 @@ void Replica::plan_step(double now, EngineId engine, OpGraph& graph) {
     else
       shape.add_prefill(item.tokens, s.computed, s.computed + item.tokens == s.known());
   }
-  copies_.out_tokens = plan_.preemption->take_swapped_out();
-  copies_.out_bytes = static_cast<double>(copies_.out_tokens) * plan_.kv_bytes_per_token;
-  copies_.in_bytes = static_cast<double>(copies_.in_tokens) * plan_.kv_bytes_per_token;
-  if (copies_.any() && plan_.node < 0)
+  // KV the policies moved between tiers of the store while scheduling: bytes on the platform.
+  auto& transfers = plan_.kv->store().pending_transfers();
+  for (const auto& t : transfers) {
+    if (t.to == serving::kDeviceTier) copies_.in_tokens += t.tokens;
+    if (t.from == serving::kDeviceTier) copies_.out_tokens += t.tokens;
+  }
+  if (!transfers.empty() && plan_.node < 0)
     throw InvariantError(fmt::format("replica {}: KV copies planned but the replica has no node to move them over", index_));
   row_.swap_out_tokens = copies_.out_tokens;
   row_.swap_in_tokens = copies_.in_tokens;
@@ -79,12 +81,18 @@ void Replica::plan_step(double now, EngineId engine, OpGraph& graph) {
   row_.batch_seqs = static_cast<std::int64_t>(batch_.size());
   row_.kv_blocks_used = plan_.kv->used_blocks();
   graph.clear();
+  // Every TP rank moves its own shard over its own route; the step computes once all have landed.
   std::size_t moves = 0;
-  for (const auto& device_tier : plan_.device_tiers) {
-    if (copies_.out_bytes > 0) move_ids_[moves++] = graph.add_move("kv_swap_out", device_tier, plan_.swap_tier, copies_.out_bytes);
-    if (copies_.in_bytes > 0) move_ids_[moves++] = graph.add_move("kv_swap_in", plan_.swap_tier, device_tier, copies_.in_bytes);
-    if (moves + 2 > move_ids_.size()) move_ids_.resize(2 * move_ids_.size());
-  }
+  const auto& store = plan_.kv->store();
+  for (const auto& device_tier : plan_.device_tiers)
+    for (const auto& t : transfers) {
+      if (moves == move_ids_.size()) move_ids_.resize(2 * moves);
+      const std::string& from = t.from == serving::kDeviceTier ? device_tier : store.tier_name(t.from);
+      const std::string& to = t.to == serving::kDeviceTier ? device_tier : store.tier_name(t.to);
+      move_ids_[moves++] = graph.add_move(t.to == serving::kDeviceTier ? "kv_in" : "kv_out", from, to,
+                                          static_cast<double>(t.tokens) * plan_.kv_bytes_per_token);
+    }
+  transfers.clear();
   graph.add_compute("step", engine, cost_.chain_time(ops_), std::span(move_ids_.data(), moves));
 }
 

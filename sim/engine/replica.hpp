@@ -14,11 +14,9 @@
 
 namespace hetsim::sim {
 
-/// KV copies a step makes before it computes (swap preemption), per device of the replica.
+/// KV tokens a step copies out of and into device memory before it computes.
 struct KvCopies {
   std::int64_t out_tokens = 0, in_tokens = 0;
-  double out_bytes = 0, in_bytes = 0;  ///< per device; every TP rank moves its own shard
-  bool any() const { return out_tokens > 0 || in_tokens > 0; }
 };
 
 class Replica {

@@ -42,7 +42,7 @@ std::shared_ptr<const hw::NodeSpec> parse_pool_node(const config::Node& pool, in
 
 /// Places `plan` (replica `r` of pool `p`) on a node instance and checks its swap tier: each node
 /// holds slots / TP replicas; the swap space of all replicas on a node must fit its tier.
-void place_on_node(Scenario& sc, ReplicaPlan& plan, const Pool& pool, std::size_t p, int r, const config::Node& preemption_cfg) {
+void place_on_node(Scenario& sc, ReplicaPlan& plan, const Pool& pool, std::size_t p, int r) {
   std::shared_ptr<const hw::NodeSpec> spec = pool.node;
   if (!spec) spec = std::make_shared<const hw::NodeSpec>(hw::default_node(*pool.device, pool.tensor_parallel));
   const int per_node = static_cast<int>(spec->device_slots.size()) / pool.tensor_parallel;
@@ -60,33 +60,39 @@ void place_on_node(Scenario& sc, ReplicaPlan& plan, const Pool& pool, std::size_
                                        mem.capacity / 1e9, mem.technology, name, spec->name, spec->source, held.capacity / 1e9));
     plan.device_tiers.push_back(sc.nodes.back().prefix + name);
   }
-  if (!plan.preemption->moves_kv()) return;
+  // Tiers policies asked for in the KV store (e.g. swap space in host DRAM): found on this node,
+  // checked, and added to the store under their platform-wide names.
   const std::string& prefix = sc.nodes[static_cast<std::size_t>(plan.node)].prefix;
-  plan.swap_tier = plan.preemption->swap_tier().empty() ? spec->first_dram_tier() : plan.preemption->swap_tier();
-  const hw::MemoryTier* tier = spec->topology.tier(plan.swap_tier);
-  if (!tier) {
-    std::string names;
-    for (const auto& t : spec->topology.tiers) names += fmt::format("{}{}", names.empty() ? "" : ", ", t.name);
-    preemption_cfg.fail_key("to", plan.swap_tier,
-                            fmt::format("node '{}' ({}) has no such tier; its tiers: {}", spec->name, spec->source, names));
-  }
-  if (tier->kind == hw::TierKind::hbm)
-    preemption_cfg.fail_key("to", plan.swap_tier,
-                            fmt::format("expected a non-HBM tier of node '{}' ({}) to swap KV to", spec->name, spec->source));
-  for (const auto& from : plan.device_tiers) {
-    try {
-      (void)spec->topology.route(from.substr(prefix.size()), plan.swap_tier);
-    } catch (const InputError& e) {
-      preemption_cfg.fail_key("to", plan.swap_tier, fmt::format("node '{}': {}", spec->name, e.what()));
+  std::vector<serving::KvTierIndex> bound;
+  for (const auto& request : plan.preemption->kv_tiers()) {
+    const config::Node& cfg = request.where;
+    const std::string name = request.tier.empty() ? spec->first_dram_tier() : request.tier;
+    const hw::MemoryTier* tier = spec->topology.tier(name);
+    if (!tier) {
+      std::string names;
+      for (const auto& t : spec->topology.tiers) names += fmt::format("{}{}", names.empty() ? "" : ", ", t.name);
+      cfg.fail_key(request.tier_key, name, fmt::format("node '{}' ({}) has no such tier; its tiers: {}", spec->name, spec->source, names));
     }
+    if (tier->kind == hw::TierKind::hbm)
+      cfg.fail_key(request.tier_key, name,
+                   fmt::format("expected a non-HBM tier of node '{}' ({}) to keep KV in", spec->name, spec->source));
+    for (const auto& from : plan.device_tiers) {
+      try {
+        (void)spec->topology.route(from.substr(prefix.size()), name);
+      } catch (const InputError& e) {
+        cfg.fail_key(request.tier_key, name, fmt::format("node '{}': {}", spec->name, e.what()));
+      }
+    }
+    const double reserved = (slot + 1) * pool.tensor_parallel * request.bytes_per_device;
+    if (reserved > tier->capacity)
+      cfg.fail_key(request.size_key, fmt::format("{:.3g} GB", request.bytes_per_device / 1e9),
+                   fmt::format("{} devices on node '{}' reserve {:.1f} GB, more than {} holds ({:.1f} GB)",
+                               (slot + 1) * pool.tensor_parallel, spec->name, reserved / 1e9, name, tier->capacity / 1e9));
+    const double block_bytes = plan.kv_bytes_per_token * static_cast<double>(plan.kv->block_size());
+    bound.push_back(plan.kv->store().add_tier(prefix + name,
+                                              static_cast<std::int64_t>(std::floor(request.bytes_per_device / block_bytes))));
   }
-  const double reserved = (slot + 1) * pool.tensor_parallel * plan.preemption->swap_space_bytes();
-  if (reserved > tier->capacity)
-    preemption_cfg.fail_key("swap_space", fmt::format("{:.3g} GB", plan.preemption->swap_space_bytes() / 1e9),
-                            fmt::format("{} devices on node '{}' reserve {:.1f} GB, more than {} holds ({:.1f} GB)",
-                                        (slot + 1) * pool.tensor_parallel, spec->name, reserved / 1e9, plan.swap_tier,
-                                        tier->capacity / 1e9));
-  plan.swap_tier = prefix + plan.swap_tier;  // platform-wide name
+  plan.preemption->bind_kv_tiers(bound);
 }
 
 std::optional<double> optional_time(const config::Node& node, const char* key) {
@@ -196,8 +202,7 @@ Scenario load_scenario(const config::Document& doc) {
         if (pools.size() == 1) throw;
         pool.where->fail(fmt::format("pool '{}': {}", pool.name, e.what()));
       }
-      plan.preemption->size(sizing);
-      if (pool.node || plan.preemption->moves_kv()) place_on_node(sc, plan, pool, p, r, preemption_cfg);
+      if (pool.node || !plan.preemption->kv_tiers().empty()) place_on_node(sc, plan, pool, p, r);
       sc.replicas.push_back(std::move(plan));
     }
   }

@@ -34,10 +34,9 @@ struct ReplicaPlan {
   std::unique_ptr<policies::Preemption> preemption;
   double kv_bytes_per_token = 0;  ///< KV bytes per token on one device of the replica
   /// Where the replica sits, for policies that move bytes: an index into Scenario::nodes (-1 =
-  /// no node: nothing is moved), its devices' memory tiers (one per TP rank) and the swap tier.
+  /// no node: nothing is moved) and its devices' memory tiers (one per TP rank), platform-wide names.
   int node = -1;
   std::vector<std::string> device_tiers;
-  std::string swap_tier;
 };
 
 /// One node instance; the engine builds one transfer network (contended links) per instance, and

@@ -89,7 +89,7 @@ Summary summarize(const Scenario& sc, const Recorder& rec) {
   for (std::size_t i = 0; i < rec.replicas().size(); ++i) {
     const ReplicaRecord& r = rec.replicas()[i];
     const ReplicaPlan& plan = sc.replicas[i];
-    s.moves_kv = s.moves_kv || plan.preemption->moves_kv();
+    s.moves_kv = s.moves_kv || plan.kv->store().tiers() > 1;
     s.swap_out_tokens += r.swap_out_tokens;
     s.swap_in_tokens += r.swap_in_tokens;
     s.swap_bytes += static_cast<double>(r.swap_out_tokens + r.swap_in_tokens) * plan.kv_bytes_per_token * plan.parallel.tp;

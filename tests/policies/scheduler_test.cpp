@@ -80,7 +80,7 @@ TEST_CASE("vllm scheduler: prefills first, whole prompts, then decodes", "[polic
   auto third = f.step();
   CHECK(third.size() == 3);
   CHECK(std::all_of(third.begin(), third.end(), [](const ScheduledItem& i) { return i.tokens == 1; }));
-  CHECK(b.kv_blocks == f.kv->blocks_for(301));
+  CHECK(static_cast<std::int64_t>(b.blocks.size()) == f.kv->blocks_for(301));
 }
 
 TEST_CASE("vllm scheduler: token budget and sequence limit cap a prefill batch", "[policies][scheduler]") {
@@ -108,7 +108,7 @@ TEST_CASE("vllm scheduler: out of KV blocks, the newest running sequence is pree
   CHECK(decode[0].seq == &old_seq);
   CHECK(new_seq.preemptions == 1);
   CHECK(new_seq.computed == 0);
-  CHECK(new_seq.kv_blocks == 0);
+  CHECK(new_seq.blocks.empty());
   CHECK(f.queues->waiting().front() == &new_seq);
   // Everything still finishes, and the preempted sequence re-prefills prompt + generated tokens.
   int steps = 0;

@@ -1,0 +1,93 @@
+#pragma once
+// The KV cache as blocks with identity (PagedAttention, Kwon et al. SOSP'23; vLLM's block pool):
+// every block has an id, a reference count, an optional content hash (chained over the prefix, as
+// vLLM's automatic prefix caching computes it) and the tier it lives in. Tier 0 is the device
+// memory the model reads KV from; policies may add tiers (host DRAM, CXL, SSD, a remote pool) and
+// move a sequence's blocks between them. Every move is recorded as a pending transfer that the
+// instance turns into bytes on the platform network before its next step, so the engine needs no
+// knowledge of which policy moved what.
+//
+// A block whose reference count drops to zero is free; if it carries a hash it stays cached (and
+// findable) until its slot is needed, least recently freed first.
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace hetsim::serving {
+
+using BlockId = std::int32_t;
+using KvTierIndex = std::uint8_t;
+inline constexpr KvTierIndex kDeviceTier = 0;
+
+struct KvBlock {
+  std::uint64_t hash = 0;  ///< content hash of the prefix up to and including this block; 0 = none
+  std::int32_t refcount = 0;
+  KvTierIndex tier = kDeviceTier;
+  BlockId lru_prev = -1, lru_next = -1;  ///< free cached blocks, least recently freed first
+};
+
+/// KV bytes to move between two tiers before the next step, counted in tokens (bytes follow from
+/// the model's KV bytes per token on each device).
+struct KvTransfer {
+  KvTierIndex from = kDeviceTier, to = kDeviceTier;
+  std::int64_t tokens = 0;
+};
+
+class KvBlockStore {
+ public:
+  /// A store whose device tier holds `device_blocks` blocks of `block_size` tokens.
+  KvBlockStore(std::int64_t block_size, std::int64_t device_blocks);
+
+  /// Adds a tier of `capacity_blocks` blocks named `name` (a platform tier, e.g. "pool0.node0/host.dram").
+  KvTierIndex add_tier(std::string name, std::int64_t capacity_blocks);
+  std::size_t tiers() const { return tiers_.size(); }
+  const std::string& tier_name(KvTierIndex t) const { return tiers_.at(t).name; }
+
+  std::int64_t block_size() const { return block_size_; }
+  std::int64_t capacity(KvTierIndex t = kDeviceTier) const { return tiers_[t].capacity; }
+  /// Blocks referenced by some sequence (cached free blocks do not count).
+  std::int64_t used(KvTierIndex t = kDeviceTier) const { return tiers_[t].used; }
+  std::int64_t free(KvTierIndex t = kDeviceTier) const { return tiers_[t].capacity - tiers_[t].used; }
+  /// Free blocks that still hold cached content.
+  std::int64_t cached(KvTierIndex t = kDeviceTier) const { return tiers_[t].cached; }
+
+  /// A block in tier `t` with refcount 1: a never-used slot, else the least recently freed cached
+  /// one (its hash is forgotten). InvariantError if the tier is full.
+  BlockId allocate(KvTierIndex t = kDeviceTier);
+  /// Another reference to a block (a shared prefix).
+  void retain(BlockId b);
+  /// Drops a reference; at zero the block is free (and stays cached if it has a hash).
+  void release(BlockId b);
+  /// Gives a referenced block its content hash, making it findable once freed.
+  void set_hash(BlockId b, std::uint64_t hash);
+  /// The block holding `hash` in tier `t`, referenced or cached; -1 if none.
+  BlockId find(std::uint64_t hash, KvTierIndex t = kDeviceTier) const;
+  /// Takes a reference to the block holding `hash` (reviving it if cached); -1 if none.
+  BlockId acquire_cached(std::uint64_t hash, KvTierIndex t = kDeviceTier);
+  const KvBlock& block(BlockId b) const { return blocks_.at(static_cast<std::size_t>(b)); }
+
+  /// Moves the blocks of `table` to tier `to` (new blocks there, old ones released) and records a
+  /// transfer of `tokens` tokens. False, changing nothing, if `to` lacks room.
+  bool move(std::vector<BlockId>& table, KvTierIndex to, std::int64_t tokens);
+  /// Transfers recorded since the last call, merged per (from, to) pair in first-seen order.
+  std::vector<KvTransfer>& pending_transfers() { return pending_; }
+
+ private:
+  struct Tier {
+    std::string name;
+    std::int64_t capacity = 0, used = 0, cached = 0;
+    std::vector<BlockId> never_used;  ///< released blocks without a hash: reused first
+    BlockId lru_head = -1, lru_tail = -1;
+    std::unordered_map<std::uint64_t, BlockId> by_hash;
+  };
+  void lru_remove(Tier& t, BlockId b);
+  void lru_push_back(Tier& t, BlockId b);
+
+  std::int64_t block_size_;
+  std::vector<Tier> tiers_;
+  std::vector<KvBlock> blocks_;  ///< grows to the peak number of live blocks, not the capacity
+  std::vector<KvTransfer> pending_;
+};
+
+}  // namespace hetsim::serving
