@@ -23,6 +23,8 @@ struct Sequence {
   serving::KvTierIndex kv_tier = serving::kDeviceTier;  ///< where `blocks` live
   int preemptions = 0;
   int replica = -1;
+  int decode_instance = -1;  ///< decode instance a router planned for it (P/D disaggregation); -1 = none
+  bool handed_off = false;   ///< left its instance's running set, its KV in flight to another
   double first_scheduled = -1;
   double first_token = -1;
   double completion = -1;

@@ -97,6 +97,7 @@ int cmd_list() {
   list_registry<policies::KvManager>("KV-cache managers (policies.kv_cache.impl)");
   list_registry<policies::Preemption>("preemption (policies.preemption.impl)");
   list_registry<policies::Router>("routers (policies.router.impl)");
+  list_registry<policies::Controller>("controllers (policies.controllers[].impl)");
   list_registry<workload::WorkloadSource>("workload sources (workload.source)");
   fmt::print("hardware (cluster.device) in {}/hw/catalog:\n", catalog::root());
   for (const auto& n : catalog::names("hw/catalog")) fmt::print("  {}\n", n);

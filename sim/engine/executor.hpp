@@ -40,6 +40,10 @@ class Executor {
   bool engine_on(EngineId engine) const;
   const std::string& engine_name(EngineId engine) const { return names_.at(engine); }
 
+  /// Starts a transfer outside any graph (a sequence moving between instances).
+  TransferNetwork::Transfer start_move(const std::string& from, const std::string& to, double bytes) {
+    return start_move_(from, to, bytes);
+  }
   /// Runs `graph` from the calling actor and returns when every node has finished; fills each
   /// node's start and end times. A graph of one compute node is one sleep (the fast path).
   void run(OpGraph& graph);

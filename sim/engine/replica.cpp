@@ -7,9 +7,10 @@
 namespace hetsim::sim {
 
 Replica::Replica(int index, ReplicaPlan& plan, const models::ModelSpec& model, std::int64_t max_model_len,
-                 Recorder& recorder)
+                 Recorder& recorder, const Controllers* controllers)
     : index_(index),
       plan_(plan),
+      controllers_(controllers && !controllers->empty() ? controllers : nullptr),
       model_(model),
       max_model_len_(max_model_len),
       recorder_(recorder),
@@ -56,6 +57,8 @@ void Replica::plan_step(double now, EngineId engine, OpGraph& graph) {
     if (s.first_scheduled < 0) {
       s.first_scheduled = now;
       recorder_.on_first_scheduled(s.id, index_, now);
+      if (controllers_)
+        for (auto& c : *controllers_) c->on_admit(s, static_cast<std::size_t>(index_));
     }
     if (s.decoding())
       shape.add_decode(s.computed + 1);
@@ -100,7 +103,8 @@ void Replica::end_step(const OpGraph& graph, double end) {
   row_.transfer_time = graph.size() > 1 ? graph.nodes().back().start - row_.start : 0.0;
   row_.duration = end - row_.start;
   recorder_.on_step(row_);
-  bool any_finished = false;
+  bool any_left = false;
+  const auto self = static_cast<std::size_t>(index_);
   for (const auto& item : batch_) {
     policies::Sequence& s = *item.seq;
     s.computed += item.tokens;
@@ -109,20 +113,63 @@ void Replica::end_step(const OpGraph& graph, double end) {
     if (s.generated == 1) {
       s.first_token = end;
       recorder_.on_first_token(s.id, end);
+      if (controllers_ && !s.finished())
+        for (auto& c : *controllers_)
+          if (c->on_prefill_done(s, self)) {
+            // Handed off: it leaves this instance; its KV stays until the controller moves it.
+            s.handed_off = true;
+            --outstanding_;
+            any_left = true;
+            break;
+          }
     }
     if (s.finished()) {
       s.completion = end;
       plan_.kv->release(s);
       recorder_.on_complete(s.id, s.preemptions, end);
+      if (controllers_)
+        for (auto& c : *controllers_) c->on_finish(s, self);
       --outstanding_;
-      any_finished = true;
+      any_left = true;
     }
   }
-  if (any_finished) {
+  if (any_left) {
     auto& running = queues_.running();
-    running.erase(std::remove_if(running.begin(), running.end(), [](const policies::Sequence* s) { return s->finished(); }),
+    running.erase(std::remove_if(running.begin(), running.end(),
+                                 [](const policies::Sequence* s) { return s->finished() || s->handed_off; }),
                   running.end());
   }
+  if (controllers_)
+    for (auto& c : *controllers_) c->on_step_end(self);
+}
+
+bool Replica::can_hold(const policies::Sequence& seq) const {
+  return rejection_reason(seq).empty() && plan_.kv->free_blocks() >= plan_.kv->blocks_for(seq.computed + 1);
+}
+
+std::vector<serving::BlockId> Replica::detach_kv(policies::Sequence& seq) {
+  seq.handed_off = true;
+  if (seq.kv_tier != serving::kDeviceTier)
+    throw InvariantError(fmt::format("sequence {}: moving KV that is not in device memory", seq.id));
+  std::vector<serving::BlockId> blocks = std::move(seq.blocks);
+  seq.blocks.clear();
+  return blocks;
+}
+
+void Replica::release_kv(const std::vector<serving::BlockId>& blocks) {
+  for (serving::BlockId b : blocks) plan_.kv->store().release(b);
+}
+
+void Replica::reserve_kv(policies::Sequence& seq) {
+  if (plan_.kv->free_blocks() < plan_.kv->blocks_for(seq.computed))
+    throw InvariantError(fmt::format("replica {}: no room for sequence {}'s {} KV tokens", index_, seq.id, seq.computed));
+  plan_.kv->grow(seq, seq.computed);
+}
+
+void Replica::adopt(policies::Sequence& seq) {
+  seq.handed_off = false;
+  queues_.running().push_back(&seq);
+  ++outstanding_;
 }
 
 policies::ReplicaLoad Replica::load() const {

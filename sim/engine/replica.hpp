@@ -21,7 +21,9 @@ struct KvCopies {
 
 class Replica {
  public:
-  Replica(int index, ReplicaPlan& plan, const models::ModelSpec& model, std::int64_t max_model_len, Recorder& recorder);
+  using Controllers = std::vector<std::unique_ptr<policies::Controller>>;
+  Replica(int index, ReplicaPlan& plan, const models::ModelSpec& model, std::int64_t max_model_len, Recorder& recorder,
+          const Controllers* controllers = nullptr);
 
   /// Why `seq` could never run here (context length, KV capacity, step token budget); empty if it can.
   std::string rejection_reason(const policies::Sequence& seq) const;
@@ -35,10 +37,23 @@ class Replica {
   /// Applies the executed step's effects at its end time (graph nodes carry their times).
   void end_step(const OpGraph& graph, double end);
   policies::ReplicaLoad load() const;
+  const ReplicaPlan& plan() const { return plan_; }
+
+  // Moving a running sequence between instances (through the cluster facade).
+  /// Whether this instance has the device blocks for `seq`'s computed tokens and its next token.
+  bool can_hold(const policies::Sequence& seq) const;
+  /// Takes a handed-off `seq`'s block table out of it; its blocks stay in use until release_kv.
+  std::vector<serving::BlockId> detach_kv(policies::Sequence& seq);
+  void release_kv(const std::vector<serving::BlockId>& blocks);
+  /// Reserves device blocks for `seq`'s computed tokens (an InvariantError if they are not free).
+  void reserve_kv(policies::Sequence& seq);
+  /// `seq` (KV reserved and landed) joins the running sequences.
+  void adopt(policies::Sequence& seq);
 
  private:
   int index_;
   ReplicaPlan& plan_;
+  const Controllers* controllers_;
   const models::ModelSpec& model_;
   std::int64_t max_model_len_;
   Recorder& recorder_;

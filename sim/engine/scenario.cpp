@@ -17,6 +17,7 @@ struct Pool {
   std::shared_ptr<const hw::Device> device;
   int replicas = 1;
   int tensor_parallel = 1;
+  serving::InstanceRole role = serving::InstanceRole::both;
   std::shared_ptr<const hw::NodeSpec> node;  ///< the pool's `node`, if given
   std::optional<config::Node> where;  ///< for messages about the pool
 };
@@ -157,6 +158,10 @@ Scenario load_scenario(const config::Document& doc) {
     pool.name = pool_cfg.get<std::string>("name").default_to(
         fmt::format("{}{}", pool.device->name, pool.tensor_parallel > 1 ? fmt::format(" TP{}", pool.tensor_parallel) : ""));
     if (pool_cfg.has("node")) pool.node = parse_pool_node(pool_cfg, pool.tensor_parallel);
+    // Prefill/decode disaggregation: what the pool's instances serve (a P/D controller moves
+    // sequences from prefill to decode instances).
+    if (pool_cfg.has("role"))
+      pool.role = *serving::parse_instance_role(pool_cfg.get<std::string>("role").one_of({"both", "prefill", "decode"}).value());
     pool.where = pool_cfg;
     pools.push_back(std::move(pool));
   }
@@ -179,6 +184,7 @@ Scenario load_scenario(const config::Document& doc) {
       plan.pool = pool.name;
       plan.device = pool.device;
       plan.parallel.tp = pool.tensor_parallel;
+      plan.role = pool.role;
       if (weights_in_storage) {
         const hw::MemoryTier* storage = pool.device->storage();
         if (!storage)
@@ -207,6 +213,15 @@ Scenario load_scenario(const config::Document& doc) {
     }
   }
   sc.router = Registry<policies::Router>::instance().make(policy_cfg.section("router"), "round_robin");
+  if (auto controllers = policy_cfg.maybe("controllers"))
+    for (const auto& c : controllers->items()) sc.controllers.push_back(Registry<policies::Controller>::instance().make(c, ""));
+  const bool split = std::any_of(sc.replicas.begin(), sc.replicas.end(), [](const ReplicaPlan& r) { return r.role != serving::InstanceRole::both; });
+  if (split && sc.controllers.empty())
+    cluster.fail("pools with role prefill or decode need a controller that moves sequences between them, e.g. "
+                 "policies.controllers: [{impl: pd_disaggregation}]");
+  if (split && std::none_of(sc.replicas.begin(), sc.replicas.end(),
+                            [](const ReplicaPlan& r) { return serving::takes_arrivals(r.role); }))
+    cluster.fail("every pool has role decode: no instance takes arrivals");
 
   const config::Node workload = root.child("workload");
   auto source = Registry<workload::WorkloadSource>::instance().make(workload, "", "source");

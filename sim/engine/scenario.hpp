@@ -13,6 +13,7 @@
 #include "hw/node.hpp"
 #include "hw/placement.hpp"
 #include "models/model.hpp"
+#include "policies/controller/controller.hpp"
 #include "policies/kv_cache/kv_manager.hpp"
 #include "policies/preemption/preemption.hpp"
 #include "policies/router/router.hpp"
@@ -27,6 +28,7 @@ namespace hetsim::sim {
 struct ReplicaPlan {
   std::string pool;  ///< the pool it belongs to ("h100-sxm5-80gb", or the pool's name)
   std::shared_ptr<const hw::Device> device;
+  serving::InstanceRole role = serving::InstanceRole::both;
   ParallelPlan parallel;             ///< how the replica splits the model (serving: tp)
   hw::OperandPlacement placement;    ///< where operands live on the device (serving.weights: storage)
   std::unique_ptr<policies::Scheduler> scheduler;
@@ -65,6 +67,7 @@ struct Scenario {
   std::vector<ReplicaPlan> replicas;
   std::vector<NodeInstance> nodes;
   std::unique_ptr<policies::Router> router;
+  std::vector<std::unique_ptr<policies::Controller>> controllers;  ///< global policies, in listed order
   std::vector<Request> requests;
   Slo slo;
   OutputOptions output;

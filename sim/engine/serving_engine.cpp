@@ -10,122 +10,216 @@
 #include "sim/engine/replica.hpp"
 #include "sim/engine/simgrid_setup.hpp"
 #include "sim/engine/transfer_network.hpp"
+#include "sim/serving/cluster_facade.hpp"
 
 namespace hetsim::sim {
 namespace sg = simgrid::s4u;
 
-EngineStats run_serving(Scenario& sc, Recorder& recorder) {
-  const auto engine = make_simgrid_engine();
+namespace {
 
+/// One serving run: the platform, one actor per replica and one for the arrivals (requests are
+/// plain data), and the cluster facade global policies act through.
+class ServingRun final : public serving::ClusterFacade {
+ public:
+  ServingRun(Scenario& sc, Recorder& recorder) : sc_(sc), recorder_(recorder), sequences_(sc.requests.size()) {}
+
+  EngineStats run() {
+    const auto engine = make_simgrid_engine();
+    build_platform();
+    for (std::size_t i = 0; i < sc_.replicas.size(); ++i)
+      replicas_.push_back(std::make_unique<Replica>(static_cast<int>(i), sc_.replicas[i], sc_.model, sc_.max_model_len,
+                                                    recorder_, &sc_.controllers));
+    actors_.resize(replicas_.size());
+    idle_.assign(replicas_.size(), 0);
+    for (auto& c : sc_.controllers) c->attach(*this);
+    for (std::size_t i = 0; i < replicas_.size(); ++i)
+      actors_[i] = sg::Actor::create(fmt::format("replica-{}", i), hosts_[i], [this, i] { guarded([&] { replica_loop(i); }); });
+    sg::Actor::create("source", frontend_, [this] { guarded([&] { source_loop(); }); });
+    engine->run();
+    if (failure_) std::rethrow_exception(failure_);
+    recorder_.finish(sg::Engine::get_clock());
+    return stats_;
+  }
+
+  // serving::ClusterFacade
+  double now() const override { return sg::Engine::get_clock(); }
+  std::size_t instances() const override { return replicas_.size(); }
+  serving::InstanceRole role(std::size_t i) const override { return sc_.replicas.at(i).role; }
+  policies::ReplicaLoad load(std::size_t i) const override { return replicas_.at(i)->load(); }
+  bool can_hold(const policies::Sequence& seq, std::size_t i) const override { return replicas_.at(i)->can_hold(seq); }
+  void move_sequence(policies::Sequence& seq, std::size_t from, std::size_t to, std::function<void()> done) override;
+  void set_timer(double at, std::function<void()> fn) override;
+
+ private:
+  void build_platform();
+  void replica_loop(std::size_t i);
+  void source_loop();
+  /// Runs `body`; on any exception records it and stops the simulation.
+  template <class F>
+  void guarded(F&& body) {
+    try {
+      body();
+    } catch (...) {
+      failure_ = std::current_exception();
+      sg::Actor::kill_all();
+    }
+  }
+  void wake(std::size_t i) {
+    if (!idle_[i]) return;
+    idle_[i] = 0;
+    actors_[i]->resume();
+  }
+  void wake_all() {
+    for (std::size_t i = 0; i < replicas_.size(); ++i) wake(i);
+  }
+  /// Nothing more can happen: arrivals are over and no transfer or timer is pending.
+  bool quiescent() const { return source_done_ && pending_ == 0; }
+
+  Scenario& sc_;
+  Recorder& recorder_;
+  std::vector<policies::Sequence> sequences_;
+  std::vector<std::unique_ptr<Replica>> replicas_;
+  sg::Host* frontend_ = nullptr;
+  std::vector<sg::Host*> hosts_;
+  std::vector<std::unique_ptr<TransferNetwork>> networks_;
+  std::unique_ptr<Executor> executor_;
+  std::vector<EngineId> engine_ids_;
+  std::vector<sg::ActorPtr> actors_;
+  std::vector<char> idle_;
+  bool source_done_ = false;
+  int pending_ = 0;  ///< sequence moves and timers in flight
+  std::exception_ptr failure_;
+  EngineStats stats_;
+};
+
+void ServingRun::build_platform() {
   auto* zone = sg::create_full_zone("cluster");
-  sg::Host* frontend = zone->create_host("frontend", 1e9);
-  std::vector<sg::Host*> hosts;
-  for (std::size_t i = 0; i < sc.replicas.size(); ++i)
-    hosts.push_back(zone->create_host(fmt::format("replica-{}", i), 1e9));
+  frontend_ = zone->create_host("frontend", 1e9);
+  for (std::size_t i = 0; i < sc_.replicas.size(); ++i) hosts_.push_back(zone->create_host(fmt::format("replica-{}", i), 1e9));
   // One network per node instance, in its own zone: replicas on a node contend on its links.
-  std::vector<std::unique_ptr<TransferNetwork>> networks;
-  for (const auto& node : sc.nodes) {
+  for (const auto& node : sc_.nodes) {
     auto* node_zone = sg::create_full_zone(node.prefix);
     node_zone->set_parent(zone);
-    networks.push_back(std::make_unique<TransferNetwork>(node.spec->topology, node_zone, node.prefix));
+    networks_.push_back(std::make_unique<TransferNetwork>(node.spec->topology, node_zone, node.prefix));
   }
   // Moves name platform tiers as "<node prefix><tier>"; each node's network knows its own tiers.
-  auto start_move = [&](const std::string& from, const std::string& to, double bytes) {
-    for (std::size_t n = 0; n < sc.nodes.size(); ++n) {
-      const std::string& prefix = sc.nodes[n].prefix;
+  auto start_move = [this](const std::string& from, const std::string& to, double bytes) {
+    for (std::size_t n = 0; n < sc_.nodes.size(); ++n) {
+      const std::string& prefix = sc_.nodes[n].prefix;
       if (from.starts_with(prefix) && to.starts_with(prefix))
-        return networks[n]->start(from.substr(prefix.size()), to.substr(prefix.size()), bytes);
+        return networks_[n]->start(from.substr(prefix.size()), to.substr(prefix.size()), bytes);
     }
-    throw InvariantError(fmt::format("no network joins {} and {}", from, to));
+    throw InputError(fmt::format("no network joins {} and {}: the nodes of this run are not connected", from, to));
   };
   // Compute engines (one per replica; its TP group runs in lockstep) in a zone without routes.
   auto* engine_zone = sg::create_empty_zone("engines");
   engine_zone->set_parent(zone);
-  Executor executor(engine_zone, start_move);
-  std::vector<EngineId> engine_ids;
-  for (std::size_t i = 0; i < sc.replicas.size(); ++i) engine_ids.push_back(executor.add_engine(fmt::format("replica-{}.engine", i)));
+  executor_ = std::make_unique<Executor>(engine_zone, start_move);
+  for (std::size_t i = 0; i < sc_.replicas.size(); ++i) engine_ids_.push_back(executor_->add_engine(fmt::format("replica-{}.engine", i)));
   engine_zone->seal();
   zone->seal();
-
-  std::vector<policies::Sequence> sequences(sc.requests.size());
-  std::vector<std::unique_ptr<Replica>> replicas;
-  for (std::size_t i = 0; i < sc.replicas.size(); ++i)
-    replicas.push_back(std::make_unique<Replica>(static_cast<int>(i), sc.replicas[i], sc.model, sc.max_model_len, recorder));
-  std::vector<sg::ActorPtr> actors(replicas.size());
-  std::vector<char> idle(replicas.size(), 0);
-  bool source_done = false;
-  std::exception_ptr failure;
-  EngineStats stats;
-
-  // Actors are per resource (one source, one per replica); requests are plain data.
-  for (std::size_t i = 0; i < replicas.size(); ++i) {
-    actors[i] = sg::Actor::create(fmt::format("replica-{}", i), hosts[i], [&, i] {
-      try {
-        Replica& replica = *replicas[i];
-        OpGraph graph;
-        while (true) {
-          if (!replica.has_work()) {
-            if (source_done) return;
-            idle[i] = 1;
-            sg::this_actor::suspend();
-            continue;
-          }
-          replica.plan_step(sg::Engine::get_clock(), engine_ids[i], graph);
-          executor.run(graph);
-          replica.end_step(graph, sg::Engine::get_clock());
-          ++stats.events;
-        }
-      } catch (...) {
-        failure = std::current_exception();
-        sg::Actor::kill_all();
-      }
-    });
-  }
-  sg::Actor::create("source", frontend, [&] {
-    try {
-      std::vector<policies::ReplicaLoad> loads(replicas.size());
-      for (const Request& req : sc.requests) {
-        if (req.arrival > sg::Engine::get_clock()) sg::this_actor::sleep_until(req.arrival);
-        const double now = sg::Engine::get_clock();
-        recorder.on_arrival(req, now);
-        ++stats.events;
-        policies::Sequence& seq = sequences[static_cast<std::size_t>(req.id)];
-        seq.id = req.id;
-        seq.arrival = now;
-        seq.prompt_tokens = req.prompt_tokens;
-        seq.output_tokens = req.output_tokens;
-        // Routers choose among the replicas that could ever hold the request (in a mixed fleet a
-        // long request may fit only the larger devices); if none can, replica 0 rejects it.
-        bool any_fits = false;
-        for (std::size_t i = 0; i < replicas.size(); ++i) {
-          loads[i] = replicas[i]->load();
-          loads[i].can_fit = replicas[i]->rejection_reason(seq).empty();
-          any_fits = any_fits || loads[i].can_fit;
-        }
-        const std::size_t target = any_fits ? sc.router->route(req, loads) : 0;
-        if (target >= replicas.size() || (any_fits && !loads[target].can_fit))
-          throw InvariantError(fmt::format("router chose replica {} of {}, which cannot hold request {}", target,
-                                           replicas.size(), req.id));
-        if (replicas[target]->accept(seq, now) && idle[target]) {
-          idle[target] = 0;
-          actors[target]->resume();
-        }
-      }
-      source_done = true;
-      for (std::size_t i = 0; i < replicas.size(); ++i)
-        if (idle[i]) {
-          idle[i] = 0;
-          actors[i]->resume();
-        }
-    } catch (...) {
-      failure = std::current_exception();
-      sg::Actor::kill_all();
-    }
-  });
-  engine->run();
-  if (failure) std::rethrow_exception(failure);
-  recorder.finish(sg::Engine::get_clock());
-  return stats;
 }
+
+void ServingRun::replica_loop(std::size_t i) {
+  Replica& replica = *replicas_[i];
+  OpGraph graph;
+  while (true) {
+    if (!replica.has_work()) {
+      if (quiescent()) return;
+      idle_[i] = 1;
+      sg::this_actor::suspend();
+      continue;
+    }
+    replica.plan_step(sg::Engine::get_clock(), engine_ids_[i], graph);
+    executor_->run(graph);
+    replica.end_step(graph, sg::Engine::get_clock());
+    ++stats_.events;
+  }
+}
+
+void ServingRun::source_loop() {
+  std::vector<policies::ReplicaLoad> loads(replicas_.size());
+  for (const Request& req : sc_.requests) {
+    if (req.arrival > sg::Engine::get_clock()) sg::this_actor::sleep_until(req.arrival);
+    const double now = sg::Engine::get_clock();
+    recorder_.on_arrival(req, now);
+    ++stats_.events;
+    policies::Sequence& seq = sequences_[static_cast<std::size_t>(req.id)];
+    seq.id = req.id;
+    seq.arrival = now;
+    seq.prompt_tokens = req.prompt_tokens;
+    seq.output_tokens = req.output_tokens;
+    // Routers choose among the replicas that take arrivals and could ever hold the request (in a
+    // mixed fleet a long request may fit only the larger devices); if none can, replica 0 rejects it.
+    bool any_fits = false;
+    for (std::size_t i = 0; i < replicas_.size(); ++i) {
+      loads[i] = replicas_[i]->load();
+      loads[i].role = sc_.replicas[i].role;
+      loads[i].can_fit = serving::takes_arrivals(loads[i].role) && replicas_[i]->rejection_reason(seq).empty();
+      any_fits = any_fits || loads[i].can_fit;
+    }
+    const policies::RoutePlan plan = any_fits ? sc_.router->plan(req, loads) : policies::RoutePlan{};
+    const std::size_t target = plan.instance;
+    if (target >= replicas_.size() || (any_fits && !loads[target].can_fit))
+      throw InvariantError(fmt::format("router chose replica {} of {}, which cannot hold request {}", target,
+                                       replicas_.size(), req.id));
+    if (plan.decode && *plan.decode >= replicas_.size())
+      throw InvariantError(fmt::format("router chose decode replica {} of {}", *plan.decode, replicas_.size()));
+    seq.decode_instance = plan.decode ? static_cast<int>(*plan.decode) : -1;
+    if (replicas_[target]->accept(seq, now)) {
+      for (auto& c : sc_.controllers) c->on_arrival(seq, target);
+      wake(target);
+    }
+  }
+  source_done_ = true;
+  wake_all();
+}
+
+void ServingRun::move_sequence(policies::Sequence& seq, std::size_t from, std::size_t to, std::function<void()> done) {
+  Replica& src = *replicas_.at(from);
+  Replica& dst = *replicas_.at(to);
+  // Decode blocks are reserved when the transfer starts (DistServe); the source keeps its blocks
+  // until the KV has landed.
+  auto held = src.detach_kv(seq);
+  dst.reserve_kv(seq);
+  ++pending_;
+  sg::Actor::create(fmt::format("move-{}", seq.id), frontend_, [this, &seq, &src, &dst, to, held = std::move(held), done] {
+    guarded([&] {
+      std::vector<TransferNetwork::Transfer> inflight;
+      const ReplicaPlan& a = src.plan();
+      const ReplicaPlan& b = dst.plan();
+      // Every rank of the destination receives its shard from a rank of the source.
+      for (std::size_t r = 0; r < b.device_tiers.size(); ++r) {
+        if (a.device_tiers.empty() || b.device_tiers.empty())
+          throw InputError(fmt::format("moving sequence {}: instances need nodes to move KV between (give cluster.node)", seq.id));
+        const double bytes = static_cast<double>(seq.computed) * b.kv_bytes_per_token;
+        inflight.push_back(executor_->start_move(a.device_tiers[r % a.device_tiers.size()], b.device_tiers[r], bytes));
+      }
+      for (auto& t : inflight) t.wait();
+      src.release_kv(held);
+      dst.adopt(seq);
+      --pending_;
+      if (done) done();
+      wake(to);
+      if (quiescent()) wake_all();
+    });
+  });
+}
+
+void ServingRun::set_timer(double at, std::function<void()> fn) {
+  ++pending_;
+  sg::Actor::create("timer", frontend_, [this, at, fn = std::move(fn)] {
+    guarded([&] {
+      if (at > sg::Engine::get_clock()) sg::this_actor::sleep_until(at);
+      fn();
+      --pending_;
+      if (quiescent()) wake_all();
+    });
+  });
+}
+
+}  // namespace
+
+EngineStats run_serving(Scenario& sc, Recorder& recorder) { return ServingRun(sc, recorder).run(); }
 
 }  // namespace hetsim::sim
