@@ -16,7 +16,7 @@ Replica::Replica(int index, ReplicaPlan& plan, const models::ModelSpec& model, s
       cost_(*plan.device, plan.weights_in_storage),
       queues_(*plan.kv, *plan.preemption) {
   row_.replica = index;
-  row_.kv_blocks_total = plan.kv->total_blocks();
+  row_.set(serving_metrics::kKvBlocksTotal, plan.kv->total_blocks());
 }
 
 std::string Replica::rejection_reason(const policies::Sequence& seq) const {
@@ -68,15 +68,15 @@ double Replica::begin_step(double now) {
   copies_.in_bytes = static_cast<double>(copies_.in_tokens) * plan_.kv_bytes_per_token;
   if (copies_.any() && plan_.node < 0)
     throw InvariantError(fmt::format("replica {}: KV copies planned but the replica has no node to move them over", index_));
-  row_.swap_out_tokens = copies_.out_tokens;
-  row_.swap_in_tokens = copies_.in_tokens;
-  row_.transfer_time = 0;
+  row_.set(serving_metrics::kSwapOutTokens, copies_.out_tokens);
+  row_.set(serving_metrics::kSwapInTokens, copies_.in_tokens);
+  row_.set(serving_metrics::kTransferTime, 0);
   models::step_ops(model_, shape, plan_.tensor_parallel, ops_);
   row_.start = now;
-  row_.prefill_tokens = shape.prefill_tokens;
-  row_.decode_seqs = shape.decode_seqs;
-  row_.batch_seqs = static_cast<std::int64_t>(batch_.size());
-  row_.kv_blocks_used = plan_.kv->used_blocks();
+  row_.set(serving_metrics::kPrefillTokens, shape.prefill_tokens);
+  row_.set(serving_metrics::kDecodeSeqs, shape.decode_seqs);
+  row_.set(serving_metrics::kBatchSeqs, batch_.size());
+  row_.set(serving_metrics::kKvBlocksUsed, plan_.kv->used_blocks());
   return cost_.step_time(ops_);
 }
 

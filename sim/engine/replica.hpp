@@ -8,7 +8,8 @@
 #include "models/step_ops.hpp"
 #include "policies/router/router.hpp"
 #include "policies/scheduler/scheduler.hpp"
-#include "sim/engine/recorder.hpp"
+#include "sim/metrics/recorder.hpp"
+#include "sim/metrics/serving_metrics.hpp"
 #include "sim/engine/scenario.hpp"
 
 namespace hetsim::sim {
@@ -34,7 +35,7 @@ class Replica {
   /// KV the planned step must copy before computing; the engine moves it over the node's links
   /// and reports the time it took with copies_done().
   const KvCopies& kv_copies() const { return copies_; }
-  void copies_done(double seconds) { row_.transfer_time = seconds; }
+  void copies_done(double seconds) { row_.set(serving_metrics::kTransferTime, seconds); }
   /// Applies the planned step's effects at its end time.
   void end_step(double end);
   policies::ReplicaLoad load() const;

@@ -4,7 +4,8 @@
 
 #include "hw/cost_model.hpp"
 #include "models/step_ops.hpp"
-#include "sim/engine/recorder.hpp"
+#include "sim/metrics/recorder.hpp"
+#include "sim/engine/run_description.hpp"
 #include "sim/engine/scenario.hpp"
 #include "sim/engine/serving_engine.hpp"
 
@@ -56,7 +57,7 @@ workload:
                                        model, device, tp);
   auto doc = config::Document::load_string(yaml, "single.yaml");
   sim::Scenario sc = sim::load_scenario(doc);
-  sim::Recorder recorder(sc, "");
+  sim::Recorder recorder(sim::describe_run(sc), "");
   sim::run_serving(sc, recorder);
   const auto& r = recorder.requests().at(0);
   REQUIRE(r.status == sim::RequestStatus::completed);
