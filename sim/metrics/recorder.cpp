@@ -35,6 +35,17 @@ Recorder::Recorder(RunInfo info, std::string out_dir)
       aggregates_.push_back({cat.slot_of({cat.find(Scope::step, m.from)}), m.agg, i});
     }
   }
+  std::stable_sort(aggregates_.begin(), aggregates_.end(), [](const Aggregate& x, const Aggregate& y) {
+    auto rank = [](Agg g) { return g == Agg::sum ? 0 : g == Agg::max ? 1 : 2; };
+    return rank(x.agg) < rank(y.agg);
+  });
+  for (const auto& g : aggregates_) {
+    if (g.agg == Agg::sum) ++n_sum_;
+    if (g.agg == Agg::max) ++n_max_;
+    if (g.agg != Agg::sum && g.agg != Agg::max && g.agg != Agg::time_mean)
+      throw std::logic_error(fmt::format("instance metric {}: steps aggregate by sum, max or time_mean",
+                                         metrics::catalog().all()[g.metric].name));
+  }
   accumulators_.assign(info_.instances.size() * aggregates_.size(), 0.0);
   if (out_dir_.empty()) return;
   std::error_code ec;
@@ -105,7 +116,7 @@ void Recorder::on_reject(std::int64_t id, int replica, std::string reason, doubl
 }
 
 void Recorder::on_step(const StepRow& row) {
-  double& clock = replica_clock_.at(static_cast<std::size_t>(row.replica));
+  double& clock = replica_clock_[static_cast<std::size_t>(row.replica)];
   if (row.start < clock || row.duration < 0)
     throw InvariantError(fmt::format("replica {}: step at {} (duration {}) overlaps the previous one ending at {}",
                                      row.replica, row.start, row.duration, clock));
@@ -122,16 +133,13 @@ void Recorder::on_step(const StepRow& row) {
   ++rep.steps;
   ++total_steps_;
   rep.busy_time += row.duration;
+  // Aggregates are sorted by kind in the constructor: sums, then maxima, then time integrals.
   double* acc = accumulators_.data() + static_cast<std::size_t>(row.replica) * aggregates_.size();
-  for (std::size_t k = 0; k < aggregates_.size(); ++k) {
-    const double x = v[aggregates_[k].slot];
-    switch (aggregates_[k].agg) {
-      case Agg::sum: acc[k] += x; break;
-      case Agg::max: acc[k] = std::max(acc[k], x); break;
-      case Agg::time_mean: acc[k] += x * row.duration; break;
-      default: break;
-    }
-  }
+  const Aggregate* a = aggregates_.data();
+  std::size_t k = 0;
+  for (; k < n_sum_; ++k) acc[k] += v[a[k].slot];
+  for (; k < n_sum_ + n_max_; ++k) acc[k] = std::max(acc[k], v[a[k].slot]);
+  for (; k < aggregates_.size(); ++k) acc[k] += v[a[k].slot] * row.duration;
   if (steps_csv_) write_step_line(row);
   if (timeline_) {
     // Chrome trace "complete" events; times in microseconds.

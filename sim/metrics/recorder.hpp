@@ -83,7 +83,8 @@ class Recorder {
   std::vector<ReplicaRecord> replicas_;
   std::vector<double> replica_clock_;
   std::vector<Column> columns_;
-  std::vector<Aggregate> aggregates_;
+  std::vector<Aggregate> aggregates_;  ///< sums, then maxima, then time integrals
+  std::size_t n_sum_ = 0, n_max_ = 0;
   std::vector<double> accumulators_;  ///< [instance][aggregate]
   std::vector<Bound> bounds_;
   std::vector<TimelineArg> timeline_args_;
