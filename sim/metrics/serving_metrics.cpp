@@ -31,7 +31,7 @@ const MetricId kInstSteps = declare({.name = "steps", .scope = Scope::instance, 
 const MetricId kInstBusyFraction = declare({.name = "busy_fraction", .scope = Scope::instance, .unit = "1",
                                             .description = "fraction of the run spent in steps", .key = "busy_fraction"});
 
-// ---- step metrics
+// ---- step metrics (the KV-swap ones exist only in runs whose preemption policy moves KV)
 const StepMetric kPrefillTokens = declare_step(
     {.name = "prefill_tokens", .type = Type::integer, .unit = "tokens", .description = "prompt tokens computed in the step",
      .column = "prefill_tokens", .timeline = true, .instance = {Agg::sum, "prefill_tokens"}});
@@ -54,14 +54,14 @@ const StepMetric kKvBlocksTotal = declare_step({.name = "kv_blocks_total", .type
 const StepMetric kSwapOutTokens = declare_step(
     {.name = "swap_out_tokens", .type = Type::integer, .unit = "tokens",
      .description = "KV tokens copied device -> swap tier before the step", .column = "swap_out_tokens",
-     .instance = {Agg::sum, "swap_out_tokens"}});
+     .only_with = "kv_swap", .instance = {Agg::sum, "swap_out_tokens"}});
 const StepMetric kSwapInTokens = declare_step(
     {.name = "swap_in_tokens", .type = Type::integer, .unit = "tokens",
      .description = "KV tokens copied swap tier -> device before the step", .column = "swap_in_tokens",
-     .instance = {Agg::sum, "swap_in_tokens"}});
+     .only_with = "kv_swap", .instance = {Agg::sum, "swap_in_tokens"}});
 const StepMetric kTransferTime = declare_step(
     {.name = "transfer_s", .unit = "s", .description = "seconds of the step spent waiting for its KV copies",
-     .column = "transfer_s", .instance = {Agg::sum, "transfer_s"}});
+     .column = "transfer_s", .only_with = "kv_swap", .instance = {Agg::sum, "transfer_s"}});
 const MetricId kInstSwapOutTokens{metrics::catalog().find(Scope::instance, "swap_out_tokens")};
 const MetricId kInstSwapInTokens{metrics::catalog().find(Scope::instance, "swap_in_tokens")};
 
