@@ -16,9 +16,11 @@
 
 #include "sim/core/config.hpp"
 #include "sim/core/error.hpp"
-#include "sim/engine/recorder.hpp"
+#include "sim/metrics/recorder.hpp"
+#include "sim/engine/run_description.hpp"
 #include "sim/engine/scenario.hpp"
 #include "sim/engine/serving_engine.hpp"
+#include "sim/metrics/summary.hpp"
 
 #ifndef HETSIM_SOURCE_DIR
 #define HETSIM_SOURCE_DIR "."
@@ -52,9 +54,12 @@ workload: {{source: azure, file: "{}"}}
     sim::Scenario sc = sim::load_scenario(doc);
     const auto t1 = std::chrono::steady_clock::now();
     const std::string out = files ? (std::filesystem::temp_directory_path() / "hetsim_bench_out").string() : "";
-    sim::Recorder recorder(sc, out);
+    sim::Recorder recorder(sim::describe_run(sc), out);
     const auto stats = sim::run_serving(sc, recorder);
-    if (files) recorder.commit();
+    if (files) {
+      sim::write_summary(recorder);
+      recorder.commit();
+    }
     const auto t2 = std::chrono::steady_clock::now();
     rusage usage{};
     getrusage(RUSAGE_SELF, &usage);

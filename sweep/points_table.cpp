@@ -6,40 +6,70 @@
 
 #include "sim/core/atomic_file.hpp"
 #include "sim/core/error.hpp"
+#include "sim/core/metric.hpp"
 
 namespace hetsim::sweep {
 namespace fs = std::filesystem;
 
-const std::vector<std::string>& metric_columns() {
-  static const std::vector<std::string> columns = {
-      "completed", "rejected", "duration_s", "request_throughput", "output_token_throughput", "total_token_throughput",
-      "ttft_mean", "ttft_p50", "ttft_p90", "ttft_p99", "tpot_mean", "tpot_p50", "tpot_p90", "tpot_p99",
-      "e2e_mean", "e2e_p50", "e2e_p90", "e2e_p99", "goodput", "slo_attainment", "kv_utilization_mean",
-      "kv_utilization_peak", "preemptions", "gpus", "cost_per_hour"};
+namespace {
+/// The sweep columns: every run metric declaring one, whether or not a given point's run has it
+/// (its cells are then empty), in declaration order; distributions give _mean, _p50, _p90, _p99.
+struct SweepColumn {
+  std::string name;
+  std::vector<std::string> path;  ///< in summary.json
+};
+
+const std::vector<SweepColumn>& sweep_columns() {
+  static const std::vector<SweepColumn> columns = [] {
+    std::vector<SweepColumn> out;
+    for (const auto& m : metrics::catalog().all()) {
+      if (m.scope != metrics::Scope::run || m.sweep.empty()) continue;
+      std::vector<std::string> path;
+      for (std::size_t begin = 0, dot = 0; dot != std::string::npos; begin = dot + 1) {
+        dot = m.key.find('.', begin);
+        path.push_back(m.key.substr(begin, dot == std::string::npos ? std::string::npos : dot - begin));
+      }
+      if (m.agg != metrics::Agg::distribution) {
+        out.push_back({m.sweep, path});
+        continue;
+      }
+      for (const char* stat : {"mean", "p50", "p90", "p99"}) {
+        auto p = path;
+        p.push_back(stat);
+        out.push_back({m.sweep + "_" + stat, p});
+      }
+    }
+    return out;
+  }();
   return columns;
+}
+}  // namespace
+
+const std::vector<std::string>& metric_columns() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (const auto& c : sweep_columns()) out.push_back(c.name);
+    return out;
+  }();
+  return names;
 }
 
 std::vector<std::string> metric_cells(const std::string& folder) {
   std::ifstream in((fs::path(folder) / "summary.json").string());
   const auto s = nlohmann::json::parse(in, nullptr, false);
   if (s.is_discarded()) throw InputError(fmt::format("{}/summary.json: not valid JSON", folder));
-  auto cell = [](const nlohmann::json& v) { return v.is_null() ? std::string() : v.dump(); };
-  auto at = [&](std::initializer_list<const char*> path) {
+  std::vector<std::string> row;
+  for (const auto& c : sweep_columns()) {
     const nlohmann::json* v = &s;
-    for (const char* k : path) {
-      if (!v->is_object() || !v->contains(k)) return std::string();
+    for (const auto& k : c.path) {
+      if (!v->is_object() || !v->contains(k)) {
+        v = nullptr;
+        break;
+      }
       v = &(*v)[k];
     }
-    return cell(*v);
-  };
-  std::vector<std::string> row = {at({"requests", "completed"}), at({"requests", "rejected"}), at({"duration_s"}),
-                                  at({"throughput", "requests_per_s"}), at({"throughput", "output_tokens_per_s"}),
-                                  at({"throughput", "total_tokens_per_s"})};
-  for (const char* metric : {"ttft", "tpot", "e2e"})
-    for (const char* stat : {"mean", "p50", "p90", "p99"}) row.push_back(at({"latency_s", metric, stat}));
-  for (auto cellv : {at({"goodput", "requests_per_s"}), at({"goodput", "slo_attainment"}), at({"kv_utilization", "mean"}),
-                     at({"kv_utilization", "peak"}), at({"preemptions"}), at({"gpus"}), at({"cost_per_hour"})})
-    row.push_back(cellv);
+    row.push_back(v == nullptr || v->is_null() ? std::string() : v->dump());
+  }
   return row;
 }
 

@@ -9,7 +9,7 @@
 
 namespace hetsim::sweep {
 
-/// Column names after the parameters, in order.
+/// Column names after the parameters, in order: the run metrics declaring a sweep column.
 const std::vector<std::string>& metric_columns();
 /// Metric cells of the finished run in `folder` (empty cells where a metric does not apply).
 std::vector<std::string> metric_cells(const std::string& folder);

@@ -12,10 +12,11 @@
 #include "sim/core/catalog.hpp"
 #include "sim/core/error.hpp"
 #include "sim/core/registry.hpp"
-#include "sim/engine/recorder.hpp"
+#include "sim/metrics/recorder.hpp"
+#include "sim/engine/run_description.hpp"
 #include "sim/engine/scenario.hpp"
 #include "sim/engine/serving_engine.hpp"
-#include "sim/engine/summary.hpp"
+#include "sim/metrics/summary.hpp"
 #include "calibrate/calibrate_command.hpp"
 #include "sweep/sweep_command.hpp"
 #include "tools/transfer_command.hpp"
@@ -49,12 +50,13 @@ int cmd_run(const ScenarioArgs& a, std::string out_dir, bool quiet) {
   auto doc = load(a);
   sim::Scenario sc = sim::load_scenario(doc);
   if (out_dir.empty()) out_dir = (std::filesystem::path("out") / sc.name).string();
-  sim::Recorder recorder(sc, out_dir);
+  sim::Recorder recorder(sim::describe_run(sc), out_dir);
   sim::run_serving(sc, recorder);
+  const sim::Summary summary = sim::write_summary(recorder);
   recorder.commit();
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!quiet) {
-    fmt::print("{}", sim::summary_table(sim::summarize(sc, recorder), sc.slo));
+    fmt::print("{}", sim::summary_table(summary));
     std::string files;
     for (const auto& f : recorder.files()) files += (files.empty() ? "" : ", ") + f;
     fmt::print("  results     {}/ ({})\n  wall time   {:.3f} s\n", out_dir, files, wall);

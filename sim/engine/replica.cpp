@@ -17,7 +17,7 @@ Replica::Replica(int index, ReplicaPlan& plan, const models::ModelSpec& model, s
       cost_(*plan.device),
       queues_(*plan.kv, *plan.preemption) {
   row_.replica = index;
-  row_.kv_blocks_total = plan.kv->total_blocks();
+  row_.set(serving_metrics::kKvBlocksTotal, plan.kv->total_blocks());
 }
 
 std::string Replica::rejection_reason(const policies::Sequence& seq) const {
@@ -73,16 +73,16 @@ void Replica::plan_step(double now, EngineId engine, OpGraph& graph) {
   }
   if (!transfers.empty() && plan_.node < 0)
     throw InvariantError(fmt::format("replica {}: KV copies planned but the replica has no node to move them over", index_));
-  row_.swap_out_tokens = copies_.out_tokens;
-  row_.swap_in_tokens = copies_.in_tokens;
-  row_.transfer_time = 0;
+  row_.set(serving_metrics::kSwapOutTokens, copies_.out_tokens);
+  row_.set(serving_metrics::kSwapInTokens, copies_.in_tokens);
+  row_.set(serving_metrics::kTransferTime, 0);
   models::step_ops(model_, shape, plan_.parallel, ops_);
   plan_.placement.apply(*plan_.device, ops_);
   row_.start = now;
-  row_.prefill_tokens = shape.prefill_tokens;
-  row_.decode_seqs = shape.decode_seqs;
-  row_.batch_seqs = static_cast<std::int64_t>(batch_.size());
-  row_.kv_blocks_used = plan_.kv->used_blocks();
+  row_.set(serving_metrics::kPrefillTokens, shape.prefill_tokens);
+  row_.set(serving_metrics::kDecodeSeqs, shape.decode_seqs);
+  row_.set(serving_metrics::kBatchSeqs, batch_.size());
+  row_.set(serving_metrics::kKvBlocksUsed, plan_.kv->used_blocks());
   graph.clear();
   // Every TP rank moves its own shard over its own route; the step computes once all have landed.
   std::size_t moves = 0;
@@ -100,7 +100,7 @@ void Replica::plan_step(double now, EngineId engine, OpGraph& graph) {
 }
 
 void Replica::end_step(const OpGraph& graph, double end) {
-  row_.transfer_time = graph.size() > 1 ? graph.nodes().back().start - row_.start : 0.0;
+  row_.set(serving_metrics::kTransferTime, graph.size() > 1 ? graph.nodes().back().start - row_.start : 0.0);
   row_.duration = end - row_.start;
   recorder_.on_step(row_);
   bool any_left = false;

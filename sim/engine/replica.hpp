@@ -9,7 +9,8 @@
 #include "models/step_ops.hpp"
 #include "policies/router/router.hpp"
 #include "policies/scheduler/scheduler.hpp"
-#include "sim/engine/recorder.hpp"
+#include "sim/metrics/recorder.hpp"
+#include "sim/metrics/serving_metrics.hpp"
 #include "sim/engine/scenario.hpp"
 
 namespace hetsim::sim {

@@ -21,6 +21,7 @@
 #include "sim/core/config.hpp"
 #include "sim/core/parallel_plan.hpp"
 #include "sim/core/request.hpp"
+#include "sim/metrics/run_info.hpp"
 
 namespace hetsim::sim {
 
@@ -46,16 +47,6 @@ struct ReplicaPlan {
 struct NodeInstance {
   std::shared_ptr<const hw::NodeSpec> spec;
   std::string prefix;  ///< unique name prefix for its SimGrid hosts and links, e.g. "pool0.node1/"
-};
-
-struct Slo {
-  std::optional<double> ttft, tpot, e2e;  ///< seconds; a request meets the SLO if it meets all given
-  bool any() const { return ttft || tpot || e2e; }
-};
-
-struct OutputOptions {
-  bool steps = true;     ///< write steps.csv
-  bool timeline = false; ///< write timeline.json (Chrome trace)
 };
 
 struct Scenario {

@@ -2,7 +2,7 @@
 // Runs a serving scenario on SimGrid. The only file in hetsim that includes SimGrid headers.
 #include <cstdint>
 
-#include "sim/engine/recorder.hpp"
+#include "sim/metrics/recorder.hpp"
 #include "sim/engine/scenario.hpp"
 
 namespace hetsim::sim {

@@ -10,6 +10,7 @@ from .run_metrics import replica_count, replica_labels, run_end_time, step_time_
 from .run_plots import (plot_kv_utilization, plot_latency_cdfs, plot_step_breakdown,
                         plot_throughput_and_queue)
 from .run_tables import run_tables, step_breakdown_table
+from .schema import load_schema
 from .sweep_inputs import load_sweep
 from .sweep_plots import plot_max_rate, plot_max_rate_pareto, points_plots
 from .sweep_tables import max_rate_tables, points_table, sweep_definition_table
@@ -17,11 +18,12 @@ from .sweep_tables import max_rate_tables, points_table, sweep_definition_table
 
 def report_run(folder, outdir):
     summary, req, steps = load_run(folder)
+    schema = load_schema(folder)
     t_end = run_end_time(summary, req)
 
     name = summary.get("scenario") or os.path.basename(os.path.abspath(folder))
     report = Report(outdir, f"hetsim run report: {name}")
-    run_tables(report, summary)
+    run_tables(report, summary, schema)
 
     report.heading("Latency and load")
     if req.completed:

@@ -2,10 +2,12 @@
 
 from .formatting import fmt, pct
 from .run_metrics import full_label
+from .schema import instance_keys
 
 
-def run_tables(report, summary):
-    """Summary tables from summary.json; tolerant of optional keys."""
+def run_tables(report, summary, schema=None):
+    """Summary tables from summary.json; tolerant of optional keys. With the run's
+    metrics_schema.json (SCHEMA), the replicas table shows every per-instance metric declared."""
     def get(d, *keys):
         for k in keys:
             if not isinstance(d, dict) or k not in d:
@@ -59,19 +61,33 @@ def run_tables(report, summary):
 
     reps = get(summary, "replicas")
     if isinstance(reps, list) and reps:
-        cols = ["device", "tensor_parallel", "completed", "steps", "busy_fraction",
-                "prefill_tokens", "decode_tokens", "preemptions", "kv_blocks_total",
-                "kv_utilization_mean", "kv_utilization_peak"]
-        percent_cols = {"busy_fraction", "kv_utilization_mean", "kv_utilization_peak"}
+        if schema:
+            keyed = instance_keys(schema)
+            cols = [k for k, _ in keyed]
+            percent_cols = {k for k, m in keyed if m.get("unit") == "1"}
+            header = ["replica"] + [k.replace("_", " ") for k in cols]
+        else:  # a run from before metrics_schema.json
+            cols = ["device", "tensor_parallel", "completed", "steps", "busy_fraction",
+                    "prefill_tokens", "decode_tokens", "preemptions", "kv_blocks_total",
+                    "kv_utilization_mean", "kv_utilization_peak"]
+            percent_cols = {"busy_fraction", "kv_utilization_mean", "kv_utilization_peak"}
+            header = ["replica", "device", "TP", "completed", "steps", "busy", "prefill tokens",
+                      "decode tokens", "preemptions", "KV blocks", "KV util mean", "KV util peak"]
         rows = [[f"r{i}"] + [pct(r.get(c)) if c in percent_cols else fmt(r.get(c)) for c in cols]
                 for i, r in enumerate(reps) if isinstance(r, dict)]
-        header = ["replica", "device", "TP", "completed", "steps", "busy", "prefill tokens",
-                  "decode tokens", "preemptions", "KV blocks", "KV util mean", "KV util peak"]
         report.table("Replicas", header, rows)
 
     notes = get(summary, "cost_model")
     if isinstance(notes, list) and notes:
         report.table("Cost model", ["note"], [[n] for n in notes])
+
+    if schema:
+        rows = [[m.get("name", ""), m.get("scope", ""), m.get("unit", ""),
+                 m.get("aggregation", ""),
+                 m.get("steps_column") or m.get("summary_key") or "-", m.get("description", "")]
+                for m in schema["metrics"] if isinstance(m, dict)]
+        report.table("Metrics (metrics_schema.json)",
+                     ["metric", "scope", "unit", "aggregation", "where", "description"], rows)
 
 
 def step_breakdown_table(report, busy, idle, labels):

@@ -6,7 +6,8 @@
 
 #include "hw/cost_model.hpp"
 #include "models/step_ops.hpp"
-#include "sim/engine/recorder.hpp"
+#include "sim/metrics/recorder.hpp"
+#include "sim/engine/run_description.hpp"
 #include "sim/engine/scenario.hpp"
 #include "sim/engine/serving_engine.hpp"
 
@@ -58,7 +59,7 @@ workload:
                                        model, device, tp);
   auto doc = config::Document::load_string(yaml, "single.yaml");
   sim::Scenario sc = sim::load_scenario(doc);
-  sim::Recorder recorder(sc, "");
+  sim::Recorder recorder(sim::describe_run(sc), "");
   sim::run_serving(sc, recorder);
   const auto& r = recorder.requests().at(0);
   REQUIRE(r.status == sim::RequestStatus::completed);
@@ -148,7 +149,7 @@ TEST_CASE("engine: a single Llama-3-8B request on an idle H100 matches a hand-wr
       "workload: {source: synthetic, num_requests: 1, arrival: {rate: 1}, prompt_tokens: 1000, output_tokens: 50}\n",
       "single.yaml");
   sim::Scenario sc = sim::load_scenario(doc);
-  sim::Recorder recorder(sc, "");
+  sim::Recorder recorder(sim::describe_run(sc), "");
   sim::run_serving(sc, recorder);
   const auto& r = recorder.requests().at(0);
   REQUIRE(r.status == sim::RequestStatus::completed);

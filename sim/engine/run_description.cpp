@@ -1,0 +1,39 @@
+#include "sim/engine/run_description.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+namespace hetsim::sim {
+
+RunInfo describe_run(const Scenario& sc) {
+  RunInfo info;
+  info.scenario = sc.name;
+  info.file = sc.file;
+  info.model = sc.model.name;
+  info.fleet = describe_fleet(sc);
+  info.seed = sc.seed;
+  info.requests = sc.requests.size();
+  bool moves_kv = false;
+  for (const auto& r : sc.replicas) {
+    RunInfo::Instance in;
+    in.pool = r.pool;
+    in.device = r.device->name;
+    in.device_kind = r.device->kind_name;
+    in.tensor_parallel = r.parallel.tp;
+    in.kv_blocks_total = r.kv->total_blocks();
+    in.kv_bytes_per_token = r.kv_bytes_per_token;
+    in.cost_per_hour = r.device->cost_per_hour;
+    in.cost_model_source = r.device->efficiency_source;
+    info.instances.push_back(std::move(in));
+    moves_kv = moves_kv || r.kv->store().tiers() > 1;  // a policy keeps KV in another tier
+  }
+  if (moves_kv) info.features.push_back("kv_swap");
+  if (sc.slo.any()) info.features.push_back("slo");
+  info.slo = sc.slo;
+  info.output = sc.output;
+  YAML::Emitter emitter;
+  emitter << sc.resolved;
+  info.resolved_yaml = emitter.c_str();
+  return info;
+}
+
+}  // namespace hetsim::sim

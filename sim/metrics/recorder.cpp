@@ -1,0 +1,227 @@
+#include "sim/metrics/recorder.hpp"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "sim/core/error.hpp"
+#include "sim/metrics/serving_metrics.hpp"
+
+namespace hetsim::sim {
+using metrics::Agg;
+using metrics::Scope;
+
+Recorder::Recorder(RunInfo info, std::string out_dir)
+    : info_(std::move(info)),
+      active_(info_.features),
+      out_dir_(std::move(out_dir)),
+      replica_clock_(info_.instances.size(), 0.0) {
+  requests_.resize(info_.requests);
+  replicas_.resize(info_.instances.size());
+  const auto& cat = metrics::catalog();
+  for (std::uint32_t i = 0; i < cat.all().size(); ++i) {
+    const metrics::Metric& m = cat.all()[i];
+    if (!active_({i})) continue;
+    if (m.scope == Scope::step) {
+      const std::uint32_t slot = cat.slot_of({i});
+      if (!m.column.empty()) columns_.push_back({slot, m.type == metrics::Type::integer});
+      if (m.timeline) timeline_args_.push_back({slot, m.name});
+      if (!m.at_most.empty()) {
+        const auto limit = cat.find(Scope::step, m.at_most);
+        if (limit == UINT32_MAX)
+          throw std::logic_error(fmt::format("step metric {}: at_most = '{}' is not a step metric", m.name, m.at_most));
+        bounds_.push_back({slot, cat.slot_of({limit})});
+      }
+    } else if (m.scope == Scope::instance && m.agg != Agg::value) {
+      aggregates_.push_back({cat.slot_of({cat.find(Scope::step, m.from)}), m.agg, i});
+    }
+  }
+  std::stable_sort(aggregates_.begin(), aggregates_.end(), [](const Aggregate& x, const Aggregate& y) {
+    auto rank = [](Agg g) { return g == Agg::sum ? 0 : g == Agg::max ? 1 : 2; };
+    return rank(x.agg) < rank(y.agg);
+  });
+  for (const auto& g : aggregates_) {
+    if (g.agg == Agg::sum) ++n_sum_;
+    if (g.agg == Agg::max) ++n_max_;
+    if (g.agg != Agg::sum && g.agg != Agg::max && g.agg != Agg::time_mean)
+      throw std::logic_error(fmt::format("instance metric {}: steps aggregate by sum, max or time_mean",
+                                         metrics::catalog().all()[g.metric].name));
+  }
+  accumulators_.assign(info_.instances.size() * aggregates_.size(), 0.0);
+  if (out_dir_.empty()) return;
+  std::error_code ec;
+  std::filesystem::create_directories(out_dir_, ec);
+  if (ec) throw InputError(fmt::format("--out {}: cannot create folder ({})", out_dir_, ec.message()));
+  if (info_.output.steps) {
+    steps_csv_ = std::make_unique<AtomicFile>(file("steps.csv"));
+    std::string header = "replica,start_s,duration_s";
+    for (const auto& c : columns_) header += "," + cat.all()[cat.step_slots()[c.slot]].column;
+    steps_csv_->write(header + "\n");
+  }
+  if (info_.output.timeline) {
+    timeline_ = std::make_unique<AtomicFile>(file("timeline.json"));
+    timeline_->write("{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n");
+    for (std::size_t r = 0; r < info_.instances.size(); ++r) {
+      timeline_->print("{}{{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":0,\"tid\":{},\"args\":{{\"name\":\"replica {} ({})\"}}}}",
+                       first_timeline_event_ ? "" : ",\n", r, r, info_.instances[r].device);
+      first_timeline_event_ = false;
+    }
+  }
+}
+
+std::string Recorder::file(const std::string& name) const { return (std::filesystem::path(out_dir_) / name).string(); }
+
+void Recorder::advance_in_system(double now, int delta) {
+  if (now < in_system_since_)
+    throw InvariantError(fmt::format("time went backwards: event at {} after {}", now, in_system_since_));
+  in_system_area_ += static_cast<double>(in_system_) * (now - in_system_since_);
+  in_system_since_ = now;
+  in_system_ += delta;
+}
+
+void Recorder::on_arrival(const Request& request, double now) {
+  RequestRecord& r = requests_.at(static_cast<std::size_t>(request.id));
+  r.id = request.id;
+  r.arrival = now;
+  r.prompt_tokens = request.prompt_tokens;
+  r.output_tokens = request.output_tokens;
+  advance_in_system(now, +1);
+}
+
+void Recorder::on_first_scheduled(std::int64_t id, int replica, double now) {
+  RequestRecord& r = requests_[static_cast<std::size_t>(id)];
+  r.first_scheduled = now;
+  r.replica = replica;
+}
+
+void Recorder::on_first_token(std::int64_t id, double now) { requests_[static_cast<std::size_t>(id)].first_token = now; }
+
+void Recorder::on_complete(std::int64_t id, int preemptions, double now) {
+  RequestRecord& r = requests_[static_cast<std::size_t>(id)];
+  r.completion = now;
+  r.preemptions = preemptions;
+  r.status = RequestStatus::completed;
+  ReplicaRecord& rep = replicas_[static_cast<std::size_t>(r.replica)];
+  ++rep.completed;
+  rep.preemptions += preemptions;
+  advance_in_system(now, -1);
+}
+
+void Recorder::on_reject(std::int64_t id, int replica, std::string reason, double now) {
+  RequestRecord& r = requests_[static_cast<std::size_t>(id)];
+  r.status = RequestStatus::rejected;
+  r.replica = replica;
+  r.completion = now;
+  r.reason = std::move(reason);
+  advance_in_system(now, -1);
+}
+
+void Recorder::on_step(const StepRow& row) {
+  double& clock = replica_clock_[static_cast<std::size_t>(row.replica)];
+  if (row.start < clock || row.duration < 0)
+    throw InvariantError(fmt::format("replica {}: step at {} (duration {}) overlaps the previous one ending at {}",
+                                     row.replica, row.start, row.duration, clock));
+  const double* v = row.values.data();
+  for (const Bound& b : bounds_)
+    if (v[b.slot] > v[b.limit]) {
+      const auto& cat = metrics::catalog();
+      throw InvariantError(fmt::format("replica {}: {} = {} > {} = {}", row.replica,
+                                       cat.all()[cat.step_slots()[b.slot]].name, v[b.slot],
+                                       cat.all()[cat.step_slots()[b.limit]].name, v[b.limit]));
+    }
+  clock = row.start + row.duration;
+  ReplicaRecord& rep = replicas_[static_cast<std::size_t>(row.replica)];
+  ++rep.steps;
+  ++total_steps_;
+  rep.busy_time += row.duration;
+  // Aggregates are sorted by kind in the constructor: sums, then maxima, then time integrals.
+  double* acc = accumulators_.data() + static_cast<std::size_t>(row.replica) * aggregates_.size();
+  const Aggregate* a = aggregates_.data();
+  std::size_t k = 0;
+  for (; k < n_sum_; ++k) acc[k] += v[a[k].slot];
+  for (; k < n_sum_ + n_max_; ++k) acc[k] = std::max(acc[k], v[a[k].slot]);
+  for (; k < aggregates_.size(); ++k) acc[k] += v[a[k].slot] * row.duration;
+  if (steps_csv_) write_step_line(row);
+  if (timeline_) {
+    // Chrome trace "complete" events; times in microseconds.
+    timeline_->print_compiled(FMT_COMPILE(",\n{{\"name\":\"{}\",\"cat\":\"step\",\"ph\":\"X\",\"pid\":0,\"tid\":{},\"ts\":{:.3f},\"dur\":{:.3f},\"args\":{{"),
+                              serving_metrics::step_kind(v), row.replica, row.start * 1e6, row.duration * 1e6);
+    for (std::size_t k = 0; k < timeline_args_.size(); ++k)
+      timeline_->print_compiled(FMT_COMPILE("{}\"{}\":{}"), k ? "," : "", timeline_args_[k].name,
+                                static_cast<std::int64_t>(v[timeline_args_[k].slot]));
+    timeline_->write("}}");
+  }
+}
+
+void Recorder::write_step_line(const StepRow& row) {
+  steps_csv_->print_compiled(FMT_COMPILE("{},{},{}"), row.replica, row.start, row.duration);
+  for (const Column& c : columns_) {
+    const double x = row.values[c.slot];
+    if (c.integer)
+      steps_csv_->print_compiled(FMT_COMPILE(",{}"), static_cast<std::int64_t>(x));
+    else
+      steps_csv_->print_compiled(FMT_COMPILE(",{}"), x);
+  }
+  steps_csv_->write("\n");
+}
+
+double Recorder::step_aggregate(std::size_t instance, metrics::MetricId id) const {
+  for (std::size_t k = 0; k < aggregates_.size(); ++k)
+    if (aggregates_[k].metric == id.index) return accumulators_.at(instance * aggregates_.size() + k);
+  return 0;
+}
+
+void Recorder::finish(double end_time) {
+  end_time_ = end_time;
+  advance_in_system(end_time, 0);
+  for (const auto& r : requests_)
+    if (r.status == RequestStatus::pending)
+      throw InvariantError(fmt::format("request {} neither completed nor rejected at the end of the run", r.id));
+  if (out_dir_.empty()) return;
+  if (steps_csv_) steps_csv_->close();
+  if (timeline_) {
+    timeline_->write("\n]}\n");
+    timeline_->close();
+  }
+  requests_csv_ = std::make_unique<AtomicFile>(file("requests.csv"));
+  requests_csv_->write(
+      "id,arrival_s,first_scheduled_s,first_token_s,completion_s,prompt_tokens,output_tokens,replica,preemptions,status,"
+      "reason\n");
+  auto t = [](double v) { return v < 0 ? std::string() : fmt::format("{}", v); };
+  for (const auto& r : requests_) {
+    const bool done = r.status == RequestStatus::completed;
+    requests_csv_->print("{},{},{},{},{},{},{},{},{},{},{}\n", r.id, r.arrival, t(r.first_scheduled),
+                         t(done ? r.first_token : -1), t(done ? r.completion : -1), r.prompt_tokens, r.output_tokens,
+                         r.replica, r.preemptions, done ? "completed" : "rejected", r.reason);
+  }
+  requests_csv_->close();
+  resolved_yaml_ = std::make_unique<AtomicFile>(file("resolved.yaml"));
+  resolved_yaml_->print("# Effective configuration of this run (defaults filled in), from {}\n{}\n", info_.file,
+                        info_.resolved_yaml);
+  resolved_yaml_->close();
+}
+
+void Recorder::write_file(const std::string& name, std::string_view text) {
+  if (out_dir_.empty()) return;
+  auto f = std::make_unique<AtomicFile>(file(name));
+  f->write(text);
+  f->close();
+  extra_files_.push_back(std::move(f));
+}
+
+void Recorder::commit() {
+  for (auto* f : {&steps_csv_, &timeline_, &requests_csv_, &resolved_yaml_})
+    if (*f) (*f)->commit();
+  for (auto& f : extra_files_) f->commit();
+}
+
+std::vector<std::string> Recorder::files() const {
+  std::vector<std::string> out;
+  auto name = [](const AtomicFile& f) { return std::filesystem::path(f.path()).filename().string(); };
+  for (const auto* f : {&requests_csv_, &steps_csv_, &timeline_})
+    if (*f) out.push_back(name(**f));
+  for (const auto& f : extra_files_) out.push_back(name(*f));
+  if (resolved_yaml_) out.push_back(name(*resolved_yaml_));
+  return out;
+}
+
+}  // namespace hetsim::sim

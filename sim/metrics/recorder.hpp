@@ -1,0 +1,101 @@
+#pragma once
+// Collects what happens during a run: request outcomes, per-step rows (streamed to steps.csv as
+// they happen, so memory stays flat on long runs), per-instance aggregates of the declared step
+// metrics, the Chrome-trace timeline, and the integral of requests in the system (for the
+// Little's-law self-check). Checks that time never goes backwards and that bounded step metrics
+// (KV blocks in use <= capacity) hold. Knows nothing of the summary: summary.json is added by
+// write_summary() (sim/metrics/summary.hpp) through write_file().
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sim/core/atomic_file.hpp"
+#include "sim/core/metric.hpp"
+#include "sim/core/request.hpp"
+#include "sim/metrics/records.hpp"
+#include "sim/metrics/run_info.hpp"
+
+namespace hetsim::sim {
+
+class Recorder {
+ public:
+  /// `out_dir` empty: keep results in memory only (tests, benchmarks of the engine alone).
+  Recorder(RunInfo info, std::string out_dir);
+
+  void on_arrival(const Request& request, double now);
+  void on_first_scheduled(std::int64_t id, int replica, double now);
+  void on_first_token(std::int64_t id, double now);
+  void on_complete(std::int64_t id, int preemptions, double now);
+  void on_reject(std::int64_t id, int replica, std::string reason, double now);
+  void on_step(const StepRow& row);
+
+  /// Checks every request finished; closes steps.csv and timeline.json and writes requests.csv and
+  /// resolved.yaml (closed, not yet renamed into place: see commit()).
+  void finish(double end_time);
+  /// Writes a further result file in the output folder (nothing without one); committed after the
+  /// files above, in the order written.
+  void write_file(const std::string& name, std::string_view text);
+  /// Renames every output into place, the last written (summary.json) last, so its presence marks
+  /// a complete run.
+  void commit();
+
+  const RunInfo& info() const { return info_; }
+  const metrics::ActiveSet& active() const { return active_; }
+  const std::vector<RequestRecord>& requests() const { return requests_; }
+  const std::vector<ReplicaRecord>& replicas() const { return replicas_; }
+  /// Raw aggregate over instance `instance`'s steps of the instance metric `id` (sum, max, or the
+  /// integral of value x step duration for time_mean); 0 for metrics not aggregated from steps.
+  double step_aggregate(std::size_t instance, metrics::MetricId id) const;
+  double end_time() const { return end_time_; }
+  /// Time-average number of requests in the system over [0, end].
+  double mean_in_system() const { return end_time_ > 0 ? in_system_area_ / end_time_ : 0; }
+  std::int64_t step_count() const { return total_steps_; }
+  const std::string& out_dir() const { return out_dir_; }
+  std::vector<std::string> files() const;
+
+ private:
+  struct Column {
+    std::uint32_t slot;
+    bool integer;
+  };
+  struct Aggregate {
+    std::uint32_t slot;
+    metrics::Agg agg;
+    std::uint32_t metric;  ///< the instance metric it feeds
+  };
+  struct Bound {
+    std::uint32_t slot, limit;
+  };
+  struct TimelineArg {
+    std::uint32_t slot;
+    std::string name;
+  };
+
+  void advance_in_system(double now, int delta);
+  std::string file(const std::string& name) const;
+  void write_step_line(const StepRow& row);
+
+  RunInfo info_;
+  metrics::ActiveSet active_;
+  std::string out_dir_;
+  std::vector<RequestRecord> requests_;
+  std::vector<ReplicaRecord> replicas_;
+  std::vector<double> replica_clock_;
+  std::vector<Column> columns_;
+  std::vector<Aggregate> aggregates_;  ///< sums, then maxima, then time integrals
+  std::size_t n_sum_ = 0, n_max_ = 0;
+  std::vector<double> accumulators_;  ///< [instance][aggregate]
+  std::vector<Bound> bounds_;
+  std::vector<TimelineArg> timeline_args_;
+  std::unique_ptr<AtomicFile> steps_csv_, timeline_, requests_csv_, resolved_yaml_;
+  std::vector<std::unique_ptr<AtomicFile>> extra_files_;
+  bool first_timeline_event_ = true;
+  double in_system_area_ = 0;
+  double in_system_since_ = 0;
+  std::int64_t in_system_ = 0;
+  std::int64_t total_steps_ = 0;
+  double end_time_ = 0;
+};
+
+}  // namespace hetsim::sim

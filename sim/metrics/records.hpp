@@ -1,0 +1,57 @@
+#pragma once
+// Plain result records kept in memory during a run: one per request, one per instance (what the
+// recorder counts itself; declared step metrics are aggregated generically), and the step row
+// components emit into.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sim/core/metric.hpp"
+
+namespace hetsim::sim {
+
+enum class RequestStatus : std::uint8_t { pending, completed, rejected };
+
+struct RequestRecord {
+  std::int64_t id = 0;
+  double arrival = 0;
+  double first_scheduled = -1;
+  double first_token = -1;
+  double completion = -1;
+  std::int64_t prompt_tokens = 0;
+  std::int64_t output_tokens = 0;
+  int replica = -1;
+  int preemptions = 0;
+  RequestStatus status = RequestStatus::pending;
+  std::string reason;  ///< why it was rejected
+
+  double ttft() const { return first_token - arrival; }
+  double e2e() const { return completion - arrival; }
+  /// Mean time per output token after the first; only defined for output_tokens > 1.
+  double tpot() const { return (completion - first_token) / static_cast<double>(output_tokens - 1); }
+};
+
+struct ReplicaRecord {
+  std::int64_t steps = 0;
+  double busy_time = 0;  ///< seconds spent in steps
+  std::int64_t completed = 0;
+  std::int64_t preemptions = 0;
+};
+
+/// What one step did: when, on which instance, and one value per declared step metric (a flat
+/// array indexed by StepMetric::slot; metrics the run does not have are simply not written).
+struct StepRow {
+  int replica = 0;
+  double start = 0;
+  double duration = 0;
+  std::vector<double> values = std::vector<double>(metrics::catalog().step_slots().size(), 0.0);
+
+  /// Emits `value` for `metric` (a store; integers are exact up to 2^53).
+  template <class T>
+  void set(metrics::StepMetric metric, T value) {
+    values[metric.slot] = static_cast<double>(value);
+  }
+  double get(metrics::StepMetric metric) const { return values[metric.slot]; }
+};
+
+}  // namespace hetsim::sim

@@ -1,0 +1,43 @@
+#pragma once
+// What the metrics code needs to know about a run, as plain data (built from the scenario by the
+// engine, so sim/metrics depends on neither the scenario nor SimGrid).
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace hetsim::sim {
+
+struct Slo {
+  std::optional<double> ttft, tpot, e2e;  ///< seconds; a request meets the SLO if it meets all given
+  bool any() const { return ttft || tpot || e2e; }
+};
+
+struct OutputOptions {
+  bool steps = true;     ///< write steps.csv
+  bool timeline = false; ///< write timeline.json (Chrome trace)
+};
+
+struct RunInfo {
+  struct Instance {
+    std::string pool;         ///< the pool it belongs to
+    std::string device;       ///< catalog name
+    std::string device_kind;  ///< gpu, cpu, npu, soc
+    int tensor_parallel = 1;
+    std::int64_t kv_blocks_total = 0;
+    double kv_bytes_per_token = 0;  ///< on one device of the instance
+    double cost_per_hour = 0;       ///< per device; 0 = unknown
+    std::string cost_model_source;  ///< where the device's efficiency figures come from
+  };
+  std::string scenario, file, model, fleet;
+  std::uint64_t seed = 0;
+  std::size_t requests = 0;
+  std::vector<Instance> instances;
+  /// Features that switch conditional metrics on (metrics::Metric::only_with): "kv_swap", "slo".
+  std::vector<std::string> features;
+  Slo slo;
+  OutputOptions output;
+  std::string resolved_yaml;  ///< effective configuration, written as resolved.yaml
+};
+
+}  // namespace hetsim::sim

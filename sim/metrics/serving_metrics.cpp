@@ -1,0 +1,238 @@
+// Every serving metric, declared once. Order here is the order of steps.csv columns, of keys in
+// summary.json (per scope) and of fragments in the printed table.
+#include "sim/metrics/serving_metrics.hpp"
+
+namespace hetsim::sim::serving_metrics {
+using metrics::Agg;
+using metrics::declare;
+using metrics::declare_step;
+using metrics::Scope;
+using metrics::Type;
+
+namespace {
+// The printed table's lines, top to bottom.
+const bool kLines = metrics::declare_table_line("requests") && metrics::declare_table_line("rejected") &&
+                    metrics::declare_table_line("throughput") &&
+                    metrics::declare_table_line("goodput") && metrics::declare_table_line("KV swap") &&
+                    metrics::declare_table_line("KV cache") && metrics::declare_table_line("cost");
+}  // namespace
+
+// ---- instance values known before any step (the first keys of each "replicas" entry)
+const MetricId kInstDevice = declare({.name = "device", .scope = Scope::instance, .type = Type::text,
+                                      .description = "device catalog name", .key = "device"});
+const MetricId kInstTensorParallel = declare({.name = "tensor_parallel", .scope = Scope::instance, .type = Type::integer,
+                                              .unit = "devices", .description = "tensor-parallel degree",
+                                              .key = "tensor_parallel"});
+const MetricId kInstCompleted = declare({.name = "completed", .scope = Scope::instance, .type = Type::integer,
+                                         .unit = "requests", .description = "requests completed on the instance",
+                                         .key = "completed"});
+const MetricId kInstSteps = declare({.name = "steps", .scope = Scope::instance, .type = Type::integer, .unit = "steps",
+                                     .description = "model steps run", .key = "steps"});
+const MetricId kInstBusyFraction = declare({.name = "busy_fraction", .scope = Scope::instance, .unit = "1",
+                                            .description = "fraction of the run spent in steps", .key = "busy_fraction"});
+
+// ---- step metrics (the KV-swap ones exist only in runs whose preemption policy moves KV)
+const StepMetric kPrefillTokens = declare_step(
+    {.name = "prefill_tokens", .type = Type::integer, .unit = "tokens", .description = "prompt tokens computed in the step",
+     .column = "prefill_tokens", .timeline = true, .instance = {Agg::sum, "prefill_tokens"}});
+const StepMetric kDecodeSeqs = declare_step(
+    {.name = "decode_seqs", .type = Type::integer, .unit = "sequences",
+     .description = "sequences decoding one token in the step", .column = "decode_seqs", .timeline = true,
+     .instance = {Agg::sum, "decode_tokens"}});
+const MetricId kInstPreemptions = declare({.name = "preemptions", .scope = Scope::instance, .type = Type::integer,
+                                           .unit = "preemptions",
+                                           .description = "preemptions of the requests completed on the instance",
+                                           .key = "preemptions"});
+const StepMetric kBatchSeqs = declare_step({.name = "batch_seqs", .type = Type::integer, .unit = "sequences",
+                                            .description = "sequences in the step's batch", .column = "batch_seqs"});
+const StepMetric kKvBlocksUsed = declare_step({.name = "kv_blocks_used", .type = Type::integer, .unit = "blocks",
+                                               .description = "KV blocks in use when the step starts",
+                                               .column = "kv_blocks_used", .timeline = true,
+                                               .at_most = "kv_blocks_total"});
+const StepMetric kKvBlocksTotal = declare_step({.name = "kv_blocks_total", .type = Type::integer, .unit = "blocks",
+                                                .description = "KV blocks on the instance", .column = "kv_blocks_total"});
+const StepMetric kSwapOutTokens = declare_step(
+    {.name = "swap_out_tokens", .type = Type::integer, .unit = "tokens",
+     .description = "KV tokens copied device -> swap tier before the step", .column = "swap_out_tokens",
+     .only_with = "kv_swap", .instance = {Agg::sum, "swap_out_tokens"}});
+const StepMetric kSwapInTokens = declare_step(
+    {.name = "swap_in_tokens", .type = Type::integer, .unit = "tokens",
+     .description = "KV tokens copied swap tier -> device before the step", .column = "swap_in_tokens",
+     .only_with = "kv_swap", .instance = {Agg::sum, "swap_in_tokens"}});
+const StepMetric kTransferTime = declare_step(
+    {.name = "transfer_s", .unit = "s", .description = "seconds of the step spent waiting for its KV copies",
+     .column = "transfer_s", .only_with = "kv_swap", .instance = {Agg::sum, "transfer_s"}});
+const MetricId kInstSwapOutTokens{metrics::catalog().find(Scope::instance, "swap_out_tokens")};
+const MetricId kInstSwapInTokens{metrics::catalog().find(Scope::instance, "swap_in_tokens")};
+
+// ---- instance capacity and KV utilization
+const MetricId kInstKvCapacity = declare({.name = "kv_blocks_total", .scope = Scope::instance, .type = Type::integer,
+                                          .unit = "blocks", .description = "KV blocks on the instance",
+                                          .key = "kv_blocks_total"});
+const MetricId kInstKvUtilMean = declare(
+    {.name = "kv_utilization_mean", .scope = Scope::instance, .unit = "1",
+     .description = "time-mean KV blocks in use over the run (idle time counts as zero), as a fraction of capacity",
+     .agg = Agg::time_mean, .from = "kv_blocks_used", .per = "kv_blocks_total", .key = "kv_utilization_mean"});
+const MetricId kInstKvUtilPeak = declare({.name = "kv_utilization_peak", .scope = Scope::instance, .unit = "1",
+                                          .description = "most KV blocks in use at a step start, as a fraction of capacity",
+                                          .agg = Agg::max, .from = "kv_blocks_used", .per = "kv_blocks_total",
+                                          .key = "kv_utilization_peak"});
+
+// ---- request metrics (values per completed request)
+const MetricId kTtft = declare({.name = "ttft", .scope = Scope::request, .unit = "s",
+                                .description = "time to first token: first token - arrival"});
+const MetricId kTpot = declare({.name = "tpot", .scope = Scope::request, .unit = "s",
+                                .description = "time per output token after the first (requests with > 1 output token)"});
+const MetricId kE2e = declare({.name = "e2e", .scope = Scope::request, .unit = "s",
+                               .description = "end-to-end latency: completion - arrival"});
+const MetricId kQueue = declare({.name = "queue", .scope = Scope::request, .unit = "s",
+                                 .description = "queueing delay: first scheduled - arrival"});
+
+// ---- pools ("pools" entries)
+const MetricId kPoolName = declare({.name = "name", .scope = Scope::pool, .type = Type::text,
+                                    .description = "pool name", .key = "name"});
+const MetricId kPoolDevice = declare({.name = "device", .scope = Scope::pool, .type = Type::text,
+                                      .description = "device catalog name", .key = "device"});
+const MetricId kPoolDeviceKind = declare({.name = "device_kind", .scope = Scope::pool, .type = Type::text,
+                                          .description = "device kind (gpu, cpu, npu, soc)", .key = "device_kind"});
+const MetricId kPoolReplicas = declare({.name = "replicas", .scope = Scope::pool, .type = Type::integer,
+                                        .unit = "instances", .description = "instances in the pool", .key = "replicas"});
+const MetricId kPoolGpus = declare({.name = "gpus", .scope = Scope::pool, .type = Type::integer, .unit = "devices",
+                                    .description = "accelerators in the pool", .key = "gpus"});
+const MetricId kPoolCompleted = declare({.name = "completed", .scope = Scope::pool, .type = Type::integer,
+                                         .unit = "requests", .description = "requests completed in the pool",
+                                         .agg = Agg::sum, .from = "completed", .key = "completed"});
+const MetricId kPoolRequestThroughput = declare({.name = "requests_per_s", .scope = Scope::pool, .unit = "requests/s",
+                                                 .description = "completed requests per simulated second",
+                                                 .key = "requests_per_s"});
+const MetricId kPoolBusyFraction = declare({.name = "busy_fraction", .scope = Scope::pool, .unit = "1",
+                                            .description = "mean busy fraction of the pool's instances",
+                                            .agg = Agg::mean, .from = "busy_fraction", .key = "busy_fraction"});
+const MetricId kPoolKvUtil = declare({.name = "kv_utilization_mean", .scope = Scope::pool, .unit = "1",
+                                      .description = "mean KV utilization of the pool's instances", .agg = Agg::mean,
+                                      .from = "kv_utilization_mean", .key = "kv_utilization_mean"});
+const MetricId kPoolTtft = declare({.name = "ttft", .scope = Scope::pool, .unit = "s",
+                                    .description = "TTFT of the pool's requests", .agg = Agg::distribution,
+                                    .from = "ttft", .key = "latency_s.ttft"});
+const MetricId kPoolTpot = declare({.name = "tpot", .scope = Scope::pool, .unit = "s",
+                                    .description = "TPOT of the pool's requests", .agg = Agg::distribution,
+                                    .from = "tpot", .key = "latency_s.tpot"});
+const MetricId kPoolE2e = declare({.name = "e2e", .scope = Scope::pool, .unit = "s",
+                                   .description = "E2E latency of the pool's requests", .agg = Agg::distribution,
+                                   .from = "e2e", .key = "latency_s.e2e"});
+
+// ---- run (summary.json, in key order)
+const MetricId kScenario = declare({.name = "scenario", .type = Type::text, .description = "scenario name", .key = "scenario"});
+const MetricId kModel = declare({.name = "model", .type = Type::text, .description = "model name", .key = "model"});
+const MetricId kFleet = declare({.name = "fleet", .type = Type::text, .description = "instances by device and TP",
+                                 .key = "fleet"});
+const MetricId kSeed = declare({.name = "seed", .type = Type::json, .description = "random seed", .key = "seed"});
+const MetricId kRequests = declare({.name = "requests", .type = Type::integer, .unit = "requests",
+                                    .description = "requests that arrived", .key = "requests.total"});
+const MetricId kCompleted = declare({.name = "completed", .type = Type::integer, .unit = "requests",
+                                     .description = "requests completed", .key = "requests.completed",
+                                     .sweep = "completed", .table = {"requests", "{} completed"}});
+const MetricId kRejected = declare({.name = "rejected", .type = Type::integer, .unit = "requests",
+                                    .description = "requests rejected (they could never run)", .key = "requests.rejected",
+                                    .sweep = "rejected", .table = {"requests", ", {} rejected"}});
+const MetricId kRejectedByReason = declare({.name = "rejected_by_reason", .type = Type::json, .unit = "requests",
+                                            .description = "rejected requests per reason",
+                                            .key = "rejected_by_reason", .table = {"rejected", "{} x {key}"}});
+const MetricId kPreemptions = declare({.name = "preemptions", .type = Type::integer, .unit = "preemptions",
+                                       .description = "preemptions of completed requests", .agg = Agg::sum,
+                                       .from = "preemptions", .key = "preemptions", .sweep = "preemptions",
+                                       .table = {"requests", ", {} preemptions"}});
+const MetricId kSteps = declare({.name = "steps", .type = Type::integer, .unit = "steps", .description = "model steps",
+                                 .agg = Agg::sum, .from = "steps", .key = "steps", .table = {"requests", ", {} steps"}});
+const MetricId kSwapOut = declare({.name = "swap_out_tokens", .type = Type::integer, .unit = "tokens",
+                                   .description = "KV tokens swapped out, all instances", .agg = Agg::sum,
+                                   .from = "swap_out_tokens", .key = "kv_swap.out_tokens",
+                                   .table = {"KV swap", "{} tokens out"}, .only_with = "kv_swap"});
+const MetricId kSwapIn = declare({.name = "swap_in_tokens", .type = Type::integer, .unit = "tokens",
+                                  .description = "KV tokens swapped back in, all instances", .agg = Agg::sum,
+                                  .from = "swap_in_tokens", .key = "kv_swap.in_tokens", .table = {"KV swap", ", {} in"},
+                                  .only_with = "kv_swap"});
+const MetricId kSwapBytes = declare({.name = "swap_bytes", .unit = "B",
+                                     .description = "KV bytes moved by swapping, all devices", .key = "kv_swap.bytes",
+                                     .table = {"KV swap", ", {:.2f} GB moved", 1e-9}, .only_with = "kv_swap"});
+const MetricId kTransfer = declare({.name = "transfer_s", .unit = "s",
+                                    .description = "step time spent waiting for KV copies, summed over instances",
+                                    .agg = Agg::sum, .from = "transfer_s", .key = "kv_swap.transfer_s",
+                                    .table = {"KV swap", ", {:.3f} s of steps waiting for copies"},
+                                    .only_with = "kv_swap"});
+const MetricId kDuration = declare({.name = "duration_s", .unit = "s",
+                                    .description = "simulated seconds until the last request finished",
+                                    .key = "duration_s", .sweep = "duration_s",
+                                    .table = {"requests", ", {:.3f} s simulated"}});
+const MetricId kRequestThroughput = declare({.name = "request_throughput", .unit = "requests/s",
+                                             .description = "completed requests per simulated second",
+                                             .key = "throughput.requests_per_s", .sweep = "request_throughput",
+                                             .table = {"throughput", "{:.3f} req/s"}});
+const MetricId kOutputTokenThroughput = declare({.name = "output_token_throughput", .unit = "tokens/s",
+                                                 .description = "output tokens of completed requests per second",
+                                                 .key = "throughput.output_tokens_per_s",
+                                                 .sweep = "output_token_throughput",
+                                                 .table = {"throughput", ", {:.1f} output tok/s"}});
+const MetricId kTotalTokenThroughput = declare({.name = "total_token_throughput", .unit = "tokens/s",
+                                                .description = "prompt + output tokens of completed requests per second",
+                                                .key = "throughput.total_tokens_per_s",
+                                                .sweep = "total_token_throughput",
+                                                .table = {"throughput", ", {:.1f} total tok/s"}});
+const MetricId kRunTtft = declare({.name = "ttft", .unit = "s", .description = "time to first token", .agg = Agg::distribution,
+                                   .from = "ttft", .key = "latency_s.ttft", .sweep = "ttft",
+                                   .table = {"TTFT (ms)", "", 1e3}});
+const MetricId kRunTpot = declare({.name = "tpot", .unit = "s", .description = "time per output token",
+                                   .agg = Agg::distribution, .from = "tpot", .key = "latency_s.tpot", .sweep = "tpot",
+                                   .table = {"TPOT (ms)", "", 1e3}});
+const MetricId kRunE2e = declare({.name = "e2e", .unit = "s", .description = "end-to-end latency", .agg = Agg::distribution,
+                                  .from = "e2e", .key = "latency_s.e2e", .sweep = "e2e", .table = {"E2E (s)", "", 1}});
+const MetricId kRunQueue = declare({.name = "queue", .unit = "s", .description = "queueing delay", .agg = Agg::distribution,
+                                    .from = "queue", .key = "latency_s.queue", .table = {"queue (ms)", "", 1e3}});
+const MetricId kGoodput = declare({.name = "goodput", .unit = "requests/s",
+                                   .description = "requests meeting every SLO per simulated second",
+                                   .key = "goodput.requests_per_s", .sweep = "goodput",
+                                   .table = {"goodput", "{:.3f} req/s"}, .only_with = "slo"});
+const MetricId kSloAttainment = declare({.name = "slo_attainment", .unit = "1",
+                                         .description = "fraction of all requests meeting every SLO",
+                                         .key = "goodput.slo_attainment", .sweep = "slo_attainment",
+                                         .table = {"goodput", " ({:.1f}% of requests meet {slo})", 100},
+                                         .only_with = "slo"});
+const MetricId kKvUtilMean = declare({.name = "kv_utilization_mean", .unit = "1",
+                                      .description = "mean over instances of their mean KV utilization",
+                                      .agg = Agg::mean, .from = "kv_utilization_mean", .key = "kv_utilization.mean",
+                                      .sweep = "kv_utilization_mean", .table = {"KV cache", "{:.1f}% mean", 100}});
+const MetricId kKvUtilPeak = declare({.name = "kv_utilization_peak", .unit = "1",
+                                      .description = "highest KV utilization of any instance", .agg = Agg::max,
+                                      .from = "kv_utilization_peak", .key = "kv_utilization.peak",
+                                      .sweep = "kv_utilization_peak",
+                                      .table = {"KV cache", ", {:.1f}% peak utilization", 100}});
+const MetricId kMeanInSystem = declare({.name = "mean_in_system", .unit = "requests",
+                                        .description = "Little's law L: time-average requests in the system",
+                                        .key = "littles_law.mean_in_system"});
+const MetricId kArrivalRate = declare({.name = "arrival_rate", .unit = "requests/s",
+                                       .description = "Little's law lambda: arrivals per simulated second",
+                                       .key = "littles_law.arrival_rate_per_s"});
+const MetricId kMeanSojourn = declare({.name = "mean_sojourn", .unit = "s",
+                                       .description = "Little's law W: mean time in the system (rejected included)",
+                                       .key = "littles_law.mean_sojourn_s"});
+const MetricId kLambdaTimesW = declare({.name = "lambda_times_w", .unit = "requests",
+                                        .description = "Little's law lambda x W (should equal L)",
+                                        .key = "littles_law.lambda_times_w"});
+const MetricId kCostModel = declare({.name = "cost_model", .type = Type::json,
+                                     .description = "where each device's efficiency figures come from",
+                                     .key = "cost_model"});
+const MetricId kGpus = declare({.name = "gpus", .type = Type::integer, .unit = "devices",
+                                .description = "accelerators in the fleet", .key = "gpus", .sweep = "gpus"});
+const MetricId kCostPerHour = declare({.name = "cost_per_hour", .unit = "USD/h",
+                                       .description = "fleet rental cost (null unless every device's price is known)",
+                                       .key = "cost_per_hour", .sweep = "cost_per_hour",
+                                       .table = {"cost", "${:.2f}/h for {gpus} GPUs"}});
+const MetricId kCostPerMillionOutputTokens = declare({.name = "cost_per_million_output_tokens", .unit = "USD",
+                                                      .description = "fleet cost per 1M output tokens at the run's throughput",
+                                                      .table = {"cost", "; ${:.3f} per 1M output tokens"}});
+
+const char* step_kind(const double* v) {
+  return v[kPrefillTokens.slot] > 0 ? (v[kDecodeSeqs.slot] > 0 ? "mixed" : "prefill") : "decode";
+}
+
+}  // namespace hetsim::sim::serving_metrics

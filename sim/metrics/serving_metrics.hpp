@@ -1,0 +1,32 @@
+#pragma once
+// The serving metrics, declared once in serving_metrics.cpp (in output order). Handles for the code
+// that emits or computes them: step metrics are emitted by the replica per step, instance / pool /
+// run values by the summary. A component may declare further metrics in its own .cpp (see
+// sim/core/metric.hpp); the writers pick them up with no edit here.
+#include "sim/core/metric.hpp"
+
+namespace hetsim::sim::serving_metrics {
+using metrics::MetricId;
+using metrics::StepMetric;
+
+// step (columns of steps.csv)
+extern const StepMetric kPrefillTokens, kDecodeSeqs, kBatchSeqs, kKvBlocksUsed, kKvBlocksTotal, kSwapOutTokens,
+    kSwapInTokens, kTransferTime;
+// request (distributions)
+extern const MetricId kTtft, kTpot, kE2e, kQueue;
+// instance ("replicas" entries)
+extern const MetricId kInstDevice, kInstTensorParallel, kInstCompleted, kInstSteps, kInstBusyFraction,
+    kInstPreemptions, kInstKvCapacity, kInstKvUtilMean, kInstKvUtilPeak, kInstSwapOutTokens, kInstSwapInTokens;
+// pool ("pools" entries)
+extern const MetricId kPoolName, kPoolDevice, kPoolDeviceKind, kPoolReplicas, kPoolGpus, kPoolCompleted,
+    kPoolRequestThroughput, kPoolBusyFraction, kPoolKvUtil, kPoolTtft, kPoolTpot, kPoolE2e;
+// run (summary.json)
+extern const MetricId kScenario, kModel, kFleet, kSeed, kRequests, kCompleted, kRejected, kRejectedByReason,
+    kPreemptions, kSteps, kSwapOut, kSwapIn, kSwapBytes, kTransfer, kDuration, kRequestThroughput, kOutputTokenThroughput, kTotalTokenThroughput, kRunTtft, kRunTpot,
+    kRunE2e, kRunQueue, kGoodput, kSloAttainment, kKvUtilMean, kKvUtilPeak, kMeanInSystem, kArrivalRate, kMeanSojourn, kLambdaTimesW,
+    kCostModel, kGpus, kCostPerHour, kCostPerMillionOutputTokens;
+
+/// The Chrome-trace name of a step from its emitted values: "prefill", "decode" or "mixed".
+const char* step_kind(const double* values);
+
+}  // namespace hetsim::sim::serving_metrics

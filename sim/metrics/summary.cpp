@@ -1,0 +1,429 @@
+#include "sim/metrics/summary.hpp"
+
+#include <fmt/args.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "sim/core/units.hpp"
+#include "sim/metrics/serving_metrics.hpp"
+
+namespace hetsim::sim {
+using metrics::Agg;
+using metrics::Metric;
+using metrics::MetricId;
+using metrics::Scope;
+using metrics::Type;
+namespace sm = serving_metrics;
+
+Stats describe(std::vector<double> v) {
+  Stats s;
+  s.count = v.size();
+  if (v.empty()) return s;
+  std::sort(v.begin(), v.end());
+  double sum = 0;
+  for (double x : v) sum += x;
+  s.mean = sum / static_cast<double>(v.size());
+  auto pct = [&](double q) {
+    const double pos = q * static_cast<double>(v.size() - 1);
+    const auto lo = static_cast<std::size_t>(std::floor(pos));
+    const auto hi = std::min(lo + 1, v.size() - 1);
+    return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
+  };
+  s.p50 = pct(0.50);
+  s.p90 = pct(0.90);
+  s.p99 = pct(0.99);
+  s.max = v.back();
+  return s;
+}
+
+namespace {
+double as_number(const Value& v) {
+  if (const auto* d = std::get_if<double>(&v)) return *d;
+  if (const auto* i = std::get_if<std::int64_t>(&v)) return static_cast<double>(*i);
+  return 0;
+}
+
+/// An aggregate's number in the metric's type (integer counts stay integers in the outputs).
+Value typed(const Metric& m, double x) {
+  if (m.type == Type::integer && m.per.empty()) return static_cast<std::int64_t>(x);
+  return x;
+}
+
+const std::vector<Metric>& all() { return metrics::catalog().all(); }
+}  // namespace
+
+double Summary::number(MetricId id) const { return as_number(get(id)); }
+double Summary::number(const std::vector<Value>& values, MetricId id) const { return as_number(values.at(id.index)); }
+
+Summary summarize(const Recorder& rec) {
+  const RunInfo& info = rec.info();
+  const std::size_t n_metrics = all().size();
+  const std::size_t n_inst = info.instances.size();
+  Summary s;
+  s.info = info;
+  s.active = rec.active();
+  s.run.resize(n_metrics);
+  s.instances.assign(n_inst, std::vector<Value>(n_metrics));
+  auto set = [&](std::vector<Value>& scope_values, MetricId id, Value v) {
+    if (s.active(id)) scope_values.at(id.index) = std::move(v);
+  };
+  const double duration = rec.end_time();
+  const double d = duration > 0 ? duration : 1.0;
+
+  // Run facts.
+  set(s.run, sm::kScenario, info.scenario);
+  set(s.run, sm::kModel, info.model);
+  set(s.run, sm::kFleet, info.fleet);
+  set(s.run, sm::kSeed, nlohmann::ordered_json(info.seed));
+  std::int64_t devices = 0;
+  double cost = 0;
+  bool cost_known = true;
+  nlohmann::ordered_json sources = nlohmann::ordered_json::array();
+  for (const auto& in : info.instances) {
+    devices += in.tensor_parallel;
+    cost += in.tensor_parallel * in.cost_per_hour;
+    cost_known = cost_known && in.cost_per_hour > 0;
+    const std::string src = fmt::format("{}: {}", in.device, in.cost_model_source);
+    if (std::find(sources.begin(), sources.end(), src) == sources.end()) sources.push_back(src);
+  }
+  set(s.run, sm::kCostModel, sources);
+  set(s.run, sm::kGpus, devices);
+  if (cost_known) set(s.run, sm::kCostPerHour, cost);
+
+  // Requests: counts, goodput, and the request metrics' values (with the instance that served them).
+  std::vector<std::vector<double>> req_values(n_metrics);
+  std::vector<std::vector<int>> req_instance(n_metrics);
+  auto emit = [&](MetricId id, double v, int instance) {
+    req_values[id.index].push_back(v);
+    req_instance[id.index].push_back(instance);
+  };
+  std::int64_t requests = 0, completed = 0, rejected = 0, out_tokens = 0, all_tokens = 0, good = 0;
+  std::map<std::string, std::size_t> by_reason;
+  std::vector<double> sojourn;
+  const Slo& slo = info.slo;
+  for (const auto& r : rec.requests()) {
+    ++requests;
+    sojourn.push_back(r.completion - r.arrival);
+    if (r.status == RequestStatus::rejected) {
+      ++rejected;
+      ++by_reason[r.reason.substr(0, r.reason.find(':'))];
+      continue;
+    }
+    ++completed;
+    emit(sm::kTtft, r.ttft(), r.replica);
+    emit(sm::kE2e, r.e2e(), r.replica);
+    emit(sm::kQueue, r.first_scheduled - r.arrival, r.replica);
+    if (r.output_tokens > 1) emit(sm::kTpot, r.tpot(), r.replica);
+    out_tokens += r.output_tokens;
+    all_tokens += r.output_tokens + r.prompt_tokens;
+    const bool ok = (!slo.ttft || r.ttft() <= *slo.ttft) && (!slo.e2e || r.e2e() <= *slo.e2e) &&
+                    (!slo.tpot || r.output_tokens <= 1 || r.tpot() <= *slo.tpot);
+    if (ok) ++good;
+  }
+  set(s.run, sm::kRequests, requests);
+  set(s.run, sm::kCompleted, completed);
+  set(s.run, sm::kRejected, rejected);
+  set(s.run, sm::kRejectedByReason, nlohmann::ordered_json(by_reason));
+  set(s.run, sm::kDuration, duration);
+  const double output_throughput = static_cast<double>(out_tokens) / d;
+  set(s.run, sm::kRequestThroughput, static_cast<double>(completed) / d);
+  set(s.run, sm::kOutputTokenThroughput, output_throughput);
+  set(s.run, sm::kTotalTokenThroughput, static_cast<double>(all_tokens) / d);
+  set(s.run, sm::kGoodput, static_cast<double>(good) / d);
+  set(s.run, sm::kSloAttainment, requests ? static_cast<double>(good) / static_cast<double>(requests) : 0.0);
+  const double arrival_rate = static_cast<double>(requests) / d;
+  const double mean_sojourn = describe(sojourn).mean;
+  set(s.run, sm::kMeanInSystem, rec.mean_in_system());
+  set(s.run, sm::kArrivalRate, arrival_rate);
+  set(s.run, sm::kMeanSojourn, mean_sojourn);
+  set(s.run, sm::kLambdaTimesW, arrival_rate * mean_sojourn);
+  if (cost_known)
+    set(s.run, sm::kCostPerMillionOutputTokens, output_throughput > 0 ? cost / 3600.0 / output_throughput * 1e6 : 0.0);
+
+  // Instances: what the recorder counted, then every aggregate of step metrics.
+  double swap_bytes = 0;
+  for (std::size_t i = 0; i < n_inst; ++i) {
+    const auto& in = info.instances[i];
+    const ReplicaRecord& r = rec.replicas()[i];
+    auto& v = s.instances[i];
+    set(v, sm::kInstDevice, in.device);
+    set(v, sm::kInstTensorParallel, std::int64_t{in.tensor_parallel});
+    set(v, sm::kInstCompleted, r.completed);
+    set(v, sm::kInstSteps, r.steps);
+    set(v, sm::kInstBusyFraction, r.busy_time / d);
+    set(v, sm::kInstPreemptions, r.preemptions);
+    set(v, sm::kInstKvCapacity, in.kv_blocks_total);
+    for (std::uint32_t k = 0; k < n_metrics; ++k) {
+      const Metric& m = all()[k];
+      if (m.scope != Scope::instance || m.agg == Agg::value || !s.active({k})) continue;
+      const double raw = rec.step_aggregate(i, {k});
+      const double per = m.per.empty() ? 1.0 : as_number(v.at(metrics::catalog().find(Scope::instance, m.per)));
+      double x = raw;
+      if (m.agg == Agg::time_mean)
+        x = m.per.empty() ? raw / d : raw / (per * d);
+      else if (!m.per.empty())
+        x = raw / per;
+      v[k] = typed(m, x);
+    }
+    if (s.active(sm::kSwapBytes))
+      swap_bytes += static_cast<double>(as_number(v[sm::kInstSwapOutTokens.index]) +
+                                        as_number(v[sm::kInstSwapInTokens.index])) *
+                    in.kv_bytes_per_token * in.tensor_parallel;
+  }
+  set(s.run, sm::kSwapBytes, swap_bytes);
+
+  // Pools, in the order they first appear.
+  std::vector<std::string> pool_names;
+  std::vector<int> pool_of(n_inst);
+  for (std::size_t i = 0; i < n_inst; ++i) {
+    auto it = std::find(pool_names.begin(), pool_names.end(), info.instances[i].pool);
+    if (it == pool_names.end()) {
+      pool_names.push_back(info.instances[i].pool);
+      it = pool_names.end() - 1;
+    }
+    pool_of[i] = static_cast<int>(it - pool_names.begin());
+  }
+  s.pools.assign(pool_names.size(), std::vector<Value>(n_metrics));
+  for (std::size_t p = 0; p < pool_names.size(); ++p) {
+    auto& v = s.pools[p];
+    const auto first = static_cast<std::size_t>(std::find(pool_of.begin(), pool_of.end(), static_cast<int>(p)) - pool_of.begin());
+    std::int64_t replicas = 0, gpus = 0;
+    for (std::size_t i = 0; i < n_inst; ++i)
+      if (pool_of[i] == static_cast<int>(p)) ++replicas, gpus += info.instances[i].tensor_parallel;
+    set(v, sm::kPoolName, pool_names[p]);
+    set(v, sm::kPoolDevice, info.instances[first].device);
+    set(v, sm::kPoolDeviceKind, info.instances[first].device_kind);
+    set(v, sm::kPoolReplicas, replicas);
+    set(v, sm::kPoolGpus, gpus);
+  }
+
+  // Aggregates over instances (pool and run) and over requests (distributions).
+  for (std::uint32_t k = 0; k < n_metrics; ++k) {
+    const Metric& m = all()[k];
+    if ((m.scope != Scope::pool && m.scope != Scope::run) || m.agg == Agg::value || !s.active({k})) continue;
+    const bool run = m.scope == Scope::run;
+    for (std::size_t p = 0; p < (run ? 1 : s.pools.size()); ++p) {
+      auto& target = run ? s.run : s.pools[p];
+      const auto src = metrics::catalog().find(m.agg == Agg::distribution ? Scope::request : Scope::instance, m.from);
+      if (m.agg == Agg::distribution) {
+        std::vector<double> values;
+        for (std::size_t j = 0; j < req_values[src].size(); ++j)
+          if (run || pool_of[static_cast<std::size_t>(req_instance[src][j])] == static_cast<int>(p))
+            values.push_back(req_values[src][j]);
+        target[k] = describe(std::move(values));
+        continue;
+      }
+      double acc = 0;
+      std::size_t n = 0;
+      for (std::size_t i = 0; i < n_inst; ++i) {
+        if (!run && pool_of[i] != static_cast<int>(p)) continue;
+        const double x = as_number(s.instances[i][src]);
+        acc = m.agg == Agg::max ? (n == 0 ? x : std::max(acc, x)) : acc + x;
+        ++n;
+      }
+      if (m.agg == Agg::mean) acc = n ? acc / static_cast<double>(n) : 0.0;
+      target[k] = typed(m, acc);
+    }
+  }
+  for (std::size_t p = 0; p < s.pools.size(); ++p)
+    set(s.pools[p], sm::kPoolRequestThroughput, s.number(s.pools[p], sm::kPoolCompleted) / d);
+  return s;
+}
+
+namespace {
+nlohmann::ordered_json stats_json(const Stats& st) {
+  return {{"count", st.count}, {"mean", st.mean}, {"p50", st.p50}, {"p90", st.p90}, {"p99", st.p99}, {"max", st.max}};
+}
+
+nlohmann::ordered_json to_json(const Metric& m, const Value& v) {
+  return std::visit(
+      [&](const auto& x) -> nlohmann::ordered_json {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, std::monostate>)
+          return nullptr;
+        else if constexpr (std::is_same_v<T, double>)
+          return m.type == Type::integer ? nlohmann::ordered_json(static_cast<std::int64_t>(x)) : nlohmann::ordered_json(x);
+        else if constexpr (std::is_same_v<T, Stats>)
+          return stats_json(x);
+        else
+          return x;
+      },
+      v);
+}
+
+/// Sets `value` at the dotted `key` below `root`, creating objects in insertion order.
+void put(nlohmann::ordered_json& root, const std::string& key, nlohmann::ordered_json value) {
+  nlohmann::ordered_json* node = &root;
+  std::size_t begin = 0;
+  for (std::size_t dot; (dot = key.find('.', begin)) != std::string::npos; begin = dot + 1)
+    node = &(*node)[key.substr(begin, dot - begin)];
+  (*node)[key.substr(begin)] = std::move(value);
+}
+
+nlohmann::ordered_json scope_json(const Summary& s, Scope scope, const std::vector<Value>& values) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  for (std::uint32_t k = 0; k < all().size(); ++k)
+    if (all()[k].scope == scope && !all()[k].key.empty() && s.active({k})) put(j, all()[k].key, to_json(all()[k], values[k]));
+  return j;
+}
+}  // namespace
+
+std::string summary_json(const Summary& s) {
+  nlohmann::ordered_json j = scope_json(s, Scope::run, s.run);
+  j["pools"] = nlohmann::ordered_json::array();
+  for (const auto& p : s.pools) j["pools"].push_back(scope_json(s, Scope::pool, p));
+  j["replicas"] = nlohmann::ordered_json::array();
+  for (const auto& r : s.instances) j["replicas"].push_back(scope_json(s, Scope::instance, r));
+  return j.dump(2) + "\n";
+}
+
+namespace {
+template <class... Args>
+void add_line(std::string& out, fmt::format_string<Args...> format, Args&&... args) {
+  fmt::format_to(std::back_inserter(out), format, std::forward<Args>(args)...);
+  out += '\n';
+}
+
+std::string slo_text(const Slo& slo) {
+  std::string what;
+  if (slo.ttft) what += fmt::format("TTFT <= {}", units::format(*slo.ttft, units::Dim::time));
+  if (slo.tpot) what += fmt::format("{}TPOT <= {}", what.empty() ? "" : ", ", units::format(*slo.tpot, units::Dim::time));
+  if (slo.e2e) what += fmt::format("{}E2E <= {}", what.empty() ? "" : ", ", units::format(*slo.e2e, units::Dim::time));
+  return what;
+}
+
+/// Pushes `v` (x `scale` for numbers) as the positional argument of a table fragment.
+void push_value(fmt::dynamic_format_arg_store<fmt::format_context>& args, const Value& v, double scale) {
+  if (const auto* i = std::get_if<std::int64_t>(&v); i && scale == 1)
+    args.push_back(*i);
+  else if (const auto* t = std::get_if<std::string>(&v))
+    args.push_back(*t);
+  else
+    args.push_back(as_number(v) * scale);
+}
+}  // namespace
+
+std::string summary_table(const Summary& s) {
+  std::string out;
+  auto line = [&]<class... Args>(fmt::format_string<Args...> format, Args&&... args) {
+    add_line(out, format, std::forward<Args>(args)...);
+  };
+  const RunInfo& info = s.info;
+  line("hetsim: {}  ({} on {}, seed {})", info.scenario, info.model, info.fleet, info.seed);
+  // Named arguments for fragments: every scalar run metric by name, and the SLO text.
+  const std::string slo = slo_text(info.slo);
+  auto named = [&](fmt::dynamic_format_arg_store<fmt::format_context>& args) {
+    args.push_back(fmt::arg("slo", slo));
+    for (std::uint32_t k = 0; k < all().size(); ++k) {
+      const Value& v = s.run[k];
+      if (all()[k].scope != Scope::run || !s.active({k})) continue;
+      if (const auto* i = std::get_if<std::int64_t>(&v)) args.push_back(fmt::arg(all()[k].name.c_str(), *i));
+      if (const auto* d = std::get_if<double>(&v)) args.push_back(fmt::arg(all()[k].name.c_str(), *d));
+    }
+  };
+  for (const std::string& label : metrics::catalog().table_lines()) {
+    std::vector<std::uint32_t> parts;
+    bool complete = true;
+    for (std::uint32_t k = 0; k < all().size(); ++k) {
+      const Metric& m = all()[k];
+      if (m.scope != Scope::run || m.table.line != label || m.agg == Agg::distribution || !s.active({k})) continue;
+      parts.push_back(k);
+      complete = complete && !std::holds_alternative<std::monostate>(s.run[k]);
+    }
+    if (parts.empty() || !complete) continue;
+    // A JSON object renders one line per entry ("{} x {key}"); anything else one fragment.
+    if (const auto* obj = std::get_if<nlohmann::ordered_json>(&s.run[parts.front()]); obj && obj->is_object()) {
+      for (const auto& [key, value] : obj->items()) {
+        fmt::dynamic_format_arg_store<fmt::format_context> args;
+        args.push_back(value.dump());
+        args.push_back(fmt::arg("key", key));
+        line("  {:<12}{}", label, fmt::vformat(all()[parts.front()].table.format, args));
+      }
+      continue;
+    }
+    std::string text;
+    for (const auto k : parts) {
+      fmt::dynamic_format_arg_store<fmt::format_context> args;
+      push_value(args, s.run[k], all()[k].table.scale);
+      named(args);
+      text += fmt::vformat(all()[k].table.format, args);
+    }
+    line("  {:<12}{}", label, text);
+  }
+  line("");
+  line("  {:<12} {:>10} {:>10} {:>10} {:>10}", "latency", "mean", "p50", "p90", "p99");
+  for (std::uint32_t k = 0; k < all().size(); ++k) {
+    const Metric& m = all()[k];
+    if (m.scope != Scope::run || m.agg != Agg::distribution || m.table.line.empty() || !s.active({k})) continue;
+    const Stats& st = std::get<Stats>(s.run[k]);
+    const double scale = m.table.scale;
+    line("  {:<12} {:>10.2f} {:>10.2f} {:>10.2f} {:>10.2f}", m.table.line, st.mean * scale, st.p50 * scale,
+         st.p90 * scale, st.p99 * scale);
+  }
+  if (s.pools.size() > 1) {
+    line("");
+    line("  {:<28} {:>5} {:>8} {:>10} {:>6} {:>11} {:>11} {:>11} {:>11}", "pool", "kind", "replicas", "completed", "busy",
+         "TTFT p50 ms", "TTFT p90 ms", "TPOT p50 ms", "TPOT p90 ms");
+    for (const auto& p : s.pools) {
+      const auto& ttft = std::get<Stats>(p[sm::kPoolTtft.index]);
+      const auto& tpot = std::get<Stats>(p[sm::kPoolTpot.index]);
+      line("  {:<28} {:>5} {:>8} {:>10} {:>5.0f}% {:>11.2f} {:>11.2f} {:>11.2f} {:>11.2f}",
+           std::get<std::string>(p[sm::kPoolName.index]), std::get<std::string>(p[sm::kPoolDeviceKind.index]),
+           std::get<std::int64_t>(p[sm::kPoolReplicas.index]), std::get<std::int64_t>(p[sm::kPoolCompleted.index]),
+           100 * s.number(p, sm::kPoolBusyFraction), 1e3 * ttft.p50, 1e3 * ttft.p90, 1e3 * tpot.p50, 1e3 * tpot.p90);
+    }
+  }
+  line("");
+  if (const auto* sources = std::get_if<nlohmann::ordered_json>(&s.get(sm::kCostModel)))
+    for (const auto& src : *sources) line("  cost model  {}", src.get<std::string>());
+  return out;
+}
+
+std::string metrics_schema_json(const metrics::ActiveSet& active) {
+  nlohmann::ordered_json j;
+  j["schema"] = "hetsim metrics 1";
+  j["features"] = active.features();
+  nlohmann::ordered_json columns = {"replica", "start_s", "duration_s"};
+  for (const auto idx : metrics::catalog().step_slots())
+    if (active({idx}) && !all()[idx].column.empty()) columns.push_back(all()[idx].column);
+  j["steps_csv"] = columns;
+  j["metrics"] = nlohmann::ordered_json::array();
+  for (std::uint32_t k = 0; k < all().size(); ++k) {
+    const Metric& m = all()[k];
+    if (!active({k})) continue;
+    nlohmann::ordered_json e;
+    e["name"] = m.name;
+    e["scope"] = metrics::to_string(m.scope);
+    e["type"] = metrics::to_string(m.type);
+    e["unit"] = m.unit;
+    e["aggregation"] = metrics::to_string(m.agg);
+    if (!m.from.empty()) e["from"] = m.from;
+    if (!m.per.empty()) e["per"] = m.per;
+    if (!m.column.empty()) e["steps_column"] = m.column;
+    if (!m.key.empty())
+      e["summary_key"] = m.scope == Scope::instance ? "replicas[]." + m.key
+                         : m.scope == Scope::pool   ? "pools[]." + m.key
+                                                    : m.key;
+    if (!m.sweep.empty()) {
+      if (m.agg == Agg::distribution)
+        e["sweep_columns"] = {m.sweep + "_mean", m.sweep + "_p50", m.sweep + "_p90", m.sweep + "_p99"};
+      else
+        e["sweep_columns"] = {m.sweep};
+    }
+    if (!m.table.line.empty()) e["table_line"] = m.table.line;
+    e["description"] = m.description;
+    j["metrics"].push_back(e);
+  }
+  return j.dump(2) + "\n";
+}
+
+Summary write_summary(Recorder& recorder) {
+  Summary s = summarize(recorder);
+  recorder.write_file("metrics_schema.json", metrics_schema_json(recorder.active()));
+  recorder.write_file("summary.json", summary_json(s));
+  return s;
+}
+
+}  // namespace hetsim::sim
