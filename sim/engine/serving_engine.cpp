@@ -17,12 +17,13 @@ namespace {
 /// Makes the step's KV copies on the replica's node: every TP rank moves its own shard over its
 /// own route, out (device -> swap tier) and in (swap tier -> device) concurrently; the step
 /// computes once all copies have landed. Returns the seconds spent.
-double copy_kv(TransferNetwork& net, const ReplicaPlan& plan, const KvCopies& copies) {
+double copy_kv(TransferNetwork& net, const std::string& prefix, const ReplicaPlan& plan, const KvCopies& copies) {
   const double t0 = sg::Engine::get_clock();
   std::vector<TransferNetwork::Transfer> inflight;
+  const std::string swap = prefix + plan.swap_tier;
   for (const auto& device_tier : plan.device_tiers) {
-    if (copies.out_bytes > 0) inflight.push_back(net.start(device_tier, plan.swap_tier, copies.out_bytes));
-    if (copies.in_bytes > 0) inflight.push_back(net.start(plan.swap_tier, device_tier, copies.in_bytes));
+    if (copies.out_bytes > 0) inflight.push_back(net.start(prefix + device_tier, swap, copies.out_bytes));
+    if (copies.in_bytes > 0) inflight.push_back(net.start(swap, prefix + device_tier, copies.in_bytes));
   }
   for (auto& t : inflight) t.wait();
   return sg::Engine::get_clock() - t0;
@@ -32,18 +33,14 @@ double copy_kv(TransferNetwork& net, const ReplicaPlan& plan, const KvCopies& co
 EngineStats run_serving(Scenario& sc, Recorder& recorder) {
   const auto engine = make_simgrid_engine();
 
-  auto* zone = sg::create_full_zone("cluster");
+  // Actor hosts in a star zone (no routes: they only compute), beside one platform network of all
+  // node instances and the cluster fabric: every tier of the run can reach every other.
+  auto* zone = sg::create_star_zone("cluster");
   sg::Host* frontend = zone->create_host("frontend", 1e9);
   std::vector<sg::Host*> hosts;
   for (std::size_t i = 0; i < sc.replicas.size(); ++i)
     hosts.push_back(zone->create_host(fmt::format("replica-{}", i), 1e9));
-  // One network per node instance, in its own zone: replicas on a node contend on its links.
-  std::vector<std::unique_ptr<TransferNetwork>> networks;
-  for (const auto& node : sc.nodes) {
-    auto* node_zone = sg::create_full_zone(node.prefix);
-    node_zone->set_parent(zone);
-    networks.push_back(std::make_unique<TransferNetwork>(node.spec->topology, node_zone, node.prefix));
-  }
+  TransferNetwork platform(platform_of(sc), zone);
   zone->seal();
 
   std::vector<policies::Sequence> sequences(sc.requests.size());
@@ -71,7 +68,7 @@ EngineStats run_serving(Scenario& sc, Recorder& recorder) {
           const double dt = replica.begin_step(sg::Engine::get_clock());
           if (replica.kv_copies().any()) {
             const ReplicaPlan& plan = sc.replicas[i];
-            replica.copies_done(copy_kv(*networks[static_cast<std::size_t>(plan.node)], plan, replica.kv_copies()));
+            replica.copies_done(copy_kv(platform, sc.nodes[static_cast<std::size_t>(plan.node)].prefix, plan, replica.kv_copies()));
           }
           sg::this_actor::sleep_for(dt);
           replica.end_step(sg::Engine::get_clock());
