@@ -88,7 +88,9 @@ void TransferNetwork::build(const std::string& zone_name, sg::NetZone* parent, c
       }
   }
   for (std::size_t s = 0; s < router_.fabric_switches(); ++s) {
-    auto* link = zone->create_split_duplex_link(sg_prefix + cluster.fabric->switch_name(s) + "-spine", cluster.fabric->uplink_bandwidth);
+    // SimGrid names carry the zone's, so that several platforms can share an engine.
+    auto* link = zone->create_split_duplex_link(zone_name + ":" + cluster.fabric->switch_name(s) + "-spine",
+                                                cluster.fabric->uplink_bandwidth);
     link->set_latency(cluster.fabric->latency)->seal();
     uplinks_.push_back(link);
   }
