@@ -110,8 +110,9 @@ std::vector<ClusterRouter::Hop> ClusterRouter::route(Endpoint from, Endpoint to)
   if (!fabric) why = "the platform has no cluster fabric";
   else if (!src_nics || src_nics->empty()) why = fmt::format("node '{}' has no NICs", cluster_.nodes[from.node].prefix);
   else if (!dst_nics || dst_nics->empty()) why = fmt::format("node '{}' has no NICs", cluster_.nodes[to.node].prefix);
-  double best = std::numeric_limits<double>::infinity();
+  double best = std::numeric_limits<double>::infinity(), best_out = best;
   std::size_t best_e = 0, best_f = 0;
+  constexpr double kTie = 1e-12;  // far below any link latency, far above rounding of a sum of ~10 weights
   if (why.empty()) {
     const double uplinks = 2 * (1.0 + fabric->latency);
     for (std::size_t e = 0; e < src_nics->size(); ++e) {
@@ -124,7 +125,10 @@ std::vector<ClusterRouter::Hop> ClusterRouter::route(Endpoint from, Endpoint to)
         const bool same_switch = fabric->switch_of(from.node, e) == fabric->switch_of(to.node, f);
         const double w = out_weight + (same_switch ? 0.0 : uplinks) + 1.0 + (*dst_nics)[f].latency +
                          (in_path ? in_path->weight : 0.0);
-        if (w < best) best = w, best_e = e, best_f = f;
+        // Equal cost (hops and latency; sums compared with a tolerance, as they are added in
+        // different orders): leave the source node sooner, so GPU i leaves on its own NIC (rail i).
+        const double out_w = out_path ? out_path->weight : 0.0;
+        if (w < best - kTie || (w < best + kTie && out_w < best_out - kTie)) best = w, best_out = out_w, best_e = e, best_f = f;
       }
     }
     if (std::isinf(best)) why = "no NIC of one node is reachable over its own links";

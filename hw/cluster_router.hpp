@@ -8,9 +8,12 @@
 //
 // This equals the route of the flattened cluster graph except that traffic never transits a third
 // node (hosts do not forward), and that a route inside a node stays inside it whenever the node's
-// own links connect the two places (no hairpin through the fabric). In a rail fabric with NIC i on
-// GPU i, GPU i's traffic to the same GPU index of another node leaves and enters on rail i; to
-// another index, ties in hops are broken by latency (NVLink inside a node vs. the spine uplinks).
+// own links connect the two places (no hairpin through the fabric), and that exact ties (equal hops
+// and latency) leave the source node as early as possible: with NIC i on GPU i, GPU i's traffic to
+// another node leaves on rail i (the flattened graph's Dijkstra broke such ties by vertex order, and
+// could move to the destination GPU's rail over NVLink first). Where the destination GPU is on
+// another rail, the route crosses the spine or uses NVLink inside the destination node, whichever
+// has fewer hops, then lower latency.
 #include <cstdint>
 #include <optional>
 #include <string>
