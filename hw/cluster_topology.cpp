@@ -5,51 +5,52 @@
 #include <map>
 
 namespace hetsim::hw {
-namespace {
 
-struct NicSpec {
-  std::string name, attach, kind;
-  double bandwidth = 0, latency = 0;
-};
-
-struct NodeType {
-  NodeTopology topology;
-  std::vector<NicSpec> nics;
-};
-
-NodeType parse_node_type(const config::Node& node) {
-  NodeType t;
-  t.topology = parse_topology(node);
-  if (auto nics = node.maybe("nics"))
-    for (const auto& n : nics->items()) {
-      NicSpec nic;
-      nic.name = n.get<std::string>("name").required();
-      nic.attach = n.get<std::string>("attach").required();
-      bool known = false;
-      for (const auto& tier : t.topology.tiers) known = known || tier.name == nic.attach;
-      for (const auto& sw : t.topology.switches) known = known || sw == nic.attach;
-      if (!known) n.fail_key("attach", nic.attach, "expected a tier or switch of this node type");
-      nic.kind = n.get<std::string>("kind").default_to("ethernet").one_of({"ib", "roce", "ethernet"});
-      nic.bandwidth = n.quantity("bandwidth", units::Dim::bandwidth).positive();
-      nic.latency = n.quantity("latency", units::Dim::time).default_to("0 s").non_negative();
-      t.nics.push_back(nic);
-    }
-  return t;
+std::string Fabric::switch_name(std::size_t index) const {
+  return fmt::format("{}{}", kind == "rail" ? "rail" : "leaf", index);
 }
 
-}  // namespace
+Fabric parse_fabric(const config::Node& node) {
+  Fabric f;
+  f.kind = node.get<std::string>("kind").one_of({"fat_tree", "rail"}).value();
+  f.latency = node.quantity("latency", units::Dim::time).default_to("0 s").non_negative();
+  f.uplink_bandwidth = node.quantity("uplink_bandwidth", units::Dim::bandwidth).positive();
+  if (f.kind == "fat_tree") f.nodes_per_leaf = node.get<int>("nodes_per_leaf").in_range(1, 100000).value();
+  return f;
+}
 
-NodeTopology parse_cluster_topology(const config::Node& node) {
+Cluster parse_cluster(const config::Node& node) {
+  struct NodeType {
+    std::shared_ptr<const NodeTopology> topology;
+    std::shared_ptr<const std::vector<Nic>> nics;
+  };
   std::map<std::string, NodeType> types;
   const auto type_cfg = node.child("node_types");
-  for (const auto& name : type_cfg.keys()) types.emplace(name, parse_node_type(type_cfg.child(name)));
+  for (const auto& name : type_cfg.keys()) {
+    const config::Node t = type_cfg.child(name);
+    auto topology = std::make_shared<const NodeTopology>(parse_topology(t));
+    auto nics = std::make_shared<const std::vector<Nic>>(parse_nics(t, *topology));
+    types.emplace(name, NodeType{topology, nics});
+  }
+  Cluster out;
+  out.fabric = parse_fabric(node.child("fabric"));
+  for (const auto& n : node.child("nodes").items()) {
+    const std::string name = n.get<std::string>("name").required();
+    const std::string type = n.get<std::string>("type").required();
+    auto it = types.find(type);
+    if (it == types.end()) {
+      std::string valid;
+      for (const auto& [k, t] : types) valid += (valid.empty() ? "" : ", ") + k;
+      n.fail_key("type", type, fmt::format("expected one of node_types: {}", valid));
+    }
+    for (const auto& other : out.nodes)
+      if (other.prefix == name + "/") n.fail_key("name", name, "node names must be unique");
+    out.nodes.push_back({name + "/", it->second.topology, it->second.nics});
+  }
+  return out;
+}
 
-  const auto fabric = node.child("fabric");
-  const std::string kind = fabric.get<std::string>("kind").one_of({"fat_tree", "rail"});
-  const double fabric_latency = fabric.quantity("latency", units::Dim::time).default_to("0 s").non_negative();
-  const double uplink = fabric.quantity("uplink_bandwidth", units::Dim::bandwidth).positive();
-  const int per_leaf = kind == "fat_tree" ? fabric.get<int>("nodes_per_leaf").in_range(1, 100000).value() : 1;
-
+NodeTopology flatten(const Cluster& cluster) {
   NodeTopology out;
   out.switches.push_back("spine");
   std::map<std::string, bool> fabric_switches;
@@ -57,41 +58,34 @@ NodeTopology parse_cluster_topology(const config::Node& node) {
     if (!fabric_switches[name]) {
       fabric_switches[name] = true;
       out.switches.push_back(name);
-      out.links.push_back({name + "-spine", "fabric", name, "spine", uplink, fabric_latency});
+      out.links.push_back({name + "-spine", "fabric", name, "spine", cluster.fabric->uplink_bandwidth, cluster.fabric->latency});
     }
     return name;
   };
-  const auto nodes = node.child("nodes").items();
-  for (std::size_t i = 0; i < nodes.size(); ++i) {
-    const std::string name = nodes[i].get<std::string>("name").required();
-    const std::string type = nodes[i].get<std::string>("type").required();
-    auto it = types.find(type);
-    if (it == types.end()) {
-      std::string valid;
-      for (const auto& [n, t] : types) valid += (valid.empty() ? "" : ", ") + n;
-      nodes[i].fail_key("type", type, fmt::format("expected one of node_types: {}", valid));
-    }
-    const std::string prefix = name + "/";
-    const NodeType& t = it->second;
-    for (auto tier : t.topology.tiers) {
+  for (std::size_t i = 0; i < cluster.nodes.size(); ++i) {
+    const ClusterNode& node = cluster.nodes[i];
+    const std::string& prefix = node.prefix;
+    for (auto tier : node.topology->tiers) {
       tier.name = prefix + tier.name;
       out.tiers.push_back(tier);
     }
-    for (const auto& sw : t.topology.switches) out.switches.push_back(prefix + sw);
-    for (auto link : t.topology.links) {
+    for (const auto& sw : node.topology->switches) out.switches.push_back(prefix + sw);
+    for (auto link : node.topology->links) {
       link.name = prefix + link.name;
       link.a = prefix + link.a;
       link.b = prefix + link.b;
       out.links.push_back(link);
     }
-    for (std::size_t n = 0; n < t.nics.size(); ++n) {
-      const NicSpec& nic = t.nics[n];
-      const std::string sw = kind == "fat_tree" ? fabric_switch(fmt::format("leaf{}", i / static_cast<std::size_t>(per_leaf)))
-                                                : fabric_switch(fmt::format("rail{}", n));
+    if (!node.nics || !cluster.fabric) continue;
+    for (std::size_t n = 0; n < node.nics->size(); ++n) {
+      const Nic& nic = (*node.nics)[n];
+      const std::string sw = fabric_switch(cluster.fabric->switch_name(cluster.fabric->switch_of(i, n)));
       out.links.push_back({prefix + nic.name, nic.kind, prefix + nic.attach, sw, nic.bandwidth, nic.latency});
     }
   }
   return out;
 }
+
+NodeTopology parse_cluster_topology(const config::Node& node) { return flatten(parse_cluster(node)); }
 
 }  // namespace hetsim::hw

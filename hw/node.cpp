@@ -14,6 +14,7 @@ NodeSpec parse_node(const config::Node& node) {
   NodeSpec spec;
   spec.name = node.get<std::string>("name").default_to("node");
   spec.topology = parse_topology(node);
+  spec.nics = parse_nics(node, spec.topology);
   for (const auto& t : spec.topology.tiers)
     if (t.kind == TierKind::hbm) spec.device_slots.push_back(t.name);
   if (spec.device_slots.empty())

@@ -17,13 +17,14 @@ struct NodeSpec {
   std::string name;
   NodeTopology topology;
   std::vector<std::string> device_slots;  ///< HBM tiers, in listed order
+  std::vector<Nic> nics;                  ///< links into the cluster fabric (`nics:`), if any
   std::string source;                     ///< "hw/nodes/gh200.yaml", "inline" or "default from DEVICE"
 
   /// First tier of kind DRAM (where host swap space lives); empty if none.
   std::string first_dram_tier() const;
 };
 
-/// Reads `name` (optional), `tiers`, `switches`, `links`; requires at least one HBM tier.
+/// Reads `name` (optional), `tiers`, `switches`, `links`, `nics` (optional); requires at least one HBM tier.
 NodeSpec parse_node(const config::Node& node);
 /// The node assumed when a scenario names none: `devices` slots gpu0.hbm.. each linked to
 /// host.dram by the device's host link (kind, bandwidth, latency from its catalog entry).

@@ -121,4 +121,25 @@ NodeTopology parse_topology(const config::Node& node) {
   return t;
 }
 
+std::vector<Nic> parse_nics(const config::Node& node, const NodeTopology& topology) {
+  std::vector<Nic> out;
+  const auto nics = node.maybe("nics");
+  if (!nics) return out;
+  for (const auto& n : nics->items()) {
+    Nic nic;
+    nic.name = n.get<std::string>("name").required();
+    nic.attach = n.get<std::string>("attach").required();
+    bool known = topology.tier(nic.attach) != nullptr;
+    for (const auto& sw : topology.switches) known = known || sw == nic.attach;
+    if (!known) n.fail_key("attach", nic.attach, "expected a tier or switch of this node");
+    for (const auto& other : out)
+      if (other.name == nic.name) n.fail_key("name", nic.name, "NIC names must be unique in a node");
+    nic.kind = n.get<std::string>("kind").default_to("ethernet").one_of({"ib", "roce", "ethernet"});
+    nic.bandwidth = n.quantity("bandwidth", units::Dim::bandwidth).positive();
+    nic.latency = n.quantity("latency", units::Dim::time).default_to("0 s").non_negative();
+    out.push_back(nic);
+  }
+  return out;
+}
+
 }  // namespace hetsim::hw

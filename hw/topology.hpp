@@ -31,6 +31,18 @@ struct TopologyLink {
   double latency = 0;     ///< seconds
 };
 
+/// A network interface of a node: its link into the cluster fabric, attached to one of the node's
+/// tiers or switches (where GPUDirect RDMA traffic enters and leaves the node).
+///   nics:
+///     - {name: nic0, attach: gpu0.hbm, bandwidth: 400 Gbps, latency: 1 us, kind: ib}
+struct Nic {
+  std::string name;
+  std::string attach;     ///< a tier or switch of the node
+  std::string kind;       ///< ib | roce | ethernet
+  double bandwidth = 0;   ///< bytes/s per direction
+  double latency = 0;     ///< seconds
+};
+
 struct NodeTopology {
   std::vector<MemoryTier> tiers;
   std::vector<std::string> switches;
@@ -47,5 +59,7 @@ struct NodeTopology {
 };
 
 NodeTopology parse_topology(const config::Node& node);
+/// Reads `nics` (optional) of a node whose topology is `topology`; attach points are checked.
+std::vector<Nic> parse_nics(const config::Node& node, const NodeTopology& topology);
 
 }  // namespace hetsim::hw

@@ -12,17 +12,25 @@
 namespace hetsim::tools {
 
 namespace {
-/// A node or cluster description: a file, or a hw/nodes preset name.
-hw::NodeTopology load_topology(const std::string& what) {
+/// A node or cluster description: a file, or a hw/nodes preset name. A lone node's NICs lead
+/// nowhere without a fabric, so they are checked and left out.
+hw::Cluster load_platform(const std::string& what) {
   const bool is_file = what.ends_with(".yaml") || what.find('/') != std::string::npos;
   auto doc = is_file ? config::Document::load_file(what)
                      : catalog::load("hw/nodes", what, config::Document::load_string("topology: x\n", "--topology").root(),
                                      "topology");
   const config::Node root = doc.root();
   (void)root.get<std::string>("name").default_to("").value();
-  hw::NodeTopology topology = root.has("node_types") ? hw::parse_cluster_topology(root) : hw::parse_topology(root);
+  hw::Cluster cluster;
+  if (root.has("node_types")) {
+    cluster = hw::parse_cluster(root);
+  } else {
+    auto topology = std::make_shared<const hw::NodeTopology>(hw::parse_topology(root));
+    (void)hw::parse_nics(root, *topology);
+    cluster.nodes.push_back({"", topology, nullptr});
+  }
   doc.check_unknown_keys();
-  return topology;
+  return cluster;
 }
 
 sim::Flow parse_flow(const std::string& text, double default_bytes, double request_size) {
@@ -49,14 +57,14 @@ sim::Flow parse_flow(const std::string& text, double default_bytes, double reque
 }  // namespace
 
 int run_transfer_command(const TransferOptions& o) {
-  const hw::NodeTopology topology = load_topology(o.topology);
+  const hw::Cluster platform = load_platform(o.topology);
   const double bytes = units::parse(o.bytes, units::Dim::bytes);
   const double request = units::parse(o.request_size, units::Dim::bytes);
   if (bytes <= 0 || request <= 0) throw InputError("--bytes and --request-size must be positive");
   if (o.flows.empty()) throw InputError("give at least one --flow FROM:TO");
   std::vector<sim::Flow> flows;
   for (const auto& f : o.flows) flows.push_back(parse_flow(f, bytes, request));
-  const auto results = sim::run_flows(topology, flows);
+  const auto results = sim::run_flows(platform, flows);
   fmt::print("{:<40} {:>10} {:>12} {:>12} {:>9}  route\n", "flow", "bytes", "idle (ms)", "sim (ms)", "slowdown");
   for (std::size_t i = 0; i < flows.size(); ++i) {
     std::string route;

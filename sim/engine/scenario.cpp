@@ -116,6 +116,15 @@ std::string describe_fleet(const Scenario& sc) {
   return out;
 }
 
+hw::Cluster platform_of(const Scenario& sc) {
+  hw::Cluster c;
+  c.fabric = sc.fabric;
+  for (const auto& node : sc.nodes)
+    c.nodes.push_back({node.prefix, std::shared_ptr<const hw::NodeTopology>(node.spec, &node.spec->topology),
+                       std::shared_ptr<const std::vector<hw::Nic>>(node.spec, &node.spec->nics)});
+  return c;
+}
+
 Scenario load_scenario(const config::Document& doc) {
   const config::Node root = doc.root();
   Scenario sc;
@@ -139,6 +148,8 @@ Scenario load_scenario(const config::Document& doc) {
   } else {
     pool_cfgs.push_back(cluster);
   }
+  // cluster.fabric (hw/cluster_topology.hpp) joins the node instances' NICs into one network.
+  if (cluster.has("fabric")) sc.fabric = hw::parse_fabric(cluster.child("fabric"));
   std::vector<Pool> pools;
   for (const auto& pool_cfg : pool_cfgs) {
     auto device_cfg = catalog::with_preset(pool_cfg, "device", "hw/catalog");

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "hw/cluster_topology.hpp"
 #include "hw/cost_model.hpp"
 #include "hw/device.hpp"
 #include "hw/node.hpp"
@@ -42,8 +43,8 @@ struct ReplicaPlan {
   std::vector<std::string> device_tiers;
 };
 
-/// One node instance; the engine builds one transfer network (contended links) per instance, and
-/// the replicas placed on it share that network.
+/// One node instance; the engine builds one network of all instances and the cluster fabric
+/// (platform_of), and the replicas placed on a node share its links.
 struct NodeInstance {
   std::shared_ptr<const hw::NodeSpec> spec;
   std::string prefix;  ///< unique name prefix for its SimGrid hosts and links, e.g. "pool0.node1/"
@@ -57,6 +58,7 @@ struct Scenario {
   std::int64_t max_model_len = 0;
   std::vector<ReplicaPlan> replicas;
   std::vector<NodeInstance> nodes;
+  std::optional<hw::Fabric> fabric;  ///< cluster.fabric: joins the nodes' NICs
   std::unique_ptr<policies::Router> router;
   std::vector<std::unique_ptr<policies::Controller>> controllers;  ///< global policies, in listed order
   std::vector<Request> requests;
@@ -67,6 +69,9 @@ struct Scenario {
 
 /// "2 x h100-sxm5-80gb TP1 + 4 x a100-sxm4-80gb TP1", pools in order of first appearance.
 std::string describe_fleet(const Scenario& scenario);
+
+/// The run's platform: its node instances (in order, with their NICs) and `cluster.fabric`.
+hw::Cluster platform_of(const Scenario& scenario);
 
 /// Builds and validates the scenario in `doc` (overrides already applied).
 Scenario load_scenario(const config::Document& doc);

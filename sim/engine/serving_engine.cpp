@@ -81,7 +81,7 @@ class ServingRun final : public serving::ClusterFacade {
   std::vector<std::unique_ptr<Replica>> replicas_;
   sg::Host* frontend_ = nullptr;
   std::vector<sg::Host*> hosts_;
-  std::vector<std::unique_ptr<TransferNetwork>> networks_;
+  std::unique_ptr<TransferNetwork> network_;
   std::unique_ptr<Executor> executor_;
   std::vector<EngineId> engine_ids_;
   std::vector<sg::ActorPtr> actors_;
@@ -93,23 +93,15 @@ class ServingRun final : public serving::ClusterFacade {
 };
 
 void ServingRun::build_platform() {
-  auto* zone = sg::create_full_zone("cluster");
+  // Actor hosts in a star zone (no routes: they only compute), beside one platform network of all
+  // node instances and the cluster fabric: every tier of the run can reach every other.
+  auto* zone = sg::create_star_zone("cluster");
   frontend_ = zone->create_host("frontend", 1e9);
   for (std::size_t i = 0; i < sc_.replicas.size(); ++i) hosts_.push_back(zone->create_host(fmt::format("replica-{}", i), 1e9));
-  // One network per node instance, in its own zone: replicas on a node contend on its links.
-  for (const auto& node : sc_.nodes) {
-    auto* node_zone = sg::create_full_zone(node.prefix);
-    node_zone->set_parent(zone);
-    networks_.push_back(std::make_unique<TransferNetwork>(node.spec->topology, node_zone, node.prefix));
-  }
-  // Moves name platform tiers as "<node prefix><tier>"; each node's network knows its own tiers.
+  network_ = std::make_unique<TransferNetwork>(platform_of(sc_), zone);
+  // Moves name platform tiers as "<node prefix><tier>".
   auto start_move = [this](const std::string& from, const std::string& to, double bytes) {
-    for (std::size_t n = 0; n < sc_.nodes.size(); ++n) {
-      const std::string& prefix = sc_.nodes[n].prefix;
-      if (from.starts_with(prefix) && to.starts_with(prefix))
-        return networks_[n]->start(from.substr(prefix.size()), to.substr(prefix.size()), bytes);
-    }
-    throw InputError(fmt::format("no network joins {} and {}: the nodes of this run are not connected", from, to));
+    return network_->start(from, to, bytes);
   };
   // Compute engines (one per replica; its TP group runs in lockstep) in a zone without routes.
   auto* engine_zone = sg::create_empty_zone("engines");

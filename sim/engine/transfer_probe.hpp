@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "hw/cluster_topology.hpp"
 #include "hw/topology.hpp"
 
 namespace hetsim::sim {
@@ -21,7 +22,10 @@ struct FlowResult {
   std::vector<std::string> route;  ///< link names, in order
 };
 
-/// All flows start at time 0 in a fresh SimGrid engine (one per process).
+/// All flows start at time 0 in a fresh SimGrid engine (one per process), on the platform of
+/// `cluster` (its nodes and fabric; one node without a prefix for a node file).
+std::vector<FlowResult> run_flows(const hw::Cluster& cluster, const std::vector<Flow>& flows);
+/// One node.
 std::vector<FlowResult> run_flows(const hw::NodeTopology& topology, const std::vector<Flow>& flows);
 
 }  // namespace hetsim::sim

@@ -2,6 +2,7 @@
 // Figures are illustrative test values, not catalog entries. One simulation per TEST_CASE.
 #include <catch2/catch.hpp>
 
+#include "hw/cluster_router.hpp"
 #include "hw/cluster_topology.hpp"
 #include "sim/engine/simulate_transfers.hpp"
 
@@ -100,4 +101,21 @@ TEST_CASE("cluster: an unknown node type is an error naming the key path", "[hw]
       "cluster.yaml");
   REQUIRE_THROWS_WITH(hw::parse_cluster_topology(doc.root()),
                       Catch::Contains("cluster.yaml:4: nodes[0].type = nwe") && Catch::Contains("new"));
+}
+
+TEST_CASE("cluster router: equal-cost routes leave the source node on the GPU's own NIC (its rail)", "[hw][cluster]") {
+  auto doc = config::Document::load_string(cluster("{kind: rail, uplink_bandwidth: 800 Gbps, latency: 1 us}"), "cluster.yaml");
+  const hw::ClusterRouter router(hw::parse_cluster(doc.root()));
+  doc.check_unknown_keys();
+  // a/gpu1 -> c/gpu0 (c has only nic0): out on nic1 and across the spine (2 + 1 + 1 + 2 us), or over
+  // NVLink to gpu0 and out on nic0 (1 + 1 + 2 + 2 us): four hops and 6 us either way.
+  std::vector<std::string> names;
+  for (const auto& hop : router.route("a/gpu1.hbm", "c/gpu0.hbm")) names.push_back(router.link(hop).name);
+  CHECK(names == std::vector<std::string>{"a/nic1", "rail1-spine", "rail0-spine", "c/nic0"});
+  // Same rail: straight across it.
+  names.clear();
+  for (const auto& hop : router.route("a/gpu1.hbm", "b/gpu1.hbm")) names.push_back(router.link(hop).name);
+  CHECK(names == std::vector<std::string>{"a/nic1", "b/nic1"});
+  // Routes are found on demand: only what was asked for is cached.
+  CHECK(router.cached_routes() <= 16);
 }
