@@ -126,7 +126,7 @@ void Replica::end_step(const OpGraph& graph, double end) {
     if (s.finished()) {
       s.completion = end;
       plan_.kv->release(s);
-      recorder_.on_complete(s.id, s.preemptions, end);
+      recorder_.on_complete(s.id, s.preemptions, end, index_);
       if (controllers_)
         for (auto& c : *controllers_) c->on_finish(s, self);
       --outstanding_;

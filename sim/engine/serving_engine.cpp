@@ -31,6 +31,7 @@ class ServingRun final : public serving::ClusterFacade {
                                                     recorder_, &sc_.controllers));
     actors_.resize(replicas_.size());
     idle_.assign(replicas_.size(), 0);
+    working_ = replicas_.size();
     for (auto& c : sc_.controllers) c->attach(*this);
     for (std::size_t i = 0; i < replicas_.size(); ++i)
       actors_[i] = sg::Actor::create(fmt::format("replica-{}", i), hosts_[i], [this, i] { guarded([&] { replica_loop(i); }); });
@@ -67,13 +68,22 @@ class ServingRun final : public serving::ClusterFacade {
   void wake(std::size_t i) {
     if (!idle_[i]) return;
     idle_[i] = 0;
+    ++working_;
     actors_[i]->resume();
   }
   void wake_all() {
     for (std::size_t i = 0; i < replicas_.size(); ++i) wake(i);
   }
-  /// Nothing more can happen: arrivals are over and no transfer or timer is pending.
-  bool quiescent() const { return source_done_ && pending_ == 0; }
+  /// Nothing more can happen: arrivals are over, no move or timer is pending and every replica is
+  /// idle (a working one could still hand a sequence to an idle one).
+  bool quiescent() const { return source_done_ && pending_ == 0 && working_ == 0; }
+  /// At quiescence, marks the run done and wakes every idle replica so that its actor ends.
+  bool end_if_quiescent() {
+    if (!quiescent()) return false;
+    done_ = true;
+    wake_all();
+    return true;
+  }
 
   Scenario& sc_;
   Recorder& recorder_;
@@ -88,6 +98,8 @@ class ServingRun final : public serving::ClusterFacade {
   std::vector<char> idle_;
   bool source_done_ = false;
   int pending_ = 0;  ///< sequence moves and timers in flight
+  std::size_t working_ = 0;  ///< replica actors not suspended for lack of work
+  bool done_ = false;        ///< nothing more can happen; replica actors end
   std::exception_ptr failure_;
   EngineStats stats_;
 };
@@ -117,7 +129,8 @@ void ServingRun::replica_loop(std::size_t i) {
   OpGraph graph;
   while (true) {
     if (!replica.has_work()) {
-      if (quiescent()) return;
+      --working_;
+      if (done_ || end_if_quiescent()) return;
       idle_[i] = 1;
       sg::this_actor::suspend();
       continue;
@@ -164,7 +177,7 @@ void ServingRun::source_loop() {
     }
   }
   source_done_ = true;
-  wake_all();
+  end_if_quiescent();
 }
 
 void ServingRun::move_sequence(policies::Sequence& seq, std::size_t from, std::size_t to, std::function<void()> done) {
@@ -193,7 +206,7 @@ void ServingRun::move_sequence(policies::Sequence& seq, std::size_t from, std::s
       --pending_;
       if (done) done();
       wake(to);
-      if (quiescent()) wake_all();
+      end_if_quiescent();
     });
   });
 }
@@ -205,7 +218,7 @@ void ServingRun::set_timer(double at, std::function<void()> fn) {
       if (at > sg::Engine::get_clock()) sg::this_actor::sleep_until(at);
       fn();
       --pending_;
-      if (quiescent()) wake_all();
+      end_if_quiescent();
     });
   });
 }

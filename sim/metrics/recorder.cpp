@@ -95,12 +95,13 @@ void Recorder::on_first_scheduled(std::int64_t id, int replica, double now) {
 
 void Recorder::on_first_token(std::int64_t id, double now) { requests_[static_cast<std::size_t>(id)].first_token = now; }
 
-void Recorder::on_complete(std::int64_t id, int preemptions, double now) {
+void Recorder::on_complete(std::int64_t id, int preemptions, double now, int replica) {
   RequestRecord& r = requests_[static_cast<std::size_t>(id)];
   r.completion = now;
   r.preemptions = preemptions;
   r.status = RequestStatus::completed;
-  ReplicaRecord& rep = replicas_[static_cast<std::size_t>(r.replica)];
+  r.completion_replica = replica >= 0 ? replica : r.replica;
+  ReplicaRecord& rep = replicas_[static_cast<std::size_t>(r.completion_replica)];
   ++rep.completed;
   rep.preemptions += preemptions;
   advance_in_system(now, -1);

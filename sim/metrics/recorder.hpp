@@ -26,7 +26,8 @@ class Recorder {
   void on_arrival(const Request& request, double now);
   void on_first_scheduled(std::int64_t id, int replica, double now);
   void on_first_token(std::int64_t id, double now);
-  void on_complete(std::int64_t id, int preemptions, double now);
+  /// `replica` finished it (-1: the replica it was first scheduled on).
+  void on_complete(std::int64_t id, int preemptions, double now, int replica = -1);
   void on_reject(std::int64_t id, int replica, std::string reason, double now);
   void on_step(const StepRow& row);
 

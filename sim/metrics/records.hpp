@@ -20,7 +20,8 @@ struct RequestRecord {
   double completion = -1;
   std::int64_t prompt_tokens = 0;
   std::int64_t output_tokens = 0;
-  int replica = -1;
+  int replica = -1;             ///< where it was first scheduled (its prefill)
+  int completion_replica = -1;  ///< where it finished (its decode instance under P/D disaggregation)
   int preemptions = 0;
   RequestStatus status = RequestStatus::pending;
   std::string reason;  ///< why it was rejected

@@ -113,9 +113,11 @@ Summary summarize(const Recorder& rec) {
     }
     ++completed;
     emit(sm::kTtft, r.ttft(), r.replica);
-    emit(sm::kE2e, r.e2e(), r.replica);
+    // TTFT and queueing belong to where the request started (its prefill), TPOT and E2E to where
+    // it finished (its decode instance under P/D disaggregation; the same one otherwise).
+    emit(sm::kE2e, r.e2e(), r.completion_replica);
     emit(sm::kQueue, r.first_scheduled - r.arrival, r.replica);
-    if (r.output_tokens > 1) emit(sm::kTpot, r.tpot(), r.replica);
+    if (r.output_tokens > 1) emit(sm::kTpot, r.tpot(), r.completion_replica);
     out_tokens += r.output_tokens;
     all_tokens += r.output_tokens + r.prompt_tokens;
     const bool ok = (!slo.ttft || r.ttft() <= *slo.ttft) && (!slo.e2e || r.e2e() <= *slo.e2e) &&
