@@ -8,7 +8,37 @@ namespace hetsim::hw {
 
 double Breakdown::bound() const { return std::max({compute, memory, sram, link, storage}); }
 
+void CostModel::bad_tier(const Op& op, std::size_t tier) const {
+  throw InvariantError(fmt::format("op {}: operand placed in tier {} of device {}, which has {}", op.name, tier,
+                                   device_.name, device_.tiers.size()));
+}
+
+CostModel::CostModel(const Device& device) : device_(device) {
+  tier_count_ = std::min(device.tiers.size(), kMaxTiers);
+  for (std::size_t t = 0; t < tier_count_; ++t) {
+    const MemoryTier& tier = device.tiers[t];
+    tiers_[t].bandwidth = tier.read_bandwidth;
+    tiers_[t].term = tier.kind == TierKind::sram ? TierTerm::sram
+                   : tier.kind == TierKind::flash || tier.kind == TierKind::ssd || tier.kind == TierKind::csd ? TierTerm::storage
+                                                                                                               : TierTerm::memory;
+  }
+}
+
 Breakdown CostModel::breakdown(const Op& op, bool ideal) const {
+  Breakdown b = terms(op, ideal);
+  if (op.cls == OpClass::collective) {
+    b.limiter = Limiter::link;
+    return b;
+  }
+  const double top = b.bound();
+  b.limiter = top == b.storage && b.storage > 0 ? Limiter::storage
+            : top == b.compute                  ? Limiter::compute
+            : top == b.memory                   ? Limiter::memory
+                                                : Limiter::sram;
+  return b;
+}
+
+Breakdown CostModel::terms(const Op& op, bool ideal) const {
   const std::size_t engine_index = op.engine == kModelEngine ? device_.engine : op.engine;
   if (engine_index >= device_.engines.size())
     throw InvariantError(fmt::format("op {} placed on engine {} of device {}, which has {}", op.name, engine_index,
@@ -17,7 +47,7 @@ Breakdown CostModel::breakdown(const Op& op, bool ideal) const {
   if (!engine.can_run(op.cls))
     throw InvariantError(fmt::format("device {} ({}) cannot run {} ops (op {}); policies must check can_run first",
                                      device_.name, device_.kind_name, to_string(op.cls), op.name));
-  const Efficiency unit{};
+  static const Efficiency unit{};  // efficiencies of 1: the roofline itself
   const Efficiency& e = ideal ? unit : device_.eff(op.cls);
   Breakdown b;
   if (op.cls == OpClass::collective) {
@@ -26,7 +56,6 @@ Breakdown CostModel::breakdown(const Op& op, bool ideal) const {
       throw InvariantError(fmt::format("collective {} spans {} nodes but device {} has no scale-out level", op.name,
                                        op.group_nodes, device_.name));
     b.link = collective_time(op.collective, op.algorithm, op.comm_bytes, op.group, op.group_nodes, up, scale_out_, ideal);
-    b.limiter = Limiter::link;
     return b;
   }
   const double peak = engine.peak(op.dtype);
@@ -38,44 +67,45 @@ Breakdown CostModel::breakdown(const Op& op, bool ideal) const {
 
   // Bytes per tier; each tier is its own resource. The fitted half-size belongs to the engine's
   // home tier (it was measured there); on-chip SRAM is compiler-scheduled and runs at its peak.
-  constexpr std::size_t kMaxTiers = 8;
-  std::array<double, kMaxTiers> bytes{};
-  const std::size_t tiers = std::min(device_.tiers.size(), kMaxTiers);
-  for (const Operand* o : {&op.weights, &op.activations, &op.kv}) {
-    if (o->bytes <= 0) continue;
-    const std::size_t t = o->tier == kHomeTier ? engine.home_tier : o->tier;
-    if (t >= tiers)
-      throw InvariantError(fmt::format("op {}: operand placed in tier {} of device {}, which has {}", op.name, t,
-                                       device_.name, device_.tiers.size()));
-    bytes[t] += o->bytes;
-  }
-  for (std::size_t t = 0; t < tiers; ++t) {
-    if (bytes[t] <= 0) continue;
-    const MemoryTier& tier = device_.tiers[t];
-    switch (tier.kind) {
-      case TierKind::sram: b.sram = std::max(b.sram, bytes[t] / tier.read_bandwidth); break;
-      case TierKind::flash:
-      case TierKind::ssd:
-      case TierKind::csd: b.storage = std::max(b.storage, bytes[t] / (tier.read_bandwidth * e.memory)); break;
-      default: {
-        const double half = t == engine.home_tier ? e.memory_half : 0.0;
-        b.memory = std::max(b.memory, (bytes[t] + half) / (tier.read_bandwidth * e.memory));
-      }
+  const std::size_t home = engine.home_tier;
+  auto check = [&](std::size_t t) {
+    if (t >= tier_count_) [[unlikely]]
+      bad_tier(op, t);
+  };
+  auto price = [&](std::size_t t, double bytes) {
+    const TierPricing& p = tiers_[t];
+    switch (p.term) {
+      case TierTerm::sram: b.sram = std::max(b.sram, bytes / p.bandwidth); break;
+      case TierTerm::storage: b.storage = std::max(b.storage, bytes / (p.bandwidth * e.memory)); break;
+      case TierTerm::memory:
+        b.memory = std::max(b.memory, (bytes + (t == home ? e.memory_half : 0.0)) / (p.bandwidth * e.memory));
     }
+  };
+  if (op.weights.tier == op.activations.tier && op.activations.tier == op.kv.tier) {
+    // Common case (every operand in one tier): one term.
+    const double total = op.weights.bytes + op.activations.bytes + op.kv.bytes;
+    const std::size_t t = op.kv.tier == kHomeTier ? home : op.kv.tier;
+    check(t);
+    if (total > 0) price(t, total);
+  } else {
+    std::array<double, kMaxTiers> bytes{};
+    for (const Operand* o : {&op.weights, &op.activations, &op.kv}) {
+      if (o->bytes <= 0) continue;
+      const std::size_t t = o->tier == kHomeTier ? home : o->tier;
+      check(t);
+      bytes[t] += o->bytes;
+    }
+    for (std::size_t t = 0; t < tier_count_; ++t)
+      if (bytes[t] > 0) price(t, bytes[t]);
   }
-  const double top = b.bound();
-  b.limiter = top == b.storage && b.storage > 0 ? Limiter::storage
-            : top == b.compute                  ? Limiter::compute
-            : top == b.memory                   ? Limiter::memory
-                                                : Limiter::sram;
   return b;
 }
 
 double CostModel::time(const Op& op) const {
-  return op.repeat * (breakdown(op).bound() + op.kernels * device_.kernel_launch_overhead);
+  return op.repeat * (terms(op, false).bound() + op.kernels * device_.kernel_launch_overhead);
 }
 
-double CostModel::roofline_bound(const Op& op) const { return op.repeat * breakdown(op, true).bound(); }
+double CostModel::roofline_bound(const Op& op) const { return op.repeat * terms(op, true).bound(); }
 
 double CostModel::chain_time(std::span<const Op> ops) const {
   double total = 0;

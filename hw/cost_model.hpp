@@ -29,7 +29,7 @@ struct Breakdown {
 
 class CostModel {
  public:
-  explicit CostModel(const Device& device) : device_(device) {}
+  explicit CostModel(const Device& device);
 
   /// Scale-out level (NIC) for collectives whose group spans nodes.
   void set_scale_out(const LinkLevel& level) { scale_out_ = level; }
@@ -49,7 +49,19 @@ class CostModel {
   const Device& device() const { return device_; }
 
  private:
+  /// How one tier prices bytes (precomputed: breakdown runs for every op of every step).
+  enum class TierTerm : std::uint8_t { memory, sram, storage };
+  struct TierPricing {
+    double bandwidth = 0;
+    TierTerm term = TierTerm::memory;
+  };
+  static constexpr std::size_t kMaxTiers = 8;
+  [[noreturn, gnu::cold, gnu::noinline]] void bad_tier(const Op& op, std::size_t tier) const;
+  /// The terms of breakdown() without deciding the limiter (the hot path of time()).
+  Breakdown terms(const Op& op, bool ideal) const;
   const Device& device_;
+  std::array<TierPricing, kMaxTiers> tiers_{};
+  std::size_t tier_count_ = 0;
   LinkLevel scale_out_{};
 };
 

@@ -17,6 +17,8 @@ struct OperandPlacement {
   static OperandPlacement weights_in(const Device& device, TierKind kind);
   /// Sets the operand tiers of `ops` for `device`.
   void apply(const Device& device, std::span<Op> ops) const;
+  /// Whether apply changes nothing on `device` (everything in the engine's home tier).
+  bool trivial(const Device& device) const { return weights == kHomeTier && !device.find_tier(TierKind::sram); }
 };
 
 }  // namespace hetsim::hw

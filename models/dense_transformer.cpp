@@ -104,6 +104,28 @@ class DenseTransformer final : public GraphBuilder {
     const double rope_elems = T * (heads + kv_heads) * hd;
     out.push_back(elementwise("rope", dt, 3 * rope_elems, 2 * rope_elems * b, 0, L));
 
+    serving_attention(m, batch, p, out);
+    out.push_back(gemm("o_proj", dt, T, h, heads * hd, L, m.o_bias));
+    if (tp > 1) out.push_back(collective("attn_all_reduce", Collective::all_reduce, dt, tp, T * h * b, L));
+    out.push_back(elementwise("post_attention_norm", dt, 5 * T * h, 3 * T * h * b, h * b, L));
+    out.push_back(gemm("gate_up_proj", dt, T, 2 * inter, h, L));
+    // SiLU(gate) * up: ~5 FLOPs per output element; reads two inputs, writes one.
+    out.push_back(elementwise("silu_mul", dt, 5 * T * inter, 3 * T * inter * b, 0, L));
+    out.push_back(gemm("down_proj", dt, T, h, inter, L));
+    if (tp > 1) out.push_back(collective("mlp_all_reduce", Collective::all_reduce, dt, tp, T * h * b, L));
+
+    out.push_back(elementwise("final_norm", dt, 4 * T * h, 2 * T * h * b, h * b, 1));
+    const double logits = static_cast<double>(batch.logit_tokens);
+    if (logits > 0) {
+      out.push_back(gemm("lm_head", dt, logits, s.vocab, h, 1));
+      if (tp > 1) out.push_back(collective("logits_all_gather", Collective::all_gather, dt, tp, logits * s.vocab * tp * b, 1));
+    }
+  }
+
+  void serving_attention(const ModelSpec& m, const BatchShape& batch, const ParallelPlan& p, std::vector<Op>& out) const override {
+    const DType dt = m.dtype;
+    const Shard s(m, p.tp);
+    const double L = s.L, hd = s.hd, heads = s.heads, kv_heads = s.kv_heads, b = s.b;
     if (batch.prefill_tokens > 0) {
       // Causal attention over each chunk and its cached context: QK^T and PV are 2 FLOPs per
       // multiply-add each, per head and head dim (FlashAttention's count). Bytes at the I/O lower
@@ -131,21 +153,6 @@ class DenseTransformer final : public GraphBuilder {
       op.kv.bytes = 2 * kv_heads * hd * b * (batch.decode_context_tokens + seqs);
       op.repeat = L;
       out.push_back(op);
-    }
-    out.push_back(gemm("o_proj", dt, T, h, heads * hd, L, m.o_bias));
-    if (tp > 1) out.push_back(collective("attn_all_reduce", Collective::all_reduce, dt, tp, T * h * b, L));
-    out.push_back(elementwise("post_attention_norm", dt, 5 * T * h, 3 * T * h * b, h * b, L));
-    out.push_back(gemm("gate_up_proj", dt, T, 2 * inter, h, L));
-    // SiLU(gate) * up: ~5 FLOPs per output element; reads two inputs, writes one.
-    out.push_back(elementwise("silu_mul", dt, 5 * T * inter, 3 * T * inter * b, 0, L));
-    out.push_back(gemm("down_proj", dt, T, h, inter, L));
-    if (tp > 1) out.push_back(collective("mlp_all_reduce", Collective::all_reduce, dt, tp, T * h * b, L));
-
-    out.push_back(elementwise("final_norm", dt, 4 * T * h, 2 * T * h * b, h * b, 1));
-    const double logits = static_cast<double>(batch.logit_tokens);
-    if (logits > 0) {
-      out.push_back(gemm("lm_head", dt, logits, s.vocab, h, 1));
-      if (tp > 1) out.push_back(collective("logits_all_gather", Collective::all_gather, dt, tp, logits * s.vocab * tp * b, 1));
     }
   }
 

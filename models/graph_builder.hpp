@@ -28,7 +28,13 @@ class GraphBuilder {
  public:
   virtual ~GraphBuilder() = default;
   /// Ops of one serving forward step for `batch` on one device of an instance split by `plan`.
+  /// Contract: the ops that depend on more than the batch's token and logit counts (attention,
+  /// whose cost follows each sequence's context) form one contiguous run, and are exactly what
+  /// serving_attention emits, so a pricer can cache everything else by (tokens, logit tokens).
   virtual void serving_step(const ModelSpec& m, const BatchShape& batch, const ParallelPlan& plan, std::vector<Op>& out) const = 0;
+  /// Only the context-dependent ops of serving_step (appended to `out`, in the same order).
+  virtual void serving_attention(const ModelSpec& m, const BatchShape& batch, const ParallelPlan& plan,
+                                 std::vector<Op>& out) const = 0;
   /// Forward pass of one micro-batch on one device (its pipeline stage's layers).
   virtual void training_forward(const ModelSpec& m, const TrainingShape& s, const ParallelPlan& plan, std::vector<Op>& out) const = 0;
   /// Backward pass of one micro-batch: input-gradient ops (named *_dgrad) and weight-gradient ops

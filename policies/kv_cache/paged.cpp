@@ -48,7 +48,7 @@ class PagedKvManager final : public KvManager {
   }
   void release(Sequence& seq) override {
     for (serving::BlockId b : seq.blocks) store_->release(b);
-    seq.blocks.clear();
+    std::vector<serving::BlockId>().swap(seq.blocks);  // give the memory back: finished sequences hold none
     seq.kv_tier = serving::kDeviceTier;
   }
 

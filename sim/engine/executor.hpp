@@ -45,8 +45,9 @@ class Executor {
     return start_move_(from, to, bytes);
   }
   /// Runs `graph` from the calling actor and returns when every node has finished; fills each
-  /// node's start and end times. A graph of one compute node is one sleep (the fast path).
-  void run(OpGraph& graph);
+  /// node's start and end times. `now` is the current simulated time. A graph of one compute node
+  /// is one sleep (the fast path).
+  void run(OpGraph& graph, double now);
 
  private:
   void run_general(OpGraph& graph);
@@ -55,6 +56,7 @@ class Executor {
   MoveStarter start_move_;
   std::vector<simgrid::s4u::Host*> hosts_;
   std::vector<std::string> names_;
+  std::vector<char> on_;  ///< mirrors the hosts' state without a SimGrid call per step
 };
 
 }  // namespace hetsim::sim

@@ -14,7 +14,7 @@ Replica::Replica(int index, ReplicaPlan& plan, const models::ModelSpec& model, s
       model_(model),
       max_model_len_(max_model_len),
       recorder_(recorder),
-      cost_(*plan.device),
+      pricer_(model, plan.parallel, *plan.device, plan.placement),
       queues_(*plan.kv, *plan.preemption) {
   row_.replica = index;
   row_.set(serving_metrics::kKvBlocksTotal, plan.kv->total_blocks());
@@ -76,8 +76,6 @@ void Replica::plan_step(double now, EngineId engine, OpGraph& graph) {
   row_.set(serving_metrics::kSwapOutTokens, copies_.out_tokens);
   row_.set(serving_metrics::kSwapInTokens, copies_.in_tokens);
   row_.set(serving_metrics::kTransferTime, 0);
-  models::step_ops(model_, shape, plan_.parallel, ops_);
-  plan_.placement.apply(*plan_.device, ops_);
   row_.start = now;
   row_.set(serving_metrics::kPrefillTokens, shape.prefill_tokens);
   row_.set(serving_metrics::kDecodeSeqs, shape.decode_seqs);
@@ -96,7 +94,7 @@ void Replica::plan_step(double now, EngineId engine, OpGraph& graph) {
                                           static_cast<double>(t.tokens) * plan_.kv_bytes_per_token);
     }
   transfers.clear();
-  graph.add_compute("step", engine, cost_.chain_time(ops_), std::span(move_ids_.data(), moves));
+  graph.add_compute("step", engine, pricer_.price(shape), std::span(move_ids_.data(), moves));
 }
 
 void Replica::end_step(const OpGraph& graph, double end) {

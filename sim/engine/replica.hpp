@@ -6,6 +6,7 @@
 
 #include "hw/cost_model.hpp"
 #include "sim/core/op_graph.hpp"
+#include "sim/serving/step_pricer.hpp"
 #include "models/step_ops.hpp"
 #include "policies/router/router.hpp"
 #include "policies/scheduler/scheduler.hpp"
@@ -58,10 +59,9 @@ class Replica {
   const models::ModelSpec& model_;
   std::int64_t max_model_len_;
   Recorder& recorder_;
-  hw::CostModel cost_;
+  serving::StepPricer pricer_;
   policies::ReplicaQueues queues_;
   std::vector<policies::ScheduledItem> batch_;
-  std::vector<Op> ops_;
   KvCopies copies_;
   std::vector<NodeId> move_ids_ = std::vector<NodeId>(8);
   StepRow row_;

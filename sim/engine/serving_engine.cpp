@@ -135,9 +135,10 @@ void ServingRun::replica_loop(std::size_t i) {
       sg::this_actor::suspend();
       continue;
     }
-    replica.plan_step(sg::Engine::get_clock(), engine_ids_[i], graph);
-    executor_->run(graph);
-    replica.end_step(graph, sg::Engine::get_clock());
+    const double now = sg::Engine::get_clock();
+    replica.plan_step(now, engine_ids_[i], graph);
+    executor_->run(graph, now);
+    replica.end_step(graph, graph.nodes().back().end);
     ++stats_.events;
   }
 }

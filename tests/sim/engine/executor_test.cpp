@@ -54,7 +54,7 @@ TEST_CASE("executor: compute overlaps a transfer; a node starts when its depende
     const NodeId m = g.add_move("copy", kA, kB, 10e9);  // 1 s
     const NodeId deps[] = {c, m};
     g.add_compute("chain_b", e[1], 0.25, deps);
-    ex.run(g);
+    ex.run(g, sg::Engine::get_clock());
     CHECK(g.nodes()[0].end == Approx(1.5));
     CHECK(g.nodes()[1].end == Approx(1.0));
     CHECK(g.nodes()[2].start == Approx(1.5));  // waited for the slower of its two inputs
@@ -67,18 +67,18 @@ TEST_CASE("executor: two chains on one engine share it; on two engines they do n
     OpGraph same;
     same.add_compute("x", e[0], 1.0);
     same.add_compute("y", e[0], 1.0);
-    ex.run(same);
+    ex.run(same, sg::Engine::get_clock());
     CHECK(same.nodes()[0].end == Approx(2.0));
     CHECK(same.nodes()[1].end == Approx(2.0));
     OpGraph apart;
     apart.add_compute("x", e[0], 1.0);
     apart.add_compute("y", e[1], 1.0);
-    ex.run(apart);
+    ex.run(apart, sg::Engine::get_clock());
     CHECK(sg::Engine::get_clock() == Approx(3.0));
     SECTION("the fast path: one chain is exactly one sleep") {
       OpGraph one;
       one.add_compute("step", e[0], 0.125);
-      ex.run(one);
+      ex.run(one, sg::Engine::get_clock());
       CHECK(sg::Engine::get_clock() == 3.125);
     }
   });
@@ -89,9 +89,9 @@ TEST_CASE("executor: an engine that is off, or fails while running, is an Engine
     OpGraph g;
     g.add_compute("step", e[0], 1.0);
     ex.set_engine_on(e[0], false);
-    REQUIRE_THROWS_WITH(ex.run(g), Catch::Contains("engine0 is off"));
+    REQUIRE_THROWS_WITH(ex.run(g, sg::Engine::get_clock()), Catch::Contains("engine0 is off"));
     ex.set_engine_on(e[0], true);
-    ex.run(g);
+    ex.run(g, sg::Engine::get_clock());
     CHECK(sg::Engine::get_clock() == Approx(1.0));
     // A failure during a chain that overlaps a transfer.
     OpGraph overlap;
@@ -102,7 +102,7 @@ TEST_CASE("executor: an engine that is off, or fails while running, is an Engine
       ex.set_engine_on(id, false);
     });
     try {
-      ex.run(overlap);
+      ex.run(overlap, sg::Engine::get_clock());
       FAIL("expected an EngineFailure");
     } catch (const sim::EngineFailure& f) {
       CHECK(f.engine() == e[0]);

@@ -1,0 +1,46 @@
+#pragma once
+// Prices an instance's serving steps: the graph builder's ops for the batch, placed on the device
+// and summed by the cost model as one chain (the executor's fast path). Every op but attention
+// depends only on the batch's token and logit counts, so those are priced once per (tokens,
+// logit tokens) and cached; attention ops, whose cost follows each sequence's context, are priced
+// every step. The sum runs in op order, so the result is bit-identical to pricing every op.
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+#include "hw/cost_model.hpp"
+#include "hw/placement.hpp"
+#include "models/graph_builder.hpp"
+
+namespace hetsim::serving {
+
+class StepPricer {
+ public:
+  StepPricer(const models::ModelSpec& model, const ParallelPlan& plan, const hw::Device& device,
+             const hw::OperandPlacement& placement);
+
+  /// Seconds one step of `batch` takes on the instance's engine.
+  double price(const models::BatchShape& batch);
+  /// Distinct (tokens, logit tokens) shapes priced so far.
+  std::size_t cached_shapes() const { return cache_.size(); }
+
+ private:
+  struct Entry {
+    std::vector<double> times;  ///< seconds of each op that does not depend on contexts, in op order
+    std::size_t attention_at = 0;  ///< where the attention ops go in that order
+  };
+  const Entry& entry(const models::BatchShape& batch);
+  void place(std::vector<Op>& ops) const;
+
+  const models::ModelSpec& model_;
+  ParallelPlan plan_;
+  const hw::Device& device_;
+  hw::OperandPlacement placement_;
+  bool trivial_placement_;
+  const models::GraphBuilder& builder_;
+  hw::CostModel cost_;
+  std::unordered_map<std::uint64_t, Entry> cache_;
+  std::vector<Op> ops_;
+};
+
+}  // namespace hetsim::serving
