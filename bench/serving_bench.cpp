@@ -17,8 +17,8 @@
 #include "sim/core/config.hpp"
 #include "sim/core/error.hpp"
 #include "sim/metrics/recorder.hpp"
-#include "sim/engine/run_description.hpp"
-#include "sim/engine/scenario.hpp"
+#include "sim/scenario/run_description.hpp"
+#include "sim/scenario/scenario.hpp"
 #include "sim/engine/serving_engine.hpp"
 #include "sim/metrics/summary.hpp"
 

@@ -10,10 +10,10 @@
 #include <nlohmann/json.hpp>
 #include <fstream>
 
-#include "sim/core/child_process.hpp"
+#include "sim/core/io/child_process.hpp"
 #include "hw/device.hpp"
 #include "hw/profile.hpp"
-#include "sim/core/atomic_file.hpp"
+#include "sim/core/io/atomic_file.hpp"
 #include "sim/core/catalog.hpp"
 #include "sim/core/error.hpp"
 

@@ -6,7 +6,7 @@
 #include <optional>
 
 #include "sim/core/config.hpp"
-#include "workload/csv.hpp"
+#include "sim/core/io/csv.hpp"
 
 namespace hetsim::calibrate {
 namespace {

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "calibrate/measurement.hpp"
+#include "kernels/measurement.hpp"
 #include "hw/profile.hpp"
 
 namespace hetsim::calibrate {

@@ -8,9 +8,9 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "calibrate/measurement.hpp"
+#include "kernels/measurement.hpp"
 #include "kernels/runner.hpp"
-#include "sim/core/atomic_file.hpp"
+#include "sim/core/io/atomic_file.hpp"
 #include "sim/core/error.hpp"
 
 int main(int argc, char** argv) {

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "calibrate/measurement.hpp"
+#include "kernels/measurement.hpp"
 
 namespace hetsim::calibrate {
 

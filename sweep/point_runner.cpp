@@ -5,10 +5,10 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "sim/core/atomic_file.hpp"
+#include "sim/core/io/atomic_file.hpp"
 #include "sim/core/error.hpp"
-#include "sim/engine/scenario.hpp"
-#include "sim/core/child_process.hpp"
+#include "sim/scenario/scenario.hpp"
+#include "sim/core/io/child_process.hpp"
 
 namespace hetsim::sweep {
 namespace fs = std::filesystem;

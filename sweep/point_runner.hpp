@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "sim/engine/scenario.hpp"
+#include "sim/scenario/scenario.hpp"
 #include "sweep/spec.hpp"
 
 namespace hetsim::sweep {

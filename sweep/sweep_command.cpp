@@ -5,10 +5,10 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "sim/core/atomic_file.hpp"
+#include "sim/core/io/atomic_file.hpp"
 #include "sim/core/catalog.hpp"
 #include "sim/core/error.hpp"
-#include "sim/core/child_process.hpp"
+#include "sim/core/io/child_process.hpp"
 #include "sweep/parallel.hpp"
 #include "sweep/point_runner.hpp"
 #include "sweep/points_table.hpp"

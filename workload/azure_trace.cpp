@@ -7,7 +7,7 @@
 
 #include "sim/core/error.hpp"
 #include "sim/core/registry.hpp"
-#include "workload/csv.hpp"
+#include "sim/core/io/csv.hpp"
 #include "workload/trace_options.hpp"
 
 namespace hetsim::workload {

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "workload/csv.hpp"
+#include "sim/core/io/csv.hpp"
 
 namespace hetsim::workload {
 

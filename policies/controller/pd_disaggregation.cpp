@@ -7,7 +7,7 @@
 // (no stall; DistServe instead queues it). Instances of role `both` are never handed anything.
 #include <limits>
 
-#include "policies/controller/controller.hpp"
+#include "sim/serving/controller.hpp"
 #include "sim/core/registry.hpp"
 
 namespace hetsim::policies {

@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "policies/kv_cache/kv_manager.hpp"
+#include "sim/serving/kv_manager.hpp"
 #include "sim/core/config.hpp"
 #include "sim/core/error.hpp"
 #include "sim/core/registry.hpp"

@@ -1,6 +1,6 @@
 // Recompute preemption (vLLM's default): drop the sequence's KV; on resumption it re-prefills its
 // prompt and the tokens generated so far. Cheap in memory traffic, paid in compute.
-#include "policies/preemption/preemption.hpp"
+#include "sim/serving/preemption.hpp"
 #include "sim/core/registry.hpp"
 
 namespace hetsim::policies {

@@ -4,7 +4,7 @@
 // recomputed. The copies cross the node's links as real, contended transfers. Each device
 // reserves `swap_space` bytes in the tier (vLLM's swap_space, 4 GiB by default), as whole blocks;
 // when a victim's blocks do not fit there they are dropped and recomputed instead.
-#include "policies/preemption/preemption.hpp"
+#include "sim/serving/preemption.hpp"
 #include "sim/core/registry.hpp"
 
 namespace hetsim::policies {

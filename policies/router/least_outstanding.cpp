@@ -1,6 +1,6 @@
 // Least-outstanding-requests routing: the replica with the fewest unfinished requests; ties go to
 // the lowest index so runs are deterministic.
-#include "policies/router/router.hpp"
+#include "sim/serving/router.hpp"
 #include "sim/core/registry.hpp"
 
 namespace hetsim::policies {

@@ -1,5 +1,5 @@
 // Round-robin routing: replicas in turn, blind to load.
-#include "policies/router/router.hpp"
+#include "sim/serving/router.hpp"
 #include "sim/core/registry.hpp"
 
 namespace hetsim::policies {

@@ -3,7 +3,7 @@
 // stall behind a long prompt, at the price of re-reading the prompt's KV for every chunk.
 #include <algorithm>
 
-#include "policies/scheduler/scheduler.hpp"
+#include "sim/serving/scheduler.hpp"
 #include "sim/core/registry.hpp"
 
 namespace hetsim::policies {

@@ -4,7 +4,7 @@
 // evicting the most recently admitted ones when KV blocks run out. Prompts are never split.
 #include <algorithm>
 
-#include "policies/scheduler/scheduler.hpp"
+#include "sim/serving/scheduler.hpp"
 #include "sim/core/registry.hpp"
 
 namespace hetsim::policies {

@@ -8,11 +8,11 @@
 #include "sim/core/op_graph.hpp"
 #include "sim/serving/step_pricer.hpp"
 #include "models/step_ops.hpp"
-#include "policies/router/router.hpp"
-#include "policies/scheduler/scheduler.hpp"
+#include "sim/serving/router.hpp"
+#include "sim/serving/scheduler.hpp"
 #include "sim/metrics/recorder.hpp"
 #include "sim/metrics/serving_metrics.hpp"
-#include "sim/engine/scenario.hpp"
+#include "sim/scenario/scenario.hpp"
 
 namespace hetsim::sim {
 

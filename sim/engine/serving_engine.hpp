@@ -3,7 +3,7 @@
 #include <cstdint>
 
 #include "sim/metrics/recorder.hpp"
-#include "sim/engine/scenario.hpp"
+#include "sim/scenario/scenario.hpp"
 
 namespace hetsim::sim {
 

@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "sim/core/atomic_file.hpp"
+#include "sim/core/io/atomic_file.hpp"
 #include "sim/core/metric.hpp"
 #include "sim/core/request.hpp"
 #include "sim/metrics/records.hpp"

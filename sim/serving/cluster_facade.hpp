@@ -4,8 +4,8 @@
 #include <cstddef>
 #include <functional>
 
-#include "policies/router/router.hpp"
-#include "policies/sequence.hpp"
+#include "sim/serving/router.hpp"
+#include "sim/serving/sequence.hpp"
 #include "sim/serving/instance_role.hpp"
 
 namespace hetsim::serving {

@@ -1,10 +1,10 @@
-// Routers built from config through the registry, as sim/engine/scenario.cpp builds them.
+// Routers built from config through the registry, as sim/scenario/scenario.cpp builds them.
 #include <catch2/catch.hpp>
 
 #include <memory>
 #include <vector>
 
-#include "policies/router/router.hpp"
+#include "sim/serving/router.hpp"
 #include "sim/core/registry.hpp"
 
 using namespace hetsim;

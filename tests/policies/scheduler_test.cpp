@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <memory>
 
-#include "policies/kv_cache/kv_manager.hpp"
-#include "policies/preemption/preemption.hpp"
-#include "policies/scheduler/scheduler.hpp"
+#include "sim/serving/kv_manager.hpp"
+#include "sim/serving/preemption.hpp"
+#include "sim/serving/scheduler.hpp"
 #include "sim/core/registry.hpp"
 
 using namespace hetsim;

@@ -5,8 +5,8 @@
 
 #include <memory>
 
-#include "policies/kv_cache/kv_manager.hpp"
-#include "policies/preemption/preemption.hpp"
+#include "sim/serving/kv_manager.hpp"
+#include "sim/serving/preemption.hpp"
 #include "sim/core/error.hpp"
 #include "sim/core/registry.hpp"
 

@@ -7,7 +7,7 @@
 #include <chrono>
 
 #include "sim/core/error.hpp"
-#include "sim/engine/scenario.hpp"
+#include "sim/scenario/scenario.hpp"
 #include "sim/engine/simgrid_setup.hpp"
 #include "sim/engine/transfer_network.hpp"
 

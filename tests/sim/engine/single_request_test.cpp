@@ -7,8 +7,8 @@
 #include "hw/cost_model.hpp"
 #include "models/step_ops.hpp"
 #include "sim/metrics/recorder.hpp"
-#include "sim/engine/run_description.hpp"
-#include "sim/engine/scenario.hpp"
+#include "sim/scenario/run_description.hpp"
+#include "sim/scenario/scenario.hpp"
 #include "sim/engine/serving_engine.hpp"
 
 using namespace hetsim;

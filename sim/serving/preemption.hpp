@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "policies/kv_cache/kv_manager.hpp"
-#include "policies/sequence.hpp"
+#include "sim/serving/kv_manager.hpp"
+#include "sim/serving/sequence.hpp"
 #include "sim/core/config.hpp"
 
 namespace hetsim::policies {

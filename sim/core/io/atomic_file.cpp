@@ -1,4 +1,4 @@
-#include "sim/core/atomic_file.hpp"
+#include "sim/core/io/atomic_file.hpp"
 
 #include <cerrno>
 #include <cstring>

@@ -1,6 +1,6 @@
 #include <algorithm>
 
-#include "policies/scheduler/scheduler.hpp"
+#include "sim/serving/scheduler.hpp"
 
 namespace hetsim::policies {
 

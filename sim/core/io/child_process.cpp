@@ -1,4 +1,4 @@
-#include "sim/core/child_process.hpp"
+#include "sim/core/io/child_process.hpp"
 
 #include <fcntl.h>
 #include <spawn.h>

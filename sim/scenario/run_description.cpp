@@ -1,4 +1,4 @@
-#include "sim/engine/run_description.hpp"
+#include "sim/scenario/run_description.hpp"
 
 #include <yaml-cpp/yaml.h>
 

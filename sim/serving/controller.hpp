@@ -5,7 +5,7 @@
 // of every controller, in the listed order.
 #include <cstddef>
 
-#include "policies/sequence.hpp"
+#include "sim/serving/sequence.hpp"
 #include "sim/core/request.hpp"
 #include "sim/serving/cluster_facade.hpp"
 

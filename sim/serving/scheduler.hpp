@@ -6,9 +6,9 @@
 #include <optional>
 #include <vector>
 
-#include "policies/kv_cache/kv_manager.hpp"
-#include "policies/preemption/preemption.hpp"
-#include "policies/sequence.hpp"
+#include "sim/serving/kv_manager.hpp"
+#include "sim/serving/preemption.hpp"
+#include "sim/serving/sequence.hpp"
 
 namespace hetsim::policies {
 

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "policies/sequence.hpp"
+#include "sim/serving/sequence.hpp"
 #include "sim/serving/kv_block_store.hpp"
 
 namespace hetsim::policies {

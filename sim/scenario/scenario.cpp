@@ -1,4 +1,4 @@
-#include "sim/engine/scenario.hpp"
+#include "sim/scenario/scenario.hpp"
 
 #include <algorithm>
 #include <cmath>

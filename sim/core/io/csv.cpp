@@ -1,4 +1,4 @@
-#include "workload/csv.hpp"
+#include "sim/core/io/csv.hpp"
 
 #include <fmt/format.h>
 

@@ -1,13 +1,13 @@
-#include "calibrate/measurement.hpp"
+#include "kernels/measurement.hpp"
 
 #include <fmt/format.h>
 
 #include <charconv>
 
-#include "sim/core/atomic_file.hpp"
+#include "sim/core/io/atomic_file.hpp"
 #include "sim/core/config.hpp"
 #include "sim/core/error.hpp"
-#include "workload/csv.hpp"
+#include "sim/core/io/csv.hpp"
 
 namespace hetsim::calibrate {
 

@@ -1,6 +1,6 @@
 #pragma once
 // The metrics' view of a scenario (sim/metrics knows nothing of the scenario it records).
-#include "sim/engine/scenario.hpp"
+#include "sim/scenario/scenario.hpp"
 #include "sim/metrics/run_info.hpp"
 
 namespace hetsim::sim {
