@@ -41,6 +41,19 @@ Op elementwise(std::string_view name, DType dt, double flops, double activation_
   return op;
 }
 
+Op attention(std::string_view name, OpClass cls, DType dt, double flops, double activation_bytes, double kv_bytes,
+             double repeat) {
+  Op op;
+  op.name = name;
+  op.cls = cls;
+  op.dtype = dt;
+  op.flops = flops;
+  op.activations.bytes = activation_bytes;
+  op.kv.bytes = kv_bytes;
+  op.repeat = repeat;
+  return op;
+}
+
 Op collective(std::string_view name, Collective kind, DType dt, int group, double payload_bytes, double repeat) {
   Op op;
   op.name = name;
@@ -130,29 +143,15 @@ class DenseTransformer final : public GraphBuilder {
       // Causal attention over each chunk and its cached context: QK^T and PV are 2 FLOPs per
       // multiply-add each, per head and head dim (FlashAttention's count). Bytes at the I/O lower
       // bound: read Q, write O, read K and V of every attended token once, write the chunk's new K and V.
-      Op op;
-      op.name = "attention_prefill";
-      op.cls = OpClass::attention_prefill;
-      op.dtype = dt;
-      op.flops = 4 * hd * heads * batch.prefill_attn_pairs;
-      const double tp_tokens = static_cast<double>(batch.prefill_tokens);
-      op.activations.bytes = 2 * tp_tokens * heads * hd * b;
-      op.kv.bytes = 2 * kv_heads * hd * b * (batch.prefill_kv_read_tokens + tp_tokens);
-      op.repeat = L;
-      out.push_back(op);
+      const double tokens = static_cast<double>(batch.prefill_tokens);
+      out.push_back(attention("attention_prefill", OpClass::attention_prefill, dt, 4 * hd * heads * batch.prefill_attn_pairs,
+                              2 * tokens * heads * hd * b, 2 * kv_heads * hd * b * (batch.prefill_kv_read_tokens + tokens), L));
     }
     if (batch.decode_seqs > 0) {
       // One query per sequence against its whole context: memory-bound on the KV read.
-      Op op;
-      op.name = "attention_decode";
-      op.cls = OpClass::attention_decode;
-      op.dtype = dt;
-      op.flops = 4 * hd * heads * batch.decode_context_tokens;
       const double seqs = static_cast<double>(batch.decode_seqs);
-      op.activations.bytes = 2 * seqs * heads * hd * b;
-      op.kv.bytes = 2 * kv_heads * hd * b * (batch.decode_context_tokens + seqs);
-      op.repeat = L;
-      out.push_back(op);
+      out.push_back(attention("attention_decode", OpClass::attention_decode, dt, 4 * hd * heads * batch.decode_context_tokens,
+                              2 * seqs * heads * hd * b, 2 * kv_heads * hd * b * (batch.decode_context_tokens + seqs), L));
     }
   }
 
@@ -180,15 +179,8 @@ class DenseTransformer final : public GraphBuilder {
     if (p.cp > 1)  // context parallelism: every rank attends to the K/V of the whole sequence (ring attention)
       out.push_back(collective("cp_kv_all_gather", Collective::all_gather, dt, p.cp, 2 * seqs * S * kv_heads * hd * b, L));
     // Causal self-attention over whole sequences; with load-balanced CP each rank gets 1/cp of the pairs.
-    Op attn;
-    attn.name = "attention";
-    attn.cls = OpClass::attention_prefill;
-    attn.dtype = dt;
-    attn.flops = 4 * hd * heads * seqs * S * (S + 1) / 2 / p.cp;
-    attn.activations.bytes = 2 * T * heads * hd * b;
-    attn.kv.bytes = 2 * kv_heads * hd * b * (seqs * S + T);
-    attn.repeat = L;
-    out.push_back(attn);
+    out.push_back(attention("attention", OpClass::attention_prefill, dt, 4 * hd * heads * seqs * S * (S + 1) / 2 / p.cp,
+                            2 * T * heads * hd * b, 2 * kv_heads * hd * b * (seqs * S + T), L));
     out.push_back(gemm("o_proj", dt, T, h, heads * hd, L, m.o_bias));
     tp_reduce(out, "attn_tp_reduce", p, dt, T * h * b, L);
     out.push_back(elementwise("post_attention_norm", dt, 5 * Tn * h, 3 * Tn * h * b, h * b, L));
