@@ -115,6 +115,35 @@ TEST_CASE("cli: bad input exits 2 with one clear message", "[e2e][errors]") {
   }
 }
 
+TEST_CASE("cli: malformed scenario files exit 2 naming the file and line", "[e2e][errors]") {
+  test::TempDir dir("badfile");
+  const auto base = test::read_file(quickstart());
+  const auto lines = std::count(base.begin(), base.end(), '\n');
+  struct Case {
+    std::string args, expect;
+  };
+  const std::string dup = dir.write("dup.yaml", base + "seed: 77\n");
+  const std::string two = dir.write("two.yaml", base + "---\nseed: 77\n");
+  const std::string listkey = dir.write("listkey.yaml", base + "? [a, b]\n: 1\n");
+  const std::string binary = dir.write("binary.yaml", std::string("name: x\n\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 20));
+  const std::vector<Case> cases = {
+      {"run '" + dup + "'", fmt::format("dup.yaml:{}: seed: duplicate key", lines + 1)},
+      {"validate '" + dup + "'", fmt::format("dup.yaml:{}: seed: duplicate key", lines + 1)},
+      {"run '" + two + "'", fmt::format("two.yaml:{}: a second YAML document", lines + 2)},
+      {"run '" + listkey + "'", fmt::format("listkey.yaml:{}: a list used as a map key", lines + 1)},
+      {"run '" + dir.str() + "'", dir.str() + ": is a directory"},
+      {"run '" + binary + "'", "binary.yaml:2: not a UTF-8 text file"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.args);
+    const auto r = test::run_hetsim(c.args);
+    INFO(r.output);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Contains(c.expect));
+    CHECK_THAT(r.output, !Contains("internal error"));
+  }
+}
+
 TEST_CASE("cli: a run that fails leaves no result files behind", "[e2e][errors]") {
   test::TempDir dir("atomic");
   const std::string bad_trace = dir.write("t.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.68,10,5\nbroken\n");
