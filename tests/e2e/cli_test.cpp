@@ -144,6 +144,52 @@ TEST_CASE("cli: malformed scenario files exit 2 naming the file and line", "[e2e
   }
 }
 
+TEST_CASE("cli: flags and names that would be misread are refused", "[e2e][errors]") {
+  test::TempDir dir("badflag");
+  struct Case {
+    std::string args, expect;
+  };
+  const std::vector<Case> cases = {
+      {"run '" + quickstart() + "' --seed -5", "--seed = -5: expected a non-negative integer"},
+      {"run '" + quickstart() + "' --seed 1.5", "--seed = 1.5: expected a non-negative integer"},
+      {"validate '" + quickstart() + "' --seed -5", "--seed = -5: expected a non-negative integer"},
+      {"run '" + quickstart() + "' --set name=../..", "--set name = \"../..\": expected letters, digits"},
+      {"run '" + quickstart() + "' --set name=/tmp/x", "--set name = \"/tmp/x\""},
+      {"run '" + quickstart() + "' --set name=a/b", "--set name = \"a/b\""},
+      {"run '" + quickstart() + "' --set 'name=\"\"'", "--set name = \"\": expected"},
+      {"run '" + quickstart() + "' --set name=.hidden", "not starting with '.'"},
+      {"run '" + quickstart() + "' --set 'name=\"a\\tb\"'", "--set name = \"a\\tb\""},
+      {"validate '" + quickstart() + "' --set name=../..", "--set name = \"../..\""},
+      {"run '" + quickstart() + "' --set serving.max_model_len=100000",
+       "--set serving.max_model_len = 100000: expected at most the model's max_position_embeddings (8192"},
+      {"validate '" + quickstart() + "' --set serving.max_model_len=100000", "max_position_embeddings (8192"},
+      {"frobnicate", "frobnicate"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.args);
+    const bool is_run = c.args.rfind("run ", 0) == 0;
+    const auto r = test::run_hetsim(c.args + (is_run ? " --out '" + dir.file("out") + "'" : std::string()));
+    INFO(r.output);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Contains(c.expect));
+    CHECK_THAT(r.output, !Contains("internal error"));
+  }
+  CHECK_FALSE(fs::exists(dir.file("out")));
+  // A plain safe name still works, and seed 0 is a seed.
+  const auto ok = test::run_hetsim("validate '" + quickstart() + "' --seed 0 --set name=my-run_2.b");
+  INFO(ok.output);
+  CHECK(ok.exit_code == 0);
+}
+
+TEST_CASE("cli: hetsim_bench --help prints its usage", "[e2e]") {
+  const auto bench = fs::path(HETSIM_BIN).parent_path() / "hetsim_bench";  // built beside hetsim
+  const auto r = test::run_command("'" + bench.string() + "' --help");
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("Usage: hetsim_bench") && Contains("--no-files"));
+  CHECK_THAT(r.output, !Contains("trace not found"));
+}
+
 TEST_CASE("cli: a run that fails leaves no result files behind", "[e2e][errors]") {
   test::TempDir dir("atomic");
   const std::string bad_trace = dir.write("t.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.68,10,5\nbroken\n");
