@@ -31,10 +31,21 @@ int main(int argc, char** argv) {
   std::string trace = std::string(HETSIM_SOURCE_DIR) + "/../shared/data/azure_llm_2023/AzureLLMInferenceTrace_conv.csv";
   bool files = true;
   for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--no-files") == 0)
+    if (std::strcmp(argv[i], "--no-files") == 0) {
       files = false;
-    else
+    } else if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
+      fmt::print("Usage: hetsim_bench [TRACE.csv] [--no-files]\n"
+                 "Replays an Azure LLM inference trace (default {}) on 4 x H100 Llama-3-8B and reports the simulator's\n"
+                 "wall time, requests and events per wall-second and peak RSS.\n"
+                 "  --no-files  keep results in memory (engine cost alone)\n",
+                 trace);
+      return 0;
+    } else if (argv[i][0] == '-') {
+      fmt::print(stderr, "error: unknown option '{}'; valid: --no-files, --help\n", argv[i]);
+      return 2;
+    } else {
       trace = argv[i];
+    }
   }
   if (!std::filesystem::exists(trace)) {
     fmt::print(stderr, "trace not found: {}\n(get it from Azure/AzurePublicDataset, AzureLLMInferenceTrace_conv.csv)\n", trace);

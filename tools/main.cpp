@@ -3,13 +3,17 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <charconv>
 #include <chrono>
+#include <limits>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <sys/wait.h>
 
 #include "sim/core/catalog.hpp"
+#include "sim/core/config.hpp"
 #include "sim/core/error.hpp"
 #include "sim/core/registry.hpp"
 #include "sim/metrics/recorder.hpp"
@@ -28,7 +32,7 @@ using namespace hetsim;
 struct ScenarioArgs {
   std::string file;
   std::vector<std::string> sets;
-  std::optional<std::uint64_t> seed;
+  std::optional<std::string> seed;  // checked by load(): CLI11 would wrap "-5" to 2^64-5
 };
 
 void add_scenario_args(CLI::App* cmd, ScenarioArgs& a) {
@@ -41,7 +45,15 @@ void add_scenario_args(CLI::App* cmd, ScenarioArgs& a) {
 config::Document load(const ScenarioArgs& a) {
   auto doc = config::Document::load_file(a.file);
   for (const auto& s : a.sets) doc.set_override(s);
-  if (a.seed) doc.set_override(fmt::format("seed={}", *a.seed));
+  if (a.seed) {
+    const std::string& text = *a.seed;
+    std::uint64_t seed = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seed);
+    if (text.empty() || ec != std::errc{} || end != text.data() + text.size())
+      throw InputError(fmt::format("--seed = {}: expected a non-negative integer in [0, {}]", text,
+                                   std::numeric_limits<std::uint64_t>::max()));
+    doc.set_override(fmt::format("seed={}", seed));
+  }
   return doc;
 }
 
@@ -155,6 +167,20 @@ int main(int argc, char** argv) {
   transfer->add_option("--bytes", transfer_opts.bytes, "size of flows that give none (default 1 GB)");
   transfer->add_option("--request-size", transfer_opts.request_size, "block-device request size (default 1 MiB)");
 
+  // CLI11 reports an unknown subcommand only as "A subcommand is required"; name it instead.
+  if (argc > 1 && argv[1][0] != '-') {
+    std::vector<std::string> names;
+    for (const auto* sub : app.get_subcommands([](CLI::App*) { return true; })) names.push_back(sub->get_name());
+    if (std::find(names.begin(), names.end(), argv[1]) == names.end()) {
+      std::sort(names.begin(), names.end());
+      std::string valid;
+      for (const auto& n : names) valid += (valid.empty() ? "" : ", ") + n;
+      const std::string hint = config::closest(argv[1], names);
+      fmt::print(stderr, "error: unknown subcommand '{}'{}; valid: {}\n", argv[1],
+                 hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint), valid);
+      return 2;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

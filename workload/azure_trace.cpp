@@ -66,11 +66,21 @@ std::vector<Request> read_azure_trace(const std::string& path) {
   const std::size_t ctx = csv.column("ContextTokens");
   const std::size_t gen = csv.column("GeneratedTokens");
   std::vector<Request> out;
-  std::int64_t t0 = 0;
+  std::int64_t t0 = 0, prev = 0;
+  std::string prev_text, first_text;
   while (csv.next()) {
     std::int64_t t = 0;
     if (!parse_timestamp(csv.field(ts), t))
       csv.fail(fmt::format("TIMESTAMP = \"{}\": expected \"YYYY-MM-DD HH:MM:SS.fffffff\"", csv.field(ts)));
+    if (!out.empty() && t < prev)
+      csv.fail(fmt::format("TIMESTAMP = \"{}\": earlier than the row before ({}); expected non-decreasing arrival times",
+                           csv.field(ts), prev_text));
+    if (!out.empty() && t - t0 > kMaxTraceSpanSeconds * 10000000)
+      csv.fail(fmt::format("TIMESTAMP = \"{}\": {:.3g} s after the first row ({}); expected a trace spanning at most 1 year",
+                           csv.field(ts), static_cast<double>(t - t0) * 1e-7, first_text));
+    prev = t;
+    prev_text = csv.field(ts);
+    if (out.empty()) first_text = prev_text;
     Request r;
     r.prompt_tokens = csv.positive_int(ctx);
     r.output_tokens = csv.positive_int(gen);

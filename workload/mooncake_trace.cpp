@@ -17,6 +17,7 @@ std::vector<Request> read_mooncake_trace(const std::string& path) {
   std::vector<Request> out;
   std::string text;
   std::size_t line = 0;
+  std::int64_t first_ms = 0, prev_ms = 0;
   auto fail = [&](const std::string& msg) { throw InputError(fmt::format("{}:{}: {}", path, line, msg)); };
   while (std::getline(in, text)) {
     ++line;
@@ -31,7 +32,16 @@ std::vector<Request> read_mooncake_trace(const std::string& path) {
       return it->get<std::int64_t>();
     };
     Request r;
-    r.arrival = static_cast<double>(integer("timestamp", 0)) / 1000.0;
+    const std::int64_t ms = integer("timestamp", 0);
+    if (!out.empty() && ms < prev_ms)
+      fail(fmt::format("timestamp = {}: earlier than the line before ({}); expected non-decreasing arrival times (ms)", ms,
+                       prev_ms));
+    if (!out.empty() && ms - first_ms > kMaxTraceSpanSeconds * 1000)
+      fail(fmt::format("timestamp = {}: {:.3g} s after the first line; expected a trace spanning at most 1 year", ms,
+                       static_cast<double>(ms - first_ms) / 1000.0));
+    if (out.empty()) first_ms = ms;
+    prev_ms = ms;
+    r.arrival = static_cast<double>(ms) / 1000.0;
     r.prompt_tokens = integer("input_length", 1);
     r.output_tokens = integer("output_length", 1);
     if (const auto it = j.find("hash_ids"); it != j.end()) {

@@ -9,6 +9,10 @@
 
 namespace hetsim::workload {
 
+/// Trace readers refuse a trace whose arrivals span more than this (a row with a bad date, such as
+/// 1899-12-30, would otherwise turn a run into billions of simulated seconds).
+inline constexpr std::int64_t kMaxTraceSpanSeconds = 366LL * 86400;
+
 struct TraceOptions {
   double rate_scale = 1.0;  ///< arrival rate multiplier: inter-arrival times are divided by it
   std::int64_t limit = 0;   ///< keep the first `limit` requests (0 = all)

@@ -4,6 +4,8 @@
 #include <charconv>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 
 namespace hetsim::config {
@@ -68,6 +70,62 @@ std::string join_path(const std::string& base, std::string_view key) {
   return base.empty() ? std::string(key) : fmt::format("{}.{}", base, key);
 }
 int line_of(const YAML::Node& n) { return n ? n.Mark().line + 1 : 0; }
+
+// yaml-cpp 0.7 keeps every pair of a map but lookups see only the first, so a key given twice
+// would silently lose its second value: keys must be plain scalars, each given once per map.
+void check_keys(const YAML::Node& n, const std::string& path, const std::string& file) {
+  if (n.IsSequence()) {
+    for (std::size_t i = 0; i < n.size(); ++i) check_keys(n[i], fmt::format("{}[{}]", path, i), file);
+  } else if (n.IsMap()) {
+    std::map<std::string, int> seen;
+    for (const auto& kv : n) {
+      const int line = kv.first.Mark().line + 1;
+      if (!kv.first.IsScalar())
+        throw InputError(fmt::format("{}:{}: {}{} used as a map key: expected a plain key (a name)", file, line,
+                                     path.empty() ? "" : path + ": ",
+                                     kv.first.IsSequence() ? "a list" : kv.first.IsMap() ? "a map" : "an empty value"));
+      const std::string full = join_path(path, kv.first.Scalar());
+      const auto [first, fresh] = seen.emplace(kv.first.Scalar(), line);
+      if (!fresh)
+        throw InputError(fmt::format("{}:{}: {}: duplicate key (first given on line {}): expected each key once", file,
+                                     line, full, first->second));
+      check_keys(kv.second, full, file);
+    }
+  }
+}
+
+// YAML is text: refuse a binary file (bytes that are not UTF-8, or control characters) by line.
+void check_text(const std::string& text, const std::string& file) {
+  int line = 1;
+  for (std::size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    std::size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 && c >= 0xC2 ? 2 : (c & 0xF0) == 0xE0 ? 3
+                                   : (c & 0xF8) == 0xF0 && c <= 0xF4  ? 4 : 0;
+    bool ok = len > 0 && i + len <= text.size() && (c >= 0x20 || c == '\t' || c == '\n' || c == '\r');
+    for (std::size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(text[i + k]) & 0xC0) == 0x80;
+    if (!ok)
+      throw InputError(fmt::format("{}:{}: not a UTF-8 text file (byte 0x{:02x}): expected a YAML file", file, line, c));
+    if (c == '\n') ++line;
+    i += len;
+  }
+}
+
+// Parses one YAML document; a second document ("---" then content) is an error, not ignored.
+YAML::Node parse_yaml(const std::string& text, const std::string& name) {
+  std::vector<YAML::Node> docs;
+  try {
+    docs = YAML::LoadAll(text);
+  } catch (const YAML::Exception& e) {
+    throw InputError(fmt::format("{}:{}:{}: YAML syntax error: {}", name, e.mark.line + 1, e.mark.column + 1, e.msg));
+  }
+  for (std::size_t i = 1; i < docs.size(); ++i)
+    if (docs[i] && !docs[i].IsNull())
+      throw InputError(fmt::format("{}:{}: a second YAML document (after '---'): expected one document per file", name,
+                                   line_of(docs[i])));
+  YAML::Node root = docs.empty() ? YAML::Node() : docs.front();
+  check_keys(root, "", name);
+  return root;
+}
 }  // namespace
 
 Node::Node(YAML::Node input, YAML::Node resolved, std::string path, std::shared_ptr<detail::DocState> doc,
@@ -275,21 +333,19 @@ Document::Document(YAML::Node input, std::string file)
       registry_(std::make_shared<detail::Registry>()) {}
 
 Document Document::load_file(const std::string& path) {
-  try {
-    return Document(YAML::LoadFile(path), path);
-  } catch (const YAML::BadFile&) {
-    throw InputError(fmt::format("{}: cannot open file", path));
-  } catch (const YAML::Exception& e) {
-    throw InputError(fmt::format("{}:{}:{}: YAML syntax error: {}", path, e.mark.line + 1, e.mark.column + 1, e.msg));
-  }
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw InputError(fmt::format("{}: is a directory, expected a YAML file", path));
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(fmt::format("{}: cannot open file", path));
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) throw InputError(fmt::format("{}: cannot read file", path));
+  check_text(text, path);
+  return Document(parse_yaml(text, path), path);
 }
 
 Document Document::load_string(const std::string& text, const std::string& name) {
-  try {
-    return Document(YAML::Load(text), name);
-  } catch (const YAML::Exception& e) {
-    throw InputError(fmt::format("{}:{}:{}: YAML syntax error: {}", name, e.mark.line + 1, e.mark.column + 1, e.msg));
-  }
+  return Document(parse_yaml(text, name), name);
 }
 
 void Document::set_override(std::string_view assignment, std::string origin) {

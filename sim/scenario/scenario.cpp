@@ -1,6 +1,7 @@
 #include "sim/scenario/scenario.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 
@@ -130,6 +131,21 @@ Scenario load_scenario(const config::Document& doc) {
   Scenario sc;
   sc.file = doc.file();
   sc.name = root.get<std::string>("name").default_to(std::filesystem::path(doc.file()).stem().string());
+  // The name becomes the output folder out/<name>: no path separators, "..", hidden or control characters.
+  const bool safe_name = !sc.name.empty() && sc.name.front() != '.' &&
+                         std::all_of(sc.name.begin(), sc.name.end(), [](char c) {
+                           return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+                         });
+  if (!safe_name) {
+    std::string shown = "\"";
+    for (char c : sc.name) {
+      const auto u = static_cast<unsigned char>(c);
+      shown += c == '\t' ? std::string("\\t") : c == '\n' ? std::string("\\n") : c == '"' || c == '\\' ? std::string("\\") + c
+               : u < 0x20 || u == 0x7f ? fmt::format("\\x{:02x}", u) : std::string(1, c);
+    }
+    root.fail_key("name", shown + "\"",
+                  "expected letters, digits, '.', '_' or '-', not starting with '.' (it names the output folder out/<name>)");
+  }
   sc.seed = root.get<unsigned long>("seed").default_to(1);
 
   auto model = catalog::with_preset(root, "model", "models/catalog");
@@ -179,6 +195,10 @@ Scenario load_scenario(const config::Document& doc) {
 
   const config::Node serving = root.section("serving");
   sc.max_model_len = serving.get<std::int64_t>("max_model_len").default_to(sc.model.max_position_embeddings).at_least(1);
+  if (sc.max_model_len > sc.model.max_position_embeddings)
+    serving.fail_key("max_model_len", std::to_string(sc.max_model_len),
+                     fmt::format("expected at most the model's max_position_embeddings ({} for {})",
+                                 sc.model.max_position_embeddings, sc.model.name));
   // Where the weights live: in device memory (default), or in the device's flash storage, read
   // in full every step (LLM in a flash) so that device memory holds only KV and activations.
   const bool weights_in_storage =

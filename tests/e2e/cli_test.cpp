@@ -115,6 +115,81 @@ TEST_CASE("cli: bad input exits 2 with one clear message", "[e2e][errors]") {
   }
 }
 
+TEST_CASE("cli: malformed scenario files exit 2 naming the file and line", "[e2e][errors]") {
+  test::TempDir dir("badfile");
+  const auto base = test::read_file(quickstart());
+  const auto lines = std::count(base.begin(), base.end(), '\n');
+  struct Case {
+    std::string args, expect;
+  };
+  const std::string dup = dir.write("dup.yaml", base + "seed: 77\n");
+  const std::string two = dir.write("two.yaml", base + "---\nseed: 77\n");
+  const std::string listkey = dir.write("listkey.yaml", base + "? [a, b]\n: 1\n");
+  const std::string binary = dir.write("binary.yaml", std::string("name: x\n\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 20));
+  const std::vector<Case> cases = {
+      {"run '" + dup + "'", fmt::format("dup.yaml:{}: seed: duplicate key", lines + 1)},
+      {"validate '" + dup + "'", fmt::format("dup.yaml:{}: seed: duplicate key", lines + 1)},
+      {"run '" + two + "'", fmt::format("two.yaml:{}: a second YAML document", lines + 2)},
+      {"run '" + listkey + "'", fmt::format("listkey.yaml:{}: a list used as a map key", lines + 1)},
+      {"run '" + dir.str() + "'", dir.str() + ": is a directory"},
+      {"run '" + binary + "'", "binary.yaml:2: not a UTF-8 text file"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.args);
+    const auto r = test::run_hetsim(c.args);
+    INFO(r.output);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Contains(c.expect));
+    CHECK_THAT(r.output, !Contains("internal error"));
+  }
+}
+
+TEST_CASE("cli: flags and names that would be misread are refused", "[e2e][errors]") {
+  test::TempDir dir("badflag");
+  struct Case {
+    std::string args, expect;
+  };
+  const std::vector<Case> cases = {
+      {"run '" + quickstart() + "' --seed -5", "--seed = -5: expected a non-negative integer"},
+      {"run '" + quickstart() + "' --seed 1.5", "--seed = 1.5: expected a non-negative integer"},
+      {"validate '" + quickstart() + "' --seed -5", "--seed = -5: expected a non-negative integer"},
+      {"run '" + quickstart() + "' --set name=../..", "--set name = \"../..\": expected letters, digits"},
+      {"run '" + quickstart() + "' --set name=/tmp/x", "--set name = \"/tmp/x\""},
+      {"run '" + quickstart() + "' --set name=a/b", "--set name = \"a/b\""},
+      {"run '" + quickstart() + "' --set 'name=\"\"'", "--set name = \"\": expected"},
+      {"run '" + quickstart() + "' --set name=.hidden", "not starting with '.'"},
+      {"run '" + quickstart() + "' --set 'name=\"a\\tb\"'", "--set name = \"a\\tb\""},
+      {"validate '" + quickstart() + "' --set name=../..", "--set name = \"../..\""},
+      {"run '" + quickstart() + "' --set serving.max_model_len=100000",
+       "--set serving.max_model_len = 100000: expected at most the model's max_position_embeddings (8192"},
+      {"validate '" + quickstart() + "' --set serving.max_model_len=100000", "max_position_embeddings (8192"},
+      {"frobnicate", "frobnicate"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.args);
+    const bool is_run = c.args.rfind("run ", 0) == 0;
+    const auto r = test::run_hetsim(c.args + (is_run ? " --out '" + dir.file("out") + "'" : std::string()));
+    INFO(r.output);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Contains(c.expect));
+    CHECK_THAT(r.output, !Contains("internal error"));
+  }
+  CHECK_FALSE(fs::exists(dir.file("out")));
+  // A plain safe name still works, and seed 0 is a seed.
+  const auto ok = test::run_hetsim("validate '" + quickstart() + "' --seed 0 --set name=my-run_2.b");
+  INFO(ok.output);
+  CHECK(ok.exit_code == 0);
+}
+
+TEST_CASE("cli: hetsim_bench --help prints its usage", "[e2e]") {
+  const auto bench = fs::path(HETSIM_BIN).parent_path() / "hetsim_bench";  // built beside hetsim
+  const auto r = test::run_command("'" + bench.string() + "' --help");
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("Usage: hetsim_bench") && Contains("--no-files"));
+  CHECK_THAT(r.output, !Contains("trace not found"));
+}
+
 TEST_CASE("cli: a run that fails leaves no result files behind", "[e2e][errors]") {
   test::TempDir dir("atomic");
   const std::string bad_trace = dir.write("t.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.68,10,5\nbroken\n");

@@ -148,3 +148,47 @@ TEST_CASE("mooncake trace: malformed lines are rejected with file and line", "[w
     REQUIRE_THROWS_WITH(workload::read_mooncake_trace(f), Contains("t.jsonl:1: hash_ids"));
   }
 }
+
+TEST_CASE("csv trace: a UTF-8 byte order mark before the header is skipped", "[workload][trace]") {
+  test::TempDir dir("bom");
+  auto f = dir.write("t.csv", "\xEF\xBB\xBFTIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.0000000,374,44\n");
+  const auto rs = workload::read_azure_trace(f);
+  REQUIRE(rs.size() == 1);
+  CHECK(rs[0].prompt_tokens == 374);
+}
+
+TEST_CASE("azure trace: time going backwards or spanning over a year is refused with file and row", "[workload][trace]") {
+  test::TempDir dir("azure_time");
+  const std::string header = "TIMESTAMP,ContextTokens,GeneratedTokens\n";
+  const std::string ok = "2023-11-16 18:15:46.6805900,374,44\n";
+  SECTION("backwards") {
+    auto f = dir.write("t.csv", header + ok + "2023-11-16 18:15:45.0000000,10,5\n");
+    REQUIRE_THROWS_WITH(workload::read_azure_trace(f),
+                        Contains("t.csv:3: TIMESTAMP = \"2023-11-16 18:15:45.0000000\"") &&
+                            Contains("earlier than the row before (2023-11-16 18:15:46.6805900)") &&
+                            Contains("non-decreasing"));
+  }
+  SECTION("a row dated 1899") {
+    auto f = dir.write("t.csv", header + "1899-12-30 00:00:00,10,5\n" + ok);
+    REQUIRE_THROWS_WITH(workload::read_azure_trace(f),
+                        Contains("t.csv:3: TIMESTAMP = \"2023-11-16 18:15:46.6805900\"") &&
+                            Contains("after the first row") && Contains("at most 1 year"));
+  }
+}
+
+TEST_CASE("mooncake trace: time going backwards or spanning over a year is refused with file and line", "[workload][trace]") {
+  test::TempDir dir("mooncake_time");
+  auto row = [](const std::string& ts) {
+    return R"({"timestamp": )" + ts + R"(, "input_length": 10, "output_length": 5})" "\n";
+  };
+  SECTION("backwards") {
+    auto f = dir.write("t.jsonl", row("1000") + row("2000") + row("1500"));
+    REQUIRE_THROWS_WITH(workload::read_mooncake_trace(f),
+                        Contains("t.jsonl:3: timestamp = 1500") && Contains("earlier than the line before (2000)"));
+  }
+  SECTION("over a year") {
+    auto f = dir.write("t.jsonl", row("0") + row("40000000000"));
+    REQUIRE_THROWS_WITH(workload::read_mooncake_trace(f),
+                        Contains("t.jsonl:2: timestamp = 40000000000") && Contains("at most 1 year"));
+  }
+}

@@ -27,6 +27,7 @@ CsvReader::CsvReader(const std::string& path) : path_(path), in_(path) {
   if (!in_) throw InputError(fmt::format("{}: cannot open file", path));
   if (!std::getline(in_, text_)) throw InputError(fmt::format("{}:1: empty file, expected a CSV header", path));
   line_ = 1;
+  if (text_.rfind("\xEF\xBB\xBF", 0) == 0) text_.erase(0, 3);  // a UTF-8 byte order mark (Excel writes one)
   split(text_, header_);
 }
 

@@ -1,5 +1,10 @@
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
 #include "sim/core/config.hpp"
 
 using namespace hetsim;
@@ -90,4 +95,35 @@ TEST_CASE("config: a node layered over a preset reads the preset's keys and chec
 
 TEST_CASE("config: YAML syntax errors name the line", "[config]") {
   REQUIRE_THROWS_WITH(doc("a: [1, 2\nb: 3\n"), Contains("test.yaml:") && Contains("YAML syntax error"));
+}
+
+TEST_CASE("config: a key given twice in one map is an error naming its second line", "[config][errors]") {
+  REQUIRE_THROWS_WITH(doc("a:\n  n: 1\n  m: 2\n  n: 3\n"),
+                      Contains("test.yaml:4: a.n: duplicate key") && Contains("first given on line 2"));
+  REQUIRE_THROWS_WITH(doc("seed: 1\nname: x\nseed: 2\n"), Contains("test.yaml:3: seed: duplicate key"));
+  REQUIRE_THROWS_WITH(doc("pools:\n  - {device: a, device: b}\n"), Contains("test.yaml:2: pools[0].device: duplicate key"));
+  CHECK_NOTHROW(doc("a: {n: 1}\nb: {n: 1}\n"));  // the same key in different maps is fine
+}
+
+TEST_CASE("config: a second YAML document in the file is an error", "[config][errors]") {
+  REQUIRE_THROWS_WITH(doc("a: 1\n---\nb: 2\n"), Contains("test.yaml:3: a second YAML document"));
+  CHECK_NOTHROW(doc("---\na: 1\n"));      // one document with an explicit start marker
+  CHECK_NOTHROW(doc("a: 1\n---\n"));      // a trailing empty document holds nothing
+}
+
+TEST_CASE("config: a list or map used as a map key is an error naming the line", "[config][errors]") {
+  REQUIRE_THROWS_WITH(doc("a: 1\n? [x, y]\n: 2\n"), Contains("test.yaml:2:") && Contains("a list") &&
+                                                         Contains("expected a plain key"));
+  REQUIRE_THROWS_WITH(doc("a:\n  {k: v}: 2\n"), Contains("test.yaml:2: a:") && Contains("a map"));
+}
+
+TEST_CASE("config: a directory or a binary file is refused as a scenario", "[config][errors]") {
+  const auto dir = std::filesystem::temp_directory_path() / ("hetsim_cfg_dir_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  REQUIRE_THROWS_WITH(config::Document::load_file(dir.string()), Contains(dir.string() + ": is a directory"));
+  const auto bin = dir / "bin.yaml";
+  std::ofstream(bin, std::ios::binary) << std::string("a: 1\nb: \xff\xfe\x00\x01", 11);
+  REQUIRE_THROWS_WITH(config::Document::load_file(bin.string()),
+                      Contains(bin.string() + ":2: not a UTF-8 text file") && Contains("byte 0xff"));
+  std::filesystem::remove_all(dir);
 }
