@@ -130,12 +130,16 @@ Scenario load_scenario(const config::Document& doc) {
   const config::Node root = doc.root();
   Scenario sc;
   sc.file = doc.file();
-  sc.name = root.get<std::string>("name").default_to(std::filesystem::path(doc.file()).stem().string());
-  // The name becomes the output folder out/<name>: no path separators, "..", hidden or control characters.
-  const bool safe_name = !sc.name.empty() && sc.name.front() != '.' &&
-                         std::all_of(sc.name.begin(), sc.name.end(), [](char c) {
-                           return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
-                         });
+  // The name becomes the output folder out/<name>: no path separators, "..", hidden or control
+  // characters. A name taken from the file name is made safe; a given one must be.
+  auto name_char_ok = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-'; };
+  std::string from_file = std::filesystem::path(doc.file()).stem().string();
+  for (char& c : from_file)
+    if (!name_char_ok(c)) c = '_';
+  if (from_file.empty()) from_file = "scenario";
+  if (from_file.front() == '.') from_file.front() = '_';
+  sc.name = root.get<std::string>("name").default_to(from_file);
+  const bool safe_name = !sc.name.empty() && sc.name.front() != '.' && std::all_of(sc.name.begin(), sc.name.end(), name_char_ok);
   if (!safe_name) {
     std::string shown = "\"";
     for (char c : sc.name) {

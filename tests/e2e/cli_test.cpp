@@ -205,3 +205,16 @@ TEST_CASE("cli: a run that fails leaves no result files behind", "[e2e][errors]"
   CHECK(r2.exit_code == 2);
   CHECK_THAT(r2.output, Contains("cannot create folder"));
 }
+
+TEST_CASE("cli: a scenario without a name takes a safe one from its file name", "[e2e]") {
+  test::TempDir dir("safe_name");
+  const std::string file = dir.write("my scenario.yaml", R"(
+model: llama-3-8b
+cluster: {device: h100-sxm5-80gb}
+workload: {source: synthetic, num_requests: 3, arrival: {process: poisson, rate: 1}, prompt_tokens: 10, output_tokens: 5}
+)");
+  const auto r = test::run_hetsim("run --quiet '" + file + "' --out '" + dir.file("out") + "'");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(test::read_file(dir.file("out/resolved.yaml")), Contains("name: my_scenario"));
+}
