@@ -7,6 +7,7 @@
 
 #include "sim/core/io/atomic_file.hpp"
 #include "sim/core/error.hpp"
+#include "sim/core/interrupt.hpp"
 #include "sim/scenario/scenario.hpp"
 #include "sim/core/io/child_process.hpp"
 
@@ -70,7 +71,9 @@ Outcome PointRunner::run(const std::string& relative, const std::vector<Assignme
     point.write(j.dump(2) + "\n");
     point.commit();
   }
-  std::vector<std::string> args = {"run", spec_.base, "--quiet", "--out", dir.string()};
+  // The run replaces the folder as a whole: it keeps point.json and its log (still being written).
+  std::vector<std::string> args = {"run",     spec_.base,   "--quiet", "--out", dir.string(),
+                                   "--carry", "point.json", "--carry", "log.txt"};
   for (const auto& a : assignments) {
     args.push_back("--set");
     args.push_back(a.key + "=" + a.value);
@@ -79,6 +82,7 @@ Outcome PointRunner::run(const std::string& relative, const std::vector<Assignme
   const std::string log = (dir / "log.txt").string();
   const int code = run_child(exe_, args, log);
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  interrupt::check();  // the child got the signal too and stopped
   out.ok = code == 0 && fs::exists(dir / "summary.json");
   if (!out.ok) {
     std::string text = read_text(log);

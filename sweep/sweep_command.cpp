@@ -9,6 +9,7 @@
 #include "sim/core/catalog.hpp"
 #include "sim/core/error.hpp"
 #include "sim/core/io/child_process.hpp"
+#include "sim/core/interrupt.hpp"
 #include "sweep/parallel.hpp"
 #include "sweep/point_runner.hpp"
 #include "sweep/points_table.hpp"
@@ -163,6 +164,9 @@ int run_search(const Spec& spec, const PointRunner& runner, const Shard& shard, 
 }  // namespace
 
 int run_sweep_command(const SweepOptions& o) {
+  // SIGINT/SIGTERM: forwarded to the running points (each stops and removes its temporary
+  // folder); no new point starts; exit 130/143.
+  interrupt::install();
   const Spec spec = Spec::load(o.spec);
   std::error_code ec;
   fs::create_directories(o.out, ec);

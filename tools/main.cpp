@@ -10,11 +10,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <csignal>
+#include <optional>
 #include <sys/wait.h>
 
 #include "sim/core/catalog.hpp"
 #include "sim/core/config.hpp"
 #include "sim/core/error.hpp"
+#include "sim/core/interrupt.hpp"
 #include "sim/core/registry.hpp"
 #include "sim/metrics/recorder.hpp"
 #include "sim/scenario/run_description.hpp"
@@ -57,20 +60,35 @@ config::Document load(const ScenarioArgs& a) {
   return doc;
 }
 
-int cmd_run(const ScenarioArgs& a, std::string out_dir, bool quiet) {
+int cmd_run(const ScenarioArgs& a, std::string out_dir, bool quiet, const std::vector<std::string>& carry) {
   const auto t0 = std::chrono::steady_clock::now();
+  interrupt::install();
   auto doc = load(a);
   sim::Scenario sc = sim::load_scenario(doc);
   if (out_dir.empty()) out_dir = (std::filesystem::path("out") / sc.name).string();
-  sim::Recorder recorder(sim::describe_run(sc), out_dir);
-  sim::run_serving(sc, recorder);
-  const sim::Summary summary = sim::write_summary(recorder);
-  recorder.commit();
+  interrupt::check();
+  std::optional<sim::Recorder> recorder;
+  std::optional<sim::Summary> summary;
+  bool had_previous = false;
+  try {
+    recorder.emplace(sim::describe_run(sc), out_dir);
+    had_previous = recorder->had_previous();
+    for (const auto& name : carry) recorder->carry(name);
+    sim::run_serving(sc, *recorder);
+    summary.emplace(sim::write_summary(*recorder));
+    recorder->commit();
+  } catch (const interrupt::Interrupted& e) {
+    recorder.reset();  // removes the private folder, releases the lock
+    std::fprintf(stderr, "interrupted: run stopped by %s; %s\n", e.signal() == SIGTERM ? "SIGTERM" : "SIGINT",
+                 (had_previous ? fmt::format("earlier results in {} kept", out_dir)
+                              : fmt::format("nothing written to {} (earlier results kept)", out_dir)).c_str());
+    return e.exit_code();
+  }
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!quiet) {
-    fmt::print("{}", sim::summary_table(summary));
+    fmt::print("{}", sim::summary_table(*summary));
     std::string files;
-    for (const auto& f : recorder.files()) files += (files.empty() ? "" : ", ") + f;
+    for (const auto& f : recorder->files()) files += (files.empty() ? "" : ", ") + f;
     fmt::print("  results     {}/ ({})\n  wall time   {:.3f} s\n", out_dir, files, wall);
   }
   return 0;
@@ -130,10 +148,14 @@ int main(int argc, char** argv) {
   ScenarioArgs run_args, validate_args;
   std::string out_dir;
   bool quiet = false;
+  std::vector<std::string> carry;
   auto* run = app.add_subcommand("run", "simulate a scenario and write results");
   add_scenario_args(run, run_args);
   run->add_option("--out", out_dir, "output folder (default: out/<scenario name>)");
   run->add_flag("--quiet", quiet, "do not print the summary");
+  // Used by sweeps: files the caller put in --out (point.json, the log being written) that the
+  // new result folder keeps.
+  run->add_option("--carry", carry, "keep this file of the --out folder in the new results")->group("");
   auto* validate = app.add_subcommand("validate", "check a scenario (config, catalog, workload) without running it");
   add_scenario_args(validate, validate_args);
   auto* list = app.add_subcommand("list", "list registered policies, workload sources, hardware and models");
@@ -188,7 +210,7 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
   return exit_code_of([&] {
-    if (*run) return cmd_run(run_args, out_dir, quiet);
+    if (*run) return cmd_run(run_args, out_dir, quiet, carry);
     if (*validate) return cmd_validate(validate_args);
     if (*list) return cmd_list();
     if (*sweep_cmd) {

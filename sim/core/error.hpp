@@ -24,6 +24,8 @@ class InvariantError : public std::logic_error {
 #include <cstdio>
 #include <exception>
 
+#include "sim/core/interrupt.hpp"
+
 namespace hetsim {
 
 /// Runs a program's body and maps what escapes to the exit codes every hetsim program uses:
@@ -32,6 +34,9 @@ template <class Body>
 int exit_code_of(Body body) {
   try {
     return body();
+  } catch (const interrupt::Interrupted& e) {
+    std::fprintf(stderr, "interrupted\n");
+    return e.exit_code();
   } catch (const InputError& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 2;

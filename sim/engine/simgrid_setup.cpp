@@ -2,6 +2,8 @@
 
 #include <xbt/log.h>
 
+#include "sim/core/interrupt.hpp"
+
 namespace hetsim::sim {
 namespace sg = simgrid::s4u;
 
@@ -9,7 +11,14 @@ std::unique_ptr<sg::Engine> make_simgrid_engine() {
   int argc = 1;
   static char name[] = "hetsim";
   char* argv[] = {name, nullptr};
-  auto engine = std::make_unique<sg::Engine>(&argc, argv);
+  std::unique_ptr<sg::Engine> engine;
+  {
+    // SimGrid installs its own SIGINT handler (exit(1), no cleanup): put ours back, with the signals
+    // held meanwhile so none reaches SimGrid's.
+    interrupt::Block block;
+    engine = std::make_unique<sg::Engine>(&argc, argv);
+    interrupt::reinstall();
+  }
   xbt_log_control_set("root.thresh:critical");
   // Datacenter interconnects: plain max-min sharing without the LV08 factors, TCP-window cap or
   // cross-traffic, so an idle transfer takes bytes / bandwidth + latency exactly.

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "sim/core/error.hpp"
+#include "sim/core/interrupt.hpp"
 #include "sim/metrics/serving_metrics.hpp"
 
 namespace hetsim::sim {
@@ -48,9 +49,7 @@ Recorder::Recorder(RunInfo info, std::string out_dir)
   }
   accumulators_.assign(info_.instances.size() * aggregates_.size(), 0.0);
   if (out_dir_.empty()) return;
-  std::error_code ec;
-  std::filesystem::create_directories(out_dir_, ec);
-  if (ec) throw InputError(fmt::format("--out {}: cannot create folder ({})", out_dir_, ec.message()));
+  folder_ = std::make_unique<ResultFolder>(out_dir_);
   if (info_.output.steps) {
     steps_csv_ = std::make_unique<AtomicFile>(file("steps.csv"));
     std::string header = "replica,start_s,duration_s";
@@ -68,7 +67,9 @@ Recorder::Recorder(RunInfo info, std::string out_dir)
   }
 }
 
-std::string Recorder::file(const std::string& name) const { return (std::filesystem::path(out_dir_) / name).string(); }
+std::string Recorder::file(const std::string& name) const {
+  return (std::filesystem::path(folder_->staging()) / name).string();
+}
 
 void Recorder::advance_in_system(double now, int delta) {
   if (now < in_system_since_)
@@ -178,6 +179,7 @@ void Recorder::finish(double end_time) {
     if (r.status == RequestStatus::pending)
       throw InvariantError(fmt::format("request {} neither completed nor rejected at the end of the run", r.id));
   if (out_dir_.empty()) return;
+  interrupt::check();
   if (steps_csv_) steps_csv_->close();
   if (timeline_) {
     timeline_->write("\n]}\n");
@@ -195,6 +197,7 @@ void Recorder::finish(double end_time) {
                          r.replica, r.preemptions, done ? "completed" : "rejected", r.reason);
   }
   requests_csv_->close();
+  interrupt::check();
   resolved_yaml_ = std::make_unique<AtomicFile>(file("resolved.yaml"));
   resolved_yaml_->print("# Effective configuration of this run (defaults filled in), from {}\n{}\n", info_.file,
                         info_.resolved_yaml);
@@ -203,6 +206,7 @@ void Recorder::finish(double end_time) {
 
 void Recorder::write_file(const std::string& name, std::string_view text) {
   if (out_dir_.empty()) return;
+  interrupt::check();
   auto f = std::make_unique<AtomicFile>(file(name));
   f->write(text);
   f->close();
@@ -210,9 +214,17 @@ void Recorder::write_file(const std::string& name, std::string_view text) {
 }
 
 void Recorder::commit() {
+  if (!folder_) return;
+  interrupt::check();
   for (auto* f : {&steps_csv_, &timeline_, &requests_csv_, &resolved_yaml_})
     if (*f) (*f)->commit();
   for (auto& f : extra_files_) f->commit();
+  interrupt::check();
+  folder_->publish();
+}
+
+void Recorder::carry(const std::string& name) {
+  if (folder_) folder_->carry(name);
 }
 
 std::vector<std::string> Recorder::files() const {

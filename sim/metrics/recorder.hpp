@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "sim/core/io/atomic_file.hpp"
+#include "sim/core/io/result_folder.hpp"
 #include "sim/core/metric.hpp"
 #include "sim/core/request.hpp"
 #include "sim/metrics/records.hpp"
@@ -21,6 +22,8 @@ namespace hetsim::sim {
 class Recorder {
  public:
   /// `out_dir` empty: keep results in memory only (tests, benchmarks of the engine alone).
+  /// Otherwise locks `out_dir` and writes into a private folder beside it (ResultFolder); the
+  /// earlier content of `out_dir` stays untouched until commit().
   Recorder(RunInfo info, std::string out_dir);
 
   void on_arrival(const Request& request, double now);
@@ -37,9 +40,14 @@ class Recorder {
   /// Writes a further result file in the output folder (nothing without one); committed after the
   /// files above, in the order written.
   void write_file(const std::string& name, std::string_view text);
-  /// Renames every output into place, the last written (summary.json) last, so its presence marks
-  /// a complete run.
+  /// Closes every output and publishes the private folder as `out_dir` in one step (the earlier
+  /// content is replaced as a whole). Throws interrupt::Interrupted, publishing nothing, if a
+  /// SIGINT/SIGTERM arrived before.
   void commit();
+  /// Keeps `out_dir`/`name` of the earlier content in the published folder (see ResultFolder::carry).
+  void carry(const std::string& name);
+  /// True if `out_dir` held an earlier run when this one started.
+  bool had_previous() const { return folder_ && folder_->had_previous(); }
 
   const RunInfo& info() const { return info_; }
   const metrics::ActiveSet& active() const { return active_; }
@@ -89,6 +97,7 @@ class Recorder {
   std::vector<double> accumulators_;  ///< [instance][aggregate]
   std::vector<Bound> bounds_;
   std::vector<TimelineArg> timeline_args_;
+  std::unique_ptr<ResultFolder> folder_;  ///< declared before the files: they close first
   std::unique_ptr<AtomicFile> steps_csv_, timeline_, requests_csv_, resolved_yaml_;
   std::vector<std::unique_ptr<AtomicFile>> extra_files_;
   bool first_timeline_event_ = true;
