@@ -15,6 +15,19 @@ namespace fs = std::filesystem;
 
 namespace {
 std::string quickstart() { return test::source_dir() + "/scenarios/quickstart.yaml"; }
+
+/// Every case's hetsim arguments exit 2 with its expected text and never an internal error.
+template <class Case>
+void expect_input_errors(const std::vector<Case>& cases) {
+  for (const auto& c : cases) {
+    INFO(c.args);
+    const auto r = test::run_hetsim(c.args);
+    INFO(r.output);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Contains(c.expect));
+    CHECK_THAT(r.output, !Contains("internal error"));
+  }
+}
 }  // namespace
 
 TEST_CASE("cli: every scenario in scenarios/ runs and writes complete results", "[e2e]") {
@@ -105,14 +118,7 @@ TEST_CASE("cli: bad input exits 2 with one clear message", "[e2e][errors]") {
       {"run '" + quickstart() + "' --set model=llama-3-70b --set policies.kv_cache.gpu_memory_utilization=0.5",
        "no KV block fits"},
   };
-  for (const auto& c : cases) {
-    INFO(c.args);
-    const auto r = test::run_hetsim(c.args);
-    INFO(r.output);
-    CHECK(r.exit_code == 2);
-    CHECK_THAT(r.output, Contains(c.expect));
-    CHECK_THAT(r.output, !Contains("internal error"));
-  }
+  expect_input_errors(cases);
 }
 
 TEST_CASE("cli: malformed scenario files exit 2 naming the file and line", "[e2e][errors]") {
@@ -134,14 +140,7 @@ TEST_CASE("cli: malformed scenario files exit 2 naming the file and line", "[e2e
       {"run '" + dir.str() + "'", dir.str() + ": is a directory"},
       {"run '" + binary + "'", "binary.yaml:2: not a UTF-8 text file"},
   };
-  for (const auto& c : cases) {
-    INFO(c.args);
-    const auto r = test::run_hetsim(c.args);
-    INFO(r.output);
-    CHECK(r.exit_code == 2);
-    CHECK_THAT(r.output, Contains(c.expect));
-    CHECK_THAT(r.output, !Contains("internal error"));
-  }
+  expect_input_errors(cases);
 }
 
 TEST_CASE("cli: flags and names that would be misread are refused", "[e2e][errors]") {
