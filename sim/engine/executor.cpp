@@ -27,21 +27,22 @@ void Executor::set_engine_on(EngineId engine, bool on) {
 
 bool Executor::engine_on(EngineId engine) const { return on_[engine] != 0; }
 
+void Executor::check_on(const GraphNode& n, const char* what) const {
+  if (!engine_on(n.engine)) throw EngineFailure(n.engine, fmt::format("engine {} {} '{}'", names_[n.engine], what, n.name));
+}
+
+void Executor::run_alone(GraphNode& n, double now) {
+  // Nothing else in flight: a plain sleep is exact and the cheapest event SimGrid has.
+  check_on(n, "is off: cannot run");
+  n.start = now;
+  sg::this_actor::sleep_for(n.seconds);
+  check_on(n, "failed while running");
+  n.end = sg::Engine::get_clock();
+}
+
 void Executor::run(OpGraph& graph, double now) {
   auto& nodes = graph.nodes();
-  if (nodes.size() == 1 && nodes[0].kind == GraphNode::Kind::compute) {
-    // Fast path: one chain on one engine, nothing to wait for. A plain sleep is exact and the
-    // cheapest event SimGrid has.
-    GraphNode& n = nodes[0];
-    if (!engine_on(n.engine))
-      throw EngineFailure(n.engine, fmt::format("engine {} is off: step '{}' cannot run", names_[n.engine], n.name));
-    n.start = now;
-    sg::this_actor::sleep_for(n.seconds);
-    if (!engine_on(n.engine))
-      throw EngineFailure(n.engine, fmt::format("engine {} failed while running '{}'", names_[n.engine], n.name));
-    n.end = sg::Engine::get_clock();
-    return;
-  }
+  if (nodes.size() == 1 && nodes[0].kind == GraphNode::Kind::compute) return run_alone(nodes[0], now);  // fast path
   run_general(graph);
 }
 
@@ -66,11 +67,14 @@ void Executor::run_general(OpGraph& graph) {
     if (waiting[i] == 0) ready.push_back(i);
   std::size_t finished = 0;
 
-  auto finish = [&](NodeId i) {
-    nodes[i].end = sg::Engine::get_clock();
+  auto release = [&](NodeId i) {
     ++finished;
     for (NodeId s : successors[i])
       if (--waiting[s] == 0) ready.push_back(s);
+  };
+  auto finish = [&](NodeId i) {
+    nodes[i].end = sg::Engine::get_clock();
+    release(i);
   };
   while (finished < n) {
     // A compute node that is the only thing left to do runs as a plain sleep: exact, and what a
@@ -78,14 +82,8 @@ void Executor::run_general(OpGraph& graph) {
     if (inflight.empty() && ready.size() == 1 && nodes[ready[0]].kind == GraphNode::Kind::compute) {
       const NodeId i = ready.back();
       ready.pop_back();
-      GraphNode& c = nodes[i];
-      if (!engine_on(c.engine))
-        throw EngineFailure(c.engine, fmt::format("engine {} is off: '{}' cannot run", names_[c.engine], c.name));
-      c.start = sg::Engine::get_clock();
-      sg::this_actor::sleep_for(c.seconds);
-      if (!engine_on(c.engine))
-        throw EngineFailure(c.engine, fmt::format("engine {} failed while running '{}'", names_[c.engine], c.name));
-      finish(i);
+      run_alone(nodes[i], sg::Engine::get_clock());
+      release(i);
       continue;
     }
     while (!ready.empty()) {
@@ -94,8 +92,7 @@ void Executor::run_general(OpGraph& graph) {
       GraphNode& node = nodes[i];
       node.start = sg::Engine::get_clock();
       if (node.kind == GraphNode::Kind::compute) {
-        if (!engine_on(node.engine))
-          throw EngineFailure(node.engine, fmt::format("engine {} is off: '{}' cannot run", names_[node.engine], node.name));
+        check_on(node, "is off: cannot run");
         if (node.seconds <= 0) {
           finish(i);
           continue;
@@ -126,8 +123,7 @@ void Executor::run_general(OpGraph& graph) {
     } catch (const simgrid::HostFailureException&) {
       for (std::size_t k = 0; k < inflight.size(); ++k) {
         const GraphNode& node = nodes[owner[k]];
-        if (node.kind == GraphNode::Kind::compute && !engine_on(node.engine))
-          throw EngineFailure(node.engine, fmt::format("engine {} failed while running '{}'", names_[node.engine], node.name));
+        if (node.kind == GraphNode::Kind::compute) check_on(node, "failed while running");
       }
       throw;
     }

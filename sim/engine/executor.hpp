@@ -51,6 +51,10 @@ class Executor {
 
  private:
   void run_general(OpGraph& graph);
+  /// Runs one compute node with nothing else in flight, as a sleep.
+  void run_alone(GraphNode& node, double now);
+  /// EngineFailure "engine NAME <what> 'NODE'" unless the node's engine is on.
+  void check_on(const GraphNode& node, const char* what) const;
 
   simgrid::s4u::NetZone* zone_;
   MoveStarter start_move_;

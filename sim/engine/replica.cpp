@@ -50,7 +50,6 @@ void Replica::plan_step(double now, EngineId engine, OpGraph& graph) {
   if (batch_.empty())
     throw InvariantError(fmt::format("replica {}: {} waiting and {} running sequences but the scheduler chose no work",
                                      index_, queues_.waiting().size(), queues_.running().size()));
-  copies_ = {};
   models::BatchShape shape;
   for (const auto& item : batch_) {
     policies::Sequence& s = *item.seq;
@@ -67,15 +66,15 @@ void Replica::plan_step(double now, EngineId engine, OpGraph& graph) {
   }
   // KV the policies moved between tiers of the store while scheduling: bytes on the platform.
   auto& transfers = plan_.kv->store().pending_transfers();
+  std::int64_t out_tokens = 0, in_tokens = 0;
   for (const auto& t : transfers) {
-    if (t.to == serving::kDeviceTier) copies_.in_tokens += t.tokens;
-    if (t.from == serving::kDeviceTier) copies_.out_tokens += t.tokens;
+    if (t.to == serving::kDeviceTier) in_tokens += t.tokens;
+    if (t.from == serving::kDeviceTier) out_tokens += t.tokens;
   }
   if (!transfers.empty() && plan_.node < 0)
     throw InvariantError(fmt::format("replica {}: KV copies planned but the replica has no node to move them over", index_));
-  row_.set(serving_metrics::kSwapOutTokens, copies_.out_tokens);
-  row_.set(serving_metrics::kSwapInTokens, copies_.in_tokens);
-  row_.set(serving_metrics::kTransferTime, 0);
+  row_.set(serving_metrics::kSwapOutTokens, out_tokens);
+  row_.set(serving_metrics::kSwapInTokens, in_tokens);
   row_.start = now;
   row_.set(serving_metrics::kPrefillTokens, shape.prefill_tokens);
   row_.set(serving_metrics::kDecodeSeqs, shape.decode_seqs);
@@ -83,18 +82,17 @@ void Replica::plan_step(double now, EngineId engine, OpGraph& graph) {
   row_.set(serving_metrics::kKvBlocksUsed, plan_.kv->used_blocks());
   graph.clear();
   // Every TP rank moves its own shard over its own route; the step computes once all have landed.
-  std::size_t moves = 0;
+  move_ids_.clear();
   const auto& store = plan_.kv->store();
   for (const auto& device_tier : plan_.device_tiers)
     for (const auto& t : transfers) {
-      if (moves == move_ids_.size()) move_ids_.resize(2 * moves);
       const std::string& from = t.from == serving::kDeviceTier ? device_tier : store.tier_name(t.from);
       const std::string& to = t.to == serving::kDeviceTier ? device_tier : store.tier_name(t.to);
-      move_ids_[moves++] = graph.add_move(t.to == serving::kDeviceTier ? "kv_in" : "kv_out", from, to,
-                                          static_cast<double>(t.tokens) * plan_.kv_bytes_per_token);
+      move_ids_.push_back(graph.add_move(t.to == serving::kDeviceTier ? "kv_in" : "kv_out", from, to,
+                                         static_cast<double>(t.tokens) * plan_.kv_bytes_per_token));
     }
   transfers.clear();
-  graph.add_compute("step", engine, pricer_.price(shape), std::span(move_ids_.data(), moves));
+  graph.add_compute("step", engine, pricer_.price(shape), move_ids_);
 }
 
 void Replica::end_step(const OpGraph& graph, double end) {

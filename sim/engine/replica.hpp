@@ -16,11 +16,6 @@
 
 namespace hetsim::sim {
 
-/// KV tokens a step copies out of and into device memory before it computes.
-struct KvCopies {
-  std::int64_t out_tokens = 0, in_tokens = 0;
-};
-
 class Replica {
  public:
   using Controllers = std::vector<std::unique_ptr<policies::Controller>>;
@@ -62,8 +57,7 @@ class Replica {
   serving::StepPricer pricer_;
   policies::ReplicaQueues queues_;
   std::vector<policies::ScheduledItem> batch_;
-  KvCopies copies_;
-  std::vector<NodeId> move_ids_ = std::vector<NodeId>(8);
+  std::vector<NodeId> move_ids_;  ///< the step's move nodes (reused: no allocation per step)
   StepRow row_;
   std::int64_t outstanding_ = 0;
 };
