@@ -18,7 +18,6 @@
 #include "sim/core/config.hpp"
 #include "sim/core/error.hpp"
 #include "sim/core/interrupt.hpp"
-#include "sim/core/registry.hpp"
 #include "sim/metrics/recorder.hpp"
 #include "sim/scenario/run_description.hpp"
 #include "sim/scenario/scenario.hpp"
@@ -26,8 +25,8 @@
 #include "sim/metrics/summary.hpp"
 #include "calibrate/calibrate_command.hpp"
 #include "sweep/sweep_command.hpp"
+#include "tools/list_command.hpp"
 #include "tools/transfer_command.hpp"
-#include "workload/workload_source.hpp"
 
 namespace {
 using namespace hetsim;
@@ -118,28 +117,6 @@ int cmd_report(const std::string& dir) {
   return WEXITSTATUS(status);
 }
 
-template <class Interface>
-void list_registry(const char* title) {
-  fmt::print("{}:\n", title);
-  for (const auto& [name, e] : Registry<Interface>::instance().entries()) fmt::print("  {:<20} {}\n", name, e.description);
-}
-
-int cmd_list() {
-  list_registry<policies::Scheduler>("schedulers (policies.scheduler.impl)");
-  list_registry<policies::KvManager>("KV-cache managers (policies.kv_cache.impl)");
-  list_registry<policies::Preemption>("preemption (policies.preemption.impl)");
-  list_registry<policies::Router>("routers (policies.router.impl)");
-  list_registry<policies::Controller>("controllers (policies.controllers[].impl)");
-  list_registry<workload::WorkloadSource>("workload sources (workload.source)");
-  fmt::print("hardware (cluster.device) in {}/hw/catalog:\n", catalog::root());
-  for (const auto& n : catalog::names("hw/catalog")) fmt::print("  {}\n", n);
-  fmt::print("nodes (cluster.node) in {}/hw/nodes:\n", catalog::root());
-  for (const auto& n : catalog::names("hw/nodes")) fmt::print("  {}\n", n);
-  fmt::print("models (model) in {}/models/catalog:\n", catalog::root());
-  for (const auto& n : catalog::names("models/catalog")) fmt::print("  {}\n", n);
-  return 0;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -212,7 +189,7 @@ int main(int argc, char** argv) {
   return exit_code_of([&] {
     if (*run) return cmd_run(run_args, out_dir, quiet, carry);
     if (*validate) return cmd_validate(validate_args);
-    if (*list) return cmd_list();
+    if (*list) return tools::run_list_command();
     if (*sweep_cmd) {
       if (sweep_opts.out.empty()) sweep_opts.out = (std::filesystem::path("out") / std::filesystem::path(sweep_opts.spec).stem()).string();
       return sweep::run_sweep_command(sweep_opts);

@@ -97,6 +97,40 @@ TEST_CASE("cli: validate, list and help", "[e2e]") {
   }
 }
 
+TEST_CASE("cli: list shows what a device and a model are chosen by, in aligned tables", "[e2e]") {
+  const auto l = test::run_hetsim("list");
+  REQUIRE(l.exit_code == 0);
+  auto line_of = [&](const std::string& text, const std::string& start) {
+    const auto at = text.find("\n  " + start + " ");
+    REQUIRE(at != std::string::npos);
+    return text.substr(at + 1, text.find('\n', at + 1) - at - 1);
+  };
+  // Hardware: kind, memory, bandwidth, 16-bit dense peak, calibration source; columns aligned.
+  const auto header = line_of(l.output, "name  ");
+  const auto h100 = line_of(l.output, "h100-sxm5-80gb");
+  CHECK_THAT(header, Contains("kind") && Contains("memory") && Contains("bandwidth") && Contains("16-bit dense") &&
+                         Contains("calibration"));
+  CHECK_THAT(h100, Contains("gpu") && Contains("80 GB HBM3") && Contains("3.35 TB/s") && Contains("989.4 TFLOPS") &&
+                       Contains("catalog default"));
+  CHECK(h100.find("3.35 TB/s") == header.find("bandwidth"));
+  CHECK(h100.find("catalog default") == header.find("calibration"));
+  CHECK_THAT(line_of(l.output, "snapdragon-8-gen3"), Contains("soc") && Contains("(npu)") && Contains("ideal roofline"));
+  // Models: parameters, layers, attention with KV heads, context.
+  CHECK_THAT(line_of(l.output, "llama-3-8b"), Contains("8.03 B") && Contains(" 32 ") && Contains("GQA, 8 KV heads of 32") &&
+                                                  Contains("8192 tokens"));
+  CHECK_THAT(line_of(l.output, "llama-2-7b"), Contains("MHA, 32 heads") && Contains("4096 tokens"));
+  CHECK_THAT(line_of(l.output, "qwen2.5-7b"), Contains("GQA, 4 KV heads of 28") && Contains("131072 tokens"));
+  // A device whose efficiencies come from a calibrated profile says which one.
+  test::TempDir home("list_home");
+  std::filesystem::create_directories(home.file("hw/catalog"));
+  home.write("hw/catalog/h100-sxm5-80gb.yaml",
+             test::read_file(test::source_dir() + "/hw/catalog/h100-sxm5-80gb.yaml") +
+                 "profile: " + test::fixture("calibrate/vidur-h100-codellama34b.yaml") + "\n");
+  const auto cal = test::run_command("HETSIM_HOME='" + home.str() + "' '" + HETSIM_BIN + "' list");
+  REQUIRE(cal.exit_code == 0);
+  CHECK_THAT(line_of(cal.output, "h100-sxm5-80gb"), Contains("profile vidur-h100-codellama34b + catalog default"));
+}
+
 TEST_CASE("cli: bad input exits 2 with one clear message", "[e2e][errors]") {
   test::TempDir dir("bad");
   struct Case {
