@@ -41,21 +41,35 @@ bool parse_timestamp(const std::string& text, std::int64_t& ticks) {
   const char* p = text.data();
   const char* end = p + text.size();
   long y, mo, d, h, mi, s;
+  // The date and time are separated by a space (the traces) or ISO 8601's 'T'.
+  auto separator = [&] { return expect(p, end, ' ') || expect(p, end, 'T'); };
   if (!read_int(p, end, 4, y) || !expect(p, end, '-') || !read_int(p, end, 2, mo) || !expect(p, end, '-') ||
-      !read_int(p, end, 2, d) || !expect(p, end, ' ') || !read_int(p, end, 2, h) || !expect(p, end, ':') ||
-      !read_int(p, end, 2, mi) || !expect(p, end, ':') || !read_int(p, end, 2, s))
+      !read_int(p, end, 2, d) || !separator() || !read_int(p, end, 2, h) || !expect(p, end, ':') || !read_int(p, end, 2, mi) || !expect(p, end, ':') || !read_int(p, end, 2, s))
     return false;
   if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) return false;
   std::int64_t frac = 0;  // in 100 ns ticks; digits past the 7th are below the resolution and dropped
-  if (p != end) {
-    if (*p != '.' || ++p == end) return false;
+  if (p != end && *p == '.') {
+    if (++p == end || *p < '0' || *p > '9') return false;
     std::int64_t scale = 1000000;
-    for (; p != end; ++p, scale /= 10) {
-      if (*p < '0' || *p > '9') return false;
-      frac += (*p - '0') * scale;
-    }
+    for (; p != end && *p >= '0' && *p <= '9'; ++p, scale /= 10) frac += (*p - '0') * scale;
   }
-  const std::int64_t secs = days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * 86400 + h * 3600 + mi * 60 + s;
+  // A UTC offset, as in the 2024 traces ("2024-05-10 00:00:00.009930+00:00"): "Z", "+HH:MM",
+  // "+HHMM" or "+HH" (or "-"); the result is UTC. The 2023 traces have none.
+  long offset_minutes = 0;
+  if (p != end && *p == 'Z') {
+    ++p;
+  } else if (p != end && (*p == '+' || *p == '-')) {
+    const long sign = *p++ == '-' ? -1 : 1;
+    long oh = 0, om = 0;
+    if (!read_int(p, end, 2, oh)) return false;
+    if (p != end && *p == ':') ++p;
+    if (p != end && !read_int(p, end, 2, om)) return false;
+    if (oh > 23 || om > 59) return false;
+    offset_minutes = sign * (oh * 60 + om);
+  }
+  if (p != end) return false;
+  const std::int64_t secs = days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * 86400 + h * 3600 +
+                            mi * 60 + s - offset_minutes * 60;
   ticks = secs * 10000000 + frac;
   return true;
 }
@@ -71,7 +85,9 @@ std::vector<Request> read_azure_trace(const std::string& path) {
   while (csv.next()) {
     std::int64_t t = 0;
     if (!parse_timestamp(csv.field(ts), t))
-      csv.fail(fmt::format("TIMESTAMP = \"{}\": expected \"YYYY-MM-DD HH:MM:SS.fffffff\"", csv.field(ts)));
+      csv.fail(fmt::format("TIMESTAMP = \"{}\": expected \"YYYY-MM-DD HH:MM:SS.fffffff\" (optionally with a UTC offset "
+                           "such as +00:00)",
+                           csv.field(ts)));
     if (!out.empty() && t < prev)
       csv.fail(fmt::format("TIMESTAMP = \"{}\": earlier than the row before ({}); expected non-decreasing arrival times",
                            csv.field(ts), prev_text));
@@ -94,5 +110,5 @@ std::vector<Request> read_azure_trace(const std::string& path) {
 using AzureTraceSource = TraceFileSource<&read_azure_trace>;
 
 HETSIM_REGISTER(WorkloadSource, AzureTraceSource, "azure",
-                "Azure LLM inference trace CSV (TIMESTAMP, ContextTokens, GeneratedTokens); rate_scale, limit");
+                "Azure LLM inference trace CSV, 2023 or 2024 (TIMESTAMP, ContextTokens, GeneratedTokens); rate_scale, limit");
 }  // namespace hetsim::workload

@@ -1,7 +1,10 @@
 #pragma once
-// Azure LLM inference trace 2023 (Patel et al., "Splitwise", ISCA'24; CC-BY-4.0):
-// CSV with header TIMESTAMP,ContextTokens,GeneratedTokens; TIMESTAMP is wall-clock
-// "YYYY-MM-DD HH:MM:SS.fffffff" (100 ns resolution).
+// Azure LLM inference traces (Azure/AzurePublicDataset, CC-BY-4.0), both releases:
+//   2023 (Patel et al., "Splitwise", ISCA'24), one hour: TIMESTAMP "2023-11-16 18:15:46.6805900"
+//     (wall clock, 100 ns resolution, no zone);
+//   2024 (Stojkovic et al., "DynamoLLM", HPCA'25), one week: TIMESTAMP "2024-05-10 00:00:00.009930+00:00"
+//     (microseconds, with a UTC offset).
+// Both are CSVs with the header TIMESTAMP,ContextTokens,GeneratedTokens.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -14,8 +17,9 @@ namespace hetsim::workload {
 /// naming "file:line".
 std::vector<Request> read_azure_trace(const std::string& path);
 
-/// Time since 1970-01-01 of "YYYY-MM-DD HH:MM:SS[.fraction]" (UTC, proleptic Gregorian) in integer
-/// ticks of 100 ns, the trace's resolution (a double of epoch seconds would lose it); false if malformed.
+/// Time since 1970-01-01 UTC of "YYYY-MM-DD HH:MM:SS[.fraction][Z|+HH:MM|-HH:MM]" (no offset: UTC;
+/// proleptic Gregorian) in integer ticks of 100 ns, the traces' finest resolution (a double of epoch
+/// seconds would lose it); false if malformed.
 bool parse_timestamp(const std::string& text, std::int64_t& ticks);
 
 }  // namespace hetsim::workload

@@ -6,8 +6,11 @@
 
 #include "sim/core/error.hpp"
 #include "support.hpp"
+#include "sim/core/registry.hpp"
 #include "workload/azure_trace.hpp"
+#include "workload/burstgpt_trace.hpp"
 #include "workload/mooncake_trace.hpp"
+#include "workload/workload_source.hpp"
 
 using namespace hetsim;
 using Catch::Contains;
@@ -191,4 +194,114 @@ TEST_CASE("mooncake trace: time going backwards or spanning over a year is refus
     REQUIRE_THROWS_WITH(workload::read_mooncake_trace(f),
                         Contains("t.jsonl:2: timestamp = 40000000000") && Contains("at most 1 year"));
   }
+}
+
+TEST_CASE("azure trace 2024: timestamps with microseconds and a UTC offset read as UTC", "[workload][trace]") {
+  std::int64_t a = 0, b = 0, c = 0, d = 0;
+  REQUIRE(workload::parse_timestamp("2024-05-10 00:00:00.009930+00:00", a));
+  REQUIRE(workload::parse_timestamp("2024-05-10 00:00:00.00993", b));
+  CHECK(a == b);
+  REQUIRE(workload::parse_timestamp("2024-05-10 02:00:01+02:00", c));  // 00:00:01 UTC
+  REQUIRE(workload::parse_timestamp("2024-05-10T00:00:01Z", d));
+  CHECK(c == d);
+  CHECK(c - a == 10000000 - 99300);
+  REQUIRE(workload::parse_timestamp("2024-05-09 17:00:01-0700", a));
+  CHECK(a == d);
+  CHECK_FALSE(workload::parse_timestamp("2024-05-10 00:00:00.5+25:00", a));
+  CHECK_FALSE(workload::parse_timestamp("2024-05-10 00:00:00.+00:00", a));
+  CHECK_FALSE(workload::parse_timestamp("2024-05-10 00:00:00 UTC", a));
+}
+
+TEST_CASE("azure trace 2024: the week-long release's CSV format reads like the 2023 one", "[workload][trace]") {
+  // Format sample of AzureLLMInferenceTrace_{code,conv}_1week.csv (header and TIMESTAMP layout of the
+  // 2024 release, hand-written values): rows may omit the fraction.
+  test::TempDir dir("azure2024");
+  const auto f = dir.write("t.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+                                    "2024-05-10 00:00:00.009930+00:00,2048,23\n"
+                                    "2024-05-10 00:00:01+00:00,310,180\n"
+                                    "2024-05-16 23:59:59.990000+00:00,7,1\n");
+  const auto rs = workload::read_azure_trace(f);
+  REQUIRE(rs.size() == 3);
+  CHECK(rs[0].arrival == 0);
+  CHECK(rs[1].arrival == Approx(0.99007).epsilon(0).margin(1e-9));
+  CHECK(rs[2].arrival == Approx(7 * 86400 - 0.01 - 0.00993).epsilon(0).margin(1e-6));
+  CHECK(rs[1].prompt_tokens == 310);
+  CHECK(rs[2].output_tokens == 1);
+  const auto bad = dir.write("bad.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n2024-05-10 00:00:00.1+0x:00,1,1\n");
+  REQUIRE_THROWS_WITH(workload::read_azure_trace(bad),
+                      Contains("bad.csv:2: TIMESTAMP = \"2024-05-10 00:00:00.1+0x:00\"") && Contains("UTC offset"));
+}
+
+TEST_CASE("burstgpt trace: the in-repo format sample reads row by row, failed rows skipped", "[workload][trace]") {
+  // tests/fixtures/traces/burstgpt_sample.csv is a hand-written format sample, not real data.
+  const std::string path = test::fixture("traces/burstgpt_sample.csv");
+  const auto rs = workload::read_burstgpt_trace(path);
+  // 8 rows; the two with Response tokens 0 (lines 4 and 5) are failures.
+  const std::vector<double> arrival{3, 3, 41, 41.5, 96, 3600};
+  const std::vector<std::int64_t> prompt{512, 1830, 220, 9000, 731, 15};
+  const std::vector<std::int64_t> output{96, 402, 35, 1200, 1, 640};
+  REQUIRE(rs.size() == prompt.size());
+  for (std::size_t i = 0; i < rs.size(); ++i) {
+    INFO("request " << i);
+    CHECK(rs[i].arrival == arrival[i]);
+    CHECK(rs[i].prompt_tokens == prompt[i]);
+    CHECK(rs[i].output_tokens == output[i]);
+  }
+  auto prompts = [&](const workload::BurstGptFilter& f) {
+    std::vector<std::int64_t> out;
+    for (const auto& r : workload::read_burstgpt_trace(path, f)) out.push_back(r.prompt_tokens);
+    return out;
+  };
+  CHECK(prompts({.model = "ChatGPT"}) == std::vector<std::int64_t>{512, 9000, 731});
+  CHECK(prompts({.model = "GPT-4"}) == std::vector<std::int64_t>{1830, 220, 15});
+  CHECK(prompts({.log_type = "Conversation log"}) == std::vector<std::int64_t>{512, 1830, 731, 15});
+  CHECK(prompts({.model = "ChatGPT", .log_type = "API log"}) == std::vector<std::int64_t>{9000});
+}
+
+TEST_CASE("burstgpt trace: the workload source filters, then applies limit and rate_scale", "[workload][trace]") {
+  auto generate = [](const std::string& extra) {
+    auto doc = config::Document::load_string("source: burstgpt\nfile: " + test::fixture("traces/burstgpt_sample.csv") +
+                                                 "\n" + extra,
+                                             "w.yaml");
+    auto src = Registry<workload::WorkloadSource>::instance().make(doc.root(), "", "source");
+    doc.check_unknown_keys();
+    return src->generate(1);
+  };
+  const auto gpt4 = generate("model: GPT-4\nrate_scale: 2\n");
+  REQUIRE(gpt4.size() == 3);
+  CHECK(gpt4[1].arrival == 19.0);  // (41 - 3) / 2
+  CHECK(gpt4[2].arrival == 1798.5);
+  CHECK(gpt4[2].id == 2);
+  const auto api = generate("log_type: api\nlimit: 1\n");
+  REQUIRE(api.size() == 1);
+  CHECK(api[0].prompt_tokens == 220);
+  CHECK(generate("").size() == 6);
+  REQUIRE_THROWS_WITH(generate("model: gpt4\n"), Contains("w.yaml:3: model = gpt4: expected one of \"all\", \"ChatGPT\", \"GPT-4\""));
+  REQUIRE_THROWS_WITH(generate("log_type: Conversation log\n"), Contains("log_type = Conversation log: expected one of"));
+}
+
+TEST_CASE("burstgpt trace: malformed lines are rejected with file, line, column, value and expectation", "[workload][trace]") {
+  test::TempDir dir("burstgpt");
+  const std::string header = "Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n";
+  const std::string ok = "5,ChatGPT,100,20,120,Conversation log\n";
+  auto fails = [&](const std::string& body, const std::string& expect) {
+    const auto f = dir.write("t.csv", body);
+    REQUIRE_THROWS_WITH(workload::read_burstgpt_trace(f), Contains(expect));
+  };
+  fails(header + ok + "x,ChatGPT,1,1,2,API log\n", "t.csv:3: Timestamp = \"x\": expected seconds from the start of the trace");
+  fails(header + "-1,ChatGPT,1,1,2,API log\n", "t.csv:2: Timestamp = \"-1\"");
+  fails(header + ok + "4,ChatGPT,1,1,2,API log\n", "t.csv:3: Timestamp = \"4\": earlier than the row before (5)");
+  fails(header + "0,ChatGPT,1,1,2,API log\n40000000,ChatGPT,1,1,2,API log\n", "t.csv:3: Timestamp = \"40000000\"");
+  fails(header + "5,Claude,1,1,2,API log\n", "t.csv:2: Model = \"Claude\": expected \"ChatGPT\" or \"GPT-4\"");
+  fails(header + "5,ChatGPT,1,1,2,Chat log\n",
+        "t.csv:2: Log Type = \"Chat log\": expected \"Conversation log\" or \"API log\"");
+  fails(header + "5,ChatGPT,ten,1,11,API log\n", "t.csv:2: Request tokens = \"ten\": expected an integer >= 0");
+  fails(header + "5,ChatGPT,3,-1,2,API log\n", "t.csv:2: Response tokens = \"-1\": expected an integer >= 0");
+  fails(header + "5,ChatGPT,0,7,7,API log\n", "t.csv:2: Request tokens = \"0\": expected an integer >= 1");
+  fails(header + "5,ChatGPT,1,1,API log\n", "t.csv:2: expected 6 fields");
+  fails("Timestamp,Model,Request tokens,Total tokens,Log Type\n" + ok, "t.csv:1: missing column 'Response tokens'");
+  // A newer release's extra columns are fine: columns are found by name.
+  const auto f = dir.write("v2.csv", "Timestamp,Session ID,Elapsed time,Model,Request tokens,Response tokens,Total tokens,Log Type\n"
+                                     "5,abc,1.5,GPT-4,10,20,30,Conversation log\n");
+  REQUIRE(workload::read_burstgpt_trace(f).size() == 1);
 }

@@ -1,0 +1,26 @@
+#pragma once
+// BurstGPT trace (HPMLL/BurstGPT; Wang et al., "BurstGPT", KDD'25; CC-BY-4.0): ChatGPT and GPT-4
+// requests to Azure OpenAI, a CSV with header
+//   Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type
+// Timestamp: seconds from the start of the trace; Model: ChatGPT or GPT-4; Log Type:
+// "Conversation log" or "API log"; a row with Response tokens 0 is a failed request. Releases that
+// add columns (Session ID, Elapsed time) read the same: columns are found by name.
+#include <string>
+#include <vector>
+
+#include "sim/core/request.hpp"
+
+namespace hetsim::workload {
+
+/// Which rows to keep; an empty field keeps every value.
+struct BurstGptFilter {
+  std::string model;     ///< "ChatGPT" or "GPT-4"
+  std::string log_type;  ///< "Conversation log" or "API log"
+};
+
+/// Reads the trace's successful requests that pass `filter`; failed rows (Response tokens 0) are
+/// skipped, since they did no serving work. Arrivals are the Timestamp values. Malformed lines are
+/// InputErrors naming "file:line", the column, the bad value and the expectation.
+std::vector<Request> read_burstgpt_trace(const std::string& path, const BurstGptFilter& filter = {});
+
+}  // namespace hetsim::workload
