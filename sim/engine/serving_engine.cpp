@@ -145,11 +145,19 @@ void ServingRun::replica_loop(std::size_t i) {
 
 void ServingRun::source_loop() {
   std::vector<policies::ReplicaLoad> loads(replicas_.size());
-  for (const Request& req : sc_.requests) {
+  for (Request& req : sc_.requests) {
     if (req.arrival > sg::Engine::get_clock()) sg::this_actor::sleep_until(req.arrival);
     const double now = sg::Engine::get_clock();
-    recorder_.on_arrival(req, now);
     ++stats_.events;
+    const serving::OverLength::Outcome outcome = sc_.over_length.apply(req);
+    const ArrivalFacts facts{.clipped = outcome.clipped,
+                             .original_prompt_tokens = outcome.original_prompt_tokens,
+                             .original_output_tokens = outcome.original_output_tokens};
+    if (outcome.dropped) {
+      recorder_.on_drop(req, now, outcome.reason, facts);
+      continue;
+    }
+    recorder_.on_arrival(req, now, facts);
     policies::Sequence& seq = sequences_[static_cast<std::size_t>(req.id)];
     seq.id = req.id;
     seq.arrival = now;

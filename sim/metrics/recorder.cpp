@@ -79,13 +79,26 @@ void Recorder::advance_in_system(double now, int delta) {
   in_system_ += delta;
 }
 
-void Recorder::on_arrival(const Request& request, double now) {
+void Recorder::on_arrival(const Request& request, double now, const ArrivalFacts& facts) {
   RequestRecord& r = requests_.at(static_cast<std::size_t>(request.id));
   r.id = request.id;
   r.arrival = now;
   r.prompt_tokens = request.prompt_tokens;
   r.output_tokens = request.output_tokens;
+  r.facts = facts;
   advance_in_system(now, +1);
+}
+
+void Recorder::on_drop(const Request& request, double now, std::string reason, const ArrivalFacts& facts) {
+  RequestRecord& r = requests_.at(static_cast<std::size_t>(request.id));
+  r.id = request.id;
+  r.arrival = now;
+  r.completion = now;
+  r.prompt_tokens = request.prompt_tokens;
+  r.output_tokens = request.output_tokens;
+  r.facts = facts;
+  r.status = RequestStatus::dropped;
+  r.reason = std::move(reason);
 }
 
 void Recorder::on_first_scheduled(std::int64_t id, int replica, double now) {
@@ -186,15 +199,23 @@ void Recorder::finish(double end_time) {
     timeline_->close();
   }
   requests_csv_ = std::make_unique<AtomicFile>(file("requests.csv"));
-  requests_csv_->write(
+  // Columns of features a run has: the lengths a request had before over_length: clip shortened it.
+  const bool clip = active_.has_feature("over_length_clip");
+  requests_csv_->print(
       "id,arrival_s,first_scheduled_s,first_token_s,completion_s,prompt_tokens,output_tokens,replica,preemptions,status,"
-      "reason\n");
+      "reason{}\n",
+      clip ? ",original_prompt_tokens,original_output_tokens,clipped" : "");
   auto t = [](double v) { return v < 0 ? std::string() : fmt::format("{}", v); };
   for (const auto& r : requests_) {
     const bool done = r.status == RequestStatus::completed;
-    requests_csv_->print("{},{},{},{},{},{},{},{},{},{},{}\n", r.id, r.arrival, t(r.first_scheduled),
+    const char* status = done ? "completed" : r.status == RequestStatus::dropped ? "dropped" : "rejected";
+    requests_csv_->print("{},{},{},{},{},{},{},{},{},{},{}", r.id, r.arrival, t(r.first_scheduled),
                          t(done ? r.first_token : -1), t(done ? r.completion : -1), r.prompt_tokens, r.output_tokens,
-                         r.replica, r.preemptions, done ? "completed" : "rejected", r.reason);
+                         r.replica, r.preemptions, status, r.reason);
+    if (clip)
+      requests_csv_->print(",{},{},{}", r.facts.original_prompt_tokens, r.facts.original_output_tokens,
+                           r.facts.clipped ? "true" : "false");
+    requests_csv_->write("\n");
   }
   requests_csv_->close();
   interrupt::check();

@@ -26,7 +26,10 @@ class Recorder {
   /// earlier content of `out_dir` stays untouched until commit().
   Recorder(RunInfo info, std::string out_dir);
 
-  void on_arrival(const Request& request, double now);
+  void on_arrival(const Request& request, double now, const ArrivalFacts& facts = {});
+  /// A request that is never admitted (serving.over_length: drop): recorded, but it never enters
+  /// the system (no time in it, outside Little's law and the latency statistics).
+  void on_drop(const Request& request, double now, std::string reason, const ArrivalFacts& facts = {});
   void on_first_scheduled(std::int64_t id, int replica, double now);
   void on_first_token(std::int64_t id, double now);
   /// `replica` finished it (-1: the replica it was first scheduled on).

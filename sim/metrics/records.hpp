@@ -10,7 +10,15 @@
 
 namespace hetsim::sim {
 
-enum class RequestStatus : std::uint8_t { pending, completed, rejected };
+/// dropped: never admitted (serving.over_length: drop).
+enum class RequestStatus : std::uint8_t { pending, completed, rejected, dropped };
+
+/// What the engine knows of a request when it issues it, beyond its lengths.
+struct ArrivalFacts {
+  bool clipped = false;  ///< serving.over_length: clip shortened it to fit max_model_len
+  std::int64_t original_prompt_tokens = 0;  ///< lengths before clipping
+  std::int64_t original_output_tokens = 0;
+};
 
 struct RequestRecord {
   std::int64_t id = 0;
@@ -24,7 +32,8 @@ struct RequestRecord {
   int completion_replica = -1;  ///< where it finished (its decode instance under P/D disaggregation)
   int preemptions = 0;
   RequestStatus status = RequestStatus::pending;
-  std::string reason;  ///< why it was rejected
+  std::string reason;  ///< why it was rejected or dropped
+  ArrivalFacts facts;
 
   double ttft() const { return first_token - arrival; }
   double e2e() const { return completion - arrival; }

@@ -33,7 +33,8 @@ struct RunInfo {
   std::uint64_t seed = 0;
   std::size_t requests = 0;
   std::vector<Instance> instances;
-  /// Features that switch conditional metrics on (metrics::Metric::only_with): "kv_swap", "slo".
+  /// Features that switch conditional metrics on (metrics::Metric::only_with): "kv_swap", "slo",
+  /// "over_length_drop", "over_length_clip".
   std::vector<std::string> features;
   Slo slo;
   OutputOptions output;

@@ -135,6 +135,15 @@ const MetricId kCompleted = declare({.name = "completed", .type = Type::integer,
 const MetricId kRejected = declare({.name = "rejected", .type = Type::integer, .unit = "requests",
                                     .description = "requests rejected (they could never run)", .key = "requests.rejected",
                                     .sweep = "rejected", .table = {"requests", ", {} rejected"}});
+const MetricId kDropped = declare({.name = "dropped", .type = Type::integer, .unit = "requests",
+                                   .description = "requests never admitted (serving.over_length: drop); outside the "
+                                                  "latency statistics, SLO attainment and Little's law",
+                                   .key = "requests.dropped", .table = {"requests", ", {} dropped"},
+                                   .only_with = "over_length_drop"});
+const MetricId kClipped = declare({.name = "clipped", .type = Type::integer, .unit = "requests",
+                                   .description = "requests shortened to fit max_model_len (serving.over_length: clip)",
+                                   .key = "requests.clipped", .table = {"requests", ", {} clipped"},
+                                   .only_with = "over_length_clip"});
 const MetricId kRejectedByReason = declare({.name = "rejected_by_reason", .type = Type::json, .unit = "requests",
                                             .description = "rejected requests per reason",
                                             .key = "rejected_by_reason", .table = {"rejected", "{} x {key}"}});

@@ -21,7 +21,7 @@ extern const MetricId kInstDevice, kInstTensorParallel, kInstCompleted, kInstSte
 extern const MetricId kPoolName, kPoolDevice, kPoolDeviceKind, kPoolReplicas, kPoolGpus, kPoolCompleted,
     kPoolRequestThroughput, kPoolBusyFraction, kPoolKvUtil, kPoolTtft, kPoolTpot, kPoolE2e;
 // run (summary.json)
-extern const MetricId kScenario, kModel, kFleet, kSeed, kRequests, kCompleted, kRejected, kRejectedByReason,
+extern const MetricId kScenario, kModel, kFleet, kSeed, kRequests, kCompleted, kRejected, kDropped, kClipped, kRejectedByReason,
     kPreemptions, kSteps, kSwapOut, kSwapIn, kSwapBytes, kTransfer, kDuration, kRequestThroughput, kOutputTokenThroughput, kTotalTokenThroughput, kRunTtft, kRunTpot,
     kRunE2e, kRunQueue, kGoodput, kSloAttainment, kKvUtilMean, kKvUtilPeak, kMeanInSystem, kArrivalRate, kMeanSojourn, kLambdaTimesW,
     kCostModel, kGpus, kCostPerHour, kCostPerMillionOutputTokens;

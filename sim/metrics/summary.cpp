@@ -99,12 +99,18 @@ Summary summarize(const Recorder& rec) {
     req_values[id.index].push_back(v);
     req_instance[id.index].push_back(instance);
   };
-  std::int64_t requests = 0, completed = 0, rejected = 0, out_tokens = 0, all_tokens = 0, good = 0;
+  std::int64_t requests = 0, completed = 0, rejected = 0, dropped = 0, clipped = 0, out_tokens = 0, all_tokens = 0, good = 0;
   std::map<std::string, std::size_t> by_reason;
   std::vector<double> sojourn;
   const Slo& slo = info.slo;
   for (const auto& r : rec.requests()) {
     ++requests;
+    if (r.facts.clipped) ++clipped;
+    // Dropped requests never entered the system: no time in it, outside every statistic below.
+    if (r.status == RequestStatus::dropped) {
+      ++dropped;
+      continue;
+    }
     sojourn.push_back(r.completion - r.arrival);
     if (r.status == RequestStatus::rejected) {
       ++rejected;
@@ -127,6 +133,8 @@ Summary summarize(const Recorder& rec) {
   set(s.run, sm::kRequests, requests);
   set(s.run, sm::kCompleted, completed);
   set(s.run, sm::kRejected, rejected);
+  set(s.run, sm::kDropped, dropped);
+  set(s.run, sm::kClipped, clipped);
   set(s.run, sm::kRejectedByReason, nlohmann::ordered_json(by_reason));
   set(s.run, sm::kDuration, duration);
   const double output_throughput = static_cast<double>(out_tokens) / d;
@@ -134,8 +142,9 @@ Summary summarize(const Recorder& rec) {
   set(s.run, sm::kOutputTokenThroughput, output_throughput);
   set(s.run, sm::kTotalTokenThroughput, static_cast<double>(all_tokens) / d);
   set(s.run, sm::kGoodput, static_cast<double>(good) / d);
-  set(s.run, sm::kSloAttainment, requests ? static_cast<double>(good) / static_cast<double>(requests) : 0.0);
-  const double arrival_rate = static_cast<double>(requests) / d;
+  const std::int64_t admitted = requests - dropped;
+  set(s.run, sm::kSloAttainment, admitted ? static_cast<double>(good) / static_cast<double>(admitted) : 0.0);
+  const double arrival_rate = static_cast<double>(admitted) / d;
   const double mean_sojourn = describe(sojourn).mean;
   set(s.run, sm::kMeanInSystem, rec.mean_in_system());
   set(s.run, sm::kArrivalRate, arrival_rate);

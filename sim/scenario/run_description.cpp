@@ -28,6 +28,8 @@ RunInfo describe_run(const Scenario& sc) {
   }
   if (moves_kv) info.features.push_back("kv_swap");
   if (sc.slo.any()) info.features.push_back("slo");
+  if (sc.over_length.policy() == serving::OverLength::Policy::drop) info.features.push_back("over_length_drop");
+  if (sc.over_length.policy() == serving::OverLength::Policy::clip) info.features.push_back("over_length_clip");
   info.slo = sc.slo;
   info.output = sc.output;
   YAML::Emitter emitter;

@@ -203,6 +203,7 @@ Scenario load_scenario(const config::Document& doc) {
     serving.fail_key("max_model_len", std::to_string(sc.max_model_len),
                      fmt::format("expected at most the model's max_position_embeddings ({} for {})",
                                  sc.model.max_position_embeddings, sc.model.name));
+  sc.over_length = serving::OverLength::parse(serving, sc.max_model_len);
   // Where the weights live: in device memory (default), or in the device's flash storage, read
   // in full every step (LLM in a flash) so that device memory holds only KV and activations.
   const bool weights_in_storage =

@@ -16,6 +16,7 @@
 #include "models/model.hpp"
 #include "sim/serving/controller.hpp"
 #include "sim/serving/kv_manager.hpp"
+#include "sim/serving/over_length.hpp"
 #include "sim/serving/preemption.hpp"
 #include "sim/serving/router.hpp"
 #include "sim/serving/scheduler.hpp"
@@ -56,6 +57,7 @@ struct Scenario {
   std::uint64_t seed = 0;
   models::ModelSpec model;
   std::int64_t max_model_len = 0;
+  serving::OverLength over_length;  ///< serving.over_length: what happens to requests longer than max_model_len
   std::vector<ReplicaPlan> replicas;
   std::vector<NodeInstance> nodes;
   std::optional<hw::Fabric> fabric;  ///< cluster.fabric: joins the nodes' NICs

@@ -34,10 +34,10 @@ class Requests:
                 first_token.append(ft)
                 completion.append(c)
                 output.append(n)
-            elif status != "rejected":
-                raise InputError(path, f"line {line}: status = '{status}' is neither "
-                                       f"completed nor rejected")
-        self.arrival = np.array(arrival)  # every request, rejected included
+            elif status not in ("rejected", "dropped"):
+                raise InputError(path, f"line {line}: status = '{status}' is not "
+                                       f"completed, rejected or dropped")
+        self.arrival = np.array(arrival)  # every request, rejected and dropped included
         self.c_arrival = np.array(c_arrival)
         self.first_token = np.array(first_token)
         self.completion = np.array(completion)

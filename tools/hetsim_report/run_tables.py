@@ -21,9 +21,11 @@ def run_tables(report, summary, schema=None):
                 ("simulated duration (s)", get(summary, "duration_s")),
                 ("requests total", get(summary, "requests", "total")),
                 ("completed", get(summary, "requests", "completed")),
-                ("rejected", get(summary, "requests", "rejected")),
-                ("preemptions", get(summary, "preemptions")),
-                ("model steps", get(summary, "steps"))]
+                ("rejected", get(summary, "requests", "rejected"))]
+    # Present only with serving.over_length: drop / clip.
+    overview += [(k, get(summary, "requests", k)) for k in ("dropped", "clipped")
+                 if get(summary, "requests", k) is not None]
+    overview += [("preemptions", get(summary, "preemptions")), ("model steps", get(summary, "steps"))]
     report.table("Run", ["quantity", "value"], [(k, fmt(v)) for k, v in overview])
     rejected = get(summary, "rejected_by_reason") or {}
     if rejected:
