@@ -98,9 +98,9 @@ int cmd_validate(const ScenarioArgs& a) {
   sim::Scenario sc = sim::load_scenario(doc);
   std::int64_t prompt = 0, output = 0;
   for (const auto& r : sc.requests) prompt += r.prompt_tokens, output += r.output_tokens;
-  fmt::print("{}: OK — {} on {} ({} KV blocks on the first replica); {} requests over {:.1f} s ({} prompt + {} output tokens)\n",
-             a.file, sc.model.name, sim::describe_fleet(sc), sc.replicas.front().kv->total_blocks(), sc.requests.size(),
-             sc.requests.back().arrival, prompt, output);
+  fmt::print("{}: OK — {} on {} ({} KV blocks on the first replica); {} ({} prompt + {} output tokens)\n", a.file,
+             sc.model.name, sim::describe_fleet(sc), sc.replicas.front().kv->total_blocks(), sc.arrivals->describe(), prompt,
+             output);
   return 0;
 }
 

@@ -1,10 +1,12 @@
-// Synthetic open-loop workload: Poisson or gamma arrivals (burstiness set by the coefficient of
-// variation of inter-arrival times, CV = 1 being Poisson) with prompt and output lengths drawn from
-// independent distributions. Each of the three draws has its own random stream.
+// Synthetic workload: prompt and output lengths drawn from independent distributions and, in an
+// open loop, Poisson or gamma arrivals (burstiness set by the coefficient of variation of
+// inter-arrival times, CV = 1 being Poisson). Each of the three draws has its own random stream, so
+// a closed loop (workload.concurrency) gets the same lengths as the open loop with the same seed.
 #include <cmath>
 
 #include "sim/core/registry.hpp"
 #include "sim/core/rng.hpp"
+#include "workload/arrivals.hpp"
 #include "workload/length_distribution.hpp"
 #include "workload/workload_source.hpp"
 
@@ -16,6 +18,18 @@ class SyntheticSource final : public WorkloadSource {
   explicit SyntheticSource(const config::Node& cfg)
       : prompt_(LengthDistribution::parse(cfg.child("prompt_tokens"))),
         output_(LengthDistribution::parse(cfg.child("output_tokens"))) {
+    if (is_closed_loop(cfg)) {
+      // Closed-loop clients send a request when an earlier one ends: there is no arrival process,
+      // and the pool size bounds the run.
+      for (const char* key : {"arrival", "duration"})
+        if (cfg.has(key))
+          cfg.fail_key(key, cfg.child(key).shown(),
+                       "closed-loop clients (workload.concurrency) send requests as earlier ones end; give "
+                       "num_requests and no arrival process or duration");
+      closed_loop_ = true;
+      num_requests_ = cfg.get<std::int64_t>("num_requests").in_range(1, 1LL << 32);
+      return;
+    }
     const auto arrival = cfg.child("arrival");
     process_ = arrival.get<std::string>("process").default_to("poisson").one_of({"poisson", "gamma"});
     rate_ = arrival.get<double>("rate").in_range(1e-9, 1e9);
@@ -32,8 +46,10 @@ class SyntheticSource final : public WorkloadSource {
     double t = 0;
     const double shape = 1.0 / (cv_ * cv_);
     while (true) {
-      const double gap = process_ == "poisson" ? arrivals.exponential(rate_) : arrivals.gamma(shape, 1.0 / (rate_ * shape));
-      t += gap;
+      if (!closed_loop_) {
+        const double gap = process_ == "poisson" ? arrivals.exponential(rate_) : arrivals.gamma(shape, 1.0 / (rate_ * shape));
+        t += gap;
+      }
       if (num_requests_ > 0 && static_cast<std::int64_t>(out.size()) >= num_requests_) break;
       if (duration_ > 0 && t > duration_) break;
       Request r;
@@ -51,9 +67,10 @@ class SyntheticSource final : public WorkloadSource {
   std::string process_;
   double rate_ = 1, cv_ = 1, duration_ = 0;
   std::int64_t num_requests_ = 0;
+  bool closed_loop_ = false;  ///< lengths only: arrival times come from the simulation
 };
 
 }  // namespace
 HETSIM_REGISTER(WorkloadSource, SyntheticSource, "synthetic",
-                "open-loop arrivals (poisson | gamma with cv), prompt/output lengths fixed, uniform, lognormal or empirical");
+                "poisson | gamma arrivals (or closed-loop clients), prompt/output lengths fixed, uniform, lognormal or empirical");
 }  // namespace hetsim::workload

@@ -2,10 +2,20 @@
 
 #include <algorithm>
 
+#include "workload/arrivals.hpp"
+
 namespace hetsim::workload {
 
 TraceOptions TraceOptions::parse(const config::Node& node) {
   TraceOptions o;
+  if (is_closed_loop(node)) {
+    // Closed-loop clients replay the trace's lengths in order and ignore its timestamps.
+    if (node.has("rate_scale"))
+      node.fail_key("rate_scale", node.child("rate_scale").shown(),
+                    "closed-loop clients (workload.concurrency) ignore the trace's timestamps; remove rate_scale");
+    o.limit = node.get<std::int64_t>("limit").default_to(0).at_least(0);
+    return o;
+  }
   o.rate_scale = node.get<double>("rate_scale").default_to(1.0).in_range(1e-6, 1e6);
   o.limit = node.get<std::int64_t>("limit").default_to(0).at_least(0);
   return o;

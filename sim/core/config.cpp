@@ -177,6 +177,11 @@ std::string Node::scalar() const {
   return input_.Scalar();
 }
 
+std::string Node::shown() const {
+  if (is_scalar()) return input_.Scalar();
+  return is_map() ? "<map>" : is_sequence() ? "<list>" : "<empty>";
+}
+
 detail::MapState& Node::map_state() const {
   auto& slot = registry_->maps[path_];
   if (!slot) slot = std::make_shared<detail::MapState>(detail::MapState{input_, path_, doc_, {}});

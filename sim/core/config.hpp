@@ -62,6 +62,8 @@ class Node {
   bool is_null() const { return !input_ || input_.IsNull(); }
   /// The scalar text of this node.
   std::string scalar() const;
+  /// This node as an error message shows a bad value: its scalar text, or "<map>" / "<list>".
+  std::string shown() const;
 
   /// Whether `key` is given here or in the fallback preset. Marks the key as known.
   bool has(std::string_view key) const;

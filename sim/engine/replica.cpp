@@ -125,6 +125,7 @@ void Replica::end_step(const OpGraph& graph, double end) {
       recorder_.on_complete(s.id, s.preemptions, end, index_);
       if (controllers_)
         for (auto& c : *controllers_) c->on_finish(s, self);
+      if (completed_) completed_(s.id, end);
       --outstanding_;
       any_left = true;
     }

@@ -2,6 +2,7 @@
 // One serving replica's state machine, free of SimGrid: admission (or rejection with a reason),
 // step planning through its scheduler, step pricing through the cost model, and the token/KV
 // bookkeeping when a step ends. The engine drives it and supplies the clock.
+#include <functional>
 #include <vector>
 
 #include "hw/cost_model.hpp"
@@ -35,6 +36,8 @@ class Replica {
   void end_step(const OpGraph& graph, double end);
   policies::ReplicaLoad load() const;
   const ReplicaPlan& plan() const { return plan_; }
+  /// Called with a request's id and end time when it completes here (closed-loop clients wait for it).
+  void on_complete(std::function<void(std::int64_t id, double end)> listener) { completed_ = std::move(listener); }
 
   // Moving a running sequence between instances (through the cluster facade).
   /// Whether this instance has the device blocks for `seq`'s computed tokens and its next token.
@@ -60,6 +63,7 @@ class Replica {
   std::vector<NodeId> move_ids_;  ///< the step's move nodes (reused: no allocation per step)
   StepRow row_;
   std::int64_t outstanding_ = 0;
+  std::function<void(std::int64_t, double)> completed_;
 };
 
 }  // namespace hetsim::sim

@@ -11,6 +11,7 @@
 #include "sim/engine/simgrid_setup.hpp"
 #include "sim/engine/transfer_network.hpp"
 #include "sim/serving/cluster_facade.hpp"
+#include "workload/arrivals.hpp"
 
 namespace hetsim::sim {
 namespace sg = simgrid::s4u;
@@ -30,9 +31,16 @@ class ServingRun final : public serving::ClusterFacade {
       replicas_.push_back(std::make_unique<Replica>(static_cast<int>(i), sc_.replicas[i], sc_.model, sc_.max_model_len,
                                                     recorder_, &sc_.controllers));
     actors_.resize(replicas_.size());
+    loads_.resize(replicas_.size());
     idle_.assign(replicas_.size(), 0);
     working_ = replicas_.size();
     for (auto& c : sc_.controllers) c->attach(*this);
+    // Closed-loop clients issue their next request when one ends: the source waits on `ends_`.
+    reactive_ = sc_.arrivals->reacts_to_ends();
+    source_lock_ = sg::Mutex::create();
+    ends_ = sg::ConditionVariable::create();
+    if (reactive_)
+      for (auto& r : replicas_) r->on_complete([this](std::int64_t id, double end) { request_ended(id, end); });
     for (std::size_t i = 0; i < replicas_.size(); ++i)
       actors_[i] = sg::Actor::create(fmt::format("replica-{}", i), hosts_[i], [this, i] { guarded([&] { replica_loop(i); }); });
     sg::Actor::create("source", frontend_, [this] { guarded([&] { source_loop(); }); });
@@ -55,6 +63,10 @@ class ServingRun final : public serving::ClusterFacade {
   void build_platform();
   void replica_loop(std::size_t i);
   void source_loop();
+  /// Issues pool entry `due.index` now: over-length policy, router, replica.
+  void issue(const workload::Issue& due);
+  /// Request `id` ended (completed, rejected or dropped) at `now`.
+  void request_ended(std::int64_t id, double now);
   /// Runs `body`; on any exception records it and stops the simulation.
   template <class F>
   void guarded(F&& body) {
@@ -95,8 +107,12 @@ class ServingRun final : public serving::ClusterFacade {
   std::unique_ptr<Executor> executor_;
   std::vector<EngineId> engine_ids_;
   std::vector<sg::ActorPtr> actors_;
+  std::vector<policies::ReplicaLoad> loads_;  ///< routing input, reused for every arrival
   std::vector<char> idle_;
   bool source_done_ = false;
+  bool reactive_ = false;  ///< arrivals depend on request ends (closed loop)
+  sg::MutexPtr source_lock_;
+  sg::ConditionVariablePtr ends_;  ///< notified when a request ends, for a reactive source
   int pending_ = 0;  ///< sequence moves and timers in flight
   std::size_t working_ = 0;  ///< replica actors not suspended for lack of work
   bool done_ = false;        ///< nothing more can happen; replica actors end
@@ -144,49 +160,80 @@ void ServingRun::replica_loop(std::size_t i) {
 }
 
 void ServingRun::source_loop() {
-  std::vector<policies::ReplicaLoad> loads(replicas_.size());
-  for (Request& req : sc_.requests) {
-    if (req.arrival > sg::Engine::get_clock()) sg::this_actor::sleep_until(req.arrival);
-    const double now = sg::Engine::get_clock();
-    ++stats_.events;
-    const serving::OverLength::Outcome outcome = sc_.over_length.apply(req);
-    const ArrivalFacts facts{.clipped = outcome.clipped,
-                             .original_prompt_tokens = outcome.original_prompt_tokens,
-                             .original_output_tokens = outcome.original_output_tokens};
-    if (outcome.dropped) {
-      recorder_.on_drop(req, now, outcome.reason, facts);
+  workload::Arrivals& arrivals = *sc_.arrivals;
+  std::unique_lock lock(*source_lock_);
+  while (!arrivals.done()) {
+    const auto due = arrivals.next();
+    if (!due) {
+      ends_->wait(lock);  // closed loop: every client waits for a response
       continue;
     }
-    recorder_.on_arrival(req, now, facts);
-    policies::Sequence& seq = sequences_[static_cast<std::size_t>(req.id)];
-    seq.id = req.id;
-    seq.arrival = now;
-    seq.prompt_tokens = req.prompt_tokens;
-    seq.output_tokens = req.output_tokens;
-    // Routers choose among the replicas that take arrivals and could ever hold the request (in a
-    // mixed fleet a long request may fit only the larger devices); if none can, replica 0 rejects it.
-    bool any_fits = false;
-    for (std::size_t i = 0; i < replicas_.size(); ++i) {
-      loads[i] = replicas_[i]->load();
-      loads[i].role = sc_.replicas[i].role;
-      loads[i].can_fit = serving::takes_arrivals(loads[i].role) && replicas_[i]->rejection_reason(seq).empty();
-      any_fits = any_fits || loads[i].can_fit;
+    if (due->time > sg::Engine::get_clock()) {
+      // Open-loop times are fixed in advance: sleep until the next. A closed loop waits for the
+      // due time or a request's end, whichever comes first, since an end can schedule an earlier
+      // issue (a shorter think time); after an end it looks again.
+      if (!reactive_)
+        sg::this_actor::sleep_until(due->time);
+      else if (ends_->wait_until(lock, due->time) == std::cv_status::no_timeout)
+        continue;
     }
-    const policies::RoutePlan plan = any_fits ? sc_.router->plan(req, loads) : policies::RoutePlan{};
-    const std::size_t target = plan.instance;
-    if (target >= replicas_.size() || (any_fits && !loads[target].can_fit))
-      throw InvariantError(fmt::format("router chose replica {} of {}, which cannot hold request {}", target,
-                                       replicas_.size(), req.id));
-    if (plan.decode && *plan.decode >= replicas_.size())
-      throw InvariantError(fmt::format("router chose decode replica {} of {}", *plan.decode, replicas_.size()));
-    seq.decode_instance = plan.decode ? static_cast<int>(*plan.decode) : -1;
-    if (replicas_[target]->accept(seq, now)) {
-      for (auto& c : sc_.controllers) c->on_arrival(seq, target);
-      wake(target);
-    }
+    issue(arrivals.pop());
   }
   source_done_ = true;
   end_if_quiescent();
+}
+
+void ServingRun::issue(const workload::Issue& due) {
+  const double now = sg::Engine::get_clock();
+  Request& req = sc_.requests[due.index];
+  req.arrival = now;
+  ++stats_.events;
+  const serving::OverLength::Outcome outcome = sc_.over_length.apply(req);
+  const ArrivalFacts facts{.client = due.client,
+                           .think = due.think,
+                           .clipped = outcome.clipped,
+                           .original_prompt_tokens = outcome.original_prompt_tokens,
+                           .original_output_tokens = outcome.original_output_tokens};
+  if (outcome.dropped) {
+    recorder_.on_drop(req, now, outcome.reason, facts);
+    request_ended(req.id, now);
+    return;
+  }
+  recorder_.on_arrival(req, now, facts);
+  policies::Sequence& seq = sequences_[static_cast<std::size_t>(req.id)];
+  seq.id = req.id;
+  seq.arrival = now;
+  seq.prompt_tokens = req.prompt_tokens;
+  seq.output_tokens = req.output_tokens;
+  // Routers choose among the replicas that take arrivals and could ever hold the request (in a
+  // mixed fleet a long request may fit only the larger devices); if none can, replica 0 rejects it.
+  bool any_fits = false;
+  for (std::size_t i = 0; i < replicas_.size(); ++i) {
+    loads_[i] = replicas_[i]->load();
+    loads_[i].role = sc_.replicas[i].role;
+    loads_[i].can_fit = serving::takes_arrivals(loads_[i].role) && replicas_[i]->rejection_reason(seq).empty();
+    any_fits = any_fits || loads_[i].can_fit;
+  }
+  const policies::RoutePlan plan = any_fits ? sc_.router->plan(req, loads_) : policies::RoutePlan{};
+  const std::size_t target = plan.instance;
+  if (target >= replicas_.size() || (any_fits && !loads_[target].can_fit))
+    throw InvariantError(fmt::format("router chose replica {} of {}, which cannot hold request {}", target,
+                                     replicas_.size(), req.id));
+  if (plan.decode && *plan.decode >= replicas_.size())
+    throw InvariantError(fmt::format("router chose decode replica {} of {}", *plan.decode, replicas_.size()));
+  seq.decode_instance = plan.decode ? static_cast<int>(*plan.decode) : -1;
+  if (replicas_[target]->accept(seq, now)) {
+    for (auto& c : sc_.controllers) c->on_arrival(seq, target);
+    wake(target);
+  } else {
+    request_ended(req.id, now);
+  }
+}
+
+void ServingRun::request_ended(std::int64_t id, double now) {
+  if (!reactive_) return;
+  sc_.arrivals->on_end(id, now);
+  ends_->notify_one();
 }
 
 void ServingRun::move_sequence(policies::Sequence& seq, std::size_t from, std::size_t to, std::function<void()> done) {

@@ -11,7 +11,7 @@ struct EngineStats {
   std::int64_t events = 0;  ///< simulated activities: arrivals and model steps
 };
 
-/// Replays `scenario.requests` through router and replicas; results go to `recorder` (finished,
+/// Issues `scenario.requests` when `scenario.arrivals` says, through router and replicas; results go to `recorder` (finished,
 /// not committed). Call once per process: SimGrid allows one engine per process.
 EngineStats run_serving(Scenario& scenario, Recorder& recorder);
 

@@ -77,6 +77,7 @@ void Recorder::advance_in_system(double now, int delta) {
   in_system_area_ += static_cast<double>(in_system_) * (now - in_system_since_);
   in_system_since_ = now;
   in_system_ += delta;
+  peak_in_system_ = std::max(peak_in_system_, in_system_);
 }
 
 void Recorder::on_arrival(const Request& request, double now, const ArrivalFacts& facts) {
@@ -199,12 +200,14 @@ void Recorder::finish(double end_time) {
     timeline_->close();
   }
   requests_csv_ = std::make_unique<AtomicFile>(file("requests.csv"));
-  // Columns of features a run has: the lengths a request had before over_length: clip shortened it.
+  // Columns of features a run has: the closed-loop client and its think time; the lengths a
+  // request had before over_length: clip shortened it.
+  const bool clients = active_.has_feature("closed_loop");
   const bool clip = active_.has_feature("over_length_clip");
   requests_csv_->print(
       "id,arrival_s,first_scheduled_s,first_token_s,completion_s,prompt_tokens,output_tokens,replica,preemptions,status,"
-      "reason{}\n",
-      clip ? ",original_prompt_tokens,original_output_tokens,clipped" : "");
+      "reason{}{}\n",
+      clients ? ",client,think_s" : "", clip ? ",original_prompt_tokens,original_output_tokens,clipped" : "");
   auto t = [](double v) { return v < 0 ? std::string() : fmt::format("{}", v); };
   for (const auto& r : requests_) {
     const bool done = r.status == RequestStatus::completed;
@@ -212,6 +215,7 @@ void Recorder::finish(double end_time) {
     requests_csv_->print("{},{},{},{},{},{},{},{},{},{},{}", r.id, r.arrival, t(r.first_scheduled),
                          t(done ? r.first_token : -1), t(done ? r.completion : -1), r.prompt_tokens, r.output_tokens,
                          r.replica, r.preemptions, status, r.reason);
+    if (clients) requests_csv_->print(",{},{}", r.facts.client, t(r.facts.think));
     if (clip)
       requests_csv_->print(",{},{},{}", r.facts.original_prompt_tokens, r.facts.original_output_tokens,
                            r.facts.clipped ? "true" : "false");

@@ -62,6 +62,8 @@ class Recorder {
   double end_time() const { return end_time_; }
   /// Time-average number of requests in the system over [0, end].
   double mean_in_system() const { return end_time_ > 0 ? in_system_area_ / end_time_ : 0; }
+  /// Most requests in the system at once (arrived, not yet completed or rejected).
+  std::int64_t peak_in_system() const { return peak_in_system_; }
   std::int64_t step_count() const { return total_steps_; }
   const std::string& out_dir() const { return out_dir_; }
   std::vector<std::string> files() const;
@@ -107,6 +109,7 @@ class Recorder {
   double in_system_area_ = 0;
   double in_system_since_ = 0;
   std::int64_t in_system_ = 0;
+  std::int64_t peak_in_system_ = 0;
   std::int64_t total_steps_ = 0;
   double end_time_ = 0;
 };

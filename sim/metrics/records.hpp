@@ -15,6 +15,8 @@ enum class RequestStatus : std::uint8_t { pending, completed, rejected, dropped 
 
 /// What the engine knows of a request when it issues it, beyond its lengths.
 struct ArrivalFacts {
+  int client = -1;     ///< closed loop: the client that sent it; -1 in an open loop
+  double think = -1;   ///< closed loop: the think time before it; -1 for a client's first request
   bool clipped = false;  ///< serving.over_length: clip shortened it to fit max_model_len
   std::int64_t original_prompt_tokens = 0;  ///< lengths before clipping
   std::int64_t original_output_tokens = 0;

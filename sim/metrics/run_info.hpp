@@ -32,9 +32,10 @@ struct RunInfo {
   std::string scenario, file, model, fleet;
   std::uint64_t seed = 0;
   std::size_t requests = 0;
+  int clients = 0;  ///< closed-loop clients (workload.concurrency); 0 = open loop
   std::vector<Instance> instances;
   /// Features that switch conditional metrics on (metrics::Metric::only_with): "kv_swap", "slo",
-  /// "over_length_drop", "over_length_clip".
+  /// "closed_loop", "over_length_drop", "over_length_clip".
   std::vector<std::string> features;
   Slo slo;
   OutputOptions output;

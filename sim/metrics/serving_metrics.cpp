@@ -12,7 +12,7 @@ using metrics::Type;
 namespace {
 // The printed table's lines, top to bottom.
 const bool kLines = metrics::declare_table_line("requests") && metrics::declare_table_line("rejected") &&
-                    metrics::declare_table_line("throughput") &&
+                    metrics::declare_table_line("clients") && metrics::declare_table_line("throughput") &&
                     metrics::declare_table_line("goodput") && metrics::declare_table_line("KV swap") &&
                     metrics::declare_table_line("KV cache") && metrics::declare_table_line("cost");
 }  // namespace
@@ -227,6 +227,25 @@ const MetricId kMeanSojourn = declare({.name = "mean_sojourn", .unit = "s",
 const MetricId kLambdaTimesW = declare({.name = "lambda_times_w", .unit = "requests",
                                         .description = "Little's law lambda x W (should equal L)",
                                         .key = "littles_law.lambda_times_w"});
+// Closed-loop clients (workload.concurrency): the interactive response-time law N = X (R + Z).
+const MetricId kClients = declare({.name = "clients", .type = Type::integer, .unit = "clients",
+                                   .description = "closed-loop clients (workload.concurrency)", .key = "closed_loop.clients",
+                                   .table = {"clients", "{} closed-loop"}, .only_with = "closed_loop"});
+const MetricId kThinkTimeMean = declare({.name = "think_time_mean", .unit = "s",
+                                         .description = "Z: mean think time before a client's next request (over the "
+                                                        "requests that followed one)",
+                                         .key = "closed_loop.think_time_mean_s", .table = {"clients", ", think {:.3f} s mean"},
+                                         .only_with = "closed_loop"});
+const MetricId kPeakInSystem = declare({.name = "peak_in_system", .type = Type::integer, .unit = "requests",
+                                        .description = "most requests in the system at once (never above the clients)",
+                                        .key = "closed_loop.peak_in_system", .table = {"clients", ", at most {} in flight"},
+                                        .only_with = "closed_loop"});
+const MetricId kClientsFromLaw = declare(
+    {.name = "throughput_times_cycle", .unit = "clients",
+     .description = "X (R + Z): ended requests per second x (mean time in the system, dropped as 0, + mean think "
+                    "time); equals the clients up to the run's start and end",
+     .key = "closed_loop.throughput_times_cycle", .table = {"clients", "; X (R + Z) = {:.2f}"},
+     .only_with = "closed_loop"});
 const MetricId kCostModel = declare({.name = "cost_model", .type = Type::json,
                                      .description = "where each device's efficiency figures come from",
                                      .key = "cost_model"});

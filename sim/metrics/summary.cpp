@@ -102,9 +102,13 @@ Summary summarize(const Recorder& rec) {
   std::int64_t requests = 0, completed = 0, rejected = 0, dropped = 0, clipped = 0, out_tokens = 0, all_tokens = 0, good = 0;
   std::map<std::string, std::size_t> by_reason;
   std::vector<double> sojourn;
+  // Closed loop: the think times before each client's later requests (its first follows none).
+  double think_sum = 0;
+  std::int64_t thinks = 0;
   const Slo& slo = info.slo;
   for (const auto& r : rec.requests()) {
     ++requests;
+    if (r.facts.think >= 0) think_sum += r.facts.think, ++thinks;
     if (r.facts.clipped) ++clipped;
     // Dropped requests never entered the system: no time in it, outside every statistic below.
     if (r.status == RequestStatus::dropped) {
@@ -150,6 +154,14 @@ Summary summarize(const Recorder& rec) {
   set(s.run, sm::kArrivalRate, arrival_rate);
   set(s.run, sm::kMeanSojourn, mean_sojourn);
   set(s.run, sm::kLambdaTimesW, arrival_rate * mean_sojourn);
+  // Closed loop: every request ends (completed, rejected or dropped) and frees its client, so the
+  // cycle is R + Z with R averaged over all requests (a dropped one spends 0 s in the system).
+  const double think_mean = thinks ? think_sum / static_cast<double>(thinks) : 0.0;
+  const double mean_response = requests ? mean_sojourn * static_cast<double>(admitted) / static_cast<double>(requests) : 0.0;
+  set(s.run, sm::kClients, std::int64_t{info.clients});
+  set(s.run, sm::kThinkTimeMean, think_mean);
+  set(s.run, sm::kPeakInSystem, rec.peak_in_system());
+  set(s.run, sm::kClientsFromLaw, static_cast<double>(requests) / d * (mean_response + think_mean));
   if (cost_known)
     set(s.run, sm::kCostPerMillionOutputTokens, output_throughput > 0 ? cost / 3600.0 / output_throughput * 1e6 : 0.0);
 

@@ -12,6 +12,7 @@ RunInfo describe_run(const Scenario& sc) {
   info.fleet = describe_fleet(sc);
   info.seed = sc.seed;
   info.requests = sc.requests.size();
+  info.clients = sc.arrivals ? sc.arrivals->clients() : 0;
   bool moves_kv = false;
   for (const auto& r : sc.replicas) {
     RunInfo::Instance in;
@@ -28,6 +29,7 @@ RunInfo describe_run(const Scenario& sc) {
   }
   if (moves_kv) info.features.push_back("kv_swap");
   if (sc.slo.any()) info.features.push_back("slo");
+  if (info.clients > 0) info.features.push_back("closed_loop");
   if (sc.over_length.policy() == serving::OverLength::Policy::drop) info.features.push_back("over_length_drop");
   if (sc.over_length.policy() == serving::OverLength::Policy::clip) info.features.push_back("over_length_clip");
   info.slo = sc.slo;

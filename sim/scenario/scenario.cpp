@@ -263,6 +263,7 @@ Scenario load_scenario(const config::Document& doc) {
   auto source = Registry<workload::WorkloadSource>::instance().make(workload, "", "source");
   sc.requests = source->generate(sc.seed);
   if (sc.requests.empty()) workload.fail("the workload has no requests");
+  sc.arrivals = workload::make_arrivals(workload, sc.requests, sc.seed);
 
   const config::Node slo = root.section("slo");
   sc.slo.ttft = optional_time(slo, "ttft");

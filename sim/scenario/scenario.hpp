@@ -24,6 +24,7 @@
 #include "sim/core/parallel_plan.hpp"
 #include "sim/core/request.hpp"
 #include "sim/metrics/run_info.hpp"
+#include "workload/arrivals.hpp"
 
 namespace hetsim::sim {
 
@@ -63,7 +64,8 @@ struct Scenario {
   std::optional<hw::Fabric> fabric;  ///< cluster.fabric: joins the nodes' NICs
   std::unique_ptr<policies::Router> router;
   std::vector<std::unique_ptr<policies::Controller>> controllers;  ///< global policies, in listed order
-  std::vector<Request> requests;
+  std::vector<Request> requests;  ///< the request pool, ids 0..n-1
+  std::unique_ptr<workload::Arrivals> arrivals;  ///< when each pool entry is issued (open or closed loop)
   Slo slo;
   OutputOptions output;
   YAML::Node resolved;  ///< effective configuration, written as resolved.yaml

@@ -98,3 +98,29 @@ TEST_CASE("synthetic workload: config errors name the key path", "[workload][syn
                       Catch::Contains("num_requests"));
   REQUIRE_THROWS_WITH(generate("source: synthetc\n", 1), Catch::Contains("did you mean 'synthetic'"));
 }
+
+TEST_CASE("synthetic workload: a closed loop draws the same lengths as the open loop, without arrival times",
+          "[workload][synthetic]") {
+  const std::string lengths = "num_requests: 300\nprompt_tokens: {dist: uniform, min: 1, max: 5000}\noutput_tokens: "
+                              "{dist: lognormal, median: 100, sigma: 1}\n";
+  const auto open = generate("source: synthetic\narrival: {rate: 3}\n" + lengths, 5);
+  const auto closed = generate("source: synthetic\nconcurrency: 8\n" + lengths, 5);
+  REQUIRE(open.size() == closed.size());
+  for (std::size_t i = 0; i < open.size(); ++i) {
+    INFO(i);
+    CHECK(closed[i].prompt_tokens == open[i].prompt_tokens);
+    CHECK(closed[i].output_tokens == open[i].output_tokens);
+    CHECK(closed[i].arrival == 0);  // issue times come from the simulation
+    CHECK(closed[i].id == static_cast<std::int64_t>(i));
+  }
+}
+
+TEST_CASE("synthetic workload: closed-loop config errors name the key and what to give instead", "[workload][synthetic]") {
+  REQUIRE_THROWS_WITH(generate("source: synthetic\nconcurrency: 4\nnum_requests: 10\narrival: {rate: 1}\nprompt_tokens: 5\n"
+                               "output_tokens: 5\n", 1),
+                      Catch::Contains("w.yaml:4: arrival = <map>") && Catch::Contains("closed-loop clients"));
+  REQUIRE_THROWS_WITH(generate("source: synthetic\nconcurrency: 4\nduration: 60 s\nprompt_tokens: 5\noutput_tokens: 5\n", 1),
+                      Catch::Contains("duration = 60 s") && Catch::Contains("give num_requests"));
+  REQUIRE_THROWS_WITH(generate("source: synthetic\nconcurrency: 4\nprompt_tokens: 5\noutput_tokens: 5\n", 1),
+                      Catch::Contains("missing required key 'num_requests'"));
+}

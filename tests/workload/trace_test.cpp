@@ -276,8 +276,11 @@ TEST_CASE("burstgpt trace: the workload source filters, then applies limit and r
   REQUIRE(api.size() == 1);
   CHECK(api[0].prompt_tokens == 220);
   CHECK(generate("").size() == 6);
+  CHECK(generate("concurrency: 2\nlimit: 4\n").size() == 4);
   REQUIRE_THROWS_WITH(generate("model: gpt4\n"), Contains("w.yaml:3: model = gpt4: expected one of \"all\", \"ChatGPT\", \"GPT-4\""));
   REQUIRE_THROWS_WITH(generate("log_type: Conversation log\n"), Contains("log_type = Conversation log: expected one of"));
+  REQUIRE_THROWS_WITH(generate("concurrency: 2\nrate_scale: 2\n"),
+                      Contains("w.yaml:4: rate_scale = 2") && Contains("ignore the trace's timestamps"));
 }
 
 TEST_CASE("burstgpt trace: malformed lines are rejected with file, line, column, value and expectation", "[workload][trace]") {

@@ -60,6 +60,10 @@ def run_tables(report, summary, schema=None):
     if isinstance(little, dict) and little:
         report.table("Little's law check (mean in system = arrival rate x mean sojourn)",
                      ["quantity", "value"], [(k, fmt(v, 4)) for k, v in little.items()])
+    closed = get(summary, "closed_loop")
+    if isinstance(closed, dict) and closed:
+        report.table("Closed-loop clients (clients ~ throughput x (mean time in system + mean think time))",
+                     ["quantity", "value"], [(k, fmt(v, 4)) for k, v in closed.items()])
 
     reps = get(summary, "replicas")
     if isinstance(reps, list) and reps:

@@ -1,0 +1,22 @@
+#include "workload/arrivals.hpp"
+
+#include "workload/closed_loop.hpp"
+#include "workload/open_loop.hpp"
+#include "workload/think_time.hpp"
+
+namespace hetsim::workload {
+
+bool is_closed_loop(const config::Node& workload) { return workload.has("concurrency"); }
+
+std::unique_ptr<Arrivals> make_arrivals(const config::Node& workload, const std::vector<Request>& pool, std::uint64_t seed) {
+  if (!is_closed_loop(workload)) {
+    if (workload.has("think_time"))
+      workload.fail_key("think_time", workload.child("think_time").shown(),
+                        "a think time belongs to closed-loop clients: give workload.concurrency too");
+    return std::make_unique<OpenLoop>(pool);
+  }
+  const int clients = workload.get<int>("concurrency").in_range(1, 1000000);
+  return std::make_unique<ClosedLoop>(pool.size(), clients, ThinkTime::parse(workload), seed);
+}
+
+}  // namespace hetsim::workload
