@@ -36,6 +36,12 @@ std::vector<Copy> read_copies_csv(const std::string& path);
 /// Fits t = bytes / bandwidth + latency to one direction's copies (held-out: every 5th point).
 std::optional<hw::CopyFit> fit_copies(const std::vector<Copy>& copies);
 
+/// Fits each (collective, ranks, nodes) group of collective measurements (shape fields collective,
+/// ranks, nodes; `bytes` = payload per rank) with 1 to 3 alpha-beta segments over payload ranges,
+/// chosen by a BIC over log residuals. Every 5th size (sorted) is left out of the fit and gives the
+/// held-out error.
+std::vector<hw::MeasuredCollective> fit_collectives(const std::vector<Measurement>& measurements);
+
 /// Predicted time of one measurement's kernel under `fit` (the cost model's formula, one launch,
 /// without launch overhead).
 double predict(const Measurement& m, const hw::Efficiency& e, const Peaks& peaks);
