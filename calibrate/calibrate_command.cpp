@@ -206,7 +206,8 @@ int run_calibrate(const CalibrateOptions& o) {
       profile.collectives = fit_collectives(list);
       continue;
     }
-    profile.classes[static_cast<std::size_t>(cls)] = fit_class(list, peaks_for(device, cls), device.eff(cls));
+    profile.classes[static_cast<std::size_t>(cls)] =
+        fit_class(list, peaks_for(device, cls), device.eff(cls), o.blend || !o.import_format.empty());
   }
   for (const auto& m : ms)
     if (m.kernel == "empty_kernel") profile.launch_overhead = m.seconds;

@@ -12,6 +12,7 @@ struct CalibrateOptions {
   std::string device;   ///< catalog device whose peaks the efficiencies are fractions of
   std::string refit;    ///< raw CSV to refit instead of measuring
   bool quick = false;
+  bool blend = false;  ///< allow a blended roofline (always on for --import)
   /// Import published measurements instead of measuring: "vidur" (microsoft/vidur profiling data).
   std::string import_format;
   std::string ops;                       ///< folder of per-model op profiles (Vidur: compute/GPU)

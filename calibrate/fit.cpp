@@ -176,9 +176,9 @@ double median_error(const std::vector<const Measurement*>& ms, const hw::Efficie
 /// The whole fitting procedure on `ms`: the max-affine roofline fit, then (compute classes with both
 /// regimes) the blended form for each candidate exponent; keeps what fits `ms` best.
 hw::ClassFit fit_procedure(const std::vector<const Measurement*>& ms, const Peaks& peaks, const hw::Efficiency& fallback,
-                           bool collective) {
+                           bool collective, bool blend) {
   hw::ClassFit fit = to_fit(fit_pieces(ms, peaks, collective), peaks, fallback, collective);
-  if (collective || ms.size() < 8) return fit;
+  if (collective || !blend || ms.size() < 8) return fit;
   const double roofline_error = median_error(ms, fit.efficiency, peaks);
   hw::Efficiency init = fit.efficiency;
   if (!fit.has_compute) init.compute = 0.5, init.compute_half = 0;
@@ -206,7 +206,8 @@ double predict(const Measurement& m, const hw::Efficiency& e, const Peaks& peaks
   return hw::blend_roofline(compute, memory, e.blend);
 }
 
-hw::ClassFit fit_class(const std::vector<Measurement>& measurements, const Peaks& peaks, const hw::Efficiency& fallback) {
+hw::ClassFit fit_class(const std::vector<Measurement>& measurements, const Peaks& peaks, const hw::Efficiency& fallback,
+                       bool blend) {
   const bool collective = !measurements.empty() && measurements.front().cls == OpClass::collective;
   std::vector<const Measurement*> all;
   std::vector<std::string> groups;
@@ -214,7 +215,7 @@ hw::ClassFit fit_class(const std::vector<Measurement>& measurements, const Peaks
     all.push_back(&m);
     if (!m.group.empty() && std::find(groups.begin(), groups.end(), m.group) == groups.end()) groups.push_back(m.group);
   }
-  hw::ClassFit fit = fit_procedure(all, peaks, fallback, collective);
+  hw::ClassFit fit = fit_procedure(all, peaks, fallback, collective, blend);
   fit.points = measurements.size();
   // Held-out error: with groups (imported data: one per model), each group is predicted by a fit on
   // the others, so the error says how well the curves carry to a model they never saw; without,
@@ -224,7 +225,7 @@ hw::ClassFit fit_class(const std::vector<Measurement>& measurements, const Peaks
     std::vector<const Measurement*> train, held;
     for (std::size_t i = 0; i < all.size(); ++i) (is_held_out(i) ? held : train).push_back(all[i]);
     if (held.empty() || train.size() < 2) return;
-    const hw::ClassFit partial = fit_procedure(train, peaks, fallback, collective);
+    const hw::ClassFit partial = fit_procedure(train, peaks, fallback, collective, blend);
     for (auto* m : held) errors.push_back(std::abs(predict(*m, partial.efficiency, peaks) - m->seconds) / m->seconds);
   };
   if (groups.size() >= 2) {

@@ -24,7 +24,10 @@ struct Peaks {
 /// Fits the measurements of one op class. `fallback` prices a regime the data do not identify.
 /// The held-out error is measured on every 5th measurement (in input order) left out of a fit
 /// on the rest; the curves returned are then fitted on all measurements.
-hw::ClassFit fit_class(const std::vector<Measurement>& measurements, const Peaks& peaks, const hw::Efficiency& fallback);
+/// `blend` lets the fit replace the max by a fitted blend (hw::Efficiency::blend) when that fits
+/// clearly better (imported profiles; `hetsim calibrate --blend`).
+hw::ClassFit fit_class(const std::vector<Measurement>& measurements, const Peaks& peaks, const hw::Efficiency& fallback,
+                       bool blend = true);
 
 /// One timed copy from the copies CSV.
 struct Copy {

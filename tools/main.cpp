@@ -176,6 +176,7 @@ int main(int argc, char** argv) {
   calibrate_cmd->add_option("--device", cal.device, "catalog device the GPU is (its peaks are the reference)")->required();
   calibrate_cmd->add_flag("--quick", cal.quick, "a small shape grid (minutes, not tens of minutes)");
   calibrate_cmd->add_option("--refit", cal.refit, "fit this raw measurement CSV instead of measuring (no GPU needed)");
+  calibrate_cmd->add_flag("--blend", cal.blend, "allow a blended roofline where it fits clearly better (on with --import)");
   calibrate_cmd->add_option("--import", cal.import_format, "fit published measurements instead of measuring: vidur");
   calibrate_cmd->add_option("--ops", cal.ops, "with --import vidur: folder of per-model op profiles (compute/a100)");
   calibrate_cmd->add_option("--collectives", cal.collectives, "with --import vidur: NCCL measurement file (repeatable)");
