@@ -4,9 +4,11 @@
 
 #include <chrono>
 #include <filesystem>
+#include <algorithm>
 #include <map>
 
 #include "calibrate/fit.hpp"
+#include "calibrate/vidur_import.hpp"
 #include <nlohmann/json.hpp>
 #include <fstream>
 
@@ -35,23 +37,60 @@ Peaks peaks_for(const hw::Device& d, OpClass c) {
   return {d.peak(DType::bf16), d.memory().read_bandwidth};
 }
 
-std::string report_markdown(const hw::Profile& p, const std::vector<Measurement>& ms, double seconds) {
+/// Median relative error of `profile`'s curves per kernel over `ms`.
+std::map<std::string, std::pair<double, std::size_t>> errors_by_kernel(const hw::Profile& p, const hw::Device& d,
+                                                                       const std::vector<Measurement>& ms) {
+  std::map<std::string, std::vector<double>> errors;
+  for (const Measurement& m : ms) {
+    const auto& fit = p.classes[static_cast<std::size_t>(m.cls)];
+    if (!fit || m.cls == OpClass::collective) continue;
+    errors[m.kernel].push_back(std::abs(predict(m, fit->efficiency, peaks_for(d, m.cls)) - m.seconds) / m.seconds);
+  }
+  std::map<std::string, std::pair<double, std::size_t>> out;
+  for (auto& [kernel, e] : errors) {
+    std::nth_element(e.begin(), e.begin() + static_cast<std::ptrdiff_t>(e.size() / 2), e.end());
+    out[kernel] = {e[e.size() / 2], e.size()};
+  }
+  return out;
+}
+
+std::string report_markdown(const hw::Profile& p, const hw::Device& d, const std::vector<Measurement>& ms,
+                            const std::vector<Measurement>& validation, double seconds) {
   std::string out = fmt::format("# Calibration report: {}\n\nGPU: {}  \n{}  \nmeasurements: {} ({:.0f} s)\n\n", p.name, p.gpu,
                                 p.measured, ms.size(), seconds);
-  out += "Fit: e(s) = e_max * s / (s + s_half) per regime; held-out = every 5th measurement left out of the fit.\n\n";
-  out += "| op class | points | compute e_max | compute s_half (FLOP) | memory e_max | memory s_half (B) | held-out median abs error |\n";
-  out += "|---|---|---|---|---|---|---|\n";
+  out += "Fit: t = (t_c^p + t_m^p)^(1/p) with t_c = (F + s_half_c) / (peak e_max_c), t_m = (B + s_half_m) / (bw e_max_m) "
+         "(p = blend; 0 = max, the plain roofline).\n\n";
+  out += "| op class | points | compute e_max | compute s_half (FLOP) | memory e_max | memory s_half (B) | blend | held-out median abs error | held out |\n";
+  out += "|---|---|---|---|---|---|---|---|---|\n";
   for (OpClass c : kOpClasses) {
     const auto& f = p.classes[static_cast<std::size_t>(c)];
     if (!f) {
-      out += fmt::format("| {} | 0 | - | - | - | - | not measured |\n", to_string(c));
+      if (c != OpClass::collective || p.collectives.empty()) out += fmt::format("| {} | 0 | - | - | - | - | - | not measured | |\n", to_string(c));
       continue;
     }
-    out += fmt::format("| {} | {} | {} | {} | {} | {} | {:.1f}% |\n", to_string(c), f->points,
+    out += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {:.1f}% | {} |\n", to_string(c), f->points,
                        f->has_compute ? fmt::format("{:.3f}", f->efficiency.compute) : "-",
                        f->has_compute ? fmt::format("{:.3g}", f->efficiency.compute_half) : "-",
                        f->has_memory ? fmt::format("{:.3f}", f->efficiency.memory) : "-",
-                       f->has_memory ? fmt::format("{:.3g}", f->efficiency.memory_half) : "-", 100 * f->held_out_error);
+                       f->has_memory ? fmt::format("{:.3g}", f->efficiency.memory_half) : "-",
+                       f->efficiency.blend > 0 ? fmt::format("{:g}", f->efficiency.blend) : "max", 100 * f->held_out_error, f->held_out);
+  }
+  const auto fitted = errors_by_kernel(p, d, ms);
+  const auto checked = errors_by_kernel(p, d, validation);
+  if (!fitted.empty()) {
+    out += "\n| kernel | points fitted | median abs error (fitted models) | points validation | median abs error (validation models, not fitted) |\n";
+    out += "|---|---|---|---|---|\n";
+    for (const auto& [kernel, e] : fitted) {
+      const auto v = checked.find(kernel);
+      out += fmt::format("| {} | {} | {:.1f}% | {} | {} |\n", kernel, e.second, 100 * e.first, v == checked.end() ? 0 : v->second.second,
+                         v == checked.end() ? "-" : fmt::format("{:.1f}%", 100 * v->second.first));
+    }
+  }
+  if (!p.collectives.empty()) {
+    out += "\n| collective | ranks | nodes | points | segments | held-out median abs error (every 5th size) |\n|---|---|---|---|---|---|\n";
+    for (const auto& m : p.collectives)
+      out += fmt::format("| {} | {} | {} | {} | {} | {:.1f}% |\n", to_string(m.kind), m.ranks, m.nodes, m.points, m.segments.size(),
+                         100 * m.held_out_error);
   }
   for (auto [name, fit] : {std::pair{"H2D", &p.h2d}, std::pair{"D2H", &p.d2h}, std::pair{"D2D", &p.d2d}})
     if (*fit)
@@ -91,6 +130,43 @@ std::vector<Measurement> measure_on_gpu(const fs::path& raw, const fs::path& dir
   return read_raw_csv(raw.string());
 }
 
+/// Published measurements (`--import`), minus the excluded groups (kept for validation).
+std::vector<Measurement> import_measurements(const CalibrateOptions& o, hw::Profile& profile, std::vector<Measurement>& validation) {
+  if (o.import_format != "vidur")
+    throw InputError(fmt::format("--import {}: unknown format, expected vidur (microsoft/vidur profiling data)", o.import_format));
+  if (o.ops.empty() && o.collectives.empty())
+    throw InputError("--import vidur: give --ops DIR (Vidur's compute/GPU folder) and/or --collectives FILE");
+  std::vector<Measurement> ms;
+  if (!o.ops.empty()) {
+    auto ops = import_vidur_ops(o.ops);
+    for (const std::string& g : o.exclude)
+      if (std::none_of(ops.begin(), ops.end(), [&](const Measurement& m) { return m.group == g; }))
+        throw InputError(fmt::format("--exclude {}: no such model in {}", g, o.ops));
+    for (auto& m : ops)
+      (std::find(o.exclude.begin(), o.exclude.end(), m.group) == o.exclude.end() ? ms : validation).push_back(std::move(m));
+  }
+  for (const std::string& file : o.collectives) {
+    auto coll = import_vidur_collectives(file);
+    ms.insert(ms.end(), std::make_move_iterator(coll.begin()), std::make_move_iterator(coll.end()));
+  }
+  std::string sources = o.ops;
+  for (const std::string& file : o.collectives) sources += (sources.empty() ? "" : ", ") + file;
+  std::string excluded;
+  for (const std::string& g : o.exclude) excluded += (excluded.empty() ? "" : ", ") + g;
+  profile.gpu = "(imported measurements)";
+  profile.measured = fmt::format("imported from Vidur's profiling data (microsoft/vidur, MIT; Agrawal et al., MLSys 2024): {}{}",
+                                 sources, excluded.empty() ? "" : fmt::format("; kept out of the fit for validation: {}", excluded));
+  profile.raw = sources;
+  // The arguments that rebuild this profile (paths as given, relative to the repository root).
+  profile.command = fmt::format("calibrate --import vidur --device {}{}", o.device, o.ops.empty() ? "" : " --ops " + o.ops);
+  for (const std::string& file : o.collectives) profile.command += " --collectives " + file;
+  for (const std::string& g : o.exclude) profile.command += " --exclude " + g;
+  // Vidur times kernels back to back: their fixed costs are in the fitted half-sizes, and the host's
+  // launch cost belongs to the serving stack, not the device.
+  profile.launch_overhead = 0.0;
+  return ms;
+}
+
 }  // namespace
 
 int run_calibrate(const CalibrateOptions& o) {
@@ -101,10 +177,12 @@ int run_calibrate(const CalibrateOptions& o) {
   hw::Profile profile;
   profile.name = fs::path(o.out).stem().string();
   profile.device = device.name;
-  std::vector<Measurement> ms;
+  std::vector<Measurement> ms, validation;
   const fs::path out(o.out);
   const fs::path raw = out.parent_path() / (profile.name + ".raw.csv");
-  if (!o.refit.empty()) {
+  if (!o.import_format.empty()) {
+    ms = import_measurements(o, profile, validation);
+  } else if (!o.refit.empty()) {
     ms = read_raw_csv(o.refit);
     profile.gpu = "(refit)";
     profile.measured = fmt::format("refit of {}", o.refit);
@@ -117,11 +195,20 @@ int run_calibrate(const CalibrateOptions& o) {
   std::map<OpClass, std::vector<Measurement>> by_class;
   // Curves are fractions of the bf16 peak; the tiled baseline GEMM and the empty kernel are
   // recorded for comparison and launch overhead, not fitted.
+  // (Imported data: fp16, whose peak equals bf16's on every GPU in the catalog.)
   for (const auto& m : ms)
-    if ((m.cls == OpClass::collective || m.dtype == DType::bf16) && m.kernel != "empty_kernel" && m.kernel != "tiled_baseline")
+    if ((m.cls == OpClass::collective || m.dtype == DType::bf16 || m.dtype == DType::fp16) && m.kernel != "empty_kernel" &&
+        m.kernel != "tiled_baseline")
       by_class[m.cls].push_back(m);
-  for (const auto& [cls, list] : by_class)
-    profile.classes[static_cast<std::size_t>(cls)] = fit_class(list, peaks_for(device, cls), device.eff(cls));
+  for (const auto& [cls, list] : by_class) {
+    // Collectives with a group size are a measured table; others fit the link efficiency curve.
+    if (cls == OpClass::collective && list.front().shape.find("ranks=") != std::string::npos) {
+      profile.collectives = fit_collectives(list);
+      continue;
+    }
+    profile.classes[static_cast<std::size_t>(cls)] =
+        fit_class(list, peaks_for(device, cls), device.eff(cls), o.blend || !o.import_format.empty());
+  }
   for (const auto& m : ms)
     if (m.kernel == "empty_kernel") profile.launch_overhead = m.seconds;
   // Copies sit beside the raw CSV: NAME.raw.csv -> NAME.copies.csv.
@@ -140,7 +227,7 @@ int run_calibrate(const CalibrateOptions& o) {
   yaml.write(profile_yaml(profile));
   yaml.commit();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const std::string report = report_markdown(profile, ms, seconds);
+  const std::string report = report_markdown(profile, device, ms, validation, seconds);
   AtomicFile md((out.parent_path() / (profile.name + ".report.md")).string());
   md.write(report);
   md.commit();

@@ -24,7 +24,10 @@ struct Peaks {
 /// Fits the measurements of one op class. `fallback` prices a regime the data do not identify.
 /// The held-out error is measured on every 5th measurement (in input order) left out of a fit
 /// on the rest; the curves returned are then fitted on all measurements.
-hw::ClassFit fit_class(const std::vector<Measurement>& measurements, const Peaks& peaks, const hw::Efficiency& fallback);
+/// `blend` lets the fit replace the max by a fitted blend (hw::Efficiency::blend) when that fits
+/// clearly better (imported profiles; `hetsim calibrate --blend`).
+hw::ClassFit fit_class(const std::vector<Measurement>& measurements, const Peaks& peaks, const hw::Efficiency& fallback,
+                       bool blend = true);
 
 /// One timed copy from the copies CSV.
 struct Copy {
@@ -35,6 +38,12 @@ struct Copy {
 std::vector<Copy> read_copies_csv(const std::string& path);
 /// Fits t = bytes / bandwidth + latency to one direction's copies (held-out: every 5th point).
 std::optional<hw::CopyFit> fit_copies(const std::vector<Copy>& copies);
+
+/// Fits each (collective, ranks, nodes) group of collective measurements (shape fields collective,
+/// ranks, nodes; `bytes` = payload per rank) with 1 to 3 alpha-beta segments over payload ranges,
+/// chosen by a BIC over log residuals. Every 5th size (sorted) is left out of the fit and gives the
+/// held-out error.
+std::vector<hw::MeasuredCollective> fit_collectives(const std::vector<Measurement>& measurements);
 
 /// Predicted time of one measurement's kernel under `fit` (the cost model's formula, one launch,
 /// without launch overhead).

@@ -87,4 +87,10 @@ double collective_time(Collective kind, CollectiveAlgorithm algorithm, double pa
   return 0;
 }
 
+double MeasuredCollective::time(double payload) const {
+  for (const CollectiveSegment& s : segments)
+    if (payload <= s.up_to || &s == &segments.back()) return s.alpha + payload / s.bandwidth;
+  return 0;
+}
+
 }  // namespace hetsim::hw

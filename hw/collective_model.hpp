@@ -6,6 +6,9 @@
 // rounds. A group spanning several nodes is hierarchical (NCCL on multi-node): the payload is
 // reduce-scattered inside each node over the scale-up link, the node shards go across nodes over
 // scale-out, and the result is all-gathered inside the node again.
+#include <cstddef>
+#include <vector>
+
 #include "sim/core/op.hpp"
 
 namespace hetsim::hw {
@@ -35,5 +38,23 @@ CollectiveCost flat_collective(Collective kind, CollectiveAlgorithm algorithm, d
 /// node, else hierarchical (scale-up phases inside nodes around a scale-out phase across them).
 double collective_time(Collective kind, CollectiveAlgorithm algorithm, double payload, int ranks, int nodes,
                        const LinkLevel& scale_up, const LinkLevel& scale_out, bool ideal = false);
+
+/// A collective measured on real hardware (calibrated profile): piecewise alpha-beta over payload
+/// ranges, which is how NCCL behaves (LL, LL128 and Simple protocols, ring/tree/NVLS algorithms
+/// take over at different sizes): t = alpha + payload / bandwidth within each segment.
+struct CollectiveSegment {
+  double up_to = 0;      ///< payload bytes (per rank) this segment covers up to; the last one is open-ended
+  double alpha = 0;      ///< seconds
+  double bandwidth = 0;  ///< payload bytes / s (algorithm bandwidth, as nccl-tests' algbw)
+};
+struct MeasuredCollective {
+  Collective kind = Collective::all_reduce;
+  int ranks = 2;
+  int nodes = 1;
+  std::vector<CollectiveSegment> segments;  ///< ordered by up_to
+  double held_out_error = 0;                ///< median relative error on held-out sizes
+  std::size_t points = 0;
+  double time(double payload) const;
+};
 
 }  // namespace hetsim::hw

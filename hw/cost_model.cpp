@@ -6,7 +6,7 @@
 
 namespace hetsim::hw {
 
-double Breakdown::bound() const { return std::max({compute, memory, sram, link, storage}); }
+double Breakdown::bound() const { return std::max({blend_roofline(compute, memory, blend), sram, link, storage}); }
 
 void CostModel::bad_tier(const Op& op, std::size_t tier) const {
   throw InvariantError(fmt::format("op {}: operand placed in tier {} of device {}, which has {}", op.name, tier,
@@ -30,7 +30,8 @@ Breakdown CostModel::breakdown(const Op& op, bool ideal) const {
     b.limiter = Limiter::link;
     return b;
   }
-  const double top = b.bound();
+  // With a blended roofline neither term equals the bound: the larger of the two is the limiter.
+  const double top = std::max({b.compute, b.memory, b.sram, b.storage});
   b.limiter = top == b.storage && b.storage > 0 ? Limiter::storage
             : top == b.compute                  ? Limiter::compute
             : top == b.memory                   ? Limiter::memory
@@ -55,7 +56,11 @@ Breakdown CostModel::terms(const Op& op, bool ideal) const {
     if (op.group_nodes > 1 && scale_out_.bandwidth <= 0)
       throw InvariantError(fmt::format("collective {} spans {} nodes but device {} has no scale-out level", op.name,
                                        op.group_nodes, device_.name));
-    b.link = collective_time(op.collective, op.algorithm, op.comm_bytes, op.group, op.group_nodes, up, scale_out_, ideal);
+    // A collective measured on this hardware at this group size is priced by its measurement.
+    if (const MeasuredCollective* m = ideal ? nullptr : device_.measured(op.collective, op.group, op.group_nodes))
+      b.link = m->time(op.comm_bytes);
+    else
+      b.link = collective_time(op.collective, op.algorithm, op.comm_bytes, op.group, op.group_nodes, up, scale_out_, ideal);
     return b;
   }
   const double peak = engine.peak(op.dtype);
@@ -64,6 +69,7 @@ Breakdown CostModel::terms(const Op& op, bool ideal) const {
                                  to_string(op.dtype), op.name));
   // e(s) = e_max * s / (s + s_half)  =>  s / (peak * e(s)) = (s + s_half) / (peak * e_max).
   b.compute = op.flops > 0 ? (op.flops + e.compute_half) / (peak * e.compute) : 0.0;
+  b.blend = e.blend;
 
   // Bytes per tier; each tier is its own resource. The fitted half-size belongs to the engine's
   // home tier (it was measured there); on-chip SRAM is compiler-scheduled and runs at its peak.
@@ -101,8 +107,10 @@ Breakdown CostModel::terms(const Op& op, bool ideal) const {
   return b;
 }
 
-double CostModel::time(const Op& op) const {
-  return op.repeat * (terms(op, false).bound() + op.kernels * device_.kernel_launch_overhead);
+double CostModel::time(const Op& op, double host_launch) const {
+  const double gpu = terms(op, false).bound() + op.kernels * device_.kernel_launch_overhead;
+  const double host = op.kernels * host_launch;
+  return op.repeat * (gpu > host ? gpu : host);
 }
 
 double CostModel::roofline_bound(const Op& op) const { return op.repeat * terms(op, true).bound(); }

@@ -5,6 +5,7 @@
 // Each operand is priced at the tier it lives in (placement decides: hw/placement.hpp); tiers are
 // separate resources, so traffic to different tiers overlaps. Collectives use the alpha-beta model
 // of hw/collective_model over the scale-up link (and a scale-out level for groups spanning nodes).
+#include <cmath>
 #include <span>
 
 #include "hw/collective_model.hpp"
@@ -12,6 +13,15 @@
 #include "sim/core/op.hpp"
 
 namespace hetsim::hw {
+
+/// The time of a kernel with compute time `compute` and memory time `memory`: their max (p = 0, the
+/// roofline) or the blend (compute^p + memory^p)^(1/p) fitted to measurements (hw::Efficiency::blend).
+inline double blend_roofline(double compute, double memory, double p) {
+  if (p <= 0 || compute <= 0 || memory <= 0) return compute > memory ? compute : memory;
+  if (p == 1) return compute + memory;
+  if (p == 2) return std::sqrt(compute * compute + memory * memory);
+  return std::pow(std::pow(compute, p) + std::pow(memory, p), 1.0 / p);
+}
 
 /// Which roofline term bounds an op on a device.
 enum class Limiter { compute, memory, sram, link, storage };
@@ -23,6 +33,7 @@ struct Breakdown {
   double sram = 0;     ///< on-chip bytes at the SRAM bandwidth
   double link = 0;     ///< collectives: alpha-beta time over the links
   double storage = 0;  ///< bytes in flash storage (LLM-in-a-flash placement)
+  double blend = 0;    ///< how compute and memory combine (hw::Efficiency::blend; 0 = max)
   Limiter limiter = Limiter::compute;
   double bound() const;
 };
@@ -34,8 +45,10 @@ class CostModel {
   /// Scale-out level (NIC) for collectives whose group spans nodes.
   void set_scale_out(const LinkLevel& level) { scale_out_ = level; }
 
-  /// Simulated time of all `repeat` instances of `op`, in seconds.
-  double time(const Op& op) const;
+  /// Simulated time of all `repeat` instances of `op`, in seconds: each instance's kernels plus the
+  /// device's launch gap, or the host's dispatch of its kernels (`host_launch` seconds per kernel,
+  /// hw/serving_stack.hpp) when that is slower.
+  double time(const Op& op, double host_launch = 0) const;
   /// The bound no implementation can beat: efficiencies 1, no launch overhead or link latency.
   double roofline_bound(const Op& op) const;
   /// The roofline terms of one instance of `op` and which one bounds it. `ideal` uses efficiencies

@@ -169,7 +169,8 @@ Device parse_device(const config::Node& node) {
     slot.memory = e.get<double>("memory").default_to(1.0).in_range(0.01, 1.0);
     slot.source = given ? "catalog default (uncalibrated)" : "ideal roofline (no efficiency given)";
   }
-  if (node.has("profile")) {
+  // `profile: none` keeps the catalog defaults (e.g. to compare with the uncalibrated model).
+  if (node.has("profile") && node.get<std::string>("profile").value() != "none") {
     const std::string name = node.get<std::string>("profile");
     // A catalog profile by name (hw/profiles/NAME.yaml), or a profile file by path.
     const bool is_path = name.find('/') != std::string::npos || name.ends_with(".yaml");

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "hw/collective_model.hpp"
 #include "hw/memory_tier.hpp"
 #include "sim/core/config.hpp"
 #include "sim/core/op.hpp"
@@ -23,6 +24,10 @@ struct Efficiency {
   double memory = 1.0;        ///< e_max of memory (or, for collectives, link) bandwidth
   double compute_half = 0.0;  ///< FLOPs at which compute efficiency is half of e_max
   double memory_half = 0.0;   ///< bytes at which memory efficiency is half of e_max
+  /// How the compute and memory times of one kernel combine: t = (t_c^p + t_m^p)^(1/p). 0 = max
+  /// (perfect overlap, the plain roofline); fitted p > 0 describes kernels in the transition
+  /// between the regimes, where the roofline's max is optimistic (skinny GEMMs of 32-128 tokens).
+  double blend = 0.0;
   std::string source;         ///< "catalog default (uncalibrated)" or "profile NAME"
 };
 
@@ -67,6 +72,14 @@ struct Device {
   double kernel_launch_overhead = 0; ///< seconds added per kernel launch
   std::array<Efficiency, kNumOpClasses> efficiency{};
   std::string efficiency_source;     ///< summary of the sources of `efficiency`
+  /// Collectives measured on this device's scale-up network (calibrated profile), by kind and group
+  /// size; others use the alpha-beta ring/tree model.
+  std::vector<MeasuredCollective> measured_collectives;
+  const MeasuredCollective* measured(Collective kind, int ranks, int nodes) const {
+    for (const MeasuredCollective& m : measured_collectives)
+      if (m.kind == kind && m.ranks == ranks && m.nodes == nodes) return &m;
+    return nullptr;
+  }
   double cost_per_hour = 0;          ///< rental price per device-hour in USD; 0 = unknown
 
   const ComputeEngine& compute() const { return engines[engine]; }

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <limits>
 #include <utility>
 
 namespace hetsim::hw {
@@ -14,6 +15,7 @@ Profile parse_profile(const config::Node& node) {
   p.gpu = node.get<std::string>("gpu").default_to("");
   p.measured = node.get<std::string>("measured").default_to("");
   p.raw = node.get<std::string>("raw").default_to("");
+  p.command = node.get<std::string>("command").default_to("");
   if (node.has("launch_overhead"))
     p.launch_overhead = node.quantity("launch_overhead", units::Dim::time).non_negative().value();
   if (auto copies = node.maybe("copies")) {
@@ -25,6 +27,36 @@ Profile parse_profile(const config::Node& node) {
       fit.latency = c->quantity("latency", units::Dim::time).non_negative();
       fit.held_out_error = c->get<double>("held_out_median_abs_error").default_to(0.0).at_least(0.0);
       *slot = fit;
+    }
+  }
+  if (auto list = node.maybe("collectives")) {
+    for (const config::Node& entry : list->items()) {
+      MeasuredCollective m;
+      const std::string kind = entry.get<std::string>("collective").one_of({"all_reduce", "all_gather", "reduce_scatter", "all_to_all",
+                                                                      "broadcast", "send_recv"});
+      for (Collective c : {Collective::all_reduce, Collective::all_gather, Collective::reduce_scatter, Collective::all_to_all,
+                           Collective::broadcast, Collective::send_recv})
+        if (to_string(c) == kind) m.kind = c;
+      m.ranks = static_cast<int>(entry.get<std::int64_t>("ranks").in_range(2, 1 << 20));
+      m.nodes = static_cast<int>(entry.get<std::int64_t>("nodes").default_to(1).in_range(1, m.ranks));
+      m.held_out_error = entry.get<double>("held_out_median_abs_error").default_to(0.0).at_least(0.0);
+      m.points = entry.get<unsigned long>("points").default_to(0);
+      const auto segments = entry.child("segments");
+      const auto items = segments.items();
+      double previous = 0;
+      for (std::size_t j = 0; j < items.size(); ++j) {
+        const config::Node& seg = items[j];
+        CollectiveSegment cs;
+        cs.up_to = j + 1 == items.size() ? std::numeric_limits<double>::infinity()
+                                             : seg.quantity("up_to", units::Dim::bytes).positive().value();
+        if (cs.up_to <= previous) seg.fail(fmt::format("up_to must increase from one segment to the next (previous {} bytes)", previous));
+        previous = cs.up_to;
+        cs.alpha = seg.quantity("alpha", units::Dim::time).non_negative();
+        cs.bandwidth = seg.quantity("bandwidth", units::Dim::bandwidth).positive();
+        m.segments.push_back(cs);
+      }
+      if (m.segments.empty()) segments.fail("expected at least one segment");
+      p.collectives.push_back(std::move(m));
     }
   }
   const auto classes = node.child("op_classes");
@@ -43,6 +75,8 @@ Profile parse_profile(const config::Node& node) {
       fit.efficiency.memory_half = memory->get<double>("s_half").default_to(0.0).at_least(0.0);
     }
     if (!fit.has_compute && !fit.has_memory) entry->fail("expected 'compute' and/or 'memory' curves");
+    fit.efficiency.blend = entry->get<double>("blend").default_to(0.0).in_range(0.0, 64.0);
+    fit.held_out = entry->get<std::string>("held_out").default_to("");
     fit.held_out_error = entry->get<double>("held_out_median_abs_error").default_to(0.0).at_least(0.0);
     fit.points = entry->get<unsigned long>("points").default_to(0);
     p.classes[static_cast<std::size_t>(c)] = fit;
@@ -57,6 +91,7 @@ std::string profile_yaml(const Profile& p) {
       p.raw.empty() ? "(not kept)" : p.raw);
   out += fmt::format("name: {}\ndevice: {}\ngpu: \"{}\"\nmeasured: \"{}\"\nraw: \"{}\"\n", p.name, p.device, p.gpu, p.measured,
                      p.raw);
+  if (!p.command.empty()) out += fmt::format("command: \"{}\"\n", p.command);
   if (p.launch_overhead) out += fmt::format("launch_overhead: {} us\n", *p.launch_overhead * 1e6);
   if (p.h2d || p.d2h || p.d2d) {
     out += "copies:\n";
@@ -64,6 +99,21 @@ std::string profile_yaml(const Profile& p) {
       if (*fit)
         out += fmt::format("  {}: {{bandwidth: {} GB/s, latency: {} us, held_out_median_abs_error: {}}}\n", name,
                            (*fit)->bandwidth / 1e9, (*fit)->latency * 1e6, (*fit)->held_out_error);
+  }
+  if (!p.collectives.empty()) {
+    out += "# Measured collectives: t = alpha + payload / bandwidth per payload range (payload bytes per rank).\n";
+    out += "collectives:\n";
+    for (const MeasuredCollective& m : p.collectives) {
+      out += fmt::format("  - {{collective: {}, ranks: {}, nodes: {}, held_out_median_abs_error: {}, points: {}, segments: [", to_string(m.kind),
+                         m.ranks, m.nodes, m.held_out_error, m.points);
+      for (std::size_t j = 0; j < m.segments.size(); ++j) {
+        const CollectiveSegment& cs = m.segments[j];
+        out += j ? ", " : "";
+        out += j + 1 < m.segments.size() ? fmt::format("{{up_to: {} B, ", cs.up_to) : std::string("{");
+        out += fmt::format("alpha: {} us, bandwidth: {} GB/s}}", cs.alpha * 1e6, cs.bandwidth / 1e9);
+      }
+      out += "]}\n";
+    }
   }
   out += "op_classes:\n";
   for (OpClass c : kOpClasses) {
@@ -74,7 +124,10 @@ std::string profile_yaml(const Profile& p) {
       out += fmt::format("    compute: {{e_max: {}, s_half: {}}}\n", fit->efficiency.compute, fit->efficiency.compute_half);
     if (fit->has_memory)
       out += fmt::format("    memory: {{e_max: {}, s_half: {}}}\n", fit->efficiency.memory, fit->efficiency.memory_half);
-    out += fmt::format("    held_out_median_abs_error: {}\n    points: {}\n", fit->held_out_error, fit->points);
+    if (fit->efficiency.blend > 0) out += fmt::format("    blend: {}\n", fit->efficiency.blend);
+    out += fmt::format("    held_out_median_abs_error: {}\n", fit->held_out_error);
+    if (!fit->held_out.empty()) out += fmt::format("    held_out: \"{}\"\n", fit->held_out);
+    out += fmt::format("    points: {}\n", fit->points);
   }
   return out;
 }
@@ -92,9 +145,11 @@ void apply_profile(const Profile& p, Device& d) {
       e.memory = fit->efficiency.memory;
       e.memory_half = fit->efficiency.memory_half;
     }
+    e.blend = fit->efficiency.blend;
     e.source = fmt::format("profile {} (held-out error {:.1f}%)", p.name, 100 * fit->held_out_error);
   }
   if (p.launch_overhead) d.kernel_launch_overhead = *p.launch_overhead;
+  for (const MeasuredCollective& m : p.collectives) d.measured_collectives.push_back(m);
   // The host link moves KV and weights both ways: take the slower direction.
   if (p.h2d && p.d2h) {
     d.host.bandwidth = std::min(p.h2d->bandwidth, p.d2h->bandwidth);

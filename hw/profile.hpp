@@ -6,6 +6,7 @@
 #include <array>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "hw/device.hpp"
 #include "sim/core/config.hpp"
@@ -17,6 +18,7 @@ struct ClassFit {
   bool has_compute = false;       ///< the measurements identified the compute regime
   bool has_memory = false;        ///< ... and the memory regime
   double held_out_error = 0;      ///< median |predicted - measured| / measured on held-out points
+  std::string held_out;           ///< how points were held out ("leave one of 8 groups out", ...)
   std::size_t points = 0;         ///< measurements used
 };
 
@@ -33,9 +35,11 @@ struct Profile {
   std::string gpu;                ///< the GPU's own name, as the driver reports it
   std::string measured;           ///< when and how (driver, clocks, hetsim version)
   std::string raw;                ///< raw measurement CSV, relative to the profile
+  std::string command;            ///< imported profiles: the `hetsim calibrate` arguments that rebuild it
   std::optional<double> launch_overhead;  ///< seconds, from timing empty kernels
   std::array<std::optional<ClassFit>, kNumOpClasses> classes;
   std::optional<CopyFit> h2d, d2h, d2d;  ///< pinned host <-> device and device-to-device copies
+  std::vector<MeasuredCollective> collectives;  ///< measured collectives by kind and group size
 };
 
 /// Reads a profile from its config node; validates every value.

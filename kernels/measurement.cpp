@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 
 #include "sim/core/io/atomic_file.hpp"
@@ -13,9 +14,12 @@ namespace hetsim::calibrate {
 
 void write_raw_csv(const std::string& path, const std::vector<Measurement>& ms) {
   AtomicFile f(path);
-  f.write("op_class,kernel,dtype,shape,flops,bytes,seconds\n");
-  for (const auto& m : ms)
-    f.print("{},{},{},{},{},{},{}\n", to_string(m.cls), m.kernel, to_string(m.dtype), m.shape, m.flops, m.bytes, m.seconds);
+  const bool groups = std::any_of(ms.begin(), ms.end(), [](const Measurement& m) { return !m.group.empty(); });
+  f.write(groups ? "op_class,kernel,dtype,shape,flops,bytes,seconds,group\n" : "op_class,kernel,dtype,shape,flops,bytes,seconds\n");
+  for (const auto& m : ms) {
+    f.print("{},{},{},{},{},{},{}", to_string(m.cls), m.kernel, to_string(m.dtype), m.shape, m.flops, m.bytes, m.seconds);
+    f.write(groups ? "," + m.group + "\n" : std::string("\n"));
+  }
   f.commit();
 }
 
@@ -24,6 +28,7 @@ std::vector<Measurement> read_raw_csv(const std::string& path) {
   const auto cls = csv.column("op_class"), kernel = csv.column("kernel"), shape = csv.column("shape");
   const auto dtype = csv.column("dtype");
   const auto flops = csv.column("flops"), bytes = csv.column("bytes"), seconds = csv.column("seconds");
+  const auto group = csv.find_column("group");
   std::vector<Measurement> out;
   while (csv.next()) {
     Measurement m;
@@ -45,6 +50,7 @@ std::vector<Measurement> read_raw_csv(const std::string& path) {
     m.flops = number(flops, "flops", false);
     m.bytes = number(bytes, "bytes", false);
     m.seconds = number(seconds, "seconds", true);
+    if (group) m.group = csv.field(*group);
     out.push_back(std::move(m));
   }
   return out;

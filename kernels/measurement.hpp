@@ -15,9 +15,11 @@ struct Measurement {
   double flops = 0;     ///< per kernel launch
   double bytes = 0;     ///< device-memory traffic per launch (bus bytes for collectives)
   double seconds = 0;   ///< median time per launch
+  std::string group;    ///< what the held-out error leaves out together (imported: the model); "" = none
 };
 
-/// Raw CSV: op_class,kernel,dtype,shape,flops,bytes,seconds (shape fields separated by ';').
+/// Raw CSV: op_class,kernel,dtype,shape,flops,bytes,seconds[,group] (shape fields separated by ';';
+/// `group` only when some measurement has one).
 void write_raw_csv(const std::string& path, const std::vector<Measurement>& measurements);
 /// Reads a raw CSV; malformed lines are InputErrors naming file:line.
 std::vector<Measurement> read_raw_csv(const std::string& path);

@@ -24,6 +24,7 @@
 #include "sim/engine/serving_engine.hpp"
 #include "sim/metrics/summary.hpp"
 #include "calibrate/calibrate_command.hpp"
+#include "tools/validation_command.hpp"
 #include "sweep/sweep_command.hpp"
 #include "tools/list_command.hpp"
 #include "tools/transfer_command.hpp"
@@ -152,6 +153,20 @@ int main(int argc, char** argv) {
   calibrate_cmd->add_option("--device", cal.device, "catalog device the GPU is (its peaks are the reference)")->required();
   calibrate_cmd->add_flag("--quick", cal.quick, "a small shape grid (minutes, not tens of minutes)");
   calibrate_cmd->add_option("--refit", cal.refit, "fit this raw measurement CSV instead of measuring (no GPU needed)");
+  calibrate_cmd->add_flag("--blend", cal.blend, "allow a blended roofline where it fits clearly better (on with --import)");
+  calibrate_cmd->add_option("--import", cal.import_format, "fit published measurements instead of measuring: vidur");
+  calibrate_cmd->add_option("--ops", cal.ops, "with --import vidur: folder of per-model op profiles (compute/a100)");
+  calibrate_cmd->add_option("--collectives", cal.collectives, "with --import vidur: NCCL measurement file (repeatable)");
+  calibrate_cmd->add_option("--exclude", cal.exclude, "with --import: models kept out of the fit, for validation (repeatable)");
+  tools::ValidationOptions validation_opts;
+  auto* validation = app.add_subcommand(
+      "validation", "run the validation suite (validation/cases.yaml) against public measurements; write the error table");
+  validation->add_option("--cases", validation_opts.cases, "case file (default validation/cases.yaml)");
+  validation->add_option("--out", validation_opts.out, "error table to write (default validation/results.md; a .csv beside it)");
+  validation->add_option("--recorded", validation_opts.recorded, "recorded errors (default validation/recorded.csv)");
+  validation->add_flag("--check", validation_opts.check, "exit 1 if a case's error grew beyond its recorded error (+2 points)");
+  validation->add_flag("--record", validation_opts.record, "rewrite the recorded errors with this run's");
+  validation->add_option("-j,--jobs", validation_opts.jobs, "cases run in parallel (default 2)");
   std::string report_dir;
   auto* report = app.add_subcommand("report", "render plots and an HTML page for a run or sweep folder");
   report->add_option("dir", report_dir, "a run folder (requests.csv) or a sweep folder (points.csv)")->required();
@@ -197,6 +212,7 @@ int main(int argc, char** argv) {
     if (*report) return cmd_report(report_dir);
     if (*transfer) return tools::run_transfer_command(transfer_opts);
     if (*calibrate_cmd) return calibrate::run_calibrate(cal);
+    if (*validation) return tools::run_validation(validation_opts);
     return 1;
   });
 }

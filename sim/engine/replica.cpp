@@ -14,7 +14,7 @@ Replica::Replica(int index, ReplicaPlan& plan, const models::ModelSpec& model, s
       model_(model),
       max_model_len_(max_model_len),
       recorder_(recorder),
-      pricer_(model, plan.parallel, *plan.device, plan.placement),
+      pricer_(model, plan.parallel, *plan.device, plan.placement, *plan.stack),
       queues_(*plan.kv, *plan.preemption) {
   row_.replica = index;
   row_.set(serving_metrics::kKvBlocksTotal, plan.kv->total_blocks());

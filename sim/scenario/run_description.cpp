@@ -1,5 +1,6 @@
 #include "sim/scenario/run_description.hpp"
 
+#include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
 namespace hetsim::sim {
@@ -23,7 +24,7 @@ RunInfo describe_run(const Scenario& sc) {
     in.kv_blocks_total = r.kv->total_blocks();
     in.kv_bytes_per_token = r.kv_bytes_per_token;
     in.cost_per_hour = r.device->cost_per_hour;
-    in.cost_model_source = r.device->efficiency_source;
+    in.cost_model_source = fmt::format("{}; serving stack {}", r.device->efficiency_source, r.stack->name);
     info.instances.push_back(std::move(in));
     moves_kv = moves_kv || r.kv->store().tiers() > 1;  // a policy keeps KV in another tier
   }

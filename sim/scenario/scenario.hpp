@@ -11,6 +11,7 @@
 #include "hw/cluster_topology.hpp"
 #include "hw/cost_model.hpp"
 #include "hw/device.hpp"
+#include "hw/serving_stack.hpp"
 #include "hw/node.hpp"
 #include "hw/placement.hpp"
 #include "models/model.hpp"
@@ -35,6 +36,7 @@ struct ReplicaPlan {
   serving::InstanceRole role = serving::InstanceRole::both;
   ParallelPlan parallel;             ///< how the replica splits the model (serving: tp)
   hw::OperandPlacement placement;    ///< where operands live on the device (serving.weights: storage)
+  std::shared_ptr<const hw::ServingStack> stack;  ///< the serving engine simulated (serving.stack)
   std::unique_ptr<policies::Scheduler> scheduler;
   std::unique_ptr<policies::KvManager> kv;
   std::unique_ptr<policies::Preemption> preemption;

@@ -11,21 +11,25 @@ bool context_dependent(const Op& op) { return op.cls == OpClass::attention_prefi
 }  // namespace
 
 StepPricer::StepPricer(const models::ModelSpec& model, const ParallelPlan& plan, const hw::Device& device,
-                       const hw::OperandPlacement& placement)
+                       const hw::OperandPlacement& placement, const hw::ServingStack& stack)
     : model_(model),
       plan_(plan),
-      device_(device),
+      stack_(stack),
+      device_(stack.apply(device)),
       placement_(placement),
       trivial_placement_(placement.trivial(device)),
       builder_(models::builder_for(model)),
-      cost_(device) {}
+      cost_(device_) {}
 
 void StepPricer::place(std::vector<Op>& ops) const {
   if (!trivial_placement_) placement_.apply(device_, ops);
 }
 
 const StepPricer::Entry& StepPricer::entry(const models::BatchShape& batch) {
-  const auto key = (static_cast<std::uint64_t>(batch.tokens()) << 32) | static_cast<std::uint64_t>(batch.logit_tokens);
+  const bool graphed = stack_.graphed(batch.tokens(), batch.prefill_tokens);
+  const double launch = graphed ? 0.0 : stack_.launch;
+  const auto key = (static_cast<std::uint64_t>(batch.tokens()) << 32) | (static_cast<std::uint64_t>(batch.logit_tokens) << 1) |
+                   static_cast<std::uint64_t>(graphed);
   auto it = cache_.find(key);
   if (it != cache_.end()) return it->second;
   builder_.serving_step(model_, batch, plan_, ops_);
@@ -41,7 +45,7 @@ const StepPricer::Entry& StepPricer::entry(const models::BatchShape& batch) {
       continue;
     }
     after = seen;
-    e.times.push_back(cost_.time(op));
+    e.times.push_back(cost_.time(op, launch));
   }
   if (!seen) e.attention_at = e.times.size();
   return cache_.emplace(key, std::move(e)).first->second;
@@ -53,12 +57,15 @@ double StepPricer::price(const models::BatchShape& batch) {
   ops_.clear();
   builder_.serving_attention(model_, batch, plan_, ops_);
   place(ops_);
-  // The same additions, in the same order, as CostModel::chain_time over the whole step.
-  double total = 0;
-  for (std::size_t i = 0; i < e.attention_at; ++i) total += e.times[i];
-  for (const Op& op : ops_) total += cost_.time(op);
-  for (std::size_t i = e.attention_at; i < e.times.size(); ++i) total += e.times[i];
-  return total;
+  // The same additions, in the same order, as pricing every op of the step in turn.
+  const double launch = stack_.graphed(batch.tokens(), batch.prefill_tokens) ? 0.0 : stack_.launch;
+  double gpu = 0;
+  for (std::size_t i = 0; i < e.attention_at; ++i) gpu += e.times[i];
+  for (const Op& op : ops_) gpu += cost_.time(op, launch);
+  for (std::size_t i = e.attention_at; i < e.times.size(); ++i) gpu += e.times[i];
+  last_gpu_ = gpu;
+  last_host_ = stack_.host_time(batch.decode_seqs + batch.prefill_chunks, batch.prefill_tokens);
+  return stack_.step_time(last_host_, last_gpu_);
 }
 
 }  // namespace hetsim::serving

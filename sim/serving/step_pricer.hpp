@@ -1,8 +1,9 @@
 #pragma once
 // Prices an instance's serving steps: the graph builder's ops for the batch, placed on the device
-// and summed by the cost model as one chain (the executor's fast path). Every op but attention
-// depends only on the batch's token and logit counts, so those are priced once per (tokens,
-// logit tokens) and cached; attention ops, whose cost follows each sequence's context, are priced
+// and summed by the cost model as one chain (the executor's fast path), plus the serving stack's
+// host work (hw/serving_stack.hpp). Every op but attention depends only on the batch's token and
+// logit counts and on whether the step replays a CUDA graph, so those are priced once per
+// (tokens, logit tokens, graphed) and cached; attention ops, whose cost follows each sequence's context, are priced
 // every step. The sum runs in op order, so the result is bit-identical to pricing every op.
 #include <cstdint>
 #include <unordered_map>
@@ -10,6 +11,7 @@
 
 #include "hw/cost_model.hpp"
 #include "hw/placement.hpp"
+#include "hw/serving_stack.hpp"
 #include "models/graph_builder.hpp"
 
 namespace hetsim::serving {
@@ -17,10 +19,16 @@ namespace hetsim::serving {
 class StepPricer {
  public:
   StepPricer(const models::ModelSpec& model, const ParallelPlan& plan, const hw::Device& device,
-             const hw::OperandPlacement& placement);
+             const hw::OperandPlacement& placement, const hw::ServingStack& stack);
 
-  /// Seconds one step of `batch` takes on the instance's engine.
+  /// Seconds one step of `batch` takes on the instance (GPU work and the stack's host work).
   double price(const models::BatchShape& batch);
+  /// The GPU part of the last priced step, and its host part.
+  double last_gpu() const { return last_gpu_; }
+  double last_host() const { return last_host_; }
+  const hw::ServingStack& stack() const { return stack_; }
+  /// The device as priced: the stack's attention curves in place.
+  const hw::Device& device() const { return device_; }
   /// Distinct (tokens, logit tokens) shapes priced so far.
   std::size_t cached_shapes() const { return cache_.size(); }
 
@@ -34,13 +42,15 @@ class StepPricer {
 
   const models::ModelSpec& model_;
   ParallelPlan plan_;
-  const hw::Device& device_;
+  hw::ServingStack stack_;
+  hw::Device device_;
   hw::OperandPlacement placement_;
   bool trivial_placement_;
   const models::GraphBuilder& builder_;
   hw::CostModel cost_;
   std::unordered_map<std::uint64_t, Entry> cache_;
   std::vector<Op> ops_;
+  double last_gpu_ = 0, last_host_ = 0;
 };
 
 }  // namespace hetsim::serving

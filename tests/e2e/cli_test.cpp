@@ -111,21 +111,25 @@ TEST_CASE("cli: list shows what a device and a model are chosen by, in aligned t
   CHECK_THAT(header, Contains("kind") && Contains("memory") && Contains("bandwidth") && Contains("16-bit dense") &&
                          Contains("calibration"));
   CHECK_THAT(h100, Contains("gpu") && Contains("80 GB HBM3") && Contains("3.35 TB/s") && Contains("989.4 TFLOPS") &&
-                       Contains("catalog default"));
+                       Contains("profile h100-vidur"));
   CHECK(h100.find("3.35 TB/s") == header.find("bandwidth"));
-  CHECK(h100.find("catalog default") == header.find("calibration"));
+  CHECK(h100.find("profile h100-vidur") == header.find("calibration"));
+  CHECK_THAT(line_of(l.output, "b200-192gb"), Contains("catalog default"));
   CHECK_THAT(line_of(l.output, "snapdragon-8-gen3"), Contains("soc") && Contains("(npu)") && Contains("ideal roofline"));
   // Models: parameters, layers, attention with KV heads, context.
   CHECK_THAT(line_of(l.output, "llama-3-8b"), Contains("8.03 B") && Contains(" 32 ") && Contains("GQA, 8 KV heads of 32") &&
                                                   Contains("8192 tokens"));
   CHECK_THAT(line_of(l.output, "llama-2-7b"), Contains("MHA, 32 heads") && Contains("4096 tokens"));
   CHECK_THAT(line_of(l.output, "qwen2.5-7b"), Contains("GQA, 4 KV heads of 28") && Contains("131072 tokens"));
-  // A device whose efficiencies come from a calibrated profile says which one.
+  // Another profile (the catalog's, given by path) is named the same way.
   test::TempDir home("list_home");
   std::filesystem::create_directories(home.file("hw/catalog"));
-  home.write("hw/catalog/h100-sxm5-80gb.yaml",
-             test::read_file(test::source_dir() + "/hw/catalog/h100-sxm5-80gb.yaml") +
-                 "profile: " + test::fixture("calibrate/vidur-h100-codellama34b.yaml") + "\n");
+  std::string entry = test::read_file(test::source_dir() + "/hw/catalog/h100-sxm5-80gb.yaml");
+  const auto at = entry.find("\nprofile: ");
+  REQUIRE(at != std::string::npos);
+  entry.replace(at + 1, entry.find('\n', at + 1) - at - 1,
+                "profile: " + test::fixture("calibrate/vidur-h100-codellama34b.yaml"));
+  home.write("hw/catalog/h100-sxm5-80gb.yaml", entry);
   const auto cal = test::run_command("HETSIM_HOME='" + home.str() + "' '" + HETSIM_BIN + "' list");
   REQUIRE(cal.exit_code == 0);
   CHECK_THAT(line_of(cal.output, "h100-sxm5-80gb"), Contains("profile vidur-h100-codellama34b + catalog default"));

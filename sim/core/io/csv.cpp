@@ -31,9 +31,14 @@ CsvReader::CsvReader(const std::string& path) : path_(path), in_(path) {
   split(text_, header_);
 }
 
-std::size_t CsvReader::column(const std::string& name) const {
+std::optional<std::size_t> CsvReader::find_column(const std::string& name) const {
   for (std::size_t i = 0; i < header_.size(); ++i)
     if (header_[i] == name) return i;
+  return std::nullopt;
+}
+
+std::size_t CsvReader::column(const std::string& name) const {
+  if (const auto i = find_column(name)) return *i;
   std::string have;
   for (const auto& h : header_) have += (have.empty() ? "" : ", ") + h;
   throw InputError(fmt::format("{}:1: missing column '{}' (header has: {})", path_, name, have));

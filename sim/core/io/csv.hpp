@@ -3,6 +3,7 @@
 // name, every error located as "file:line".
 #include <cstdint>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,8 @@ class CsvReader {
   explicit CsvReader(const std::string& path);
   /// Index of column `name`; error listing the header if absent.
   std::size_t column(const std::string& name) const;
+  /// Index of column `name` if the header has it (optional columns).
+  std::optional<std::size_t> find_column(const std::string& name) const;
   /// Advances to the next non-empty line; false at end of file.
   bool next();
   const std::string& field(std::size_t index) const { return fields_[index]; }

@@ -49,6 +49,7 @@ void check_single_request(const std::string& model, const std::string& device, i
   const std::string yaml = fmt::format(R"(
 model: {}
 cluster: {{device: {}, replicas: 1, tensor_parallel: {}}}
+serving: {{stack: none}}  # the cost model's kernels alone (serving-stack costs: step_pricer_test)
 workload:
   source: synthetic
   num_requests: 1
@@ -145,7 +146,8 @@ TEST_CASE("engine: a single Llama-3-8B request on an idle H100 matches a hand-wr
   CHECK(ttft < 30e-3);
 
   auto doc = config::Document::load_string(
-      "model: llama-3-8b\ncluster: {device: h100-sxm5-80gb, replicas: 1, tensor_parallel: 1}\n"
+      "model: llama-3-8b\ncluster: {device: {preset: h100-sxm5-80gb, profile: none}, replicas: 1, tensor_parallel: 1}\n"
+      "serving: {stack: none}\n"
       "workload: {source: synthetic, num_requests: 1, arrival: {rate: 1}, prompt_tokens: 1000, output_tokens: 50}\n",
       "single.yaml");
   sim::Scenario sc = sim::load_scenario(doc);

@@ -10,8 +10,24 @@
 
 using namespace hetsim;
 
-TEST_CASE("step pricer: cached pricing equals chain_time over the full step, bit for bit", "[serving][pricer]") {
+namespace {
+/// Stacks that exercise every branch: no host work; graphs for all small steps with host work
+/// hidden; eager decode with a dispatch cost larger than small kernels.
+std::vector<hw::ServingStack> stacks() {
+  hw::ServingStack none;
+  hw::ServingStack graphs;
+  graphs.step_overhead = 1e-3, graphs.per_sequence = 1e-5, graphs.launch = 5e-6, graphs.cuda_graphs = true;
+  graphs.graph_decode_only = false, graphs.graph_max_tokens = 512, graphs.overlap_host = true;
+  hw::ServingStack eager;
+  eager.step_overhead = 1.2e-3, eager.per_sequence = 1e-4, eager.per_prefill_token = 1e-7, eager.launch = 4.5e-5;
+  return {none, graphs, eager};
+}
+}  // namespace
+
+TEST_CASE("step pricer: cached pricing equals pricing every op of the step plus the stack's host work, bit for bit",
+          "[serving][pricer]") {
   const auto model = test::catalog_model("llama-3-8b");
+  for (const hw::ServingStack& stack : stacks())
   for (const char* name : {"h100-sxm5-80gb", "tpu-v4", "snapdragon-8-gen3"}) {
     INFO(name);
     const hw::Device device = test::catalog_device(name);
@@ -22,7 +38,7 @@ TEST_CASE("step pricer: cached pricing equals chain_time over the full step, bit
       for (int tp : {1, 2}) {
         ParallelPlan plan;
         plan.tp = tp;
-        serving::StepPricer pricer(model, plan, device, placement);
+        serving::StepPricer pricer(model, plan, device, placement, stack);
         const hw::CostModel cost(device);
         std::mt19937_64 rng(7);
         std::uniform_int_distribution<int> ctx(1, 6000), n(0, 40), chunk(1, 2000);
@@ -35,7 +51,12 @@ TEST_CASE("step pricer: cached pricing equals chain_time over the full step, bit
           if (b.empty()) b.add_decode(ctx(rng));
           models::step_ops(model, b, plan, ops);
           placement.apply(device, ops);
-          CHECK(pricer.price(b) == cost.chain_time(ops));
+          const double launch = stack.graphed(b.tokens(), b.prefill_tokens) ? 0.0 : stack.launch;
+          double gpu = 0;
+          for (const Op& op : ops) gpu += cost.time(op, launch);
+          const double host = stack.host_time(b.decode_seqs + b.prefill_chunks, b.prefill_tokens);
+          CHECK(pricer.price(b) == stack.step_time(host, gpu));
+          CHECK(pricer.last_gpu() == gpu);
         }
         CHECK(pricer.cached_shapes() < 300);  // shapes repeat: the cache is used
       }

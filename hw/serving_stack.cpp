@@ -1,0 +1,61 @@
+#include "hw/serving_stack.hpp"
+
+#include <fmt/format.h>
+
+namespace hetsim::hw {
+namespace {
+
+Efficiency parse_curve(const config::Node& node, bool compute) {
+  Efficiency e;
+  if (compute) {
+    e.compute = node.get<double>("e_max").in_range(1e-4, 1.0);
+    e.compute_half = node.get<double>("s_half").default_to(0.0).at_least(0.0);  // FLOPs
+  } else {
+    e.memory = node.get<double>("e_max").in_range(1e-4, 1.0);
+    e.memory_half = node.quantity("s_half", units::Dim::bytes).default_to("0 B").non_negative();
+  }
+  return e;
+}
+
+}  // namespace
+
+ServingStack parse_serving_stack(const config::Node& node) {
+  ServingStack s;
+  s.name = node.get<std::string>("name").default_to("custom");
+  s.description = node.get<std::string>("description").default_to("");
+  s.step_overhead = node.quantity("step_overhead", units::Dim::time).default_to("0 s").non_negative();
+  s.per_sequence = node.quantity("per_sequence", units::Dim::time).default_to("0 s").non_negative();
+  s.per_prefill_token = node.quantity("per_prefill_token", units::Dim::time).default_to("0 s").non_negative();
+  s.launch = node.quantity("launch", units::Dim::time).default_to("0 s").non_negative();
+  s.overlap_host = node.get<bool>("overlap_host").default_to(false);
+  if (auto graphs = node.maybe("cuda_graphs")) {
+    s.cuda_graphs = true;
+    s.graph_max_tokens = graphs->get<std::int64_t>("max_tokens").default_to(512).in_range(1, 1 << 24);
+    s.graph_decode_only = graphs->get<std::string>("steps").default_to("decode").one_of({"decode", "all"}).value() == "decode";
+  }
+  if (auto attention = node.maybe("attention")) {
+    s.attention_kernels = attention->get<std::string>("kernels").default_to("");
+    // Prefill attention is compute-bound (FLOPs, fitted like a GEMM); paged decode attention
+    // streams the KV cache (bytes).
+    if (auto prefill = attention->maybe("prefill")) s.attention_prefill = parse_curve(*prefill, true);
+    if (auto decode = attention->maybe("decode")) s.attention_decode = parse_curve(*decode, false);
+  }
+  return s;
+}
+
+Device ServingStack::apply(const Device& device) const {
+  Device d = device;
+  auto replace = [&](OpClass c, const std::optional<Efficiency>& curve, bool compute) {
+    if (!curve) return;
+    Efficiency& e = d.efficiency[static_cast<std::size_t>(c)];
+    if (compute) e.compute = curve->compute, e.compute_half = curve->compute_half;
+    else e.memory = curve->memory, e.memory_half = curve->memory_half;
+    e.blend = 0;
+    e.source = fmt::format("serving stack {} ({})", name, attention_kernels);
+  };
+  replace(OpClass::attention_prefill, attention_prefill, true);
+  replace(OpClass::attention_decode, attention_decode, false);
+  return d;
+}
+
+}  // namespace hetsim::hw
