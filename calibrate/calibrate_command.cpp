@@ -16,21 +16,12 @@
 #include "hw/device.hpp"
 #include "hw/profile.hpp"
 #include "sim/core/io/atomic_file.hpp"
-#include "sim/core/catalog.hpp"
 #include "sim/core/error.hpp"
 
 namespace hetsim::calibrate {
 namespace fs = std::filesystem;
 
 namespace {
-
-hw::Device load_device(const std::string& name) {
-  auto doc = config::Document::load_string("device: " + name + "\n", "--device");
-  auto layered = catalog::with_preset(doc.root(), "device", "hw/catalog");
-  auto device = hw::parse_device(layered.node);
-  layered.preset.check_unknown_keys();
-  return device;
-}
 
 Peaks peaks_for(const hw::Device& d, OpClass c) {
   if (c == OpClass::collective) return {0, d.scale_up.bandwidth};
@@ -172,7 +163,7 @@ std::vector<Measurement> import_measurements(const CalibrateOptions& o, hw::Prof
 int run_calibrate(const CalibrateOptions& o) {
   if (o.out.empty() || fs::path(o.out).extension() != ".yaml")
     throw InputError(fmt::format("--out {}: expected a profile path ending in .yaml, e.g. hw/profiles/my-gpu.yaml", o.out));
-  const hw::Device device = load_device(o.device);
+  const hw::Device device = hw::catalog_device(o.device);
   const auto t0 = std::chrono::steady_clock::now();
   hw::Profile profile;
   profile.name = fs::path(o.out).stem().string();

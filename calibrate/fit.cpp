@@ -296,9 +296,7 @@ std::vector<hw::MeasuredCollective> fit_collectives(const std::vector<Measuremen
   std::map<std::tuple<std::string, int, int>, std::vector<std::pair<double, double>>> groups;
   for (const Measurement& m : measurements) {
     if (m.cls != OpClass::collective) continue;
-    std::string kind = "all_reduce";
-    if (const auto at = m.shape.find("collective="); at != std::string::npos)
-      kind = m.shape.substr(at + 11, m.shape.find(';', at) - at - 11);
+    const std::string kind = shape_text(m.shape, "collective", "all_reduce");
     groups[{kind, static_cast<int>(shape_field(m.shape, "ranks", 2)), static_cast<int>(shape_field(m.shape, "nodes", 1))}]
         .emplace_back(m.bytes, m.seconds);
   }
@@ -307,9 +305,9 @@ std::vector<hw::MeasuredCollective> fit_collectives(const std::vector<Measuremen
     std::sort(points.begin(), points.end());
     hw::MeasuredCollective mc;
     const auto& [kind, ranks, nodes] = key;
-    for (Collective c : {Collective::all_reduce, Collective::all_gather, Collective::reduce_scatter, Collective::all_to_all,
-                         Collective::broadcast, Collective::send_recv})
-      if (to_string(c) == kind) mc.kind = c;
+    const auto parsed = parse_collective(kind);
+    if (!parsed) throw InputError(fmt::format("collective measurement: unknown collective '{}'", kind));
+    mc.kind = *parsed;
     mc.ranks = ranks;
     mc.nodes = nodes;
     mc.points = points.size();
@@ -361,8 +359,7 @@ std::optional<hw::CopyFit> fit_copies(const std::vector<Copy>& copies) {
     std::vector<double> errors;
     for (std::size_t i = 4; i < copies.size(); i += 5)
       errors.push_back(std::abs(partial->at(copies[i].bytes) - copies[i].seconds) / copies[i].seconds);
-    std::nth_element(errors.begin(), errors.begin() + static_cast<std::ptrdiff_t>(errors.size() / 2), errors.end());
-    fit.held_out_error = errors[errors.size() / 2];
+    fit.held_out_error = median(std::move(errors));
   }
   return fit;
 }

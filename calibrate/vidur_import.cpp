@@ -47,18 +47,20 @@ Measurement elementwise(std::string_view op, double flops, double bytes, double 
 
 }  // namespace
 
-double shape_field(const std::string& shape, const std::string& key, double fallback) {
+std::string shape_text(const std::string& shape, const std::string& key, const std::string& fallback) {
   std::size_t pos = 0;
   while (pos < shape.size()) {
     const std::size_t end = std::min(shape.find(';', pos), shape.size());
-    const std::string item = shape.substr(pos, end - pos);
-    if (item.rfind(key + "=", 0) == 0) {
-      double v = 0;
-      if (config::detail::convert(item.substr(key.size() + 1), v)) return v;
-    }
+    if (shape.compare(pos, key.size() + 1, key + "=") == 0) return shape.substr(pos + key.size() + 1, end - pos - key.size() - 1);
     pos = end + 1;
   }
   return fallback;
+}
+
+double shape_field(const std::string& shape, const std::string& key, double fallback) {
+  double v = 0;
+  const std::string text = shape_text(shape, key);
+  return !text.empty() && config::detail::convert(text, v) ? v : fallback;
 }
 
 std::vector<Measurement> import_vidur_ops(const fs::path& dir) {

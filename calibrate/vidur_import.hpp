@@ -21,7 +21,9 @@ std::vector<Measurement> import_vidur_ops(const std::filesystem::path& dir);
 /// payload bytes per rank (Vidur's `size`, which its simulator reads as bytes), group = "R/N".
 std::vector<Measurement> import_vidur_collectives(const std::filesystem::path& file);
 
-/// A field of a Measurement's shape string ("a=1;b=2"), or `fallback` when absent.
+/// A field of a Measurement's shape string ("a=1;b=2"), or `fallback` when absent (or, for the
+/// number, not a number).
+std::string shape_text(const std::string& shape, const std::string& key, const std::string& fallback = "");
 double shape_field(const std::string& shape, const std::string& key, double fallback = 0);
 
 }  // namespace hetsim::calibrate

@@ -187,4 +187,12 @@ Device parse_device(const config::Node& node) {
   return d;
 }
 
+Device catalog_device(const std::string& name) {
+  auto doc = config::Document::load_string("device: " + name + "\n", "device");
+  auto layered = catalog::with_preset(doc.root(), "device", "hw/catalog");
+  Device d = parse_device(layered.node);
+  layered.preset.check_unknown_keys();
+  return d;
+}
+
 }  // namespace hetsim::hw

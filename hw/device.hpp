@@ -97,6 +97,8 @@ struct Device {
 /// Reads a device from a (possibly layered) config node; validates every value. A `profile: NAME`
 /// key applies hw/profiles/NAME.yaml over the catalog efficiencies.
 Device parse_device(const config::Node& node);
+/// The catalog entry `name` (hw/catalog/NAME.yaml) with its profile applied; unknown keys are errors.
+Device catalog_device(const std::string& name);
 /// Which source priced each op class, grouped ("gemm, ...: profile X; collective: catalog default").
 std::string describe_sources(const Device& device);
 

@@ -34,9 +34,7 @@ Profile parse_profile(const config::Node& node) {
       MeasuredCollective m;
       const std::string kind = entry.get<std::string>("collective").one_of({"all_reduce", "all_gather", "reduce_scatter", "all_to_all",
                                                                       "broadcast", "send_recv"});
-      for (Collective c : {Collective::all_reduce, Collective::all_gather, Collective::reduce_scatter, Collective::all_to_all,
-                           Collective::broadcast, Collective::send_recv})
-        if (to_string(c) == kind) m.kind = c;
+      m.kind = *parse_collective(kind);  // one_of above admits only known names
       m.ranks = static_cast<int>(entry.get<std::int64_t>("ranks").in_range(2, 1 << 20));
       m.nodes = static_cast<int>(entry.get<std::int64_t>("nodes").default_to(1).in_range(1, m.ranks));
       m.held_out_error = entry.get<double>("held_out_median_abs_error").default_to(0.0).at_least(0.0);

@@ -1,6 +1,7 @@
 #include "models/model.hpp"
 
 #include "models/graph_builder.hpp"
+#include "sim/core/catalog.hpp"
 
 #include <algorithm>
 
@@ -94,6 +95,14 @@ ModelSpec parse_model(const config::Node& node) {
   const auto parsed = parse_dtype(dtype);
   if (!parsed) node.fail_key("torch_dtype", dtype, "expected bfloat16, float16, float32 or fp8");
   m.dtype = *parsed;
+  return m;
+}
+
+ModelSpec catalog_model(const std::string& name) {
+  auto doc = config::Document::load_string("model: " + name + "\n", "model");
+  auto layered = catalog::with_preset(doc.root(), "model", "models/catalog");
+  ModelSpec m = parse_model(layered.node);
+  layered.preset.check_unknown_keys();
   return m;
 }
 

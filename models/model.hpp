@@ -44,5 +44,7 @@ struct ModelSpec {
 
 /// Reads a model from a (layered) config node with HF field names; validates shapes.
 ModelSpec parse_model(const config::Node& node);
+/// The catalog entry `name` (models/catalog/NAME.yaml); unknown keys are errors.
+ModelSpec catalog_model(const std::string& name);
 
 }  // namespace hetsim::models

@@ -18,7 +18,6 @@
 #include "hw/device.hpp"
 #include "models/graph_builder.hpp"
 #include "models/model.hpp"
-#include "sim/core/catalog.hpp"
 #include "sim/core/error.hpp"
 #include "sim/core/io/atomic_file.hpp"
 #include "sim/core/io/child_process.hpp"
@@ -52,23 +51,11 @@ std::string text(const std::string& file, const YAML::Node& n, const char* key) 
   return n[key].as<std::string>();
 }
 
-hw::Device load_device(const std::string& name) {
-  auto doc = config::Document::load_string("device: " + name + "\n", "validation case device");
-  auto layered = catalog::with_preset(doc.root(), "device", "hw/catalog");
-  return hw::parse_device(layered.node);
-}
-
-models::ModelSpec load_model(const std::string& name) {
-  auto doc = config::Document::load_string("model: " + name + "\n", "validation case model");
-  auto layered = catalog::with_preset(doc.root(), "model", "models/catalog");
-  return models::parse_model(layered.node);
-}
-
 /// One layer's op `name` of `model` for a prompt of `tokens` tokens at tensor parallelism `tp`, as
 /// the serving step builds it; kernel time only (measured kernels carry no host dispatch).
 double price_op(const YAML::Node& op) {
-  const hw::Device device = load_device(op["device"].as<std::string>());
-  const models::ModelSpec model = load_model(op["model"].as<std::string>());
+  const hw::Device device = hw::catalog_device(op["device"].as<std::string>());
+  const models::ModelSpec model = models::catalog_model(op["model"].as<std::string>());
   ParallelPlan plan;
   plan.tp = op["tp"].as<int>();
   models::BatchShape batch;
@@ -83,14 +70,14 @@ double price_op(const YAML::Node& op) {
 }
 
 double price_collective(const YAML::Node& c) {
-  const hw::Device device = load_device(c["device"].as<std::string>());
+  const hw::Device device = hw::catalog_device(c["device"].as<std::string>());
   Op op;
   op.name = "collective";
   op.cls = OpClass::collective;
-  op.collective = Collective::all_reduce;
   const std::string kind = c["kind"].as<std::string>();
-  if (kind == "send_recv") op.collective = Collective::send_recv;
-  else if (kind != "all_reduce") throw InputError(fmt::format("collective kind '{}': expected all_reduce or send_recv", kind));
+  const auto parsed = parse_collective(kind);
+  if (!parsed) throw InputError(fmt::format("collective kind '{}': expected all_reduce, all_gather, reduce_scatter, all_to_all, broadcast or send_recv", kind));
+  op.collective = *parsed;
   op.group = c["ranks"].as<int>();
   op.group_nodes = c["nodes"] ? c["nodes"].as<int>() : 1;
   op.comm_bytes = c["payload"].as<double>();

@@ -81,6 +81,14 @@ constexpr std::string_view to_string(Collective c) {
   return "?";
 }
 
+/// Parses a collective name as to_string writes it; nullopt if unknown (or "none").
+constexpr std::optional<Collective> parse_collective(std::string_view name) {
+  for (Collective c : {Collective::all_reduce, Collective::all_gather, Collective::reduce_scatter, Collective::all_to_all,
+                       Collective::broadcast, Collective::send_recv})
+    if (to_string(c) == name) return c;
+  return std::nullopt;
+}
+
 /// How a collective is carried out: a ring (bandwidth-optimal, k-1 latency steps per phase) or a
 /// (double binary) tree (log2 k latency steps per phase), as NCCL offers; `fastest` picks the
 /// cheaper of the two for each op, as NCCL's tuner does.

@@ -210,17 +210,10 @@ Scenario load_scenario(const config::Document& doc) {
       serving.get<std::string>("weights").default_to("device_memory").one_of({"device_memory", "storage"}).value() == "storage";
   // The serving engine simulated (hw/stacks/NAME.yaml, or a map with `preset:` and overrides);
   // vLLM V1 by default, the engine most users serve with.
-  std::shared_ptr<const hw::ServingStack> stack;
-  if (serving.has("stack")) {
-    auto stack_cfg = catalog::with_preset(serving, "stack", "hw/stacks");
-    stack = std::make_shared<const hw::ServingStack>(hw::parse_serving_stack(stack_cfg.node));
-    stack_cfg.preset.check_unknown_keys();
-  } else {
-    auto doc = config::Document::load_string("stack: vllm-v1\n", "serving.stack (default)");
-    auto stack_cfg = catalog::with_preset(doc.root(), "stack", "hw/stacks");
-    stack = std::make_shared<const hw::ServingStack>(hw::parse_serving_stack(stack_cfg.node));
-    stack_cfg.preset.check_unknown_keys();
-  }
+  const auto default_stack = config::Document::load_string("stack: vllm-v1\n", "serving.stack (default)");
+  auto stack_cfg = catalog::with_preset(serving.has("stack") ? serving : default_stack.root(), "stack", "hw/stacks");
+  const auto stack = std::make_shared<const hw::ServingStack>(hw::parse_serving_stack(stack_cfg.node));
+  stack_cfg.preset.check_unknown_keys();
 
   const config::Node policy_cfg = root.section("policies");
   const config::Node scheduler_cfg = policy_cfg.section("scheduler");

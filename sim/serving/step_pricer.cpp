@@ -25,8 +25,7 @@ void StepPricer::place(std::vector<Op>& ops) const {
   if (!trivial_placement_) placement_.apply(device_, ops);
 }
 
-const StepPricer::Entry& StepPricer::entry(const models::BatchShape& batch) {
-  const bool graphed = stack_.graphed(batch.tokens(), batch.prefill_tokens);
+const StepPricer::Entry& StepPricer::entry(const models::BatchShape& batch, bool graphed) {
   const double launch = graphed ? 0.0 : stack_.launch;
   const auto key = (static_cast<std::uint64_t>(batch.tokens()) << 32) | (static_cast<std::uint64_t>(batch.logit_tokens) << 1) |
                    static_cast<std::uint64_t>(graphed);
@@ -53,12 +52,13 @@ const StepPricer::Entry& StepPricer::entry(const models::BatchShape& batch) {
 
 double StepPricer::price(const models::BatchShape& batch) {
   if (batch.empty()) return 0;
-  const Entry& e = entry(batch);
+  const bool graphed = stack_.graphed(batch.tokens(), batch.prefill_tokens);
+  const Entry& e = entry(batch, graphed);
   ops_.clear();
   builder_.serving_attention(model_, batch, plan_, ops_);
   place(ops_);
   // The same additions, in the same order, as pricing every op of the step in turn.
-  const double launch = stack_.graphed(batch.tokens(), batch.prefill_tokens) ? 0.0 : stack_.launch;
+  const double launch = graphed ? 0.0 : stack_.launch;
   double gpu = 0;
   for (std::size_t i = 0; i < e.attention_at; ++i) gpu += e.times[i];
   for (const Op& op : ops_) gpu += cost_.time(op, launch);

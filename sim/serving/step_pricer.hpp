@@ -37,7 +37,7 @@ class StepPricer {
     std::vector<double> times;  ///< seconds of each op that does not depend on contexts, in op order
     std::size_t attention_at = 0;  ///< where the attention ops go in that order
   };
-  const Entry& entry(const models::BatchShape& batch);
+  const Entry& entry(const models::BatchShape& batch, bool graphed);
   void place(std::vector<Op>& ops) const;
 
   const models::ModelSpec& model_;
