@@ -47,15 +47,18 @@ double ModelSpec::kv_bytes_per_token(int tp) const {
   return 2.0 * num_hidden_layers * kv_heads_per_device(tp) * head_dim * bytes_per_element(dtype);
 }
 
-void ModelSpec::check_tensor_parallel(int tp, const config::Node& where, const std::string& key) const {
+std::string ModelSpec::tensor_parallel_problem(int tp) const {
   const bool heads_ok = num_attention_heads % tp == 0;
   const bool kv_ok = num_key_value_heads % tp == 0 || tp % num_key_value_heads == 0;
   const bool mlp_ok = intermediate_size % tp == 0;
-  if (!heads_ok || !kv_ok || !mlp_ok)
-    where.fail_key(key, std::to_string(tp),
-                   fmt::format("{} has {} attention heads, {} KV heads and intermediate size {}; the tensor-parallel "
-                               "degree must divide them (KV heads may instead divide it)",
-                               name, num_attention_heads, num_key_value_heads, intermediate_size));
+  if (heads_ok && kv_ok && mlp_ok) return {};
+  return fmt::format("{} has {} attention heads, {} KV heads and intermediate size {}; the tensor-parallel "
+                     "degree must divide them (KV heads may instead divide it)",
+                     name, num_attention_heads, num_key_value_heads, intermediate_size);
+}
+
+void ModelSpec::check_tensor_parallel(int tp, const config::Node& where, const std::string& key) const {
+  if (auto problem = tensor_parallel_problem(tp); !problem.empty()) where.fail_key(key, std::to_string(tp), problem);
 }
 
 namespace {

@@ -38,6 +38,8 @@ struct ModelSpec {
   std::int64_t kv_heads_per_device(int tp) const;
   /// KV-cache bytes per token on one device at degree `tp`, all layers.
   double kv_bytes_per_token(int tp) const;
+  /// Why `tp` devices cannot split the model's heads evenly; empty if they can.
+  std::string tensor_parallel_problem(int tp) const;
   /// Error at `where` unless the heads split evenly over `tp` devices.
   void check_tensor_parallel(int tp, const config::Node& where, const std::string& key) const;
 };

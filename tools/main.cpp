@@ -28,6 +28,7 @@
 #include "sweep/sweep_command.hpp"
 #include "tools/list_command.hpp"
 #include "tools/transfer_command.hpp"
+#include "tools/explain_command.hpp"
 
 namespace {
 using namespace hetsim;
@@ -105,6 +106,12 @@ int cmd_validate(const ScenarioArgs& a) {
   return 0;
 }
 
+int cmd_explain(const ScenarioArgs& a, const tools::ExplainOptions& options) {
+  auto doc = load(a);
+  const sim::Scenario sc = sim::load_scenario(doc);
+  return tools::run_explain(sc, options);
+}
+
 int cmd_report(const std::string& dir) {
   // Plots are drawn by tools/report.py with Debian's matplotlib (python3-matplotlib, for /usr/bin/python3).
   const std::string script = (std::filesystem::path(catalog::root()) / "tools" / "report.py").string();
@@ -171,6 +178,21 @@ int main(int argc, char** argv) {
   auto* report = app.add_subcommand("report", "render plots and an HTML page for a run or sweep folder");
   report->add_option("dir", report_dir, "a run folder (requests.csv) or a sweep folder (points.csv)")->required();
 
+  ScenarioArgs explain_args;
+  tools::ExplainOptions explain_opts;
+  auto* explain = app.add_subcommand(
+      "explain", "take one serving step apart: per-op FLOPs, bytes, roofline bound, efficiency source, time; host work");
+  add_scenario_args(explain, explain_args);
+  explain->add_option("--prefill", explain_opts.prefills, "a prompt chunk of C tokens after P cached ones (repeatable)")
+      ->type_name("C[@P][:partial]");
+  explain->add_option("--decode", explain_opts.decodes, "N decoding sequences with CTX tokens in their KV cache (repeatable)")
+      ->type_name("N@CTX");
+  explain->add_option("--pool", explain_opts.pool, "the pool whose instance runs the step (default: the first)");
+  explain->add_option("--tp", explain_opts.tp, "tensor-parallel degree in place of the pool's");
+  explain->add_option("--steps", explain_opts.steps, "explain a step of this steps.csv (run with output.step_detail: true)");
+  explain->add_option("--row", explain_opts.row, "with --steps: the step's row (1 = first)");
+  explain->add_option("--out", explain_opts.out, "also write explain.csv and explain.json here (hetsim report draws a roofline)");
+
   tools::TransferOptions transfer_opts;
   auto* transfer = app.add_subcommand(
       "transfer", "simulate concurrent transfers on a node or cluster topology: routes, idle and contended times");
@@ -210,6 +232,7 @@ int main(int argc, char** argv) {
       return sweep::run_sweep_command(sweep_opts);
     }
     if (*report) return cmd_report(report_dir);
+    if (*explain) return cmd_explain(explain_args, explain_opts);
     if (*transfer) return tools::run_transfer_command(transfer_opts);
     if (*calibrate_cmd) return calibrate::run_calibrate(cal);
     if (*validation) return tools::run_validation(validation_opts);

@@ -80,6 +80,11 @@ void Replica::plan_step(double now, EngineId engine, OpGraph& graph) {
   row_.set(serving_metrics::kDecodeSeqs, shape.decode_seqs);
   row_.set(serving_metrics::kBatchSeqs, batch_.size());
   row_.set(serving_metrics::kKvBlocksUsed, plan_.kv->used_blocks());
+  row_.set(serving_metrics::kPrefillChunks, shape.prefill_chunks);
+  row_.set(serving_metrics::kPrefillContextTokens, shape.prefill_kv_read_tokens - static_cast<double>(shape.prefill_tokens));
+  row_.set(serving_metrics::kPrefillAttentionPairs, shape.prefill_attn_pairs);
+  row_.set(serving_metrics::kLogitTokens, shape.logit_tokens);
+  row_.set(serving_metrics::kDecodeContextTokens, shape.decode_context_tokens);
   graph.clear();
   // Every TP rank moves its own shard over its own route; the step computes once all have landed.
   move_ids_.clear();
@@ -93,6 +98,8 @@ void Replica::plan_step(double now, EngineId engine, OpGraph& graph) {
     }
   transfers.clear();
   graph.add_compute("step", engine, pricer_.price(shape), move_ids_);
+  row_.set(serving_metrics::kGpuTime, pricer_.last_gpu());
+  row_.set(serving_metrics::kHostTime, pricer_.last_host());
 }
 
 void Replica::end_step(const OpGraph& graph, double end) {

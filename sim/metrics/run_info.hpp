@@ -16,6 +16,7 @@ struct Slo {
 struct OutputOptions {
   bool steps = true;     ///< write steps.csv
   bool timeline = false; ///< write timeline.json (Chrome trace)
+  bool step_detail = false;  ///< steps.csv also holds each step's batch shape and GPU/host split
 };
 
 struct RunInfo {

@@ -62,6 +62,32 @@ const StepMetric kSwapInTokens = declare_step(
 const StepMetric kTransferTime = declare_step(
     {.name = "transfer_s", .unit = "s", .description = "seconds of the step spent waiting for its KV copies",
      .column = "transfer_s", .only_with = "kv_swap", .instance = {Agg::sum, "transfer_s"}});
+// ---- the batch as priced (output.step_detail: true): enough to rebuild the step's BatchShape, so
+// `hetsim explain --steps FILE --row N` reprices any step of a run exactly.
+const StepMetric kPrefillChunks = declare_step({.name = "prefill_chunks", .type = Type::integer, .unit = "chunks",
+                                                .description = "prompt chunks in the step", .column = "prefill_chunks",
+                                                .only_with = "step_detail"});
+const StepMetric kPrefillContextTokens = declare_step(
+    {.name = "prefill_context_tokens", .type = Type::integer, .unit = "tokens",
+     .description = "sum over the step's prompt chunks of the tokens already in the KV cache before the chunk",
+     .column = "prefill_context_tokens", .only_with = "step_detail"});
+const StepMetric kPrefillAttentionPairs = declare_step(
+    {.name = "prefill_attention_pairs", .type = Type::integer, .unit = "pairs",
+     .description = "causal query-key pairs of the prompt chunks: sum of c*p + c(c+1)/2",
+     .column = "prefill_attention_pairs", .only_with = "step_detail"});
+const StepMetric kLogitTokens = declare_step({.name = "logit_tokens", .type = Type::integer, .unit = "tokens",
+                                              .description = "positions that produce a token (decodes + chunks ending a prompt)",
+                                              .column = "logit_tokens", .only_with = "step_detail"});
+const StepMetric kDecodeContextTokens = declare_step(
+    {.name = "decode_context_tokens", .type = Type::integer, .unit = "tokens",
+     .description = "sum of the decoding sequences' contexts, each new token included", .column = "decode_context_tokens",
+     .only_with = "step_detail"});
+const StepMetric kGpuTime = declare_step({.name = "gpu_s", .unit = "s", .description = "GPU part of the step (its ops)",
+                                          .column = "gpu_s", .only_with = "step_detail"});
+const StepMetric kHostTime = declare_step({.name = "host_s", .unit = "s",
+                                           .description = "host part of the step (the serving stack's work)",
+                                           .column = "host_s", .only_with = "step_detail"});
+
 const MetricId kInstSwapOutTokens{metrics::catalog().find(Scope::instance, "swap_out_tokens")};
 const MetricId kInstSwapInTokens{metrics::catalog().find(Scope::instance, "swap_in_tokens")};
 

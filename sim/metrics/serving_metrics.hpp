@@ -11,7 +11,8 @@ using metrics::StepMetric;
 
 // step (columns of steps.csv)
 extern const StepMetric kPrefillTokens, kDecodeSeqs, kBatchSeqs, kKvBlocksUsed, kKvBlocksTotal, kSwapOutTokens,
-    kSwapInTokens, kTransferTime;
+    kSwapInTokens, kTransferTime, kPrefillChunks, kPrefillContextTokens, kPrefillAttentionPairs, kLogitTokens,
+    kDecodeContextTokens, kGpuTime, kHostTime;
 // request (distributions)
 extern const MetricId kTtft, kTpot, kE2e, kQueue;
 // instance ("replicas" entries)

@@ -33,6 +33,7 @@ RunInfo describe_run(const Scenario& sc) {
   if (info.clients > 0) info.features.push_back("closed_loop");
   if (sc.over_length.policy() == serving::OverLength::Policy::drop) info.features.push_back("over_length_drop");
   if (sc.over_length.policy() == serving::OverLength::Policy::clip) info.features.push_back("over_length_clip");
+  if (sc.output.step_detail) info.features.push_back("step_detail");
   info.slo = sc.slo;
   info.output = sc.output;
   YAML::Emitter emitter;

@@ -279,6 +279,9 @@ Scenario load_scenario(const config::Document& doc) {
   const config::Node out = root.section("output");
   sc.output.steps = out.get<bool>("steps").default_to(true);
   sc.output.timeline = out.get<bool>("timeline").default_to(false);
+  sc.output.step_detail = out.get<bool>("step_detail").default_to(false);
+  if (sc.output.step_detail && !sc.output.steps)
+    out.fail_key("step_detail", "true", "needs output.steps: true (the detail is columns of steps.csv)");
   doc.check_unknown_keys();
   sc.resolved = doc.resolved();
   return sc;

@@ -68,4 +68,36 @@ double StepPricer::price(const models::BatchShape& batch) {
   return stack_.step_time(last_host_, last_gpu_);
 }
 
+StepExplanation StepPricer::explain(const models::BatchShape& batch) {
+  StepExplanation x;
+  if (batch.empty()) return x;
+  x.graphed = stack_.graphed(batch.tokens(), batch.prefill_tokens);
+  const double launch = x.graphed ? 0.0 : stack_.launch;
+  std::vector<Op> ops;
+  builder_.serving_step(model_, batch, plan_, ops);
+  place(ops);
+  for (const Op& op : ops) {
+    OpCost c;
+    c.op = op;
+    c.terms = cost_.breakdown(op);
+    c.device_gap = op.kernels * device_.kernel_launch_overhead;
+    c.dispatch = op.kernels * launch;
+    c.time = cost_.time(op, launch);
+    x.gpu += c.time;  // op order, from zero: the additions price() makes
+    x.ops.push_back(std::move(c));
+  }
+  x.host_step = stack_.step_overhead;
+  x.host_sequences = stack_.per_sequence * static_cast<double>(batch.decode_seqs + batch.prefill_chunks);
+  x.host_prompt_tokens = stack_.per_prefill_token * static_cast<double>(batch.prefill_tokens);
+  x.host = stack_.host_time(batch.decode_seqs + batch.prefill_chunks, batch.prefill_tokens);
+  x.step = stack_.step_time(x.host, x.gpu);
+  // The explanation is only worth having if it is the step the simulation runs.
+  const double priced = price(batch);
+  if (priced != x.step || last_gpu_ != x.gpu || last_host_ != x.host)
+    throw InvariantError(fmt::format("step explanation {} s (GPU {} s, host {} s) differs from the priced step {} s "
+                                     "(GPU {} s, host {} s)",
+                                     x.step, x.gpu, x.host, priced, last_gpu_, last_host_));
+  return x;
+}
+
 }  // namespace hetsim::serving

@@ -16,6 +16,25 @@
 
 namespace hetsim::serving {
 
+/// One op of an explained step: the op as placed, its roofline terms and what it costs.
+struct OpCost {
+  Op op;
+  hw::Breakdown terms;    ///< roofline terms of one instance (no launch overhead)
+  double device_gap = 0;  ///< device launch gap per instance (kernels x the device's launch overhead)
+  double dispatch = 0;    ///< host dispatch per instance (kernels x the stack's launch; 0 under a CUDA graph)
+  double time = 0;        ///< seconds of all `repeat` instances, as the step is priced
+};
+
+/// A step taken apart: every op in order, the host work and the totals, bit-identical to price().
+struct StepExplanation {
+  std::vector<OpCost> ops;
+  bool graphed = false;         ///< the step replays a CUDA graph (no per-kernel dispatch)
+  double host_step = 0;         ///< the stack's fixed host work per step
+  double host_sequences = 0;    ///< per-sequence host work x sequences
+  double host_prompt_tokens = 0;  ///< per-prompt-token host work x prompt tokens
+  double gpu = 0, host = 0, step = 0;
+};
+
 class StepPricer {
  public:
   StepPricer(const models::ModelSpec& model, const ParallelPlan& plan, const hw::Device& device,
@@ -23,6 +42,8 @@ class StepPricer {
 
   /// Seconds one step of `batch` takes on the instance (GPU work and the stack's host work).
   double price(const models::BatchShape& batch);
+  /// The step of `batch` taken apart op by op (the same ops, order and sums as price()).
+  StepExplanation explain(const models::BatchShape& batch);
   /// The GPU part of the last priced step, and its host part.
   double last_gpu() const { return last_gpu_; }
   double last_host() const { return last_host_; }

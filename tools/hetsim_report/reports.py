@@ -3,6 +3,7 @@ folder gets."""
 
 import os
 
+from .explain_report import report_explain
 from .html_page import Report
 from .inputs import InputError
 from .run_inputs import load_run
@@ -84,9 +85,11 @@ def build_report(folder):
         kind = report_sweep
     elif os.path.exists(os.path.join(folder, "requests.csv")):
         kind = report_run
+    elif os.path.exists(os.path.join(folder, "explain.json")):
+        kind = report_explain
     else:
-        raise InputError(folder, "neither points.csv or sweep.json (sweep folder) nor "
-                                 "requests.csv (run folder) found")
+        raise InputError(folder, "neither points.csv or sweep.json (sweep folder), requests.csv "
+                                 "(run folder) nor explain.json (explain folder) found")
     outdir = os.path.join(folder, "report")
     kind(folder, outdir)
     return os.path.join(outdir, "index.html")
