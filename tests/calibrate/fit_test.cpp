@@ -178,6 +178,10 @@ TEST_CASE("calibrate: every committed profile refits exactly from its committed 
       const std::string rel = "../shared/data";
       for (std::size_t at = args.find(rel); at != std::string::npos; at = args.find(rel, at + test::shared_data().size()))
         args.replace(at, rel.size(), test::shared_data());
+      // Measurements copied into the repo (hw/profiles/data/) are named from the repo root.
+      const std::string in_repo = " hw/profiles/data/", at_source = " " + test::source_dir() + "/hw/profiles/data/";
+      for (std::size_t at = args.find(in_repo); at != std::string::npos; at = args.find(in_repo, at + at_source.size()))
+        args.replace(at, in_repo.size(), at_source);
     } else {
       const auto raw = (entry.path().parent_path() / committed.raw).string();
       REQUIRE(std::filesystem::exists(raw));
