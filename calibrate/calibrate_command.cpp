@@ -35,7 +35,10 @@ std::map<std::string, std::pair<double, std::size_t>> errors_by_kernel(const hw:
   for (const Measurement& m : ms) {
     const auto& fit = p.classes[static_cast<std::size_t>(m.cls)];
     if (!fit || m.cls == OpClass::collective) continue;
-    errors[m.kernel].push_back(std::abs(predict(m, fit->efficiency, peaks_for(d, m.cls)) - m.seconds) / m.seconds);
+    hw::Efficiency e = fit->efficiency;
+    for (const auto& op : p.ops)
+      if (op.op == m.op && op.cls == m.cls) e = op.fit.efficiency;
+    errors[m.kernel].push_back(std::abs(predict(m, e, peaks_for(d, m.cls)) - m.seconds) / m.seconds);
   }
   std::map<std::string, std::pair<double, std::size_t>> out;
   for (auto& [kernel, e] : errors) {
@@ -51,20 +54,35 @@ std::string report_markdown(const hw::Profile& p, const hw::Device& d, const std
                                 p.measured, ms.size(), seconds);
   out += "Fit: t = (t_c^p + t_m^p)^(1/p) with t_c = (F + s_half_c) / (peak e_max_c), t_m = (B + s_half_m) / (bw e_max_m) "
          "(p = blend; 0 = max, the plain roofline).\n\n";
-  out += "| op class | points | compute e_max | compute s_half (FLOP) | memory e_max | memory s_half (B) | blend | held-out median abs error | held out |\n";
-  out += "|---|---|---|---|---|---|---|---|---|\n";
+  out += "| op class | points | compute e_max | compute s_half (FLOP) | memory e_max | memory s_half (B) | blend | held-out median abs error | with per-op curves | held out |\n";
+  out += "|---|---|---|---|---|---|---|---|---|---|\n";
   for (OpClass c : kOpClasses) {
     const auto& f = p.classes[static_cast<std::size_t>(c)];
     if (!f) {
-      if (c != OpClass::collective || p.collectives.empty()) out += fmt::format("| {} | 0 | - | - | - | - | - | not measured | |\n", to_string(c));
+      if (c != OpClass::collective || p.collectives.empty()) out += fmt::format("| {} | 0 | - | - | - | - | - | not measured | | |\n", to_string(c));
       continue;
     }
-    out += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {:.1f}% | {} |\n", to_string(c), f->points,
+    out += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {:.1f}% | {} | {} |\n", to_string(c), f->points,
                        f->has_compute ? fmt::format("{:.3f}", f->efficiency.compute) : "-",
                        f->has_compute ? fmt::format("{:.3g}", f->efficiency.compute_half) : "-",
                        f->has_memory ? fmt::format("{:.3f}", f->efficiency.memory) : "-",
                        f->has_memory ? fmt::format("{:.3g}", f->efficiency.memory_half) : "-",
-                       f->efficiency.blend > 0 ? fmt::format("{:g}", f->efficiency.blend) : "max", 100 * f->held_out_error, f->held_out);
+                       f->efficiency.blend > 0 ? fmt::format("{:g}", f->efficiency.blend) : "max", 100 * f->held_out_error,
+                       f->held_out_error_with_ops ? fmt::format("{:.1f}%", 100 * *f->held_out_error_with_ops) : "-", f->held_out);
+  }
+  if (!p.ops.empty()) {
+    out += "\nPer-op curves (kept where the op's own fit carries to held-out models at least a point better than its class curve):\n\n";
+    out += "| op | class | points | compute e_max | compute s_half (FLOP) | memory e_max | memory s_half (B) | blend | held-out median abs error |\n";
+    out += "|---|---|---|---|---|---|---|---|---|\n";
+    for (const auto& op : p.ops) {
+      const hw::ClassFit& f = op.fit;
+      out += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {:.1f}% |\n", op.op, to_string(op.cls), f.points,
+                         f.has_compute ? fmt::format("{:.3f}", f.efficiency.compute) : "-",
+                         f.has_compute ? fmt::format("{:.3g}", f.efficiency.compute_half) : "-",
+                         f.has_memory ? fmt::format("{:.3f}", f.efficiency.memory) : "-",
+                         f.has_memory ? fmt::format("{:.3g}", f.efficiency.memory_half) : "-",
+                         f.efficiency.blend > 0 ? fmt::format("{:g}", f.efficiency.blend) : "max", 100 * f.held_out_error);
+    }
   }
   const auto fitted = errors_by_kernel(p, d, ms);
   const auto checked = errors_by_kernel(p, d, validation);
@@ -163,7 +181,9 @@ std::vector<Measurement> import_measurements(const CalibrateOptions& o, hw::Prof
 int run_calibrate(const CalibrateOptions& o) {
   if (o.out.empty() || fs::path(o.out).extension() != ".yaml")
     throw InputError(fmt::format("--out {}: expected a profile path ending in .yaml, e.g. hw/profiles/my-gpu.yaml", o.out));
-  const hw::Device device = hw::catalog_device(o.device);
+  // The catalog's own efficiencies, not a profile it names: they fill regimes the measurements do
+  // not identify, and a profile must not depend on the one it replaces.
+  const hw::Device device = hw::catalog_device(o.device, false);
   const auto t0 = std::chrono::steady_clock::now();
   hw::Profile profile;
   profile.name = fs::path(o.out).stem().string();
@@ -197,8 +217,11 @@ int run_calibrate(const CalibrateOptions& o) {
       profile.collectives = fit_collectives(list);
       continue;
     }
-    profile.classes[static_cast<std::size_t>(cls)] =
-        fit_class(list, peaks_for(device, cls), device.eff(cls), o.blend || !o.import_format.empty());
+    const bool blend = o.blend || !o.import_format.empty();
+    std::vector<double> errors;
+    hw::ClassFit fit = fit_class(list, peaks_for(device, cls), device.eff(cls), blend, &errors);
+    for (auto& op : fit_ops(list, peaks_for(device, cls), blend, fit, errors)) profile.ops.push_back(std::move(op));
+    profile.classes[static_cast<std::size_t>(cls)] = std::move(fit);
   }
   for (const auto& m : ms)
     if (m.kernel == "empty_kernel") profile.launch_overhead = m.seconds;

@@ -207,7 +207,7 @@ double predict(const Measurement& m, const hw::Efficiency& e, const Peaks& peaks
 }
 
 hw::ClassFit fit_class(const std::vector<Measurement>& measurements, const Peaks& peaks, const hw::Efficiency& fallback,
-                       bool blend) {
+                       bool blend, std::vector<double>* held_out_errors) {
   const bool collective = !measurements.empty() && measurements.front().cls == OpClass::collective;
   std::vector<const Measurement*> all;
   std::vector<std::string> groups;
@@ -221,12 +221,20 @@ hw::ClassFit fit_class(const std::vector<Measurement>& measurements, const Peaks
   // the others, so the error says how well the curves carry to a model they never saw; without,
   // every 5th measurement is left out.
   std::vector<double> errors;
+  if (held_out_errors) held_out_errors->assign(all.size(), std::numeric_limits<double>::quiet_NaN());
   auto hold_out = [&](auto&& is_held_out) {
-    std::vector<const Measurement*> train, held;
-    for (std::size_t i = 0; i < all.size(); ++i) (is_held_out(i) ? held : train).push_back(all[i]);
+    std::vector<const Measurement*> train;
+    std::vector<std::size_t> held;
+    for (std::size_t i = 0; i < all.size(); ++i)
+      if (is_held_out(i)) held.push_back(i);
+      else train.push_back(all[i]);
     if (held.empty() || train.size() < 2) return;
     const hw::ClassFit partial = fit_procedure(train, peaks, fallback, collective, blend);
-    for (auto* m : held) errors.push_back(std::abs(predict(*m, partial.efficiency, peaks) - m->seconds) / m->seconds);
+    for (std::size_t i : held) {
+      const double error = std::abs(predict(*all[i], partial.efficiency, peaks) - all[i]->seconds) / all[i]->seconds;
+      errors.push_back(error);
+      if (held_out_errors) (*held_out_errors)[i] = error;
+    }
   };
   if (groups.size() >= 2) {
     for (const std::string& g : groups) hold_out([&](std::size_t i) { return all[i]->group == g; });
@@ -237,6 +245,34 @@ hw::ClassFit fit_class(const std::vector<Measurement>& measurements, const Peaks
   }
   fit.held_out_error = median(std::move(errors));
   return fit;
+}
+
+std::vector<hw::Profile::OpFit> fit_ops(const std::vector<Measurement>& list, const Peaks& peaks, bool blend,
+                                        hw::ClassFit& class_fit, const std::vector<double>& class_errors) {
+  std::map<std::string, std::vector<std::size_t>> by_op;
+  for (std::size_t i = 0; i < list.size(); ++i)
+    if (!list[i].op.empty()) by_op[list[i].op].push_back(i);
+  auto finite_median = [](const std::vector<double>& v) {
+    std::vector<double> kept;
+    for (double x : v)
+      if (!std::isnan(x)) kept.push_back(x);
+    return median(std::move(kept));
+  };
+  std::vector<hw::Profile::OpFit> out;
+  std::vector<double> combined = class_errors;
+  for (const auto& [op, indices] : by_op) {
+    std::vector<Measurement> subset;
+    std::vector<double> class_on_op;
+    for (std::size_t i : indices) subset.push_back(list[i]), class_on_op.push_back(class_errors[i]);
+    std::vector<double> op_errors;
+    hw::ClassFit fit = fit_class(subset, peaks, class_fit.efficiency, blend, &op_errors);
+    // An op's own curve has fewer points to stand on: keep it only where it clearly carries better.
+    if (!(fit.held_out_error < finite_median(class_on_op) - 0.01)) continue;
+    for (std::size_t k = 0; k < indices.size(); ++k) combined[indices[k]] = op_errors[k];
+    out.push_back({op, list.front().cls, std::move(fit)});
+  }
+  if (!out.empty()) class_fit.held_out_error_with_ops = finite_median(combined);
+  return out;
 }
 
 namespace {

@@ -26,8 +26,17 @@ struct Peaks {
 /// on the rest; the curves returned are then fitted on all measurements.
 /// `blend` lets the fit replace the max by a fitted blend (hw::Efficiency::blend) when that fits
 /// clearly better (imported profiles; `hetsim calibrate --blend`).
+/// `held_out_errors`, if given, receives each measurement's held-out relative error (in input
+/// order; NaN for one never held out).
 hw::ClassFit fit_class(const std::vector<Measurement>& measurements, const Peaks& peaks, const hw::Efficiency& fallback,
-                       bool blend = true);
+                       bool blend = true, std::vector<double>* held_out_errors = nullptr);
+
+/// Per-op curves for the measurements of `list` (one op class, fitted as `class_fit` with
+/// per-measurement held-out errors `class_errors`) that name the op they time: each op's own fit,
+/// kept where its held-out error beats the class curve's on the same measurements by a point.
+/// Sets class_fit.held_out_error_with_ops when any is kept.
+std::vector<hw::Profile::OpFit> fit_ops(const std::vector<Measurement>& list, const Peaks& peaks, bool blend,
+                                        hw::ClassFit& class_fit, const std::vector<double>& class_errors);
 
 /// One timed copy from the copies CSV.
 struct Copy {

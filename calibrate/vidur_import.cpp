@@ -88,7 +88,8 @@ std::vector<Measurement> import_vidur_ops(const fs::path& dir) {
                            {"mlp_up_proj", median("mlp_up_proj")},       {"mlp_down_proj", median("mlp_down_proj")},
                            {"mlp_act", median("mlp_act")},               {"input_layernorm", median("input_layernorm")},
                            {"post_attention_layernorm", median("post_attention_layernorm")},
-                           {"attn_rope", median("attn_rope")},           {"add", median("add")}};
+                           {"attn_rope", median("attn_rope")}};
+    const auto add = median("add");
     while (csv.next()) {
       const double heads_all = number(csv, c_heads, "n_head"), h = number(csv, c_h, "n_embd");
       const double tp = number(csv, c_tp, "num_tensor_parallel_workers"), T = number(csv, c_tokens, "num_tokens");
@@ -98,21 +99,27 @@ std::vector<Measurement> import_vidur_ops(const fs::path& dir) {
       const double inter = number(csv, c_ffn, "n_expanded_embd") / tp;
       const bool gated = csv.field(c_gated) == "True" || csv.field(c_gated) == "true" || csv.field(c_gated) == "1";
       const double rope = T * (heads + kv) * hd;
+      // The residual add Vidur times on its own; hetsim's norms fuse it (vLLM's fused_add_rms_norm).
+      const double add_seconds = add ? number(csv, *add, "add") * kMillisecond : 0.0;
       for (const Timed& t : timed) {
         if (!t.col) continue;
         const std::string_view op = t.op;
         Measurement m;
-        if (op == "attn_pre_proj") m = gemm(op, T, (heads + 2 * kv) * hd, h);
-        else if (op == "attn_post_proj") m = gemm(op, T, h, heads * hd);
-        else if (op == "mlp_up_proj") m = gemm(op, T, (gated ? 2 : 1) * inter, h);
-        else if (op == "mlp_down_proj") m = gemm(op, T, h, inter);
-        // The elementwise ops at the FLOPs and bytes models/dense_transformer.cpp charges for them.
-        else if (op == "mlp_act") m = elementwise(op, 5 * T * inter, (gated ? 3 : 2) * T * inter * kBytes, T);
-        else if (op == "attn_rope") m = elementwise(op, 3 * rope, 2 * rope * kBytes, T);
-        else if (op == "add") m = elementwise(op, T * h, 3 * T * h * kBytes, T);
-        else m = elementwise(op, 4 * T * h, (2 * T * h + h) * kBytes, T);  // RMSNorm: read x and the weight, write y
+        // Each measurement carries the FLOPs and bytes models/dense_transformer.cpp charges for the
+        // op it times (`m.op`), so a curve fitted to it prices that op.
+        if (op == "attn_pre_proj") m = gemm(op, T, (heads + 2 * kv) * hd, h), m.op = "qkv_proj";
+        else if (op == "attn_post_proj") m = gemm(op, T, h, heads * hd), m.op = "o_proj";
+        else if (op == "mlp_up_proj") m = gemm(op, T, (gated ? 2 : 1) * inter, h), m.op = "gate_up_proj";
+        else if (op == "mlp_down_proj") m = gemm(op, T, h, inter), m.op = "down_proj";
+        else if (op == "mlp_act") m = elementwise(op, 5 * T * inter, (gated ? 3 : 2) * T * inter * kBytes, T), m.op = "silu_mul";
+        else if (op == "attn_rope") m = elementwise(op, 3 * rope, 2 * rope * kBytes, T), m.op = "rope";
+        else if (op == "input_layernorm")  // RMSNorm with the residual add fused: read x and the residual, write y; the weight
+          m = elementwise("input_layernorm+add", 4 * T * h, (3 * T * h + h) * kBytes, T), m.op = "input_norm";
+        else
+          m = elementwise("post_attention_layernorm+add", 5 * T * h, (3 * T * h + h) * kBytes, T), m.op = "post_attention_norm";
         m.dtype = DType::fp16;
         m.seconds = number(csv, *t.col, t.op) * kMillisecond;
+        if (m.op == "input_norm" || m.op == "post_attention_norm") m.seconds += add_seconds;
         m.group = model;
         m.shape += fmt::format(";tp={};tokens={}", tp, T);
         if (m.seconds > 0) out.push_back(std::move(m));

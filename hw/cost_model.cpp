@@ -49,7 +49,7 @@ Breakdown CostModel::terms(const Op& op, bool ideal) const {
     throw InvariantError(fmt::format("device {} ({}) cannot run {} ops (op {}); policies must check can_run first",
                                      device_.name, device_.kind_name, to_string(op.cls), op.name));
   static const Efficiency unit{};  // efficiencies of 1: the roofline itself
-  const Efficiency& e = ideal ? unit : device_.eff(op.cls);
+  const Efficiency& e = ideal ? unit : device_.eff(op);
   Breakdown b;
   if (op.cls == OpClass::collective) {
     const LinkLevel up{device_.scale_up.bandwidth, device_.scale_up.latency, e.memory, e.memory_half};

@@ -187,8 +187,9 @@ Device parse_device(const config::Node& node) {
   return d;
 }
 
-Device catalog_device(const std::string& name) {
-  auto doc = config::Document::load_string("device: " + name + "\n", "device");
+Device catalog_device(const std::string& name, bool with_profile) {
+  auto doc = config::Document::load_string(
+      with_profile ? "device: " + name + "\n" : "device: {preset: " + name + ", profile: none}\n", "device");
   auto layered = catalog::with_preset(doc.root(), "device", "hw/catalog");
   Device d = parse_device(layered.node);
   layered.preset.check_unknown_keys();

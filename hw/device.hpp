@@ -81,12 +81,27 @@ struct Device {
     return nullptr;
   }
   double cost_per_hour = 0;          ///< rental price per device-hour in USD; 0 = unknown
+  /// Curves of single ops (a profile's `ops:`, by graph-builder op name, e.g. "input_norm"): one
+  /// class covers kernels as different as RMSNorm and RoPE, so where measurements of an op exist
+  /// its own curve prices it and the class curve covers the rest.
+  struct OpEfficiency {
+    std::string op;
+    OpClass cls = OpClass::elementwise;
+    Efficiency efficiency;
+  };
+  std::vector<OpEfficiency> op_efficiency;
 
   const ComputeEngine& compute() const { return engines[engine]; }
   /// Whether the model engine can execute ops of class `c` (policies ask before placing work here).
   bool can_run(OpClass c) const { return compute().can_run(c); }
   double peak(DType d) const { return compute().peak(d); }
   const Efficiency& eff(OpClass c) const { return efficiency[static_cast<std::size_t>(c)]; }
+  /// The curve that prices `op`: its own (op_efficiency) if the device has one, else its class's.
+  const Efficiency& eff(const Op& op) const {
+    for (const OpEfficiency& o : op_efficiency)
+      if (o.cls == op.cls && o.op == op.name) return o.efficiency;
+    return eff(op.cls);
+  }
   const MemoryTier& memory() const { return tiers.front(); }
   /// Index of the first tier of kind `k`, if the device has one.
   std::optional<std::size_t> find_tier(TierKind k) const;
@@ -97,8 +112,9 @@ struct Device {
 /// Reads a device from a (possibly layered) config node; validates every value. A `profile: NAME`
 /// key applies hw/profiles/NAME.yaml over the catalog efficiencies.
 Device parse_device(const config::Node& node);
-/// The catalog entry `name` (hw/catalog/NAME.yaml) with its profile applied; unknown keys are errors.
-Device catalog_device(const std::string& name);
+/// The catalog entry `name` (hw/catalog/NAME.yaml) with its profile applied (or, `with_profile`
+/// false, with the catalog's own efficiencies); unknown keys are errors.
+Device catalog_device(const std::string& name, bool with_profile = true);
 /// Which source priced each op class, grouped ("gemm, ...: profile X; collective: catalog default").
 std::string describe_sources(const Device& device);
 

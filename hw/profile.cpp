@@ -8,6 +8,58 @@
 
 namespace hetsim::hw {
 
+namespace {
+/// One fitted curve (an op class's, or a single op's).
+ClassFit parse_fit(const config::Node& entry) {
+  ClassFit fit;
+  if (auto compute = entry.maybe("compute")) {
+    fit.has_compute = true;
+    fit.efficiency.compute = compute->get<double>("e_max").in_range(1e-4, 1.0);
+    fit.efficiency.compute_half = compute->get<double>("s_half").default_to(0.0).at_least(0.0);
+  }
+  if (auto memory = entry.maybe("memory")) {
+    fit.has_memory = true;
+    fit.efficiency.memory = memory->get<double>("e_max").in_range(1e-4, 1.0);
+    fit.efficiency.memory_half = memory->get<double>("s_half").default_to(0.0).at_least(0.0);
+  }
+  if (!fit.has_compute && !fit.has_memory) entry.fail("expected 'compute' and/or 'memory' curves");
+  fit.efficiency.blend = entry.get<double>("blend").default_to(0.0).in_range(0.0, 64.0);
+  fit.held_out = entry.get<std::string>("held_out").default_to("");
+  fit.held_out_error = entry.get<double>("held_out_median_abs_error").default_to(0.0).at_least(0.0);
+  if (entry.has("held_out_with_op_curves"))
+    fit.held_out_error_with_ops = entry.get<double>("held_out_with_op_curves").at_least(0.0).value();
+  fit.points = entry.get<unsigned long>("points").default_to(0);
+  return fit;
+}
+
+std::string fit_yaml(const ClassFit& fit, const std::string& indent) {
+  std::string out;
+  if (fit.has_compute)
+    out += fmt::format("{}compute: {{e_max: {}, s_half: {}}}\n", indent, fit.efficiency.compute, fit.efficiency.compute_half);
+  if (fit.has_memory)
+    out += fmt::format("{}memory: {{e_max: {}, s_half: {}}}\n", indent, fit.efficiency.memory, fit.efficiency.memory_half);
+  if (fit.efficiency.blend > 0) out += fmt::format("{}blend: {}\n", indent, fit.efficiency.blend);
+  out += fmt::format("{}held_out_median_abs_error: {}\n", indent, fit.held_out_error);
+  if (fit.held_out_error_with_ops) out += fmt::format("{}held_out_with_op_curves: {}\n", indent, *fit.held_out_error_with_ops);
+  if (!fit.held_out.empty()) out += fmt::format("{}held_out: \"{}\"\n", indent, fit.held_out);
+  out += fmt::format("{}points: {}\n", indent, fit.points);
+  return out;
+}
+
+/// Copies the curves a fit identified onto `e` (a regime it did not identify keeps e's).
+void set_curves(const ClassFit& fit, Efficiency& e) {
+  if (fit.has_compute) {
+    e.compute = fit.efficiency.compute;
+    e.compute_half = fit.efficiency.compute_half;
+  }
+  if (fit.has_memory) {
+    e.memory = fit.efficiency.memory;
+    e.memory_half = fit.efficiency.memory_half;
+  }
+  e.blend = fit.efficiency.blend;
+}
+}  // namespace
+
 Profile parse_profile(const config::Node& node) {
   Profile p;
   p.name = node.get<std::string>("name").required();
@@ -61,23 +113,19 @@ Profile parse_profile(const config::Node& node) {
   for (OpClass c : kOpClasses) {
     const auto entry = classes.maybe(to_string(c));
     if (!entry) continue;
-    ClassFit fit;
-    if (auto compute = entry->maybe("compute")) {
-      fit.has_compute = true;
-      fit.efficiency.compute = compute->get<double>("e_max").in_range(1e-4, 1.0);
-      fit.efficiency.compute_half = compute->get<double>("s_half").default_to(0.0).at_least(0.0);
+    p.classes[static_cast<std::size_t>(c)] = parse_fit(*entry);
+  }
+  if (auto ops = node.maybe("ops")) {
+    for (const std::string& name : ops->keys()) {
+      const config::Node entry = ops->child(name);
+      Profile::OpFit f;
+      f.op = name;
+      const std::string cls = entry.get<std::string>("class").one_of({"gemm", "elementwise", "attention_prefill", "attention_decode"});
+      for (OpClass c : kOpClasses)
+        if (to_string(c) == cls) f.cls = c;
+      f.fit = parse_fit(entry);
+      p.ops.push_back(std::move(f));
     }
-    if (auto memory = entry->maybe("memory")) {
-      fit.has_memory = true;
-      fit.efficiency.memory = memory->get<double>("e_max").in_range(1e-4, 1.0);
-      fit.efficiency.memory_half = memory->get<double>("s_half").default_to(0.0).at_least(0.0);
-    }
-    if (!fit.has_compute && !fit.has_memory) entry->fail("expected 'compute' and/or 'memory' curves");
-    fit.efficiency.blend = entry->get<double>("blend").default_to(0.0).in_range(0.0, 64.0);
-    fit.held_out = entry->get<std::string>("held_out").default_to("");
-    fit.held_out_error = entry->get<double>("held_out_median_abs_error").default_to(0.0).at_least(0.0);
-    fit.points = entry->get<unsigned long>("points").default_to(0);
-    p.classes[static_cast<std::size_t>(c)] = fit;
   }
   return p;
 }
@@ -118,14 +166,15 @@ std::string profile_yaml(const Profile& p) {
     const auto& fit = p.classes[static_cast<std::size_t>(c)];
     if (!fit) continue;
     out += fmt::format("  {}:\n", to_string(c));
-    if (fit->has_compute)
-      out += fmt::format("    compute: {{e_max: {}, s_half: {}}}\n", fit->efficiency.compute, fit->efficiency.compute_half);
-    if (fit->has_memory)
-      out += fmt::format("    memory: {{e_max: {}, s_half: {}}}\n", fit->efficiency.memory, fit->efficiency.memory_half);
-    if (fit->efficiency.blend > 0) out += fmt::format("    blend: {}\n", fit->efficiency.blend);
-    out += fmt::format("    held_out_median_abs_error: {}\n", fit->held_out_error);
-    if (!fit->held_out.empty()) out += fmt::format("    held_out: \"{}\"\n", fit->held_out);
-    out += fmt::format("    points: {}\n", fit->points);
+    out += fit_yaml(*fit, "    ");
+  }
+  if (!p.ops.empty()) {
+    out += "# Curves of single ops (graph-builder op names), fitted to that op's measurements alone.\n";
+    out += "ops:\n";
+    for (const Profile::OpFit& f : p.ops) {
+      out += fmt::format("  {}:\n    class: {}\n", f.op, to_string(f.cls));
+      out += fit_yaml(f.fit, "    ");
+    }
   }
   return out;
 }
@@ -135,16 +184,15 @@ void apply_profile(const Profile& p, Device& d) {
     const auto& fit = p.classes[static_cast<std::size_t>(c)];
     if (!fit) continue;
     Efficiency& e = d.efficiency[static_cast<std::size_t>(c)];
-    if (fit->has_compute) {
-      e.compute = fit->efficiency.compute;
-      e.compute_half = fit->efficiency.compute_half;
-    }
-    if (fit->has_memory) {
-      e.memory = fit->efficiency.memory;
-      e.memory_half = fit->efficiency.memory_half;
-    }
-    e.blend = fit->efficiency.blend;
+    set_curves(*fit, e);
     e.source = fmt::format("profile {} (held-out error {:.1f}%)", p.name, 100 * fit->held_out_error);
+  }
+  d.op_efficiency.clear();
+  for (const Profile::OpFit& f : p.ops) {
+    Device::OpEfficiency o{f.op, f.cls, d.eff(f.cls)};  // the class curve under the op's own regimes
+    set_curves(f.fit, o.efficiency);
+    o.efficiency.source = fmt::format("profile {}, op curve (held-out error {:.1f}%)", p.name, 100 * f.fit.held_out_error);
+    d.op_efficiency.push_back(std::move(o));
   }
   if (p.launch_overhead) d.kernel_launch_overhead = *p.launch_overhead;
   for (const MeasuredCollective& m : p.collectives) d.measured_collectives.push_back(m);

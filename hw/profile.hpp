@@ -18,6 +18,8 @@ struct ClassFit {
   bool has_compute = false;       ///< the measurements identified the compute regime
   bool has_memory = false;        ///< ... and the memory regime
   double held_out_error = 0;      ///< median |predicted - measured| / measured on held-out points
+  /// With the profile's per-op curves in place for the ops that have one (held out the same way).
+  std::optional<double> held_out_error_with_ops;
   std::string held_out;           ///< how points were held out ("leave one of 8 groups out", ...)
   std::size_t points = 0;         ///< measurements used
 };
@@ -40,6 +42,13 @@ struct Profile {
   std::array<std::optional<ClassFit>, kNumOpClasses> classes;
   std::optional<CopyFit> h2d, d2h, d2d;  ///< pinned host <-> device and device-to-device copies
   std::vector<MeasuredCollective> collectives;  ///< measured collectives by kind and group size
+  /// Curves of single ops (graph-builder op names), fitted to that op's measurements alone.
+  struct OpFit {
+    std::string op;
+    OpClass cls = OpClass::elementwise;
+    ClassFit fit;
+  };
+  std::vector<OpFit> ops;
 };
 
 /// Reads a profile from its config node; validates every value.

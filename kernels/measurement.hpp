@@ -16,6 +16,7 @@ struct Measurement {
   double bytes = 0;     ///< device-memory traffic per launch (bus bytes for collectives)
   double seconds = 0;   ///< median time per launch
   std::string group;    ///< what the held-out error leaves out together (imported: the model); "" = none
+  std::string op;       ///< the graph-builder op it times (models/, e.g. "input_norm"); "" = only its class
 };
 
 /// Raw CSV: op_class,kernel,dtype,shape,flops,bytes,seconds[,group] (shape fields separated by ';';

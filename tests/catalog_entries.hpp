@@ -24,6 +24,8 @@ inline models::ModelSpec catalog_model(const std::string& name) {
 /// The same device with every efficiency 1 and no launch overhead or link latency: the pure roofline.
 inline hw::Device ideal(hw::Device d) {
   for (auto& e : d.efficiency) e = {1.0, 1.0};
+  d.op_efficiency.clear();          // a profile's per-op curves
+  d.measured_collectives.clear();   // and measured collective tables
   d.kernel_launch_overhead = 0;
   d.scale_up.latency = 0;
   return d;

@@ -215,3 +215,65 @@ TEST_CASE("calibrate: every committed profile refits exactly from its committed 
   INFO(checked << " committed profiles refitted");
   CHECK((checked > 0) != (readme.find("None is committed yet") != std::string::npos));
 }
+
+TEST_CASE("calibrate fit: per-op curves where one class holds kernels of different speeds", "[calibrate]") {
+  // Two memory-bound elementwise ops of one class, one at 80% of bandwidth and one at 40%, measured
+  // on three "models" (groups): one class curve cannot fit both, each op's own curve can.
+  std::vector<Measurement> ms;
+  for (const auto& [op, e_mem] : {std::pair{"fast_norm", 0.8}, std::pair{"slow_rope", 0.4}})
+    for (const char* group : {"a", "b", "c"})
+      for (double bytes = 1e5; bytes <= 1e9; bytes *= 3) {
+        Measurement m;
+        m.cls = OpClass::elementwise;
+        m.op = op;
+        m.group = group;
+        m.bytes = bytes * (group[0] == 'b' ? 1.3 : 1.0);
+        m.flops = m.bytes / 4;
+        m.seconds = (m.bytes + 1e6) / (kH100.bandwidth * e_mem);
+        ms.push_back(m);
+      }
+  std::vector<double> errors;
+  hw::ClassFit fit = fit_class(ms, kH100, hw::Efficiency{}, false, &errors);
+  REQUIRE(errors.size() == ms.size());
+  CHECK(fit.held_out_error > 0.2);  // the class curve sits between the two
+  const auto ops = fit_ops(ms, kH100, false, fit, errors);
+  REQUIRE(ops.size() == 2);
+  for (const auto& op : ops) {
+    INFO(op.op);
+    CHECK(op.fit.held_out_error < 1e-6);
+    CHECK(op.fit.efficiency.memory == Approx(op.op == "fast_norm" ? 0.8 : 0.4).epsilon(1e-6));
+  }
+  REQUIRE(fit.held_out_error_with_ops.has_value());
+  CHECK(*fit.held_out_error_with_ops < 1e-6);
+
+  // The profile carries them, the device applies them, and the cost model prices each op by its own.
+  hw::Profile p;
+  p.name = "test";
+  p.device = "h100-sxm5-80gb";
+  p.classes[static_cast<std::size_t>(OpClass::elementwise)] = fit;
+  p.ops = ops;
+  auto doc = config::Document::load_string(hw::profile_yaml(p), "profile.yaml");
+  const hw::Profile back = hw::parse_profile(doc.root());
+  REQUIRE(back.ops.size() == 2);
+  CHECK(back.ops[0].op == ops[0].op);
+  CHECK(back.ops[0].fit.efficiency.memory == Approx(ops[0].fit.efficiency.memory));
+  REQUIRE(back.classes[static_cast<std::size_t>(OpClass::elementwise)]->held_out_error_with_ops.has_value());
+  hw::Device d = test::catalog_device("h100-sxm5-80gb");
+  d.op_efficiency.clear();
+  hw::apply_profile(back, d);
+  const hw::CostModel cost(d);
+  Op op;
+  op.cls = OpClass::elementwise;
+  op.activations.bytes = 1e8;
+  op.flops = 1e3;
+  op.name = "fast_norm";
+  const double fast = cost.time(op) - d.kernel_launch_overhead;
+  op.name = "slow_rope";
+  const double slow = cost.time(op) - d.kernel_launch_overhead;
+  op.name = "other";  // no curve of its own: the class's
+  const double other = cost.time(op) - d.kernel_launch_overhead;
+  CHECK(fast == Approx((1e8 + 1e6) / (d.memory().read_bandwidth * 0.8)).epsilon(1e-6));
+  CHECK(slow == Approx(2 * fast).epsilon(1e-6));
+  CHECK(other == Approx((1e8 + fit.efficiency.memory_half) / (d.memory().read_bandwidth * fit.efficiency.memory)).epsilon(1e-6));
+  CHECK_THAT(d.eff(op).source, Catch::Contains("held-out"));
+}
