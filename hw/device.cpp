@@ -141,6 +141,20 @@ Device parse_device(const config::Node& node) {
   main.capacity = memory.quantity("capacity", units::Dim::bytes).positive();
   main.read_bandwidth = main.write_bandwidth = memory.quantity("bandwidth", units::Dim::bandwidth).positive();
   d.tiers.push_back(main);
+  // What the driver reports as total (CUDA's cudaMemGetInfo, vLLM's total_gpu_memory): less than
+  // the memory on the board, which the driver partly reserves; and datasheets' "GB" are often GiB
+  // (H100: "80GB", 79.18 GiB reported), so the check reads the capacity in binary units.
+  if (memory.has("usable")) {
+    d.usable_memory = memory.quantity("usable", units::Dim::bytes).positive();
+    if (d.usable_memory > main.capacity * (1 << 30) / 1e9)
+      memory.fail_key("usable", memory.child("usable").scalar(),
+                      fmt::format("expected at most the capacity ({}, read as binary units)",
+                                  units::format(main.capacity, units::Dim::bytes)));
+    d.usable_memory_source = "driver-reported total";
+  } else {
+    d.usable_memory = main.capacity;
+    d.usable_memory_source = "datasheet capacity (no driver figure)";
+  }
   if (sram_tier) d.tiers.push_back(*sram_tier);
   if (pim_multiple > 0) {
     // PIM units sit on the DRAM banks: they see the memory at its internal bandwidth, a multiple

@@ -90,6 +90,10 @@ struct Device {
     Efficiency efficiency;
   };
   std::vector<OpEfficiency> op_efficiency;
+  /// Main memory as the driver reports its total (CUDA's cudaMemGetInfo total, vLLM's
+  /// total_gpu_memory): `memory.usable`, or the datasheet capacity where the entry gives none.
+  double usable_memory = 0;
+  std::string usable_memory_source;  ///< "driver-reported total" or "datasheet capacity (no driver figure)"
 
   const ComputeEngine& compute() const { return engines[engine]; }
   /// Whether the model engine can execute ops of class `c` (policies ask before placing work here).

@@ -40,7 +40,29 @@ ServingStack parse_serving_stack(const config::Node& node) {
     if (auto prefill = attention->maybe("prefill")) s.attention_prefill = parse_curve(*prefill, true);
     if (auto decode = attention->maybe("decode")) s.attention_decode = parse_curve(*decode, false);
   }
+  if (s.cuda_graphs) s.graph_pool = node.child("cuda_graphs").quantity("pool", units::Dim::bytes).default_to("0 B").non_negative();
+  const config::Node memory = node.section("memory");
+  if (auto non_torch = memory.maybe("non_torch")) {
+    // One size for every degree, or a size per tensor-parallel degree: {1: 0.13 GiB, 2: 0.55 GiB}.
+    if (non_torch->is_map()) {
+      for (const std::string& key : non_torch->keys()) {
+        int tp = 0;
+        if (!config::detail::convert(key, tp) || tp < 1 || tp > 1024)
+          non_torch->fail_key(key, key, "expected a tensor-parallel degree (an integer in [1, 1024]) as key");
+        s.non_torch[tp] = non_torch->quantity(key, units::Dim::bytes).non_negative();
+      }
+      if (!s.non_torch.contains(1)) non_torch->fail("expected a size for tensor-parallel degree 1 (key 1)");
+    } else {
+      s.non_torch[1] = memory.quantity("non_torch", units::Dim::bytes).non_negative();
+    }
+  }
+  s.sampler_bytes_per_logit = memory.get<double>("sampler_bytes_per_logit").default_to(4.0).in_range(0.0, 1024.0);
   return s;
+}
+
+double ServingStack::non_torch_for(int tp) const {
+  auto it = non_torch.upper_bound(tp);  // first degree above tp; the one before it applies
+  return it == non_torch.begin() ? 0.0 : std::prev(it)->second;
 }
 
 Device ServingStack::apply(const Device& device) const {

@@ -11,7 +11,11 @@
 //   step = overlap_host ? max(host, gpu) : host + gpu
 // where the per-op max says that an eager host dispatching kernels slower than the GPU runs them
 // starves the GPU (small decode batches), and the GPU hides the host otherwise.
+//
+// The stack also says what device memory it takes besides weights, activations and KV (its
+// `memory:` section), which the KV budget subtracts (sim/serving/memory_budget.hpp).
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -37,6 +41,16 @@ struct ServingStack {
   /// efficiency curves replace the device's for these classes when given.
   std::optional<Efficiency> attention_prefill, attention_decode;
   std::string attention_kernels;  ///< which kernels those curves describe
+  /// Memory outside PyTorch's allocator that the engine's profile run sees grow, per device, by
+  /// tensor-parallel degree (vLLM's "non-torch memory": cuBLAS workspace, NCCL and all-reduce
+  /// buffers); a degree not listed takes the largest listed one below it. Empty = none.
+  std::map<int, double> non_torch;
+  /// CUDA-graph memory taken out of the budget before the KV cache is sized (0 when the engine
+  /// captures its graphs after sizing it, inside the headroom that gpu_memory_utilization leaves).
+  double graph_pool = 0;
+  /// Peak bytes per logit element while the sampler runs on the largest step's logits (fp32 logits
+  /// alone: 4; a sampler that sorts for top-k/top-p holds several copies).
+  double sampler_bytes_per_logit = 4;
 
   /// Whether a step with these token counts replays a CUDA graph.
   bool graphed(std::int64_t tokens, std::int64_t prefill_tokens) const {
@@ -50,6 +64,8 @@ struct ServingStack {
   double step_time(double host, double gpu) const { return overlap_host ? (host > gpu ? host : gpu) : host + gpu; }
   /// The device with the stack's attention curves in place of the device's own.
   Device apply(const Device& device) const;
+  /// Non-torch memory of each device of a tensor-parallel group of `tp` devices.
+  double non_torch_for(int tp) const;
 };
 
 /// Reads a stack from a (possibly layered) config node; validates every value.

@@ -23,6 +23,7 @@
 #include "sim/core/io/child_process.hpp"
 #include "sim/core/io/csv.hpp"
 #include "sim/core/units.hpp"
+#include "sim/scenario/scenario.hpp"
 
 namespace hetsim::tools {
 namespace fs = std::filesystem;
@@ -36,7 +37,7 @@ constexpr double kSlack = 0.02;
 
 struct Case {
   std::string id, level, role, source, metric, unit;
-  double measured = 0;  ///< SI units (seconds, or tokens/s)
+  double measured = 0;  ///< SI units (seconds, tokens/s, or bytes)
   YAML::Node spec;      ///< op / collective / scenario
   double predicted = 0;
   std::string failure;
@@ -84,6 +85,25 @@ double price_collective(const YAML::Node& c) {
   return hw::CostModel(device).time(op);
 }
 
+/// One device's memory term `metric` (kv, activation, weights or non_torch; bytes) of the first
+/// replica of the case's scenario, as the KV manager split it. Built in-process (no simulation); a
+/// scenario without a workload gets a one-request one.
+double memory_term(const Case& c) {
+  YAML::Node scenario = YAML::Clone(c.spec);
+  scenario["name"] = c.id;
+  if (!scenario["workload"])
+    scenario["workload"] = YAML::Load("{source: synthetic, num_requests: 1, arrival: {rate: 1}, prompt_tokens: 16, output_tokens: 16}");
+  YAML::Emitter e;
+  e << scenario;
+  const auto doc = config::Document::load_string(e.c_str(), c.id);
+  const sim::Scenario sc = sim::load_scenario(doc);
+  const policies::KvMemory& m = sc.replicas.front().kv->memory();
+  if (c.metric == "kv") return m.kv;
+  if (c.metric == "activation") return m.activation;
+  if (c.metric == "weights") return m.weights;
+  return m.non_torch;
+}
+
 /// Runs the case's scenario in a child hetsim and reads `metric` (a path into summary.json).
 double run_scenario(const Case& c, const fs::path& work) {
   const fs::path dir = work / c.id;
@@ -128,14 +148,23 @@ std::vector<Case> read_cases(const std::string& file) {
     c.level = text(file, n, "level");
     c.role = text(file, n, "role");
     c.source = text(file, n, "source");
-    if (c.level != "op" && c.level != "collective" && c.level != "single_request" && c.level != "loaded")
-      bad(file, n, fmt::format("level = {}: expected op, collective, single_request or loaded", c.level));
+    if (c.level != "op" && c.level != "collective" && c.level != "single_request" && c.level != "loaded" && c.level != "memory")
+      bad(file, n, fmt::format("level = {}: expected op, collective, single_request, loaded or memory", c.level));
     if (c.role != "fit" && c.role != "check") bad(file, n, fmt::format("role = {}: expected fit or check", c.role));
     const std::string measured = text(file, n, "measured");
     // "377 ms" (a time) or "6687 tok/s" (a throughput).
     if (measured.ends_with("tok/s")) {
       c.measured = std::stod(measured.substr(0, measured.size() - 5));
       c.unit = "tok/s";
+    } else if (c.level == "memory") {
+      // "53.29 GiB": memory as the engine's log prints it.
+      try {
+        c.measured = units::parse(measured, units::Dim::bytes);
+      } catch (const InputError&) {
+        bad(file, n, fmt::format("measured = {}: expected a size (\"53.29 GiB\")", measured));
+      }
+      if (!(c.measured > 0)) bad(file, n, fmt::format("measured = {}: expected a positive size", measured));
+      c.unit = "B";
     } else {
       try {
         c.measured = units::parse(measured, units::Dim::time);
@@ -148,6 +177,11 @@ std::vector<Case> read_cases(const std::string& file) {
     if (!n[key] || !n[key].IsMap()) bad(file, n, fmt::format("case {}: missing the '{}' map", c.id, key));
     c.spec = n[key];
     if (c.level == "single_request" || c.level == "loaded") c.metric = text(file, n, "metric");
+    if (c.level == "memory") {
+      c.metric = n["metric"] ? text(file, n, "metric") : "kv";
+      if (c.metric != "kv" && c.metric != "activation" && c.metric != "weights" && c.metric != "non_torch")
+        bad(file, n, fmt::format("metric = {}: expected kv, activation, weights or non_torch", c.metric));
+    }
     if (std::any_of(out.begin(), out.end(), [&](const Case& o) { return o.id == c.id; })) bad(file, n, "duplicate case id " + c.id);
     out.push_back(std::move(c));
   }
@@ -171,6 +205,7 @@ double median(std::vector<double> v) {
 }
 
 std::string show(double v, const std::string& unit) {
+  if (unit == "B") return fmt::format("{:.2f} GiB", v / (1 << 30));
   return unit == "tok/s" ? fmt::format("{:.0f} tok/s", v) : v < 1e-3 ? fmt::format("{:.1f} us", v * 1e6) : fmt::format("{:.2f} ms", v * 1e3);
 }
 
@@ -184,7 +219,10 @@ int run_validation(const ValidationOptions& o) {
     for (std::size_t i = next++; i < cases.size(); i = next++) {
       Case& c = cases[i];
       try {
-        c.predicted = c.level == "op" ? price_op(c.spec) : c.level == "collective" ? price_collective(c.spec) : run_scenario(c, work);
+        c.predicted = c.level == "op"           ? price_op(c.spec)
+                      : c.level == "collective" ? price_collective(c.spec)
+                      : c.level == "memory"     ? memory_term(c)
+                                                : run_scenario(c, work);
       } catch (const std::exception& e) {
         c.failure = e.what();
       }
@@ -223,7 +261,7 @@ int run_validation(const ValidationOptions& o) {
   }
   std::string summary = "| level | role | cases | median abs error |\n|---|---|---|---|\n";
   std::vector<double> all_check;
-  for (const char* level : {"op", "collective", "single_request", "loaded"})
+  for (const char* level : {"op", "collective", "single_request", "loaded", "memory"})
     for (const char* role : {"fit", "check"}) {
       const auto it = by_section.find({level, role});
       if (it == by_section.end()) continue;

@@ -1,8 +1,10 @@
 #pragma once
 // `hetsim validation`: runs hetsim on every case of the validation suite (validation/cases.yaml:
 // public measurements with their exact configuration and source) and writes the error table.
-// Op and collective cases are priced by the cost model in-process; single-request and loaded-run
-// cases run a scenario each (one child process per run: SimGrid allows one engine per process).
+// Op and collective cases are priced by the cost model in-process, and memory cases (KV capacity and
+// the terms before it) read the KV manager's split of a scenario built in-process; single-request
+// and loaded-run cases run a scenario each (one child process per run: SimGrid allows one engine per
+// process).
 #include <string>
 
 namespace hetsim::tools {

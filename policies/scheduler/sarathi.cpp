@@ -46,6 +46,7 @@ class SarathiScheduler final : public Scheduler {
   }
 
   std::optional<std::int64_t> unsplit_token_limit() const override { return std::nullopt; }
+  StepLimits step_limits() const override { return {chunk_size_, max_num_seqs_}; }
 
  private:
   std::int64_t max_num_seqs_;

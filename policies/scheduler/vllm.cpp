@@ -39,6 +39,7 @@ class VllmScheduler final : public Scheduler {
   }
 
   std::optional<std::int64_t> unsplit_token_limit() const override { return max_num_batched_tokens_; }
+  StepLimits step_limits() const override { return {max_num_batched_tokens_, max_num_seqs_}; }
 
  private:
   std::int64_t max_num_seqs_;

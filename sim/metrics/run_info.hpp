@@ -20,6 +20,22 @@ struct OutputOptions {
 };
 
 struct RunInfo {
+  /// How one device of an instance splits its memory before the KV cache is sized (bytes; the
+  /// terms of sim/serving/memory_budget.hpp as the KV manager applied them).
+  struct Memory {
+    double usable = 0;               ///< what the driver reports as the device's total
+    std::string usable_source;       ///< "driver-reported total" or "datasheet capacity (no driver figure)"
+    double utilization = 0;          ///< gpu_memory_utilization
+    double weights = 0;
+    double activation = 0;           ///< computed peak of the largest step, or the activation_reserve given
+    bool activation_given = false;
+    double non_torch = 0;
+    double graphs = 0;               ///< CUDA-graph memory subtracted before sizing the cache
+    double kv = 0;
+    bool kv_given = false;           ///< kv_cache_memory set the KV size
+    std::int64_t kv_blocks = 0;
+    std::int64_t block_size = 0;     ///< tokens per block
+  };
   struct Instance {
     std::string pool;         ///< the pool it belongs to
     std::string device;       ///< catalog name
@@ -29,6 +45,7 @@ struct RunInfo {
     double kv_bytes_per_token = 0;  ///< on one device of the instance
     double cost_per_hour = 0;       ///< per device; 0 = unknown
     std::string cost_model_source;  ///< where the device's efficiency figures come from
+    Memory memory;                  ///< one device's memory split
   };
   std::string scenario, file, model, fleet;
   std::uint64_t seed = 0;

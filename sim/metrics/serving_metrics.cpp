@@ -275,6 +275,11 @@ const MetricId kClientsFromLaw = declare(
 const MetricId kCostModel = declare({.name = "cost_model", .type = Type::json,
                                      .description = "where each device's efficiency figures come from",
                                      .key = "cost_model"});
+const MetricId kMemory = declare({.name = "memory", .type = Type::json, .unit = "B",
+                                  .description = "per pool, how one device's memory is split before the KV cache is "
+                                                 "sized: usable x utilization - weights - activation peak - non-torch - "
+                                                 "CUDA graphs = KV (bytes), and the KV blocks that gives",
+                                  .key = "memory"});
 const MetricId kGpus = declare({.name = "gpus", .type = Type::integer, .unit = "devices",
                                 .description = "accelerators in the fleet", .key = "gpus", .sweep = "gpus"});
 const MetricId kCostPerHour = declare({.name = "cost_per_hour", .unit = "USD/h",

@@ -25,7 +25,7 @@ extern const MetricId kPoolName, kPoolDevice, kPoolDeviceKind, kPoolReplicas, kP
 extern const MetricId kScenario, kModel, kFleet, kSeed, kRequests, kCompleted, kRejected, kDropped, kClipped, kRejectedByReason,
     kPreemptions, kSteps, kSwapOut, kSwapIn, kSwapBytes, kTransfer, kDuration, kRequestThroughput, kOutputTokenThroughput, kTotalTokenThroughput, kRunTtft, kRunTpot,
     kRunE2e, kRunQueue, kGoodput, kSloAttainment, kKvUtilMean, kKvUtilPeak, kMeanInSystem, kArrivalRate, kMeanSojourn, kLambdaTimesW,
-    kClients, kThinkTimeMean, kPeakInSystem, kClientsFromLaw, kCostModel, kGpus, kCostPerHour, kCostPerMillionOutputTokens;
+    kClients, kThinkTimeMean, kPeakInSystem, kClientsFromLaw, kCostModel, kMemory, kGpus, kCostPerHour, kCostPerMillionOutputTokens;
 
 /// The Chrome-trace name of a step from its emitted values: "prefill", "decode" or "mixed".
 const char* step_kind(const double* values);

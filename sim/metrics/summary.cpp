@@ -89,6 +89,32 @@ Summary summarize(const Recorder& rec) {
     if (std::find(sources.begin(), sources.end(), src) == sources.end()) sources.push_back(src);
   }
   set(s.run, sm::kCostModel, sources);
+  // Memory: one entry per pool (its replicas are alike), the terms of the KV budget of one device.
+  nlohmann::ordered_json memory = nlohmann::ordered_json::array();
+  std::vector<std::string> pools_seen;
+  for (const auto& in : info.instances) {
+    if (std::find(pools_seen.begin(), pools_seen.end(), in.pool) != pools_seen.end()) continue;
+    pools_seen.push_back(in.pool);
+    const RunInfo::Memory& m = in.memory;
+    nlohmann::ordered_json e;
+    e["pool"] = in.pool;
+    e["device"] = in.device;
+    e["tensor_parallel"] = in.tensor_parallel;
+    e["usable_bytes"] = m.usable;
+    e["usable_source"] = m.usable_source;
+    e["gpu_memory_utilization"] = m.utilization;
+    e["weights_bytes"] = m.weights;
+    e["activation_bytes"] = m.activation;
+    e["activation_source"] = m.activation_given ? "activation_reserve" : "computed peak of the largest step";
+    e["non_torch_bytes"] = m.non_torch;
+    e["cuda_graphs_bytes"] = m.graphs;
+    e["kv_bytes"] = m.kv;
+    e["kv_source"] = m.kv_given ? "kv_cache_memory" : "what is left";
+    e["kv_blocks"] = m.kv_blocks;
+    e["block_size"] = m.block_size;
+    memory.push_back(std::move(e));
+  }
+  set(s.run, sm::kMemory, memory);
   set(s.run, sm::kGpus, devices);
   if (cost_known) set(s.run, sm::kCostPerHour, cost);
 
@@ -401,6 +427,25 @@ std::string summary_table(const Summary& s) {
   line("");
   if (const auto* sources = std::get_if<nlohmann::ordered_json>(&s.get(sm::kCostModel)))
     for (const auto& src : *sources) line("  cost model  {}", src.get<std::string>());
+  // "memory      h100-sxm5-80gb, per device (GiB): 79.18 usable x 0.9 - (14.96 weights, 1.23 activation peak,
+  //              0.13 non-torch, 0.00 CUDA graphs) = 54.94 KV, 28130 blocks of 16 tokens" (one line per pool)
+  if (const auto* memory = std::get_if<nlohmann::ordered_json>(&s.get(sm::kMemory)))
+    for (const auto& m : *memory) {
+      const auto gib = [&](const char* key) { return m[key].get<double>() / (1 << 30); };
+      const std::string usable = fmt::format("{:.2f} usable{}", gib("usable_bytes"),
+                                             m["usable_source"] == "driver-reported total" ? "" : " (datasheet)");
+      const std::string terms = fmt::format(
+          "{:.2f} weights, {:.2f} activation {}, {:.2f} non-torch, {:.2f} CUDA graphs", gib("weights_bytes"),
+          gib("activation_bytes"), m["activation_source"] == "activation_reserve" ? "reserve" : "peak",
+          gib("non_torch_bytes"), gib("cuda_graphs_bytes"));
+      const std::string split =
+          m["kv_source"] == "kv_cache_memory"
+              ? fmt::format("{} holds {}; {:.2f} KV (kv_cache_memory)", usable, terms, gib("kv_bytes"))
+              : fmt::format("{} x {:g} - ({}) = {:.2f} KV", usable, m["gpu_memory_utilization"].get<double>(), terms,
+                            gib("kv_bytes"));
+      line("  memory      {}, per device (GiB): {}, {} blocks of {} tokens", m["pool"].get<std::string>(), split,
+           m["kv_blocks"].get<std::int64_t>(), m["block_size"].get<std::int64_t>());
+    }
   return out;
 }
 

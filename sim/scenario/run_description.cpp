@@ -25,6 +25,11 @@ RunInfo describe_run(const Scenario& sc) {
     in.kv_bytes_per_token = r.kv_bytes_per_token;
     in.cost_per_hour = r.device->cost_per_hour;
     in.cost_model_source = fmt::format("{}; serving stack {}", r.device->efficiency_source, r.stack->name);
+    const policies::KvMemory& m = r.kv->memory();
+    in.memory = {.usable = m.usable, .usable_source = r.device->usable_memory_source, .utilization = m.utilization,
+                 .weights = m.weights, .activation = m.activation, .activation_given = m.activation_given,
+                 .non_torch = m.non_torch, .graphs = m.graphs, .kv = m.kv, .kv_given = m.kv_given,
+                 .kv_blocks = m.blocks, .block_size = m.block_size};
     info.instances.push_back(std::move(in));
     moves_kv = moves_kv || r.kv->store().tiers() > 1;  // a policy keeps KV in another tier
   }

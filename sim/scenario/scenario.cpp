@@ -8,6 +8,7 @@
 #include "sim/core/catalog.hpp"
 #include "sim/core/error.hpp"
 #include "sim/core/registry.hpp"
+#include "sim/serving/memory_budget.hpp"
 #include "workload/workload_source.hpp"
 
 namespace hetsim::sim {
@@ -242,9 +243,10 @@ Scenario load_scenario(const config::Document& doc) {
       plan.kv = Registry<policies::KvManager>::instance().make(kv_cfg, "paged");
       plan.preemption = Registry<policies::Preemption>::instance().make(preemption_cfg, "recompute");
       plan.kv_bytes_per_token = sc.model.kv_bytes_per_token(pool.tensor_parallel);
-      const policies::KvSizing sizing{pool.device->memory().capacity,
-                                      weights_in_storage ? 0.0 : sc.model.weight_bytes_per_device(pool.tensor_parallel),
-                                      plan.kv_bytes_per_token};
+      // vLLM's accounting: usable memory x utilization - weights - activation peak of the largest
+      // step - non-torch - CUDA graphs (sim/serving/memory_budget.hpp).
+      const policies::KvSizing sizing = serving::kv_sizing(*pool.device, sc.model, *stack, pool.tensor_parallel,
+                                                           plan.scheduler->step_limits(), !weights_in_storage);
       try {
         plan.kv->size(sizing);
       } catch (const InputError& e) {

@@ -11,11 +11,30 @@
 
 namespace hetsim::policies {
 
-/// Memory of one device of a replica, as the KV manager needs it to size the cache.
+/// Memory of one device of a replica, as the KV manager needs it to size the cache (the terms of
+/// sim/serving/memory_budget.hpp).
 struct KvSizing {
-  double device_memory_bytes = 0;  ///< capacity of one device
+  double device_memory_bytes = 0;  ///< usable memory of one device (what the driver reports as total)
   double weight_bytes = 0;         ///< weights held by one device
   double kv_bytes_per_token = 0;   ///< KV bytes per token on one device (all layers)
+  double activation_bytes = 0;     ///< activation peak of the largest step, computed from the model
+  double non_torch_bytes = 0;      ///< the serving stack's non-torch memory at the replica's TP degree
+  double graph_bytes = 0;          ///< CUDA-graph memory the stack takes before the KV cache is sized
+};
+
+/// How a KV manager split one device's memory (the run summary prints it); bytes.
+struct KvMemory {
+  double usable = 0;           ///< usable device memory
+  double utilization = 0;      ///< fraction of it the engine may use (gpu_memory_utilization)
+  double weights = 0;
+  double activation = 0;       ///< the computed activation peak, or the activation_reserve that replaced it
+  bool activation_given = false;  ///< activation_reserve replaced the computed peak
+  double non_torch = 0;
+  double graphs = 0;
+  double kv = 0;               ///< KV cache bytes: what is left, or kv_cache_memory when given
+  bool kv_given = false;       ///< kv_cache_memory set the KV size directly
+  std::int64_t blocks = 0;     ///< KV blocks of the store
+  std::int64_t block_size = 0; ///< tokens per block
 };
 
 class KvManager {
@@ -35,6 +54,8 @@ class KvManager {
   /// Frees every block of `seq`, in whatever tier.
   virtual void release(Sequence& seq) = 0;
 
+  /// The memory split of the last size() call.
+  const KvMemory& memory() const { return memory_; }
   serving::KvBlockStore& store() { return *store_; }
   const serving::KvBlockStore& store() const { return *store_; }
   std::int64_t total_blocks() const { return store_->capacity(); }
@@ -59,6 +80,7 @@ class KvManager {
 
  protected:
   std::unique_ptr<serving::KvBlockStore> store_;
+  KvMemory memory_;
 };
 
 }  // namespace hetsim::policies

@@ -46,6 +46,13 @@ class ReplicaQueues {
   std::vector<Sequence*> running_;
 };
 
+/// The largest step a scheduler can form, which the engine sizes its activation memory for (vLLM's
+/// profile run: max_num_batched_tokens tokens from max_num_seqs sequences).
+struct StepLimits {
+  std::int64_t tokens = 0;     ///< tokens fed in one step
+  std::int64_t sequences = 0;  ///< sequences in one step
+};
+
 class Scheduler {
  public:
   static constexpr const char* kKind = "scheduler";
@@ -55,6 +62,8 @@ class Scheduler {
   /// Largest number of tokens one sequence may feed in one step, if prompts are never split; a
   /// request whose prompt + output exceeds it could never run after a preemption and is rejected.
   virtual std::optional<std::int64_t> unsplit_token_limit() const = 0;
+  /// The largest step it forms.
+  virtual StepLimits step_limits() const = 0;
 };
 
 }  // namespace hetsim::policies
