@@ -16,18 +16,30 @@ std::string_view intern(std::string name) {
   return *names.insert(std::move(name)).first;
 }
 
-Op gemm(std::string_view name, DType dt, double m, double n, double k, double repeat, bool bias = false) {
-  const double b = bytes_per_element(dt);
+/// Byte sizes of the precision's kinds (models/precision.hpp).
+struct Bytes {
+  double w, a, kv, c;  ///< linear-layer weights, activations (and unquantized weights), KV cache, collectives
+  explicit Bytes(const Precision& p)
+      : w(bytes_per_element(p.weights)), a(bytes_per_element(p.activations)), kv(bytes_per_element(p.kv)),
+        c(bytes_per_element(p.comm)) {}
+};
+
+/// Y = X W (m x k times k x n) in `math`, its k x n weight stored at `wb` bytes per element; the
+/// bias (n, unquantized as in vLLM's Fp8LinearMethod), X and Y at `ab`.
+Op gemm(std::string_view name, DType math, double wb, double ab, double m, double n, double k, double repeat,
+        bool bias = false) {
   Op op;
   op.name = name;
   op.cls = OpClass::gemm;
-  op.dtype = dt;
+  op.dtype = math;
   op.flops = 2 * m * n * k + (bias ? m * n : 0);
-  op.weights.bytes = (k * n + (bias ? n : 0)) * b;
-  op.activations.bytes = (m * k + m * n) * b;
+  op.weights.bytes = k * n * wb + (bias ? n * ab : 0);
+  op.activations.bytes = (m * k + m * n) * ab;
   op.repeat = repeat;
   return op;
 }
+/// Weight elements of that GEMM (the gradient a weight-gradient GEMM accumulates).
+double gemm_weight_elements(double n, double k, bool bias = false) { return k * n + (bias ? n : 0); }
 
 Op elementwise(std::string_view name, DType dt, double flops, double activation_bytes, double weight_bytes, double repeat) {
   Op op;
@@ -68,7 +80,7 @@ Op collective(std::string_view name, Collective kind, DType dt, int group, doubl
 
 /// Dimensions of one device's shard.
 struct Shard {
-  double L, h, hd, heads, kv_heads, inter, vocab, b;
+  double L, h, hd, heads, kv_heads, inter, vocab;
   Shard(const ModelSpec& m, int tp)
       : L(static_cast<double>(m.num_hidden_layers)),
         h(static_cast<double>(m.hidden_size)),
@@ -76,19 +88,23 @@ struct Shard {
         heads(static_cast<double>(m.num_attention_heads / tp)),
         kv_heads(static_cast<double>(m.kv_heads_per_device(tp))),
         inter(static_cast<double>(m.intermediate_size / tp)),
-        vocab(static_cast<double>(m.vocab_size) / tp),
-        b(bytes_per_element(m.dtype)) {}
+        vocab(static_cast<double>(m.vocab_size) / tp) {}
 };
 
 /// The tensor-parallel reduction after a row-parallel GEMM: an all-reduce, or with sequence
 /// parallelism a reduce-scatter (the all-gather before the next column-parallel GEMM is added by
-/// the caller).
-void tp_reduce(std::vector<Op>& out, std::string_view name, const ParallelPlan& p, DType dt, double payload, double repeat) {
+/// the caller). `weight_elems`, if given, gets the op's weight count (0) beside it.
+void tp_reduce(std::vector<Op>& out, std::vector<double>* weight_elems, std::string_view name, const ParallelPlan& p,
+               DType dt, double payload, double repeat) {
   if (p.tp <= 1) return;
   out.push_back(collective(name, p.sp ? Collective::reduce_scatter : Collective::all_reduce, dt, p.tp, payload, repeat));
+  if (weight_elems) weight_elems->push_back(0);
 }
-void tp_gather(std::vector<Op>& out, std::string_view name, const ParallelPlan& p, DType dt, double payload, double repeat) {
-  if (p.tp > 1 && p.sp) out.push_back(collective(name, Collective::all_gather, dt, p.tp, payload, repeat));
+void tp_gather(std::vector<Op>& out, std::vector<double>* weight_elems, std::string_view name, const ParallelPlan& p,
+               DType dt, double payload, double repeat) {
+  if (p.tp <= 1 || !p.sp) return;
+  out.push_back(collective(name, Collective::all_gather, dt, p.tp, payload, repeat));
+  if (weight_elems) weight_elems->push_back(0);
 }
 
 /// Layers of pipeline stage `stage` (the last stage takes the remainder).
@@ -99,110 +115,82 @@ double stage_layers(const ModelSpec& m, const ParallelPlan& p, int stage) {
 
 class DenseTransformer final : public GraphBuilder {
  public:
+  // Dtypes (models/precision.hpp): the decoder's linear layers store weights in precision.weights
+  // and multiply in precision.gemm; embedding, LM head, norms, elementwise ops and attention math
+  // run in precision.activations (vLLM quantizes every Linear but lm_head); cached K/V are
+  // precision.kv; tensor/sequence/context-parallel collectives carry precision.comm.
   void serving_step(const ModelSpec& m, const BatchShape& batch, const ParallelPlan& p, std::vector<Op>& out) const override {
     out.clear();
     if (batch.empty()) return;
-    const DType dt = m.dtype;
+    const Precision& pr = m.precision;
+    const DType act = pr.activations, mm = pr.gemm;
+    const Bytes by(pr);
     const Shard s(m, p.tp);
-    const double L = s.L, h = s.h, hd = s.hd, heads = s.heads, kv_heads = s.kv_heads, inter = s.inter, b = s.b;
+    const double L = s.L, h = s.h, hd = s.hd, heads = s.heads, kv_heads = s.kv_heads, inter = s.inter;
+    const double ba = by.a, bw = by.w, bc = by.c;
     const double T = static_cast<double>(batch.tokens());
     const int tp = p.tp;
 
     // Embedding lookup: gather T rows (vocab-parallel, then summed by the first all-reduce).
-    out.push_back(elementwise("embedding", dt, 0, 2 * T * h * b, 0, 1));
+    out.push_back(elementwise("embedding", act, 0, 2 * T * h * ba, 0, 1));
     // RMSNorm: square, mean, rsqrt-scale, weight multiply (~4 FLOPs/element); fused residual add.
-    out.push_back(elementwise("input_norm", dt, 4 * T * h, 3 * T * h * b, h * b, L));
-    out.push_back(gemm("qkv_proj", dt, T, (heads + 2 * kv_heads) * hd, h, L, m.qkv_bias));
+    out.push_back(elementwise("input_norm", act, 4 * T * h, 3 * T * h * ba, h * ba, L));
+    out.push_back(gemm("qkv_proj", mm, bw, ba, T, (heads + 2 * kv_heads) * hd, h, L, m.qkv_bias));
     // RoPE rotates q and k in place: ~3 FLOPs per element, read + write.
     const double rope_elems = T * (heads + kv_heads) * hd;
-    out.push_back(elementwise("rope", dt, 3 * rope_elems, 2 * rope_elems * b, 0, L));
+    out.push_back(elementwise("rope", act, 3 * rope_elems, 2 * rope_elems * ba, 0, L));
 
     serving_attention(m, batch, p, out);
-    out.push_back(gemm("o_proj", dt, T, h, heads * hd, L, m.o_bias));
-    if (tp > 1) out.push_back(collective("attn_all_reduce", Collective::all_reduce, dt, tp, T * h * b, L));
-    out.push_back(elementwise("post_attention_norm", dt, 5 * T * h, 3 * T * h * b, h * b, L));
-    out.push_back(gemm("gate_up_proj", dt, T, 2 * inter, h, L));
+    out.push_back(gemm("o_proj", mm, bw, ba, T, h, heads * hd, L, m.o_bias));
+    if (tp > 1) out.push_back(collective("attn_all_reduce", Collective::all_reduce, pr.comm, tp, T * h * bc, L));
+    out.push_back(elementwise("post_attention_norm", act, 5 * T * h, 3 * T * h * ba, h * ba, L));
+    out.push_back(gemm("gate_up_proj", mm, bw, ba, T, 2 * inter, h, L));
     // SiLU(gate) * up: ~5 FLOPs per output element; reads two inputs, writes one.
-    out.push_back(elementwise("silu_mul", dt, 5 * T * inter, 3 * T * inter * b, 0, L));
-    out.push_back(gemm("down_proj", dt, T, h, inter, L));
-    if (tp > 1) out.push_back(collective("mlp_all_reduce", Collective::all_reduce, dt, tp, T * h * b, L));
+    out.push_back(elementwise("silu_mul", act, 5 * T * inter, 3 * T * inter * ba, 0, L));
+    out.push_back(gemm("down_proj", mm, bw, ba, T, h, inter, L));
+    if (tp > 1) out.push_back(collective("mlp_all_reduce", Collective::all_reduce, pr.comm, tp, T * h * bc, L));
 
-    out.push_back(elementwise("final_norm", dt, 4 * T * h, 2 * T * h * b, h * b, 1));
+    out.push_back(elementwise("final_norm", act, 4 * T * h, 2 * T * h * ba, h * ba, 1));
     const double logits = static_cast<double>(batch.logit_tokens);
     if (logits > 0) {
-      out.push_back(gemm("lm_head", dt, logits, s.vocab, h, 1));
-      if (tp > 1) out.push_back(collective("logits_all_gather", Collective::all_gather, dt, tp, logits * s.vocab * tp * b, 1));
+      out.push_back(gemm("lm_head", act, ba, ba, logits, s.vocab, h, 1));  // unquantized
+      if (tp > 1)
+        out.push_back(
+            collective("logits_all_gather", Collective::all_gather, pr.comm, tp, logits * s.vocab * tp * bc, 1));
     }
   }
 
   void serving_attention(const ModelSpec& m, const BatchShape& batch, const ParallelPlan& p, std::vector<Op>& out) const override {
-    const DType dt = m.dtype;
+    const DType act = m.precision.activations;
+    const Bytes by(m.precision);
     const Shard s(m, p.tp);
-    const double L = s.L, hd = s.hd, heads = s.heads, kv_heads = s.kv_heads, b = s.b;
+    const double L = s.L, hd = s.hd, heads = s.heads, kv_heads = s.kv_heads, ba = by.a, bkv = by.kv;
+    // Q and O are activations; the K/V read from and written to the cache are in the KV dtype (an
+    // FP8 cache halves them; the kernel dequantizes and computes in the activation dtype).
     if (batch.prefill_tokens > 0) {
       // Causal attention over each chunk and its cached context: QK^T and PV are 2 FLOPs per
       // multiply-add each, per head and head dim (FlashAttention's count). Bytes at the I/O lower
       // bound: read Q, write O, read K and V of every attended token once, write the chunk's new K and V.
       const double tokens = static_cast<double>(batch.prefill_tokens);
-      out.push_back(attention("attention_prefill", OpClass::attention_prefill, dt, 4 * hd * heads * batch.prefill_attn_pairs,
-                              2 * tokens * heads * hd * b, 2 * kv_heads * hd * b * (batch.prefill_kv_read_tokens + tokens), L));
+      out.push_back(attention("attention_prefill", OpClass::attention_prefill, act, 4 * hd * heads * batch.prefill_attn_pairs,
+                              2 * tokens * heads * hd * ba, 2 * kv_heads * hd * bkv * (batch.prefill_kv_read_tokens + tokens), L));
     }
     if (batch.decode_seqs > 0) {
       // One query per sequence against its whole context: memory-bound on the KV read.
       const double seqs = static_cast<double>(batch.decode_seqs);
-      out.push_back(attention("attention_decode", OpClass::attention_decode, dt, 4 * hd * heads * batch.decode_context_tokens,
-                              2 * seqs * heads * hd * b, 2 * kv_heads * hd * b * (batch.decode_context_tokens + seqs), L));
+      out.push_back(attention("attention_decode", OpClass::attention_decode, act, 4 * hd * heads * batch.decode_context_tokens,
+                              2 * seqs * heads * hd * ba, 2 * kv_heads * hd * bkv * (batch.decode_context_tokens + seqs), L));
     }
   }
 
   void training_forward(const ModelSpec& m, const TrainingShape& t, const ParallelPlan& p, std::vector<Op>& out) const override {
-    out.clear();
-    const DType dt = m.dtype;
-    const Shard s(m, p.tp);
-    const double h = s.h, hd = s.hd, heads = s.heads, kv_heads = s.kv_heads, inter = s.inter, b = s.b;
-    const double L = stage_layers(m, p, t.stage);
-    const double seqs = static_cast<double>(t.micro_batch);
-    const double S = static_cast<double>(t.seq_len);
-    const double T = seqs * S / p.cp;            // tokens this rank's GEMMs see
-    const double Tn = p.sp ? T / p.tp : T;      // tokens of the norms / elementwise ops (sequence-parallel)
-    const bool first = t.stage == 0, last = t.stage == p.pp - 1;
-
-    if (first) out.push_back(elementwise("embedding", dt, 0, 2 * T * h * b, 0, 1));
-    if (p.zero >= 3 && p.dp > 1)  // FSDP: gather each layer's parameter shard before using it
-      out.push_back(collective("zero3_param_all_gather", Collective::all_gather, dt, p.dp,
-                               static_cast<double>(m.layer_parameters()) / p.tp * b, L));
-    out.push_back(elementwise("input_norm", dt, 4 * Tn * h, 3 * Tn * h * b, h * b, L));
-    tp_gather(out, "attn_sp_all_gather", p, dt, T * h * b, L);
-    out.push_back(gemm("qkv_proj", dt, T, (heads + 2 * kv_heads) * hd, h, L, m.qkv_bias));
-    const double rope_elems = T * (heads + kv_heads) * hd;
-    out.push_back(elementwise("rope", dt, 3 * rope_elems, 2 * rope_elems * b, 0, L));
-    if (p.cp > 1)  // context parallelism: every rank attends to the K/V of the whole sequence (ring attention)
-      out.push_back(collective("cp_kv_all_gather", Collective::all_gather, dt, p.cp, 2 * seqs * S * kv_heads * hd * b, L));
-    // Causal self-attention over whole sequences; with load-balanced CP each rank gets 1/cp of the pairs.
-    out.push_back(attention("attention", OpClass::attention_prefill, dt, 4 * hd * heads * seqs * S * (S + 1) / 2 / p.cp,
-                            2 * T * heads * hd * b, 2 * kv_heads * hd * b * (seqs * S + T), L));
-    out.push_back(gemm("o_proj", dt, T, h, heads * hd, L, m.o_bias));
-    tp_reduce(out, "attn_tp_reduce", p, dt, T * h * b, L);
-    out.push_back(elementwise("post_attention_norm", dt, 5 * Tn * h, 3 * Tn * h * b, h * b, L));
-    tp_gather(out, "mlp_sp_all_gather", p, dt, T * h * b, L);
-    out.push_back(gemm("gate_up_proj", dt, T, 2 * inter, h, L));
-    out.push_back(elementwise("silu_mul", dt, 5 * T * inter, 3 * T * inter * b, 0, L));
-    out.push_back(gemm("down_proj", dt, T, h, inter, L));
-    tp_reduce(out, "mlp_tp_reduce", p, dt, T * h * b, L);
-    if (last) {
-      out.push_back(elementwise("final_norm", dt, 4 * Tn * h, 2 * Tn * h * b, h * b, 1));
-      tp_gather(out, "head_sp_all_gather", p, dt, T * h * b, 1);
-      out.push_back(gemm("lm_head", dt, T, s.vocab, h, 1));
-      // Vocab-parallel cross-entropy (Megatron): softmax over the local logits, with all-reduces
-      // of the per-token max and sum (2 values per token) instead of gathering the logits.
-      out.push_back(elementwise("cross_entropy", DType::fp32, 5 * T * s.vocab, 2 * T * s.vocab * b, 0, 1));
-      if (p.tp > 1) out.push_back(collective("loss_all_reduce", Collective::all_reduce, DType::fp32, p.tp, 2 * T * 4, 1));
-    }
+    forward(m, t, p, out, nullptr);
   }
 
   void training_backward(const ModelSpec& m, const TrainingShape& t, const ParallelPlan& p, std::vector<Op>& out) const override {
     std::vector<Op> fwd;
-    training_forward(m, t, p, fwd);
+    std::vector<double> weight_elems;
+    forward(m, t, p, fwd, &weight_elems);
     out.clear();
     // Recompute first: the whole forward (full), or only the attention core (selective), whose
     // activations are the ones not kept (Korthikanti et al. 2022).
@@ -213,19 +201,19 @@ class DenseTransformer final : public GraphBuilder {
         out.push_back(renamed(op, "_recompute"));
     }
     const double grad_b = bytes_per_element(t.grad_dtype);
-    for (auto it = fwd.rbegin(); it != fwd.rend(); ++it) {
-      const Op& f = *it;
+    for (std::size_t i = fwd.size(); i-- > 0;) {
+      const Op& f = fwd[i];
       switch (f.cls) {
         case OpClass::gemm: {
-          // Y = X W (m x k times k x n): dX = dY W^T and dW = X^T dY, each 2mnk FLOPs.
+          // Y = X W (m x k times k x n): dX = dY W^T and dW = X^T dY, each 2mnk FLOPs, in the
+          // forward's math dtype (Transformer Engine runs all three FP8 GEMMs in FP8).
           Op dgrad = renamed(f, "_dgrad");
           dgrad.weights = f.weights;  // reads W; reads dY and writes dX (same sizes as Y and X)
           out.push_back(dgrad);
           Op wgrad = renamed(f, "_wgrad");
-          const double w_elems = f.weights.bytes / bytes_per_element(f.dtype);
           wgrad.weights.bytes = 0;
           // Reads X and dY, accumulates dW in the gradient dtype (read + write).
-          wgrad.activations.bytes = f.activations.bytes + 2 * w_elems * grad_b;
+          wgrad.activations.bytes = f.activations.bytes + 2 * weight_elems[i] * grad_b;
           out.push_back(wgrad);
           break;
         }
@@ -274,23 +262,90 @@ class DenseTransformer final : public GraphBuilder {
       return;
     }
     // ZeRO: each rank keeps 1/dp of the reduced gradients (reduce-scatter); stages 1 and 2 then
-    // gather the updated parameters (stage 3 gathers them layer by layer inside the passes).
+    // gather the updated parameters (stage 3 gathers them layer by layer inside the passes), as
+    // stored (precision.weights for the linear layers).
     out.push_back(collective("dp_grad_reduce_scatter", Collective::reduce_scatter, t.grad_dtype, p.dp, grads, 1));
     if (p.zero < 3)
-      out.push_back(collective("dp_param_all_gather", Collective::all_gather, m.dtype, p.dp,
-                               params * bytes_per_element(m.dtype), 1));
+      out.push_back(collective("dp_param_all_gather", Collective::all_gather, m.precision.weights, p.dp,
+                               params * stored_bytes_per_parameter(m), 1));
   }
 
   void optimizer_step(const ModelSpec& m, const ParallelPlan& p, std::vector<Op>& out) const override {
     out.clear();
     // Adam with fp32 master weights, one fused multi-tensor kernel: per parameter it reads the
     // master weight, the fp32 gradient, m and v (16 B), writes master, m and v (12 B) and the
-    // model-dtype copy (2 B for bf16); ~12 FLOPs (moments, bias correction, sqrt, divide, decay).
+    // stored copy the passes use (2 B for bf16; with FP8 GEMMs on BF16 weights, as Transformer
+    // Engine trains, still the bf16 copy); ~12 FLOPs (moments, bias correction, sqrt, divide, decay).
     const double params = device_parameters(m, p) / (p.zero >= 1 ? p.dp : 1);
-    out.push_back(elementwise("adam", DType::fp32, 12 * params, (28 + bytes_per_element(m.dtype)) * params, 0, 1));
+    out.push_back(elementwise("adam", DType::fp32, 12 * params, (28 + stored_bytes_per_parameter(m)) * params, 0, 1));
   }
 
  private:
+  /// The forward pass; with `weight_elems`, also the weight elements of each op (0 but for GEMMs),
+  /// which the backward pass accumulates gradients for.
+  static void forward(const ModelSpec& m, const TrainingShape& t, const ParallelPlan& p, std::vector<Op>& out,
+                      std::vector<double>* weight_elems) {
+    out.clear();
+    const Precision& pr = m.precision;
+    const DType act = pr.activations, mm = pr.gemm, comm = pr.comm;
+    const Bytes by(pr);
+    const Shard s(m, p.tp);
+    const double h = s.h, hd = s.hd, heads = s.heads, kv_heads = s.kv_heads, inter = s.inter;
+    const double ba = by.a, bw = by.w, bc = by.c;
+    const double L = stage_layers(m, p, t.stage);
+    const double seqs = static_cast<double>(t.micro_batch);
+    const double S = static_cast<double>(t.seq_len);
+    const double T = seqs * S / p.cp;            // tokens this rank's GEMMs see
+    const double Tn = p.sp ? T / p.tp : T;      // tokens of the norms / elementwise ops (sequence-parallel)
+    const bool first = t.stage == 0, last = t.stage == p.pp - 1;
+    auto add = [&](Op op, double elems = 0) {
+      out.push_back(op);
+      if (weight_elems) weight_elems->push_back(elems);
+    };
+    // A linear layer of the decoder (quantized) or the LM head (not): the op and its weight count.
+    auto linear = [&](std::string_view name, double n, double k, double repeat, bool bias = false) {
+      add(gemm(name, mm, bw, ba, T, n, k, repeat, bias), gemm_weight_elements(n, k, bias));
+    };
+
+    if (first) add(elementwise("embedding", act, 0, 2 * T * h * ba, 0, 1));
+    if (p.zero >= 3 && p.dp > 1)  // FSDP: gather each layer's parameter shard before using it, as stored
+      add(collective("zero3_param_all_gather", Collective::all_gather, pr.weights, p.dp, m.layer_weight_bytes() / p.tp,
+                     L));
+    add(elementwise("input_norm", act, 4 * Tn * h, 3 * Tn * h * ba, h * ba, L));
+    tp_gather(out, weight_elems, "attn_sp_all_gather", p, comm, T * h * bc, L);
+    linear("qkv_proj", (heads + 2 * kv_heads) * hd, h, L, m.qkv_bias);
+    const double rope_elems = T * (heads + kv_heads) * hd;
+    add(elementwise("rope", act, 3 * rope_elems, 2 * rope_elems * ba, 0, L));
+    if (p.cp > 1)  // context parallelism: every rank attends to the K/V of the whole sequence (ring attention)
+      add(collective("cp_kv_all_gather", Collective::all_gather, comm, p.cp, 2 * seqs * S * kv_heads * hd * bc, L));
+    // Causal self-attention over whole sequences; with load-balanced CP each rank gets 1/cp of the
+    // pairs. Training keeps no KV cache: K and V are activations.
+    add(attention("attention", OpClass::attention_prefill, act, 4 * hd * heads * seqs * S * (S + 1) / 2 / p.cp,
+                  2 * T * heads * hd * ba, 2 * kv_heads * hd * ba * (seqs * S + T), L));
+    linear("o_proj", h, heads * hd, L, m.o_bias);
+    tp_reduce(out, weight_elems, "attn_tp_reduce", p, comm, T * h * bc, L);
+    add(elementwise("post_attention_norm", act, 5 * Tn * h, 3 * Tn * h * ba, h * ba, L));
+    tp_gather(out, weight_elems, "mlp_sp_all_gather", p, comm, T * h * bc, L);
+    linear("gate_up_proj", 2 * inter, h, L);
+    add(elementwise("silu_mul", act, 5 * T * inter, 3 * T * inter * ba, 0, L));
+    linear("down_proj", h, inter, L);
+    tp_reduce(out, weight_elems, "mlp_tp_reduce", p, comm, T * h * bc, L);
+    if (last) {
+      add(elementwise("final_norm", act, 4 * Tn * h, 2 * Tn * h * ba, h * ba, 1));
+      tp_gather(out, weight_elems, "head_sp_all_gather", p, comm, T * h * bc, 1);
+      add(gemm("lm_head", act, ba, ba, T, s.vocab, h, 1), gemm_weight_elements(s.vocab, h));  // unquantized
+      // Vocab-parallel cross-entropy (Megatron): softmax over the local logits, with all-reduces
+      // of the per-token max and sum (2 values per token) instead of gathering the logits.
+      add(elementwise("cross_entropy", DType::fp32, 5 * T * s.vocab, 2 * T * s.vocab * ba, 0, 1));
+      if (p.tp > 1) add(collective("loss_all_reduce", Collective::all_reduce, DType::fp32, p.tp, 2 * T * 4, 1));
+    }
+  }
+
+  /// Mean bytes per parameter as stored (exactly the byte size for a uniform precision).
+  static double stored_bytes_per_parameter(const ModelSpec& m) {
+    return m.precision.weights == m.precision.activations ? bytes_per_element(m.precision.weights)
+                                                          : m.weight_bytes() / static_cast<double>(m.parameters());
+  }
   static Op renamed(const Op& op, const char* suffix) {
     Op r = op;
     r.name = intern(std::string(op.name) + suffix);

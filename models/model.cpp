@@ -26,25 +26,52 @@ std::int64_t ModelSpec::parameters() const {
   return embed + head + num_hidden_layers * layer_parameters() + hidden_size /* final norm */;
 }
 
+std::int64_t ModelSpec::layer_linear_parameters() const {
+  const std::int64_t h = hidden_size;
+  const std::int64_t q = num_attention_heads * head_dim;
+  const std::int64_t kv = num_key_value_heads * head_dim;
+  return h * q + 2 * h * kv + q * h + 3 * h * intermediate_size;
+}
+
+double ModelSpec::layer_weight_bytes() const {
+  // Exact for a uniform precision: integer counts times a power-of-two byte size.
+  const auto linear = layer_linear_parameters();
+  return static_cast<double>(linear) * bytes_per_element(precision.weights) +
+         static_cast<double>(layer_parameters() - linear) * bytes_per_element(precision.activations);
+}
+
+double ModelSpec::weight_bytes() const {
+  const std::int64_t outside_layers = parameters() - num_hidden_layers * layer_parameters();
+  return static_cast<double>(num_hidden_layers) * layer_weight_bytes() +
+         static_cast<double>(outside_layers) * bytes_per_element(precision.activations);
+}
+
 std::int64_t ModelSpec::kv_heads_per_device(int tp) const { return std::max<std::int64_t>(1, num_key_value_heads / tp); }
 
 double ModelSpec::weight_bytes_per_device(int tp) const {
-  const double b = bytes_per_element(dtype);
+  // Quantization (vLLM --quantization fp8) stores the linear layers' matrices in precision.weights;
+  // biases, norms, the embedding and the LM head stay unquantized, in precision.activations.
+  const double bw = bytes_per_element(precision.weights);
+  const double ba = bytes_per_element(precision.activations);
   const double norms = static_cast<double>(2 * hidden_size * num_hidden_layers + hidden_size);
   // Linear layers and the vocab-parallel embedding/head split over tp; KV projections are replicated
   // when tp exceeds the KV heads; norms are replicated.
   const double q = static_cast<double>(num_attention_heads * head_dim);
   const double kv = static_cast<double>(kv_heads_per_device(tp) * head_dim);
   const double h = static_cast<double>(hidden_size);
-  double layer = (h * q + q * h) / tp + 2 * h * kv + 3 * h * intermediate_size / tp;
-  if (qkv_bias) layer += q / tp + 2 * kv;
-  if (o_bias) layer += h;
+  const double L = static_cast<double>(num_hidden_layers);
+  const double linear = (h * q + q * h) / tp + 2 * h * kv + 3 * h * intermediate_size / tp;
+  double biases = 0;
+  if (qkv_bias) biases += q / tp + 2 * kv;
+  if (o_bias) biases += h;
   const double vocab = static_cast<double>(vocab_size) * h * (tie_word_embeddings ? 1 : 2) / tp;
-  return b * (layer * num_hidden_layers + vocab + norms);
+  // Summed in the order of the single-dtype formula b * (layer * L + vocab + norms), so that a
+  // uniform precision gives the same bits (the byte sizes are powers of two).
+  return bw * (linear * L) + ba * (biases * L) + ba * vocab + ba * norms;
 }
 
 double ModelSpec::kv_bytes_per_token(int tp) const {
-  return 2.0 * num_hidden_layers * kv_heads_per_device(tp) * head_dim * bytes_per_element(dtype);
+  return 2.0 * num_hidden_layers * kv_heads_per_device(tp) * head_dim * bytes_per_element(precision.kv);
 }
 
 std::string ModelSpec::tensor_parallel_problem(int tp) const {
@@ -96,8 +123,10 @@ ModelSpec parse_model(const config::Node& node) {
   m.o_bias = attention_bias;
   const std::string dtype = node.get<std::string>("torch_dtype").default_to("bfloat16");
   const auto parsed = parse_dtype(dtype);
-  if (!parsed) node.fail_key("torch_dtype", dtype, "expected bfloat16, float16, float32 or fp8");
-  m.dtype = *parsed;
+  if (!parsed || *parsed == DType::tf32)  // tf32 is a math mode, never a checkpoint's dtype
+    node.fail_key("torch_dtype", dtype, "expected bfloat16, float16, float32, fp8 or int8");
+  m.torch_dtype = *parsed;
+  m.precision = parse_precision(node, m.torch_dtype);
   return m;
 }
 

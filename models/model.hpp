@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 
+#include "models/precision.hpp"
 #include "sim/core/config.hpp"
 #include "sim/core/op.hpp"
 
@@ -26,12 +27,20 @@ struct ModelSpec {
   bool tie_word_embeddings = false;
   bool qkv_bias = false;          ///< Qwen2 hard-codes q/k/v biases; Llama's attention_bias adds o_proj too
   bool o_bias = false;
-  DType dtype = DType::bf16;      ///< from torch_dtype
+  DType torch_dtype = DType::bf16;  ///< the checkpoint's dtype; only sets the defaults of `precision`
+  Precision precision;              ///< dtypes of weights, GEMM math, activations, KV cache, collectives
 
   /// Total parameters, embeddings and LM head included.
   std::int64_t parameters() const;
   /// Parameters of one decoder layer.
   std::int64_t layer_parameters() const;
+  /// Parameters of one decoder layer's linear-layer matrices (q/k/v/o, gate/up/down; no biases).
+  std::int64_t layer_linear_parameters() const;
+  /// Bytes of one decoder layer's parameters as stored: the linear matrices in precision.weights,
+  /// biases and norms in precision.activations.
+  double layer_weight_bytes() const;
+  /// Bytes of all parameters as stored (embedding, LM head and final norm in precision.activations).
+  double weight_bytes() const;
   /// Weight bytes held by one device at tensor-parallel degree `tp` (vocab-parallel embedding and head).
   double weight_bytes_per_device(int tp) const;
   /// KV heads held by one device at degree `tp` (replicated when tp exceeds the KV heads).

@@ -89,6 +89,7 @@ void list_devices() {
 void list_models() {
   fmt::print("models (model) in {}/models/catalog:\n", catalog::root());
   std::vector<std::vector<std::string>> rows{{"name", "parameters", "layers", "attention", "max context"}};
+  bool mixed = false;  // a precision column only when some entry runs in mixed precision
   for (const auto& name : catalog::names("models/catalog")) {
     try {
       const auto doc = config::Document::load_file(fmt::format("{}/models/catalog/{}.yaml", catalog::root(), name));
@@ -98,11 +99,19 @@ void list_models() {
                                     : kv == 1   ? fmt::format("MQA, {} heads", heads)
                                                 : fmt::format("GQA, {} KV heads of {}", kv, heads);
       rows.push_back({name, fmt::format("{:.2f} B", static_cast<double>(m.parameters()) / 1e9),
-                      std::to_string(m.num_hidden_layers), attention, fmt::format("{} tokens", m.max_position_embeddings)});
+                      std::to_string(m.num_hidden_layers), attention,
+                      fmt::format("{} tokens", m.max_position_embeddings),
+                      m.precision.uniform() ? std::string(to_string(m.precision.weights)) : m.precision.describe()});
+      mixed = mixed || !m.precision.uniform();
     } catch (const InputError& e) {
       rows.push_back({name, "?", "", "", fmt::format("unreadable: {}", e.what())});
     }
   }
+  if (mixed)
+    rows.front().push_back("precision");
+  else
+    for (auto& row : rows)
+      if (row.size() == 6) row.pop_back();
   print_table(rows);
 }
 

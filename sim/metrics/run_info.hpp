@@ -48,12 +48,13 @@ struct RunInfo {
     Memory memory;                  ///< one device's memory split
   };
   std::string scenario, file, model, fleet;
+  std::string precision;  ///< the model's dtypes when they are mixed (feature "mixed_precision"); empty otherwise
   std::uint64_t seed = 0;
   std::size_t requests = 0;
   int clients = 0;  ///< closed-loop clients (workload.concurrency); 0 = open loop
   std::vector<Instance> instances;
   /// Features that switch conditional metrics on (metrics::Metric::only_with): "kv_swap", "slo",
-  /// "closed_loop", "over_length_drop", "over_length_clip".
+  /// "closed_loop", "over_length_drop", "over_length_clip", "mixed_precision".
   std::vector<std::string> features;
   Slo slo;
   OutputOptions output;

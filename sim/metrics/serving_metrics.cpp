@@ -11,10 +11,11 @@ using metrics::Type;
 
 namespace {
 // The printed table's lines, top to bottom.
-const bool kLines = metrics::declare_table_line("requests") && metrics::declare_table_line("rejected") &&
-                    metrics::declare_table_line("clients") && metrics::declare_table_line("throughput") &&
-                    metrics::declare_table_line("goodput") && metrics::declare_table_line("KV swap") &&
-                    metrics::declare_table_line("KV cache") && metrics::declare_table_line("cost");
+const bool kLines = metrics::declare_table_line("precision") && metrics::declare_table_line("requests") &&
+                    metrics::declare_table_line("rejected") && metrics::declare_table_line("clients") &&
+                    metrics::declare_table_line("throughput") && metrics::declare_table_line("goodput") &&
+                    metrics::declare_table_line("KV swap") && metrics::declare_table_line("KV cache") &&
+                    metrics::declare_table_line("cost");
 }  // namespace
 
 // ---- instance values known before any step (the first keys of each "replicas" entry)
@@ -150,6 +151,10 @@ const MetricId kPoolE2e = declare({.name = "e2e", .scope = Scope::pool, .unit = 
 // ---- run (summary.json, in key order)
 const MetricId kScenario = declare({.name = "scenario", .type = Type::text, .description = "scenario name", .key = "scenario"});
 const MetricId kModel = declare({.name = "model", .type = Type::text, .description = "model name", .key = "model"});
+const MetricId kPrecision = declare({.name = "precision", .type = Type::text,
+                                     .description = "dtypes of weights, GEMM math, activations, KV cache and "
+                                                    "collectives, when they are not all the same (model.precision)",
+                                     .key = "precision", .table = {"precision", "{}"}, .only_with = "mixed_precision"});
 const MetricId kFleet = declare({.name = "fleet", .type = Type::text, .description = "instances by device and TP",
                                  .key = "fleet"});
 const MetricId kSeed = declare({.name = "seed", .type = Type::json, .description = "random seed", .key = "seed"});

@@ -22,7 +22,7 @@ extern const MetricId kInstDevice, kInstTensorParallel, kInstCompleted, kInstSte
 extern const MetricId kPoolName, kPoolDevice, kPoolDeviceKind, kPoolReplicas, kPoolGpus, kPoolCompleted,
     kPoolRequestThroughput, kPoolBusyFraction, kPoolKvUtil, kPoolTtft, kPoolTpot, kPoolE2e;
 // run (summary.json)
-extern const MetricId kScenario, kModel, kFleet, kSeed, kRequests, kCompleted, kRejected, kDropped, kClipped, kRejectedByReason,
+extern const MetricId kScenario, kModel, kPrecision, kFleet, kSeed, kRequests, kCompleted, kRejected, kDropped, kClipped, kRejectedByReason,
     kPreemptions, kSteps, kSwapOut, kSwapIn, kSwapBytes, kTransfer, kDuration, kRequestThroughput, kOutputTokenThroughput, kTotalTokenThroughput, kRunTtft, kRunTpot,
     kRunE2e, kRunQueue, kGoodput, kSloAttainment, kKvUtilMean, kKvUtilPeak, kMeanInSystem, kArrivalRate, kMeanSojourn, kLambdaTimesW,
     kClients, kThinkTimeMean, kPeakInSystem, kClientsFromLaw, kCostModel, kMemory, kGpus, kCostPerHour, kCostPerMillionOutputTokens;

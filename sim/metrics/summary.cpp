@@ -75,6 +75,7 @@ Summary summarize(const Recorder& rec) {
   // Run facts.
   set(s.run, sm::kScenario, info.scenario);
   set(s.run, sm::kModel, info.model);
+  set(s.run, sm::kPrecision, info.precision);
   set(s.run, sm::kFleet, info.fleet);
   set(s.run, sm::kSeed, nlohmann::ordered_json(info.seed));
   std::int64_t devices = 0;

@@ -10,6 +10,7 @@ RunInfo describe_run(const Scenario& sc) {
   info.scenario = sc.name;
   info.file = sc.file;
   info.model = sc.model.name;
+  if (!sc.model.precision.uniform()) info.precision = sc.model.precision.describe();
   info.fleet = describe_fleet(sc);
   info.seed = sc.seed;
   info.requests = sc.requests.size();
@@ -35,6 +36,7 @@ RunInfo describe_run(const Scenario& sc) {
   }
   if (moves_kv) info.features.push_back("kv_swap");
   if (sc.slo.any()) info.features.push_back("slo");
+  if (!info.precision.empty()) info.features.push_back("mixed_precision");
   if (info.clients > 0) info.features.push_back("closed_loop");
   if (sc.over_length.policy() == serving::OverLength::Policy::drop) info.features.push_back("over_length_drop");
   if (sc.over_length.policy() == serving::OverLength::Policy::clip) info.features.push_back("over_length_clip");

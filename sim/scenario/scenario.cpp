@@ -43,6 +43,24 @@ std::shared_ptr<const hw::NodeSpec> parse_pool_node(const config::Node& pool, in
   return spec;
 }
 
+/// The device's model engine needs a peak for each dtype the model computes in: GEMMs in
+/// precision.gemm, elementwise ops, attention and the LM head in precision.activations.
+void check_precision_peaks(const models::ModelSpec& m, const hw::Device& d, const config::Node& model) {
+  const std::pair<const char*, DType> needed[] = {{"gemm", m.precision.gemm}, {"activations", m.precision.activations}};
+  for (const auto& [key, dt] : needed) {
+    if (d.peak(dt) > 0) continue;
+    std::string has;
+    for (DType t : kDTypes)
+      if (d.peak(t) > 0) has += fmt::format("{}{}", has.empty() ? "" : ", ", to_string(t));
+    const std::string engine = d.engines.size() > 1 ? fmt::format(" engine {}", d.compute().name) : "";
+    const std::string from =
+        model.has("precision") ? "" : fmt::format(" (the default for torch_dtype {})", to_string(m.torch_dtype));
+    throw InputError(fmt::format("{}.{} = {}{}: device {}{} has no {} peak in its catalog entry; expected a dtype it has: {}",
+                                 model.locate("precision"), key, to_string(dt), from, d.name, engine, to_string(dt),
+                                 has));
+  }
+}
+
 /// Places `plan` (replica `r` of pool `p`) on a node instance and checks its swap tier: each node
 /// holds slots / TP replicas; the swap space of all replicas on a node must fit its tier.
 void place_on_node(Scenario& sc, ReplicaPlan& plan, const Pool& pool, std::size_t p, int r) {
@@ -187,6 +205,7 @@ Scenario load_scenario(const config::Document& doc) {
     pool.replicas = pool_cfg.get<int>("replicas").default_to(1).in_range(1, 100000);
     pool.tensor_parallel = pool_cfg.get<int>("tensor_parallel").default_to(1).in_range(1, 1024);
     sc.model.check_tensor_parallel(pool.tensor_parallel, pool_cfg, "tensor_parallel");
+    check_precision_peaks(sc.model, *pool.device, model.node);
     pool.name = pool_cfg.get<std::string>("name").default_to(
         fmt::format("{}{}", pool.device->name, pool.tensor_parallel > 1 ? fmt::format(" TP{}", pool.tensor_parallel) : ""));
     if (pool_cfg.has("node")) pool.node = parse_pool_node(pool_cfg, pool.tensor_parallel);

@@ -1,0 +1,108 @@
+#include "models/precision.hpp"
+
+#include <array>
+#include <utility>
+
+namespace hetsim::models {
+namespace {
+
+/// Storage formats a model's data can be kept in; GEMM math may also be tf32 (fp32 storage).
+constexpr std::array kStorage{DType::bf16, DType::fp16, DType::fp32, DType::fp8, DType::int8};
+constexpr std::array kMath{DType::bf16, DType::fp16, DType::fp32, DType::tf32, DType::fp8, DType::int8};
+
+bool is_8bit(DType d) { return bytes_per_element(d) == 1; }
+
+template <std::size_t N>
+std::string names(const std::array<DType, N>& list) {
+  std::string out;
+  for (DType d : list) out += fmt::format("{}{}", out.empty() ? "" : ", ", to_string(d));
+  return out;
+}
+
+/// `text` as one of `valid` (canonical names or HF spellings such as "bfloat16"); an error naming
+/// `node.key` otherwise.
+template <std::size_t N>
+DType parse_one(const config::Node& node, std::string_view key, const std::string& text,
+                const std::array<DType, N>& valid, std::string_view extra = "") {
+  const auto d = parse_dtype(text);
+  for (DType v : valid)
+    if (d && *d == v) return v;
+  node.fail_key(key, text, fmt::format("expected one of {}{}", names(valid), extra));
+}
+
+/// The five kinds with their scenario key names, in the order they are documented and recorded.
+constexpr std::array<std::pair<std::string_view, DType Precision::*>, 5> kKinds{
+    {{"weights", &Precision::weights},
+     {"gemm", &Precision::gemm},
+     {"activations", &Precision::activations},
+     {"kv", &Precision::kv},
+     {"comm", &Precision::comm}}};
+
+/// The short form `precision: D` over `p`. A 16/32-bit dtype runs everything in it (vLLM
+/// --dtype); an 8-bit one quantizes the linear layers' weights and GEMMs and keeps the rest
+/// (vLLM --quantization fp8).
+void apply_short_form(Precision& p, DType d) {
+  if (is_8bit(d)) {
+    p.weights = d;
+    p.gemm = d;
+  } else {
+    p = Precision::all(d);
+  }
+}
+
+}  // namespace
+
+std::string Precision::describe() const {
+  std::string out;
+  for (const auto& [key, member] : kKinds)
+    out += fmt::format("{}{} {}", out.empty() ? "" : ", ", key, to_string(this->*member));
+  return out;
+}
+
+Precision default_precision(DType torch_dtype) {
+  // An 8-bit checkpoint runs as vLLM runs an FP8 (or INT8 W8A8) checkpoint: 8-bit weights and
+  // GEMMs, activations, attention, KV cache and all-reduces in bf16 unless --kv-cache-dtype says
+  // otherwise. vLLM docs, quantization/fp8 ("FP8 W8A8", docs.vllm.ai/en/stable/features/quantization/fp8/):
+  // "2x reduction in model memory requirements and up to a 1.6x improvement in throughput"; "all
+  // Linear modules (except for the final lm_head) have their weights quantized" (v0.5.4 edition),
+  // and the KV cache stays in the model dtype unless --kv-cache-dtype fp8 is given.
+  if (is_8bit(torch_dtype)) return {torch_dtype, torch_dtype, DType::bf16, DType::bf16, DType::bf16};
+  // A 16- or 32-bit checkpoint runs in its own dtype throughout (the behaviour before precision existed).
+  return Precision::all(torch_dtype);
+}
+
+Precision parse_precision(const config::Node& model, DType torch_dtype) {
+  Precision p = default_precision(torch_dtype);
+  const auto given = model.maybe("precision");
+  const std::string forms = " (or a map with keys preset, weights, gemm, activations, kv, comm)";
+  if (given) {
+    if (given->is_map()) {
+      // Map form: an optional short form as its base (`preset`, which is also what `--set
+      // model.precision.kv=fp8` makes of a short form), then each kind on its own; the kinds left
+      // out keep the checkpoint's defaults.
+      if (given->has("preset"))
+        apply_short_form(p, parse_one(*given, "preset", given->get<std::string>("preset").required(), kStorage));
+      for (const auto& [key, member] : kKinds) {
+        if (!given->has(key)) continue;
+        const std::string text = given->get<std::string>(key).required();
+        p.*member = key == "gemm" ? parse_one(*given, key, text, kMath) : parse_one(*given, key, text, kStorage);
+      }
+    } else if (given->is_scalar()) {
+      const std::string text = model.get<std::string>("precision").required();
+      apply_short_form(p, parse_one(model, "precision", text, kStorage, forms));
+    } else {
+      model.fail_key("precision", given->shown(),
+                     fmt::format("expected a dtype ({}){}", names(kStorage), forms));
+    }
+  }
+  // The resolved scenario shows all five whenever they matter: given, or mixed by default (an
+  // 8-bit checkpoint). A 16-bit model without the key resolves exactly as before.
+  if (given || !p.uniform()) {
+    YAML::Node resolved(YAML::NodeType::Map);
+    for (const auto& [key, member] : kKinds) resolved[std::string(key)] = std::string(to_string(p.*member));
+    model.resolved()["precision"] = resolved;
+  }
+  return p;
+}
+
+}  // namespace hetsim::models
