@@ -6,7 +6,7 @@ namespace hetsim::serving {
 
 ActivationPeak activation_peak(const models::ModelSpec& m, int tp, policies::StepLimits step,
                                double sampler_bytes_per_logit) {
-  const double b = bytes_per_element(m.dtype);
+  const double b = bytes_per_element(m.precision.activations);  // activations between ops
   const double t = static_cast<double>(step.tokens);
   const double h = static_cast<double>(m.hidden_size);
   const double q = static_cast<double>(m.num_attention_heads * m.head_dim) / tp;
