@@ -220,6 +220,7 @@ int run_explain(const sim::Scenario& sc, const ExplainOptions& o) {
                                  o.steps, o.row, row->gpu, row->host, x.gpu, x.host));
 
   fmt::print("{} on {} TP{}, serving stack {}: {}\n", sc.model.name, device.name, parallel.tp, stack.name, describe_batch(batch));
+  if (!sc.model.precision.uniform()) fmt::print("precision: {}\n", sc.model.precision.describe());
   fmt::print("{}\n\n", x.graphed ? "replays a CUDA graph: no per-kernel host dispatch"
                                  : fmt::format("eager: {:.1f} us host dispatch per kernel", stack.launch * 1e6));
   fmt::print("FLOPs and bytes per instance; x instances (layers); launch, time and share cover all of them.\n");
@@ -250,6 +251,7 @@ int run_explain(const sim::Scenario& sc, const ExplainOptions& o) {
     j["device"] = device.name;
     j["tensor_parallel"] = parallel.tp;
     j["serving_stack"] = stack.name;
+    j["precision"] = sc.model.precision.describe();
     j["batch"] = {{"prefill_tokens", batch.prefill_tokens},
                   {"prefill_chunks", batch.prefill_chunks},
                   {"prefill_attention_pairs", batch.prefill_attn_pairs},

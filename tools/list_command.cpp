@@ -68,7 +68,7 @@ std::string calibration(const hw::Device& d) {
 
 void list_devices() {
   fmt::print("hardware (cluster.device) in {}/hw/catalog:\n", catalog::root());
-  std::vector<std::vector<std::string>> rows{{"name", "kind", "memory", "bandwidth", "16-bit dense", "calibration"}};
+  std::vector<std::vector<std::string>> rows{{"name", "kind", "memory", "usable", "bandwidth", "16-bit dense", "calibration"}};
   for (const auto& name : catalog::names("hw/catalog")) {
     try {
       const auto doc = config::Document::load_file(fmt::format("{}/hw/catalog/{}.yaml", catalog::root(), name));
@@ -77,10 +77,12 @@ void list_devices() {
       const std::string engine = d.engines.size() > 1 ? fmt::format(" ({})", d.compute().name) : "";
       rows.push_back({name, d.kind_name,
                       fmt::format("{} {}", quantity(d.memory().capacity, units::Dim::bytes), d.memory().technology),
+                      // What the driver reports (the KV budget starts from it); "-" where only the datasheet is known.
+                      d.usable_memory_source.starts_with("driver") ? fmt::format("{:.2f} GiB", d.usable_memory / (1ull << 30)) : "-",
                       quantity(d.memory().read_bandwidth, units::Dim::bandwidth),
                       peak16 > 0 ? quantity(peak16, units::Dim::flop_rate) + engine : "-", calibration(d)});
     } catch (const InputError& e) {
-      rows.push_back({name, "?", "", "", "", fmt::format("unreadable: {}", e.what())});
+      rows.push_back({name, "?", "", "", "", "", fmt::format("unreadable: {}", e.what())});
     }
   }
   print_table(rows);
