@@ -68,7 +68,8 @@ Breakdown CostModel::terms(const Op& op, bool ideal) const {
     throw InputError(fmt::format("device {} has no {} peak in its catalog entry; op {} needs it", device_.name,
                                  to_string(op.dtype), op.name));
   // e(s) = e_max * s / (s + s_half)  =>  s / (peak * e(s)) = (s + s_half) / (peak * e_max).
-  b.compute = op.flops > 0 ? (op.flops + e.compute_half) / (peak * e.compute) : 0.0;
+  const double half = e.half_per_unit && op.units > 0 ? e.compute_half * op.units : e.compute_half;
+  b.compute = op.flops > 0 ? (op.flops + half) / (peak * e.compute) : 0.0;
   b.blend = e.blend;
 
   // Bytes per tier; each tier is its own resource. The fitted half-size belongs to the engine's

@@ -28,6 +28,9 @@ struct Efficiency {
   /// (perfect overlap, the plain roofline); fitted p > 0 describes kernels in the transition
   /// between the regimes, where the roofline's max is optimistic (skinny GEMMs of 32-128 tokens).
   double blend = 0.0;
+  /// compute_half is FLOPs per work unit of the op (Op::units, e.g. per (sequence, head) of an
+  /// attention kernel), not per kernel: measured kernel curves (FlashAttention) are of that form.
+  bool half_per_unit = false;
   std::string source;         ///< "catalog default (uncalibrated)" or "profile NAME"
 };
 

@@ -9,7 +9,14 @@ Efficiency parse_curve(const config::Node& node, bool compute) {
   Efficiency e;
   if (compute) {
     e.compute = node.get<double>("e_max").in_range(1e-4, 1.0);
-    e.compute_half = node.get<double>("s_half").default_to(0.0).at_least(0.0);  // FLOPs
+    // FLOPs per kernel, or per (sequence, head) of the kernel (how FlashAttention's speed scales).
+    if (node.has("s_half_per_sequence_head")) {
+      if (node.has("s_half")) node.fail("give s_half (FLOPs per kernel) or s_half_per_sequence_head, not both");
+      e.compute_half = node.get<double>("s_half_per_sequence_head").at_least(0.0);
+      e.half_per_unit = true;
+    } else {
+      e.compute_half = node.get<double>("s_half").default_to(0.0).at_least(0.0);
+    }
   } else {
     e.memory = node.get<double>("e_max").in_range(1e-4, 1.0);
     e.memory_half = node.quantity("s_half", units::Dim::bytes).default_to("0 B").non_negative();
@@ -39,6 +46,13 @@ ServingStack parse_serving_stack(const config::Node& node) {
     // streams the KV cache (bytes).
     if (auto prefill = attention->maybe("prefill")) s.attention_prefill = parse_curve(*prefill, true);
     if (auto decode = attention->maybe("decode")) s.attention_decode = parse_curve(*decode, false);
+    if (auto devices = attention->maybe("devices"))
+      for (const std::string& name : devices->keys()) {
+        const config::Node d = devices->child(name);
+        ServingStack::DeviceAttention& a = s.attention_by_device[name];
+        if (auto prefill = d.maybe("prefill")) a.prefill = parse_curve(*prefill, true);
+        if (auto decode = d.maybe("decode")) a.decode = parse_curve(*decode, false);
+      }
   }
   if (s.cuda_graphs) s.graph_pool = node.child("cuda_graphs").quantity("pool", units::Dim::bytes).default_to("0 B").non_negative();
   const config::Node memory = node.section("memory");
@@ -67,16 +81,21 @@ double ServingStack::non_torch_for(int tp) const {
 
 Device ServingStack::apply(const Device& device) const {
   Device d = device;
-  auto replace = [&](OpClass c, const std::optional<Efficiency>& curve, bool compute) {
+  auto replace = [&](OpClass c, const std::optional<Efficiency>& curve, bool compute, const char* where) {
     if (!curve) return;
     Efficiency& e = d.efficiency[static_cast<std::size_t>(c)];
-    if (compute) e.compute = curve->compute, e.compute_half = curve->compute_half;
+    if (compute) e.compute = curve->compute, e.compute_half = curve->compute_half, e.half_per_unit = curve->half_per_unit;
     else e.memory = curve->memory, e.memory_half = curve->memory_half;
     e.blend = 0;
-    e.source = fmt::format("serving stack {} ({})", name, attention_kernels);
+    e.source = fmt::format("serving stack {} ({}{})", name, attention_kernels, where);
   };
-  replace(OpClass::attention_prefill, attention_prefill, true);
-  replace(OpClass::attention_decode, attention_decode, false);
+  // Curves measured on this device win over the stack's generic ones.
+  const auto own = attention_by_device.find(device.name);
+  const DeviceAttention* here = own == attention_by_device.end() ? nullptr : &own->second;
+  if (here && here->prefill) replace(OpClass::attention_prefill, here->prefill, true, ", measured on this device");
+  else replace(OpClass::attention_prefill, attention_prefill, true, "");
+  if (here && here->decode) replace(OpClass::attention_decode, here->decode, false, ", measured on this device");
+  else replace(OpClass::attention_decode, attention_decode, false, "");
   return d;
 }
 

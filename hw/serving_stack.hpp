@@ -16,6 +16,7 @@
 // `memory:` section), which the KV budget subtracts (sim/serving/memory_budget.hpp).
 #include <cstdint>
 #include <map>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -40,6 +41,11 @@ struct ServingStack {
   /// Attention kernels of the stack (FlashAttention, FlashInfer, paged attention): their
   /// efficiency curves replace the device's for these classes when given.
   std::optional<Efficiency> attention_prefill, attention_decode;
+  /// Curves measured on one device (`attention.devices.NAME`), in place of the generic ones there.
+  struct DeviceAttention {
+    std::optional<Efficiency> prefill, decode;
+  };
+  std::map<std::string, DeviceAttention> attention_by_device;
   std::string attention_kernels;  ///< which kernels those curves describe
   /// Memory outside PyTorch's allocator that the engine's profile run sees grow, per device, by
   /// tensor-parallel degree (vLLM's "non-torch memory": cuBLAS workspace, NCCL and all-reduce

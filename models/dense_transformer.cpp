@@ -174,6 +174,7 @@ class DenseTransformer final : public GraphBuilder {
       const double tokens = static_cast<double>(batch.prefill_tokens);
       out.push_back(attention("attention_prefill", OpClass::attention_prefill, act, 4 * hd * heads * batch.prefill_attn_pairs,
                               2 * tokens * heads * hd * ba, 2 * kv_heads * hd * bkv * (batch.prefill_kv_read_tokens + tokens), L));
+      out.back().units = static_cast<double>(batch.prefill_chunks) * heads;
     }
     if (batch.decode_seqs > 0) {
       // One query per sequence against its whole context: memory-bound on the KV read.
@@ -322,6 +323,7 @@ class DenseTransformer final : public GraphBuilder {
     // pairs. Training keeps no KV cache: K and V are activations.
     add(attention("attention", OpClass::attention_prefill, act, 4 * hd * heads * seqs * S * (S + 1) / 2 / p.cp,
                   2 * T * heads * hd * ba, 2 * kv_heads * hd * ba * (seqs * S + T), L));
+    out.back().units = seqs * heads;
     linear("o_proj", h, heads * hd, L, m.o_bias);
     tp_reduce(out, weight_elems, "attn_tp_reduce", p, comm, T * h * bc, L);
     add(elementwise("post_attention_norm", act, 5 * Tn * h, 3 * Tn * h * ba, h * ba, L));

@@ -42,7 +42,7 @@ std::string_view limiter_name(hw::Limiter l) {
 /// Where an op's efficiency comes from: the device's curve for its class (profile, catalog default
 /// or the stack's attention curves), or a collective's measured table.
 std::string source_of(const hw::Device& device, const Op& op) {
-  const std::string& curve = device.eff(op.cls).source;
+  const std::string& curve = device.eff(op).source;
   if (op.cls != OpClass::collective) return curve.empty() ? "catalog default" : curve;
   if (device.measured(op.collective, op.group, op.group_nodes))
     return fmt::format("measured {} table, {} ranks ({})", to_string(op.collective), op.group, curve);

@@ -128,6 +128,10 @@ struct Op {
   int group = 1;          ///< participants of a collective
   int group_nodes = 1;    ///< nodes the group spans (> 1: hierarchical over scale-up and scale-out)
   double comm_bytes = 0;  ///< collective payload per participant
+  /// Independent work items the kernel spreads over the GPU (attention: sequences x heads); 0 = one.
+  /// A curve whose half-size is per unit (Efficiency::half_per_unit) scales it by this: an attention
+  /// kernel's efficiency follows the work per (sequence, head), not the batch's total.
+  double units = 0;
 
   double bytes() const { return weights.bytes + activations.bytes + kv.bytes; }
 };

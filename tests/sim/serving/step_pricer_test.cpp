@@ -5,6 +5,7 @@
 #include <random>
 
 #include "catalog_entries.hpp"
+#include "hw/cost_model.hpp"
 #include "models/step_ops.hpp"
 #include "sim/serving/step_pricer.hpp"
 
@@ -62,4 +63,36 @@ TEST_CASE("step pricer: cached pricing equals pricing every op of the step plus 
       }
     }
   }
+}
+
+TEST_CASE("serving stack: attention curves measured on one device price that device only, per (sequence, head)",
+          "[serving][stack]") {
+  auto doc = config::Document::load_string(
+      "name: t\nattention:\n  kernels: K\n  devices:\n    h100-sxm5-80gb:\n"
+      "      prefill: {e_max: 0.5, s_half_per_sequence_head: 1.0e+8}\n      decode: {e_max: 0.5, s_half: 16 MB}\n",
+      "stack.yaml");
+  const hw::ServingStack stack = hw::parse_serving_stack(doc.root());
+  const hw::Device h100 = stack.apply(test::catalog_device("h100-sxm5-80gb"));
+  const hw::Device a100 = stack.apply(test::catalog_device("a100-sxm4-80gb"));
+  CHECK(h100.eff(OpClass::attention_prefill).half_per_unit);
+  CHECK_THAT(h100.eff(OpClass::attention_decode).source, Catch::Contains("measured on this device"));
+  CHECK(a100.eff(OpClass::attention_prefill).compute ==
+        test::catalog_device("a100-sxm4-80gb").eff(OpClass::attention_prefill).compute);  // untouched elsewhere
+  // The half-size counts per (sequence, head): one sequence of 64 heads with F FLOPs pays
+  // (F + 64 h) / (peak e), eight sequences with the same total FLOPs pay (F + 512 h) / (peak e).
+  const hw::CostModel cost(h100);
+  Op op;
+  op.name = "attention_prefill";
+  op.cls = OpClass::attention_prefill;
+  op.flops = 1e12;
+  op.units = 64;
+  const double one = cost.breakdown(op).compute;
+  op.units = 512;
+  const double eight = cost.breakdown(op).compute;
+  const double peak = h100.peak(DType::bf16);
+  CHECK(one == Approx((1e12 + 64 * 1e8) / (peak * 0.5)).epsilon(1e-12));
+  CHECK(eight == Approx((1e12 + 512 * 1e8) / (peak * 0.5)).epsilon(1e-12));
+  // s_half and s_half_per_sequence_head exclude each other.
+  auto both = config::Document::load_string("attention: {prefill: {e_max: 0.5, s_half: 1, s_half_per_sequence_head: 1}}\n", "s.yaml");
+  CHECK_THROWS_WITH(hw::parse_serving_stack(both.root()), Catch::Contains("not both"));
 }
