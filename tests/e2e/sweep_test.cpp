@@ -193,7 +193,7 @@ void replace_in_file(const std::string& path, const std::string& from, const std
 }
 }  // namespace
 
-TEST_CASE("sweep: a resume after the base scenario changed is refused; --restart runs it again", "[e2e][sweep]") {
+TEST_CASE("sweep: a resume after the base scenario changed is refused, and --restart runs it again", "[e2e][sweep]") {
   test::TempDir dir("sweep_base_changed");
   const auto spec = write_local_sweep(dir);
   const std::string out = dir.file("out");
