@@ -4,6 +4,7 @@
 #include <fstream>
 #include <unistd.h>
 #include <mutex>
+#include <random>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -107,7 +108,7 @@ void check_inputs(const Inputs& now, const std::string& out, bool sharded, bool 
     if (!has_points) {
       if (merge) return;
       // Shards may record it at the same time (the same text): each through its own temporary file.
-      const std::string tmp = fmt::format("{}.tmp-{}", path, ::getpid());
+      const std::string tmp = fmt::format("{}.tmp-{}-{:08x}", path, ::getpid(), std::random_device{}());
       {
         std::ofstream f(tmp, std::ios::binary);
         f << now.to_json();
