@@ -4,10 +4,12 @@
 #include <fstream>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
 
 #include "sim/core/io/atomic_file.hpp"
 #include "sim/core/error.hpp"
 #include "sim/core/interrupt.hpp"
+#include "sim/core/io/input_files.hpp"
 #include "sim/scenario/scenario.hpp"
 #include "sim/core/io/child_process.hpp"
 
@@ -35,10 +37,18 @@ std::vector<Assignment> PointRunner::with_fixed(const std::vector<Assignment>& p
   return all;
 }
 
-sim::Slo PointRunner::validate(const std::vector<Assignment>& assignments) const {
+Validation PointRunner::validate(const std::vector<Assignment>& assignments) const {
+  input_files::Capture capture;
   auto doc = config::Document::load_file(spec_.base);
   for (const auto& a : assignments) doc.set_override(a.key + "=" + a.value, a.origin);
-  return sim::load_scenario(doc).slo;
+  const auto sc = sim::load_scenario(doc);
+  Validation v;
+  v.slo = sc.slo;
+  YAML::Emitter emitter;
+  emitter << sc.resolved;
+  v.resolved = emitter.c_str();
+  v.files = capture.files();
+  return v;
 }
 
 std::string PointRunner::folder(const std::string& relative) const { return (fs::path(out_dir_) / relative).string(); }
@@ -85,6 +95,9 @@ Outcome PointRunner::run(const std::string& relative, const std::vector<Assignme
   interrupt::check();  // the child got the signal too and stopped
   out.ok = code == 0 && fs::exists(dir / "summary.json");
   if (!out.ok) {
+    // A failed run never counts as finished, whatever it left (a resumed sweep runs it again).
+    std::error_code ec;
+    fs::remove(dir / "summary.json", ec);
     std::string text = read_text(log);
     while (!text.empty() && text.back() == '\n') text.pop_back();
     const auto nl = text.rfind('\n');

@@ -3,6 +3,7 @@
 // its own process, and reuses a folder that already holds a finished run with the same overrides
 // (so a killed sweep resumes where it stopped). A run is finished when its summary.json exists:
 // hetsim renames it into place last, after every other result file.
+#include <set>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,14 @@ struct Outcome {
   std::string error;  ///< last line of the run's log when it failed
 };
 
+/// What validating one run gives: its SLO, its effective configuration (resolved.yaml's text) and
+/// the files its scenario reads.
+struct Validation {
+  sim::Slo slo;
+  std::string resolved;
+  std::set<std::string> files;
+};
+
 class PointRunner {
  public:
   PointRunner(const Spec& spec, std::string out_dir);
@@ -25,8 +34,8 @@ class PointRunner {
   /// The spec's fixed overrides followed by `params`.
   std::vector<Assignment> with_fixed(const std::vector<Assignment>& params) const;
   /// Builds the scenario in-process (nothing runs): bad values are InputErrors that name the sweep
-  /// file's line. Returns the scenario's SLO (for the sweep's description).
-  sim::Slo validate(const std::vector<Assignment>& assignments) const;
+  /// file's line.
+  Validation validate(const std::vector<Assignment>& assignments) const;
   /// Folder of the run named `relative` (e.g. "points/p0003").
   std::string folder(const std::string& relative) const;
   /// True if `relative` holds a finished run of exactly `assignments`; InputError if it holds a

@@ -82,15 +82,15 @@ std::string csv_cell(const std::string& text) {
 }
 }  // namespace
 
-std::size_t write_points_csv(const Spec& spec, const PointRunner& runner, const std::string& out_dir, bool require_all) {
-  std::vector<std::string> missing;
+PointsCount write_points_csv(const Spec& spec, const PointRunner& runner, const std::string& out_dir, bool require_all) {
+  PointsCount count;
+  auto& missing = count.missing;
   AtomicFile csv((fs::path(out_dir) / "points.csv").string());
   csv.write("point");
   for (const auto& a : spec.axes) csv.write("," + csv_cell(a.key));
   csv.write(",status");
   for (const auto& c : metric_columns()) csv.write("," + c);
   csv.write("\n");
-  std::size_t ok = 0;
   for (const auto& p : spec.points) {
     const std::string rel = "points/" + p.name;
     const bool done = runner.finished(rel, runner.with_fixed(p.params));
@@ -105,7 +105,8 @@ std::size_t write_points_csv(const Spec& spec, const PointRunner& runner, const 
     const auto cells = done ? metric_cells(runner.folder(rel)) : std::vector<std::string>(metric_columns().size());
     for (const auto& c : cells) csv.write("," + c);
     csv.write("\n");
-    ok += done ? 1 : 0;
+    if (done) ++count.ok;
+    else count.failed.push_back(p.name);
   }
   if (require_all && !missing.empty()) {
     std::string list;
@@ -114,7 +115,7 @@ std::size_t write_points_csv(const Spec& spec, const PointRunner& runner, const 
                                  out_dir, missing.size(), spec.points.size(), list, missing.size() > 10 ? ", ..." : ""));
   }
   csv.commit();
-  return ok;
+  return count;
 }
 
 }  // namespace hetsim::sweep

@@ -14,8 +14,14 @@ const std::vector<std::string>& metric_columns();
 /// Metric cells of the finished run in `folder` (empty cells where a metric does not apply).
 std::vector<std::string> metric_cells(const std::string& folder);
 
+struct PointsCount {
+  std::size_t ok = 0;
+  std::vector<std::string> failed;   ///< names of the points whose run failed
+  std::vector<std::string> missing;  ///< names of the points not run yet
+};
+
 /// Writes out/points.csv. Points not run yet are an InputError when `require_all` (merging shards),
-/// listing them; points that failed are kept with status "failed". Returns the number of ok points.
-std::size_t write_points_csv(const Spec& spec, const PointRunner& runner, const std::string& out_dir, bool require_all);
+/// listing them; points that failed are kept with status "failed".
+PointsCount write_points_csv(const Spec& spec, const PointRunner& runner, const std::string& out_dir, bool require_all);
 
 }  // namespace hetsim::sweep

@@ -13,9 +13,11 @@ struct SweepOptions {
   bool emit_slurm = false;
   unsigned shards = 0;     ///< array size for --emit-slurm (0: one task per point, at most 1000)
   bool quiet = false;
+  bool restart = false;    ///< discard the points (and results) already under --out first
 };
 
-/// Returns the process exit code (0 ok, 1 if some point failed); throws InputError on bad input.
+/// Returns the process exit code (0 ok, 1 if some point failed); throws InputError on bad input,
+/// including a resume whose inputs (spec, scenario, catalog files, traces) changed.
 int run_sweep_command(const SweepOptions& options);
 
 }  // namespace hetsim::sweep

@@ -153,6 +153,8 @@ int main(int argc, char** argv) {
   sweep_cmd->add_flag("--emit-slurm", sweep_opts.emit_slurm, "write OUT/sweep.sbatch, a SLURM job array running the sweep");
   sweep_cmd->add_option("--shards", sweep_opts.shards, "array tasks for --emit-slurm (default: one per point, at most 1000)");
   sweep_cmd->add_flag("--quiet", sweep_opts.quiet, "no progress output");
+  sweep_cmd->add_flag("--restart", sweep_opts.restart,
+                      "discard the points already under --out and run them all again (needed after the inputs changed)");
   calibrate::CalibrateOptions cal;
   auto* calibrate_cmd = app.add_subcommand(
       "calibrate", "measure CUDA kernels on this machine's GPU and fit an efficiency profile (or --refit a raw CSV)");

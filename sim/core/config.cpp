@@ -1,5 +1,7 @@
 #include "sim/core/config.hpp"
 
+#include "sim/core/io/input_files.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
@@ -273,6 +275,7 @@ std::string Node::file_path(std::string_view key) const {
   const bool from_cli = holder->doc_->overridden.count(join_path(path_, key)) > 0;
   if (p.is_relative() && !from_cli) p = fs::path(holder->doc_->file).parent_path() / p;
   if (!fs::is_regular_file(p)) holder->fail_key(key, text, fmt::format("no such file ({})", p.string()));
+  input_files::note(p.string());
   return p.lexically_normal().string();
 }
 
@@ -345,6 +348,7 @@ Document Document::load_file(const std::string& path) {
   if (!in) throw InputError(fmt::format("{}: cannot open file", path));
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (in.bad()) throw InputError(fmt::format("{}: cannot read file", path));
+  input_files::note(path);
   check_text(text, path);
   return Document(parse_yaml(text, path), path);
 }

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 #include <nlohmann/json.hpp>
 
@@ -175,4 +176,111 @@ TEST_CASE("sweep: max-rate search brackets the SLO boundary", "[e2e][sweep][sear
   CHECK(std::stod(rows[1].at("max_rate")) > std::stod(rows[0].at("max_rate")));  // two replicas serve more
   const auto cheapest = nlohmann::json::parse(test::read_file(dir.file("out/cheapest.json")));
   CHECK(cheapest["target_rate"] == 6.0);
+}
+
+namespace {
+/// A 2-point sweep over a copy of the quickstart scenario in `dir` (so a test can edit it).
+std::string write_local_sweep(const test::TempDir& dir) {
+  dir.write("base.yaml", test::read_file(test::source_dir() + "/scenarios/quickstart.yaml"));
+  return dir.write("spec.yaml", "base: base.yaml\naxes:\n  cluster.replicas: [1, 2]\nset: {workload.num_requests: 60}\n");
+}
+void replace_in_file(const std::string& path, const std::string& from, const std::string& to) {
+  std::string text = test::read_file(path);
+  const auto at = text.find(from);
+  REQUIRE(at != std::string::npos);
+  text.replace(at, from.size(), to);
+  std::ofstream(path, std::ios::binary) << text;
+}
+}  // namespace
+
+TEST_CASE("sweep: a resume after the base scenario changed is refused, and --restart runs it again", "[e2e][sweep]") {
+  test::TempDir dir("sweep_base_changed");
+  const auto spec = write_local_sweep(dir);
+  const std::string out = dir.file("out");
+  REQUIRE(sweep("'" + spec + "' --quiet -j 2 --out '" + out + "'").exit_code == 0);
+  const auto before = test::read_file(dir.file("out/points.csv"));
+  replace_in_file(dir.file("base.yaml"), "seed: 1", "seed: 2");
+  const auto r = sweep("'" + spec + "' -j 2 --out '" + out + "'");
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("inputs changed") && Contains(fs::path(dir.file("base.yaml")).lexically_normal().string() + " changed") &&
+                           Contains("--restart") && Contains("new --out"));
+  CHECK(test::read_file(dir.file("out/points.csv")) == before);  // nothing ran, nothing rewritten
+  // The spec's own text counts too.
+  std::ofstream(spec, std::ios::app) << "# a note\n";
+  replace_in_file(dir.file("base.yaml"), "seed: 2", "seed: 1");
+  const auto r2 = sweep("'" + spec + "' -j 2 --out '" + out + "'");
+  CHECK(r2.exit_code == 2);
+  CHECK_THAT(r2.output, Contains("the spec " + fs::path(spec).lexically_normal().string() + " changed"));
+  replace_in_file(dir.file("base.yaml"), "seed: 1", "seed: 2");
+  const auto fresh = sweep("'" + spec + "' -j 2 --restart --out '" + out + "'");
+  REQUIRE(fresh.exit_code == 0);
+  CHECK_THAT(fresh.output, !Contains("already done"));
+  CHECK_THAT(test::read_file(dir.file("out/points/p0000/resolved.yaml")), Contains("seed: 2"));
+  CHECK(sweep("'" + spec + "' -j 2 --out '" + out + "'").exit_code == 0);  // and now resumes
+}
+
+TEST_CASE("sweep: a resume after a catalog file the scenario uses changed is refused", "[e2e][sweep]") {
+  test::TempDir dir("sweep_catalog_changed");
+  const std::string home = dir.file("home");
+  fs::create_directories(home);
+  for (const char* folder : {"hw", "models"})
+    fs::copy(test::source_dir() + "/" + folder, home + "/" + folder, fs::copy_options::recursive);
+  const auto spec = write_local_sweep(dir);
+  const std::string run = "HETSIM_HOME='" + home + "' '" + HETSIM_BIN + "' sweep '" + spec + "' -j 2 --out '" + dir.file("out") + "'";
+  REQUIRE(test::run_command(run + " --quiet").exit_code == 0);
+  CHECK(test::read_csv(dir.file("out/points.csv"))[0].at("cost_per_hour") == "3.24");
+  // An unrelated catalog file does not matter; the device preset the scenario names does.
+  std::ofstream(home + "/hw/catalog/a100-sxm4-80gb.yaml", std::ios::app) << "# edited\n";
+  REQUIRE(test::run_command(run).exit_code == 0);
+  const std::string device = fs::path(home + "/hw/catalog/h100-sxm5-80gb.yaml").lexically_normal().string();
+  replace_in_file(device, "cost_per_hour: 3.24", "cost_per_hour: 4.00");
+  const auto r = test::run_command(run);
+  INFO(r.output);
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains(device + " changed") && Contains("effective configuration (resolved.yaml) of 2 point(s) changed"));
+  CHECK(test::read_csv(dir.file("out/points.csv"))[0].at("cost_per_hour") == "3.24");
+}
+
+TEST_CASE("sweep: an unchanged resume resumes byte-identically", "[e2e][sweep]") {
+  test::TempDir dir("sweep_unchanged");
+  const auto spec = write_spec(dir);
+  REQUIRE(sweep("'" + spec + "' --quiet -j 2 --out '" + dir.file("out") + "'").exit_code == 0);
+  const auto full = test::read_file(dir.file("out/points.csv"));
+  const auto inputs = nlohmann::json::parse(test::read_file(dir.file("out/inputs.json")));
+  CHECK(inputs["files"].contains(fs::path(test::source_dir() + "/scenarios/quickstart.yaml").lexically_normal().string()));
+  CHECK(inputs["points"].size() == 8);
+  // As if killed before p0003 and p0006 finished.
+  fs::remove_all(dir.file("out/points/p0003"));
+  fs::remove_all(dir.file("out/points/p0006"));
+  fs::remove(dir.file("out/points.csv"));
+  const auto r = sweep("'" + spec + "' -j 2 --out '" + dir.file("out") + "'");
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("6 point(s) already done, skipped") && Contains("8 of 8 points ok;"));
+  CHECK(test::read_file(dir.file("out/points.csv")) == full);
+}
+
+TEST_CASE("sweep: failed points are counted in the final line and the exit code", "[e2e][sweep]") {
+  test::TempDir dir("sweep_failures");
+  const auto spec = write_local_sweep(dir);
+  const std::string out = dir.file("out");
+  REQUIRE(sweep("'" + spec + "' --quiet -j 2 --out '" + out + "'").exit_code == 0);
+  // p0001 cannot run: its result folder's lock is a directory.
+  fs::remove_all(dir.file("out/points/p0001"));
+  fs::create_directories(dir.file("out/points/p0001.lock"));
+  const auto r = sweep("'" + spec + "' -j 2 --out '" + out + "'");
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.output, Contains("sweep: 1 of 2 points ok, 1 failed (p0001; log: " + dir.file("out/points/p0001/log.txt") + ")"));
+  CHECK_THAT(r.output, !Contains("2 of 2 points ok"));
+  const auto rows = test::read_csv(dir.file("out/points.csv"));
+  REQUIRE(rows.size() == 2);
+  CHECK(rows[1].at("status") == "failed");
+  // Quiet still reports failures.
+  const auto quiet = sweep("'" + spec + "' --quiet -j 2 --out '" + out + "'");
+  CHECK(quiet.exit_code == 1);
+  CHECK_THAT(quiet.output, Contains("1 failed"));
+  // Fixed: the failed point runs again and the sweep succeeds.
+  fs::remove(dir.file("out/points/p0001.lock"));
+  const auto again = sweep("'" + spec + "' -j 2 --out '" + out + "'");
+  CHECK(again.exit_code == 0);
+  CHECK_THAT(again.output, Contains("2 of 2 points ok;"));
 }
