@@ -17,8 +17,8 @@ if ! cmake --build build-asan -j "$jobs" >"$log" 2>&1; then
   exit 1
 fi
 
-# Options (each one's reason):
-#   halt_on_error / abort_on_error=0 + exitcode: a finding fails the test with a distinct code.
+# A finding stops the process with a distinct exit code (86), so the test fails. No suppressions
+# (README, "Tests and CI", says when one would be justified). Set ASAN_OPTIONS/UBSAN_OPTIONS to override.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-halt_on_error=1:exitcode=86}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 ctest --test-dir build-asan --output-on-failure -j "$jobs" "$@"
