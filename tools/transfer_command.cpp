@@ -51,6 +51,9 @@ sim::Flow parse_flow(const std::string& text, double default_bytes, double reque
     }
   }
   if (f.bytes <= 0) throw InputError(fmt::format("--flow {}: bytes must be positive", text));
+  if (f.bytes > units::kMaxTransferBytes)
+    throw InputError(fmt::format("--flow {}: {} is more than {}, the most one flow may move", text,
+                                 units::format(f.bytes, units::Dim::bytes), units::format(units::kMaxTransferBytes, units::Dim::bytes)));
   f.request_size = request_size;
   return f;
 }

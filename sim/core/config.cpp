@@ -330,6 +330,11 @@ double QuantityParam::value() const {
   }
   if (positive_ && !(v > 0)) holder->fail_key(key_, text, fmt::format("expected {} > 0", units::describe(dim_)));
   if (non_negative_ && v < 0) holder->fail_key(key_, text, fmt::format("expected {} >= 0", units::describe(dim_)));
+  // A bandwidth below any memory, disk or link's would make transfers run for ages of simulated
+  // time (1e-30 TB/s: 1e30 s for a gigabyte) instead of failing; 0 stays "none" where allowed.
+  if (dim_ == units::Dim::bandwidth && v > 0 && v < units::kMinBandwidth)
+    holder->fail_key(key_, text, fmt::format("expected {} of at least {}{}", units::describe(dim_),
+                                             units::format(units::kMinBandwidth, dim_), non_negative_ ? " (or 0)" : ""));
   node_.record(key_, YAML::Node(text));
   return v;
 }

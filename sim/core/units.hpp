@@ -9,6 +9,17 @@ namespace hetsim::units {
 
 enum class Dim { bytes, bandwidth, flop_rate, time, frequency };
 
+/// The slowest bandwidth a config value may give (bytes/s): below any memory, disk or link hetsim
+/// models, so anything less is a typo or a fault (e.g. "1e-30 TB/s"), refused where it is read.
+inline constexpr double kMinBandwidth = 1e3;
+/// The longest simulated time a run or transfer may reach (seconds, ~31.7 years): far beyond any
+/// trace, so a run that gets there has a near-zero bandwidth or rate somewhere and stops with an
+/// error instead of reporting it.
+inline constexpr double kMaxSimulatedSeconds = 1e9;
+/// The most bytes one `hetsim transfer` flow may move (1 EB): SimGrid loses track of larger
+/// transfers (a 1e21-byte one never completed and was reported as taking 0 s).
+inline constexpr double kMaxTransferBytes = 1e18;
+
 /// Human name of a dimension, used in error messages ("a bandwidth").
 std::string_view describe(Dim dim);
 /// An example value of a dimension ("3.35 TB/s").

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "sim/core/error.hpp"
+#include "sim/core/units.hpp"
 
 namespace hetsim::sim {
 
@@ -50,6 +51,7 @@ void Replica::plan_step(double now, EngineId engine, OpGraph& graph) {
   if (batch_.empty())
     throw InvariantError(fmt::format("replica {}: {} waiting and {} running sequences but the scheduler chose no work",
                                      index_, queues_.waiting().size(), queues_.running().size()));
+  check_batch();
   models::BatchShape shape;
   for (const auto& item : batch_) {
     policies::Sequence& s = *item.seq;
@@ -97,9 +99,44 @@ void Replica::plan_step(double now, EngineId engine, OpGraph& graph) {
                                          static_cast<double>(t.tokens) * plan_.kv_bytes_per_token));
     }
   transfers.clear();
-  graph.add_compute("step", engine, pricer_.price(shape), move_ids_);
+  const double seconds = pricer_.price(shape);
+  if (!(seconds >= 0))
+    throw InvariantError(fmt::format("replica {}: a step of {} prefill tokens and {} decodes priced at {} s", index_,
+                                     shape.prefill_tokens, shape.decode_seqs, seconds));
+  if (seconds > units::kMaxSimulatedSeconds)
+    throw InputError(fmt::format("replica {} ({}): one step of {} prefill tokens and {} decodes would take {:g} s, beyond the "
+                                 "{:g} s limit of simulated time; check the device's compute rates and bandwidths",
+                                 index_, plan_.device->name, shape.prefill_tokens, shape.decode_seqs, seconds,
+                                 units::kMaxSimulatedSeconds));
+  graph.add_compute("step", engine, seconds, move_ids_);
   row_.set(serving_metrics::kGpuTime, pricer_.last_gpu());
   row_.set(serving_metrics::kHostTime, pricer_.last_host());
+}
+
+void Replica::check_batch() {
+  // What the scheduler returned must be runnable: each sequence once, a positive number of its
+  // pending tokens, and KV already reserved in device memory for them (through the queues'
+  // admit_head / reserve_running). Otherwise tokens would be "computed" without memory.
+  seen_.clear();
+  for (const auto& item : batch_) {
+    const policies::Sequence* s = item.seq;
+    if (!s) throw InvariantError(fmt::format("replica {}: the scheduler returned a batch item without a sequence", index_));
+    if (s->handed_off || s->finished())
+      throw InvariantError(fmt::format("replica {}: the scheduler chose sequence {}, which {}", index_, s->id,
+                                       s->finished() ? "has already finished" : "has been handed to another instance"));
+    if (item.tokens < 1 || item.tokens > s->pending())
+      throw InvariantError(fmt::format("replica {}: the scheduler fed {} tokens to sequence {}, which has {} pending "
+                                       "(expected 1 to {})", index_, item.tokens, s->id, s->pending(), s->pending()));
+    const std::int64_t held = plan_.kv->device_blocks(*s), need = plan_.kv->blocks_for(s->computed + item.tokens);
+    if (held < need)
+      throw InvariantError(fmt::format("replica {}: the scheduler fed {} tokens to sequence {} ({} computed), which needs "
+                                       "{} KV blocks in device memory but holds {}: KV must be reserved before scheduling",
+                                       index_, item.tokens, s->id, s->computed, need, held));
+    seen_.push_back(s);
+  }
+  std::sort(seen_.begin(), seen_.end());
+  if (auto dup = std::adjacent_find(seen_.begin(), seen_.end()); dup != seen_.end())
+    throw InvariantError(fmt::format("replica {}: the scheduler put sequence {} in one batch twice", index_, (*dup)->id));
 }
 
 void Replica::end_step(const OpGraph& graph, double end) {

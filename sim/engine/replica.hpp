@@ -51,6 +51,9 @@ class Replica {
   void adopt(policies::Sequence& seq);
 
  private:
+  /// InvariantError unless the scheduler's batch can run (see replica.cpp).
+  void check_batch();
+
   int index_;
   ReplicaPlan& plan_;
   const Controllers* controllers_;
@@ -61,6 +64,7 @@ class Replica {
   policies::ReplicaQueues queues_;
   std::vector<policies::ScheduledItem> batch_;
   std::vector<NodeId> move_ids_;  ///< the step's move nodes (reused: no allocation per step)
+  std::vector<const policies::Sequence*> seen_;  ///< check_batch's scratch
   StepRow row_;
   std::int64_t outstanding_ = 0;
   std::function<void(std::int64_t, double)> completed_;

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "sim/core/error.hpp"
+#include "sim/core/units.hpp"
 #include "sim/engine/executor.hpp"
 #include "sim/engine/replica.hpp"
 #include "sim/engine/simgrid_setup.hpp"
@@ -46,6 +47,12 @@ class ServingRun final : public serving::ClusterFacade {
     sg::Actor::create("source", frontend_, [this] { guarded([&] { source_loop(); }); });
     engine->run();
     if (failure_) std::rethrow_exception(failure_);
+    // SimGrid returns from a deadlock (activities that can never complete) as from a normal end.
+    if (!done_)
+      throw InvariantError(fmt::format("the simulation stopped at {:g} s with work left ({} of {} replicas working, {} "
+                                       "moves or timers pending, arrivals {}): activities that can never complete",
+                                       sg::Engine::get_clock(), working_, replicas_.size(), pending_,
+                                       source_done_ ? "over" : "not over"));
     recorder_.finish(sg::Engine::get_clock());
     return stats_;
   }
@@ -67,15 +74,25 @@ class ServingRun final : public serving::ClusterFacade {
   void issue(const workload::Issue& due);
   /// Request `id` ended (completed, rejected or dropped) at `now`.
   void request_ended(std::int64_t id, double now);
-  /// Runs `body`; on any exception records it and stops the simulation.
+  /// Runs `body`; on any exception records it and stops the simulation. kill_all makes SimGrid
+  /// unwind every other actor with its own (forced-exit) exception: that one must go on up to
+  /// SimGrid, and must not replace the failure (rethrown by run(), it used to end in std::terminate).
   template <class F>
   void guarded(F&& body) {
     try {
       body();
     } catch (...) {
+      if (failure_) throw;
       failure_ = std::current_exception();
       sg::Actor::kill_all();
     }
+  }
+  /// Stops the run once the clock is past the simulated-time limit, naming what took it there.
+  static void check_clock(const std::string& what) {
+    const double now = sg::Engine::get_clock();
+    if (now > units::kMaxSimulatedSeconds)
+      throw InputError(fmt::format("simulated time reached {:g} s, beyond the {:g} s limit, after {}: a bandwidth or "
+                                   "compute rate near zero?", now, units::kMaxSimulatedSeconds, what));
   }
   void wake(std::size_t i) {
     if (!idle_[i]) return;
@@ -154,6 +171,7 @@ void ServingRun::replica_loop(std::size_t i) {
     const double now = sg::Engine::get_clock();
     replica.plan_step(now, engine_ids_[i], graph);
     executor_->run(graph, now);
+    check_clock(fmt::format("replica {}'s step from {:g} s", i, now));
     replica.end_step(graph, graph.nodes().back().end);
     ++stats_.events;
   }
@@ -244,7 +262,7 @@ void ServingRun::move_sequence(policies::Sequence& seq, std::size_t from, std::s
   auto held = src.detach_kv(seq);
   dst.reserve_kv(seq);
   ++pending_;
-  sg::Actor::create(fmt::format("move-{}", seq.id), frontend_, [this, &seq, &src, &dst, to, held = std::move(held), done] {
+  sg::Actor::create(fmt::format("move-{}", seq.id), frontend_, [this, &seq, &src, &dst, from, to, held = std::move(held), done] {
     guarded([&] {
       std::vector<TransferNetwork::Transfer> inflight;
       const ReplicaPlan& a = src.plan();
@@ -257,6 +275,7 @@ void ServingRun::move_sequence(policies::Sequence& seq, std::size_t from, std::s
         inflight.push_back(executor_->start_move(a.device_tiers[r % a.device_tiers.size()], b.device_tiers[r], bytes));
       }
       for (auto& t : inflight) t.wait();
+      check_clock(fmt::format("moving sequence {}'s KV from instance {} to {}", seq.id, from, to));
       src.release_kv(held);
       dst.adopt(seq);
       --pending_;

@@ -153,3 +153,80 @@ TEST_CASE("invariants: Little's law holds on a steady-state run", "[e2e][invaria
   const auto& little = summary["littles_law"];
   CHECK(little["mean_in_system"].get<double>() == Approx(little["lambda_times_w"].get<double>()).epsilon(1e-9));
 }
+
+// Faults: a near-zero bandwidth or rate, or a transfer too large to simulate, must stop the run with
+// a clear error (exit 2 naming the value), never run for ages of simulated time, hang, or print
+// SimGrid's deadlock line and a result with exit 0.
+namespace {
+
+/// hetsim `args` with a wall-clock guard, so that a regression to a hang fails instead of blocking.
+test::CommandResult run_guarded(const std::string& args) {
+  return test::run_command(std::string("timeout 300 '") + HETSIM_BIN + "' " + args);
+}
+
+std::string small_scenario(const test::TempDir& dir, int requests, int output_tokens) {
+  return write_scenario(dir, fmt::format("workload:\n  source: synthetic\n  num_requests: {}\n  arrival: {{rate: 10}}\n"
+                                         "  prompt_tokens: 200\n  output_tokens: {}\n",
+                                         requests, output_tokens));
+}
+
+}  // namespace
+
+TEST_CASE("faults: a transfer too large to simulate is refused, not reported as taking 0 s", "[e2e][invariants][faults]") {
+  // Before: SimGrid never completed a 1e21-byte flow, printed its deadlock line, and hetsim
+  // reported "0.0000 ms" with exit 0.
+  const auto r = run_guarded("transfer hgx-h100 --flow gpu0.hbm:host.dram:1e9TB");
+  INFO(r.output);
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("error: --flow gpu0.hbm:host.dram:1e9TB: 1e+09 TB is more than 1e+06 TB"));
+  CHECK_THAT(r.output, !Contains("eadlock"));
+}
+
+TEST_CASE("faults: a node link of 1e-30 TB/s is refused with exit 2 naming the value", "[e2e][invariants][faults]") {
+  // Before: the flow "took" 1e30 ms and hetsim exited 0.
+  test::TempDir dir("slow_link");
+  std::string node = test::read_file(test::source_dir() + "/hw/nodes/hgx-h100.yaml");
+  const std::string from = "{name: uplink0, kind: pcie, between: [pcie_sw0, host.dram], bandwidth: 64 GB/s";
+  const auto at = node.find(from);
+  REQUIRE(at != std::string::npos);
+  node.replace(at, from.size(), "{name: uplink0, kind: pcie, between: [pcie_sw0, host.dram], bandwidth: 1e-30 TB/s");
+  const auto file = dir.write("slow.yaml", node);
+  const auto r = run_guarded("transfer '" + file + "' --flow gpu0.hbm:host.dram:1GB");
+  INFO(r.output);
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("bandwidth = 1e-30 TB/s: expected a bandwidth of at least 1 KB/s"));
+}
+
+TEST_CASE("faults: a device bandwidth of 1e-30 TB/s is refused before the run", "[e2e][invariants][faults]") {
+  test::TempDir dir("slow_hbm");
+  const auto r = run_guarded("run --quiet '" + small_scenario(dir, 2, 10) + "' --out '" + dir.file("out") +
+                             "' --set 'cluster.device.memory.bandwidth=1e-30 TB/s'");
+  INFO(r.output);
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("cluster.device.memory.bandwidth"));
+  CHECK_THAT(r.output, Contains("1e-30 TB/s"));
+  CHECK_THAT(r.output, Contains("expected a bandwidth of at least 1 KB/s"));
+}
+
+TEST_CASE("faults: a step longer than the simulated-time limit stops the run with exit 2", "[e2e][invariants][faults]") {
+  // 1 FLOPS: one prefill would take ~1e13 s.
+  test::TempDir dir("slow_flops");
+  const auto r = run_guarded("run --quiet '" + small_scenario(dir, 2, 10) + "' --out '" + dir.file("out") +
+                             "' --set 'cluster.device.compute.bf16=1 FLOPS'");
+  INFO(r.output);
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("replica 0 (h100-sxm5-80gb): one step of 200 prefill tokens and 0 decodes would take"));
+  CHECK_THAT(r.output, Contains("beyond the 1e+09 s limit of simulated time"));
+}
+
+TEST_CASE("faults: a run whose clock passes the simulated-time limit stops with exit 2", "[e2e][invariants][faults]") {
+  // 1 KB/s HBM (the lowest bandwidth allowed): every step reads the 16 GB of weights, ~2e7 s each,
+  // so 100 output tokens pass 1e9 s of simulated time.
+  test::TempDir dir("slow_clock");
+  const auto r = run_guarded("run --quiet '" + small_scenario(dir, 1, 100) + "' --out '" + dir.file("out") +
+                             "' --set 'cluster.device.memory.bandwidth=1 KB/s'");
+  INFO(r.output);
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("simulated time reached"));
+  CHECK_THAT(r.output, Contains("beyond the 1e+09 s limit, after replica 0's step from"));
+}
