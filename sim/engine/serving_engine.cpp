@@ -88,11 +88,13 @@ class ServingRun final : public serving::ClusterFacade {
     }
   }
   /// Stops the run once the clock is past the simulated-time limit, naming what took it there.
-  static void check_clock(const std::string& what) {
+  /// `what` describes the activity (called only when the limit is passed: this runs every step).
+  template <class Describe>
+  static void check_clock(const Describe& what) {
     const double now = sg::Engine::get_clock();
-    if (now > units::kMaxSimulatedSeconds)
+    if (now > units::kMaxSimulatedSeconds) [[unlikely]]
       throw InputError(fmt::format("simulated time reached {:g} s, beyond the {:g} s limit, after {}: a bandwidth or "
-                                   "compute rate near zero?", now, units::kMaxSimulatedSeconds, what));
+                                   "compute rate near zero?", now, units::kMaxSimulatedSeconds, what()));
   }
   void wake(std::size_t i) {
     if (!idle_[i]) return;
@@ -171,7 +173,7 @@ void ServingRun::replica_loop(std::size_t i) {
     const double now = sg::Engine::get_clock();
     replica.plan_step(now, engine_ids_[i], graph);
     executor_->run(graph, now);
-    check_clock(fmt::format("replica {}'s step from {:g} s", i, now));
+    check_clock([&] { return fmt::format("replica {}'s step from {:g} s", i, now); });
     replica.end_step(graph, graph.nodes().back().end);
     ++stats_.events;
   }
@@ -275,7 +277,7 @@ void ServingRun::move_sequence(policies::Sequence& seq, std::size_t from, std::s
         inflight.push_back(executor_->start_move(a.device_tiers[r % a.device_tiers.size()], b.device_tiers[r], bytes));
       }
       for (auto& t : inflight) t.wait();
-      check_clock(fmt::format("moving sequence {}'s KV from instance {} to {}", seq.id, from, to));
+      check_clock([&] { return fmt::format("moving sequence {}'s KV from instance {} to {}", seq.id, from, to); });
       src.release_kv(held);
       dst.adopt(seq);
       --pending_;
