@@ -36,7 +36,18 @@ std::string describe_sources(const Device& d) {
   // "gemm, attention_decode: profile X (...); elementwise, collective: catalog default (uncalibrated)"
   std::vector<std::pair<std::string, std::string>> groups;  // source -> classes, in first-seen order
   for (OpClass c : kOpClasses) {
-    const auto& src = d.eff(c).source;
+    std::string src = d.eff(c).source;
+    // What else prices the class: a profile's measured collective tables, its per-op curves.
+    if (c == OpClass::collective && !d.measured_collectives.empty()) {
+      std::string sizes;
+      for (const MeasuredCollective& m : d.measured_collectives)
+        sizes += fmt::format("{}{} x{}", sizes.empty() ? "" : ", ", to_string(m.kind), m.ranks);
+      src = fmt::format("measured tables ({}), else {}", sizes, src);
+    }
+    std::string ops;
+    for (const Device::OpEfficiency& o : d.op_efficiency)
+      if (o.cls == c) ops += fmt::format("{}{}", ops.empty() ? "" : ", ", o.op);
+    if (!ops.empty()) src += fmt::format(" with op curves for {}", ops);
     auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == src; });
     if (it == groups.end()) groups.emplace_back(src, std::string(to_string(c)));
     else it->second += fmt::format(", {}", to_string(c));

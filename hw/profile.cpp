@@ -185,7 +185,10 @@ void apply_profile(const Profile& p, Device& d) {
     if (!fit) continue;
     Efficiency& e = d.efficiency[static_cast<std::size_t>(c)];
     set_curves(*fit, e);
-    e.source = fmt::format("profile {} (held-out error {:.1f}%)", p.name, 100 * fit->held_out_error);
+    e.source = fit->held_out_error_with_ops
+                   ? fmt::format("profile {} (held-out error {:.1f}%; {:.1f}% with its op curves)", p.name,
+                                 100 * fit->held_out_error, 100 * *fit->held_out_error_with_ops)
+                   : fmt::format("profile {} (held-out error {:.1f}%)", p.name, 100 * fit->held_out_error);
   }
   d.op_efficiency.clear();
   for (const Profile::OpFit& f : p.ops) {

@@ -25,7 +25,8 @@ RunInfo describe_run(const Scenario& sc) {
     in.kv_blocks_total = r.kv->total_blocks();
     in.kv_bytes_per_token = r.kv_bytes_per_token;
     in.cost_per_hour = r.device->cost_per_hour;
-    in.cost_model_source = fmt::format("{}; serving stack {}", r.device->efficiency_source, r.stack->name);
+    // As the replica prices it: the stack's attention kernels in place.
+    in.cost_model_source = fmt::format("{}; serving stack {}", hw::describe_sources(r.stack->apply(*r.device)), r.stack->name);
     const policies::KvMemory& m = r.kv->memory();
     in.memory = {.usable = m.usable, .usable_source = r.device->usable_memory_source, .utilization = m.utilization,
                  .weights = m.weights, .activation = m.activation, .activation_given = m.activation_given,
