@@ -44,6 +44,21 @@ std::string listed(const std::vector<std::string>& names) {
   for (std::size_t i = 0; i < names.size() && i < 5; ++i) s += (i ? ", " : "") + names[i];
   return names.size() > 5 ? s + ", ..." : s;
 }
+/// Keys of `now` whose hash differs from `before`'s, keys only in `now`, keys only in `before`.
+struct KeyChanges {
+  std::vector<std::string> changed, added, removed;
+};
+KeyChanges compare(const std::map<std::string, std::string>& before, const std::map<std::string, std::string>& now) {
+  KeyChanges c;
+  for (const auto& [key, hash] : now) {
+    const auto it = before.find(key);
+    if (it == before.end()) c.added.push_back(key);
+    else if (it->second != hash) c.changed.push_back(key);
+  }
+  for (const auto& [key, hash] : before)
+    if (!now.count(key)) c.removed.push_back(key);
+  return c;
+}
 }  // namespace
 
 std::vector<std::string> differences(const Inputs& before, const Inputs& now) {
@@ -52,30 +67,16 @@ std::vector<std::string> differences(const Inputs& before, const Inputs& now) {
     out.push_back(fmt::format("the spec is now {} (was {})", now.spec_file, before.spec_file));
   else if (before.spec_hash != now.spec_hash)
     out.push_back(fmt::format("the spec {} changed", now.spec_file));
-  std::vector<std::string> changed, added, removed;
-  for (const auto& [path, hash] : now.files) {
-    const auto it = before.files.find(path);
-    if (it == before.files.end()) added.push_back(path);
-    else if (it->second != hash) changed.push_back(path);
-  }
-  for (const auto& [path, hash] : before.files)
-    if (!now.files.count(path)) removed.push_back(path);
-  for (const auto& f : changed) out.push_back(fmt::format("{} changed", f));
-  if (!added.empty()) out.push_back(fmt::format("now reads {} (not read before)", listed(added)));
-  if (!removed.empty()) out.push_back(fmt::format("no longer reads {}", listed(removed)));
-  std::vector<std::string> config_changed, new_points, gone_points;
-  for (const auto& [name, hash] : now.points) {
-    const auto it = before.points.find(name);
-    if (it == before.points.end()) new_points.push_back(name);
-    else if (it->second != hash) config_changed.push_back(name);
-  }
-  for (const auto& [name, hash] : before.points)
-    if (!now.points.count(name)) gone_points.push_back(name);
-  if (!config_changed.empty())
-    out.push_back(fmt::format("the effective configuration (resolved.yaml) of {} point(s) changed ({})", config_changed.size(),
-                              listed(config_changed)));
-  if (!new_points.empty()) out.push_back(fmt::format("{} new point(s) ({})", new_points.size(), listed(new_points)));
-  if (!gone_points.empty()) out.push_back(fmt::format("{} point(s) gone ({})", gone_points.size(), listed(gone_points)));
+  const KeyChanges files = compare(before.files, now.files);
+  for (const auto& f : files.changed) out.push_back(fmt::format("{} changed", f));
+  if (!files.added.empty()) out.push_back(fmt::format("now reads {} (not read before)", listed(files.added)));
+  if (!files.removed.empty()) out.push_back(fmt::format("no longer reads {}", listed(files.removed)));
+  const KeyChanges points = compare(before.points, now.points);
+  if (!points.changed.empty())
+    out.push_back(fmt::format("the effective configuration (resolved.yaml) of {} point(s) changed ({})", points.changed.size(),
+                              listed(points.changed)));
+  if (!points.added.empty()) out.push_back(fmt::format("{} new point(s) ({})", points.added.size(), listed(points.added)));
+  if (!points.removed.empty()) out.push_back(fmt::format("{} point(s) gone ({})", points.removed.size(), listed(points.removed)));
   return out;
 }
 
