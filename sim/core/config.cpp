@@ -1,6 +1,7 @@
 #include "sim/core/config.hpp"
 
 #include "sim/core/io/input_files.hpp"
+#include "sim/core/yaml_documents.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -114,17 +115,17 @@ void check_text(const std::string& text, const std::string& file) {
 
 // Parses one YAML document; a second document ("---" then content) is an error, not ignored.
 YAML::Node parse_yaml(const std::string& text, const std::string& name) {
-  std::vector<YAML::Node> docs;
+  const std::vector<YamlDocument> docs = scan_yaml_documents(text, name);
+  for (std::size_t i = 1; i < docs.size(); ++i)
+    if (docs[i].has_content)
+      throw InputError(fmt::format("{}:{}: a second YAML document (after '---'): expected one document per file", name,
+                                   docs[i].line));
+  YAML::Node root;
   try {
-    docs = YAML::LoadAll(text);
+    root = YAML::Load(text);  // the first document only; the scan has checked the text parses
   } catch (const YAML::Exception& e) {
     throw InputError(fmt::format("{}:{}:{}: YAML syntax error: {}", name, e.mark.line + 1, e.mark.column + 1, e.msg));
   }
-  for (std::size_t i = 1; i < docs.size(); ++i)
-    if (docs[i] && !docs[i].IsNull())
-      throw InputError(fmt::format("{}:{}: a second YAML document (after '---'): expected one document per file", name,
-                                   line_of(docs[i])));
-  YAML::Node root = docs.empty() ? YAML::Node() : docs.front();
   check_keys(root, "", name);
   return root;
 }
@@ -379,9 +380,14 @@ void Document::set_override(std::string_view assignment, std::string origin) {
     if (part.empty()) throw InputError(fmt::format("--set {}: empty key in path", path));
     walked = join_path(walked, part);
     if (dot == std::string::npos) {
+      // A value that is not YAML (e.g. "a: b: c", or "," which yaml-cpp reads as null) is
+      // taken as the plain string, so that validation names it.
       YAML::Node value;
       try {
+        (void)scan_yaml_documents(text, "--set");
         value = YAML::Load(text);
+      } catch (const InputError&) {
+        value = YAML::Node(text);
       } catch (const YAML::Exception&) {
         value = YAML::Node(text);
       }

@@ -111,6 +111,13 @@ TEST_CASE("config: a second YAML document in the file is an error", "[config][er
   CHECK_NOTHROW(doc("a: 1\n---\n"));      // a trailing empty document holds nothing
 }
 
+TEST_CASE("config: text yaml-cpp cannot read is a syntax error, not an endless loop", "[config][errors]") {
+  // Debian's yaml-cpp 0.7 LoadAll never returns on these (found by the sweep_spec fuzz target).
+  REQUIRE_THROWS_WITH(doc(",bai"), Contains("test.yaml:1:1: YAML syntax error: unexpected ','"));
+  REQUIRE_THROWS_WITH(doc("a: 1\n,\n"), Contains("test.yaml:2:1: YAML syntax error"));
+  CHECK_NOTHROW(doc("---\n---\n"));  // empty documents at different places are not a loop
+}
+
 TEST_CASE("config: a list or map used as a map key is an error naming the line", "[config][errors]") {
   REQUIRE_THROWS_WITH(doc("a: 1\n? [x, y]\n: 2\n"), Contains("test.yaml:2:") && Contains("a list") &&
                                                          Contains("expected a plain key"));

@@ -22,7 +22,7 @@ using Catch::Contains;
 
 namespace {
 
-enum class Fault { empty, no_kv, too_many_tokens, zero_tokens, twice };
+enum class Fault { empty, no_kv, too_many_tokens, zero_tokens, twice, finished };
 
 /// Admits and decodes like a minimal FCFS scheduler, then breaks the batch as `F` says.
 template <Fault F>
@@ -31,6 +31,17 @@ class FaultyScheduler final : public policies::Scheduler {
   explicit FaultyScheduler(const config::Node&) {}
   void schedule(policies::ReplicaQueues& q, std::vector<policies::ScheduledItem>& batch) override {
     if constexpr (F == Fault::empty) return;
+    if constexpr (F == Fault::finished) {
+      // Keeps pointers to the sequences it decoded and schedules one again once it has ended
+      // (sequences outlive their run on a replica, so the pointers stay valid).
+      for (policies::Sequence* s : decoded_)
+        if (s->finished()) {
+          batch.push_back({s, 1});
+          return;
+        }
+      for (policies::Sequence* s : q.running())
+        if (std::find(decoded_.begin(), decoded_.end(), s) == decoded_.end()) decoded_.push_back(s);
+    }
     if constexpr (F == Fault::no_kv) {
       // Feeds the whole prompt of a waiting sequence without reserving its KV.
       policies::Sequence& head = *q.waiting().front();
@@ -55,6 +66,9 @@ class FaultyScheduler final : public policies::Scheduler {
   }
   std::optional<std::int64_t> unsplit_token_limit() const override { return 8192; }
   policies::StepLimits step_limits() const override { return {8192, 256}; }
+
+ private:
+  std::vector<policies::Sequence*> decoded_;  ///< Fault::finished: sequences it may bring back after their end
 };
 
 HETSIM_REGISTER(policies::Scheduler, FaultyScheduler<Fault::empty>, "test-empty", "test: returns no work");
@@ -63,10 +77,12 @@ HETSIM_REGISTER(policies::Scheduler, FaultyScheduler<Fault::too_many_tokens>, "t
                 "test: feeds more tokens than are pending");
 HETSIM_REGISTER(policies::Scheduler, FaultyScheduler<Fault::zero_tokens>, "test-zero-tokens", "test: feeds no tokens");
 HETSIM_REGISTER(policies::Scheduler, FaultyScheduler<Fault::twice>, "test-twice", "test: one sequence twice in a batch");
+HETSIM_REGISTER(policies::Scheduler, FaultyScheduler<Fault::finished>, "test-finished",
+                "test: schedules a sequence after it has finished");
 
 
 /// Runs a small scenario with scheduler `impl`; returns what the run threw ("" if nothing).
-std::string run_with(const std::string& impl) {
+std::string run_with(const std::string& impl, const std::string& output_tokens = "20") {
   const std::string yaml = fmt::format(R"(
 model: llama-3-8b
 cluster: {{device: h100-sxm5-80gb, replicas: 1}}
@@ -76,9 +92,9 @@ workload:
   num_requests: {}
   arrival: {{rate: 1000}}
   prompt_tokens: 100
-  output_tokens: 20
+  output_tokens: {}
 )",
-                                       impl, 2);
+                                       impl, 2, output_tokens);
   auto doc = config::Document::load_string(yaml, "fault.yaml");
   sim::Scenario sc = sim::load_scenario(doc);
   sim::Recorder recorder(sim::describe_run(sc), "");
@@ -113,4 +129,9 @@ TEST_CASE("faults: a scheduler that feeds a sequence no tokens is an InvariantEr
 
 TEST_CASE("faults: a scheduler that puts one sequence in a batch twice is an InvariantError", "[engine][faults]") {
   CHECK_THAT(run_with("test-twice"), Contains("the scheduler put sequence 0 in one batch twice"));
+}
+
+TEST_CASE("faults: a scheduler that brings back a finished sequence is an InvariantError", "[engine][faults]") {
+  // Output lengths differ, so that one sequence ends while the other still runs.
+  CHECK_THAT(run_with("test-finished", "{dist: uniform, min: 5, max: 60}"), Contains("which has already finished"));
 }

@@ -1,0 +1,26 @@
+// Fuzz target: a scenario file, loaded the way `hetsim validate` and `hetsim run` load it (YAML
+// parse, unknown-key check, every validation, the workload built). Seeds: scenarios/*.yaml.
+// Relative paths in the input (trace files) resolve against the scratch folder, so only absolute
+// ones can reach a file: the loader must refuse anything that is not a regular file.
+#include <yaml-cpp/yaml.h>
+
+#include "fuzz/bounded_workload.hpp"
+#include "fuzz/fuzz_support.hpp"
+#include "sim/core/config.hpp"
+#include "sim/scenario/scenario.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  using namespace hetsim;
+  const std::string text(reinterpret_cast<const char*>(data), size);
+  try {
+    if (fuzz::too_big(YAML::Load(text))) return -1;  // -1: not added to the corpus
+  } catch (...) {
+    // Unparseable: the loader must say so with an InputError, checked below.
+  }
+  const std::string path = fuzz::write_scratch("scenario.yaml", data, size);
+  fuzz::expect_input_errors_only([&] {
+    const auto doc = config::Document::load_file(path);
+    (void)sim::load_scenario(doc);
+  });
+  return 0;
+}
