@@ -15,6 +15,15 @@ class LeastOutstanding final : public Router {
       if (replicas[i].can_fit && (best == replicas.size() || replicas[i].outstanding < replicas[best].outstanding)) best = i;
     return best == replicas.size() ? 0 : best;
   }
+  /// The same choice from each fitting class's least (outstanding, index): the smallest pair is the
+  /// emptiest replica, lowest index first, as route() picks.
+  std::optional<RoutePlan> plan_indexed(const Request&, const FleetIndex& fleet, std::span<const char> class_fits) override {
+    FleetIndex::Entry best{0, fleet.size()};
+    for (std::size_t c = 0; c < fleet.classes(); ++c)
+      if (class_fits[c] && (best.second == fleet.size() || fleet.least_outstanding(c) < best))
+        best = fleet.least_outstanding(c);
+    return RoutePlan{best.second == fleet.size() ? 0 : best.second, std::nullopt};
+  }
 };
 
 }  // namespace

@@ -21,16 +21,31 @@ Replica::Replica(int index, ReplicaPlan& plan, const models::ModelSpec& model, s
   row_.set(serving_metrics::kKvBlocksTotal, plan.kv->total_blocks());
 }
 
+Replica::Misfit Replica::misfit(const policies::Sequence& seq) const {
+  if (seq.prompt_tokens + seq.output_tokens > max_model_len_) return Misfit::max_model_len;
+  if (plan_.kv->blocks_for(seq.peak_kv_tokens()) > plan_.kv->total_blocks()) return Misfit::kv_capacity;
+  if (auto limit = plan_.scheduler->unsplit_token_limit(); limit && seq.peak_kv_tokens() > *limit) return Misfit::batch_tokens;
+  return Misfit::none;
+}
+
+Replica::FitKey Replica::fit_key() const {
+  return {max_model_len_, plan_.kv->block_size(), plan_.kv->total_blocks(), plan_.scheduler->unsplit_token_limit().value_or(-1)};
+}
+
 std::string Replica::rejection_reason(const policies::Sequence& seq) const {
-  const std::int64_t total = seq.prompt_tokens + seq.output_tokens;
-  if (total > max_model_len_)
-    return fmt::format("exceeds_max_model_len: prompt + output = {} tokens > max_model_len {}", total, max_model_len_);
-  const std::int64_t blocks = plan_.kv->blocks_for(seq.peak_kv_tokens());
-  if (blocks > plan_.kv->total_blocks())
-    return fmt::format("exceeds_kv_capacity: needs {} KV blocks > {} on the replica", blocks, plan_.kv->total_blocks());
-  if (auto limit = plan_.scheduler->unsplit_token_limit(); limit && seq.peak_kv_tokens() > *limit)
-    return fmt::format("exceeds_max_num_batched_tokens: up to {} tokens in one step > {} (prompts are not chunked)",
-                       seq.peak_kv_tokens(), *limit);
+  switch (misfit(seq)) {
+    case Misfit::none:
+      return {};
+    case Misfit::max_model_len:
+      return fmt::format("exceeds_max_model_len: prompt + output = {} tokens > max_model_len {}",
+                         seq.prompt_tokens + seq.output_tokens, max_model_len_);
+    case Misfit::kv_capacity:
+      return fmt::format("exceeds_kv_capacity: needs {} KV blocks > {} on the replica", plan_.kv->blocks_for(seq.peak_kv_tokens()),
+                         plan_.kv->total_blocks());
+    case Misfit::batch_tokens:
+      return fmt::format("exceeds_max_num_batched_tokens: up to {} tokens in one step > {} (prompts are not chunked)",
+                         seq.peak_kv_tokens(), *plan_.scheduler->unsplit_token_limit());
+  }
   return {};
 }
 
@@ -41,7 +56,7 @@ bool Replica::accept(policies::Sequence& seq, double now) {
     return false;
   }
   queues_.waiting().push_back(&seq);
-  ++outstanding_;
+  add_outstanding(1);
   return true;
 }
 
@@ -158,7 +173,7 @@ void Replica::end_step(const OpGraph& graph, double end) {
           if (c->on_prefill_done(s, self)) {
             // Handed off: it leaves this instance; its KV stays until the controller moves it.
             s.handed_off = true;
-            --outstanding_;
+            add_outstanding(-1);
             any_left = true;
             break;
           }
@@ -170,7 +185,7 @@ void Replica::end_step(const OpGraph& graph, double end) {
       if (controllers_)
         for (auto& c : *controllers_) c->on_finish(s, self);
       if (completed_) completed_(s.id, end);
-      --outstanding_;
+      add_outstanding(-1);
       any_left = true;
     }
   }
@@ -185,7 +200,7 @@ void Replica::end_step(const OpGraph& graph, double end) {
 }
 
 bool Replica::can_hold(const policies::Sequence& seq) const {
-  return rejection_reason(seq).empty() && plan_.kv->free_blocks() >= plan_.kv->blocks_for(seq.computed + 1);
+  return misfit(seq) == Misfit::none && plan_.kv->free_blocks() >= plan_.kv->blocks_for(seq.computed + 1);
 }
 
 std::vector<serving::BlockId> Replica::detach_kv(policies::Sequence& seq) {
@@ -210,7 +225,7 @@ void Replica::reserve_kv(policies::Sequence& seq) {
 void Replica::adopt(policies::Sequence& seq) {
   seq.handed_off = false;
   queues_.running().push_back(&seq);
-  ++outstanding_;
+  add_outstanding(1);
 }
 
 policies::ReplicaLoad Replica::load() const {

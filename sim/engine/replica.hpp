@@ -3,6 +3,7 @@
 // step planning through its scheduler, step pricing through the cost model, and the token/KV
 // bookkeeping when a step ends. The engine drives it and supplies the clock.
 #include <functional>
+#include <tuple>
 #include <vector>
 
 #include "hw/cost_model.hpp"
@@ -23,6 +24,12 @@ class Replica {
   Replica(int index, ReplicaPlan& plan, const models::ModelSpec& model, std::int64_t max_model_len, Recorder& recorder,
           const Controllers* controllers = nullptr);
 
+  /// Why a request could never run on a replica, cheapest check first.
+  enum class Misfit { none, max_model_len, kv_capacity, batch_tokens };
+  /// What misfit() depends on: replicas with equal keys accept and reject the same requests.
+  using FitKey = std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t>;
+  Misfit misfit(const policies::Sequence& seq) const;
+  FitKey fit_key() const;
   /// Why `seq` could never run here (context length, KV capacity, step token budget); empty if it can.
   std::string rejection_reason(const policies::Sequence& seq) const;
   /// Queues `seq` (fresh) or rejects it, with a reason, if it could never run here.
@@ -38,6 +45,8 @@ class Replica {
   const ReplicaPlan& plan() const { return plan_; }
   /// Called with a request's id and end time when it completes here (closed-loop clients wait for it).
   void on_complete(std::function<void(std::int64_t id, double end)> listener) { completed_ = std::move(listener); }
+  /// Called with the new count whenever the outstanding requests change (the routers' fleet index).
+  void on_outstanding(std::function<void(std::int64_t)> listener) { outstanding_changed_ = std::move(listener); }
 
   // Moving a running sequence between instances (through the cluster facade).
   /// Whether this instance has the device blocks for `seq`'s computed tokens and its next token.
@@ -53,6 +62,10 @@ class Replica {
  private:
   /// InvariantError unless the scheduler's batch can run (see replica.cpp).
   void check_batch();
+  void add_outstanding(std::int64_t delta) {
+    outstanding_ += delta;
+    if (outstanding_changed_) outstanding_changed_(outstanding_);
+  }
 
   int index_;
   ReplicaPlan& plan_;
@@ -68,6 +81,7 @@ class Replica {
   StepRow row_;
   std::int64_t outstanding_ = 0;
   std::function<void(std::int64_t, double)> completed_;
+  std::function<void(std::int64_t)> outstanding_changed_;
 };
 
 }  // namespace hetsim::sim

@@ -3,7 +3,9 @@
 #include <simgrid/s4u.hpp>
 
 #include <exception>
+#include <map>
 #include <memory>
+#include <optional>
 
 #include "sim/core/error.hpp"
 #include "sim/core/units.hpp"
@@ -32,7 +34,7 @@ class ServingRun final : public serving::ClusterFacade {
       replicas_.push_back(std::make_unique<Replica>(static_cast<int>(i), sc_.replicas[i], sc_.model, sc_.max_model_len,
                                                     recorder_, &sc_.controllers));
     actors_.resize(replicas_.size());
-    loads_.resize(replicas_.size());
+    index_fleet();
     idle_.assign(replicas_.size(), 0);
     working_ = replicas_.size();
     for (auto& c : sc_.controllers) c->attach(*this);
@@ -68,6 +70,12 @@ class ServingRun final : public serving::ClusterFacade {
 
  private:
   void build_platform();
+  /// Groups the replicas into fit classes and keeps the routers' fleet index current.
+  void index_fleet();
+  /// Sets class_fits_ for `seq` (one check per class); whether any class takes it.
+  bool fit_classes(const policies::Sequence& seq);
+  /// The router's plan for `req`: from the fleet index when the router can, else from every load.
+  policies::RoutePlan route(const Request& req);
   void replica_loop(std::size_t i);
   void source_loop();
   /// Issues pool entry `due.index` now: over-length policy, router, replica.
@@ -126,7 +134,10 @@ class ServingRun final : public serving::ClusterFacade {
   std::unique_ptr<Executor> executor_;
   std::vector<EngineId> engine_ids_;
   std::vector<sg::ActorPtr> actors_;
-  std::vector<policies::ReplicaLoad> loads_;  ///< routing input, reused for every arrival
+  std::unique_ptr<policies::FleetIndex> fleet_;
+  std::vector<std::size_t> class_first_;  ///< a replica of each fit class, that answers for it
+  std::vector<char> class_fits_;          ///< per fit class, for the arriving request
+  std::vector<policies::ReplicaLoad> loads_;  ///< routing input for routers without a fast path
   std::vector<char> idle_;
   bool source_done_ = false;
   bool reactive_ = false;  ///< arrivals depend on request ends (closed loop)
@@ -227,16 +238,10 @@ void ServingRun::issue(const workload::Issue& due) {
   seq.output_tokens = req.output_tokens;
   // Routers choose among the replicas that take arrivals and could ever hold the request (in a
   // mixed fleet a long request may fit only the larger devices); if none can, replica 0 rejects it.
-  bool any_fits = false;
-  for (std::size_t i = 0; i < replicas_.size(); ++i) {
-    loads_[i] = replicas_[i]->load();
-    loads_[i].role = sc_.replicas[i].role;
-    loads_[i].can_fit = serving::takes_arrivals(loads_[i].role) && replicas_[i]->rejection_reason(seq).empty();
-    any_fits = any_fits || loads_[i].can_fit;
-  }
-  const policies::RoutePlan plan = any_fits ? sc_.router->plan(req, loads_) : policies::RoutePlan{};
+  const bool any_fits = fit_classes(seq);
+  const policies::RoutePlan plan = any_fits ? route(req) : policies::RoutePlan{};
   const std::size_t target = plan.instance;
-  if (target >= replicas_.size() || (any_fits && !loads_[target].can_fit))
+  if (target >= replicas_.size() || (any_fits && !class_fits_[fleet_->class_of(target)]))
     throw InvariantError(fmt::format("router chose replica {} of {}, which cannot hold request {}", target,
                                      replicas_.size(), req.id));
   if (plan.decode && *plan.decode >= replicas_.size())
@@ -248,6 +253,44 @@ void ServingRun::issue(const workload::Issue& due) {
   } else {
     request_ended(req.id, now);
   }
+}
+
+void ServingRun::index_fleet() {
+  // A request fits every replica of a class or none: the class is the role's taking arrivals and
+  // what Replica::misfit reads. Classes are numbered in order of first appearance.
+  std::map<std::pair<bool, Replica::FitKey>, std::size_t> classes;
+  std::vector<std::size_t> class_of(replicas_.size());
+  for (std::size_t i = 0; i < replicas_.size(); ++i) {
+    const auto [it, added] =
+        classes.try_emplace({serving::takes_arrivals(sc_.replicas[i].role), replicas_[i]->fit_key()}, classes.size());
+    if (added) class_first_.push_back(i);
+    class_of[i] = it->second;
+  }
+  class_fits_.assign(classes.size(), 0);
+  fleet_ = std::make_unique<policies::FleetIndex>(std::move(class_of));
+  for (std::size_t i = 0; i < replicas_.size(); ++i)
+    replicas_[i]->on_outstanding([this, i](std::int64_t n) { fleet_->set_outstanding(i, n); });
+}
+
+bool ServingRun::fit_classes(const policies::Sequence& seq) {
+  bool any = false;
+  for (std::size_t c = 0; c < class_first_.size(); ++c) {
+    const std::size_t i = class_first_[c];
+    class_fits_[c] = serving::takes_arrivals(sc_.replicas[i].role) && replicas_[i]->misfit(seq) == Replica::Misfit::none;
+    any = any || class_fits_[c];
+  }
+  return any;
+}
+
+policies::RoutePlan ServingRun::route(const Request& req) {
+  if (auto plan = sc_.router->plan_indexed(req, *fleet_, class_fits_)) return *plan;
+  loads_.resize(replicas_.size());
+  for (std::size_t i = 0; i < replicas_.size(); ++i) {
+    loads_[i] = replicas_[i]->load();
+    loads_[i].role = sc_.replicas[i].role;
+    loads_[i].can_fit = class_fits_[fleet_->class_of(i)];
+  }
+  return sc_.router->plan(req, loads_);
 }
 
 void ServingRun::request_ended(std::int64_t id, double now) {

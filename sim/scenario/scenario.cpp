@@ -190,6 +190,7 @@ Scenario load_scenario(const config::Document& doc) {
   // cluster.fabric (hw/cluster_topology.hpp) joins the node instances' NICs into one network.
   if (cluster.has("fabric")) sc.fabric = hw::parse_fabric(cluster.child("fabric"));
   std::vector<Pool> pools;
+  int total_replicas = 0;  // at most kMaxReplicas
   for (const auto& pool_cfg : pool_cfgs) {
     auto device_cfg = catalog::with_preset(pool_cfg, "device", "hw/catalog");
     Pool pool;
@@ -202,7 +203,7 @@ Scenario load_scenario(const config::Document& doc) {
         pool_cfg.fail_key("device", pool.device->name,
                           fmt::format("a {} device cannot run {} ops, so it cannot host a serving replica", pool.device->kind_name,
                                       to_string(c)));
-    pool.replicas = pool_cfg.get<int>("replicas").default_to(1).in_range(1, 100000);
+    pool.replicas = pool_cfg.get<int>("replicas").default_to(1).at_least(1);
     pool.tensor_parallel = pool_cfg.get<int>("tensor_parallel").default_to(1).in_range(1, 1024);
     sc.model.check_tensor_parallel(pool.tensor_parallel, pool_cfg, "tensor_parallel");
     check_precision_peaks(sc.model, *pool.device, model.node);
@@ -214,6 +215,12 @@ Scenario load_scenario(const config::Document& doc) {
     if (pool_cfg.has("role"))
       pool.role = *serving::parse_instance_role(pool_cfg.get<std::string>("role").one_of({"both", "prefill", "decode"}).value());
     pool.where = pool_cfg;
+    if (pool.replicas > kMaxReplicas - total_replicas)
+      pool_cfg.fail_key("replicas", std::to_string(pool.replicas),
+                        fmt::format("expected at most {} replicas in all pools ({} with this one): each replica is a "
+                                    "simulated actor with its own stack, and a process has room for about 32,000",
+                                    kMaxReplicas, static_cast<std::int64_t>(total_replicas) + pool.replicas));
+    total_replicas += pool.replicas;
     pools.push_back(std::move(pool));
   }
 

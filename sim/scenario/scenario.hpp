@@ -54,6 +54,12 @@ struct NodeInstance {
   std::string prefix;  ///< unique name prefix for its SimGrid hosts and links, e.g. "pool0.node1/"
 };
 
+/// The most replicas a run can have, in all pools. Each replica is a SimGrid actor whose stack has a
+/// guard page, which splits its memory map in two; Linux allows a process 65,530 maps
+/// (vm.max_map_count), so runs abort ("Failed to protect stack") near 32,650 replicas. The margin
+/// is for the actors that come and go (KV moves, timers) and the process's other maps.
+inline constexpr int kMaxReplicas = 30000;
+
 struct Scenario {
   std::string name;
   std::string file;

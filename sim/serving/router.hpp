@@ -6,6 +6,7 @@
 #include <span>
 
 #include "sim/core/request.hpp"
+#include "sim/serving/fleet_index.hpp"
 #include "sim/serving/instance_role.hpp"
 
 namespace hetsim::policies {
@@ -36,6 +37,14 @@ class Router {
   /// The full plan; routers that pick a decode instance too override this.
   virtual RoutePlan plan(const Request& request, std::span<const ReplicaLoad> replicas) {
     return {route(request, replicas), std::nullopt};
+  }
+  /// Fast path for large fleets: the plan from the fleet index alone, given which fit classes can
+  /// hold the request (`class_fits[c]`, at least one true); the engine keeps the index current.
+  /// It must choose exactly as plan() would from the same loads. nullopt (the default): this
+  /// router needs more than the index holds, and the engine builds every replica's load (O(replicas)
+  /// per arrival) and calls plan().
+  virtual std::optional<RoutePlan> plan_indexed(const Request&, const FleetIndex&, std::span<const char> /*class_fits*/) {
+    return std::nullopt;
   }
 };
 

@@ -60,7 +60,7 @@ TEST_CASE("sweep: a bad axis value is reported against the sweep file before any
   const auto r = sweep("'" + spec + "' --out '" + dir.file("out") + "'");
   CHECK(r.exit_code == 2);
   CHECK_THAT(r.output, Contains("sweep point p0001 (cluster.replicas=0)") && Contains("spec.yaml:3: axes.cluster.replicas[1] = 0") &&
-                           Contains("[1, 100000]"));
+                           Contains("expected an integer >= 1"));
   CHECK_FALSE(fs::exists(dir.file("out/points")));
   const auto typo = dir.write("typo.yaml", fmt::format("base: {}/scenarios/quickstart.yaml\naxes:\n  cluster.replicaz: [1, 2]\n",
                                                        test::source_dir()));

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <memory>
+#include <random>
 #include <vector>
 
 #include "sim/serving/router.hpp"
@@ -102,4 +103,56 @@ TEST_CASE("routers: an unknown router name lists the valid ones", "[policies][ro
   REQUIRE_THROWS_WITH(make_router("{impl: least_loaded}"),
                       Catch::Contains("router.impl") && Catch::Contains("unknown router") &&
                           Catch::Contains("least_outstanding, round_robin"));
+}
+
+TEST_CASE("routers: the fleet index keeps each class's least outstanding replica, lowest index first",
+          "[policies][router][fleet]") {
+  FleetIndex fleet({0, 1, 0, 0, 1});
+  REQUIRE(fleet.classes() == 2);
+  CHECK(std::vector<std::size_t>(fleet.members(0).begin(), fleet.members(0).end()) == std::vector<std::size_t>{0, 2, 3});
+  CHECK(fleet.least_outstanding(0) == FleetIndex::Entry{0, 0});
+  fleet.set_outstanding(0, 3);
+  fleet.set_outstanding(2, 1);
+  CHECK(fleet.least_outstanding(0) == FleetIndex::Entry{0, 3});
+  fleet.set_outstanding(3, 1);
+  CHECK(fleet.least_outstanding(0) == FleetIndex::Entry{1, 2});
+  CHECK(fleet.least_outstanding(1) == FleetIndex::Entry{0, 1});
+  CHECK(fleet.outstanding(0) == 3);
+}
+
+TEST_CASE("routers: the indexed fast path chooses exactly as route() does", "[policies][router][fleet]") {
+  // Random fleets (1 to 40 replicas in up to 4 fit classes) and random load changes; both paths
+  // of a fresh router of each kind see the same loads and must pick the same replicas in turn.
+  std::mt19937_64 rng(7);
+  for (const char* impl : {"round_robin", "least_outstanding"}) {
+    INFO(impl);
+    for (int trial = 0; trial < 200; ++trial) {
+      const std::size_t n = 1 + rng() % 40;
+      const std::size_t classes = 1 + rng() % 4;
+      std::vector<std::size_t> class_of(n);
+      for (auto& c : class_of) c = rng() % classes;
+      // Renumber classes by first appearance, without gaps, as the engine does.
+      std::vector<std::size_t> renamed(classes, classes);
+      std::size_t used = 0;
+      for (auto& c : class_of) c = renamed[c] == classes ? (renamed[c] = used++) : renamed[c];
+      FleetIndex fleet(class_of);
+      auto by_scan = make_router(fmt::format("{{impl: {}}}", impl));
+      auto by_index = make_router(fmt::format("{{impl: {}}}", impl));
+      std::vector<ReplicaLoad> l(n);
+      std::vector<char> fits(used);
+      Request req;
+      for (int step = 0; step < 50; ++step) {
+        const std::size_t changed = rng() % n;
+        l[changed].outstanding = static_cast<std::int64_t>(rng() % 4);
+        fleet.set_outstanding(changed, l[changed].outstanding);
+        bool any = false;
+        for (auto& f : fits) any = any || (f = rng() % 3 != 0);
+        if (!any) fits[rng() % used] = 1;
+        for (std::size_t i = 0; i < n; ++i) l[i].can_fit = fits[class_of[i]];
+        const auto plan = by_index.router->plan_indexed(req, fleet, fits);
+        REQUIRE(plan);
+        REQUIRE(plan->instance == by_scan.router->route(req, l));
+      }
+    }
+  }
 }
