@@ -10,7 +10,8 @@ packages=(cmake g++ make pkg-config libsimgrid-dev libboost-graph-dev libyaml-cp
           catch2 libcli11-dev nlohmann-json3-dev
           openmpi-bin procps        # sweeps: the mpirun test; kill for the resume test
           python3-matplotlib        # hetsim report (tools/report.py runs on /usr/bin/python3)
-          chromium)                 # the report test opens the HTML page headless
+          chromium                  # the report test opens the HTML page headless
+          clang libclang-rt-dev)    # tools/fuzz.sh: libFuzzer targets (CI's fuzzing smoke run)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -63,7 +63,8 @@ TEST_CASE("step ops: the LM head runs only for positions that produce a token", 
   mixed.add_prefill(512, 512, true);
   mixed.add_decode(100);
   mixed.add_decode(200);
-  const Op* head = find(ops_for(m, mixed, 1), "lm_head");
+  const auto ops = ops_for(m, mixed, 1);  // find() points into it: it must outlive `head`
+  const Op* head = find(ops, "lm_head");
   REQUIRE(head);
   CHECK(head->flops == 2.0 * 3 * m.vocab_size * m.hidden_size);
 }
@@ -74,7 +75,8 @@ TEST_CASE("step ops: attention reads exactly the cached KV", "[models][ops]") {
     models::BatchShape b;
     b.add_decode(1000);
     b.add_decode(3000);
-    const Op* attn = find(ops_for(m, b, 1), "attention_decode");
+    const auto ops = ops_for(m, b, 1);
+    const Op* attn = find(ops, "attention_decode");
     REQUIRE(attn);
     CHECK(attn->kv.bytes * attn->repeat == Approx(m.kv_bytes_per_token(1) * (4000 + 2)));
     CHECK(attn->flops == Approx(4.0 * 128 * 32 * 4000));
@@ -82,7 +84,8 @@ TEST_CASE("step ops: attention reads exactly the cached KV", "[models][ops]") {
   SECTION("prefill chunk after cached context: causal pairs") {
     models::BatchShape b;
     b.add_prefill(100, 50, true);
-    const Op* attn = find(ops_for(m, b, 1), "attention_prefill");
+    const auto ops = ops_for(m, b, 1);
+    const Op* attn = find(ops, "attention_prefill");
     REQUIRE(attn);
     CHECK(attn->flops == Approx(4.0 * 128 * 32 * (100.0 * 50 + 100.0 * 101 / 2)));
     CHECK(attn->kv.bytes * attn->repeat == Approx(m.kv_bytes_per_token(1) * (150 + 100)));
