@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "sim/core/error.hpp"
+#include "sim/core/interrupt.hpp"
 #include "sim/core/units.hpp"
 #include "sim/engine/executor.hpp"
 #include "sim/engine/replica.hpp"
@@ -187,6 +188,9 @@ void ServingRun::replica_loop(std::size_t i) {
     check_clock([&] { return fmt::format("replica {}'s step from {:g} s", i, now); });
     replica.end_step(graph, graph.nodes().back().end);
     ++stats_.events;
+    // Ctrl-C stops a long simulation here, between steps: guarded() keeps the Interrupted as the
+    // run's failure and ends every actor, and the CLI removes the unfinished result folder.
+    interrupt::check();
   }
 }
 
