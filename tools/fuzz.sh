@@ -18,11 +18,11 @@ if [ "$seconds" = ci ]; then
   ci=1
   seconds=300  # a cap only: CI runs stop at their input counts first
 fi
-# CI's input counts: ~60 s per target on this 2-core machine (measured with tools/fuzz.sh 60).
+# CI's input counts: ~20-60 s per target from the seeds on this 2-core machine (tools/fuzz.sh ci).
 ci_runs() {
   case $1 in
-    units) echo 500000 ;; scenario) echo 3000 ;; set_override) echo 1500 ;; azure_trace) echo 50000 ;;
-    mooncake_trace) echo 30000 ;; burstgpt_trace) echo 35000 ;; sweep_spec) echo 30000 ;;
+    units) echo 2000000 ;; scenario) echo 12000 ;; set_override) echo 5000 ;; azure_trace) echo 150000 ;;
+    mooncake_trace) echo 100000 ;; burstgpt_trace) echo 120000 ;; sweep_spec) echo 120000 ;;
   esac
 }
 all=(units scenario set_override azure_trace mooncake_trace burstgpt_trace sweep_spec)
