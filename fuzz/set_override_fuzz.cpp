@@ -17,14 +17,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (std::string line; std::getline(lines, line) && sets.size() < 8;) {
     const auto eq = line.find('=');
     if (eq != std::string::npos) {
-      const auto dot = line.rfind('.', eq);
-      const std::string key = line.substr(dot == std::string::npos || dot > eq ? 0 : dot + 1,
-                                          eq - (dot == std::string::npos || dot > eq ? 0 : dot + 1));
-      if (fuzz::too_big(key, line.substr(eq + 1))) return -1;
-      if (line.substr(eq + 1).find('{') != std::string::npos || line.substr(eq + 1).find('[') != std::string::npos) {
-        // Flow maps and lists given as values are checked as YAML too.
+      const std::string path = line.substr(0, eq), value = line.substr(eq + 1);
+      const auto dot = path.rfind('.');
+      if (fuzz::too_big(dot == std::string::npos ? path : path.substr(dot + 1), value)) return -1;
+      // A flow map or list given as the value is checked as YAML too.
+      if (value.find_first_of("{[") != std::string::npos) {
         try {
-          if (fuzz::too_big(YAML::Load(line.substr(eq + 1)))) return -1;
+          if (fuzz::too_big(YAML::Load(value))) return -1;
         } catch (...) {
         }
       }
