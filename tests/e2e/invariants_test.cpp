@@ -164,6 +164,15 @@ test::CommandResult run_guarded(const std::string& args) {
   return test::run_command(std::string("timeout 300 '") + HETSIM_BIN + "' " + args);
 }
 
+std::string small_scenario(const test::TempDir& dir, int requests, int output_tokens);
+
+/// Runs the small scenario (in a fresh folder named `name`) with one `--set` override.
+test::CommandResult run_small_with(const std::string& name, int requests, int output_tokens, const std::string& set) {
+  test::TempDir dir(name);
+  return run_guarded("run --quiet '" + small_scenario(dir, requests, output_tokens) + "' --out '" + dir.file("out") +
+                     "' --set '" + set + "'");
+}
+
 std::string small_scenario(const test::TempDir& dir, int requests, int output_tokens) {
   return write_scenario(dir, fmt::format("workload:\n  source: synthetic\n  num_requests: {}\n  arrival: {{rate: 10}}\n"
                                          "  prompt_tokens: 200\n  output_tokens: {}\n",
@@ -198,9 +207,7 @@ TEST_CASE("faults: a node link of 1e-30 TB/s is refused with exit 2 naming the v
 }
 
 TEST_CASE("faults: a device bandwidth of 1e-30 TB/s is refused before the run", "[e2e][invariants][faults]") {
-  test::TempDir dir("slow_hbm");
-  const auto r = run_guarded("run --quiet '" + small_scenario(dir, 2, 10) + "' --out '" + dir.file("out") +
-                             "' --set 'cluster.device.memory.bandwidth=1e-30 TB/s'");
+  const auto r = run_small_with("slow_hbm", 2, 10, "cluster.device.memory.bandwidth=1e-30 TB/s");
   INFO(r.output);
   CHECK(r.exit_code == 2);
   CHECK_THAT(r.output, Contains("cluster.device.memory.bandwidth"));
@@ -210,9 +217,7 @@ TEST_CASE("faults: a device bandwidth of 1e-30 TB/s is refused before the run", 
 
 TEST_CASE("faults: a step longer than the simulated-time limit stops the run with exit 2", "[e2e][invariants][faults]") {
   // 1 FLOPS: one prefill would take ~1e13 s.
-  test::TempDir dir("slow_flops");
-  const auto r = run_guarded("run --quiet '" + small_scenario(dir, 2, 10) + "' --out '" + dir.file("out") +
-                             "' --set 'cluster.device.compute.bf16=1 FLOPS'");
+  const auto r = run_small_with("slow_flops", 2, 10, "cluster.device.compute.bf16=1 FLOPS");
   INFO(r.output);
   CHECK(r.exit_code == 2);
   CHECK_THAT(r.output, Contains("replica 0 (h100-sxm5-80gb): one step of 200 prefill tokens and 0 decodes would take"));
@@ -222,9 +227,7 @@ TEST_CASE("faults: a step longer than the simulated-time limit stops the run wit
 TEST_CASE("faults: a run whose clock passes the simulated-time limit stops with exit 2", "[e2e][invariants][faults]") {
   // 1 KB/s HBM (the lowest bandwidth allowed): every step reads the 16 GB of weights, ~2e7 s each,
   // so 100 output tokens pass 1e9 s of simulated time.
-  test::TempDir dir("slow_clock");
-  const auto r = run_guarded("run --quiet '" + small_scenario(dir, 1, 100) + "' --out '" + dir.file("out") +
-                             "' --set 'cluster.device.memory.bandwidth=1 KB/s'");
+  const auto r = run_small_with("slow_clock", 1, 100, "cluster.device.memory.bandwidth=1 KB/s");
   INFO(r.output);
   CHECK(r.exit_code == 2);
   CHECK_THAT(r.output, Contains("simulated time reached"));
