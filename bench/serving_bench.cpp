@@ -85,8 +85,8 @@ workload: {{source: azure, file: "{}"}}
     fmt::print("  wall time          {:.3f} s (load {:.3f} s + simulate{} {:.3f} s)\n", wall, load_s,
                files ? " & write files" : "", sim_s);
     fmt::print("  requests / wall-s  {:.0f}\n", static_cast<double>(sc.requests.size()) / wall);
-    fmt::print("  events / wall-s    {:.0f} ({} arrivals + steps)\n", static_cast<double>(stats.events) / sim_s,
-               stats.events);
+    fmt::print("  events / wall-s    {:.0f} ({} arrivals + steps; {} steps were SimGrid events, the rest coalesced)\n",
+               static_cast<double>(stats.events) / sim_s, stats.events, stats.engine_events);
     fmt::print("  peak RSS           {:.1f} MB\n", static_cast<double>(usage.ru_maxrss) / 1024.0);
     if (files) fmt::print("  results            {}\n", out);
   } catch (const InputError& e) {

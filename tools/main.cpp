@@ -61,7 +61,8 @@ config::Document load(const ScenarioArgs& a) {
   return doc;
 }
 
-int cmd_run(const ScenarioArgs& a, std::string out_dir, bool quiet, const std::vector<std::string>& carry) {
+int cmd_run(const ScenarioArgs& a, std::string out_dir, bool quiet, const std::vector<std::string>& carry,
+            const sim::EngineOptions& engine) {
   const auto t0 = std::chrono::steady_clock::now();
   interrupt::install();
   auto doc = load(a);
@@ -75,7 +76,7 @@ int cmd_run(const ScenarioArgs& a, std::string out_dir, bool quiet, const std::v
     recorder.emplace(sim::describe_run(sc), out_dir);
     had_previous = recorder->had_previous();
     for (const auto& name : carry) recorder->carry(name);
-    sim::run_serving(sc, *recorder);
+    sim::run_serving(sc, *recorder, engine);
     summary.emplace(sim::write_summary(*recorder));
     recorder->commit();
   } catch (const interrupt::Interrupted& e) {
@@ -138,6 +139,9 @@ int main(int argc, char** argv) {
   add_scenario_args(run, run_args);
   run->add_option("--out", out_dir, "output folder (default: out/<scenario name>)");
   run->add_flag("--quiet", quiet, "do not print the summary");
+  bool no_coalesce = false;
+  run->add_flag("--no-coalesce", no_coalesce,
+                "run every model step as a SimGrid event (slower; results are byte-identical, for checking that)");
   // Used by sweeps: files the caller put in --out (point.json, the log being written) that the
   // new result folder keeps.
   run->add_option("--carry", carry, "keep this file of the --out folder in the new results")->group("");
@@ -226,7 +230,7 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
   return exit_code_of([&] {
-    if (*run) return cmd_run(run_args, out_dir, quiet, carry);
+    if (*run) return cmd_run(run_args, out_dir, quiet, carry, sim::EngineOptions{.coalesce = !no_coalesce});
     if (*validate) return cmd_validate(validate_args);
     if (*list) return tools::run_list_command();
     if (*sweep_cmd) {

@@ -48,6 +48,12 @@ class Executor {
   /// node's start and end times. `now` is the current simulated time. A graph of one compute node
   /// is one sleep (the fast path).
   void run(OpGraph& graph, double now);
+  /// Runs `graph` at `now` without a SimGrid event when nothing could observe it before it ends:
+  /// a single compute node on an engine that is on, ending before `horizon` (the next time
+  /// anything outside the caller can happen). Fills start and end; false (nothing done) otherwise.
+  /// Times are exact (`now + seconds`), the same values run() records, so a run gives identical
+  /// results with and without it.
+  bool try_run_ahead(OpGraph& graph, double now, double horizon) const;
 
  private:
   void run_general(OpGraph& graph);

@@ -55,6 +55,7 @@ bool Replica::accept(policies::Sequence& seq, double now) {
     recorder_.on_reject(seq.id, index_, std::move(reason), now);
     return false;
   }
+  work_arrives(now);
   queues_.waiting().push_back(&seq);
   add_outstanding(1);
   return true;
@@ -157,6 +158,7 @@ void Replica::check_batch() {
 void Replica::end_step(const OpGraph& graph, double end) {
   row_.set(serving_metrics::kTransferTime, graph.size() > 1 ? graph.nodes().back().start - row_.start : 0.0);
   row_.duration = end - row_.start;
+  free_at_ = end;
   recorder_.on_step(row_);
   bool any_left = false;
   const auto self = static_cast<std::size_t>(index_);
@@ -222,7 +224,8 @@ void Replica::reserve_kv(policies::Sequence& seq) {
   plan_.kv->grow(seq, seq.computed);
 }
 
-void Replica::adopt(policies::Sequence& seq) {
+void Replica::adopt(policies::Sequence& seq, double now) {
+  work_arrives(now);
   seq.handed_off = false;
   queues_.running().push_back(&seq);
   add_outstanding(1);

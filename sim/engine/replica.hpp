@@ -2,6 +2,7 @@
 // One serving replica's state machine, free of SimGrid: admission (or rejection with a reason),
 // step planning through its scheduler, step pricing through the cost model, and the token/KV
 // bookkeeping when a step ends. The engine drives it and supplies the clock.
+#include <algorithm>
 #include <functional>
 #include <tuple>
 #include <vector>
@@ -35,6 +36,9 @@ class Replica {
   /// Queues `seq` (fresh) or rejects it, with a reason, if it could never run here.
   bool accept(policies::Sequence& seq, double now);
   bool has_work() const { return !queues_.waiting().empty() || !queues_.running().empty(); }
+  /// When the next step can start: the end of the last one, or when work arrived at an idle
+  /// replica. Exact times, not SimGrid's clock (see Executor::try_run_ahead).
+  double free_at() const { return free_at_; }
   /// Plans the next step at `now` as an op graph for the executor: the priced model step on
   /// `engine`, after the KV copies it needs (swap preemption: every TP rank moves its own shard
   /// over its own route, out and in concurrently).
@@ -56,8 +60,8 @@ class Replica {
   void release_kv(const std::vector<serving::BlockId>& blocks);
   /// Reserves device blocks for `seq`'s computed tokens (an InvariantError if they are not free).
   void reserve_kv(policies::Sequence& seq);
-  /// `seq` (KV reserved and landed) joins the running sequences.
-  void adopt(policies::Sequence& seq);
+  /// `seq` (KV reserved and landed at `now`) joins the running sequences.
+  void adopt(policies::Sequence& seq, double now);
 
  private:
   /// InvariantError unless the scheduler's batch can run (see replica.cpp).
@@ -65,6 +69,10 @@ class Replica {
   void add_outstanding(std::int64_t delta) {
     outstanding_ += delta;
     if (outstanding_changed_) outstanding_changed_(outstanding_);
+  }
+  /// Work arrives at `now`: an idle replica starts its next step then.
+  void work_arrives(double now) {
+    if (!has_work()) free_at_ = std::max(free_at_, now);
   }
 
   int index_;
@@ -80,6 +88,7 @@ class Replica {
   std::vector<const policies::Sequence*> seen_;  ///< check_batch's scratch
   StepRow row_;
   std::int64_t outstanding_ = 0;
+  double free_at_ = 0;
   std::function<void(std::int64_t, double)> completed_;
   std::function<void(std::int64_t)> outstanding_changed_;
 };

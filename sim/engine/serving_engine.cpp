@@ -2,7 +2,9 @@
 
 #include <simgrid/s4u.hpp>
 
+#include <algorithm>
 #include <exception>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -26,7 +28,8 @@ namespace {
 /// plain data), and the cluster facade global policies act through.
 class ServingRun final : public serving::ClusterFacade {
  public:
-  ServingRun(Scenario& sc, Recorder& recorder) : sc_(sc), recorder_(recorder), sequences_(sc.requests.size()) {}
+  ServingRun(Scenario& sc, Recorder& recorder, EngineOptions options)
+      : sc_(sc), recorder_(recorder), options_(options), sequences_(sc.requests.size()) {}
 
   EngineStats run() {
     const auto engine = make_simgrid_engine();
@@ -41,6 +44,7 @@ class ServingRun final : public serving::ClusterFacade {
     for (auto& c : sc_.controllers) c->attach(*this);
     // Closed-loop clients issue their next request when one ends: the source waits on `ends_`.
     reactive_ = sc_.arrivals->reacts_to_ends();
+    coalesce_ = options_.coalesce && can_coalesce();
     source_lock_ = sg::Mutex::create();
     ends_ = sg::ConditionVariable::create();
     if (reactive_)
@@ -56,7 +60,7 @@ class ServingRun final : public serving::ClusterFacade {
                                        "moves or timers pending, arrivals {}): activities that can never complete",
                                        sg::Engine::get_clock(), working_, replicas_.size(), pending_,
                                        source_done_ ? "over" : "not over"));
-    recorder_.finish(sg::Engine::get_clock());
+    recorder_.finish(end_time_);
     return stats_;
   }
 
@@ -78,6 +82,15 @@ class ServingRun final : public serving::ClusterFacade {
   /// The router's plan for `req`: from the fleet index when the router can, else from every load.
   policies::RoutePlan route(const Request& req);
   void replica_loop(std::size_t i);
+  /// Whether steps may run ahead of SimGrid's clock in this run: only when the next arrival is
+  /// the one thing that can change a replica's course, i.e. no global policy (hooks, moves,
+  /// timers), no closed-loop clients (an end schedules an arrival) and no KV tier below device
+  /// memory (copies contend on the network with everyone's).
+  bool can_coalesce() const;
+  /// The next time anything outside a replica can act on it: the next arrival (none: never).
+  double horizon() const;
+  /// A step, arrival or move ended at `t` (exact): the run lasts at least until then.
+  void reached(double t) { end_time_ = std::max(end_time_, t); }
   void source_loop();
   /// Issues pool entry `due.index` now: over-length policy, router, replica.
   void issue(const workload::Issue& due);
@@ -127,6 +140,9 @@ class ServingRun final : public serving::ClusterFacade {
 
   Scenario& sc_;
   Recorder& recorder_;
+  EngineOptions options_;
+  bool coalesce_ = false;
+  double end_time_ = 0;
   std::vector<policies::Sequence> sequences_;
   std::vector<std::unique_ptr<Replica>> replicas_;
   sg::Host* frontend_ = nullptr;
@@ -171,7 +187,23 @@ void ServingRun::build_platform() {
   zone->seal();
 }
 
+bool ServingRun::can_coalesce() const {
+  if (reactive_ || !sc_.controllers.empty()) return false;
+  return std::all_of(sc_.replicas.begin(), sc_.replicas.end(), [](const ReplicaPlan& p) { return p.kv->store().tiers() == 1; });
+}
+
+double ServingRun::horizon() const {
+  if (sc_.arrivals->done()) return std::numeric_limits<double>::infinity();
+  const auto due = sc_.arrivals->next();
+  return due ? due->time : -std::numeric_limits<double>::infinity();
+}
+
 void ServingRun::replica_loop(std::size_t i) {
+  // Coalescing (issue: one SimGrid event per step even when nobody could observe it): in a run
+  // where only arrivals can change a replica's course, steps that start and end before the next
+  // arrival run here, back to back, without an event; the step that crosses it is an event, so the
+  // router sees every replica as it would be at that time. Times are exact sums either way, and
+  // the recorder orders what it writes by time, so results are byte-identical with coalescing off.
   Replica& replica = *replicas_[i];
   OpGraph graph;
   while (true) {
@@ -182,11 +214,19 @@ void ServingRun::replica_loop(std::size_t i) {
       sg::this_actor::suspend();
       continue;
     }
-    const double now = sg::Engine::get_clock();
-    replica.plan_step(now, engine_ids_[i], graph);
-    executor_->run(graph, now);
-    check_clock([&] { return fmt::format("replica {}'s step from {:g} s", i, now); });
-    replica.end_step(graph, graph.nodes().back().end);
+    const double start = replica.free_at();
+    replica.plan_step(start, engine_ids_[i], graph);
+    if (!(coalesce_ && executor_->try_run_ahead(graph, start, horizon()))) {
+      executor_->run(graph, start);
+      ++stats_.engine_events;
+      recorder_.release_before(sg::Engine::get_clock());
+    }
+    const double end = graph.nodes().back().end;
+    if (end > units::kMaxSimulatedSeconds) [[unlikely]]
+      throw InputError(fmt::format("simulated time reached {:g} s, beyond the {:g} s limit, after replica {}'s step from "
+                                   "{:g} s: a bandwidth or compute rate near zero?", end, units::kMaxSimulatedSeconds, i, start));
+    replica.end_step(graph, end);
+    reached(end);
     ++stats_.events;
     // Ctrl-C stops a long simulation here, between steps: guarded() keeps the Interrupted as the
     // run's failure and ends every actor, and the CLI removes the unfinished result folder.
@@ -196,7 +236,11 @@ void ServingRun::replica_loop(std::size_t i) {
 
 void ServingRun::source_loop() {
   workload::Arrivals& arrivals = *sc_.arrivals;
-  std::unique_lock lock(*source_lock_);
+  // Only a closed loop waits on `ends_` (and so needs the lock). The lock is released explicitly
+  // at the end: unlocking is a simcall, and an actor killed inside one from a destructor (another
+  // actor failed meanwhile) would end the process instead of unwinding.
+  std::unique_lock lock(*source_lock_, std::defer_lock);
+  if (reactive_) lock.lock();
   while (!arrivals.done()) {
     const auto due = arrivals.next();
     if (!due) {
@@ -216,10 +260,14 @@ void ServingRun::source_loop() {
   }
   source_done_ = true;
   end_if_quiescent();
+  if (lock.owns_lock()) lock.unlock();
 }
 
 void ServingRun::issue(const workload::Issue& due) {
-  const double now = sg::Engine::get_clock();
+  // An open loop issues at the exact due time (the clock reached it by differences, maybe an ulp off).
+  const double now = reactive_ ? sg::Engine::get_clock() : due.time;
+  reached(now);
+  recorder_.release_before(now);
   Request& req = sc_.requests[due.index];
   req.arrival = now;
   ++stats_.events;
@@ -326,7 +374,8 @@ void ServingRun::move_sequence(policies::Sequence& seq, std::size_t from, std::s
       for (auto& t : inflight) t.wait();
       check_clock([&] { return fmt::format("moving sequence {}'s KV from instance {} to {}", seq.id, from, to); });
       src.release_kv(held);
-      dst.adopt(seq);
+      reached(now());
+      dst.adopt(seq, now());
       --pending_;
       if (done) done();
       wake(to);
@@ -340,6 +389,7 @@ void ServingRun::set_timer(double at, std::function<void()> fn) {
   sg::Actor::create("timer", frontend_, [this, at, fn = std::move(fn)] {
     guarded([&] {
       if (at > sg::Engine::get_clock()) sg::this_actor::sleep_until(at);
+      reached(now());
       fn();
       --pending_;
       end_if_quiescent();
@@ -349,6 +399,6 @@ void ServingRun::set_timer(double at, std::function<void()> fn) {
 
 }  // namespace
 
-EngineStats run_serving(Scenario& sc, Recorder& recorder) { return ServingRun(sc, recorder).run(); }
+EngineStats run_serving(Scenario& sc, Recorder& recorder, EngineOptions options) { return ServingRun(sc, recorder, options).run(); }
 
 }  // namespace hetsim::sim

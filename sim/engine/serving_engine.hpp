@@ -8,11 +8,18 @@
 namespace hetsim::sim {
 
 struct EngineStats {
-  std::int64_t events = 0;  ///< simulated activities: arrivals and model steps
+  std::int64_t events = 0;         ///< simulated activities: arrivals and model steps
+  std::int64_t engine_events = 0;  ///< model steps that were SimGrid events (the rest ran ahead)
+};
+
+struct EngineOptions {
+  /// Steps nothing else could observe before they end run ahead without a SimGrid event (see
+  /// replica_loop). Results are byte-identical either way; off is for checking exactly that.
+  bool coalesce = true;
 };
 
 /// Issues `scenario.requests` when `scenario.arrivals` says, through router and replicas; results go to `recorder` (finished,
 /// not committed). Call once per process: SimGrid allows one engine per process.
-EngineStats run_serving(Scenario& scenario, Recorder& recorder);
+EngineStats run_serving(Scenario& scenario, Recorder& recorder, EngineOptions options = {});
 
 }  // namespace hetsim::sim

@@ -1,7 +1,9 @@
 #include "sim/metrics/recorder.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
+#include <limits>
 
 #include "sim/core/error.hpp"
 #include "sim/core/interrupt.hpp"
@@ -71,13 +73,60 @@ std::string Recorder::file(const std::string& name) const {
   return (std::filesystem::path(folder_->staging()) / name).string();
 }
 
+namespace {
+// How far before a release time a later event may still be: SimGrid reaches a time through sums
+// of differences, so an event it wakes at t may carry an exact time an ulp-scale error earlier.
+double release_tolerance(double t) { return 1e-9 + 1e-12 * std::abs(t); }
+
+bool later_change(const auto& a, const auto& b) { return a.time > b.time; }
+bool later_row(const auto& a, const auto& b) {
+  if (a.end != b.end) return a.end > b.end;
+  if (a.replica != b.replica) return a.replica > b.replica;
+  return a.seq > b.seq;
+}
+}  // namespace
+
 void Recorder::advance_in_system(double now, int delta) {
   if (now < in_system_since_)
     throw InvariantError(fmt::format("time went backwards: event at {} after {}", now, in_system_since_));
-  in_system_area_ += static_cast<double>(in_system_) * (now - in_system_since_);
-  in_system_since_ = now;
+  // The peak counts what the system held for some time: changes at one instant (an arrival
+  // rejected on the spot, one request ending as another arrives) net out in any order.
+  if (now > in_system_since_) {
+    in_system_area_ += static_cast<double>(in_system_) * (now - in_system_since_);
+    peak_in_system_ = std::max(peak_in_system_, in_system_);
+    in_system_since_ = now;
+  }
   in_system_ += delta;
-  peak_in_system_ = std::max(peak_in_system_, in_system_);
+}
+
+void Recorder::check_not_released(double t, const char* what) const {
+  if (t < released_before_)
+    throw InvariantError(fmt::format("time went backwards: {} at {} s after results up to {} s were written", what, t,
+                                     released_before_));
+}
+
+void Recorder::in_system_change(double now, int delta) {
+  check_not_released(now, "a request arrival or end");
+  pending_changes_.push_back({now, delta});
+  std::push_heap(pending_changes_.begin(), pending_changes_.end(), later_change<PendingChange, PendingChange>);
+}
+
+void Recorder::release_before(double t) {
+  const double before = std::isinf(t) ? t : t - release_tolerance(t);
+  if (before <= released_before_) return;
+  released_before_ = before;
+  while (!pending_changes_.empty() && pending_changes_.front().time < before) {
+    std::pop_heap(pending_changes_.begin(), pending_changes_.end(), later_change<PendingChange, PendingChange>);
+    advance_in_system(pending_changes_.back().time, pending_changes_.back().delta);
+    pending_changes_.pop_back();
+  }
+  while (!pending_rows_.empty() && pending_rows_.front().end < before) {
+    std::pop_heap(pending_rows_.begin(), pending_rows_.end(), later_row<PendingRow, PendingRow>);
+    const std::uint32_t slot = pending_rows_.back().slot;
+    pending_rows_.pop_back();
+    emit_row(row_pool_[slot]);
+    free_slots_.push_back(slot);
+  }
 }
 
 void Recorder::on_arrival(const Request& request, double now, const ArrivalFacts& facts) {
@@ -87,7 +136,7 @@ void Recorder::on_arrival(const Request& request, double now, const ArrivalFacts
   r.prompt_tokens = request.prompt_tokens;
   r.output_tokens = request.output_tokens;
   r.facts = facts;
-  advance_in_system(now, +1);
+  in_system_change(now, +1);
 }
 
 void Recorder::on_drop(const Request& request, double now, std::string reason, const ArrivalFacts& facts) {
@@ -119,7 +168,7 @@ void Recorder::on_complete(std::int64_t id, int preemptions, double now, int rep
   ReplicaRecord& rep = replicas_[static_cast<std::size_t>(r.completion_replica)];
   ++rep.completed;
   rep.preemptions += preemptions;
-  advance_in_system(now, -1);
+  in_system_change(now, -1);
 }
 
 void Recorder::on_reject(std::int64_t id, int replica, std::string reason, double now) {
@@ -128,7 +177,7 @@ void Recorder::on_reject(std::int64_t id, int replica, std::string reason, doubl
   r.replica = replica;
   r.completion = now;
   r.reason = std::move(reason);
-  advance_in_system(now, -1);
+  in_system_change(now, -1);
 }
 
 void Recorder::on_step(const StepRow& row) {
@@ -156,6 +205,27 @@ void Recorder::on_step(const StepRow& row) {
   for (; k < n_sum_; ++k) acc[k] += v[a[k].slot];
   for (; k < n_sum_ + n_max_; ++k) acc[k] = std::max(acc[k], v[a[k].slot]);
   for (; k < aggregates_.size(); ++k) acc[k] += v[a[k].slot] * row.duration;
+  if (!steps_csv_ && !timeline_) return;
+  const double end = row.start + row.duration;
+  check_not_released(end, "a step's end");
+  std::uint32_t slot;
+  if (free_slots_.empty()) {
+    slot = static_cast<std::uint32_t>(row_pool_.size());
+    row_pool_.push_back(row);
+  } else {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+    row_pool_[slot].replica = row.replica;
+    row_pool_[slot].start = row.start;
+    row_pool_[slot].duration = row.duration;
+    std::copy(row.values.begin(), row.values.end(), row_pool_[slot].values.begin());
+  }
+  pending_rows_.push_back({end, row.replica, rows_seen_++, slot});
+  std::push_heap(pending_rows_.begin(), pending_rows_.end(), later_row<PendingRow, PendingRow>);
+}
+
+void Recorder::emit_row(const StepRow& row) {
+  const double* v = row.values.data();
   if (steps_csv_) write_step_line(row);
   if (timeline_) {
     // Chrome trace "complete" events; times in microseconds.
@@ -188,6 +258,7 @@ double Recorder::step_aggregate(std::size_t instance, metrics::MetricId id) cons
 
 void Recorder::finish(double end_time) {
   end_time_ = end_time;
+  release_before(std::numeric_limits<double>::infinity());
   advance_in_system(end_time, 0);
   for (const auto& r : requests_)
     if (r.status == RequestStatus::pending)

@@ -1,6 +1,6 @@
 #pragma once
-// Collects what happens during a run: request outcomes, per-step rows (streamed to steps.csv as
-// they happen, so memory stays flat on long runs), per-instance aggregates of the declared step
+// Collects what happens during a run: request outcomes, per-step rows (streamed to steps.csv in
+// time order, so memory stays flat on long runs), per-instance aggregates of the declared step
 // metrics, the Chrome-trace timeline, and the integral of requests in the system (for the
 // Little's-law self-check). Checks that time never goes backwards and that bounded step metrics
 // (KV blocks in use <= capacity) hold. Knows nothing of the summary: summary.json is added by
@@ -36,6 +36,12 @@ class Recorder {
   void on_complete(std::int64_t id, int preemptions, double now, int replica = -1);
   void on_reject(std::int64_t id, int replica, std::string reason, double now);
   void on_step(const StepRow& row);
+  /// Nothing emitted from now on happens before `t` (less SimGrid's timing tolerance): what is
+  /// buffered before it is written. Instances may report steps ahead of the engine's clock
+  /// (coalescing), so rows and the requests-in-system count are put in time order here; ties
+  /// are broken by instance, then report order. The order is the same however the engine
+  /// interleaves its instances, which keeps results byte-identical with coalescing on and off.
+  void release_before(double t);
 
   /// Checks every request finished; closes steps.csv and timeline.json and writes requests.csv and
   /// resolved.yaml (closed, not yet renamed into place: see commit()).
@@ -86,7 +92,13 @@ class Recorder {
     std::string name;
   };
 
+  /// Counts `delta` requests into or out of the system at `now`, once every earlier change is in.
   void advance_in_system(double now, int delta);
+  /// Queues an in-system change at `now` until release_before() passes it.
+  void in_system_change(double now, int delta);
+  /// InvariantError if `t` is before what has already been released.
+  void check_not_released(double t, const char* what) const;
+  void emit_row(const StepRow& row);
   std::string file(const std::string& name) const;
   void write_step_line(const StepRow& row);
 
@@ -106,6 +118,23 @@ class Recorder {
   std::unique_ptr<AtomicFile> steps_csv_, timeline_, requests_csv_, resolved_yaml_;
   std::vector<std::unique_ptr<AtomicFile>> extra_files_;
   bool first_timeline_event_ = true;
+  // Time-ordering buffers (see release_before): rows kept in a pool of slots, and in-system changes.
+  struct PendingRow {
+    double end;
+    int replica;
+    std::uint64_t seq;
+    std::uint32_t slot;
+  };
+  struct PendingChange {
+    double time;
+    int delta;
+  };
+  std::vector<PendingRow> pending_rows_;  ///< min-heap by (end, replica, seq)
+  std::vector<StepRow> row_pool_;
+  std::vector<std::uint32_t> free_slots_;
+  std::uint64_t rows_seen_ = 0;
+  std::vector<PendingChange> pending_changes_;  ///< min-heap by time
+  double released_before_ = -1;  ///< everything earlier has been written
   double in_system_area_ = 0;
   double in_system_since_ = 0;
   std::int64_t in_system_ = 0;

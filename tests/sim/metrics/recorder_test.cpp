@@ -47,9 +47,15 @@ const metrics::StepMetric& extra_metric() {
 TEST_CASE("sim::Recorder: time going backwards throws", "[metrics]") {
   sim::Recorder rec(test::run_info(2), "");
   rec.on_arrival(test::request(0, 1.0), 1.0);
-  SECTION("an arrival before the previous event") {
+  SECTION("an arrival before results already written") {
+    rec.release_before(1.0);
+    REQUIRE_NOTHROW(rec.on_arrival(test::request(1, 1.0), 1.0));  // at the release time itself: fine
     REQUIRE_THROWS_AS(rec.on_arrival(test::request(1, 0.5), 0.5), InvariantError);
     REQUIRE_THROWS_WITH(rec.on_arrival(test::request(1, 0.5), 0.5), Contains("time went backwards"));
+  }
+  SECTION("a step ending before results already written") {
+    rec.release_before(2.0);
+    REQUIRE_THROWS_WITH(rec.on_complete(0, 0, 1.5, 0), Contains("time went backwards"));
   }
   SECTION("at the same time is fine") { REQUIRE_NOTHROW(rec.on_arrival(test::request(1, 1.0), 1.0)); }
   SECTION("a step overlapping the instance's previous step") {
@@ -58,6 +64,58 @@ TEST_CASE("sim::Recorder: time going backwards throws", "[metrics]") {
     REQUIRE_NOTHROW(rec.on_step(step(0, 1.5, 0.1)));  // starting exactly at the previous end
   }
   SECTION("a negative step duration") { REQUIRE_THROWS_WITH(rec.on_step(step(0, 2.0, -1e-9)), Contains("overlaps")); }
+}
+
+TEST_CASE("sim::Recorder: what instances report ahead of the clock is written in time order", "[metrics]") {
+  // Coalesced instances report steps and request ends ahead of the engine's clock, so reports
+  // reach the recorder out of time order; rows come out by end time, then instance, and the
+  // requests-in-system integral is the in-order one.
+  test::TempDir dir("recorder_order");
+  const std::string out = dir.file("res");
+  sim::Recorder rec(test::run_info(2, {}, 2), out);
+  rec.on_arrival(test::request(0, 0.0), 0.0);
+  rec.on_arrival(test::request(1, 0.0), 0.0);
+  rec.on_first_scheduled(0, 1, 0.0);
+  rec.on_first_scheduled(1, 0, 0.0);
+  // Instance 1 runs ahead: three steps and its request's end, before instance 0 reports anything.
+  rec.on_step(step(1, 0.0, 1.0));
+  rec.on_step(step(1, 1.0, 1.0));
+  rec.on_step(step(1, 2.0, 2.0));
+  rec.on_complete(0, 0, 4.0, 1);
+  rec.on_step(step(0, 0.0, 2.0));  // ends at 2.0, as instance 1's second step: instance 0 first
+  rec.release_before(2.5);
+  rec.on_step(step(0, 2.0, 0.5));  // 2.5: not yet released
+  rec.on_complete(1, 0, 2.5, 0);
+  rec.finish(4.0);
+  rec.commit();
+  const auto rows = test::read_csv(out + "/steps.csv");
+  REQUIRE(rows.size() == 5);
+  const std::vector<std::pair<std::string, std::string>> expected = {
+      {"1", "0"}, {"0", "0"}, {"1", "1"}, {"0", "2"}, {"1", "2"}};  // (replica, start) by end 1, 2, 2, 2.5, 4
+  for (std::size_t k = 0; k < rows.size(); ++k) {
+    INFO("row " << k);
+    CHECK(rows[k].at("replica") == expected[k].first);
+    CHECK(rows[k].at("start_s") == expected[k].second);
+  }
+  // Two requests in the system until 2.5, one until 4.0: (2 x 2.5 + 1 x 1.5) / 4.
+  CHECK(rec.mean_in_system() == Approx(6.5 / 4.0));
+  CHECK(rec.peak_in_system() == 2);
+}
+
+TEST_CASE("sim::Recorder: the peak in system counts what was held for some time", "[metrics]") {
+  // An arrival rejected on the spot, and a request ending as another arrives, net out in either order.
+  sim::Recorder rec(test::run_info(3), "");
+  rec.on_arrival(test::request(0, 0.0), 0.0);
+  rec.on_arrival(test::request(1, 1.0), 1.0);
+  rec.on_reject(1, 0, "test", 1.0);
+  rec.on_arrival(test::request(2, 2.0), 2.0);
+  rec.on_first_scheduled(0, 0, 0.0);
+  rec.on_complete(0, 0, 2.0, 0);
+  rec.on_first_scheduled(2, 0, 2.0);
+  rec.on_complete(2, 0, 3.0, 0);
+  rec.finish(3.0);
+  CHECK(rec.peak_in_system() == 1);
+  CHECK(rec.mean_in_system() == Approx(1.0));
 }
 
 TEST_CASE("sim::Recorder: KV blocks in use over capacity throw", "[metrics]") {

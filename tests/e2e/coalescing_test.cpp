@@ -1,0 +1,44 @@
+// Coalescing on and off give the same bytes in every result file, on runs long enough for
+// thousands of steps to run ahead of the clock (the golden test checks the small shipped cases).
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+
+#include "support.hpp"
+
+using namespace hetsim;
+namespace fs = std::filesystem;
+
+namespace {
+void check_identical(const std::string& tag, const std::string& args) {
+  test::TempDir dir(tag);
+  auto run = [&](const std::string& name, const std::string& extra) {
+    const auto r = test::run_command("cd '" + test::source_dir() + "' && '" + HETSIM_BIN + "' run --quiet " + args +
+                                     " --out '" + dir.file(name) + "'" + extra);
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+  };
+  run("on", "");
+  run("off", " --no-coalesce");
+  std::size_t files = 0;
+  for (const auto& f : fs::directory_iterator(dir.file("on"))) {
+    const std::string name = f.path().filename().string();
+    INFO(name);
+    REQUIRE(fs::exists(dir.file("off") + "/" + name));
+    CHECK(test::read_file(f.path().string()) == test::read_file(dir.file("off") + "/" + name));
+    ++files;
+  }
+  CHECK(files >= 5);
+}
+}  // namespace
+
+TEST_CASE("coalescing: byte-identical results on a long run with every output", "[e2e][coalescing]") {
+  check_identical("coalesce_qs", "scenarios/quickstart.yaml --set workload.num_requests=3000 --set cluster.replicas=4 "
+                                 "--set policies.router.impl=least_outstanding --set output.timeline=true "
+                                 "--set output.step_detail=true");
+}
+
+TEST_CASE("coalescing: byte-identical results on a mixed fleet with chunked prefill", "[e2e][coalescing]") {
+  check_identical("coalesce_mixed", "scenarios/mixed_fleet.yaml --set workload.num_requests=1500 "
+                                    "--set policies.scheduler.impl=sarathi");
+}
