@@ -103,7 +103,13 @@ MetricId declare(Metric m) {
   return catalog().add(std::move(m));
 }
 
+std::string window_column(const Metric& m) {
+  return m.window == Agg::max ? m.column + "_max" : m.window == Agg::time_mean ? m.column + "_mean" : m.column;
+}
+
 StepMetric declare_step(Metric m) {
+  if (m.window != Agg::sum && m.window != Agg::max && m.window != Agg::time_mean)
+    throw std::logic_error(fmt::format("step metric {}: windows aggregate by sum, max or time_mean", m.name));
   m.scope = Scope::step;
   InstanceAggregate agg = m.instance;
   Metric step = m;

@@ -79,7 +79,14 @@ struct Metric {
   bool timeline = false;        ///< step scope: an argument of the step's Chrome-trace event
   InstanceAggregate instance;   ///< step scope: declare its per-instance aggregate in the same breath
   std::string at_most;          ///< step scope: a step metric this one may never exceed in a row (checked)
+  /// step scope: how step_windows.csv sums it up per time window (see window_column): sum, max, or
+  /// time_mean (weighted by step duration, over the window's steps).
+  Agg window = Agg::sum;
 };
+
+/// The step_windows.csv column of a step metric: its steps.csv column, with "_max" or "_mean"
+/// appended unless it is summed.
+std::string window_column(const Metric& m);
 
 /// Handle of any declared metric (index into catalog().all()).
 struct MetricId {

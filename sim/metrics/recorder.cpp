@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <limits>
 
 #include "sim/core/error.hpp"
@@ -17,7 +18,8 @@ Recorder::Recorder(RunInfo info, std::string out_dir)
     : info_(std::move(info)),
       active_(info_.features),
       out_dir_(std::move(out_dir)),
-      replica_clock_(info_.instances.size(), 0.0) {
+      replica_clock_(info_.instances.size(), 0.0),
+      queued_rows_(info_.instances.size()) {
   requests_.resize(info_.requests);
   replicas_.resize(info_.instances.size());
   const auto& cat = metrics::catalog();
@@ -52,11 +54,22 @@ Recorder::Recorder(RunInfo info, std::string out_dir)
   accumulators_.assign(info_.instances.size() * aggregates_.size(), 0.0);
   if (out_dir_.empty()) return;
   folder_ = std::make_unique<ResultFolder>(out_dir_);
-  if (info_.output.steps) {
+  if (info_.output.steps == StepOutput::full) {
     steps_csv_ = std::make_unique<AtomicFile>(file("steps.csv"));
     std::string header = "replica,start_s,duration_s";
     for (const auto& c : columns_) header += "," + cat.all()[cat.step_slots()[c.slot]].column;
     steps_csv_->write(header + "\n");
+  } else if (info_.output.steps == StepOutput::windows) {
+    step_windows_csv_ = std::make_unique<AtomicFile>(file("step_windows.csv"));
+    std::vector<StepWindows::Column> window_columns;
+    for (const auto& c : columns_) {
+      const metrics::Metric& m = cat.all()[cat.step_slots()[c.slot]];
+      window_columns.push_back({c.slot, m.window, c.integer && m.window != Agg::time_mean, metrics::window_column(m)});
+    }
+    StepWindows::Kinds kinds{{std::begin(serving_metrics::kStepKindNames), std::end(serving_metrics::kStepKindNames)},
+                             [](const double* v) { return static_cast<std::size_t>(serving_metrics::step_kind_of(v)); }};
+    windows_ = std::make_unique<StepWindows>(*step_windows_csv_, info_.output.step_window, info_.instances.size(),
+                                             std::move(window_columns), std::move(kinds));
   }
   if (info_.output.timeline) {
     timeline_ = std::make_unique<AtomicFile>(file("timeline.json"));
@@ -79,11 +92,6 @@ namespace {
 double release_tolerance(double t) { return 1e-9 + 1e-12 * std::abs(t); }
 
 bool later_change(const auto& a, const auto& b) { return a.time > b.time; }
-bool later_row(const auto& a, const auto& b) {
-  if (a.end != b.end) return a.end > b.end;
-  if (a.replica != b.replica) return a.replica > b.replica;
-  return a.seq > b.seq;
-}
 }  // namespace
 
 void Recorder::advance_in_system(double now, int delta) {
@@ -120,12 +128,27 @@ void Recorder::release_before(double t) {
     advance_in_system(pending_changes_.back().time, pending_changes_.back().delta);
     pending_changes_.pop_back();
   }
-  while (!pending_rows_.empty() && pending_rows_.front().end < before) {
-    std::pop_heap(pending_rows_.begin(), pending_rows_.end(), later_row<PendingRow, PendingRow>);
-    const std::uint32_t slot = pending_rows_.back().slot;
-    pending_rows_.pop_back();
+  if (windows_) windows_->release_before(before);
+  // Merge the instances' queues: earliest end first, ties by instance (a min-heap of queue fronts).
+  auto row_end = [this](std::uint32_t slot) { return row_pool_[slot].start + row_pool_[slot].duration; };
+  heads_.clear();
+  for (std::size_t r = 0; r < queued_rows_.size(); ++r)
+    if (!queued_rows_[r].empty() && row_end(queued_rows_[r].front()) < before)
+      heads_.emplace_back(row_end(queued_rows_[r].front()), static_cast<int>(r));
+  const auto later = std::greater<std::pair<double, int>>();
+  std::make_heap(heads_.begin(), heads_.end(), later);
+  while (!heads_.empty()) {
+    std::pop_heap(heads_.begin(), heads_.end(), later);
+    auto& queue = queued_rows_[static_cast<std::size_t>(heads_.back().second)];
+    heads_.pop_back();
+    const std::uint32_t slot = queue.front();
+    queue.pop_front();
     emit_row(row_pool_[slot]);
     free_slots_.push_back(slot);
+    if (!queue.empty() && row_end(queue.front()) < before) {
+      heads_.emplace_back(row_end(queue.front()), row_pool_[queue.front()].replica);
+      std::push_heap(heads_.begin(), heads_.end(), later);
+    }
   }
 }
 
@@ -205,9 +228,9 @@ void Recorder::on_step(const StepRow& row) {
   for (; k < n_sum_; ++k) acc[k] += v[a[k].slot];
   for (; k < n_sum_ + n_max_; ++k) acc[k] = std::max(acc[k], v[a[k].slot]);
   for (; k < aggregates_.size(); ++k) acc[k] += v[a[k].slot] * row.duration;
+  if (windows_) windows_->add(row);
   if (!steps_csv_ && !timeline_) return;
-  const double end = row.start + row.duration;
-  check_not_released(end, "a step's end");
+  check_not_released(row.start + row.duration, "a step's end");
   std::uint32_t slot;
   if (free_slots_.empty()) {
     slot = static_cast<std::uint32_t>(row_pool_.size());
@@ -215,13 +238,13 @@ void Recorder::on_step(const StepRow& row) {
   } else {
     slot = free_slots_.back();
     free_slots_.pop_back();
-    row_pool_[slot].replica = row.replica;
-    row_pool_[slot].start = row.start;
-    row_pool_[slot].duration = row.duration;
-    std::copy(row.values.begin(), row.values.end(), row_pool_[slot].values.begin());
+    StepRow& kept = row_pool_[slot];
+    kept.replica = row.replica;
+    kept.start = row.start;
+    kept.duration = row.duration;
+    std::copy(row.values.begin(), row.values.end(), kept.values.begin());
   }
-  pending_rows_.push_back({end, row.replica, rows_seen_++, slot});
-  std::push_heap(pending_rows_.begin(), pending_rows_.end(), later_row<PendingRow, PendingRow>);
+  queued_rows_[static_cast<std::size_t>(row.replica)].push_back(slot);
 }
 
 void Recorder::emit_row(const StepRow& row) {
@@ -266,6 +289,7 @@ void Recorder::finish(double end_time) {
   if (out_dir_.empty()) return;
   interrupt::check();
   if (steps_csv_) steps_csv_->close();
+  if (step_windows_csv_) step_windows_csv_->close();
   if (timeline_) {
     timeline_->write("\n]}\n");
     timeline_->close();
@@ -312,7 +336,7 @@ void Recorder::write_file(const std::string& name, std::string_view text) {
 void Recorder::commit() {
   if (!folder_) return;
   interrupt::check();
-  for (auto* f : {&steps_csv_, &timeline_, &requests_csv_, &resolved_yaml_})
+  for (auto* f : {&steps_csv_, &step_windows_csv_, &timeline_, &requests_csv_, &resolved_yaml_})
     if (*f) (*f)->commit();
   for (auto& f : extra_files_) f->commit();
   interrupt::check();
@@ -326,7 +350,7 @@ void Recorder::carry(const std::string& name) {
 std::vector<std::string> Recorder::files() const {
   std::vector<std::string> out;
   auto name = [](const AtomicFile& f) { return std::filesystem::path(f.path()).filename().string(); };
-  for (const auto* f : {&requests_csv_, &steps_csv_, &timeline_})
+  for (const auto* f : {&requests_csv_, &steps_csv_, &step_windows_csv_, &timeline_})
     if (*f) out.push_back(name(**f));
   for (const auto& f : extra_files_) out.push_back(name(*f));
   if (resolved_yaml_) out.push_back(name(*resolved_yaml_));

@@ -1,10 +1,12 @@
 #pragma once
-// Collects what happens during a run: request outcomes, per-step rows (streamed to steps.csv in
-// time order, so memory stays flat on long runs), per-instance aggregates of the declared step
+// Collects what happens during a run: request outcomes, per-step rows (summed up per window into
+// step_windows.csv, or each streamed to steps.csv, in time order, so memory stays flat on long
+// runs), per-instance aggregates of the declared step
 // metrics, the Chrome-trace timeline, and the integral of requests in the system (for the
 // Little's-law self-check). Checks that time never goes backwards and that bounded step metrics
 // (KV blocks in use <= capacity) hold. Knows nothing of the summary: summary.json is added by
 // write_summary() (sim/metrics/summary.hpp) through write_file().
+#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -16,6 +18,7 @@
 #include "sim/core/request.hpp"
 #include "sim/metrics/records.hpp"
 #include "sim/metrics/run_info.hpp"
+#include "sim/metrics/step_windows.hpp"
 
 namespace hetsim::sim {
 
@@ -115,24 +118,20 @@ class Recorder {
   std::vector<Bound> bounds_;
   std::vector<TimelineArg> timeline_args_;
   std::unique_ptr<ResultFolder> folder_;  ///< declared before the files: they close first
-  std::unique_ptr<AtomicFile> steps_csv_, timeline_, requests_csv_, resolved_yaml_;
+  std::unique_ptr<AtomicFile> steps_csv_, step_windows_csv_, timeline_, requests_csv_, resolved_yaml_;
+  std::unique_ptr<StepWindows> windows_;  ///< writes step_windows_csv_
   std::vector<std::unique_ptr<AtomicFile>> extra_files_;
   bool first_timeline_event_ = true;
-  // Time-ordering buffers (see release_before): rows kept in a pool of slots, and in-system changes.
-  struct PendingRow {
-    double end;
-    int replica;
-    std::uint64_t seq;
-    std::uint32_t slot;
-  };
+  // Time-ordering buffers (see release_before). Each instance's steps end in the order it reports
+  // them, so rows wait in a queue per instance (slots of a reused pool) and are merged by end time.
   struct PendingChange {
     double time;
     int delta;
   };
-  std::vector<PendingRow> pending_rows_;  ///< min-heap by (end, replica, seq)
+  std::vector<std::deque<std::uint32_t>> queued_rows_;  ///< per instance: slots in row_pool_, oldest first
   std::vector<StepRow> row_pool_;
   std::vector<std::uint32_t> free_slots_;
-  std::uint64_t rows_seen_ = 0;
+  std::vector<std::pair<double, int>> heads_;  ///< merge scratch: (end, instance) of queue fronts
   std::vector<PendingChange> pending_changes_;  ///< min-heap by time
   double released_before_ = -1;  ///< everything earlier has been written
   double in_system_area_ = 0;

@@ -13,8 +13,13 @@ struct Slo {
   bool any() const { return ttft || tpot || e2e; }
 };
 
+/// What a run writes about its model steps: nothing, step_windows.csv (each instance's steps summed
+/// up per window of simulated time; the default, cheap on long runs) or steps.csv (a row per step).
+enum class StepOutput : std::uint8_t { none, windows, full };
+
 struct OutputOptions {
-  bool steps = true;     ///< write steps.csv
+  StepOutput steps = StepOutput::windows;
+  double step_window = 1.0;  ///< seconds of simulated time per step_windows.csv row
   bool timeline = false; ///< write timeline.json (Chrome trace)
   bool step_detail = false;  ///< steps.csv also holds each step's batch shape and GPU/host split
 };

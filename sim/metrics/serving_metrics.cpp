@@ -45,13 +45,15 @@ const MetricId kInstPreemptions = declare({.name = "preemptions", .scope = Scope
                                            .description = "preemptions of the requests completed on the instance",
                                            .key = "preemptions"});
 const StepMetric kBatchSeqs = declare_step({.name = "batch_seqs", .type = Type::integer, .unit = "sequences",
-                                            .description = "sequences in the step's batch", .column = "batch_seqs"});
+                                            .description = "sequences in the step's batch", .column = "batch_seqs",
+                                            .window = Agg::time_mean});
 const StepMetric kKvBlocksUsed = declare_step({.name = "kv_blocks_used", .type = Type::integer, .unit = "blocks",
                                                .description = "KV blocks in use when the step starts",
                                                .column = "kv_blocks_used", .timeline = true,
-                                               .at_most = "kv_blocks_total"});
+                                               .at_most = "kv_blocks_total", .window = Agg::time_mean});
 const StepMetric kKvBlocksTotal = declare_step({.name = "kv_blocks_total", .type = Type::integer, .unit = "blocks",
-                                                .description = "KV blocks on the instance", .column = "kv_blocks_total"});
+                                                .description = "KV blocks on the instance", .column = "kv_blocks_total",
+                                                .window = Agg::max});
 const StepMetric kSwapOutTokens = declare_step(
     {.name = "swap_out_tokens", .type = Type::integer, .unit = "tokens",
      .description = "KV tokens copied device -> swap tier before the step", .column = "swap_out_tokens",
@@ -295,8 +297,8 @@ const MetricId kCostPerMillionOutputTokens = declare({.name = "cost_per_million_
                                                       .description = "fleet cost per 1M output tokens at the run's throughput",
                                                       .table = {"cost", "; ${:.3f} per 1M output tokens"}});
 
-const char* step_kind(const double* v) {
-  return v[kPrefillTokens.slot] > 0 ? (v[kDecodeSeqs.slot] > 0 ? "mixed" : "prefill") : "decode";
+StepKind step_kind_of(const double* v) {
+  return v[kPrefillTokens.slot] > 0 ? (v[kDecodeSeqs.slot] > 0 ? StepKind::mixed : StepKind::prefill) : StepKind::decode;
 }
 
 }  // namespace hetsim::sim::serving_metrics

@@ -27,7 +27,11 @@ extern const MetricId kScenario, kModel, kPrecision, kFleet, kSeed, kRequests, k
     kRunE2e, kRunQueue, kGoodput, kSloAttainment, kKvUtilMean, kKvUtilPeak, kMeanInSystem, kArrivalRate, kMeanSojourn, kLambdaTimesW,
     kClients, kThinkTimeMean, kPeakInSystem, kClientsFromLaw, kCostModel, kMemory, kGpus, kCostPerHour, kCostPerMillionOutputTokens;
 
+/// What a step did, from its emitted values: prompt tokens only, decodes only (or nothing), or both.
+enum class StepKind : std::uint8_t { prefill, decode, mixed };
+inline constexpr const char* kStepKindNames[] = {"prefill", "decode", "mixed"};
+StepKind step_kind_of(const double* values);
 /// The Chrome-trace name of a step from its emitted values: "prefill", "decode" or "mixed".
-const char* step_kind(const double* values);
+inline const char* step_kind(const double* values) { return kStepKindNames[static_cast<int>(step_kind_of(values))]; }
 
 }  // namespace hetsim::sim::serving_metrics

@@ -458,6 +458,11 @@ std::string metrics_schema_json(const metrics::ActiveSet& active) {
   for (const auto idx : metrics::catalog().step_slots())
     if (active({idx}) && !all()[idx].column.empty()) columns.push_back(all()[idx].column);
   j["steps_csv"] = columns;
+  nlohmann::ordered_json windows = {"replica", "window_start_s", "window_end_s", "steps", "busy_s"};
+  for (const char* kind : sm::kStepKindNames) windows.push_back(fmt::format("busy_{}_s", kind));
+  for (const auto idx : metrics::catalog().step_slots())
+    if (active({idx}) && !all()[idx].column.empty()) windows.push_back(metrics::window_column(all()[idx]));
+  j["step_windows_csv"] = windows;
   j["metrics"] = nlohmann::ordered_json::array();
   for (std::uint32_t k = 0; k < all().size(); ++k) {
     const Metric& m = all()[k];

@@ -305,11 +305,22 @@ Scenario load_scenario(const config::Document& doc) {
   sc.slo.tpot = optional_time(slo, "tpot");
   sc.slo.e2e = optional_time(slo, "e2e");
   const config::Node out = root.section("output");
-  sc.output.steps = out.get<bool>("steps").default_to(true);
+  // steps: windows (step_windows.csv), full (steps.csv), none; true and false, from before windows
+  // existed, still mean full and none. step_detail is columns of steps.csv: asking for it makes
+  // full the default.
+  const bool step_detail = out.has("step_detail") && out.get<bool>("step_detail").value();
+  const std::string steps = out.get<std::string>("steps")
+                                .default_to(step_detail ? "full" : "windows")
+                                .one_of({"windows", "full", "none", "true", "false"})
+                                .value();
+  sc.output.steps = steps == "windows" ? StepOutput::windows
+                    : steps == "full" || steps == "true" ? StepOutput::full
+                                                         : StepOutput::none;
+  sc.output.step_window = out.quantity("step_window", units::Dim::time).default_to("1 s").positive().value();
   sc.output.timeline = out.get<bool>("timeline").default_to(false);
   sc.output.step_detail = out.get<bool>("step_detail").default_to(false);
-  if (sc.output.step_detail && !sc.output.steps)
-    out.fail_key("step_detail", "true", "needs output.steps: true (the detail is columns of steps.csv)");
+  if (sc.output.step_detail && sc.output.steps != StepOutput::full)
+    out.fail_key("step_detail", "true", fmt::format("needs output.steps: full (the detail is columns of steps.csv), not {}", steps));
   doc.check_unknown_keys();
   sc.resolved = doc.resolved();
   return sc;

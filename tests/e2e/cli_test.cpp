@@ -53,11 +53,11 @@ TEST_CASE("cli: every scenario in scenarios/ runs and writes complete results", 
 
 TEST_CASE("cli: same scenario and seed give byte-identical outputs, another seed differs", "[e2e][determinism]") {
   test::TempDir a("det_a"), b("det_b"), c("det_c");
-  const std::string args = " --set output.timeline=true --set workload.num_requests=150";
+  const std::string args = " --set output.timeline=true --set workload.num_requests=150 --set output.step_window=0.5s";
   REQUIRE(test::run_hetsim("run '" + quickstart() + "' --quiet --out '" + a.str() + "'" + args).exit_code == 0);
   REQUIRE(test::run_hetsim("run '" + quickstart() + "' --quiet --out '" + b.str() + "'" + args).exit_code == 0);
   REQUIRE(test::run_hetsim("run '" + quickstart() + "' --quiet --seed 99 --out '" + c.str() + "'" + args).exit_code == 0);
-  for (const char* f : {"requests.csv", "steps.csv", "summary.json", "resolved.yaml", "timeline.json"}) {
+  for (const char* f : {"requests.csv", "step_windows.csv", "summary.json", "resolved.yaml", "timeline.json"}) {
     INFO(f);
     const auto text = test::read_file(a.file(f));
     CHECK(!text.empty());
@@ -68,7 +68,8 @@ TEST_CASE("cli: same scenario and seed give byte-identical outputs, another seed
 
 TEST_CASE("cli: the timeline is a Chrome trace with one track per replica", "[e2e]") {
   test::TempDir out("timeline");
-  REQUIRE(test::run_hetsim("run '" + quickstart() + "' --quiet --set output.timeline=true --set workload.num_requests=20 --out '" +
+  REQUIRE(test::run_hetsim("run '" + quickstart() + "' --quiet --set output.timeline=true --set output.steps=full "
+                           "--set workload.num_requests=20 --out '" +
                            out.str() + "'")
               .exit_code == 0);
   const auto text = test::read_file(out.file("timeline.json"));

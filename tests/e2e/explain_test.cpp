@@ -168,7 +168,8 @@ TEST_CASE("explain: bad flags exit 2 naming the flag", "[e2e][explain]") {
   fails("--decode 8@100 --pool nope", "--pool nope: expected a pool of the scenario: h100-sxm5-80gb");
   fails("--steps '" + dir.file("missing.csv") + "' --row 1", "missing.csv");
   // A steps.csv written without step detail cannot be repriced.
-  REQUIRE(test::run_hetsim(fmt::format("run --quiet {} --out '{}' --set workload.num_requests=5", scenario, dir.file("plain")))
+  REQUIRE(test::run_hetsim(fmt::format("run --quiet {} --out '{}' --set workload.num_requests=5 --set output.steps=full", scenario,
+                                       dir.file("plain")))
               .exit_code == 0);
   fails(fmt::format("--steps '{}' --row 1", dir.file("plain/steps.csv")), "output.step_detail=true");
   // ... and a step of another scenario does not match this one.

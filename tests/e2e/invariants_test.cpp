@@ -19,7 +19,8 @@ std::string write_scenario(const test::TempDir& dir, const std::string& body) {
 }
 
 test::CommandResult run(const std::string& scenario, const test::TempDir& dir, const std::string& extra = "") {
-  auto r = test::run_hetsim("run --quiet '" + scenario + "' --out '" + dir.file("out") + "' " + extra);
+  // Full steps.csv: the invariants are checked on every step.
+  auto r = test::run_hetsim("run --quiet '" + scenario + "' --out '" + dir.file("out") + "' --set output.steps=full " + extra);
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   return r;

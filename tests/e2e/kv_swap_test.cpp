@@ -34,7 +34,7 @@ struct Run {
 };
 
 Run run(const std::string& scenario, const test::TempDir& dir) {
-  auto r = test::run_hetsim("run --quiet '" + scenario + "' --out '" + dir.file("out") + "'");
+  auto r = test::run_hetsim("run --quiet '" + scenario + "' --out '" + dir.file("out") + "' --set output.steps=full");
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   return {test::read_csv(dir.file("out/requests.csv")), test::read_csv(dir.file("out/steps.csv")),

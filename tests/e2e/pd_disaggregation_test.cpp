@@ -37,7 +37,7 @@ const char* kOneRequest =
 
 TEST_CASE("pd disaggregation: the KV handoff costs bytes / NIC bandwidth + route latencies", "[e2e][pd]") {
   test::TempDir dir("pd_one");
-  const auto pd = test::run_hetsim(fmt::format("run --quiet '{}' --out '{}'",
+  const auto pd = test::run_hetsim(fmt::format("run --quiet '{}' --out '{}' --set output.steps=full",
                                                scenario(dir, "pd.yaml", "prefill", "decode", kOneRequest), dir.file("pd")));
   INFO(pd.output);
   REQUIRE(pd.exit_code == 0);
@@ -70,7 +70,7 @@ TEST_CASE("pd disaggregation: under load every request completes on a decode ins
                                   test::TempDir("pd_load").str() + "'");
   test::TempDir out("pd_load_out");
   const auto run = test::run_hetsim("run --quiet '" + test::source_dir() + "/scenarios/pd_disaggregation.yaml' --out '" +
-                                    out.str() + "'");
+                                    out.str() + "' --set output.steps=full");
   INFO(run.output);
   REQUIRE(run.exit_code == 0);
   std::ifstream in(out.file("summary.json"));

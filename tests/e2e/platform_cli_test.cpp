@@ -34,10 +34,11 @@ workload: {{source: synthetic, num_requests: 200, arrival: {{process: poisson, r
 TEST_CASE("platform CLI: a serving run on two hgx-h100 nodes joined by a rail fabric", "[e2e][platform]") {
   test::TempDir dir("platform_cli");
   const auto with = test::run_hetsim(fmt::format(
-      "run --quiet '{}' --out '{}'", scenario(dir, "{kind: rail, uplink_bandwidth: 800 Gbps, latency: 1 us}", "a.yaml"), dir.file("a")));
+      "run --quiet '{}' --out '{}' --set output.steps=full", scenario(dir, "{kind: rail, uplink_bandwidth: 800 Gbps, latency: 1 us}", "a.yaml"), dir.file("a")));
   INFO(with.output);
   REQUIRE(with.exit_code == 0);
-  const auto without = test::run_hetsim(fmt::format("run --quiet '{}' --out '{}'", scenario(dir, "", "b.yaml"), dir.file("b")));
+  const auto without =
+      test::run_hetsim(fmt::format("run --quiet '{}' --out '{}' --set output.steps=full", scenario(dir, "", "b.yaml"), dir.file("b")));
   INFO(without.output);
   REQUIRE(without.exit_code == 0);
   // Swapping stays inside each node (device <-> host DRAM), so the fabric changes no result, and

@@ -102,12 +102,12 @@ TEST_CASE("result folder: a rerun that writes fewer files leaves no stale ones",
   auto r = test::run_hetsim(fmt::format("run '{}' --quiet --out '{}' --set output.timeline=true", quickstart(), out));
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
-  REQUIRE(fs::exists(out + "/steps.csv"));
+  REQUIRE(fs::exists(out + "/step_windows.csv"));
   REQUIRE(fs::exists(out + "/timeline.json"));
   r = test::run_hetsim(fmt::format("run '{}' --quiet --out '{}' --set output.steps=false", quickstart(), out));
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
-  CHECK_FALSE(fs::exists(out + "/steps.csv"));
+  CHECK_FALSE(fs::exists(out + "/step_windows.csv"));
   CHECK_FALSE(fs::exists(out + "/timeline.json"));
   CHECK(fs::exists(out + "/summary.json"));
   CHECK(leftovers(tmp.str(), "out") == std::vector<std::string>{});

@@ -18,7 +18,7 @@ from .sweep_tables import max_rate_tables, points_table, sweep_definition_table
 
 
 def report_run(folder, outdir):
-    summary, req, steps = load_run(folder)
+    summary, req, steps, steps_file = load_run(folder)
     schema = load_schema(folder)
     t_end = run_end_time(summary, req)
 
@@ -35,10 +35,10 @@ def report_run(folder, outdir):
 
     report.heading("Replicas")
     if steps is None:
-        report.note("steps.csv is absent (step logging disabled): KV-cache and step-time plots "
-                    "skipped.")
+        report.note("steps.csv and step_windows.csv are absent (output.steps: none): KV-cache and "
+                    "step-time plots skipped.")
     elif len(steps["replica"]) == 0:
-        report.note("steps.csv has no rows: KV-cache and step-time plots skipped.")
+        report.note(f"{steps_file} has no rows: KV-cache and step-time plots skipped.")
     else:
         labels = replica_labels(summary, replica_count(summary, steps))
         plot_kv_utilization(report, steps, labels, t_end)

@@ -1,5 +1,6 @@
 """A run folder's inputs (written by `hetsim run`): summary.json, requests.csv and the
-optional steps.csv, read and checked."""
+optional steps.csv (a row per step) or step_windows.csv (steps summed up per window), read and
+checked."""
 
 import csv
 import math
@@ -62,9 +63,16 @@ STEP_COLUMNS = ["replica", "start_s", "duration_s", "prefill_tokens", "decode_se
                 "kv_blocks_used", "kv_blocks_total"]
 
 
-def load_steps(path):
-    """steps.csv as a dict of float arrays (None if the file is absent). numpy's C parser keeps
-    this fast for millions of rows; only the needed columns are kept."""
+# step_windows.csv: per replica and window, busy time by step kind and the time-mean KV use.
+WINDOW_COLUMNS = ["replica", "window_start_s", "busy_s", "busy_prefill_s", "busy_decode_s",
+                  "busy_mixed_s", "kv_blocks_used_mean", "kv_blocks_total_max"]
+
+
+def load_steps(path, columns=None):
+    """steps.csv (or another numeric CSV with COLUMNS) as a dict of float arrays (None if the
+    file is absent). numpy's C parser keeps this fast for millions of rows; only the needed
+    columns are kept."""
+    columns = columns or STEP_COLUMNS
     if not os.path.exists(path):
         return None
     try:
@@ -72,8 +80,8 @@ def load_steps(path):
             header = f.readline().strip().split(",")
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(path, f"cannot read ({e})")
-    check_columns(path, header, STEP_COLUMNS)
-    cols = [header.index(c) for c in STEP_COLUMNS]
+    check_columns(path, header, columns)
+    cols = [header.index(c) for c in columns]
     numpy_message = "non-finite value"
     try:
         with warnings.catch_warnings():
@@ -87,13 +95,13 @@ def load_steps(path):
         bad, numpy_message = True, (str(e).splitlines() or ["malformed"])[0]
     if bad:
         raise InputError(path, first_bad_step_row(path, header, cols) or numpy_message)
-    return {c: data[:, i] for i, c in enumerate(STEP_COLUMNS)}
+    return {c: data[:, i] for i, c in enumerate(columns)}
 
 
 def first_bad_step_row(path, header, cols):
     """Slow path, only after numpy rejected the file: find the first bad line with the csv
     module, so the message names a file line (numpy's row numbering is not stable). COLS are
-    the header indices of STEP_COLUMNS."""
+    the header indices of the needed columns."""
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.reader(f)
         next(reader, None)
@@ -112,12 +120,31 @@ def first_bad_step_row(path, header, cols):
     return None
 
 
+def steps_from_windows(windows):
+    """step_windows.csv in the shape of steps.csv for the plots: each window one long "step"
+    (its busy time, its time-mean KV use) that also carries its busy time per step kind."""
+    return {
+        "replica": windows["replica"],
+        "start_s": windows["window_start_s"],
+        "duration_s": windows["busy_s"],
+        "kv_blocks_used": windows["kv_blocks_used_mean"],
+        "kv_blocks_total": windows["kv_blocks_total_max"],
+        "busy_by_kind": [windows["busy_prefill_s"], windows["busy_decode_s"], windows["busy_mixed_s"]],
+    }
+
+
 def load_run(folder):
-    """(summary dict, Requests, steps dict or None) of a run folder, all checked."""
+    """(summary dict, Requests, steps dict or None, steps file name) of a run folder, all
+    checked. Steps come from steps.csv, else from step_windows.csv."""
     summary_path = os.path.join(folder, "summary.json")
     summary = read_json(summary_path)
     req = Requests(os.path.join(folder, "requests.csv"))
-    steps = load_steps(os.path.join(folder, "steps.csv"))
+    steps_file = "steps.csv"
+    steps = load_steps(os.path.join(folder, steps_file))
+    if steps is None:
+        steps_file = "step_windows.csv"
+        windows = load_steps(os.path.join(folder, steps_file), WINDOW_COLUMNS)
+        steps = None if windows is None else steps_from_windows(windows)
     if not isinstance(summary.get("duration_s", 0), (int, float)):
         raise InputError(summary_path, "duration_s is not a number")
-    return summary, req, steps
+    return summary, req, steps, steps_file

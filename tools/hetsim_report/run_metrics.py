@@ -161,7 +161,14 @@ STEP_KINDS = ("prefill only", "decode only", "mixed", "empty")
 
 def step_time_breakdown(steps, n_rep, duration):
     """Seconds per replica in each of STEP_KINDS (prefill-only, decode-only, mixed and empty
-    steps), plus idle."""
+    steps), plus idle. Windows (step_windows.csv) carry their busy time per kind already."""
+    if "busy_by_kind" in steps:
+        rep = steps["replica"].astype(np.int64)
+        busy = np.zeros((len(STEP_KINDS), n_rep))
+        for k, seconds in enumerate(steps["busy_by_kind"]):
+            busy[k] = np.bincount(rep, weights=seconds, minlength=n_rep)
+        idle = np.maximum(duration - busy.sum(axis=0), 0.0)
+        return busy, idle
     prefill = steps["prefill_tokens"] > 0
     decode = steps["decode_seqs"] > 0
     kind = np.select([prefill & ~decode, ~prefill & decode, prefill & decode], [0, 1, 2], 3)

@@ -24,7 +24,7 @@ std::string random_suffix() {
   return fmt::format("{}-{:08x}", ::getpid(), rd());
 }
 bool is_marker(const std::string& name) {
-  for (const char* m : {"summary.json", "resolved.yaml", "requests.csv", "steps.csv", "timeline.json", "point.json",
+  for (const char* m : {"summary.json", "resolved.yaml", "requests.csv", "steps.csv", "step_windows.csv", "timeline.json", "point.json",
                         "log.txt", "metrics_schema.json"})
     if (name == m) return true;
   return name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0;

@@ -17,6 +17,7 @@ inline sim::RunInfo run_info(std::size_t requests, std::vector<std::string> feat
                               .kv_blocks_total = 10, .kv_bytes_per_token = 2, .cost_per_hour = 1,
                               .cost_model_source = "test"});
   info.features = std::move(features);
+  info.output.steps = sim::StepOutput::full;  // the recorder tests read steps.csv
   return info;
 }
 

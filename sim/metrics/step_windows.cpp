@@ -1,0 +1,83 @@
+#include "sim/metrics/step_windows.hpp"
+
+#include <fmt/compile.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "sim/core/error.hpp"
+
+namespace hetsim::sim {
+using metrics::Agg;
+
+StepWindows::StepWindows(AtomicFile& out, double window, std::size_t instances, std::vector<Column> columns, Kinds kinds)
+    : out_(out), window_(window), columns_(std::move(columns)), kinds_(std::move(kinds)), open_(instances) {
+  std::string header = "replica,window_start_s,window_end_s,steps,busy_s";
+  for (const auto& k : kinds_.names) header += ",busy_" + k + "_s";
+  for (const auto& c : columns_) header += "," + c.name;
+  out_.write(header + "\n");
+}
+
+void StepWindows::add(const StepRow& row) {
+  const double end = row.start + row.duration;
+  const auto k = static_cast<std::int64_t>(std::floor(end / window_));
+  Open& o = open_.at(static_cast<std::size_t>(row.replica));
+  if (k < next_ || (!o.empty() && k < o.back().window))
+    throw InvariantError(fmt::format("step_windows.csv: a step of replica {} ending at {} s came after its window was "
+                                     "closed", row.replica, end));
+  if (o.empty() || o.back().window != k)
+    o.push_back({k, 0, 0, std::vector<double>(kinds_.names.size(), 0.0), std::vector<double>(columns_.size(), 0.0)});
+  Accumulator& a = o.back();
+  ++a.steps;
+  a.busy += row.duration;
+  a.busy_by_kind.at(kinds_.of(row.values.data())) += row.duration;
+  for (std::size_t j = 0; j < columns_.size(); ++j) {
+    const double v = row.values[columns_[j].slot];
+    switch (columns_[j].agg) {
+      case Agg::max:
+        a.values[j] = a.steps == 1 ? v : std::max(a.values[j], v);
+        break;
+      case Agg::time_mean:
+        a.values[j] += v * row.duration;
+        break;
+      default:
+        a.values[j] += v;
+    }
+  }
+}
+
+void StepWindows::release_before(double t) {
+  while (true) {
+    // The earliest window any instance holds; it is complete once t reaches its end.
+    std::int64_t k = std::numeric_limits<std::int64_t>::max();
+    for (const Open& o : open_)
+      if (!o.empty()) k = std::min(k, o.front().window);
+    if (k == std::numeric_limits<std::int64_t>::max() || static_cast<double>(k + 1) * window_ > t) return;
+    for (std::size_t r = 0; r < open_.size(); ++r) {
+      Open& o = open_[r];
+      if (o.empty() || o.front().window != k) continue;
+      write(r, o.front());
+      o.pop_front();
+    }
+    next_ = k + 1;
+  }
+}
+
+void StepWindows::write(std::size_t instance, const Accumulator& a) {
+  out_.print_compiled(FMT_COMPILE("{},{},{},{},{}"), instance, static_cast<double>(a.window) * window_,
+                      static_cast<double>(a.window + 1) * window_, a.steps, a.busy);
+  for (const double b : a.busy_by_kind) out_.print_compiled(FMT_COMPILE(",{}"), b);
+  for (std::size_t j = 0; j < columns_.size(); ++j) {
+    const Column& c = columns_[j];
+    if (c.agg == Agg::time_mean)
+      out_.print_compiled(FMT_COMPILE(",{}"), a.busy > 0 ? a.values[j] / a.busy : 0.0);
+    else if (c.integer)
+      out_.print_compiled(FMT_COMPILE(",{}"), static_cast<std::int64_t>(a.values[j]));
+    else
+      out_.print_compiled(FMT_COMPILE(",{}"), a.values[j]);
+  }
+  out_.write("\n");
+}
+
+}  // namespace hetsim::sim
