@@ -133,7 +133,8 @@ void Replica::check_batch() {
   // What the scheduler returned must be runnable: each sequence once, a positive number of its
   // pending tokens, and KV already reserved in device memory for them (through the queues'
   // admit_head / reserve_running). Otherwise tokens would be "computed" without memory.
-  seen_.clear();
+  // A mark unique to this step of this instance (sequences move between instances).
+  const std::uint64_t mark = (static_cast<std::uint64_t>(index_ + 1) << 40) | ++batch_count_;
   for (const auto& item : batch_) {
     const policies::Sequence* s = item.seq;
     if (!s) throw InvariantError(fmt::format("replica {}: the scheduler returned a batch item without a sequence", index_));
@@ -148,11 +149,11 @@ void Replica::check_batch() {
       throw InvariantError(fmt::format("replica {}: the scheduler fed {} tokens to sequence {} ({} computed), which needs "
                                        "{} KV blocks in device memory but holds {}: KV must be reserved before scheduling",
                                        index_, item.tokens, s->id, s->computed, need, held));
-    seen_.push_back(s);
+    // Marked with this step's number: a second item of the same sequence finds the mark.
+    if (s->batch_mark == mark)
+      throw InvariantError(fmt::format("replica {}: the scheduler put sequence {} in one batch twice", index_, s->id));
+    item.seq->batch_mark = mark;
   }
-  std::sort(seen_.begin(), seen_.end());
-  if (auto dup = std::adjacent_find(seen_.begin(), seen_.end()); dup != seen_.end())
-    throw InvariantError(fmt::format("replica {}: the scheduler put sequence {} in one batch twice", index_, (*dup)->id));
 }
 
 void Replica::end_step(const OpGraph& graph, double end) {

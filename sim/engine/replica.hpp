@@ -85,7 +85,7 @@ class Replica {
   policies::ReplicaQueues queues_;
   std::vector<policies::ScheduledItem> batch_;
   std::vector<NodeId> move_ids_;  ///< the step's move nodes (reused: no allocation per step)
-  std::vector<const policies::Sequence*> seen_;  ///< check_batch's scratch
+  std::uint64_t batch_count_ = 0;  ///< steps planned: marks batched sequences (check_batch)
   StepRow row_;
   std::int64_t outstanding_ = 0;
   double free_at_ = 0;

@@ -61,7 +61,11 @@ class KvManager {
   std::int64_t total_blocks() const { return store_->capacity(); }
   std::int64_t used_blocks() const { return store_->used(); }
   std::int64_t free_blocks() const { return store_->free(); }
-  std::int64_t blocks_for(std::int64_t tokens) const { return (tokens + block_size() - 1) / block_size(); }
+  /// Blocks that hold `tokens` tokens (the store's block size: no virtual call on the per-sequence path).
+  std::int64_t blocks_for(std::int64_t tokens) const {
+    const std::int64_t bs = store_->block_size();
+    return (tokens + bs - 1) / bs;
+  }
   /// Blocks `seq` holds in device memory.
   std::int64_t device_blocks(const Sequence& seq) const {
     return seq.kv_tier == serving::kDeviceTier ? static_cast<std::int64_t>(seq.blocks.size()) : 0;

@@ -28,6 +28,7 @@ struct Sequence {
   double first_scheduled = -1;
   double first_token = -1;
   double completion = -1;
+  std::uint64_t batch_mark = 0;  ///< instance and step that last put it in a batch (the duplicate check)
 
   std::int64_t known() const { return prompt_tokens + generated; }
   std::int64_t pending() const { return known() - computed; }

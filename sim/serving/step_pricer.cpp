@@ -26,11 +26,18 @@ void StepPricer::place(std::vector<Op>& ops) const {
 }
 
 const StepPricer::Entry& StepPricer::entry(const models::BatchShape& batch, bool graphed) {
-  const double launch = graphed ? 0.0 : stack_.launch;
   const auto key = (static_cast<std::uint64_t>(batch.tokens()) << 32) | (static_cast<std::uint64_t>(batch.logit_tokens) << 1) |
                    static_cast<std::uint64_t>(graphed);
+  if (key == last_key_) return *last_entry_;
   auto it = cache_.find(key);
-  if (it != cache_.end()) return it->second;
+  if (it == cache_.end()) it = cache_.emplace(key, build_entry(batch, graphed)).first;
+  last_key_ = key;
+  last_entry_ = &it->second;
+  return it->second;
+}
+
+StepPricer::Entry StepPricer::build_entry(const models::BatchShape& batch, bool graphed) {
+  const double launch = graphed ? 0.0 : stack_.launch;
   builder_.serving_step(model_, batch, plan_, ops_);
   place(ops_);
   Entry e;
@@ -47,7 +54,7 @@ const StepPricer::Entry& StepPricer::entry(const models::BatchShape& batch, bool
     e.times.push_back(cost_.time(op, launch));
   }
   if (!seen) e.attention_at = e.times.size();
-  return cache_.emplace(key, std::move(e)).first->second;
+  return e;
 }
 
 double StepPricer::price(const models::BatchShape& batch) {

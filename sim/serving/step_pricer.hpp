@@ -59,6 +59,7 @@ class StepPricer {
     std::size_t attention_at = 0;  ///< where the attention ops go in that order
   };
   const Entry& entry(const models::BatchShape& batch, bool graphed);
+  Entry build_entry(const models::BatchShape& batch, bool graphed);
   void place(std::vector<Op>& ops) const;
 
   const models::ModelSpec& model_;
@@ -70,6 +71,8 @@ class StepPricer {
   const models::GraphBuilder& builder_;
   hw::CostModel cost_;
   std::unordered_map<std::uint64_t, Entry> cache_;
+  std::uint64_t last_key_ = UINT64_MAX;  ///< the last shape looked up (consecutive decode steps repeat it)
+  const Entry* last_entry_ = nullptr;
   std::vector<Op> ops_;
   double last_gpu_ = 0, last_host_ = 0;
 };

@@ -166,11 +166,11 @@ TEST_CASE("result folder: SIGINT at any time stops the run cleanly and keeps the
 
 TEST_CASE("result folder: SIGINT during a long simulation stops it between steps, not at its end",
           "[e2e][result_folder]") {
-  // 100,000 requests take ~10 s to simulate here; the interrupt flag is checked after every model
+  // 1,000,000 requests take ~18 s to simulate here; the interrupt flag is checked after every model
   // step, so the run must stop well before its end (it used to simulate to the end first).
   test::TempDir tmp("sigint_long");
   const std::string out = tmp.file("out"), log = tmp.file("run.log");
-  const pid_t pid = spawn_hetsim(run_args(out, 3, 100000), log);
+  const pid_t pid = spawn_hetsim(run_args(out, 3, 1000000), log);
   for (int k = 0; k < 20000 && !fs::exists(out + ".lock"); ++k) {
     if (waitpid(pid, nullptr, WNOHANG) != 0) break;
     std::this_thread::sleep_for(std::chrono::microseconds(500));
