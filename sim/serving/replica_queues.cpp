@@ -6,6 +6,8 @@ namespace hetsim::policies {
 
 bool ReplicaQueues::reserve_running(Sequence& seq, std::int64_t tokens) {
   const std::int64_t need = kv_.extra_blocks(seq, seq.computed + tokens);
+  // Most decode steps stay inside the last block: nothing to reserve (what grow() would find).
+  if (need == 0 && seq.kv_tier == serving::kDeviceTier) return true;
   while (kv_.free_blocks() < need) {
     if (running_.empty() || running_.back() == &seq) return false;
     evict_newest();
