@@ -131,7 +131,7 @@ class Recorder {
   std::vector<std::deque<std::uint32_t>> queued_rows_;  ///< per instance: slots in row_pool_, oldest first
   std::vector<StepRow> row_pool_;
   std::vector<std::uint32_t> free_slots_;
-  std::vector<std::pair<double, int>> heads_;  ///< merge scratch: (end, instance) of queue fronts
+  std::vector<std::pair<double, int>> heads_;  ///< min-heap of (end, instance) of the non-empty queues' fronts
   std::vector<PendingChange> pending_changes_;  ///< min-heap by time
   double released_before_ = -1;  ///< everything earlier has been written
   double in_system_area_ = 0;

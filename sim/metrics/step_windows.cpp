@@ -26,6 +26,7 @@ void StepWindows::add(const StepRow& row) {
   if (k < next_ || (!o.empty() && k < o.back().window))
     throw InvariantError(fmt::format("step_windows.csv: a step of replica {} ending at {} s came after its window was "
                                      "closed", row.replica, end));
+  if (o.empty()) earliest_ = std::min(earliest_, k);
   if (o.empty() || o.back().window != k)
     o.push_back({k, 0, 0, std::vector<double>(kinds_.names.size(), 0.0), std::vector<double>(columns_.size(), 0.0)});
   Accumulator& a = o.back();
@@ -48,17 +49,18 @@ void StepWindows::add(const StepRow& row) {
 }
 
 void StepWindows::release_before(double t) {
-  while (true) {
-    // The earliest window any instance holds; it is complete once t reaches its end.
-    std::int64_t k = std::numeric_limits<std::int64_t>::max();
-    for (const Open& o : open_)
-      if (!o.empty()) k = std::min(k, o.front().window);
-    if (k == std::numeric_limits<std::int64_t>::max() || static_cast<double>(k + 1) * window_ > t) return;
+  // earliest_ (the first window any instance holds) makes a call that writes nothing O(1); each
+  // written window costs a pass over the instances.
+  while (earliest_ != kNone && static_cast<double>(earliest_ + 1) * window_ <= t) {
+    const std::int64_t k = earliest_;
+    earliest_ = kNone;
     for (std::size_t r = 0; r < open_.size(); ++r) {
       Open& o = open_[r];
-      if (o.empty() || o.front().window != k) continue;
-      write(r, o.front());
-      o.pop_front();
+      if (!o.empty() && o.front().window == k) {
+        write(r, o.front());
+        o.pop_front();
+      }
+      if (!o.empty()) earliest_ = std::min(earliest_, o.front().window);
     }
     next_ = k + 1;
   }

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -61,7 +62,9 @@ class StepWindows {
   std::vector<Column> columns_;
   Kinds kinds_;
   std::vector<Open> open_;    ///< per instance
-  std::int64_t next_ = 0;     ///< first window not yet written
+  static constexpr std::int64_t kNone = std::numeric_limits<std::int64_t>::max();
+  std::int64_t next_ = 0;         ///< first window not yet written
+  std::int64_t earliest_ = kNone;  ///< first window any instance holds
 };
 
 }  // namespace hetsim::sim
