@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <functional>
 #include <limits>
 
 #include "sim/core/error.hpp"
@@ -19,7 +18,7 @@ Recorder::Recorder(RunInfo info, std::string out_dir)
       active_(info_.features),
       out_dir_(std::move(out_dir)),
       replica_clock_(info_.instances.size(), 0.0),
-      queued_rows_(info_.instances.size()) {
+      rows_(info_.instances.size()) {
   requests_.resize(info_.requests);
   replicas_.resize(info_.instances.size());
   const auto& cat = metrics::catalog();
@@ -129,23 +128,7 @@ void Recorder::release_before(double t) {
     pending_changes_.pop_back();
   }
   if (windows_) windows_->release_before(before);
-  // Merge the instances' queues: earliest end first, ties by instance. heads_ is a min-heap of
-  // the fronts of the non-empty queues, kept across calls: a release costs O(rows x log
-  // instances), not a scan of every instance (1,024 replicas, one release per arrival).
-  const auto later = std::greater<std::pair<double, int>>();
-  while (!heads_.empty() && heads_.front().first < before) {
-    std::pop_heap(heads_.begin(), heads_.end(), later);
-    auto& queue = queued_rows_[static_cast<std::size_t>(heads_.back().second)];
-    heads_.pop_back();
-    const std::uint32_t slot = queue.front();
-    queue.pop_front();
-    emit_row(row_pool_[slot]);
-    free_slots_.push_back(slot);
-    if (!queue.empty()) {
-      heads_.emplace_back(row_pool_[queue.front()].start + row_pool_[queue.front()].duration, row_pool_[queue.front()].replica);
-      std::push_heap(heads_.begin(), heads_.end(), later);
-    }
-  }
+  rows_.release_before(before, [this](const StepRow& row) { emit_row(row); });
 }
 
 void Recorder::on_arrival(const Request& request, double now, const ArrivalFacts& facts) {
@@ -227,25 +210,7 @@ void Recorder::on_step(const StepRow& row) {
   if (windows_) windows_->add(row);
   if (!steps_csv_ && !timeline_) return;
   check_not_released(row.start + row.duration, "a step's end");
-  std::uint32_t slot;
-  if (free_slots_.empty()) {
-    slot = static_cast<std::uint32_t>(row_pool_.size());
-    row_pool_.push_back(row);
-  } else {
-    slot = free_slots_.back();
-    free_slots_.pop_back();
-    StepRow& kept = row_pool_[slot];
-    kept.replica = row.replica;
-    kept.start = row.start;
-    kept.duration = row.duration;
-    std::copy(row.values.begin(), row.values.end(), kept.values.begin());
-  }
-  auto& queue = queued_rows_[static_cast<std::size_t>(row.replica)];
-  queue.push_back(slot);
-  if (queue.size() == 1) {  // a new front: into the merge heap
-    heads_.emplace_back(row.start + row.duration, row.replica);
-    std::push_heap(heads_.begin(), heads_.end(), std::greater<std::pair<double, int>>());
-  }
+  rows_.push(row);
 }
 
 void Recorder::emit_row(const StepRow& row) {

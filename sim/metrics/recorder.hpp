@@ -6,7 +6,6 @@
 // Little's-law self-check). Checks that time never goes backwards and that bounded step metrics
 // (KV blocks in use <= capacity) hold. Knows nothing of the summary: summary.json is added by
 // write_summary() (sim/metrics/summary.hpp) through write_file().
-#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -18,6 +17,7 @@
 #include "sim/core/request.hpp"
 #include "sim/metrics/records.hpp"
 #include "sim/metrics/run_info.hpp"
+#include "sim/metrics/step_row_merge.hpp"
 #include "sim/metrics/step_windows.hpp"
 
 namespace hetsim::sim {
@@ -122,16 +122,12 @@ class Recorder {
   std::unique_ptr<StepWindows> windows_;  ///< writes step_windows_csv_
   std::vector<std::unique_ptr<AtomicFile>> extra_files_;
   bool first_timeline_event_ = true;
-  // Time-ordering buffers (see release_before). Each instance's steps end in the order it reports
-  // them, so rows wait in a queue per instance (slots of a reused pool) and are merged by end time.
+  // Time-ordering buffers (see release_before): step rows, and changes of requests in the system.
   struct PendingChange {
     double time;
     int delta;
   };
-  std::vector<std::deque<std::uint32_t>> queued_rows_;  ///< per instance: slots in row_pool_, oldest first
-  std::vector<StepRow> row_pool_;
-  std::vector<std::uint32_t> free_slots_;
-  std::vector<std::pair<double, int>> heads_;  ///< min-heap of (end, instance) of the non-empty queues' fronts
+  StepRowMerge rows_;
   std::vector<PendingChange> pending_changes_;  ///< min-heap by time
   double released_before_ = -1;  ///< everything earlier has been written
   double in_system_area_ = 0;

@@ -77,14 +77,16 @@ std::vector<std::string> leftovers(const fs::path& parent, const std::string& na
 
 TEST_CASE("result folder: a second concurrent run into the same --out is refused; the folder holds one run",
           "[e2e][result_folder]") {
+  // 20,000 requests: each run holds its lock for most of its time (with 3,000, ~30 ms of ~100).
+  constexpr int kRequests = 20000;
   test::TempDir tmp("concurrent");
   const std::string ref_a = tmp.file("ref_a"), ref_b = tmp.file("ref_b"), out = tmp.file("out");
-  REQUIRE(test::run_command(fmt::format("'{}' run '{}' --quiet --out '{}' --seed 1 --set workload.num_requests=3000", HETSIM_BIN,
-                                        quickstart(), ref_a)).exit_code == 0);
-  REQUIRE(test::run_command(fmt::format("'{}' run '{}' --quiet --out '{}' --seed 2 --set workload.num_requests=3000", HETSIM_BIN,
-                                        quickstart(), ref_b)).exit_code == 0);
-  const pid_t a = spawn_hetsim(run_args(out, 1, 3000), tmp.file("a.log"));
-  const pid_t b = spawn_hetsim(run_args(out, 2, 3000), tmp.file("b.log"));
+  REQUIRE(test::run_command(fmt::format("'{}' run '{}' --quiet --out '{}' --seed 1 --set workload.num_requests={}", HETSIM_BIN,
+                                        quickstart(), ref_a, kRequests)).exit_code == 0);
+  REQUIRE(test::run_command(fmt::format("'{}' run '{}' --quiet --out '{}' --seed 2 --set workload.num_requests={}", HETSIM_BIN,
+                                        quickstart(), ref_b, kRequests)).exit_code == 0);
+  const pid_t a = spawn_hetsim(run_args(out, 1, kRequests), tmp.file("a.log"));
+  const pid_t b = spawn_hetsim(run_args(out, 2, kRequests), tmp.file("b.log"));
   const int ca = wait_exit(a), cb = wait_exit(b);
   const std::string la = test::read_file(tmp.file("a.log")), lb = test::read_file(tmp.file("b.log"));
   INFO("a: exit " << ca << ": " << la << "\nb: exit " << cb << ": " << lb);
@@ -121,13 +123,16 @@ TEST_CASE("result folder: a rerun that writes fewer files leaves no stale ones",
 
 TEST_CASE("result folder: SIGINT at any time stops the run cleanly and keeps the earlier result",
           "[e2e][result_folder]") {
+  // 20,000 requests: most of a run is simulation, not loading (3,000 took ~30 ms after the lock
+  // once steps were coalesced, and most signals came after the end).
+  constexpr int kRequests = 20000;
   test::TempDir tmp("sigint");
   const std::string out = tmp.file("out"), ref_new = tmp.file("ref_new");
-  REQUIRE(test::run_command(fmt::format("'{}' run '{}' --quiet --out '{}' --seed 7 --set workload.num_requests=3000", HETSIM_BIN,
-                                        quickstart(), out)).exit_code == 0);
+  REQUIRE(test::run_command(fmt::format("'{}' run '{}' --quiet --out '{}' --seed 7 --set workload.num_requests={}", HETSIM_BIN,
+                                        quickstart(), out, kRequests)).exit_code == 0);
   const auto t0 = std::chrono::steady_clock::now();
-  REQUIRE(test::run_command(fmt::format("'{}' run '{}' --quiet --out '{}' --seed 8 --set workload.num_requests=3000", HETSIM_BIN,
-                                        quickstart(), ref_new)).exit_code == 0);
+  REQUIRE(test::run_command(fmt::format("'{}' run '{}' --quiet --out '{}' --seed 8 --set workload.num_requests={}", HETSIM_BIN,
+                                        quickstart(), ref_new, kRequests)).exit_code == 0);
   const int run_ms = static_cast<int>(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   const auto earlier = snapshot(out), fresh = snapshot(ref_new);
   fs::remove_all(ref_new);
@@ -136,7 +141,7 @@ TEST_CASE("result folder: SIGINT at any time stops the run cleanly and keeps the
   auto expected = earlier;
   for (int i = 0; i < 20; ++i) {
     const std::string log = tmp.str() + "_" + std::to_string(i) + ".log";
-    const pid_t pid = spawn_hetsim(run_args(out, 8, 3000), log);
+    const pid_t pid = spawn_hetsim(run_args(out, 8, kRequests), log);
     // Wait until the run holds its lock (its signal handlers are in place), then a random delay.
     for (int k = 0; k < 5000 && !fs::exists(out + ".lock"); ++k) {
       if (waitpid(pid, nullptr, WNOHANG) != 0) break;
