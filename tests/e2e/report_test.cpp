@@ -38,13 +38,19 @@ void check_report(const std::string& dir, std::size_t min_plots) {
 }  // namespace
 
 TEST_CASE("report: a run folder gets latency CDFs, throughput, KV and step-time plots", "[e2e][report]") {
-  test::TempDir dir("report_run");
-  REQUIRE(test::run_hetsim(fmt::format("run '{}/scenarios/quickstart.yaml' --quiet --set workload.num_requests=100 --out '{}'",
-                                       test::source_dir(), dir.str()))
-              .exit_code == 0);
-  check_report(dir.str(), 4);
-  for (const char* plot : {"latency_cdf.png", "throughput_queue.png", "kv_utilization.png", "step_breakdown.png"})
-    CHECK(fs::exists(dir.file(std::string("report/") + plot)));
+  // From step_windows.csv (the default) and from steps.csv (output.steps: full).
+  for (const char* steps : {"windows", "full"}) {
+    DYNAMIC_SECTION("output.steps: " << steps) {
+      test::TempDir dir("report_run");
+      REQUIRE(test::run_hetsim(fmt::format("run '{}/scenarios/quickstart.yaml' --quiet --set workload.num_requests=100 "
+                                           "--set output.steps={} --out '{}'",
+                                           test::source_dir(), steps, dir.str()))
+                  .exit_code == 0);
+      check_report(dir.str(), 4);
+      for (const char* plot : {"latency_cdf.png", "throughput_queue.png", "kv_utilization.png", "step_breakdown.png"})
+        CHECK(fs::exists(dir.file(std::string("report/") + plot)));
+    }
+  }
 }
 
 TEST_CASE("report: a sweep folder gets metric-vs-axis, SLO attainment and cost/goodput plots", "[e2e][report]") {
