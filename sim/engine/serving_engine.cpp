@@ -109,11 +109,10 @@ class ServingRun final : public serving::ClusterFacade {
       sg::Actor::kill_all();
     }
   }
-  /// Stops the run once the clock is past the simulated-time limit, naming what took it there.
+  /// Stops the run once `now` (default: the clock) is past the simulated-time limit, naming what took it there.
   /// `what` describes the activity (called only when the limit is passed: this runs every step).
   template <class Describe>
-  static void check_clock(const Describe& what) {
-    const double now = sg::Engine::get_clock();
+  static void check_clock(const Describe& what, double now = sg::Engine::get_clock()) {
     if (now > units::kMaxSimulatedSeconds) [[unlikely]]
       throw InputError(fmt::format("simulated time reached {:g} s, beyond the {:g} s limit, after {}: a bandwidth or "
                                    "compute rate near zero?", now, units::kMaxSimulatedSeconds, what()));
@@ -222,9 +221,7 @@ void ServingRun::replica_loop(std::size_t i) {
       recorder_.release_before(sg::Engine::get_clock());
     }
     const double end = graph.nodes().back().end;
-    if (end > units::kMaxSimulatedSeconds) [[unlikely]]
-      throw InputError(fmt::format("simulated time reached {:g} s, beyond the {:g} s limit, after replica {}'s step from "
-                                   "{:g} s: a bandwidth or compute rate near zero?", end, units::kMaxSimulatedSeconds, i, start));
+    check_clock([&] { return fmt::format("replica {}'s step from {:g} s", i, start); }, end);
     replica.end_step(graph, end);
     reached(end);
     ++stats_.events;
