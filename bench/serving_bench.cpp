@@ -77,14 +77,13 @@ workload: {{source: azure, file: "{}"}}
     const double load_s = std::chrono::duration<double>(t1 - t0).count();
     const double sim_s = std::chrono::duration<double>(t2 - t1).count();
     const double wall = load_s + sim_s;
-    std::size_t completed = 0;
-    for (const auto& r : recorder.requests()) completed += r.status == sim::RequestStatus::completed;
+    const sim::RequestCounts& counts = recorder.tally().counts();
     fmt::print("hetsim_bench: Azure conv trace, {} requests ({} completed, {} rejected), 4 x H100 Llama-3-8B, vllm\n",
-               sc.requests.size(), completed, sc.requests.size() - completed);
+               counts.requests, counts.completed, counts.rejected);
     fmt::print("  simulated time     {:.1f} s, {} model steps\n", recorder.end_time(), recorder.step_count());
     fmt::print("  wall time          {:.3f} s (load {:.3f} s + simulate{} {:.3f} s)\n", wall, load_s,
                files ? " & write files" : "", sim_s);
-    fmt::print("  requests / wall-s  {:.0f}\n", static_cast<double>(sc.requests.size()) / wall);
+    fmt::print("  requests / wall-s  {:.0f}\n", static_cast<double>(counts.requests) / wall);
     fmt::print("  events / wall-s    {:.0f} ({} arrivals + steps; {} steps were SimGrid events, the rest coalesced)\n",
                static_cast<double>(stats.events) / sim_s, stats.events, stats.engine_events);
     fmt::print("  peak RSS           {:.1f} MB\n", static_cast<double>(usage.ru_maxrss) / 1024.0);

@@ -187,7 +187,6 @@ void Replica::end_step(const OpGraph& graph, double end) {
       recorder_.on_complete(s.id, s.preemptions, end, index_);
       if (controllers_)
         for (auto& c : *controllers_) c->on_finish(s, self);
-      if (completed_) completed_(s.id, end);
       add_outstanding(-1);
       any_left = true;
     }
@@ -200,6 +199,15 @@ void Replica::end_step(const OpGraph& graph, double end) {
   }
   if (controllers_)
     for (auto& c : *controllers_) c->on_step_end(self);
+  // Last, once nothing here refers to them: the storage of ended sequences is recycled, then
+  // listeners hear of the ends (a closed-loop client may issue its next request at once).
+  if (!any_left) return;
+  for (const auto& item : batch_) {
+    if (!item.seq->finished()) continue;
+    const std::int64_t id = item.seq->id;
+    if (released_) released_(*item.seq);
+    if (completed_) completed_(id, end);
+  }
 }
 
 bool Replica::can_hold(const policies::Sequence& seq) const {

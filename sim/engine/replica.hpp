@@ -49,6 +49,9 @@ class Replica {
   const ReplicaPlan& plan() const { return plan_; }
   /// Called with a request's id and end time when it completes here (closed-loop clients wait for it).
   void on_complete(std::function<void(std::int64_t id, double end)> listener) { completed_ = std::move(listener); }
+  /// Called with each sequence that completed here, once nothing on this instance refers to it
+  /// any more (the engine recycles its storage).
+  void on_release(std::function<void(policies::Sequence&)> listener) { released_ = std::move(listener); }
   /// Called with the new count whenever the outstanding requests change (the routers' fleet index).
   void on_outstanding(std::function<void(std::int64_t)> listener) { outstanding_changed_ = std::move(listener); }
 
@@ -91,6 +94,7 @@ class Replica {
   double free_at_ = 0;
   std::function<void(std::int64_t, double)> completed_;
   std::function<void(std::int64_t)> outstanding_changed_;
+  std::function<void(policies::Sequence&)> released_;
 };
 
 }  // namespace hetsim::sim

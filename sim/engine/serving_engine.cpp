@@ -17,6 +17,7 @@
 #include "sim/engine/simgrid_setup.hpp"
 #include "sim/engine/transfer_network.hpp"
 #include "sim/serving/cluster_facade.hpp"
+#include "sim/serving/sequence_pool.hpp"
 #include "workload/arrivals.hpp"
 
 namespace hetsim::sim {
@@ -29,7 +30,7 @@ namespace {
 class ServingRun final : public serving::ClusterFacade {
  public:
   ServingRun(Scenario& sc, Recorder& recorder, EngineOptions options)
-      : sc_(sc), recorder_(recorder), options_(options), sequences_(sc.requests.size()) {}
+      : sc_(sc), recorder_(recorder), options_(options) {}
 
   EngineStats run() {
     const auto engine = make_simgrid_engine();
@@ -49,6 +50,7 @@ class ServingRun final : public serving::ClusterFacade {
     ends_ = sg::ConditionVariable::create();
     if (reactive_)
       for (auto& r : replicas_) r->on_complete([this](std::int64_t id, double end) { request_ended(id, end); });
+    for (auto& r : replicas_) r->on_release([this](policies::Sequence& seq) { sequences_.release(seq); });
     for (std::size_t i = 0; i < replicas_.size(); ++i)
       actors_[i] = sg::Actor::create(fmt::format("replica-{}", i), hosts_[i], [this, i] { guarded([&] { replica_loop(i); }); });
     sg::Actor::create("source", frontend_, [this] { guarded([&] { source_loop(); }); });
@@ -61,6 +63,7 @@ class ServingRun final : public serving::ClusterFacade {
                                        sg::Engine::get_clock(), working_, replicas_.size(), pending_,
                                        source_done_ ? "over" : "not over"));
     recorder_.finish(end_time_);
+    stats_.peak_sequences = static_cast<std::int64_t>(sequences_.capacity());
     return stats_;
   }
 
@@ -142,7 +145,7 @@ class ServingRun final : public serving::ClusterFacade {
   EngineOptions options_;
   bool coalesce_ = false;
   double end_time_ = 0;
-  std::vector<policies::Sequence> sequences_;
+  policies::SequencePool sequences_;  ///< the sequences in flight
   std::vector<std::unique_ptr<Replica>> replicas_;
   sg::Host* frontend_ = nullptr;
   std::vector<sg::Host*> hosts_;
@@ -280,7 +283,7 @@ void ServingRun::issue(const workload::Issue& due) {
     return;
   }
   recorder_.on_arrival(req, now, facts);
-  policies::Sequence& seq = sequences_[static_cast<std::size_t>(req.id)];
+  policies::Sequence& seq = sequences_.acquire();
   seq.id = req.id;
   seq.arrival = now;
   seq.prompt_tokens = req.prompt_tokens;
@@ -300,6 +303,7 @@ void ServingRun::issue(const workload::Issue& due) {
     for (auto& c : sc_.controllers) c->on_arrival(seq, target);
     wake(target);
   } else {
+    sequences_.release(seq);
     request_ended(req.id, now);
   }
 }

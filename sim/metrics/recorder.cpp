@@ -17,9 +17,10 @@ Recorder::Recorder(RunInfo info, std::string out_dir)
     : info_(std::move(info)),
       active_(info_.features),
       out_dir_(std::move(out_dir)),
+      tally_(info_),
       replica_clock_(info_.instances.size(), 0.0),
       rows_(info_.instances.size()) {
-  requests_.resize(info_.requests);
+  log_.add_sink([this](const RequestRecord& r) { tally_.add(r); });
   replicas_.resize(info_.instances.size());
   const auto& cat = metrics::catalog();
   for (std::uint32_t i = 0; i < cat.all().size(); ++i) {
@@ -70,6 +71,17 @@ Recorder::Recorder(RunInfo info, std::string out_dir)
     windows_ = std::make_unique<StepWindows>(*step_windows_csv_, info_.output.step_window, info_.instances.size(),
                                              std::move(window_columns), std::move(kinds));
   }
+  // requests.csv grows as requests end (in id order, through the log). Columns of features a run
+  // has: the closed-loop client and its think time; the lengths a request had before
+  // over_length: clip shortened it.
+  csv_clients_ = active_.has_feature("closed_loop");
+  csv_clip_ = active_.has_feature("over_length_clip");
+  requests_csv_ = std::make_unique<AtomicFile>(file("requests.csv"));
+  requests_csv_->print(
+      "id,arrival_s,first_scheduled_s,first_token_s,completion_s,prompt_tokens,output_tokens,replica,preemptions,status,"
+      "reason{}{}\n",
+      csv_clients_ ? ",client,think_s" : "", csv_clip_ ? ",original_prompt_tokens,original_output_tokens,clipped" : "");
+  log_.add_sink([this](const RequestRecord& r) { write_request_line(r); });
   if (info_.output.timeline) {
     timeline_ = std::make_unique<AtomicFile>(file("timeline.json"));
     timeline_->write("{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n");
@@ -132,18 +144,16 @@ void Recorder::release_before(double t) {
 }
 
 void Recorder::on_arrival(const Request& request, double now, const ArrivalFacts& facts) {
-  RequestRecord& r = requests_.at(static_cast<std::size_t>(request.id));
-  r.id = request.id;
+  in_system_change(now, +1);
+  RequestRecord& r = log_.open(request.id);
   r.arrival = now;
   r.prompt_tokens = request.prompt_tokens;
   r.output_tokens = request.output_tokens;
   r.facts = facts;
-  in_system_change(now, +1);
 }
 
 void Recorder::on_drop(const Request& request, double now, std::string reason, const ArrivalFacts& facts) {
-  RequestRecord& r = requests_.at(static_cast<std::size_t>(request.id));
-  r.id = request.id;
+  RequestRecord& r = log_.open(request.id);
   r.arrival = now;
   r.completion = now;
   r.prompt_tokens = request.prompt_tokens;
@@ -151,35 +161,38 @@ void Recorder::on_drop(const Request& request, double now, std::string reason, c
   r.facts = facts;
   r.status = RequestStatus::dropped;
   r.reason = std::move(reason);
+  log_.release_ended();
 }
 
 void Recorder::on_first_scheduled(std::int64_t id, int replica, double now) {
-  RequestRecord& r = requests_[static_cast<std::size_t>(id)];
+  RequestRecord& r = log_.at(id);
   r.first_scheduled = now;
   r.replica = replica;
 }
 
-void Recorder::on_first_token(std::int64_t id, double now) { requests_[static_cast<std::size_t>(id)].first_token = now; }
+void Recorder::on_first_token(std::int64_t id, double now) { log_.at(id).first_token = now; }
 
 void Recorder::on_complete(std::int64_t id, int preemptions, double now, int replica) {
-  RequestRecord& r = requests_[static_cast<std::size_t>(id)];
+  RequestRecord& r = log_.at(id);
+  in_system_change(now, -1);
   r.completion = now;
   r.preemptions = preemptions;
   r.status = RequestStatus::completed;
   r.completion_replica = replica >= 0 ? replica : r.replica;
-  ReplicaRecord& rep = replicas_[static_cast<std::size_t>(r.completion_replica)];
+  ReplicaRecord& rep = replicas_.at(static_cast<std::size_t>(r.completion_replica));
   ++rep.completed;
   rep.preemptions += preemptions;
-  in_system_change(now, -1);
+  log_.release_ended();
 }
 
 void Recorder::on_reject(std::int64_t id, int replica, std::string reason, double now) {
-  RequestRecord& r = requests_[static_cast<std::size_t>(id)];
+  RequestRecord& r = log_.at(id);
+  in_system_change(now, -1);
   r.status = RequestStatus::rejected;
   r.replica = replica;
   r.completion = now;
   r.reason = std::move(reason);
-  in_system_change(now, -1);
+  log_.release_ended();
 }
 
 void Recorder::on_step(const StepRow& row) {
@@ -249,9 +262,11 @@ void Recorder::finish(double end_time) {
   end_time_ = end_time;
   release_before(std::numeric_limits<double>::infinity());
   advance_in_system(end_time, 0);
-  for (const auto& r : requests_)
-    if (r.status == RequestStatus::pending)
-      throw InvariantError(fmt::format("request {} neither completed nor rejected at the end of the run", r.id));
+  if (const RequestRecord* r = log_.oldest())
+    throw InvariantError(fmt::format("request {} neither completed nor rejected at the end of the run", r->id));
+  if (info_.requests > 0 && log_.opened() != static_cast<std::int64_t>(info_.requests))
+    throw InvariantError(fmt::format("{} of the workload's {} requests arrived by the end of the run", log_.opened(),
+                                     info_.requests));
   if (out_dir_.empty()) return;
   interrupt::check();
   if (steps_csv_) steps_csv_->close();
@@ -260,34 +275,26 @@ void Recorder::finish(double end_time) {
     timeline_->write("\n]}\n");
     timeline_->close();
   }
-  requests_csv_ = std::make_unique<AtomicFile>(file("requests.csv"));
-  // Columns of features a run has: the closed-loop client and its think time; the lengths a
-  // request had before over_length: clip shortened it.
-  const bool clients = active_.has_feature("closed_loop");
-  const bool clip = active_.has_feature("over_length_clip");
-  requests_csv_->print(
-      "id,arrival_s,first_scheduled_s,first_token_s,completion_s,prompt_tokens,output_tokens,replica,preemptions,status,"
-      "reason{}{}\n",
-      clients ? ",client,think_s" : "", clip ? ",original_prompt_tokens,original_output_tokens,clipped" : "");
-  auto t = [](double v) { return v < 0 ? std::string() : fmt::format("{}", v); };
-  for (const auto& r : requests_) {
-    const bool done = r.status == RequestStatus::completed;
-    const char* status = done ? "completed" : r.status == RequestStatus::dropped ? "dropped" : "rejected";
-    requests_csv_->print("{},{},{},{},{},{},{},{},{},{},{}", r.id, r.arrival, t(r.first_scheduled),
-                         t(done ? r.first_token : -1), t(done ? r.completion : -1), r.prompt_tokens, r.output_tokens,
-                         r.replica, r.preemptions, status, r.reason);
-    if (clients) requests_csv_->print(",{},{}", r.facts.client, t(r.facts.think));
-    if (clip)
-      requests_csv_->print(",{},{},{}", r.facts.original_prompt_tokens, r.facts.original_output_tokens,
-                           r.facts.clipped ? "true" : "false");
-    requests_csv_->write("\n");
-  }
   requests_csv_->close();
   interrupt::check();
   resolved_yaml_ = std::make_unique<AtomicFile>(file("resolved.yaml"));
   resolved_yaml_->print("# Effective configuration of this run (defaults filled in), from {}\n{}\n", info_.file,
                         info_.resolved_yaml);
   resolved_yaml_->close();
+}
+
+void Recorder::write_request_line(const RequestRecord& r) {
+  auto t = [](double v) { return v < 0 ? std::string() : fmt::format("{}", v); };
+  const bool done = r.status == RequestStatus::completed;
+  const char* status = done ? "completed" : r.status == RequestStatus::dropped ? "dropped" : "rejected";
+  requests_csv_->print("{},{},{},{},{},{},{},{},{},{},{}", r.id, r.arrival, t(r.first_scheduled),
+                       t(done ? r.first_token : -1), t(done ? r.completion : -1), r.prompt_tokens, r.output_tokens,
+                       r.replica, r.preemptions, status, r.reason);
+  if (csv_clients_) requests_csv_->print(",{},{}", r.facts.client, t(r.facts.think));
+  if (csv_clip_)
+    requests_csv_->print(",{},{},{}", r.facts.original_prompt_tokens, r.facts.original_output_tokens,
+                         r.facts.clipped ? "true" : "false");
+  requests_csv_->write("\n");
 }
 
 void Recorder::write_file(const std::string& name, std::string_view text) {

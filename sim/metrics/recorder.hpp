@@ -16,6 +16,8 @@
 #include "sim/core/metric.hpp"
 #include "sim/core/request.hpp"
 #include "sim/metrics/records.hpp"
+#include "sim/metrics/request_log.hpp"
+#include "sim/metrics/request_tally.hpp"
 #include "sim/metrics/run_info.hpp"
 #include "sim/metrics/step_row_merge.hpp"
 #include "sim/metrics/step_windows.hpp"
@@ -63,7 +65,11 @@ class Recorder {
 
   const RunInfo& info() const { return info_; }
   const metrics::ActiveSet& active() const { return active_; }
-  const std::vector<RequestRecord>& requests() const { return requests_; }
+  /// What the summary needs of the requests that have ended (fed in id order).
+  const RequestTally& tally() const { return tally_; }
+  /// `sink` receives every request's final record, in id order, once it and every earlier one
+  /// have ended (records are not kept: a run holds only the requests in flight).
+  void add_request_sink(RequestLog::Sink sink) { log_.add_sink(std::move(sink)); }
   const std::vector<ReplicaRecord>& replicas() const { return replicas_; }
   /// Raw aggregate over instance `instance`'s steps of the instance metric `id` (sum, max, or the
   /// integral of value x step duration for time_mean); 0 for metrics not aggregated from steps.
@@ -104,11 +110,14 @@ class Recorder {
   void emit_row(const StepRow& row);
   std::string file(const std::string& name) const;
   void write_step_line(const StepRow& row);
+  void write_request_line(const RequestRecord& r);
 
   RunInfo info_;
   metrics::ActiveSet active_;
   std::string out_dir_;
-  std::vector<RequestRecord> requests_;
+  RequestLog log_;      ///< requests in flight; ended ones go, in id order, to the tally and requests.csv
+  RequestTally tally_;
+  bool csv_clients_ = false, csv_clip_ = false;  ///< requests.csv columns of the closed loop and of clipping
   std::vector<ReplicaRecord> replicas_;
   std::vector<double> replica_clock_;
   std::vector<Column> columns_;

@@ -119,71 +119,33 @@ Summary summarize(const Recorder& rec) {
   set(s.run, sm::kGpus, devices);
   if (cost_known) set(s.run, sm::kCostPerHour, cost);
 
-  // Requests: counts, goodput, and the request metrics' values (with the instance that served them).
-  std::vector<std::vector<double>> req_values(n_metrics);
-  std::vector<std::vector<int>> req_instance(n_metrics);
-  auto emit = [&](MetricId id, double v, int instance) {
-    req_values[id.index].push_back(v);
-    req_instance[id.index].push_back(instance);
-  };
-  std::int64_t requests = 0, completed = 0, rejected = 0, dropped = 0, clipped = 0, out_tokens = 0, all_tokens = 0, good = 0;
-  std::map<std::string, std::size_t> by_reason;
-  std::vector<double> sojourn;
-  // Closed loop: the think times before each client's later requests (its first follows none).
-  double think_sum = 0;
-  std::int64_t thinks = 0;
-  const Slo& slo = info.slo;
-  for (const auto& r : rec.requests()) {
-    ++requests;
-    if (r.facts.think >= 0) think_sum += r.facts.think, ++thinks;
-    if (r.facts.clipped) ++clipped;
-    // Dropped requests never entered the system: no time in it, outside every statistic below.
-    if (r.status == RequestStatus::dropped) {
-      ++dropped;
-      continue;
-    }
-    sojourn.push_back(r.completion - r.arrival);
-    if (r.status == RequestStatus::rejected) {
-      ++rejected;
-      ++by_reason[r.reason.substr(0, r.reason.find(':'))];
-      continue;
-    }
-    ++completed;
-    emit(sm::kTtft, r.ttft(), r.replica);
-    // TTFT and queueing belong to where the request started (its prefill), TPOT and E2E to where
-    // it finished (its decode instance under P/D disaggregation; the same one otherwise).
-    emit(sm::kE2e, r.e2e(), r.completion_replica);
-    emit(sm::kQueue, r.first_scheduled - r.arrival, r.replica);
-    if (r.output_tokens > 1) emit(sm::kTpot, r.tpot(), r.completion_replica);
-    out_tokens += r.output_tokens;
-    all_tokens += r.output_tokens + r.prompt_tokens;
-    const bool ok = (!slo.ttft || r.ttft() <= *slo.ttft) && (!slo.e2e || r.e2e() <= *slo.e2e) &&
-                    (!slo.tpot || r.output_tokens <= 1 || r.tpot() <= *slo.tpot);
-    if (ok) ++good;
-  }
+  // Requests: what the tally counted as each request's record left the log (in id order).
+  const RequestTally& tally = rec.tally();
+  const RequestCounts& c = tally.counts();
+  const std::int64_t requests = c.requests, completed = c.completed, rejected = c.rejected, dropped = c.dropped;
   set(s.run, sm::kRequests, requests);
   set(s.run, sm::kCompleted, completed);
   set(s.run, sm::kRejected, rejected);
   set(s.run, sm::kDropped, dropped);
-  set(s.run, sm::kClipped, clipped);
-  set(s.run, sm::kRejectedByReason, nlohmann::ordered_json(by_reason));
+  set(s.run, sm::kClipped, c.clipped);
+  set(s.run, sm::kRejectedByReason, nlohmann::ordered_json(c.rejected_by_reason));
   set(s.run, sm::kDuration, duration);
-  const double output_throughput = static_cast<double>(out_tokens) / d;
+  const double output_throughput = static_cast<double>(c.output_tokens) / d;
   set(s.run, sm::kRequestThroughput, static_cast<double>(completed) / d);
   set(s.run, sm::kOutputTokenThroughput, output_throughput);
-  set(s.run, sm::kTotalTokenThroughput, static_cast<double>(all_tokens) / d);
-  set(s.run, sm::kGoodput, static_cast<double>(good) / d);
+  set(s.run, sm::kTotalTokenThroughput, static_cast<double>(c.all_tokens) / d);
+  set(s.run, sm::kGoodput, static_cast<double>(c.good) / d);
   const std::int64_t admitted = requests - dropped;
-  set(s.run, sm::kSloAttainment, admitted ? static_cast<double>(good) / static_cast<double>(admitted) : 0.0);
+  set(s.run, sm::kSloAttainment, admitted ? static_cast<double>(c.good) / static_cast<double>(admitted) : 0.0);
   const double arrival_rate = static_cast<double>(admitted) / d;
-  const double mean_sojourn = describe(sojourn).mean;
+  const double mean_sojourn = tally.mean_sojourn();
   set(s.run, sm::kMeanInSystem, rec.mean_in_system());
   set(s.run, sm::kArrivalRate, arrival_rate);
   set(s.run, sm::kMeanSojourn, mean_sojourn);
   set(s.run, sm::kLambdaTimesW, arrival_rate * mean_sojourn);
   // Closed loop: every request ends (completed, rejected or dropped) and frees its client, so the
   // cycle is R + Z with R averaged over all requests (a dropped one spends 0 s in the system).
-  const double think_mean = thinks ? think_sum / static_cast<double>(thinks) : 0.0;
+  const double think_mean = c.thinks ? c.think_sum / static_cast<double>(c.thinks) : 0.0;
   const double mean_response = requests ? mean_sojourn * static_cast<double>(admitted) / static_cast<double>(requests) : 0.0;
   set(s.run, sm::kClients, std::int64_t{info.clients});
   set(s.run, sm::kThinkTimeMean, think_mean);
@@ -225,16 +187,9 @@ Summary summarize(const Recorder& rec) {
   set(s.run, sm::kSwapBytes, swap_bytes);
 
   // Pools, in the order they first appear.
-  std::vector<std::string> pool_names;
-  std::vector<int> pool_of(n_inst);
-  for (std::size_t i = 0; i < n_inst; ++i) {
-    auto it = std::find(pool_names.begin(), pool_names.end(), info.instances[i].pool);
-    if (it == pool_names.end()) {
-      pool_names.push_back(info.instances[i].pool);
-      it = pool_names.end() - 1;
-    }
-    pool_of[i] = static_cast<int>(it - pool_names.begin());
-  }
+  const PoolIndex pool_index(info);
+  const std::vector<std::string>& pool_names = pool_index.names;
+  const std::vector<int>& pool_of = pool_index.of_instance;
   s.pools.assign(pool_names.size(), std::vector<Value>(n_metrics));
   for (std::size_t p = 0; p < pool_names.size(); ++p) {
     auto& v = s.pools[p];
@@ -258,11 +213,7 @@ Summary summarize(const Recorder& rec) {
       auto& target = run ? s.run : s.pools[p];
       const auto src = metrics::catalog().find(m.agg == Agg::distribution ? Scope::request : Scope::instance, m.from);
       if (m.agg == Agg::distribution) {
-        std::vector<double> values;
-        for (std::size_t j = 0; j < req_values[src].size(); ++j)
-          if (run || pool_of[static_cast<std::size_t>(req_instance[src][j])] == static_cast<int>(p))
-            values.push_back(req_values[src][j]);
-        target[k] = describe(std::move(values));
+        target[k] = tally.stats({src}, run ? -1 : static_cast<int>(p));
         continue;
       }
       double acc = 0;
@@ -284,7 +235,11 @@ Summary summarize(const Recorder& rec) {
 
 namespace {
 nlohmann::ordered_json stats_json(const Stats& st) {
-  return {{"count", st.count}, {"mean", st.mean}, {"p50", st.p50}, {"p90", st.p90}, {"p99", st.p99}, {"max", st.max}};
+  nlohmann::ordered_json j = {{"count", st.count}, {"mean", st.mean}, {"p50", st.p50},
+                              {"p90", st.p90},     {"p99", st.p99},   {"max", st.max}};
+  // Percentiles from a sketch (runs with many requests) say how far off they may be.
+  if (st.max_rank_error > 0) j["max_rank_error"] = st.max_rank_error;
+  return j;
 }
 
 nlohmann::ordered_json to_json(const Metric& m, const Value& v) {

@@ -61,8 +61,11 @@ workload:
   auto doc = config::Document::load_string(yaml, "single.yaml");
   sim::Scenario sc = sim::load_scenario(doc);
   sim::Recorder recorder(sim::describe_run(sc), "");
+  std::vector<sim::RequestRecord> records;
+  recorder.add_request_sink([&](const sim::RequestRecord& rec) { records.push_back(rec); });
   sim::run_serving(sc, recorder);
-  const auto& r = recorder.requests().at(0);
+  REQUIRE(records.size() == 1);
+  const auto& r = records.at(0);
   REQUIRE(r.status == sim::RequestStatus::completed);
   const Expected e = expected_times(sc, 1000, 50);
   CHECK(r.first_scheduled == Approx(r.arrival).margin(1e-12));  // idle replica: no queueing
@@ -152,8 +155,11 @@ TEST_CASE("engine: a single Llama-3-8B request on an idle H100 matches a hand-wr
       "single.yaml");
   sim::Scenario sc = sim::load_scenario(doc);
   sim::Recorder recorder(sim::describe_run(sc), "");
+  std::vector<sim::RequestRecord> records;
+  recorder.add_request_sink([&](const sim::RequestRecord& rec) { records.push_back(rec); });
   sim::run_serving(sc, recorder);
-  const auto& r = recorder.requests().at(0);
+  REQUIRE(records.size() == 1);
+  const auto& r = records.at(0);
   REQUIRE(r.status == sim::RequestStatus::completed);
   CHECK(r.ttft() == Approx(ttft).epsilon(1e-9));
   CHECK(r.tpot() == Approx(tpot).epsilon(1e-9));
