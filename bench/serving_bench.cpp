@@ -84,8 +84,9 @@ workload: {{source: azure, file: "{}"}}
     fmt::print("  wall time          {:.3f} s (load {:.3f} s + simulate{} {:.3f} s)\n", wall, load_s,
                files ? " & write files" : "", sim_s);
     fmt::print("  requests / wall-s  {:.0f}\n", static_cast<double>(counts.requests) / wall);
-    fmt::print("  events / wall-s    {:.0f} ({} arrivals + steps; {} steps were SimGrid events, the rest coalesced)\n",
-               static_cast<double>(stats.events) / sim_s, stats.events, stats.engine_events);
+    fmt::print("  events / wall-s    {:.0f} ({} arrivals + steps; {} steps were SimGrid events, the rest coalesced, "
+               "{} of them steady decodes)\n",
+               static_cast<double>(stats.events) / sim_s, stats.events, stats.engine_events, stats.steady_steps);
     fmt::print("  peak RSS           {:.1f} MB\n", static_cast<double>(usage.ru_maxrss) / 1024.0);
     if (files) fmt::print("  results            {}\n", out);
   } catch (const InputError& e) {

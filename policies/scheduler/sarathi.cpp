@@ -47,6 +47,8 @@ class SarathiScheduler final : public Scheduler {
 
   std::optional<std::int64_t> unsplit_token_limit() const override { return std::nullopt; }
   StepLimits step_limits() const override { return {chunk_size_, max_num_seqs_}; }
+  // Nothing waiting, every running sequence decoding: the decode pass above, one token each, in order.
+  bool steady_decode() const override { return true; }
 
  private:
   std::int64_t max_num_seqs_;

@@ -40,6 +40,8 @@ class VllmScheduler final : public Scheduler {
 
   std::optional<std::int64_t> unsplit_token_limit() const override { return max_num_batched_tokens_; }
   StepLimits step_limits() const override { return {max_num_batched_tokens_, max_num_seqs_}; }
+  // Nothing waiting, every running sequence decoding: the decode pass above, one token each, in order.
+  bool steady_decode() const override { return true; }
 
  private:
   std::int64_t max_num_seqs_;

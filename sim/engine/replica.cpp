@@ -1,6 +1,7 @@
 #include "sim/engine/replica.hpp"
 
 #include <algorithm>
+#include <limits>
 
 #include "sim/core/error.hpp"
 #include "sim/core/units.hpp"
@@ -91,18 +92,7 @@ void Replica::plan_step(double now, EngineId engine, OpGraph& graph) {
   }
   if (!transfers.empty() && plan_.node < 0)
     throw InvariantError(fmt::format("replica {}: KV copies planned but the replica has no node to move them over", index_));
-  row_.set(serving_metrics::kSwapOutTokens, out_tokens);
-  row_.set(serving_metrics::kSwapInTokens, in_tokens);
-  row_.start = now;
-  row_.set(serving_metrics::kPrefillTokens, shape.prefill_tokens);
-  row_.set(serving_metrics::kDecodeSeqs, shape.decode_seqs);
-  row_.set(serving_metrics::kBatchSeqs, batch_.size());
-  row_.set(serving_metrics::kKvBlocksUsed, plan_.kv->used_blocks());
-  row_.set(serving_metrics::kPrefillChunks, shape.prefill_chunks);
-  row_.set(serving_metrics::kPrefillContextTokens, shape.prefill_kv_read_tokens - static_cast<double>(shape.prefill_tokens));
-  row_.set(serving_metrics::kPrefillAttentionPairs, shape.prefill_attn_pairs);
-  row_.set(serving_metrics::kLogitTokens, shape.logit_tokens);
-  row_.set(serving_metrics::kDecodeContextTokens, shape.decode_context_tokens);
+  set_row(now, shape, static_cast<std::int64_t>(batch_.size()), out_tokens, in_tokens);
   graph.clear();
   // Every TP rank moves its own shard over its own route; the step computes once all have landed.
   move_ids_.clear();
@@ -127,6 +117,89 @@ void Replica::plan_step(double now, EngineId engine, OpGraph& graph) {
   graph.add_compute("step", engine, seconds, move_ids_);
   row_.set(serving_metrics::kGpuTime, pricer_.last_gpu());
   row_.set(serving_metrics::kHostTime, pricer_.last_host());
+}
+
+void Replica::set_row(double start, const models::BatchShape& shape, std::int64_t batch_seqs, std::int64_t swap_out_tokens,
+                      std::int64_t swap_in_tokens) {
+  row_.start = start;
+  row_.set(serving_metrics::kSwapOutTokens, swap_out_tokens);
+  row_.set(serving_metrics::kSwapInTokens, swap_in_tokens);
+  row_.set(serving_metrics::kPrefillTokens, shape.prefill_tokens);
+  row_.set(serving_metrics::kDecodeSeqs, shape.decode_seqs);
+  row_.set(serving_metrics::kBatchSeqs, batch_seqs);
+  row_.set(serving_metrics::kKvBlocksUsed, plan_.kv->used_blocks());
+  row_.set(serving_metrics::kPrefillChunks, shape.prefill_chunks);
+  row_.set(serving_metrics::kPrefillContextTokens, shape.prefill_kv_read_tokens - static_cast<double>(shape.prefill_tokens));
+  row_.set(serving_metrics::kPrefillAttentionPairs, shape.prefill_attn_pairs);
+  row_.set(serving_metrics::kLogitTokens, shape.logit_tokens);
+  row_.set(serving_metrics::kDecodeContextTokens, shape.decode_context_tokens);
+}
+
+std::int64_t Replica::run_steady_decodes(double horizon) {
+  // The scheduler's promise (Scheduler::steady_decode): with nothing waiting and every running
+  // sequence decoding, its batch is each running sequence, in order, with one token, reserved
+  // through reserve_running. While no sequence finishes, no prompt waits and the free blocks
+  // cover a block for everyone, so nothing can be evicted, consecutive steps differ only in their
+  // contexts (one token longer each): they are run here, each with the reservations, row, price
+  // and end time the general path would give it, without building a batch or an op graph.
+  auto& running = queues_.running();
+  if (controllers_ || running.empty() || !queues_.waiting().empty() || !plan_.scheduler->steady_decode()) return 0;
+  std::int64_t remaining = std::numeric_limits<std::int64_t>::max();
+  models::BatchShape shape;
+  const std::int64_t block = plan_.kv->block_size();
+  steady_.clear();
+  steady_base_.clear();
+  for (std::size_t i = 0; i < running.size(); ++i) {
+    const policies::Sequence* s = running[i];
+    if (!s->decoding() || s->kv_tier != serving::kDeviceTier) return 0;
+    remaining = std::min(remaining, s->output_tokens - s->generated);
+    shape.add_decode(s->computed + 1);
+    steady_base_.push_back({s->computed, s->generated});
+    // The step (counted from 0) whose token no longer fits the blocks it holds.
+    steady_.push_back({static_cast<std::int64_t>(s->blocks.size()) * block - s->computed, i});
+  }
+  // Block reservations come due in step order and, within a step, in running order (the
+  // scheduler's): a min-heap on (step, index).
+  std::make_heap(steady_.begin(), steady_.end(), std::greater<>());
+  const auto n = static_cast<std::int64_t>(running.size());
+  // Rows carry what changes from step to step; the rest is set once.
+  set_row(free_at_, shape, n, 0, 0);
+  row_.set(serving_metrics::kTransferTime, 0.0);
+  std::int64_t steps = 0;
+  // The step in which a sequence finishes takes the general path (completion, release, listeners).
+  for (; steps < remaining - 1; ++steps) {
+    if (plan_.kv->free_blocks() < n) break;  // a reservation could evict: the scheduler decides
+    const double start = free_at_;
+    const double seconds = pricer_.price(shape);
+    const double end = start + seconds;
+    // What Executor::try_run_ahead asks of a step that runs ahead; bad prices are the general path's to report.
+    if (!(seconds >= 0 && end <= units::kMaxSimulatedSeconds && start < horizon && end < horizon)) break;
+    while (steady_.front().first <= steps) {
+      std::pop_heap(steady_.begin(), steady_.end(), std::greater<>());
+      auto& due = steady_.back();
+      policies::Sequence& s = *running[due.second];
+      // Brought up to this step (the others catch up at the end): what reserve_running reads.
+      s.computed = steady_base_[due.second].first + steps;
+      s.generated = steady_base_[due.second].second + steps;
+      if (!queues_.reserve_running(s, 1)) throw InvariantError(fmt::format("replica {}: steady decode could not reserve KV", index_));
+      due.first += block;
+      std::push_heap(steady_.begin(), steady_.end(), std::greater<>());
+    }
+    row_.start = start;
+    row_.set(serving_metrics::kKvBlocksUsed, plan_.kv->used_blocks());
+    row_.set(serving_metrics::kDecodeContextTokens, shape.decode_context_tokens);
+    row_.set(serving_metrics::kGpuTime, pricer_.last_gpu());
+    row_.set(serving_metrics::kHostTime, pricer_.last_host());
+    row_.duration = end - start;
+    free_at_ = end;
+    recorder_.on_step(row_);
+    shape.decode_context_tokens += static_cast<double>(n);
+  }
+  for (std::size_t i = 0; i < running.size(); ++i) {
+    running[i]->computed = steady_base_[i].first + steps;
+    running[i]->generated = steady_base_[i].second + steps;
+  }
+  return steps;
 }
 
 void Replica::check_batch() {

@@ -45,6 +45,11 @@ class Replica {
   void plan_step(double now, EngineId engine, OpGraph& graph);
   /// Applies the executed step's effects at its end time (graph nodes carry their times).
   void end_step(const OpGraph& graph, double end);
+  /// Runs, at once, the consecutive pure-decode steps that end before `horizon` and that nothing
+  /// could change (see replica.cpp); each step is recorded as plan_step + end_step would. Returns
+  /// how many ran (0: none could; plan the next step as usual). Only for runs without global
+  /// policies whose steps may run ahead of the engine's clock (coalescing).
+  std::int64_t run_steady_decodes(double horizon);
   policies::ReplicaLoad load() const;
   const ReplicaPlan& plan() const { return plan_; }
   /// Called with a request's id and end time when it completes here (closed-loop clients wait for it).
@@ -69,6 +74,9 @@ class Replica {
  private:
   /// InvariantError unless the scheduler's batch can run (see replica.cpp).
   void check_batch();
+  /// The step row's values that describe the batch (the rest are set when it is priced and ends).
+  void set_row(double start, const models::BatchShape& shape, std::int64_t batch_seqs, std::int64_t swap_out_tokens,
+               std::int64_t swap_in_tokens);
   void add_outstanding(std::int64_t delta) {
     outstanding_ += delta;
     if (outstanding_changed_) outstanding_changed_(outstanding_);
@@ -90,6 +98,11 @@ class Replica {
   std::vector<NodeId> move_ids_;  ///< the step's move nodes (reused: no allocation per step)
   std::uint64_t batch_count_ = 0;  ///< steps planned: marks batched sequences (check_batch)
   StepRow row_;
+  // run_steady_decodes' scratch (reused: no allocation per call): when each running sequence
+  // next needs a KV block (step, running index; a min-heap), and its computed and generated
+  // tokens when the call began.
+  std::vector<std::pair<std::int64_t, std::size_t>> steady_;
+  std::vector<std::pair<std::int64_t, std::int64_t>> steady_base_;
   std::int64_t outstanding_ = 0;
   double free_at_ = 0;
   std::function<void(std::int64_t, double)> completed_;

@@ -216,6 +216,15 @@ void ServingRun::replica_loop(std::size_t i) {
       sg::this_actor::suspend();
       continue;
     }
+    // Pure-decode steps that nothing could change run at once (Replica::run_steady_decodes).
+    if (coalesce_ && executor_->engine_on(engine_ids_[i]))
+      if (const std::int64_t steps = replica.run_steady_decodes(horizon())) {
+        stats_.events += steps;
+        stats_.steady_steps += steps;
+        reached(replica.free_at());
+        interrupt::check();
+        continue;
+      }
     const double start = replica.free_at();
     replica.plan_step(start, engine_ids_[i], graph);
     if (!(coalesce_ && executor_->try_run_ahead(graph, start, horizon()))) {

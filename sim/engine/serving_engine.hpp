@@ -10,6 +10,7 @@ namespace hetsim::sim {
 struct EngineStats {
   std::int64_t events = 0;         ///< simulated activities: arrivals and model steps
   std::int64_t engine_events = 0;  ///< model steps that were SimGrid events (the rest ran ahead)
+  std::int64_t steady_steps = 0;   ///< model steps run as steady decodes (no batch or op graph built)
   std::int64_t peak_sequences = 0; ///< most sequences held at once (requests in flight, not in the trace)
 };
 

@@ -64,6 +64,11 @@ class Scheduler {
   virtual std::optional<std::int64_t> unsplit_token_limit() const = 0;
   /// The largest step it forms.
   virtual StepLimits step_limits() const = 0;
+  /// Whether, when nothing waits and every running sequence is decoding, schedule() always returns
+  /// each running sequence in order with one token, reserving it through reserve_running (and
+  /// nothing else when those reservations need no eviction). The engine then runs such steps
+  /// without asking (Replica::run_steady_decodes); false keeps every step a schedule() call.
+  virtual bool steady_decode() const { return false; }
 };
 
 }  // namespace hetsim::policies

@@ -2,6 +2,8 @@
 // thousands of steps to run ahead of the clock (the golden test checks the small shipped cases).
 #include <catch2/catch.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <filesystem>
 
 #include "support.hpp"
@@ -41,4 +43,26 @@ TEST_CASE("coalescing: byte-identical results on a long run with every output", 
 TEST_CASE("coalescing: byte-identical results on a mixed fleet with chunked prefill", "[e2e][coalescing]") {
   check_identical("coalesce_mixed", "scenarios/mixed_fleet.yaml --set workload.num_requests=1500 "
                                     "--set policies.scheduler.impl=sarathi");
+}
+
+TEST_CASE("coalescing: byte-identical results under KV pressure (preemptions), where steady decodes must stop",
+          "[e2e][coalescing]") {
+  // Steady decodes (Replica::run_steady_decodes) run pure-decode steps without the scheduler only
+  // while every sequence has a free block to grow into; a 2 GiB cache at 8 requests/s preempts.
+  const std::string tight = "scenarios/quickstart.yaml --set workload.num_requests=1500 --set workload.arrival.rate=8 "
+                            "--set policies.kv_cache.kv_cache_memory=\"2 GiB\"";
+  check_identical("coalesce_kv_vllm", tight);
+  check_identical("coalesce_kv_sarathi", tight + " --set policies.scheduler.impl=sarathi --set "
+                                                 "policies.scheduler.max_num_batched_tokens=512");
+  // Three long generations that outgrow a 400 MiB cache with nothing waiting: a running sequence
+  // must be evicted at a block boundary, which only the scheduler may do.
+  check_identical("coalesce_kv_grow", "scenarios/quickstart.yaml --set cluster.replicas=1 --set workload.num_requests=3 "
+                                      "--set workload.arrival.rate=1000 --set workload.prompt_tokens=100 --set "
+                                      "workload.output_tokens=1500 --set policies.kv_cache.kv_cache_memory=\"400 MiB\"");
+  test::TempDir dir("coalesce_kv_check");
+  const auto r = test::run_command("cd '" + test::source_dir() + "' && '" + HETSIM_BIN + "' run --quiet " + tight +
+                                   " --out '" + dir.file("out") + "'");
+  REQUIRE(r.exit_code == 0);
+  const auto summary = nlohmann::json::parse(test::read_file(dir.file("out") + "/summary.json"));
+  CHECK(summary["preemptions"].get<std::int64_t>() > 0);
 }
