@@ -17,6 +17,8 @@ StepWindows::StepWindows(AtomicFile& out, double window, std::size_t instances, 
   for (const auto& k : kinds_.names) header += ",busy_" + k + "_s";
   for (const auto& c : columns_) header += "," + c.name;
   out_.write(header + "\n");
+  for (std::uint32_t j = 0; j < columns_.size(); ++j)
+    (columns_[j].agg == Agg::max ? max_ : columns_[j].agg == Agg::time_mean ? time_mean_ : sum_).push_back(j);
 }
 
 void StepWindows::add(const StepRow& row) {
@@ -32,20 +34,14 @@ void StepWindows::add(const StepRow& row) {
   Accumulator& a = o.back();
   ++a.steps;
   a.busy += row.duration;
-  a.busy_by_kind.at(kinds_.of(row.values.data())) += row.duration;
-  for (std::size_t j = 0; j < columns_.size(); ++j) {
-    const double v = row.values[columns_[j].slot];
-    switch (columns_[j].agg) {
-      case Agg::max:
-        a.values[j] = a.steps == 1 ? v : std::max(a.values[j], v);
-        break;
-      case Agg::time_mean:
-        a.values[j] += v * row.duration;
-        break;
-      default:
-        a.values[j] += v;
-    }
-  }
+  const double* v = row.values.data();
+  a.busy_by_kind.at(kinds_.of(v)) += row.duration;
+  // Each column's own sum, maximum or duration-weighted sum: grouped by kind (one loop each, this
+  // runs every step), each column still adds in step order.
+  double* acc = a.values.data();
+  for (const std::uint32_t j : sum_) acc[j] += v[columns_[j].slot];
+  for (const std::uint32_t j : max_) acc[j] = a.steps == 1 ? v[columns_[j].slot] : std::max(acc[j], v[columns_[j].slot]);
+  for (const std::uint32_t j : time_mean_) acc[j] += v[columns_[j].slot] * row.duration;
 }
 
 void StepWindows::release_before(double t) {

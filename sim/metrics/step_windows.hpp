@@ -60,6 +60,7 @@ class StepWindows {
   AtomicFile& out_;
   double window_;
   std::vector<Column> columns_;
+  std::vector<std::uint32_t> sum_, max_, time_mean_;  ///< columns by aggregation
   Kinds kinds_;
   std::vector<Open> open_;    ///< per instance
   static constexpr std::int64_t kNone = std::numeric_limits<std::int64_t>::max();
