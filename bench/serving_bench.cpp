@@ -80,11 +80,11 @@ workload: {{source: azure, file: "{}"}}
     std::size_t completed = 0;
     for (const auto& r : recorder.requests()) completed += r.status == sim::RequestStatus::completed;
     fmt::print("hetsim_bench: Azure conv trace, {} requests ({} completed, {} rejected), 4 x H100 Llama-3-8B, vllm\n",
-               sc.requests.size(), completed, sc.requests.size() - completed);
+               sc.totals.requests, completed, sc.totals.requests - completed);
     fmt::print("  simulated time     {:.1f} s, {} model steps\n", recorder.end_time(), recorder.step_count());
     fmt::print("  wall time          {:.3f} s (load {:.3f} s + simulate{} {:.3f} s)\n", wall, load_s,
                files ? " & write files" : "", sim_s);
-    fmt::print("  requests / wall-s  {:.0f}\n", static_cast<double>(sc.requests.size()) / wall);
+    fmt::print("  requests / wall-s  {:.0f}\n", static_cast<double>(sc.totals.requests) / wall);
     fmt::print("  events / wall-s    {:.0f} ({} arrivals + steps; {} steps were SimGrid events, the rest coalesced)\n",
                static_cast<double>(stats.events) / sim_s, stats.events, stats.engine_events);
     fmt::print("  peak RSS           {:.1f} MB\n", static_cast<double>(usage.ru_maxrss) / 1024.0);
