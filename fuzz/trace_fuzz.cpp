@@ -13,27 +13,28 @@
 
 namespace {
 
-std::vector<hetsim::Request> read(const std::string& path) {
+std::unique_ptr<hetsim::workload::RequestStream> open(const std::string& path) {
   using namespace hetsim::workload;
 #if HETSIM_FUZZ_READER == 1
-  return read_azure_trace(path);
+  return open_azure_trace(path);
 #elif HETSIM_FUZZ_READER == 2
-  return read_mooncake_trace(path);
+  return open_mooncake_trace(path);
 #else
-  return read_burstgpt_trace(path);
+  return open_burstgpt_trace(path);
 #endif
 }
 
-void check(const std::vector<hetsim::Request>& requests) {
+/// Reads every request of `stream`, checking each as it comes.
+void check(hetsim::workload::RequestStream& stream) {
   double last = 0;
-  for (const auto& r : requests) {
-    if (!std::isfinite(r.arrival) || r.arrival < 0 || r.arrival < last || r.prompt_tokens < 1 || r.output_tokens < 1) {
+  while (const auto r = stream.next()) {
+    if (!std::isfinite(r->arrival) || r->arrival < 0 || r->arrival < last || r->prompt_tokens < 1 || r->output_tokens < 1) {
       std::fprintf(stderr, "fuzz finding: request %lld accepted with arrival %g (previous %g), %lld prompt, %lld output tokens\n",
-                   static_cast<long long>(r.id), r.arrival, last, static_cast<long long>(r.prompt_tokens),
-                   static_cast<long long>(r.output_tokens));
+                   static_cast<long long>(r->id), r->arrival, last, static_cast<long long>(r->prompt_tokens),
+                   static_cast<long long>(r->output_tokens));
       std::abort();
     }
-    last = r.arrival;
+    last = r->arrival;
   }
 }
 
@@ -41,6 +42,6 @@ void check(const std::vector<hetsim::Request>& requests) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string path = hetsim::fuzz::write_scratch("trace", data, size);
-  hetsim::fuzz::expect_input_errors_only([&] { check(read(path)); });
+  hetsim::fuzz::expect_input_errors_only([&] { check(*open(path)); });
   return 0;
 }

@@ -99,11 +99,9 @@ int cmd_run(const ScenarioArgs& a, std::string out_dir, bool quiet, const std::v
 int cmd_validate(const ScenarioArgs& a) {
   auto doc = load(a);
   sim::Scenario sc = sim::load_scenario(doc);
-  std::int64_t prompt = 0, output = 0;
-  for (const auto& r : sc.requests) prompt += r.prompt_tokens, output += r.output_tokens;
   fmt::print("{}: OK — {} on {} ({} KV blocks on the first replica); {} ({} prompt + {} output tokens)\n", a.file,
-             sc.model.name, sim::describe_fleet(sc), sc.replicas.front().kv->total_blocks(), sc.arrivals->describe(), prompt,
-             output);
+             sc.model.name, sim::describe_fleet(sc), sc.replicas.front().kv->total_blocks(), sc.arrivals->describe(),
+             sc.totals.prompt_tokens, sc.totals.output_tokens);
   return 0;
 }
 

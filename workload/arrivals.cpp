@@ -8,15 +8,16 @@ namespace hetsim::workload {
 
 bool is_closed_loop(const config::Node& workload) { return workload.has("concurrency"); }
 
-std::unique_ptr<Arrivals> make_arrivals(const config::Node& workload, const std::vector<Request>& pool, std::uint64_t seed) {
+std::unique_ptr<Arrivals> make_arrivals(const config::Node& workload, std::unique_ptr<RequestStream> pool,
+                                        const WorkloadTotals& totals, std::uint64_t seed) {
   if (!is_closed_loop(workload)) {
     if (workload.has("think_time"))
       workload.fail_key("think_time", workload.child("think_time").shown(),
                         "a think time belongs to closed-loop clients: give workload.concurrency too");
-    return std::make_unique<OpenLoop>(pool);
+    return std::make_unique<OpenLoop>(std::move(pool), totals);
   }
   const int clients = workload.get<int>("concurrency").in_range(1, 1000000);
-  return std::make_unique<ClosedLoop>(pool.size(), clients, ThinkTime::parse(workload), seed);
+  return std::make_unique<ClosedLoop>(std::move(pool), totals, clients, ThinkTime::parse(workload), seed);
 }
 
 }  // namespace hetsim::workload

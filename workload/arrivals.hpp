@@ -8,20 +8,23 @@
 //     vLLM's benchmark_serving --max-concurrency and genai-perf --concurrency. Timestamps are
 //     ignored; arrival times come from the simulation.
 // The k-th request issued takes pool entry k and id k, so ids stay in issue (arrival) order.
+// Requests come from a stream and are read a few ahead (one in an open loop; in a closed loop, one
+// per client due plus one), never the whole pool.
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
-#include <vector>
 
 #include "sim/core/config.hpp"
 #include "sim/core/request.hpp"
+#include "workload/request_stream.hpp"
+#include "workload/workload_totals.hpp"
 
 namespace hetsim::workload {
 
 /// One request due to go out.
 struct Issue {
-  std::size_t index = 0;  ///< pool entry (and request id)
+  Request request;        ///< the pool entry it takes; its id is the issue order
   double time = 0;        ///< when it is due, seconds
   int client = -1;        ///< closed loop: the client sending it; -1 in an open loop
   double think = -1;      ///< closed loop: the think time that preceded it; -1 for a client's first
@@ -30,10 +33,10 @@ struct Issue {
 class Arrivals {
  public:
   virtual ~Arrivals() = default;
-  /// The earliest issue scheduled now; nullopt when none is (every request issued, or, in a closed
-  /// loop, every client waiting for a response).
-  virtual std::optional<Issue> next() const = 0;
-  /// Takes the issue next() returned.
+  /// When the earliest issue scheduled now is due; nullopt when none is (every request issued, or,
+  /// in a closed loop, every client waiting for a response). Cheap: the engine asks at every step.
+  virtual std::optional<double> next_time() const = 0;
+  /// Takes the issue due at next_time().
   virtual Issue pop() = 0;
   /// Request `id` ended at `now` (completed, rejected or dropped). Called once per request.
   virtual void on_end(std::int64_t id, double now) = 0;
@@ -51,7 +54,9 @@ class Arrivals {
 /// Whether `workload` asks for closed-loop clients (it has `concurrency`).
 bool is_closed_loop(const config::Node& workload);
 
-/// The arrival policy `workload` asks for, over `pool` (the source's requests, ids 0..n-1).
-std::unique_ptr<Arrivals> make_arrivals(const config::Node& workload, const std::vector<Request>& pool, std::uint64_t seed);
+/// The arrival policy `workload` asks for, over `pool` (a stream of the source's requests, ids
+/// 0..n-1); `totals` (the same pool's, read beforehand) is for describe().
+std::unique_ptr<Arrivals> make_arrivals(const config::Node& workload, std::unique_ptr<RequestStream> pool,
+                                        const WorkloadTotals& totals, std::uint64_t seed);
 
 }  // namespace hetsim::workload

@@ -74,40 +74,53 @@ bool parse_timestamp(const std::string& text, std::int64_t& ticks) {
   return true;
 }
 
-std::vector<Request> read_azure_trace(const std::string& path) {
-  CsvReader csv(path);
-  const std::size_t ts = csv.column("TIMESTAMP");
-  const std::size_t ctx = csv.column("ContextTokens");
-  const std::size_t gen = csv.column("GeneratedTokens");
-  std::vector<Request> out;
-  std::int64_t t0 = 0, prev = 0;
-  std::string prev_text, first_text;
-  while (csv.next()) {
-    std::int64_t t = 0;
-    if (!parse_timestamp(csv.field(ts), t))
-      csv.fail(fmt::format("TIMESTAMP = \"{}\": expected \"YYYY-MM-DD HH:MM:SS.fffffff\" (optionally with a UTC offset "
-                           "such as +00:00)",
-                           csv.field(ts)));
-    if (!out.empty() && t < prev)
-      csv.fail(fmt::format("TIMESTAMP = \"{}\": earlier than the row before ({}); expected non-decreasing arrival times",
-                           csv.field(ts), prev_text));
-    if (!out.empty() && t - t0 > kMaxTraceSpanSeconds * 10000000)
-      csv.fail(fmt::format("TIMESTAMP = \"{}\": {:.3g} s after the first row ({}); expected a trace spanning at most 1 year",
-                           csv.field(ts), static_cast<double>(t - t0) * 1e-7, first_text));
-    prev = t;
-    prev_text = csv.field(ts);
-    if (out.empty()) first_text = prev_text;
-    Request r;
-    r.prompt_tokens = csv.positive_int(ctx);
-    r.output_tokens = csv.positive_int(gen);
-    if (out.empty()) t0 = t;
-    r.arrival = static_cast<double>(t - t0) * 1e-7;
-    out.push_back(std::move(r));
-  }
-  return out;
-}
+namespace {
+/// The trace's rows, one at a time, checked as they are read.
+class AzureTraceStream final : public RequestStream {
+ public:
+  explicit AzureTraceStream(const std::string& path)
+      : csv_(path), ts_(csv_.column("TIMESTAMP")), ctx_(csv_.column("ContextTokens")), gen_(csv_.column("GeneratedTokens")) {}
 
-using AzureTraceSource = TraceFileSource<&read_azure_trace>;
+  std::optional<Request> next() override {
+    if (done_ || !csv_.next()) {
+      done_ = true;
+      return std::nullopt;
+    }
+    std::int64_t t = 0;
+    if (!parse_timestamp(csv_.field(ts_), t))
+      csv_.fail(fmt::format("TIMESTAMP = \"{}\": expected \"YYYY-MM-DD HH:MM:SS.fffffff\" (optionally with a UTC offset "
+                            "such as +00:00)",
+                            csv_.field(ts_)));
+    if (!first_ && t < prev_)
+      csv_.fail(fmt::format("TIMESTAMP = \"{}\": earlier than the row before ({}); expected non-decreasing arrival times",
+                            csv_.field(ts_), prev_text_));
+    if (!first_ && t - t0_ > kMaxTraceSpanSeconds * 10000000)
+      csv_.fail(fmt::format("TIMESTAMP = \"{}\": {:.3g} s after the first row ({}); expected a trace spanning at most 1 year",
+                            csv_.field(ts_), static_cast<double>(t - t0_) * 1e-7, first_text_));
+    prev_ = t;
+    prev_text_ = csv_.field(ts_);
+    if (first_) first_text_ = prev_text_;
+    Request r;
+    r.prompt_tokens = csv_.positive_int(ctx_);
+    r.output_tokens = csv_.positive_int(gen_);
+    if (first_) t0_ = t;
+    first_ = false;
+    r.arrival = static_cast<double>(t - t0_) * 1e-7;
+    return r;
+  }
+
+ private:
+  CsvReader csv_;
+  std::size_t ts_, ctx_, gen_;  ///< column indices
+  bool first_ = true, done_ = false;
+  std::int64_t t0_ = 0, prev_ = 0;  ///< the first and the previous row's time, 100 ns ticks
+  std::string prev_text_, first_text_;
+};
+}  // namespace
+
+std::unique_ptr<RequestStream> open_azure_trace(const std::string& path) { return std::make_unique<AzureTraceStream>(path); }
+
+using AzureTraceSource = TraceFileSource<&open_azure_trace>;
 
 HETSIM_REGISTER(WorkloadSource, AzureTraceSource, "azure",
                 "Azure LLM inference trace CSV, 2023 or 2024 (TIMESTAMP, ContextTokens, GeneratedTokens); rate_scale, limit");

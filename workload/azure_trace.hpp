@@ -6,16 +6,16 @@
 //     (microseconds, with a UTC offset).
 // Both are CSVs with the header TIMESTAMP,ContextTokens,GeneratedTokens.
 #include <cstdint>
+#include <memory>
 #include <string>
-#include <vector>
 
-#include "sim/core/request.hpp"
+#include "workload/request_stream.hpp"
 
 namespace hetsim::workload {
 
-/// Reads the trace; arrivals are seconds since the first row. Malformed lines are InputErrors
-/// naming "file:line".
-std::vector<Request> read_azure_trace(const std::string& path);
+/// The trace's requests, read row by row; arrivals are seconds since the first row. Malformed
+/// lines are InputErrors naming "file:line" (an unreadable file or header, at once).
+std::unique_ptr<RequestStream> open_azure_trace(const std::string& path);
 
 /// Time since 1970-01-01 UTC of "YYYY-MM-DD HH:MM:SS[.fraction][Z|+HH:MM|-HH:MM]" (no offset: UTC;
 /// proleptic Gregorian) in integer ticks of 100 ns, the traces' finest resolution (a double of epoch

@@ -36,49 +36,67 @@ std::int64_t token_count(const CsvReader& csv, std::size_t index, const char* co
 }
 }  // namespace
 
-std::vector<Request> read_burstgpt_trace(const std::string& path, const BurstGptFilter& filter) {
-  CsvReader csv(path);
-  const std::size_t ts = csv.column("Timestamp");
-  const std::size_t model = csv.column("Model");
-  const std::size_t req = csv.column("Request tokens");
-  const std::size_t resp = csv.column("Response tokens");
-  const std::size_t log = csv.column("Log Type");
-  std::vector<Request> out;
-  bool first = true;
-  double t0 = 0, prev = 0;
-  while (csv.next()) {
-    const std::string& text = csv.field(ts);
-    double t = 0;
-    const auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), t);
-    if (ec != std::errc{} || p != text.data() + text.size() || !std::isfinite(t) || t < 0)
-      csv.fail(fmt::format("Timestamp = \"{}\": expected seconds from the start of the trace (a number >= 0)", text));
-    // Time order and span are checked over every row, kept or not, as in the other trace readers.
-    if (!first && t < prev)
-      csv.fail(fmt::format("Timestamp = \"{}\": earlier than the row before ({}); expected non-decreasing arrival times",
-                           text, prev));
-    if (!first && t - t0 > static_cast<double>(kMaxTraceSpanSeconds))
-      csv.fail(fmt::format("Timestamp = \"{}\": {:.3g} s after the first row; expected a trace spanning at most 1 year",
-                           text, t - t0));
-    if (first) t0 = t;
-    first = false;
-    prev = t;
-    check_one_of(csv, "Model", csv.field(model), kModels);
-    check_one_of(csv, "Log Type", csv.field(log), kLogTypes);
-    const std::int64_t prompt = token_count(csv, req, "Request tokens");
-    const std::int64_t output = token_count(csv, resp, "Response tokens");
-    if (output == 0) continue;  // a failed request: no serving work to replay
-    if (prompt == 0)
-      csv.fail(fmt::format("Request tokens = \"0\": expected an integer >= 1 (Response tokens is {}, so the request "
-                           "did not fail)", output));
-    if (!filter.model.empty() && csv.field(model) != filter.model) continue;
-    if (!filter.log_type.empty() && csv.field(log) != filter.log_type) continue;
-    Request r;
-    r.arrival = t;
-    r.prompt_tokens = prompt;
-    r.output_tokens = output;
-    out.push_back(std::move(r));
+namespace {
+/// The trace's kept rows, one at a time; every row is checked as it is read, kept or not.
+class BurstGptStream final : public RequestStream {
+ public:
+  BurstGptStream(const std::string& path, BurstGptFilter filter)
+      : filter_(std::move(filter)),
+        csv_(path),
+        ts_(csv_.column("Timestamp")),
+        model_(csv_.column("Model")),
+        req_(csv_.column("Request tokens")),
+        resp_(csv_.column("Response tokens")),
+        log_(csv_.column("Log Type")) {}
+
+  std::optional<Request> next() override {
+    while (!done_ && csv_.next()) {
+      const std::string& text = csv_.field(ts_);
+      double t = 0;
+      const auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), t);
+      if (ec != std::errc{} || p != text.data() + text.size() || !std::isfinite(t) || t < 0)
+        csv_.fail(fmt::format("Timestamp = \"{}\": expected seconds from the start of the trace (a number >= 0)", text));
+      // Time order and span are checked over every row, kept or not, as in the other trace readers.
+      if (!first_ && t < prev_)
+        csv_.fail(fmt::format("Timestamp = \"{}\": earlier than the row before ({}); expected non-decreasing arrival times",
+                              text, prev_));
+      if (!first_ && t - t0_ > static_cast<double>(kMaxTraceSpanSeconds))
+        csv_.fail(fmt::format("Timestamp = \"{}\": {:.3g} s after the first row; expected a trace spanning at most 1 year",
+                              text, t - t0_));
+      if (first_) t0_ = t;
+      first_ = false;
+      prev_ = t;
+      check_one_of(csv_, "Model", csv_.field(model_), kModels);
+      check_one_of(csv_, "Log Type", csv_.field(log_), kLogTypes);
+      const std::int64_t prompt = token_count(csv_, req_, "Request tokens");
+      const std::int64_t output = token_count(csv_, resp_, "Response tokens");
+      if (output == 0) continue;  // a failed request: no serving work to replay
+      if (prompt == 0)
+        csv_.fail(fmt::format("Request tokens = \"0\": expected an integer >= 1 (Response tokens is {}, so the request "
+                              "did not fail)", output));
+      if (!filter_.model.empty() && csv_.field(model_) != filter_.model) continue;
+      if (!filter_.log_type.empty() && csv_.field(log_) != filter_.log_type) continue;
+      Request r;
+      r.arrival = t;
+      r.prompt_tokens = prompt;
+      r.output_tokens = output;
+      return r;
+    }
+    done_ = true;
+    return std::nullopt;
   }
-  return out;
+
+ private:
+  BurstGptFilter filter_;
+  CsvReader csv_;
+  std::size_t ts_, model_, req_, resp_, log_;  ///< column indices
+  bool first_ = true, done_ = false;
+  double t0_ = 0, prev_ = 0;  ///< the first and the previous row's Timestamp
+};
+}  // namespace
+
+std::unique_ptr<RequestStream> open_burstgpt_trace(const std::string& path, const BurstGptFilter& filter) {
+  return std::make_unique<BurstGptStream>(path, filter);
 }
 
 namespace {
@@ -93,11 +111,7 @@ class BurstGptSource final : public WorkloadSource {
     filter_.log_type = log == "conversation" ? "Conversation log" : log == "api" ? "API log" : "";
     options_ = TraceOptions::parse(cfg);
   }
-  std::vector<Request> generate(std::uint64_t) override {
-    auto requests = read_burstgpt_trace(file_, filter_);
-    options_.apply(requests);
-    return requests;
-  }
+  std::unique_ptr<RequestStream> open(std::uint64_t) const override { return options_.apply(open_burstgpt_trace(file_, filter_)); }
 
  private:
   std::string file_;

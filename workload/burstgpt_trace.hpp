@@ -5,10 +5,10 @@
 // Timestamp: seconds from the start of the trace; Model: ChatGPT or GPT-4; Log Type:
 // "Conversation log" or "API log"; a row with Response tokens 0 is a failed request. Releases that
 // add columns (Session ID, Elapsed time) read the same: columns are found by name.
+#include <memory>
 #include <string>
-#include <vector>
 
-#include "sim/core/request.hpp"
+#include "workload/request_stream.hpp"
 
 namespace hetsim::workload {
 
@@ -18,9 +18,9 @@ struct BurstGptFilter {
   std::string log_type;  ///< "Conversation log" or "API log"
 };
 
-/// Reads the trace's successful requests that pass `filter`; failed rows (Response tokens 0) are
-/// skipped, since they did no serving work. Arrivals are the Timestamp values. Malformed lines are
-/// InputErrors naming "file:line", the column, the bad value and the expectation.
-std::vector<Request> read_burstgpt_trace(const std::string& path, const BurstGptFilter& filter = {});
+/// The trace's successful requests that pass `filter`, read row by row; failed rows (Response
+/// tokens 0) are skipped, since they did no serving work. Arrivals are the Timestamp values.
+/// Malformed lines are InputErrors naming "file:line", the column, the bad value and the expectation.
+std::unique_ptr<RequestStream> open_burstgpt_trace(const std::string& path, const BurstGptFilter& filter = {});
 
 }  // namespace hetsim::workload

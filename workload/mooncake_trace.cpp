@@ -11,17 +11,28 @@
 
 namespace hetsim::workload {
 
-std::vector<Request> read_mooncake_trace(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw InputError(fmt::format("{}: cannot open file", path));
-  std::vector<Request> out;
-  std::string text;
-  std::size_t line = 0;
-  std::int64_t first_ms = 0, prev_ms = 0;
-  auto fail = [&](const std::string& msg) { throw InputError(fmt::format("{}:{}: {}", path, line, msg)); };
-  while (std::getline(in, text)) {
-    ++line;
-    if (text.empty() || text == "\r") continue;
+namespace {
+/// The trace's lines, one at a time, checked as they are read.
+class MooncakeTraceStream final : public RequestStream {
+ public:
+  explicit MooncakeTraceStream(const std::string& path) : path_(path), in_(path) {
+    if (!in_) throw InputError(fmt::format("{}: cannot open file", path));
+  }
+
+  std::optional<Request> next() override {
+    while (!done_ && std::getline(in_, text_)) {
+      ++line_;
+      if (text_.empty() || text_ == "\r") continue;
+      return parse(text_);
+    }
+    done_ = true;
+    return std::nullopt;
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& msg) const { throw InputError(fmt::format("{}:{}: {}", path_, line_, msg)); }
+
+  Request parse(const std::string& text) {
     const auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded() || !j.is_object()) fail("not a JSON object");
     auto integer = [&](const char* key, std::int64_t min) {
@@ -33,14 +44,14 @@ std::vector<Request> read_mooncake_trace(const std::string& path) {
     };
     Request r;
     const std::int64_t ms = integer("timestamp", 0);
-    if (!out.empty() && ms < prev_ms)
+    if (!first_ && ms < prev_ms_)
       fail(fmt::format("timestamp = {}: earlier than the line before ({}); expected non-decreasing arrival times (ms)", ms,
-                       prev_ms));
-    if (!out.empty() && ms - first_ms > kMaxTraceSpanSeconds * 1000)
+                       prev_ms_));
+    if (!first_ && ms - first_ms_ > kMaxTraceSpanSeconds * 1000)
       fail(fmt::format("timestamp = {}: {:.3g} s after the first line; expected a trace spanning at most 1 year", ms,
-                       static_cast<double>(ms - first_ms) / 1000.0));
-    if (out.empty()) first_ms = ms;
-    prev_ms = ms;
+                       static_cast<double>(ms - first_ms_) / 1000.0));
+    if (first_) first_ms_ = ms;
+    prev_ms_ = ms;
     r.arrival = static_cast<double>(ms) / 1000.0;
     r.prompt_tokens = integer("input_length", 1);
     r.output_tokens = integer("output_length", 1);
@@ -52,12 +63,22 @@ std::vector<Request> read_mooncake_trace(const std::string& path) {
         r.hash_ids.push_back(id.get<std::uint32_t>());
       }
     }
-    out.push_back(std::move(r));
+    first_ = false;
+    return r;
   }
-  return out;
-}
 
-using MooncakeTraceSource = TraceFileSource<&read_mooncake_trace>;
+  std::string path_;
+  std::ifstream in_;
+  std::string text_;  ///< the current line (its buffer is reused from line to line)
+  std::size_t line_ = 0;
+  bool first_ = true, done_ = false;
+  std::int64_t first_ms_ = 0, prev_ms_ = 0;
+};
+}  // namespace
+
+std::unique_ptr<RequestStream> open_mooncake_trace(const std::string& path) { return std::make_unique<MooncakeTraceStream>(path); }
+
+using MooncakeTraceSource = TraceFileSource<&open_mooncake_trace>;
 
 HETSIM_REGISTER(WorkloadSource, MooncakeTraceSource, "mooncake",
                 "Mooncake JSONL trace (timestamp ms, input_length, output_length, hash_ids); rate_scale, limit");

@@ -2,26 +2,29 @@
 
 #include <fmt/format.h>
 
+#include "sim/core/error.hpp"
+
 namespace hetsim::workload {
 
-OpenLoop::OpenLoop(const std::vector<Request>& pool) {
-  times_.reserve(pool.size());
-  for (const auto& r : pool) times_.push_back(r.arrival);
-}
+OpenLoop::OpenLoop(std::unique_ptr<RequestStream> pool, const WorkloadTotals& totals)
+    : pool_(std::move(pool)), ahead_(pool_->next()), totals_(totals) {}
 
-std::optional<Issue> OpenLoop::next() const {
-  if (done()) return std::nullopt;
-  return Issue{.index = next_, .time = times_[next_]};
+std::optional<double> OpenLoop::next_time() const {
+  if (!ahead_) return std::nullopt;
+  return ahead_->arrival;
 }
 
 Issue OpenLoop::pop() {
-  Issue i{.index = next_, .time = times_[next_]};
-  ++next_;
+  if (!ahead_) throw InvariantError("open loop: issuing with every request issued");
+  Issue i{.request = std::move(*ahead_)};
+  i.time = i.request.arrival;
+  i.request.id = issued_++;
+  ahead_ = pool_->next();
   return i;
 }
 
 std::string OpenLoop::describe() const {
-  return fmt::format("{} requests over {:.1f} s", times_.size(), times_.empty() ? 0.0 : times_.back());
+  return fmt::format("{} requests over {:.1f} s", totals_.requests, totals_.last_arrival);
 }
 
 }  // namespace hetsim::workload

@@ -3,6 +3,8 @@
 // inter-arrival times, CV = 1 being Poisson). Each of the three draws has its own random stream, so
 // a closed loop (workload.concurrency) gets the same lengths as the open loop with the same seed.
 #include <cmath>
+#include <memory>
+#include <string>
 
 #include "sim/core/registry.hpp"
 #include "sim/core/rng.hpp"
@@ -13,11 +15,60 @@
 namespace hetsim::workload {
 namespace {
 
+/// What the workload section asks for; shared by the source and the streams it opens.
+struct SyntheticSpec {
+  LengthDistribution prompt, output;
+  std::string process;
+  double rate = 1, cv = 1, duration = 0;
+  std::int64_t num_requests = 0;
+  bool closed_loop = false;  ///< lengths only: arrival times come from the simulation
+};
+
+/// Draws each request when it is asked for, from the three streams in the order a whole-pool
+/// generator would: the same seed gives the same requests however they are read.
+class SyntheticStream final : public RequestStream {
+ public:
+  SyntheticStream(std::shared_ptr<const SyntheticSpec> spec, std::uint64_t seed)
+      : spec_(std::move(spec)),
+        arrivals_(seed, "workload.arrivals"),
+        prompts_(seed, "workload.prompt_tokens"),
+        outputs_(seed, "workload.output_tokens"),
+        shape_(1.0 / (spec_->cv * spec_->cv)) {}
+
+  std::optional<Request> next() override {
+    if (done_) return std::nullopt;
+    const SyntheticSpec& s = *spec_;
+    if (!s.closed_loop) {
+      const double gap = s.process == "poisson" ? arrivals_.exponential(s.rate) : arrivals_.gamma(shape_, 1.0 / (s.rate * shape_));
+      t_ += gap;
+    }
+    if ((s.num_requests > 0 && count_ >= s.num_requests) || (s.duration > 0 && t_ > s.duration)) {
+      done_ = true;
+      return std::nullopt;
+    }
+    Request r;
+    r.id = count_++;
+    r.arrival = t_;
+    r.prompt_tokens = s.prompt.sample(prompts_);
+    r.output_tokens = s.output.sample(outputs_);
+    return r;
+  }
+
+ private:
+  std::shared_ptr<const SyntheticSpec> spec_;
+  Rng arrivals_, prompts_, outputs_;
+  double shape_;
+  double t_ = 0;
+  std::int64_t count_ = 0;
+  bool done_ = false;
+};
+
 class SyntheticSource final : public WorkloadSource {
  public:
-  explicit SyntheticSource(const config::Node& cfg)
-      : prompt_(LengthDistribution::parse(cfg.child("prompt_tokens"))),
-        output_(LengthDistribution::parse(cfg.child("output_tokens"))) {
+  explicit SyntheticSource(const config::Node& cfg) {
+    auto spec = std::make_shared<SyntheticSpec>(SyntheticSpec{.prompt = LengthDistribution::parse(cfg.child("prompt_tokens")),
+                                                              .output = LengthDistribution::parse(cfg.child("output_tokens"))});
+    spec_ = spec;
     if (is_closed_loop(cfg)) {
       // Closed-loop clients send a request when an earlier one ends: there is no arrival process,
       // and the pool size bounds the run.
@@ -26,48 +77,24 @@ class SyntheticSource final : public WorkloadSource {
           cfg.fail_key(key, cfg.child(key).shown(),
                        "closed-loop clients (workload.concurrency) send requests as earlier ones end; give "
                        "num_requests and no arrival process or duration");
-      closed_loop_ = true;
-      num_requests_ = cfg.get<std::int64_t>("num_requests").in_range(1, 1LL << 32);
+      spec->closed_loop = true;
+      spec->num_requests = cfg.get<std::int64_t>("num_requests").in_range(1, 1LL << 32);
       return;
     }
     const auto arrival = cfg.child("arrival");
-    process_ = arrival.get<std::string>("process").default_to("poisson").one_of({"poisson", "gamma"});
-    rate_ = arrival.get<double>("rate").in_range(1e-9, 1e9);
-    cv_ = process_ == "gamma" ? arrival.get<double>("cv").default_to(1.0).in_range(0.01, 100.0).value() : 1.0;
+    spec->process = arrival.get<std::string>("process").default_to("poisson").one_of({"poisson", "gamma"});
+    spec->rate = arrival.get<double>("rate").in_range(1e-9, 1e9);
+    spec->cv = spec->process == "gamma" ? arrival.get<double>("cv").default_to(1.0).in_range(0.01, 100.0).value() : 1.0;
     const bool by_count = cfg.has("num_requests");
-    if (by_count) num_requests_ = cfg.get<std::int64_t>("num_requests").in_range(1, 1LL << 32);
-    if (cfg.has("duration")) duration_ = cfg.quantity("duration", units::Dim::time).positive();
-    if (!by_count && duration_ <= 0) cfg.fail("expected 'num_requests' or 'duration' (e.g. \"60 s\")");
+    if (by_count) spec->num_requests = cfg.get<std::int64_t>("num_requests").in_range(1, 1LL << 32);
+    if (cfg.has("duration")) spec->duration = cfg.quantity("duration", units::Dim::time).positive();
+    if (!by_count && spec->duration <= 0) cfg.fail("expected 'num_requests' or 'duration' (e.g. \"60 s\")");
   }
 
-  std::vector<Request> generate(std::uint64_t seed) override {
-    Rng arrivals(seed, "workload.arrivals"), prompts(seed, "workload.prompt_tokens"), outputs(seed, "workload.output_tokens");
-    std::vector<Request> out;
-    double t = 0;
-    const double shape = 1.0 / (cv_ * cv_);
-    while (true) {
-      if (!closed_loop_) {
-        const double gap = process_ == "poisson" ? arrivals.exponential(rate_) : arrivals.gamma(shape, 1.0 / (rate_ * shape));
-        t += gap;
-      }
-      if (num_requests_ > 0 && static_cast<std::int64_t>(out.size()) >= num_requests_) break;
-      if (duration_ > 0 && t > duration_) break;
-      Request r;
-      r.id = static_cast<std::int64_t>(out.size());
-      r.arrival = t;
-      r.prompt_tokens = prompt_.sample(prompts);
-      r.output_tokens = output_.sample(outputs);
-      out.push_back(std::move(r));
-    }
-    return out;
-  }
+  std::unique_ptr<RequestStream> open(std::uint64_t seed) const override { return std::make_unique<SyntheticStream>(spec_, seed); }
 
  private:
-  LengthDistribution prompt_, output_;
-  std::string process_;
-  double rate_ = 1, cv_ = 1, duration_ = 0;
-  std::int64_t num_requests_ = 0;
-  bool closed_loop_ = false;  ///< lengths only: arrival times come from the simulation
+  std::shared_ptr<const SyntheticSpec> spec_;
 };
 
 }  // namespace

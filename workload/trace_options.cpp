@@ -1,10 +1,38 @@
 #include "workload/trace_options.hpp"
 
-#include <algorithm>
-
 #include "workload/arrivals.hpp"
 
 namespace hetsim::workload {
+
+namespace {
+/// TraceOptions over a reader's rows, one request at a time.
+class TraceOptionsStream final : public RequestStream {
+ public:
+  TraceOptionsStream(std::unique_ptr<RequestStream> rows, TraceOptions options) : rows_(std::move(rows)), options_(options) {}
+
+  std::optional<Request> next() override {
+    if (options_.limit > 0 && count_ >= options_.limit) {
+      // Past the limit, the remaining rows are still read (and dropped): a malformed row anywhere
+      // in the file fails the workload, with or without a limit, as when the trace was read whole.
+      while (rows_->next()) {
+      }
+      return std::nullopt;
+    }
+    auto r = rows_->next();
+    if (!r) return std::nullopt;
+    if (count_ == 0) t0_ = r->arrival;
+    r->arrival = (r->arrival - t0_) / options_.rate_scale;
+    r->id = count_++;
+    return r;
+  }
+
+ private:
+  std::unique_ptr<RequestStream> rows_;
+  TraceOptions options_;
+  double t0_ = 0;  ///< the first row's arrival: the replay starts at 0
+  std::int64_t count_ = 0;
+};
+}  // namespace
 
 TraceOptions TraceOptions::parse(const config::Node& node) {
   TraceOptions o;
@@ -21,15 +49,8 @@ TraceOptions TraceOptions::parse(const config::Node& node) {
   return o;
 }
 
-void TraceOptions::apply(std::vector<Request>& requests) const {
-  std::stable_sort(requests.begin(), requests.end(),
-                   [](const Request& a, const Request& b) { return a.arrival < b.arrival; });
-  if (limit > 0 && static_cast<std::int64_t>(requests.size()) > limit) requests.resize(static_cast<std::size_t>(limit));
-  const double t0 = requests.empty() ? 0.0 : requests.front().arrival;
-  for (std::size_t i = 0; i < requests.size(); ++i) {
-    requests[i].arrival = (requests[i].arrival - t0) / rate_scale;
-    requests[i].id = static_cast<std::int64_t>(i);
-  }
+std::unique_ptr<RequestStream> TraceOptions::apply(std::unique_ptr<RequestStream> rows) const {
+  return std::make_unique<TraceOptionsStream>(std::move(rows), *this);
 }
 
 }  // namespace hetsim::workload

@@ -1,10 +1,11 @@
 #pragma once
 // Options every trace replay shares: speed the trace up or down, and cut it short.
 #include <cstdint>
-#include <vector>
+#include <memory>
+#include <string>
 
 #include "sim/core/config.hpp"
-#include "sim/core/request.hpp"
+#include "workload/request_stream.hpp"
 #include "workload/workload_source.hpp"
 
 namespace hetsim::workload {
@@ -18,20 +19,17 @@ struct TraceOptions {
   std::int64_t limit = 0;   ///< keep the first `limit` requests (0 = all)
 
   static TraceOptions parse(const config::Node& node);
-  /// Applies limit and rate scale; re-bases arrivals to start at 0 and renumbers ids in order.
-  void apply(std::vector<Request>& requests) const;
+  /// `rows` (a trace reader's requests, in arrival order: readers refuse decreasing timestamps)
+  /// with limit and rate scale applied, arrivals re-based to start at 0 and ids renumbered in order.
+  std::unique_ptr<RequestStream> apply(std::unique_ptr<RequestStream> rows) const;
 };
 
-/// A workload source that replays the trace file `file`, read by `Reader`, with TraceOptions applied.
-template <std::vector<Request> (*Reader)(const std::string&)>
+/// A workload source that replays the trace file `file`, read by `Open`, with TraceOptions applied.
+template <std::unique_ptr<RequestStream> (*Open)(const std::string&)>
 class TraceFileSource final : public WorkloadSource {
  public:
   explicit TraceFileSource(const config::Node& cfg) : file_(cfg.file_path("file")), options_(TraceOptions::parse(cfg)) {}
-  std::vector<Request> generate(std::uint64_t) override {
-    auto requests = Reader(file_);
-    options_.apply(requests);
-    return requests;
-  }
+  std::unique_ptr<RequestStream> open(std::uint64_t) const override { return options_.apply(Open(file_)); }
 
  private:
   std::string file_;

@@ -95,8 +95,8 @@ class ServingRun final : public serving::ClusterFacade {
   /// A step, arrival or move ended at `t` (exact): the run lasts at least until then.
   void reached(double t) { end_time_ = std::max(end_time_, t); }
   void source_loop();
-  /// Issues pool entry `due.index` now: over-length policy, router, replica.
-  void issue(const workload::Issue& due);
+  /// Issues `due.request` now: over-length policy, router, replica.
+  void issue(workload::Issue due);
   /// Request `id` ended (completed, rejected or dropped) at `now`.
   void request_ended(std::int64_t id, double now);
   /// Runs `body`; on any exception records it and stops the simulation. kill_all makes SimGrid
@@ -196,8 +196,8 @@ bool ServingRun::can_coalesce() const {
 
 double ServingRun::horizon() const {
   if (sc_.arrivals->done()) return std::numeric_limits<double>::infinity();
-  const auto due = sc_.arrivals->next();
-  return due ? due->time : -std::numeric_limits<double>::infinity();
+  const auto due = sc_.arrivals->next_time();
+  return due ? *due : -std::numeric_limits<double>::infinity();
 }
 
 void ServingRun::replica_loop(std::size_t i) {
@@ -251,18 +251,18 @@ void ServingRun::source_loop() {
   std::unique_lock lock(*source_lock_, std::defer_lock);
   if (reactive_) lock.lock();
   while (!arrivals.done()) {
-    const auto due = arrivals.next();
+    const auto due = arrivals.next_time();
     if (!due) {
       ends_->wait(lock);  // closed loop: every client waits for a response
       continue;
     }
-    if (due->time > sg::Engine::get_clock()) {
+    if (*due > sg::Engine::get_clock()) {
       // Open-loop times are fixed in advance: sleep until the next. A closed loop waits for the
       // due time or a request's end, whichever comes first, since an end can schedule an earlier
       // issue (a shorter think time); after an end it looks again.
       if (!reactive_)
-        sg::this_actor::sleep_until(due->time);
-      else if (ends_->wait_until(lock, due->time) == std::cv_status::no_timeout)
+        sg::this_actor::sleep_until(*due);
+      else if (ends_->wait_until(lock, *due) == std::cv_status::no_timeout)
         continue;
     }
     issue(arrivals.pop());
@@ -272,12 +272,12 @@ void ServingRun::source_loop() {
   if (lock.owns_lock()) lock.unlock();
 }
 
-void ServingRun::issue(const workload::Issue& due) {
+void ServingRun::issue(workload::Issue due) {
   // An open loop issues at the exact due time (the clock reached it by differences, maybe an ulp off).
   const double now = reactive_ ? sg::Engine::get_clock() : due.time;
   reached(now);
   recorder_.release_before(now);
-  Request& req = sc_.requests[due.index];
+  Request& req = due.request;
   req.arrival = now;
   ++stats_.events;
   const serving::OverLength::Outcome outcome = sc_.over_length.apply(req);

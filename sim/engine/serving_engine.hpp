@@ -20,7 +20,7 @@ struct EngineOptions {
   bool coalesce = true;
 };
 
-/// Issues `scenario.requests` when `scenario.arrivals` says, through router and replicas; results go to `recorder` (finished,
+/// Issues the workload's requests when `scenario.arrivals` says, through router and replicas; results go to `recorder` (finished,
 /// not committed). Call once per process: SimGrid allows one engine per process.
 EngineStats run_serving(Scenario& scenario, Recorder& recorder, EngineOptions options = {});
 

@@ -13,7 +13,7 @@ RunInfo describe_run(const Scenario& sc) {
   if (!sc.model.precision.uniform()) info.precision = sc.model.precision.describe();
   info.fleet = describe_fleet(sc);
   info.seed = sc.seed;
-  info.requests = sc.requests.size();
+  info.requests = sc.totals.requests;
   info.clients = sc.arrivals ? sc.arrivals->clients() : 0;
   bool moves_kv = false;
   for (const auto& r : sc.replicas) {

@@ -295,10 +295,12 @@ Scenario load_scenario(const config::Document& doc) {
     cluster.fail("every pool has role decode: no instance takes arrivals");
 
   const config::Node workload = root.child("workload");
-  auto source = Registry<workload::WorkloadSource>::instance().make(workload, "", "source");
-  sc.requests = source->generate(sc.seed);
-  if (sc.requests.empty()) workload.fail("the workload has no requests");
-  sc.arrivals = workload::make_arrivals(workload, sc.requests, sc.seed);
+  sc.workload = Registry<workload::WorkloadSource>::instance().make(workload, "", "source");
+  // Reading the whole pool once checks every trace row now, so that `hetsim validate` and
+  // `hetsim run` fail identically before anything runs; the run then reads it again as it goes.
+  sc.totals = workload::WorkloadTotals::of(*sc.workload->open(sc.seed));
+  if (sc.totals.requests == 0) workload.fail("the workload has no requests");
+  sc.arrivals = workload::make_arrivals(workload, sc.workload->open(sc.seed), sc.totals, sc.seed);
 
   const config::Node slo = root.section("slo");
   sc.slo.ttft = optional_time(slo, "ttft");

@@ -26,6 +26,8 @@
 #include "sim/core/request.hpp"
 #include "sim/metrics/run_info.hpp"
 #include "workload/arrivals.hpp"
+#include "workload/workload_source.hpp"
+#include "workload/workload_totals.hpp"
 
 namespace hetsim::sim {
 
@@ -72,8 +74,11 @@ struct Scenario {
   std::optional<hw::Fabric> fabric;  ///< cluster.fabric: joins the nodes' NICs
   std::unique_ptr<policies::Router> router;
   std::vector<std::unique_ptr<policies::Controller>> controllers;  ///< global policies, in listed order
-  std::vector<Request> requests;  ///< the request pool, ids 0..n-1
-  std::unique_ptr<workload::Arrivals> arrivals;  ///< when each pool entry is issued (open or closed loop)
+  /// The request pool's source, kept for the run: its requests are read as they are issued, never
+  /// held whole (ids 0..n-1).
+  std::shared_ptr<const workload::WorkloadSource> workload;
+  workload::WorkloadTotals totals;  ///< the pool's size and token counts, read once at load
+  std::unique_ptr<workload::Arrivals> arrivals;  ///< when each pool entry is issued (open or closed loop), over a stream of the pool
   Slo slo;
   OutputOptions output;
   YAML::Node resolved;  ///< effective configuration, written as resolved.yaml

@@ -9,12 +9,13 @@
 #include "workload/closed_loop.hpp"
 #include "workload/open_loop.hpp"
 #include "workload/think_time.hpp"
+#include "workload/stream_support.hpp"
 
 using namespace hetsim;
 using Catch::Contains;
 
 namespace {
-std::vector<Request> pool(std::size_t n) {
+std::vector<Request> requests(std::size_t n) {
   std::vector<Request> rs(n);
   for (std::size_t i = 0; i < n; ++i) {
     rs[i].id = static_cast<std::int64_t>(i);
@@ -23,6 +24,8 @@ std::vector<Request> pool(std::size_t n) {
   }
   return rs;
 }
+std::unique_ptr<workload::RequestStream> pool(std::size_t n) { return std::make_unique<test::VectorStream>(requests(n)); }
+workload::WorkloadTotals totals(std::size_t n) { return workload::WorkloadTotals::of(*pool(n)); }
 workload::ThinkTime think(const std::string& yaml) {
   auto doc = config::Document::load_string(yaml, "w.yaml");
   auto t = workload::ThinkTime::parse(doc.root());
@@ -31,77 +34,78 @@ workload::ThinkTime think(const std::string& yaml) {
 }
 std::unique_ptr<workload::Arrivals> arrivals(const std::string& yaml, std::size_t n) {
   auto doc = config::Document::load_string(yaml, "w.yaml");
-  auto a = workload::make_arrivals(doc.root(), pool(n), 1);
+  auto a = workload::make_arrivals(doc.root(), pool(n), totals(n), 1);
   doc.check_unknown_keys();
   return a;
 }
 }  // namespace
 
 TEST_CASE("workload::OpenLoop: issues the pool at its timestamps, in order", "[workload][arrivals]") {
-  workload::OpenLoop open(pool(3));
+  workload::OpenLoop open(pool(3), totals(3));
   CHECK_FALSE(open.reacts_to_ends());
   CHECK(open.clients() == 0);
   for (std::size_t i = 0; i < 3; ++i) {
-    REQUIRE(open.next());
-    CHECK(open.next()->index == i);
+    REQUIRE(open.next_time());
+    CHECK(*open.next_time() == 0.5 * static_cast<double>(i));
     const auto issue = open.pop();
+    CHECK(issue.request.id == static_cast<std::int64_t>(i));
     CHECK(issue.time == 0.5 * static_cast<double>(i));
     CHECK(issue.client == -1);
   }
   CHECK(open.done());
-  CHECK_FALSE(open.next());
+  CHECK_FALSE(open.next_time());
   CHECK(open.describe() == "3 requests over 1.0 s");
 }
 
 TEST_CASE("workload::ClosedLoop: N clients start at 0, each issues after its request ends plus think time",
           "[workload][arrivals]") {
-  workload::ClosedLoop loop(5, 2, think("think_time: 2 s\n"), 1);
+  workload::ClosedLoop loop(pool(5), totals(5), 2, think("think_time: 2 s\n"), 1);
   CHECK(loop.reacts_to_ends());
   // Both clients send at time 0, client 0 first; then nothing until a request ends.
   auto a = loop.pop();
   auto b = loop.pop();
-  CHECK((a.index == 0 && a.client == 0 && a.time == 0 && a.think == -1));
-  CHECK((b.index == 1 && b.client == 1 && b.time == 0));
-  CHECK_FALSE(loop.next());
+  CHECK((a.request.id == 0 && a.client == 0 && a.time == 0 && a.think == -1));
+  CHECK((b.request.id == 1 && b.client == 1 && b.time == 0));
+  CHECK_FALSE(loop.next_time());
   // Request 1 (client 1) ends first: client 1 issues request 2 two seconds later.
   loop.on_end(1, 3.0);
-  REQUIRE(loop.next());
-  CHECK(loop.next()->time == 5.0);
+  REQUIRE(loop.next_time());
+  CHECK(*loop.next_time() == 5.0);
   // Request 0 ends at 4.0: client 0 is due at 6.0, after client 1.
   loop.on_end(0, 4.0);
   auto c = loop.pop();
-  CHECK((c.index == 2 && c.client == 1 && c.time == 5.0 && c.think == 2.0));
+  CHECK((c.request.id == 2 && c.client == 1 && c.time == 5.0 && c.think == 2.0));
   auto d = loop.pop();
-  CHECK((d.index == 3 && d.client == 0 && d.time == 6.0));
+  CHECK((d.request.id == 3 && d.client == 0 && d.time == 6.0));
   loop.on_end(3, 7.0);
   auto e = loop.pop();
-  CHECK((e.index == 4 && e.client == 0 && e.time == 9.0));
+  CHECK((e.request.id == 4 && e.client == 0 && e.time == 9.0));
   CHECK(loop.done());
   // The pool is used up: later ends schedule nothing.
   loop.on_end(2, 9.5);
   loop.on_end(4, 10.0);
-  CHECK_FALSE(loop.next());
+  CHECK_FALSE(loop.next_time());
   // An end reported twice is an engine bug, not silently accepted.
   CHECK_THROWS_AS(loop.on_end(4, 11.0), InvariantError);
 }
 
 TEST_CASE("workload::ClosedLoop: more clients than requests leaves the extra clients idle", "[workload][arrivals]") {
-  workload::ClosedLoop loop(3, 8, think("{}\n"), 1);
+  workload::ClosedLoop loop(pool(3), totals(3), 8, think("{}\n"), 1);
   for (int i = 0; i < 3; ++i) CHECK(loop.pop().client == i);
   CHECK(loop.done());
-  CHECK_FALSE(loop.next());
+  CHECK_FALSE(loop.next_time());
 }
 
 TEST_CASE("workload::ClosedLoop: random think times are reproducible and have the requested mean", "[workload][arrivals]") {
   auto run = [](std::uint64_t seed) {
-    workload::ClosedLoop loop(20001, 1, think("think_time: {dist: exponential, mean: 2 s}\n"), seed);
+    workload::ClosedLoop loop(pool(20001), totals(20001), 1, think("think_time: {dist: exponential, mean: 2 s}\n"), seed);
     std::vector<double> thinks;
     double now = 0;
     while (!loop.done()) {
       const auto issue = loop.pop();
       if (issue.think >= 0) thinks.push_back(issue.think);
       now = issue.time + 1.0;  // each request takes 1 s
-      loop.on_end(static_cast<std::int64_t>(issue.index), now);
+      loop.on_end(issue.request.id, now);
     }
     return thinks;
   };

@@ -4,16 +4,17 @@
 
 #include "sim/core/registry.hpp"
 #include "support.hpp"
+#include "workload/stream_support.hpp"
 #include "workload/workload_source.hpp"
 
 using namespace hetsim;
 
 namespace {
-std::vector<Request> generate(const std::string& yaml, std::uint64_t seed) {
+std::vector<Request> requests_of(const std::string& yaml, std::uint64_t seed) {
   auto doc = config::Document::load_string(yaml, "w.yaml");
   auto src = Registry<workload::WorkloadSource>::instance().make(doc.root(), "", "source");
   doc.check_unknown_keys();
-  return src->generate(seed);
+  return test::drain(src->open(seed));
 }
 struct GapStats {
   double mean = 0, cv = 0;
@@ -31,7 +32,7 @@ GapStats inter_arrival(const std::vector<Request>& rs) {
 }  // namespace
 
 TEST_CASE("synthetic workload: Poisson arrivals have the requested rate and CV 1", "[workload][synthetic]") {
-  const auto rs = generate("source: synthetic\nnum_requests: 20000\narrival: {rate: 5}\nprompt_tokens: 100\noutput_tokens: 10\n", 7);
+  const auto rs = requests_of("source: synthetic\nnum_requests: 20000\narrival: {rate: 5}\nprompt_tokens: 100\noutput_tokens: 10\n", 7);
   REQUIRE(rs.size() == 20000);
   const auto gaps = inter_arrival(rs);
   CHECK(gaps.mean == Approx(0.2).epsilon(0.03));
@@ -40,7 +41,7 @@ TEST_CASE("synthetic workload: Poisson arrivals have the requested rate and CV 1
 }
 
 TEST_CASE("synthetic workload: gamma arrivals reach the requested burstiness", "[workload][synthetic]") {
-  const auto rs = generate(
+  const auto rs = requests_of(
       "source: synthetic\nnum_requests: 20000\narrival: {process: gamma, rate: 2, cv: 3}\nprompt_tokens: 1\noutput_tokens: 1\n", 3);
   const auto gaps = inter_arrival(rs);
   CHECK(gaps.mean == Approx(0.5).epsilon(0.08));
@@ -52,9 +53,9 @@ TEST_CASE("synthetic workload: length distributions and determinism", "[workload
       "source: synthetic\nnum_requests: 5000\narrival: {rate: 1}\n"
       "prompt_tokens: {dist: lognormal, median: 1000, sigma: 0.5, max: 4000}\n"
       "output_tokens: {dist: uniform, min: 10, max: 20}\n";
-  const auto a = generate(yaml, 11);
-  const auto b = generate(yaml, 11);
-  const auto c = generate(yaml, 12);
+  const auto a = requests_of(yaml, 11);
+  const auto b = requests_of(yaml, 11);
+  const auto c = requests_of(yaml, 12);
   REQUIRE(a.size() == b.size());
   bool same = true, differs = false;
   for (std::size_t i = 0; i < a.size(); ++i) {
@@ -77,7 +78,7 @@ TEST_CASE("synthetic workload: length distributions and determinism", "[workload
 TEST_CASE("synthetic workload: empirical lengths sampled from a CSV column", "[workload][synthetic]") {
   test::TempDir dir("empirical");
   dir.write("lengths.csv", "n,other\n7,x\n9,y\n");
-  const auto rs = generate("source: synthetic\nnum_requests: 200\narrival: {rate: 1}\n"
+  const auto rs = requests_of("source: synthetic\nnum_requests: 200\narrival: {rate: 1}\n"
                            "prompt_tokens: {dist: empirical, file: " + dir.file("lengths.csv") + ", column: n}\n"
                            "output_tokens: 3\n", 1);
   bool seen7 = false, seen9 = false;
@@ -90,21 +91,21 @@ TEST_CASE("synthetic workload: empirical lengths sampled from a CSV column", "[w
 }
 
 TEST_CASE("synthetic workload: config errors name the key path", "[workload][synthetic]") {
-  REQUIRE_THROWS_WITH(generate("source: synthetic\nnum_requests: 10\narrival: {rate: -1}\nprompt_tokens: 5\noutput_tokens: 5\n", 1),
+  REQUIRE_THROWS_WITH(requests_of("source: synthetic\nnum_requests: 10\narrival: {rate: -1}\nprompt_tokens: 5\noutput_tokens: 5\n", 1),
                       Catch::Contains("w.yaml:3: arrival.rate = -1"));
-  REQUIRE_THROWS_WITH(generate("source: synthetic\nnum_requests: 10\narrival: {rate: 1}\nprompt_tokens: {dist: normal}\noutput_tokens: 5\n", 1),
+  REQUIRE_THROWS_WITH(requests_of("source: synthetic\nnum_requests: 10\narrival: {rate: 1}\nprompt_tokens: {dist: normal}\noutput_tokens: 5\n", 1),
                       Catch::Contains("prompt_tokens.dist = normal"));
-  REQUIRE_THROWS_WITH(generate("source: synthetic\narrival: {rate: 1}\nprompt_tokens: 5\noutput_tokens: 5\n", 1),
+  REQUIRE_THROWS_WITH(requests_of("source: synthetic\narrival: {rate: 1}\nprompt_tokens: 5\noutput_tokens: 5\n", 1),
                       Catch::Contains("num_requests"));
-  REQUIRE_THROWS_WITH(generate("source: synthetc\n", 1), Catch::Contains("did you mean 'synthetic'"));
+  REQUIRE_THROWS_WITH(requests_of("source: synthetc\n", 1), Catch::Contains("did you mean 'synthetic'"));
 }
 
 TEST_CASE("synthetic workload: a closed loop draws the same lengths as the open loop, without arrival times",
           "[workload][synthetic]") {
   const std::string lengths = "num_requests: 300\nprompt_tokens: {dist: uniform, min: 1, max: 5000}\noutput_tokens: "
                               "{dist: lognormal, median: 100, sigma: 1}\n";
-  const auto open = generate("source: synthetic\narrival: {rate: 3}\n" + lengths, 5);
-  const auto closed = generate("source: synthetic\nconcurrency: 8\n" + lengths, 5);
+  const auto open = requests_of("source: synthetic\narrival: {rate: 3}\n" + lengths, 5);
+  const auto closed = requests_of("source: synthetic\nconcurrency: 8\n" + lengths, 5);
   REQUIRE(open.size() == closed.size());
   for (std::size_t i = 0; i < open.size(); ++i) {
     INFO(i);
@@ -116,11 +117,11 @@ TEST_CASE("synthetic workload: a closed loop draws the same lengths as the open 
 }
 
 TEST_CASE("synthetic workload: closed-loop config errors name the key and what to give instead", "[workload][synthetic]") {
-  REQUIRE_THROWS_WITH(generate("source: synthetic\nconcurrency: 4\nnum_requests: 10\narrival: {rate: 1}\nprompt_tokens: 5\n"
+  REQUIRE_THROWS_WITH(requests_of("source: synthetic\nconcurrency: 4\nnum_requests: 10\narrival: {rate: 1}\nprompt_tokens: 5\n"
                                "output_tokens: 5\n", 1),
                       Catch::Contains("w.yaml:4: arrival = <map>") && Catch::Contains("closed-loop clients"));
-  REQUIRE_THROWS_WITH(generate("source: synthetic\nconcurrency: 4\nduration: 60 s\nprompt_tokens: 5\noutput_tokens: 5\n", 1),
+  REQUIRE_THROWS_WITH(requests_of("source: synthetic\nconcurrency: 4\nduration: 60 s\nprompt_tokens: 5\noutput_tokens: 5\n", 1),
                       Catch::Contains("duration = 60 s") && Catch::Contains("give num_requests"));
-  REQUIRE_THROWS_WITH(generate("source: synthetic\nconcurrency: 4\nprompt_tokens: 5\noutput_tokens: 5\n", 1),
+  REQUIRE_THROWS_WITH(requests_of("source: synthetic\nconcurrency: 4\nprompt_tokens: 5\noutput_tokens: 5\n", 1),
                       Catch::Contains("missing required key 'num_requests'"));
 }
