@@ -10,16 +10,10 @@
 #include <nlohmann/json.hpp>
 
 #include "sim/core/metric.hpp"
+#include "sim/metrics/distribution.hpp"
 #include "sim/metrics/recorder.hpp"
 
 namespace hetsim::sim {
-
-struct Stats {
-  std::size_t count = 0;
-  double mean = 0, p50 = 0, p90 = 0, p99 = 0, max = 0;
-};
-/// Mean and linearly interpolated percentiles (numpy's default); zeros when empty.
-Stats describe(std::vector<double> values);
 
 /// One metric's value: absent (written as null), a number, text, JSON, or a distribution.
 using Value = std::variant<std::monostate, double, std::int64_t, std::string, nlohmann::ordered_json, Stats>;
