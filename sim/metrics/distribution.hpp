@@ -9,6 +9,7 @@
 // sketch (no randomness: the same input sequence gives bit-identical Stats) and each percentile
 // is one of the input values: for q in {.5, .9, .99} with target rank r = floor(q·(n-1))
 // (0-based), the ranks that value occupies in the sorted input come within max_rank_error of r.
+// (The sketch orders values by their bits' total order: -0 below +0, NaNs at the ends.)
 //
 // Sketch (MRL/KLL-style, capacity k = compactor_size at every level). Level h holds values of
 // weight 2^h. Level 0 takes each new value; when it reaches k values it is sorted and every other
@@ -24,11 +25,11 @@
 // n = 2e6, 6.1e-4 at n = 1e7. (Observed errors are far smaller: the per-compaction errors
 // mostly cancel.)
 //
-// Memory. held() <= exact_limit while exact; after switching (the exact buffer is released),
-// held() <= (k - 1) + (k/2)·(floor(log2(n/k)) + 1) for n >= k, i.e. one more half-buffer per
-// doubling of n, plus fixed scratch of 1.5·k values for compaction. add() costs amortised O(1)
-// (level 0 is radix sorted, upper levels merged) with no allocation except when a new level
-// first appears.
+// Memory. held() <= exact_limit while exact. The switch passes the kept values through the
+// sketch, then frees them; from then on held() <= (k - 1) + (k/2)·(floor(log2(n/k)) + 1) for
+// n >= k, i.e. one more half-buffer per doubling of n, plus fixed scratch of 1.5·k values for
+// compaction. add() costs amortised O(1) (level 0 is radix sorted, upper levels merged) with no
+// allocation except when a new level first appears.
 #include <bit>
 #include <cmath>
 #include <cstddef>
