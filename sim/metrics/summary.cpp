@@ -17,27 +17,6 @@ using metrics::Scope;
 using metrics::Type;
 namespace sm = serving_metrics;
 
-Stats describe(std::vector<double> v) {
-  Stats s;
-  s.count = v.size();
-  if (v.empty()) return s;
-  std::sort(v.begin(), v.end());
-  double sum = 0;
-  for (double x : v) sum += x;
-  s.mean = sum / static_cast<double>(v.size());
-  auto pct = [&](double q) {
-    const double pos = q * static_cast<double>(v.size() - 1);
-    const auto lo = static_cast<std::size_t>(std::floor(pos));
-    const auto hi = std::min(lo + 1, v.size() - 1);
-    return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
-  };
-  s.p50 = pct(0.50);
-  s.p90 = pct(0.90);
-  s.p99 = pct(0.99);
-  s.max = v.back();
-  return s;
-}
-
 namespace {
 double as_number(const Value& v) {
   if (const auto* d = std::get_if<double>(&v)) return *d;

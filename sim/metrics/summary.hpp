@@ -15,7 +15,6 @@
 
 namespace hetsim::sim {
 
-
 /// One metric's value: absent (written as null), a number, text, JSON, or a distribution.
 using Value = std::variant<std::monostate, double, std::int64_t, std::string, nlohmann::ordered_json, Stats>;
 
