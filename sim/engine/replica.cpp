@@ -135,15 +135,16 @@ void Replica::set_row(double start, const models::BatchShape& shape, std::int64_
   row_.set(serving_metrics::kDecodeContextTokens, shape.decode_context_tokens);
 }
 
-std::int64_t Replica::run_steady_decodes(double horizon) {
+Replica::SteadyRun Replica::run_steady_decodes(double horizon, EngineId engine, OpGraph& graph) {
   // The scheduler's promise (Scheduler::steady_decode): with nothing waiting and every running
   // sequence decoding, its batch is each running sequence, in order, with one token, reserved
   // through reserve_running. While no sequence finishes, no prompt waits and the free blocks
   // cover a block for everyone, so nothing can be evicted, consecutive steps differ only in their
   // contexts (one token longer each): they are run here, each with the reservations, row, price
   // and end time the general path would give it, without building a batch or an op graph.
+  SteadyRun run;
   auto& running = queues_.running();
-  if (controllers_ || running.empty() || !queues_.waiting().empty() || !plan_.scheduler->steady_decode()) return 0;
+  if (controllers_ || running.empty() || !queues_.waiting().empty() || !plan_.scheduler->steady_decode()) return run;
   std::int64_t remaining = std::numeric_limits<std::int64_t>::max();
   models::BatchShape shape;
   const std::int64_t block = plan_.kv->block_size();
@@ -151,7 +152,7 @@ std::int64_t Replica::run_steady_decodes(double horizon) {
   steady_base_.clear();
   for (std::size_t i = 0; i < running.size(); ++i) {
     const policies::Sequence* s = running[i];
-    if (!s->decoding() || s->kv_tier != serving::kDeviceTier) return 0;
+    if (!s->decoding() || s->kv_tier != serving::kDeviceTier) return run;
     remaining = std::min(remaining, s->output_tokens - s->generated);
     shape.add_decode(s->computed + 1);
     steady_base_.push_back({s->computed, s->generated});
@@ -172,8 +173,7 @@ std::int64_t Replica::run_steady_decodes(double horizon) {
     const double start = free_at_;
     const double seconds = pricer_.price(shape);
     const double end = start + seconds;
-    // What Executor::try_run_ahead asks of a step that runs ahead; bad prices are the general path's to report.
-    if (!(seconds >= 0 && end <= units::kMaxSimulatedSeconds && start < horizon && end < horizon)) break;
+    if (!(seconds >= 0 && end <= units::kMaxSimulatedSeconds)) break;  // the general path reports it
     while (steady_.front().first <= steps) {
       std::pop_heap(steady_.begin(), steady_.end(), std::greater<>());
       auto& due = steady_.back();
@@ -190,6 +190,15 @@ std::int64_t Replica::run_steady_decodes(double horizon) {
     row_.set(serving_metrics::kDecodeContextTokens, shape.decode_context_tokens);
     row_.set(serving_metrics::kGpuTime, pricer_.last_gpu());
     row_.set(serving_metrics::kHostTime, pricer_.last_host());
+    // A step that reaches the next arrival is an event (what Executor::try_run_ahead refuses):
+    // planned here, its effects applied by end_steady_step when it ends.
+    if (!(start < horizon && end < horizon)) {
+      graph.clear();
+      move_ids_.clear();
+      graph.add_compute("step", engine, seconds, move_ids_);
+      run.planned = true;
+      break;
+    }
     row_.duration = end - start;
     free_at_ = end;
     recorder_.on_step(row_);
@@ -199,7 +208,19 @@ std::int64_t Replica::run_steady_decodes(double horizon) {
     running[i]->computed = steady_base_[i].first + steps;
     running[i]->generated = steady_base_[i].second + steps;
   }
-  return steps;
+  run.ahead = steps;
+  return run;
+}
+
+void Replica::end_steady_step(double end) {
+  // What end_step does for a batch of decodes none of which finishes.
+  row_.duration = end - row_.start;
+  free_at_ = end;
+  recorder_.on_step(row_);
+  for (policies::Sequence* s : queues_.running()) {
+    ++s->computed;
+    ++s->generated;
+  }
 }
 
 void Replica::check_batch() {

@@ -45,11 +45,18 @@ class Replica {
   void plan_step(double now, EngineId engine, OpGraph& graph);
   /// Applies the executed step's effects at its end time (graph nodes carry their times).
   void end_step(const OpGraph& graph, double end);
+  struct SteadyRun {
+    std::int64_t ahead = 0;  ///< steps run ahead of the clock
+    bool planned = false;    ///< the next step, which reaches the horizon, is planned in the graph
+  };
   /// Runs, at once, the consecutive pure-decode steps that end before `horizon` and that nothing
-  /// could change (see replica.cpp); each step is recorded as plan_step + end_step would. Returns
-  /// how many ran (0: none could; plan the next step as usual). Only for runs without global
-  /// policies whose steps may run ahead of the engine's clock (coalescing).
-  std::int64_t run_steady_decodes(double horizon);
+  /// could change (see replica.cpp); each step is recorded as plan_step + end_step would. If the
+  /// next such step reaches `horizon`, plans it on `engine` in `graph` instead (planned: run it as
+  /// an event, then end_steady_step). Nothing ahead and nothing planned: plan the next step as
+  /// usual. Only for runs without global policies whose steps may run ahead of the clock.
+  SteadyRun run_steady_decodes(double horizon, EngineId engine, OpGraph& graph);
+  /// Ends the step run_steady_decodes planned, at `end`.
+  void end_steady_step(double end);
   policies::ReplicaLoad load() const;
   const ReplicaPlan& plan() const { return plan_; }
   /// Called with a request's id and end time when it completes here (closed-loop clients wait for it).

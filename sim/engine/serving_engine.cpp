@@ -216,25 +216,32 @@ void ServingRun::replica_loop(std::size_t i) {
       sg::this_actor::suspend();
       continue;
     }
-    // Pure-decode steps that nothing could change run at once (Replica::run_steady_decodes).
-    if (coalesce_ && executor_->engine_on(engine_ids_[i]))
-      if (const std::int64_t steps = replica.run_steady_decodes(horizon())) {
-        stats_.events += steps;
-        stats_.steady_steps += steps;
-        reached(replica.free_at());
+    // Pure-decode steps that nothing could change run at once, and the one that reaches the next
+    // arrival is planned without the scheduler (Replica::run_steady_decodes).
+    Replica::SteadyRun steady;
+    if (coalesce_ && executor_->engine_on(engine_ids_[i])) {
+      steady = replica.run_steady_decodes(horizon(), engine_ids_[i], graph);
+      stats_.events += steady.ahead;
+      stats_.steady_steps += steady.ahead + (steady.planned ? 1 : 0);
+      if (steady.ahead > 0) reached(replica.free_at());
+      if (steady.ahead > 0 && !steady.planned) {
         interrupt::check();
         continue;
       }
+    }
     const double start = replica.free_at();
-    replica.plan_step(start, engine_ids_[i], graph);
-    if (!(coalesce_ && executor_->try_run_ahead(graph, start, horizon()))) {
+    if (!steady.planned) replica.plan_step(start, engine_ids_[i], graph);
+    if (steady.planned || !(coalesce_ && executor_->try_run_ahead(graph, start, horizon()))) {
       executor_->run(graph, start);
       ++stats_.engine_events;
       recorder_.release_before(sg::Engine::get_clock());
     }
     const double end = graph.nodes().back().end;
     check_clock([&] { return fmt::format("replica {}'s step from {:g} s", i, start); }, end);
-    replica.end_step(graph, end);
+    if (steady.planned)
+      replica.end_steady_step(end);
+    else
+      replica.end_step(graph, end);
     reached(end);
     ++stats_.events;
     // Ctrl-C stops a long simulation here, between steps: guarded() keeps the Interrupted as the
