@@ -1,6 +1,6 @@
 #pragma once
-// What a run needs to know about its whole workload before it starts (the request count sizes the
-// per-request records; `hetsim validate` prints the totals), computed by reading one stream to the
+// What a run needs to know about its whole workload before it starts (the recorder checks at the
+// end that every request arrived; `hetsim validate` prints the totals), computed by reading one stream to the
 // end. Reading it also checks every trace row, so a bad row fails the scenario at load, before
 // anything runs, as it did when the workload was read whole.
 #include <cstddef>
