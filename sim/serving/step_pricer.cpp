@@ -54,6 +54,7 @@ StepPricer::Entry StepPricer::build_entry(const models::BatchShape& batch, bool 
     e.times.push_back(cost_.time(op, launch));
   }
   if (!seen) e.attention_at = e.times.size();
+  for (std::size_t i = 0; i < e.attention_at; ++i) e.before_attention += e.times[i];
   return e;
 }
 
@@ -66,8 +67,7 @@ double StepPricer::price(const models::BatchShape& batch) {
   place(ops_);
   // The same additions, in the same order, as pricing every op of the step in turn.
   const double launch = graphed ? 0.0 : stack_.launch;
-  double gpu = 0;
-  for (std::size_t i = 0; i < e.attention_at; ++i) gpu += e.times[i];
+  double gpu = e.before_attention;  // the same additions from 0, done once per shape
   for (const Op& op : ops_) gpu += cost_.time(op, launch);
   for (std::size_t i = e.attention_at; i < e.times.size(); ++i) gpu += e.times[i];
   last_gpu_ = gpu;

@@ -57,6 +57,7 @@ class StepPricer {
   struct Entry {
     std::vector<double> times;  ///< seconds of each op that does not depend on contexts, in op order
     std::size_t attention_at = 0;  ///< where the attention ops go in that order
+    double before_attention = 0;   ///< times[0..attention_at) summed from 0 in order (what price() adds first)
   };
   const Entry& entry(const models::BatchShape& batch, bool graphed);
   Entry build_entry(const models::BatchShape& batch, bool graphed);
