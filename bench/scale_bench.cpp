@@ -102,10 +102,11 @@ workload:
     getrusage(RUSAGE_SELF, &usage);
     const double load_s = std::chrono::duration<double>(t1 - t0).count();
     const double sim_s = std::chrono::duration<double>(t2 - t1).count();
-    fmt::print("replicas {} requests {} router {}: load {:.3f} s, simulate {:.3f} s, {:.2f} us/request, {} events, "
-               "simulated {:.1f} s, peak RSS {:.1f} MB\n",
+    fmt::print("replicas {} requests {} router {}: load {:.3f} s, simulate {:.3f} s, {:.2f} us/request, {} events "
+               "({} steady decodes), simulated {:.1f} s, at most {} requests in flight, peak RSS {:.1f} MB\n",
                o.replicas, sc.totals.requests, o.router, load_s, sim_s, 1e6 * sim_s / static_cast<double>(sc.totals.requests),
-               stats.events, recorder.end_time(), static_cast<double>(usage.ru_maxrss) / 1024.0);
+               stats.events, stats.steady_steps, recorder.end_time(), stats.peak_sequences,
+               static_cast<double>(usage.ru_maxrss) / 1024.0);
   } catch (const InputError& e) {
     fmt::print(stderr, "error: {}\n", e.what());
     return 2;
