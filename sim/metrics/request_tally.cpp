@@ -35,7 +35,8 @@ void RequestTally::add(const RequestRecord& r) {
     ++c.dropped;
     return;
   }
-  sojourn_.add(r.completion - r.arrival);
+  sojourn_sum_.add(r.completion - r.arrival);
+  ++sojourns_;
   if (r.status == RequestStatus::rejected) {
     ++c.rejected;
     ++c.rejected_by_reason[r.reason.substr(0, r.reason.find(':'))];

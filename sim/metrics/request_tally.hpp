@@ -37,7 +37,7 @@ class RequestTally {
   void add(const RequestRecord& r);
   const RequestCounts& counts() const { return counts_; }
   /// Mean time in the system of the admitted requests (completed or rejected).
-  double mean_sojourn() const { return sojourn_.stats().mean; }
+  double mean_sojourn() const { return sojourns_ ? sojourn_sum_.total() / static_cast<double>(sojourns_) : 0.0; }
   /// Request metric `id` over the run's completed requests (`pool` < 0) or those of pool `pool`.
   Stats stats(metrics::MetricId id, int pool = -1) const;
 
@@ -47,7 +47,8 @@ class RequestTally {
   Slo slo_;
   PoolIndex pools_;
   RequestCounts counts_;
-  Distribution sojourn_;
+  CompensatedSum sojourn_sum_;  ///< only the mean is wanted: no distribution kept
+  std::int64_t sojourns_ = 0;
   std::map<std::uint32_t, std::vector<Distribution>> values_;  ///< by metric: [0] the run, [1 + p] pool p
 };
 

@@ -26,8 +26,6 @@ class SequencePool {
   }
   /// `s` has ended (completed or rejected); nothing may use it from now on.
   void release(Sequence& s) { free_.push_back(&s); }
-  /// Sequences alive now.
-  std::size_t live() const { return slots_.size() - free_.size(); }
   /// Slots ever made: the most sequences alive at once.
   std::size_t capacity() const { return slots_.size(); }
 
