@@ -107,12 +107,6 @@ void tp_gather(std::vector<Op>& out, std::vector<double>* weight_elems, std::str
   if (weight_elems) weight_elems->push_back(0);
 }
 
-/// Layers of pipeline stage `stage` (the last stage takes the remainder).
-double stage_layers(const ModelSpec& m, const ParallelPlan& p, int stage) {
-  const std::int64_t per = m.num_hidden_layers / p.pp;
-  return static_cast<double>(stage == p.pp - 1 ? m.num_hidden_layers - per * (p.pp - 1) : per);
-}
-
 class DenseTransformer final : public GraphBuilder {
  public:
   // Dtypes (models/precision.hpp): the decoder's linear layers store weights in precision.weights
@@ -256,7 +250,7 @@ class DenseTransformer final : public GraphBuilder {
   void gradient_sync(const ModelSpec& m, const TrainingShape& t, const ParallelPlan& p, std::vector<Op>& out) const override {
     out.clear();
     if (p.dp <= 1) return;
-    const double params = device_parameters(m, p);
+    const double params = stage_parameters(m, p, t);
     const double grads = params * bytes_per_element(t.grad_dtype);
     if (p.zero == 0) {
       out.push_back(collective("dp_grad_all_reduce", Collective::all_reduce, t.grad_dtype, p.dp, grads, 1));
@@ -271,13 +265,13 @@ class DenseTransformer final : public GraphBuilder {
                                params * stored_bytes_per_parameter(m), 1));
   }
 
-  void optimizer_step(const ModelSpec& m, const ParallelPlan& p, std::vector<Op>& out) const override {
+  void optimizer_step(const ModelSpec& m, const TrainingShape& t, const ParallelPlan& p, std::vector<Op>& out) const override {
     out.clear();
     // Adam with fp32 master weights, one fused multi-tensor kernel: per parameter it reads the
     // master weight, the fp32 gradient, m and v (16 B), writes master, m and v (12 B) and the
     // stored copy the passes use (2 B for bf16; with FP8 GEMMs on BF16 weights, as Transformer
     // Engine trains, still the bf16 copy); ~12 FLOPs (moments, bias correction, sqrt, divide, decay).
-    const double params = device_parameters(m, p) / (p.zero >= 1 ? p.dp : 1);
+    const double params = stage_parameters(m, p, t) / (p.zero >= 1 ? p.dp : 1);
     out.push_back(elementwise("adam", DType::fp32, 12 * params, (28 + stored_bytes_per_parameter(m)) * params, 0, 1));
   }
 
@@ -293,12 +287,12 @@ class DenseTransformer final : public GraphBuilder {
     const Shard s(m, p.tp);
     const double h = s.h, hd = s.hd, heads = s.heads, kv_heads = s.kv_heads, inter = s.inter;
     const double ba = by.a, bw = by.w, bc = by.c;
-    const double L = stage_layers(m, p, t.stage);
+    const double L = stage_layers(m, p, t);
     const double seqs = static_cast<double>(t.micro_batch);
     const double S = static_cast<double>(t.seq_len);
     const double T = seqs * S / p.cp;            // tokens this rank's GEMMs see
     const double Tn = p.sp ? T / p.tp : T;      // tokens of the norms / elementwise ops (sequence-parallel)
-    const bool first = t.stage == 0, last = t.stage == p.pp - 1;
+    const bool first = t.stage == 0, last = t.stage == model_stages(p) - 1;
     auto add = [&](Op op, double elems = 0) {
       out.push_back(op);
       if (weight_elems) weight_elems->push_back(elems);
@@ -352,11 +346,6 @@ class DenseTransformer final : public GraphBuilder {
     Op r = op;
     r.name = intern(std::string(op.name) + suffix);
     return r;
-  }
-  /// Parameters one device of a model replica holds (tensor- and pipeline-split; embeddings and
-  /// head counted on every stage's share for simplicity of the average).
-  static double device_parameters(const ModelSpec& m, const ParallelPlan& p) {
-    return static_cast<double>(m.parameters()) / (p.tp * p.pp);
   }
 };
 

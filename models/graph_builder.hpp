@@ -18,11 +18,27 @@ namespace hetsim::models {
 struct TrainingShape {
   std::int64_t micro_batch = 1;  ///< sequences per micro-batch
   std::int64_t seq_len = 0;      ///< tokens per sequence
-  int stage = 0;                 ///< pipeline stage (0 .. pp-1): stage 0 embeds, the last one computes the loss
+  /// Model stage (0 .. pp·v-1, v = plan.virtual_stages): stage 0 embeds, the last one computes the
+  /// loss. With interleaving, rank r's chunk c is model stage c·pp + r.
+  int stage = 0;
+  /// Decoder layers of this stage; -1: an even split of num_hidden_layers over the pp·v model
+  /// stages, the last one taking the remainder (a partition policy may choose otherwise).
+  std::int64_t layers = -1;
   /// Recompute the forward pass inside backward: none, selective (attention only) or full.
   enum class Recompute { none, selective, full } recompute = Recompute::none;
   DType grad_dtype = DType::fp32;  ///< gradient accumulation / reduction dtype
 };
+
+/// Model stages of a plan: pp ranks times v chunks each.
+inline int model_stages(const ParallelPlan& p) { return p.pp * p.virtual_stages; }
+/// Decoder layers of model stage `t.stage` (t.layers, or an even split with the last stage taking
+/// the remainder).
+double stage_layers(const ModelSpec& m, const ParallelPlan& p, const TrainingShape& t);
+/// Parameters one device of model stage `t.stage` holds: its layers', the embedding on the first
+/// stage, the LM head on the last (with tied embeddings and more than one stage, the last stage
+/// keeps its own copy, as Megatron-LM does), all split over tp. Norms and biases are counted as
+/// split too (they are replicated; < 0.01% of a layer): so pp = 1 gives parameters() / tp exactly.
+double stage_parameters(const ModelSpec& m, const ParallelPlan& p, const TrainingShape& t);
 
 class GraphBuilder {
  public:
@@ -41,10 +57,11 @@ class GraphBuilder {
   /// (named *_wgrad), in execution order, with any recompute of the forward first.
   virtual void training_backward(const ModelSpec& m, const TrainingShape& s, const ParallelPlan& plan, std::vector<Op>& out) const = 0;
   /// Gradient synchronisation across data-parallel ranks after the last micro-batch (all-reduce,
-  /// or reduce-scatter under ZeRO >= 1) and the parameter all-gather ZeRO 1/2 needs after the step.
+  /// or reduce-scatter under ZeRO >= 1) and the parameter all-gather ZeRO 1/2 needs after the step,
+  /// for the parameters of model stage `s.stage` (stage_parameters).
   virtual void gradient_sync(const ModelSpec& m, const TrainingShape& s, const ParallelPlan& plan, std::vector<Op>& out) const = 0;
-  /// The optimizer step (Adam) over the parameters this device updates.
-  virtual void optimizer_step(const ModelSpec& m, const ParallelPlan& plan, std::vector<Op>& out) const = 0;
+  /// The optimizer step (Adam) over the parameters of model stage `s.stage` this device updates.
+  virtual void optimizer_step(const ModelSpec& m, const TrainingShape& s, const ParallelPlan& plan, std::vector<Op>& out) const = 0;
 };
 
 /// Builders by model_type. Each builder file adds itself with HETSIM_REGISTER_GRAPH_BUILDER.

@@ -11,6 +11,7 @@
 #include "sim/core/interrupt.hpp"
 #include "sim/core/io/input_files.hpp"
 #include "sim/scenario/scenario.hpp"
+#include "sim/scenario/training_scenario.hpp"
 #include "sim/core/io/child_process.hpp"
 
 namespace hetsim::sweep {
@@ -41,11 +42,15 @@ Validation PointRunner::validate(const std::vector<Assignment>& assignments) con
   input_files::Capture capture;
   auto doc = config::Document::load_file(spec_.base);
   for (const auto& a : assignments) doc.set_override(a.key + "=" + a.value, a.origin);
-  const auto sc = sim::load_scenario(doc);
   Validation v;
-  v.slo = sc.slo;
   YAML::Emitter emitter;
-  emitter << sc.resolved;
+  if (sim::is_training(doc)) {
+    emitter << sim::load_training_scenario(doc).resolved;
+  } else {
+    const auto sc = sim::load_scenario(doc);
+    v.slo = sc.slo;
+    emitter << sc.resolved;
+  }
   v.resolved = emitter.c_str();
   v.files = capture.files();
   return v;

@@ -122,6 +122,10 @@ const ResolvedRoute& TransferNetwork::resolve(Endpoint from, Endpoint to) {
   return routes_.emplace(key, std::move(r)).first->second;
 }
 
+double TransferNetwork::latency(const std::string& from, const std::string& to) {
+  return resolve(router_.endpoint(from), router_.endpoint(to)).latency;
+}
+
 sg::Host* TransferNetwork::host(const std::string& endpoint) const {
   return hosts_[vertex_id(router_.endpoint(endpoint))];
 }

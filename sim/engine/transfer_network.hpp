@@ -54,6 +54,8 @@ class TransferNetwork {
   /// Moves and waits; returns the simulated duration.
   double move(const std::string& from, const std::string& to, double bytes, double request_size = 1 << 20);
 
+  /// Latency of the route from tier `from` to tier `to` (its links' and ports' latencies).
+  double latency(const std::string& from, const std::string& to);
   /// The SimGrid host of a tier or node switch.
   simgrid::s4u::Host* host(const std::string& endpoint) const;
   const hw::ClusterRouter& router() const { return router_; }

@@ -50,4 +50,40 @@ RunInfo describe_run(const Scenario& sc) {
   return info;
 }
 
+TrainingRunInfo describe_training_run(const TrainingScenario& sc) {
+  TrainingRunInfo info;
+  info.scenario = sc.name;
+  info.file = sc.file;
+  info.model = sc.model.name;
+  info.cluster = sc.describe();
+  info.device = sc.device->name;
+  info.schedule = sc.schedule_name;
+  const auto recompute = sc.job.recompute;
+  info.recompute = recompute == models::TrainingShape::Recompute::full        ? "full"
+                   : recompute == models::TrainingShape::Recompute::selective ? "selective"
+                                                                                : "none";
+  info.seed = sc.seed;
+  info.gpus = sc.gpus();
+  const ParallelPlan& p = sc.job.plan;
+  info.tp = p.tp;
+  info.pp = p.pp;
+  info.dp = p.dp;
+  info.cp = p.cp;
+  info.sp = p.sp;
+  info.virtual_stages = p.virtual_stages;
+  info.zero = p.zero;
+  info.seq_len = sc.job.seq_len;
+  info.global_batch = sc.job.global_batch;
+  info.micro_batch = sc.job.micro_batch;
+  info.microbatches = sc.job.microbatches();
+  info.model_flops_per_iteration = training::megatron_model_flops(sc.model, sc.job.global_batch, sc.job.seq_len);
+  info.peak_flops = sc.device->peak(sc.model.precision.gemm);
+  info.peak_dtype = std::string(to_string(sc.model.precision.gemm));
+  info.device_memory = sc.device->memory().capacity;
+  YAML::Emitter emitter;
+  emitter << sc.resolved;
+  info.resolved_yaml = std::string(emitter.c_str()) + "\n";
+  return info;
+}
+
 }  // namespace hetsim::sim

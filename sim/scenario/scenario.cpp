@@ -24,41 +24,13 @@ struct Pool {
   std::optional<config::Node> where;  ///< for messages about the pool
 };
 
-/// `pool.node`: a hw/nodes preset name, {preset: NAME, ...overrides}, or an inline node.
+/// `pool.node` (load_node), checked to split into tensor-parallel groups.
 std::shared_ptr<const hw::NodeSpec> parse_pool_node(const config::Node& pool, int tensor_parallel) {
-  std::shared_ptr<hw::NodeSpec> spec;
-  const config::Node given = pool.child("node");
-  if (given.is_scalar() || given.has("preset")) {
-    auto layered = catalog::with_preset(pool, "node", "hw/nodes");
-    spec = std::make_shared<hw::NodeSpec>(hw::parse_node(layered.node));
-    layered.preset.check_unknown_keys();
-    spec->source = fmt::format("hw/nodes/{}.yaml", given.is_scalar() ? given.scalar() : given.get<std::string>("preset").value());
-  } else {
-    spec = std::make_shared<hw::NodeSpec>(hw::parse_node(given));
-    spec->source = "inline";
-  }
+  auto spec = load_node(pool);
   if (spec->device_slots.size() % static_cast<std::size_t>(tensor_parallel) != 0)
     pool.fail_key("node", spec->name, fmt::format("its {} device slots do not split into tensor-parallel groups of {}",
                                                   spec->device_slots.size(), tensor_parallel));
   return spec;
-}
-
-/// The device's model engine needs a peak for each dtype the model computes in: GEMMs in
-/// precision.gemm, elementwise ops, attention and the LM head in precision.activations.
-void check_precision_peaks(const models::ModelSpec& m, const hw::Device& d, const config::Node& model) {
-  const std::pair<const char*, DType> needed[] = {{"gemm", m.precision.gemm}, {"activations", m.precision.activations}};
-  for (const auto& [key, dt] : needed) {
-    if (d.peak(dt) > 0) continue;
-    std::string has;
-    for (DType t : kDTypes)
-      if (d.peak(t) > 0) has += fmt::format("{}{}", has.empty() ? "" : ", ", to_string(t));
-    const std::string engine = d.engines.size() > 1 ? fmt::format(" engine {}", d.compute().name) : "";
-    const std::string from =
-        model.has("precision") ? "" : fmt::format(" (the default for torch_dtype {})", to_string(m.torch_dtype));
-    throw InputError(fmt::format("{}.{} = {}{}: device {}{} has no {} peak in its catalog entry; expected a dtype it has: {}",
-                                 model.locate("precision"), key, to_string(dt), from, d.name, engine, to_string(dt),
-                                 has));
-  }
 }
 
 /// Places `plan` (replica `r` of pool `p`) on a node instance and checks its swap tier: each node
@@ -122,6 +94,63 @@ std::optional<double> optional_time(const config::Node& node, const char* key) {
 }
 }  // namespace
 
+std::shared_ptr<const hw::NodeSpec> load_node(const config::Node& parent) {
+  std::shared_ptr<hw::NodeSpec> spec;
+  const config::Node given = parent.child("node");
+  if (given.is_scalar() || given.has("preset")) {
+    auto layered = catalog::with_preset(parent, "node", "hw/nodes");
+    spec = std::make_shared<hw::NodeSpec>(hw::parse_node(layered.node));
+    layered.preset.check_unknown_keys();
+    spec->source = fmt::format("hw/nodes/{}.yaml", given.is_scalar() ? given.scalar() : given.get<std::string>("preset").value());
+  } else {
+    spec = std::make_shared<hw::NodeSpec>(hw::parse_node(given));
+    spec->source = "inline";
+  }
+  return spec;
+}
+
+std::string scenario_name(const config::Node& root, const std::string& file) {
+  // The name becomes the output folder out/<name>: no path separators, "..", hidden or control
+  // characters. A name taken from the file name is made safe; a given one must be.
+  auto name_char_ok = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-'; };
+  std::string from_file = std::filesystem::path(file).stem().string();
+  for (char& c : from_file)
+    if (!name_char_ok(c)) c = '_';
+  if (from_file.empty()) from_file = "scenario";
+  if (from_file.front() == '.') from_file.front() = '_';
+  std::string name = root.get<std::string>("name").default_to(from_file);
+  const bool safe_name = !name.empty() && name.front() != '.' && std::all_of(name.begin(), name.end(), name_char_ok);
+  if (!safe_name) {
+    std::string shown = "\"";
+    for (char c : name) {
+      const auto u = static_cast<unsigned char>(c);
+      shown += c == '\t' ? std::string("\\t") : c == '\n' ? std::string("\\n") : c == '"' || c == '\\' ? std::string("\\") + c
+               : u < 0x20 || u == 0x7f ? fmt::format("\\x{:02x}", u) : std::string(1, c);
+    }
+    root.fail_key("name", shown + "\"",
+                  "expected letters, digits, '.', '_' or '-', not starting with '.' (it names the output folder out/<name>)");
+  }
+  return name;
+}
+
+/// The device's model engine needs a peak for each dtype the model computes in: GEMMs in
+/// precision.gemm, elementwise ops, attention and the LM head in precision.activations.
+void check_precision_peaks(const models::ModelSpec& m, const hw::Device& d, const config::Node& model) {
+  const std::pair<const char*, DType> needed[] = {{"gemm", m.precision.gemm}, {"activations", m.precision.activations}};
+  for (const auto& [key, dt] : needed) {
+    if (d.peak(dt) > 0) continue;
+    std::string has;
+    for (DType t : kDTypes)
+      if (d.peak(t) > 0) has += fmt::format("{}{}", has.empty() ? "" : ", ", to_string(t));
+    const std::string engine = d.engines.size() > 1 ? fmt::format(" engine {}", d.compute().name) : "";
+    const std::string from =
+        model.has("precision") ? "" : fmt::format(" (the default for torch_dtype {})", to_string(m.torch_dtype));
+    throw InputError(fmt::format("{}.{} = {}{}: device {}{} has no {} peak in its catalog entry; expected a dtype it has: {}",
+                                 model.locate("precision"), key, to_string(dt), from, d.name, engine, to_string(dt),
+                                 has));
+  }
+}
+
 std::string describe_fleet(const Scenario& sc) {
   std::vector<std::pair<std::string, int>> groups;
   for (const auto& r : sc.replicas) {
@@ -149,26 +178,7 @@ Scenario load_scenario(const config::Document& doc) {
   const config::Node root = doc.root();
   Scenario sc;
   sc.file = doc.file();
-  // The name becomes the output folder out/<name>: no path separators, "..", hidden or control
-  // characters. A name taken from the file name is made safe; a given one must be.
-  auto name_char_ok = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-'; };
-  std::string from_file = std::filesystem::path(doc.file()).stem().string();
-  for (char& c : from_file)
-    if (!name_char_ok(c)) c = '_';
-  if (from_file.empty()) from_file = "scenario";
-  if (from_file.front() == '.') from_file.front() = '_';
-  sc.name = root.get<std::string>("name").default_to(from_file);
-  const bool safe_name = !sc.name.empty() && sc.name.front() != '.' && std::all_of(sc.name.begin(), sc.name.end(), name_char_ok);
-  if (!safe_name) {
-    std::string shown = "\"";
-    for (char c : sc.name) {
-      const auto u = static_cast<unsigned char>(c);
-      shown += c == '\t' ? std::string("\\t") : c == '\n' ? std::string("\\n") : c == '"' || c == '\\' ? std::string("\\") + c
-               : u < 0x20 || u == 0x7f ? fmt::format("\\x{:02x}", u) : std::string(1, c);
-    }
-    root.fail_key("name", shown + "\"",
-                  "expected letters, digits, '.', '_' or '-', not starting with '.' (it names the output folder out/<name>)");
-  }
+  sc.name = scenario_name(root, doc.file());
   sc.seed = root.get<unsigned long>("seed").default_to(1);
 
   auto model = catalog::with_preset(root, "model", "models/catalog");

@@ -90,6 +90,15 @@ std::string describe_fleet(const Scenario& scenario);
 /// The run's platform: its node instances (in order, with their NICs) and `cluster.fabric`.
 hw::Cluster platform_of(const Scenario& scenario);
 
+/// The scenario's `name` (default: the file's stem, made safe), checked to be a safe folder name
+/// (it names the output folder out/<name>).
+std::string scenario_name(const config::Node& root, const std::string& file);
+/// `parent.node`: a hw/nodes preset name, {preset: NAME, ...overrides}, or an inline node.
+std::shared_ptr<const hw::NodeSpec> load_node(const config::Node& parent);
+/// InputError naming `model`'s precision key unless device `d` has a peak for each dtype the
+/// model computes in (GEMMs in precision.gemm; elementwise, attention, LM head in activations).
+void check_precision_peaks(const models::ModelSpec& m, const hw::Device& d, const config::Node& model);
+
 /// Builds and validates the scenario in `doc` (overrides already applied).
 Scenario load_scenario(const config::Document& doc);
 

@@ -268,8 +268,8 @@ TEST_CASE("precision: training with FP8 GEMMs on BF16 weights (Transformer Engin
     CHECK(bt[i].comm_bytes == bb[i].comm_bytes);
   }
   std::vector<Op> ab, at, sb, st;
-  builder.optimizer_step(bf16, plan, ab);
-  builder.optimizer_step(te, plan, at);
+  builder.optimizer_step(bf16, shape, plan, ab);
+  builder.optimizer_step(te, shape, plan, at);
   REQUIRE(at.size() == 1);
   CHECK(at[0].dtype == DType::fp32);        // Adam states and master weights in fp32
   CHECK(at[0].bytes() == ab[0].bytes());    // and the bf16 copy it writes
@@ -280,7 +280,7 @@ TEST_CASE("precision: training with FP8 GEMMs on BF16 weights (Transformer Engin
   SECTION("FP8 weights: the copy Adam writes and ZeRO gathers shrinks; gradients do not") {
     const auto w8 = model("{preset: llama-3-8b, precision: {weights: fp8, gemm: fp8}}");
     std::vector<Op> a8, s8, b8;
-    builder.optimizer_step(w8, plan, a8);
+    builder.optimizer_step(w8, shape, plan, a8);
     builder.gradient_sync(w8, shape, plan, s8);
     builder.training_backward(w8, shape, plan, b8);
     const double params = static_cast<double>(bf16.parameters()) / 2 / 4;  // tp 2, ZeRO-1 over dp 4

@@ -128,7 +128,7 @@ TEST_CASE("training graphs: recompute, ZeRO gradient sync and the Adam step", "[
     REQUIRE(sync.size() == 2);
     CHECK(sync[0].collective == Collective::reduce_scatter);
     CHECK(sync[1].collective == Collective::all_gather);
-    builder.optimizer_step(m, z1, opt);
+    builder.optimizer_step(m, shape, z1, opt);
     REQUIRE(opt.size() == 1);
     // Adam touches 30 bytes per parameter (fp32 master, grad, m, v; bf16 copy) of its 1/dp shard.
     CHECK(opt[0].activations.bytes == Approx(30.0 * static_cast<double>(m.parameters()) / 8));

@@ -1,0 +1,392 @@
+#include "sim/engine/training_engine.hpp"
+
+#include <simgrid/s4u.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <exception>
+#include <memory>
+#include <mutex>
+
+#include "sim/core/error.hpp"
+#include "sim/core/units.hpp"
+#include "sim/engine/simgrid_setup.hpp"
+#include "sim/engine/transfer_network.hpp"
+
+namespace hetsim::sim {
+namespace sg = simgrid::s4u;
+using training::PassKind;
+using training::PipelineOp;
+
+namespace {
+
+/// Bytes each participant sends to its ring neighbour, as a multiple of the payload, and the
+/// ring's latency-bound steps (NCCL's ring: reduce-scatter then all-gather for an all-reduce).
+struct RingShape {
+  double factor = 0;
+  int steps = 0;
+};
+RingShape ring(Collective kind, int k) {
+  const double share = static_cast<double>(k - 1) / k;
+  if (kind == Collective::all_reduce) return {2 * share, 2 * (k - 1)};
+  return {share, k - 1};
+}
+
+class TrainingRun {
+ public:
+  TrainingRun(const TrainingScenario& sc, TrainingOptions options)
+      : sc_(sc),
+        options_(options),
+        P_(sc.job.plan.pp),
+        D_(sc.job.plan.dp),
+        V_(sc.job.plan.virtual_stages),
+        M_(static_cast<int>(sc.job.microbatches())),
+        K_(sc.job.model_stages()),
+        shape_{P_, M_, V_} {}
+
+  TrainingRecords run() {
+    const auto engine = make_simgrid_engine();
+    build_platform();
+    order_ = sc_.schedule->order(shape_);
+    groups_.resize(static_cast<std::size_t>(P_ * D_));
+    records_.ranks.resize(groups_.size());
+    for (int s = 0; s < P_; ++s)
+      for (int d = 0; d < D_; ++d) init_group(s, d);
+    for (auto& c : collectives_) c.assign(static_cast<std::size_t>(P_ * V_), Gathering{});
+    barrier_ = sg::Barrier::create(static_cast<unsigned>(groups_.size()));
+    for (std::size_t g = 0; g < groups_.size(); ++g)
+      sg::Actor::create(fmt::format("stage{}-dp{}", groups_[g].pp, groups_[g].dp), host_,
+                        [this, g] { guarded([&] { group_loop(g); }); });
+    engine->run();
+    if (failure_) std::rethrow_exception(failure_);
+    if (finished_ != groups_.size())
+      throw InvariantError(fmt::format("the training simulation stopped at {:g} s with {} of {} rank groups unfinished: "
+                                       "a pass waits for data that never comes",
+                                       sg::Engine::get_clock(), groups_.size() - finished_, groups_.size()));
+    return std::move(records_);
+  }
+
+ private:
+  /// Data a pass waits for from another stage: filled by the sender when its pass ends.
+  struct Slot {
+    bool filled = false;
+    double producer_end = 0;
+    std::vector<sg::ActivityPtr> parts;
+  };
+  /// One pipeline stage of one data-parallel replica: its TP x CP devices run in lockstep.
+  struct Group {
+    int dp = 0, pp = 0;
+    std::vector<std::string> tiers;  ///< its devices' memory tiers, (cp, tp) order
+    sg::MutexPtr mutex;
+    sg::ConditionVariablePtr cv;
+    std::vector<Slot> activations, gradients;  ///< [chunk * M + microbatch]
+    std::vector<char> reduced;   ///< per chunk: this iteration's gradient reduction is done
+    std::vector<char> gathered;  ///< per chunk: the parameter gather after the last step is done
+    int in_flight = 0;
+  };
+  enum Phase { kReduce = 0, kGather = 1 };
+
+  void build_platform() {
+    auto* zone = sg::create_star_zone("training");
+    host_ = zone->create_host("ranks", 1e9);
+    network_ = std::make_unique<TransferNetwork>(platform_of(sc_), zone);
+    zone->seal();
+  }
+
+  void init_group(int s, int d) {
+    Group& g = groups_[static_cast<std::size_t>(s * D_ + d)];
+    g.dp = d;
+    g.pp = s;
+    const ParallelPlan& p = sc_.job.plan;
+    for (int c = 0; c < p.cp; ++c)
+      for (int t = 0; t < p.tp; ++t) g.tiers.push_back(sc_.device_tier(sc_.rank(d, s, c, t)));
+    g.mutex = sg::Mutex::create();
+    g.cv = sg::ConditionVariable::create();
+    g.activations.resize(static_cast<std::size_t>(V_ * M_));
+    g.gradients.resize(static_cast<std::size_t>(V_ * M_));
+    g.reduced.assign(static_cast<std::size_t>(V_), 0);
+    g.gathered.assign(static_cast<std::size_t>(V_), 1);  // the first iteration starts with gathered parameters
+    RankRecord& r = records_.ranks[static_cast<std::size_t>(s * D_ + d)];
+    r.dp = d;
+    r.pp = s;
+    r.first_rank = sc_.rank(d, s, 0, 0);
+  }
+
+  Group& group(int s, int d) { return groups_[static_cast<std::size_t>(s * D_ + d)]; }
+  static double now() { return sg::Engine::get_clock(); }
+
+  void span(std::size_t g, TimelineSpan::Stream stream, std::string_view name, int mb, int chunk, double start, double end) {
+    if (!options_.timeline) return;
+    records_.timeline.push_back({static_cast<std::uint32_t>(g), stream, name, mb, chunk, start, end});
+  }
+
+  /// Runs one pass of `cost` on the group's devices, ending `cost.seconds` from now or at `end`
+  /// (a pass that began while the group still waited for something it needs only later).
+  void compute(std::size_t g, const training::PassCost& cost, std::string_view name, int mb, int chunk, double end = -1) {
+    if (end < 0) end = now() + cost.seconds;
+    const double start = end - cost.seconds;
+    if (end > now()) sg::this_actor::sleep_until(end);
+    RankRecord& r = records_.ranks[g];
+    r.times.compute += cost.seconds - cost.comm;
+    r.times.tp_comm += cost.comm;
+    r.flops += cost.flops;
+    ++records_.passes;
+    span(g, TimelineSpan::Stream::compute, name, mb, chunk, start, now());
+  }
+
+  /// Sends the boundary tensor of model stage `from_stage` for micro-batch `mb` to the group that
+  /// runs `to_stage` of the same replica: one flow per device, device i to device i.
+  void send(const Group& src, int from_stage, int to_stage, int mb, bool gradient) {
+    Group& dst = group(to_stage % P_, src.dp);
+    const int chunk = to_stage / P_;
+    Slot& slot = (gradient ? dst.gradients : dst.activations)[static_cast<std::size_t>(chunk * M_ + mb)];
+    if (slot.filled)
+      throw InvariantError(fmt::format("stage {} of replica {} sent micro-batch {} to stage {} twice in one iteration",
+                                       from_stage, src.dp, mb, to_stage));
+    const double bytes = sc_.stages[static_cast<std::size_t>(gradient ? to_stage : from_stage)].boundary_bytes;
+    for (std::size_t i = 0; i < src.tiers.size(); ++i) {
+      auto t = network_->start(src.tiers[i], dst.tiers[i], bytes);
+      for (auto& part : t.parts) slot.parts.push_back(std::move(part));
+      ++records_.transfers;
+    }
+    slot.filled = true;
+    slot.producer_end = now();
+    dst.cv->notify_all();
+  }
+
+  /// Waits for the slot's data: time before its producer's pass ended is bubble, after it transfer.
+  void receive(std::size_t g, Slot& slot, std::string_view name, int mb, int chunk) {
+    Group& me = groups_[g];
+    const double t0 = now();
+    {
+      std::unique_lock lock(*me.mutex);
+      while (!slot.filled) me.cv->wait(lock);
+    }
+    double arrived = slot.producer_end;
+    for (auto& part : slot.parts) {
+      part->wait();
+      arrived = std::max(arrived, part->get_finish_time());
+    }
+    const double t1 = now();
+    const double bubble = std::max(0.0, std::min(slot.producer_end, t1) - t0);
+    RankRecord& r = records_.ranks[g];
+    r.times.pp_bubble += bubble;
+    r.times.pp_comm += (t1 - t0) - bubble;
+    span(g, TimelineSpan::Stream::pp, name, mb, chunk, slot.producer_end, arrived);
+  }
+
+  /// Group `g` is ready for data-parallel phase `phase` of its chunk `chunk`; the last of the D
+  /// replicas of the stage to arrive starts the ring (one per device position, over the replicas)
+  /// and a watcher that marks it done for every replica.
+  void arrive(std::size_t g, int chunk, Phase phase, double ready_at) {
+    const Group& me = groups_[g];
+    const int s = me.pp;
+    if (D_ == 1) {
+      mark_done(s, chunk, phase);
+      return;
+    }
+    Gathering& col = collectives_[phase][static_cast<std::size_t>(s * V_ + chunk)];
+    col.ready = std::max(col.ready, ready_at);
+    if (++col.arrived < D_) return;
+    const double ready = col.ready;
+    col = Gathering{};
+    const training::StageCost& stage = sc_.stages[static_cast<std::size_t>(training::model_stage(shape_, s, chunk))];
+    const ParallelPlan& p = sc_.job.plan;
+    const Collective kind = phase == kGather ? Collective::all_gather
+                            : p.zero >= 1   ? Collective::reduce_scatter
+                                            : Collective::all_reduce;
+    const RingShape shape = ring(kind, D_);
+    const double bytes = shape.factor * (phase == kReduce ? stage.grad_bytes : stage.param_bytes);
+    auto parts = std::make_shared<std::vector<sg::ActivityPtr>>();
+    double alpha = 0;
+    for (int d = 0; d < D_; ++d) {
+      const Group& from = group(s, d);
+      const Group& to = group(s, (d + 1) % D_);
+      for (std::size_t i = 0; i < from.tiers.size(); ++i) {
+        auto t = network_->start(from.tiers[i], to.tiers[i], bytes);
+        for (auto& part : t.parts) parts->push_back(std::move(part));
+        alpha = std::max(alpha, network_->latency(from.tiers[i], to.tiers[i]));
+        ++records_.transfers;
+      }
+    }
+    // The flows carry every step's bytes at once (the ring's bandwidth term, contended); the
+    // other steps' latencies follow: alpha-beta time on an idle fabric.
+    const double extra = (shape.steps - 1) * alpha;
+    const double start = now();
+    const double buckets = buckets_of(stage);
+    sg::Actor::create(fmt::format("dp-{}-stage{}-chunk{}", phase == kReduce ? "reduce" : "gather", s, chunk), host_,
+                      [this, parts, extra, s, chunk, phase, start, g, ready, buckets] {
+                        guarded([&] {
+                          for (auto& part : *parts) part->wait();
+                          sg::this_actor::sleep_for(extra);
+                          // Buckets go out as the backward produces them: the last one cannot
+                          // leave before the backward ends, and takes its share of the ring's time.
+                          const double floor = ready + (now() - start) / buckets;
+                          if (floor > now()) sg::this_actor::sleep_until(floor);
+                          span(g, TimelineSpan::Stream::dp, phase == kReduce ? "grad_reduce" : "param_gather", -1, chunk,
+                               start, now());
+                          mark_done(s, chunk, phase);
+                        });
+                      });
+  }
+
+  /// Communication buckets of a model stage's parameters on one device.
+  double buckets_of(const training::StageCost& stage) const {
+    return std::max(1.0, std::ceil(stage.parameters / sc_.job.overlap.bucket_parameters));
+  }
+
+  void mark_done(int s, int chunk, Phase phase) {
+    for (int d = 0; d < D_; ++d) {
+      Group& g = group(s, d);
+      (phase == kReduce ? g.reduced : g.gathered)[static_cast<std::size_t>(chunk)] = 1;
+      g.cv->notify_all();
+    }
+  }
+
+  /// Waits until `flag` (one of the group's) is set.
+  static void wait_until(Group& me, const char& flag) {
+    std::unique_lock lock(*me.mutex);
+    while (!flag) me.cv->wait(lock);
+  }
+  /// Waits until `flag` is set; the time counts as exposed data-parallel communication.
+  void wait_flag(std::size_t g, const char& flag) {
+    const double t0 = now();
+    wait_until(groups_[g], flag);
+    records_.ranks[g].times.dp_comm += now() - t0;
+  }
+
+  void group_loop(std::size_t g) {
+    Group& me = groups_[g];
+    const int s = me.pp;
+    const auto& order = order_[static_cast<std::size_t>(s)];
+    const ParallelPlan& p = sc_.job.plan;
+    const bool gathers = p.zero >= 1 && p.zero < 3;  // ZeRO-3 gathers inside the passes instead
+    std::vector<int> backwards_done(static_cast<std::size_t>(V_));
+    std::vector<char> awaiting_gather(static_cast<std::size_t>(V_), 0);  ///< per chunk: its next forward needs the gather
+    for (int it = 0; it < sc_.job.iterations; ++it) {
+      std::fill(backwards_done.begin(), backwards_done.end(), 0);
+      std::fill(me.reduced.begin(), me.reduced.end(), 0);
+      for (const PipelineOp& op : order) {
+        const int k = training::model_stage(shape_, s, op.chunk);
+        const training::StageCost& stage = sc_.stages[static_cast<std::size_t>(k)];
+        const auto slot = static_cast<std::size_t>(op.chunk * M_ + op.microbatch);
+        switch (op.kind) {
+          case PassKind::forward:
+            if (k > 0) receive(g, me.activations[slot], "recv_activation", op.microbatch, op.chunk);
+            if (awaiting_gather[static_cast<std::size_t>(op.chunk)]) {
+              // The chunk's first forward after the step needs its gathered parameters, bucket by
+              // bucket: it ends no sooner than one bucket's share of it after the gather does.
+              awaiting_gather[static_cast<std::size_t>(op.chunk)] = 0;
+              const double t0 = now(), f = stage.forward.seconds;
+              wait_until(me, me.gathered[static_cast<std::size_t>(op.chunk)]);
+              const double exposed = std::max(0.0, now() + f / buckets_of(stage) - (t0 + f));
+              records_.ranks[g].times.dp_comm += exposed;
+              compute(g, stage.forward, "forward", op.microbatch, op.chunk, t0 + f + exposed);
+            } else {
+              compute(g, stage.forward, "forward", op.microbatch, op.chunk);
+            }
+            records_.ranks[g].peak_in_flight = std::max(records_.ranks[g].peak_in_flight, ++me.in_flight);
+            if (k < K_ - 1) send(me, k, k + 1, op.microbatch, false);
+            break;
+          case PassKind::backward:
+          case PassKind::backward_input: {
+            if (k < K_ - 1) receive(g, me.gradients[slot], "recv_gradient", op.microbatch, op.chunk);
+            const bool fused = op.kind == PassKind::backward;
+            const training::PassCost cost = fused ? stage.backward() : stage.backward_input;
+            if (fused) last_backward(g, op.chunk, backwards_done, cost);
+            compute(g, cost, fused ? "backward" : "backward_input", op.microbatch, op.chunk);
+            --me.in_flight;
+            if (k > 0) send(me, k, k - 1, op.microbatch, true);
+            break;
+          }
+          case PassKind::backward_weight:
+            last_backward(g, op.chunk, backwards_done, stage.backward_weight);
+            compute(g, stage.backward_weight, "backward_weight", op.microbatch, op.chunk);
+            break;
+        }
+      }
+      if (!sc_.job.overlap.grad_reduce)
+        for (int c = 0; c < V_; ++c) arrive(g, c, kReduce, now());
+      for (int c = 0; c < V_; ++c) wait_flag(g, me.reduced[static_cast<std::size_t>(c)]);
+      // The optimizer step over every chunk's parameters.
+      double optimizer = 0;
+      for (int c = 0; c < V_; ++c) optimizer += sc_.stages[static_cast<std::size_t>(training::model_stage(shape_, s, c))].optimizer;
+      const double t0 = now();
+      sg::this_actor::sleep_for(optimizer);
+      records_.ranks[g].times.optimizer += optimizer;
+      span(g, TimelineSpan::Stream::compute, "optimizer", -1, -1, t0, now());
+      // ZeRO 1/2: gather the updated parameters, overlapped with the next iteration's forwards
+      // (none follows the last one) or before the iteration ends.
+      const bool overlapped = sc_.job.overlap.param_gather;
+      if (gathers && (!overlapped || it + 1 < sc_.job.iterations)) {
+        std::fill(me.gathered.begin(), me.gathered.end(), 0);
+        for (int c = 0; c < V_; ++c) arrive(g, c, kGather, now());
+        if (overlapped) std::fill(awaiting_gather.begin(), awaiting_gather.end(), 1);
+        else
+          for (int c = 0; c < V_; ++c) wait_flag(g, me.gathered[static_cast<std::size_t>(c)]);
+      }
+      // Every slot of this iteration has been consumed: clear them before anyone can send the next.
+      for (auto* slots : {&me.activations, &me.gradients})
+        for (Slot& sl : *slots) sl = Slot{};
+      // The iteration ends for all at once (Megatron's global gradient-norm all-reduce and loss
+      // reduction synchronise every rank before the next iteration).
+      const double arrive_at = now();
+      barrier_->wait();
+      records_.ranks[g].times.idle += now() - arrive_at;
+      if (g == 0) {
+        const double start = records_.iterations.empty() ? 0.0 : records_.iterations.back().end;
+        records_.iterations.push_back({start, now()});
+      }
+      if (now() > units::kMaxSimulatedSeconds)
+        throw InputError(fmt::format("simulated time reached {:g} s, beyond the {:g} s limit, at iteration {}: a "
+                                     "bandwidth or compute rate near zero?", now(), units::kMaxSimulatedSeconds, it));
+    }
+    ++finished_;
+  }
+
+  /// Counts a backward of `chunk` (the part that produces weight gradients) about to run for
+  /// `cost`; with overlap, the chunk's reduction starts with its last one, whose buckets are
+  /// sent as they are produced (Megatron's --overlap-grad-reduce), complete when it ends.
+  void last_backward(std::size_t g, int chunk, std::vector<int>& done, const training::PassCost& cost) {
+    if (++done[static_cast<std::size_t>(chunk)] == M_ && sc_.job.overlap.grad_reduce)
+      arrive(g, chunk, kReduce, now() + cost.seconds);
+  }
+
+  template <class F>
+  void guarded(F&& body) {
+    try {
+      body();
+    } catch (...) {
+      if (failure_) throw;
+      failure_ = std::current_exception();
+      sg::Actor::kill_all();
+    }
+  }
+
+  const TrainingScenario& sc_;
+  TrainingOptions options_;
+  const int P_, D_, V_, M_, K_;
+  const training::PipelineShape shape_;
+  std::vector<std::vector<PipelineOp>> order_;
+  sg::Host* host_ = nullptr;
+  std::unique_ptr<TransferNetwork> network_;
+  std::vector<Group> groups_;
+  /// A data-parallel collective of one (stage, chunk) gathering its participants.
+  struct Gathering {
+    int arrived = 0;    ///< replicas arrived so far
+    double ready = 0;   ///< when the last arrived replica's data is complete
+  };
+  std::vector<Gathering> collectives_[2];  ///< per phase, per (stage, chunk)
+  sg::BarrierPtr barrier_;
+  TrainingRecords records_;
+  std::size_t finished_ = 0;
+  std::exception_ptr failure_;
+};
+
+}  // namespace
+
+TrainingRecords run_training(const TrainingScenario& scenario, TrainingOptions options) {
+  return TrainingRun(scenario, options).run();
+}
+
+}  // namespace hetsim::sim

@@ -1,0 +1,58 @@
+#pragma once
+// What a training run records, as plain data (filled by the training engine, written by
+// sim/metrics/training_results): per iteration its span, per rank group (the tensor- and
+// context-parallel devices of one pipeline stage of one data-parallel replica, which run in
+// lockstep) where its time went, and optionally the timeline of passes and transfers.
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+namespace hetsim::sim {
+
+/// Time of one rank group by kind, summed over the iterations. Per iteration they add up to the
+/// iteration's span: compute + tp_comm (the pass as priced) + waits (pp_bubble, pp_comm, dp_comm,
+/// idle) + optimizer.
+struct RankTimes {
+  double compute = 0;    ///< passes without their in-pass collectives
+  double tp_comm = 0;    ///< collectives inside passes (TP/SP, CP, ZeRO-3 gathers): exposed, not overlapped
+  double pp_bubble = 0;  ///< waiting for a pass of another stage to end (the pipeline bubble)
+  double pp_comm = 0;    ///< waiting for activations or gradients in flight after that pass ended
+  double dp_comm = 0;    ///< waiting for data-parallel gradient reductions and parameter gathers
+  double optimizer = 0;  ///< the optimizer step
+  double idle = 0;       ///< waiting at the iteration's end for the slowest rank group
+  double total() const { return compute + tp_comm + pp_bubble + pp_comm + dp_comm + optimizer + idle; }
+};
+
+struct RankRecord {
+  int dp = 0, pp = 0;
+  int first_rank = 0;         ///< global rank of its first device
+  RankTimes times;
+  double flops = 0;           ///< executed per device, all iterations (recompute included)
+  int peak_in_flight = 0;     ///< most micro-batch chunks whose activations it held at once
+};
+
+struct IterationRecord {
+  double start = 0, end = 0;
+};
+
+/// One span of the timeline: a pass or the optimizer (compute stream), a pipeline transfer into
+/// the group (pp stream), a data-parallel collective (dp stream).
+struct TimelineSpan {
+  enum class Stream : std::uint8_t { compute, pp, dp };
+  std::uint32_t group = 0;
+  Stream stream = Stream::compute;
+  std::string_view name;  ///< static storage
+  int microbatch = -1;
+  int chunk = -1;
+  double start = 0, end = 0;
+};
+
+struct TrainingRecords {
+  std::vector<IterationRecord> iterations;
+  std::vector<RankRecord> ranks;  ///< index pp * dp_degree + dp
+  std::vector<TimelineSpan> timeline;
+  std::int64_t passes = 0;     ///< passes simulated (all groups, all iterations)
+  std::int64_t transfers = 0;  ///< network flows started (pipeline sends and collective rings)
+};
+
+}  // namespace hetsim::sim

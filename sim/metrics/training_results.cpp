@@ -1,0 +1,194 @@
+#include "sim/metrics/training_results.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+
+#include "sim/core/io/atomic_file.hpp"
+
+namespace hetsim::sim {
+namespace {
+
+constexpr const char* kStreamNames[] = {"compute", "pipeline", "data_parallel"};
+
+void add(RankTimes& into, const RankTimes& t, double scale) {
+  into.compute += t.compute * scale;
+  into.tp_comm += t.tp_comm * scale;
+  into.pp_bubble += t.pp_bubble * scale;
+  into.pp_comm += t.pp_comm * scale;
+  into.dp_comm += t.dp_comm * scale;
+  into.optimizer += t.optimizer * scale;
+  into.idle += t.idle * scale;
+}
+
+nlohmann::ordered_json times_json(const RankTimes& t) {
+  nlohmann::ordered_json j;
+  j["compute_s"] = t.compute;
+  j["tp_comm_s"] = t.tp_comm;
+  j["pp_bubble_s"] = t.pp_bubble;
+  j["pp_comm_s"] = t.pp_comm;
+  j["dp_comm_s"] = t.dp_comm;
+  j["optimizer_s"] = t.optimizer;
+  j["idle_s"] = t.idle;
+  return j;
+}
+
+}  // namespace
+
+TrainingSummary summarize(const TrainingRunInfo& info, const TrainingRecords& records) {
+  TrainingSummary s;
+  s.iterations = static_cast<int>(records.iterations.size());
+  const std::size_t first = records.iterations.size() > 1 ? 1 : 0;
+  s.steady_iterations = static_cast<int>(records.iterations.size() - first);
+  double span = 0;
+  for (std::size_t i = first; i < records.iterations.size(); ++i) span += records.iterations[i].end - records.iterations[i].start;
+  s.step_time = s.steady_iterations > 0 ? span / s.steady_iterations : 0;
+  if (s.step_time <= 0) return s;
+  const double tokens = static_cast<double>(info.global_batch * info.seq_len);
+  s.tokens_per_s = tokens / s.step_time;
+  s.tokens_per_s_per_gpu = s.tokens_per_s / info.gpus;
+  s.model_tflops_per_gpu = info.model_flops_per_iteration / s.step_time / info.gpus / 1e12;
+  s.mfu = info.peak_flops > 0 ? s.model_tflops_per_gpu * 1e12 / info.peak_flops : 0;
+  // Executed FLOPs (recompute included) per iteration: every group's per-device FLOPs times its devices.
+  double executed = 0;
+  for (const auto& r : records.ranks) executed += r.flops * info.tp * info.cp;
+  executed /= std::max(1, s.iterations);
+  s.hfu = info.peak_flops > 0 ? executed / s.step_time / info.gpus / info.peak_flops : 0;
+  for (const auto& r : records.ranks) add(s.mean_times, r.times, 1.0 / (records.ranks.size() * std::max(1, s.iterations)));
+  for (std::size_t p = 0; p < info.memory.size(); ++p)
+    if (info.memory[p].total() > s.peak_memory) {
+      s.peak_memory = info.memory[p].total();
+      s.peak_memory_stage = static_cast<int>(p);
+    }
+  return s;
+}
+
+void write_training_results(const std::string& dir, const TrainingRunInfo& info, const TrainingRecords& records,
+                            const TrainingSummary& summary) {
+  namespace fs = std::filesystem;
+  const auto path = [&](const char* name) { return (fs::path(dir) / name).string(); };
+  const double tokens = static_cast<double>(info.global_batch * info.seq_len);
+  {
+    AtomicFile f(path("iterations.csv"));
+    f.write("iteration,start_s,end_s,step_time_s,tokens_per_s,tokens_per_s_per_gpu,model_tflops_per_gpu,mfu\n");
+    for (std::size_t i = 0; i < records.iterations.size(); ++i) {
+      const auto& it = records.iterations[i];
+      const double t = it.end - it.start;
+      const double tflops = info.model_flops_per_iteration / t / info.gpus / 1e12;
+      f.print("{},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.6g},{:.6g}\n", i, it.start, it.end, t, tokens / t,
+              tokens / t / info.gpus, tflops, info.peak_flops > 0 ? tflops * 1e12 / info.peak_flops : 0.0);
+    }
+    f.commit();
+  }
+  {
+    AtomicFile f(path("ranks.csv"));
+    f.write("pp,dp,first_rank,devices,compute_s,tp_comm_s,pp_bubble_s,pp_comm_s,dp_comm_s,optimizer_s,idle_s,"
+            "peak_in_flight,mem_weights_gb,mem_gradients_gb,mem_optimizer_gb,mem_activations_gb,mem_buffers_gb,"
+            "mem_reserve_gb,mem_total_gb\n");
+    const double per = 1.0 / std::max(1, summary.iterations);
+    for (const auto& r : records.ranks) {
+      RankTimes t;
+      add(t, r.times, per);
+      f.print("{},{},{},{},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{}", r.pp, r.dp, r.first_rank, info.tp * info.cp,
+              t.compute, t.tp_comm, t.pp_bubble, t.pp_comm, t.dp_comm, t.optimizer, t.idle, r.peak_in_flight);
+      if (static_cast<std::size_t>(r.pp) < info.memory.size()) {
+        const auto& m = info.memory[static_cast<std::size_t>(r.pp)];
+        f.print(",{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g}\n", m.weights / 1e9, m.gradients / 1e9, m.optimizer / 1e9,
+                m.activations / 1e9, m.buffers / 1e9, m.reserve / 1e9, m.total() / 1e9);
+      } else {
+        f.write(",,,,,,,\n");
+      }
+    }
+    f.commit();
+  }
+  {
+    nlohmann::ordered_json j;
+    j["scenario"] = info.scenario;
+    j["file"] = info.file;
+    j["kind"] = "training";
+    j["seed"] = info.seed;
+    j["model"] = info.model;
+    j["cluster"] = info.cluster;
+    j["gpus"] = info.gpus;
+    j["plan"] = {{"tp", info.tp}, {"pp", info.pp}, {"dp", info.dp}, {"cp", info.cp}, {"sp", info.sp},
+                 {"virtual_stages", info.virtual_stages}, {"zero", info.zero}};
+    j["schedule"] = info.schedule;
+    j["recompute"] = info.recompute;
+    j["batch"] = {{"seq_len", info.seq_len}, {"global_batch", info.global_batch}, {"micro_batch", info.micro_batch},
+                  {"microbatches", info.microbatches}};
+    nlohmann::ordered_json t;
+    t["iterations"] = summary.iterations;
+    t["steady_iterations"] = summary.steady_iterations;
+    t["step_time_s"] = summary.step_time;
+    t["tokens_per_s"] = summary.tokens_per_s;
+    t["tokens_per_s_per_gpu"] = summary.tokens_per_s_per_gpu;
+    t["model_flops_per_iteration"] = info.model_flops_per_iteration;
+    t["model_tflops_per_gpu"] = summary.model_tflops_per_gpu;
+    t["peak_tflops_per_gpu"] = info.peak_flops / 1e12;
+    t["peak_dtype"] = info.peak_dtype;
+    t["mfu"] = summary.mfu;
+    t["hfu"] = summary.hfu;
+    t["time_per_iteration"] = times_json(summary.mean_times);
+    if (!info.memory.empty()) {
+      t["peak_memory_gb"] = summary.peak_memory / 1e9;
+      t["peak_memory_stage"] = summary.peak_memory_stage;
+      t["device_memory_gb"] = info.device_memory / 1e9;
+    }
+    j["training"] = t;
+    j["engine"] = {{"passes", records.passes}, {"transfers", records.transfers}};
+    AtomicFile f(path("summary.json"));
+    f.write(j.dump(2) + "\n");
+    f.commit();
+  }
+  {
+    AtomicFile f(path("resolved.yaml"));
+    f.write(info.resolved_yaml);
+    f.commit();
+  }
+  if (!records.timeline.empty()) {
+    // Chrome trace (chrome://tracing, ui.perfetto.dev): a process per rank group, a thread per stream.
+    AtomicFile f(path("timeline.json"));
+    f.write("{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n");
+    bool first = true;
+    for (const auto& r : records.ranks) {
+      const std::size_t g = static_cast<std::size_t>(&r - records.ranks.data());
+      f.print("{}{{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":{},\"args\":{{\"name\":\"stage {} dp {} (rank {})\"}}}}",
+              first ? "" : ",\n", g, r.pp, r.dp, r.first_rank);
+      first = false;
+      for (int s = 0; s < 3; ++s)
+        f.print(",\n{{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":{},\"tid\":{},\"args\":{{\"name\":\"{}\"}}}}", g, s,
+                kStreamNames[s]);
+    }
+    for (const auto& sp : records.timeline) {
+      f.print(",\n{{\"ph\":\"X\",\"pid\":{},\"tid\":{},\"name\":\"{}\",\"ts\":{:.3f},\"dur\":{:.3f}", sp.group,
+              static_cast<int>(sp.stream), sp.name, sp.start * 1e6, (sp.end - sp.start) * 1e6);
+      if (sp.microbatch >= 0 || sp.chunk >= 0) f.print(",\"args\":{{\"microbatch\":{},\"chunk\":{}}}", sp.microbatch, sp.chunk);
+      f.write("}");
+    }
+    f.write("\n]}\n");
+    f.commit();
+  }
+}
+
+std::string training_summary_table(const TrainingRunInfo& info, const TrainingSummary& s) {
+  std::string out;
+  out += fmt::format("  scenario    {} ({})\n", info.scenario, info.file);
+  out += fmt::format("  model       {} on {}\n", info.model, info.cluster);
+  out += fmt::format("  job         seq {} x global batch {} (micro {} x {} per DP rank), {}, recompute {}\n", info.seq_len,
+                     info.global_batch, info.micro_batch, info.microbatches, info.schedule, info.recompute);
+  out += fmt::format("  iteration   {:.4f} s (mean of {} of {} iterations)\n", s.step_time, s.steady_iterations, s.iterations);
+  out += fmt::format("  throughput  {:.0f} tokens/s, {:.1f} tokens/s/GPU\n", s.tokens_per_s, s.tokens_per_s_per_gpu);
+  out += fmt::format("  FLOPs       {:.1f} model TFLOP/s/GPU, MFU {:.1f}%, HFU {:.1f}% (peak {:.0f} TFLOP/s {})\n",
+                     s.model_tflops_per_gpu, 100 * s.mfu, 100 * s.hfu, info.peak_flops / 1e12, info.peak_dtype);
+  const RankTimes& t = s.mean_times;
+  out += fmt::format("  time/iter   compute {:.3f} s, TP comm {:.3f}, PP bubble {:.3f}, PP comm {:.3f}, DP comm {:.3f}, "
+                     "optimizer {:.3f}, idle {:.3f} (mean over rank groups)\n",
+                     t.compute, t.tp_comm, t.pp_bubble, t.pp_comm, t.dp_comm, t.optimizer, t.idle);
+  if (s.peak_memory_stage >= 0)
+    out += fmt::format("  memory      peak {:.1f} GB of {:.1f} GB on pipeline stage {}\n", s.peak_memory / 1e9,
+                       info.device_memory / 1e9, s.peak_memory_stage);
+  return out;
+}
+
+}  // namespace hetsim::sim

@@ -1,0 +1,56 @@
+#pragma once
+// Turns a training run's records into results: per-iteration throughput and FLOP utilisation
+// (iterations.csv), each rank group's time breakdown and memory (ranks.csv), summary.json, the
+// printed table and the Chrome/Perfetto timeline (one process per rank group, one thread per
+// stream). Plain data in, files out: no scenario and no SimGrid here.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sim/metrics/training_records.hpp"
+
+namespace hetsim::sim {
+
+/// What the results need to know about the run (built from the scenario by the caller).
+struct TrainingRunInfo {
+  std::string scenario, file, model, cluster, device, schedule, recompute;
+  std::uint64_t seed = 0;
+  int gpus = 0, tp = 1, pp = 1, dp = 1, cp = 1, virtual_stages = 1, zero = 0;
+  bool sp = false;
+  std::int64_t seq_len = 0, global_batch = 0, micro_batch = 0, microbatches = 0;
+  double model_flops_per_iteration = 0;  ///< Megatron's accounting (training::megatron_model_flops)
+  double peak_flops = 0;                 ///< per GPU, dense, in the model's GEMM dtype
+  std::string peak_dtype;
+  /// Per pipeline rank (pp entries): one device's memory by component, bytes; empty = not modelled.
+  struct Memory {
+    double weights = 0, gradients = 0, optimizer = 0, activations = 0, buffers = 0, reserve = 0;
+    double total() const { return weights + gradients + optimizer + activations + buffers + reserve; }
+  };
+  std::vector<Memory> memory;
+  double device_memory = 0;  ///< capacity per GPU, bytes
+  std::string resolved_yaml;
+};
+
+/// Steady-state figures: the mean over the iterations after the first (which differs: it starts
+/// with parameters in place and an empty pipeline) when there are several, else the only one.
+struct TrainingSummary {
+  int iterations = 0, steady_iterations = 0;
+  double step_time = 0;
+  double tokens_per_s = 0, tokens_per_s_per_gpu = 0;
+  double model_tflops_per_gpu = 0, mfu = 0, hfu = 0;
+  RankTimes mean_times;  ///< per iteration, mean over rank groups
+  double peak_memory = 0;
+  int peak_memory_stage = -1;
+};
+
+TrainingSummary summarize(const TrainingRunInfo& info, const TrainingRecords& records);
+
+/// Writes iterations.csv, ranks.csv, summary.json, resolved.yaml and (with spans) timeline.json
+/// into `dir` (an existing folder: the caller's private result folder).
+void write_training_results(const std::string& dir, const TrainingRunInfo& info, const TrainingRecords& records,
+                            const TrainingSummary& summary);
+
+/// The printed summary.
+std::string training_summary_table(const TrainingRunInfo& info, const TrainingSummary& summary);
+
+}  // namespace hetsim::sim

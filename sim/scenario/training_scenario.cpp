@@ -1,0 +1,191 @@
+#include "sim/scenario/training_scenario.hpp"
+
+#include <algorithm>
+#include <numeric>
+
+#include "sim/core/catalog.hpp"
+#include "sim/core/error.hpp"
+#include "sim/core/registry.hpp"
+#include "sim/scenario/scenario.hpp"
+
+namespace hetsim::sim {
+namespace {
+
+using Recompute = models::TrainingShape::Recompute;
+
+/// training.parallel: degrees and sequence parallelism.
+ParallelPlan parse_plan(const config::Node& cfg, const models::ModelSpec& m) {
+  ParallelPlan p;
+  p.tp = cfg.get<int>("tp").default_to(1).in_range(1, 1024);
+  m.check_tensor_parallel(p.tp, cfg, "tp");
+  p.pp = cfg.get<int>("pp").default_to(1).in_range(1, 1024);
+  p.cp = cfg.get<int>("cp").default_to(1).in_range(1, 1024);
+  p.dp = cfg.get<int>("dp").default_to(1).in_range(1, 1 << 20);
+  p.sp = cfg.get<bool>("sp").default_to(false);
+  if (p.sp && p.tp == 1) cfg.fail_key("sp", "true", "sequence parallelism splits the tensor-parallel group; it needs tp > 1");
+  return p;
+}
+
+/// training.layers_per_stage, or an even split with the remainder on the last stage.
+std::vector<std::int64_t> parse_partition(const config::Node& training, const models::ModelSpec& m, int stages) {
+  std::vector<std::int64_t> layers;
+  if (auto given = training.maybe("layers_per_stage")) {
+    for (const auto& item : given->items()) {
+      std::int64_t n = 0;
+      if (!item.is_scalar() || !config::detail::convert(item.scalar(), n) || n < 1)
+        item.fail(fmt::format("layers_per_stage entry {}: expected a whole number of layers >= 1", item.shown()));
+      layers.push_back(n);
+    }
+    const auto total = std::accumulate(layers.begin(), layers.end(), std::int64_t{0});
+    if (static_cast<int>(layers.size()) != stages || total != m.num_hidden_layers)
+      training.fail_key("layers_per_stage", fmt::format("{} entries summing to {}", layers.size(), total),
+                        fmt::format("expected one entry per model stage (pp x virtual_stages = {}) summing to the "
+                                    "model's {} layers", stages, m.num_hidden_layers));
+    return layers;
+  }
+  if (m.num_hidden_layers < stages)
+    training.fail(fmt::format("{} has {} layers, fewer than the {} model stages (pp x virtual_stages)", m.name,
+                              m.num_hidden_layers, stages));
+  const std::int64_t per = m.num_hidden_layers / stages;
+  layers.assign(static_cast<std::size_t>(stages), per);
+  layers.back() = m.num_hidden_layers - per * (stages - 1);
+  return layers;
+}
+
+/// The scale-out level collectives spanning nodes use: the node's first NIC, with the fabric's
+/// latency on the way up and down.
+hw::LinkLevel scale_out_of(const hw::NodeSpec& node, const std::optional<hw::Fabric>& fabric, const hw::Device& d) {
+  hw::LinkLevel level;
+  if (node.nics.empty()) return level;
+  const hw::Efficiency& e = d.eff(OpClass::collective);
+  level.bandwidth = node.nics.front().bandwidth;
+  level.latency = 2 * node.nics.front().latency + (fabric ? 2 * fabric->latency : 0);
+  level.efficiency = e.memory;
+  level.half_bytes = e.memory_half;
+  return level;
+}
+
+}  // namespace
+
+std::string TrainingScenario::device_tier(int r) const {
+  const int slots = slots_per_node();
+  return fmt::format("node{}/{}", r / slots, node->device_slots[static_cast<std::size_t>(r % slots)]);
+}
+
+std::string TrainingScenario::describe() const {
+  return fmt::format("{} x {} ({} node{} {}) {}", gpus(), device->name, nodes, nodes == 1 ? "" : "s", node->name,
+                     job.plan.describe());
+}
+
+bool is_training(const config::Document& doc) { return doc.root().has("training"); }
+
+hw::Cluster platform_of(const TrainingScenario& sc) {
+  hw::Cluster c;
+  c.fabric = sc.fabric;
+  const auto topology = std::shared_ptr<const hw::NodeTopology>(sc.node, &sc.node->topology);
+  const auto nics = std::shared_ptr<const std::vector<hw::Nic>>(sc.node, &sc.node->nics);
+  for (int i = 0; i < sc.nodes; ++i) c.nodes.push_back({fmt::format("node{}/", i), topology, nics});
+  return c;
+}
+
+TrainingScenario load_training_scenario(const config::Document& doc) {
+  const config::Node root = doc.root();
+  TrainingScenario sc;
+  sc.file = doc.file();
+  sc.name = scenario_name(root, doc.file());
+  sc.seed = root.get<unsigned long>("seed").default_to(1);
+
+  auto model = catalog::with_preset(root, "model", "models/catalog");
+  sc.model = models::parse_model(model.node);
+  model.preset.check_unknown_keys();
+
+  // The cluster: one device type on nodes of one type (hw/nodes preset or inline; default: one
+  // node of the device with as many slots as the job needs, without NICs), joined by a fabric.
+  const config::Node cluster = root.child("cluster");
+  auto device_cfg = catalog::with_preset(cluster, "device", "hw/catalog");
+  sc.device = std::make_shared<const hw::Device>(hw::parse_device(device_cfg.node));
+  device_cfg.preset.check_unknown_keys();
+  for (OpClass c : {OpClass::gemm, OpClass::attention_prefill, OpClass::elementwise})
+    if (!sc.device->can_run(c))
+      cluster.fail_key("device", sc.device->name,
+                       fmt::format("a {} device cannot run {} ops, so it cannot train", sc.device->kind_name, to_string(c)));
+  check_precision_peaks(sc.model, *sc.device, model.node);
+  if (cluster.has("fabric")) sc.fabric = hw::parse_fabric(cluster.child("fabric"));
+
+  const config::Node training = root.child("training");
+  training::TrainingJob& job = sc.job;
+  job.plan = parse_plan(training.section("parallel"), sc.model);
+  ParallelPlan& plan = job.plan;
+  plan.zero = training.get<int>("zero").default_to(0).in_range(0, 3);
+  if (plan.zero > 0 && plan.dp == 1)
+    training.fail_key("zero", std::to_string(plan.zero), "ZeRO shards over data-parallel ranks; it needs parallel.dp > 1");
+  job.seq_len = training.get<std::int64_t>("seq_len").in_range(1, sc.model.max_position_embeddings);
+  if (job.seq_len % plan.cp != 0)
+    training.fail_key("seq_len", std::to_string(job.seq_len),
+                      fmt::format("expected a multiple of the context-parallel degree ({})", plan.cp));
+  job.micro_batch = training.get<std::int64_t>("micro_batch").default_to(1).in_range(1, 1 << 20);
+  job.global_batch = training.get<std::int64_t>("global_batch").in_range(1, 1LL << 32);
+  if (job.global_batch % (job.micro_batch * plan.dp) != 0)
+    training.fail_key("global_batch", std::to_string(job.global_batch),
+                      fmt::format("expected a multiple of micro_batch x dp = {} x {} = {} (each data-parallel rank "
+                                  "runs whole micro-batches)",
+                                  job.micro_batch, plan.dp, job.micro_batch * plan.dp));
+  job.iterations = training.get<int>("iterations").default_to(3).in_range(1, 100000);
+  const std::string recompute =
+      training.get<std::string>("recompute").default_to("none").one_of({"none", "selective", "full"}).value();
+  job.recompute = recompute == "full" ? Recompute::full : recompute == "selective" ? Recompute::selective : Recompute::none;
+  const std::string grad = training.get<std::string>("grad_dtype").default_to("fp32").one_of({"fp32", "bf16"}).value();
+  job.grad_dtype = grad == "bf16" ? DType::bf16 : DType::fp32;
+  const config::Node overlap = training.section("overlap");
+  job.overlap.grad_reduce = overlap.get<bool>("grad_reduce").default_to(true);
+  job.overlap.param_gather = overlap.get<bool>("param_gather").default_to(true);
+  // Megatron-LM's DistributedDataParallel: buckets of max(40 M, 1 M x dp) parameters.
+  job.overlap.bucket_parameters =
+      overlap.get<double>("bucket_parameters").default_to(std::max(40e6, 1e6 * plan.dp)).at_least(1.0);
+
+  // The pipeline schedule (policies/training/pipeline/): it fixes the virtual stages per rank.
+  const config::Node schedule_cfg = root.section("policies").section("pipeline_schedule");
+  sc.schedule = Registry<training::PipelineSchedule>::instance().make(schedule_cfg, "1f1b");
+  sc.schedule_name = schedule_cfg.get<std::string>("impl").default_to("1f1b").value();
+  plan.virtual_stages = sc.schedule->virtual_stages();
+  const training::PipelineShape shape{plan.pp, static_cast<int>(job.microbatches()), plan.virtual_stages};
+  try {
+    sc.schedule->check(shape);
+  } catch (const InputError& e) {
+    schedule_cfg.fail(fmt::format("{} with pp {} and {} micro-batches per iteration: {}", sc.schedule_name, plan.pp,
+                                  shape.microbatches, e.what()));
+  }
+  job.stage_layers = parse_partition(training, sc.model, job.model_stages());
+
+  // Nodes: the preset or inline node, or one default node holding the whole job.
+  if (cluster.has("node")) {
+    sc.node = load_node(cluster);
+  } else {
+    sc.node = std::make_shared<const hw::NodeSpec>(hw::default_node(*sc.device, sc.gpus()));
+  }
+  const int slots = sc.slots_per_node();
+  sc.nodes = (sc.gpus() + slots - 1) / slots;
+  const hw::MemoryTier& held = *sc.node->topology.tier(sc.node->device_slots.front());
+  if (std::abs(held.capacity - sc.device->memory().capacity) > 0.02 * held.capacity)
+    cluster.fail_key("device", sc.device->name,
+                     fmt::format("its {:.1f} GB does not fit the slots of node '{}' ({}), which hold {:.1f} GB",
+                                 sc.device->memory().capacity / 1e9, sc.node->name, sc.node->source, held.capacity / 1e9));
+  if (sc.nodes > 1 && sc.node->nics.empty())
+    cluster.fail_key("node", sc.node->name,
+                     fmt::format("the job needs {} GPUs, {} nodes of {} slots, but node '{}' has no NICs to join them",
+                                 sc.gpus(), sc.nodes, slots, sc.node->name));
+  if (sc.nodes > 1 && !sc.fabric)
+    cluster.fail(fmt::format("the job needs {} nodes of {} GPUs; give cluster.fabric to join them", sc.nodes, slots));
+
+  hw::CostModel cost(*sc.device);
+  cost.set_scale_out(scale_out_of(*sc.node, sc.fabric, *sc.device));
+  sc.stages = training::price_stages(sc.model, job, cost, slots);
+
+  const config::Node out = root.section("output");
+  sc.timeline = out.get<bool>("timeline").default_to(false);
+  doc.check_unknown_keys();
+  sc.resolved = doc.resolved();
+  return sc;
+}
+
+}  // namespace hetsim::sim

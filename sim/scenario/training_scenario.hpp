@@ -1,0 +1,74 @@
+#pragma once
+// A training scenario fully built from YAML: the model, the cluster (one device type on nodes of
+// one type joined by a fabric), the job (batch, parallel plan, ZeRO, recompute, overlap), the
+// pipeline schedule policy, and each model stage priced by the cost model. Building it performs
+// every validation, so `hetsim validate` and `hetsim run` fail identically before anything runs.
+//
+//   model: llama-3-70b
+//   cluster: {device: h100-sxm5-80gb, node: hgx-h100, fabric: {kind: rail, uplink_bandwidth: 25.6 Tbps}}
+//   training:
+//     seq_len: 8192
+//     global_batch: 128            # sequences per iteration
+//     micro_batch: 1
+//     parallel: {tp: 4, pp: 4, dp: 4, sp: true}
+//     zero: 1                      # 0-3 (3 = FSDP)
+//     recompute: selective         # none | selective | full
+//     iterations: 3
+//   policies:
+//     pipeline_schedule: {impl: interleaved_1f1b, virtual_stages: 2}
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hw/cluster_topology.hpp"
+#include "hw/cost_model.hpp"
+#include "hw/device.hpp"
+#include "hw/node.hpp"
+#include "models/model.hpp"
+#include "sim/core/config.hpp"
+#include "sim/training/pipeline_schedule.hpp"
+#include "sim/training/stage_costs.hpp"
+#include "sim/training/training_job.hpp"
+
+namespace hetsim::sim {
+
+struct TrainingScenario {
+  std::string name;
+  std::string file;
+  std::uint64_t seed = 0;
+  models::ModelSpec model;
+  std::shared_ptr<const hw::Device> device;
+  std::shared_ptr<const hw::NodeSpec> node;  ///< every node of the cluster is one of these
+  int nodes = 1;
+  std::optional<hw::Fabric> fabric;
+  training::TrainingJob job;
+  std::string schedule_name;  ///< policies.pipeline_schedule.impl
+  std::unique_ptr<training::PipelineSchedule> schedule;
+  std::vector<training::StageCost> stages;  ///< per model stage, priced at load
+  bool timeline = false;                    ///< output.timeline: write timeline.json
+  YAML::Node resolved;
+
+  int gpus() const { return job.plan.devices(); }
+  int slots_per_node() const { return static_cast<int>(node->device_slots.size()); }
+  /// Global rank of a device in Megatron's order (tensor innermost, then context, data, pipeline).
+  int rank(int dp, int pp, int cp, int tp) const {
+    const ParallelPlan& p = job.plan;
+    return tp + p.tp * (cp + p.cp * (dp + p.dp * pp));
+  }
+  /// The platform tier (device memory) that global rank `rank` lives in: "node3/gpu5.hbm".
+  std::string device_tier(int rank) const;
+  /// "128 x h100-sxm5-80gb (16 nodes hgx-h100) TP8 PP8 DP16"
+  std::string describe() const;
+};
+
+/// True if the document describes a training job (it has a `training` section).
+bool is_training(const config::Document& doc);
+
+/// Builds and validates the training scenario in `doc` (overrides already applied).
+TrainingScenario load_training_scenario(const config::Document& doc);
+
+/// The run's platform: `nodes` instances of the node ("node0/", "node1/", ...) and the fabric.
+hw::Cluster platform_of(const TrainingScenario& scenario);
+
+}  // namespace hetsim::sim

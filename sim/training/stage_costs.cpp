@@ -1,0 +1,84 @@
+#include "sim/training/stage_costs.hpp"
+
+#include <string_view>
+
+#include "models/graph_builder.hpp"
+
+namespace hetsim::training {
+namespace {
+
+/// Which parallel group a collective of the dense builder spans, by its name: ZeRO-3 parameter
+/// gathers the data-parallel group, context-parallel K/V exchanges the context-parallel group,
+/// everything else (TP all-reduce, SP gather/scatter, the vocab-parallel loss) the tensor group.
+int nodes_of(const Op& op, const ParallelPlan& p, int slots) {
+  const std::string_view name = op.name;
+  if (name.starts_with("zero3_")) return group_nodes(p.dp, p.tp * p.cp, slots);
+  if (name.starts_with("cp_")) return group_nodes(p.cp, p.tp, slots);
+  return group_nodes(p.tp, 1, slots);
+}
+
+/// Prices `ops` into `into`; `keep` selects which ops belong to this pass.
+template <class Keep>
+void price(std::vector<Op>& ops, const ParallelPlan& p, const hw::CostModel& cost, int slots, PassCost& into, Keep keep) {
+  for (Op& op : ops) {
+    if (!keep(op)) continue;
+    if (op.cls == OpClass::collective) op.group_nodes = nodes_of(op, p, slots);
+    const double t = cost.time(op);
+    into.seconds += t;
+    if (op.cls == OpClass::collective) into.comm += t;
+    else into.flops += op.flops * op.repeat;
+  }
+}
+
+bool is_weight_gradient(const Op& op) { return std::string_view(op.name).ends_with("_wgrad"); }
+
+}  // namespace
+
+int group_nodes(int size, int stride, int slots) {
+  if (size <= 1) return 1;
+  const long span = static_cast<long>(size) * stride;  // ranks from the first member to past the last
+  if (span <= slots) return 1;
+  // Members stride apart: a node holds slots / stride of them when stride < slots, else one.
+  if (stride >= slots) return size;
+  return static_cast<int>((span + slots - 1) / slots);
+}
+
+std::vector<StageCost> price_stages(const models::ModelSpec& m, const TrainingJob& job, const hw::CostModel& cost,
+                                    int slots) {
+  const auto& builder = models::builder_for(m);
+  const ParallelPlan& p = job.plan;
+  std::vector<StageCost> stages;
+  std::vector<Op> ops;
+  const double stored = m.weight_bytes() / static_cast<double>(m.parameters());
+  for (int k = 0; k < job.model_stages(); ++k) {
+    const models::TrainingShape shape = job.shape(k);
+    StageCost s;
+    s.layers = static_cast<double>(shape.layers);
+    s.parameters = models::stage_parameters(m, p, shape);
+    builder.training_forward(m, shape, p, ops);
+    price(ops, p, cost, slots, s.forward, [](const Op&) { return true; });
+    builder.training_backward(m, shape, p, ops);
+    price(ops, p, cost, slots, s.backward_input, [](const Op& op) { return !is_weight_gradient(op); });
+    price(ops, p, cost, slots, s.backward_weight, is_weight_gradient);
+    s.boundary_bytes = static_cast<double>(job.micro_batch * job.seq_len * m.hidden_size) *
+                       bytes_per_element(m.precision.activations) / (p.tp * p.cp);
+    s.grad_bytes = s.parameters * bytes_per_element(job.grad_dtype);
+    s.param_bytes = s.parameters * stored;
+    builder.optimizer_step(m, shape, p, ops);
+    for (const Op& op : ops) s.optimizer += cost.time(op);
+    stages.push_back(s);
+  }
+  return stages;
+}
+
+double megatron_model_flops(const models::ModelSpec& m, std::int64_t sequences, std::int64_t seq_len) {
+  const double tokens = static_cast<double>(sequences) * static_cast<double>(seq_len);
+  const double L = static_cast<double>(m.num_hidden_layers);
+  const double linear = static_cast<double>(m.layer_linear_parameters());
+  const double head = static_cast<double>(m.vocab_size * m.hidden_size);
+  const double attention_width = static_cast<double>(m.num_attention_heads * m.head_dim);
+  const double forward = 2 * tokens * (L * linear + head) + 4 * tokens * static_cast<double>(seq_len) * L * attention_width;
+  return 3 * forward;
+}
+
+}  // namespace hetsim::training

@@ -1,0 +1,65 @@
+#pragma once
+// Prices what one device of each pipeline model stage does per micro-batch and per iteration, from
+// the model's training graphs (models/graph_builder.hpp) and the cost model (hw/cost_model.hpp):
+// forward, input-gradient and weight-gradient passes (collectives inside a pass, i.e. tensor,
+// sequence and context parallelism and ZeRO-3 gathers, priced by the alpha-beta model over the
+// scale-up link, or the scale-out level when their group spans nodes), the bytes a stage sends to
+// the next one, the gradient and parameter bytes data parallelism moves, and the optimizer step.
+// No SimGrid: the training engine replays these on the platform network.
+#include <vector>
+
+#include "hw/cost_model.hpp"
+#include "models/model.hpp"
+#include "sim/training/training_job.hpp"
+
+namespace hetsim::training {
+
+/// One pass of one micro-batch through one model stage on one device.
+struct PassCost {
+  double seconds = 0;  ///< the pass as run: compute and in-pass communication back to back
+  double comm = 0;     ///< of which collectives inside the pass (TP/SP, CP, ZeRO-3 gathers)
+  double flops = 0;    ///< arithmetic executed (recompute included)
+  PassCost& operator+=(const PassCost& o) {
+    seconds += o.seconds;
+    comm += o.comm;
+    flops += o.flops;
+    return *this;
+  }
+};
+
+struct StageCost {
+  double layers = 0;
+  double parameters = 0;          ///< held by one device (models::stage_parameters)
+  PassCost forward, backward_input, backward_weight;  ///< backward = input + weight parts
+  /// Bytes one device sends to the next stage per micro-batch: the stage's output activations
+  /// (and the same again, as input gradients, backwards), split over the tensor-parallel ranks
+  /// (Megatron's scatter/gather of pipeline sends).
+  double boundary_bytes = 0;
+  double grad_bytes = 0;     ///< gradients one device reduces over data parallelism
+  double param_bytes = 0;    ///< parameters as stored (the ZeRO 1/2 all-gather after the step)
+  double optimizer = 0;      ///< seconds of the optimizer step on one device
+  PassCost backward() const {
+    PassCost b = backward_input;
+    b += backward_weight;
+    return b;
+  }
+};
+
+/// Nodes a group of `size` ranks spaced `stride` apart spans, with `slots` devices per node and
+/// ranks placed in order (Megatron's tp-cp-dp-pp order puts tensor parallelism innermost).
+int group_nodes(int size, int stride, int slots);
+
+/// Prices every model stage of `job` (pp · virtual_stages entries). `cost` must carry the
+/// scale-out level (hw::CostModel::set_scale_out) when some group spans nodes.
+std::vector<StageCost> price_stages(const models::ModelSpec& model, const TrainingJob& job, const hw::CostModel& cost,
+                                    int slots_per_node);
+
+/// Megatron-LM's model FLOPs of one iteration (Narayanan et al., SC'21, §5.1, with the attention
+/// and LM-head terms; generalised to GQA and gated MLPs by counting the linear layers' weights):
+/// 3 (forward + backward) x [2 x tokens x (L x linear weights per layer + V x h)
+///                          + 4 x tokens x s x L x (heads x head_dim)]
+/// without recompute and with full (non-causal) attention, as Megatron counts. For GPT with
+/// h' = 4h MLP this is 72 B s L h^2 (1 + s/(6h) + V/(12 L h)).
+double megatron_model_flops(const models::ModelSpec& model, std::int64_t sequences, std::int64_t seq_len);
+
+}  // namespace hetsim::training

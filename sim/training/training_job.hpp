@@ -1,0 +1,61 @@
+#pragma once
+// What one training job runs, as plain data: the batch (sequence length, global and micro batch;
+// gradient accumulation follows), the parallel plan, recompute, the gradient dtype, which
+// data-parallel communication overlaps with compute, and how the layers are split over the
+// pipeline's model stages. Built and validated by sim/scenario/training_scenario; read by the
+// stage pricer and the training engine.
+#include <cstdint>
+#include <vector>
+
+#include "models/graph_builder.hpp"
+#include "sim/core/op.hpp"
+#include "sim/core/parallel_plan.hpp"
+
+namespace hetsim::training {
+
+/// Which data-parallel communication overlaps with compute (Megatron-LM's --overlap-grad-reduce
+/// and --overlap-param-gather; both on in its published large-scale runs).
+struct Overlap {
+  /// Each model chunk's gradient reduction starts as soon as its last backward pass ends, while
+  /// other chunks still compute; off: all start after the rank's last backward.
+  bool grad_reduce = true;
+  /// ZeRO >= 1: each chunk's parameter all-gather after the optimizer step runs under the next
+  /// iteration's forward passes (the first forward of a chunk waits for it); off: the iteration
+  /// ends when the gather does.
+  bool param_gather = true;
+  /// Parameters per communication bucket: with overlap, a reduction can end no sooner than one
+  /// bucket's share after the backward that produces its gradients, and a forward no sooner than
+  /// one bucket's share of it after its parameters arrive.
+  double bucket_parameters = 40e6;
+};
+
+struct TrainingJob {
+  std::int64_t seq_len = 0;       ///< tokens per sequence
+  std::int64_t global_batch = 0;  ///< sequences per iteration, all data-parallel ranks together
+  std::int64_t micro_batch = 1;   ///< sequences per micro-batch
+  int iterations = 1;
+  ParallelPlan plan;
+  models::TrainingShape::Recompute recompute = models::TrainingShape::Recompute::none;
+  DType grad_dtype = DType::fp32;  ///< gradient accumulation and reduction (Megatron's fp32 main grads)
+  Overlap overlap;
+  /// Decoder layers of each model stage (pp · virtual_stages entries, in model-stage order).
+  std::vector<std::int64_t> stage_layers;
+
+  /// Micro-batches each data-parallel rank runs per iteration (gradient accumulation steps).
+  std::int64_t microbatches() const { return global_batch / (micro_batch * plan.dp); }
+  std::int64_t tokens_per_iteration() const { return global_batch * seq_len; }
+  int model_stages() const { return plan.pp * plan.virtual_stages; }
+  /// The shape of one micro-batch through model stage `stage`.
+  models::TrainingShape shape(int stage) const {
+    models::TrainingShape s;
+    s.micro_batch = micro_batch;
+    s.seq_len = seq_len;
+    s.stage = stage;
+    s.layers = stage_layers.at(static_cast<std::size_t>(stage));
+    s.recompute = recompute;
+    s.grad_dtype = grad_dtype;
+    return s;
+  }
+};
+
+}  // namespace hetsim::training

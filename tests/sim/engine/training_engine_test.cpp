@@ -1,0 +1,178 @@
+// The training engine against analytic results: the pipeline bubble of 1F1B and interleaved 1F1B
+// with uniform stages and free communication, a data-parallel all-reduce on an idle fabric against
+// its alpha-beta time, one GPU without communication (the iteration is the priced passes, MFU the
+// cost model's compute fraction), and the lower bound every plan respects.
+// One run per TEST_CASE: SimGrid allows one engine per process (ctest runs each case alone).
+#include <catch2/catch.hpp>
+
+#include <fmt/format.h>
+
+#include "sim/core/config.hpp"
+#include "sim/engine/training_engine.hpp"
+#include "sim/scenario/run_description.hpp"
+#include "sim/scenario/training_scenario.hpp"
+
+using namespace hetsim;
+
+namespace {
+
+sim::TrainingScenario load(const std::string& yaml) {
+  const auto doc = config::Document::load_string(yaml, "training_test.yaml");
+  return sim::load_training_scenario(doc);
+}
+
+/// A node of `gpus` H100 slots whose links are effectively free (1,000,000 TB/s, no latency), so
+/// pipeline sends cost nothing and only the schedule shapes the iteration.
+std::string free_node(int gpus) {
+  std::string tiers, links;
+  for (int i = 0; i < gpus; ++i) {
+    tiers += fmt::format("      - {{name: gpu{}.hbm, kind: hbm, capacity: 80 GB, bandwidth: 1000000 TB/s}}\n", i);
+    links += fmt::format("      - {{name: l{}, kind: nvlink, between: [gpu{}.hbm, sw], bandwidth: 1000000 TB/s}}\n", i, i);
+  }
+  return fmt::format("    name: free\n    tiers:\n{}    switches: [sw]\n    links:\n{}", tiers, links);
+}
+
+/// Llama-3-8B-shaped layers with a tiny vocabulary, so that embedding and LM head add almost
+/// nothing and every stage costs the same.
+constexpr const char* kUniformModel = R"(
+model: {preset: llama-3-8b, name: uniform-8b, vocab_size: 8}
+)";
+
+double sum_times(const sim::RankTimes& t) { return t.total(); }
+
+}  // namespace
+
+TEST_CASE("training engine: 1F1B bubble is (p-1)/m of the compute with uniform stages and free communication",
+          "[training][engine]") {
+  const int p = 4, m = 8;
+  const auto sc = load(fmt::format(R"({}
+cluster:
+  device: h100-sxm5-80gb
+  node:
+{}
+training: {{seq_len: 2048, global_batch: {}, micro_batch: 1, parallel: {{pp: {}}}, iterations: 1}}
+policies: {{pipeline_schedule: {{impl: 1f1b}}}}
+)",
+                                   kUniformModel, free_node(p), m, p));
+  const auto rec = sim::run_training(sc);
+  REQUIRE(rec.ranks.size() == static_cast<std::size_t>(p));
+  const double pass = sc.stages[1].forward.seconds + sc.stages[1].backward().seconds;
+  for (const auto& r : rec.ranks) {
+    INFO("stage " << r.pp);
+    // Every stage computes m forward+backward passes and waits (p-1) passes' worth: before its
+    // first forward and after its last backward.
+    const double waited = r.times.pp_bubble + r.times.pp_comm + r.times.idle;
+    CHECK(waited / (r.times.compute + r.times.tp_comm) == Approx(static_cast<double>(p - 1) / m).epsilon(0.01));
+    CHECK(r.times.pp_comm < 1e-6 * pass);
+    CHECK(r.peak_in_flight == std::min(m, p - r.pp));  // 1F1B holds at most p - s micro-batches
+  }
+  REQUIRE(rec.iterations.size() == 1);
+  CHECK(rec.iterations[0].end == Approx((m + p - 1) * pass + sc.stages[0].optimizer).epsilon(0.01));
+}
+
+TEST_CASE("training engine: interleaving cuts the bubble to (p-1)/(v m)", "[training][engine]") {
+  const int p = 4, m = 8, v = 2;
+  const auto sc = load(fmt::format(R"({}
+cluster:
+  device: h100-sxm5-80gb
+  node:
+{}
+training: {{seq_len: 2048, global_batch: {}, micro_batch: 1, parallel: {{pp: {}}}, iterations: 1}}
+policies: {{pipeline_schedule: {{impl: interleaved_1f1b, virtual_stages: {}}}}}
+)",
+                                   kUniformModel, free_node(p), m, p, v));
+  const auto rec = sim::run_training(sc);
+  for (const auto& r : rec.ranks) {
+    INFO("stage " << r.pp);
+    const double waited = r.times.pp_bubble + r.times.pp_comm + r.times.idle;
+    CHECK(waited / (r.times.compute + r.times.tp_comm) == Approx(static_cast<double>(p - 1) / (v * m)).epsilon(0.02));
+  }
+}
+
+TEST_CASE("training engine: a data-parallel all-reduce on an idle fabric takes its alpha-beta time", "[training][engine]") {
+  // Two nodes of one H100 each, one NIC each on one rail: the ring's two flows go opposite ways on
+  // split-duplex links, so nothing contends. Overlap off: the reduction starts after the backward.
+  const auto sc = load(R"(
+model: llama-3-8b
+cluster:
+  device: h100-sxm5-80gb
+  node:
+    name: one
+    tiers: [{name: gpu0.hbm, kind: hbm, capacity: 80 GB, bandwidth: 3.35 TB/s}]
+    links: []
+    nics: [{name: nic0, kind: ib, attach: gpu0.hbm, bandwidth: 400 Gbps, latency: 1 us}]
+  fabric: {kind: rail, uplink_bandwidth: 800 Gbps, latency: 1 us}
+training:
+  seq_len: 2048
+  global_batch: 2
+  parallel: {dp: 2}
+  overlap: {grad_reduce: false}
+  iterations: 1
+output: {timeline: true}
+)");
+  const auto rec = sim::run_training(sc, {.timeline = sc.timeline});
+  const sim::TimelineSpan* reduce = nullptr;
+  for (const auto& s : rec.timeline)
+    if (s.name == "grad_reduce") reduce = &s;
+  REQUIRE(reduce != nullptr);
+  // k = 2: 2(k-1) = 2 steps of alpha (NIC -> NIC on one rail: 2 x 1 us) and 2(k-1)/k x N bytes at 400 Gb/s.
+  const double alpha = 2e-6, bw = 400e9 / 8, n = sc.stages[0].grad_bytes;
+  CHECK(reduce->end - reduce->start == Approx(2 * alpha + n / bw).epsilon(1e-9));
+  // The rank waited exactly that long after its backward.
+  CHECK(rec.ranks[0].times.dp_comm == Approx(2 * alpha + n / bw).epsilon(1e-9));
+}
+
+TEST_CASE("training engine: one GPU without communication runs its priced passes, MFU is the compute fraction",
+          "[training][engine]") {
+  const int m = 4;
+  const auto sc = load(fmt::format(R"(
+model: llama-3-8b
+cluster: {{device: h100-sxm5-80gb}}
+training: {{seq_len: 4096, global_batch: {}, micro_batch: 1, iterations: 2}}
+)",
+                                   m));
+  const auto rec = sim::run_training(sc);
+  const auto& st = sc.stages.at(0);
+  const double step = m * (st.forward.seconds + st.backward().seconds) + st.optimizer;
+  REQUIRE(rec.iterations.size() == 2);
+  for (const auto& it : rec.iterations) CHECK(it.end - it.start == Approx(step).epsilon(1e-12));
+  const auto info = sim::describe_training_run(sc);
+  const auto summary = sim::summarize(info, rec);
+  CHECK(summary.mfu == Approx(info.model_flops_per_iteration / (step * sc.device->peak(DType::bf16))).epsilon(1e-12));
+  // Nothing waits: the time is compute (and the optimizer).
+  const auto& t = rec.ranks[0].times;
+  CHECK(t.pp_bubble + t.pp_comm + t.dp_comm + t.idle == 0.0);
+  CHECK(sum_times(t) == Approx(2 * step).epsilon(1e-12));
+}
+
+TEST_CASE("training engine: no rank group beats the plan's lower bound and its time adds up", "[training][engine]") {
+  const auto sc = load(R"(
+model: llama-3-70b
+cluster:
+  device: h100-sxm5-80gb
+  node: hgx-h100
+  fabric: {kind: rail, uplink_bandwidth: 3.2 Tbps, latency: 1 us}
+training:
+  seq_len: 4096
+  global_batch: 32
+  parallel: {tp: 4, pp: 4, dp: 4, sp: true}
+  zero: 1
+  recompute: selective
+  iterations: 2
+policies: {pipeline_schedule: {impl: interleaved_1f1b, virtual_stages: 2}}
+)");
+  const auto rec = sim::run_training(sc);
+  const double iterations_span = rec.iterations.back().end;
+  const int m = static_cast<int>(sc.job.microbatches());
+  for (const auto& r : rec.ranks) {
+    INFO("stage " << r.pp << " dp " << r.dp);
+    double compute = 0;
+    for (int c = 0; c < sc.job.plan.virtual_stages; ++c) {
+      const auto& st = sc.stages[static_cast<std::size_t>(c * sc.job.plan.pp + r.pp)];
+      compute += m * (st.forward.seconds + st.backward().seconds) + st.optimizer;
+    }
+    // Each group's time splits exactly into its kinds, and it cannot run faster than its passes.
+    CHECK(r.times.total() == Approx(iterations_span).epsilon(1e-9));
+    CHECK(iterations_span / rec.iterations.size() >= compute * (1 - 1e-12));
+  }
+}
