@@ -167,6 +167,7 @@ class TrainingRun {
       part->wait();
       arrived = std::max(arrived, part->get_finish_time());
     }
+    slot.parts.clear();  // releases the finished activities now: a run holds only those in flight
     const double t1 = now();
     const double bubble = std::max(0.0, std::min(slot.producer_end, t1) - t0);
     RankRecord& r = records_.ranks[g];

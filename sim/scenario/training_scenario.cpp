@@ -163,6 +163,16 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
   } else {
     sc.node = std::make_shared<const hw::NodeSpec>(hw::default_node(*sc.device, sc.gpus()));
   }
+  // cluster.nic_bandwidth: every NIC of the node at this speed (what-if: 400G vs 100G).
+  if (cluster.has("nic_bandwidth")) {
+    auto spec = std::make_shared<hw::NodeSpec>(*sc.node);
+    if (spec->nics.empty())
+      cluster.fail_key("nic_bandwidth", cluster.child("nic_bandwidth").shown(),
+                       fmt::format("node '{}' ({}) has no NICs to set", spec->name, spec->source));
+    const double bw = cluster.quantity("nic_bandwidth", units::Dim::bandwidth).positive().value();
+    for (auto& nic : spec->nics) nic.bandwidth = bw;
+    sc.node = spec;
+  }
   const int slots = sc.slots_per_node();
   sc.nodes = (sc.gpus() + slots - 1) / slots;
   const hw::MemoryTier& held = *sc.node->topology.tier(sc.node->device_slots.front());

@@ -1,0 +1,109 @@
+// Training scenarios through the CLI: every shipped scenarios/train_*.yaml runs and writes its
+// results; runs are deterministic to the byte; bad training input is one clear error (exit 2)
+// naming the key path, before anything runs.
+#include <catch2/catch.hpp>
+
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "support.hpp"
+
+using namespace hetsim;
+using Catch::Contains;
+
+namespace {
+std::vector<std::string> shipped_training_scenarios() {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(test::source_dir() + "/scenarios"))
+    if (e.path().filename().string().starts_with("train_") && e.path().extension() == ".yaml") out.push_back(e.path().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+constexpr const char* kSmallJob = R"(
+model: llama-3-8b
+cluster: {device: h100-sxm5-80gb, node: hgx-h100}
+training:
+  seq_len: 2048
+  global_batch: 16
+  parallel: {tp: 2, pp: 2, dp: 2}
+  zero: 1
+  iterations: 2
+policies: {pipeline_schedule: {impl: 1f1b}}
+output: {timeline: true}
+)";
+}  // namespace
+
+TEST_CASE("training cli: every shipped training scenario runs and writes its results", "[e2e][training]") {
+  const auto files = shipped_training_scenarios();
+  REQUIRE(files.size() >= 2);
+  for (const auto& file : files) {
+    INFO(file);
+    test::TempDir dir("train_shipped");
+    const auto r = test::run_hetsim(fmt::format("run --quiet '{}' --out '{}' --set training.iterations=2", file, dir.str()));
+    REQUIRE(r.exit_code == 0);
+    for (const char* name : {"iterations.csv", "ranks.csv", "summary.json", "resolved.yaml"})
+      CHECK(std::filesystem::exists(dir.file(name)));
+    const auto its = test::read_csv(dir.file("iterations.csv"));
+    REQUIRE(its.size() == 2);
+    const auto summary = nlohmann::json::parse(test::read_file(dir.file("summary.json")));
+    const double mfu = summary["training"]["mfu"].get<double>();
+    CHECK(mfu > 0.05);
+    CHECK(mfu < 1.0);
+    // Tokens per second is the batch's tokens over the step time.
+    const double tokens = summary["batch"]["seq_len"].get<double>() * summary["batch"]["global_batch"].get<double>();
+    CHECK(summary["training"]["tokens_per_s"].get<double>() ==
+          Approx(tokens / summary["training"]["step_time_s"].get<double>()).epsilon(1e-12));
+  }
+}
+
+TEST_CASE("training cli: same scenario and seed give identical bytes", "[e2e][training]") {
+  test::TempDir dir("train_det");
+  const auto file = dir.write("job.yaml", kSmallJob);
+  for (const char* out : {"a", "b"})
+    REQUIRE(test::run_hetsim(fmt::format("run --quiet '{}' --out '{}'", file, dir.file(out))).exit_code == 0);
+  for (const char* name : {"iterations.csv", "ranks.csv", "summary.json", "timeline.json"}) {
+    INFO(name);
+    const auto a = test::read_file(dir.file(std::string("a/") + name));
+    CHECK(!a.empty());
+    CHECK(a == test::read_file(dir.file(std::string("b/") + name)));
+  }
+  // The timeline has a process per rank group: 2 stages x 2 replicas.
+  const auto trace = nlohmann::json::parse(test::read_file(dir.file("a/timeline.json")));
+  int processes = 0;
+  for (const auto& e : trace["traceEvents"])
+    if (e["ph"] == "M" && e["name"] == "process_name") ++processes;
+  CHECK(processes == 4);
+}
+
+TEST_CASE("training cli: bad training input is one error naming the key, exit 2", "[e2e][training]") {
+  test::TempDir dir("train_bad");
+  const auto file = dir.write("job.yaml", kSmallJob);
+  struct Case {
+    std::string set, expect;
+  };
+  const Case cases[] = {
+      {"training.global_batch=15", "training.global_batch"},
+      {"training.parallel.tp=3", "training.parallel.tp"},
+      {"training.parallel.sp=true --set training.parallel.tp=1", "training.parallel.sp"},
+      {"training.zero=4", "training.zero"},
+      {"training.recompute=some", "training.recompute"},
+      {"training.layers_per_stage=[10,10]", "training.layers_per_stage"},
+      {"policies.pipeline_schedule.impl=2f2b", "policies.pipeline_schedule.impl"},
+      {"training.seq_len=0", "training.seq_len"},
+      {"training.parallel.dp=8 --set training.global_batch=64", "cluster"},  // 32 GPUs on one node without a fabric
+      {"training.sequence_length=4096", "training.sequence_length"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.set);
+    const auto r = test::run_hetsim(fmt::format("run --quiet '{}' --out '{}' --set {}", file, dir.file("out"), c.set));
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Contains(c.expect));
+    CHECK_FALSE(std::filesystem::exists(dir.file("out")));
+  }
+  const auto ok = test::run_hetsim(fmt::format("validate '{}'", file));
+  CHECK(ok.exit_code == 0);
+  CHECK_THAT(ok.output, Contains("OK"));
+}
