@@ -24,11 +24,22 @@ const GraphBuilder& builder_for(const ModelSpec& m) {
   return *it->second;
 }
 
+std::vector<std::int64_t> default_stage_layers(std::int64_t layers, int stages) {
+  std::vector<std::int64_t> out(static_cast<std::size_t>(stages), layers / stages);
+  std::int64_t extra = layers % stages;
+  // Extra layers go to the middle stages first (1 .. stages-2), then the last, then the first.
+  for (int k = 1; k < stages - 1 && extra > 0; ++k, --extra) ++out[static_cast<std::size_t>(k)];
+  if (extra > 0 && stages > 1) {
+    ++out.back();
+    --extra;
+  }
+  if (extra > 0) ++out.front();
+  return out;
+}
+
 double stage_layers(const ModelSpec& m, const ParallelPlan& p, const TrainingShape& t) {
   if (t.layers >= 0) return static_cast<double>(t.layers);
-  const int stages = model_stages(p);
-  const std::int64_t per = m.num_hidden_layers / stages;
-  return static_cast<double>(t.stage == stages - 1 ? m.num_hidden_layers - per * (stages - 1) : per);
+  return static_cast<double>(default_stage_layers(m.num_hidden_layers, model_stages(p)).at(static_cast<std::size_t>(t.stage)));
 }
 
 double stage_parameters(const ModelSpec& m, const ParallelPlan& p, const TrainingShape& t) {

@@ -21,8 +21,7 @@ struct TrainingShape {
   /// Model stage (0 .. pp·v-1, v = plan.virtual_stages): stage 0 embeds, the last one computes the
   /// loss. With interleaving, rank r's chunk c is model stage c·pp + r.
   int stage = 0;
-  /// Decoder layers of this stage; -1: an even split of num_hidden_layers over the pp·v model
-  /// stages, the last one taking the remainder (a partition policy may choose otherwise).
+  /// Decoder layers of this stage; -1: default_stage_layers over the pp·v model stages.
   std::int64_t layers = -1;
   /// Recompute the forward pass inside backward: none, selective (attention only) or full.
   enum class Recompute { none, selective, full } recompute = Recompute::none;
@@ -31,8 +30,12 @@ struct TrainingShape {
 
 /// Model stages of a plan: pp ranks times v chunks each.
 inline int model_stages(const ParallelPlan& p) { return p.pp * p.virtual_stages; }
-/// Decoder layers of model stage `t.stage` (t.layers, or an even split with the last stage taking
-/// the remainder).
+/// The default split of `layers` decoder layers over `stages` model stages: as even as possible,
+/// the extra layers on the stages after the first, so that the first and last stages (which also
+/// embed and compute the LM head and loss) carry the fewer layers when the split is uneven
+/// (Llama 3's 126 layers over 16 stages: 7, 8 x 14, 7, as in Dubey et al. 2024, §3.3.2).
+std::vector<std::int64_t> default_stage_layers(std::int64_t layers, int stages);
+/// Decoder layers of model stage `t.stage` (t.layers, or default_stage_layers).
 double stage_layers(const ModelSpec& m, const ParallelPlan& p, const TrainingShape& t);
 /// Parameters one device of model stage `t.stage` holds: its layers', the embedding on the first
 /// stage, the LM head on the last (with tied embeddings and more than one stage, the last stage

@@ -26,7 +26,7 @@ ParallelPlan parse_plan(const config::Node& cfg, const models::ModelSpec& m) {
   return p;
 }
 
-/// training.layers_per_stage, or an even split with the remainder on the last stage.
+/// training.layers_per_stage, or models::default_stage_layers.
 std::vector<std::int64_t> parse_partition(const config::Node& training, const models::ModelSpec& m, int stages) {
   std::vector<std::int64_t> layers;
   if (auto given = training.maybe("layers_per_stage")) {
@@ -46,10 +46,7 @@ std::vector<std::int64_t> parse_partition(const config::Node& training, const mo
   if (m.num_hidden_layers < stages)
     training.fail(fmt::format("{} has {} layers, fewer than the {} model stages (pp x virtual_stages)", m.name,
                               m.num_hidden_layers, stages));
-  const std::int64_t per = m.num_hidden_layers / stages;
-  layers.assign(static_cast<std::size_t>(stages), per);
-  layers.back() = m.num_hidden_layers - per * (stages - 1);
-  return layers;
+  return models::default_stage_layers(m.num_hidden_layers, stages);
 }
 
 /// The scale-out level collectives spanning nodes use: the node's first NIC, with the fabric's

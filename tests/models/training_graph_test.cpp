@@ -2,6 +2,9 @@
 // Narayanan et al. SC'21): forward GEMMs do 2 FLOPs per parameter per token, backward twice that.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <numeric>
+
 #include "catalog_entries.hpp"
 #include "models/graph_builder.hpp"
 
@@ -144,4 +147,22 @@ TEST_CASE("training graphs: recompute, ZeRO gradient sync and the Adam step", "[
     REQUIRE(sync.size() == 1);
     CHECK(sync[0].collective == Collective::reduce_scatter);
   }
+}
+
+TEST_CASE("training graphs: the default partition is as even as possible, first and last stages lighter", "[models][training]") {
+  using V = std::vector<std::int64_t>;
+  CHECK(models::default_stage_layers(32, 4) == V{8, 8, 8, 8});
+  // Llama 3 405B over 16 stages (Dubey et al. 2024, §3.3.2: one layer fewer on the first and last).
+  V llama(16, 8);
+  llama.front() = llama.back() = 7;
+  CHECK(models::default_stage_layers(126, 16) == llama);
+  CHECK(models::default_stage_layers(7, 3) == V{2, 3, 2});
+  CHECK(models::default_stage_layers(8, 3) == V{2, 3, 3});
+  CHECK(models::default_stage_layers(5, 1) == V{5});
+  for (int stages : {2, 3, 5, 16, 24})
+    for (std::int64_t layers : {24, 61, 80, 96, 126}) {
+      const V split = models::default_stage_layers(layers, stages);
+      CHECK(std::accumulate(split.begin(), split.end(), std::int64_t{0}) == layers);
+      CHECK(*std::max_element(split.begin(), split.end()) - *std::min_element(split.begin(), split.end()) <= 1);
+    }
 }
