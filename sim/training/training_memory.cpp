@@ -121,7 +121,8 @@ double activation_bytes_per_layer(const LayerShape& layer, double seq_len, doubl
 double embedding_activation_bytes(const LayerShape& layer, double seq_len, double micro_batch,
                                   const ParallelPlan& plan) {
   check_activation_args(seq_len, micro_batch, plan, 1);
-  // Korthikanti §4.3: the dropout mask after the embedding, sbh (sbh/t with SP) at 1 byte.
+  // Korthikanti §4.3: the dropout mask after the embedding, sbh (sbh/t with SP) at 1 byte; the
+  // first stage holds it for each microbatch in flight (their sbhp/t under 1F1B).
   if (!layer.dropout) return 0;
   return rank_tokens(seq_len, micro_batch, plan) * rank_widths(layer, plan).r;
 }
@@ -129,8 +130,9 @@ double embedding_activation_bytes(const LayerShape& layer, double seq_len, doubl
 double lm_head_activation_bytes(const LayerShape& layer, std::int64_t vocab_size, double seq_len, double micro_batch,
                                 const ParallelPlan& plan, double activation_bytes) {
   check_activation_args(seq_len, micro_batch, plan, activation_bytes);
-  // Korthikanti §4.3: the final norm's input and the output projection's input (sbh each at 2
-  // bytes, /t with SP) and the logits the vocab-parallel cross-entropy keeps in fp32, 4sbV/t.
+  // The logits the vocab-parallel cross-entropy keeps in fp32, 4sbV/t (Korthikanti §4.3); beside
+  // them, counted as the layers' tensors are, the final norm's input and the output projection's
+  // input (sbh each at 2 bytes, /t with SP).
   const RankWidths w = rank_widths(layer, plan);
   const double logits = 4.0 * static_cast<double>(vocab_size) / plan.tp;
   return rank_tokens(seq_len, micro_batch, plan) * (2 * w.r * activation_bytes + logits);
