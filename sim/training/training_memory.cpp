@@ -1,0 +1,310 @@
+#include "sim/training/training_memory.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "sim/core/error.hpp"
+
+namespace hetsim::training {
+
+ModelStates zero_bytes(double parameters, int dp, int zero_stage, const StateBytes& bytes) {
+  if (zero_stage < 0 || zero_stage > 3)
+    throw InputError(fmt::format("training memory: zero = {}: expected 0, 1, 2 or 3", zero_stage));
+  if (dp < 1) throw InputError(fmt::format("training memory: dp = {}: expected at least 1", dp));
+  if (!(parameters >= 0)) throw InputError(fmt::format("training memory: parameters = {}: expected >= 0", parameters));
+  // ZeRO §5.1-5.3: stage 1 partitions the optimizer states (P_os), stage 2 the gradients too
+  // (P_os+g), stage 3 the parameters too (P_os+g+p), each over the N_d data-parallel ranks.
+  const double psi = parameters, nd = dp;
+  ModelStates s;
+  s.weights = bytes.weight * psi / (zero_stage >= 3 ? nd : 1);
+  s.gradients = bytes.gradient * psi / (zero_stage >= 2 ? nd : 1);
+  s.master_weights = bytes.master * psi / (zero_stage >= 1 ? nd : 1);
+  s.optimizer_moments = bytes.moments * psi / (zero_stage >= 1 ? nd : 1);
+  return s;
+}
+
+LayerShape LayerShape::of(const models::ModelSpec& m) {
+  LayerShape l;
+  l.hidden = static_cast<double>(m.hidden_size);
+  l.intermediate = static_cast<double>(m.intermediate_size);
+  l.heads = static_cast<double>(m.num_attention_heads);
+  l.kv_heads = static_cast<double>(m.num_key_value_heads);
+  l.head_dim = static_cast<double>(m.head_dim);
+  l.gated_mlp = m.hidden_act == "silu";
+  return l;
+}
+
+LayerShape LayerShape::gpt(double hidden, double heads) {
+  LayerShape l;
+  l.hidden = hidden;
+  l.intermediate = 4 * hidden;
+  l.heads = heads;
+  l.kv_heads = heads;
+  l.head_dim = hidden / heads;
+  l.gated_mlp = false;
+  l.dropout = true;
+  return l;
+}
+
+namespace {
+
+/// The widths one tensor-parallel rank sees, per token.
+struct RankWidths {
+  double q;      ///< query (and attention output) width: heads/t x head_dim
+  double kv;     ///< K or V width: KV heads/t x head_dim, replicated (>= 1 head) when t exceeds them
+  double f;      ///< MLP inner width: f/t
+  double heads;  ///< attention heads: a/t
+  /// Width of the tensors of the replicated region (norms, the inputs of the column-parallel GEMMs,
+  /// the dropout masks): h, or h/t when sequence parallelism splits them along the sequence.
+  double r;
+};
+RankWidths rank_widths(const LayerShape& l, const ParallelPlan& plan) {
+  const double t = plan.tp;
+  const double kv_heads = std::max(1.0, std::floor(l.kv_heads / t));  // as ModelSpec::kv_heads_per_device
+  return {l.heads / t * l.head_dim, kv_heads * l.head_dim, l.intermediate / t, l.heads / t,
+          plan.sp ? l.hidden / t : l.hidden};
+}
+
+/// Tokens of one microbatch on one rank: context parallelism gives each rank s/cp of every sequence.
+double rank_tokens(double seq_len, double micro_batch, const ParallelPlan& plan) {
+  return seq_len * micro_batch / plan.cp;
+}
+
+void check_activation_args(double seq_len, double micro_batch, const ParallelPlan& plan, double activation_bytes) {
+  if (!(seq_len > 0)) throw InputError(fmt::format("training memory: seq_len = {}: expected > 0", seq_len));
+  if (!(micro_batch >= 1))
+    throw InputError(fmt::format("training memory: micro_batch = {}: expected >= 1", micro_batch));
+  if (plan.tp < 1 || plan.cp < 1)
+    throw InputError(fmt::format("training memory: tp = {}, cp = {}: expected degrees >= 1", plan.tp, plan.cp));
+  if (!(activation_bytes > 0))
+    throw InputError(fmt::format("training memory: activation bytes = {}: expected > 0", activation_bytes));
+}
+
+}  // namespace
+
+double activation_bytes_per_layer(const LayerShape& layer, double seq_len, double micro_batch, const ParallelPlan& plan,
+                                  Recompute recompute, double activation_bytes) {
+  check_activation_args(seq_len, micro_batch, plan, activation_bytes);
+  // Korthikanti et al. 2022 §4.1-4.2, per token, generalised: each stored tensor is counted at its
+  // width on this rank; `ab` bytes per element (their 2), dropout masks 1 byte per element.
+  const RankWidths w = rank_widths(layer, plan);
+  const double ab = activation_bytes;
+  const double mask = layer.dropout ? 1.0 : 0.0;
+  const double tokens = rank_tokens(seq_len, micro_batch, plan);
+
+  // Full recompute keeps only each layer's input (their 2sbh; sequence-parallel: 2sbh/t).
+  if (recompute == Recompute::full) return tokens * w.r * ab;
+
+  // Replicated region, split over t only with sequence parallelism (their 10sbh without SP):
+  //   the two norms' inputs (4sbh), the QKV GEMM's input (2sbh), the MLP's first GEMM's input
+  //   (2sbh), the attention and MLP dropout masks (sbh each).
+  const double replicated = w.r * (4 * ab + 2 * mask);
+  // Tensor-parallel region (their 24sbh/t): Q and K for QK^T (4sbh/t; K is kv wide under GQA),
+  //   V (2sbh/t), the output projection's input (2sbh/t), and the MLP's inner tensors: GeLU's
+  //   input and output (8sbh/t each with f = 4h), or SwiGLU's gate and up outputs and their
+  //   product (three f-wide tensors).
+  const double mlp_inner = (layer.gated_mlp ? 3 : 2) * w.f;
+  const double parallel = (w.q + 2 * w.kv + w.q + mlp_inner) * ab;
+  // The attention core (their 5as^2b/t): softmax output (2as^2b), with dropout its mask (as^2b)
+  // and output (2as^2b); a/t heads x s keys per query token. Under context parallelism a rank's
+  // s/cp queries still score all s keys (ring attention), so the keys stay s. A fused kernel
+  // (FlashAttention) keeps only the softmax's fp32 log-sum-exp per head and token instead;
+  // selective recompute keeps none of it.
+  double core = 0;
+  if (recompute == Recompute::none)
+    core = layer.fused_attention ? 4 * w.heads : w.heads * seq_len * (ab + mask * (1 + ab));
+  return tokens * (replicated + parallel + core);
+}
+
+double embedding_activation_bytes(const LayerShape& layer, double seq_len, double micro_batch,
+                                  const ParallelPlan& plan) {
+  check_activation_args(seq_len, micro_batch, plan, 1);
+  // Korthikanti §4.3: the dropout mask after the embedding, sbh (sbh/t with SP) at 1 byte; the
+  // first stage holds it for each microbatch in flight (their sbhp/t under 1F1B).
+  if (!layer.dropout) return 0;
+  return rank_tokens(seq_len, micro_batch, plan) * rank_widths(layer, plan).r;
+}
+
+double lm_head_activation_bytes(const LayerShape& layer, std::int64_t vocab_size, double seq_len, double micro_batch,
+                                const ParallelPlan& plan, double activation_bytes) {
+  check_activation_args(seq_len, micro_batch, plan, activation_bytes);
+  // The logits the vocab-parallel cross-entropy keeps in fp32, 4sbV/t (Korthikanti §4.3); beside
+  // them, counted as the layers' tensors are, the final norm's input and the output projection's
+  // input (sbh each at 2 bytes, /t with SP).
+  const RankWidths w = rank_widths(layer, plan);
+  const double logits = 4.0 * static_cast<double>(vocab_size) / plan.tp;
+  return rank_tokens(seq_len, micro_batch, plan) * (2 * w.r * activation_bytes + logits);
+}
+
+MemoryInputs::MemoryInputs(const models::ModelSpec& m)
+    : model(m),
+      layer(LayerShape::of(m)),
+      layers(static_cast<double>(m.num_hidden_layers)),
+      activation_bytes(bytes_per_element(m.precision.activations)),
+      // Mixed precision keeps an fp32 master copy; fp32 weights are their own master (Megatron's
+      // distributed-optimizer table: fp32 params and grads take 16 bytes per parameter, not 20).
+      master_weights(m.precision.weights != DType::fp32) {}
+
+namespace {
+
+/// One rank's parameters split into what is stored in precision.weights (the decoder's linear
+/// matrices) and in precision.activations (biases, norms, embedding, head), as ModelSpec stores them.
+struct ParameterSplit {
+  double linear_per_layer = 0, other_per_layer = 0;  ///< one decoder layer
+  double embedding = 0, head = 0;                    ///< the vocab-parallel tables this rank holds
+  double final_norm = 0;
+};
+ParameterSplit parameter_split(const MemoryInputs& in) {
+  const models::ModelSpec& m = in.model;
+  const LayerShape& l = in.layer;
+  const RankWidths w = rank_widths(l, in.plan);
+  const double h = l.hidden;
+  ParameterSplit p;
+  // q, k, v, o projections; gate/up/down (SwiGLU) or fc1/fc2; column- and row-parallel over tp.
+  p.linear_per_layer = h * w.q + 2 * h * w.kv + w.q * h + (l.gated_mlp ? 3 : 2) * h * w.f;
+  p.other_per_layer = 2 * h;  // input and post-attention norms, replicated
+  if (m.qkv_bias) p.other_per_layer += w.q + 2 * w.kv;
+  if (m.o_bias) p.other_per_layer += h;  // the row-parallel bias is added after the reduction: replicated
+  const double table = static_cast<double>(m.vocab_size) * h / in.plan.tp;  // vocab-parallel
+  if (in.holds_embedding) p.embedding = table;
+  // A tied head shares the embedding's table; a last stage without the embedding keeps its own
+  // copy (Megatron: share_embeddings_and_output_weights, synchronised over the embedding group).
+  if (in.holds_lm_head && !(m.tie_word_embeddings && in.holds_embedding)) p.head = table;
+  if (in.holds_lm_head) p.final_norm = h;
+  return p;
+}
+
+}  // namespace
+
+RankParameters rank_parameters(const MemoryInputs& in) {
+  const ParameterSplit p = parameter_split(in);
+  const double bw = bytes_per_element(in.model.precision.weights);
+  const double ba = bytes_per_element(in.model.precision.activations);
+  const double L = in.layers;
+  RankParameters r;
+  r.count = L * (p.linear_per_layer + p.other_per_layer) + p.embedding + p.head + p.final_norm;
+  r.stored_bytes = bw * (p.linear_per_layer * L) + ba * (p.other_per_layer * L + p.embedding + p.head + p.final_norm);
+  return r;
+}
+
+namespace {
+
+void check_inputs(const MemoryInputs& in) {
+  auto fail = [](const std::string& field, const std::string& value, const char* expected) {
+    throw InputError(fmt::format("training memory: {} = {}: expected {}", field, value, expected));
+  };
+  const ParallelPlan& p = in.plan;
+  if (in.seq_len <= 0) fail("seq_len", std::to_string(in.seq_len), "> 0");
+  if (in.micro_batch < 1) fail("micro_batch", std::to_string(in.micro_batch), ">= 1");
+  if (!(in.layers >= 0)) fail("layers", fmt::format("{}", in.layers), ">= 0");
+  if (in.in_flight < 0) fail("in_flight", std::to_string(in.in_flight), ">= 0");
+  if (in.embedding_in_flight && *in.embedding_in_flight < 0)
+    fail("embedding_in_flight", std::to_string(*in.embedding_in_flight), ">= 0");
+  if (in.lm_head_in_flight && *in.lm_head_in_flight < 0)
+    fail("lm_head_in_flight", std::to_string(*in.lm_head_in_flight), ">= 0");
+  if (p.tp < 1) fail("tp", std::to_string(p.tp), ">= 1");
+  if (p.dp < 1) fail("dp", std::to_string(p.dp), ">= 1");
+  if (p.cp < 1) fail("cp", std::to_string(p.cp), ">= 1");
+  if (p.virtual_stages < 1) fail("virtual_stages", std::to_string(p.virtual_stages), ">= 1");
+  if (p.zero < 0 || p.zero > 3) fail("zero", std::to_string(p.zero), "0, 1, 2 or 3");
+  if (!(in.activation_bytes > 0)) fail("activation_bytes", fmt::format("{}", in.activation_bytes), "> 0");
+  if (!(in.optimizer_moment_bytes >= 0))
+    fail("optimizer_moment_bytes", fmt::format("{}", in.optimizer_moment_bytes), ">= 0");
+  if (in.comm_buffer_bytes && !(*in.comm_buffer_bytes >= 0))
+    fail("comm_buffer_bytes", fmt::format("{}", *in.comm_buffer_bytes), ">= 0");
+  if (!(in.reserve_fraction >= 0)) fail("reserve_fraction", fmt::format("{}", in.reserve_fraction), ">= 0");
+  if (!(in.reserve_bytes >= 0)) fail("reserve_bytes", fmt::format("{}", in.reserve_bytes), ">= 0");
+}
+
+/// The ZeRO-2 gradient bucket, in elements: DeepSpeed's default zero_optimization.reduce_bucket_size
+/// (5e8 in its configuration docs; Lightning's DeepSpeedStrategy passes 2e8).
+constexpr double kZero2BucketElements = 5e8;
+
+/// The data-parallel communication buffers a rank holds beyond its gradient and parameter storage.
+double default_comm_buffers(const MemoryInputs& in, const RankParameters& params, double grad_bytes) {
+  const ParallelPlan& p = in.plan;
+  if (p.dp <= 1) return 0;
+  switch (p.zero) {
+    case 0:
+    case 1:
+      // Megatron reduces (all-reduce, or reduce-scatter for its distributed optimizer) and gathers
+      // in place in the contiguous gradient buffer (Megatron Core docs, "Distributed Optimizer").
+      return 0;
+    case 2:
+      // Unsharded gradients are collected into a bucket and reduce-scattered from it.
+      return std::min(params.count, kZero2BucketElements) * grad_bytes;
+    default: {
+      // Stage 3 (FSDP): the gathered parameters of the unit in use and of the one prefetched (PyTorch
+      // FSDP's rate limiter, limit_all_gathers, default since PyTorch 2.1, keeps two unsharded units;
+      // Zhao et al., VLDB'23), and the unit's unsharded gradients before their reduce-scatter. A
+      // unit is a layer, the embedding or the head.
+      const ParameterSplit s = parameter_split(in);
+      const double bw = bytes_per_element(in.model.precision.weights);
+      const double ba = bytes_per_element(in.model.precision.activations);
+      const double layer_params = s.linear_per_layer + s.other_per_layer;
+      const double layer_bytes = s.linear_per_layer * bw + s.other_per_layer * ba;
+      const double unit_params = std::max({in.layers > 0 ? layer_params : 0.0, s.embedding, s.head});
+      const double unit_bytes = std::max({in.layers > 0 ? layer_bytes : 0.0, s.embedding * ba, s.head * ba});
+      return 2 * unit_bytes + unit_params * grad_bytes;
+    }
+  }
+}
+
+}  // namespace
+
+RankMemory rank_memory(const MemoryInputs& in) {
+  check_inputs(in);
+  const ParallelPlan& p = in.plan;
+  const RankParameters params = rank_parameters(in);
+  const double grad_bytes = bytes_per_element(in.grad_dtype);
+
+  StateBytes sb;
+  sb.weight = params.count > 0 ? params.stored_bytes / params.count : bytes_per_element(in.model.precision.weights);
+  sb.gradient = grad_bytes;
+  sb.master = in.master_weights ? 4 : 0;
+  sb.moments = in.optimizer_moment_bytes;
+  const ModelStates states = zero_bytes(params.count, p.dp, p.zero, sb);
+
+  RankMemory mem;
+  mem.parameters = params.count;
+  mem.weights = states.weights;
+  mem.gradients = states.gradients;
+  mem.master_weights = states.master_weights;
+  mem.optimizer_moments = states.optimizer_moments;
+
+  // Activations: each held unit is one microbatch through one chunk of layers / v layers; the stage
+  // extras ride on the chunks that hold the embedding or the head.
+  const double s = static_cast<double>(in.seq_len), b = static_cast<double>(in.micro_batch);
+  const double per_layer = activation_bytes_per_layer(in.layer, s, b, p, in.recompute, in.activation_bytes);
+  const double chunk_layers = in.layers / p.virtual_stages;
+  const int end_chunks = (in.in_flight + p.virtual_stages - 1) / p.virtual_stages;
+  mem.activations = per_layer * chunk_layers * in.in_flight;
+  if (in.holds_embedding)
+    mem.activations += embedding_activation_bytes(in.layer, s, b, p) * in.embedding_in_flight.value_or(end_chunks);
+  if (in.holds_lm_head)
+    mem.activations += lm_head_activation_bytes(in.layer, in.model.vocab_size, s, b, p, in.activation_bytes) *
+                       in.lm_head_in_flight.value_or(end_chunks);
+
+  mem.comm_buffers = in.comm_buffer_bytes.value_or(default_comm_buffers(in, params, grad_bytes));
+  mem.workspace = in.reserve_fraction * (mem.model_states() + mem.activations + mem.comm_buffers) + in.reserve_bytes;
+  return mem;
+}
+
+std::string breakdown(const RankMemory& mem) {
+  constexpr double GiB = 1 << 30;
+  return fmt::format(
+      "weights {:.1f}, gradients {:.1f}, master weights {:.1f}, optimizer moments {:.1f}, activations {:.1f}, "
+      "comm buffers {:.1f}, workspace {:.1f} GiB",
+      mem.weights / GiB, mem.gradients / GiB, mem.master_weights / GiB, mem.optimizer_moments / GiB,
+      mem.activations / GiB, mem.comm_buffers / GiB, mem.workspace / GiB);
+}
+
+std::string over_capacity(const RankMemory& mem, const std::string& rank, double capacity_bytes) {
+  constexpr double GiB = 1 << 30;
+  return fmt::format("{}: {:.1f} GiB peak > {:.1f} GiB: {}", rank, mem.total() / GiB, capacity_bytes / GiB,
+                     breakdown(mem));
+}
+
+}  // namespace hetsim::training
