@@ -11,6 +11,7 @@ namespace hetsim::sim {
 namespace {
 
 constexpr const char* kStreamNames[] = {"compute", "pipeline", "data_parallel"};
+constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 
 void add(RankTimes& into, const RankTimes& t, double scale) {
   into.compute += t.compute * scale;
@@ -84,8 +85,8 @@ void write_training_results(const std::string& dir, const TrainingRunInfo& info,
   {
     AtomicFile f(path("ranks.csv"));
     f.write("pp,dp,first_rank,devices,compute_s,tp_comm_s,pp_bubble_s,pp_comm_s,dp_comm_s,optimizer_s,idle_s,"
-            "peak_in_flight,mem_weights_gb,mem_gradients_gb,mem_optimizer_gb,mem_activations_gb,mem_buffers_gb,"
-            "mem_reserve_gb,mem_total_gb\n");
+            "peak_in_flight,mem_weights_gib,mem_gradients_gib,mem_optimizer_gib,mem_activations_gib,mem_buffers_gib,"
+            "mem_reserve_gib,mem_total_gib\n");
     const double per = 1.0 / std::max(1, summary.iterations);
     for (const auto& r : records.ranks) {
       RankTimes t;
@@ -94,8 +95,8 @@ void write_training_results(const std::string& dir, const TrainingRunInfo& info,
               t.compute, t.tp_comm, t.pp_bubble, t.pp_comm, t.dp_comm, t.optimizer, t.idle, r.peak_in_flight);
       if (static_cast<std::size_t>(r.pp) < info.memory.size()) {
         const auto& m = info.memory[static_cast<std::size_t>(r.pp)];
-        f.print(",{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g}\n", m.weights / 1e9, m.gradients / 1e9, m.optimizer / 1e9,
-                m.activations / 1e9, m.buffers / 1e9, m.reserve / 1e9, m.total() / 1e9);
+        f.print(",{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g}\n", m.weights / kGiB, m.gradients / kGiB,
+                m.optimizer / kGiB, m.activations / kGiB, m.buffers / kGiB, m.reserve / kGiB, m.total() / kGiB);
       } else {
         f.write(",,,,,,,\n");
       }
@@ -131,9 +132,9 @@ void write_training_results(const std::string& dir, const TrainingRunInfo& info,
     t["hfu"] = summary.hfu;
     t["time_per_iteration"] = times_json(summary.mean_times);
     if (!info.memory.empty()) {
-      t["peak_memory_gb"] = summary.peak_memory / 1e9;
+      t["peak_memory_gib"] = summary.peak_memory / kGiB;
       t["peak_memory_stage"] = summary.peak_memory_stage;
-      t["device_memory_gb"] = info.device_memory / 1e9;
+      t["device_memory_gib"] = info.device_memory / kGiB;
     }
     j["training"] = t;
     j["engine"] = {{"passes", records.passes}, {"transfers", records.transfers}};
@@ -186,8 +187,8 @@ std::string training_summary_table(const TrainingRunInfo& info, const TrainingSu
                      "optimizer {:.3f}, idle {:.3f} (mean over rank groups)\n",
                      t.compute, t.tp_comm, t.pp_bubble, t.pp_comm, t.dp_comm, t.optimizer, t.idle);
   if (s.peak_memory_stage >= 0)
-    out += fmt::format("  memory      peak {:.1f} GB of {:.1f} GB on pipeline stage {}\n", s.peak_memory / 1e9,
-                       info.device_memory / 1e9, s.peak_memory_stage);
+    out += fmt::format("  memory      peak {:.1f} GiB of {:.1f} GiB per GPU, on pipeline stage {}\n", s.peak_memory / kGiB,
+                       info.device_memory / kGiB, s.peak_memory_stage);
   return out;
 }
 

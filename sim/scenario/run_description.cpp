@@ -79,7 +79,14 @@ TrainingRunInfo describe_training_run(const TrainingScenario& sc) {
   info.model_flops_per_iteration = training::megatron_model_flops(sc.model, sc.job.global_batch, sc.job.seq_len);
   info.peak_flops = sc.device->peak(sc.model.precision.gemm);
   info.peak_dtype = std::string(to_string(sc.model.precision.gemm));
-  info.device_memory = sc.device->memory().capacity;
+  info.device_memory = sc.device_memory;
+  for (const auto& m : sc.memory)
+    info.memory.push_back({.weights = m.weights,
+                           .gradients = m.gradients,
+                           .optimizer = m.optimizer_states(),
+                           .activations = m.activations,
+                           .buffers = m.comm_buffers,
+                           .reserve = m.workspace});
   YAML::Emitter emitter;
   emitter << sc.resolved;
   info.resolved_yaml = std::string(emitter.c_str()) + "\n";

@@ -7,6 +7,7 @@
 #include "sim/core/error.hpp"
 #include "sim/core/registry.hpp"
 #include "sim/scenario/scenario.hpp"
+#include "sim/training/pipeline_timing.hpp"
 
 namespace hetsim::sim {
 namespace {
@@ -60,6 +61,34 @@ hw::LinkLevel scale_out_of(const hw::NodeSpec& node, const std::optional<hw::Fab
   level.efficiency = e.memory;
   level.half_bytes = e.memory_half;
   return level;
+}
+
+/// One device's memory on each pipeline rank at its peak: its chunks' layers, the embedding on the
+/// first rank and the LM head on the last, and as many micro-batch chunks of activations as the
+/// schedule holds there at most (its order replayed with uniform passes).
+std::vector<training::RankMemory> rank_memories(const TrainingScenario& sc) {
+  const ParallelPlan& p = sc.job.plan;
+  const training::PipelineShape shape{p.pp, static_cast<int>(sc.job.microbatches()), p.virtual_stages};
+  const auto held = training::replay(shape, sc.schedule->order(shape), {}).peak_activations;
+  std::vector<training::RankMemory> out;
+  for (int s = 0; s < p.pp; ++s) {
+    training::MemoryInputs in(sc.model);
+    in.plan = p;
+    in.micro_batch = sc.job.micro_batch;
+    in.seq_len = sc.job.seq_len;
+    in.recompute = sc.job.recompute;
+    // Attention is priced as a fused (FlashAttention) kernel, which keeps no s x s scores.
+    in.layer.fused_attention = true;
+    in.layers = 0;
+    for (int c = 0; c < p.virtual_stages; ++c)
+      in.layers += static_cast<double>(sc.job.stage_layers[static_cast<std::size_t>(training::model_stage(shape, s, c))]);
+    in.holds_embedding = s == 0;
+    in.holds_lm_head = s == p.pp - 1;
+    in.in_flight = held[static_cast<std::size_t>(s)];
+    in.grad_dtype = sc.job.grad_dtype;
+    out.push_back(training::rank_memory(in));
+  }
+  return out;
 }
 
 }  // namespace
@@ -183,6 +212,15 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
                                  sc.gpus(), sc.nodes, slots, sc.node->name));
   if (sc.nodes > 1 && !sc.fabric)
     cluster.fail(fmt::format("the job needs {} nodes of {} GPUs; give cluster.fabric to join them", sc.nodes, slots));
+
+  sc.memory = rank_memories(sc);
+  sc.device_memory = sc.device->usable_memory > 0 ? sc.device->usable_memory : sc.device->memory().capacity;
+  for (std::size_t s = 0; s < sc.memory.size(); ++s)
+    if (sc.memory[s].total() > sc.device_memory)
+      training.fail(fmt::format("the plan does not fit: {} ({}); more pipeline stages, a higher ZeRO stage or more "
+                                "recompute would reduce it",
+                                training::over_capacity(sc.memory[s], fmt::format("rank (pipeline stage {})", s), sc.device_memory),
+                                sc.device->usable_memory > 0 ? sc.device->usable_memory_source : "datasheet capacity"));
 
   hw::CostModel cost(*sc.device);
   cost.set_scale_out(scale_out_of(*sc.node, sc.fabric, *sc.device));

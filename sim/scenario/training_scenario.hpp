@@ -29,6 +29,7 @@
 #include "sim/core/config.hpp"
 #include "sim/training/pipeline_schedule.hpp"
 #include "sim/training/stage_costs.hpp"
+#include "sim/training/training_memory.hpp"
 #include "sim/training/training_job.hpp"
 
 namespace hetsim::sim {
@@ -46,6 +47,9 @@ struct TrainingScenario {
   std::string schedule_name;  ///< policies.pipeline_schedule.impl
   std::unique_ptr<training::PipelineSchedule> schedule;
   std::vector<training::StageCost> stages;  ///< per model stage, priced at load
+  /// Per pipeline rank: one device's memory at its peak (the schedule's most micro-batches held).
+  std::vector<training::RankMemory> memory;
+  double device_memory = 0;  ///< what one device offers (driver-reported total, else the datasheet's)
   bool timeline = false;                    ///< output.timeline: write timeline.json
   YAML::Node resolved;
 

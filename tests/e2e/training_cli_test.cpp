@@ -107,3 +107,34 @@ TEST_CASE("training cli: bad training input is one error naming the key, exit 2"
   CHECK(ok.exit_code == 0);
   CHECK_THAT(ok.output, Contains("OK"));
 }
+
+TEST_CASE("training cli: a plan that does not fit names the rank, its peak and the breakdown, exit 2", "[e2e][training]") {
+  test::TempDir dir("train_fit");
+  const auto file = dir.write("job.yaml", std::string(kSmallJob) + "\n");
+  // Llama-3-8B on 8 GPUs: fits with ZeRO-1 at 2k tokens; 32k-token sequences without recompute do not.
+  const auto r = test::run_hetsim(fmt::format("run --quiet '{}' --out '{}' --set training.seq_len=8192 --set "
+                                              "model.max_position_embeddings=32768 --set training.seq_len=32768",
+                                              file, dir.file("out")));
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("training: the plan does not fit: rank (pipeline stage 0)"));
+  CHECK_THAT(r.output, Contains("GiB peak >"));
+  CHECK_THAT(r.output, Contains("activations"));
+  CHECK_FALSE(std::filesystem::exists(dir.file("out")));
+  // The run that fits reports each stage's memory, and the peak in summary.json.
+  REQUIRE(test::run_hetsim(fmt::format("run --quiet '{}' --out '{}'", file, dir.file("ok"))).exit_code == 0);
+  const auto ranks = test::read_csv(dir.file("ok/ranks.csv"));
+  REQUIRE(ranks.size() == 4);
+  double peak = 0;
+  for (const auto& row : ranks) {
+    const double total = std::stod(row.at("mem_total_gib"));
+    const double parts = std::stod(row.at("mem_weights_gib")) + std::stod(row.at("mem_gradients_gib")) +
+                         std::stod(row.at("mem_optimizer_gib")) + std::stod(row.at("mem_activations_gib")) +
+                         std::stod(row.at("mem_buffers_gib")) + std::stod(row.at("mem_reserve_gib"));
+    CHECK(total == Approx(parts).epsilon(1e-5));
+    peak = std::max(peak, total);
+  }
+  const auto summary = nlohmann::json::parse(test::read_file(dir.file("ok/summary.json")));
+  CHECK(summary["training"]["peak_memory_gib"].get<double>() == Approx(peak).epsilon(1e-5));
+  // The first stage holds the most micro-batches under 1F1B (p - s), so it peaks.
+  CHECK(summary["training"]["peak_memory_stage"].get<int>() == 0);
+}

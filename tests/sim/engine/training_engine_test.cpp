@@ -93,7 +93,7 @@ TEST_CASE("training engine: a data-parallel all-reduce on an idle fabric takes i
   // Two nodes of one H100 each, one NIC each on one rail: the ring's two flows go opposite ways on
   // split-duplex links, so nothing contends. Overlap off: the reduction starts after the backward.
   const auto sc = load(R"(
-model: llama-3-8b
+model: {preset: llama-3-8b, name: llama-3-8b-4-layers, num_hidden_layers: 4}   # fits one GPU with Adam
 cluster:
   device: h100-sxm5-80gb
   node:
@@ -126,7 +126,7 @@ TEST_CASE("training engine: one GPU without communication runs its priced passes
           "[training][engine]") {
   const int m = 4;
   const auto sc = load(fmt::format(R"(
-model: llama-3-8b
+model: {{preset: llama-3-8b, name: llama-3-8b-4-layers, num_hidden_layers: 4}}   # fits one GPU with Adam
 cluster: {{device: h100-sxm5-80gb}}
 training: {{seq_len: 4096, global_batch: {}, micro_batch: 1, iterations: 2}}
 )",
