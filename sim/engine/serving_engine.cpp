@@ -14,6 +14,7 @@
 #include "sim/core/units.hpp"
 #include "sim/engine/executor.hpp"
 #include "sim/engine/replica.hpp"
+#include "sim/engine/actor_failure.hpp"
 #include "sim/engine/simgrid_setup.hpp"
 #include "sim/engine/transfer_network.hpp"
 #include "sim/serving/cluster_facade.hpp"
@@ -52,10 +53,10 @@ class ServingRun final : public serving::ClusterFacade {
       for (auto& r : replicas_) r->on_complete([this](std::int64_t id, double end) { request_ended(id, end); });
     for (auto& r : replicas_) r->on_release([this](policies::Sequence& seq) { sequences_.release(seq); });
     for (std::size_t i = 0; i < replicas_.size(); ++i)
-      actors_[i] = sg::Actor::create(fmt::format("replica-{}", i), hosts_[i], [this, i] { guarded([&] { replica_loop(i); }); });
-    sg::Actor::create("source", frontend_, [this] { guarded([&] { source_loop(); }); });
+      actors_[i] = sg::Actor::create(fmt::format("replica-{}", i), hosts_[i], [this, i] { failure_.guard([&] { replica_loop(i); }); });
+    sg::Actor::create("source", frontend_, [this] { failure_.guard([&] { source_loop(); }); });
     engine->run();
-    if (failure_) std::rethrow_exception(failure_);
+    failure_.rethrow();
     // SimGrid returns from a deadlock (activities that can never complete) as from a normal end.
     if (!done_)
       throw InvariantError(fmt::format("the simulation stopped at {:g} s with work left ({} of {} replicas working, {} "
@@ -99,19 +100,6 @@ class ServingRun final : public serving::ClusterFacade {
   void issue(workload::Issue due);
   /// Request `id` ended (completed, rejected or dropped) at `now`.
   void request_ended(std::int64_t id, double now);
-  /// Runs `body`; on any exception records it and stops the simulation. kill_all makes SimGrid
-  /// unwind every other actor with its own (forced-exit) exception: that one must go on up to
-  /// SimGrid, and must not replace the failure (rethrown by run(), it used to end in std::terminate).
-  template <class F>
-  void guarded(F&& body) {
-    try {
-      body();
-    } catch (...) {
-      if (failure_) throw;
-      failure_ = std::current_exception();
-      sg::Actor::kill_all();
-    }
-  }
   /// Stops the run once `now` (default: the clock) is past the simulated-time limit, naming what took it there.
   /// `what` describes the activity (called only when the limit is passed: this runs every step).
   template <class Describe>
@@ -165,7 +153,7 @@ class ServingRun final : public serving::ClusterFacade {
   int pending_ = 0;  ///< sequence moves and timers in flight
   std::size_t working_ = 0;  ///< replica actors not suspended for lack of work
   bool done_ = false;        ///< nothing more can happen; replica actors end
-  std::exception_ptr failure_;
+  ActorFailure failure_;
   EngineStats stats_;
 };
 
@@ -244,7 +232,7 @@ void ServingRun::replica_loop(std::size_t i) {
       replica.end_step(graph, end);
     reached(end);
     ++stats_.events;
-    // Ctrl-C stops a long simulation here, between steps: guarded() keeps the Interrupted as the
+    // Ctrl-C stops a long simulation here, between steps: failure_.guard() keeps the Interrupted as the
     // run's failure and ends every actor, and the CLI removes the unfinished result folder.
     interrupt::check();
   }
@@ -377,7 +365,7 @@ void ServingRun::move_sequence(policies::Sequence& seq, std::size_t from, std::s
   dst.reserve_kv(seq);
   ++pending_;
   sg::Actor::create(fmt::format("move-{}", seq.id), frontend_, [this, &seq, &src, &dst, from, to, held = std::move(held), done] {
-    guarded([&] {
+    failure_.guard([&] {
       std::vector<TransferNetwork::Transfer> inflight;
       const ReplicaPlan& a = src.plan();
       const ReplicaPlan& b = dst.plan();
@@ -404,7 +392,7 @@ void ServingRun::move_sequence(policies::Sequence& seq, std::size_t from, std::s
 void ServingRun::set_timer(double at, std::function<void()> fn) {
   ++pending_;
   sg::Actor::create("timer", frontend_, [this, at, fn = std::move(fn)] {
-    guarded([&] {
+    failure_.guard([&] {
       if (at > sg::Engine::get_clock()) sg::this_actor::sleep_until(at);
       reached(now());
       fn();

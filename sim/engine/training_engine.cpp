@@ -10,6 +10,7 @@
 
 #include "sim/core/error.hpp"
 #include "sim/core/units.hpp"
+#include "sim/engine/actor_failure.hpp"
 #include "sim/engine/simgrid_setup.hpp"
 #include "sim/engine/transfer_network.hpp"
 
@@ -56,9 +57,9 @@ class TrainingRun {
     barrier_ = sg::Barrier::create(static_cast<unsigned>(groups_.size()));
     for (std::size_t g = 0; g < groups_.size(); ++g)
       sg::Actor::create(fmt::format("stage{}-dp{}", groups_[g].pp, groups_[g].dp), host_,
-                        [this, g] { guarded([&] { group_loop(g); }); });
+                        [this, g] { failure_.guard([&] { group_loop(g); }); });
     engine->run();
-    if (failure_) std::rethrow_exception(failure_);
+    failure_.rethrow();
     if (finished_ != groups_.size())
       throw InvariantError(fmt::format("the training simulation stopped at {:g} s with {} of {} rank groups unfinished: "
                                        "a pass waits for data that never comes",
@@ -217,7 +218,7 @@ class TrainingRun {
     const double buckets = buckets_of(stage);
     sg::Actor::create(fmt::format("dp-{}-stage{}-chunk{}", phase == kReduce ? "reduce" : "gather", s, chunk), host_,
                       [this, parts, extra, s, chunk, phase, start, g, ready, buckets] {
-                        guarded([&] {
+                        failure_.guard([&] {
                           for (auto& part : *parts) part->wait();
                           sg::this_actor::sleep_for(extra);
                           // Buckets go out as the backward produces them: the last one cannot
@@ -353,16 +354,6 @@ class TrainingRun {
       arrive(g, chunk, kReduce, now() + cost.seconds);
   }
 
-  template <class F>
-  void guarded(F&& body) {
-    try {
-      body();
-    } catch (...) {
-      if (failure_) throw;
-      failure_ = std::current_exception();
-      sg::Actor::kill_all();
-    }
-  }
 
   const TrainingScenario& sc_;
   TrainingOptions options_;
@@ -381,7 +372,7 @@ class TrainingRun {
   sg::BarrierPtr barrier_;
   TrainingRecords records_;
   std::size_t finished_ = 0;
-  std::exception_ptr failure_;
+  ActorFailure failure_;
 };
 
 }  // namespace

@@ -51,6 +51,7 @@ TrainingSummary summarize(const TrainingRunInfo& info, const TrainingRecords& re
   s.tokens_per_s_per_gpu = s.tokens_per_s / info.gpus;
   s.model_tflops_per_gpu = info.model_flops_per_iteration / s.step_time / info.gpus / 1e12;
   s.mfu = info.peak_flops > 0 ? s.model_tflops_per_gpu * 1e12 / info.peak_flops : 0;
+  s.time_to_train = info.train_tokens / s.tokens_per_s;
   // Executed FLOPs (recompute included) per iteration: every group's per-device FLOPs times its devices.
   double executed = 0;
   for (const auto& r : records.ranks) executed += r.flops * info.tp * info.cp;
@@ -130,6 +131,11 @@ void write_training_results(const std::string& dir, const TrainingRunInfo& info,
     t["peak_dtype"] = info.peak_dtype;
     t["mfu"] = summary.mfu;
     t["hfu"] = summary.hfu;
+    if (info.train_tokens > 0) {
+      t["train_tokens"] = info.train_tokens;
+      t["time_to_train_days"] = summary.time_to_train / 86400;
+      t["gpu_hours"] = summary.time_to_train / 3600 * info.gpus;
+    }
     t["time_per_iteration"] = times_json(summary.mean_times);
     if (!info.memory.empty()) {
       t["peak_memory_gib"] = summary.peak_memory / kGiB;
@@ -182,6 +188,9 @@ std::string training_summary_table(const TrainingRunInfo& info, const TrainingSu
   out += fmt::format("  throughput  {:.0f} tokens/s, {:.1f} tokens/s/GPU\n", s.tokens_per_s, s.tokens_per_s_per_gpu);
   out += fmt::format("  FLOPs       {:.1f} model TFLOP/s/GPU, MFU {:.1f}%, HFU {:.1f}% (peak {:.0f} TFLOP/s {})\n",
                      s.model_tflops_per_gpu, 100 * s.mfu, 100 * s.hfu, info.peak_flops / 1e12, info.peak_dtype);
+  if (info.train_tokens > 0)
+    out += fmt::format("  to train    {:.4g} tokens: {:.1f} days, {:.3g} GPU-hours\n", info.train_tokens,
+                       s.time_to_train / 86400, s.time_to_train / 3600 * info.gpus);
   const RankTimes& t = s.mean_times;
   out += fmt::format("  time/iter   compute {:.3f} s, TP comm {:.3f}, PP bubble {:.3f}, PP comm {:.3f}, DP comm {:.3f}, "
                      "optimizer {:.3f}, idle {:.3f} (mean over rank groups)\n",

@@ -18,6 +18,7 @@ struct TrainingRunInfo {
   int gpus = 0, tp = 1, pp = 1, dp = 1, cp = 1, virtual_stages = 1, zero = 0;
   bool sp = false;
   std::int64_t seq_len = 0, global_batch = 0, micro_batch = 0, microbatches = 0;
+  double train_tokens = 0;               ///< tokens of the whole run (0: no time to train)
   double model_flops_per_iteration = 0;  ///< Megatron's accounting (training::megatron_model_flops)
   double peak_flops = 0;                 ///< per GPU, dense, in the model's GEMM dtype
   std::string peak_dtype;
@@ -38,6 +39,7 @@ struct TrainingSummary {
   double step_time = 0;
   double tokens_per_s = 0, tokens_per_s_per_gpu = 0;
   double model_tflops_per_gpu = 0, mfu = 0, hfu = 0;
+  double time_to_train = 0;  ///< seconds for TrainingRunInfo::train_tokens at the steady rate (0: not asked)
   RankTimes mean_times;  ///< per iteration, mean over rank groups
   double peak_memory = 0;
   int peak_memory_stage = -1;

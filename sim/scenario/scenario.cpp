@@ -94,6 +94,20 @@ std::optional<double> optional_time(const config::Node& node, const char* key) {
 }
 }  // namespace
 
+LoadedModel load_model(const config::Node& root) {
+  auto model = catalog::with_preset(root, "model", "models/catalog");
+  models::ModelSpec m = models::parse_model(model.node);
+  model.preset.check_unknown_keys();
+  return {std::move(m), model.node};
+}
+
+std::shared_ptr<const hw::Device> load_device(const config::Node& parent) {
+  auto device_cfg = catalog::with_preset(parent, "device", "hw/catalog");
+  auto device = std::make_shared<const hw::Device>(hw::parse_device(device_cfg.node));
+  device_cfg.preset.check_unknown_keys();
+  return device;
+}
+
 std::shared_ptr<const hw::NodeSpec> load_node(const config::Node& parent) {
   std::shared_ptr<hw::NodeSpec> spec;
   const config::Node given = parent.child("node");
@@ -181,9 +195,8 @@ Scenario load_scenario(const config::Document& doc) {
   sc.name = scenario_name(root, doc.file());
   sc.seed = root.get<unsigned long>("seed").default_to(1);
 
-  auto model = catalog::with_preset(root, "model", "models/catalog");
-  sc.model = models::parse_model(model.node);
-  model.preset.check_unknown_keys();
+  const LoadedModel model = load_model(root);
+  sc.model = model.spec;
 
   // A cluster is one pool of identical replicas ({device, replicas, tensor_parallel}) or a list of
   // such pools behind one router (cluster.pools), e.g. 2 H100 replicas + 4 A100 replicas.
@@ -202,10 +215,8 @@ Scenario load_scenario(const config::Document& doc) {
   std::vector<Pool> pools;
   int total_replicas = 0;  // at most kMaxReplicas
   for (const auto& pool_cfg : pool_cfgs) {
-    auto device_cfg = catalog::with_preset(pool_cfg, "device", "hw/catalog");
     Pool pool;
-    pool.device = std::make_shared<const hw::Device>(hw::parse_device(device_cfg.node));
-    device_cfg.preset.check_unknown_keys();
+    pool.device = load_device(pool_cfg);
     // A serving replica runs whole model steps; a device that runs only some op classes (PIM) can
     // only be an offload target for policies.
     for (OpClass c : {OpClass::gemm, OpClass::attention_prefill, OpClass::attention_decode, OpClass::elementwise})

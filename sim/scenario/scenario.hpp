@@ -93,6 +93,15 @@ hw::Cluster platform_of(const Scenario& scenario);
 /// The scenario's `name` (default: the file's stem, made safe), checked to be a safe folder name
 /// (it names the output folder out/<name>).
 std::string scenario_name(const config::Node& root, const std::string& file);
+/// `root.model`: a models/catalog name, {preset: NAME, ...overrides}, or an inline model; with
+/// the model's (layered) config node, for messages about its keys.
+struct LoadedModel {
+  models::ModelSpec spec;
+  config::Node node;
+};
+LoadedModel load_model(const config::Node& root);
+/// `parent.device`: a hw/catalog name, {preset: NAME, ...overrides}, or an inline device.
+std::shared_ptr<const hw::Device> load_device(const config::Node& parent);
 /// `parent.node`: a hw/nodes preset name, {preset: NAME, ...overrides}, or an inline node.
 std::shared_ptr<const hw::NodeSpec> load_node(const config::Node& parent);
 /// InputError naming `model`'s precision key unless device `d` has a peak for each dtype the

@@ -1,6 +1,7 @@
 #include "sim/scenario/training_scenario.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 #include "sim/core/catalog.hpp"
@@ -121,16 +122,13 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
   sc.name = scenario_name(root, doc.file());
   sc.seed = root.get<unsigned long>("seed").default_to(1);
 
-  auto model = catalog::with_preset(root, "model", "models/catalog");
-  sc.model = models::parse_model(model.node);
-  model.preset.check_unknown_keys();
+  const LoadedModel model = load_model(root);
+  sc.model = model.spec;
 
   // The cluster: one device type on nodes of one type (hw/nodes preset or inline; default: one
   // node of the device with as many slots as the job needs, without NICs), joined by a fabric.
   const config::Node cluster = root.child("cluster");
-  auto device_cfg = catalog::with_preset(cluster, "device", "hw/catalog");
-  sc.device = std::make_shared<const hw::Device>(hw::parse_device(device_cfg.node));
-  device_cfg.preset.check_unknown_keys();
+  sc.device = load_device(cluster);
   for (OpClass c : {OpClass::gemm, OpClass::attention_prefill, OpClass::elementwise})
     if (!sc.device->can_run(c))
       cluster.fail_key("device", sc.device->name,
@@ -157,6 +155,9 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
                                   "runs whole micro-batches)",
                                   job.micro_batch, plan.dp, job.micro_batch * plan.dp));
   job.iterations = training.get<int>("iterations").default_to(3).in_range(1, 100000);
+  if (training.has("train_tokens")) job.train_tokens = training.get<double>("train_tokens").value();
+  if (job.train_tokens < 0 || !std::isfinite(job.train_tokens))
+    training.fail_key("train_tokens", training.child("train_tokens").shown(), "expected a token count >= 0, e.g. 15e12");
   const std::string recompute =
       training.get<std::string>("recompute").default_to("none").one_of({"none", "selective", "full"}).value();
   job.recompute = recompute == "full" ? Recompute::full : recompute == "selective" ? Recompute::selective : Recompute::none;

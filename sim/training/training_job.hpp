@@ -34,6 +34,7 @@ struct TrainingJob {
   std::int64_t global_batch = 0;  ///< sequences per iteration, all data-parallel ranks together
   std::int64_t micro_batch = 1;   ///< sequences per micro-batch
   int iterations = 1;
+  double train_tokens = 0;  ///< tokens of the whole training run, for its time to train (0: not asked)
   ParallelPlan plan;
   models::TrainingShape::Recompute recompute = models::TrainingShape::Recompute::none;
   DType grad_dtype = DType::fp32;  ///< gradient accumulation and reduction (Megatron's fp32 main grads)

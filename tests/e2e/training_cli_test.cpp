@@ -56,6 +56,10 @@ TEST_CASE("training cli: every shipped training scenario runs and writes its res
     const double tokens = summary["batch"]["seq_len"].get<double>() * summary["batch"]["global_batch"].get<double>();
     CHECK(summary["training"]["tokens_per_s"].get<double>() ==
           Approx(tokens / summary["training"]["step_time_s"].get<double>()).epsilon(1e-12));
+    // The resolved configuration is itself a valid scenario.
+    const auto again = test::run_hetsim(fmt::format("validate '{}'", dir.file("resolved.yaml")));
+    INFO(again.output);
+    CHECK(again.exit_code == 0);
   }
 }
 
