@@ -6,11 +6,33 @@
 #include <filesystem>
 
 #include "sim/core/io/atomic_file.hpp"
+#include "sim/core/metric.hpp"
 
 namespace hetsim::sim {
 namespace {
 
 constexpr const char* kStreamNames[] = {"compute", "pipeline", "data_parallel"};
+
+// Run metrics of training runs, declared for their summary.json keys (written below) and sweep
+// columns, so that a sweep over training keys tabulates them (empty cells for serving points).
+const bool kTrainingMetrics = [] {
+  using metrics::declare;
+  const char* only = "training";
+  declare({.name = "train_step_time", .unit = "s", .description = "steady-state iteration time",
+           .key = "training.step_time_s", .sweep = "train_step_time_s", .only_with = only});
+  declare({.name = "train_tokens_per_s", .unit = "tokens/s", .description = "training tokens per second",
+           .key = "training.tokens_per_s", .sweep = "train_tokens_per_s", .only_with = only});
+  declare({.name = "train_tokens_per_s_per_gpu", .unit = "tokens/s", .description = "training tokens per second per GPU",
+           .key = "training.tokens_per_s_per_gpu", .sweep = "train_tokens_per_s_per_gpu", .only_with = only});
+  declare({.name = "train_model_tflops_per_gpu", .unit = "TFLOP/s",
+           .description = "model FLOPs per second per GPU (Megatron's accounting)",
+           .key = "training.model_tflops_per_gpu", .sweep = "train_model_tflops_per_gpu", .only_with = only});
+  declare({.name = "train_mfu", .unit = "1", .description = "model FLOPs utilization",
+           .key = "training.mfu", .sweep = "train_mfu", .only_with = only});
+  declare({.name = "train_peak_memory", .unit = "GiB", .description = "peak device memory of the most loaded rank",
+           .key = "training.peak_memory_gib", .sweep = "train_peak_memory_gib", .only_with = only});
+  return true;
+}();
 constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 
 void add(RankTimes& into, const RankTimes& t, double scale) {
