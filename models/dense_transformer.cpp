@@ -1,8 +1,10 @@
-// Dense decoder-only transformers (Llama and Qwen2 families: MHA or GQA, SwiGLU MLP, RoPE, RMSNorm)
-// under Megatron-LM parallelism (Shoeybi et al. 2019; Narayanan et al. SC'21; Korthikanti et al.
-// 2022 for sequence parallelism and selective recompute): column-parallel QKV and gate/up,
-// row-parallel O and down, each row-parallel output all-reduced (or reduce-scattered and
-// all-gathered again with sequence parallelism); vocab-parallel embedding and LM head.
+// Dense decoder-only transformers, Llama-style (Llama and Qwen2 families: MHA or GQA, SwiGLU MLP,
+// RoPE, RMSNorm) and GPT-style (GPT-2, GPT-3 and Megatron's GPT: learned absolute positions, GELU MLP
+// h -> 4h -> h, LayerNorm, biases on every linear layer), under Megatron-LM parallelism (Shoeybi et
+// al. 2019; Narayanan et al. SC'21; Korthikanti et al. 2022 for sequence parallelism and selective
+// recompute): column-parallel QKV and gate/up (or fc1), row-parallel O and down (or fc2), each
+// row-parallel output all-reduced (or reduce-scattered and all-gathered again with sequence
+// parallelism); vocab-parallel embedding and LM head.
 #include <set>
 
 #include "models/graph_builder.hpp"
@@ -91,6 +93,35 @@ struct Shard {
         vocab(static_cast<double>(m.vocab_size) / tp) {}
 };
 
+/// Norm FLOPs per element: RMSNorm squares, sums, scales by the rsqrt and multiplies by the weight
+/// (~4); LayerNorm also sums for the mean, subtracts it and adds the bias (~7).
+double norm_flops(const ModelSpec& m) { return m.norm_bias ? 7 : 4; }
+/// Bytes of one norm's parameters (weight, and bias for LayerNorm), in the activation dtype.
+double norm_weight_bytes(const ModelSpec& m, double ba) { return static_cast<double>(m.norm_parameters()) * ba; }
+/// The token embedding gather of T rows (vocab-parallel, summed by the first tensor-parallel
+/// reduction); GPT-style models add a learned position row to each (1 FLOP per element, one more read).
+Op embedding(const ModelSpec& m, DType act, double T, double h, double ba) {
+  if (m.learned_positions) return elementwise("embedding", act, T * h, 3 * T * h * ba, 0, 1);
+  return elementwise("embedding", act, 0, 2 * T * h * ba, 0, 1);
+}
+/// The MLP between its tensor-parallel collectives: gate_up_proj, silu_mul, down_proj (gated) or
+/// fc1, gelu, fc2, emitted through `linear(name, n, k, bias)` for the GEMMs and `add` for the rest.
+template <class Linear, class Add>
+void mlp(const ModelSpec& m, DType act, double T, double h, double inter, double ba, Linear&& linear, Add&& add) {
+  if (m.gated_mlp) {
+    linear("gate_up_proj", 2 * inter, h, false);
+    // SiLU(gate) * up: ~5 FLOPs per output element; reads two inputs, writes one.
+    add(elementwise("silu_mul", act, 5 * T * inter, 3 * T * inter * ba, 0, 0));
+    linear("down_proj", h, inter, false);
+    return;
+  }
+  linear("fc1", inter, h, m.mlp_bias);
+  // GELU, tanh form (GPT-2's gelu_new): ~8 FLOPs per element (cube, two multiply-adds, tanh, two
+  // multiplies); reads one input, writes one output.
+  add(elementwise("gelu", act, 8 * T * inter, 2 * T * inter * ba, 0, 0));
+  linear("fc2", h, inter, m.mlp_bias);
+}
+
 /// The tensor-parallel reduction after a row-parallel GEMM: an all-reduce, or with sequence
 /// parallelism a reduce-scatter (the all-gather before the next column-parallel GEMM is added by
 /// the caller). `weight_elems`, if given, gets the op's weight count (0) beside it.
@@ -125,26 +156,30 @@ class DenseTransformer final : public GraphBuilder {
     const double T = static_cast<double>(batch.tokens());
     const int tp = p.tp;
 
-    // Embedding lookup: gather T rows (vocab-parallel, then summed by the first all-reduce).
-    out.push_back(elementwise("embedding", act, 0, 2 * T * h * ba, 0, 1));
-    // RMSNorm: square, mean, rsqrt-scale, weight multiply (~4 FLOPs/element); fused residual add.
-    out.push_back(elementwise("input_norm", act, 4 * T * h, 3 * T * h * ba, h * ba, L));
+    out.push_back(embedding(m, act, T, h, ba));
+    // Norm (norm_flops per element); fused residual add.
+    out.push_back(elementwise("input_norm", act, norm_flops(m) * T * h, 3 * T * h * ba, norm_weight_bytes(m, ba), L));
     out.push_back(gemm("qkv_proj", mm, bw, ba, T, (heads + 2 * kv_heads) * hd, h, L, m.qkv_bias));
-    // RoPE rotates q and k in place: ~3 FLOPs per element, read + write.
+    // RoPE rotates q and k in place: ~3 FLOPs per element, read + write. Learned positions were
+    // added in the embedding instead.
     const double rope_elems = T * (heads + kv_heads) * hd;
-    out.push_back(elementwise("rope", act, 3 * rope_elems, 2 * rope_elems * ba, 0, L));
+    if (!m.learned_positions) out.push_back(elementwise("rope", act, 3 * rope_elems, 2 * rope_elems * ba, 0, L));
 
     serving_attention(m, batch, p, out);
     out.push_back(gemm("o_proj", mm, bw, ba, T, h, heads * hd, L, m.o_bias));
     if (tp > 1) out.push_back(collective("attn_all_reduce", Collective::all_reduce, pr.comm, tp, T * h * bc, L));
-    out.push_back(elementwise("post_attention_norm", act, 5 * T * h, 3 * T * h * ba, h * ba, L));
-    out.push_back(gemm("gate_up_proj", mm, bw, ba, T, 2 * inter, h, L));
-    // SiLU(gate) * up: ~5 FLOPs per output element; reads two inputs, writes one.
-    out.push_back(elementwise("silu_mul", act, 5 * T * inter, 3 * T * inter * ba, 0, L));
-    out.push_back(gemm("down_proj", mm, bw, ba, T, h, inter, L));
+    out.push_back(elementwise("post_attention_norm", act, (norm_flops(m) + 1) * T * h, 3 * T * h * ba,
+                              norm_weight_bytes(m, ba), L));
+    auto serving_linear = [&](std::string_view name, double n, double k, bool bias) {
+      out.push_back(gemm(name, mm, bw, ba, T, n, k, L, bias));
+    };
+    mlp(m, act, T, h, inter, ba, serving_linear, [&](Op op) {
+          op.repeat = L;
+          out.push_back(op);
+        });
     if (tp > 1) out.push_back(collective("mlp_all_reduce", Collective::all_reduce, pr.comm, tp, T * h * bc, L));
 
-    out.push_back(elementwise("final_norm", act, 4 * T * h, 2 * T * h * ba, h * ba, 1));
+    out.push_back(elementwise("final_norm", act, norm_flops(m) * T * h, 2 * T * h * ba, norm_weight_bytes(m, ba), 1));
     const double logits = static_cast<double>(batch.logit_tokens);
     if (logits > 0) {
       out.push_back(gemm("lm_head", act, ba, ba, logits, s.vocab, h, 1));  // unquantized
@@ -302,15 +337,15 @@ class DenseTransformer final : public GraphBuilder {
       add(gemm(name, mm, bw, ba, T, n, k, repeat, bias), gemm_weight_elements(n, k, bias));
     };
 
-    if (first) add(elementwise("embedding", act, 0, 2 * T * h * ba, 0, 1));
+    if (first) add(embedding(m, act, T, h, ba));
     if (p.zero >= 3 && p.dp > 1)  // FSDP: gather each layer's parameter shard before using it, as stored
       add(collective("zero3_param_all_gather", Collective::all_gather, pr.weights, p.dp, m.layer_weight_bytes() / p.tp,
                      L));
-    add(elementwise("input_norm", act, 4 * Tn * h, 3 * Tn * h * ba, h * ba, L));
+    add(elementwise("input_norm", act, norm_flops(m) * Tn * h, 3 * Tn * h * ba, norm_weight_bytes(m, ba), L));
     tp_gather(out, weight_elems, "attn_sp_all_gather", p, comm, T * h * bc, L);
     linear("qkv_proj", (heads + 2 * kv_heads) * hd, h, L, m.qkv_bias);
     const double rope_elems = T * (heads + kv_heads) * hd;
-    add(elementwise("rope", act, 3 * rope_elems, 2 * rope_elems * ba, 0, L));
+    if (!m.learned_positions) add(elementwise("rope", act, 3 * rope_elems, 2 * rope_elems * ba, 0, L));
     if (p.cp > 1)  // context parallelism: every rank attends to the K/V of the whole sequence (ring attention)
       add(collective("cp_kv_all_gather", Collective::all_gather, comm, p.cp, 2 * seqs * S * kv_heads * hd * bc, L));
     // Causal self-attention over whole sequences; with load-balanced CP each rank gets 1/cp of the
@@ -320,14 +355,17 @@ class DenseTransformer final : public GraphBuilder {
     out.back().units = seqs * heads;
     linear("o_proj", h, heads * hd, L, m.o_bias);
     tp_reduce(out, weight_elems, "attn_tp_reduce", p, comm, T * h * bc, L);
-    add(elementwise("post_attention_norm", act, 5 * Tn * h, 3 * Tn * h * ba, h * ba, L));
+    add(elementwise("post_attention_norm", act, (norm_flops(m) + 1) * Tn * h, 3 * Tn * h * ba, norm_weight_bytes(m, ba),
+                    L));
     tp_gather(out, weight_elems, "mlp_sp_all_gather", p, comm, T * h * bc, L);
-    linear("gate_up_proj", 2 * inter, h, L);
-    add(elementwise("silu_mul", act, 5 * T * inter, 3 * T * inter * ba, 0, L));
-    linear("down_proj", h, inter, L);
+    auto layer_linear = [&](std::string_view name, double n, double k, bool bias) { linear(name, n, k, L, bias); };
+    mlp(m, act, T, h, inter, ba, layer_linear, [&](Op op) {
+      op.repeat = L;
+      add(op);
+    });
     tp_reduce(out, weight_elems, "mlp_tp_reduce", p, comm, T * h * bc, L);
     if (last) {
-      add(elementwise("final_norm", act, 4 * Tn * h, 2 * Tn * h * ba, h * ba, 1));
+      add(elementwise("final_norm", act, norm_flops(m) * Tn * h, 2 * Tn * h * ba, norm_weight_bytes(m, ba), 1));
       tp_gather(out, weight_elems, "head_sp_all_gather", p, comm, T * h * bc, 1);
       add(gemm("lm_head", act, ba, ba, T, s.vocab, h, 1), gemm_weight_elements(s.vocab, h));  // unquantized
       // Vocab-parallel cross-entropy (Megatron): softmax over the local logits, with all-reduces
@@ -352,4 +390,6 @@ class DenseTransformer final : public GraphBuilder {
 }  // namespace
 HETSIM_REGISTER_GRAPH_BUILDER(DenseTransformer, "llama");
 HETSIM_REGISTER_GRAPH_BUILDER(DenseTransformer, "qwen2");
+// GPT-style: HF GPT-2's model_type, under which GPT-3 and Megatron's GPT configurations are given too.
+HETSIM_REGISTER_GRAPH_BUILDER(DenseTransformer, "gpt2");
 }  // namespace hetsim::models

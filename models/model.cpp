@@ -15,22 +15,25 @@ std::int64_t ModelSpec::layer_parameters() const {
   std::int64_t attn = h * q + 2 * h * kv + q * h;  // q, k, v, o projections
   if (qkv_bias) attn += q + 2 * kv;
   if (o_bias) attn += h;
-  const std::int64_t mlp = 3 * h * intermediate_size;  // gate, up, down (SwiGLU)
-  const std::int64_t norms = 2 * h;                     // input and post-attention RMSNorm weights
+  // gate, up, down (SwiGLU) or fc1, fc2 (GPT-2's c_fc, c_proj), with fc1's and fc2's biases if any
+  std::int64_t mlp = mlp_matrices() * h * intermediate_size;
+  if (mlp_bias) mlp += (gated_mlp ? 2 * intermediate_size : intermediate_size) + h;
+  const std::int64_t norms = 2 * norm_parameters();  // input and post-attention norms
   return attn + mlp + norms;
 }
 
 std::int64_t ModelSpec::parameters() const {
   const std::int64_t embed = vocab_size * hidden_size;
   const std::int64_t head = tie_word_embeddings ? 0 : vocab_size * hidden_size;
-  return embed + head + num_hidden_layers * layer_parameters() + hidden_size /* final norm */;
+  const std::int64_t positions = learned_positions ? max_position_embeddings * hidden_size : 0;  // GPT-2's wpe
+  return embed + head + positions + num_hidden_layers * layer_parameters() + norm_parameters() /* final norm */;
 }
 
 std::int64_t ModelSpec::layer_linear_parameters() const {
   const std::int64_t h = hidden_size;
   const std::int64_t q = num_attention_heads * head_dim;
   const std::int64_t kv = num_key_value_heads * head_dim;
-  return h * q + 2 * h * kv + q * h + 3 * h * intermediate_size;
+  return h * q + 2 * h * kv + q * h + mlp_matrices() * h * intermediate_size;
 }
 
 double ModelSpec::layer_weight_bytes() const {
@@ -53,21 +56,25 @@ double ModelSpec::weight_bytes_per_device(int tp) const {
   // biases, norms, the embedding and the LM head stay unquantized, in precision.activations.
   const double bw = bytes_per_element(precision.weights);
   const double ba = bytes_per_element(precision.activations);
-  const double norms = static_cast<double>(2 * hidden_size * num_hidden_layers + hidden_size);
+  const double norms = static_cast<double>(2 * norm_parameters() * num_hidden_layers + norm_parameters());
   // Linear layers and the vocab-parallel embedding/head split over tp; KV projections are replicated
-  // when tp exceeds the KV heads; norms are replicated.
+  // when tp exceeds the KV heads; norms and learned position embeddings are replicated (Megatron's
+  // position embedding is not vocab-parallel).
   const double q = static_cast<double>(num_attention_heads * head_dim);
   const double kv = static_cast<double>(kv_heads_per_device(tp) * head_dim);
   const double h = static_cast<double>(hidden_size);
   const double L = static_cast<double>(num_hidden_layers);
-  const double linear = (h * q + q * h) / tp + 2 * h * kv + 3 * h * intermediate_size / tp;
+  const double inter = static_cast<double>(intermediate_size);
+  const double linear = (h * q + q * h) / tp + 2 * h * kv + static_cast<double>(mlp_matrices()) * h * inter / tp;
   double biases = 0;
   if (qkv_bias) biases += q / tp + 2 * kv;
   if (o_bias) biases += h;
+  if (mlp_bias) biases += (gated_mlp ? 2 * inter : inter) / tp + h;  // fc1's split (column-parallel), fc2's not
   const double vocab = static_cast<double>(vocab_size) * h * (tie_word_embeddings ? 1 : 2) / tp;
+  const double positions = learned_positions ? static_cast<double>(max_position_embeddings) * h : 0.0;
   // Summed in the order of the single-dtype formula b * (layer * L + vocab + norms), so that a
-  // uniform precision gives the same bits (the byte sizes are powers of two).
-  return bw * (linear * L) + ba * (biases * L) + ba * vocab + ba * norms;
+  // uniform precision gives the same bits (the byte sizes are powers of two; adding 0.0 is exact).
+  return bw * (linear * L) + ba * (biases * L) + ba * vocab + ba * norms + ba * positions;
 }
 
 double ModelSpec::kv_bytes_per_token(int tp) const {
@@ -100,27 +107,64 @@ ModelSpec parse_model(const config::Node& node) {
   ModelSpec m;
   m.name = node.get<std::string>("name").required();
   m.model_type = node.get<std::string>("model_type").one_of(registered_model_types());
-  m.hidden_size = node.get<std::int64_t>("hidden_size").in_range(1, 1 << 20);
-  m.intermediate_size = node.get<std::int64_t>("intermediate_size").in_range(1, 1 << 22);
-  m.num_attention_heads = node.get<std::int64_t>("num_attention_heads").in_range(1, 4096);
+  // GPT-style (HF GPT2Config): learned positions, LayerNorm with bias, a non-gated MLP and biases on
+  // every linear layer, all fixed by the architecture as in transformers' modeling_gpt2.py.
+  const bool gpt = m.model_type == "gpt2";
+  // GPT2Config's own field names (n_embd, ...), which its attribute_map makes aliases of the Llama-style
+  // ones; only a gpt2 model reads them, so elsewhere they stay unknown keys. The spelling given at this
+  // level overrides the preset's, whichever it is; both spellings at one level are an error.
+  const std::vector<std::string> own = node.keys();
+  auto given_here = [&](const char* k) { return std::find(own.begin(), own.end(), k) != own.end(); };
+  auto key = [&](const char* name, const char* gpt2_alias) -> std::string {
+    if (!gpt) return name;
+    if (given_here(name) && given_here(gpt2_alias))
+      node.fail_key(gpt2_alias, node.child(gpt2_alias).shown(),
+                    fmt::format("give {} or {}, not both", name, gpt2_alias));
+    const bool alias = given_here(gpt2_alias) || (!given_here(name) && node.has(gpt2_alias));
+    node.has(alias ? name : gpt2_alias);  // the other spelling, if the preset has it, is overridden, not unknown
+    return alias ? gpt2_alias : name;
+  };
+  const std::string heads_key = key("num_attention_heads", "n_head");
+  m.hidden_size = node.get<std::int64_t>(key("hidden_size", "n_embd")).in_range(1, 1 << 20);
+  const std::string inter = key("intermediate_size", "n_inner");
+  if (gpt && !(node.has(inter) && !node.child(inter).is_null()))
+    m.intermediate_size = 4 * m.hidden_size;  // GPT2Config: n_inner null (or absent) means 4 * n_embd
+  else
+    m.intermediate_size = node.get<std::int64_t>(inter).in_range(1, 1 << 22);
+  m.num_attention_heads = node.get<std::int64_t>(heads_key).in_range(1, 4096);
   m.num_key_value_heads = node.get<std::int64_t>("num_key_value_heads").default_to(m.num_attention_heads).in_range(1, 4096);
   if (m.num_attention_heads % m.num_key_value_heads != 0)
     node.fail_key("num_key_value_heads", std::to_string(m.num_key_value_heads),
-                  fmt::format("expected a divisor of num_attention_heads ({})", m.num_attention_heads));
+                  fmt::format("expected a divisor of {} ({})", heads_key, m.num_attention_heads));
   if (m.hidden_size % m.num_attention_heads != 0 && !node.has("head_dim"))
-    node.fail_key("num_attention_heads", std::to_string(m.num_attention_heads),
+    node.fail_key(heads_key, std::to_string(m.num_attention_heads),
                   "expected a divisor of hidden_size (or give head_dim)");
   m.head_dim = node.get<std::int64_t>("head_dim").default_to(m.hidden_size / m.num_attention_heads).in_range(1, 4096);
-  m.num_hidden_layers = node.get<std::int64_t>("num_hidden_layers").in_range(1, 4096);
+  m.num_hidden_layers = node.get<std::int64_t>(key("num_hidden_layers", "n_layer")).in_range(1, 4096);
   m.vocab_size = node.get<std::int64_t>("vocab_size").in_range(1, 1 << 24);
-  m.max_position_embeddings = node.get<std::int64_t>("max_position_embeddings").in_range(1, 1LL << 31);
-  m.rope_theta = node.get<double>("rope_theta").default_to(10000.0).at_least(1.0);
-  m.rms_norm_eps = node.get<double>("rms_norm_eps").default_to(1e-6).in_range(0.0, 1.0);
-  m.hidden_act = node.get<std::string>("hidden_act").default_to("silu").one_of({"silu"});
-  m.tie_word_embeddings = node.get<bool>("tie_word_embeddings").default_to(false);
-  const bool attention_bias = node.get<bool>("attention_bias").default_to(false);
-  m.qkv_bias = attention_bias || m.model_type == "qwen2";  // modeling_qwen2.py: q/k/v Linear(bias=True)
-  m.o_bias = attention_bias;
+  m.max_position_embeddings =
+      node.get<std::int64_t>(key("max_position_embeddings", "n_positions")).in_range(1, 1LL << 31);
+  if (gpt) {
+    m.rms_norm_eps = node.get<double>("layer_norm_epsilon").default_to(1e-5).in_range(0.0, 1.0);  // GPT2Config default
+    // GPT2Config default gelu_new (the tanh approximation); gelu_pytorch_tanh is the same function.
+    m.hidden_act = node.get<std::string>(key("hidden_act", "activation_function"))
+                       .default_to("gelu_new")
+                       .one_of({"gelu", "gelu_new", "gelu_pytorch_tanh"});
+    m.tie_word_embeddings = node.get<bool>("tie_word_embeddings").default_to(true);  // GPT-2 ties wte and lm_head
+    m.qkv_bias = m.o_bias = m.mlp_bias = true;  // Conv1D layers c_attn, c_proj, c_fc always carry a bias
+    m.gated_mlp = false;
+    m.learned_positions = true;
+    m.norm_bias = true;
+  } else {
+    m.rope_theta = node.get<double>("rope_theta").default_to(10000.0).at_least(1.0);
+    m.rms_norm_eps = node.get<double>("rms_norm_eps").default_to(1e-6).in_range(0.0, 1.0);
+    // LlamaMLP and Qwen2MLP gate whatever hidden_act is; only SiLU (SwiGLU) is modelled.
+    m.hidden_act = node.get<std::string>("hidden_act").default_to("silu").one_of({"silu"});
+    m.tie_word_embeddings = node.get<bool>("tie_word_embeddings").default_to(false);
+    const bool attention_bias = node.get<bool>("attention_bias").default_to(false);
+    m.qkv_bias = attention_bias || m.model_type == "qwen2";  // modeling_qwen2.py: q/k/v Linear(bias=True)
+    m.o_bias = attention_bias;
+  }
   const std::string dtype = node.get<std::string>("torch_dtype").default_to("bfloat16");
   const auto parsed = parse_dtype(dtype);
   if (!parsed || *parsed == DType::tf32)  // tf32 is a math mode, never a checkpoint's dtype

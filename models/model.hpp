@@ -12,7 +12,7 @@ namespace hetsim::models {
 
 struct ModelSpec {
   std::string name;               ///< catalog name, e.g. "llama-3-8b"
-  std::string model_type;         ///< HF model_type: "llama", "qwen2"
+  std::string model_type;         ///< HF model_type: "llama", "qwen2" (Llama-style) or "gpt2" (GPT-style)
   std::int64_t hidden_size = 0;
   std::int64_t intermediate_size = 0;
   std::int64_t num_attention_heads = 0;
@@ -22,11 +22,17 @@ struct ModelSpec {
   std::int64_t vocab_size = 0;
   std::int64_t max_position_embeddings = 0;
   double rope_theta = 0;
-  double rms_norm_eps = 0;
-  std::string hidden_act;         ///< "silu": gated MLP (gate, up, down)
+  double rms_norm_eps = 0;        ///< the norms' epsilon (rms_norm_eps, or GPT-2's layer_norm_epsilon)
+  std::string hidden_act;         ///< "silu" (Llama-style) or "gelu", "gelu_new", "gelu_pytorch_tanh" (GPT-style)
   bool tie_word_embeddings = false;
   bool qkv_bias = false;          ///< Qwen2 hard-codes q/k/v biases; Llama's attention_bias adds o_proj too
   bool o_bias = false;
+  /// Gated MLP of three matrices, down(act(gate x) * up x) (Llama, Qwen2); false: two, fc2(act(fc1 x)) (GPT-2).
+  bool gated_mlp = true;
+  bool mlp_bias = false;           ///< biases on the MLP matrices (GPT-2: on fc1 and fc2)
+  /// A learned max_position_embeddings x hidden_size table added to the token embedding (GPT-2); false: RoPE.
+  bool learned_positions = false;
+  bool norm_bias = false;          ///< LayerNorm with weight and bias (GPT-2); false: RMSNorm, weight only
   DType torch_dtype = DType::bf16;  ///< the checkpoint's dtype; only sets the defaults of `precision`
   Precision precision;              ///< dtypes of weights, GEMM math, activations, KV cache, collectives
 
@@ -34,11 +40,15 @@ struct ModelSpec {
   std::int64_t parameters() const;
   /// Parameters of one decoder layer.
   std::int64_t layer_parameters() const;
-  /// Parameters of one decoder layer's linear-layer matrices (q/k/v/o, gate/up/down; no biases).
+  /// Parameters of one decoder layer's linear-layer matrices (q/k/v/o, gate/up/down or fc1/fc2; no biases).
   std::int64_t layer_linear_parameters() const;
   /// Bytes of one decoder layer's parameters as stored: the linear matrices in precision.weights,
   /// biases and norms in precision.activations.
   double layer_weight_bytes() const;
+  /// Parameters of one norm (RMSNorm: hidden_size; LayerNorm: twice that).
+  std::int64_t norm_parameters() const { return (norm_bias ? 2 : 1) * hidden_size; }
+  /// Matrices of one layer's MLP: 3 (gated: gate, up, down) or 2 (fc1, fc2).
+  std::int64_t mlp_matrices() const { return gated_mlp ? 3 : 2; }
   /// Bytes of all parameters as stored (embedding, LM head and final norm in precision.activations).
   double weight_bytes() const;
   /// Weight bytes held by one device at tensor-parallel degree `tp` (vocab-parallel embedding and head).

@@ -1,0 +1,70 @@
+// Published training throughput (validation/training_cases.yaml): every row parses, its plan and
+// batch add up to its GPU count, its derived columns agree with the ones it was derived from, and
+// the GPT rows' model shapes give the parameter totals their source states.
+#include <catch2/catch.hpp>
+
+#include <yaml-cpp/yaml.h>
+
+#include <cmath>
+#include <set>
+
+#include "catalog_entries.hpp"
+#include "support.hpp"
+
+using namespace hetsim;
+
+TEST_CASE("training cases: every published row is complete and self-consistent", "[validation][training]") {
+  const YAML::Node doc = YAML::LoadFile(test::source_dir() + "/validation/training_cases.yaml");
+  const auto devices = catalog::names("hw/catalog");
+  std::set<std::string> ids;
+  int megatron = 0, mpt = 0;
+  REQUIRE(doc["cases"].IsSequence());
+  for (const auto& c : doc["cases"]) {
+    const std::string id = c["id"].as<std::string>();
+    INFO(id);
+    CHECK(ids.insert(id).second);
+    CHECK(c["source"]["url"].as<std::string>().rfind("https://", 0) == 0);
+    CHECK_FALSE(c["source"]["table"].as<std::string>().empty());
+    CHECK(std::count(devices.begin(), devices.end(), c["device"].as<std::string>()) == 1);
+    const int gpus = c["gpus"].as<int>();
+    CHECK(gpus > 0);
+    REQUIRE(c["measured"].IsMap());
+    CHECK(c["measured"].size() > 0);
+    if (const auto plan = c["plan"]) CHECK(plan["tp"].as<int>() * plan["pp"].as<int>() * plan["dp"].as<int>() == gpus);
+    if (c["micro_batch"] && c["grad_accum"])  // sequences per step = micro x accumulation x data-parallel ranks
+      CHECK(c["micro_batch"].as<int>() * c["grad_accum"].as<int>() * c["plan"]["dp"].as<int>() == c["global_batch"].as<int>());
+    const auto measured = c["measured"];
+    if (measured["tokens_per_s"] && measured["tokens_per_s_per_gpu"])
+      CHECK(std::abs(measured["tokens_per_s"].as<double>() / gpus - measured["tokens_per_s_per_gpu"].as<double>()) < 1.0);
+    const std::string ref = c["source"]["ref"].as<std::string>();
+    if (ref == "N1") {
+      ++megatron;
+      // A100 dense 16-bit peak 312 TFLOP/s; the table rounds to whole percent and 0.1 PFLOP/s.
+      const double tflops = measured["tflops_per_gpu"].as<double>();
+      CHECK(std::abs(tflops / 312 - measured["peak_fraction"].as<double>()) < 0.006);
+      CHECK(measured["aggregate_pflops"].as<double>() == Approx(tflops * gpus / 1000).epsilon(0.01));
+      // The shape gives the published size (Narayanan et al. Eq. (2), to the table's 0.1B; hetsim also
+      // counts the final LayerNorm's 2h).
+      const auto m = c["model"];
+      const auto spec = [&] {
+        auto d = config::Document::load_string(
+            fmt::format("model: {{preset: gpt3-175b, name: {}, hidden_size: {}, intermediate_size: {}, num_attention_heads: {}, "
+                        "num_hidden_layers: {}, vocab_size: {}, max_position_embeddings: {}}}\n",
+                        id, m["hidden"].as<int>(), m["ffn"].as<int>(), m["heads"].as<int>(), m["layers"].as<int>(),
+                        m["vocab"].as<int>(), m["seq_len"].as<int>()),
+            "case.yaml");
+        auto layered = catalog::with_preset(d.root(), "model", "models/catalog");
+        return models::parse_model(layered.node);
+      }();
+      CHECK(std::abs(static_cast<double>(spec.parameters()) / 1e9 - m["params_b"].as<double>()) <= 0.05);
+      CHECK(spec.tensor_parallel_problem(c["plan"]["tp"].as<int>()).empty());
+    }
+    if (ref == "M1") {
+      ++mpt;
+      CHECK(measured["hfu"].as<double>() >= measured["mfu"].as<double>());  // HFU adds the recompute pass
+      CHECK((c["recompute"].as<std::string>() == "full") == (measured["hfu"].as<double>() > measured["mfu"].as<double>()));
+    }
+  }
+  CHECK(megatron == 10);  // Table 1: 1.7B to 1T
+  CHECK(mpt == 22);       // MPT 7B/13B/30B/70B rows of the H100 80GB BF16 table
+}
