@@ -45,7 +45,12 @@ Validation PointRunner::validate(const std::vector<Assignment>& assignments) con
   Validation v;
   YAML::Emitter emitter;
   if (sim::is_training(doc)) {
-    emitter << sim::load_training_scenario(doc).resolved;
+    try {
+      emitter << sim::load_training_scenario(doc).resolved;
+    } catch (const sim::PlanDoesNotFit& e) {
+      v.infeasible = e.what();
+      emitter << YAML::Load("infeasible: " + YAML::Dump(YAML::Node(v.infeasible)));
+    }
   } else {
     const auto sc = sim::load_scenario(doc);
     v.slo = sc.slo;
@@ -66,7 +71,7 @@ bool PointRunner::finished(const std::string& relative, const std::vector<Assign
     throw InputError(fmt::format("{}: holds a run with other parameters than the sweep spec now gives; the spec "
                                  "changed under an existing output folder; use a new --out",
                                  (dir / "point.json").string()));
-  return fs::exists(dir / "summary.json");
+  return fs::exists(dir / "summary.json") || fs::exists(dir / "infeasible.txt");
 }
 
 Outcome PointRunner::run(const std::string& relative, const std::vector<Assignment>& assignments) const {
@@ -85,6 +90,23 @@ Outcome PointRunner::run(const std::string& relative, const std::vector<Assignme
     j["params"] = params_json(assignments);
     point.write(j.dump(2) + "\n");
     point.commit();
+  }
+  // A training plan that does not fit is the point's answer: recorded, not run. (Only training
+  // scenarios are loaded here; other problems are left to the run, which reports them.)
+  auto doc = config::Document::load_file(spec_.base);
+  for (const auto& a : assignments) doc.set_override(a.key + "=" + a.value, a.origin);
+  if (sim::is_training(doc)) {
+    try {
+      (void)sim::load_training_scenario(doc);
+    } catch (const sim::PlanDoesNotFit& e) {
+      AtomicFile why((dir / "infeasible.txt").string());
+      why.write(std::string(e.what()) + "\n");
+      why.commit();
+      out.infeasible = true;
+      out.error = e.what();
+      return out;
+    } catch (const InputError&) {
+    }
   }
   // The run replaces the folder as a whole: it keeps point.json and its log (still being written).
   std::vector<std::string> args = {"run",     spec_.base,   "--quiet", "--out", dir.string(),

@@ -17,6 +17,7 @@ struct Outcome {
   bool reused = false;
   double seconds = 0;
   std::string error;  ///< last line of the run's log when it failed
+  bool infeasible = false;  ///< a training plan that does not fit (not run; `error` says why)
 };
 
 /// What validating one run gives: its SLO, its effective configuration (resolved.yaml's text) and
@@ -25,6 +26,7 @@ struct Validation {
   sim::Slo slo;
   std::string resolved;
   std::set<std::string> files;
+  std::string infeasible;  ///< a training plan that does not fit: why (the point is recorded, not run)
 };
 
 class PointRunner {
@@ -38,10 +40,12 @@ class PointRunner {
   Validation validate(const std::vector<Assignment>& assignments) const;
   /// Folder of the run named `relative` (e.g. "points/p0003").
   std::string folder(const std::string& relative) const;
-  /// True if `relative` holds a finished run of exactly `assignments`; InputError if it holds a
-  /// run of other overrides (the spec changed under an existing output folder).
+  /// True if `relative` holds a finished run of exactly `assignments` (or its infeasible.txt: a
+  /// training plan that does not fit); InputError if it holds a run of other overrides (the spec
+  /// changed under an existing output folder).
   bool finished(const std::string& relative, const std::vector<Assignment>& assignments) const;
-  /// Runs `relative` unless finished.
+  /// Runs `relative` unless finished. A training plan that does not fit is not run: its folder
+  /// gets infeasible.txt (the reason) instead of results.
   Outcome run(const std::string& relative, const std::vector<Assignment>& assignments) const;
 
  private:

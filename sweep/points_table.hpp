@@ -17,6 +17,7 @@ std::vector<std::string> metric_cells(const std::string& folder);
 struct PointsCount {
   std::size_t ok = 0;
   std::vector<std::string> failed;   ///< names of the points whose run failed
+  std::vector<std::string> infeasible;  ///< training plans that do not fit (recorded, not run)
   std::vector<std::string> missing;  ///< names of the points not run yet
 };
 

@@ -78,6 +78,9 @@ std::string count_text(const PointsCount& c, std::size_t total, const std::strin
     const auto log = (fs::path(out) / "points" / (c.failed.size() == 1 ? c.failed[0] : "<point>") / "log.txt").string();
     text += fmt::format(", {} failed ({}; log{}: {})", c.failed.size(), join(shown, ", "), c.failed.size() == 1 ? "" : "s", log);
   }
+  if (!c.infeasible.empty())
+    text += fmt::format(", {} infeasible (the training plan does not fit: {}/points/<point>/infeasible.txt)",
+                        c.infeasible.size(), out);
   if (!c.missing.empty()) text += fmt::format(", {} not run", c.missing.size());
   return text;
 }
@@ -167,8 +170,8 @@ int run_points(const Spec& spec, const PointRunner& runner, const Shard& shard, 
   parallel_for(todo.size(), jobs, [&](std::size_t k) {
     const auto& p = spec.points[todo[k]];
     const auto outcome = runner.run("points/" + p.name, runner.with_fixed(p.params));
-    progress.finished(p.name, outcome.ok, outcome.seconds);
-    if (!outcome.ok) {
+    progress.finished(p.name, outcome.ok || outcome.infeasible, outcome.seconds);
+    if (!outcome.ok && !outcome.infeasible) {
       std::lock_guard lock(errors_mutex);
       errors.push_back(fmt::format("{}: {} (log: {}/log.txt)", p.name, outcome.error, runner.folder("points/" + p.name)));
     }

@@ -217,11 +217,14 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
   sc.memory = rank_memories(sc);
   sc.device_memory = sc.device->usable_memory > 0 ? sc.device->usable_memory : sc.device->memory().capacity;
   for (std::size_t s = 0; s < sc.memory.size(); ++s)
-    if (sc.memory[s].total() > sc.device_memory)
+    if (sc.memory[s].total() > sc.device_memory) try {
       training.fail(fmt::format("the plan does not fit: {} ({}); more pipeline stages, a higher ZeRO stage or more "
                                 "recompute would reduce it",
                                 training::over_capacity(sc.memory[s], fmt::format("rank (pipeline stage {})", s), sc.device_memory),
                                 sc.device->usable_memory > 0 ? sc.device->usable_memory_source : "datasheet capacity"));
+    } catch (const InputError& e) {
+      throw PlanDoesNotFit(e.what());  // the located message, as a distinct kind
+    }
 
   hw::CostModel cost(*sc.device);
   cost.set_scale_out(scale_out_of(*sc.node, sc.fabric, *sc.device));

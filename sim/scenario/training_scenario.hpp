@@ -66,6 +66,13 @@ struct TrainingScenario {
   std::string describe() const;
 };
 
+/// A plan whose memory exceeds a device's: a valid question whose answer is "it does not fit"
+/// (a run refuses it, exit 2; a sweep records the point as infeasible).
+class PlanDoesNotFit : public InputError {
+ public:
+  using InputError::InputError;
+};
+
 /// True if the document describes a training job (it has a `training` section).
 bool is_training(const config::Document& doc);
 

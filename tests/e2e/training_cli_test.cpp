@@ -142,3 +142,29 @@ TEST_CASE("training cli: a plan that does not fit names the rank, its peak and t
   // The first stage holds the most micro-batches under 1F1B (p - s), so it peaks.
   CHECK(summary["training"]["peak_memory_stage"].get<int>() == 0);
 }
+
+TEST_CASE("training cli: a sweep records plans that do not fit as infeasible and tabulates the rest", "[e2e][training][sweep]") {
+  test::TempDir dir("train_sweep");
+  dir.write("job.yaml", kSmallJob);
+  const auto spec = dir.write("sweep.yaml", R"(
+base: job.yaml
+axes:
+  training.seq_len: [2048, 32768]
+set: {model.max_position_embeddings: 32768}
+)");
+  const auto r = test::run_hetsim(fmt::format("sweep '{}' --out '{}' --quiet -j 1", spec, dir.file("out")));
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  const auto rows = test::read_csv(dir.file("out/points.csv"));
+  REQUIRE(rows.size() == 2);
+  CHECK(rows[0].at("status") == "ok");
+  CHECK(std::stod(rows[0].at("train_tokens_per_s")) > 0);
+  CHECK(std::stod(rows[0].at("train_mfu")) > 0);
+  CHECK(rows[1].at("status") == "infeasible");
+  CHECK(rows[1].at("train_tokens_per_s").empty());
+  CHECK_THAT(test::read_file(dir.file("out/points/p0001/infeasible.txt")), Contains("the plan does not fit"));
+  // A resumed sweep keeps both: nothing runs again.
+  const auto again = test::run_hetsim(fmt::format("sweep '{}' --out '{}' -j 1", spec, dir.file("out")));
+  CHECK(again.exit_code == 0);
+  CHECK_THAT(again.output, Contains("1 of 2 points ok, 1 infeasible"));
+}
