@@ -81,7 +81,7 @@ const std::optional<ClusterRouter::Path>& ClusterRouter::path(const TypeInfo& ty
   };
   try {
     p = Path{t.route(local(from), local(to)), 0.0};
-    for (auto [index, forward] : p->links) p->weight += 1.0 + t.links[index].latency;  // as NodeTopology::route weighs
+    for (auto [index, forward] : p->links) p->weight += hop_weight(t.links[index].latency, t.links[index].bandwidth);
   } catch (const InputError&) {
     p.reset();  // unreachable inside the node
   }
@@ -114,6 +114,8 @@ std::vector<ClusterRouter::Hop> ClusterRouter::route(Endpoint from, Endpoint to)
   std::size_t best_e = 0, best_f = 0;
   constexpr double kTie = 1e-12;  // far below any link latency, far above rounding of a sum of ~10 weights
   if (why.empty()) {
+    // NIC and fabric hops weigh hops, then latency (no reference-transfer term: that term only
+    // chooses among a node's own links, NVLink over PCIe).
     const double uplinks = 2 * (1.0 + fabric->latency);
     for (std::size_t e = 0; e < src_nics->size(); ++e) {
       const auto& out_path = path(src, from.vertex, src.nic_attach[e]);
@@ -125,7 +127,7 @@ std::vector<ClusterRouter::Hop> ClusterRouter::route(Endpoint from, Endpoint to)
         const bool same_switch = fabric->switch_of(from.node, e) == fabric->switch_of(to.node, f);
         const double w = out_weight + (same_switch ? 0.0 : uplinks) + 1.0 + (*dst_nics)[f].latency +
                          (in_path ? in_path->weight : 0.0);
-        // Equal cost (hops and latency; sums compared with a tolerance, as they are added in
+        // Equal cost (hop weights; sums compared with a tolerance, as they are added in
         // different orders): leave the source node sooner, so GPU i leaves on its own NIC (rail i).
         const double out_w = out_path ? out_path->weight : 0.0;
         if (w < best - kTie || (w < best + kTie && out_w < best_out - kTie)) best = w, best_out = out_w, best_e = e, best_f = f;

@@ -1,6 +1,7 @@
 #pragma once
 // Routes between any two places of a cluster (hw/cluster_topology) without flattening it: a route
-// inside a node is the node topology's own (fewest hops, then lowest latency; computed once per
+// inside a node is the node topology's own (fewest hops, then the fastest for a reference transfer,
+// never through a GPU's memory; computed once per
 // node type and pair), and a route between nodes is the cheapest combination, by the same measure,
 // of a way out of the source node to one of its NICs, the fabric between the NICs' switches, and a
 // way in from one of the destination's NICs. Setup is linear in the number of nodes; each route is
@@ -8,8 +9,8 @@
 //
 // This equals the route of the flattened cluster graph except that traffic never transits a third
 // node (hosts do not forward), and that a route inside a node stays inside it whenever the node's
-// own links connect the two places (no hairpin through the fabric), and that exact ties (equal hops
-// and latency) leave the source node as early as possible: with NIC i on GPU i, GPU i's traffic to
+// own links connect the two places (no hairpin through the fabric), that NIC and fabric hops weigh
+// hops then latency only, and that exact ties leave the source node as early as possible: with NIC i on GPU i, GPU i's traffic to
 // another node leaves on rail i (the flattened graph's Dijkstra broke such ties by vertex order, and
 // could move to the destination GPU's rail over NVLink first). Where the destination GPU is on
 // another rail, the route crosses the spine or uses NVLink inside the destination node, whichever
@@ -68,7 +69,7 @@ class ClusterRouter {
  private:
   struct Path {
     std::vector<std::pair<std::size_t, bool>> links;  ///< NodeTopology::route's result
-    double weight = 0;                                ///< Σ (1 + latency): hops first, then latency
+    double weight = 0;                                ///< Σ hop_weight: hops first, then the faster for a reference transfer
   };
   struct TypeInfo {
     const NodeTopology* topology = nullptr;

@@ -20,7 +20,7 @@ const MemoryTier* NodeTopology::tier(const std::string& name) const {
 }
 
 std::vector<std::pair<std::size_t, bool>> NodeTopology::route(const std::string& from, const std::string& to) const {
-  using Graph = boost::adjacency_list<boost::vecS, boost::vecS, boost::undirectedS, boost::no_property,
+  using Graph = boost::adjacency_list<boost::vecS, boost::vecS, boost::directedS, boost::no_property,
                                       boost::property<boost::edge_weight_t, double, boost::property<boost::edge_index_t, std::size_t>>>;
   std::map<std::string, std::size_t> index;
   auto vertex = [&](const std::string& name) {
@@ -32,9 +32,15 @@ std::vector<std::pair<std::size_t, bool>> NodeTopology::route(const std::string&
   if (!index.count(to)) throw InputError(fmt::format("no tier or switch named '{}'", to));
   if (from == to) return {};
   Graph g(index.size());
+  // Directed edges: a link can be left from an HBM tier only when the route starts there.
+  auto forwards = [&](const std::string& v) {
+    const MemoryTier* t = tier(v);
+    return v == from || !t || t->kind != TierKind::hbm;
+  };
   for (std::size_t i = 0; i < links.size(); ++i) {
-    // Hops dominate (1 per link); latency breaks ties between equally short routes.
-    boost::add_edge(index.at(links[i].a), index.at(links[i].b), {1.0 + links[i].latency, i}, g);
+    const double w = hop_weight(links[i].latency, links[i].bandwidth);
+    if (forwards(links[i].a)) boost::add_edge(index.at(links[i].a), index.at(links[i].b), {w, i}, g);
+    if (forwards(links[i].b)) boost::add_edge(index.at(links[i].b), index.at(links[i].a), {w, i}, g);
   }
   std::vector<std::size_t> pred(index.size());
   std::vector<double> dist(index.size());

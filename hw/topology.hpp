@@ -43,6 +43,14 @@ struct Nic {
   double latency = 0;     ///< seconds
 };
 
+/// Weight of one hop in route choice: hops first (1 each); among routes of as many hops, the one
+/// that moves a reference transfer (1 MiB) sooner: its links' latencies plus that transfer's time at
+/// each link's bandwidth. So GPU-to-GPU copies take NVLink rather than an equally short PCIe path.
+inline double hop_weight(double latency, double bandwidth) {
+  constexpr double kReferenceBytes = 1024.0 * 1024.0;
+  return 1.0 + latency + (bandwidth > 0 ? kReferenceBytes / bandwidth : 0.0);
+}
+
 struct NodeTopology {
   std::vector<MemoryTier> tiers;
   std::vector<std::string> switches;
@@ -50,7 +58,9 @@ struct NodeTopology {
 
   const MemoryTier* tier(const std::string& name) const;
   /// Links from `from` to `to`, each with whether it is crossed from its `a` side (true) or `b`
-  /// side; fewest hops, then lowest latency. Empty if from == to; InputError if unreachable.
+  /// side; the least total hop_weight (fewest hops, then the fastest for a reference transfer).
+  /// Device memory (HBM) is never crossed on the way: a GPU does not forward other traffic. Empty
+  /// if from == to; InputError if unreachable.
   std::vector<std::pair<std::size_t, bool>> route(const std::string& from, const std::string& to) const;
   /// Analytic time of a transfer on an idle node: bytes / bottleneck + the route's latencies (tier
   /// ports included), or a block device's I/O time at this request size if that is longer (the

@@ -27,6 +27,7 @@
 #include "sim/metrics/summary.hpp"
 #include "calibrate/calibrate_command.hpp"
 #include "tools/validation_command.hpp"
+#include "tools/training_validation.hpp"
 #include "sweep/sweep_command.hpp"
 #include "tools/list_command.hpp"
 #include "tools/transfer_command.hpp"
@@ -223,6 +224,12 @@ int main(int argc, char** argv) {
   validation->add_flag("--check", validation_opts.check, "exit 1 if a case's error grew beyond its recorded error (+2 points)");
   validation->add_flag("--record", validation_opts.record, "rewrite the recorded errors with this run's");
   validation->add_option("-j,--jobs", validation_opts.jobs, "cases run in parallel (default 2)");
+  bool training_validation = false;
+  tools::TrainingValidationOptions training_validation_opts;
+  validation->add_flag("--training", training_validation,
+                       "run the training cases instead (validation/training_cases.yaml -> validation/training_results.md)");
+  validation->add_option("--within", training_validation_opts.within,
+                         "with --training: exit 1 unless every case is within this relative error (e.g. 0.10)");
   std::string report_dir;
   auto* report = app.add_subcommand("report", "render plots and an HTML page for a run or sweep folder");
   report->add_option("dir", report_dir, "a run folder (requests.csv) or a sweep folder (points.csv)")->required();
@@ -284,6 +291,12 @@ int main(int argc, char** argv) {
     if (*explain) return cmd_explain(explain_args, explain_opts);
     if (*transfer) return tools::run_transfer_command(transfer_opts);
     if (*calibrate_cmd) return calibrate::run_calibrate(cal);
+    if (*validation && training_validation) {
+      if (validation->count("--cases")) training_validation_opts.cases = validation_opts.cases;
+      if (validation->count("--out")) training_validation_opts.out = validation_opts.out;
+      training_validation_opts.jobs = validation_opts.jobs;
+      return tools::run_training_validation(training_validation_opts);
+    }
     if (*validation) return tools::run_validation(validation_opts);
     return 1;
   });

@@ -7,6 +7,7 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <string_view>
 
 #include "sim/core/error.hpp"
 #include "sim/core/units.hpp"
@@ -31,6 +32,29 @@ RingShape ring(Collective kind, int k) {
   const double share = static_cast<double>(k - 1) / k;
   if (kind == Collective::all_reduce) return {2 * share, 2 * (k - 1)};
   return {share, k - 1};
+}
+
+/// NCCL-style rings over `members` (device tiers in rank order, "nodeN/tier"): one channel per
+/// member the fullest node holds, each visiting every node's members rotated by its index, so that
+/// each channel leaves a node from a different device, hence NIC. Without channels, a ring of
+/// devices packed in nodes would cross every node boundary through one NIC; NCCL spreads its rings
+/// over all of them. Members one per node give one ring.
+std::vector<std::vector<const std::string*>> ring_channels(const std::vector<const std::string*>& members) {
+  std::vector<std::vector<const std::string*>> by_node;
+  std::string_view last;
+  for (const std::string* m : members) {
+    const std::string_view node = std::string_view(*m).substr(0, m->find('/'));
+    if (by_node.empty() || node != last) by_node.emplace_back();
+    by_node.back().push_back(m);
+    last = node;
+  }
+  std::size_t channels = 1;
+  for (const auto& n : by_node) channels = std::max(channels, n.size());
+  std::vector<std::vector<const std::string*>> rings(channels);
+  for (std::size_t c = 0; c < channels; ++c)
+    for (const auto& n : by_node)
+      for (std::size_t k = 0; k < n.size(); ++k) rings[c].push_back(n[(k + c) % n.size()]);
+  return rings;
 }
 
 class TrainingRun {
@@ -201,15 +225,19 @@ class TrainingRun {
     const double bytes = shape.factor * (phase == kReduce ? stage.grad_bytes : stage.param_bytes);
     auto parts = std::make_shared<std::vector<sg::ActivityPtr>>();
     double alpha = 0;
-    for (int d = 0; d < D_; ++d) {
-      const Group& from = group(s, d);
-      const Group& to = group(s, (d + 1) % D_);
-      for (std::size_t i = 0; i < from.tiers.size(); ++i) {
-        auto t = network_->start(from.tiers[i], to.tiers[i], bytes);
-        for (auto& part : t.parts) parts->push_back(std::move(part));
-        alpha = std::max(alpha, network_->latency(from.tiers[i], to.tiers[i]));
-        ++records_.transfers;
-      }
+    std::vector<const std::string*> members(static_cast<std::size_t>(D_));
+    for (std::size_t i = 0; i < me.tiers.size(); ++i) {
+      for (int d = 0; d < D_; ++d) members[static_cast<std::size_t>(d)] = &group(s, d).tiers[i];
+      const auto channels = ring_channels(members);
+      for (const auto& ring : channels)
+        for (std::size_t k = 0; k < ring.size(); ++k) {
+          const std::string& from = *ring[k];
+          const std::string& to = *ring[(k + 1) % ring.size()];
+          auto t = network_->start(from, to, bytes / static_cast<double>(channels.size()));
+          for (auto& part : t.parts) parts->push_back(std::move(part));
+          alpha = std::max(alpha, network_->latency(from, to));
+          ++records_.transfers;
+        }
     }
     // The flows carry every step's bytes at once (the ring's bandwidth term, contended); the
     // other steps' latencies follow: alpha-beta time on an idle fabric.

@@ -1,5 +1,6 @@
 #include "sim/training/stage_costs.hpp"
 
+#include <algorithm>
 #include <string_view>
 
 #include "models/graph_builder.hpp"
@@ -17,17 +18,33 @@ int nodes_of(const Op& op, const ParallelPlan& p, int slots) {
   return group_nodes(p.tp, 1, slots);
 }
 
-/// Prices `ops` into `into`; `keep` selects which ops belong to this pass.
+bool is_zero3_gather(const Op& op) { return std::string_view(op.name).starts_with("zero3_"); }
+
+/// Prices `ops` into `into`; `keep` selects which ops belong to this pass. With `prefetch`, ZeRO-3's
+/// per-layer parameter gathers run on their own stream ahead of the layers that need them (FSDP's
+/// prefetch, DeepSpeed's): only the first layer's gather, or what exceeds the pass's other work,
+/// is exposed.
 template <class Keep>
-void price(std::vector<Op>& ops, const ParallelPlan& p, const hw::CostModel& cost, int slots, PassCost& into, Keep keep) {
+void price(std::vector<Op>& ops, const ParallelPlan& p, const hw::CostModel& cost, int slots, bool prefetch,
+           double layers, PassCost& into, Keep keep) {
+  double gathers = 0;
+  PassCost pass;
   for (Op& op : ops) {
     if (!keep(op)) continue;
     if (op.cls == OpClass::collective) op.group_nodes = nodes_of(op, p, slots);
     const double t = cost.time(op);
-    into.seconds += t;
-    if (op.cls == OpClass::collective) into.comm += t;
-    else into.flops += op.flops * op.repeat;
+    if (prefetch && is_zero3_gather(op)) {
+      gathers += t;
+      continue;
+    }
+    pass.seconds += t;
+    if (op.cls == OpClass::collective) pass.comm += t;
+    else pass.flops += op.flops * op.repeat;
   }
+  const double exposed = gathers > 0 ? std::max(gathers / std::max(1.0, layers), gathers - pass.seconds) : 0;
+  pass.seconds += exposed;
+  pass.comm += exposed;
+  into += pass;
 }
 
 bool is_weight_gradient(const Op& op) { return std::string_view(op.name).ends_with("_wgrad"); }
@@ -55,11 +72,12 @@ std::vector<StageCost> price_stages(const models::ModelSpec& m, const TrainingJo
     StageCost s;
     s.layers = static_cast<double>(shape.layers);
     s.parameters = models::stage_parameters(m, p, shape);
+    const bool prefetch = job.overlap.param_gather;
     builder.training_forward(m, shape, p, ops);
-    price(ops, p, cost, slots, s.forward, [](const Op&) { return true; });
+    price(ops, p, cost, slots, prefetch, s.layers, s.forward, [](const Op&) { return true; });
     builder.training_backward(m, shape, p, ops);
-    price(ops, p, cost, slots, s.backward_input, [](const Op& op) { return !is_weight_gradient(op); });
-    price(ops, p, cost, slots, s.backward_weight, is_weight_gradient);
+    price(ops, p, cost, slots, prefetch, s.layers, s.backward_input, [](const Op& op) { return !is_weight_gradient(op); });
+    price(ops, p, cost, slots, prefetch, s.layers, s.backward_weight, is_weight_gradient);
     s.boundary_bytes = static_cast<double>(job.micro_batch * job.seq_len * m.hidden_size) *
                        bytes_per_element(m.precision.activations) / (p.tp * p.cp);
     s.grad_bytes = s.parameters * bytes_per_element(job.grad_dtype);

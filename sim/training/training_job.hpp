@@ -19,9 +19,11 @@ struct Overlap {
   /// Each model chunk's gradient reduction starts as soon as its last backward pass ends, while
   /// other chunks still compute; off: all start after the rank's last backward.
   bool grad_reduce = true;
-  /// ZeRO >= 1: each chunk's parameter all-gather after the optimizer step runs under the next
+  /// ZeRO 1/2: each chunk's parameter all-gather after the optimizer step runs under the next
   /// iteration's forward passes (the first forward of a chunk waits for it); off: the iteration
-  /// ends when the gather does.
+  /// ends when the gather does. ZeRO-3: each layer's gather is prefetched during the layer before
+  /// (FSDP, DeepSpeed), so a pass exposes only the first layer's or what exceeds its compute;
+  /// off: every gather is exposed.
   bool param_gather = true;
   /// Parameters per communication bucket: with overlap, a reduction can end no sooner than one
   /// bucket's share after the backward that produces its gradients, and a forward no sooner than

@@ -176,3 +176,39 @@ policies: {pipeline_schedule: {impl: interleaved_1f1b, virtual_stages: 2}}
     CHECK(iterations_span / rec.iterations.size() >= compute * (1 - 1e-12));
   }
 }
+
+TEST_CASE("training engine: data-parallel rings over packed nodes spread over every NIC, as NCCL's channels do",
+          "[training][engine]") {
+  // 16 replicas of one GPU each on two HGX H100 nodes (8 per node): a reduce-scatter ring packed in
+  // nodes crosses each node boundary once; with one channel per GPU of a node, each of the eight
+  // NICs carries 1/8 of the cross-node bytes, and NVLink carries the rest inside the nodes.
+  const auto sc = load(R"(
+model: {preset: llama-3-8b, name: llama-3-8b-4-layers, num_hidden_layers: 4}
+cluster:
+  device: h100-sxm5-80gb
+  node: hgx-h100
+  fabric: {kind: rail, uplink_bandwidth: 25.6 Tbps, latency: 1 us}
+training:
+  seq_len: 2048
+  global_batch: 16
+  parallel: {dp: 16}
+  zero: 1
+  overlap: {grad_reduce: false, param_gather: false}
+  iterations: 1
+output: {timeline: true}
+)");
+  const auto rec = sim::run_training(sc, {.timeline = true});
+  const sim::TimelineSpan* reduce = nullptr;
+  for (const auto& s : rec.timeline)
+    if (s.name == "grad_reduce") reduce = &s;
+  REQUIRE(reduce != nullptr);
+  const double n = sc.stages[0].grad_bytes, k = 16, channels = 8, nic = 400e9 / 8;
+  // Each channel's cross-node hop moves (k-1)/k x N / channels over one NIC (NIC c-1 of one node to
+  // NIC c of the other, across the spine: 2 x 1 us NIC + 2 x 1 us uplink latency); the 2(k-1) - 1
+  // further steps pay the slowest hop's latency again.
+  const double alpha = 4e-6;
+  const double expected = (k - 1) / k * n / channels / nic + alpha + (k - 2) * alpha;
+  CHECK(reduce->end - reduce->start == Approx(expected).epsilon(0.02));
+  // One ring through a single NIC per node would take eight times the bandwidth term.
+  CHECK(reduce->end - reduce->start < 0.25 * (k - 1) / k * n / nic);
+}

@@ -3,7 +3,9 @@
 
 #include <functional>
 
+#include "hw/node.hpp"
 #include "hw/topology.hpp"
+#include "sim/core/catalog.hpp"
 #include "sim/engine/simgrid_setup.hpp"
 #include "sim/engine/transfer_network.hpp"
 #include "sim/engine/simulate_transfers.hpp"
@@ -145,4 +147,21 @@ TEST_CASE("transfers: remote storage is reached over the NIC, which binds", "[en
   simulate([&](sim::TransferNetwork& net) { fetch = net.move("bucket", "gpu0.hbm", kGB); });
   // bucket port (100 GB/s, 50 us) -> NIC (25 GB/s, 5 us) -> CPU -> PCIe (64 GB/s, 1 us) -> HBM.
   CHECK(fetch == Approx(kGB / 25e9 + 56e-6).epsilon(1e-6));
+}
+
+TEST_CASE("topology: GPU copies take NVLink over an equally short PCIe path, and never cross another GPU",
+          "[hw][topology]") {
+  auto doc = config::Document::load_string("node: hgx-h100\n", "scenario");
+  auto layered = catalog::with_preset(doc.root(), "node", "hw/nodes");
+  const auto topo = hw::parse_node(layered.node).topology;
+  auto names = [&](const std::string& from, const std::string& to) {
+    std::vector<std::string> out;
+    for (auto [link, forward] : topo.route(from, to)) out.push_back(topo.links[link].name);
+    return out;
+  };
+  // gpu0 and gpu1 share a PCIe switch: two hops either way; NVLink moves a MiB far sooner.
+  CHECK(names("gpu0.hbm", "gpu1.hbm") == std::vector<std::string>{"nvlink_gpu0", "nvlink_gpu1"});
+  // An NVMe on another PCIe switch: four hops over PCIe and host memory, or four through a peer
+  // GPU's NVLink and PCIe links; GPUs do not forward traffic, so only the first is a route.
+  CHECK(names("gpu0.hbm", "nvme2") == std::vector<std::string>{"pcie_gpu0", "uplink0", "uplink2", "pcie_nvme2"});
 }
