@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "sim/core/error.hpp"
+#include "sim/core/interrupt.hpp"
 #include "sim/core/units.hpp"
 #include "sim/engine/actor_failure.hpp"
 #include "sim/engine/simgrid_setup.hpp"
@@ -294,6 +295,7 @@ class TrainingRun {
     std::vector<int> backwards_done(static_cast<std::size_t>(V_));
     std::vector<char> awaiting_gather(static_cast<std::size_t>(V_), 0);  ///< per chunk: its next forward needs the gather
     for (int it = 0; it < sc_.job.iterations; ++it) {
+      interrupt::check();  // Ctrl-C stops a long run between iterations (failure_.guard keeps it)
       std::fill(backwards_done.begin(), backwards_done.end(), 0);
       std::fill(me.reduced.begin(), me.reduced.end(), 0);
       for (const PipelineOp& op : order) {
