@@ -1,5 +1,6 @@
 // Fuzz target: a scenario file, loaded the way `hetsim validate` and `hetsim run` load it (YAML
-// parse, unknown-key check, every validation, the workload built). Seeds: scenarios/*.yaml.
+// parse, unknown-key check, every validation, the workload built; a training scenario priced and
+// its memory checked). Seeds: scenarios/*.yaml (serving and training).
 // Relative paths in the input (trace files) resolve against the scratch folder, so only absolute
 // ones can reach a file: the loader must refuse anything that is not a regular file.
 #include <yaml-cpp/yaml.h>
@@ -8,6 +9,7 @@
 #include "fuzz/fuzz_support.hpp"
 #include "sim/core/config.hpp"
 #include "sim/scenario/scenario.hpp"
+#include "sim/scenario/training_scenario.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace hetsim;
@@ -20,7 +22,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string path = fuzz::write_scratch("scenario.yaml", data, size);
   fuzz::expect_input_errors_only([&] {
     const auto doc = config::Document::load_file(path);
-    (void)sim::load_scenario(doc);
+    if (sim::is_training(doc)) (void)sim::load_training_scenario(doc);
+    else (void)sim::load_scenario(doc);
   });
   return 0;
 }

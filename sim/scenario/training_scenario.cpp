@@ -170,11 +170,29 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
   job.overlap.bucket_parameters =
       overlap.get<double>("bucket_parameters").default_to(std::max(40e6, 1e6 * plan.dp)).at_least(1.0);
 
+  // What one run can hold: every rank group (pipeline stage of a data-parallel replica) is a
+  // simulated actor with its own stack (about 32,000 fit a process, see kMaxReplicas), and the
+  // platform has a node per 8 or so GPUs.
+  const long groups = static_cast<long>(plan.pp) * plan.dp;
+  if (groups > kMaxRankGroups)
+    training.child("parallel").fail(fmt::format("pp x dp = {} rank groups; expected at most {} (each is a simulated actor)",
+                                                groups, kMaxRankGroups));
+  if (groups * plan.tp * plan.cp > kMaxTrainingGpus)  // in long: the degrees' product can overflow an int
+    training.child("parallel").fail(fmt::format("tp x pp x dp x cp = {} GPUs; expected at most {}",
+                                                groups * plan.tp * plan.cp, kMaxTrainingGpus));
+
   // The pipeline schedule (policies/training/pipeline/): it fixes the virtual stages per rank.
   const config::Node schedule_cfg = root.section("policies").section("pipeline_schedule");
   sc.schedule = Registry<training::PipelineSchedule>::instance().make(schedule_cfg, "1f1b");
   sc.schedule_name = schedule_cfg.get<std::string>("impl").default_to("1f1b").value();
   plan.virtual_stages = sc.schedule->virtual_stages();
+  // Each rank's schedule is an explicit order of passes: bounded so that it fits in memory.
+  const double passes = 3.0 * static_cast<double>(job.microbatches()) * plan.virtual_stages * plan.pp;
+  if (passes > kMaxPipelinePasses)
+    training.fail_key("global_batch", std::to_string(job.global_batch),
+                      fmt::format("{} micro-batches per data-parallel rank through {} stages x {} chunks make {:.3g} passes "
+                                  "per iteration; expected at most {:.3g} (raise micro_batch or dp)",
+                                  job.microbatches(), plan.pp, plan.virtual_stages, passes, kMaxPipelinePasses));
   const training::PipelineShape shape{plan.pp, static_cast<int>(job.microbatches()), plan.virtual_stages};
   try {
     sc.schedule->check(shape);
@@ -187,8 +205,12 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
   // Nodes: the preset or inline node, or one default node holding the whole job.
   if (cluster.has("node")) {
     sc.node = load_node(cluster);
-  } else {
+  } else if (sc.gpus() <= kMaxDefaultNodeGpus) {
     sc.node = std::make_shared<const hw::NodeSpec>(hw::default_node(*sc.device, sc.gpus()));
+  } else {
+    cluster.fail(fmt::format("the job needs {} GPUs: give cluster.node (a node type with NICs, e.g. hgx-h100) and "
+                             "cluster.fabric; without a node, one default node holds at most {} GPUs",
+                             sc.gpus(), kMaxDefaultNodeGpus));
   }
   // cluster.nic_bandwidth: every NIC of the node at this speed (what-if: 400G vs 100G).
   if (cluster.has("nic_bandwidth")) {

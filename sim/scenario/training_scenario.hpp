@@ -6,6 +6,7 @@
 //
 //   model: llama-3-70b
 //   cluster: {device: h100-sxm5-80gb, node: hgx-h100, fabric: {kind: rail, uplink_bandwidth: 25.6 Tbps}}
+//   # (without `node`: one node of the device, at most 8 GPUs; cluster.nic_bandwidth overrides the NICs)
 //   training:
 //     seq_len: 8192
 //     global_batch: 128            # sequences per iteration
@@ -33,6 +34,14 @@
 #include "sim/training/training_job.hpp"
 
 namespace hetsim::sim {
+
+/// Limits of one training run: rank groups (each a SimGrid actor with its own stack), GPUs (the
+/// platform's nodes) and passes of one replica's pipeline per iteration (its explicit order).
+inline constexpr long kMaxRankGroups = 30000;
+inline constexpr long kMaxTrainingGpus = 1L << 18;
+inline constexpr double kMaxPipelinePasses = 4e6;
+/// GPUs a job may put on the default node (one node of the device without NICs), as a real server holds.
+inline constexpr int kMaxDefaultNodeGpus = 8;
 
 struct TrainingScenario {
   std::string name;

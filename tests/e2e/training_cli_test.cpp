@@ -99,6 +99,9 @@ TEST_CASE("training cli: bad training input is one error naming the key, exit 2"
       {"training.seq_len=0", "training.seq_len"},
       {"training.parallel.dp=8 --set training.global_batch=64", "cluster"},  // 32 GPUs on one node without a fabric
       {"training.sequence_length=4096", "training.sequence_length"},
+      {"training.parallel.dp=40000 --set training.global_batch=40000", "rank groups"},
+      {"training.global_batch=4000000000", "passes per iteration"},
+      {"training.parallel.tp=1024", "training.parallel.tp"},
   };
   for (const auto& c : cases) {
     INFO(c.set);
@@ -107,6 +110,15 @@ TEST_CASE("training cli: bad training input is one error naming the key, exit 2"
     CHECK_THAT(r.output, Contains(c.expect));
     CHECK_FALSE(std::filesystem::exists(dir.file("out")));
   }
+  // Without a node, one default node holds the job only up to 8 GPUs.
+  const auto big = dir.write("no_node.yaml", R"(
+model: llama-3-8b
+cluster: {device: h100-sxm5-80gb}
+training: {seq_len: 2048, global_batch: 16, parallel: {tp: 2, pp: 2, dp: 4}}
+)");
+  const auto r = test::run_hetsim(fmt::format("validate '{}'", big));
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("give cluster.node"));
   const auto ok = test::run_hetsim(fmt::format("validate '{}'", file));
   CHECK(ok.exit_code == 0);
   CHECK_THAT(ok.output, Contains("OK"));
