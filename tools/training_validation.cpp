@@ -6,16 +6,15 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <thread>
 #include <vector>
 
 #include "sim/core/error.hpp"
 #include "sim/core/io/atomic_file.hpp"
 #include "sim/core/io/child_process.hpp"
+#include "sweep/parallel.hpp"
 
 namespace hetsim::tools {
 namespace fs = std::filesystem;
@@ -162,21 +161,15 @@ int run_training_validation(const TrainingValidationOptions& o) {
   if (!fs::exists(o.cases)) throw InputError(fmt::format("{}: training validation cases not found", o.cases));
   std::vector<TrainingCase> cases = read_cases(o.cases);
   const fs::path work = fs::temp_directory_path() / fmt::format("hetsim-training-validation-{}", ::getpid());
-  std::atomic<std::size_t> next{0};
-  auto worker = [&] {
-    for (std::size_t i = next++; i < cases.size(); i = next++) {
-      TrainingCase& c = cases[i];
-      if (!c.skipped.empty()) continue;
-      try {
-        run_case(c, work);
-      } catch (const std::exception& e) {
-        c.failure = e.what();
-      }
+  sweep::parallel_for(cases.size(), static_cast<unsigned>(std::max(1, o.jobs)), [&](std::size_t i) {
+    TrainingCase& c = cases[i];
+    if (!c.skipped.empty()) return;
+    try {
+      run_case(c, work);
+    } catch (const std::exception& e) {
+      c.failure = e.what();
     }
-  };
-  std::vector<std::thread> threads;
-  for (int t = 0; t < std::max(1, o.jobs); ++t) threads.emplace_back(worker);
-  for (auto& t : threads) t.join();
+  });
   std::error_code ec;
   fs::remove_all(work, ec);
 

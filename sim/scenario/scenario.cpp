@@ -101,6 +101,13 @@ LoadedModel load_model(const config::Node& root) {
   return {std::move(m), model.node};
 }
 
+ScenarioHead load_head(const config::Document& doc) {
+  const config::Node root = doc.root();
+  // Braced initialisation evaluates in order: the name, the seed, then the model, as before.
+  return ScenarioHead{scenario_name(root, doc.file()), doc.file(), root.get<unsigned long>("seed").default_to(1).value(),
+                      load_model(root)};
+}
+
 std::shared_ptr<const hw::Device> load_device(const config::Node& parent) {
   auto device_cfg = catalog::with_preset(parent, "device", "hw/catalog");
   auto device = std::make_shared<const hw::Device>(hw::parse_device(device_cfg.node));
@@ -191,11 +198,11 @@ hw::Cluster platform_of(const Scenario& sc) {
 Scenario load_scenario(const config::Document& doc) {
   const config::Node root = doc.root();
   Scenario sc;
-  sc.file = doc.file();
-  sc.name = scenario_name(root, doc.file());
-  sc.seed = root.get<unsigned long>("seed").default_to(1);
-
-  const LoadedModel model = load_model(root);
+  const ScenarioHead head = load_head(doc);
+  sc.file = head.file;
+  sc.name = head.name;
+  sc.seed = head.seed;
+  const LoadedModel& model = head.model;
   sc.model = model.spec;
 
   // A cluster is one pool of identical replicas ({device, replicas, tensor_parallel}) or a list of

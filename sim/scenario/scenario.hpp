@@ -90,9 +90,6 @@ std::string describe_fleet(const Scenario& scenario);
 /// The run's platform: its node instances (in order, with their NICs) and `cluster.fabric`.
 hw::Cluster platform_of(const Scenario& scenario);
 
-/// The scenario's `name` (default: the file's stem, made safe), checked to be a safe folder name
-/// (it names the output folder out/<name>).
-std::string scenario_name(const config::Node& root, const std::string& file);
 /// `root.model`: a models/catalog name, {preset: NAME, ...overrides}, or an inline model; with
 /// the model's (layered) config node, for messages about its keys.
 struct LoadedModel {
@@ -100,6 +97,16 @@ struct LoadedModel {
   config::Node node;
 };
 LoadedModel load_model(const config::Node& root);
+/// The scenario's `name` (default: the file's stem, made safe), checked to be a safe folder name
+/// (it names the output folder out/<name>).
+std::string scenario_name(const config::Node& root, const std::string& file);
+/// What every scenario starts with: its name, file and seed, and its model.
+struct ScenarioHead {
+  std::string name, file;
+  std::uint64_t seed = 1;
+  LoadedModel model;
+};
+ScenarioHead load_head(const config::Document& doc);
 /// `parent.device`: a hw/catalog name, {preset: NAME, ...overrides}, or an inline device.
 std::shared_ptr<const hw::Device> load_device(const config::Node& parent);
 /// `parent.node`: a hw/nodes preset name, {preset: NAME, ...overrides}, or an inline node.

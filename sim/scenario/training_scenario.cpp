@@ -118,11 +118,11 @@ hw::Cluster platform_of(const TrainingScenario& sc) {
 TrainingScenario load_training_scenario(const config::Document& doc) {
   const config::Node root = doc.root();
   TrainingScenario sc;
-  sc.file = doc.file();
-  sc.name = scenario_name(root, doc.file());
-  sc.seed = root.get<unsigned long>("seed").default_to(1);
-
-  const LoadedModel model = load_model(root);
+  const ScenarioHead head = load_head(doc);
+  sc.file = head.file;
+  sc.name = head.name;
+  sc.seed = head.seed;
+  const LoadedModel& model = head.model;
   sc.model = model.spec;
 
   // The cluster: one device type on nodes of one type (hw/nodes preset or inline; default: one
