@@ -72,7 +72,8 @@ def load_rank_groups(path):
             times[c] = parse_float(path, line, c, r[c])
             if times[c] < 0:
                 raise InputError(path, f"line {line}: {c} = '{r[c]}' is negative")
-        mem = {c: parse_float(path, line, c, r[c], allow_empty=True) for c, _, _ in MEMORY_COMPONENTS}
+        mem = {c: parse_float(path, line, c, r[c], allow_empty=True)
+               for c, _, _ in MEMORY_COMPONENTS}
         total = parse_float(path, line, "mem_total_gib", r["mem_total_gib"], allow_empty=True)
         groups.append(RankGroup(ints["pp"], ints["dp"], ints["devices"], times,
                                 mem if None not in mem.values() else None, total))

@@ -27,10 +27,10 @@ def point_labels(points):
 
 
 def infeasible_reason(folder, point):
-    """The first line of points/POINT/infeasible.txt, or None."""
+    """points/POINT/infeasible.txt as one line, or None."""
     try:
         with open(os.path.join(folder, "points", point, "infeasible.txt"), encoding="utf-8") as f:
-            return f.read().strip() or None
+            return "; ".join(line.strip() for line in f if line.strip()) or None
     except (OSError, UnicodeDecodeError):
         return None
 
@@ -58,10 +58,11 @@ def point_bars(ax, points, column, scale, labels):
     x = np.arange(len(values))
     for k, v in enumerate(values):
         if v is not None:
-            ax.bar(k, v * scale, color="tab:blue", width=0.7)
             y = v * scale
-            ax.annotate(f"{y:,.0f}" if y >= 1000 else f"{y:.3g}", (k, y), textcoords="offset points",
-                        xytext=(0, 2), ha="center", fontsize="x-small")
+            ax.bar(k, y, color="tab:blue", width=0.7)
+            ax.annotate(f"{y:,.0f}" if y >= 1000 else f"{y:.3g}", (k, y),
+                        textcoords="offset points", xytext=(0, 2), ha="center",
+                        fontsize="x-small")
             continue
         status = points.raw[k]["status"]
         text, color = NO_VALUE.get(status, (status, "#e0e0e0"))

@@ -80,8 +80,8 @@ def training_tables(report, summary):
                  pct(per_iter[col] / step) if step and isinstance(per_iter.get(col), (int, float))
                  else "-")
                 for col, name, _ in TIME_COMPONENTS]
-        report.table("Time per iteration, mean over rank groups", ["component", "s", "of step time"],
-                     rows)
+        report.table("Time per iteration, mean over rank groups",
+                     ["component", "s", "of step time"], rows)
 
 
 def breakdown_table(report, labels, secs, per_stage):
