@@ -49,12 +49,12 @@ def device_memory(folder, points):
     return None
 
 
-def point_bars(ax, points, column, scale, labels):
+def point_bars(ax, points, column, scale, labels, min_top=0.0):
     """One bar per point of COLUMN (times SCALE); points without a value (infeasible, failed)
-    get a full-height hatched bar that says why. Returns the top of the y axis used."""
+    get a hatched bar up to the top of the y axis (at least MIN_TOP) that says why."""
     values = [points.metrics[i].get(column) for i in range(len(points.raw))]
     shown = [v * scale for v in values if v is not None]
-    top = max(shown) * 1.15 if shown else 1.0
+    top = max(max(shown) * 1.15 if shown else 1.0, min_top)
     x = np.arange(len(values))
     for k, v in enumerate(values):
         if v is not None:
@@ -71,7 +71,6 @@ def point_bars(ax, points, column, scale, labels):
                 bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8})
     ax.set_xticks(x, labels, fontsize="x-small")
     ax.set_ylim(0, top)
-    return top
 
 
 def figure_width(n):
@@ -102,11 +101,11 @@ def plot_train_throughput(report, points, labels):
 
 def plot_train_memory(report, points, labels, device_gib):
     fig, ax = plt.subplots(figsize=(figure_width(len(labels)), 5))
-    top = point_bars(ax, points, "train_peak_memory_gib", 1.0, labels)
+    # A plan that does not fit needs more than the device: its bar reaches above the line.
+    point_bars(ax, points, "train_peak_memory_gib", 1.0, labels, (device_gib or 0.0) * 1.1)
     if device_gib:
         ax.axhline(device_gib, color="black", linestyle="--", linewidth=1.2,
                    label=f"device memory {device_gib:.1f} GiB")
-        ax.set_ylim(0, max(top, device_gib * 1.1))
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
     ax.set_ylabel("peak memory per device (GiB)")
     ax.set_xlabel(" / ".join(points.axis_keys) or "point")
