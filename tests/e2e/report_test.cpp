@@ -1,5 +1,5 @@
-// `hetsim report`: plots and an HTML page for a run and for sweeps, opened in headless Chromium to
-// check that every image loads.
+// `hetsim report`: plots and an HTML page for a run and for sweeps (serving and training), opened
+// in headless Chromium to check that every image loads.
 #include <catch2/catch.hpp>
 
 #include <fmt/format.h>
@@ -63,6 +63,55 @@ TEST_CASE("report: a sweep folder gets metric-vs-axis, SLO attainment and cost/g
   check_report(dir.file("out"), 3);
   for (const char* plot : {"metrics_vs_axis.png", "slo_attainment.png", "pareto_cost_goodput.png"})
     CHECK(fs::exists(dir.file(std::string("out/report/") + plot)));
+}
+
+namespace {
+constexpr const char* kSmallTrainingJob = R"(
+model: llama-3-8b
+cluster: {device: h100-sxm5-80gb, node: hgx-h100}
+training:
+  seq_len: 2048
+  global_batch: 16
+  parallel: {tp: 2, pp: 2, dp: 2}
+  zero: 1
+  iterations: 2
+)";
+}  // namespace
+
+TEST_CASE("report: a training run folder gets the time breakdown, memory per stage and step-time plots",
+          "[e2e][report][training]") {
+  test::TempDir dir("report_train_run");
+  const auto job = dir.write("job.yaml", kSmallTrainingJob);
+  const auto run = test::run_hetsim(fmt::format("run '{}' --quiet --out '{}'", job, dir.file("out")));
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  check_report(dir.file("out"), 3);
+  for (const char* plot : {"train_time_breakdown", "train_memory", "train_iterations"})
+    for (const char* ext : {".png", ".svg"}) CHECK(fs::exists(dir.file(fmt::format("out/report/{}{}", plot, ext))));
+  const auto html = test::read_file(dir.file("out/report/index.html"));
+  // 2 stages x 2 replicas: a bar per rank group, named by stage and replica.
+  CHECK_THAT(html, Contains("Time breakdown per rank group") && Contains("stage 1 / dp 1") && Contains("PP bubble") &&
+                       Contains("MFU") && Contains("HFU") && Contains("tokens/s per GPU") &&
+                       Contains("Memory per device by pipeline stage"));
+}
+
+TEST_CASE("report: a training sweep gets tokens/s, MFU and peak memory per point, infeasible plans marked",
+          "[e2e][report][training]") {
+  test::TempDir dir("report_train_sweep");
+  dir.write("job.yaml", kSmallTrainingJob);
+  const auto spec = dir.write("sweep.yaml", "base: job.yaml\naxes:\n  training.seq_len: [2048, 32768]\n"
+                                            "set: {model.max_position_embeddings: 32768}\n");
+  const auto sweep = test::run_hetsim(fmt::format("sweep '{}' --out '{}' --quiet -j 1", spec, dir.file("out")));
+  INFO(sweep.output);
+  REQUIRE(sweep.exit_code == 0);
+  check_report(dir.file("out"), 2);
+  for (const char* plot : {"train_throughput_by_point", "train_memory_by_point"})
+    for (const char* ext : {".png", ".svg"}) CHECK(fs::exists(dir.file(fmt::format("out/report/{}{}", plot, ext))));
+  // The serving plots are not drawn for a training sweep.
+  CHECK_FALSE(fs::exists(dir.file("out/report/metrics_vs_axis.png")));
+  const auto html = test::read_file(dir.file("out/report/index.html"));
+  CHECK_THAT(html, Contains("Infeasible points") && Contains("p0001") && Contains("does not fit") &&
+                       Contains("the plan does not fit") && Contains("class=\"infeasible\""));
 }
 
 TEST_CASE("report: a folder that is neither a run nor a sweep is bad input", "[e2e][report]") {

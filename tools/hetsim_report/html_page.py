@@ -84,6 +84,7 @@ th, td {{ border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: right; white
 th {{ background: #f0f0f0; }}
 td:first-child, th:first-child {{ text-align: left; }}
 tr.failed td {{ background: #fde0e0; color: #900; }}
+tr.infeasible td {{ background: #eeeeee; color: #555; }}
 tr.pareto td {{ background: #e3f3e3; }}
 figure {{ margin: 1em 0 2em; }}
 figure img {{ max-width: 100%; border: 1px solid #eee; }}

@@ -1,5 +1,5 @@
-"""Which sections a run report and a sweep report hold, in page order, and which of the two a
-folder gets."""
+"""Which sections a run report (serving or training) and a sweep report hold, in page order,
+and which of them a folder gets."""
 
 import os
 
@@ -15,6 +15,11 @@ from .schema import load_schema
 from .sweep_inputs import load_sweep
 from .sweep_plots import plot_max_rate, plot_max_rate_pareto, points_plots
 from .sweep_tables import max_rate_tables, points_table, sweep_definition_table
+from .train_inputs import is_training_run, load_training_run
+from .train_metrics import stage_memory, time_breakdown
+from .train_plots import plot_iterations, plot_stage_memory, plot_time_breakdown
+from .train_sweep import training_points_plots, training_points_tables
+from .train_tables import breakdown_table, memory_table, training_tables
 
 
 def report_run(folder, outdir):
@@ -50,6 +55,37 @@ def report_run(folder, outdir):
                  f"seed {summary.get('seed', '?')}; run folder {os.path.abspath(folder)}")
 
 
+def report_training_run(folder, outdir):
+    summary, iterations, groups = load_training_run(folder)
+    t = summary["training"]
+    name = summary.get("scenario") or os.path.basename(os.path.abspath(folder))
+    report = Report(outdir, f"hetsim training report: {name}")
+    training_tables(report, summary)
+
+    report.heading("Where the time goes")
+    labels, secs, per_stage = time_breakdown(groups)
+    plot_time_breakdown(report, labels, secs, per_stage, t.get("step_time_s"))
+    breakdown_table(report, labels, secs, per_stage)
+
+    report.heading("Memory")
+    stages, gib, totals = stage_memory(groups)
+    device_gib = t.get("device_memory_gib")
+    if stages:
+        plot_stage_memory(report, stages, gib, device_gib)
+        memory_table(report, stages, gib, totals, device_gib)
+    else:
+        report.note("ranks.csv gives no memory per stage: memory plot skipped.")
+
+    report.heading("Iterations")
+    if len(iterations):
+        plot_iterations(report, iterations, t.get("step_time_s"), t.get("mfu"))
+    else:
+        report.note("iterations.csv has no rows: step-time plot skipped.")
+
+    report.write(f"{summary.get('model', '?')} on {summary.get('cluster', '?')}, "
+                 f"seed {summary.get('seed', '?')}; run folder {os.path.abspath(folder)}")
+
+
 def report_sweep(folder, outdir):
     spec, axis_keys, points, max_rate, cheapest = load_sweep(folder)
     search = spec.get("search") if isinstance(spec.get("search"), dict) else {}
@@ -60,14 +96,21 @@ def report_sweep(folder, outdir):
     sweep_definition_table(report, spec, points, slo)
 
     report.heading("Plots")
-    pareto = points_plots(report, points, spec.get("mode") == "zip", slo) if points else set()
+    training = points is not None and points.is_training()
+    if training:
+        training_points_plots(report, points, folder)
+        pareto = set()
+    else:
+        pareto = points_plots(report, points, spec.get("mode") == "zip", slo) if points else set()
     if max_rate and max_rate.rows:
         plot_max_rate(report, max_rate, search)
         if max_rate.has_cost:
             plot_max_rate_pareto(report, max_rate, search)
 
     report.heading("Tables")
-    if points:
+    if training:
+        training_points_tables(report, points, folder)
+    elif points:
         points_table(report, points, pareto)
     if max_rate:
         max_rate_tables(report, max_rate, cheapest)
@@ -83,13 +126,16 @@ def build_report(folder):
     # A search sweep writes sweep.json and max_rate.csv but no points.csv.
     if any(os.path.exists(os.path.join(folder, f)) for f in ("points.csv", "sweep.json")):
         kind = report_sweep
+    elif is_training_run(folder):
+        kind = report_training_run
     elif os.path.exists(os.path.join(folder, "requests.csv")):
         kind = report_run
     elif os.path.exists(os.path.join(folder, "explain.json")):
         kind = report_explain
     else:
         raise InputError(folder, "neither points.csv or sweep.json (sweep folder), requests.csv "
-                                 "(run folder) nor explain.json (explain folder) found")
+                                 "(run folder), ranks.csv and iterations.csv (training run "
+                                 "folder) nor explain.json (explain folder) found")
     outdir = os.path.join(folder, "report")
     kind(folder, outdir)
     return os.path.join(outdir, "index.html")

@@ -14,6 +14,11 @@ SWEEP_METRICS = [  # (points.csv column, subplot title, unit label, scale from t
     ("e2e_p90", "E2E latency p90", "s", 1.0),
 ]
 
+# A training point fills the train_* columns (and leaves the serving ones empty); these are the
+# ones its report plots and so requires.
+TRAINING_MARKER = "train_tokens_per_s"
+TRAINING_REQUIRED = {"train_tokens_per_s", "train_mfu"}
+
 
 def load_sweep_spec(path):
     spec = read_json(path)
@@ -53,13 +58,17 @@ class Points:
         self.metric_cols = self.header[self.header.index("status") + 1:]
         self.raw, self.metrics = [], []
         for line, r in rows:
-            if r["status"] not in ("ok", "failed"):
-                raise InputError(path, f"line {line}: status = '{r['status']}' is neither ok "
-                                       f"nor failed")
+            if r["status"] not in ("ok", "failed", "infeasible"):
+                raise InputError(path, f"line {line}: status = '{r['status']}' is not ok, "
+                                       f"failed or infeasible")
             ok = r["status"] == "ok"
-            # Failed points have empty metrics; ok points may leave goodput, slo_attainment and
-            # cost_per_hour (and any column not plotted) empty, but never a plotted metric.
-            required = {m[0] for m in SWEEP_METRICS} if ok else set()
+            # Failed and infeasible (training plans that do not fit) points have empty metrics;
+            # ok points may leave goodput, slo_attainment and cost_per_hour (and any column not
+            # plotted) empty, but never a plotted metric: the serving ones for a serving point,
+            # the training ones for a training point (which leaves the serving ones empty).
+            training = r.get(TRAINING_MARKER, "") != ""
+            required = set() if not ok else TRAINING_REQUIRED if training else \
+                {m[0] for m in SWEEP_METRICS}
             self.metrics.append({c: parse_float(path, line, c, r[c], c not in required)
                                  for c in self.metric_cols})
             self.raw.append(r)
@@ -70,6 +79,12 @@ class Points:
 
     def ok(self):
         return [i for i, r in enumerate(self.raw) if r["status"] == "ok"]
+
+    def is_training(self):
+        """A training sweep: some point is infeasible (only training plans can be) or has
+        training metrics."""
+        return (any(r["status"] == "infeasible" for r in self.raw) or
+                self.has(TRAINING_MARKER))
 
     def has(self, column):
         return column in self.metric_cols and any(

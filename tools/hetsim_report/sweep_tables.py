@@ -14,6 +14,9 @@ def sweep_definition_table(report, spec, points, slo):
             ("mode", spec.get("mode")), ("points planned", spec.get("points"))]
     if points:
         info += [("points in points.csv", len(points.raw)), ("points ok", len(points.ok()))]
+        infeasible = sum(r["status"] == "infeasible" for r in points.raw)
+        if infeasible:  # training plans that do not fit
+            info.append(("points infeasible (do not fit)", infeasible))
     info.append(("SLO", slo_text(slo) or "none"))
     info += [(f"axis {a.get('key')}", ", ".join(str(v) for v in a.get("values") or []))
              for a in spec["axes"]]
