@@ -193,6 +193,11 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
                       fmt::format("{} micro-batches per data-parallel rank through {} stages x {} chunks make {:.3g} passes "
                                   "per iteration; expected at most {:.3g} (raise micro_batch or dp)",
                                   job.microbatches(), plan.pp, plan.virtual_stages, passes, kMaxPipelinePasses));
+  if (passes * plan.dp > kMaxIterationPasses)
+    training.fail_key("global_batch", std::to_string(job.global_batch),
+                      fmt::format("{:.3g} passes per iteration over all {} replicas; expected at most {:.3g} (each is "
+                                  "simulated: raise micro_batch, or simulate fewer replicas)",
+                                  passes * plan.dp, plan.dp, kMaxIterationPasses));
   const training::PipelineShape shape{plan.pp, static_cast<int>(job.microbatches()), plan.virtual_stages};
   try {
     sc.schedule->check(shape);

@@ -36,10 +36,13 @@
 namespace hetsim::sim {
 
 /// Limits of one training run: rank groups (each a SimGrid actor with its own stack), GPUs (the
-/// platform's nodes) and passes of one replica's pipeline per iteration (its explicit order).
+/// platform's nodes), passes of one replica's pipeline per iteration (its explicit order) and of
+/// all replicas (each holds a slot per micro-batch chunk).
 inline constexpr long kMaxRankGroups = 30000;
 inline constexpr long kMaxTrainingGpus = 1L << 18;
 inline constexpr double kMaxPipelinePasses = 4e6;
+/// Passes of all replicas per iteration (the 16,384-GPU benchmark runs 66 thousand).
+inline constexpr double kMaxIterationPasses = 2e7;
 /// GPUs a job may put on the default node (one node of the device without NICs), as a real server holds.
 inline constexpr int kMaxDefaultNodeGpus = 8;
 
