@@ -40,9 +40,9 @@ namespace hetsim::sim {
 /// all replicas (each holds a slot per micro-batch chunk).
 inline constexpr long kMaxRankGroups = 30000;
 inline constexpr long kMaxTrainingGpus = 1L << 18;
-inline constexpr double kMaxPipelinePasses = 4e6;
+inline constexpr double kMaxPipelinePasses = 1e6;
 /// Passes of all replicas per iteration (the 16,384-GPU benchmark runs 66 thousand).
-inline constexpr double kMaxIterationPasses = 2e7;
+inline constexpr double kMaxIterationPasses = 1e7;
 /// GPUs a job may put on the default node (one node of the device without NICs), as a real server holds.
 inline constexpr int kMaxDefaultNodeGpus = 8;
 
