@@ -32,6 +32,7 @@ std::optional<std::vector<std::string>> expand_range(const std::string& text) {
     a.erase(0, a.find_first_not_of(' '));
     a.erase(a.find_last_not_of(' ') + 1);
     if (!config::detail::convert(a, x)) throw InputError(fmt::format("range argument \"{}\" is not a number", a));
+    if (!std::isfinite(x)) throw InputError(fmt::format("range argument \"{}\" is not finite", a));
     integral = integral && a.find_first_of(".eE") == std::string::npos;
     v.push_back(x);
   }
@@ -40,6 +41,7 @@ std::optional<std::vector<std::string>> expand_range(const std::string& text) {
   std::vector<std::string> out;
   const double n = std::ceil((v[1] - v[0]) / step - 1e-9);
   if (n > 100000) throw InputError("range has more than 100000 values");
+  if (!(n >= 1)) throw InputError("range is empty");  // also NaN (e.g. inf - inf): no cast of it to long
   for (long i = 0; i < static_cast<long>(n); ++i) {
     const double x = v[0] + static_cast<double>(i) * step;
     out.push_back(integral ? fmt::format("{}", static_cast<long long>(std::llround(x))) : fmt::format("{}", x));

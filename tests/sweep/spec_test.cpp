@@ -44,6 +44,10 @@ TEST_CASE("sweep spec: range() follows Python semantics", "[sweep]") {
   CHECK_FALSE(sweep::expand_range("[1, 2]").has_value());
   REQUIRE_THROWS_WITH(sweep::expand_range("range(1)"), Contains("range(start, stop)"));
   REQUIRE_THROWS_WITH(sweep::expand_range("range(1, 5, 0)"), Contains("step"));
+  // A count far below zero (a fuzz finding: cast to long, it was undefined behaviour) is an empty range.
+  REQUIRE_THROWS_WITH(sweep::expand_range("range(9999999999999999999999999999999999999999999999999999999999990, 6)"),
+                      Contains("range is empty"));
+  REQUIRE_THROWS_WITH(sweep::expand_range("range(5, 1)"), Contains("range is empty"));
   test::TempDir dir("spec_range");
   REQUIRE_THROWS_WITH(load(dir, "axes:\n  a: range(1, x)\n"), Contains("spec.yaml:3: axes.a") && Contains("not a number"));
 }
