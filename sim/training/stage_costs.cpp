@@ -8,17 +8,18 @@
 namespace hetsim::training {
 namespace {
 
+/// ZeRO-3's parameter gathers (the dense builder names them zero3_param_all_gather[_bwd]).
+bool is_zero3_gather(const Op& op) { return std::string_view(op.name).starts_with("zero3_"); }
+
 /// Which parallel group a collective of the dense builder spans, by its name: ZeRO-3 parameter
 /// gathers the data-parallel group, context-parallel K/V exchanges the context-parallel group,
 /// everything else (TP all-reduce, SP gather/scatter, the vocab-parallel loss) the tensor group.
 int nodes_of(const Op& op, const ParallelPlan& p, int slots) {
   const std::string_view name = op.name;
-  if (name.starts_with("zero3_")) return group_nodes(p.dp, p.tp * p.cp, slots);
+  if (is_zero3_gather(op)) return group_nodes(p.dp, p.tp * p.cp, slots);
   if (name.starts_with("cp_")) return group_nodes(p.cp, p.tp, slots);
   return group_nodes(p.tp, 1, slots);
 }
-
-bool is_zero3_gather(const Op& op) { return std::string_view(op.name).starts_with("zero3_"); }
 
 /// Prices `ops` into `into`; `keep` selects which ops belong to this pass. With `prefetch`, ZeRO-3's
 /// per-layer parameter gathers run on their own stream ahead of the layers that need them (FSDP's
