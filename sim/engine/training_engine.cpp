@@ -13,6 +13,7 @@
 #include "sim/core/interrupt.hpp"
 #include "sim/core/units.hpp"
 #include "sim/engine/actor_failure.hpp"
+#include "sim/engine/ring_collective.hpp"
 #include "sim/engine/simgrid_setup.hpp"
 #include "sim/engine/transfer_network.hpp"
 
@@ -22,41 +23,6 @@ using training::PassKind;
 using training::PipelineOp;
 
 namespace {
-
-/// Bytes each participant sends to its ring neighbour, as a multiple of the payload, and the
-/// ring's latency-bound steps (NCCL's ring: reduce-scatter then all-gather for an all-reduce).
-struct RingShape {
-  double factor = 0;
-  int steps = 0;
-};
-RingShape ring(Collective kind, int k) {
-  const double share = static_cast<double>(k - 1) / k;
-  if (kind == Collective::all_reduce) return {2 * share, 2 * (k - 1)};
-  return {share, k - 1};
-}
-
-/// NCCL-style rings over `members` (device tiers in rank order, "nodeN/tier"): one channel per
-/// member the fullest node holds, each visiting every node's members rotated by its index, so that
-/// each channel leaves a node from a different device, hence NIC. Without channels, a ring of
-/// devices packed in nodes would cross every node boundary through one NIC; NCCL spreads its rings
-/// over all of them. Members one per node give one ring.
-std::vector<std::vector<const std::string*>> ring_channels(const std::vector<const std::string*>& members) {
-  std::vector<std::vector<const std::string*>> by_node;
-  std::string_view last;
-  for (const std::string* m : members) {
-    const std::string_view node = std::string_view(*m).substr(0, m->find('/'));
-    if (by_node.empty() || node != last) by_node.emplace_back();
-    by_node.back().push_back(m);
-    last = node;
-  }
-  std::size_t channels = 1;
-  for (const auto& n : by_node) channels = std::max(channels, n.size());
-  std::vector<std::vector<const std::string*>> rings(channels);
-  for (std::size_t c = 0; c < channels; ++c)
-    for (const auto& n : by_node)
-      for (std::size_t k = 0; k < n.size(); ++k) rings[c].push_back(n[(k + c) % n.size()]);
-  return rings;
-}
 
 class TrainingRun {
  public:
@@ -222,27 +188,18 @@ class TrainingRun {
     const Collective kind = phase == kGather ? Collective::all_gather
                             : p.zero >= 1   ? Collective::reduce_scatter
                                             : Collective::all_reduce;
-    const RingShape shape = ring(kind, D_);
-    const double bytes = shape.factor * (phase == kReduce ? stage.grad_bytes : stage.param_bytes);
-    auto parts = std::make_shared<std::vector<sg::ActivityPtr>>();
-    double alpha = 0;
+    const double payload = phase == kReduce ? stage.grad_bytes : stage.param_bytes;
+    RingFlows flows;
     std::vector<const std::string*> members(static_cast<std::size_t>(D_));
     for (std::size_t i = 0; i < me.tiers.size(); ++i) {
       for (int d = 0; d < D_; ++d) members[static_cast<std::size_t>(d)] = &group(s, d).tiers[i];
-      const auto channels = ring_channels(members);
-      for (const auto& ring : channels)
-        for (std::size_t k = 0; k < ring.size(); ++k) {
-          const std::string& from = *ring[k];
-          const std::string& to = *ring[(k + 1) % ring.size()];
-          auto t = network_->start(from, to, bytes / static_cast<double>(channels.size()));
-          for (auto& part : t.parts) parts->push_back(std::move(part));
-          alpha = std::max(alpha, network_->latency(from, to));
-          ++records_.transfers;
-        }
+      start_ring(*network_, kind, members, payload, flows);
     }
+    records_.transfers += flows.transfers;
+    auto parts = std::make_shared<std::vector<sg::ActivityPtr>>(std::move(flows.parts));
     // The flows carry every step's bytes at once (the ring's bandwidth term, contended); the
     // other steps' latencies follow: alpha-beta time on an idle fabric.
-    const double extra = (shape.steps - 1) * alpha;
+    const double extra = flows.extra_latency;
     const double start = now();
     const double buckets = buckets_of(stage);
     sg::Actor::create(fmt::format("dp-{}-stage{}-chunk{}", phase == kReduce ? "reduce" : "gather", s, chunk), host_,
