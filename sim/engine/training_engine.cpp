@@ -31,6 +31,7 @@ class TrainingRun {
         options_(options),
         P_(sc.job.plan.pp),
         D_(sc.job.plan.dp),
+        R_(sc.one_replica ? 1 : sc.job.plan.dp),
         V_(sc.job.plan.virtual_stages),
         M_(static_cast<int>(sc.job.microbatches())),
         K_(sc.job.model_stages()),
@@ -40,10 +41,14 @@ class TrainingRun {
     const auto engine = make_simgrid_engine();
     build_platform();
     order_ = sc_.schedule->order(shape_);
-    groups_.resize(static_cast<std::size_t>(P_ * D_));
+    groups_.resize(static_cast<std::size_t>(P_ * R_));
     records_.ranks.resize(groups_.size());
+    records_.replicas_per_record = D_ / R_;
+    tiers_.resize(static_cast<std::size_t>(P_ * D_));
     for (int s = 0; s < P_; ++s)
-      for (int d = 0; d < D_; ++d) init_group(s, d);
+      for (int d = 0; d < D_; ++d) init_tiers(s, d);
+    for (int s = 0; s < P_; ++s)
+      for (int d = 0; d < R_; ++d) init_group(s, d);
     for (auto& c : collectives_) c.assign(static_cast<std::size_t>(P_ * V_), Gathering{});
     barrier_ = sg::Barrier::create(static_cast<unsigned>(groups_.size()));
     for (std::size_t g = 0; g < groups_.size(); ++g)
@@ -65,10 +70,10 @@ class TrainingRun {
     double producer_end = 0;
     std::vector<sg::ActivityPtr> parts;
   };
-  /// One pipeline stage of one data-parallel replica: its TP x CP devices run in lockstep.
+  /// One pipeline stage of one simulated data-parallel replica: its TP x CP devices run in lockstep.
   struct Group {
     int dp = 0, pp = 0;
-    std::vector<std::string> tiers;  ///< its devices' memory tiers, (cp, tp) order
+    const std::vector<std::string>* tiers = nullptr;  ///< its devices' memory tiers, (cp, tp) order
     sg::MutexPtr mutex;
     sg::ConditionVariablePtr cv;
     std::vector<Slot> activations, gradients;  ///< [chunk * M + microbatch]
@@ -85,26 +90,33 @@ class TrainingRun {
     zone->seal();
   }
 
-  void init_group(int s, int d) {
-    Group& g = groups_[static_cast<std::size_t>(s * D_ + d)];
-    g.dp = d;
-    g.pp = s;
+  /// The memory tiers of the devices of stage `s` of replica `d`, simulated or not.
+  void init_tiers(int s, int d) {
+    std::vector<std::string>& tiers = tiers_[static_cast<std::size_t>(s * D_ + d)];
     const ParallelPlan& p = sc_.job.plan;
     for (int c = 0; c < p.cp; ++c)
-      for (int t = 0; t < p.tp; ++t) g.tiers.push_back(sc_.device_tier(sc_.rank(d, s, c, t)));
+      for (int t = 0; t < p.tp; ++t) tiers.push_back(sc_.device_tier(sc_.rank(d, s, c, t)));
+  }
+  const std::vector<std::string>& tiers(int s, int d) const { return tiers_[static_cast<std::size_t>(s * D_ + d)]; }
+
+  void init_group(int s, int d) {
+    Group& g = groups_[static_cast<std::size_t>(s * R_ + d)];
+    g.dp = d;
+    g.pp = s;
+    g.tiers = &tiers(s, d);
     g.mutex = sg::Mutex::create();
     g.cv = sg::ConditionVariable::create();
     g.activations.resize(static_cast<std::size_t>(V_ * M_));
     g.gradients.resize(static_cast<std::size_t>(V_ * M_));
     g.reduced.assign(static_cast<std::size_t>(V_), 0);
     g.gathered.assign(static_cast<std::size_t>(V_), 1);  // the first iteration starts with gathered parameters
-    RankRecord& r = records_.ranks[static_cast<std::size_t>(s * D_ + d)];
+    RankRecord& r = records_.ranks[static_cast<std::size_t>(s * R_ + d)];
     r.dp = d;
     r.pp = s;
     r.first_rank = sc_.rank(d, s, 0, 0);
   }
 
-  Group& group(int s, int d) { return groups_[static_cast<std::size_t>(s * D_ + d)]; }
+  Group& group(int s, int d) { return groups_[static_cast<std::size_t>(s * R_ + d)]; }
   static double now() { return sg::Engine::get_clock(); }
 
   void span(std::size_t g, TimelineSpan::Stream stream, std::string_view name, int mb, int chunk, double start, double end) {
@@ -127,7 +139,8 @@ class TrainingRun {
   }
 
   /// Sends the boundary tensor of model stage `from_stage` for micro-batch `mb` to the group that
-  /// runs `to_stage` of the same replica: one flow per device, device i to device i.
+  /// runs `to_stage` of the same replica: one flow per device, device i to device i. Simulating one
+  /// replica, the same send of every other replica loads the network too (shadow flows).
   void send(const Group& src, int from_stage, int to_stage, int mb, bool gradient) {
     Group& dst = group(to_stage % P_, src.dp);
     const int chunk = to_stage / P_;
@@ -136,10 +149,23 @@ class TrainingRun {
       throw InvariantError(fmt::format("stage {} of replica {} sent micro-batch {} to stage {} twice in one iteration",
                                        from_stage, src.dp, mb, to_stage));
     const double bytes = sc_.stages[static_cast<std::size_t>(gradient ? to_stage : from_stage)].boundary_bytes;
-    for (std::size_t i = 0; i < src.tiers.size(); ++i) {
-      auto t = network_->start(src.tiers[i], dst.tiers[i], bytes);
+    for (std::size_t i = 0; i < src.tiers->size(); ++i) {
+      auto t = network_->start((*src.tiers)[i], (*dst.tiers)[i], bytes);
       for (auto& part : t.parts) slot.parts.push_back(std::move(part));
       ++records_.transfers;
+    }
+    for (int d = R_; d < D_; ++d) {
+      const auto& from = tiers(src.pp, d);
+      const auto& to = tiers(to_stage % P_, d);
+      for (std::size_t i = 0; i < from.size(); ++i) {
+        auto t = network_->start(from[i], to[i], bytes);
+        for (auto& part : t.parts) shadows_.push_back(std::move(part));
+        ++records_.transfers;
+      }
+    }
+    if (shadows_.size() >= prune_shadows_at_) {  // amortised: release the ended ones
+      std::erase_if(shadows_, [](const sg::ActivityPtr& a) { return a->test(); });
+      prune_shadows_at_ = std::max<std::size_t>(4096, 2 * shadows_.size());
     }
     slot.filled = true;
     slot.producer_end = now();
@@ -168,9 +194,9 @@ class TrainingRun {
     span(g, TimelineSpan::Stream::pp, name, mb, chunk, slot.producer_end, arrived);
   }
 
-  /// Group `g` is ready for data-parallel phase `phase` of its chunk `chunk`; the last of the D
-  /// replicas of the stage to arrive starts the ring (one per device position, over the replicas)
-  /// and a watcher that marks it done for every replica.
+  /// Group `g` is ready for data-parallel phase `phase` of its chunk `chunk`; the last of the
+  /// simulated replicas of the stage to arrive starts the ring (one per device position, over all D
+  /// replicas' devices, simulated or not) and a watcher that marks it done for every replica.
   void arrive(std::size_t g, int chunk, Phase phase, double ready_at) {
     const Group& me = groups_[g];
     const int s = me.pp;
@@ -180,7 +206,7 @@ class TrainingRun {
     }
     Gathering& col = collectives_[phase][static_cast<std::size_t>(s * V_ + chunk)];
     col.ready = std::max(col.ready, ready_at);
-    if (++col.arrived < D_) return;
+    if (++col.arrived < R_) return;
     const double ready = col.ready;
     col = Gathering{};
     const training::StageCost& stage = sc_.stages[static_cast<std::size_t>(training::model_stage(shape_, s, chunk))];
@@ -191,8 +217,8 @@ class TrainingRun {
     const double payload = phase == kReduce ? stage.grad_bytes : stage.param_bytes;
     RingFlows flows;
     std::vector<const std::string*> members(static_cast<std::size_t>(D_));
-    for (std::size_t i = 0; i < me.tiers.size(); ++i) {
-      for (int d = 0; d < D_; ++d) members[static_cast<std::size_t>(d)] = &group(s, d).tiers[i];
+    for (std::size_t i = 0; i < me.tiers->size(); ++i) {
+      for (int d = 0; d < D_; ++d) members[static_cast<std::size_t>(d)] = &tiers(s, d)[i];
       start_ring(*network_, kind, members, payload, flows);
     }
     records_.transfers += flows.transfers;
@@ -224,7 +250,7 @@ class TrainingRun {
   }
 
   void mark_done(int s, int chunk, Phase phase) {
-    for (int d = 0; d < D_; ++d) {
+    for (int d = 0; d < R_; ++d) {
       Group& g = group(s, d);
       (phase == kReduce ? g.reduced : g.gathered)[static_cast<std::size_t>(chunk)] = 1;
       g.cv->notify_all();
@@ -344,12 +370,17 @@ class TrainingRun {
 
   const TrainingScenario& sc_;
   TrainingOptions options_;
-  const int P_, D_, V_, M_, K_;
+  /// Pipeline stages, data-parallel replicas, of which simulated (D, or 1 with one_replica),
+  /// virtual stages, micro-batches, model stages.
+  const int P_, D_, R_, V_, M_, K_;
   const training::PipelineShape shape_;
   std::vector<std::vector<PipelineOp>> order_;
   sg::Host* host_ = nullptr;
   std::unique_ptr<TransferNetwork> network_;
   std::vector<Group> groups_;
+  std::vector<std::vector<std::string>> tiers_;  ///< per (stage, replica): see tiers()
+  std::vector<sg::ActivityPtr> shadows_;         ///< flows of replicas not simulated, in flight
+  std::size_t prune_shadows_at_ = 4096;
   /// A data-parallel collective of one (stage, chunk) gathering its participants.
   struct Gathering {
     int arrived = 0;    ///< replicas arrived so far

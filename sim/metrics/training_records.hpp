@@ -49,7 +49,10 @@ struct TimelineSpan {
 
 struct TrainingRecords {
   std::vector<IterationRecord> iterations;
-  std::vector<RankRecord> ranks;  ///< index pp * dp_degree + dp
+  std::vector<RankRecord> ranks;  ///< index pp * simulated replicas + dp
+  /// Data-parallel replicas each rank record stands for: 1, or dp when one replica was simulated
+  /// (training.simulate_replicas: one) for all of its identical peers.
+  int replicas_per_record = 1;
   std::vector<TimelineSpan> timeline;
   std::int64_t passes = 0;     ///< passes simulated (all groups, all iterations)
   std::int64_t transfers = 0;  ///< network flows started (pipeline sends and collective rings)

@@ -76,7 +76,7 @@ TrainingSummary summarize(const TrainingRunInfo& info, const TrainingRecords& re
   s.time_to_train = info.train_tokens / s.tokens_per_s;
   // Executed FLOPs (recompute included) per iteration: every group's per-device FLOPs times its devices.
   double executed = 0;
-  for (const auto& r : records.ranks) executed += r.flops * info.tp * info.cp;
+  for (const auto& r : records.ranks) executed += r.flops * info.tp * info.cp * records.replicas_per_record;
   executed /= std::max(1, s.iterations);
   s.hfu = info.peak_flops > 0 ? executed / s.step_time / info.gpus / info.peak_flops : 0;
   for (const auto& r : records.ranks) add(s.mean_times, r.times, 1.0 / (records.ranks.size() * std::max(1, s.iterations)));
@@ -165,7 +165,8 @@ void write_training_results(const std::string& dir, const TrainingRunInfo& info,
       t["device_memory_gib"] = info.device_memory / kGiB;
     }
     j["training"] = t;
-    j["engine"] = {{"passes", records.passes}, {"transfers", records.transfers}};
+    j["engine"] = {{"passes", records.passes}, {"transfers", records.transfers},
+                   {"simulated_replicas", info.dp / records.replicas_per_record}};
     AtomicFile f(path("summary.json"));
     f.write(j.dump(2) + "\n");
     f.commit();

@@ -173,13 +173,20 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
   // What one run can hold: every rank group (pipeline stage of a data-parallel replica) is a
   // simulated actor with its own stack (about 32,000 fit a process, see kMaxReplicas), and the
   // platform has a node per 8 or so GPUs.
-  const long groups = static_cast<long>(plan.pp) * plan.dp;
+  const long all_groups = static_cast<long>(plan.pp) * plan.dp;
+  const long gpus = all_groups * plan.tp * plan.cp;  // in long: the degrees' product can overflow an int
+  if (gpus > kMaxTrainingGpus)
+    training.child("parallel").fail(fmt::format("tp x pp x dp x cp = {} GPUs; expected at most {}", gpus, kMaxTrainingGpus));
+  // Identical data-parallel replicas: simulated all (exact, every rank an actor) or one (its peers'
+  // traffic still on the network as flows; the same answer where replicas stay in lockstep).
+  const std::string replicas =
+      training.get<std::string>("simulate_replicas").default_to("auto").one_of({"auto", "all", "one"}).value();
+  sc.one_replica = replicas == "one" || (replicas == "auto" && gpus > kFullSimulationGpus);
+  const long groups = sc.one_replica ? plan.pp : all_groups;
   if (groups > kMaxRankGroups)
-    training.child("parallel").fail(fmt::format("pp x dp = {} rank groups; expected at most {} (each is a simulated actor)",
-                                                groups, kMaxRankGroups));
-  if (groups * plan.tp * plan.cp > kMaxTrainingGpus)  // in long: the degrees' product can overflow an int
-    training.child("parallel").fail(fmt::format("tp x pp x dp x cp = {} GPUs; expected at most {}",
-                                                groups * plan.tp * plan.cp, kMaxTrainingGpus));
+    training.child("parallel").fail(fmt::format("{} rank groups (pp{}); expected at most {} (each is a simulated "
+                                                "actor{})", groups, sc.one_replica ? "" : " x dp", kMaxRankGroups,
+                                                sc.one_replica ? "" : "; training.simulate_replicas: one simulates one replica"));
 
   // The pipeline schedule (policies/training/pipeline/): it fixes the virtual stages per rank.
   const config::Node schedule_cfg = root.section("policies").section("pipeline_schedule");
@@ -193,10 +200,10 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
                       fmt::format("{} micro-batches per data-parallel rank through {} stages x {} chunks make {:.3g} passes "
                                   "per iteration; expected at most {:.3g} (raise micro_batch or dp)",
                                   job.microbatches(), plan.pp, plan.virtual_stages, passes, kMaxPipelinePasses));
-  if (passes * plan.dp > kMaxIterationPasses)
+  if (!sc.one_replica && passes * plan.dp > kMaxIterationPasses)
     training.fail_key("global_batch", std::to_string(job.global_batch),
                       fmt::format("{:.3g} passes per iteration over all {} replicas; expected at most {:.3g} (each is "
-                                  "simulated: raise micro_batch, or simulate fewer replicas)",
+                                  "simulated: raise micro_batch, or set training.simulate_replicas: one)",
                                   passes * plan.dp, plan.dp, kMaxIterationPasses));
   const training::PipelineShape shape{plan.pp, static_cast<int>(job.microbatches()), plan.virtual_stages};
   try {

@@ -15,6 +15,7 @@
 //     zero: 1                      # 0-3 (3 = FSDP)
 //     recompute: selective         # none | selective | full
 //     iterations: 3
+//     simulate_replicas: auto      # all | one | auto (one beyond 4,096 GPUs): identical DP replicas simulated once
 //   policies:
 //     pipeline_schedule: {impl: interleaved_1f1b, virtual_stages: 2}
 #include <memory>
@@ -45,6 +46,8 @@ inline constexpr double kMaxPipelinePasses = 1e6;
 inline constexpr double kMaxIterationPasses = 1e7;
 /// GPUs a job may put on the default node (one node of the device without NICs), as a real server holds.
 inline constexpr int kMaxDefaultNodeGpus = 8;
+/// training.simulate_replicas: auto simulates every replica up to this many GPUs, one beyond.
+inline constexpr long kFullSimulationGpus = 4096;
 
 struct TrainingScenario {
   std::string name;
@@ -63,6 +66,9 @@ struct TrainingScenario {
   std::vector<training::RankMemory> memory;
   double device_memory = 0;  ///< what one device offers (driver-reported total, else the datasheet's)
   bool timeline = false;                    ///< output.timeline: write timeline.json
+  /// training.simulate_replicas resolved: simulate data-parallel replica 0 only, its identical
+  /// peers' pipeline sends and every collective still loading the network as flows.
+  bool one_replica = false;
   YAML::Node resolved;
 
   int gpus() const { return job.plan.devices(); }
