@@ -219,16 +219,27 @@ class DenseTransformer final : public GraphBuilder {
 
   void training_backward(const ModelSpec& m, const TrainingShape& t, const ParallelPlan& p, std::vector<Op>& out) const override {
     std::vector<Op> fwd;
-    std::vector<double> weight_elems;
-    forward(m, t, p, fwd, &weight_elems);
+    ForwardDetail detail;
+    forward(m, t, p, fwd, &detail);
+    const std::vector<double>& weight_elems = detail.weight_elems;
     out.clear();
-    // Recompute first: the whole forward (full), or only the attention core (selective), whose
-    // activations are the ones not kept (Korthikanti et al. 2022).
-    for (const Op& op : fwd) {
-      if (t.recompute == TrainingShape::Recompute::full && op.name != "cross_entropy" && op.name != "loss_all_reduce")
+    // Recompute first: the decoder layers' forward (full; Megatron checkpoints the transformer
+    // layers only, not the embedding or the LM head), or only the attention core (selective), whose
+    // activations are the ones not kept (Korthikanti et al. 2022). Full recompute of fewer layers
+    // than the stage has (Megatron's --recompute-method block --recompute-num-layers) recomputes
+    // that many. FSDP's per-layer parameter gather for backward serves the recompute as well.
+    const double L = stage_layers(m, p, t);
+    const double recomputed = t.recompute_layers < 0 ? L : std::min(L, static_cast<double>(t.recompute_layers));
+    for (std::size_t i = detail.layer_begin; i < detail.layer_end; ++i) {
+      const Op& op = fwd[i];
+      if (std::string_view(op.name).starts_with("zero3_")) continue;
+      if (t.recompute == TrainingShape::Recompute::full && recomputed > 0) {
+        Op r = renamed(op, "_recompute");
+        r.repeat = op.repeat * recomputed / L;
+        out.push_back(r);
+      } else if (t.recompute == TrainingShape::Recompute::selective && op.cls == OpClass::attention_prefill) {
         out.push_back(renamed(op, "_recompute"));
-      else if (t.recompute == TrainingShape::Recompute::selective && op.cls == OpClass::attention_prefill)
-        out.push_back(renamed(op, "_recompute"));
+      }
     }
     const double grad_b = bytes_per_element(t.grad_dtype);
     for (std::size_t i = fwd.size(); i-- > 0;) {
@@ -311,11 +322,18 @@ class DenseTransformer final : public GraphBuilder {
   }
 
  private:
-  /// The forward pass; with `weight_elems`, also the weight elements of each op (0 but for GEMMs),
-  /// which the backward pass accumulates gradients for.
+  /// What the backward pass needs to know about the forward's ops beyond the ops themselves.
+  struct ForwardDetail {
+    std::vector<double> weight_elems;  ///< per op: weight elements (0 but for GEMMs), whose gradients it accumulates
+    std::size_t layer_begin = 0, layer_end = 0;  ///< the decoder layers' ops: [begin, end)
+  };
+
+  /// The forward pass; with `detail`, also the weight elements of each op and where the decoder
+  /// layers' ops are.
   static void forward(const ModelSpec& m, const TrainingShape& t, const ParallelPlan& p, std::vector<Op>& out,
-                      std::vector<double>* weight_elems) {
+                      ForwardDetail* detail) {
     out.clear();
+    std::vector<double>* weight_elems = detail ? &detail->weight_elems : nullptr;
     const Precision& pr = m.precision;
     const DType act = pr.activations, mm = pr.gemm, comm = pr.comm;
     const Bytes by(pr);
@@ -338,6 +356,7 @@ class DenseTransformer final : public GraphBuilder {
     };
 
     if (first) add(embedding(m, act, T, h, ba));
+    if (detail) detail->layer_begin = out.size();
     if (p.zero >= 3 && p.dp > 1)  // FSDP: gather each layer's parameter shard before using it, as stored
       add(collective("zero3_param_all_gather", Collective::all_gather, pr.weights, p.dp, m.layer_weight_bytes() / p.tp,
                      L));
@@ -364,6 +383,7 @@ class DenseTransformer final : public GraphBuilder {
       add(op);
     });
     tp_reduce(out, weight_elems, "mlp_tp_reduce", p, comm, T * h * bc, L);
+    if (detail) detail->layer_end = out.size();
     if (last) {
       add(elementwise("final_norm", act, norm_flops(m) * Tn * h, 2 * Tn * h * ba, norm_weight_bytes(m, ba), 1));
       tp_gather(out, weight_elems, "head_sp_all_gather", p, comm, T * h * bc, 1);

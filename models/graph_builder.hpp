@@ -25,6 +25,9 @@ struct TrainingShape {
   std::int64_t layers = -1;
   /// Recompute the forward pass inside backward: none, selective (attention only) or full.
   enum class Recompute { none, selective, full } recompute = Recompute::none;
+  /// With full recompute: decoder layers of this stage recomputed, the others keeping their
+  /// activations (Megatron's --recompute-method block); -1: all of them.
+  std::int64_t recompute_layers = -1;
   DType grad_dtype = DType::fp32;  ///< gradient accumulation / reduction dtype
 };
 

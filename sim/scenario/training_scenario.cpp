@@ -81,8 +81,13 @@ std::vector<training::RankMemory> rank_memories(const TrainingScenario& sc) {
     // Attention is priced as a fused (FlashAttention) kernel, which keeps no s x s scores.
     in.layer.fused_attention = true;
     in.layers = 0;
-    for (int c = 0; c < p.virtual_stages; ++c)
-      in.layers += static_cast<double>(sc.job.stage_layers[static_cast<std::size_t>(training::model_stage(shape, s, c))]);
+    double recomputed = 0;
+    for (int c = 0; c < p.virtual_stages; ++c) {
+      const auto layers = sc.job.stage_layers[static_cast<std::size_t>(training::model_stage(shape, s, c))];
+      in.layers += static_cast<double>(layers);
+      recomputed += static_cast<double>(sc.job.recompute_layers < 0 ? layers : std::min(layers, sc.job.recompute_layers));
+    }
+    if (sc.job.recompute == Recompute::full) in.recomputed_layers = recomputed;
     in.holds_embedding = s == 0;
     in.holds_lm_head = s == p.pp - 1;
     in.in_flight = held[static_cast<std::size_t>(s)];
@@ -161,6 +166,12 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
   const std::string recompute =
       training.get<std::string>("recompute").default_to("none").one_of({"none", "selective", "full"}).value();
   job.recompute = recompute == "full" ? Recompute::full : recompute == "selective" ? Recompute::selective : Recompute::none;
+  if (training.has("recompute_layers")) {
+    if (job.recompute != Recompute::full)
+      training.fail_key("recompute_layers", training.child("recompute_layers").shown(),
+                        "recompute_layers (layers per model stage recomputed) goes with recompute: full");
+    job.recompute_layers = training.get<std::int64_t>("recompute_layers").in_range(0, 1 << 20);
+  }
   const std::string grad = training.get<std::string>("grad_dtype").default_to("fp32").one_of({"fp32", "bf16"}).value();
   job.grad_dtype = grad == "bf16" ? DType::bf16 : DType::fp32;
   const config::Node overlap = training.section("overlap");

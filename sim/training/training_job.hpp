@@ -39,6 +39,9 @@ struct TrainingJob {
   double train_tokens = 0;  ///< tokens of the whole training run, for its time to train (0: not asked)
   ParallelPlan plan;
   models::TrainingShape::Recompute recompute = models::TrainingShape::Recompute::none;
+  /// With full recompute: decoder layers recomputed per model stage (Megatron's --recompute-method
+  /// block --recompute-num-layers), the rest keeping their activations; -1: every layer.
+  std::int64_t recompute_layers = -1;
   DType grad_dtype = DType::fp32;  ///< gradient accumulation and reduction (Megatron's fp32 main grads)
   Overlap overlap;
   /// Decoder layers of each model stage (pp · virtual_stages entries, in model-stage order).
@@ -56,6 +59,7 @@ struct TrainingJob {
     s.stage = stage;
     s.layers = stage_layers.at(static_cast<std::size_t>(stage));
     s.recompute = recompute;
+    s.recompute_layers = recompute_layers;
     s.grad_dtype = grad_dtype;
     return s;
   }

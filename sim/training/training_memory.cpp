@@ -277,7 +277,13 @@ RankMemory rank_memory(const MemoryInputs& in) {
   // Activations: each held unit is one microbatch through one chunk of layers / v layers; the stage
   // extras ride on the chunks that hold the embedding or the head.
   const double s = static_cast<double>(in.seq_len), b = static_cast<double>(in.micro_batch);
-  const double per_layer = activation_bytes_per_layer(in.layer, s, b, p, in.recompute, in.activation_bytes);
+  double per_layer = activation_bytes_per_layer(in.layer, s, b, p, in.recompute, in.activation_bytes);
+  if (in.recompute == Recompute::full && in.recomputed_layers && in.layers > 0) {
+    // Block recompute: the recomputed layers keep their inputs, the others everything.
+    const double share = std::clamp(*in.recomputed_layers, 0.0, in.layers) / in.layers;
+    per_layer = share * per_layer +
+                (1 - share) * activation_bytes_per_layer(in.layer, s, b, p, Recompute::none, in.activation_bytes);
+  }
   const double chunk_layers = in.layers / p.virtual_stages;
   const int end_chunks = (in.in_flight + p.virtual_stages - 1) / p.virtual_stages;
   mem.activations = per_layer * chunk_layers * in.in_flight;

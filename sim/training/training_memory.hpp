@@ -121,6 +121,9 @@ struct MemoryInputs {
   std::int64_t seq_len = 0;      ///< tokens per sequence (required, > 0)
   Recompute recompute = Recompute::none;
   double layers = 0;            ///< decoder layers on this rank, all its chunks together (default: all)
+  /// With full recompute: how many of `layers` are recomputed (Megatron's block method); the others
+  /// keep every activation, as without recompute. Default: all.
+  std::optional<double> recomputed_layers;
   bool holds_embedding = true;  ///< first pipeline stage
   bool holds_lm_head = true;    ///< last pipeline stage (the final norm and the head)
   /// Microbatch chunks of activations held at the peak; one chunk = layers / virtual_stages layers.

@@ -94,12 +94,15 @@ TEST_CASE("training cli: bad training input is one error naming the key, exit 2"
       {"training.parallel.sp=true --set training.parallel.tp=1", "training.parallel.sp"},
       {"training.zero=4", "training.zero"},
       {"training.recompute=some", "training.recompute"},
+      {"training.recompute_layers=4", "training.recompute_layers"},  // without recompute: full
+      {"training.recompute=full --set training.recompute_layers=-1", "training.recompute_layers"},
+      {"training.simulate_replicas=some", "training.simulate_replicas"},
       {"training.layers_per_stage=[10,10]", "training.layers_per_stage"},
       {"policies.pipeline_schedule.impl=2f2b", "policies.pipeline_schedule.impl"},
       {"training.seq_len=0", "training.seq_len"},
       {"training.parallel.dp=8 --set training.global_batch=64", "cluster"},  // 32 GPUs on one node without a fabric
       {"training.sequence_length=4096", "training.sequence_length"},
-      {"training.parallel.dp=40000 --set training.global_batch=40000", "rank groups"},
+      {"training.parallel.dp=40000 --set training.global_batch=40000 --set training.simulate_replicas=all", "rank groups"},
       {"training.global_batch=4000000000", "passes per iteration"},
       {"training.parallel.tp=1024", "training.parallel.tp"},
   };

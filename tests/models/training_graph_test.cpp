@@ -120,6 +120,43 @@ TEST_CASE("training graphs: recompute, ZeRO gradient sync and the Adam step", "[
     CHECK(has(bwd, "attention_recompute"));
     CHECK_FALSE(has(bwd, "qkv_proj_recompute"));
   }
+  SECTION("full recompute reruns the decoder layers only, not the embedding or the LM head (Megatron)") {
+    models::TrainingShape whole = shape;  // one stage: embedding, every layer, head and loss
+    whole.recompute = models::TrainingShape::Recompute::full;
+    builder.training_backward(m, whole, dp8, bwd);
+    CHECK_FALSE(has(bwd, "lm_head_recompute"));
+    CHECK_FALSE(has(bwd, "embedding_recompute"));
+    CHECK_FALSE(has(bwd, "cross_entropy_recompute"));
+    // The recompute's FLOPs are the forward's minus the LM head, loss and embedding.
+    double recompute = 0, outside = 0;
+    for (const Op& op : bwd)
+      if (std::string_view(op.name).ends_with("_recompute")) recompute += op.flops * op.repeat;
+    for (const Op& op : fwd)
+      if (op.name == "lm_head" || op.name == "cross_entropy" || op.name == "embedding" || op.name == "final_norm")
+        outside += op.flops * op.repeat;
+    const double forward = std::accumulate(fwd.begin(), fwd.end(), 0.0,
+                                           [](double a, const Op& op) { return a + op.flops * op.repeat; });
+    CHECK(outside > 0);
+    CHECK(recompute == Approx(forward - outside).epsilon(1e-12));
+  }
+  SECTION("block recompute of k layers reruns k / L of the layers' forward") {
+    models::TrainingShape block = shape;
+    block.recompute = models::TrainingShape::Recompute::full;
+    auto recompute_flops = [&](std::int64_t k) {
+      block.recompute_layers = k;
+      builder.training_backward(m, block, dp8, bwd);
+      double f = 0;
+      for (const Op& op : bwd)
+        if (std::string_view(op.name).ends_with("_recompute")) f += op.flops * op.repeat;
+      return f;
+    };
+    const double all = recompute_flops(-1);
+    const double L = static_cast<double>(m.num_hidden_layers);
+    CHECK(all > 0);
+    CHECK(recompute_flops(0) == 0);
+    CHECK(recompute_flops(8) == Approx(all * 8 / L).epsilon(1e-12));
+    CHECK(recompute_flops(1000) == Approx(all).epsilon(1e-12));  // capped at the stage's layers
+  }
   SECTION("ZeRO-0 all-reduces fp32 gradients; ZeRO-1 reduce-scatters them and all-gathers the parameters") {
     builder.gradient_sync(m, shape, dp8, sync);
     REQUIRE(sync.size() == 1);

@@ -202,6 +202,25 @@ TEST_CASE("training memory: more recompute never stores more activations", "[tra
           }
 }
 
+TEST_CASE("training memory: block recompute of k of L layers stores between full recompute and none, linearly",
+          "[training][memory]") {
+  const auto m = test::catalog_model("llama-3-8b");
+  MemoryInputs in(m);
+  in.seq_len = 4096;
+  in.layers = 32;
+  in.layer.fused_attention = true;
+  in.recompute = Recompute::none;
+  const double none = rank_memory(in).activations;
+  in.recompute = Recompute::full;
+  const double full = rank_memory(in).activations;
+  REQUIRE(full < none);
+  for (double k : {0.0, 8.0, 32.0}) {
+    INFO("k = " << k);
+    in.recomputed_layers = k;
+    CHECK(rank_memory(in).activations == Approx(none + (full - none) * k / 32).epsilon(1e-12));
+  }
+}
+
 TEST_CASE("training memory: a rank's parameters agree with ModelSpec's counts", "[training][memory]") {
   const auto m = test::catalog_model("llama-3-8b");
   MemoryInputs in(m);
