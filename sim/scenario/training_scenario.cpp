@@ -177,6 +177,7 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
   const config::Node overlap = training.section("overlap");
   job.overlap.grad_reduce = overlap.get<bool>("grad_reduce").default_to(true);
   job.overlap.param_gather = overlap.get<bool>("param_gather").default_to(true);
+  job.overlap.tp_comm = overlap.get<bool>("tp_comm").default_to(false);
   // Megatron-LM's DistributedDataParallel: buckets of max(40 M, 1 M x dp) parameters.
   job.overlap.bucket_parameters =
       overlap.get<double>("bucket_parameters").default_to(std::max(40e6, 1e6 * plan.dp)).at_least(1.0);

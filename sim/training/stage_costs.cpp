@@ -1,6 +1,7 @@
 #include "sim/training/stage_costs.hpp"
 
 #include <algorithm>
+#include <string>
 #include <string_view>
 
 #include "models/graph_builder.hpp"
@@ -21,26 +22,78 @@ int nodes_of(const Op& op, const ParallelPlan& p, int slots) {
   return group_nodes(p.tp, 1, slots);
 }
 
+/// The GEMM a tensor-parallel collective of the dense builder feeds (all-gathers, before a
+/// column-parallel GEMM) or follows (reductions, after a row-parallel one), by base name; "" for
+/// other ops. Backward and recompute ops carry the same suffix as their partner.
+std::string_view tp_partner(std::string_view base, bool gated_mlp) {
+  if (base == "attn_sp_all_gather") return "qkv_proj";
+  if (base == "attn_tp_reduce") return "o_proj";
+  if (base == "mlp_sp_all_gather") return gated_mlp ? "gate_up_proj" : "fc1";
+  if (base == "mlp_tp_reduce") return gated_mlp ? "down_proj" : "fc2";
+  return "";
+}
+
+/// Time saved by pipelining each tensor-parallel collective of a pass with its GEMM in tp chunks:
+/// the pair takes max(c, g) + min(c, g) / tp instead of c + g.
+double tp_overlap_saving(const std::vector<Op>& ops, const std::vector<double>& times, const std::vector<char>& kept,
+                         int tp, bool gated_mlp) {
+  double saving = 0;
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    if (!kept[i] || ops[i].cls != OpClass::collective) continue;
+    const std::string_view name = ops[i].name;
+    for (std::string_view suffix : {"_dgrad", "_recompute", ""}) {
+      if (!name.ends_with(suffix)) continue;
+      const std::string_view partner = tp_partner(name.substr(0, name.size() - suffix.size()), gated_mlp);
+      if (partner.empty()) break;
+      const std::string wanted = std::string(partner) + std::string(suffix);
+      for (std::size_t j = 0; j < ops.size(); ++j)
+        if (kept[j] && ops[j].name == wanted) {
+          saving += std::min(times[i], times[j]) * (1 - 1.0 / tp);
+          break;
+        }
+      break;
+    }
+  }
+  return saving;
+}
+
+/// How a pass's communication overlaps its compute.
+struct PassOverlap {
+  bool prefetch = false;  ///< ZeRO-3 gathers prefetched (Overlap::param_gather)
+  bool tp_comm = false;   ///< Overlap::tp_comm
+  bool gated_mlp = true;
+};
+
 /// Prices `ops` into `into`; `keep` selects which ops belong to this pass. With `prefetch`, ZeRO-3's
 /// per-layer parameter gathers run on their own stream ahead of the layers that need them (FSDP's
 /// prefetch, DeepSpeed's): only the first layer's gather, or what exceeds the pass's other work,
 /// is exposed.
 template <class Keep>
-void price(std::vector<Op>& ops, const ParallelPlan& p, const hw::CostModel& cost, int slots, bool prefetch,
+void price(std::vector<Op>& ops, const ParallelPlan& p, const hw::CostModel& cost, int slots, const PassOverlap& overlap,
            double layers, PassCost& into, Keep keep) {
   double gathers = 0;
   PassCost pass;
-  for (Op& op : ops) {
+  std::vector<double> times(ops.size(), 0);
+  std::vector<char> kept(ops.size(), 0);
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    Op& op = ops[i];
     if (!keep(op)) continue;
     if (op.cls == OpClass::collective) op.group_nodes = nodes_of(op, p, slots);
     const double t = cost.time(op);
-    if (prefetch && is_zero3_gather(op)) {
+    if (overlap.prefetch && is_zero3_gather(op)) {
       gathers += t;
       continue;
     }
+    times[i] = t;
+    kept[i] = 1;
     pass.seconds += t;
     if (op.cls == OpClass::collective) pass.comm += t;
     else pass.flops += op.flops * op.repeat;
+  }
+  if (overlap.tp_comm && p.tp > 1) {
+    const double saving = tp_overlap_saving(ops, times, kept, p.tp, overlap.gated_mlp);
+    pass.seconds -= saving;
+    pass.comm -= saving;
   }
   const double exposed = gathers > 0 ? std::max(gathers / std::max(1.0, layers), gathers - pass.seconds) : 0;
   pass.seconds += exposed;
@@ -73,12 +126,12 @@ std::vector<StageCost> price_stages(const models::ModelSpec& m, const TrainingJo
     StageCost s;
     s.layers = static_cast<double>(shape.layers);
     s.parameters = models::stage_parameters(m, p, shape);
-    const bool prefetch = job.overlap.param_gather;
+    const PassOverlap overlap{job.overlap.param_gather, job.overlap.tp_comm, m.gated_mlp};
     builder.training_forward(m, shape, p, ops);
-    price(ops, p, cost, slots, prefetch, s.layers, s.forward, [](const Op&) { return true; });
+    price(ops, p, cost, slots, overlap, s.layers, s.forward, [](const Op&) { return true; });
     builder.training_backward(m, shape, p, ops);
-    price(ops, p, cost, slots, prefetch, s.layers, s.backward_input, [](const Op& op) { return !is_weight_gradient(op); });
-    price(ops, p, cost, slots, prefetch, s.layers, s.backward_weight, is_weight_gradient);
+    price(ops, p, cost, slots, overlap, s.layers, s.backward_input, [](const Op& op) { return !is_weight_gradient(op); });
+    price(ops, p, cost, slots, overlap, s.layers, s.backward_weight, is_weight_gradient);
     s.boundary_bytes = static_cast<double>(job.micro_batch * job.seq_len * m.hidden_size) *
                        bytes_per_element(m.precision.activations) / (p.tp * p.cp);
     s.grad_bytes = s.parameters * bytes_per_element(job.grad_dtype);

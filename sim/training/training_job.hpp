@@ -29,6 +29,10 @@ struct Overlap {
   /// bucket's share after the backward that produces its gradients, and a forward no sooner than
   /// one bucket's share of it after its parameters arrive.
   double bucket_parameters = 40e6;
+  /// Tensor-parallel all-gathers and reduce-scatters (or all-reduces) run in chunks pipelined with
+  /// the GEMM they feed or follow (Megatron's --tp-comm-overlap, Transformer Engine userbuffers):
+  /// such a pair takes max(c, g) + min(c, g) / tp instead of c + g. Off: Megatron's default.
+  bool tp_comm = false;
 };
 
 struct TrainingJob {

@@ -1,0 +1,72 @@
+// Stage pricing: tensor-parallel communication overlap (Megatron's --tp-comm-overlap) pipelines
+// each TP collective with its GEMM in tp chunks, so a pass's exposed TP time shrinks to 1/tp of
+// what those collectives cost when every GEMM outlasts its collective, and compute is untouched.
+#include <catch2/catch.hpp>
+
+#include "catalog_entries.hpp"
+#include "hw/cost_model.hpp"
+#include "sim/training/stage_costs.hpp"
+
+using namespace hetsim;
+
+namespace {
+training::TrainingJob job_of(const models::ModelSpec& m, int tp, bool sp, int pp, bool tp_overlap) {
+  training::TrainingJob job;
+  job.seq_len = 8192;
+  job.global_batch = 8;
+  job.micro_batch = 1;
+  job.plan.tp = tp;
+  job.plan.sp = sp;
+  job.plan.pp = pp;
+  job.stage_layers = models::default_stage_layers(m.num_hidden_layers, pp);
+  job.overlap.tp_comm = tp_overlap;
+  return job;
+}
+}  // namespace
+
+TEST_CASE("stage costs: TP comm overlap leaves 1/tp of the paired collectives exposed and compute unchanged",
+          "[training][stage_costs]") {
+  const auto m = test::catalog_model("llama-3-70b");
+  const hw::Device device = test::catalog_device("h100-sxm5-80gb");
+  const hw::CostModel cost(device);
+  for (const bool sp : {false, true}) {
+    INFO("sp " << sp);
+    // Stage 0 of two: its only collectives are the TP ones of each layer, each paired with a GEMM;
+    // with SP each GEMM outlasts its all-gather or reduce-scatter at 8,192 tokens over NVLink.
+    const auto plain = training::price_stages(m, job_of(m, 4, sp, 2, false), cost, 8);
+    const auto overlapped = training::price_stages(m, job_of(m, 4, sp, 2, true), cost, 8);
+    const auto& a = plain[0];
+    const auto& b = overlapped[0];
+    for (auto [p, q] : {std::pair{a.forward, b.forward}, std::pair{a.backward_input, b.backward_input}}) {
+      REQUIRE(p.comm > 0);
+      if (sp) {
+        CHECK(q.comm == Approx(p.comm / 4).epsilon(1e-9));
+      } else {
+        // Without SP, a full all-reduce outlasts o_proj's GEMM: that pair hides only the GEMM's time.
+        CHECK(q.comm > p.comm / 4);
+        CHECK(q.comm < p.comm);
+      }
+      CHECK(q.seconds - q.comm == Approx(p.seconds - p.comm).epsilon(1e-12));  // compute unchanged
+      CHECK(q.flops == p.flops);
+    }
+    CHECK(b.backward_weight.seconds == Approx(a.backward_weight.seconds).epsilon(1e-12));  // no collectives
+  }
+}
+
+TEST_CASE("stage costs: TP comm overlap never hides more than the GEMMs last nor changes a TP-1 plan",
+          "[training][stage_costs]") {
+  const auto m = test::catalog_model("llama-3-8b");
+  const hw::Device device = test::catalog_device("h100-sxm5-80gb");
+  const hw::CostModel cost(device);
+  for (int tp : {1, 2, 8}) {
+    INFO("tp " << tp);
+    const auto plain = training::price_stages(m, job_of(m, tp, tp > 1, 1, false), cost, 8);
+    const auto overlapped = training::price_stages(m, job_of(m, tp, tp > 1, 1, true), cost, 8);
+    const auto& a = plain[0].forward;
+    const auto& b = overlapped[0].forward;
+    CHECK(b.seconds <= a.seconds);
+    CHECK(b.seconds >= a.seconds - a.comm);  // at best all communication hidden
+    CHECK(b.comm >= 0);
+    if (tp == 1) CHECK(b.seconds == a.seconds);
+  }
+}
