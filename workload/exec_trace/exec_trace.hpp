@@ -30,7 +30,10 @@ struct TraceOp {
   /// none: replaying with `host_issue` keeps the recorded CPU-side gaps.
   double issue = -1;
   Collective collective = Collective::none;  ///< collective kind
-  double bytes = 0;  ///< collective: payload per rank (NCCL's message size); send/recv: message
+  /// collective: the largest buffer per rank, as the cost model and nccl-tests count a collective's
+  /// size (all-gather: the gathered output; reduce-scatter: the full input; others: the input);
+  /// send/recv: the message
+  double bytes = 0;
   std::string group;              ///< process group name as recorded ("" = all ranks of the job)
   std::vector<int> group_ranks;   ///< global ranks of the group, when recorded (empty = unknown)
   int peer = -1;                  ///< send: destination rank; recv: source rank
