@@ -102,11 +102,13 @@ PointsCount write_points_csv(const Spec& spec, const PointRunner& runner, const 
     csv.write(p.name);
     for (const auto& a : p.params) csv.write("," + csv_cell(a.value));
     const bool infeasible = done && fs::exists(fs::path(runner.folder(rel)) / "infeasible.txt");
-    csv.write(infeasible ? ",infeasible" : done ? ",ok" : ",failed");
-    const auto cells =
+    const char* status = infeasible ? "infeasible" : done ? "ok" : "failed";
+    csv.write(fmt::format(",{}", status));
+    auto cells =
         done && !infeasible ? metric_cells(runner.folder(rel)) : std::vector<std::string>(metric_columns().size());
     for (const auto& c : cells) csv.write("," + c);
     csv.write("\n");
+    count.rows.push_back({&p, status, std::move(cells)});
     if (infeasible) count.infeasible.push_back(p.name);
     else if (done) ++count.ok;
     else count.failed.push_back(p.name);

@@ -14,8 +14,16 @@ const std::vector<std::string>& metric_columns();
 /// Metric cells of the finished run in `folder` (empty cells where a metric does not apply).
 std::vector<std::string> metric_cells(const std::string& folder);
 
+/// One row of points.csv as written.
+struct PointRow {
+  const Point* point = nullptr;
+  std::string status;               ///< ok | failed | infeasible
+  std::vector<std::string> cells;   ///< per metric_columns(); empty unless ok
+};
+
 struct PointsCount {
   std::size_t ok = 0;
+  std::vector<PointRow> rows;       ///< every point written, in order
   std::vector<std::string> failed;   ///< names of the points whose run failed
   std::vector<std::string> infeasible;  ///< training plans that do not fit (recorded, not run)
   std::vector<std::string> missing;  ///< names of the points not run yet

@@ -7,6 +7,7 @@
 
 #include "sim/core/error.hpp"
 #include "sim/core/rng.hpp"
+#include "sweep/points_table.hpp"
 
 namespace hetsim::sweep {
 namespace fs = std::filesystem;
@@ -194,6 +195,23 @@ Spec Spec::load(const std::string& path) {
       if (a.key == s.axis)
         search->fail_key("axis", s.axis, "the searched key must not also be a sweep axis");
     spec.search = s;
+  }
+  if (auto best = root.maybe("best")) {
+    Objective o;
+    o.origin = best->where();
+    const bool maximize = best->has("maximize"), minimize = best->has("minimize");
+    if (maximize == minimize) best->fail("expected exactly one of maximize: COLUMN or minimize: COLUMN");
+    const char* key = maximize ? "maximize" : "minimize";
+    o.maximize = maximize;
+    o.column = best->get<std::string>(key).value();
+    const auto& columns = metric_columns();
+    if (std::find(columns.begin(), columns.end(), o.column) == columns.end()) {
+      std::string list;
+      for (const auto& c : columns) list += (list.empty() ? "" : ", ") + c;
+      best->fail_key(key, o.column, "expected a points.csv metric column: " + list);
+    }
+    if (spec.search) best->fail("best: reports a point of a plain sweep; a search reports its own (max_rate.csv)");
+    spec.best = o;
   }
   spec.points = expand(spec, root);
   doc.check_unknown_keys();

@@ -16,6 +16,8 @@
 //     tolerance: 0.05                        # relative width of the final bracket
 //     slo: {ttft_p90: 1 s, tpot_p90: 50 ms}  # <metric>_<p50|p90|p99|mean>
 //     target_rate: 8                         # optional: report the cheapest configuration reaching it
+//   best: {maximize: train_tokens_per_s}     # optional: report the point with the highest (or, with
+//                                            # minimize:, lowest) value of a points.csv column
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -59,6 +61,14 @@ struct Search {
   std::string origin;
 };
 
+/// The point to report: the one with the highest (or lowest) value of a sweep column among the
+/// points that ran ok (e.g. the training plan with the most tokens/s that fits).
+struct Objective {
+  std::string column;  ///< a points.csv metric column, e.g. train_tokens_per_s
+  bool maximize = true;
+  std::string origin;
+};
+
 struct Spec {
   std::string file;
   std::string base;                 ///< scenario path, resolved
@@ -66,6 +76,7 @@ struct Spec {
   std::vector<Axis> axes;
   std::vector<Assignment> fixed;    ///< `set:` overrides
   std::optional<Search> search;
+  std::optional<Objective> best;
   std::vector<Point> points;        ///< expanded (and sampled) points
 
   /// Loads, validates and expands `path`.

@@ -17,6 +17,7 @@
 #include "sweep/inputs.hpp"
 #include "sweep/parallel.hpp"
 #include "sweep/point_runner.hpp"
+#include "sweep/best_point.hpp"
 #include "sweep/points_table.hpp"
 #include "sweep/progress.hpp"
 #include "sweep/search.hpp"
@@ -87,7 +88,7 @@ std::string count_text(const PointsCount& c, std::size_t total, const std::strin
 
 /// Discards what earlier runs of a sweep left under `out` (--restart).
 void discard_results(const std::string& out) {
-  for (const char* name : {"points", "search", "points.csv", "max_rate.csv", "cheapest.json", "inputs.json"}) {
+  for (const char* name : {"points", "search", "points.csv", "best.json", "max_rate.csv", "cheapest.json", "inputs.json"}) {
     std::error_code ec;
     fs::remove_all(fs::path(out) / name, ec);
     if (ec) throw InputError(fmt::format("--restart: cannot remove {} ({})", (fs::path(out) / name).string(), ec.message()));
@@ -188,6 +189,7 @@ int run_points(const Spec& spec, const PointRunner& runner, const Shard& shard, 
   const auto count = write_points_csv(spec, runner, o.out, false);
   if (!o.quiet || !count.failed.empty())
     fmt::print("sweep: {}; wrote {}/points.csv\n", count_text(count, spec.points.size(), o.out), o.out);
+  if (spec.best) fmt::print("{}", write_best(*spec.best, count.rows, o.out));
   return errors.empty() && count.failed.empty() ? 0 : 1;
 }
 
@@ -298,6 +300,7 @@ int run_sweep_command(const SweepOptions& o) {
     const auto count = write_points_csv(spec, runner, o.out, true);
     fmt::print("sweep: merged {} points into {}/points.csv: {}\n", spec.points.size(), o.out,
                count_text(count, spec.points.size(), o.out));
+    if (spec.best) fmt::print("{}", write_best(*spec.best, count.rows, o.out));
     return count.failed.empty() ? 0 : 1;
   }
   return run_points(spec, runner, shard, jobs, o);

@@ -183,3 +183,56 @@ set: {model.max_position_embeddings: 32768}
   CHECK(again.exit_code == 0);
   CHECK_THAT(again.output, Contains("1 of 2 points ok, 1 infeasible"));
 }
+
+TEST_CASE("training cli: a sweep's best: names the plan with the most tokens/s among those that fit",
+          "[e2e][training][sweep]") {
+  test::TempDir dir("train_best");
+  dir.write("job.yaml", kSmallJob);
+  // Three plans that fit and one that does not (32k tokens without recompute), which would be the
+  // fastest per token if it ran: it must never win.
+  const auto spec = dir.write("sweep.yaml", R"(
+base: job.yaml
+mode: zip
+axes:
+  training.parallel.tp: [2, 4, 1, 2]
+  training.parallel.pp: [2, 1, 4, 2]
+  training.seq_len: [2048, 2048, 2048, 32768]
+set: {model.max_position_embeddings: 32768}
+best: {maximize: train_tokens_per_s}
+)");
+  const auto r = test::run_hetsim(fmt::format("sweep '{}' --out '{}' --quiet -j 1", spec, dir.file("out")));
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  const auto rows = test::read_csv(dir.file("out/points.csv"));
+  REQUIRE(rows.size() == 4);
+  CHECK(rows[3].at("status") == "infeasible");
+  std::string argmax;
+  double most = -1;
+  for (const auto& row : rows)
+    if (row.at("status") == "ok" && std::stod(row.at("train_tokens_per_s")) > most) {
+      most = std::stod(row.at("train_tokens_per_s"));
+      argmax = row.at("point");
+    }
+  const auto best = nlohmann::json::parse(test::read_file(dir.file("out/best.json")));
+  CHECK(best["point"] == argmax);
+  CHECK(best["value"].get<double>() == Approx(most).epsilon(1e-9));
+  CHECK(best["points"]["ok"] == 3);
+  CHECK(best["points"]["infeasible"] == 1);
+  CHECK(best["params"]["training.parallel.tp"].get<std::string>() == rows[std::stoul(argmax.substr(1))].at("training.parallel.tp"));
+  CHECK_THAT(r.output, Contains("best: " + argmax));
+}
+
+TEST_CASE("training cli: a best: objective naming no metric column is one error naming the key, exit 2",
+          "[e2e][training][sweep]") {
+  test::TempDir dir("train_best_bad");
+  dir.write("job.yaml", kSmallJob);
+  for (const auto& [body, expect] : {std::pair{"best: {maximize: tokens}", "best.maximize"},
+                                     std::pair{"best: {maximize: train_mfu, minimize: train_mfu}", "exactly one of"}}) {
+    INFO(body);
+    const auto spec = dir.write("sweep.yaml", std::string("base: job.yaml\naxes: {training.seq_len: [2048]}\n") + body + "\n");
+    const auto r = test::run_hetsim(fmt::format("sweep '{}' --out '{}' --quiet", spec, dir.file("out")));
+    INFO(r.output);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Contains(expect));
+  }
+}
