@@ -138,6 +138,10 @@ class TrainingRun {
     span(g, TimelineSpan::Stream::compute, name, mb, chunk, start, now());
   }
 
+  void held_changed(std::size_t g, int held) {
+    if (options_.timeline) records_.memory.push_back({static_cast<std::uint32_t>(g), now(), held});
+  }
+
   /// Sends the boundary tensor of model stage `from_stage` for micro-batch `mb` to the group that
   /// runs `to_stage` of the same replica: one flow per device, device i to device i. Simulating one
   /// replica, the same send of every other replica loads the network too (shadow flows).
@@ -301,6 +305,7 @@ class TrainingRun {
               compute(g, stage.forward, "forward", op.microbatch, op.chunk);
             }
             records_.ranks[g].peak_in_flight = std::max(records_.ranks[g].peak_in_flight, ++me.in_flight);
+            held_changed(g, me.in_flight);
             if (k < K_ - 1) send(me, k, k + 1, op.microbatch, false);
             break;
           case PassKind::backward:
@@ -310,7 +315,7 @@ class TrainingRun {
             const training::PassCost cost = fused ? stage.backward() : stage.backward_input;
             if (fused) last_backward(g, op.chunk, backwards_done, cost);
             compute(g, cost, fused ? "backward" : "backward_input", op.microbatch, op.chunk);
-            --me.in_flight;
+            held_changed(g, --me.in_flight);
             if (k > 0) send(me, k, k - 1, op.microbatch, true);
             break;
           }

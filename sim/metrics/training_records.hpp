@@ -47,6 +47,14 @@ struct TimelineSpan {
   double start = 0, end = 0;
 };
 
+/// A rank group's micro-batch chunks of activations held changed (a forward stored one, a backward
+/// freed one): memory over time.
+struct MemorySample {
+  std::uint32_t group = 0;
+  double time = 0;
+  int held = 0;
+};
+
 struct TrainingRecords {
   std::vector<IterationRecord> iterations;
   std::vector<RankRecord> ranks;  ///< index pp * simulated replicas + dp
@@ -54,6 +62,7 @@ struct TrainingRecords {
   /// (training.simulate_replicas: one) for all of its identical peers.
   int replicas_per_record = 1;
   std::vector<TimelineSpan> timeline;
+  std::vector<MemorySample> memory;  ///< with the timeline: every change of chunks held, in time order
   std::int64_t passes = 0;     ///< passes simulated (all groups, all iterations)
   std::int64_t transfers = 0;  ///< network flows started (pipeline sends and collective rings)
 };

@@ -176,6 +176,19 @@ void write_training_results(const std::string& dir, const TrainingRunInfo& info,
     f.write(info.resolved_yaml);
     f.commit();
   }
+  if (!records.memory.empty() && !info.memory.empty()) {
+    // Memory over time: every change of the activations a rank group holds, with one device's total.
+    AtomicFile f(path("memory.csv"));
+    f.write("time_s,pp,dp,held_chunks,activations_gib,total_gib\n");
+    for (const auto& m : records.memory) {
+      const RankRecord& r = records.ranks[m.group];
+      const auto& mem = info.memory[static_cast<std::size_t>(r.pp)];
+      const double activations = mem.activations * m.held / std::max(1, mem.held_chunks);
+      f.print("{:.9g},{},{},{},{:.6g},{:.6g}\n", m.time, r.pp, r.dp, m.held, activations / kGiB,
+              mem.total_holding(m.held) / kGiB);
+    }
+    f.commit();
+  }
   if (!records.timeline.empty()) {
     // Chrome trace (chrome://tracing, ui.perfetto.dev): a process per rank group, a thread per stream.
     AtomicFile f(path("timeline.json"));
@@ -195,6 +208,13 @@ void write_training_results(const std::string& dir, const TrainingRunInfo& info,
               static_cast<int>(sp.stream), sp.name, sp.start * 1e6, (sp.end - sp.start) * 1e6);
       if (sp.microbatch >= 0 || sp.chunk >= 0) f.print(",\"args\":{{\"microbatch\":{},\"chunk\":{}}}", sp.microbatch, sp.chunk);
       f.write("}");
+    }
+    // Memory per device of each rank group over time, as a counter track.
+    for (const auto& m : records.memory) {
+      const auto pp = static_cast<std::size_t>(records.ranks[m.group].pp);
+      if (pp >= info.memory.size()) continue;
+      f.print(",\n{{\"ph\":\"C\",\"pid\":{},\"name\":\"memory per GPU\",\"ts\":{:.3f},\"args\":{{\"GiB\":{:.4f}}}}}",
+              m.group, m.time * 1e6, info.memory[pp].total_holding(m.held) / kGiB);
     }
     f.write("\n]}\n");
     f.commit();

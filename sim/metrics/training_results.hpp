@@ -3,6 +3,7 @@
 // (iterations.csv), each rank group's time breakdown and memory (ranks.csv), summary.json, the
 // printed table and the Chrome/Perfetto timeline (one process per rank group, one thread per
 // stream). Plain data in, files out: no scenario and no SimGrid here.
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -25,7 +26,12 @@ struct TrainingRunInfo {
   /// Per pipeline rank (pp entries): one device's memory by component, bytes; empty = not modelled.
   struct Memory {
     double weights = 0, gradients = 0, optimizer = 0, activations = 0, buffers = 0, reserve = 0;
+    int held_chunks = 1;  ///< micro-batch chunks `activations` is for (the schedule's peak on this rank)
     double total() const { return weights + gradients + optimizer + activations + buffers + reserve; }
+    /// The same with `held` chunks of activations instead of the peak's.
+    double total_holding(int held) const {
+      return total() - activations * (1.0 - static_cast<double>(held) / std::max(1, held_chunks));
+    }
   };
   std::vector<Memory> memory;
   double device_memory = 0;  ///< capacity per GPU, bytes

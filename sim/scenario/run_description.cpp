@@ -87,7 +87,8 @@ TrainingRunInfo describe_training_run(const TrainingScenario& sc) {
                            .optimizer = m.optimizer_states(),
                            .activations = m.activations,
                            .buffers = m.comm_buffers,
-                           .reserve = m.workspace});
+                           .reserve = m.workspace,
+                           .held_chunks = m.held_chunks});
   YAML::Emitter emitter;
   emitter << sc.resolved;
   info.resolved_yaml = std::string(emitter.c_str()) + "\n";

@@ -287,6 +287,7 @@ RankMemory rank_memory(const MemoryInputs& in) {
   const double chunk_layers = in.layers / p.virtual_stages;
   const int end_chunks = (in.in_flight + p.virtual_stages - 1) / p.virtual_stages;
   mem.activations = per_layer * chunk_layers * in.in_flight;
+  mem.held_chunks = in.in_flight;
   if (in.holds_embedding)
     mem.activations += embedding_activation_bytes(in.layer, s, b, p) * in.embedding_in_flight.value_or(end_chunks);
   if (in.holds_lm_head)

@@ -169,6 +169,7 @@ struct RankMemory {
   double activations = 0;
   double comm_buffers = 0;
   double workspace = 0;
+  int held_chunks = 1;  ///< micro-batch chunks of activations `activations` holds (MemoryInputs::in_flight)
   double optimizer_states() const { return master_weights + optimizer_moments; }
   double model_states() const { return weights + gradients + optimizer_states(); }
   double total() const { return model_states() + activations + comm_buffers + workspace; }

@@ -68,7 +68,7 @@ TEST_CASE("training cli: same scenario and seed give identical bytes", "[e2e][tr
   const auto file = dir.write("job.yaml", kSmallJob);
   for (const char* out : {"a", "b"})
     REQUIRE(test::run_hetsim(fmt::format("run --quiet '{}' --out '{}'", file, dir.file(out))).exit_code == 0);
-  for (const char* name : {"iterations.csv", "ranks.csv", "summary.json", "timeline.json"}) {
+  for (const char* name : {"iterations.csv", "ranks.csv", "summary.json", "timeline.json", "memory.csv"}) {
     INFO(name);
     const auto a = test::read_file(dir.file(std::string("a/") + name));
     CHECK(!a.empty());
@@ -235,4 +235,43 @@ TEST_CASE("training cli: a best: objective naming no metric column is one error 
     CHECK(r.exit_code == 2);
     CHECK_THAT(r.output, Contains(expect));
   }
+}
+
+TEST_CASE("training cli: memory over time peaks at each stage's reported peak and follows the schedule",
+          "[e2e][training]") {
+  test::TempDir dir("train_memory_time");
+  const auto file = dir.write("job.yaml", kSmallJob);
+  REQUIRE(test::run_hetsim(fmt::format("run --quiet '{}' --out '{}'", file, dir.file("out"))).exit_code == 0);
+  const auto samples = test::read_csv(dir.file("out/memory.csv"));
+  const auto ranks = test::read_csv(dir.file("out/ranks.csv"));
+  REQUIRE(!samples.empty());
+  std::map<std::string, double> peak_total;
+  std::map<std::string, int> peak_held;
+  double last = 0;
+  for (const auto& m : samples) {
+    const double t = std::stod(m.at("time_s"));
+    CHECK(t >= last);  // in time order
+    last = t;
+    const std::string key = m.at("pp") + "/" + m.at("dp");
+    peak_total[key] = std::max(peak_total[key], std::stod(m.at("total_gib")));
+    peak_held[key] = std::max(peak_held[key], std::stoi(m.at("held_chunks")));
+    CHECK(std::stoi(m.at("held_chunks")) >= 0);
+  }
+  // Every rank group's peak over time is the peak its memory was sized for (ranks.csv), reached
+  // when it holds the most micro-batches the schedule ever gives it.
+  for (const auto& r : ranks) {
+    const std::string key = r.at("pp") + "/" + r.at("dp");
+    INFO(key);
+    CHECK(peak_held[key] == std::stoi(r.at("peak_in_flight")));
+    CHECK(peak_total[key] == Approx(std::stod(r.at("mem_total_gib"))).epsilon(1e-4));
+  }
+  // 1F1B: the first stage holds p = 2 micro-batches at its peak, the last one.
+  CHECK(peak_held["0/0"] == 2);
+  CHECK(peak_held["1/0"] == 1);
+  // The timeline carries it as a counter track.
+  const auto trace = nlohmann::json::parse(test::read_file(dir.file("out/timeline.json")));
+  int counters = 0;
+  for (const auto& e : trace["traceEvents"])
+    if (e["ph"] == "C") ++counters;
+  CHECK(counters == static_cast<int>(samples.size()));
 }
