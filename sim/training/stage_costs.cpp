@@ -22,33 +22,42 @@ int nodes_of(const Op& op, const ParallelPlan& p, int slots) {
   return group_nodes(p.tp, 1, slots);
 }
 
-/// The GEMM a tensor-parallel collective of the dense builder feeds (all-gathers, before a
-/// column-parallel GEMM) or follows (reductions, after a row-parallel one), by base name; "" for
-/// other ops. Backward and recompute ops carry the same suffix as their partner.
-std::string_view tp_partner(std::string_view base, bool gated_mlp) {
-  if (base == "attn_sp_all_gather") return "qkv_proj";
-  if (base == "attn_tp_reduce") return "o_proj";
-  if (base == "mlp_sp_all_gather") return gated_mlp ? "gate_up_proj" : "fc1";
-  if (base == "mlp_tp_reduce") return gated_mlp ? "down_proj" : "fc2";
-  return "";
+/// The op a collective of the dense builder is pipelined with when it overlaps, by base name: a
+/// tensor-parallel all-gather feeds its column-parallel GEMM and a reduction follows its
+/// row-parallel one (Megatron's --tp-comm-overlap); the context-parallel K/V exchange runs as a
+/// ring under the attention blocks it feeds (ring attention; Megatron's CP always overlaps).
+/// Backward and recompute ops carry the same suffix as their partner.
+struct Partner {
+  std::string_view op;  ///< "" when the collective overlaps nothing
+  bool context_parallel = false;
+};
+Partner overlap_partner(std::string_view base, bool gated_mlp) {
+  if (base == "attn_sp_all_gather") return {"qkv_proj"};
+  if (base == "attn_tp_reduce") return {"o_proj"};
+  if (base == "mlp_sp_all_gather") return {gated_mlp ? "gate_up_proj" : "fc1"};
+  if (base == "mlp_tp_reduce") return {gated_mlp ? "down_proj" : "fc2"};
+  if (base == "cp_kv_all_gather") return {"attention", true};
+  return {};
 }
 
-/// Time saved by pipelining each tensor-parallel collective of a pass with its GEMM in tp chunks:
-/// the pair takes max(c, g) + min(c, g) / tp instead of c + g.
-double tp_overlap_saving(const std::vector<Op>& ops, const std::vector<double>& times, const std::vector<char>& kept,
-                         int tp, bool gated_mlp) {
+/// Time saved by pipelining overlapping collectives of a pass with their partner ops in chunks (tp
+/// for TP collectives when `tp_comm`, the cp ring steps for CP): a pair takes max(c, g) + min(c, g)
+/// / chunks instead of c + g.
+double overlap_saving(const std::vector<Op>& ops, const std::vector<double>& times, const std::vector<char>& kept,
+                      const ParallelPlan& p, bool tp_comm, bool gated_mlp) {
   double saving = 0;
   for (std::size_t i = 0; i < ops.size(); ++i) {
     if (!kept[i] || ops[i].cls != OpClass::collective) continue;
     const std::string_view name = ops[i].name;
     for (std::string_view suffix : {"_dgrad", "_recompute", ""}) {
       if (!name.ends_with(suffix)) continue;
-      const std::string_view partner = tp_partner(name.substr(0, name.size() - suffix.size()), gated_mlp);
-      if (partner.empty()) break;
-      const std::string wanted = std::string(partner) + std::string(suffix);
+      const Partner partner = overlap_partner(name.substr(0, name.size() - suffix.size()), gated_mlp);
+      const int chunks = partner.context_parallel ? p.cp : tp_comm ? p.tp : 1;
+      if (partner.op.empty() || chunks <= 1) break;
+      const std::string wanted = std::string(partner.op) + std::string(suffix);
       for (std::size_t j = 0; j < ops.size(); ++j)
         if (kept[j] && ops[j].name == wanted) {
-          saving += std::min(times[i], times[j]) * (1 - 1.0 / tp);
+          saving += std::min(times[i], times[j]) * (1 - 1.0 / chunks);
           break;
         }
       break;
@@ -90,11 +99,9 @@ void price(std::vector<Op>& ops, const ParallelPlan& p, const hw::CostModel& cos
     if (op.cls == OpClass::collective) pass.comm += t;
     else pass.flops += op.flops * op.repeat;
   }
-  if (overlap.tp_comm && p.tp > 1) {
-    const double saving = tp_overlap_saving(ops, times, kept, p.tp, overlap.gated_mlp);
-    pass.seconds -= saving;
-    pass.comm -= saving;
-  }
+  const double saving = overlap_saving(ops, times, kept, p, overlap.tp_comm, overlap.gated_mlp);
+  pass.seconds -= saving;
+  pass.comm -= saving;
   const double exposed = gathers > 0 ? std::max(gathers / std::max(1.0, layers), gathers - pass.seconds) : 0;
   pass.seconds += exposed;
   pass.comm += exposed;

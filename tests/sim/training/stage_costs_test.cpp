@@ -5,6 +5,7 @@
 
 #include "catalog_entries.hpp"
 #include "hw/cost_model.hpp"
+#include "models/graph_builder.hpp"
 #include "sim/training/stage_costs.hpp"
 
 using namespace hetsim;
@@ -69,4 +70,32 @@ TEST_CASE("stage costs: TP comm overlap never hides more than the GEMMs last nor
     CHECK(b.comm >= 0);
     if (tp == 1) CHECK(b.seconds == a.seconds);
   }
+}
+
+TEST_CASE("stage costs: the context-parallel K/V ring runs under the attention it feeds", "[training][stage_costs]") {
+  const auto m = test::catalog_model("llama-3-8b");
+  const hw::Device device = test::catalog_device("h100-sxm5-80gb");
+  const hw::CostModel cost(device);
+  training::TrainingJob job = job_of(m, 1, false, 1, false);
+  job.seq_len = 32768;
+  job.plan.cp = 4;
+  const auto stages = training::price_stages(m, job, cost, 8);
+  // The same pass by hand: every op's time, the K/V exchange's own, the attention's.
+  std::vector<Op> ops;
+  models::builder_for(m).training_forward(m, job.shape(0), job.plan, ops);
+  double all = 0, collectives = 0, kv = 0, attention = 0;
+  for (Op& op : ops) {
+    op.group_nodes = 1;  // four ranks, one node
+    const double t = cost.time(op);
+    all += t;
+    if (op.cls == OpClass::collective) collectives += t;
+    if (op.name == "cp_kv_all_gather") kv = t;
+    if (op.name == "attention") attention = t;
+  }
+  REQUIRE(kv > 0);
+  REQUIRE(attention > kv);  // 32k tokens: the attention outlasts its K/V exchange
+  // The ring's cp steps pipeline the exchange with the attention blocks: 1/cp of it stays exposed.
+  const double saving = kv * (1 - 1.0 / 4);
+  CHECK(stages[0].forward.seconds == Approx(all - saving).epsilon(1e-12));
+  CHECK(stages[0].forward.comm == Approx(collectives - saving).epsilon(1e-12));
 }
