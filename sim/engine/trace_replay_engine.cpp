@@ -91,6 +91,14 @@ class ReplayRun {
     failure_.rethrow();
     for (const Rank& R : ranks_)
       if (!R.finished) report_deadlock(R);
+    for (const auto& [key, ch] : channels_)
+      if (!ch.unreceived.empty()) {
+        const Slot& s = *ch.unreceived.front();
+        const Rank& R = ranks_[static_cast<std::size_t>(s.send_rank)];
+        const TraceOp& op = op_of(R, s.send_op);
+        throw InputError(fmt::format("{}: rank {} op id {} ({}) sent to rank {} (tag {}), which never receives it",
+                                     R.trace->source, R.rank, op.id, op.name, op.peer, op.tag));
+      }
     finish_records();
     return std::move(records_);
   }
@@ -127,10 +135,18 @@ class ReplayRun {
     Collective kind = Collective::none;
     double bytes = 0;
   };
-  struct Message {
-    int rank = 0;
-    std::uint32_t op = 0;
-    double bytes = 0;
+  /// One message: its send, the receive matched to it (once posted), whether its bytes arrived.
+  struct Slot {
+    int send_rank = 0;
+    std::uint32_t send_op = 0;
+    int recv_rank = -1;
+    std::uint32_t recv_op = 0;
+    bool arrived = false;
+  };
+  /// The messages of one (source, destination, tag), in program order on both sides.
+  struct Channel {
+    std::deque<std::shared_ptr<Slot>> unreceived;          ///< sent, no receive posted yet
+    std::deque<std::pair<int, std::uint32_t>> waiting;     ///< receives posted before their send
   };
   using P2pKey = std::tuple<int, int, std::int64_t>;  // (source, destination, tag)
 
@@ -171,6 +187,8 @@ class ReplayRun {
         }
         R.finished = true;
         R.rec.end = now();
+        ++finished_;
+        check_stall();
         return;
       }
       {
@@ -179,8 +197,14 @@ class ReplayRun {
           double deadline = std::numeric_limits<double>::infinity();
           if (R.running >= 0) deadline = R.run_end;
           if (!R.held.empty()) deadline = std::min(deadline, R.held.top().first);
+          if (stalled_) return;
           if (deadline == std::numeric_limits<double>::infinity()) {
-            R.cv->wait(lock);  // only a communication can end now; none coming is a deadlock (reported after the run)
+            // Only a communication can end now: wait for one, unless none can ever come.
+            ++waiting_forever_;
+            check_stall();
+            if (!stalled_) R.cv->wait(lock);
+            --waiting_forever_;
+            if (stalled_) return;
           } else {
             if (now() + kTimeEps >= deadline) break;
             R.cv->wait_until(lock, deadline);
@@ -257,6 +281,18 @@ class ReplayRun {
     }
   }
 
+  /// Declares the replay stalled when every unfinished rank waits for a communication and nothing
+  /// is in flight; wakes them so that they return.
+  void check_stall() {
+    const int unfinished = sc_.world_size - finished_;
+    if (unfinished == 0 || waiting_forever_ < unfinished || in_flight_ > 0 || stalled_) return;
+    // A rank already handed a completion has not run yet to take it: it is not stuck.
+    for (const Rank& other : ranks_)
+      if (!other.finished && !other.inbox.empty()) return;
+    stalled_ = true;
+    for (Rank& other : ranks_) other.cv->notify_all();
+  }
+
   /// Hands a finished communication op to its rank (called from helper actors, or inline).
   void deliver(int rank, std::uint32_t i) {
     Rank& R = ranks_[static_cast<std::size_t>(rank)];
@@ -318,18 +354,22 @@ class ReplayRun {
     auto parts = std::make_shared<std::vector<sg::ActivityPtr>>(std::move(flows.parts));
     auto arrived = std::make_shared<std::vector<std::pair<int, std::uint32_t>>>(std::move(done.arrived));
     const double extra = flows.extra_latency;
+    ++in_flight_;
     sg::Actor::create(fmt::format("coll-{}-{}", op.group, seq), host_, [this, parts, arrived, extra, record] {
       failure_.guard([&] {
         for (auto& p : *parts) p->wait();
         sg::this_actor::sleep_for(extra);  // the ring's remaining step latencies (alpha-beta on an idle fabric)
         records_.collectives[record].end = now();
         for (const auto& [r, o] : *arrived) deliver(r, o);
+        --in_flight_;
       });
     });
   }
 
-  /// Sends and receives match by (source, destination, tag), in program order; a matched pair is
-  /// one transfer from the sender's device to the receiver's, and both end when it does.
+  /// Sends and receives match by (source, destination, tag), in program order. A send is eager,
+  /// as NCCL's and ASTRA-sim's are: its transfer from the sender's device to the receiver's starts
+  /// when it is posted, and it ends when the bytes are there; the receive matched to it ends when
+  /// both it is posted and the bytes have arrived.
   void post_message(Rank& R, std::uint32_t i) {
     const TraceOp& op = op_of(R, i);
     if (op.peer < 0 || op.peer >= sc_.world_size)
@@ -337,37 +377,50 @@ class ReplayRun {
                                    R.rank, op.id, op.name, op.kind == TraceOpKind::send ? "send to" : "receive from", op.peer,
                                    sc_.world_size - 1));
     const bool send = op.kind == TraceOpKind::send;
-    const P2pKey key = send ? P2pKey{R.rank, op.peer, op.tag} : P2pKey{op.peer, R.rank, op.tag};
-    auto& mine = (send ? sends_ : recvs_)[key];
-    auto& theirs = (send ? recvs_ : sends_)[key];
-    if (send) {
-      R.rec.p2p += 1;
-      R.rec.p2p_bytes += op.bytes;
-    }
-    if (theirs.empty()) {
-      mine.push_back({R.rank, i, op.bytes});
+    Channel& ch = channels_[send ? P2pKey{R.rank, op.peer, op.tag} : P2pKey{op.peer, R.rank, op.tag}];
+    if (!send) {
+      if (ch.unreceived.empty()) {
+        ch.waiting.emplace_back(R.rank, i);
+        return;
+      }
+      const auto slot = ch.unreceived.front();
+      ch.unreceived.pop_front();
+      slot->recv_rank = R.rank;
+      slot->recv_op = i;
+      if (slot->arrived) deliver(R.rank, i);
       return;
     }
-    const Message other = theirs.front();
-    theirs.pop_front();
-    const Message s = send ? Message{R.rank, i, op.bytes} : other;
-    const Message r = send ? other : Message{R.rank, i, op.bytes};
-    ++matched_;
-    if (s.rank == r.rank) {  // to itself: nothing crosses a link
-      deliver(s.rank, s.op);
-      deliver(r.rank, r.op);
+    R.rec.p2p += 1;
+    R.rec.p2p_bytes += op.bytes;
+    auto slot = std::make_shared<Slot>();
+    slot->send_rank = R.rank;
+    slot->send_op = i;
+    if (!ch.waiting.empty()) {
+      std::tie(slot->recv_rank, slot->recv_op) = ch.waiting.front();
+      ch.waiting.pop_front();
+    } else {
+      ch.unreceived.push_back(slot);
+    }
+    if (op.peer == R.rank) {  // to itself: nothing crosses a link
+      arrive_message(*slot);
       return;
     }
-    auto t = std::make_shared<TransferNetwork::Transfer>(
-        network_->start(ranks_[static_cast<std::size_t>(s.rank)].tier, ranks_[static_cast<std::size_t>(r.rank)].tier, s.bytes));
+    auto t = std::make_shared<TransferNetwork::Transfer>(network_->start(R.tier, ranks_[static_cast<std::size_t>(op.peer)].tier, op.bytes));
     ++records_.flows;
-    sg::Actor::create(fmt::format("msg-{}-{}", s.rank, r.rank), host_, [this, t, s, r] {
+    ++in_flight_;
+    sg::Actor::create(fmt::format("msg-{}-{}", R.rank, op.peer), host_, [this, t, slot] {
       failure_.guard([&] {
         t->wait();
-        deliver(s.rank, s.op);
-        deliver(r.rank, r.op);
+        arrive_message(*slot);
+        --in_flight_;
       });
     });
+  }
+
+  void arrive_message(Slot& slot) {
+    slot.arrived = true;
+    deliver(slot.send_rank, slot.send_op);
+    if (slot.recv_rank >= 0) deliver(slot.recv_rank, slot.recv_op);
   }
 
   /// Ops left that can never run: names the first rank's stuck op and why it waits.
@@ -428,8 +481,12 @@ class ReplayRun {
   sg::Host* host_ = nullptr;
   std::unique_ptr<TransferNetwork> network_;
   std::map<std::pair<std::string, std::size_t>, Gathering> gatherings_;
-  std::map<P2pKey, std::deque<Message>> sends_, recvs_;
-  std::size_t matched_ = 0;
+  std::map<P2pKey, Channel> channels_;
+  // Stall detection: ranks blocked with nothing that could wake them, and helper actors (ring
+  // watchers, message transfers) still running. When every unfinished rank waits and no helper
+  // runs, nothing can ever happen again: a deadlock, reported instead of waiting on SimGrid's own.
+  int waiting_forever_ = 0, finished_ = 0, in_flight_ = 0;
+  bool stalled_ = false;
   ReplayRecords records_;
   ActorFailure failure_;
 };

@@ -1,7 +1,5 @@
 #include "sim/scenario/training_scenario.hpp"
 
-#include "sim/scenario/cluster_nodes.hpp"
-
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -9,6 +7,7 @@
 #include "sim/core/catalog.hpp"
 #include "sim/core/error.hpp"
 #include "sim/core/registry.hpp"
+#include "sim/scenario/cluster_nodes.hpp"
 #include "sim/scenario/scenario.hpp"
 #include "sim/training/pipeline_timing.hpp"
 

@@ -104,13 +104,13 @@ TEST_CASE("replay cli: bad replay input is one error naming the key, exit 2", "[
   const std::vector<Case> cases = {
       {"replay.format=json", "replay.format"},
       {"replay.traces=/nonexistent/x.{rank}.et", "replay.traces"},
-      {"replay.ranks=4", "replay.ranks"},
+      {"replay.ranks=0", "replay.ranks"},
       {"replay.ranks=16", "replay.mirror"},
       {"replay.iterations=0", "replay.iterations"},
       {"replay.dtype=fp7", "replay.dtype"},
       {"replay.recorded_on=no-such-gpu", "recorded_on"},
       {"replay.colour=red", "replay.colour"},
-      {"cluster.device=a100-sxm4-80gb", "cluster.device"},
+      {"cluster.device=b200-192gb", "cluster.device"},
   };
   for (const auto& c : cases) {
     INFO(c.set);

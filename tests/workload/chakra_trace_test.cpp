@@ -36,8 +36,15 @@ TEST_CASE("exec_trace::read_chakra_trace: the custom ring's sends and receives p
     const RankTrace t = read_chakra_trace(test::astra_custom_ring(r));
     int s = 0, v = 0, c = 0;
     for (const auto& op : t.ops) {
-      if (op.kind == TraceOpKind::send) ++s, ++sends[{r, op.peer}], CHECK(op.bytes == 131072.0);
-      if (op.kind == TraceOpKind::recv) ++v, ++recvs[{op.peer, r}];
+      if (op.kind == TraceOpKind::send) {
+        ++s;
+        ++sends[{r, op.peer}];
+        CHECK(op.bytes == 131072.0);
+      }
+      if (op.kind == TraceOpKind::recv) {
+        ++v;
+        ++recvs[{op.peer, r}];
+      }
       if (op.kind == TraceOpKind::compute && op.duration > 0) ++c;
     }
     // Measured: 28 ring steps per rank, 14 sends / 14 receives with a reduction after each of the
@@ -68,7 +75,10 @@ TEST_CASE("exec_trace::read_chakra_trace: the PyTorch feeder trace (rank 0)", "[
   double gpu_seconds = 0, bytes = 0;
   for (const auto& op : t.ops) {
     if (op.kind == TraceOpKind::compute) ++compute;
-    if (op.kind == TraceOpKind::compute && op.duration > 0) ++gpu, gpu_seconds += op.duration;
+    if (op.kind == TraceOpKind::compute && op.duration > 0) {
+      ++gpu;
+      gpu_seconds += op.duration;
+    }
     if (op.kind == TraceOpKind::collective) {
       ++collectives;
       bytes += op.bytes;

@@ -67,7 +67,10 @@ TEST_CASE("replay: the custom ring all-reduce (sends, receives, reductions) fini
   }
   const auto rec = sim::run_replay(sc);  // an unmatched message would be a deadlock error
   std::size_t sent = 0, done = 0;
-  for (const auto& r : rec.ranks) sent += r.p2p, done += r.ops;
+  for (const auto& r : rec.ranks) {
+    sent += r.p2p;
+    done += r.ops;
+  }
   CHECK(sent == sends);
   CHECK(done == ops);
   CHECK(rec.flows == sends);  // one transfer per matched pair
