@@ -21,6 +21,11 @@ namespace {
 namespace pb = ChakraProtoMsg;
 using google::protobuf::io::CodedInputStream;
 
+/// What to do about edges no schedule can honour, in the errors that report them.
+constexpr const char* kDepsHint =
+    "traces converted from PyTorch put each op's parent op in ctrl_deps: replay.ctrl_deps: false orders by data_deps "
+    "only, as Chakra's own feeder does; replay.unknown_deps: drop ignores such edges";
+
 /// Files above this are refused before reading (the largest public per-rank traces are ~100 MB).
 constexpr std::uintmax_t kMaxChakraFileBytes = 2ULL << 30;
 
@@ -172,8 +177,7 @@ RankTrace read_chakra_trace(const std::string& path, const ChakraOptions& option
     if (std::find(op.deps.begin(), op.deps.end(), op.id) != op.deps.end()) {
       // Seen in real converted traces (the feeder sample's node 3322): an edge no schedule can honour.
       if (!options.drop_unknown_deps)
-        throw InputError(fmt::format("{}: node id {} ({}) depends on itself (replay.unknown_deps: drop ignores such "
-                                     "dependencies)", path, op.id, op.name));
+        throw InputError(fmt::format("{}: node id {} ({}) depends on itself ({})", path, op.id, op.name, kDepsHint));
       std::erase(op.deps, op.id);
       ++trace.dropped_deps;
     }
@@ -254,10 +258,8 @@ RankTrace read_chakra_trace(const std::string& path, const ChakraOptions& option
     auto& deps = trace.ops[i].deps;
     for (auto d : deps)
       if (!index.contains(d) && !options.drop_unknown_deps)
-        throw InputError(fmt::format("{}: node id {} ({}) depends on node id {}, which the file does not hold (traces "
-                                     "converted from PyTorch name parent ops that were cut away: replay.unknown_deps: "
-                                     "drop ignores such dependencies)",
-                                     path, trace.ops[i].id, trace.ops[i].name, d));
+        throw InputError(fmt::format("{}: node id {} ({}) depends on node id {}, which the file does not hold ({})", path,
+                                     trace.ops[i].id, trace.ops[i].name, d, kDepsHint));
     const auto before = deps.size();
     std::erase_if(deps, [&](std::uint64_t d) { return !index.contains(d); });
     trace.dropped_deps += before - deps.size();
