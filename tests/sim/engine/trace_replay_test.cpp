@@ -4,6 +4,8 @@
 #include <numeric>
 
 #include "chakra_files.hpp"
+#include "hw/device.hpp"
+#include "hw/node.hpp"
 #include "sim/core/config.hpp"
 #include "sim/core/error.hpp"
 #include "sim/engine/trace_replay_engine.hpp"
@@ -115,4 +117,59 @@ TEST_CASE("replay: a receive no one sends to is reported as a deadlock naming th
     CHECK_THAT(e.what(), Contains("stuck.0.et") && Contains("deadlock") && Contains("rank 0") && Contains("op id 3") &&
                              Contains("no matching send"));
   }
+}
+
+namespace {
+
+/// A one-rank replay of `ops` on one H100, built in code (as a Kineto trace would give it: streams,
+/// launch times).
+sim::ReplayScenario one_rank(std::vector<exec_trace::TraceOp> ops, bool host_issue, int iterations) {
+  sim::ReplayScenario sc;
+  sc.name = "synthetic";
+  sc.format = "kineto";
+  exec_trace::RankTrace t;
+  t.source = "synthetic.json";
+  t.ops = std::move(ops);
+  sc.traces.push_back(std::move(t));
+  sc.world_size = 1;
+  sc.trace_of_rank = {0};
+  sc.device = std::make_shared<const hw::Device>(hw::catalog_device("h100-sxm5-80gb"));
+  sc.recorded_on = sc.device;
+  sc.nodes = {std::make_shared<const hw::NodeSpec>(hw::default_node(*sc.device, 1)), 1};
+  sc.time_scale.fill(1.0);
+  sc.host_issue = host_issue;
+  sc.iterations = iterations;
+  return sc;
+}
+
+exec_trace::TraceOp kernel(std::uint64_t id, int stream, double micros, double issue_micros) {
+  exec_trace::TraceOp op;
+  op.id = id;
+  op.name = "k" + std::to_string(id);
+  op.stream = stream;
+  op.duration = micros * 1e-6;
+  op.issue = issue_micros * 1e-6;
+  return op;
+}
+
+}  // namespace
+
+TEST_CASE("replay: kernels of a rank run one at a time, in stream order, iteration after iteration", "[replay]") {
+  // Two streams, no explicit dependencies: still one compute stream, so 10 + 5 + 3 us per iteration.
+  const auto sc = one_rank({kernel(1, 0, 10, 0), kernel(2, 1, 5, 0), kernel(3, 0, 3, 0)}, false, 2);
+  const auto rec = sim::run_replay(sc, {.timeline = true});
+  CHECK(rec.makespan == Approx(2 * 18e-6).epsilon(1e-9));
+  CHECK(rec.ranks[0].compute == Approx(2 * 18e-6).epsilon(1e-9));
+  CHECK(rec.ranks[0].ops == 6);
+  REQUIRE(rec.spans.size() == 6);
+  for (std::size_t i = 1; i < rec.spans.size(); ++i) CHECK(rec.spans[i].start >= rec.spans[i - 1].end - 1e-12);
+}
+
+TEST_CASE("replay: host_issue keeps the recorded launch times as earliest starts", "[replay]") {
+  // The second kernel was launched 20 us into the step: with host_issue it cannot start earlier.
+  const auto sc = one_rank({kernel(1, 0, 10, 0), kernel(2, 0, 5, 20)}, true, 2);
+  const auto rec = sim::run_replay(sc);
+  CHECK(rec.makespan == Approx(2 * 25e-6).epsilon(1e-9));
+  CHECK(rec.ranks[0].compute == Approx(2 * 15e-6).epsilon(1e-9));
+  CHECK(rec.ranks[0].idle == Approx(2 * 10e-6).epsilon(1e-6));
 }
