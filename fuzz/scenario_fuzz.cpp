@@ -1,6 +1,6 @@
 // Fuzz target: a scenario file, loaded the way `hetsim validate` and `hetsim run` load it (YAML
 // parse, unknown-key check, every validation, the workload built; a training scenario priced and
-// its memory checked). Seeds: scenarios/*.yaml (serving and training).
+// its memory checked; a trace replay's traces read). Seeds: scenarios/*.yaml (serving, training, replay).
 // Relative paths in the input (trace files) resolve against the scratch folder, so only absolute
 // ones can reach a file: the loader must refuse anything that is not a regular file.
 #include <yaml-cpp/yaml.h>
@@ -8,6 +8,7 @@
 #include "fuzz/bounded_workload.hpp"
 #include "fuzz/fuzz_support.hpp"
 #include "sim/core/config.hpp"
+#include "sim/scenario/replay_scenario.hpp"
 #include "sim/scenario/scenario.hpp"
 #include "sim/scenario/training_scenario.hpp"
 
@@ -23,6 +24,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   fuzz::expect_input_errors_only([&] {
     const auto doc = config::Document::load_file(path);
     if (sim::is_training(doc)) (void)sim::load_training_scenario(doc);
+    else if (sim::is_replay(doc)) (void)sim::load_replay_scenario(doc);
     else (void)sim::load_scenario(doc);
   });
   return 0;

@@ -22,6 +22,7 @@
 #include "sim/scenario/run_description.hpp"
 #include "sim/scenario/scenario.hpp"
 #include "sim/engine/serving_engine.hpp"
+#include "sim/engine/trace_replay_engine.hpp"
 #include "sim/engine/training_engine.hpp"
 #include "sim/core/io/result_folder.hpp"
 #include "sim/metrics/summary.hpp"
@@ -96,12 +97,45 @@ int run_training(const config::Document& doc, std::string out_dir, bool quiet, c
   return 0;
 }
 
+/// A trace replay: the recorded ranks on the replay engine; results published as a whole.
+int run_replay(const config::Document& doc, std::string out_dir, bool quiet, const std::vector<std::string>& carry,
+               std::chrono::steady_clock::time_point t0) {
+  const sim::ReplayScenario sc = sim::load_replay_scenario(doc);
+  if (out_dir.empty()) out_dir = (std::filesystem::path("out") / sc.name).string();
+  interrupt::check();
+  std::optional<ResultFolder> folder;
+  bool had_previous = false;
+  try {
+    folder.emplace(out_dir);
+    had_previous = folder->had_previous();
+    for (const auto& name : carry) folder->carry(name);
+    const sim::ReplayRecords records = sim::run_replay(sc, {.timeline = sc.timeline});
+    const sim::ReplayRunInfo info = sim::describe_replay_run(sc);
+    const sim::ReplaySummary summary = sim::summarize(info, records);
+    sim::write_replay_results(folder->staging(), info, records, summary);
+    interrupt::check();
+    folder->publish();
+    if (!quiet) {
+      const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      fmt::print("{}  results     {}/\n  wall time   {:.3f} s\n", sim::replay_summary_table(info, summary), out_dir, wall);
+    }
+  } catch (const interrupt::Interrupted& e) {
+    folder.reset();
+    std::fprintf(stderr, "interrupted: run stopped by %s; %s\n", e.signal() == SIGTERM ? "SIGTERM" : "SIGINT",
+                 (had_previous ? fmt::format("earlier results in {} kept", out_dir)
+                               : fmt::format("nothing written to {} (earlier results kept)", out_dir)).c_str());
+    return e.exit_code();
+  }
+  return 0;
+}
+
 int cmd_run(const ScenarioArgs& a, std::string out_dir, bool quiet, const std::vector<std::string>& carry,
             const sim::EngineOptions& engine) {
   const auto t0 = std::chrono::steady_clock::now();
   interrupt::install();
   auto doc = load(a);
   if (sim::is_training(doc)) return run_training(doc, out_dir, quiet, carry, t0);
+  if (sim::is_replay(doc)) return run_replay(doc, out_dir, quiet, carry, t0);
   sim::Scenario sc = sim::load_scenario(doc);
   if (out_dir.empty()) out_dir = (std::filesystem::path("out") / sc.name).string();
   interrupt::check();
@@ -141,6 +175,13 @@ int cmd_validate(const ScenarioArgs& a) {
                sc.schedule_name);
     return 0;
   }
+  if (sim::is_replay(doc)) {
+    const sim::ReplayScenario sc = sim::load_replay_scenario(doc);
+    std::size_t ops = 0;
+    for (const auto& t : sc.traces) ops += t.ops.size();
+    fmt::print("{}: OK — replay of {} ops on {}\n", a.file, ops, sc.describe());
+    return 0;
+  }
   sim::Scenario sc = sim::load_scenario(doc);
   fmt::print("{}: OK — {} on {} ({} KV blocks on the first replica); {} ({} prompt + {} output tokens)\n", a.file,
              sc.model.name, sim::describe_fleet(sc), sc.replicas.front().kv->total_blocks(), sc.arrivals->describe(),
@@ -153,6 +194,9 @@ int cmd_explain(const ScenarioArgs& a, const tools::ExplainOptions& options) {
   if (sim::is_training(doc))
     throw InputError(fmt::format("{}: explain prices serving steps; this is a training scenario (its ranks.csv gives the "
                                  "time per rank group)", a.file));
+  if (sim::is_replay(doc))
+    throw InputError(fmt::format("{}: explain prices serving steps; this is a trace replay (its ranks.csv gives the "
+                                 "time per rank)", a.file));
   const sim::Scenario sc = sim::load_scenario(doc);
   return tools::run_explain(sc, options);
 }

@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 packages=(cmake g++ make pkg-config libsimgrid-dev libboost-graph-dev libyaml-cpp-dev libfmt-dev libeigen3-dev
           catch2 libcli11-dev nlohmann-json3-dev
           zlib1g-dev                # gzip-compressed PyTorch profiler (Kineto) traces
+          protobuf-compiler libprotobuf-dev   # Chakra execution traces (workload/exec_trace/chakra_et.proto)
           openmpi-bin procps        # sweeps: the mpirun test; kill for the resume test
           python3-matplotlib        # hetsim report (tools/report.py runs on /usr/bin/python3)
           chromium                  # the report test opens the HTML page headless

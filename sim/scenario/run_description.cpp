@@ -95,4 +95,27 @@ TrainingRunInfo describe_training_run(const TrainingScenario& sc) {
   return info;
 }
 
+ReplayRunInfo describe_replay_run(const ReplayScenario& sc) {
+  ReplayRunInfo info;
+  info.scenario = sc.name;
+  info.file = sc.file;
+  info.format = sc.format;
+  info.cluster = sc.describe();
+  info.device = sc.device->name;
+  info.recorded_on = sc.recorded_on->name;
+  info.ranks = sc.world_size;
+  info.trace_files = static_cast<int>(sc.traces.size());
+  info.mirrored = sc.mirrored;
+  info.host_issue = sc.host_issue;
+  for (const auto& t : sc.traces) info.trace_ops += t.ops.size();
+  info.dropped_deps = sc.dropped_deps;
+  info.scale_gemm = sc.time_scale[static_cast<std::size_t>(OpClass::gemm)];
+  info.scale_attention = sc.time_scale[static_cast<std::size_t>(OpClass::attention_prefill)];
+  info.scale_elementwise = sc.time_scale[static_cast<std::size_t>(OpClass::elementwise)];
+  YAML::Emitter e;
+  e << sc.resolved;
+  info.resolved_yaml = std::string(e.c_str()) + "\n";
+  return info;
+}
+
 }  // namespace hetsim::sim

@@ -7,6 +7,7 @@
 #include "sim/core/catalog.hpp"
 #include "sim/core/error.hpp"
 #include "sim/core/registry.hpp"
+#include "sim/scenario/cluster_nodes.hpp"
 #include "sim/scenario/scenario.hpp"
 #include "sim/training/pipeline_timing.hpp"
 
@@ -99,10 +100,7 @@ std::vector<training::RankMemory> rank_memories(const TrainingScenario& sc) {
 
 }  // namespace
 
-std::string TrainingScenario::device_tier(int r) const {
-  const int slots = slots_per_node();
-  return fmt::format("node{}/{}", r / slots, node->device_slots[static_cast<std::size_t>(r % slots)]);
-}
+std::string TrainingScenario::device_tier(int r) const { return ClusterNodes{node, nodes}.device_tier(r); }
 
 std::string TrainingScenario::describe() const {
   return fmt::format("{} x {} ({} node{} {}) {}", gpus(), device->name, nodes, nodes == 1 ? "" : "s", node->name,
@@ -111,14 +109,7 @@ std::string TrainingScenario::describe() const {
 
 bool is_training(const config::Document& doc) { return doc.root().has("training"); }
 
-hw::Cluster platform_of(const TrainingScenario& sc) {
-  hw::Cluster c;
-  c.fabric = sc.fabric;
-  const auto topology = std::shared_ptr<const hw::NodeTopology>(sc.node, &sc.node->topology);
-  const auto nics = std::shared_ptr<const std::vector<hw::Nic>>(sc.node, &sc.node->nics);
-  for (int i = 0; i < sc.nodes; ++i) c.nodes.push_back({fmt::format("node{}/", i), topology, nics});
-  return c;
-}
+hw::Cluster platform_of(const TrainingScenario& sc) { return cluster_platform(ClusterNodes{sc.node, sc.nodes}, sc.fabric); }
 
 TrainingScenario load_training_scenario(const config::Document& doc) {
   const config::Node root = doc.root();
@@ -226,39 +217,11 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
   }
   job.stage_layers = parse_partition(training, sc.model, job.model_stages());
 
-  // Nodes: the preset or inline node, or one default node holding the whole job.
-  if (cluster.has("node")) {
-    sc.node = load_node(cluster);
-  } else if (sc.gpus() <= kMaxDefaultNodeGpus) {
-    sc.node = std::make_shared<const hw::NodeSpec>(hw::default_node(*sc.device, sc.gpus()));
-  } else {
-    cluster.fail(fmt::format("the job needs {} GPUs: give cluster.node (a node type with NICs, e.g. hgx-h100) and "
-                             "cluster.fabric; without a node, one default node holds at most {} GPUs",
-                             sc.gpus(), kMaxDefaultNodeGpus));
-  }
-  // cluster.nic_bandwidth: every NIC of the node at this speed (what-if: 400G vs 100G).
-  if (cluster.has("nic_bandwidth")) {
-    auto spec = std::make_shared<hw::NodeSpec>(*sc.node);
-    if (spec->nics.empty())
-      cluster.fail_key("nic_bandwidth", cluster.child("nic_bandwidth").shown(),
-                       fmt::format("node '{}' ({}) has no NICs to set", spec->name, spec->source));
-    const double bw = cluster.quantity("nic_bandwidth", units::Dim::bandwidth).positive().value();
-    for (auto& nic : spec->nics) nic.bandwidth = bw;
-    sc.node = spec;
-  }
+  // Nodes: the preset or inline node, or one default node holding the whole job (shared with replay).
+  const ClusterNodes nodes = load_cluster_nodes(cluster, *sc.device, sc.gpus(), sc.fabric);
+  sc.node = nodes.node;
+  sc.nodes = nodes.nodes;
   const int slots = sc.slots_per_node();
-  sc.nodes = (sc.gpus() + slots - 1) / slots;
-  const hw::MemoryTier& held = *sc.node->topology.tier(sc.node->device_slots.front());
-  if (std::abs(held.capacity - sc.device->memory().capacity) > 0.02 * held.capacity)
-    cluster.fail_key("device", sc.device->name,
-                     fmt::format("its {:.1f} GB does not fit the slots of node '{}' ({}), which hold {:.1f} GB",
-                                 sc.device->memory().capacity / 1e9, sc.node->name, sc.node->source, held.capacity / 1e9));
-  if (sc.nodes > 1 && sc.node->nics.empty())
-    cluster.fail_key("node", sc.node->name,
-                     fmt::format("the job needs {} GPUs, {} nodes of {} slots, but node '{}' has no NICs to join them",
-                                 sc.gpus(), sc.nodes, slots, sc.node->name));
-  if (sc.nodes > 1 && !sc.fabric)
-    cluster.fail(fmt::format("the job needs {} nodes of {} GPUs; give cluster.fabric to join them", sc.nodes, slots));
 
   sc.memory = rank_memories(sc);
   sc.device_memory = sc.device->usable_memory > 0 ? sc.device->usable_memory : sc.device->memory().capacity;

@@ -34,8 +34,10 @@ TEST_CASE("cli: every serving scenario in scenarios/ runs and writes complete re
   int count = 0;
   for (const auto& entry : fs::directory_iterator(test::source_dir() + "/scenarios")) {
     if (entry.path().extension() != ".yaml") continue;
-    // Training scenarios write other results: tests/e2e/training_cli_test.cpp runs every train_*.yaml.
+    // Training and replay scenarios write other results: tests/e2e/training_cli_test.cpp runs every
+    // train_*.yaml, tests/e2e/replay_cli_test.cpp every replay_*.yaml.
     if (entry.path().filename().string().starts_with("train_")) continue;
+    if (entry.path().filename().string().starts_with("replay_")) continue;
     ++count;
     INFO(entry.path().string());
     test::TempDir out("scenario");

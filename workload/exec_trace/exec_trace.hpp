@@ -47,6 +47,7 @@ struct RankTrace {
   int world_size = 1;
   std::string source;  ///< the file read
   std::vector<TraceOp> ops;
+  std::size_t dropped_deps = 0;  ///< dependencies on ops the file does not hold, dropped by the reader
 };
 
 }  // namespace hetsim::exec_trace

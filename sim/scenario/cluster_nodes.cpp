@@ -1,0 +1,68 @@
+#include "sim/scenario/cluster_nodes.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "sim/core/units.hpp"
+#include "sim/scenario/scenario.hpp"
+
+namespace hetsim::sim {
+
+/// GPUs a job may put on the default node (one node of the device without NICs), as a real server holds.
+static constexpr int kMaxDefaultGpus = 8;
+
+std::string ClusterNodes::device_tier(int r) const {
+  const int slots = slots_per_node();
+  return fmt::format("node{}/{}", r / slots, node->device_slots[static_cast<std::size_t>(r % slots)]);
+}
+
+ClusterNodes load_cluster_nodes(const config::Node& cluster, const hw::Device& device, long gpus,
+                                const std::optional<hw::Fabric>& fabric) {
+  ClusterNodes out;
+  // Nodes: the preset or inline node, or one default node holding the whole job.
+  if (cluster.has("node")) {
+    out.node = load_node(cluster);
+  } else if (gpus <= kMaxDefaultGpus) {
+    out.node = std::make_shared<const hw::NodeSpec>(hw::default_node(device, static_cast<int>(gpus)));
+  } else {
+    cluster.fail(fmt::format("the job needs {} GPUs: give cluster.node (a node type with NICs, e.g. hgx-h100) and "
+                             "cluster.fabric; without a node, one default node holds at most {} GPUs",
+                             gpus, kMaxDefaultGpus));
+  }
+  // cluster.nic_bandwidth: every NIC of the node at this speed (what-if: 400G vs 100G).
+  if (cluster.has("nic_bandwidth")) {
+    auto spec = std::make_shared<hw::NodeSpec>(*out.node);
+    if (spec->nics.empty())
+      cluster.fail_key("nic_bandwidth", cluster.child("nic_bandwidth").shown(),
+                       fmt::format("node '{}' ({}) has no NICs to set", spec->name, spec->source));
+    const double bw = cluster.quantity("nic_bandwidth", units::Dim::bandwidth).positive().value();
+    for (auto& nic : spec->nics) nic.bandwidth = bw;
+    out.node = spec;
+  }
+  const int slots = out.slots_per_node();
+  out.nodes = static_cast<int>((gpus + slots - 1) / slots);
+  const hw::MemoryTier& held = *out.node->topology.tier(out.node->device_slots.front());
+  if (std::abs(held.capacity - device.memory().capacity) > 0.02 * held.capacity)
+    cluster.fail_key("device", device.name,
+                     fmt::format("its {:.1f} GB does not fit the slots of node '{}' ({}), which hold {:.1f} GB",
+                                 device.memory().capacity / 1e9, out.node->name, out.node->source, held.capacity / 1e9));
+  if (out.nodes > 1 && out.node->nics.empty())
+    cluster.fail_key("node", out.node->name,
+                     fmt::format("the job needs {} GPUs, {} nodes of {} slots, but node '{}' has no NICs to join them",
+                                 gpus, out.nodes, slots, out.node->name));
+  if (out.nodes > 1 && !fabric)
+    cluster.fail(fmt::format("the job needs {} nodes of {} GPUs; give cluster.fabric to join them", out.nodes, slots));
+  return out;
+}
+
+hw::Cluster cluster_platform(const ClusterNodes& n, const std::optional<hw::Fabric>& fabric) {
+  hw::Cluster c;
+  c.fabric = fabric;
+  const auto topology = std::shared_ptr<const hw::NodeTopology>(n.node, &n.node->topology);
+  const auto nics = std::shared_ptr<const std::vector<hw::Nic>>(n.node, &n.node->nics);
+  for (int i = 0; i < n.nodes; ++i) c.nodes.push_back({fmt::format("node{}/", i), topology, nics});
+  return c;
+}
+
+}  // namespace hetsim::sim

@@ -1,0 +1,37 @@
+#pragma once
+// The nodes a job of `gpus` devices runs on, from a scenario's `cluster:` section: the node type
+// (hw/nodes preset or inline, or one default node of the device holding at most 8), how many, and
+// the NIC speed override; shared by training and trace-replay scenarios so that both build the
+// same platform from the same keys with the same errors.
+//
+//   cluster: {device: h100-sxm5-80gb, node: hgx-h100, fabric: {...}, nic_bandwidth: 400 Gbps}
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "hw/cluster_topology.hpp"
+#include "hw/device.hpp"
+#include "hw/node.hpp"
+#include "sim/core/config.hpp"
+
+namespace hetsim::sim {
+
+struct ClusterNodes {
+  std::shared_ptr<const hw::NodeSpec> node;  ///< every node of the cluster is one of these
+  int nodes = 1;
+
+  int slots_per_node() const { return static_cast<int>(node->device_slots.size()); }
+  /// The platform tier (device memory) of global rank `rank`, ranks packed node by node: "node3/gpu5.hbm".
+  std::string device_tier(int rank) const;
+};
+
+/// Reads cluster.node and cluster.nic_bandwidth for `gpus` devices of `device` (cluster.device,
+/// already loaded) joined by `fabric` (cluster.fabric, if given); every inconsistency is an
+/// InputError naming the key.
+ClusterNodes load_cluster_nodes(const config::Node& cluster, const hw::Device& device, long gpus,
+                                const std::optional<hw::Fabric>& fabric);
+
+/// The run's platform: `nodes.nodes` instances of the node ("node0/", "node1/", ...) and the fabric.
+hw::Cluster cluster_platform(const ClusterNodes& nodes, const std::optional<hw::Fabric>& fabric);
+
+}  // namespace hetsim::sim
