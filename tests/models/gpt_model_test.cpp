@@ -167,9 +167,8 @@ TEST_CASE("GPT-style graphs: GEMM and attention FLOPs against Megatron-LM's per-
   SECTION("full recompute: 96 B s l h^2 (1 + s/(6h) + V/(16 l h)) (Narayanan et al. SC'21, Sec. 5.1)") {
     const double megatron = 96 * B * s * l * h * h * (1 + s / (6 * h) + V / (16 * l * h));
     const double builder_flops = flops(models::TrainingShape::Recompute::full);
-    // The builder also recomputes the LM head (2 B s h V), which Megatron's formula does not.
-    CHECK(builder_flops ==
-          Approx(megatron - 16 * B * s * s * l * h + 4.5 * causal + 4 * bias + 2 * B * s * h * V).epsilon(1e-12));
+    // Like Megatron, the builder recomputes the transformer layers only, not the LM head.
+    CHECK(builder_flops == Approx(megatron - 16 * B * s * s * l * h + 4.5 * causal + 4 * bias).epsilon(1e-12));
     CHECK(builder_flops == Approx(megatron).epsilon(0.015));  // within 1.5% (-1.1%)
   }
 }
