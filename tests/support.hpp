@@ -106,6 +106,10 @@ inline CommandResult run_command(const std::string& command) {
 }
 
 /// Runs the hetsim CLI with `args` (shell-quoted by the caller) and captures its output.
-inline CommandResult run_hetsim(const std::string& args) { return run_command(std::string("'") + HETSIM_BIN + "' " + args); }
+/// Runs the hetsim CLI with HETSIM_SHARED_DATA set to shared_data(), which the shipped replay
+/// scenarios' trace paths start from.
+inline CommandResult run_hetsim(const std::string& args) {
+  return run_command("HETSIM_SHARED_DATA='" + shared_data() + "' '" + HETSIM_BIN + "' " + args);
+}
 
 }  // namespace hetsim::test

@@ -17,11 +17,22 @@ namespace {
 
 namespace fs = std::filesystem;
 
-/// A trace path as written in the scenario: relative paths resolve against the scenario's folder.
+/// The prefix of a trace path in the folder of public traces, wherever a user keeps it (the shipped
+/// replay scenarios use it: the traces are not part of the project).
+constexpr std::string_view kSharedData = "${HETSIM_SHARED_DATA}";
+
+/// A trace path as written in the scenario: "${HETSIM_SHARED_DATA}/..." under that environment
+/// variable's folder; other relative paths against the scenario's folder.
 std::string resolve_path(const config::Node& holder, const std::string& text, const std::string& scenario_file) {
+  if (text.starts_with(kSharedData)) {
+    const char* root = std::getenv("HETSIM_SHARED_DATA");
+    if (root == nullptr || *root == '\0')
+      holder.fail(fmt::format("{} is not set: set it to the folder holding the public traces (e.g. "
+                              "HETSIM_SHARED_DATA=../shared/data; README, \"Execution-trace replay\")", kSharedData));
+    return (fs::path(root) / fs::path(text.substr(kSharedData.size())).relative_path()).lexically_normal().string();
+  }
   fs::path p(text);
   if (p.is_relative()) p = fs::path(scenario_file).parent_path() / p;
-  (void)holder;
   return p.lexically_normal().string();
 }
 

@@ -8,6 +8,7 @@
 
 #include "chakra_files.hpp"
 #include "support.hpp"
+#include "workload/exec_trace/kineto_trace.hpp"
 
 using namespace hetsim;
 using Catch::Contains;
@@ -128,12 +129,37 @@ TEST_CASE("replay cli: bad replay input is one error naming the key, exit 2", "[
   CHECK(m.exit_code == 0);
 }
 
-TEST_CASE("replay cli: a Kineto replay calls the Kineto reader", "[e2e][replay]") {
-  test::TempDir dir("replay_kineto");
-  const std::string trace = dir.write("rank0.json", "{\"traceEvents\": []}");
-  const std::string yaml = dir.write("k.yaml", "replay: {format: kineto, traces: [rank0.json]}\ncluster: {device: h100-sxm5-80gb}\n");
-  const auto r = test::run_hetsim("validate '" + yaml + "'");
+TEST_CASE("replay cli: a Kineto trace on its own hardware with host launch times reproduces its measured span",
+          "[e2e][replay][kineto]") {
+  // The recording, read independently of the engine: its GPU span and its compute kernels' time.
+  const auto trace = exec_trace::read_kineto_trace(test::shared_data() + "/kineto_hta/a100_2rank_nccl.json.gz");
+  double first = 1e300, last = 0, compute = 0;
+  for (const auto& op : trace.ops) {
+    first = std::min(first, op.start);
+    last = std::max(last, op.start + op.duration);
+    if (op.kind == exec_trace::TraceOpKind::compute) compute += op.duration;
+  }
+  const double measured = last - first;
+  REQUIRE(measured > 0.5);  // 660.55 ms: a host-bound step (118 ms of compute kernels)
+  const std::string scenario = test::source_dir() + "/scenarios/replay_kineto_a100_2rank.yaml";
+  test::TempDir a("replay_kineto_host"), b("replay_kineto_free");
+  REQUIRE(test::run_hetsim("run --quiet '" + scenario + "' --out '" + a.str() + "'").exit_code == 0);
+  const double replayed = summary_of(a)["replay"]["iteration_time_s"].get<double>();
+  CHECK(replayed == Approx(measured).epsilon(0.005));
+  // Without the recorded launch times the GPU runs back to back: never below its compute kernels,
+  // never above the host-bound replay.
+  REQUIRE(test::run_hetsim("run --quiet '" + scenario + "' --out '" + b.str() + "' --set replay.host_issue=false").exit_code == 0);
+  const double free = summary_of(b)["replay"]["iteration_time_s"].get<double>();
+  CHECK(free >= compute * (1 - 1e-9));
+  CHECK(free <= replayed);
+}
+
+TEST_CASE("replay cli: a shipped trace path without HETSIM_SHARED_DATA is one error naming the key, exit 2",
+          "[e2e][replay]") {
+  const std::string scenario = test::source_dir() + "/scenarios/replay_kineto_a100_2rank.yaml";
+  const auto r = test::run_command("env -u HETSIM_SHARED_DATA '" + std::string(HETSIM_BIN) + "' validate '" + scenario + "'");
   INFO(r.output);
-  // Either the reader accepts this empty trace or it refuses it with an InputError naming the file.
-  CHECK((r.exit_code == 0 || (r.exit_code == 2 && r.output.find("rank0.json") != std::string::npos)));
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("replay.traces"));
+  CHECK_THAT(r.output, Contains("HETSIM_SHARED_DATA"));
 }
