@@ -65,27 +65,26 @@ config::Document load(const ScenarioArgs& a) {
   return doc;
 }
 
-/// A training scenario: the job's iterations on the training engine; results published as a whole.
-int run_training(const config::Document& doc, std::string out_dir, bool quiet, const std::vector<std::string>& carry,
-                 std::chrono::steady_clock::time_point t0) {
-  const sim::TrainingScenario sc = sim::load_training_scenario(doc);
-  if (out_dir.empty()) out_dir = (std::filesystem::path("out") / sc.name).string();
+/// Runs a scenario whose results are published as a whole (training, trace replay): `simulate`
+/// writes them into the staging folder it is given and returns the table to print. Interrupted,
+/// nothing is published and earlier results stay.
+template <class Simulate>
+int run_published(const std::string& name, std::string out_dir, bool quiet, const std::vector<std::string>& carry,
+                  std::chrono::steady_clock::time_point t0, Simulate simulate) {
+  if (out_dir.empty()) out_dir = (std::filesystem::path("out") / name).string();
   interrupt::check();
   std::optional<ResultFolder> folder;
   bool had_previous = false;
   try {
     folder.emplace(out_dir);
     had_previous = folder->had_previous();
-    for (const auto& name : carry) folder->carry(name);
-    const sim::TrainingRecords records = sim::run_training(sc, {.timeline = sc.timeline});
-    const sim::TrainingRunInfo info = sim::describe_training_run(sc);
-    const sim::TrainingSummary summary = sim::summarize(info, records);
-    sim::write_training_results(folder->staging(), info, records, summary);
+    for (const auto& file : carry) folder->carry(file);
+    const std::string table = simulate(folder->staging());
     interrupt::check();
     folder->publish();
     if (!quiet) {
       const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      fmt::print("{}  results     {}/\n  wall time   {:.3f} s\n", sim::training_summary_table(info, summary), out_dir, wall);
+      fmt::print("{}  results     {}/\n  wall time   {:.3f} s\n", table, out_dir, wall);
     }
   } catch (const interrupt::Interrupted& e) {
     folder.reset();
@@ -97,36 +96,30 @@ int run_training(const config::Document& doc, std::string out_dir, bool quiet, c
   return 0;
 }
 
-/// A trace replay: the recorded ranks on the replay engine; results published as a whole.
-int run_replay(const config::Document& doc, std::string out_dir, bool quiet, const std::vector<std::string>& carry,
+/// A training scenario: the job's iterations on the training engine.
+int run_training(const config::Document& doc, const std::string& out_dir, bool quiet, const std::vector<std::string>& carry,
+                 std::chrono::steady_clock::time_point t0) {
+  const sim::TrainingScenario sc = sim::load_training_scenario(doc);
+  return run_published(sc.name, out_dir, quiet, carry, t0, [&](const std::string& staging) {
+    const sim::TrainingRecords records = sim::run_training(sc, {.timeline = sc.timeline});
+    const sim::TrainingRunInfo info = sim::describe_training_run(sc);
+    const sim::TrainingSummary summary = sim::summarize(info, records);
+    sim::write_training_results(staging, info, records, summary);
+    return sim::training_summary_table(info, summary);
+  });
+}
+
+/// A trace replay: the recorded ranks on the replay engine.
+int run_replay(const config::Document& doc, const std::string& out_dir, bool quiet, const std::vector<std::string>& carry,
                std::chrono::steady_clock::time_point t0) {
   const sim::ReplayScenario sc = sim::load_replay_scenario(doc);
-  if (out_dir.empty()) out_dir = (std::filesystem::path("out") / sc.name).string();
-  interrupt::check();
-  std::optional<ResultFolder> folder;
-  bool had_previous = false;
-  try {
-    folder.emplace(out_dir);
-    had_previous = folder->had_previous();
-    for (const auto& name : carry) folder->carry(name);
+  return run_published(sc.name, out_dir, quiet, carry, t0, [&](const std::string& staging) {
     const sim::ReplayRecords records = sim::run_replay(sc, {.timeline = sc.timeline});
     const sim::ReplayRunInfo info = sim::describe_replay_run(sc);
     const sim::ReplaySummary summary = sim::summarize(info, records);
-    sim::write_replay_results(folder->staging(), info, records, summary);
-    interrupt::check();
-    folder->publish();
-    if (!quiet) {
-      const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      fmt::print("{}  results     {}/\n  wall time   {:.3f} s\n", sim::replay_summary_table(info, summary), out_dir, wall);
-    }
-  } catch (const interrupt::Interrupted& e) {
-    folder.reset();
-    std::fprintf(stderr, "interrupted: run stopped by %s; %s\n", e.signal() == SIGTERM ? "SIGTERM" : "SIGINT",
-                 (had_previous ? fmt::format("earlier results in {} kept", out_dir)
-                               : fmt::format("nothing written to {} (earlier results kept)", out_dir)).c_str());
-    return e.exit_code();
-  }
-  return 0;
+    sim::write_replay_results(staging, info, records, summary);
+    return sim::replay_summary_table(info, summary);
+  });
 }
 
 int cmd_run(const ScenarioArgs& a, std::string out_dir, bool quiet, const std::vector<std::string>& carry,
