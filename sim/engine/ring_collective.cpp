@@ -29,8 +29,8 @@ std::vector<std::vector<const std::string*>> ring_channels(const std::vector<con
   return rings;
 }
 
-void start_ring(TransferNetwork& network, Collective kind, const std::vector<const std::string*>& members,
-                double payload, RingFlows& into) {
+double add_ring(TransferNetwork& network, Collective kind, const std::vector<const std::string*>& members,
+                double payload, FlowBatch& batch) {
   const RingShape shape = ring_shape(kind, static_cast<int>(members.size()));
   const double bytes = shape.factor * payload;
   const auto channels = ring_channels(members);
@@ -39,12 +39,39 @@ void start_ring(TransferNetwork& network, Collective kind, const std::vector<con
     for (std::size_t k = 0; k < ring.size(); ++k) {
       const std::string& from = *ring[k];
       const std::string& to = *ring[(k + 1) % ring.size()];
-      auto t = network.start(from, to, bytes / static_cast<double>(channels.size()));
-      for (auto& part : t.parts) into.parts.push_back(std::move(part));
+      batch.add(from, to, bytes / static_cast<double>(channels.size()));
       alpha = std::max(alpha, network.latency(from, to));
-      ++into.transfers;
     }
-  into.extra_latency = std::max(into.extra_latency, (shape.steps - 1) * alpha);
+  return (shape.steps - 1) * alpha;
+}
+
+void FlowBatch::launch(TransferNetwork& network, simgrid::s4u::Host* host, const std::string& name, ActorFailure& failure,
+                       std::function<void()> then) {
+  struct Shared {
+    std::vector<Flow> flows;
+    std::size_t issuers_left = 0;
+    std::function<void()> then;
+  };
+  auto shared = std::make_shared<Shared>();
+  shared->flows = std::move(flows_);
+  flows_.clear();
+  shared->then = std::move(then);
+  const std::size_t n = shared->flows.size();
+  const std::size_t issuers = std::max<std::size_t>(1, (n + kFlowsPerIssuer - 1) / kFlowsPerIssuer);
+  shared->issuers_left = issuers;
+  for (std::size_t k = 0; k < issuers; ++k)
+    simgrid::s4u::Actor::create(issuers == 1 ? name : name + "-" + std::to_string(k), host, [&network, &failure, shared, k] {
+      failure.guard([&] {
+        std::vector<TransferNetwork::Transfer> mine;
+        const std::size_t end = std::min(shared->flows.size(), (k + 1) * kFlowsPerIssuer);
+        for (std::size_t i = k * kFlowsPerIssuer; i < end; ++i) {
+          const Flow& f = shared->flows[i];
+          mine.push_back(network.start(f.from, f.to, f.bytes));
+        }
+        for (auto& t : mine) t.wait();
+        if (--shared->issuers_left == 0) shared->then();
+      });
+    });
 }
 
 }  // namespace hetsim::sim

@@ -348,21 +348,16 @@ class ReplayRun {
     for (int m : done.members) tiers.push_back(ranks_[static_cast<std::size_t>(m)].tier);
     std::vector<const std::string*> members;
     for (const auto& t : tiers) members.push_back(&t);
-    RingFlows flows;
-    start_ring(*network_, done.kind, members, done.bytes, flows);
-    records_.flows += flows.transfers;
-    auto parts = std::make_shared<std::vector<sg::ActivityPtr>>(std::move(flows.parts));
+    FlowBatch batch;
+    const double extra = add_ring(*network_, done.kind, members, done.bytes, batch);
+    records_.flows += batch.size();
     auto arrived = std::make_shared<std::vector<std::pair<int, std::uint32_t>>>(std::move(done.arrived));
-    const double extra = flows.extra_latency;
     ++in_flight_;
-    sg::Actor::create(fmt::format("coll-{}-{}", op.group, seq), host_, [this, parts, arrived, extra, record] {
-      failure_.guard([&] {
-        for (auto& p : *parts) p->wait();
-        sg::this_actor::sleep_for(extra);  // the ring's remaining step latencies (alpha-beta on an idle fabric)
-        records_.collectives[record].end = now();
-        for (const auto& [r, o] : *arrived) deliver(r, o);
-        --in_flight_;
-      });
+    batch.launch(*network_, host_, fmt::format("coll-{}-{}", op.group, seq), failure_, [this, arrived, extra, record] {
+      sg::this_actor::sleep_for(extra);  // the ring's remaining step latencies (alpha-beta on an idle fabric)
+      records_.collectives[record].end = now();
+      for (const auto& [r, o] : *arrived) deliver(r, o);
+      --in_flight_;
     });
   }
 

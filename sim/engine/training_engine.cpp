@@ -158,18 +158,15 @@ class TrainingRun {
       for (auto& part : t.parts) slot.parts.push_back(std::move(part));
       ++records_.transfers;
     }
-    for (int d = R_; d < D_; ++d) {
-      const auto& from = tiers(src.pp, d);
-      const auto& to = tiers(to_stage % P_, d);
-      for (std::size_t i = 0; i < from.size(); ++i) {
-        auto t = network_->start(from[i], to[i], bytes);
-        for (auto& part : t.parts) shadows_.push_back(std::move(part));
-        ++records_.transfers;
+    if (R_ < D_) {
+      FlowBatch shadows;
+      for (int d = R_; d < D_; ++d) {
+        const auto& from = tiers(src.pp, d);
+        const auto& to = tiers(to_stage % P_, d);
+        for (std::size_t i = 0; i < from.size(); ++i) shadows.add(from[i], to[i], bytes);
       }
-    }
-    if (shadows_.size() >= prune_shadows_at_) {  // amortised: release the ended ones
-      std::erase_if(shadows_, [](const sg::ActivityPtr& a) { return a->test(); });
-      prune_shadows_at_ = std::max<std::size_t>(4096, 2 * shadows_.size());
+      records_.transfers += static_cast<std::int64_t>(shadows.size());
+      shadows.launch(*network_, host_, "shadow-sends", failure_, [] {});
     }
     slot.filled = true;
     slot.producer_end = now();
@@ -219,33 +216,29 @@ class TrainingRun {
                             : p.zero >= 1   ? Collective::reduce_scatter
                                             : Collective::all_reduce;
     const double payload = phase == kReduce ? stage.grad_bytes : stage.param_bytes;
-    RingFlows flows;
+    FlowBatch batch;
+    double extra = 0;
     std::vector<const std::string*> members(static_cast<std::size_t>(D_));
     for (std::size_t i = 0; i < me.tiers->size(); ++i) {
       for (int d = 0; d < D_; ++d) members[static_cast<std::size_t>(d)] = &tiers(s, d)[i];
-      start_ring(*network_, kind, members, payload, flows);
+      extra = std::max(extra, add_ring(*network_, kind, members, payload, batch));
     }
-    records_.transfers += flows.transfers;
-    auto parts = std::make_shared<std::vector<sg::ActivityPtr>>(std::move(flows.parts));
+    records_.transfers += static_cast<std::int64_t>(batch.size());
     // The flows carry every step's bytes at once (the ring's bandwidth term, contended); the
     // other steps' latencies follow: alpha-beta time on an idle fabric.
-    const double extra = flows.extra_latency;
     const double start = now();
     const double buckets = buckets_of(stage);
-    sg::Actor::create(fmt::format("dp-{}-stage{}-chunk{}", phase == kReduce ? "reduce" : "gather", s, chunk), host_,
-                      [this, parts, extra, s, chunk, phase, start, g, ready, buckets] {
-                        failure_.guard([&] {
-                          for (auto& part : *parts) part->wait();
-                          sg::this_actor::sleep_for(extra);
-                          // Buckets go out as the backward produces them: the last one cannot
-                          // leave before the backward ends, and takes its share of the ring's time.
-                          const double floor = ready + (now() - start) / buckets;
-                          if (floor > now()) sg::this_actor::sleep_until(floor);
-                          span(g, TimelineSpan::Stream::dp, phase == kReduce ? "grad_reduce" : "param_gather", -1, chunk,
-                               start, now());
-                          mark_done(s, chunk, phase);
-                        });
-                      });
+    batch.launch(*network_, host_, fmt::format("dp-{}-stage{}-chunk{}", phase == kReduce ? "reduce" : "gather", s, chunk),
+                 failure_, [this, extra, s, chunk, phase, start, g, ready, buckets] {
+                   sg::this_actor::sleep_for(extra);
+                   // Buckets go out as the backward produces them: the last one cannot leave
+                   // before the backward ends, and takes its share of the ring's time.
+                   const double floor = ready + (now() - start) / buckets;
+                   if (floor > now()) sg::this_actor::sleep_until(floor);
+                   span(g, TimelineSpan::Stream::dp, phase == kReduce ? "grad_reduce" : "param_gather", -1, chunk, start,
+                        now());
+                   mark_done(s, chunk, phase);
+                 });
   }
 
   /// Communication buckets of a model stage's parameters on one device.
@@ -384,8 +377,6 @@ class TrainingRun {
   std::unique_ptr<TransferNetwork> network_;
   std::vector<Group> groups_;
   std::vector<std::vector<std::string>> tiers_;  ///< per (stage, replica): see tiers()
-  std::vector<sg::ActivityPtr> shadows_;         ///< flows of replicas not simulated, in flight
-  std::size_t prune_shadows_at_ = 4096;
   /// A data-parallel collective of one (stage, chunk) gathering its participants.
   struct Gathering {
     int arrived = 0;    ///< replicas arrived so far
