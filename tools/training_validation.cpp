@@ -287,7 +287,7 @@ int run_training_validation(const TrainingValidationOptions& o) {
       "launcher's GPT3 FP8 performance configs set grad_sync_dtype: bf16), the distributed "
       "optimizer (ZeRO-1) with grad-reduce and param-gather overlapped, sequence parallelism and TP communication overlap "
       "when TP > 1, no activation recompute, the interleaved 1F1B schedule with VP virtual stages when VP > 1 (else "
-      "1F1B), dp = GPUs / (TP x PP x CP), CP as an all-gather of K/V, and Megatron's default layer split; GPT rows use "
+      "1F1B), dp = GPUs / (TP x PP x CP), CP as hetsim's K/V ring under the attention, and Megatron's default layer split; GPT rows use "
       "the GPT-2 vocabulary (50,257, unpadded).\n\nBy source:\n\n{}\n{}{}",
       o.cases, summary, by_source, table,
       any_nemo ? fmt::format("\n## NeMo DGX-H100 FP8 rows (G1), taken apart\n\nThe step's time by kind (mean over rank "
