@@ -267,6 +267,8 @@ int main(int argc, char** argv) {
                        "run the training cases instead (validation/training_cases.yaml -> validation/training_results.md)");
   validation->add_option("--within", training_validation_opts.within,
                          "with --training: exit 1 unless every case is within this relative error (e.g. 0.10)");
+  validation->add_option("--keep", training_validation_opts.keep,
+                         "with --training: keep each case's scenario.yaml, run log and outputs in DIR/<case id>/");
   std::string report_dir;
   auto* report = app.add_subcommand("report", "render plots and an HTML page for a run or sweep folder");
   report->add_option("dir", report_dir, "a run folder (requests.csv) or a sweep folder (points.csv)")->required();

@@ -1,6 +1,9 @@
 // Published training throughput (validation/training_cases.yaml): every row parses, its plan and
 // batch add up to its GPU count, its derived columns agree with the ones it was derived from, and
-// the GPT rows' model shapes give the parameter totals their source states.
+// the GPT rows' model shapes give the parameter totals their source states. NeMo's DGX-H100 FP8
+// rows (G1): TP x PP x CP x DP is the GPU count, the global batch splits into whole micro-batches per
+// data-parallel rank, the interleaved rows split their layers and micro-batches as Megatron requires,
+// and the model (catalog entry or inline GPT shape) takes the row's TP and sequence length.
 #include <catch2/catch.hpp>
 
 #include <yaml-cpp/yaml.h>
@@ -9,6 +12,7 @@
 #include <set>
 
 #include "catalog_entries.hpp"
+#include "sim/training/stage_costs.hpp"
 #include "support.hpp"
 
 using namespace hetsim;
@@ -17,7 +21,7 @@ TEST_CASE("training cases: every published row is complete and self-consistent",
   const YAML::Node doc = YAML::LoadFile(test::source_dir() + "/validation/training_cases.yaml");
   const auto devices = catalog::names("hw/catalog");
   std::set<std::string> ids;
-  int megatron = 0, mpt = 0;
+  int megatron = 0, mpt = 0, nemo = 0;
   REQUIRE(doc["cases"].IsSequence());
   for (const auto& c : doc["cases"]) {
     const std::string id = c["id"].as<std::string>();
@@ -30,7 +34,13 @@ TEST_CASE("training cases: every published row is complete and self-consistent",
     CHECK(gpus > 0);
     REQUIRE(c["measured"].IsMap());
     CHECK(c["measured"].size() > 0);
-    if (const auto plan = c["plan"]) CHECK(plan["tp"].as<int>() * plan["pp"].as<int>() * plan["dp"].as<int>() == gpus);
+    if (const auto plan = c["plan"]) {
+      const int cp = plan["cp"] ? plan["cp"].as<int>() : 1;
+      CHECK(cp >= 1);
+      CHECK(plan["tp"].as<int>() * plan["pp"].as<int>() * cp * plan["dp"].as<int>() == gpus);
+      if (c["micro_batch"])  // whole micro-batches per data-parallel rank
+        CHECK(c["global_batch"].as<int>() % (c["micro_batch"].as<int>() * plan["dp"].as<int>()) == 0);
+    }
     if (c["micro_batch"] && c["grad_accum"])  // sequences per step = micro x accumulation x data-parallel ranks
       CHECK(c["micro_batch"].as<int>() * c["grad_accum"].as<int>() * c["plan"]["dp"].as<int>() == c["global_batch"].as<int>());
     const auto measured = c["measured"];
@@ -59,6 +69,44 @@ TEST_CASE("training cases: every published row is complete and self-consistent",
       CHECK(std::abs(static_cast<double>(spec.parameters()) / 1e9 - m["params_b"].as<double>()) <= 0.05);
       CHECK(spec.tensor_parallel_problem(c["plan"]["tp"].as<int>()).empty());
     }
+    if (ref == "G1") {
+      ++nemo;
+      CHECK(c["source"]["commit"].as<std::string>().size() == 40);
+      CHECK(c["device"].as<std::string>() == "h100-sxm5-80gb");
+      CHECK(c["precision"].as<std::string>() == "fp8");
+      CHECK_FALSE(c["recompute"]);  // not published
+      CHECK(measured["tokens_per_s_per_gpu"].as<double>() > 0);
+      CHECK(measured["tflops_per_gpu"].as<double>() > 0);
+      const auto m = c["model"];
+      const auto p = c["plan"];
+      const int tp = p["tp"].as<int>(), pp = p["pp"].as<int>(), vp = p["vp"].as<int>(), dp = p["dp"].as<int>();
+      const auto spec = [&] {
+        if (m["catalog"]) return test::catalog_model(m["catalog"].as<std::string>());
+        auto d = config::Document::load_string(
+            fmt::format("model: {{preset: gpt3-175b, name: {}, hidden_size: {}, intermediate_size: {}, num_attention_heads: {}, "
+                        "num_hidden_layers: {}, vocab_size: {}, max_position_embeddings: {}}}\n",
+                        id, m["hidden"].as<int>(), m["ffn"].as<int>(), m["heads"].as<int>(), m["layers"].as<int>(),
+                        m["vocab"].as<int>(), m["seq_len"].as<int>()),
+            "case.yaml");
+        return models::parse_model(catalog::with_preset(d.root(), "model", "models/catalog").node);
+      }();
+      CHECK((m["family"].as<std::string>() == "llama") == spec.gated_mlp);  // Llama: SwiGLU; GPT: GELU MLP
+      CHECK(spec.max_position_embeddings >= m["seq_len"].as<int>());
+      CHECK(spec.tensor_parallel_problem(tp).empty());
+      // NeMo's "Model TFLOP / sec / GPU" is its tokens/s/GPU times Megatron's model FLOPs per token
+      // (full attention, no recompute; hetsim's training::megatron_model_flops): the two published
+      // columns agree to 0.2% on every row (the GPT rows' unpadded vocabulary is most of that).
+      const auto seq = m["seq_len"].as<std::int64_t>();
+      const double flops_per_token = training::megatron_model_flops(spec, 1, seq) / static_cast<double>(seq);
+      CHECK(measured["tflops_per_gpu"].as<double>() * 1e12 / measured["tokens_per_s_per_gpu"].as<double>() ==
+            Approx(flops_per_token).epsilon(0.005));
+      const int microbatches = c["global_batch"].as<int>() / (c["micro_batch"].as<int>() * dp);
+      if (vp > 1) {  // Megatron's interleaved schedule: layers split evenly into pp x vp chunks, micro-batches a multiple of pp
+        CHECK(pp > 1);
+        CHECK(spec.num_hidden_layers % (pp * vp) == 0);
+        CHECK(microbatches % pp == 0);
+      }
+    }
     if (ref == "M1") {
       ++mpt;
       CHECK(measured["hfu"].as<double>() >= measured["mfu"].as<double>());  // HFU adds the recompute pass
@@ -67,4 +115,5 @@ TEST_CASE("training cases: every published row is complete and self-consistent",
   }
   CHECK(megatron == 10);  // Table 1: 1.7B to 1T
   CHECK(mpt == 22);       // MPT 7B/13B/30B/70B rows of the H100 80GB BF16 table
+  CHECK(nemo == 9);       // NeMo 24.07 DGX-H100 FP8: GPT3 5B/20B/175B x2, LLAMA2 7B/13B/70B, LLAMA3 8B/70B
 }

@@ -1,8 +1,10 @@
 // The training validation (validation/training_cases.yaml): every case whose source publishes its
 // plan runs, and Megatron-LM's weak-scaling table (Narayanan et al. SC'21, Table 1) is reproduced:
 // its median error within 5% and every row within 40% (the worst rows today: the smallest models).
-// llm-foundry's rows run and are reported (validation/training_results.md); their errors are not
-// bounded here: see the README's training validation section.
+// llm-foundry's rows run and are reported (validation/training_results.md) with their errors not
+// bounded here. NeMo's DGX-H100 FP8 rows (tokens/s/GPU) are over-predicted by 25-41% today; every
+// one must stay within 50%: a guard against regressions with a margin, not a pass (see the README's
+// training validation section).
 #include <catch2/catch.hpp>
 
 #include <fmt/format.h>
@@ -24,13 +26,20 @@ TEST_CASE("training validation: Megatron-LM's weak-scaling table is reproduced, 
   const auto rows = test::read_csv(dir.file("results.csv"));
   std::vector<double> megatron;
   int mpt = 0;
+  std::vector<double> nemo;
   for (const auto& row : rows) {
     const double err = std::abs(std::stod(row.at("error")));
     if (row.at("id").starts_with("megatron-a100-")) megatron.push_back(err);
     if (row.at("id").starts_with("mpt-")) ++mpt;
+    if (row.at("id").starts_with("nemo-h100-")) {
+      nemo.push_back(err);
+      CHECK(row.at("metric") == "tokens/s/GPU");
+    }
     CHECK(std::stod(row.at("simulated")) > 0);
   }
   CHECK(mpt == 22);
+  REQUIRE(nemo.size() == 9);
+  CHECK(*std::max_element(nemo.begin(), nemo.end()) <= 0.50);
   REQUIRE(megatron.size() == 10);
   std::sort(megatron.begin(), megatron.end());
   CHECK(megatron[megatron.size() / 2] <= 0.05);
