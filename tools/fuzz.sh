@@ -22,10 +22,10 @@ fi
 ci_runs() {
   case $1 in
     units) echo 2000000 ;; scenario) echo 12000 ;; set_override) echo 5000 ;; azure_trace) echo 150000 ;;
-    mooncake_trace) echo 100000 ;; burstgpt_trace) echo 120000 ;; sweep_spec) echo 120000 ;;
+    mooncake_trace) echo 100000 ;; burstgpt_trace) echo 120000 ;; sweep_spec) echo 120000 ;; chakra_trace) echo 50000 ;;
   esac
 }
-all=(units scenario set_override azure_trace mooncake_trace burstgpt_trace sweep_spec)
+all=(units scenario set_override azure_trace mooncake_trace burstgpt_trace sweep_spec chakra_trace)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 
@@ -53,6 +53,7 @@ seeds() {  # the seed files or folders of target $1
     mooncake_trace) echo tests/fixtures/traces/mooncake_conv_sample.jsonl ;;
     burstgpt_trace) echo tests/fixtures/traces/burstgpt_sample.csv ;;
     sweep_spec) echo fuzz/seeds/sweep_spec ;;
+    chakra_trace) echo fuzz/seeds/chakra_trace ;;
   esac
 }
 
