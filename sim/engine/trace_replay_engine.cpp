@@ -64,7 +64,6 @@ class ReplayRun {
   ReplayRun(const ReplayScenario& sc, ReplayOptions options) : sc_(sc), options_(options) {}
 
   ReplayRecords run() {
-    for (const auto& t : sc_.traces) graphs_.push_back(exec_trace::build_trace_graph(t));
     const auto engine = make_simgrid_engine();
     auto* zone = sg::create_star_zone("replay");
     host_ = zone->create_host("ranks", 1e9);
@@ -78,7 +77,7 @@ class ReplayRun {
       R.rank = r;
       const int t = sc_.trace_of_rank[static_cast<std::size_t>(r)];
       R.trace = &sc_.traces[static_cast<std::size_t>(t)];
-      R.graph = &graphs_[static_cast<std::size_t>(t)];
+      R.graph = &sc_.graphs[static_cast<std::size_t>(t)];
       R.tier = sc_.device_tier(r);
       R.mutex = sg::Mutex::create();
       R.cv = sg::ConditionVariable::create();
@@ -471,7 +470,6 @@ class ReplayRun {
 
   const ReplayScenario& sc_;
   ReplayOptions options_;
-  std::vector<Graph> graphs_;
   std::vector<Rank> ranks_;
   sg::Host* host_ = nullptr;
   std::unique_ptr<TransferNetwork> network_;

@@ -120,7 +120,7 @@ ReplayScenario load_replay_scenario(const config::Document& doc) {
     try {
       sc.traces.push_back(sc.format == "chakra" ? exec_trace::read_chakra_trace(p, {.ctrl_deps = ctrl_deps, .drop_unknown_deps = unknown == "drop"})
                                                 : exec_trace::read_kineto_trace(p));
-      exec_trace::build_trace_graph(sc.traces.back());  // every op can run: no unknown dependency, no cycle
+      sc.graphs.push_back(exec_trace::build_trace_graph(sc.traces.back()));  // every op can run: no unknown dependency, no cycle
     } catch (const InputError& e) {
       throw InputError(fmt::format("{}: {}", replay.locate("traces"), e.what()));
     }

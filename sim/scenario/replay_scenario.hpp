@@ -27,6 +27,7 @@
 #include "sim/core/config.hpp"
 #include "sim/scenario/cluster_nodes.hpp"
 #include "workload/exec_trace/exec_trace.hpp"
+#include "workload/exec_trace/trace_graph.hpp"
 
 namespace hetsim::sim {
 
@@ -40,6 +41,7 @@ struct ReplayScenario {
   std::string file;
   std::string format;                            ///< "chakra" or "kineto"
   std::vector<exec_trace::RankTrace> traces;     ///< as read, one per given file
+  std::vector<exec_trace::TraceGraph> graphs;    ///< per trace: its dependency graph, checked at load
   int world_size = 1;
   /// Per rank: the trace it replays (index into traces). With fewer files than ranks, rank r
   /// replays trace r mod files (mirror mode: the missing ranks run a copy of a recorded one).

@@ -131,6 +131,7 @@ sim::ReplayScenario one_rank(std::vector<exec_trace::TraceOp> ops, bool host_iss
   t.source = "synthetic.json";
   t.ops = std::move(ops);
   sc.traces.push_back(std::move(t));
+  sc.graphs.push_back(exec_trace::build_trace_graph(sc.traces.back()));
   sc.world_size = 1;
   sc.trace_of_rank = {0};
   sc.device = std::make_shared<const hw::Device>(hw::catalog_device("h100-sxm5-80gb"));
