@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -60,8 +61,11 @@ class MooncakeTraceStream final : public RequestStream {
       r.hash_ids.reserve(it->size());
       for (const auto& id : *it) {
         if (!id.is_number_unsigned()) fail(fmt::format("hash_ids entry {}: expected an integer >= 0", id.dump()));
-        r.hash_ids.push_back(id.get<std::uint32_t>());
+        r.hash_ids.push_back(id.get<std::uint64_t>());
       }
+      // Mooncake's ids name 512-token blocks of the prompt (the last one may be partial).
+      r.hash_block_tokens = 512;
+      r.hash_tokens = std::min<std::int64_t>(r.prompt_tokens, static_cast<std::int64_t>(r.hash_ids.size()) * 512);
     }
     first_ = false;
     return r;

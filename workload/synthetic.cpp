@@ -2,14 +2,17 @@
 // open loop, Poisson or gamma arrivals (burstiness set by the coefficient of variation of
 // inter-arrival times, CV = 1 being Poisson). Each of the three draws has its own random stream, so
 // a closed loop (workload.concurrency) gets the same lengths as the open loop with the same seed.
+// workload.shared_prefix puts shared prefixes before the prompts (workload/shared_prefix.hpp).
 #include <cmath>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "sim/core/registry.hpp"
 #include "sim/core/rng.hpp"
 #include "workload/arrivals.hpp"
 #include "workload/length_distribution.hpp"
+#include "workload/shared_prefix.hpp"
 #include "workload/workload_source.hpp"
 
 namespace hetsim::workload {
@@ -22,6 +25,7 @@ struct SyntheticSpec {
   double rate = 1, cv = 1, duration = 0;
   std::int64_t num_requests = 0;
   bool closed_loop = false;  ///< lengths only: arrival times come from the simulation
+  std::optional<SharedPrefixes> prefixes;  ///< workload.shared_prefix
 };
 
 /// Draws each request when it is asked for, from the three streams in the order a whole-pool
@@ -33,7 +37,10 @@ class SyntheticStream final : public RequestStream {
         arrivals_(seed, "workload.arrivals"),
         prompts_(seed, "workload.prompt_tokens"),
         outputs_(seed, "workload.output_tokens"),
-        shape_(1.0 / (spec_->cv * spec_->cv)) {}
+        prefix_rng_(seed, "workload.shared_prefix"),
+        shape_(1.0 / (spec_->cv * spec_->cv)) {
+    if (spec_->prefixes) drawn_ = spec_->prefixes->draw(seed);
+  }
 
   std::optional<Request> next() override {
     if (done_) return std::nullopt;
@@ -51,12 +58,14 @@ class SyntheticStream final : public RequestStream {
     r.arrival = t_;
     r.prompt_tokens = s.prompt.sample(prompts_);
     r.output_tokens = s.output.sample(outputs_);
+    if (s.prefixes) s.prefixes->apply(r, prefix_rng_, drawn_);
     return r;
   }
 
  private:
   std::shared_ptr<const SyntheticSpec> spec_;
-  Rng arrivals_, prompts_, outputs_;
+  Rng arrivals_, prompts_, outputs_, prefix_rng_;
+  SharedPrefixes::Drawn drawn_;
   double shape_;
   double t_ = 0;
   std::int64_t count_ = 0;
@@ -69,6 +78,7 @@ class SyntheticSource final : public WorkloadSource {
     auto spec = std::make_shared<SyntheticSpec>(SyntheticSpec{.prompt = LengthDistribution::parse(cfg.child("prompt_tokens")),
                                                               .output = LengthDistribution::parse(cfg.child("output_tokens"))});
     spec_ = spec;
+    spec->prefixes = SharedPrefixes::parse(cfg);
     if (is_closed_loop(cfg)) {
       // Closed-loop clients send a request when an earlier one ends: there is no arrival process,
       // and the pool size bounds the run.

@@ -38,7 +38,7 @@ class SarathiScheduler final : public Scheduler {
     // New prompts while budget and sequence slots remain.
     while (budget > 0 && !q.waiting().empty() && static_cast<std::int64_t>(running.size()) < max_num_seqs_) {
       Sequence& head = *q.waiting().front();
-      const std::int64_t tokens = std::min(head.pending(), budget);
+      const std::int64_t tokens = std::min(q.head_pending(), budget);  // less its cached prefix
       if (!q.admit_head(tokens)) break;
       batch.push_back({&head, tokens});
       budget -= tokens;

@@ -21,7 +21,7 @@ class VllmScheduler final : public Scheduler {
     auto& running = q.running();
     while (!q.waiting().empty() && static_cast<std::int64_t>(running.size()) < max_num_seqs_) {
       Sequence& head = *q.waiting().front();
-      const std::int64_t tokens = head.pending();
+      const std::int64_t tokens = q.head_pending();  // less its cached prefix
       if (tokens > budget || !q.admit_head(tokens)) break;
       batch.push_back({&head, tokens});
       budget -= tokens;

@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "sim/core/io/input_files.hpp"
+
 #ifndef HETSIM_SOURCE_DIR
 #define HETSIM_SOURCE_DIR "."
 #endif
@@ -29,7 +31,7 @@ std::vector<std::string> names(const std::string& folder) {
 config::Document load(const std::string& folder, const std::string& name, const config::Node& referrer,
                       const std::string& key) {
   const fs::path file = fs::path(root()) / folder / (name + ".yaml");
-  if (!fs::exists(file)) {
+  if (!input_files::is_file(file.string())) {
     const auto valid = names(folder);
     std::string list;
     for (const auto& v : valid) list += (list.empty() ? "" : ", ") + v;

@@ -272,12 +272,23 @@ std::string Node::file_path(std::string_view key) const {
   if (!holder) fail(fmt::format("missing required key '{}' (a file path)", key));
   const std::string text = get<std::string>(key);
   namespace fs = std::filesystem;
-  fs::path p(text);
+  const auto shared = shared_data_path(holder->child(key), text);
+  fs::path p(shared.value_or(text));
   const bool from_cli = holder->doc_->overridden.count(join_path(path_, key)) > 0;
-  if (p.is_relative() && !from_cli) p = fs::path(holder->doc_->file).parent_path() / p;
-  if (!fs::is_regular_file(p)) holder->fail_key(key, text, fmt::format("no such file ({})", p.string()));
+  if (p.is_relative() && !from_cli && !shared) p = fs::path(holder->doc_->file).parent_path() / p;
+  if (!input_files::is_file(p.string())) holder->fail_key(key, text, fmt::format("no such file ({})", p.string()));
   input_files::note(p.string());
   return p.lexically_normal().string();
+}
+
+std::optional<std::string> shared_data_path(const Node& holder, const std::string& text) {
+  if (!text.starts_with(kSharedData)) return std::nullopt;
+  const char* root = std::getenv("HETSIM_SHARED_DATA");
+  if (root == nullptr || *root == '\0')
+    holder.fail(fmt::format("{} is not set: set it to the folder holding the public traces (e.g. "
+                            "HETSIM_SHARED_DATA=../shared/data, the project's data folder)", kSharedData));
+  namespace fs = std::filesystem;
+  return (fs::path(root) / fs::path(text.substr(kSharedData.size())).relative_path()).lexically_normal().string();
 }
 
 Node Node::over(const Node& preset) const {

@@ -86,7 +86,8 @@ class Node {
   QuantityParam quantity(std::string_view key, units::Dim dim) const;
 
   /// A file path: relative paths resolve against the directory of the file that holds the key
-  /// (the working directory for --set values). Errors unless the file exists.
+  /// (the working directory for --set values); "${HETSIM_SHARED_DATA}/..." under that folder (see
+  /// shared_data_path). Errors unless the file exists.
   std::string file_path(std::string_view key) const;
 
   /// Layers this node over `preset`: keys missing here are read from the preset.
@@ -282,5 +283,12 @@ template <class T>
 Param<T> Node::get(std::string_view key) const {
   return Param<T>(*this, std::string(key));
 }
+
+/// The prefix of a path in the folder of public traces and measurements, wherever a user keeps it:
+/// shipped scenarios name the traces they replay this way (the data is not part of the project).
+inline constexpr std::string_view kSharedData = "${HETSIM_SHARED_DATA}";
+/// `text` ("${HETSIM_SHARED_DATA}/...") under the folder that environment variable names; nullopt
+/// for text without the prefix. `holder` fails if the variable is not set.
+std::optional<std::string> shared_data_path(const Node& holder, const std::string& text);
 
 }  // namespace hetsim::config

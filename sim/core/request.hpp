@@ -10,7 +10,13 @@ struct Request {
   double arrival = 0;                   ///< seconds from the start of the run
   std::int64_t prompt_tokens = 0;
   std::int64_t output_tokens = 0;
-  std::vector<std::uint32_t> hash_ids;  ///< Mooncake prefix-block ids (512 tokens each); empty if unknown
+  // Content identity, for prefix caching: hash_ids[j] names the content of prompt tokens
+  // [j * hash_block_tokens, (j + 1) * hash_block_tokens), so equal ids at equal positions mean
+  // equal tokens (the Mooncake traces' convention, with 512-token blocks). The ids describe the
+  // first `hash_tokens` tokens only; the rest of the prompt is the request's own.
+  std::vector<std::uint64_t> hash_ids;  ///< empty: no content identity (nothing can be reused)
+  std::int32_t hash_block_tokens = 512;
+  std::int64_t hash_tokens = 0;         ///< tokens the ids describe (<= ids x block tokens)
 };
 
 }  // namespace hetsim

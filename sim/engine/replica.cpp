@@ -74,7 +74,7 @@ void Replica::plan_step(double now, EngineId engine, OpGraph& graph) {
     policies::Sequence& s = *item.seq;
     if (s.first_scheduled < 0) {
       s.first_scheduled = now;
-      recorder_.on_first_scheduled(s.id, index_, now);
+      recorder_.on_first_scheduled(s.id, index_, now, std::max<std::int64_t>(0, s.cached_tokens));
       if (controllers_)
         for (auto& c : *controllers_) c->on_admit(s, static_cast<std::size_t>(index_));
     }
@@ -93,6 +93,9 @@ void Replica::plan_step(double now, EngineId engine, OpGraph& graph) {
   if (!transfers.empty() && plan_.node < 0)
     throw InvariantError(fmt::format("replica {}: KV copies planned but the replica has no node to move them over", index_));
   set_row(now, shape, static_cast<std::int64_t>(batch_.size()), out_tokens, in_tokens);
+  const policies::PrefixCounts prefix = plan_.kv->take_prefix_counts();
+  row_.set(serving_metrics::kPrefixLookupTokens, prefix.lookup_tokens);
+  row_.set(serving_metrics::kPrefixHitTokens, prefix.hit_tokens);
   graph.clear();
   // Every TP rank moves its own shard over its own route; the step computes once all have landed.
   move_ids_.clear();
@@ -166,6 +169,8 @@ Replica::SteadyRun Replica::run_steady_decodes(double horizon, EngineId engine, 
   // Rows carry what changes from step to step; the rest is set once.
   set_row(free_at_, shape, n, 0, 0);
   row_.set(serving_metrics::kTransferTime, 0.0);
+  row_.set(serving_metrics::kPrefixLookupTokens, 0);
+  row_.set(serving_metrics::kPrefixHitTokens, 0);
   std::int64_t steps = 0;
   // The step in which a sequence finishes takes the general path (completion, release, listeners).
   for (; steps < remaining - 1; ++steps) {
@@ -257,9 +262,11 @@ void Replica::end_step(const OpGraph& graph, double end) {
   recorder_.on_step(row_);
   bool any_left = false;
   const auto self = static_cast<std::size_t>(index_);
+  const bool caching = plan_.kv->caches_prefixes();
   for (const auto& item : batch_) {
     policies::Sequence& s = *item.seq;
     s.computed += item.tokens;
+    if (caching) plan_.kv->on_computed(s);  // its newly full blocks become findable
     if (s.computed != s.known()) continue;  // a prompt chunk that does not finish the prompt
     ++s.generated;
     if (s.generated == 1) {
@@ -314,6 +321,7 @@ std::vector<serving::BlockId> Replica::detach_kv(policies::Sequence& seq) {
     throw InvariantError(fmt::format("sequence {}: moving KV that is not in device memory", seq.id));
   std::vector<serving::BlockId> blocks = std::move(seq.blocks);
   seq.blocks.clear();
+  seq.hashed_blocks = 0;  // the blocks it gets on the target carry no hashes yet
   return blocks;
 }
 
@@ -332,6 +340,16 @@ void Replica::adopt(policies::Sequence& seq, double now) {
   seq.handed_off = false;
   queues_.running().push_back(&seq);
   add_outstanding(1);
+}
+
+void Replica::check_drained() const {
+  const auto& store = plan_.kv->store();
+  store.audit();
+  for (std::size_t t = 0; t < store.tiers(); ++t)
+    if (store.used(static_cast<serving::KvTierIndex>(t)) != 0)
+      throw InvariantError(fmt::format("replica {}: {} KV blocks of tier {} still referenced after every request ended",
+                                       index_, store.used(static_cast<serving::KvTierIndex>(t)),
+                                       store.tier_name(static_cast<serving::KvTierIndex>(t))));
 }
 
 policies::ReplicaLoad Replica::load() const {

@@ -58,6 +58,9 @@ class Replica {
   /// Ends the step run_steady_decodes planned, at `end`.
   void end_steady_step(double end);
   policies::ReplicaLoad load() const;
+  /// At the end of a run: InvariantError unless the KV store's counters recount exactly and no
+  /// block is still referenced (every reference taken was given back).
+  void check_drained() const;
   const ReplicaPlan& plan() const { return plan_; }
   /// Called with a request's id and end time when it completes here (closed-loop clients wait for it).
   void on_complete(std::function<void(std::int64_t id, double end)> listener) { completed_ = std::move(listener); }

@@ -63,6 +63,7 @@ class ServingRun final : public serving::ClusterFacade {
                                        "moves or timers pending, arrivals {}): activities that can never complete",
                                        sg::Engine::get_clock(), working_, replicas_.size(), pending_,
                                        source_done_ ? "over" : "not over"));
+    for (auto& r : replicas_) r->check_drained();
     recorder_.finish(end_time_);
     stats_.peak_sequences = static_cast<std::int64_t>(sequences_.capacity());
     return stats_;
@@ -292,6 +293,13 @@ void ServingRun::issue(workload::Issue due) {
   seq.arrival = now;
   seq.prompt_tokens = req.prompt_tokens;
   seq.output_tokens = req.output_tokens;
+  if (!req.hash_ids.empty() && req.hash_block_tokens > 0) {
+    // Its content identity, for prefix caching; never past the prompt (over_length may clip it).
+    seq.content_ids.assign(req.hash_ids.begin(), req.hash_ids.end());
+    seq.content_unit = req.hash_block_tokens;
+    seq.content_tokens = std::min({req.hash_tokens, req.prompt_tokens,
+                                   static_cast<std::int64_t>(req.hash_ids.size()) * req.hash_block_tokens});
+  }
   // Routers choose among the replicas that take arrivals and could ever hold the request (in a
   // mixed fleet a long request may fit only the larger devices); if none can, replica 0 rejects it.
   const bool any_fits = fit_classes(seq);

@@ -73,14 +73,16 @@ Recorder::Recorder(RunInfo info, std::string out_dir)
   }
   // requests.csv grows as requests end (in id order, through the log). Columns of features a run
   // has: the closed-loop client and its think time; the lengths a request had before
-  // over_length: clip shortened it.
+  // over_length: clip shortened it; the prompt tokens found in the prefix cache.
   csv_clients_ = active_.has_feature("closed_loop");
   csv_clip_ = active_.has_feature("over_length_clip");
+  csv_cached_ = active_.has_feature("prefix_cache");
   requests_csv_ = std::make_unique<AtomicFile>(file("requests.csv"));
   requests_csv_->print(
       "id,arrival_s,first_scheduled_s,first_token_s,completion_s,prompt_tokens,output_tokens,replica,preemptions,status,"
-      "reason{}{}\n",
-      csv_clients_ ? ",client,think_s" : "", csv_clip_ ? ",original_prompt_tokens,original_output_tokens,clipped" : "");
+      "reason{}{}{}\n",
+      csv_clients_ ? ",client,think_s" : "", csv_clip_ ? ",original_prompt_tokens,original_output_tokens,clipped" : "",
+      csv_cached_ ? ",cached_tokens" : "");
   log_.add_sink([this](const RequestRecord& r) { write_request_line(r); });
   if (info_.output.timeline) {
     timeline_ = std::make_unique<AtomicFile>(file("timeline.json"));
@@ -164,10 +166,11 @@ void Recorder::on_drop(const Request& request, double now, std::string reason, c
   log_.release_ended();
 }
 
-void Recorder::on_first_scheduled(std::int64_t id, int replica, double now) {
+void Recorder::on_first_scheduled(std::int64_t id, int replica, double now, std::int64_t cached_tokens) {
   RequestRecord& r = log_.at(id);
   r.first_scheduled = now;
   r.replica = replica;
+  r.cached_tokens = cached_tokens;
 }
 
 void Recorder::on_first_token(std::int64_t id, double now) { log_.at(id).first_token = now; }
@@ -294,6 +297,7 @@ void Recorder::write_request_line(const RequestRecord& r) {
   if (csv_clip_)
     requests_csv_->print(",{},{},{}", r.facts.original_prompt_tokens, r.facts.original_output_tokens,
                          r.facts.clipped ? "true" : "false");
+  if (csv_cached_) requests_csv_->print(",{}", r.cached_tokens);
   requests_csv_->write("\n");
 }
 

@@ -35,7 +35,8 @@ class Recorder {
   /// A request that is never admitted (serving.over_length: drop): recorded, but it never enters
   /// the system (no time in it, outside Little's law and the latency statistics).
   void on_drop(const Request& request, double now, std::string reason, const ArrivalFacts& facts = {});
-  void on_first_scheduled(std::int64_t id, int replica, double now);
+  /// Request `id` first ran at `now` on `replica`, with `cached_tokens` of its prompt found in the prefix cache.
+  void on_first_scheduled(std::int64_t id, int replica, double now, std::int64_t cached_tokens = 0);
   void on_first_token(std::int64_t id, double now);
   /// `replica` finished it (-1: the replica it was first scheduled on).
   void on_complete(std::int64_t id, int preemptions, double now, int replica = -1);
@@ -117,7 +118,7 @@ class Recorder {
   std::string out_dir_;
   RequestLog log_;      ///< requests in flight; ended ones go, in id order, to the tally and requests.csv
   RequestTally tally_;
-  bool csv_clients_ = false, csv_clip_ = false;  ///< requests.csv columns of the closed loop and of clipping
+  bool csv_clients_ = false, csv_clip_ = false, csv_cached_ = false;  ///< requests.csv columns of the closed loop and of clipping
   std::vector<ReplicaRecord> replicas_;
   std::vector<double> replica_clock_;
   std::vector<Column> columns_;

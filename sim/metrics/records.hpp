@@ -33,6 +33,7 @@ struct RequestRecord {
   int replica = -1;             ///< where it was first scheduled (its prefill)
   int completion_replica = -1;  ///< where it finished (its decode instance under P/D disaggregation)
   int preemptions = 0;
+  std::int64_t cached_tokens = 0;  ///< prompt tokens found in the prefix cache when first admitted
   RequestStatus status = RequestStatus::pending;
   std::string reason;  ///< why it was rejected or dropped
   ArrivalFacts facts;

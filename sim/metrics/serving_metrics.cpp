@@ -15,6 +15,7 @@ const bool kLines = metrics::declare_table_line("precision") && metrics::declare
                     metrics::declare_table_line("rejected") && metrics::declare_table_line("clients") &&
                     metrics::declare_table_line("throughput") && metrics::declare_table_line("goodput") &&
                     metrics::declare_table_line("KV swap") && metrics::declare_table_line("KV cache") &&
+                    metrics::declare_table_line("prefix hits") &&
                     metrics::declare_table_line("cost");
 }  // namespace
 
@@ -65,6 +66,15 @@ const StepMetric kSwapInTokens = declare_step(
 const StepMetric kTransferTime = declare_step(
     {.name = "transfer_s", .unit = "s", .description = "seconds of the step spent waiting for its KV copies",
      .column = "transfer_s", .only_with = "kv_swap", .instance = {Agg::sum, "transfer_s"}});
+// ---- prefix caching (runs whose KV manager caches prefixes)
+const StepMetric kPrefixLookupTokens = declare_step(
+    {.name = "prefix_lookup_tokens", .type = Type::integer, .unit = "tokens",
+     .description = "tokens of the sequences admitted in the step, looked up in the prefix cache", .column = "prefix_lookup_tokens",
+     .only_with = "prefix_cache", .instance = {Agg::sum, "prefix_lookup_tokens"}});
+const StepMetric kPrefixHitTokens = declare_step(
+    {.name = "prefix_hit_tokens", .type = Type::integer, .unit = "tokens",
+     .description = "of those, tokens found cached: prefill not computed", .column = "prefix_hit_tokens",
+     .only_with = "prefix_cache", .timeline = true, .instance = {Agg::sum, "prefix_hit_tokens"}});
 // ---- the batch as priced (output.step_detail: true): enough to rebuild the step's BatchShape, so
 // `hetsim explain --steps FILE --row N` reprices any step of a run exactly.
 const StepMetric kPrefillChunks = declare_step({.name = "prefill_chunks", .type = Type::integer, .unit = "chunks",
@@ -248,6 +258,21 @@ const MetricId kKvUtilPeak = declare({.name = "kv_utilization_peak", .unit = "1"
                                       .from = "kv_utilization_peak", .key = "kv_utilization.peak",
                                       .sweep = "kv_utilization_peak",
                                       .table = {"KV cache", ", {:.1f}% peak utilization", 100}});
+const MetricId kPrefixLookup = declare({.name = "prefix_lookup_tokens", .type = Type::integer, .unit = "tokens",
+                                       .description = "tokens of admitted sequences looked up in the prefix cache, all "
+                                                      "instances (a sequence admitted again after preemption counts again)",
+                                       .agg = Agg::sum, .from = "prefix_lookup_tokens", .key = "prefix_cache.lookup_tokens",
+                                       .only_with = "prefix_cache"});
+const MetricId kPrefixHit = declare({.name = "prefix_hit_tokens", .type = Type::integer, .unit = "tokens",
+                                    .description = "of those, tokens found cached (prefill tokens saved), all instances",
+                                    .agg = Agg::sum, .from = "prefix_hit_tokens", .key = "prefix_cache.hit_tokens",
+                                    .sweep = "prefix_hit_tokens", .table = {"prefix hits", "{} tokens reused"},
+                                    .only_with = "prefix_cache"});
+const MetricId kPrefixHitRate = declare({.name = "prefix_hit_rate", .unit = "1",
+                                        .description = "token-weighted prefix-cache hit rate: hit tokens / lookup tokens",
+                                        .key = "prefix_cache.hit_rate", .sweep = "prefix_hit_rate",
+                                        .table = {"prefix hits", " ({:.1f}% of admitted tokens)", 100},
+                                        .only_with = "prefix_cache"});
 const MetricId kMeanInSystem = declare({.name = "mean_in_system", .unit = "requests",
                                         .description = "Little's law L: time-average requests in the system",
                                         .key = "littles_law.mean_in_system"});

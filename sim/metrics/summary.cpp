@@ -209,6 +209,10 @@ Summary summarize(const Recorder& rec) {
   }
   for (std::size_t p = 0; p < s.pools.size(); ++p)
     set(s.pools[p], sm::kPoolRequestThroughput, s.number(s.pools[p], sm::kPoolCompleted) / d);
+  if (s.active(sm::kPrefixHitRate)) {
+    const double looked = s.number(s.run, sm::kPrefixLookup);
+    set(s.run, sm::kPrefixHitRate, looked > 0 ? s.number(s.run, sm::kPrefixHit) / looked : 0.0);
+  }
   return s;
 }
 

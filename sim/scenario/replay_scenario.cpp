@@ -17,20 +17,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-/// The prefix of a trace path in the folder of public traces, wherever a user keeps it (the shipped
-/// replay scenarios use it: the traces are not part of the project).
-constexpr std::string_view kSharedData = "${HETSIM_SHARED_DATA}";
-
 /// A trace path as written in the scenario: "${HETSIM_SHARED_DATA}/..." under that environment
 /// variable's folder; other relative paths against the scenario's folder.
 std::string resolve_path(const config::Node& holder, const std::string& text, const std::string& scenario_file) {
-  if (text.starts_with(kSharedData)) {
-    const char* root = std::getenv("HETSIM_SHARED_DATA");
-    if (root == nullptr || *root == '\0')
-      holder.fail(fmt::format("{} is not set: set it to the folder holding the public traces (e.g. "
-                              "HETSIM_SHARED_DATA=../shared/data; README, \"Execution-trace replay\")", kSharedData));
-    return (fs::path(root) / fs::path(text.substr(kSharedData.size())).relative_path()).lexically_normal().string();
-  }
+  if (auto shared = config::shared_data_path(holder, text)) return *shared;
   fs::path p(text);
   if (p.is_relative()) p = fs::path(scenario_file).parent_path() / p;
   return p.lexically_normal().string();
@@ -53,7 +43,7 @@ std::vector<std::string> trace_paths(const config::Node& replay, const std::stri
     for (std::size_t i = 0; i < items.size(); ++i) {
       if (!items[i].is_scalar()) items[i].fail("expected a trace file path");
       const std::string p = resolve_path(items[i], items[i].scalar(), scenario_file);
-      if (!fs::is_regular_file(p)) items[i].fail(fmt::format("{}: no such file ({})", items[i].scalar(), p));
+      if (!input_files::is_file(p)) items[i].fail(fmt::format("{}: no such file ({})", items[i].scalar(), p));
       out.push_back(p);
     }
     return out;
@@ -63,7 +53,7 @@ std::vector<std::string> trace_paths(const config::Node& replay, const std::stri
   const auto at = pattern.find("{rank}");
   if (at == std::string::npos) {
     const std::string p = resolve_path(traces, pattern, scenario_file);
-    if (!fs::is_regular_file(p)) replay.fail_key("traces", pattern, fmt::format("no such file ({})", p));
+    if (!input_files::is_file(p)) replay.fail_key("traces", pattern, fmt::format("no such file ({})", p));
     out.push_back(p);
     return out;
   }
@@ -71,7 +61,7 @@ std::vector<std::string> trace_paths(const config::Node& replay, const std::stri
   const int limit = ranks_given > 0 ? ranks_given : kMaxReplayRanks;
   for (int r = 0; r < limit; ++r) {
     const std::string p = resolve_path(traces, expand(pattern, at, r), scenario_file);
-    if (!fs::is_regular_file(p)) break;
+    if (!input_files::is_file(p)) break;
     out.push_back(p);
   }
   if (out.empty())

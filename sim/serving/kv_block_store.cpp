@@ -29,6 +29,13 @@ void KvBlockStore::lru_remove(Tier& t, BlockId b) {
   --t.cached;
 }
 
+void KvBlockStore::forget_hash(Tier& t, BlockId b) {
+  // Only if the hash still leads here: a later block with the same content may have taken it over.
+  const std::uint64_t hash = blocks_[static_cast<std::size_t>(b)].hash;
+  if (hash == 0) return;
+  if (auto it = t.by_hash.find(hash); it != t.by_hash.end() && it->second == b) t.by_hash.erase(it);
+}
+
 void KvBlockStore::lru_push_back(Tier& t, BlockId b) {
   KvBlock& k = blocks_[static_cast<std::size_t>(b)];
   k.lru_prev = t.lru_tail;
@@ -55,7 +62,7 @@ BlockId KvBlockStore::allocate(KvTierIndex tier) {
     // Evict the least recently freed cached block (vLLM's free-list order).
     b = t.lru_head;
     lru_remove(t, b);
-    t.by_hash.erase(blocks_[static_cast<std::size_t>(b)].hash);
+    forget_hash(t, b);
   }
   KvBlock& k = blocks_[static_cast<std::size_t>(b)];
   k.hash = 0;
@@ -84,7 +91,7 @@ void KvBlockStore::set_hash(BlockId b, std::uint64_t hash) {
   KvBlock& k = blocks_.at(static_cast<std::size_t>(b));
   if (k.refcount <= 0) throw InvariantError(fmt::format("KV block {} hashed while free", b));
   Tier& t = tiers_[k.tier];
-  if (k.hash != 0) t.by_hash.erase(k.hash);
+  forget_hash(t, b);
   k.hash = hash;
   if (hash != 0) t.by_hash[hash] = b;  // a later block with the same content shadows an earlier one
 }
@@ -126,6 +133,41 @@ bool KvBlockStore::move(std::vector<BlockId>& table, KvTierIndex to, std::int64_
     }
   pending_.push_back({from, to, tokens});
   return true;
+}
+
+void KvBlockStore::audit() const {
+  // Recount everything from the blocks and compare with the counters the operations keep.
+  std::vector<std::int64_t> used(tiers_.size()), cached(tiers_.size()), slots(tiers_.size());
+  for (std::size_t i = 0; i < blocks_.size(); ++i) {
+    const KvBlock& k = blocks_[i];
+    if (k.refcount < 0) throw InvariantError(fmt::format("KV block {}: reference count {}", i, k.refcount));
+    ++slots[k.tier];
+    if (k.refcount > 0) ++used[k.tier];
+  }
+  for (std::size_t t = 0; t < tiers_.size(); ++t) {
+    const Tier& tier = tiers_[t];
+    for (BlockId b = tier.lru_head; b >= 0; b = blocks_[static_cast<std::size_t>(b)].lru_next) {
+      const KvBlock& k = blocks_[static_cast<std::size_t>(b)];
+      if (k.refcount != 0 || k.hash == 0 || k.tier != t)
+        throw InvariantError(fmt::format("KV tier {}: block {} is on the free list but referenced {} times, hash {}, tier {}",
+                                         tier.name, b, k.refcount, k.hash, k.tier));
+      ++cached[t];
+    }
+    for (BlockId b : tier.never_used)
+      if (blocks_[static_cast<std::size_t>(b)].refcount != 0)
+        throw InvariantError(fmt::format("KV tier {}: block {} is free and referenced", tier.name, b));
+    for (const auto& [hash, b] : tier.by_hash)
+      if (blocks_[static_cast<std::size_t>(b)].hash != hash || blocks_[static_cast<std::size_t>(b)].tier != t)
+        throw InvariantError(fmt::format("KV tier {}: hash {} leads to block {}, which holds {}", tier.name, hash, b,
+                                         blocks_[static_cast<std::size_t>(b)].hash));
+    if (used[t] != tier.used || cached[t] != tier.cached ||
+        slots[t] != tier.used + tier.cached + static_cast<std::int64_t>(tier.never_used.size()) || tier.used > tier.capacity ||
+        slots[t] > tier.capacity)
+      throw InvariantError(fmt::format("KV tier {}: {} blocks referenced (counted {}), {} cached (counted {}), {} never "
+                                       "used, {} slots, capacity {}",
+                                       tier.name, used[t], tier.used, cached[t], tier.cached, tier.never_used.size(),
+                                       slots[t], tier.capacity));
+  }
 }
 
 }  // namespace hetsim::serving

@@ -73,6 +73,11 @@ class KvBlockStore {
   /// Transfers recorded since the last call, merged per (from, to) pair in first-seen order.
   std::vector<KvTransfer>& pending_transfers() { return pending_; }
 
+  /// Recounts every block (O(blocks)) and throws InvariantError unless the counters agree: no
+  /// block both free and referenced, free-list blocks cached and unreferenced, every hash leading
+  /// to a block that holds it, no tier over its capacity.
+  void audit() const;
+
  private:
   struct Tier {
     std::string name;
@@ -82,6 +87,8 @@ class KvBlockStore {
     std::unordered_map<std::uint64_t, BlockId> by_hash;
   };
   void lru_remove(Tier& t, BlockId b);
+  /// Drops b's hash from the tier's index, if the index still leads to b.
+  void forget_hash(Tier& t, BlockId b);
   void lru_push_back(Tier& t, BlockId b);
 
   std::int64_t block_size_;

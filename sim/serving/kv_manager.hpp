@@ -5,6 +5,7 @@
 // into transfers on the platform before its next step.
 #include <cstdint>
 #include <memory>
+#include <utility>
 
 #include "sim/serving/sequence.hpp"
 #include "sim/serving/kv_block_store.hpp"
@@ -37,6 +38,17 @@ struct KvMemory {
   std::int64_t block_size = 0; ///< tokens per block
 };
 
+/// A waiting sequence's prefix that a prefix-caching manager finds in device memory.
+struct PrefixHit {
+  std::int64_t tokens = 0;       ///< leading tokens whose KV is cached (whole blocks)
+  std::int64_t free_blocks = 0;  ///< of their blocks, those no sequence holds: taking them uses free blocks
+};
+
+/// Prompt tokens looked up and found cached at admissions (a step's counters).
+struct PrefixCounts {
+  std::int64_t lookup_tokens = 0, hit_tokens = 0;
+};
+
 class KvManager {
  public:
   static constexpr const char* kKind = "kv_cache";
@@ -53,6 +65,19 @@ class KvManager {
   virtual void grow(Sequence& seq, std::int64_t tokens) = 0;
   /// Frees every block of `seq`, in whatever tier.
   virtual void release(Sequence& seq) = 0;
+
+  // Prefix caching (managers that keep freed blocks findable by content; see policies/kv_cache).
+  /// What admitting `seq` (waiting, holding no KV) would find cached; nothing by default.
+  virtual PrefixHit lookup(Sequence& /*seq*/) { return {}; }
+  /// Admits waiting `seq` to feed `tokens` tokens after its cached prefix `hit` (what lookup()
+  /// returned just before): takes the cached blocks, counts the prefix as computed, then grows.
+  virtual void admit(Sequence& seq, const PrefixHit& /*hit*/, std::int64_t tokens) { grow(seq, seq.computed + tokens); }
+  /// `seq`'s computed tokens advanced: a caching manager makes its newly full blocks findable.
+  virtual void on_computed(Sequence& /*seq*/) {}
+  /// Whether this manager caches prefixes (the engine then calls on_computed after every step).
+  bool caches_prefixes() const { return caches_prefixes_; }
+  /// The admissions' counters since the last call, reset.
+  PrefixCounts take_prefix_counts() { return std::exchange(prefix_counts_, PrefixCounts{}); }
 
   /// The memory split of the last size() call.
   const KvMemory& memory() const { return memory_; }
@@ -85,6 +110,8 @@ class KvManager {
  protected:
   std::unique_ptr<serving::KvBlockStore> store_;
   KvMemory memory_;
+  bool caches_prefixes_ = false;
+  PrefixCounts prefix_counts_;
 };
 
 }  // namespace hetsim::policies

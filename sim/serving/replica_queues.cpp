@@ -1,4 +1,8 @@
+#include <fmt/format.h>
+
 #include <algorithm>
+
+#include "sim/core/error.hpp"
 
 #include "sim/serving/scheduler.hpp"
 
@@ -16,12 +20,30 @@ bool ReplicaQueues::reserve_running(Sequence& seq, std::int64_t tokens) {
   return true;
 }
 
+namespace {
+/// Only a sequence that holds no KV can take a cached prefix (a fresh or recompute-preempted one).
+PrefixHit cached_prefix(KvManager& kv, Sequence& seq) {
+  return seq.computed == 0 && seq.blocks.empty() ? kv.lookup(seq) : PrefixHit{};
+}
+}  // namespace
+
+std::int64_t ReplicaQueues::head_pending() {
+  Sequence& seq = *waiting_.front();
+  return seq.pending() - cached_prefix(kv_, seq).tokens;
+}
+
 bool ReplicaQueues::admit_head(std::int64_t tokens) {
   Sequence& seq = *waiting_.front();
-  const std::int64_t need = kv_.extra_blocks(seq, seq.computed + tokens);
+  const PrefixHit hit = cached_prefix(kv_, seq);
+  if (tokens < 1 || tokens > seq.pending() - hit.tokens)
+    throw InvariantError(fmt::format("sequence {}: admitted with {} tokens to feed, but {} are pending after {} cached",
+                                     seq.id, tokens, seq.pending() - hit.tokens, hit.tokens));
+  // Blocks taken from the free pool: new ones, and cached ones that no sequence holds.
+  const std::int64_t hit_blocks = hit.tokens / kv_.block_size();
+  const std::int64_t need = kv_.extra_blocks(seq, seq.computed + hit.tokens + tokens) - (hit_blocks - hit.free_blocks);
   const std::int64_t keep = running_.empty() ? 0 : kv_.watermark_blocks();
   if (kv_.free_blocks() - need < keep) return false;
-  kv_.grow(seq, seq.computed + tokens);
+  kv_.admit(seq, hit, tokens);
   waiting_.pop_front();
   running_.push_back(&seq);
   return true;

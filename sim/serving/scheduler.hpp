@@ -33,8 +33,12 @@ class ReplicaQueues {
   /// running sequences other than `seq` as needed (vLLM's LIFO victim order, so the oldest always
   /// progresses). False if even that cannot make room.
   bool reserve_running(Sequence& seq, std::int64_t tokens);
-  /// Admits the head of the waiting queue with `tokens` to feed if the blocks fit above the
-  /// watermark (the watermark is waived when nothing runs). Never evicts.
+  /// Tokens the head of the waiting queue would feed once admitted: its pending tokens less the
+  /// prefix the KV manager finds cached (prefix caching; vLLM's get_computed_blocks).
+  std::int64_t head_pending();
+  /// Admits the head of the waiting queue with `tokens` to feed (after its cached prefix; at most
+  /// head_pending()) if the blocks fit above the watermark (the watermark is waived when nothing
+  /// runs). Never evicts.
   bool admit_head(std::int64_t tokens);
   /// Evicts the most recently admitted running sequence back to the front of the waiting queue.
   void evict_newest();

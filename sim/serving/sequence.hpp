@@ -29,6 +29,13 @@ struct Sequence {
   double first_token = -1;
   double completion = -1;
   std::uint64_t batch_mark = 0;  ///< instance and step that last put it in a batch (the duplicate check)
+  // Content identity (Request::hash_ids): what a prefix-caching KV manager matches and caches.
+  std::vector<std::uint64_t> content_ids;
+  std::int32_t content_unit = 0;     ///< tokens per content id
+  std::int64_t content_tokens = 0;   ///< leading tokens the ids describe (the rest are its own)
+  std::vector<std::uint64_t> block_hashes;  ///< chained hashes of its full described blocks (filled by the KV manager)
+  std::int64_t hashed_blocks = 0;    ///< leading blocks of `blocks` that carry their hash
+  std::int64_t cached_tokens = -1;   ///< prompt tokens found cached when first admitted; -1 = not yet admitted
 
   std::int64_t known() const { return prompt_tokens + generated; }
   std::int64_t pending() const { return known() - computed; }

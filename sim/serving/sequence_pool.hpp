@@ -18,10 +18,17 @@ class SequencePool {
     if (free_.empty()) return slots_.emplace_back();
     Sequence& s = *free_.front();
     free_.pop_front();
-    auto blocks = std::move(s.blocks);  // keeps the block table's capacity for the next request
+    // Keeps the vectors' capacity for the next request.
+    auto blocks = std::move(s.blocks);
+    auto ids = std::move(s.content_ids);
+    auto hashes = std::move(s.block_hashes);
     blocks.clear();
+    ids.clear();
+    hashes.clear();
     s = Sequence{};
     s.blocks = std::move(blocks);
+    s.content_ids = std::move(ids);
+    s.block_hashes = std::move(hashes);
     return s;
   }
   /// `s` has ended (completed or rejected); nothing may use it from now on.

@@ -157,6 +157,9 @@ TEST_CASE("cli: bad input exits 2 with one clear message", "[e2e][errors]") {
       {"run '" + quickstart() + "' --set 'cluster.device.memory.bandwidth=3 TB/x'", "unknown unit 'TB/x'"},
       {"run '" + quickstart() + "' --set workload.source=azure --set workload.file=/nonexistent.csv", "no such file"},
       {"run '" + dir.str() + "/missing.yaml'", "cannot open file"},
+      // Names longer than the OS allows in a path are "no such ...", not a filesystem_error (a fuzz finding).
+      {"run '" + quickstart() + "' --set workload.source=azure --set workload.file=/" + std::string(5000, 'x'), "no such file"},
+      {"run '" + quickstart() + "' --set model=" + std::string(5000, 'm'), "no such entry"},
       {"run '" + quickstart() + "' --sed 3", "--sed"},
       {"run '" + quickstart() + "' --seed minus", "minus"},
       {"frobnicate", "subcommand"},

@@ -64,7 +64,7 @@ TEST_CASE("pd disaggregation: the KV handoff costs bytes / NIC bandwidth + route
   CHECK((steps[1].at("replica") == "1" && steps[1].at("decode_seqs") == "1"));
 }
 
-TEST_CASE("pd disaggregation: under load every request completes on a decode instance; pools run only their phase",
+TEST_CASE("pd disaggregation: under load every request completes on a decode instance, pools run only their phase",
           "[e2e][pd]") {
   const auto r = test::run_hetsim("run --quiet '" + test::source_dir() + "/scenarios/pd_disaggregation.yaml' --out '" +
                                   test::TempDir("pd_load").str() + "'");

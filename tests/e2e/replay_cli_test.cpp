@@ -112,6 +112,9 @@ TEST_CASE("replay cli: bad replay input is one error naming the key, exit 2", "[
       {"replay.recorded_on=no-such-gpu", "recorded_on"},
       {"replay.colour=red", "replay.colour"},
       {"cluster.device=b200-192gb", "cluster.device"},
+      // Paths longer than the OS allows are "no such file", not a filesystem_error (a fuzz finding).
+      {"replay.traces=/" + std::string(5000, 'x') + ".{rank}.et", "replay.traces"},
+      {"replay.traces=/" + std::string(5000, 'x') + ".et", "replay.traces"},
   };
   for (const auto& c : cases) {
     INFO(c.set);

@@ -75,7 +75,7 @@ std::vector<std::string> leftovers(const fs::path& parent, const std::string& na
 }
 }  // namespace
 
-TEST_CASE("result folder: a second concurrent run into the same --out is refused; the folder holds one run",
+TEST_CASE("result folder: a second concurrent run into the same --out is refused, the folder holds one run",
           "[e2e][result_folder]") {
   // 20,000 requests: each run holds its lock for most of its time (with 3,000, ~30 ms of ~100).
   constexpr int kRequests = 20000;

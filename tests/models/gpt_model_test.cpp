@@ -75,6 +75,9 @@ TEST_CASE("models: GPT-3 175B and Llama 3.1 405B match their published totals", 
   CHECK(megatron.parameters() == 12 * l * h * h + 13 * l * h + (51200 + s) * h + 2 * h);
   // config.json of meta-llama/Llama-3.1-405B; total from its safetensors metadata.
   CHECK(test::catalog_model("llama-3.1-405b").parameters() == 405'853'388'800LL);
+  // meta-llama/Llama-3.1-8B: Llama 3 8B's architecture, 128K positions; the same published total.
+  CHECK(test::catalog_model("llama-3.1-8b").parameters() == 8'030'261'248LL);
+  CHECK(test::catalog_model("llama-3.1-8b").parameters() == test::catalog_model("llama-3-8b").parameters());
 }
 
 TEST_CASE("models: GPT-style weights split over tensor-parallel devices", "[models][gpt]") {

@@ -202,7 +202,7 @@ TEST_CASE("precision: the comm dtype sets collective payloads", "[models][precis
   CHECK(find(ob, "attn_all_reduce").comm_bytes == (512.0 + 2) * bf16.hidden_size * 2);
 }
 
-TEST_CASE("precision: the GEMM dtype picks the peak; a compute-bound GEMM takes half the time in FP8 on H100",
+TEST_CASE("precision: the GEMM dtype picks the peak, a compute-bound GEMM takes half the time in FP8 on H100",
           "[models][precision]") {
   const hw::Device h100 = test::catalog_device("h100-sxm5-80gb");
   const hw::CostModel cost(h100);

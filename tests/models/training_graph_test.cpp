@@ -79,7 +79,7 @@ TEST_CASE("training graphs: tensor parallelism splits GEMMs and mirrors its all-
   }
 }
 
-TEST_CASE("training graphs: pipeline stages split the layers; the first embeds, the last computes the loss", "[models][training]") {
+TEST_CASE("training graphs: pipeline stages split the layers, the first embeds, the last computes the loss", "[models][training]") {
   const auto m = test::catalog_model("llama-3-8b");
   const auto& builder = models::builder_for(m);
   ParallelPlan pp;

@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <map>
 
 #include "sim/core/registry.hpp"
 #include "support.hpp"
@@ -124,4 +125,33 @@ TEST_CASE("synthetic workload: closed-loop config errors name the key and what t
                       Catch::Contains("duration = 60 s") && Catch::Contains("give num_requests"));
   REQUIRE_THROWS_WITH(requests_of("source: synthetic\nconcurrency: 4\nprompt_tokens: 5\noutput_tokens: 5\n", 1),
                       Catch::Contains("missing required key 'num_requests'"));
+}
+
+TEST_CASE("synthetic workload: shared prefixes go before a fraction of the prompts, by Zipf popularity",
+          "[workload][synthetic][prefix]") {
+  const std::string base = "source: synthetic\nnum_requests: 20000\narrival: {rate: 5}\nprompt_tokens: 100\noutput_tokens: 10\n";
+  const auto rs = requests_of(base + "shared_prefix: {groups: 10, tokens: 1000, fraction: 0.4, popularity: zipf, zipf_s: 1.0}\n", 7);
+  std::map<std::uint64_t, int> by_group;  // first id -> requests
+  int with = 0;
+  for (const auto& r : rs) {
+    if (r.hash_ids.empty()) {
+      REQUIRE(r.prompt_tokens == 100);  // no prefix: the drawn prompt alone
+      continue;
+    }
+    ++with;
+    REQUIRE(r.prompt_tokens == 1100);  // the prefix, then the drawn prompt
+    REQUIRE(r.hash_tokens == 1000);    // the ids describe the prefix only
+    REQUIRE(static_cast<std::int64_t>(r.hash_ids.size()) * r.hash_block_tokens >= 1000);
+    ++by_group[r.hash_ids.front()];
+  }
+  CHECK(with == Approx(8000).epsilon(0.04));
+  REQUIRE(by_group.size() == 10);
+  // Zipf s = 1 over 10 groups: the most popular holds 1 / H(10) = 34% of them, the least 3.4%.
+  std::vector<int> counts;
+  for (const auto& [id, n] : by_group) counts.push_back(n);
+  CHECK(counts.front() == Approx(0.3414 * with).epsilon(0.06));
+  CHECK(counts.back() == Approx(0.03414 * with).epsilon(0.2));
+  // The lengths and arrivals are those of the same workload without prefixes.
+  const auto plain = requests_of(base, 7);
+  for (std::size_t i = 0; i < rs.size(); ++i) REQUIRE(rs[i].arrival == plain[i].arrival);
 }

@@ -112,7 +112,7 @@ TEST_CASE("mooncake trace: the in-repo sample reads row by row with hash ids kep
   const std::vector<double> arrival{0, 0, 0.007, 1.5, 3537};  // timestamp is in ms
   const std::vector<std::int64_t> prompt{1024, 1025, 512, 1, 2000};
   const std::vector<std::int64_t> output{500, 3, 1, 343, 12};
-  const std::vector<std::vector<std::uint32_t>> ids{{0, 1}, {0, 1, 2}, {3}, {4}, {0, 5, 6, 7}};
+  const std::vector<std::vector<std::uint64_t>> ids{{0, 1}, {0, 1, 2}, {3}, {4}, {0, 5, 6, 7}};
   for (std::size_t i = 0; i < rs.size(); ++i) {
     INFO("request " << i);
     CHECK(rs[i].arrival == Approx(arrival[i]).epsilon(0).margin(1e-12));
@@ -121,6 +121,9 @@ TEST_CASE("mooncake trace: the in-repo sample reads row by row with hash ids kep
     CHECK(rs[i].hash_ids == ids[i]);
     // One hash id per 512-token block of the prompt, as in the real trace.
     CHECK(static_cast<std::int64_t>(rs[i].hash_ids.size()) == (rs[i].prompt_tokens + 511) / 512);
+    // The ids describe the whole prompt, in 512-token blocks.
+    CHECK(rs[i].hash_block_tokens == 512);
+    CHECK(rs[i].hash_tokens == rs[i].prompt_tokens);
   }
 }
 

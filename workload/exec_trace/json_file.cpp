@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "sim/core/error.hpp"
+#include "sim/core/io/input_files.hpp"
 
 namespace hetsim::exec_trace {
 namespace {
@@ -20,7 +21,7 @@ std::string zlib_reason(gzFile file, const std::string& path) {
 }  // namespace
 
 std::string read_maybe_gzip(const std::string& path, std::size_t max_bytes) {
-  if (!std::filesystem::is_regular_file(path)) throw InputError(path + ": no such file");
+  if (!input_files::is_file(path)) throw InputError(path + ": no such file");
   // gzread passes a file that is not gzip through unchanged, so one path reads both; it also
   // reads concatenated gzip members, as `cat a.gz b.gz` makes.
   std::unique_ptr<gzFile_s, int (*)(gzFile)> file(gzopen(path.c_str(), "rb"), gzclose);

@@ -21,6 +21,11 @@ void note(const std::string& path) {
   active->files_.insert((ec ? std::filesystem::path(path) : p).lexically_normal().string());
 }
 
+bool is_file(const std::string& path) noexcept {
+  std::error_code ec;
+  return std::filesystem::is_regular_file(path, ec) && !ec;
+}
+
 std::string fnv1a_hex(std::string_view bytes) {
   std::uint64_t h = 1469598103934665603ULL;
   for (unsigned char c : bytes) {

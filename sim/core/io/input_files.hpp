@@ -28,6 +28,11 @@ class Capture {
 /// Records `path` in the innermost Capture alive on this thread (none: does nothing).
 void note(const std::string& path);
 
+/// Whether `path` names a regular file. Never throws: a path from user input may be too long or
+/// otherwise unusable for the OS, and that is simply "no such file" (std::filesystem's throwing
+/// overloads would escape as filesystem_error instead of the caller's InputError).
+bool is_file(const std::string& path) noexcept;
+
 /// 64-bit FNV-1a of `bytes`, as 16 hex digits (change detection, not security).
 std::string fnv1a_hex(std::string_view bytes);
 /// fnv1a_hex of the file's bytes; "missing" if it cannot be read.

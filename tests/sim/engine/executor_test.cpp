@@ -47,7 +47,7 @@ void simulate(int engines, const std::function<void(sim::Executor&, std::vector<
 const std::string kA = "a", kB = "b";
 }  // namespace
 
-TEST_CASE("executor: compute overlaps a transfer; a node starts when its dependencies end", "[engine][executor]") {
+TEST_CASE("executor: compute overlaps a transfer, a node starts when its dependencies end", "[engine][executor]") {
   simulate(2, [](sim::Executor& ex, std::vector<EngineId>& e) {
     OpGraph g;
     const NodeId c = g.add_compute("chain_a", e[0], 1.5);
@@ -62,7 +62,7 @@ TEST_CASE("executor: compute overlaps a transfer; a node starts when its depende
   });
 }
 
-TEST_CASE("executor: two chains on one engine share it; on two engines they do not", "[engine][executor]") {
+TEST_CASE("executor: two chains on one engine share it, on two engines they do not", "[engine][executor]") {
   simulate(2, [](sim::Executor& ex, std::vector<EngineId>& e) {
     OpGraph same;
     same.add_compute("x", e[0], 1.0);

@@ -88,7 +88,7 @@ TEST_CASE("platform: transfers inside a node keep the node's own routes", "[engi
   CHECK(to_host == Approx(kGB / 64e9 + 2e-6 + 100e-9).epsilon(1e-9));
 }
 
-TEST_CASE("platform: two flows into one NIC share it; flows on different rails do not", "[engine][platform]") {
+TEST_CASE("platform: two flows into one NIC share it, flows on different rails do not", "[engine][platform]") {
   const auto sc = scenario(3, kRail);
   double shared = 0, separate = 0, alone = 0;
   simulate(sc, [&](sim::TransferNetwork& net) {

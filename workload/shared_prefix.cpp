@@ -1,0 +1,49 @@
+#include "workload/shared_prefix.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace hetsim::workload {
+
+std::optional<SharedPrefixes> SharedPrefixes::parse(const config::Node& workload) {
+  if (!workload.has("shared_prefix")) return std::nullopt;
+  const config::Node cfg = workload.child("shared_prefix");
+  SharedPrefixes p;
+  p.groups_ = cfg.get<std::int64_t>("groups").in_range(1, 1 << 20);
+  p.tokens_ = LengthDistribution::parse(cfg.child("tokens"));
+  p.fraction_ = cfg.get<double>("fraction").default_to(1.0).in_range(0.0, 1.0);
+  const std::string popularity = cfg.get<std::string>("popularity").default_to("uniform").one_of({"uniform", "zipf"});
+  // Zipf: group k (from 0) drawn with weight 1 / (k + 1)^s.
+  const double s = popularity == "zipf" ? cfg.get<double>("zipf_s").default_to(1.0).in_range(0.0, 10.0).value() : 0.0;
+  if (popularity != "zipf" && cfg.has("zipf_s"))
+    cfg.fail_key("zipf_s", cfg.child("zipf_s").shown(), "applies to popularity: zipf only");
+  double sum = 0;
+  for (std::int64_t k = 0; k < p.groups_; ++k) p.cdf_.push_back(sum += std::pow(static_cast<double>(k + 1), -s));
+  for (double& c : p.cdf_) c /= sum;
+  return p;
+}
+
+SharedPrefixes::Drawn SharedPrefixes::draw(std::uint64_t seed) const {
+  Rng rng(seed, "workload.shared_prefix.tokens");
+  Drawn d;
+  for (std::int64_t g = 0; g < groups_; ++g) d.tokens.push_back(tokens_.sample(rng));
+  return d;
+}
+
+void SharedPrefixes::apply(Request& r, Rng& rng, const Drawn& drawn) const {
+  // Two draws per request, whether or not it gets a prefix: the stream stays aligned.
+  const bool shared = rng.uniform() < fraction_;
+  const double u = rng.uniform();
+  if (!shared) return;
+  const auto g = static_cast<std::size_t>(std::lower_bound(cdf_.begin(), cdf_.end(), u) - cdf_.begin());
+  const std::int64_t tokens = drawn.tokens[std::min(g, drawn.tokens.size() - 1)];
+  r.prompt_tokens += tokens;
+  r.hash_block_tokens = kIdTokens;
+  r.hash_tokens = tokens;
+  // Ids unique to the group and position: group g + 1 in the high half.
+  const std::int64_t ids = (tokens + kIdTokens - 1) / kIdTokens;
+  r.hash_ids.resize(static_cast<std::size_t>(ids));
+  for (std::int64_t i = 0; i < ids; ++i) r.hash_ids[static_cast<std::size_t>(i)] = ((g + 1) << 32) | static_cast<std::uint64_t>(i);
+}
+
+}  // namespace hetsim::workload
