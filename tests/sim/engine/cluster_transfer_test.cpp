@@ -5,6 +5,7 @@
 #include "hw/cluster_router.hpp"
 #include "hw/cluster_topology.hpp"
 #include "sim/engine/simulate_transfers.hpp"
+#include "sim/engine/transfer_probe.hpp"
 
 using namespace hetsim;
 namespace sg = simgrid::s4u;
@@ -118,4 +119,43 @@ TEST_CASE("cluster router: equal-cost routes leave the source node on the GPU's 
   CHECK(names == std::vector<std::string>{"a/nic1", "b/nic1"});
   // Routes are found on demand: only what was asked for is cached.
   CHECK(router.cached_routes() <= 16);
+}
+
+TEST_CASE("cluster: two flows from one GPU, one inside its node and one to another node type, each take their idle time",
+          "[engine][transfer][cluster]") {
+  // Regression: with SimGrid's default lazy network updates (network/optim:Lazy), the second of
+  // these flows ended after 0.3 ms instead of 20 ms, as if only the HBM port bounded it. Neither
+  // shares a bottleneck with the other (PCIe 64 GB/s vs NIC 50 GB/s; the HBM port is far faster).
+  auto doc = config::Document::load_string(R"(
+node_types:
+  server:
+    tiers:
+      - {name: gpu0.hbm, kind: hbm, capacity: 80 GB, bandwidth: 3.35 TB/s}
+      - {name: host.dram, kind: dram, capacity: 2 TB, bandwidth: 614.4 GB/s, latency: 100 ns}
+      - {name: cxl0, kind: cxl, capacity: 256 GB, bandwidth: 36 GB/s, latency: 100 ns}
+    switches: [sw]
+    links:
+      - {name: pcie_gpu0, kind: pcie, between: [gpu0.hbm, sw], bandwidth: 64 GB/s, latency: 1 us}
+      - {name: uplink, kind: pcie, between: [sw, host.dram], bandwidth: 64 GB/s, latency: 1 us}
+      - {name: cxl_link, kind: pcie, between: [host.dram, cxl0], bandwidth: 31.5 GB/s}
+    nics:
+      - {name: nic0, attach: gpu0.hbm, bandwidth: 400 Gbps, latency: 1 us, kind: ib}
+  store:
+    tiers:
+      - {name: host.dram, kind: dram, capacity: 2 TB, bandwidth: 614.4 GB/s, latency: 100 ns}
+    links: []
+    nics:
+      - {name: nic0, attach: host.dram, bandwidth: 400 Gbps, latency: 1 us, kind: ib}
+nodes:
+  - {name: g, type: server}
+  - {name: kv, type: store}
+fabric: {kind: fat_tree, nodes_per_leaf: 2, uplink_bandwidth: 3200 Gbps, latency: 1 us}
+)",
+                                           "cluster.yaml");
+  const hw::Cluster platform = hw::parse_cluster(doc.root());
+  const std::vector<sim::Flow> flows = {{"g/gpu0.hbm", "g/cxl0", kGB}, {"g/gpu0.hbm", "kv/host.dram", kGB}};
+  const auto results = sim::run_flows(platform, flows);  // one engine per process: one run
+  for (const auto& r : results) CHECK(r.seconds == Approx(r.idle_seconds).epsilon(1e-9));
+  CHECK(results[0].idle_seconds == Approx(kGB / 31.5e9 + 2e-6 + 100e-9).epsilon(1e-9));  // two PCIe hops, the CXL port
+  CHECK(results[1].idle_seconds == Approx(kGB / 50e9 + 2e-6 + 100e-9).epsilon(1e-9));  // two NICs, the DRAM port
 }
