@@ -325,9 +325,7 @@ std::vector<serving::BlockId> Replica::detach_kv(policies::Sequence& seq) {
   return blocks;
 }
 
-void Replica::release_kv(const std::vector<serving::BlockId>& blocks) {
-  for (serving::BlockId b : blocks) plan_.kv->store().release(b);
-}
+void Replica::release_kv(const std::vector<serving::BlockId>& blocks) { plan_.kv->release_blocks(blocks); }
 
 void Replica::reserve_kv(policies::Sequence& seq) {
   if (plan_.kv->free_blocks() < plan_.kv->blocks_for(seq.computed))

@@ -59,6 +59,9 @@ void place_on_node(Scenario& sc, ReplicaPlan& plan, const Pool& pool, std::size_
   std::vector<serving::KvTierIndex> bound;
   for (const auto& request : plan.preemption->kv_tiers()) {
     const config::Node& cfg = request.where;
+    if (!plan.kv->allows_moves())
+      cfg.fail("this preemption policy moves KV to another tier, which the chosen kv_cache policy does not allow "
+               "(its cache index would lose the blocks); use preemption: {impl: recompute}");
     const std::string name = request.tier.empty() ? spec->first_dram_tier() : request.tier;
     const hw::MemoryTier* tier = spec->topology.tier(name);
     if (!tier) {

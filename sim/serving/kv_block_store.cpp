@@ -96,6 +96,17 @@ void KvBlockStore::set_hash(BlockId b, std::uint64_t hash) {
   if (hash != 0) t.by_hash[hash] = b;  // a later block with the same content shadows an earlier one
 }
 
+void KvBlockStore::drop_cached(BlockId b) {
+  KvBlock& k = blocks_.at(static_cast<std::size_t>(b));
+  if (k.refcount != 0 || k.hash == 0)
+    throw InvariantError(fmt::format("KV block {} dropped from the cache while referenced {} times (hash {})", b, k.refcount, k.hash));
+  Tier& t = tiers_[k.tier];
+  lru_remove(t, b);
+  forget_hash(t, b);
+  k.hash = 0;
+  t.never_used.push_back(b);
+}
+
 BlockId KvBlockStore::find(std::uint64_t hash, KvTierIndex tier) const {
   const auto& m = tiers_.at(tier).by_hash;
   auto it = m.find(hash);

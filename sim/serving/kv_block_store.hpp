@@ -63,6 +63,11 @@ class KvBlockStore {
   void set_hash(BlockId b, std::uint64_t hash);
   /// The block holding `hash` in tier `t`, referenced or cached; -1 if none.
   BlockId find(std::uint64_t hash, KvTierIndex t = kDeviceTier) const;
+  /// A free block that still holds cached content forgets it and becomes an empty slot (a policy
+  /// that chooses its own victims, such as a radix tree evicting leaves, evicts through this).
+  void drop_cached(BlockId b);
+  /// Free slots that hold nothing cached: what allocate() takes before it evicts.
+  std::int64_t empty_slots(KvTierIndex t = kDeviceTier) const { return tiers_[t].capacity - tiers_[t].used - tiers_[t].cached; }
   /// Takes a reference to the block holding `hash` (reviving it if cached); -1 if none.
   BlockId acquire_cached(std::uint64_t hash, KvTierIndex t = kDeviceTier);
   const KvBlock& block(BlockId b) const { return blocks_.at(static_cast<std::size_t>(b)); }

@@ -65,6 +65,13 @@ class KvManager {
   virtual void grow(Sequence& seq, std::int64_t tokens) = 0;
   /// Frees every block of `seq`, in whatever tier.
   virtual void release(Sequence& seq) = 0;
+  /// Drops a reference to each of `blocks`, a block table taken out of a sequence (its KV moved
+  /// to another instance).
+  virtual void release_blocks(const std::vector<serving::BlockId>& blocks) {
+    for (serving::BlockId b : blocks) store_->release(b);
+  }
+  /// Whether policies may move this manager's blocks to other tiers (swap preemption).
+  virtual bool allows_moves() const { return true; }
 
   // Prefix caching (managers that keep freed blocks findable by content; see policies/kv_cache).
   /// What admitting `seq` (waiting, holding no KV) would find cached; nothing by default.

@@ -48,14 +48,16 @@ std::int64_t column_sum(const std::vector<std::map<std::string, std::string>>& r
 }  // namespace
 
 TEST_CASE("prefix cache: as the hit rate rises, prefill tokens and TTFT fall, and tokens are conserved", "[e2e][prefix]") {
-  test::TempDir dir("prefix_rate");
+  const std::string impl = GENERATE("prefix_caching", "radix");
+  INFO(impl);
+  test::TempDir dir("prefix_rate_" + impl);
   double last_rate = -1, last_ttft = 1e9;
   std::int64_t last_prefill = INT64_MAX;
   std::int64_t first_prompts = -1;
   // Fewer distinct prefixes: more reuse. 400 groups for 400 requests leaves few repeats.
   for (int groups : {400, 64, 16, 2}) {
     INFO(groups << " groups");
-    const Run r = run(shared_prefix_scenario(dir, "{impl: prefix_caching}", groups), dir, fmt::format("out_{}", groups));
+    const Run r = run(shared_prefix_scenario(dir, "{impl: " + impl + "}", groups), dir, fmt::format("out_{}", groups));
     const auto& pc = r.summary.at("prefix_cache");
     const double rate = pc.at("hit_rate").get<double>();
     const std::int64_t hit = pc.at("hit_tokens").get<std::int64_t>();
@@ -115,7 +117,9 @@ TEST_CASE("prefix cache: bad shared_prefix input exits 2 naming the key", "[e2e]
                                          {"workload.shared_prefix.fraction=1.5", "workload.shared_prefix.fraction"},
                                          {"workload.shared_prefix.popularity=pareto", "workload.shared_prefix.popularity"},
                                          {"workload.shared_prefix.zipf_s=2", "workload.shared_prefix.zipf_s"},
-                                         {"policies.kv_cache.impl=prefix_cachin", "did you mean 'prefix_caching'"}}) {
+                                         {"policies.kv_cache.impl=prefix_cachin", "did you mean 'prefix_caching'"},
+                                         {"policies.kv_cache.impl=radix --set policies.preemption.impl=swap",
+                                          "policies.preemption: this preemption policy moves KV to another tier"}}) {
     INFO(c.set);
     const auto r = test::run_hetsim("run --quiet '" + sc + "' --out '" + dir.file("out") + "' --set " + c.set);
     INFO(r.output);

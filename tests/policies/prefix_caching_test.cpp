@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "sim/core/registry.hpp"
+#include "sim/core/rng.hpp"
 #include "sim/serving/kv_manager.hpp"
 #include "sim/serving/preemption.hpp"
 #include "sim/serving/scheduler.hpp"
@@ -85,7 +86,9 @@ std::vector<std::uint64_t> iota_ids(std::uint64_t from, std::size_t n) {
 
 TEST_CASE("prefix caching: a shared prefix is computed once, and only full described blocks are reused",
           "[policies][kv][prefix]") {
-  Cache c(1000);
+  const std::string impl = GENERATE("prefix_caching", "radix");
+  INFO(impl);
+  Cache c(1000, 16, impl);
   // 10 blocks of shared content (a system prompt), then each request's own 40 tokens.
   const auto shared = iota_ids(100, 10);
   Sequence a = make(0, 200, shared, 160), b = make(1, 200, shared, 160);
@@ -114,7 +117,9 @@ TEST_CASE("prefix caching: a shared prefix is computed once, and only full descr
 
 TEST_CASE("prefix caching: a hit leaves the last token to compute (at most (tokens - 1) / block_size blocks)",
           "[policies][kv][prefix]") {
-  Cache c(1000);
+  const std::string impl = GENERATE("prefix_caching", "radix");
+  INFO(impl);
+  Cache c(1000, 16, impl);
   const auto ids = iota_ids(7, 10);
   Sequence a = make(0, 160, ids, 160), b = make(1, 160, ids, 160);
   CHECK(c.admit(a) == 160);
@@ -158,7 +163,9 @@ TEST_CASE("prefix caching: freed blocks are evicted least recently freed first, 
 }
 
 TEST_CASE("prefix caching: a recompute-preempted sequence finds its own blocks again", "[policies][kv][prefix]") {
-  Cache c(100);
+  const std::string impl = GENERATE("prefix_caching", "radix");
+  INFO(impl);
+  Cache c(100, 16, impl);
   Sequence a = make(0, 320, iota_ids(0, 20), 320);
   CHECK(c.admit(a) == 320);
   // Preempted (recompute): its KV is dropped, but the blocks stay cached.
@@ -191,8 +198,9 @@ double direct_reuse(const std::vector<Request>& rs) {
 }
 
 /// Replays `rs` one request at a time through a prefix cache of `blocks` blocks; the hit rate.
-double replay_hit_rate(const std::vector<Request>& rs, std::int64_t blocks, std::int64_t block_size) {
-  Cache c(blocks, block_size);
+double replay_hit_rate(const std::vector<Request>& rs, std::int64_t blocks, std::int64_t block_size,
+                       const std::string& impl = "prefix_caching") {
+  Cache c(blocks, block_size, impl);
   for (const auto& r : rs) {
     Sequence s = make(r.id, r.prompt_tokens, r.hash_ids, r.hash_tokens, r.hash_block_tokens);
     REQUIRE(c.admit(s) > 0);
@@ -226,18 +234,20 @@ TEST_CASE("prefix caching (shared data): an unbounded cache reuses the Mooncake 
     const double direct = direct_reuse(rs);
     CHECK(direct == Approx(k.published).margin(0.01));
     // Engine blocks of 512 tokens align with the trace's: the cache must find exactly the direct count.
-    const double rate = replay_hit_rate(rs, 1 << 20, 512);
-    CHECK(rate == Approx(direct).margin(1e-9));
+    CHECK(replay_hit_rate(rs, 1 << 20, 512) == Approx(direct).margin(1e-9));
+    CHECK(replay_hit_rate(rs, 1 << 20, 512, "radix") == Approx(direct).margin(1e-9));
   }
 }
 
 TEST_CASE("prefix caching (shared data): a bounded LRU cache hits more as it grows", "[policies][kv][prefix][shared_data]") {
+  const std::string impl = GENERATE("prefix_caching", "radix");
+  INFO(impl);
   auto rs = mooncake("conversation_trace.jsonl");
   rs.resize(3000);
   double last = -1;
   std::vector<double> rates;
   for (std::int64_t blocks : {8192, 32768, 131072, 524288, 1 << 22}) {
-    const double rate = replay_hit_rate(rs, blocks, 16);
+    const double rate = replay_hit_rate(rs, blocks, 16, impl);
     INFO(blocks << " blocks: hit rate " << rate);
     CHECK(rate >= last);
     last = rate;
@@ -248,4 +258,36 @@ TEST_CASE("prefix caching (shared data): a bounded LRU cache hits more as it gro
   // also reuse part of a trace block, so a little more).
   CHECK(rates.back() >= direct_reuse(rs));
   CHECK(rates.back() <= direct_reuse(rs) + 0.01);
+}
+
+TEST_CASE("prefix caching: the radix cache evicts leaves only, so what is cached is always a whole prefix",
+          "[policies][kv][prefix]") {
+  // Random prompts over a small tree of contents (4 choices per 16-token block, 4-12 blocks), in a
+  // cache far smaller than the tree: many evictions. After every request, each earlier prompt's
+  // findable blocks must be a leading run (no cached block whose parent was evicted).
+  Cache c(40, 16, "radix");
+  Rng rng(11, "radix_test");
+  std::vector<Sequence> seen;
+  std::int64_t hits = 0;
+  for (int k = 0; k < 400; ++k) {
+    const auto blocks = static_cast<std::size_t>(rng.uniform_int(4, 12));
+    std::vector<std::uint64_t> ids(blocks);
+    std::uint64_t path = 1;
+    for (auto& id : ids) id = path = path * 4 + static_cast<std::uint64_t>(rng.uniform_int(0, 3));
+    Sequence s = make(k, static_cast<std::int64_t>(blocks) * 16, ids, static_cast<std::int64_t>(blocks) * 16);
+    REQUIRE(c.admit(s) > 0);
+    hits += s.cached_tokens;
+    c.finish(s);
+    seen.push_back(std::move(s));
+    for (const Sequence& old : seen) {
+      bool gap = false;
+      for (std::uint64_t h : old.block_hashes) {
+        const bool found = c.kv->store().find(h) >= 0;
+        REQUIRE_FALSE((gap && found));
+        gap = gap || !found;
+      }
+    }
+  }
+  c.kv->store().audit();
+  CHECK(hits > 0);
 }
