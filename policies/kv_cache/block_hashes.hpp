@@ -51,7 +51,7 @@ inline PrefixHit match(const serving::KvBlockStore& store, Sequence& seq, std::i
     const serving::BlockId b = store.find(seq.block_hashes[static_cast<std::size_t>(i)]);
     if (b < 0) break;
     hit.tokens += block_size;
-    if (store.block(b).refcount == 0) ++hit.free_blocks;
+    if (store.block(b).refcount > 0) ++hit.held_blocks;
   }
   return hit;
 }

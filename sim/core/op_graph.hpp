@@ -28,6 +28,9 @@ struct GraphNode {
   const std::string* from = nullptr;  ///< move: platform tier names (owned by the caller, outlive the run)
   const std::string* to = nullptr;
   double bytes = 0;                ///< move
+  double request_size = 1 << 20;   ///< move: bytes per piece (block devices are slower in small requests)
+  double overhead = 0;             ///< move: seconds of per-copy setup and submission beyond bytes / bandwidth
+  bool background = false;         ///< move: started, then left to finish on its own (nothing waits for it)
   std::uint32_t first_dep = 0, dep_count = 0;  ///< range in OpGraph::deps
   // Filled in by the executor:
   double start = -1, end = -1;
@@ -48,13 +51,15 @@ class OpGraph {
     return add(n, deps);
   }
   NodeId add_move(std::string_view name, const std::string& from, const std::string& to, double bytes,
-                  std::span<const NodeId> deps = {}) {
+                  std::span<const NodeId> deps = {}, double request_size = 1 << 20, double overhead = 0) {
     GraphNode n;
     n.kind = GraphNode::Kind::move;
     n.name = name;
     n.from = &from;
     n.to = &to;
     n.bytes = bytes;
+    n.request_size = request_size;
+    n.overhead = overhead;
     return add(n, deps);
   }
   std::span<const NodeId> deps(const GraphNode& n) const { return {deps_.data() + n.first_dep, n.dep_count}; }

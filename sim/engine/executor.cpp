@@ -118,7 +118,12 @@ void Executor::run_general(OpGraph& graph) {
           finish(i);
           continue;
         }
-        auto transfer = start_move_(*node.from, *node.to, node.bytes);
+        if (node.background && background_) {
+          background_(node);
+          finish(i);
+          continue;
+        }
+        auto transfer = start_move_(*node.from, *node.to, node.bytes, node.request_size, node.overhead);
         for (auto& part : transfer.parts) {
           inflight.push_back(part);
           owner.push_back(i);

@@ -28,10 +28,18 @@ class EngineFailure : public std::runtime_error {
 
 class Executor {
  public:
-  /// Starts a transfer between two platform tiers (the run's network decides the route).
-  using MoveStarter = std::function<TransferNetwork::Transfer(const std::string& from, const std::string& to, double bytes)>;
+  /// Starts a transfer between two platform tiers (the run's network decides the route): `bytes`
+  /// in pieces of `request_size`, plus `overhead` seconds of setup (TransferNetwork::start).
+  using MoveStarter = std::function<TransferNetwork::Transfer(const std::string& from, const std::string& to, double bytes,
+                                                              double request_size, double overhead)>;
 
   Executor(simgrid::s4u::NetZone* zone, MoveStarter start_move) : zone_(zone), start_move_(std::move(start_move)) {}
+
+  /// Receives a background move (GraphNode::background) to start and run on its own (in an actor
+  /// of its own: SimGrid activities stay with the actor that started them); the graph goes on
+  /// without it. Without a sink, background moves are waited for like the others.
+  using BackgroundSink = std::function<void(const GraphNode& move)>;
+  void set_background_sink(BackgroundSink sink) { background_ = std::move(sink); }
 
   /// Adds an engine; its host is created in the executor's zone (before the zone is sealed).
   EngineId add_engine(const std::string& name);
@@ -42,7 +50,7 @@ class Executor {
 
   /// Starts a transfer outside any graph (a sequence moving between instances).
   TransferNetwork::Transfer start_move(const std::string& from, const std::string& to, double bytes) {
-    return start_move_(from, to, bytes);
+    return start_move_(from, to, bytes, 1 << 20, 0.0);
   }
   /// Runs `graph` from the calling actor and returns when every node has finished; fills each
   /// node's start and end times. `now` is the current simulated time. A graph of one compute node
@@ -64,6 +72,7 @@ class Executor {
 
   simgrid::s4u::NetZone* zone_;
   MoveStarter start_move_;
+  BackgroundSink background_;
   std::vector<simgrid::s4u::Host*> hosts_;
   std::vector<std::string> names_;
   std::vector<char> on_;  ///< mirrors the hosts' state without a SimGrid call per step

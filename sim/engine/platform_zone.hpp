@@ -17,6 +17,7 @@ namespace hetsim::sim {
 struct ResolvedRoute {
   std::vector<simgrid::kernel::resource::StandardLinkImpl*> links;
   double latency = 0;
+  double bottleneck = 0;  ///< the lowest bandwidth on the route (bytes/s; 0 for an empty route)
 };
 
 class PlatformZone final : public simgrid::kernel::routing::NetZoneImpl {

@@ -20,6 +20,13 @@ Replica::Replica(int index, ReplicaPlan& plan, const models::ModelSpec& model, s
       queues_(*plan.kv, *plan.preemption) {
   row_.replica = index;
   row_.set(serving_metrics::kKvBlocksTotal, plan.kv->total_blocks());
+  if (!plan.kv->kv_tiers().empty()) {
+    // What a prompt token costs to compute here, from a 2,048-token prefill step: the KV policy
+    // weighs loading cached KV from a slower tier against computing it again.
+    models::BatchShape prefill;
+    prefill.add_prefill(2048, 0, true);
+    plan.kv->set_prefill_seconds_per_token(pricer_.price(prefill) / 2048.0);
+  }
 }
 
 Replica::Misfit Replica::misfit(const policies::Sequence& seq) const {
@@ -96,6 +103,7 @@ void Replica::plan_step(double now, EngineId engine, OpGraph& graph) {
   const policies::PrefixCounts prefix = plan_.kv->take_prefix_counts();
   row_.set(serving_metrics::kPrefixLookupTokens, prefix.lookup_tokens);
   row_.set(serving_metrics::kPrefixHitTokens, prefix.hit_tokens);
+  row_.set(serving_metrics::kPrefixLoadedTokens, prefix.loaded_tokens);
   graph.clear();
   // Every TP rank moves its own shard over its own route; the step computes once all have landed.
   move_ids_.clear();
@@ -104,8 +112,14 @@ void Replica::plan_step(double now, EngineId engine, OpGraph& graph) {
     for (const auto& t : transfers) {
       const std::string& from = t.from == serving::kDeviceTier ? device_tier : store.tier_name(t.from);
       const std::string& to = t.to == serving::kDeviceTier ? device_tier : store.tier_name(t.to);
-      move_ids_.push_back(graph.add_move(t.to == serving::kDeviceTier ? "kv_in" : "kv_out", from, to,
-                                         static_cast<double>(t.tokens) * plan_.kv_bytes_per_token));
+      const policies::KvManager::CopyCost cost = plan_.kv->copy_cost(t);
+      const NodeId id = graph.add_move(t.to == serving::kDeviceTier ? "kv_in" : "kv_out", from, to,
+                                       static_cast<double>(t.tokens) * plan_.kv_bytes_per_token, {}, cost.request_size,
+                                       cost.overhead);
+      // The step computes once the others have landed; overlapping ones (write-through copies,
+      // demotions between lower tiers) run in the background, contending for the links.
+      if (t.overlap) graph.nodes()[id].background = true;
+      else move_ids_.push_back(id);
     }
   transfers.clear();
   const double seconds = pricer_.price(shape);
@@ -171,6 +185,7 @@ Replica::SteadyRun Replica::run_steady_decodes(double horizon, EngineId engine, 
   row_.set(serving_metrics::kTransferTime, 0.0);
   row_.set(serving_metrics::kPrefixLookupTokens, 0);
   row_.set(serving_metrics::kPrefixHitTokens, 0);
+  row_.set(serving_metrics::kPrefixLoadedTokens, 0);
   std::int64_t steps = 0;
   // The step in which a sequence finishes takes the general path (completion, release, listeners).
   for (; steps < remaining - 1; ++steps) {

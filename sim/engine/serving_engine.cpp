@@ -64,6 +64,7 @@ class ServingRun final : public serving::ClusterFacade {
                                        sg::Engine::get_clock(), working_, replicas_.size(), pending_,
                                        source_done_ ? "over" : "not over"));
     for (auto& r : replicas_) r->check_drained();
+    for (const auto& plan : sc_.replicas) recorder_.add_kv_tiers(plan.kv->tier_stats());
     recorder_.finish(end_time_);
     stats_.peak_sequences = static_cast<std::int64_t>(sequences_.capacity());
     return stats_;
@@ -166,13 +167,22 @@ void ServingRun::build_platform() {
   for (std::size_t i = 0; i < sc_.replicas.size(); ++i) hosts_.push_back(zone->create_host(fmt::format("replica-{}", i), 1e9));
   network_ = std::make_unique<TransferNetwork>(platform_of(sc_), zone);
   // Moves name platform tiers as "<node prefix><tier>".
-  auto start_move = [this](const std::string& from, const std::string& to, double bytes) {
-    return network_->start(from, to, bytes);
+  auto start_move = [this](const std::string& from, const std::string& to, double bytes, double request_size, double overhead) {
+    return network_->start(from, to, bytes, request_size, overhead);
   };
   // Compute engines (one per replica; its TP group runs in lockstep) in a zone without routes.
   auto* engine_zone = sg::create_empty_zone("engines");
   engine_zone->set_parent(zone);
   executor_ = std::make_unique<Executor>(engine_zone, start_move);
+  // Background copies (KV written down to slower tiers) run to completion in a daemon actor of
+  // their own: they take link bandwidth from later copies, but no step or the run's end waits.
+  executor_->set_background_sink([this](const GraphNode& m) {
+    sg::Actor::create("kv-background", frontend_,
+                      [this, from = *m.from, to = *m.to, bytes = m.bytes, size = m.request_size, overhead = m.overhead] {
+                        network_->start(from, to, bytes, size, overhead).wait();
+                      })
+        ->daemonize();
+  });
   for (std::size_t i = 0; i < sc_.replicas.size(); ++i) engine_ids_.push_back(executor_->add_engine(fmt::format("replica-{}.engine", i)));
   engine_zone->seal();
   zone->seal();
@@ -225,7 +235,9 @@ void ServingRun::replica_loop(std::size_t i) {
       ++stats_.engine_events;
       recorder_.release_before(sg::Engine::get_clock());
     }
-    const double end = graph.nodes().back().end;
+    // The step ends when all of it has: copies that overlap its compute (write-through) may end last.
+    double end = 0;
+    for (const GraphNode& n : graph.nodes()) end = std::max(end, n.end);
     check_clock([&] { return fmt::format("replica {}'s step from {:g} s", i, start); }, end);
     if (steady.planned)
       replica.end_steady_step(end);

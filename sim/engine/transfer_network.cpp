@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <xbt/asserts.h>
 
+#include <algorithm>
+
 #include "sim/core/error.hpp"
 
 namespace hetsim::sim {
@@ -105,6 +107,7 @@ const ResolvedRoute& TransferNetwork::resolve(Endpoint from, Endpoint to) {
     sg::Link* half = up ? link->get_link_up() : link->get_link_down();
     r.links.push_back(half->get_impl());
     r.latency += half->get_latency();
+    r.bottleneck = r.bottleneck > 0 ? std::min(r.bottleneck, half->get_bandwidth()) : half->get_bandwidth();
   };
   if (from != to) {
     if (auto* port = ports_[vertex_id(from)]) add(port, true);
@@ -131,19 +134,21 @@ sg::Host* TransferNetwork::host(const std::string& endpoint) const {
 }
 
 TransferNetwork::Transfer TransferNetwork::start(const std::string& from, const std::string& to, double bytes,
-                                                  double request_size) {
+                                                  double request_size, double overhead) {
   const auto a = router_.find(from), b = router_.find(to);
   const hw::MemoryTier* src = a ? router_.tier(*a) : nullptr;
   const hw::MemoryTier* dst = b ? router_.tier(*b) : nullptr;
   if (!src || !dst) throw InputError(fmt::format("transfer {} -> {}: both ends must be memory tiers", from, to));
-  (void)resolve(*a, *b);  // an unreachable pair fails here, in the caller's actor, naming both tiers
+  const ResolvedRoute& route = resolve(*a, *b);  // an unreachable pair fails here, in the caller's actor, naming both tiers
   Transfer t;
   // A block device at either end does the I/O on its disk, concurrently with the network part.
   if (src->is_block_device()) t.parts.push_back(disk_io(*a, *src, bytes, request_size, false));
   if (dst->is_block_device()) t.parts.push_back(disk_io(*b, *dst, bytes, request_size, true));
   // Nothing crosses a link when both ends are the same tier (only its disk, if any, works).
-  if (*a != *b)
-    t.parts.push_back(sg::Comm::sendto_async(hosts_[vertex_id(*a)], hosts_[vertex_id(*b)], static_cast<std::uint64_t>(bytes + 0.5)));
+  if (*a != *b) {
+    const double wire = bytes + (overhead > 0 ? overhead * route.bottleneck : 0.0);
+    t.parts.push_back(sg::Comm::sendto_async(hosts_[vertex_id(*a)], hosts_[vertex_id(*b)], static_cast<std::uint64_t>(wire + 0.5)));
+  }
   return t;
 }
 

@@ -47,7 +47,11 @@ class TransferNetwork {
   /// Starts moving `bytes` from tier `from` to tier `to`; block devices are accessed in requests
   /// of `request_size` bytes. InputError naming both tiers if no route joins them. Must be called
   /// from an actor.
-  Transfer start(const std::string& from, const std::string& to, double bytes, double request_size = 1 << 20);
+  /// `overhead` seconds of per-copy setup and submission are charged as link time at the route's
+  /// bottleneck (the bytes on the network are inflated by overhead x bottleneck), so an idle copy
+  /// takes bytes / bottleneck + overhead + latency and contention stretches the setup like data.
+  Transfer start(const std::string& from, const std::string& to, double bytes, double request_size = 1 << 20,
+                 double overhead = 0);
   /// Reads `bytes` inside a block-device tier without moving them out (computational storage
   /// scanning at its internal bandwidth). Must be called from an actor.
   simgrid::s4u::ActivityPtr read_in_place(const std::string& tier, double bytes, double request_size = 1 << 20);

@@ -166,6 +166,22 @@ void Recorder::on_drop(const Request& request, double now, std::string reason, c
   log_.release_ended();
 }
 
+void Recorder::add_kv_tiers(const std::vector<KvTierRecord>& tiers) {
+  for (const KvTierRecord& t : tiers) {
+    auto it = std::find_if(kv_tiers_.begin(), kv_tiers_.end(), [&](const KvTierRecord& k) { return k.name == t.name; });
+    if (it == kv_tiers_.end()) {
+      kv_tiers_.push_back(t);
+      continue;
+    }
+    it->capacity_blocks += t.capacity_blocks;
+    it->hit_tokens += t.hit_tokens;
+    it->written_tokens += t.written_tokens;
+    it->evicted_blocks += t.evicted_blocks;
+    it->load_seconds += t.load_seconds;
+    it->recompute_seconds += t.recompute_seconds;
+  }
+}
+
 void Recorder::on_first_scheduled(std::int64_t id, int replica, double now, std::int64_t cached_tokens) {
   RequestRecord& r = log_.at(id);
   r.first_scheduled = now;

@@ -72,6 +72,9 @@ class Recorder {
   /// have ended (records are not kept: a run holds only the requests in flight).
   void add_request_sink(RequestLog::Sink sink) { log_.add_sink(std::move(sink)); }
   const std::vector<ReplicaRecord>& replicas() const { return replicas_; }
+  /// An instance's KV tiers at the end of the run, added up by tier name over instances.
+  void add_kv_tiers(const std::vector<KvTierRecord>& tiers);
+  const std::vector<KvTierRecord>& kv_tiers() const { return kv_tiers_; }
   /// Raw aggregate over instance `instance`'s steps of the instance metric `id` (sum, max, or the
   /// integral of value x step duration for time_mean); 0 for metrics not aggregated from steps.
   double step_aggregate(std::size_t instance, metrics::MetricId id) const;
@@ -120,6 +123,7 @@ class Recorder {
   RequestTally tally_;
   bool csv_clients_ = false, csv_clip_ = false, csv_cached_ = false;  ///< requests.csv columns of the closed loop and of clipping
   std::vector<ReplicaRecord> replicas_;
+  std::vector<KvTierRecord> kv_tiers_;  ///< in order of first appearance
   std::vector<double> replica_clock_;
   std::vector<Column> columns_;
   std::vector<Aggregate> aggregates_;  ///< sums, then maxima, then time integrals

@@ -44,6 +44,17 @@ struct RequestRecord {
   double tpot() const { return (completion - first_token) / static_cast<double>(output_tokens - 1); }
 };
 
+/// What one tier of a caching KV manager did over a run (tokens are one device's shard).
+struct KvTierRecord {
+  std::string name;                  ///< "device", or the node's tier name
+  std::int64_t capacity_blocks = 0;
+  std::int64_t hit_tokens = 0;       ///< prompt tokens found here (loaded from here, for lower tiers)
+  std::int64_t written_tokens = 0;   ///< tokens copied into it (lower tiers)
+  std::int64_t evicted_blocks = 0;   ///< cached blocks dropped from it to make room
+  double load_seconds = 0;           ///< estimated time of the loads from it, alone on the route
+  double recompute_seconds = 0;      ///< estimated time to compute those tokens instead
+};
+
 struct ReplicaRecord {
   std::int64_t steps = 0;
   double busy_time = 0;  ///< seconds spent in steps

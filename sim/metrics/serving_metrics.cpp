@@ -75,6 +75,10 @@ const StepMetric kPrefixHitTokens = declare_step(
     {.name = "prefix_hit_tokens", .type = Type::integer, .unit = "tokens",
      .description = "of those, tokens found cached: prefill not computed", .column = "prefix_hit_tokens",
      .only_with = "prefix_cache", .timeline = true, .instance = {Agg::sum, "prefix_hit_tokens"}});
+const StepMetric kPrefixLoadedTokens = declare_step(
+    {.name = "prefix_loaded_tokens", .type = Type::integer, .unit = "tokens",
+     .description = "of the hit tokens, those loaded from tiers below device memory before the step",
+     .column = "prefix_loaded_tokens", .only_with = "kv_offload", .instance = {Agg::sum, "prefix_loaded_tokens"}});
 // ---- the batch as priced (output.step_detail: true): enough to rebuild the step's BatchShape, so
 // `hetsim explain --steps FILE --row N` reprices any step of a run exactly.
 const StepMetric kPrefillChunks = declare_step({.name = "prefill_chunks", .type = Type::integer, .unit = "chunks",
@@ -273,6 +277,17 @@ const MetricId kPrefixHitRate = declare({.name = "prefix_hit_rate", .unit = "1",
                                         .key = "prefix_cache.hit_rate", .sweep = "prefix_hit_rate",
                                         .table = {"prefix hits", " ({:.1f}% of admitted tokens)", 100},
                                         .only_with = "prefix_cache"});
+const MetricId kPrefixLoaded = declare({.name = "prefix_loaded_tokens", .type = Type::integer, .unit = "tokens",
+                                       .description = "of the hits, tokens loaded from tiers below device memory, all instances",
+                                       .agg = Agg::sum, .from = "prefix_loaded_tokens", .key = "prefix_cache.loaded_tokens",
+                                       .sweep = "prefix_loaded_tokens", .table = {"prefix hits", ", {} loaded from lower tiers"},
+                                       .only_with = "kv_offload"});
+const MetricId kPrefixTiers = declare({.name = "prefix_cache_tiers", .type = Type::json,
+                                      .description = "per KV tier (device, then each offload tier), summed over instances: "
+                                                     "capacity in blocks, tokens hit there and their share of looked-up "
+                                                     "tokens, tokens written, blocks evicted, estimated load and recompute "
+                                                     "seconds of its hits (one device's shard)",
+                                      .key = "prefix_cache.tiers", .only_with = "prefix_cache"});
 const MetricId kMeanInSystem = declare({.name = "mean_in_system", .unit = "requests",
                                         .description = "Little's law L: time-average requests in the system",
                                         .key = "littles_law.mean_in_system"});

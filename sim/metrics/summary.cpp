@@ -212,6 +212,17 @@ Summary summarize(const Recorder& rec) {
   if (s.active(sm::kPrefixHitRate)) {
     const double looked = s.number(s.run, sm::kPrefixLookup);
     set(s.run, sm::kPrefixHitRate, looked > 0 ? s.number(s.run, sm::kPrefixHit) / looked : 0.0);
+    nlohmann::ordered_json tiers = nlohmann::ordered_json::array();
+    for (const KvTierRecord& t : rec.kv_tiers())
+      tiers.push_back({{"tier", t.name},
+                       {"capacity_blocks", t.capacity_blocks},
+                       {"hit_tokens", t.hit_tokens},
+                       {"hit_rate", looked > 0 ? static_cast<double>(t.hit_tokens) / looked : 0.0},
+                       {"written_tokens", t.written_tokens},
+                       {"evicted_blocks", t.evicted_blocks},
+                       {"load_s_estimate", t.load_seconds},
+                       {"recompute_s_estimate", t.recompute_seconds}});
+    set(s.run, sm::kPrefixTiers, std::move(tiers));
   }
   return s;
 }

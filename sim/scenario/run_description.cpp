@@ -15,7 +15,7 @@ RunInfo describe_run(const Scenario& sc) {
   info.seed = sc.seed;
   info.requests = sc.totals.requests;
   info.clients = sc.arrivals ? sc.arrivals->clients() : 0;
-  bool moves_kv = false, caches_prefixes = false;
+  bool moves_kv = false, caches_prefixes = false, offloads = false;
   for (const auto& r : sc.replicas) {
     RunInfo::Instance in;
     in.pool = r.pool;
@@ -35,9 +35,11 @@ RunInfo describe_run(const Scenario& sc) {
     info.instances.push_back(std::move(in));
     moves_kv = moves_kv || r.kv->store().tiers() > 1;  // a policy keeps KV in another tier
     caches_prefixes = caches_prefixes || r.kv->caches_prefixes();
+    offloads = offloads || !r.kv->kv_tiers().empty();
   }
   if (moves_kv) info.features.push_back("kv_swap");
   if (caches_prefixes) info.features.push_back("prefix_cache");
+  if (offloads) info.features.push_back("kv_offload");
   if (sc.slo.any()) info.features.push_back("slo");
   if (!info.precision.empty()) info.features.push_back("mixed_precision");
   if (info.clients > 0) info.features.push_back("closed_loop");

@@ -53,42 +53,51 @@ void place_on_node(Scenario& sc, ReplicaPlan& plan, const Pool& pool, std::size_
                                        mem.capacity / 1e9, mem.technology, name, spec->name, spec->source, held.capacity / 1e9));
     plan.device_tiers.push_back(sc.nodes.back().prefix + name);
   }
-  // Tiers policies asked for in the KV store (e.g. swap space in host DRAM): found on this node,
-  // checked, and added to the store under their platform-wide names.
+  // Tiers policies asked for in the KV store (swap space, offload tiers below device memory):
+  // found on this node, checked, and added to the store under their platform-wide names.
   const std::string& prefix = sc.nodes[static_cast<std::size_t>(plan.node)].prefix;
-  std::vector<serving::KvTierIndex> bound;
-  for (const auto& request : plan.preemption->kv_tiers()) {
-    const config::Node& cfg = request.where;
-    if (!plan.kv->allows_moves())
-      cfg.fail("this preemption policy moves KV to another tier, which the chosen kv_cache policy does not allow "
-               "(its cache index would lose the blocks); use preemption: {impl: recompute}");
-    const std::string name = request.tier.empty() ? spec->first_dram_tier() : request.tier;
-    const hw::MemoryTier* tier = spec->topology.tier(name);
-    if (!tier) {
-      std::string names;
-      for (const auto& t : spec->topology.tiers) names += fmt::format("{}{}", names.empty() ? "" : ", ", t.name);
-      cfg.fail_key(request.tier_key, name, fmt::format("node '{}' ({}) has no such tier; its tiers: {}", spec->name, spec->source, names));
-    }
-    if (tier->kind == hw::TierKind::hbm)
-      cfg.fail_key(request.tier_key, name,
-                   fmt::format("expected a non-HBM tier of node '{}' ({}) to keep KV in", spec->name, spec->source));
-    for (const auto& from : plan.device_tiers) {
-      try {
-        (void)spec->topology.route(from.substr(prefix.size()), name);
-      } catch (const InputError& e) {
-        cfg.fail_key(request.tier_key, name, fmt::format("node '{}': {}", spec->name, e.what()));
+  const double block_bytes = plan.kv_bytes_per_token * static_cast<double>(plan.kv->block_size());
+  auto bind = [&](const std::vector<policies::KvTierRequest>& requests) {
+    std::vector<policies::KvTierBinding> bound;
+    for (const auto& request : requests) {
+      const config::Node& cfg = request.where;
+      const std::string name = request.tier.empty() ? spec->first_dram_tier() : request.tier;
+      const hw::MemoryTier* tier = spec->topology.tier(name);
+      if (!tier) {
+        std::string names;
+        for (const auto& t : spec->topology.tiers) names += fmt::format("{}{}", names.empty() ? "" : ", ", t.name);
+        cfg.fail_key(request.tier_key, name, fmt::format("node '{}' ({}) has no such tier; its tiers: {}", spec->name, spec->source, names));
       }
+      if (tier->kind == hw::TierKind::hbm)
+        cfg.fail_key(request.tier_key, name,
+                     fmt::format("expected a non-HBM tier of node '{}' ({}) to keep KV in", spec->name, spec->source));
+      for (const auto& from : plan.device_tiers) {
+        try {
+          (void)spec->topology.route(from.substr(prefix.size()), name);
+        } catch (const InputError& e) {
+          cfg.fail_key(request.tier_key, name, fmt::format("node '{}': {}", spec->name, e.what()));
+        }
+      }
+      const double reserved = (slot + 1) * pool.tensor_parallel * request.bytes_per_device;
+      if (reserved > tier->capacity)
+        cfg.fail_key(request.size_key, fmt::format("{:.3g} GB", request.bytes_per_device / 1e9),
+                     fmt::format("{} devices on node '{}' reserve {:.1f} GB, more than {} holds ({:.1f} GB)",
+                                 (slot + 1) * pool.tensor_parallel, spec->name, reserved / 1e9, name, tier->capacity / 1e9));
+      const auto blocks = static_cast<std::int64_t>(std::floor(request.bytes_per_device / block_bytes));
+      const std::string device_tier = plan.device_tiers.front().substr(prefix.size());
+      bound.push_back({plan.kv->store().add_tier(prefix + name, blocks), name,
+                       spec->topology.idle_transfer_time(name, device_tier, block_bytes, block_bytes)});
     }
-    const double reserved = (slot + 1) * pool.tensor_parallel * request.bytes_per_device;
-    if (reserved > tier->capacity)
-      cfg.fail_key(request.size_key, fmt::format("{:.3g} GB", request.bytes_per_device / 1e9),
-                   fmt::format("{} devices on node '{}' reserve {:.1f} GB, more than {} holds ({:.1f} GB)",
-                               (slot + 1) * pool.tensor_parallel, spec->name, reserved / 1e9, name, tier->capacity / 1e9));
-    const double block_bytes = plan.kv_bytes_per_token * static_cast<double>(plan.kv->block_size());
-    bound.push_back(plan.kv->store().add_tier(prefix + name,
-                                              static_cast<std::int64_t>(std::floor(request.bytes_per_device / block_bytes))));
-  }
-  plan.preemption->bind_kv_tiers(bound);
+    return bound;
+  };
+  if (!plan.kv->allows_moves() && !plan.preemption->kv_tiers().empty())
+    plan.preemption->kv_tiers().front().where.fail(
+        "this preemption policy moves KV to another tier, which the chosen kv_cache policy does not allow (its cache "
+        "index would lose the blocks); use preemption: {impl: recompute}");
+  plan.kv->bind_kv_tiers(bind(plan.kv->kv_tiers()));
+  std::vector<serving::KvTierIndex> swap_tiers;
+  for (const auto& b : bind(plan.preemption->kv_tiers())) swap_tiers.push_back(b.index);
+  plan.preemption->bind_kv_tiers(swap_tiers);
 }
 
 std::optional<double> optional_time(const config::Node& node, const char* key) {
@@ -310,7 +319,8 @@ Scenario load_scenario(const config::Document& doc) {
         if (pools.size() == 1) throw;
         pool.where->fail(fmt::format("pool '{}': {}", pool.name, e.what()));
       }
-      if (pool.node || !plan.preemption->kv_tiers().empty()) place_on_node(sc, plan, pool, p, r);
+      if (pool.node || !plan.preemption->kv_tiers().empty() || !plan.kv->kv_tiers().empty())
+        place_on_node(sc, plan, pool, p, r);
       sc.replicas.push_back(std::move(plan));
     }
   }

@@ -137,13 +137,18 @@ bool KvBlockStore::move(std::vector<BlockId>& table, KvTierIndex to, std::int64_
     b = allocate(to);
     if (hash != 0) set_hash(b, hash);
   }
-  for (auto& p : pending_)
-    if (p.from == from && p.to == to) {
-      p.tokens += tokens;
-      return true;
-    }
-  pending_.push_back({from, to, tokens});
+  record_transfer(from, to, tokens, static_cast<std::int64_t>(table.size()));
   return true;
+}
+
+void KvBlockStore::record_transfer(KvTierIndex from, KvTierIndex to, std::int64_t tokens, std::int64_t blocks, bool overlap) {
+  for (auto& p : pending_)
+    if (p.from == from && p.to == to && p.overlap == overlap) {
+      p.tokens += tokens;
+      p.blocks += blocks;
+      return;
+    }
+  pending_.push_back({from, to, tokens, blocks, overlap});
 }
 
 void KvBlockStore::audit() const {

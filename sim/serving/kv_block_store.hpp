@@ -32,6 +32,8 @@ struct KvBlock {
 struct KvTransfer {
   KvTierIndex from = kDeviceTier, to = kDeviceTier;
   std::int64_t tokens = 0;
+  std::int64_t blocks = 0;  ///< blocks copied (each a separate piece of memory on both sides)
+  bool overlap = false;     ///< may run alongside the step's compute (frees no slot the step uses)
 };
 
 class KvBlockStore {
@@ -75,6 +77,11 @@ class KvBlockStore {
   /// Moves the blocks of `table` to tier `to` (new blocks there, old ones released) and records a
   /// transfer of `tokens` tokens. False, changing nothing, if `to` lacks room.
   bool move(std::vector<BlockId>& table, KvTierIndex to, std::int64_t tokens);
+  /// Records a copy of `blocks` blocks (`tokens` tokens) from tier `from` to tier `to`, made by a
+  /// policy that keeps copies of cached blocks in several tiers.
+  void record_transfer(KvTierIndex from, KvTierIndex to, std::int64_t tokens, std::int64_t blocks, bool overlap = false);
+  /// The cached block of tier `t` freed longest ago (what allocate() would evict next); -1 if none.
+  BlockId lru_head(KvTierIndex t) const { return tiers_[t].lru_head; }
   /// Transfers recorded since the last call, merged per (from, to) pair in first-seen order.
   std::vector<KvTransfer>& pending_transfers() { return pending_; }
 

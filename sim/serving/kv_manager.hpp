@@ -5,8 +5,13 @@
 // into transfers on the platform before its next step.
 #include <cstdint>
 #include <memory>
+#include <span>
+#include <string>
+#include <vector>
 #include <utility>
 
+#include "sim/core/config.hpp"
+#include "sim/metrics/records.hpp"
 #include "sim/serving/sequence.hpp"
 #include "sim/serving/kv_block_store.hpp"
 
@@ -18,6 +23,7 @@ struct KvSizing {
   double device_memory_bytes = 0;  ///< usable memory of one device (what the driver reports as total)
   double weight_bytes = 0;         ///< weights held by one device
   double kv_bytes_per_token = 0;   ///< KV bytes per token on one device (all layers)
+  std::int64_t layers = 1;         ///< layers holding KV (copies of paged KV are per layer)
   double activation_bytes = 0;     ///< activation peak of the largest step, computed from the model
   double non_torch_bytes = 0;      ///< the serving stack's non-torch memory at the replica's TP degree
   double graph_bytes = 0;          ///< CUDA-graph memory the stack takes before the KV cache is sized
@@ -38,15 +44,36 @@ struct KvMemory {
   std::int64_t block_size = 0; ///< tokens per block
 };
 
-/// A waiting sequence's prefix that a prefix-caching manager finds in device memory.
+/// A waiting sequence's prefix that a prefix-caching manager finds cached.
 struct PrefixHit {
-  std::int64_t tokens = 0;       ///< leading tokens whose KV is cached (whole blocks)
-  std::int64_t free_blocks = 0;  ///< of their blocks, those no sequence holds: taking them uses free blocks
+  std::int64_t tokens = 0;       ///< leading tokens whose KV is cached (whole blocks), in any tier
+  std::int64_t held_blocks = 0;  ///< of their blocks, those in device memory that a sequence holds: free to share
+  std::int64_t loaded_tokens = 0;  ///< of `tokens`, those in a tier below device memory: loaded on admission
+};
+
+/// A tier a policy wants in the KV store.
+struct KvTierRequest {
+  std::string tier;               ///< a tier of the replica's node; "" = the node's first DRAM tier
+  double bytes_per_device = 0;    ///< space each device of the replica reserves there
+  config::Node where;             ///< the policy's config, for messages
+  std::string tier_key, size_key; ///< the keys that set `tier` and `bytes_per_device`
+};
+
+/// What one tier of a caching manager did over a run (sim/metrics/records.hpp).
+using KvTierStats = sim::KvTierRecord;
+
+
+/// A requested tier as the scenario found it on the replica's node.
+struct KvTierBinding {
+  serving::KvTierIndex index = serving::kDeviceTier;  ///< in the store
+  std::string name;                                   ///< the node's tier name
+  double block_load_seconds = 0;  ///< one block (one device's shard) from there into device memory, alone on the route
 };
 
 /// Prompt tokens looked up and found cached at admissions (a step's counters).
 struct PrefixCounts {
   std::int64_t lookup_tokens = 0, hit_tokens = 0;
+  std::int64_t loaded_tokens = 0;  ///< of the hits, tokens loaded from tiers below device memory
 };
 
 class KvManager {
@@ -72,6 +99,23 @@ class KvManager {
   }
   /// Whether policies may move this manager's blocks to other tiers (swap preemption).
   virtual bool allows_moves() const { return true; }
+  /// Tiers below device memory the manager keeps KV in (none by default), found on the node.
+  virtual std::vector<KvTierRequest> kv_tiers() const { return {}; }
+  /// The requested tiers as bound, in request order.
+  virtual void bind_kv_tiers(std::span<const KvTierBinding>) {}
+  /// How a recorded copy moves: in pieces of `request_size` bytes (block devices are slower in
+  /// small requests), with `overhead` seconds of per-copy setup and submission beyond bytes /
+  /// bottleneck + route latency. Default: large pieces, no overhead.
+  struct CopyCost {
+    double request_size = 1 << 20;
+    double overhead = 0;
+  };
+  virtual CopyCost copy_cost(const serving::KvTransfer&) const { return {}; }
+  /// Per-tier activity of a caching manager, device first (empty for others).
+  virtual std::vector<KvTierStats> tier_stats() const { return {}; }
+  /// Seconds the instance takes to compute one prompt token (set by the engine; 0 = unknown), for
+  /// policies that weigh loading KV against recomputing it.
+  void set_prefill_seconds_per_token(double s) { prefill_seconds_per_token_ = s; }
 
   // Prefix caching (managers that keep freed blocks findable by content; see policies/kv_cache).
   /// What admitting `seq` (waiting, holding no KV) would find cached; nothing by default.
@@ -119,6 +163,7 @@ class KvManager {
   KvMemory memory_;
   bool caches_prefixes_ = false;
   PrefixCounts prefix_counts_;
+  double prefill_seconds_per_token_ = 0;
 };
 
 }  // namespace hetsim::policies

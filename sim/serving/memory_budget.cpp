@@ -30,6 +30,7 @@ policies::KvSizing kv_sizing(const hw::Device& device, const models::ModelSpec& 
   s.non_torch_bytes = stack.non_torch_for(tp);
   s.graph_bytes = stack.graph_pool;
   s.kv_bytes_per_token = model.kv_bytes_per_token(tp);
+  s.layers = model.num_hidden_layers;
   return s;
 }
 

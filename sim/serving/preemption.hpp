@@ -14,14 +14,6 @@
 
 namespace hetsim::policies {
 
-/// A tier a policy wants in the KV store.
-struct KvTierRequest {
-  std::string tier;               ///< a tier of the replica's node; "" = the node's first DRAM tier
-  double bytes_per_device = 0;    ///< space each device of the replica reserves there
-  config::Node where;             ///< the policy's config, for messages
-  std::string tier_key, size_key; ///< the keys that set `tier` and `bytes_per_device`
-};
-
 class Preemption {
  public:
   static constexpr const char* kKind = "preemption";

@@ -38,9 +38,8 @@ bool ReplicaQueues::admit_head(std::int64_t tokens) {
   if (tokens < 1 || tokens > seq.pending() - hit.tokens)
     throw InvariantError(fmt::format("sequence {}: admitted with {} tokens to feed, but {} are pending after {} cached",
                                      seq.id, tokens, seq.pending() - hit.tokens, hit.tokens));
-  // Blocks taken from the free pool: new ones, and cached ones that no sequence holds.
-  const std::int64_t hit_blocks = hit.tokens / kv_.block_size();
-  const std::int64_t need = kv_.extra_blocks(seq, seq.computed + hit.tokens + tokens) - (hit_blocks - hit.free_blocks);
+  // Blocks taken from the free pool: all but the cached ones that other sequences hold.
+  const std::int64_t need = kv_.extra_blocks(seq, seq.computed + hit.tokens + tokens) - hit.held_blocks;
   const std::int64_t keep = running_.empty() ? 0 : kv_.watermark_blocks();
   if (kv_.free_blocks() - need < keep) return false;
   kv_.admit(seq, hit, tokens);

@@ -127,3 +127,87 @@ TEST_CASE("prefix cache: bad shared_prefix input exits 2 naming the key", "[e2e]
     CHECK_THAT(r.output, Contains(c.expect));
   }
 }
+
+namespace {
+constexpr double kLlama3KvBytesPerToken = 32 * 8 * 128 * 2 * 2;  // layers x KV heads x head dim x (K,V) x bf16
+
+/// One H100 with 160 KV blocks (320 MiB) over host DRAM: prompt A (2,048 tokens), then B (1,024
+/// other tokens) evicts A's last 32 blocks (they are in DRAM, written through), then A's prompt
+/// again finds 96 blocks in device memory and loads 31 from DRAM (the hit stops at 127 blocks).
+std::string offload_scenario(const test::TempDir& dir, const std::string& offload_extra) {
+  dir.write("trace.jsonl", R"({"timestamp": 0, "input_length": 2048, "output_length": 1, "hash_ids": [1, 2, 3, 4]}
+{"timestamp": 10000, "input_length": 1024, "output_length": 1, "hash_ids": [11, 12]}
+{"timestamp": 20000, "input_length": 2048, "output_length": 1, "hash_ids": [1, 2, 3, 4]}
+)");
+  return dir.write("offload.yaml",
+                   "model: llama-3-8b\ncluster: {device: h100-sxm5-80gb, replicas: 1}\n"
+                   "policies:\n  kv_cache: {impl: prefix_caching, kv_cache_memory: 320 MiB, offload: {tiers: [{tier: host.dram, "
+                   "capacity: 1 GiB}], write: write_through" + offload_extra + "}}\n"
+                   "workload: {source: mooncake, file: trace.jsonl}\n");
+}
+}  // namespace
+
+TEST_CASE("prefix cache offload: a hit in host DRAM loads over PCIe at bytes / bandwidth + latency + setup, never faster",
+          "[e2e][prefix][offload]") {
+  test::TempDir dir("prefix_offload");
+  const Run batched = run(offload_scenario(dir, ""), dir, "batched");
+  const Run pieces = run(offload_scenario(dir, ", per_piece: 5 us"), dir, "pieces");
+  double load_time[2];
+  for (int k = 0; k < 2; ++k) {
+    const Run& r = k == 0 ? batched : pieces;
+    int loads = 0;
+    for (const auto& s : r.steps) {
+      if (std::stoll(s.at("prefix_loaded_tokens")) == 0) {
+        CHECK(std::stod(s.at("swap_in_tokens")) == 0);
+        continue;
+      }
+      ++loads;
+      CHECK(std::stoll(s.at("prefix_loaded_tokens")) == 31 * 16);
+      CHECK(std::stoll(s.at("swap_in_tokens")) == 31 * 16);
+      // B's prompt, written through in the background: the load does not wait for it (the other
+      // direction of every link), and A's evicted blocks were in DRAM already (no copy out).
+      CHECK(std::stoll(s.at("swap_out_tokens")) == 1024);
+      load_time[k] = std::stod(s.at("transfer_s"));
+    }
+    CHECK(loads == 1);
+    CHECK(std::stoll(r.requests.at(2).at("cached_tokens")) == 127 * 16);
+  }
+  // Default node: the H100's PCIe Gen5 x16 host link, 64 GB/s, 2 us; a batched copy costs one
+  // 5 us submission.
+  const double bytes = 31 * 16 * kLlama3KvBytesPerToken;
+  CHECK(load_time[0] == Approx(bytes / 64e9 + 2e-6 + 5e-6).epsilon(1e-6));
+  // One submission per piece: 31 blocks x 2 x 32 layers pieces of 5 us more.
+  CHECK(load_time[1] == Approx(bytes / 64e9 + 2e-6 + 5e-6 + 31 * 64 * 5e-6).epsilon(1e-6));
+  // The per-tier figures: device, then host DRAM.
+  const auto& tiers = batched.summary.at("prefix_cache").at("tiers");
+  REQUIRE(tiers.size() == 2);
+  CHECK(tiers[0].at("tier") == "device");
+  CHECK(tiers[0].at("hit_tokens").get<std::int64_t>() == 96 * 16);
+  CHECK(tiers[1].at("tier") == "host.dram");
+  CHECK(tiers[1].at("hit_tokens").get<std::int64_t>() == 31 * 16);
+  CHECK(tiers[1].at("written_tokens").get<std::int64_t>() > 0);
+}
+
+TEST_CASE("prefix cache offload: bad offload input exits 2 naming the key", "[e2e][prefix][offload][errors]") {
+  test::TempDir dir("prefix_offload_bad");
+  const auto sc = offload_scenario(dir, "");
+  struct Case {
+    std::string set, expect;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"'policies.kv_cache.offload.tiers=[{tier: nvme9, capacity: 1 GiB}]'", "has no such tier"},
+           {"'policies.kv_cache.offload.tiers=[{tier: gpu0.hbm, capacity: 1 GiB}]'", "expected a non-HBM tier"},
+           {"'policies.kv_cache.offload.tiers=[]'", "policies.kv_cache.offload.tiers"},
+           {"'policies.kv_cache.offload.tiers=[{tier: host.dram, capacity: 1 KiB}]'", "at least one KV block"},
+           {"'policies.kv_cache.offload.tiers=[{tier: host.dram, capacity: 10 TB}]' --set cluster.node=hgx-h100",
+            "more than host.dram holds"},
+           {"policies.kv_cache.offload.write=sometimes", "policies.kv_cache.offload.write"},
+           {"policies.kv_cache.offload.load=never", "policies.kv_cache.offload.load"},
+           {"'policies.kv_cache.offload.per_piece=-1 us'", "policies.kv_cache.offload.per_piece"}}) {
+    INFO(c.set);
+    const auto r = test::run_hetsim("run --quiet '" + sc + "' --out '" + dir.file("out") + "' --set " + c.set);
+    INFO(r.output);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Contains(c.expect));
+  }
+}

@@ -29,11 +29,12 @@ struct Cache {
   std::unique_ptr<ReplicaQueues> queues;
   std::int64_t block_size;
 
-  Cache(std::int64_t blocks, std::int64_t block_size_ = 16, const std::string& impl = "prefix_caching")
+  Cache(std::int64_t blocks, std::int64_t block_size_ = 16, const std::string& impl = "prefix_caching",
+        const std::string& extra = "")
       : doc(config::Document::load_string(
             fmt::format("kv: {{impl: {}, block_size: {}, gpu_memory_utilization: 1.0, activation_reserve: 0 B, "
-                        "watermark: 0}}\npreemption: {{impl: recompute}}\n",
-                        impl, block_size_),
+                        "watermark: 0{}}}\npreemption: {{impl: recompute}}\n",
+                        impl, block_size_, extra),
             "fixture.yaml")),
         block_size(block_size_) {
     kv = Registry<KvManager>::instance().make(doc.root().child("kv"), "paged");
@@ -290,4 +291,145 @@ TEST_CASE("prefix caching: the radix cache evicts leaves only, so what is cached
   }
   c.kv->store().audit();
   CHECK(hits > 0);
+}
+
+namespace {
+/// A prefix cache of `device` blocks with offload tiers of the given block capacities below it
+/// (bound as the scenario would, each with a load time of 1 ms per block).
+struct TieredCache : Cache {
+  std::vector<serving::KvTierIndex> tiers;
+  TieredCache(std::int64_t device, const std::vector<std::int64_t>& lower, const std::string& offload_extra = "")
+      : Cache(device, 16, "prefix_caching", offload_yaml(lower, offload_extra)) {
+    std::vector<KvTierBinding> bound;
+    for (std::size_t k = 0; k < lower.size(); ++k) {
+      tiers.push_back(kv->store().add_tier(fmt::format("tier{}", k), lower[k]));
+      bound.push_back({tiers.back(), fmt::format("tier{}", k), 1e-3});
+    }
+    kv->bind_kv_tiers(bound);
+  }
+  static std::string offload_yaml(const std::vector<std::int64_t>& lower, const std::string& extra) {
+    std::string t;
+    for (std::size_t k = 0; k < lower.size(); ++k) t += fmt::format("{}{{tier: tier{}, capacity: 1 GiB}}", k ? ", " : "", k);
+    return fmt::format(", offload: {{tiers: [{}]{}}}", t, extra);
+  }
+  /// Transfers recorded since the last call, taken.
+  std::vector<serving::KvTransfer> take_transfers() { return std::exchange(kv->store().pending_transfers(), {}); }
+};
+}  // namespace
+
+TEST_CASE("prefix caching offload: blocks evicted from device memory go down a tier and are loaded back on a hit",
+          "[policies][kv][prefix][offload]") {
+  TieredCache c(20, {100});
+  Sequence a = make(0, 160, iota_ids(0, 10), 160);  // 10 blocks
+  REQUIRE(c.admit(a) == 160);
+  c.finish(a);
+  // 15 blocks of other content evict 5 of a's cached blocks (its tail first): written below.
+  Sequence b = make(1, 240, iota_ids(100, 15), 240);
+  REQUIRE(c.admit(b) == 240);
+  c.finish(b);
+  auto out = c.take_transfers();
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].from == serving::kDeviceTier);
+  CHECK(out[0].to == c.tiers[0]);
+  CHECK(out[0].blocks == 5);
+  CHECK(out[0].tokens == 80);
+  CHECK_FALSE(out[0].overlap);  // the slots are reused by this step: the copy lands first
+  CHECK(c.kv->store().cached(c.tiers[0]) == 5);
+  // a again: 5 blocks still in device memory, 5 below (capped at (160 - 1) / 16 = 9 blocks).
+  Sequence a2 = make(2, 160, iota_ids(0, 10), 160);
+  c.queues->waiting().push_back(&a2);
+  const PrefixHit hit = c.kv->lookup(a2);
+  CHECK(hit.tokens == 144);
+  CHECK(hit.loaded_tokens == 64);
+  c.queues->waiting().clear();
+  REQUIRE(c.admit(a2) == 16);
+  bool loaded = false;
+  for (const auto& t : c.take_transfers())
+    if (t.to == serving::kDeviceTier) {
+      loaded = true;
+      CHECK(t.from == c.tiers[0]);
+      CHECK(t.blocks == 4);
+      CHECK(t.tokens == 64);
+    }
+  CHECK(loaded);
+  const PrefixCounts counts = c.kv->take_prefix_counts();
+  CHECK(counts.loaded_tokens == 64);
+  const auto stats = c.kv->tier_stats();
+  REQUIRE(stats.size() == 2);
+  CHECK(stats[0].hit_tokens == 80);   // a2's head, in device memory
+  CHECK(stats[1].hit_tokens == 64);   // loaded from below
+  CHECK(stats[1].written_tokens == 160);  // a's 5 evicted blocks, then 5 of b's to make room for a2
+  CHECK(stats[1].load_seconds == Approx(4e-3));
+  c.finish(a2);
+  c.kv->store().audit();
+  CHECK(c.kv->used_blocks() == 0);
+}
+
+TEST_CASE("prefix caching offload: a full lower tier passes its least recent blocks one tier further down",
+          "[policies][kv][prefix][offload]") {
+  TieredCache c(10, {4, 100});
+  for (int k = 0; k < 5; ++k) {
+    Sequence s = make(k, 160, iota_ids(1000 * (k + 1), 10), 160);
+    REQUIRE(c.admit(s) == 160);
+    c.finish(s);
+  }
+  const auto stats = c.kv->tier_stats();
+  CHECK(stats[1].evicted_blocks > 0);
+  CHECK(stats[2].written_tokens == stats[1].evicted_blocks * 16);  // each went down, none lost
+  CHECK(c.kv->store().cached(c.tiers[0]) == 4);
+  bool background = false;
+  for (const auto& t : c.take_transfers())
+    if (t.from == c.tiers[0] && t.to == c.tiers[1]) background = t.overlap;
+  CHECK(background);  // between lower tiers nothing waits for the copy
+  // The first prompt is now two tiers down, and found there.
+  Sequence again = make(9, 160, iota_ids(1000, 10), 160);
+  c.queues->waiting().push_back(&again);
+  CHECK(c.kv->lookup(again).loaded_tokens == 144);
+  c.queues->waiting().clear();
+  c.kv->store().audit();
+  for (std::size_t t = 0; t < c.kv->store().tiers(); ++t)
+    CHECK(c.kv->store().used(static_cast<serving::KvTierIndex>(t)) <= c.kv->store().capacity(static_cast<serving::KvTierIndex>(t)));
+}
+
+TEST_CASE("prefix caching offload: write-through copies in the background, and eviction then costs no copy",
+          "[policies][kv][prefix][offload]") {
+  TieredCache c(10, {100}, ", write: write_through");
+  Sequence a = make(0, 160, iota_ids(0, 10), 160);
+  REQUIRE(c.admit(a) == 160);
+  auto through = c.take_transfers();
+  REQUIRE(through.size() == 1);
+  CHECK(through[0].blocks == 10);
+  CHECK(through[0].overlap);
+  c.finish(a);
+  Sequence b = make(1, 160, iota_ids(500, 10), 160);
+  REQUIRE(c.admit(b) == 160);
+  for (const auto& t : c.take_transfers()) CHECK(t.overlap);  // b's own write-through; a's eviction copied nothing
+}
+
+TEST_CASE("prefix caching offload: load: when_faster recomputes when loading would take longer",
+          "[policies][kv][prefix][offload]") {
+  for (const double per_token : {1e-6, 1.0}) {
+    INFO("prefill seconds per token " << per_token);
+    TieredCache c(10, {100}, ", load: when_faster");
+    c.kv->set_prefill_seconds_per_token(per_token);
+    Sequence a = make(0, 160, iota_ids(0, 10), 160);
+    REQUIRE(c.admit(a) == 160);
+    c.finish(a);
+    Sequence b = make(1, 160, iota_ids(500, 10), 160);  // evicts all of a
+    REQUIRE(c.admit(b) == 160);
+    c.finish(b);
+    Sequence a2 = make(2, 160, iota_ids(0, 10), 160);
+    c.queues->waiting().push_back(&a2);
+    // Loading a block takes 1 ms here; computing its 16 tokens 16 us or 16 s.
+    CHECK(c.kv->lookup(a2).loaded_tokens == (per_token > 1e-3 ? 144 : 0));
+    c.queues->waiting().clear();
+  }
+}
+
+TEST_CASE("prefix caching offload: a copy costs its setup plus a submission per piece, in requests of one piece",
+          "[policies][kv][prefix][offload]") {
+  TieredCache c(10, {100}, ", setup: 10 us, per_piece: 2 us, pieces_per_block: 4");
+  const auto cost = c.kv->copy_cost({.from = 0, .to = c.tiers[0], .tokens = 48, .blocks = 3});
+  CHECK(cost.overhead == Approx(10e-6 + 3 * 4 * 2e-6));
+  CHECK(cost.request_size == Approx(16.0 / 4));  // a block of 16 tokens at the fixture's 1 byte per token, in 4 pieces
 }

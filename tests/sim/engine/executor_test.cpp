@@ -34,7 +34,7 @@ void simulate(int engines, const std::function<void(sim::Executor&, std::vector<
   sim::TransferNetwork net(topology, net_zone);
   auto* engine_zone = sg::create_empty_zone("engines");
   engine_zone->set_parent(root);
-  sim::Executor executor(engine_zone, [&](const std::string& from, const std::string& to, double bytes) {
+  sim::Executor executor(engine_zone, [&](const std::string& from, const std::string& to, double bytes, double, double) {
     return net.start(from, to, bytes);
   });
   std::vector<EngineId> ids;
