@@ -47,6 +47,8 @@ class Arrivals {
   virtual bool done() const = 0;
   /// Closed loop: the number of clients; 0 in an open loop.
   virtual int clients() const = 0;
+  /// Whether requests are turns of multi-turn sessions (requests.csv shows session and turn).
+  virtual bool sessions() const { return false; }
   /// One line for `hetsim validate`.
   virtual std::string describe() const = 0;
 };

@@ -44,9 +44,10 @@ class PrefixCachingKvManager final : public PagedKvManager {
     if (!cfg.has("offload")) return;
     const config::Node offload = cfg.child("offload");
     const auto tiers = offload.child("tiers");
-    if (!tiers.is_sequence() || tiers.items().empty())
-      offload.fail_key("tiers", tiers.shown(), "expected a list of {tier: NAME, capacity: SIZE}, fastest first");
-    for (const auto& t : tiers.items())
+    // items() once: each call starts the list's resolved copy afresh.
+    const auto items = tiers.is_sequence() ? tiers.items() : std::vector<config::Node>{};
+    if (items.empty()) offload.fail_key("tiers", tiers.shown(), "expected a list of {tier: NAME, capacity: SIZE}, fastest first");
+    for (const auto& t : items)
       requests_.push_back({.tier = t.get<std::string>("tier"),
                            .bytes_per_device = t.quantity("capacity", units::Dim::bytes).positive(),
                            .where = t,
@@ -129,7 +130,7 @@ class PrefixCachingKvManager final : public PagedKvManager {
   }
 
   CopyCost copy_cost(const serving::KvTransfer& t) const override {
-    if (lower_.empty()) return {};
+    if (requests_.empty()) return {};  // no offload tiers: plain copies
     const double pieces = static_cast<double>(t.blocks * pieces_per_block_);
     return {.request_size = bytes_per_token_ * static_cast<double>(block_size_) / static_cast<double>(pieces_per_block_),
             .overhead = setup_ + pieces * per_piece_};

@@ -16,7 +16,14 @@ struct Request {
   // first `hash_tokens` tokens only; the rest of the prompt is the request's own.
   std::vector<std::uint64_t> hash_ids;  ///< empty: no content identity (nothing can be reused)
   std::int32_t hash_block_tokens = 512;
-  std::int64_t hash_tokens = 0;         ///< tokens the ids describe (<= ids x block tokens)
+  std::int64_t hash_tokens = 0;         ///< tokens the ids describe (<= ids x block tokens); past the
+                                        ///< prompt they describe its output (a conversation's next turn
+                                        ///< holds them)
+  // Multi-turn sessions (workload/sessions.hpp): turn `turn` of conversation `session`, sent
+  // `think` seconds after the previous turn ended; -1 outside sessions.
+  std::int64_t session = -1;
+  std::int32_t turn = 0;
+  double think = 0;
 };
 
 }  // namespace hetsim

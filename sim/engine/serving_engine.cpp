@@ -306,10 +306,11 @@ void ServingRun::issue(workload::Issue due) {
   seq.prompt_tokens = req.prompt_tokens;
   seq.output_tokens = req.output_tokens;
   if (!req.hash_ids.empty() && req.hash_block_tokens > 0) {
-    // Its content identity, for prefix caching; never past the prompt (over_length may clip it).
+    // Its content identity, for prefix caching: the prompt, and the output where the workload
+    // knows it (a conversation's next turn holds it); never past either (over_length may clip).
     seq.content_ids.assign(req.hash_ids.begin(), req.hash_ids.end());
     seq.content_unit = req.hash_block_tokens;
-    seq.content_tokens = std::min({req.hash_tokens, req.prompt_tokens,
+    seq.content_tokens = std::min({req.hash_tokens, req.prompt_tokens + (outcome.clipped ? 0 : req.output_tokens),
                                    static_cast<std::int64_t>(req.hash_ids.size()) * req.hash_block_tokens});
   }
   // Routers choose among the replicas that take arrivals and could ever hold the request (in a

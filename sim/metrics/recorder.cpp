@@ -77,12 +77,13 @@ Recorder::Recorder(RunInfo info, std::string out_dir)
   csv_clients_ = active_.has_feature("closed_loop");
   csv_clip_ = active_.has_feature("over_length_clip");
   csv_cached_ = active_.has_feature("prefix_cache");
+  csv_sessions_ = active_.has_feature("sessions");
   requests_csv_ = std::make_unique<AtomicFile>(file("requests.csv"));
   requests_csv_->print(
       "id,arrival_s,first_scheduled_s,first_token_s,completion_s,prompt_tokens,output_tokens,replica,preemptions,status,"
-      "reason{}{}{}\n",
+      "reason{}{}{}{}\n",
       csv_clients_ ? ",client,think_s" : "", csv_clip_ ? ",original_prompt_tokens,original_output_tokens,clipped" : "",
-      csv_cached_ ? ",cached_tokens" : "");
+      csv_cached_ ? ",cached_tokens" : "", csv_sessions_ ? ",session,turn,think_s" : "");
   log_.add_sink([this](const RequestRecord& r) { write_request_line(r); });
   if (info_.output.timeline) {
     timeline_ = std::make_unique<AtomicFile>(file("timeline.json"));
@@ -151,6 +152,8 @@ void Recorder::on_arrival(const Request& request, double now, const ArrivalFacts
   r.arrival = now;
   r.prompt_tokens = request.prompt_tokens;
   r.output_tokens = request.output_tokens;
+  r.session = request.session;
+  r.turn = request.turn;
   r.facts = facts;
 }
 
@@ -160,6 +163,8 @@ void Recorder::on_drop(const Request& request, double now, std::string reason, c
   r.completion = now;
   r.prompt_tokens = request.prompt_tokens;
   r.output_tokens = request.output_tokens;
+  r.session = request.session;
+  r.turn = request.turn;
   r.facts = facts;
   r.status = RequestStatus::dropped;
   r.reason = std::move(reason);
@@ -314,6 +319,7 @@ void Recorder::write_request_line(const RequestRecord& r) {
     requests_csv_->print(",{},{},{}", r.facts.original_prompt_tokens, r.facts.original_output_tokens,
                          r.facts.clipped ? "true" : "false");
   if (csv_cached_) requests_csv_->print(",{}", r.cached_tokens);
+  if (csv_sessions_) requests_csv_->print(",{},{},{}", r.session, r.turn, t(r.facts.think));
   requests_csv_->write("\n");
 }
 

@@ -34,6 +34,8 @@ struct RequestRecord {
   int completion_replica = -1;  ///< where it finished (its decode instance under P/D disaggregation)
   int preemptions = 0;
   std::int64_t cached_tokens = 0;  ///< prompt tokens found in the prefix cache when first admitted
+  std::int64_t session = -1;       ///< multi-turn sessions: its conversation and turn
+  std::int32_t turn = 0;
   RequestStatus status = RequestStatus::pending;
   std::string reason;  ///< why it was rejected or dropped
   ArrivalFacts facts;

@@ -85,8 +85,10 @@ void place_on_node(Scenario& sc, ReplicaPlan& plan, const Pool& pool, std::size_
                                  (slot + 1) * pool.tensor_parallel, spec->name, reserved / 1e9, name, tier->capacity / 1e9));
       const auto blocks = static_cast<std::int64_t>(std::floor(request.bytes_per_device / block_bytes));
       const std::string device_tier = plan.device_tiers.front().substr(prefix.size());
+      // In the pieces the policy copies a block in (block devices are slower in small requests).
+      const double piece = plan.kv->copy_cost({.tokens = plan.kv->block_size(), .blocks = 1}).request_size;
       bound.push_back({plan.kv->store().add_tier(prefix + name, blocks), name,
-                       spec->topology.idle_transfer_time(name, device_tier, block_bytes, block_bytes)});
+                       spec->topology.idle_transfer_time(name, device_tier, block_bytes, piece)});
     }
     return bound;
   };

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "support.hpp"
@@ -204,6 +205,61 @@ TEST_CASE("prefix cache offload: bad offload input exits 2 naming the key", "[e2
            {"policies.kv_cache.offload.write=sometimes", "policies.kv_cache.offload.write"},
            {"policies.kv_cache.offload.load=never", "policies.kv_cache.offload.load"},
            {"'policies.kv_cache.offload.per_piece=-1 us'", "policies.kv_cache.offload.per_piece"}}) {
+    INFO(c.set);
+    const auto r = test::run_hetsim("run --quiet '" + sc + "' --out '" + dir.file("out") + "' --set " + c.set);
+    INFO(r.output);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Contains(c.expect));
+  }
+}
+
+TEST_CASE("prefix cache sessions: each turn finds the whole previous turn cached, prompt and output", "[e2e][prefix][sessions]") {
+  test::TempDir dir("prefix_sessions");
+  // Few short conversations on one H100: nothing is ever evicted.
+  const auto sc = dir.write("sessions.yaml",
+                            "model: llama-3-8b\ncluster: {device: h100-sxm5-80gb, replicas: 1}\n"
+                            "policies:\n  kv_cache: {impl: prefix_caching}\n"
+                            "workload:\n  source: sessions\n  sessions: 30\n  arrival: {rate: 1}\n  turns: 3\n"
+                            "  new_tokens: {dist: uniform, min: 50, max: 400}\n  output_tokens: {dist: uniform, min: 20, max: 200}\n"
+                            "  think_time: 2 s\n");
+  const Run r = run(sc, dir, "out");
+  REQUIRE(r.requests.size() == 90);
+  std::map<std::int64_t, std::map<int, const std::map<std::string, std::string>*>> turns;
+  for (const auto& q : r.requests) turns[std::stoll(q.at("session"))][std::stoi(q.at("turn"))] = &q;
+  REQUIRE(turns.size() == 30);
+  for (const auto& [s, t] : turns) {
+    REQUIRE(t.size() == 3);
+    CHECK(std::stoll(t.at(0)->at("cached_tokens")) == 0);
+    for (int k = 1; k < 3; ++k) {
+      const auto& prev = *t.at(k - 1);
+      const auto& cur = *t.at(k);
+      // The previous turn computed its prompt and all but its last output token: every full
+      // block of those is found (the next prompt starts with exactly them).
+      const std::int64_t computed = std::stoll(prev.at("prompt_tokens")) + std::stoll(prev.at("output_tokens")) - 1;
+      CHECK(std::stoll(cur.at("cached_tokens")) == computed / 16 * 16);
+      // Sent 2 s after the previous turn completed.
+      CHECK(std::stod(cur.at("arrival_s")) == Approx(std::stod(prev.at("completion_s")) + 2.0).margin(1e-9));
+      CHECK(std::stod(cur.at("think_s")) == 2.0);
+    }
+  }
+  CHECK(r.summary.at("prefix_cache").at("hit_rate").get<double>() > 0.4);
+}
+
+TEST_CASE("sessions: bad sessions input exits 2 naming the key", "[e2e][sessions][errors]") {
+  test::TempDir dir("sessions_bad");
+  const auto sc = dir.write("sessions.yaml",
+                            "model: llama-3-8b\ncluster: {device: h100-sxm5-80gb, replicas: 1}\n"
+                            "workload:\n  source: sessions\n  sessions: 3\n  arrival: {rate: 1}\n  turns: 3\n"
+                            "  new_tokens: 100\n  output_tokens: 10\n  think_time: 2 s\n");
+  struct Case {
+    std::string set, expect;
+  };
+  for (const Case& c : std::vector<Case>{{"workload.concurrency=4", "workload.concurrency"},
+                                         {"workload.sessions=0", "workload.sessions"},
+                                         {"workload.system_prompt=-1", "workload.system_prompt"},
+                                         {"workload.turns=0", "workload.turns"},
+                                         {"'workload.think_time={dist: exponential}'", "workload.think_time"},
+                                         {"workload.arrival.rate=0", "workload.arrival.rate"}}) {
     INFO(c.set);
     const auto r = test::run_hetsim("run --quiet '" + sc + "' --out '" + dir.file("out") + "' --set " + c.set);
     INFO(r.output);
