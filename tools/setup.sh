@@ -10,6 +10,7 @@ packages=(cmake g++ make pkg-config libsimgrid-dev libboost-graph-dev libyaml-cp
           catch2 libcli11-dev nlohmann-json3-dev
           zlib1g-dev                # gzip-compressed PyTorch profiler (Kineto) traces
           protobuf-compiler libprotobuf-dev   # Chakra execution traces (workload/exec_trace/chakra_et.proto)
+          libabsl-dev               # absl::flat_hash_map: the KV store's content-hash index (prefix caching)
           openmpi-bin procps        # sweeps: the mpirun test; kill for the resume test
           python3-matplotlib        # hetsim report (tools/report.py runs on /usr/bin/python3)
           chromium                  # the report test opens the HTML page headless

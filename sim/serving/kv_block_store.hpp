@@ -9,9 +9,10 @@
 //
 // A block whose reference count drops to zero is free; if it carries a hash it stays cached (and
 // findable) until its slot is needed, least recently freed first.
+#include <absl/container/flat_hash_map.h>
+
 #include <cstdint>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 namespace hetsim::serving {
@@ -96,7 +97,7 @@ class KvBlockStore {
     std::int64_t capacity = 0, used = 0, cached = 0;
     std::vector<BlockId> never_used;  ///< released blocks without a hash: reused first
     BlockId lru_head = -1, lru_tail = -1;
-    std::unordered_map<std::uint64_t, BlockId> by_hash;
+    absl::flat_hash_map<std::uint64_t, BlockId> by_hash;
   };
   void lru_remove(Tier& t, BlockId b);
   /// Drops b's hash from the tier's index, if the index still leads to b.
