@@ -10,6 +10,7 @@
 #include "sim/core/registry.hpp"
 #include "sim/core/rng.hpp"
 #include "sim/core/units.hpp"
+#include "workload/arrival_process.hpp"
 #include "workload/length_distribution.hpp"
 #include "workload/think_time.hpp"
 #include "workload/workload_source.hpp"
@@ -23,8 +24,7 @@ constexpr std::int32_t kIdTokens = 64;
 struct SessionSpec {
   std::int64_t sessions = 0;
   double duration = 0;  ///< or: sessions start until this time
-  std::string process;
-  double rate = 1, cv = 1;
+  ArrivalProcess arrival;
   LengthDistribution turns, new_tokens, output_tokens;
   ThinkTime think;
   std::int64_t system_prompt = 0;
@@ -38,15 +38,14 @@ class SessionStream final : public RequestStream {
         starts_(seed, "workload.sessions.arrivals"),
         turns_(seed, "workload.sessions.turns"),
         lengths_(seed, "workload.sessions.lengths"),
-        think_(seed, "workload.think_time"),
-        shape_(1.0 / (spec_->cv * spec_->cv)) {}
+        think_(seed, "workload.think_time") {}
 
   std::optional<Request> next() override {
     if (turn_ == turn_count_) {
       // The next session.
       const SessionSpec& s = *spec_;
       if (s.sessions > 0 && session_ + 1 >= s.sessions) return std::nullopt;
-      const double gap = s.process == "poisson" ? starts_.exponential(s.rate) : starts_.gamma(shape_, 1.0 / (s.rate * shape_));
+      const double gap = s.arrival.gap(starts_);
       if (s.duration > 0 && start_ + gap > s.duration) return std::nullopt;
       ++session_;
       start_ += gap;
@@ -83,7 +82,6 @@ class SessionStream final : public RequestStream {
  private:
   std::shared_ptr<const SessionSpec> spec_;
   Rng starts_, turns_, lengths_, think_;
-  double shape_;
   double start_ = 0;
   std::int64_t session_ = -1, turn_ = 0, turn_count_ = 0, history_ = 0, count_ = 0;
 };
@@ -99,10 +97,7 @@ class SessionSource final : public WorkloadSource {
     if (by_count) spec->sessions = cfg.get<std::int64_t>("sessions").in_range(1, 1LL << 32);
     if (cfg.has("duration")) spec->duration = cfg.quantity("duration", units::Dim::time).positive();
     if (!by_count && spec->duration <= 0) cfg.fail("expected 'sessions' (a count) or 'duration' (when the last may start)");
-    const auto arrival = cfg.child("arrival");
-    spec->process = arrival.get<std::string>("process").default_to("poisson").one_of({"poisson", "gamma"});
-    spec->rate = arrival.get<double>("rate").in_range(1e-9, 1e9);
-    spec->cv = spec->process == "gamma" ? arrival.get<double>("cv").default_to(1.0).in_range(0.01, 100.0).value() : 1.0;
+    spec->arrival = ArrivalProcess::parse(cfg.child("arrival"));
     spec->system_prompt = cfg.get<std::int64_t>("system_prompt").default_to(0).in_range(0, 1 << 24);
     spec_ = spec;
   }

@@ -10,6 +10,7 @@
 
 #include "sim/core/registry.hpp"
 #include "sim/core/rng.hpp"
+#include "workload/arrival_process.hpp"
 #include "workload/arrivals.hpp"
 #include "workload/length_distribution.hpp"
 #include "workload/shared_prefix.hpp"
@@ -21,8 +22,8 @@ namespace {
 /// What the workload section asks for; shared by the source and the streams it opens.
 struct SyntheticSpec {
   LengthDistribution prompt, output;
-  std::string process;
-  double rate = 1, cv = 1, duration = 0;
+  ArrivalProcess arrival;
+  double duration = 0;
   std::int64_t num_requests = 0;
   bool closed_loop = false;  ///< lengths only: arrival times come from the simulation
   std::optional<SharedPrefixes> prefixes;  ///< workload.shared_prefix
@@ -37,8 +38,7 @@ class SyntheticStream final : public RequestStream {
         arrivals_(seed, "workload.arrivals"),
         prompts_(seed, "workload.prompt_tokens"),
         outputs_(seed, "workload.output_tokens"),
-        prefix_rng_(seed, "workload.shared_prefix"),
-        shape_(1.0 / (spec_->cv * spec_->cv)) {
+        prefix_rng_(seed, "workload.shared_prefix") {
     if (spec_->prefixes) drawn_ = spec_->prefixes->draw(seed);
   }
 
@@ -46,8 +46,7 @@ class SyntheticStream final : public RequestStream {
     if (done_) return std::nullopt;
     const SyntheticSpec& s = *spec_;
     if (!s.closed_loop) {
-      const double gap = s.process == "poisson" ? arrivals_.exponential(s.rate) : arrivals_.gamma(shape_, 1.0 / (s.rate * shape_));
-      t_ += gap;
+      t_ += s.arrival.gap(arrivals_);
     }
     if ((s.num_requests > 0 && count_ >= s.num_requests) || (s.duration > 0 && t_ > s.duration)) {
       done_ = true;
@@ -66,7 +65,6 @@ class SyntheticStream final : public RequestStream {
   std::shared_ptr<const SyntheticSpec> spec_;
   Rng arrivals_, prompts_, outputs_, prefix_rng_;
   SharedPrefixes::Drawn drawn_;
-  double shape_;
   double t_ = 0;
   std::int64_t count_ = 0;
   bool done_ = false;
@@ -91,10 +89,7 @@ class SyntheticSource final : public WorkloadSource {
       spec->num_requests = cfg.get<std::int64_t>("num_requests").in_range(1, 1LL << 32);
       return;
     }
-    const auto arrival = cfg.child("arrival");
-    spec->process = arrival.get<std::string>("process").default_to("poisson").one_of({"poisson", "gamma"});
-    spec->rate = arrival.get<double>("rate").in_range(1e-9, 1e9);
-    spec->cv = spec->process == "gamma" ? arrival.get<double>("cv").default_to(1.0).in_range(0.01, 100.0).value() : 1.0;
+    spec->arrival = ArrivalProcess::parse(cfg.child("arrival"));
     const bool by_count = cfg.has("num_requests");
     if (by_count) spec->num_requests = cfg.get<std::int64_t>("num_requests").in_range(1, 1LL << 32);
     if (cfg.has("duration")) spec->duration = cfg.quantity("duration", units::Dim::time).positive();

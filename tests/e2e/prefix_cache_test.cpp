@@ -46,6 +46,21 @@ std::int64_t column_sum(const std::vector<std::map<std::string, std::string>>& r
   return sum;
 }
 
+struct BadInput {
+  std::string set, expect;
+};
+
+/// Each `--set` of `cases` makes `scenario` exit 2 with a message containing its expectation.
+void expect_exit_2(const std::string& scenario, const test::TempDir& dir, const std::vector<BadInput>& cases) {
+  for (const BadInput& c : cases) {
+    INFO(c.set);
+    const auto r = test::run_hetsim("run --quiet '" + scenario + "' --out '" + dir.file("out") + "' --set " + c.set);
+    INFO(r.output);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Contains(c.expect));
+  }
+}
+
 }  // namespace
 
 TEST_CASE("prefix cache: as the hit rate rises, prefill tokens and TTFT fall, and tokens are conserved", "[e2e][prefix]") {
@@ -111,22 +126,13 @@ TEST_CASE("prefix cache: same scenario and seed give identical bytes, also under
 TEST_CASE("prefix cache: bad shared_prefix input exits 2 naming the key", "[e2e][prefix][errors]") {
   test::TempDir dir("prefix_bad");
   const auto sc = shared_prefix_scenario(dir, "{impl: prefix_caching}", 16);
-  struct Case {
-    std::string set, expect;
-  };
-  for (const Case& c : std::vector<Case>{{"workload.shared_prefix.groups=0", "workload.shared_prefix.groups"},
-                                         {"workload.shared_prefix.fraction=1.5", "workload.shared_prefix.fraction"},
-                                         {"workload.shared_prefix.popularity=pareto", "workload.shared_prefix.popularity"},
-                                         {"workload.shared_prefix.zipf_s=2", "workload.shared_prefix.zipf_s"},
-                                         {"policies.kv_cache.impl=prefix_cachin", "did you mean 'prefix_caching'"},
-                                         {"policies.kv_cache.impl=radix --set policies.preemption.impl=swap",
-                                          "policies.preemption: this preemption policy moves KV to another tier"}}) {
-    INFO(c.set);
-    const auto r = test::run_hetsim("run --quiet '" + sc + "' --out '" + dir.file("out") + "' --set " + c.set);
-    INFO(r.output);
-    CHECK(r.exit_code == 2);
-    CHECK_THAT(r.output, Contains(c.expect));
-  }
+  expect_exit_2(sc, dir, {{"workload.shared_prefix.groups=0", "workload.shared_prefix.groups"},
+                          {"workload.shared_prefix.fraction=1.5", "workload.shared_prefix.fraction"},
+                          {"workload.shared_prefix.popularity=pareto", "workload.shared_prefix.popularity"},
+                          {"workload.shared_prefix.zipf_s=2", "workload.shared_prefix.zipf_s"},
+                          {"policies.kv_cache.impl=prefix_cachin", "did you mean 'prefix_caching'"},
+                          {"policies.kv_cache.impl=radix --set policies.preemption.impl=swap",
+                           "policies.preemption: this preemption policy moves KV to another tier"}});
 }
 
 namespace {
@@ -192,25 +198,15 @@ TEST_CASE("prefix cache offload: a hit in host DRAM loads over PCIe at bytes / b
 TEST_CASE("prefix cache offload: bad offload input exits 2 naming the key", "[e2e][prefix][offload][errors]") {
   test::TempDir dir("prefix_offload_bad");
   const auto sc = offload_scenario(dir, "");
-  struct Case {
-    std::string set, expect;
-  };
-  for (const Case& c : std::vector<Case>{
-           {"'policies.kv_cache.offload.tiers=[{tier: nvme9, capacity: 1 GiB}]'", "has no such tier"},
-           {"'policies.kv_cache.offload.tiers=[{tier: gpu0.hbm, capacity: 1 GiB}]'", "expected a non-HBM tier"},
-           {"'policies.kv_cache.offload.tiers=[]'", "policies.kv_cache.offload.tiers"},
-           {"'policies.kv_cache.offload.tiers=[{tier: host.dram, capacity: 1 KiB}]'", "at least one KV block"},
-           {"'policies.kv_cache.offload.tiers=[{tier: host.dram, capacity: 10 TB}]' --set cluster.node=hgx-h100",
-            "more than host.dram holds"},
-           {"policies.kv_cache.offload.write=sometimes", "policies.kv_cache.offload.write"},
-           {"policies.kv_cache.offload.load=never", "policies.kv_cache.offload.load"},
-           {"'policies.kv_cache.offload.per_piece=-1 us'", "policies.kv_cache.offload.per_piece"}}) {
-    INFO(c.set);
-    const auto r = test::run_hetsim("run --quiet '" + sc + "' --out '" + dir.file("out") + "' --set " + c.set);
-    INFO(r.output);
-    CHECK(r.exit_code == 2);
-    CHECK_THAT(r.output, Contains(c.expect));
-  }
+  expect_exit_2(sc, dir, {{"'policies.kv_cache.offload.tiers=[{tier: nvme9, capacity: 1 GiB}]'", "has no such tier"},
+                          {"'policies.kv_cache.offload.tiers=[{tier: gpu0.hbm, capacity: 1 GiB}]'", "expected a non-HBM tier"},
+                          {"'policies.kv_cache.offload.tiers=[]'", "policies.kv_cache.offload.tiers"},
+                          {"'policies.kv_cache.offload.tiers=[{tier: host.dram, capacity: 1 KiB}]'", "at least one KV block"},
+                          {"'policies.kv_cache.offload.tiers=[{tier: host.dram, capacity: 10 TB}]' --set cluster.node=hgx-h100",
+                           "more than host.dram holds"},
+                          {"policies.kv_cache.offload.write=sometimes", "policies.kv_cache.offload.write"},
+                          {"policies.kv_cache.offload.load=never", "policies.kv_cache.offload.load"},
+                          {"'policies.kv_cache.offload.per_piece=-1 us'", "policies.kv_cache.offload.per_piece"}});
 }
 
 TEST_CASE("prefix cache sessions: each turn finds the whole previous turn cached, prompt and output", "[e2e][prefix][sessions]") {
@@ -251,19 +247,10 @@ TEST_CASE("sessions: bad sessions input exits 2 naming the key", "[e2e][sessions
                             "model: llama-3-8b\ncluster: {device: h100-sxm5-80gb, replicas: 1}\n"
                             "workload:\n  source: sessions\n  sessions: 3\n  arrival: {rate: 1}\n  turns: 3\n"
                             "  new_tokens: 100\n  output_tokens: 10\n  think_time: 2 s\n");
-  struct Case {
-    std::string set, expect;
-  };
-  for (const Case& c : std::vector<Case>{{"workload.concurrency=4", "workload.concurrency"},
-                                         {"workload.sessions=0", "workload.sessions"},
-                                         {"workload.system_prompt=-1", "workload.system_prompt"},
-                                         {"workload.turns=0", "workload.turns"},
-                                         {"'workload.think_time={dist: exponential}'", "workload.think_time"},
-                                         {"workload.arrival.rate=0", "workload.arrival.rate"}}) {
-    INFO(c.set);
-    const auto r = test::run_hetsim("run --quiet '" + sc + "' --out '" + dir.file("out") + "' --set " + c.set);
-    INFO(r.output);
-    CHECK(r.exit_code == 2);
-    CHECK_THAT(r.output, Contains(c.expect));
-  }
+  expect_exit_2(sc, dir, {{"workload.concurrency=4", "workload.concurrency"},
+                          {"workload.sessions=0", "workload.sessions"},
+                          {"workload.system_prompt=-1", "workload.system_prompt"},
+                          {"workload.turns=0", "workload.turns"},
+                          {"'workload.think_time={dist: exponential}'", "workload.think_time"},
+                          {"workload.arrival.rate=0", "workload.arrival.rate"}});
 }
