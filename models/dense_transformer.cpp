@@ -22,7 +22,7 @@ std::string_view intern(std::string name) {
 struct Bytes {
   double w, a, kv, c;  ///< linear-layer weights, activations (and unquantized weights), KV cache, collectives
   explicit Bytes(const Precision& p)
-      : w(bytes_per_element(p.weights)), a(bytes_per_element(p.activations)), kv(bytes_per_element(p.kv)),
+      : w(bytes_per_element(p.weights)), a(bytes_per_element(p.activations)), kv(p.kv_bytes_per_element()),
         c(bytes_per_element(p.comm)) {}
 };
 
@@ -196,19 +196,23 @@ class DenseTransformer final : public GraphBuilder {
     const double L = s.L, hd = s.hd, heads = s.heads, kv_heads = s.kv_heads, ba = by.a, bkv = by.kv;
     // Q and O are activations; the K/V read from and written to the cache are in the KV dtype (an
     // FP8 cache halves them; the kernel dequantizes and computes in the activation dtype).
+    // A quantized cache (kv_quant) costs dequant_flops per K/V element the kernel reads.
+    const double dequant = m.precision.kv_quant.bits > 0 ? m.precision.kv_quant.dequant_flops * 2 * kv_heads * hd : 0.0;
     if (batch.prefill_tokens > 0) {
       // Causal attention over each chunk and its cached context: QK^T and PV are 2 FLOPs per
       // multiply-add each, per head and head dim (FlashAttention's count). Bytes at the I/O lower
       // bound: read Q, write O, read K and V of every attended token once, write the chunk's new K and V.
       const double tokens = static_cast<double>(batch.prefill_tokens);
-      out.push_back(attention("attention_prefill", OpClass::attention_prefill, act, 4 * hd * heads * batch.prefill_attn_pairs,
+      out.push_back(attention("attention_prefill", OpClass::attention_prefill, act,
+                              4 * hd * heads * batch.prefill_attn_pairs + dequant * batch.prefill_kv_read_tokens,
                               2 * tokens * heads * hd * ba, 2 * kv_heads * hd * bkv * (batch.prefill_kv_read_tokens + tokens), L));
       out.back().units = static_cast<double>(batch.prefill_chunks) * heads;
     }
     if (batch.decode_seqs > 0) {
       // One query per sequence against its whole context: memory-bound on the KV read.
       const double seqs = static_cast<double>(batch.decode_seqs);
-      out.push_back(attention("attention_decode", OpClass::attention_decode, act, 4 * hd * heads * batch.decode_context_tokens,
+      out.push_back(attention("attention_decode", OpClass::attention_decode, act,
+                              4 * hd * heads * batch.decode_context_tokens + dequant * batch.decode_context_tokens,
                               2 * seqs * heads * hd * ba, 2 * kv_heads * hd * bkv * (batch.decode_context_tokens + seqs), L));
     }
   }

@@ -78,7 +78,7 @@ double ModelSpec::weight_bytes_per_device(int tp) const {
 }
 
 double ModelSpec::kv_bytes_per_token(int tp) const {
-  return 2.0 * num_hidden_layers * kv_heads_per_device(tp) * head_dim * bytes_per_element(precision.kv);
+  return 2.0 * num_hidden_layers * kv_heads_per_device(tp) * head_dim * precision.kv_bytes_per_element();
 }
 
 std::string ModelSpec::tensor_parallel_problem(int tp) const {

@@ -56,6 +56,8 @@ std::string Precision::describe() const {
   std::string out;
   for (const auto& [key, member] : kKinds)
     out += fmt::format("{}{} {}", out.empty() ? "" : ", ", key, to_string(this->*member));
+  if (kv_quant.bits > 0)
+    out += fmt::format(", kv quantized to {} bits in groups of {}", kv_quant.bits, kv_quant.group_size);
   return out;
 }
 
@@ -66,7 +68,7 @@ Precision default_precision(DType torch_dtype) {
   // "2x reduction in model memory requirements and up to a 1.6x improvement in throughput"; "all
   // Linear modules (except for the final lm_head) have their weights quantized" (v0.5.4 edition),
   // and the KV cache stays in the model dtype unless --kv-cache-dtype fp8 is given.
-  if (is_8bit(torch_dtype)) return {torch_dtype, torch_dtype, DType::bf16, DType::bf16, DType::bf16};
+  if (is_8bit(torch_dtype)) return {torch_dtype, torch_dtype, DType::bf16, DType::bf16, DType::bf16, {}};
   // A 16- or 32-bit checkpoint runs in its own dtype throughout (the behaviour before precision existed).
   return Precision::all(torch_dtype);
 }
@@ -74,7 +76,7 @@ Precision default_precision(DType torch_dtype) {
 Precision parse_precision(const config::Node& model, DType torch_dtype) {
   Precision p = default_precision(torch_dtype);
   const auto given = model.maybe("precision");
-  const std::string forms = " (or a map with keys preset, weights, gemm, activations, kv, comm)";
+  const std::string forms = " (or a map with keys preset, weights, gemm, activations, kv, comm, kv_quant)";
   if (given) {
     if (given->is_map()) {
       // Map form: an optional short form as its base (`preset`, which is also what `--set
@@ -86,6 +88,13 @@ Precision parse_precision(const config::Node& model, DType torch_dtype) {
         if (!given->has(key)) continue;
         const std::string text = given->get<std::string>(key).required();
         p.*member = key == "gemm" ? parse_one(*given, key, text, kMath) : parse_one(*given, key, text, kStorage);
+      }
+      if (given->has("kv_quant")) {
+        const config::Node q = given->child("kv_quant");
+        p.kv_quant.bits = q.get<int>("bits").in_range(1, 8);
+        p.kv_quant.group_size = q.get<int>("group_size").default_to(32).in_range(1, 1 << 20);
+        p.kv_quant.group_bytes = q.get<double>("group_bytes").default_to(4.0).in_range(0.0, 1024.0);
+        p.kv_quant.dequant_flops = q.get<double>("dequant_flops").default_to(2.0).in_range(0.0, 1e6);
       }
     } else if (given->is_scalar()) {
       const std::string text = model.get<std::string>("precision").required();
@@ -100,6 +109,14 @@ Precision parse_precision(const config::Node& model, DType torch_dtype) {
   if (given || !p.uniform()) {
     YAML::Node resolved(YAML::NodeType::Map);
     for (const auto& [key, member] : kKinds) resolved[std::string(key)] = std::string(to_string(p.*member));
+    if (p.kv_quant.bits > 0) {
+      YAML::Node q(YAML::NodeType::Map);
+      q["bits"] = p.kv_quant.bits;
+      q["group_size"] = p.kv_quant.group_size;
+      q["group_bytes"] = p.kv_quant.group_bytes;
+      q["dequant_flops"] = p.kv_quant.dequant_flops;
+      resolved["kv_quant"] = q;
+    }
     model.resolved()["precision"] = resolved;
   }
   return p;

@@ -24,11 +24,30 @@ struct Precision {
   /// Payload of the activation collectives (tensor-, sequence- and context-parallel).
   DType comm = DType::bf16;
 
+  /// KV cache quantized below a dtype (`kv_quant`; KIVI, Liu et al. ICML'24: asymmetric
+  /// quantization in groups, each with a 16-bit scale and zero point). When `bits` > 0 it replaces
+  /// `kv` as the KV storage: bits per element plus `group_bytes` per `group_size` elements, and
+  /// attention spends `dequant_flops` per element it reads to dequantize.
+  struct KvQuant {
+    int bits = 0;  ///< 0: not quantized
+    int group_size = 32;
+    double group_bytes = 4;
+    double dequant_flops = 2;
+    bool operator==(const KvQuant&) const = default;
+  };
+  KvQuant kv_quant;
+
+  /// Bytes one KV element takes in the cache (and in its reads, writes and transfers).
+  double kv_bytes_per_element() const {
+    return kv_quant.bits > 0 ? kv_quant.bits / 8.0 + kv_quant.group_bytes / kv_quant.group_size : bytes_per_element(kv);
+  }
+
   /// Every kind in `d`.
-  static Precision all(DType d) { return {d, d, d, d, d}; }
+  static Precision all(DType d) { return {d, d, d, d, d, {}}; }
   /// Whether all five kinds are the same dtype (no mixed precision to report).
   bool uniform() const { return *this == all(weights); }
-  /// "weights fp8, gemm fp8, activations bf16, kv fp8, comm bf16".
+  /// "weights fp8, gemm fp8, activations bf16, kv fp8, comm bf16" (", kv quantized to 4 bits in
+  /// groups of 32" with kv_quant).
   std::string describe() const;
   bool operator==(const Precision&) const = default;
 };

@@ -110,3 +110,15 @@ TEST_CASE("precision: hetsim list shows a catalog entry's precision when one is 
   const auto plain = test::run_hetsim("list");
   CHECK_THAT(plain.output, !Contains("precision"));
 }
+
+TEST_CASE("precision: a 4-bit KV cache holds 3.2x the blocks of a BF16 one, an 8-bit one 1.6x the FP8 ones' bytes",
+          "[e2e][precision]") {
+  test::TempDir dir("precision_kvq");
+  const Run bf16 = run(dir, "bf16", "");
+  const Run q4 = run(dir, "q4", "--set model.precision.kv_quant.bits=4");
+  const Run fp8 = run(dir, "fp8", "--set model.precision.kv=fp8");
+  // Bytes per element: 2 (BF16), 1 (FP8), 0.5 + 4 / 32 (INT4 with a scale and zero point per 32).
+  CHECK(std::abs(static_cast<double>(kv_blocks(q4)) - 3.2 * static_cast<double>(kv_blocks(bf16))) <= 4);
+  CHECK(std::abs(static_cast<double>(kv_blocks(q4)) - 1.6 * static_cast<double>(kv_blocks(fp8))) <= 2);
+  CHECK_THAT(q4.output, Contains("kv quantized to 4 bits in groups of 32"));
+}

@@ -179,6 +179,42 @@ TEST_CASE("precision: an FP8 KV cache halves KV bytes per token and the KV bytes
   CHECK(attn.kv.bytes * attn.repeat == Approx(kv8.kv_bytes_per_token(1) * (4000 + 2)));
 }
 
+TEST_CASE("precision: a KV cache quantized in groups (kv_quant) stores bits plus group scales and pays to dequantize",
+          "[models][precision]") {
+  const auto bf16 = test::catalog_model("llama-3-8b");
+  // KIVI-style INT4: 4 bits per element plus a 16-bit scale and zero point per group of 32.
+  const auto q4 = model("{preset: llama-3-8b, precision: {kv_quant: {bits: 4, group_size: 32}}}");
+  CHECK(q4.precision.kv_bytes_per_element() == 0.5 + 4.0 / 32);
+  CHECK(q4.kv_bytes_per_token(1) == 2 * 32 * 8 * 128 * 0.625);  // 3.2x less than BF16
+  CHECK(q4.kv_bytes_per_token(1) == bf16.kv_bytes_per_token(1) * 0.625 / 2);
+  CHECK(q4.precision.describe() == "weights bf16, gemm bf16, activations bf16, kv bf16, comm bf16, kv quantized to 4 bits "
+                                   "in groups of 32");
+  const auto ob = ops_for(bf16, mixed_batch(), 1), oq = ops_for(q4, mixed_batch(), 1);
+  const Op& decode_b = find(ob, "attention_decode");
+  const Op& decode_q = find(oq, "attention_decode");
+  CHECK(decode_q.kv.bytes == Approx(decode_b.kv.bytes * 0.625 / 2));
+  CHECK(decode_q.activations.bytes == decode_b.activations.bytes);
+  // 2 FLOPs to dequantize each of the 2 x 8 KV heads x 128 elements of every context token read.
+  CHECK(decode_q.flops - decode_b.flops == Approx(2.0 * 2 * 8 * 128 * 4000));
+  const Op& prefill_b = find(ob, "attention_prefill");
+  const Op& prefill_q = find(oq, "attention_prefill");
+  CHECK(prefill_q.flops > prefill_b.flops);
+  CHECK(prefill_q.kv.bytes < prefill_b.kv.bytes);
+  // A free dequantization costs nothing extra.
+  const auto q4free = model("{preset: llama-3-8b, precision: {kv_quant: {bits: 4, group_size: 32, dequant_flops: 0}}}");
+  CHECK(find(ops_for(q4free, mixed_batch(), 1), "attention_decode").flops == decode_b.flops);
+  // The resolved configuration spells the quantization out.
+  const auto r = resolved("{preset: llama-3-8b, precision: {kv_quant: {bits: 2, group_size: 64}}}");
+  CHECK(r["precision"]["kv_quant"]["bits"].as<int>() == 2);
+  CHECK(r["precision"]["kv_quant"]["group_size"].as<int>() == 64);
+  CHECK(r["precision"]["kv_quant"]["group_bytes"].as<double>() == 4);
+  REQUIRE_THROWS_WITH(model("{preset: llama-3-8b, precision: {kv_quant: {bits: 0}}}"), Contains("model.precision.kv_quant.bits = 0"));
+  REQUIRE_THROWS_WITH(model("{preset: llama-3-8b, precision: {kv_quant: {bits: 4, group_size: 0}}}"),
+                      Contains("model.precision.kv_quant.group_size = 0"));
+  REQUIRE_THROWS_WITH(model("{preset: llama-3-8b, precision: {kv_quant: {bits: 4, group: 8}}}"),
+                      Contains("model.precision.kv_quant.group: unknown key 'group'"));
+}
+
 TEST_CASE("precision: the comm dtype sets collective payloads", "[models][precision]") {
   const auto bf16 = test::catalog_model("llama-3-70b");
   const auto fp32 = model("{preset: llama-3-70b, precision: {comm: fp32}}");
@@ -304,7 +340,7 @@ TEST_CASE("precision: bad values name the key path, the value and the valid ones
                       Contains("model.precision.kv = <map>: expected a string"));
   REQUIRE_THROWS_WITH(model("{preset: llama-3-8b, precision: fp4}"),
                       Contains("model.precision = fp4: expected one of bf16, fp16, fp32, fp8, int8 (or a map with keys "
-                               "preset, weights, gemm, activations, kv, comm)"));
+                               "preset, weights, gemm, activations, kv, comm, kv_quant)"));
   REQUIRE_THROWS_WITH(model("{preset: llama-3-8b, precision: [fp8]}"),
                       Contains("model.precision = <list>: expected a dtype (bf16, fp16, fp32, fp8, int8) (or a map"));
   REQUIRE_THROWS_WITH(model("{preset: llama-3-8b, precision: {preset: fp6, kv: fp8}}"),
