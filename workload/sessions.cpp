@@ -20,6 +20,10 @@ namespace {
 
 /// Tokens one content id describes in a session's stream.
 constexpr std::int32_t kIdTokens = 64;
+/// Bounds that keep a run's workload finite: turns per session, and tokens a conversation may
+/// reach (2^20, beyond any catalog model's context; longer turns would be rejected anyway).
+constexpr std::int64_t kMaxTurns = 1000;
+constexpr std::int64_t kMaxConversationTokens = std::int64_t{1} << 20;
 
 struct SessionSpec {
   std::int64_t sessions = 0;
@@ -51,6 +55,8 @@ class SessionStream final : public RequestStream {
       start_ += gap;
       turn_ = 0;
       turn_count_ = std::max<std::int64_t>(1, s.turns.sample(turns_));
+      if (turn_count_ > kMaxTurns)
+        throw InputError(fmt::format("workload.turns: a session of {} turns; expected at most {}", turn_count_, kMaxTurns));
       history_ = s.system_prompt;
     }
     const SessionSpec& s = *spec_;
@@ -66,6 +72,10 @@ class SessionStream final : public RequestStream {
     // Ids name the session's stream position by position (the system prompt is everyone's), and
     // they run on over the output: the next turn's prompt holds it.
     const std::int64_t described = r.prompt_tokens + r.output_tokens;
+    if (described > kMaxConversationTokens)
+      throw InputError(fmt::format("workload: a conversation reached {} tokens (system_prompt, new_tokens and output_tokens "
+                                   "over its turns); expected at most {}",
+                                   described, kMaxConversationTokens));
     r.hash_block_tokens = kIdTokens;
     r.hash_tokens = described;
     const std::int64_t ids = (described + kIdTokens - 1) / kIdTokens;

@@ -1,7 +1,11 @@
 #include "workload/shared_prefix.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
+
+#include "sim/core/error.hpp"
 
 namespace hetsim::workload {
 
@@ -26,7 +30,14 @@ std::optional<SharedPrefixes> SharedPrefixes::parse(const config::Node& workload
 SharedPrefixes::Drawn SharedPrefixes::draw(std::uint64_t seed) const {
   Rng rng(seed, "workload.shared_prefix.tokens");
   Drawn d;
-  for (std::int64_t g = 0; g < groups_; ++g) d.tokens.push_back(tokens_.sample(rng));
+  // A prefix's content ids are kept per request: bounded like a conversation (2^20 tokens).
+  constexpr std::int64_t kMaxPrefixTokens = std::int64_t{1} << 20;
+  for (std::int64_t g = 0; g < groups_; ++g) {
+    d.tokens.push_back(tokens_.sample(rng));
+    if (d.tokens.back() > kMaxPrefixTokens)
+      throw InputError(fmt::format("workload.shared_prefix.tokens: a prefix of {} tokens; expected at most {}", d.tokens.back(),
+                                   kMaxPrefixTokens));
+  }
   return d;
 }
 

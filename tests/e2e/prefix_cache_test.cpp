@@ -130,6 +130,7 @@ TEST_CASE("prefix cache: bad shared_prefix input exits 2 naming the key", "[e2e]
                           {"workload.shared_prefix.fraction=1.5", "workload.shared_prefix.fraction"},
                           {"workload.shared_prefix.popularity=pareto", "workload.shared_prefix.popularity"},
                           {"workload.shared_prefix.zipf_s=2", "workload.shared_prefix.zipf_s"},
+                          {"workload.shared_prefix.tokens=2000000", "workload.shared_prefix.tokens: a prefix of 2000000 tokens"},
                           {"policies.kv_cache.impl=prefix_cachin", "did you mean 'prefix_caching'"},
                           {"policies.kv_cache.impl=radix --set policies.preemption.impl=swap",
                            "policies.preemption: this preemption policy moves KV to another tier"}});
@@ -251,6 +252,8 @@ TEST_CASE("sessions: bad sessions input exits 2 naming the key", "[e2e][sessions
                           {"workload.sessions=0", "workload.sessions"},
                           {"workload.system_prompt=-1", "workload.system_prompt"},
                           {"workload.turns=0", "workload.turns"},
+                          {"workload.turns=5000", "workload.turns: a session of 5000 turns; expected at most 1000"},
+                          {"workload.new_tokens=600000", "a conversation reached"},
                           {"'workload.think_time={dist: exponential}'", "workload.think_time"},
                           {"workload.arrival.rate=0", "workload.arrival.rate"}});
 }
