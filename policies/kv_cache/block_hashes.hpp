@@ -56,8 +56,19 @@ inline PrefixHit match(const serving::KvBlockStore& store, Sequence& seq, std::i
   return hit;
 }
 
-/// Admits `seq` onto its cached prefix `hit` (what match() found just before): a reference to each
-/// block, counted as computed, and the admission's counts.
+/// `seq`, now holding the blocks of its cached prefix `hit`, counts them as computed (and hashed),
+/// and the admission goes into `counts`.
+inline void admitted(Sequence& seq, const PrefixHit& hit, std::int64_t block_size, PrefixCounts& counts) {
+  seq.hashed_blocks = hit.tokens / block_size;
+  seq.computed = hit.tokens;
+  if (seq.cached_tokens < 0) seq.cached_tokens = hit.tokens;
+  counts.lookup_tokens += seq.known();
+  counts.hit_tokens += hit.tokens;
+  counts.loaded_tokens += hit.loaded_tokens;
+}
+
+/// Admits `seq` onto its cached prefix `hit`, all in device memory (what match() found just
+/// before): a reference to each block, counted as computed.
 inline void take(serving::KvBlockStore& store, Sequence& seq, const PrefixHit& hit, std::int64_t block_size,
                  PrefixCounts& counts) {
   const std::int64_t n = hit.tokens / block_size;
@@ -66,11 +77,7 @@ inline void take(serving::KvBlockStore& store, Sequence& seq, const PrefixHit& h
     if (b < 0) throw InvariantError(fmt::format("sequence {}: cached block {} vanished between lookup and admission", seq.id, i));
     seq.blocks.push_back(b);
   }
-  seq.hashed_blocks = n;
-  seq.computed = hit.tokens;
-  if (seq.cached_tokens < 0) seq.cached_tokens = hit.tokens;
-  counts.lookup_tokens += seq.known();
-  counts.hit_tokens += hit.tokens;
+  admitted(seq, hit, block_size, counts);
 }
 
 /// Full, computed blocks of `seq` that its content describes: those a manager may make findable.

@@ -212,12 +212,7 @@ class PrefixCachingKvManager final : public PagedKvManager {
       s.recompute_seconds += prefill_seconds_per_token_ * static_cast<double>(block_size_);
     }
     stats_[0].hit_tokens += hit.tokens - hit.loaded_tokens;
-    seq.hashed_blocks = static_cast<std::int64_t>(n);
-    seq.computed = hit.tokens;
-    if (seq.cached_tokens < 0) seq.cached_tokens = hit.tokens;
-    prefix_counts_.lookup_tokens += seq.known();
-    prefix_counts_.hit_tokens += hit.tokens;
-    prefix_counts_.loaded_tokens += hit.loaded_tokens;
+    block_hashes::admitted(seq, hit, block_size_, prefix_counts_);
   }
 
   /// Frees `blocks` empty slots in store tier `t` (device or a lower one): its least recently
