@@ -17,8 +17,6 @@ NodeSpec parse_node(const config::Node& node) {
   spec.nics = parse_nics(node, spec.topology);
   for (const auto& t : spec.topology.tiers)
     if (t.kind == TierKind::hbm) spec.device_slots.push_back(t.name);
-  if (spec.device_slots.empty())
-    node.fail_key("tiers", "", "expected at least one tier of kind hbm: the device memories replicas are placed on");
   return spec;
 }
 

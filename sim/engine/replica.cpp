@@ -70,6 +70,14 @@ bool Replica::accept(policies::Sequence& seq, double now) {
 }
 
 void Replica::plan_step(double now, EngineId engine, OpGraph& graph) {
+  if (kv_windows_) {
+    // The first step of a new window closes the last one (its counters as they stand now).
+    if (const std::int64_t w = kv_windows_->window_of(now); w != kv_window_) {
+      kv_windows_->roll(index_, kv_window_, lookup_total_, plan_.kv->tier_stats());
+      kv_window_ = w;
+    }
+  }
+  plan_.kv->advance(now);  // cached KV past its time to live is dropped before anything looks it up
   batch_.clear();
   plan_.scheduler->schedule(queues_, batch_);
   if (batch_.empty())
@@ -101,12 +109,14 @@ void Replica::plan_step(double now, EngineId engine, OpGraph& graph) {
     throw InvariantError(fmt::format("replica {}: KV copies planned but the replica has no node to move them over", index_));
   set_row(now, shape, static_cast<std::int64_t>(batch_.size()), out_tokens, in_tokens);
   const policies::PrefixCounts prefix = plan_.kv->take_prefix_counts();
+  lookup_total_ += prefix.lookup_tokens;
   row_.set(serving_metrics::kPrefixLookupTokens, prefix.lookup_tokens);
   row_.set(serving_metrics::kPrefixHitTokens, prefix.hit_tokens);
   row_.set(serving_metrics::kPrefixLoadedTokens, prefix.loaded_tokens);
   graph.clear();
   // Every TP rank moves its own shard over its own route; the step computes once all have landed.
   move_ids_.clear();
+  layerwise_ids_.clear();
   const auto& store = plan_.kv->store();
   for (const auto& device_tier : plan_.device_tiers)
     for (const auto& t : transfers) {
@@ -119,7 +129,7 @@ void Replica::plan_step(double now, EngineId engine, OpGraph& graph) {
       // The step computes once the others have landed; overlapping ones (write-through copies,
       // demotions between lower tiers) run in the background, contending for the links.
       if (t.overlap) graph.nodes()[id].background = true;
-      else move_ids_.push_back(id);
+      else (t.layerwise ? layerwise_ids_ : move_ids_).push_back(id);
     }
   transfers.clear();
   const double seconds = pricer_.price(shape);
@@ -131,7 +141,17 @@ void Replica::plan_step(double now, EngineId engine, OpGraph& graph) {
                                  "{:g} s limit of simulated time; check the device's compute rates and bandwidths",
                                  index_, plan_.device->name, shape.prefill_tokens, shape.decode_seqs, seconds,
                                  units::kMaxSimulatedSeconds));
-  graph.add_compute("step", engine, seconds, move_ids_);
+  if (layerwise_ids_.empty()) {
+    step_node_ = graph.add_compute("step", engine, seconds, move_ids_);
+    last_layer_node_.reset();
+  } else {
+    // Loads streamed layer by layer: layer i computes once layer i's KV is in, so the step ends at
+    // max(all layers but the last, the loads) + the last layer (a pipeline of `layers` stages).
+    const double last = seconds / static_cast<double>(std::max<std::int64_t>(1, model_.num_hidden_layers));
+    step_node_ = graph.add_compute("step", engine, seconds - last, move_ids_);
+    layerwise_ids_.push_back(step_node_);
+    last_layer_node_ = graph.add_compute("step_last_layer", engine, last, layerwise_ids_);
+  }
   row_.set(serving_metrics::kGpuTime, pricer_.last_gpu());
   row_.set(serving_metrics::kHostTime, pricer_.last_host());
 }
@@ -271,7 +291,11 @@ void Replica::check_batch() {
 }
 
 void Replica::end_step(const OpGraph& graph, double end) {
-  row_.set(serving_metrics::kTransferTime, graph.size() > 1 ? graph.nodes().back().start - row_.start : 0.0);
+  // Waiting for KV copies: before the step computes, and (layer-wise loads) before its last layer.
+  const GraphNode& body = graph.nodes()[step_node_];
+  double waited = body.start - row_.start;
+  if (last_layer_node_) waited += std::max(0.0, graph.nodes()[*last_layer_node_].start - body.end);
+  row_.set(serving_metrics::kTransferTime, waited);
   row_.duration = end - row_.start;
   free_at_ = end;
   recorder_.on_step(row_);
@@ -355,14 +379,19 @@ void Replica::adopt(policies::Sequence& seq, double now) {
   add_outstanding(1);
 }
 
+void Replica::close_kv_window() {
+  if (kv_windows_ && kv_window_ >= 0) kv_windows_->roll(index_, kv_window_, lookup_total_, plan_.kv->tier_stats());
+}
+
 void Replica::check_drained() const {
-  const auto& store = plan_.kv->store();
-  store.audit();
-  for (std::size_t t = 0; t < store.tiers(); ++t)
-    if (store.used(static_cast<serving::KvTierIndex>(t)) != 0)
-      throw InvariantError(fmt::format("replica {}: {} KV blocks of tier {} still referenced after every request ended",
-                                       index_, store.used(static_cast<serving::KvTierIndex>(t)),
-                                       store.tier_name(static_cast<serving::KvTierIndex>(t))));
+  for (const serving::KvBlockStore* store : plan_.kv->stores()) {
+    store->audit();
+    for (std::size_t t = 0; t < store->tiers(); ++t)
+      if (store->used(static_cast<serving::KvTierIndex>(t)) != 0)
+        throw InvariantError(fmt::format("replica {}: {} KV blocks of tier {} still referenced after every request ended",
+                                         index_, store->used(static_cast<serving::KvTierIndex>(t)),
+                                         store->tier_name(static_cast<serving::KvTierIndex>(t))));
+  }
 }
 
 policies::ReplicaLoad Replica::load() const {

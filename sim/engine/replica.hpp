@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <functional>
 #include <tuple>
+#include <optional>
 #include <vector>
 
 #include "hw/cost_model.hpp"
@@ -13,6 +14,7 @@
 #include "models/step_ops.hpp"
 #include "sim/serving/router.hpp"
 #include "sim/serving/scheduler.hpp"
+#include "sim/metrics/kv_tier_windows.hpp"
 #include "sim/metrics/recorder.hpp"
 #include "sim/metrics/serving_metrics.hpp"
 #include "sim/scenario/scenario.hpp"
@@ -62,6 +64,10 @@ class Replica {
   /// block is still referenced (every reference taken was given back).
   void check_drained() const;
   const ReplicaPlan& plan() const { return plan_; }
+  /// Reports the KV tiers to `windows` (kv_tiers.csv) as steps move from window to window.
+  void report_kv_tiers(KvTierWindows* windows) { kv_windows_ = windows; }
+  /// At the end of a run: the last window of kv_tiers.csv closes.
+  void close_kv_window();
   /// Called with a request's id and end time when it completes here (closed-loop clients wait for it).
   void on_complete(std::function<void(std::int64_t id, double end)> listener) { completed_ = std::move(listener); }
   /// Called with each sequence that completed here, once nothing on this instance refers to it
@@ -106,6 +112,12 @@ class Replica {
   policies::ReplicaQueues queues_;
   std::vector<policies::ScheduledItem> batch_;
   std::vector<NodeId> move_ids_;  ///< the step's move nodes (reused: no allocation per step)
+  KvTierWindows* kv_windows_ = nullptr;
+  std::int64_t kv_window_ = -1;      ///< the window of kv_tiers.csv the last step fell in
+  std::int64_t lookup_total_ = 0;    ///< prompt tokens looked up in the prefix cache so far
+  std::vector<NodeId> layerwise_ids_;  ///< of them, loads streamed layer by layer under the compute
+  NodeId step_node_ = 0;                   ///< the step's compute (all of it, or all but its last layer)
+  std::optional<NodeId> last_layer_node_;  ///< the last layer's compute when loads stream layer by layer
   std::uint64_t batch_count_ = 0;  ///< steps planned: marks batched sequences (check_batch)
   StepRow row_;
   // run_steady_decodes' scratch (reused: no allocation per call): when each running sequence

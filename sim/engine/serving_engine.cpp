@@ -39,6 +39,12 @@ class ServingRun final : public serving::ClusterFacade {
     for (std::size_t i = 0; i < sc_.replicas.size(); ++i)
       replicas_.push_back(std::make_unique<Replica>(static_cast<int>(i), sc_.replicas[i], sc_.model, sc_.max_model_len,
                                                     recorder_, &sc_.controllers));
+    // kv_tiers.csv, beside step_windows.csv, for caching KV managers with tiers to report.
+    if (recorder_.info().output.steps != StepOutput::none &&
+        std::any_of(sc_.replicas.begin(), sc_.replicas.end(), [](const ReplicaPlan& p) { return !p.kv->tier_stats().empty(); })) {
+      kv_windows_.emplace(recorder_.info().output.step_window);
+      for (auto& r : replicas_) r->report_kv_tiers(&*kv_windows_);
+    }
     actors_.resize(replicas_.size());
     index_fleet();
     idle_.assign(replicas_.size(), 0);
@@ -66,6 +72,10 @@ class ServingRun final : public serving::ClusterFacade {
     for (auto& r : replicas_) r->check_drained();
     for (const auto& plan : sc_.replicas) recorder_.add_kv_tiers(plan.kv->tier_stats());
     recorder_.finish(end_time_);
+    if (kv_windows_) {
+      for (auto& r : replicas_) r->close_kv_window();
+      recorder_.write_file("kv_tiers.csv", kv_windows_->csv());
+    }
     stats_.peak_sequences = static_cast<std::int64_t>(sequences_.capacity());
     return stats_;
   }
@@ -132,6 +142,7 @@ class ServingRun final : public serving::ClusterFacade {
 
   Scenario& sc_;
   Recorder& recorder_;
+  std::optional<KvTierWindows> kv_windows_;  ///< kv_tiers.csv, when written
   EngineOptions options_;
   bool coalesce_ = false;
   double end_time_ = 0;

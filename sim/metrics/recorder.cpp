@@ -178,7 +178,14 @@ void Recorder::add_kv_tiers(const std::vector<KvTierRecord>& tiers) {
       kv_tiers_.push_back(t);
       continue;
     }
-    it->capacity_blocks += t.capacity_blocks;
+    // A shared store's capacity and expiries are the store's, seen alike from every instance.
+    if (t.shared) {
+      it->capacity_blocks = std::max(it->capacity_blocks, t.capacity_blocks);
+      it->expired_blocks = std::max(it->expired_blocks, t.expired_blocks);
+    } else {
+      it->capacity_blocks += t.capacity_blocks;
+      it->expired_blocks += t.expired_blocks;
+    }
     it->hit_tokens += t.hit_tokens;
     it->written_tokens += t.written_tokens;
     it->evicted_blocks += t.evicted_blocks;

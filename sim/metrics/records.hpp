@@ -48,11 +48,15 @@ struct RequestRecord {
 
 /// What one tier of a caching KV manager did over a run (tokens are one device's shard).
 struct KvTierRecord {
-  std::string name;                  ///< "device", or the node's tier name
+  std::string name;                  ///< "device", the node's tier name, or "STORE/TIER" for a shared store
+  bool shared = false;               ///< one store for all instances (counted once, not per instance)
   std::int64_t capacity_blocks = 0;
+  std::int64_t used_blocks = 0;      ///< referenced by sequences (now: kv_tiers.csv only)
+  std::int64_t cached_blocks = 0;    ///< free, content kept (now: kv_tiers.csv only)
   std::int64_t hit_tokens = 0;       ///< prompt tokens found here (loaded from here, for lower tiers)
   std::int64_t written_tokens = 0;   ///< tokens copied into it (lower tiers)
   std::int64_t evicted_blocks = 0;   ///< cached blocks dropped from it to make room
+  std::int64_t expired_blocks = 0;   ///< cached blocks dropped by the tier's time to live
   double load_seconds = 0;           ///< estimated time of the loads from it, alone on the route
   double recompute_seconds = 0;      ///< estimated time to compute those tokens instead
 };

@@ -215,11 +215,13 @@ Summary summarize(const Recorder& rec) {
     nlohmann::ordered_json tiers = nlohmann::ordered_json::array();
     for (const KvTierRecord& t : rec.kv_tiers())
       tiers.push_back({{"tier", t.name},
+                       {"shared", t.shared},
                        {"capacity_blocks", t.capacity_blocks},
                        {"hit_tokens", t.hit_tokens},
                        {"hit_rate", looked > 0 ? static_cast<double>(t.hit_tokens) / looked : 0.0},
                        {"written_tokens", t.written_tokens},
                        {"evicted_blocks", t.evicted_blocks},
+                       {"expired_blocks", t.expired_blocks},
                        {"load_s_estimate", t.load_seconds},
                        {"recompute_s_estimate", t.recompute_seconds}});
     set(s.run, sm::kPrefixTiers, std::move(tiers));

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "hw/cluster_router.hpp"
 #include "sim/core/catalog.hpp"
 #include "sim/core/error.hpp"
 #include "sim/core/registry.hpp"
@@ -33,9 +34,9 @@ std::shared_ptr<const hw::NodeSpec> parse_pool_node(const config::Node& pool, in
   return spec;
 }
 
-/// Places `plan` (replica `r` of pool `p`) on a node instance and checks its swap tier: each node
-/// holds slots / TP replicas; the swap space of all replicas on a node must fit its tier.
-void place_on_node(Scenario& sc, ReplicaPlan& plan, const Pool& pool, std::size_t p, int r) {
+/// Places `plan` (replica `r` of pool `p`) on a node instance: each node holds slots / TP
+/// replicas. Returns the replica's slot on its node.
+int place_on_node(Scenario& sc, ReplicaPlan& plan, const Pool& pool, std::size_t p, int r) {
   std::shared_ptr<const hw::NodeSpec> spec = pool.node;
   if (!spec) spec = std::make_shared<const hw::NodeSpec>(hw::default_node(*pool.device, pool.tensor_parallel));
   const int per_node = static_cast<int>(spec->device_slots.size()) / pool.tensor_parallel;
@@ -53,42 +54,111 @@ void place_on_node(Scenario& sc, ReplicaPlan& plan, const Pool& pool, std::size_
                                        mem.capacity / 1e9, mem.technology, name, spec->name, spec->source, held.capacity / 1e9));
     plan.device_tiers.push_back(sc.nodes.back().prefix + name);
   }
-  // Tiers policies asked for in the KV store (swap space, offload tiers below device memory):
-  // found on this node, checked, and added to the store under their platform-wide names.
-  const std::string& prefix = sc.nodes[static_cast<std::size_t>(plan.node)].prefix;
+  return slot;
+}
+
+/// The non-HBM tier `name` of `spec` ("" = its first DRAM tier) for request `request`; an
+/// InputError naming the request's key if there is none.
+const hw::MemoryTier& kv_tier_of(const hw::NodeSpec& spec, const policies::KvTierRequest& request, std::string& name) {
+  const config::Node& cfg = request.where;
+  name = request.tier.empty() ? spec.first_dram_tier() : request.tier;
+  const std::string key = request.store.empty() ? request.tier_key : request.tier.empty() ? "store" : "tier";
+  const hw::MemoryTier* tier = spec.topology.tier(name);
+  if (!tier) {
+    std::string names;
+    for (const auto& t : spec.topology.tiers) names += fmt::format("{}{}", names.empty() ? "" : ", ", t.name);
+    cfg.fail_key(key, name.empty() ? request.tier : name,
+                 fmt::format("node '{}' ({}) has no such tier{}; its tiers: {}", spec.name, spec.source,
+                             name.empty() ? " (and no DRAM tier to default to)" : "", names));
+  }
+  if (tier->kind == hw::TierKind::hbm)
+    cfg.fail_key(key, name, fmt::format("expected a non-HBM tier of node '{}' ({}) to keep KV in", spec.name, spec.source));
+  return *tier;
+}
+
+/// A tier of a KV store node of the cluster, shared by every replica that names it: the store is
+/// created by the first replica bound to it (sized from the request's capacity in whole-model KV,
+/// all TP shards of a block together) and reached from each replica's devices over the platform.
+policies::KvTierBinding bind_store(Scenario& sc, ReplicaPlan& plan, const policies::KvTierRequest& request,
+                                   const hw::ClusterRouter* router, double block_bytes, double piece) {
+  const config::Node& cfg = request.where;
+  auto it = std::find_if(sc.kv_stores.begin(), sc.kv_stores.end(), [&](const KvStoreNode& k) { return k.name == request.store; });
+  if (it == sc.kv_stores.end()) {
+    std::string names;
+    for (const auto& k : sc.kv_stores) names += fmt::format("{}{}", names.empty() ? "" : ", ", k.name);
+    cfg.fail_key("store", request.store,
+                 names.empty() ? std::string("the cluster has no KV store nodes; add one under cluster.kv_stores")
+                               : fmt::format("expected a KV store of cluster.kv_stores: {}", names));
+  }
+  KvStoreNode& ks = *it;
+  const NodeInstance& node = sc.nodes[static_cast<std::size_t>(ks.node)];
+  std::string name;
+  const hw::MemoryTier& tier = kv_tier_of(*node.spec, request, name);
+  const std::string full = node.prefix + name;
+  const std::int64_t block_size = plan.kv->block_size();
+  if (!ks.store) {
+    if (request.bytes_per_device > tier.capacity)
+      cfg.fail_key(request.size_key, fmt::format("{:.3g} GB", request.bytes_per_device / 1e9),
+                   fmt::format("more than {} of KV store '{}' holds ({:.1f} GB)", name, ks.name, tier.capacity / 1e9));
+    const double whole_block = sc.model.kv_bytes_per_token(1) * static_cast<double>(block_size);
+    ks.store = std::make_shared<serving::KvBlockStore>(
+        block_size, static_cast<std::int64_t>(std::floor(request.bytes_per_device / whole_block)), full);
+  } else if (ks.store->block_size() != block_size || ks.store->tier_name(serving::kDeviceTier) != full) {
+    cfg.fail_key("store", request.store,
+                 fmt::format("replicas share KV store '{}' with different block sizes or tiers ({} tokens in {}, {} tokens "
+                             "in {}); give every pool the same kv_cache block_size and store tier",
+                             ks.name, ks.store->block_size(), ks.store->tier_name(serving::kDeviceTier), block_size, full));
+  }
+  double seconds = 0;
+  for (const auto& device : plan.device_tiers) {
+    try {
+      seconds = std::max(seconds, router->idle_transfer_time(full, device, block_bytes, piece));
+    } catch (const InputError& e) {
+      cfg.fail_key("store", request.store,
+                   fmt::format("device {} cannot reach KV store '{}': {}; place the pool on a node with NICs (pool key "
+                               "node) and join the nodes with cluster.fabric",
+                               device, ks.name, e.what()));
+    }
+  }
+  return {plan.kv->store().add_tier(full, 0), fmt::format("{}/{}", ks.name, name), seconds, ks.store.get()};
+}
+
+/// Binds the tiers `plan`'s policies asked for in its KV store (swap space, offload tiers below
+/// device memory): found on its node (`slot`: its place there) or on a KV store node of the
+/// cluster (reached through `router`), checked, and added to the store under platform-wide names.
+void bind_kv_tiers(Scenario& sc, ReplicaPlan& plan, const Pool& pool, int slot, const hw::ClusterRouter* router) {
+  const NodeInstance& node = sc.nodes[static_cast<std::size_t>(plan.node)];
+  const hw::NodeSpec& spec = *node.spec;
+  const std::string& prefix = node.prefix;
   const double block_bytes = plan.kv_bytes_per_token * static_cast<double>(plan.kv->block_size());
+  const std::string device_tier = plan.device_tiers.front().substr(prefix.size());
   auto bind = [&](const std::vector<policies::KvTierRequest>& requests) {
     std::vector<policies::KvTierBinding> bound;
+    // In the pieces the policy copies a block in (block devices are slower in small requests).
+    const double piece = plan.kv->copy_cost({.tokens = plan.kv->block_size(), .blocks = 1}).request_size;
     for (const auto& request : requests) {
       const config::Node& cfg = request.where;
-      const std::string name = request.tier.empty() ? spec->first_dram_tier() : request.tier;
-      const hw::MemoryTier* tier = spec->topology.tier(name);
-      if (!tier) {
-        std::string names;
-        for (const auto& t : spec->topology.tiers) names += fmt::format("{}{}", names.empty() ? "" : ", ", t.name);
-        cfg.fail_key(request.tier_key, name, fmt::format("node '{}' ({}) has no such tier; its tiers: {}", spec->name, spec->source, names));
+      if (!request.store.empty()) {
+        bound.push_back(bind_store(sc, plan, request, router, block_bytes, piece));
+        continue;
       }
-      if (tier->kind == hw::TierKind::hbm)
-        cfg.fail_key(request.tier_key, name,
-                     fmt::format("expected a non-HBM tier of node '{}' ({}) to keep KV in", spec->name, spec->source));
+      std::string name;
+      const hw::MemoryTier& tier = kv_tier_of(spec, request, name);
       for (const auto& from : plan.device_tiers) {
         try {
-          (void)spec->topology.route(from.substr(prefix.size()), name);
+          (void)spec.topology.route(from.substr(prefix.size()), name);
         } catch (const InputError& e) {
-          cfg.fail_key(request.tier_key, name, fmt::format("node '{}': {}", spec->name, e.what()));
+          cfg.fail_key(request.tier_key, name, fmt::format("node '{}': {}", spec.name, e.what()));
         }
       }
       const double reserved = (slot + 1) * pool.tensor_parallel * request.bytes_per_device;
-      if (reserved > tier->capacity)
+      if (reserved > tier.capacity)
         cfg.fail_key(request.size_key, fmt::format("{:.3g} GB", request.bytes_per_device / 1e9),
                      fmt::format("{} devices on node '{}' reserve {:.1f} GB, more than {} holds ({:.1f} GB)",
-                                 (slot + 1) * pool.tensor_parallel, spec->name, reserved / 1e9, name, tier->capacity / 1e9));
+                                 (slot + 1) * pool.tensor_parallel, spec.name, reserved / 1e9, name, tier.capacity / 1e9));
       const auto blocks = static_cast<std::int64_t>(std::floor(request.bytes_per_device / block_bytes));
-      const std::string device_tier = plan.device_tiers.front().substr(prefix.size());
-      // In the pieces the policy copies a block in (block devices are slower in small requests).
-      const double piece = plan.kv->copy_cost({.tokens = plan.kv->block_size(), .blocks = 1}).request_size;
       bound.push_back({plan.kv->store().add_tier(prefix + name, blocks), name,
-                       spec->topology.idle_transfer_time(name, device_tier, block_bytes, piece)});
+                       spec.topology.idle_transfer_time(name, device_tier, block_bytes, piece)});
     }
     return bound;
   };
@@ -98,7 +168,10 @@ void place_on_node(Scenario& sc, ReplicaPlan& plan, const Pool& pool, std::size_
         "index would lose the blocks); use preemption: {impl: recompute}");
   plan.kv->bind_kv_tiers(bind(plan.kv->kv_tiers()));
   std::vector<serving::KvTierIndex> swap_tiers;
-  for (const auto& b : bind(plan.preemption->kv_tiers())) swap_tiers.push_back(b.index);
+  for (const auto& b : bind(plan.preemption->kv_tiers())) {
+    if (b.shared) plan.preemption->kv_tiers().front().where.fail("swap space must be a tier of the replica's node, not a KV store");
+    swap_tiers.push_back(b.index);
+  }
   plan.preemption->bind_kv_tiers(swap_tiers);
 }
 
@@ -129,7 +202,7 @@ std::shared_ptr<const hw::Device> load_device(const config::Node& parent) {
   return device;
 }
 
-std::shared_ptr<const hw::NodeSpec> load_node(const config::Node& parent) {
+std::shared_ptr<const hw::NodeSpec> load_node(const config::Node& parent, bool needs_devices) {
   std::shared_ptr<hw::NodeSpec> spec;
   const config::Node given = parent.child("node");
   if (given.is_scalar() || given.has("preset")) {
@@ -141,6 +214,11 @@ std::shared_ptr<const hw::NodeSpec> load_node(const config::Node& parent) {
     spec = std::make_shared<hw::NodeSpec>(hw::parse_node(given));
     spec->source = "inline";
   }
+  if (needs_devices && spec->device_slots.empty())
+    parent.fail_key("node", spec->name,
+                    fmt::format("node '{}' ({}) has no tier of kind hbm, so no device can be placed on it; a node without "
+                                "devices can hold a KV store (cluster.kv_stores)",
+                                spec->name, spec->source));
   return spec;
 }
 
@@ -233,6 +311,21 @@ Scenario load_scenario(const config::Document& doc) {
   }
   // cluster.fabric (hw/cluster_topology.hpp) joins the node instances' NICs into one network.
   if (cluster.has("fabric")) sc.fabric = hw::parse_fabric(cluster.child("fabric"));
+  // KV store nodes (Mooncake Store, LMCache's remote backend): nodes without devices whose memory
+  // holds KV for every replica; KV policies name them as tiers (store: NAME).
+  if (auto stores = cluster.maybe("kv_stores")) {
+    for (const auto& item : stores->items()) {
+      KvStoreNode ks;
+      ks.name = item.get<std::string>("name").value();
+      if (ks.name.empty() || ks.name.find('/') != std::string::npos)
+        item.fail_key("name", ks.name, "expected a non-empty name without '/'");
+      for (const auto& other : sc.kv_stores)
+        if (other.name == ks.name) item.fail_key("name", ks.name, "KV store names must be unique");
+      sc.nodes.push_back({load_node(item, false), ks.name + "/"});
+      ks.node = static_cast<int>(sc.nodes.size()) - 1;
+      sc.kv_stores.push_back(std::move(ks));
+    }
+  }
   std::vector<Pool> pools;
   int total_replicas = 0;  // at most kMaxReplicas
   for (const auto& pool_cfg : pool_cfgs) {
@@ -288,6 +381,11 @@ Scenario load_scenario(const config::Document& doc) {
   const config::Node scheduler_cfg = policy_cfg.section("scheduler");
   const config::Node kv_cfg = policy_cfg.section("kv_cache");
   const config::Node preemption_cfg = policy_cfg.section("preemption");
+  struct Placed {
+    std::size_t replica, pool;
+    int slot;
+  };
+  std::vector<Placed> placed;  // replicas on nodes, their KV tiers bound once all are placed
   for (std::size_t p = 0; p < pools.size(); ++p) {
     const Pool& pool = pools[p];
     for (int r = 0; r < pool.replicas; ++r) {
@@ -322,10 +420,17 @@ Scenario load_scenario(const config::Document& doc) {
         pool.where->fail(fmt::format("pool '{}': {}", pool.name, e.what()));
       }
       if (pool.node || !plan.preemption->kv_tiers().empty() || !plan.kv->kv_tiers().empty())
-        place_on_node(sc, plan, pool, p, r);
+        placed.push_back({sc.replicas.size(), p, place_on_node(sc, plan, pool, p, r)});
       sc.replicas.push_back(std::move(plan));
     }
   }
+  if (sc.nodes.size() > 1 && !sc.kv_stores.empty() && !sc.fabric)
+    cluster.fail_key("kv_stores", "", "KV store nodes are reached over the network; give cluster.fabric to join the nodes");
+  // Routes to KV store nodes cross the cluster; within a node, the node's own topology.
+  std::optional<hw::ClusterRouter> router;
+  if (!sc.kv_stores.empty()) router.emplace(platform_of(sc));
+  for (const Placed& at : placed)
+    bind_kv_tiers(sc, sc.replicas[at.replica], pools[at.pool], at.slot, router ? &*router : nullptr);
   sc.router = Registry<policies::Router>::instance().make(policy_cfg.section("router"), "round_robin");
   if (auto controllers = policy_cfg.maybe("controllers"))
     for (const auto& c : controllers->items()) sc.controllers.push_back(Registry<policies::Controller>::instance().make(c, ""));

@@ -56,6 +56,14 @@ struct NodeInstance {
   std::string prefix;  ///< unique name prefix for its SimGrid hosts and links, e.g. "pool0.node1/"
 };
 
+/// A KV store node of the cluster (cluster.kv_stores): a node without devices whose memory keeps
+/// KV blocks for every replica that names it as an offload tier.
+struct KvStoreNode {
+  std::string name;
+  int node = -1;  ///< index into Scenario::nodes
+  std::shared_ptr<serving::KvBlockStore> store;  ///< created when the first replica binds to it
+};
+
 /// The most replicas a run can have, in all pools. Each replica is a SimGrid actor whose stack has a
 /// guard page, which splits its memory map in two; Linux allows a process 65,530 maps
 /// (vm.max_map_count), so runs abort ("Failed to protect stack") near 32,650 replicas. The margin
@@ -71,6 +79,7 @@ struct Scenario {
   serving::OverLength over_length;  ///< serving.over_length: what happens to requests longer than max_model_len
   std::vector<ReplicaPlan> replicas;
   std::vector<NodeInstance> nodes;
+  std::vector<KvStoreNode> kv_stores;  ///< cluster.kv_stores
   std::optional<hw::Fabric> fabric;  ///< cluster.fabric: joins the nodes' NICs
   std::unique_ptr<policies::Router> router;
   std::vector<std::unique_ptr<policies::Controller>> controllers;  ///< global policies, in listed order
@@ -109,8 +118,9 @@ struct ScenarioHead {
 ScenarioHead load_head(const config::Document& doc);
 /// `parent.device`: a hw/catalog name, {preset: NAME, ...overrides}, or an inline device.
 std::shared_ptr<const hw::Device> load_device(const config::Node& parent);
-/// `parent.node`: a hw/nodes preset name, {preset: NAME, ...overrides}, or an inline node.
-std::shared_ptr<const hw::NodeSpec> load_node(const config::Node& parent);
+/// `parent.node`: a hw/nodes preset name, {preset: NAME, ...overrides}, or an inline node;
+/// `needs_devices`: an InputError unless it has device slots (tiers of kind hbm).
+std::shared_ptr<const hw::NodeSpec> load_node(const config::Node& parent, bool needs_devices = true);
 /// InputError naming `model`'s precision key unless device `d` has a peak for each dtype the
 /// model computes in (GEMMs in precision.gemm; elementwise, attention, LM head in activations).
 void check_precision_peaks(const models::ModelSpec& m, const hw::Device& d, const config::Node& model);

@@ -2,12 +2,50 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "sim/core/error.hpp"
 
 namespace hetsim::serving {
 
-KvBlockStore::KvBlockStore(std::int64_t block_size, std::int64_t device_blocks) : block_size_(block_size) {
-  add_tier("device", device_blocks);
+std::optional<Eviction> parse_eviction(std::string_view name) {
+  if (name == "lru") return Eviction::lru;
+  if (name == "lfu") return Eviction::lfu;
+  return std::nullopt;
+}
+
+KvBlockStore::KvBlockStore(std::int64_t block_size, std::int64_t device_blocks, std::string first_tier)
+    : block_size_(block_size) {
+  add_tier(std::move(first_tier), device_blocks);
+}
+
+void KvBlockStore::set_policy(KvTierIndex t, Eviction eviction, double ttl) {
+  Tier& tier = tiers_.at(t);
+  if (tier.cached > 0) throw InvariantError(fmt::format("KV tier {}: eviction policy changed while it caches blocks", tier.name));
+  tier.eviction = eviction;
+  tier.ttl = ttl;
+  any_ttl_ = any_ttl_ || ttl < std::numeric_limits<double>::infinity();
+}
+
+void KvBlockStore::advance(double now) {
+  if (now < now_) throw InvariantError(fmt::format("KV store: time went back from {} to {}", now_, now));
+  now_ = now;
+  if (!any_ttl_) return;
+  for (std::size_t i = 0; i < tiers_.size(); ++i) {
+    Tier& t = tiers_[i];
+    if (!(t.ttl < std::numeric_limits<double>::infinity())) continue;
+    // The free list is in the order blocks were freed, so the expired ones lead it.
+    while (t.lru_head >= 0 && blocks_[static_cast<std::size_t>(t.lru_head)].freed_at + t.ttl <= now) {
+      drop(t.lru_head, false);
+      ++t.expired;
+    }
+  }
+}
+
+BlockId KvBlockStore::next_victim(KvTierIndex t) const {
+  const Tier& tier = tiers_[t];
+  if (tier.eviction == Eviction::lfu) return tier.by_priority.empty() ? -1 : std::get<2>(*tier.by_priority.begin());
+  return tier.lru_head;
 }
 
 KvTierIndex KvBlockStore::add_tier(std::string name, std::int64_t capacity_blocks) {
@@ -27,6 +65,7 @@ void KvBlockStore::lru_remove(Tier& t, BlockId b) {
   else t.lru_tail = k.lru_prev;
   k.lru_prev = k.lru_next = -1;
   --t.cached;
+  if (t.eviction == Eviction::lfu) t.by_priority.erase({k.priority, k.freed_order, b});
 }
 
 void KvBlockStore::forget_hash(Tier& t, BlockId b) {
@@ -44,6 +83,12 @@ void KvBlockStore::lru_push_back(Tier& t, BlockId b) {
   else t.lru_head = b;
   t.lru_tail = b;
   ++t.cached;
+  k.freed_at = now_;
+  k.freed_order = frees_++;
+  if (t.eviction == Eviction::lfu) {
+    k.priority = t.age + static_cast<double>(k.uses);
+    t.by_priority.emplace(k.priority, k.freed_order, b);
+  }
 }
 
 BlockId KvBlockStore::allocate(KvTierIndex tier) {
@@ -59,14 +104,16 @@ BlockId KvBlockStore::allocate(KvTierIndex tier) {
     blocks_.emplace_back();
     blocks_.back().tier = tier;
   } else {
-    // Evict the least recently freed cached block (vLLM's free-list order).
-    b = t.lru_head;
+    // Evict a cached block: the least recently freed (vLLM's free-list order) or, LFU, the least used.
+    b = next_victim(tier);
+    if (t.eviction == Eviction::lfu) t.age = blocks_[static_cast<std::size_t>(b)].priority;
     lru_remove(t, b);
     forget_hash(t, b);
   }
   KvBlock& k = blocks_[static_cast<std::size_t>(b)];
   k.hash = 0;
   k.refcount = 1;
+  k.uses = 1;
   ++t.used;
   return b;
 }
@@ -75,6 +122,7 @@ void KvBlockStore::retain(BlockId b) {
   KvBlock& k = blocks_.at(static_cast<std::size_t>(b));
   if (k.refcount <= 0) throw InvariantError(fmt::format("KV block {} retained while free", b));
   ++k.refcount;
+  ++k.uses;
 }
 
 void KvBlockStore::release(BlockId b) {
@@ -96,11 +144,15 @@ void KvBlockStore::set_hash(BlockId b, std::uint64_t hash) {
   if (hash != 0) t.by_hash[hash] = b;  // a later block with the same content shadows an earlier one
 }
 
-void KvBlockStore::drop_cached(BlockId b) {
+void KvBlockStore::drop_cached(BlockId b) { drop(b, true); }
+
+void KvBlockStore::drop(BlockId b, bool evicted) {
   KvBlock& k = blocks_.at(static_cast<std::size_t>(b));
   if (k.refcount != 0 || k.hash == 0)
     throw InvariantError(fmt::format("KV block {} dropped from the cache while referenced {} times (hash {})", b, k.refcount, k.hash));
   Tier& t = tiers_[k.tier];
+  // An LFU eviction ages the tier; a TTL expiry is not a choice between blocks and does not.
+  if (evicted && t.eviction == Eviction::lfu) t.age = std::max(t.age, k.priority);
   lru_remove(t, b);
   forget_hash(t, b);
   k.hash = 0;
@@ -123,6 +175,7 @@ BlockId KvBlockStore::acquire_cached(std::uint64_t hash, KvTierIndex tier) {
     ++t.used;
   }
   ++k.refcount;
+  ++k.uses;
   return b;
 }
 
@@ -141,14 +194,15 @@ bool KvBlockStore::move(std::vector<BlockId>& table, KvTierIndex to, std::int64_
   return true;
 }
 
-void KvBlockStore::record_transfer(KvTierIndex from, KvTierIndex to, std::int64_t tokens, std::int64_t blocks, bool overlap) {
+void KvBlockStore::record_transfer(KvTierIndex from, KvTierIndex to, std::int64_t tokens, std::int64_t blocks, bool overlap,
+                                   bool layerwise) {
   for (auto& p : pending_)
-    if (p.from == from && p.to == to && p.overlap == overlap) {
+    if (p.from == from && p.to == to && p.overlap == overlap && p.layerwise == layerwise) {
       p.tokens += tokens;
       p.blocks += blocks;
       return;
     }
-  pending_.push_back({from, to, tokens, blocks, overlap});
+  pending_.push_back({from, to, tokens, blocks, overlap, layerwise});
 }
 
 void KvBlockStore::audit() const {
@@ -169,6 +223,8 @@ void KvBlockStore::audit() const {
                                          tier.name, b, k.refcount, k.hash, k.tier));
       ++cached[t];
     }
+    if (tier.eviction == Eviction::lfu && static_cast<std::int64_t>(tier.by_priority.size()) != tier.cached)
+      throw InvariantError(fmt::format("KV tier {}: {} blocks in the LFU order, {} cached", tier.name, tier.by_priority.size(), tier.cached));
     for (BlockId b : tier.never_used)
       if (blocks_[static_cast<std::size_t>(b)].refcount != 0)
         throw InvariantError(fmt::format("KV tier {}: block {} is free and referenced", tier.name, b));

@@ -8,11 +8,21 @@
 // knowledge of which policy moved what.
 //
 // A block whose reference count drops to zero is free; if it carries a hash it stays cached (and
-// findable) until its slot is needed, least recently freed first.
+// findable) until its slot is needed. Which cached block goes first is the tier's eviction order:
+// least recently freed (LRU, vLLM's free list) or least frequently used with dynamic aging
+// (LFU-DA, Arlitt et al. 2000: a freed block's priority is its use count plus the priority of the
+// last block evicted, so blocks once hot but long unused age out). A tier may also give cached
+// blocks a time to live (TTL): advance() drops those freed longer ago than that, as hosted prompt
+// caches expire idle prefixes after minutes.
 #include <absl/container/flat_hash_map.h>
 
 #include <cstdint>
+#include <limits>
+#include <optional>
+#include <set>
 #include <string>
+#include <string_view>
+#include <tuple>
 #include <vector>
 
 namespace hetsim::serving {
@@ -26,7 +36,19 @@ struct KvBlock {
   std::int32_t refcount = 0;
   KvTierIndex tier = kDeviceTier;
   BlockId lru_prev = -1, lru_next = -1;  ///< free cached blocks, least recently freed first
+  std::uint32_t uses = 0;  ///< references taken since the block got its content (LFU)
+  double freed_at = 0;     ///< simulated time it was last freed (TTL)
+  double priority = 0;     ///< LFU-DA priority while cached
+  std::uint64_t freed_order = 0;  ///< frees in the store before this one (LFU tie-break)
 };
+
+/// Which cached block of a tier is evicted first.
+enum class Eviction : std::uint8_t {
+  lru,  ///< least recently freed
+  lfu,  ///< least frequently used, with dynamic aging (LFU-DA); ties: least recently freed
+};
+/// "lru" / "lfu", or nullopt.
+std::optional<Eviction> parse_eviction(std::string_view name);
 
 /// KV bytes to move between two tiers before the next step, counted in tokens (bytes follow from
 /// the model's KV bytes per token on each device).
@@ -35,15 +57,25 @@ struct KvTransfer {
   std::int64_t tokens = 0;
   std::int64_t blocks = 0;  ///< blocks copied (each a separate piece of memory on both sides)
   bool overlap = false;     ///< may run alongside the step's compute (frees no slot the step uses)
+  bool layerwise = false;   ///< a load streamed layer by layer under the step's compute (it waits only for the last layer)
 };
 
 class KvBlockStore {
  public:
-  /// A store whose device tier holds `device_blocks` blocks of `block_size` tokens.
-  KvBlockStore(std::int64_t block_size, std::int64_t device_blocks);
+  /// A store whose first tier (the device tier) holds `device_blocks` blocks of `block_size` tokens.
+  KvBlockStore(std::int64_t block_size, std::int64_t device_blocks, std::string first_tier = "device");
 
   /// Adds a tier of `capacity_blocks` blocks named `name` (a platform tier, e.g. "pool0.node0/host.dram").
   KvTierIndex add_tier(std::string name, std::int64_t capacity_blocks);
+  /// Sets tier `t`'s eviction order and the time cached blocks stay there (infinity: until evicted).
+  void set_policy(KvTierIndex t, Eviction eviction, double ttl = std::numeric_limits<double>::infinity());
+  Eviction eviction(KvTierIndex t) const { return tiers_[t].eviction; }
+  double ttl(KvTierIndex t) const { return tiers_[t].ttl; }
+  /// Simulated time moves to `now` (never back): blocks freed from now on are stamped with it, and
+  /// every cached block of a tier with a TTL freed at or before now - ttl is dropped.
+  void advance(double now);
+  /// Cached blocks of tier `t` dropped by their TTL so far.
+  std::int64_t expired(KvTierIndex t) const { return tiers_[t].expired; }
   std::size_t tiers() const { return tiers_.size(); }
   const std::string& tier_name(KvTierIndex t) const { return tiers_.at(t).name; }
 
@@ -80,10 +112,11 @@ class KvBlockStore {
   bool move(std::vector<BlockId>& table, KvTierIndex to, std::int64_t tokens);
   /// Records a copy of `blocks` blocks (`tokens` tokens) from tier `from` to tier `to`, made by a
   /// policy that keeps copies of cached blocks in several tiers.
-  void record_transfer(KvTierIndex from, KvTierIndex to, std::int64_t tokens, std::int64_t blocks, bool overlap = false);
-  /// The cached block of tier `t` freed longest ago (what allocate() would evict next); -1 if none.
-  BlockId lru_head(KvTierIndex t) const { return tiers_[t].lru_head; }
-  /// Transfers recorded since the last call, merged per (from, to) pair in first-seen order.
+  void record_transfer(KvTierIndex from, KvTierIndex to, std::int64_t tokens, std::int64_t blocks, bool overlap = false,
+                       bool layerwise = false);
+  /// The cached block of tier `t` that allocate() would evict next (by the tier's eviction order); -1 if none.
+  BlockId next_victim(KvTierIndex t) const;
+  /// Transfers recorded since the last call, merged per (from, to, overlap, layerwise) in first-seen order.
   std::vector<KvTransfer>& pending_transfers() { return pending_; }
 
   /// Recounts every block (O(blocks)) and throws InvariantError unless the counters agree: no
@@ -98,8 +131,17 @@ class KvBlockStore {
     std::vector<BlockId> never_used;  ///< released blocks without a hash: reused first
     BlockId lru_head = -1, lru_tail = -1;
     absl::flat_hash_map<std::uint64_t, BlockId> by_hash;
+    Eviction eviction = Eviction::lru;
+    double ttl = std::numeric_limits<double>::infinity();
+    std::int64_t expired = 0;
+    double age = 0;  ///< LFU-DA: priority of the last block evicted
+    /// LFU: cached blocks by (priority, order freed); the first is the next victim.
+    std::set<std::tuple<double, std::uint64_t, BlockId>> by_priority;
   };
+  /// Takes cached block b off the tier's free list (and its LFU order): it is referenced again or dropped.
   void lru_remove(Tier& t, BlockId b);
+  /// Cached block b forgets its content; `evicted`: chosen to make room (ages an LFU tier), not expired.
+  void drop(BlockId b, bool evicted);
   /// Drops b's hash from the tier's index, if the index still leads to b.
   void forget_hash(Tier& t, BlockId b);
   void lru_push_back(Tier& t, BlockId b);
@@ -108,6 +150,9 @@ class KvBlockStore {
   std::vector<Tier> tiers_;
   std::vector<KvBlock> blocks_;  ///< grows to the peak number of live blocks, not the capacity
   std::vector<KvTransfer> pending_;
+  double now_ = 0;
+  std::uint64_t frees_ = 0;  ///< blocks freed so far: the LFU tie-break order
+  bool any_ttl_ = false;
 };
 
 }  // namespace hetsim::serving

@@ -53,10 +53,11 @@ struct PrefixHit {
 
 /// A tier a policy wants in the KV store.
 struct KvTierRequest {
-  std::string tier;               ///< a tier of the replica's node; "" = the node's first DRAM tier
-  double bytes_per_device = 0;    ///< space each device of the replica reserves there
+  std::string tier;               ///< a tier of the replica's node (or of the store); "" = the node's first DRAM tier
+  double bytes_per_device = 0;    ///< space each device of the replica reserves there; a shared store's whole capacity
   config::Node where;             ///< the policy's config, for messages
   std::string tier_key, size_key; ///< the keys that set `tier` and `bytes_per_device`
+  std::string store;              ///< a KV store node of the cluster (cluster.kv_stores) shared by all replicas; "" = the replica's node
 };
 
 /// What one tier of a caching manager did over a run (sim/metrics/records.hpp).
@@ -68,6 +69,10 @@ struct KvTierBinding {
   serving::KvTierIndex index = serving::kDeviceTier;  ///< in the store
   std::string name;                                   ///< the node's tier name
   double block_load_seconds = 0;  ///< one block (one device's shard) from there into device memory, alone on the route
+  /// A store shared by the replicas (a cluster KV store node), whose first tier holds the blocks;
+  /// `index` is then a tier of the replica's own store without room that names the transfers to
+  /// and from it. Null: the tier is `index` of the replica's own store.
+  serving::KvBlockStore* shared = nullptr;
 };
 
 /// Prompt tokens looked up and found cached at admissions (a step's counters).
@@ -113,6 +118,11 @@ class KvManager {
   virtual CopyCost copy_cost(const serving::KvTransfer&) const { return {}; }
   /// Per-tier activity of a caching manager, device first (empty for others).
   virtual std::vector<KvTierStats> tier_stats() const { return {}; }
+  /// Simulated time moved to `now` (the instance calls it before each step): tiers with a time to
+  /// live drop what expired.
+  virtual void advance(double now) { store_->advance(now); }
+  /// Every store the manager keeps blocks in: its own, then shared ones (audited at the end of a run).
+  virtual std::vector<const serving::KvBlockStore*> stores() const { return {store_.get()}; }
   /// Seconds the instance takes to compute one prompt token (set by the engine; 0 = unknown), for
   /// policies that weigh loading KV against recomputing it.
   void set_prefill_seconds_per_token(double s) { prefill_seconds_per_token_ = s; }

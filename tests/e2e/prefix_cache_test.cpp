@@ -257,3 +257,108 @@ TEST_CASE("sessions: bad sessions input exits 2 naming the key", "[e2e][sessions
                           {"'workload.think_time={dist: exponential}'", "workload.think_time"},
                           {"workload.arrival.rate=0", "workload.arrival.rate"}});
 }
+
+namespace {
+/// Two H100 replicas on one HGX node and a KV store node on the same leaf switch, round-robin
+/// routing: prompt A on replica 0 is written through to the store; the same prompt 10 s later
+/// on replica 1 finds nothing in its own HBM and loads 127 blocks from the store over the NICs.
+std::string store_scenario(const test::TempDir& dir, const std::string& offload_extra, const std::string& name = "store.yaml",
+                           const std::string& node = "  node: hgx-h100\n",
+                           const std::string& fabric = "  fabric: {kind: fat_tree, nodes_per_leaf: 2, uplink_bandwidth: 800 Gbps, latency: 1 us}\n") {
+  dir.write("trace.jsonl", R"({"timestamp": 0, "input_length": 2048, "output_length": 1, "hash_ids": [1, 2, 3, 4]}
+{"timestamp": 10000, "input_length": 2048, "output_length": 1, "hash_ids": [1, 2, 3, 4]}
+)");
+  return dir.write(name,
+                   "model: llama-3-8b\n"
+                   "cluster:\n  device: h100-sxm5-80gb\n" + node + "  replicas: 2\n"
+                   "  kv_stores: [{name: kvstore, node: kv-store-node}]\n" + fabric +
+                   "policies:\n  router: {impl: round_robin}\n"
+                   "  kv_cache: {impl: prefix_caching, offload: {tiers: [{store: kvstore, capacity: 10 GiB}], "
+                   "write: write_through" + offload_extra + "}}\n"
+                   "workload: {source: mooncake, file: trace.jsonl}\n");
+}
+}  // namespace
+
+TEST_CASE("kv store node: one replica's prefill is another's hit, loaded over the NICs at bytes / bottleneck + latency",
+          "[e2e][prefix][offload][store]") {
+  test::TempDir dir("prefix_store");
+  const Run before = run(store_scenario(dir, ""), dir, "before");
+  const Run layerwise = run(store_scenario(dir, ", load_overlap: layerwise"), dir, "layerwise");
+  REQUIRE(before.requests.size() == 2);
+  CHECK(std::stoll(before.requests.at(0).at("cached_tokens")) == 0);
+  CHECK(std::stoll(before.requests.at(1).at("cached_tokens")) == 127 * 16);
+  CHECK(before.requests.at(0).at("replica") != before.requests.at(1).at("replica"));
+  const auto& tiers = before.summary.at("prefix_cache").at("tiers");
+  REQUIRE(tiers.size() == 2);
+  CHECK(tiers[1].at("tier") == "kvstore/host.dram");
+  CHECK(tiers[1].at("shared") == true);
+  // 10 GiB of whole-model KV (128 KiB per token): 5,120 blocks, counted once for both replicas.
+  CHECK(tiers[1].at("capacity_blocks").get<std::int64_t>() == 5120);
+  CHECK(tiers[1].at("hit_tokens").get<std::int64_t>() == 127 * 16);
+  CHECK(tiers[0].at("hit_tokens").get<std::int64_t>() == 0);
+  // The loading step: 127 blocks from the store's DRAM through its NIC, the leaf switch and
+  // the GPU's NIC (400 Gb/s each: 50 GB/s binds); latency 100 ns DRAM + 1 us per NIC; one 5 us setup.
+  const double bytes = 127 * 16 * kLlama3KvBytesPerToken;
+  const double load = bytes / 50e9 + 2.1e-6 + 5e-6;
+  double compute = 0, duration_before = 0;
+  int loads = 0;
+  for (const auto& s : before.steps) {
+    if (std::stoll(s.at("prefix_loaded_tokens")) == 0) continue;
+    ++loads;
+    CHECK(std::stod(s.at("transfer_s")) == Approx(load).epsilon(1e-6));
+    duration_before = std::stod(s.at("duration_s"));
+    compute = duration_before - std::stod(s.at("transfer_s"));
+  }
+  REQUIRE(loads == 1);
+  // Layer by layer: layer i computes once its KV is in, so the step takes max(all but the last
+  // layer, the load) + the last layer (32 layers), never less than either alone.
+  loads = 0;
+  for (const auto& s : layerwise.steps) {
+    if (std::stoll(s.at("prefix_loaded_tokens")) == 0) continue;
+    ++loads;
+    const double d = std::stod(s.at("duration_s"));
+    CHECK(d == Approx(std::max(compute * 31 / 32, load) + compute / 32).epsilon(1e-6));
+    CHECK(d >= std::max(compute, load) - 1e-12);
+    CHECK(d < duration_before);
+  }
+  REQUIRE(loads == 1);
+  // kv_tiers.csv adds up to the summary: hits and writes per tier, lookups per instance once.
+  const auto rows = test::read_csv(dir.file("before/kv_tiers.csv"));
+  REQUIRE_FALSE(rows.empty());
+  std::map<std::string, std::int64_t> hits, written;
+  std::int64_t lookups = 0;
+  for (const auto& r : rows) {
+    hits[r.at("tier")] += std::stoll(r.at("hit_tokens"));
+    written[r.at("tier")] += std::stoll(r.at("written_tokens"));
+    if (r.at("tier") == "device") lookups += std::stoll(r.at("lookup_tokens"));
+    CHECK(std::stoll(r.at("used_blocks")) + std::stoll(r.at("cached_blocks")) <= std::stoll(r.at("capacity_blocks")));
+    CHECK(r.at("shared") == (r.at("tier") == "kvstore/host.dram" ? "1" : "0"));
+  }
+  for (const auto& t : tiers) {
+    CHECK(hits[t.at("tier").get<std::string>()] == t.at("hit_tokens").get<std::int64_t>());
+    CHECK(written[t.at("tier").get<std::string>()] == t.at("written_tokens").get<std::int64_t>());
+  }
+  CHECK(lookups == before.summary.at("prefix_cache").at("lookup_tokens").get<std::int64_t>());
+}
+
+TEST_CASE("kv store node: bad store input exits 2 naming the key", "[e2e][prefix][offload][store][errors]") {
+  test::TempDir dir("prefix_store_bad");
+  const auto sc = store_scenario(dir, "");
+  expect_exit_2(sc, dir,
+                {{"'policies.kv_cache.offload.tiers=[{store: kvstor, capacity: 1 GiB}]'", "expected a KV store of cluster.kv_stores: kvstore"},
+                 {"'policies.kv_cache.offload.tiers=[{store: kvstore, tier: nvme0, capacity: 1 GiB}]'", "has no such tier"},
+                 {"'policies.kv_cache.offload.tiers=[{store: kvstore, capacity: 3 TB}]'", "more than host.dram of KV store 'kvstore' holds"},
+                 {"'policies.kv_cache.offload.tiers=[{capacity: 1 GiB}]'", "policies.kv_cache.offload.tiers[0].tier"},
+                 {"'cluster.kv_stores=[{name: a/b, node: kv-store-node}]'", "cluster.kv_stores[0].name = a/b"},
+                 {"'cluster.kv_stores=[{name: s, node: kv-store-node}, {name: s, node: kv-store-node}]'", "must be unique"},
+                 {"'cluster.kv_stores=[]' --set 'policies.kv_cache.offload.tiers=[{store: kvstore, capacity: 1 GiB}]'",
+                  "the cluster has no KV store nodes"},
+                 {"cluster.node=kv-store-node", "no tier of kind hbm"},
+                 {"'policies.kv_cache.offload.tiers=[{store: kvstore, capacity: 1 GiB, eviction: mru}]'", "eviction"},
+                 {"'policies.kv_cache.offload.tiers=[{store: kvstore, capacity: 1 GiB, ttl: -1 s}]'", "ttl"},
+                 {"policies.kv_cache.offload.load_overlap=sometimes", "policies.kv_cache.offload.load_overlap"},
+                 {"'policies.kv_cache.ttl=0 s'", "policies.kv_cache.ttl"}});
+  // Without a fabric, or on the default node (no NICs), the store is out of reach.
+  expect_exit_2(store_scenario(dir, "", "no_fabric.yaml", "  node: hgx-h100\n", ""), dir, {{"seed=1", "give cluster.fabric"}});
+  expect_exit_2(store_scenario(dir, "", "no_node.yaml", ""), dir, {{"seed=1", "cannot reach KV store 'kvstore'"}});
+}

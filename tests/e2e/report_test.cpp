@@ -53,6 +53,22 @@ TEST_CASE("report: a run folder gets latency CDFs, throughput, KV and step-time 
   }
 }
 
+TEST_CASE("report: a prefix-caching run gets TTFT by cached fraction and its KV tiers over time", "[e2e][report][prefix]") {
+  test::TempDir dir("report_kv");
+  const auto sc = dir.write("sessions.yaml",
+                            "model: llama-3-8b\ncluster: {device: h100-sxm5-80gb, replicas: 1}\n"
+                            "policies:\n  kv_cache: {impl: prefix_caching, offload: {tiers: [{tier: host.dram, capacity: 4 GiB}]}}\n"
+                            "workload:\n  source: sessions\n  sessions: 40\n  arrival: {rate: 2}\n  turns: 3\n"
+                            "  new_tokens: {dist: uniform, min: 50, max: 400}\n  output_tokens: {dist: uniform, min: 20, max: 200}\n"
+                            "  think_time: 2 s\n");
+  REQUIRE(test::run_hetsim(fmt::format("run '{}' --quiet --out '{}'", sc, dir.file("out"))).exit_code == 0);
+  REQUIRE(fs::exists(dir.file("out/kv_tiers.csv")));
+  check_report(dir.file("out"), 6);
+  for (const char* plot : {"ttft_by_cached_fraction.png", "kv_tiers.png"}) CHECK(fs::exists(dir.file(std::string("out/report/") + plot)));
+  const auto html = test::read_file(dir.file("out/report/index.html"));
+  CHECK_THAT(html, Contains("host.dram"));
+}
+
 TEST_CASE("report: a sweep folder gets metric-vs-axis, SLO attainment and cost/goodput plots", "[e2e][report]") {
   test::TempDir dir("report_sweep");
   const auto spec = dir.write("spec.yaml", fmt::format("base: {}/scenarios/quickstart.yaml\n"

@@ -4,6 +4,7 @@
 
 #include "catalog_entries.hpp"
 #include "hw/node.hpp"
+#include "sim/scenario/scenario.hpp"
 #include "sim/core/catalog.hpp"
 
 using namespace hetsim;
@@ -99,7 +100,8 @@ TEST_CASE("hw nodes: every node loads, its values are sane and every device slot
     const hw::NodeSpec node = hw::parse_node(layered.node);
     layered.preset.check_unknown_keys();
     CHECK(node.name == name);
-    REQUIRE_FALSE(node.device_slots.empty());
+    // A node without devices is a KV store (cluster.kv_stores): reached only through its NICs.
+    if (node.device_slots.empty()) REQUIRE_FALSE(node.nics.empty());
     const std::string dram = node.first_dram_tier();
     REQUIRE_FALSE(dram.empty());
     for (const auto& t : node.topology.tiers) {
@@ -123,7 +125,16 @@ TEST_CASE("hw nodes: malformed node YAML names the key path", "[hw][catalog][nod
       "  links:\n    - {name: l0, kind: pcie, between: [gpu0.hbm, dram0], bandwidth: 64 GB/s}\n", "bad.yaml");
   REQUIRE_THROWS_WITH(hw::parse_node(bad.root().child("node")),
                       Catch::Contains("bad.yaml:5: node.links[0].between = dram0") && Catch::Contains("tier or switch"));
+}
+
+TEST_CASE("hw nodes: a node without devices is a KV store, not a place for replicas", "[hw][catalog][nodes]") {
   auto no_hbm = config::Document::load_string(
-      "node:\n  tiers:\n    - {name: host.dram, kind: dram, capacity: 1 TB, bandwidth: 300 GB/s}\n  links: []\n", "bad.yaml");
-  REQUIRE_THROWS_WITH(hw::parse_node(no_hbm.root().child("node")), Catch::Contains("node.tiers") && Catch::Contains("hbm"));
+      "node:\n  name: memnode\n  tiers:\n    - {name: host.dram, kind: dram, capacity: 1 TB, bandwidth: 300 GB/s}\n  links: []\n",
+      "mem.yaml");
+  const hw::NodeSpec node = hw::parse_node(no_hbm.root().child("node"));
+  CHECK(node.device_slots.empty());
+  CHECK(node.first_dram_tier() == "host.dram");
+  REQUIRE_THROWS_WITH(sim::load_node(no_hbm.root()), Catch::Contains("mem.yaml") && Catch::Contains("node = memnode") &&
+                                                       Catch::Contains("no tier of kind hbm") && Catch::Contains("kv_stores"));
+  CHECK(sim::load_node(no_hbm.root(), false)->device_slots.empty());
 }

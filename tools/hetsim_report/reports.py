@@ -6,11 +6,14 @@ import os
 from .explain_report import report_explain
 from .html_page import Report
 from .inputs import InputError
-from .run_inputs import load_run
-from .run_metrics import replica_count, replica_labels, run_end_time, step_time_breakdown
-from .run_plots import (plot_kv_utilization, plot_latency_cdfs, plot_step_breakdown,
-                        plot_throughput_and_queue)
-from .run_tables import run_tables, step_breakdown_table
+from .run_inputs import load_kv_tiers, load_run
+from .run_metrics import (cached_fraction_stats, cached_fractions, kv_tier_totals,
+                          kv_tier_windows, replica_count, replica_labels, run_end_time,
+                          step_time_breakdown)
+from .run_plots import (plot_kv_tiers, plot_kv_utilization, plot_latency_cdfs,
+                        plot_step_breakdown, plot_throughput_and_queue,
+                        plot_ttft_by_cached_fraction)
+from .run_tables import kv_tiers_table, run_tables, step_breakdown_table
 from .schema import load_schema
 from .sweep_inputs import load_sweep
 from .sweep_plots import plot_max_rate, plot_max_rate_pareto, points_plots
@@ -24,6 +27,7 @@ from .train_tables import breakdown_table, memory_table, training_tables
 
 def report_run(folder, outdir):
     summary, req, steps, steps_file = load_run(folder)
+    kv = load_kv_tiers(folder)
     schema = load_schema(folder)
     t_end = run_end_time(summary, req)
 
@@ -37,6 +41,11 @@ def report_run(folder, outdir):
         plot_throughput_and_queue(report, req, t_end)
     else:
         report.note("No completed requests: latency and throughput plots skipped.")
+
+    # Only runs with a prefix cache (requests.csv's cached_tokens) or kv_tiers.csv get this.
+    cached = cached_fractions(req)
+    if cached is not None or kv is not None:
+        report_prefix_cache(report, cached, kv, t_end)
 
     report.heading("Replicas")
     if steps is None:
@@ -53,6 +62,27 @@ def report_run(folder, outdir):
 
     report.write(f"{summary.get('model', '?')} on {summary.get('fleet', '?')}, "
                  f"seed {summary.get('seed', '?')}; run folder {os.path.abspath(folder)}")
+
+
+def report_prefix_cache(report, cached, kv, t_end):
+    """CACHED: (fraction, TTFT) as run_metrics.cached_fractions gives them, or None; KV:
+    run_inputs.KvTiers or None."""
+    report.heading("Prefix cache and KV tiers")
+    if cached is not None:
+        frac, ttft = cached
+        if (frac > 0).any():
+            plot_ttft_by_cached_fraction(report, frac, ttft, cached_fraction_stats(frac, ttft))
+        else:
+            report.note("No completed request found prompt tokens in the prefix cache: "
+                        "TTFT by cached fraction skipped.")
+    if kv is None:
+        return
+    if len(kv) == 0:
+        report.note("kv_tiers.csv has no rows: KV tier plot skipped.")
+        return
+    agg = kv_tier_windows(kv)
+    plot_kv_tiers(report, kv, agg, t_end)
+    kv_tiers_table(report, kv, kv_tier_totals(kv, agg))
 
 
 def report_training_run(folder, outdir):

@@ -18,8 +18,14 @@ class Requests:
     def __init__(self, path):
         rows = open_csv(path, ["id", "arrival_s", "first_token_s", "completion_s",
                                "output_tokens", "status"])
-        next(rows)  # header, already checked
+        header = next(rows)  # already checked
+        # cached_tokens (prompt tokens found in the prefix cache at admission) is written only
+        # by runs with a prefix cache; it needs prompt_tokens to become a fraction.
+        has_cached = "cached_tokens" in header
+        if has_cached:
+            check_columns(path, header, ["prompt_tokens"])
         arrival, c_arrival, first_token, completion, output = [], [], [], [], []
+        prompt, cached = [], []
         for line, r in rows:
             status = r["status"]
             a = parse_float(path, line, "arrival_s", r["arrival_s"])
@@ -31,6 +37,15 @@ class Requests:
                 if not a <= ft <= c:
                     raise InputError(path, f"line {line}: times not ordered "
                                            f"(arrival_s <= first_token_s <= completion_s)")
+                if has_cached:
+                    p = parse_float(path, line, "prompt_tokens", r["prompt_tokens"])
+                    k = parse_float(path, line, "cached_tokens", r["cached_tokens"])
+                    if not 0 <= k <= p:
+                        raise InputError(path, f"line {line}: cached_tokens = "
+                                               f"'{r['cached_tokens']}' is not within "
+                                               f"0..prompt_tokens")
+                    prompt.append(p)
+                    cached.append(k)
                 c_arrival.append(a)
                 first_token.append(ft)
                 completion.append(c)
@@ -43,6 +58,9 @@ class Requests:
         self.first_token = np.array(first_token)
         self.completion = np.array(completion)
         self.output_tokens = np.array(output)
+        # Per completed request, or None when requests.csv has no cached_tokens column.
+        self.prompt_tokens = np.array(prompt) if has_cached else None
+        self.cached_tokens = np.array(cached) if has_cached else None
 
     @property
     def completed(self):
@@ -131,6 +149,65 @@ def steps_from_windows(windows):
         "kv_blocks_total": windows["kv_blocks_total_max"],
         "busy_by_kind": [windows["busy_prefill_s"], windows["busy_decode_s"], windows["busy_mixed_s"]],
     }
+
+
+# kv_tiers.csv: per (window, instance, KV tier) the tier's blocks at window end and its
+# prefix-cache traffic in the window; an instance without steps in a window has no rows there.
+KV_TIER_COLUMNS = ["window_start_s", "window_end_s", "instance", "tier", "shared",
+                   "capacity_blocks", "used_blocks", "cached_blocks", "lookup_tokens",
+                   "hit_tokens", "written_tokens", "evicted_blocks"]
+KV_TIER_NUMBERS = [c for c in KV_TIER_COLUMNS if c != "tier"]
+
+
+class KvTiers:
+    """kv_tiers.csv as numpy arrays, one entry per row; TIERS are the tier names ("device"
+    first, the others in order of first appearance), TIER the row's index into them and
+    TIER_SHARED per tier whether it is one store shared by all instances (a remote store)."""
+
+    def __init__(self, path):
+        rows = open_csv(path, KV_TIER_COLUMNS)
+        next(rows)  # header, already checked
+        values = {c: [] for c in KV_TIER_NUMBERS}
+        names, shared_line = [], {}
+        for line, r in rows:
+            row = {c: parse_float(path, line, c, r[c]) for c in KV_TIER_NUMBERS}
+            negative = [c for c in KV_TIER_NUMBERS if row[c] < 0]
+            if negative:
+                raise InputError(path, f"line {line}: {negative[0]} = '{r[negative[0]]}' "
+                                       f"is negative")
+            if row["window_end_s"] <= row["window_start_s"]:
+                raise InputError(path, f"line {line}: window_end_s is not after window_start_s")
+            if not row["instance"].is_integer():
+                raise InputError(path, f"line {line}: instance = '{r['instance']}' is not "
+                                       f"an integer")
+            if row["shared"] not in (0, 1):
+                raise InputError(path, f"line {line}: shared = '{r['shared']}' is not 0 "
+                                       f"or 1")
+            tier = r["tier"]
+            if not tier:
+                raise InputError(path, f"line {line}: tier is empty")
+            first = shared_line.setdefault(tier, (row["shared"], line))
+            if first[0] != row["shared"]:
+                raise InputError(path, f"line {line}: tier '{tier}' has shared = "
+                                       f"{r['shared']}, but {first[0]:g} on line {first[1]}")
+            names.append(tier)
+            for c in KV_TIER_NUMBERS:
+                values[c].append(row[c])
+        self.tiers = sorted(shared_line, key=lambda t: (t != "device",))  # stable: keeps order
+        index = {t: i for i, t in enumerate(self.tiers)}
+        self.tier = np.array([index[t] for t in names], dtype=np.int64)
+        self.tier_shared = np.array([shared_line[t][0] == 1 for t in self.tiers], dtype=bool)
+        for c in KV_TIER_NUMBERS:
+            setattr(self, c, np.array(values[c], dtype=np.float64))
+
+    def __len__(self):
+        return len(self.tier)
+
+
+def load_kv_tiers(folder):
+    """The run folder's kv_tiers.csv as KvTiers, or None if absent."""
+    path = os.path.join(folder, "kv_tiers.csv")
+    return KvTiers(path) if os.path.exists(path) else None
 
 
 def load_run(folder):

@@ -179,3 +179,104 @@ def step_time_breakdown(steps, n_rep, duration):
         busy[k] = np.bincount(rep[sel], weights=steps["duration_s"][sel], minlength=n_rep)
     idle = np.maximum(duration - busy.sum(axis=0), 0.0)
     return busy, idle
+
+
+# TTFT by cached fraction: requests with no cached prompt tokens, then quarters of the prompt.
+CACHED_FRACTION_BINS = ("0", "(0, 0.25]", "(0.25, 0.5]", "(0.5, 0.75]", "(0.75, 1]")
+SCATTER_POINTS = 20000
+
+
+def cached_fractions(req):
+    """(cached fraction of the prompt, TTFT in s) of the completed requests with a prompt;
+    None when requests.csv has no cached_tokens column."""
+    if req.cached_tokens is None:
+        return None
+    has_prompt = req.prompt_tokens > 0
+    frac = req.cached_tokens[has_prompt] / req.prompt_tokens[has_prompt]
+    return frac, req.ttft()[has_prompt]
+
+
+def cached_fraction_stats(frac, ttft):
+    """Per CACHED_FRACTION_BINS bin: (request count, median TTFT, p90 TTFT); NaN when empty."""
+    idx = np.where(frac > 0, np.clip(np.ceil(frac * 4), 1, 4), 0).astype(np.int64)
+    counts = np.bincount(idx, minlength=len(CACHED_FRACTION_BINS))
+    median = np.full(len(counts), np.nan)
+    p90 = np.full(len(counts), np.nan)
+    for b in np.flatnonzero(counts):
+        median[b], p90[b] = np.quantile(ttft[idx == b], [0.5, 0.9])
+    return counts, median, p90
+
+
+def subsample(n, limit=SCATTER_POINTS):
+    """Sorted indices of at most LIMIT of N points, the same on every run."""
+    if n <= limit:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(0).choice(n, limit, replace=False))
+
+
+def kv_tier_windows(kv):
+    """kv_tiers.csv summed up per window over instances. Returns a dict: start, end, mid
+    (per window), lookup (prompt tokens looked up per window, each instance-window once), and
+    per tier and window (rows of arrays) hit, capacity, used, cached; shared tiers (one store
+    seen from every instance) take capacity, used and cached once (the maximum over instances),
+    the others sum them."""
+    starts, w = np.unique(kv.window_start_s, return_inverse=True)
+    n_w, n_t = len(starts), len(kv.tiers)
+    ends = np.zeros(n_w)
+    np.maximum.at(ends, w, kv.window_end_s)
+    # lookup_tokens repeats on every tier row of an instance and window: count it once.
+    pairs, pair_of_row = np.unique(w * (int(kv.instance.max()) + 1) + kv.instance.astype(np.int64),
+                                   return_inverse=True)
+    pair_lookup = np.zeros(len(pairs))
+    np.maximum.at(pair_lookup, pair_of_row, kv.lookup_tokens)
+    pair_window = np.zeros(len(pairs), dtype=np.int64)
+    pair_window[pair_of_row] = w
+    lookup = np.bincount(pair_window, weights=pair_lookup, minlength=n_w)
+
+    cell = kv.tier * n_w + w
+    out = {"start": starts, "end": ends, "mid": (starts + ends) / 2, "lookup": lookup,
+           "hit": np.bincount(cell, weights=kv.hit_tokens, minlength=n_t * n_w).reshape(n_t, n_w)}
+    shared_row = kv.tier_shared[kv.tier]
+    for name in ("capacity", "used", "cached"):
+        col = getattr(kv, f"{name}_blocks")
+        total = np.bincount(cell[~shared_row], weights=col[~shared_row], minlength=n_t * n_w)
+        np.maximum.at(total, cell[shared_row], col[shared_row])
+        out[name] = total.reshape(n_t, n_w)
+    return out
+
+
+def with_gaps(agg, *series):
+    """(x, series...) ready to draw: window midpoints with a NaN put between two windows that
+    do not touch (no instance ran steps in between), so lines break there instead of bridging
+    the gap. SERIES are arrays over windows (the last axis)."""
+    gap = np.flatnonzero(agg["start"][1:] > agg["end"][:-1] + 1e-9) + 1
+    return [np.insert(np.asarray(s, dtype=float), gap, np.nan, axis=-1)
+            for s in (agg["mid"],) + series]
+
+
+def lone_points(y, all_below=60):
+    """Indices of Y to mark: every point when there are at most ALL_BELOW, else those whose
+    neighbours are both NaN (a line alone would not show them)."""
+    if len(y) <= all_below:
+        return np.arange(len(y))
+    ok = np.isfinite(y)
+    before = np.concatenate(([False], ok[:-1]))
+    after = np.concatenate((ok[1:], [False]))
+    return np.flatnonzero(ok & ~before & ~after)
+
+
+def window_length(agg):
+    """The windows' most common length (s); a last, partial window is shorter."""
+    lengths, counts = np.unique(np.round(agg["end"] - agg["start"], 9), return_counts=True)
+    return float(lengths[np.argmax(counts)])
+
+
+def kv_tier_totals(kv, agg):
+    """Per tier over the whole run: hit tokens, tokens written, blocks evicted (summed over
+    instances and windows) and the largest capacity of a window; and the tokens looked up."""
+    n_t = len(kv.tiers)
+    return {"hit": agg["hit"].sum(axis=1),
+            "written": np.bincount(kv.tier, weights=kv.written_tokens, minlength=n_t),
+            "evicted": np.bincount(kv.tier, weights=kv.evicted_blocks, minlength=n_t),
+            "capacity": agg["capacity"].max(axis=1),
+            "lookup": float(agg["lookup"].sum())}

@@ -5,8 +5,9 @@ import math
 import numpy as np
 
 from .plotting import plt
-from .run_metrics import (STEP_KINDS, ecdf, full_label, in_system_per_bin, kv_bin_means,
-                          output_tokens_per_bin, time_bins)
+from .run_metrics import (CACHED_FRACTION_BINS, STEP_KINDS, ecdf, full_label,
+                          in_system_per_bin, kv_bin_means, lone_points, output_tokens_per_bin,
+                          subsample, time_bins, window_length, with_gaps)
 
 # Time series are drawn in about this many bins, so that runs with millions of requests or
 # steps still give small PNG/SVG files.
@@ -135,3 +136,76 @@ def plot_step_breakdown(report, busy, idle, labels, duration):
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
     report.figure(fig, "step_breakdown",
                   "Per-replica time in prefill-only, decode-only and mixed steps, and idle time")
+
+
+def plot_ttft_by_cached_fraction(report, frac, ttft, stats):
+    """FRAC and TTFT (s) per completed request with a prompt, STATS as
+    run_metrics.cached_fraction_stats gives them."""
+    counts, median, p90 = stats
+    fig, (ax_bins, ax_pts) = plt.subplots(1, 2, figsize=(13, 4.5))
+    x = np.arange(len(CACHED_FRACTION_BINS))
+    ax_bins.bar(x - 0.2, median * 1e3, width=0.4, color="tab:blue", label="median")
+    ax_bins.bar(x + 0.2, p90 * 1e3, width=0.4, color="tab:orange", label="p90")
+    # Each bin's request count goes under its name, where no bar or legend can hide it.
+    ax_bins.set_xticks(x, [f"{name}\nn = {n:,}" for name, n in zip(CACHED_FRACTION_BINS, counts)])
+    ax_bins.set_xlabel("cached fraction of the prompt (requests per bin)")
+    ax_bins.set_ylabel("TTFT (ms)")
+    ax_bins.set_ylim(0, max(float(np.nanmax(p90)) * 1e3, 1e-3) * 1.18)
+    ax_bins.set_title("Median and p90 TTFT per cached-fraction bin")
+    ax_bins.legend(loc="upper left", fontsize="small", ncols=2)
+
+    keep = subsample(len(frac))
+    shown = "" if len(keep) == len(frac) else f", {len(keep):,} of them shown"
+    # Rasterized points keep the SVG small; axes and text stay vector.
+    ax_pts.scatter(frac[keep], ttft[keep] * 1e3, s=4, alpha=0.3, color="tab:blue",
+                   linewidths=0, rasterized=True)
+    positive = ttft[ttft > 0]
+    if len(positive) and positive.max() > 50 * positive.min():
+        ax_pts.set_yscale("log")
+    for edge in (0.25, 0.5, 0.75):
+        ax_pts.axvline(edge, color="gray", linestyle=":", linewidth=1)
+    ax_pts.set_xlim(-0.02, 1.02)
+    ax_pts.set_xlabel("cached fraction of the prompt (cached_tokens / prompt_tokens)")
+    ax_pts.set_ylabel("TTFT (ms)")
+    ax_pts.set_title(f"Per request{shown}")
+    fig.suptitle(f"TTFT by cached fraction of the prompt ({len(frac):,} completed requests "
+                 f"with a prompt)")
+    fig.tight_layout()
+    report.figure(fig, "ttft_by_cached_fraction",
+                  "Time to first token against the fraction of the prompt found in the prefix "
+                  "cache at admission (requests without prompt tokens left out)")
+
+
+def plot_kv_tiers(report, kv, agg, t_end):
+    """KV as run_inputs.KvTiers, AGG as run_metrics.kv_tier_windows gives them."""
+    fig, (ax_hit, ax_occ) = plt.subplots(2, 1, figsize=(11, 7), sharex=True)
+    # Windows without lookups (or a tier without capacity) give NaN, drawn as gaps.
+    lookup = np.where(agg["lookup"] > 0, agg["lookup"], np.nan)
+    capacity = np.where(agg["capacity"] > 0, agg["capacity"], np.nan)
+    x, hit_rate, occupancy, total = with_gaps(agg, agg["hit"] / lookup,
+                                              (agg["used"] + agg["cached"]) / capacity,
+                                              agg["hit"].sum(axis=0) / lookup)
+    for i, tier in enumerate(kv.tiers):
+        label = f"{tier} (shared)" if kv.tier_shared[i] else tier
+        color = f"C{i % 10}"
+        for ax, y in ((ax_hit, hit_rate[i]), (ax_occ, occupancy[i])):
+            ax.plot(x, y, color=color, label=label, linewidth=1.2, marker=".",
+                    markevery=list(lone_points(y)))
+    ax_hit.plot(x, total, color="black", label="total", linewidth=1.2, marker=".",
+                markevery=list(lone_points(total)))
+    ax_hit.set_ylabel("hit rate (hit / looked-up tokens)")
+    ax_hit.set_title("Prefix-cache hit rate per tier (tokens served from the tier / prompt "
+                     "tokens looked up)", fontsize="medium")
+    ax_occ.set_ylabel("occupancy ((used + cached) / capacity)")
+    ax_occ.set_title("Occupancy per tier at window end (blocks in use or holding cached "
+                     "content)", fontsize="medium")
+    ax_occ.set_xlabel("simulated time (s, window midpoints)")
+    ax_occ.set_xlim(0, max(t_end, float(agg["end"].max())))
+    for ax in (ax_hit, ax_occ):
+        ax.set_ylim(0, 1.02)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
+    fig.suptitle(f"KV tiers over time ({window_length(agg):g} s windows, all instances)")
+    fig.tight_layout()
+    report.figure(fig, "kv_tiers",
+                  "Per KV tier and window: prefix-cache hit rate and occupancy, summed over "
+                  "instances (a shared tier counted once)")

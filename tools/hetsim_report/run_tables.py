@@ -104,3 +104,20 @@ def step_breakdown_table(report, busy, idle, labels):
         rows.append([label] + cells + [pct(busy[:, i].sum() / total) if total > 0 else "-"])
     report.table("Step-time breakdown (s)",
                  ["replica", "prefill only", "decode only", "mixed", "idle", "busy"], rows)
+
+
+def kv_tiers_table(report, kv, totals):
+    """TOTALS as run_metrics.kv_tier_totals gives them."""
+    lookup = totals["lookup"]
+    rows = []
+    for i, tier in enumerate(kv.tiers):
+        rate = pct(totals["hit"][i] / lookup) if lookup > 0 else "-"
+        rows.append([tier, "yes" if kv.tier_shared[i] else "no",
+                     fmt(int(totals["capacity"][i])), fmt(int(totals["hit"][i])), rate,
+                     fmt(int(totals["written"][i])), fmt(int(totals["evicted"][i]))])
+    hit = float(totals["hit"].sum())
+    rows.append(["all tiers", "", "", fmt(int(hit)), pct(hit / lookup) if lookup > 0 else "-",
+                 fmt(int(totals["written"].sum())), fmt(int(totals["evicted"].sum()))])
+    report.table(f"KV tiers (kv_tiers.csv; {fmt(int(lookup))} prompt tokens looked up)",
+                 ["tier", "shared", "capacity (blocks)", "hit tokens", "hit rate",
+                  "tokens written", "blocks evicted"], rows)

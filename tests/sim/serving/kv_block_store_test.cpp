@@ -71,3 +71,81 @@ TEST_CASE("kv store: moving a block table to another tier records one transfer p
   CHECK((p[0].from == serving::kDeviceTier && p[0].to == host && p[0].tokens == 40));
   CHECK((p[1].from == host && p[1].to == serving::kDeviceTier && p[1].tokens == 40));
 }
+
+namespace {
+/// A cached block in tier `t` holding `hash`, taken `uses` times in all.
+serving::BlockId cached_block(KvBlockStore& s, std::uint64_t hash, int uses, serving::KvTierIndex t = serving::kDeviceTier) {
+  const auto b = s.allocate(t);
+  s.set_hash(b, hash);
+  s.release(b);
+  for (int i = 1; i < uses; ++i) s.release(s.acquire_cached(hash, t));
+  return b;
+}
+}  // namespace
+
+TEST_CASE("kv store: an LFU tier evicts the least used block first, least recently freed among equals", "[serving][kv]") {
+  KvBlockStore s(16, 1);
+  const auto t = s.add_tier("n0/host.dram", 3);
+  s.set_policy(t, serving::Eviction::lfu);
+  const auto hot = cached_block(s, 1, 3, t);   // used three times
+  const auto cold = cached_block(s, 2, 1, t);  // once, freed after hot
+  const auto warm = cached_block(s, 3, 2, t);  // twice, freed last
+  CHECK(s.next_victim(t) == cold);
+  (void)s.allocate(t);  // evicts cold, although hot was freed before it
+  CHECK(s.find(2, t) == -1);
+  CHECK(s.find(1, t) == hot);
+  CHECK(s.next_victim(t) == warm);
+  // The same sequence in an LRU tier evicts the least recently freed: hot.
+  KvBlockStore l(16, 1);
+  const auto u = l.add_tier("n0/host.dram", 3);
+  const auto lru_hot = cached_block(l, 1, 3, u);
+  cached_block(l, 2, 1, u);
+  cached_block(l, 3, 2, u);
+  CHECK(l.next_victim(u) == lru_hot);
+  s.audit();
+  l.audit();
+}
+
+TEST_CASE("kv store: LFU ages (LFU-DA), so blocks once hot but no longer used are evicted in the end", "[serving][kv]") {
+  KvBlockStore s(16, 2);
+  s.set_policy(serving::kDeviceTier, serving::Eviction::lfu);
+  cached_block(s, 1, 5, serving::kDeviceTier);  // hot long ago: priority 5
+  // A stream of blocks used twice each: every eviction raises the tier's age to the victim's
+  // priority, so newcomers soon outrank the old hot block and it goes.
+  bool evicted = false;
+  for (std::uint64_t h = 10; h < 20 && !evicted; ++h) {
+    const auto b = s.allocate();
+    s.set_hash(b, h);
+    s.release(b);
+    s.release(s.acquire_cached(h));
+    evicted = s.find(1) == -1;
+  }
+  CHECK(evicted);
+  s.audit();
+}
+
+TEST_CASE("kv store: a tier's time to live drops cached blocks freed that long ago, and time never goes back", "[serving][kv]") {
+  KvBlockStore s(16, 4);
+  const auto t = s.add_tier("n0/host.dram", 4);
+  s.set_policy(t, serving::Eviction::lru, 300.0);
+  s.advance(10.0);
+  cached_block(s, 1, 1, t);                        // freed at 10 s
+  cached_block(s, 7, 1);                           // device tier: no TTL
+  const auto held = s.acquire_cached(1, t);        // referenced blocks never expire
+  s.advance(20.0);
+  cached_block(s, 2, 1, t);                        // freed at 20 s
+  s.advance(400.0);
+  CHECK(s.find(1, t) == held);
+  s.release(held);                                 // freed again at 400 s
+  CHECK(s.find(2, t) == -1);                       // 380 s idle > 300 s
+  CHECK(s.expired(t) == 1);
+  s.advance(699.0);
+  CHECK(s.find(1, t) >= 0);                        // 299 s idle
+  s.advance(700.0);
+  CHECK(s.find(1, t) == -1);                       // exactly 300 s: gone
+  CHECK(s.expired(t) == 2);
+  CHECK(s.find(7) >= 0);
+  CHECK(s.cached(t) == 0);
+  REQUIRE_THROWS_WITH(s.advance(699.0), Catch::Contains("time went back"));
+  s.audit();
+}
