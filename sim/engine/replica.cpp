@@ -132,7 +132,10 @@ void Replica::plan_step(double now, EngineId engine, OpGraph& graph) {
       else (t.layerwise ? layerwise_ids_ : move_ids_).push_back(id);
     }
   transfers.clear();
-  const double seconds = pricer_.price(shape);
+  double seconds = pricer_.price(shape);
+  // Host work of the KV manager for this step (mapping pages): hidden under the compute, or added.
+  if (const auto host = plan_.kv->take_host_work(); host.seconds > 0)
+    seconds = host.overlaps ? std::max(seconds, host.seconds) : seconds + host.seconds;
   if (!(seconds >= 0))
     throw InvariantError(fmt::format("replica {}: a step of {} prefill tokens and {} decodes priced at {} s", index_,
                                      shape.prefill_tokens, shape.decode_seqs, seconds));

@@ -118,6 +118,14 @@ class KvManager {
   virtual CopyCost copy_cost(const serving::KvTransfer&) const { return {}; }
   /// Per-tier activity of a caching manager, device first (empty for others).
   virtual std::vector<KvTierStats> tier_stats() const { return {}; }
+  /// Host work the manager did for the step being planned (vAttention maps physical pages), taken
+  /// (and reset) by the instance once per step: `overlaps` = done by a background thread while the
+  /// step computes (the step takes max(compute, host work)), else on its critical path (added).
+  struct HostWork {
+    double seconds = 0;
+    bool overlaps = true;
+  };
+  virtual HostWork take_host_work() { return {}; }
   /// Simulated time moved to `now` (the instance calls it before each step): tiers with a time to
   /// live drop what expired.
   virtual void advance(double now) { store_->advance(now); }
