@@ -19,6 +19,7 @@ struct SizeBound {
 inline constexpr SizeBound kSizeBounds[] = {
     {"num_requests", 2000}, {"replicas", 64}, {"count", 64}, {"nodes", 64}, {"concurrency", 1000}, {"limit", 2000},
     {"sessions", 50},  // each up to 1,000 turns of up to 2^20 tokens (workload/sessions.cpp)
+    {"documents", 100000}, {"chunks", 64},  // workload.rag: a popularity table per document, ids per chunk
 };
 
 /// True if `value` given to `key` would make the scenario legal but too big to build quickly.

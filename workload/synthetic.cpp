@@ -2,7 +2,8 @@
 // open loop, Poisson or gamma arrivals (burstiness set by the coefficient of variation of
 // inter-arrival times, CV = 1 being Poisson). Each of the three draws has its own random stream, so
 // a closed loop (workload.concurrency) gets the same lengths as the open loop with the same seed.
-// workload.shared_prefix puts shared prefixes before the prompts (workload/shared_prefix.hpp).
+// workload.shared_prefix puts shared prefixes before the prompts (workload/shared_prefix.hpp);
+// workload.rag puts retrieved document chunks there (workload/rag_chunks.hpp).
 #include <cmath>
 #include <memory>
 #include <optional>
@@ -13,6 +14,7 @@
 #include "workload/arrival_process.hpp"
 #include "workload/arrivals.hpp"
 #include "workload/length_distribution.hpp"
+#include "workload/rag_chunks.hpp"
 #include "workload/shared_prefix.hpp"
 #include "workload/workload_source.hpp"
 
@@ -27,6 +29,7 @@ struct SyntheticSpec {
   std::int64_t num_requests = 0;
   bool closed_loop = false;  ///< lengths only: arrival times come from the simulation
   std::optional<SharedPrefixes> prefixes;  ///< workload.shared_prefix
+  std::optional<RagChunks> rag;            ///< workload.rag
 };
 
 /// Draws each request when it is asked for, from the three streams in the order a whole-pool
@@ -38,7 +41,8 @@ class SyntheticStream final : public RequestStream {
         arrivals_(seed, "workload.arrivals"),
         prompts_(seed, "workload.prompt_tokens"),
         outputs_(seed, "workload.output_tokens"),
-        prefix_rng_(seed, "workload.shared_prefix") {
+        prefix_rng_(seed, "workload.shared_prefix"),
+        rag_rng_(seed, "workload.rag") {
     if (spec_->prefixes) drawn_ = spec_->prefixes->draw(seed);
   }
 
@@ -58,12 +62,13 @@ class SyntheticStream final : public RequestStream {
     r.prompt_tokens = s.prompt.sample(prompts_);
     r.output_tokens = s.output.sample(outputs_);
     if (s.prefixes) s.prefixes->apply(r, prefix_rng_, drawn_);
+    if (s.rag) s.rag->apply(r, rag_rng_);
     return r;
   }
 
  private:
   std::shared_ptr<const SyntheticSpec> spec_;
-  Rng arrivals_, prompts_, outputs_, prefix_rng_;
+  Rng arrivals_, prompts_, outputs_, prefix_rng_, rag_rng_;
   SharedPrefixes::Drawn drawn_;
   double t_ = 0;
   std::int64_t count_ = 0;
@@ -77,6 +82,7 @@ class SyntheticSource final : public WorkloadSource {
                                                               .output = LengthDistribution::parse(cfg.child("output_tokens"))});
     spec_ = spec;
     spec->prefixes = SharedPrefixes::parse(cfg);
+    spec->rag = RagChunks::parse(cfg);
     if (is_closed_loop(cfg)) {
       // Closed-loop clients send a request when an earlier one ends: there is no arrival process,
       // and the pool size bounds the run.

@@ -41,6 +41,25 @@ inline void compute(Sequence& seq, std::int64_t block_size) {
   }
 }
 
+/// Fills seq.block_hashes once with position-free hashes: a full block's hash depends only on the
+/// content ids of the units it covers (no parent, no position), so the blocks of a chunk match
+/// wherever the chunk sits in a prompt (CacheBlend reuses non-prefix chunks). A block straddling
+/// two chunks mixes both, and matches only where the same two meet again.
+inline void compute_position_free(Sequence& seq, std::int64_t block_size) {
+  if (!seq.block_hashes.empty() || seq.content_ids.empty() || seq.content_unit <= 0) return;
+  const std::int64_t blocks = seq.content_tokens / block_size;
+  const auto unit = static_cast<std::int64_t>(seq.content_unit);
+  seq.block_hashes.reserve(static_cast<std::size_t>(blocks));
+  for (std::int64_t i = 0; i < blocks; ++i) {
+    std::uint64_t h = 0x6a09e667f3bcc909ULL;  // apart from compute()'s seed: the two never collide by design
+    const std::int64_t first = i * block_size, last = first + block_size - 1;
+    for (std::int64_t u = first / unit; u <= last / unit; ++u) h = mix(h ^ mix(seq.content_ids[static_cast<std::size_t>(u)] + 1));
+    // Where in its first unit the block starts (blocks smaller than a unit).
+    h = mix(h + static_cast<std::uint64_t>(first % unit));
+    seq.block_hashes.push_back(h == 0 ? 1 : h);
+  }
+}
+
 /// The longest run of `seq`'s leading blocks found in device memory, leaving at least its last
 /// known token to compute (its logits give the next token): at most (known - 1) / block_size blocks.
 inline PrefixHit match(const serving::KvBlockStore& store, Sequence& seq, std::int64_t block_size) {

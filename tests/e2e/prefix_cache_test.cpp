@@ -362,3 +362,62 @@ TEST_CASE("kv store node: bad store input exits 2 naming the key", "[e2e][prefix
   expect_exit_2(store_scenario(dir, "", "no_fabric.yaml", "  node: hgx-h100\n", ""), dir, {{"seed=1", "give cluster.fabric"}});
   expect_exit_2(store_scenario(dir, "", "no_node.yaml", ""), dir, {{"seed=1", "cannot reach KV store 'kvstore'"}});
 }
+
+namespace {
+/// Llama-3-8B on one H100: 300 RAG requests (a 256-token system prompt, 6 of 300 documents'
+/// 512-token chunks by Zipf popularity, then a short question), little KV pressure.
+std::string rag_scenario(const test::TempDir& dir, const std::string& kv) {
+  return dir.write("rag_" + std::to_string(std::hash<std::string>{}(kv)) + ".yaml",
+                   "model: llama-3-8b\ncluster: {device: h100-sxm5-80gb, replicas: 1}\n"
+                   "policies:\n  kv_cache: " + kv + "\n"
+                   "workload:\n  source: synthetic\n  num_requests: 300\n  arrival: {rate: 3}\n"
+                   "  prompt_tokens: {dist: uniform, min: 20, max: 120}\n  output_tokens: {dist: uniform, min: 20, max: 100}\n"
+                   "  rag: {documents: 300, chunk_tokens: 512, chunks: 6, popularity: zipf, system_prompt: 256}\n");
+}
+}  // namespace
+
+TEST_CASE("cacheblend: on RAG prompts it reuses chunks prefix caching cannot, and prefill tokens and TTFT fall",
+          "[e2e][prefix][cacheblend]") {
+  test::TempDir dir("rag");
+  const Run paged = run(rag_scenario(dir, "{impl: paged}"), dir, "paged");
+  const Run prefix = run(rag_scenario(dir, "{impl: prefix_caching}"), dir, "prefix");
+  const Run blend = run(rag_scenario(dir, "{impl: cacheblend}"), dir, "blend");
+  // Same requests: 256 + 6 x 512 context tokens before each question.
+  REQUIRE(paged.requests.size() == 300);
+  for (std::size_t i = 0; i < 300; ++i) {
+    CHECK(paged.requests[i].at("prompt_tokens") == blend.requests[i].at("prompt_tokens"));
+    CHECK(std::stoll(paged.requests[i].at("prompt_tokens")) >= 256 + 6 * 512 + 20);
+  }
+  const std::int64_t prompts = column_sum(paged.requests, "prompt_tokens");
+  CHECK(column_sum(paged.steps, "prefill_tokens") == prompts);
+  // Prefix caching finds the system prompt, and a chunk only behind the same leading chunk.
+  const std::int64_t prefix_cached = column_sum(prefix.requests, "cached_tokens");
+  CHECK(column_sum(prefix.steps, "prefill_tokens") == prompts - prefix_cached);
+  // CacheBlend finds chunks anywhere; it recomputes 15% of the blended ones (rounded up per request).
+  const std::int64_t blend_cached = column_sum(blend.requests, "cached_tokens");
+  CHECK(blend_cached > 2 * prefix_cached);
+  const std::int64_t blend_prefill = column_sum(blend.steps, "prefill_tokens");
+  CHECK(blend_prefill >= prompts - blend_cached);
+  CHECK(blend_prefill <= prompts - blend_cached + static_cast<std::int64_t>(0.15 * static_cast<double>(blend_cached)) + 300);
+  CHECK(blend.summary.at("preemptions").get<std::int64_t>() == 0);
+  const auto ttft = [](const Run& r) { return r.summary.at("latency_s").at("ttft").at("mean").get<double>(); };
+  CHECK(ttft(blend) < ttft(prefix));
+  CHECK(ttft(prefix) < ttft(paged));
+}
+
+TEST_CASE("rag workload: bad rag input exits 2 naming the key", "[e2e][prefix][cacheblend][errors]") {
+  test::TempDir dir("rag_bad");
+  const auto sc = rag_scenario(dir, "{impl: cacheblend}");
+  expect_exit_2(sc, dir,
+                {{"workload.rag.chunk_tokens=500", "workload.rag.chunk_tokens = 500: expected a multiple of 16"},
+                 {"workload.rag.system_prompt=10", "workload.rag.system_prompt"},
+                 {"workload.rag.chunks=400", "workload.rag.chunks = 400: expected at most documents (300)"},
+                 {"workload.rag.documents=0", "workload.rag.documents"},
+                 {"workload.rag.chunks=1024 --set workload.rag.documents=2000 --set workload.rag.chunk_tokens=4096",
+                  "expected at most 1048576"},
+                 {"'workload.shared_prefix={groups: 2, tokens: 100}'", "give either rag"},
+                 {"workload.rag.popularity=pareto", "workload.rag.popularity"},
+                 {"policies.kv_cache.recompute_ratio=2", "policies.kv_cache.recompute_ratio"},
+                 {"'policies.kv_cache.offload={tiers: [{tier: host.dram, capacity: 1 GiB}], load: when_faster}'",
+                  "cacheblend loads every reused chunk"}});
+}

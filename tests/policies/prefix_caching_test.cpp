@@ -433,3 +433,56 @@ TEST_CASE("prefix caching offload: a copy costs its setup plus a submission per 
   CHECK(cost.overhead == Approx(10e-6 + 3 * 4 * 2e-6));
   CHECK(cost.request_size == Approx(16.0 / 4));  // a block of 16 tokens at the fixture's 1 byte per token, in 4 pieces
 }
+
+namespace {
+/// Ids of a 64-token chunk (4 units of 16) of document `doc`.
+std::vector<std::uint64_t> chunk(std::uint64_t doc) { return iota_ids(doc * 100, 4); }
+std::vector<std::uint64_t> concat(std::initializer_list<std::vector<std::uint64_t>> parts) {
+  std::vector<std::uint64_t> v;
+  for (const auto& p : parts) v.insert(v.end(), p.begin(), p.end());
+  return v;
+}
+}  // namespace
+
+TEST_CASE("cacheblend: cached chunks are reused anywhere in the prompt, recomputing recompute_ratio of the non-leading ones",
+          "[policies][kv][prefix][cacheblend]") {
+  Cache c(1000, 16, "cacheblend", ", recompute_ratio: 0.25");
+  // A: chunks 1, 2, 3 (192 tokens) then 20 question tokens.
+  Sequence a = make(0, 212, concat({chunk(1), chunk(2), chunk(3)}), 192);
+  CHECK(c.admit(a) == 212);
+  c.finish(a);
+  // B: chunk 1 leads again (a prefix hit, 4 blocks), chunk 9 is new, chunks 3 and 2 are cached
+  // out of order (8 blocks = 128 tokens blended, 25% = 32 tokens recomputed).
+  Sequence b = make(1, 276, concat({chunk(1), chunk(9), chunk(3), chunk(2)}), 256);
+  const std::int64_t fed = c.admit(b);
+  CHECK(fed == 276 - 64 - (128 - 32));
+  CHECK(b.cached_tokens == 64 + 128);
+  CHECK(b.computed == 276);
+  const PrefixCounts counts = c.kv->take_prefix_counts();
+  CHECK(counts.hit_tokens == 64 + 128);  // A found nothing; B: 64 leading + 128 blended
+  // The lead is shared with the cache (refcount taken); blended chunks got blocks of their own.
+  CHECK(c.kv->used_blocks() == (276 + 15) / 16);
+  // Prefix caching on the same two prompts reuses the leading chunk only.
+  Cache p(1000, 16, "prefix_caching");
+  Sequence a2 = make(0, 212, concat({chunk(1), chunk(2), chunk(3)}), 192);
+  p.admit(a2);
+  p.finish(a2);
+  Sequence b2 = make(1, 276, concat({chunk(1), chunk(9), chunk(3), chunk(2)}), 256);
+  CHECK(p.admit(b2) == 276 - 64);
+  c.finish(b);
+  CHECK(c.kv->used_blocks() == 0);
+  c.kv->store().audit();
+}
+
+TEST_CASE("cacheblend: with recompute_ratio 1 a blended chunk saves no compute, only its leading run does",
+          "[policies][kv][prefix][cacheblend]") {
+  Cache c(1000, 16, "cacheblend", ", recompute_ratio: 1");
+  Sequence a = make(0, 150, concat({chunk(1), chunk(2)}), 128);
+  c.admit(a);
+  c.finish(a);
+  Sequence b = make(1, 150, concat({chunk(7), chunk(2)}), 128);
+  CHECK(c.admit(b) == 150);
+  CHECK(b.cached_tokens == 64);
+  c.finish(b);
+  REQUIRE_THROWS_WITH(Cache(10, 16, "cacheblend", ", recompute_ratio: 1.5"), Catch::Contains("kv.recompute_ratio"));
+}
