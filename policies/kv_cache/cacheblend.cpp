@@ -43,14 +43,8 @@ class CacheBlendKvManager final : public PrefixCachingKvManager {
     if (s.hit.tokens != hit.tokens || s.hit.held_blocks != hit.held_blocks)
       throw InvariantError(fmt::format("sequence {}: its cached chunks changed between lookup and admission", seq.id));
     const bool first_admission = seq.cached_tokens < 0;
-    // The leading run: a prefix hit as prefix caching takes it.
-    if (s.lead.loaded_tokens == 0) {
-      block_hashes::take(*store_, seq, s.lead, block_size_, prefix_counts_);
-      stats_[0].hit_tokens += s.lead.tokens;
-    } else {
-      take_with_loads(seq, s.lead);
-    }
-    // Blended chunks: copied into the request's own blocks (grow() below allocates them), part recomputed.
+    // Blended chunks first, while the scan's view holds (taking the lead may evict their sources):
+    // copied into the request's own blocks (grow() below allocates them), part recomputed.
     std::int64_t loaded = 0;
     for (const auto& [index, level] : s.blended) {
       const std::uint64_t h = seq.block_hashes[static_cast<std::size_t>(index)];
@@ -63,6 +57,13 @@ class CacheBlendKvManager final : public PrefixCachingKvManager {
       loaded += block_size_;
       st.load_seconds += block_load(level);
       st.recompute_seconds += prefill_seconds_per_token_ * static_cast<double>(block_size_);
+    }
+    // The leading run: a prefix hit as prefix caching takes it.
+    if (s.lead.loaded_tokens == 0) {
+      block_hashes::take(*store_, seq, s.lead, block_size_, prefix_counts_);
+      stats_[0].hit_tokens += s.lead.tokens;
+    } else {
+      take_with_loads(seq, s.lead);
     }
     const auto blended_tokens = static_cast<std::int64_t>(s.blended.size()) * block_size_;
     seq.computed += s.blended_kept;

@@ -421,3 +421,34 @@ TEST_CASE("rag workload: bad rag input exits 2 naming the key", "[e2e][prefix][c
                  {"'policies.kv_cache.offload={tiers: [{tier: host.dram, capacity: 1 GiB}], load: when_faster}'",
                   "cacheblend loads every reused chunk"}});
 }
+
+TEST_CASE("kv store and cacheblend: same scenario and seed give identical bytes, kv_tiers.csv included",
+          "[e2e][prefix][store][cacheblend]") {
+  test::TempDir dir("store_det");
+  // A store smaller than the two replicas' HBM under load (evictions, synchronous copies out,
+  // layer-wise loads, LFU ageing, TTL expiries), and CacheBlend on RAG prompts over DRAM.
+  const auto store = dir.write(
+      "store.yaml",
+      "model: llama-3-8b\ncluster:\n  device: h100-sxm5-80gb\n  node: hgx-h100\n  replicas: 2\n"
+      "  kv_stores: [{name: kvstore, node: kv-store-node}]\n"
+      "  fabric: {kind: fat_tree, nodes_per_leaf: 2, uplink_bandwidth: 800 Gbps, latency: 1 us}\n"
+      "policies:\n  kv_cache: {impl: prefix_caching, gpu_memory_utilization: 0.3, ttl: 30 s, offload: {tiers: [{store: kvstore, "
+      "capacity: 4 GiB, eviction: lfu, ttl: 20 s}], write: write_through, load_overlap: layerwise}}\n"
+      "workload:\n  source: sessions\n  sessions: 40\n  arrival: {rate: 2}\n  turns: 4\n"
+      "  new_tokens: {dist: uniform, min: 200, max: 2000}\n  output_tokens: {dist: uniform, min: 20, max: 200}\n"
+      "  think_time: {dist: exponential, mean: 10 s}\n");
+  const auto rag = rag_scenario(dir, "{impl: cacheblend, gpu_memory_utilization: 0.25, offload: {tiers: [{tier: host.dram, capacity: 2 GiB}], load_overlap: layerwise}}");
+  for (const std::string& sc : {store, rag}) {
+    INFO(sc);
+    const Run a = run(sc, dir, "a");
+    const Run b = run(sc, dir, "b");
+    for (const char* f : {"requests.csv", "steps.csv", "summary.json", "kv_tiers.csv"}) {
+      INFO(f);
+      CHECK(test::read_file(dir.file(std::string("a/") + f)) == test::read_file(dir.file(std::string("b/") + f)));
+    }
+    const auto& tiers = a.summary.at("prefix_cache").at("tiers");
+    REQUIRE(tiers.size() == 2);
+    CHECK(tiers[1].at("hit_tokens").get<std::int64_t>() > 0);
+    CHECK(tiers[1].at("evicted_blocks").get<std::int64_t>() + tiers[1].at("expired_blocks").get<std::int64_t>() > 0);
+  }
+}
