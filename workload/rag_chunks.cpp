@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cmath>
 
 #include "sim/core/error.hpp"
 
@@ -40,15 +39,7 @@ std::optional<RagChunks> RagChunks::parse(const config::Node& workload) {
                          p.system_prompt_ + p.chunks_ * p.chunk_tokens_, kMaxContext));
   if (p.chunks_ > p.documents_)
     cfg.fail_key("chunks", std::to_string(p.chunks_), fmt::format("expected at most documents ({}): chunks are distinct", p.documents_));
-  const std::string popularity = cfg.get<std::string>("popularity").default_to("uniform").one_of({"uniform", "zipf"});
-  // Zipf: document k (from 0) retrieved with weight 1 / (k + 1)^s.
-  const double s = popularity == "zipf" ? cfg.get<double>("zipf_s").default_to(1.0).in_range(0.0, 10.0).value() : 0.0;
-  if (popularity != "zipf" && cfg.has("zipf_s"))
-    cfg.fail_key("zipf_s", cfg.child("zipf_s").shown(), "applies to popularity: zipf only");
-  double sum = 0;
-  p.cdf_.reserve(static_cast<std::size_t>(p.documents_));
-  for (std::int64_t k = 0; k < p.documents_; ++k) p.cdf_.push_back(sum += std::pow(static_cast<double>(k + 1), -s));
-  for (double& c : p.cdf_) c /= sum;
+  p.popularity_ = Popularity::parse(cfg, p.documents_);
   return p;
 }
 
@@ -57,8 +48,7 @@ void RagChunks::apply(Request& r, Rng& rng) const {
   std::vector<std::int64_t> picked;
   picked.reserve(static_cast<std::size_t>(chunks_));
   while (static_cast<std::int64_t>(picked.size()) < chunks_) {
-    const double u = rng.uniform();
-    const auto d = std::min<std::int64_t>(std::lower_bound(cdf_.begin(), cdf_.end(), u) - cdf_.begin(), documents_ - 1);
+    const std::int64_t d = popularity_.pick(rng.uniform());
     if (std::find(picked.begin(), picked.end(), d) == picked.end()) picked.push_back(d);
   }
   const std::int64_t context = system_prompt_ + chunks_ * chunk_tokens_;

@@ -16,6 +16,7 @@
 #include "sim/core/config.hpp"
 #include "sim/core/request.hpp"
 #include "sim/core/rng.hpp"
+#include "workload/popularity.hpp"
 
 namespace hetsim::workload {
 
@@ -30,7 +31,7 @@ class RagChunks {
 
  private:
   std::int64_t documents_ = 1, chunk_tokens_ = 512, chunks_ = 6, system_prompt_ = 0;
-  std::vector<double> cdf_;  ///< popularity of documents 0..documents-1, cumulative
+  Popularity popularity_;  ///< of documents 0..documents-1
 };
 
 }  // namespace hetsim::workload

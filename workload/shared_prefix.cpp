@@ -16,14 +16,7 @@ std::optional<SharedPrefixes> SharedPrefixes::parse(const config::Node& workload
   p.groups_ = cfg.get<std::int64_t>("groups").in_range(1, 1 << 20);
   p.tokens_ = LengthDistribution::parse(cfg.child("tokens"));
   p.fraction_ = cfg.get<double>("fraction").default_to(1.0).in_range(0.0, 1.0);
-  const std::string popularity = cfg.get<std::string>("popularity").default_to("uniform").one_of({"uniform", "zipf"});
-  // Zipf: group k (from 0) drawn with weight 1 / (k + 1)^s.
-  const double s = popularity == "zipf" ? cfg.get<double>("zipf_s").default_to(1.0).in_range(0.0, 10.0).value() : 0.0;
-  if (popularity != "zipf" && cfg.has("zipf_s"))
-    cfg.fail_key("zipf_s", cfg.child("zipf_s").shown(), "applies to popularity: zipf only");
-  double sum = 0;
-  for (std::int64_t k = 0; k < p.groups_; ++k) p.cdf_.push_back(sum += std::pow(static_cast<double>(k + 1), -s));
-  for (double& c : p.cdf_) c /= sum;
+  p.popularity_ = Popularity::parse(cfg, p.groups_);
   return p;
 }
 
@@ -46,7 +39,7 @@ void SharedPrefixes::apply(Request& r, Rng& rng, const Drawn& drawn) const {
   const bool shared = rng.uniform() < fraction_;
   const double u = rng.uniform();
   if (!shared) return;
-  const auto g = static_cast<std::size_t>(std::lower_bound(cdf_.begin(), cdf_.end(), u) - cdf_.begin());
+  const auto g = static_cast<std::size_t>(popularity_.pick(u));
   const std::int64_t tokens = drawn.tokens[std::min(g, drawn.tokens.size() - 1)];
   r.prompt_tokens += tokens;
   r.hash_block_tokens = kIdTokens;

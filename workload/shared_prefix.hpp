@@ -14,6 +14,7 @@
 #include "sim/core/request.hpp"
 #include "sim/core/rng.hpp"
 #include "workload/length_distribution.hpp"
+#include "workload/popularity.hpp"
 
 namespace hetsim::workload {
 
@@ -37,7 +38,7 @@ class SharedPrefixes {
   std::int64_t groups_ = 1;
   LengthDistribution tokens_;
   double fraction_ = 1;
-  std::vector<double> cdf_;  ///< popularity of groups 0..groups-1, cumulative
+  Popularity popularity_;  ///< of groups 0..groups-1
 };
 
 }  // namespace hetsim::workload
