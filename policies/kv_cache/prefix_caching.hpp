@@ -40,6 +40,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <utility>
 
 #include "policies/kv_cache/block_hashes.hpp"
@@ -69,10 +70,16 @@ class PrefixCachingKvManager : public PagedKvManager {
                            .size_key = "capacity",
                            .store = store});
       policies_.push_back(tier_policy(t));
+      if (t.has("write_through")) through_.push_back(t.get<bool>("write_through").value());
+      else through_.push_back(-1);  // as `write` says (the first tier only)
     }
     const std::string write = offload.get<std::string>("write").default_to("on_eviction").one_of({"on_eviction", "write_through"});
     const std::string load = offload.get<std::string>("load").default_to("always").one_of({"always", "when_faster"});
-    write_through_ = write == "write_through";
+    // Which tiers get every block as it is computed: the first with write: write_through, and any
+    // tier with write_through: true (a KV store behind a private DRAM tier, as LMCache stores to
+    // all its backends).
+    for (std::size_t k = 0; k < through_.size(); ++k)
+      if (through_[k] < 0) through_[k] = k == 0 && write == "write_through" ? 1 : 0;
     load_when_faster_ = load == "when_faster";
     setup_ = offload.quantity("setup", units::Dim::time).default_to("5 us").non_negative();
     per_piece_ = offload.quantity("per_piece", units::Dim::time).default_to("0 s").non_negative();
@@ -156,7 +163,8 @@ class PrefixCachingKvManager : public PagedKvManager {
       const std::uint64_t h = seq.block_hashes[static_cast<std::size_t>(i)];
       store_->set_hash(seq.blocks[static_cast<std::size_t>(i)], h);
       // Written in the background: the block stays in device memory.
-      if (write_through_ && !holds(1, h)) copy_down(1, h, true);
+      for (std::size_t k = 0; k < through_.size(); ++k)
+        if (through_[k] && !holds(k + 1, h)) copy_down(k + 1, h, true, 0);
     }
     seq.hashed_blocks = std::max(seq.hashed_blocks, full);
   }
@@ -297,16 +305,16 @@ class PrefixCachingKvManager : public PagedKvManager {
     }
   }
 
-  /// Copies the block with hash `h` from level `level - 1` into level `level` as a cached block;
+  /// Copies the block with hash `h` from level `from` (default: `level - 1`) into level `level` as a cached block;
   /// `overlap`: the copy may run while the step computes (its source slot is not reused by it).
-  void copy_down(std::size_t level, std::uint64_t h, bool overlap) {
+  void copy_down(std::size_t level, std::uint64_t h, bool overlap, std::optional<std::size_t> from = std::nullopt) {
     const Place& to = places_[level];
     make_room(level, 1);
     if (to.store->empty_slots(to.index) < 1) return;  // every slot held by loads in flight: not kept
     const serving::BlockId b = to.store->allocate(to.index);
     to.store->set_hash(b, h);
     to.store->release(b);
-    store_->record_transfer(places_[level - 1].transfer, to.transfer, block_size_, 1, overlap);
+    store_->record_transfer(places_[from.value_or(level - 1)].transfer, to.transfer, block_size_, 1, overlap);
     stats_[level].written_tokens += block_size_;
   }
 
@@ -315,7 +323,8 @@ class PrefixCachingKvManager : public PagedKvManager {
   std::vector<Place> places_;  ///< device memory, then the offload tiers fastest first
   std::vector<serving::KvBlockStore*> shared_;  ///< distinct shared stores among them
   std::vector<KvTierStats> stats_;
-  bool write_through_ = false, load_when_faster_ = false, layerwise_ = false;
+  std::vector<int> through_;  ///< per offload tier: 1 = written through from device memory, 0 = on eviction
+  bool load_when_faster_ = false, layerwise_ = false;
   double setup_ = 0, per_piece_ = 0;
   double device_ttl_ = std::numeric_limits<double>::infinity();
   std::int64_t pieces_per_block_ = 0;  ///< 0 until size(): 2 x layers unless given

@@ -341,6 +341,26 @@ TEST_CASE("kv store node: one replica's prefill is another's hit, loaded over th
   CHECK(lookups == before.summary.at("prefix_cache").at("lookup_tokens").get<std::int64_t>());
 }
 
+TEST_CASE("kv store node: behind a private DRAM tier, the store gets blocks only when written through to it",
+          "[e2e][prefix][offload][store]") {
+  test::TempDir dir("prefix_store_through");
+  const auto sc = store_scenario(dir, "");
+  const Run on_eviction = run(sc, dir, "on_eviction",
+                              "--set 'policies.kv_cache.offload.tiers=[{tier: host.dram, capacity: 1 GiB}, {store: kvstore, capacity: 10 GiB}]'");
+  const Run through = run(sc, dir, "through",
+                          "--set 'policies.kv_cache.offload.tiers=[{tier: host.dram, capacity: 1 GiB}, {store: kvstore, capacity: 10 GiB, "
+                          "write_through: true}]'");
+  // Replica 0's blocks stay in its HBM and DRAM (nothing is evicted): replica 1 finds them only in the store.
+  CHECK(std::stoll(on_eviction.requests.at(1).at("cached_tokens")) == 0);
+  CHECK(std::stoll(through.requests.at(1).at("cached_tokens")) == 127 * 16);
+  const auto& tiers = through.summary.at("prefix_cache").at("tiers");
+  REQUIRE(tiers.size() == 3);
+  // Both tiers get A's 128 blocks; B computes its last block itself, which its DRAM gets and the store holds already.
+  CHECK(tiers[1].at("written_tokens").get<std::int64_t>() == 128 * 16 + 16);
+  CHECK(tiers[2].at("written_tokens").get<std::int64_t>() == 128 * 16);
+  CHECK(tiers[2].at("hit_tokens").get<std::int64_t>() == 127 * 16);
+}
+
 TEST_CASE("kv store node: bad store input exits 2 naming the key", "[e2e][prefix][offload][store][errors]") {
   test::TempDir dir("prefix_store_bad");
   const auto sc = store_scenario(dir, "");
@@ -357,6 +377,7 @@ TEST_CASE("kv store node: bad store input exits 2 naming the key", "[e2e][prefix
                  {"'policies.kv_cache.offload.tiers=[{store: kvstore, capacity: 1 GiB, eviction: mru}]'", "eviction"},
                  {"'policies.kv_cache.offload.tiers=[{store: kvstore, capacity: 1 GiB, ttl: -1 s}]'", "ttl"},
                  {"policies.kv_cache.offload.load_overlap=sometimes", "policies.kv_cache.offload.load_overlap"},
+                 {"'policies.kv_cache.offload.tiers=[{store: kvstore, capacity: 1 GiB, write_through: maybe}]'", "write_through"},
                  {"'policies.kv_cache.ttl=0 s'", "policies.kv_cache.ttl"}});
   // Without a fabric, or on the default node (no NICs), the store is out of reach.
   expect_exit_2(store_scenario(dir, "", "no_fabric.yaml", "  node: hgx-h100\n", ""), dir, {{"seed=1", "give cluster.fabric"}});
