@@ -68,7 +68,9 @@ class PrefixCachingKvManager : public PagedKvManager {
                            .where = t,
                            .tier_key = store.empty() ? "tier" : "store",
                            .size_key = "capacity",
-                           .store = store});
+                           .store = store,
+                           .chunk_tokens = t.has("chunk_tokens") ? t.get<std::int64_t>("chunk_tokens").in_range(1, 1 << 20).value()
+                                                                 : std::int64_t{0}});
       policies_.push_back(tier_policy(t));
       if (t.has("write_through")) through_.push_back(t.get<bool>("write_through").value());
       else through_.push_back(-1);  // as `write` says (the first tier only)
@@ -117,7 +119,7 @@ class PrefixCachingKvManager : public PagedKvManager {
       // A shared store is set up by the first replica bound to it (all share this config).
       if (!b.shared || store.eviction(index) != policies_[i].first || store.ttl(index) != policies_[i].second)
         store.set_policy(index, policies_[i].first, policies_[i].second);
-      places_.push_back({&store, index, b.index, b.block_load_seconds});
+      places_.push_back({&store, index, b.index, b.block_load_seconds, requests_[i].chunk_tokens});
       stats_.push_back(KvTierStats{.name = b.name, .shared = b.shared != nullptr, .capacity_blocks = store.capacity(index)});
       if (b.shared && std::find(shared_.begin(), shared_.end(), b.shared) == shared_.end()) shared_.push_back(b.shared);
     }
@@ -184,6 +186,14 @@ class PrefixCachingKvManager : public PagedKvManager {
 
   CopyCost copy_cost(const serving::KvTransfer& t) const override {
     if (requests_.empty()) return {};  // no offload tiers: plain copies
+    // A tier that stores contiguous chunks (LMCache's layout: all layers of chunk_tokens tokens in
+    // one buffer) is read and written a chunk per request; otherwise a block is one piece per layer, K and V apart.
+    const serving::KvTierIndex lower = t.to == serving::kDeviceTier ? t.from : t.to;
+    for (const Place& p : places_)
+      if (p.chunk_tokens > 0 && p.transfer == lower && lower != serving::kDeviceTier) {
+        const auto chunks = static_cast<double>((t.tokens + p.chunk_tokens - 1) / p.chunk_tokens);
+        return {.request_size = bytes_per_token_ * static_cast<double>(p.chunk_tokens), .overhead = setup_ + chunks * per_piece_};
+      }
     const double pieces = static_cast<double>(t.blocks * pieces_per_block_);
     return {.request_size = bytes_per_token_ * static_cast<double>(block_size_) / static_cast<double>(pieces_per_block_),
             .overhead = setup_ + pieces * per_piece_};
@@ -208,6 +218,7 @@ class PrefixCachingKvManager : public PagedKvManager {
     serving::KvTierIndex index = serving::kDeviceTier;     ///< the tier in `store`
     serving::KvTierIndex transfer = serving::kDeviceTier;  ///< the tier of the own store naming its copies
     double block_load_seconds = 0;  ///< one block into device memory, alone on the route
+    std::int64_t chunk_tokens = 0;  ///< stored as contiguous chunks of this many tokens (0: blocks, in per-layer pieces)
   };
 
   bool holds(std::size_t level, std::uint64_t h) const { return places_[level].store->find(h, places_[level].index) >= 0; }
@@ -251,7 +262,10 @@ class PrefixCachingKvManager : public PagedKvManager {
 
   /// One block from level `level` into device memory, alone on the route, with its per-piece cost.
   double block_load(std::size_t level) const {
-    return places_[level].block_load_seconds + static_cast<double>(pieces_per_block_) * per_piece_;
+    const Place& p = places_[level];
+    const double pieces = p.chunk_tokens > 0 ? static_cast<double>(block_size_) / static_cast<double>(p.chunk_tokens)
+                                             : static_cast<double>(pieces_per_block_);
+    return p.block_load_seconds + pieces * per_piece_;
   }
 
   /// Admission onto a prefix partly in lower tiers: device blocks are taken, the others loaded

@@ -134,10 +134,12 @@ void bind_kv_tiers(Scenario& sc, ReplicaPlan& plan, const Pool& pool, int slot, 
   const std::string device_tier = plan.device_tiers.front().substr(prefix.size());
   auto bind = [&](const std::vector<policies::KvTierRequest>& requests) {
     std::vector<policies::KvTierBinding> bound;
-    // In the pieces the policy copies a block in (block devices are slower in small requests).
-    const double piece = plan.kv->copy_cost({.tokens = plan.kv->block_size(), .blocks = 1}).request_size;
     for (const auto& request : requests) {
       const config::Node& cfg = request.where;
+      // In the pieces the policy copies a block in (block devices are slower in small requests).
+      const double piece = request.chunk_tokens > 0
+                               ? static_cast<double>(request.chunk_tokens) * plan.kv_bytes_per_token
+                               : plan.kv->copy_cost({.tokens = plan.kv->block_size(), .blocks = 1}).request_size;
       if (!request.store.empty()) {
         bound.push_back(bind_store(sc, plan, request, router, block_bytes, piece));
         continue;

@@ -58,6 +58,7 @@ struct KvTierRequest {
   config::Node where;             ///< the policy's config, for messages
   std::string tier_key, size_key; ///< the keys that set `tier` and `bytes_per_device`
   std::string store;              ///< a KV store node of the cluster (cluster.kv_stores) shared by all replicas; "" = the replica's node
+  std::int64_t chunk_tokens = 0;  ///< the tier is read and written in contiguous chunks of this many tokens (0: the policy's pieces)
 };
 
 /// What one tier of a caching manager did over a run (sim/metrics/records.hpp).

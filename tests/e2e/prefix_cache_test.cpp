@@ -196,6 +196,21 @@ TEST_CASE("prefix cache offload: a hit in host DRAM loads over PCIe at bytes / b
   CHECK(tiers[1].at("written_tokens").get<std::int64_t>() > 0);
 }
 
+TEST_CASE("prefix cache offload: a tier stored in chunks is copied a chunk per piece", "[e2e][prefix][offload]") {
+  test::TempDir dir("prefix_offload_chunks");
+  const Run r = run(offload_scenario(dir, ", per_piece: 5 us"), dir, "chunks",
+                    "--set 'policies.kv_cache.offload.tiers=[{tier: host.dram, capacity: 1 GiB, chunk_tokens: 256}]'");
+  int loads = 0;
+  for (const auto& s : r.steps) {
+    if (std::stoll(s.at("prefix_loaded_tokens")) == 0) continue;
+    ++loads;
+    // 31 blocks = 496 tokens: two 256-token chunks, one submission each (not 31 x 64 pieces).
+    const double bytes = 31 * 16 * kLlama3KvBytesPerToken;
+    CHECK(std::stod(s.at("transfer_s")) == Approx(bytes / 64e9 + 2e-6 + 5e-6 + 2 * 5e-6).epsilon(1e-6));
+  }
+  CHECK(loads == 1);
+}
+
 TEST_CASE("prefix cache offload: bad offload input exits 2 naming the key", "[e2e][prefix][offload][errors]") {
   test::TempDir dir("prefix_offload_bad");
   const auto sc = offload_scenario(dir, "");
@@ -207,7 +222,8 @@ TEST_CASE("prefix cache offload: bad offload input exits 2 naming the key", "[e2
                            "more than host.dram holds"},
                           {"policies.kv_cache.offload.write=sometimes", "policies.kv_cache.offload.write"},
                           {"policies.kv_cache.offload.load=never", "policies.kv_cache.offload.load"},
-                          {"'policies.kv_cache.offload.per_piece=-1 us'", "policies.kv_cache.offload.per_piece"}});
+                          {"'policies.kv_cache.offload.per_piece=-1 us'", "policies.kv_cache.offload.per_piece"},
+                          {"'policies.kv_cache.offload.tiers=[{tier: host.dram, capacity: 1 GiB, chunk_tokens: 0}]'", "chunk_tokens"}});
 }
 
 TEST_CASE("prefix cache sessions: each turn finds the whole previous turn cached, prompt and output", "[e2e][prefix][sessions]") {
