@@ -132,10 +132,8 @@ void Replica::plan_step(double now, EngineId engine, OpGraph& graph) {
       else (t.layerwise ? layerwise_ids_ : move_ids_).push_back(id);
     }
   transfers.clear();
-  double seconds = pricer_.price(shape);
   // Host work of the KV manager for this step (mapping pages): hidden under the compute, or added.
-  if (const auto host = plan_.kv->take_host_work(); host.seconds > 0)
-    seconds = host.overlaps ? std::max(seconds, host.seconds) : seconds + host.seconds;
+  const double seconds = plan_.kv->take_host_work().step_seconds(pricer_.price(shape));
   if (!(seconds >= 0))
     throw InvariantError(fmt::format("replica {}: a step of {} prefill tokens and {} decodes priced at {} s", index_,
                                      shape.prefill_tokens, shape.decode_seqs, seconds));
@@ -213,10 +211,6 @@ Replica::SteadyRun Replica::run_steady_decodes(double horizon, EngineId engine, 
   // The step in which a sequence finishes takes the general path (completion, release, listeners).
   for (; steps < remaining - 1; ++steps) {
     if (plan_.kv->free_blocks() < n) break;  // a reservation could evict: the scheduler decides
-    const double start = free_at_;
-    const double seconds = pricer_.price(shape);
-    const double end = start + seconds;
-    if (!(seconds >= 0 && end <= units::kMaxSimulatedSeconds)) break;  // the general path reports it
     while (steady_.front().first <= steps) {
       std::pop_heap(steady_.begin(), steady_.end(), std::greater<>());
       auto& due = steady_.back();
@@ -228,6 +222,14 @@ Replica::SteadyRun Replica::run_steady_decodes(double horizon, EngineId engine, 
       due.first += block;
       std::push_heap(steady_.begin(), steady_.end(), std::greater<>());
     }
+    // A reservation that pushed a cached block down a tier moves bytes before the step: the
+    // general path runs this step (its reservations are made) with the copies.
+    if (!plan_.kv->store().pending_transfers().empty()) break;
+    const double start = free_at_;
+    // Host work of the reservations (vAttention mapping pages), as the general path adds it.
+    const double seconds = plan_.kv->take_host_work().step_seconds(pricer_.price(shape));
+    const double end = start + seconds;
+    if (!(seconds >= 0 && end <= units::kMaxSimulatedSeconds)) break;  // the general path reports it
     row_.start = start;
     row_.set(serving_metrics::kKvBlocksUsed, plan_.kv->used_blocks());
     row_.set(serving_metrics::kDecodeContextTokens, shape.decode_context_tokens);

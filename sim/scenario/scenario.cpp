@@ -170,10 +170,7 @@ void bind_kv_tiers(Scenario& sc, ReplicaPlan& plan, const Pool& pool, int slot, 
         "index would lose the blocks); use preemption: {impl: recompute}");
   plan.kv->bind_kv_tiers(bind(plan.kv->kv_tiers()));
   std::vector<serving::KvTierIndex> swap_tiers;
-  for (const auto& b : bind(plan.preemption->kv_tiers())) {
-    if (b.shared) plan.preemption->kv_tiers().front().where.fail("swap space must be a tier of the replica's node, not a KV store");
-    swap_tiers.push_back(b.index);
-  }
+  for (const auto& b : bind(plan.preemption->kv_tiers())) swap_tiers.push_back(b.index);
   plan.preemption->bind_kv_tiers(swap_tiers);
 }
 

@@ -3,6 +3,7 @@
 // decides how sequences take and give back blocks. Policies that park KV elsewhere (swap,
 // offload) move a sequence's blocks to another tier of the store; the instance turns the moves
 // into transfers on the platform before its next step.
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -125,6 +126,11 @@ class KvManager {
   struct HostWork {
     double seconds = 0;
     bool overlaps = true;
+    /// A step of `compute` seconds with this host work.
+    double step_seconds(double compute) const {
+      if (seconds <= 0) return compute;
+      return overlaps ? std::max(compute, seconds) : compute + seconds;
+    }
   };
   virtual HostWork take_host_work() { return {}; }
   /// Simulated time moved to `now` (the instance calls it before each step): tiers with a time to
