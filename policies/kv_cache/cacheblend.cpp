@@ -70,8 +70,6 @@ class CacheBlendKvManager final : public PrefixCachingKvManager {
     if (first_admission) seq.cached_tokens = s.lead.tokens + blended_tokens;
     prefix_counts_.hit_tokens += blended_tokens;
     prefix_counts_.loaded_tokens += loaded;
-    blended_tokens_ += blended_tokens;
-    recomputed_tokens_ += blended_tokens - s.blended_kept;
     grow(seq, seq.computed + tokens);
   }
 
@@ -119,7 +117,6 @@ class CacheBlendKvManager final : public PrefixCachingKvManager {
   }
 
   double ratio_;
-  std::int64_t blended_tokens_ = 0, recomputed_tokens_ = 0;
 };
 
 }  // namespace
