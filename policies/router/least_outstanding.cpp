@@ -9,12 +9,7 @@ namespace {
 class LeastOutstanding final : public Router {
  public:
   explicit LeastOutstanding(const config::Node&) {}
-  std::size_t route(const Request&, std::span<const ReplicaLoad> replicas) override {
-    std::size_t best = replicas.size();
-    for (std::size_t i = 0; i < replicas.size(); ++i)
-      if (replicas[i].can_fit && (best == replicas.size() || replicas[i].outstanding < replicas[best].outstanding)) best = i;
-    return best == replicas.size() ? 0 : best;
-  }
+  std::size_t route(const Request&, std::span<const ReplicaLoad> replicas) override { return least_outstanding(replicas); }
   /// The same choice from each fitting class's least (outstanding, index): the smallest pair is the
   /// emptiest replica, lowest index first, as route() picks.
   std::optional<RoutePlan> plan_indexed(const Request&, const FleetIndex& fleet, std::span<const char> class_fits) override {

@@ -404,7 +404,18 @@ policies::ReplicaLoad Replica::load() const {
   l.outstanding = outstanding_;
   l.waiting = static_cast<std::int64_t>(queues_.waiting().size());
   l.kv_free_blocks = plan_.kv->free_blocks();
+  l.kv_blocks = plan_.kv->total_blocks();
+  l.kv_block_size = plan_.kv->block_size();
   return l;
+}
+
+std::int64_t Replica::cached_prefix_tokens(policies::Sequence& seq) const {
+  // The lookup fills seq.block_hashes in this replica's block size and hashing; cleared before and
+  // after, so that neither another replica's probe nor the admission reads them.
+  seq.block_hashes.clear();
+  const std::int64_t tokens = plan_.kv->lookup(seq).tokens;
+  seq.block_hashes.clear();
+  return tokens;
 }
 
 }  // namespace hetsim::sim

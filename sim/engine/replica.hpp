@@ -60,6 +60,9 @@ class Replica {
   /// Ends the step run_steady_decodes planned, at `end`.
   void end_steady_step(double end);
   policies::ReplicaLoad load() const;
+  /// Leading tokens of waiting `seq` (not yet on any replica) this replica's KV cache holds, in
+  /// any tier: what admitting it here would find (no side effect on the cache).
+  std::int64_t cached_prefix_tokens(policies::Sequence& seq) const;
   /// At the end of a run: InvariantError unless the KV store's counters recount exactly and no
   /// block is still referenced (every reference taken was given back).
   void check_drained() const;

@@ -3,6 +3,7 @@
 #include <simgrid/s4u.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <exception>
 #include <limits>
 #include <map>
@@ -61,6 +62,10 @@ class ServingRun final : public serving::ClusterFacade {
     for (std::size_t i = 0; i < replicas_.size(); ++i)
       actors_[i] = sg::Actor::create(fmt::format("replica-{}", i), hosts_[i], [this, i] { failure_.guard([&] { replica_loop(i); }); });
     sg::Actor::create("source", frontend_, [this] { failure_.guard([&] { source_loop(); }); });
+    if (sc_.router_refresh > 0) {
+      for (const auto& r : replicas_) snapshot_.push_back(r->load());  // as at time 0, before any arrival
+      sg::Actor::create("router-refresh", frontend_, [this] { failure_.guard([&] { refresh_loop(); }); })->daemonize();
+    }
     engine->run();
     failure_.rethrow();
     // SimGrid returns from a deadlock (activities that can never complete) as from a normal end.
@@ -95,8 +100,12 @@ class ServingRun final : public serving::ClusterFacade {
   void index_fleet();
   /// Sets class_fits_ for `seq` (one check per class); whether any class takes it.
   bool fit_classes(const policies::Sequence& seq);
-  /// The router's plan for `req`: from the fleet index when the router can, else from every load.
-  policies::RoutePlan route(const Request& req);
+  /// The router's plan for `req` (arriving as `seq`): from the fleet index when the router can
+  /// and reads fresh state, else from every replica's load (or its last snapshot).
+  policies::RoutePlan route(const Request& req, policies::Sequence& seq);
+  /// Takes the snapshots of replica loads a router with a refresh period reads, at every multiple
+  /// of the period at or before an arrival.
+  void refresh_loop();
   void replica_loop(std::size_t i);
   /// Whether steps may run ahead of SimGrid's clock in this run: only when the next arrival is
   /// the one thing that can change a replica's course, i.e. no global policy (hooks, moves,
@@ -158,6 +167,7 @@ class ServingRun final : public serving::ClusterFacade {
   std::vector<std::size_t> class_first_;  ///< a replica of each fit class, that answers for it
   std::vector<char> class_fits_;          ///< per fit class, for the arriving request
   std::vector<policies::ReplicaLoad> loads_;  ///< routing input for routers without a fast path
+  std::vector<policies::ReplicaLoad> snapshot_;  ///< replica loads at the last refresh (policies.router.refresh)
   std::vector<char> idle_;
   bool source_done_ = false;
   bool reactive_ = false;  ///< arrivals depend on request ends (closed loop)
@@ -200,7 +210,8 @@ void ServingRun::build_platform() {
 }
 
 bool ServingRun::can_coalesce() const {
-  if (reactive_ || !sc_.controllers.empty()) return false;
+  // Snapshots read replicas at refresh times between arrivals, which steps run ahead would pass.
+  if (reactive_ || !sc_.controllers.empty() || sc_.router_refresh > 0) return false;
   return std::all_of(sc_.replicas.begin(), sc_.replicas.end(), [](const ReplicaPlan& p) { return p.kv->store().tiers() == 1; });
 }
 
@@ -327,7 +338,7 @@ void ServingRun::issue(workload::Issue due) {
   // Routers choose among the replicas that take arrivals and could ever hold the request (in a
   // mixed fleet a long request may fit only the larger devices); if none can, replica 0 rejects it.
   const bool any_fits = fit_classes(seq);
-  const policies::RoutePlan plan = any_fits ? route(req) : policies::RoutePlan{};
+  const policies::RoutePlan plan = any_fits ? route(req, seq) : policies::RoutePlan{};
   const std::size_t target = plan.instance;
   if (target >= replicas_.size() || (any_fits && !class_fits_[fleet_->class_of(target)]))
     throw InvariantError(fmt::format("router chose replica {} of {}, which cannot hold request {}", target,
@@ -371,15 +382,37 @@ bool ServingRun::fit_classes(const policies::Sequence& seq) {
   return any;
 }
 
-policies::RoutePlan ServingRun::route(const Request& req) {
-  if (auto plan = sc_.router->plan_indexed(req, *fleet_, class_fits_)) return *plan;
+policies::RoutePlan ServingRun::route(const Request& req, policies::Sequence& seq) {
+  const bool stale = sc_.router_refresh > 0;
+  if (!stale)
+    if (auto plan = sc_.router->plan_indexed(req, *fleet_, class_fits_)) return *plan;
+  const bool probe = sc_.router->reads_cached_prefix();
   loads_.resize(replicas_.size());
   for (std::size_t i = 0; i < replicas_.size(); ++i) {
-    loads_[i] = replicas_[i]->load();
+    loads_[i] = stale ? snapshot_[i] : replicas_[i]->load();
     loads_[i].role = sc_.replicas[i].role;
     loads_[i].can_fit = class_fits_[fleet_->class_of(i)];
+    if (probe && loads_[i].can_fit) loads_[i].cached_tokens = replicas_[i]->cached_prefix_tokens(seq);
   }
   return sc_.router->plan(req, loads_);
+}
+
+void ServingRun::refresh_loop() {
+  // Snapshot k is taken at k x period; snapshot 0 is the state before anything ran. An open
+  // loop's issue times are known in advance, so the loop skips to the last multiple at or before
+  // the next one (nothing reads the snapshots in between); a closed loop's next issue can come
+  // earlier (after an end), so it wakes at each. An arrival at exactly k x period may be routed
+  // before or after snapshot k is taken: deterministic, but either, as for a real scraper.
+  const double period = sc_.router_refresh;
+  for (double k = 1; !sc_.arrivals->done();) {
+    const double at = k * period;
+    if (at > now()) sg::this_actor::sleep_until(at);
+    for (std::size_t i = 0; i < replicas_.size(); ++i) snapshot_[i] = replicas_[i]->load();
+    double next = k + 1;
+    if (!reactive_ && !sc_.arrivals->done())
+      if (const auto due = sc_.arrivals->next_time()) next = std::max(next, std::floor(*due / period));
+    k = next;
+  }
 }
 
 void ServingRun::request_ended(std::int64_t id, double now) {

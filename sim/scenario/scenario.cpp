@@ -430,7 +430,18 @@ Scenario load_scenario(const config::Document& doc) {
   if (!sc.kv_stores.empty()) router.emplace(platform_of(sc));
   for (const Placed& at : placed)
     bind_kv_tiers(sc, sc.replicas[at.replica], pools[at.pool], at.slot, router ? &*router : nullptr);
-  sc.router = Registry<policies::Router>::instance().make(policy_cfg.section("router"), "round_robin");
+  const config::Node router_cfg = policy_cfg.section("router");
+  sc.router = Registry<policies::Router>::instance().make(router_cfg, "round_robin");
+  sc.router->seed(sc.seed);
+  // Real routers read scraped metrics: GIE's endpoint picker refreshes every 50 ms, AIBrix every
+  // 50 ms, vLLM's production-stack router every 30 s; the default is an oracle with fresh state.
+  if (router_cfg.has("refresh")) {
+    sc.router_refresh = router_cfg.quantity("refresh", units::Dim::time).non_negative().value();
+    // A snapshot costs an event per period: below a millisecond no scraper runs, and a long run
+    // would take billions of events.
+    if (sc.router_refresh > 0 && sc.router_refresh < 1e-3)
+      router_cfg.fail_key("refresh", fmt::format("{:g} s", sc.router_refresh), "0 (fresh state) or at least 1 ms");
+  }
   if (auto controllers = policy_cfg.maybe("controllers"))
     for (const auto& c : controllers->items()) sc.controllers.push_back(Registry<policies::Controller>::instance().make(c, ""));
   const bool split = std::any_of(sc.replicas.begin(), sc.replicas.end(), [](const ReplicaPlan& r) { return r.role != serving::InstanceRole::both; });

@@ -82,6 +82,9 @@ struct Scenario {
   std::vector<KvStoreNode> kv_stores;  ///< cluster.kv_stores
   std::optional<hw::Fabric> fabric;  ///< cluster.fabric: joins the nodes' NICs
   std::unique_ptr<policies::Router> router;
+  /// policies.router.refresh: seconds between the snapshots of replica state the router reads
+  /// (0: it reads every replica as it is when the request arrives).
+  double router_refresh = 0;
   std::vector<std::unique_ptr<policies::Controller>> controllers;  ///< global policies, in listed order
   /// The request pool's source, kept for the run: its requests are read as they are issued, never
   /// held whole (ids 0..n-1).

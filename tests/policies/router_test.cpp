@@ -2,7 +2,9 @@
 #include <catch2/catch.hpp>
 
 #include <memory>
+#include <map>
 #include <random>
+#include <set>
 #include <vector>
 
 #include "sim/serving/router.hpp"
@@ -102,7 +104,7 @@ TEST_CASE("routers: the same loads give the same choices on every run", "[polici
 TEST_CASE("routers: an unknown router name lists the valid ones", "[policies][router][errors]") {
   REQUIRE_THROWS_WITH(make_router("{impl: least_loaded}"),
                       Catch::Contains("router.impl") && Catch::Contains("unknown router") &&
-                          Catch::Contains("least_outstanding, round_robin"));
+                          Catch::Contains("cache_affinity, least_outstanding, power_of_two, prefix_score, round_robin"));
 }
 
 TEST_CASE("routers: the fleet index keeps each class's least outstanding replica, lowest index first",
@@ -155,4 +157,111 @@ TEST_CASE("routers: the indexed fast path chooses exactly as route() does", "[po
       }
     }
   }
+}
+
+namespace {
+/// A request whose prompt is `units` 512-token content units named by `ids` (Mooncake style).
+Request prompt(std::int64_t id, std::vector<std::uint64_t> ids) {
+  Request r;
+  r.id = id;
+  r.hash_block_tokens = 512;
+  r.prompt_tokens = static_cast<std::int64_t>(ids.size()) * 512;
+  r.hash_tokens = r.prompt_tokens;
+  r.hash_ids = std::move(ids);
+  return r;
+}
+}  // namespace
+
+TEST_CASE("routers: power_of_two picks the less loaded of two distinct fitting replicas, the same per seed",
+          "[policies][router]") {
+  auto a = make_router("{impl: power_of_two}");
+  auto b = make_router("{impl: power_of_two}");
+  a.router->seed(3);
+  b.router->seed(3);
+  // Replica 3 is the busiest: it can win only if drawn with itself, which never happens.
+  const auto l = loads({{1, true}, {2, true}, {0, false}, {9, true}});
+  const auto pa = picks(*a.router, l, 200);
+  CHECK(pa == picks(*b.router, l, 200));
+  std::map<std::size_t, int> count;
+  for (std::size_t p : pa) ++count[p];
+  CHECK(count[2] == 0);  // never a replica that cannot fit
+  CHECK(count[3] == 0);  // never the busiest of any pair
+  // Replica 0 wins every pair it is in (2 of the 3 pairs), replica 1 the pair {1, 3}.
+  CHECK(count[0] > count[1]);
+  CHECK(count[1] > 0);
+  // Another seed, other draws.
+  auto c = make_router("{impl: power_of_two}");
+  c.router->seed(4);
+  CHECK(picks(*c.router, l, 200) != pa);
+  // One fitting replica: always it.
+  CHECK(picks(*a.router, loads({{5, false}, {7, true}}), 3) == std::vector<std::size_t>{1, 1, 1});
+}
+
+TEST_CASE("routers: cache_affinity sends a prefix to one of its two candidates and falls back when both are far busier",
+          "[policies][router]") {
+  auto b = make_router("{impl: cache_affinity, prefix_tokens: 1024}");
+  auto idle = loads({{0, true}, {0, true}, {0, true}, {0, true}, {0, true}, {0, true}, {0, true}, {0, true}});
+  // The same first 1,024 tokens: the same replica under equal loads, whatever follows.
+  const std::size_t home = b.router->route(prompt(0, {7, 8, 1}), idle);
+  CHECK(b.router->route(prompt(1, {7, 8, 2, 3}), idle) == home);
+  // Busy home: the other candidate, always the same one.
+  idle[home].outstanding = 3;
+  const std::size_t second = b.router->route(prompt(2, {7, 8, 9}), idle);
+  CHECK(second != home);
+  CHECK(b.router->route(prompt(3, {7, 8}), idle) == second);
+  // Different prefixes spread over the fleet.
+  auto fresh = loads({{0, true}, {0, true}, {0, true}, {0, true}, {0, true}, {0, true}, {0, true}, {0, true}});
+  std::set<std::size_t> homes;
+  for (std::uint64_t p = 0; p < 64; ++p) homes.insert(b.router->route(prompt(10, {100 + p, 1}), fresh));
+  CHECK(homes.size() == 8);
+  // Both candidates 40 requests above the emptiest (over 32 and over 1.5x): the emptiest.
+  auto busy = loads({{50, true}, {50, true}, {50, true}, {50, true}, {50, true}, {50, true}, {50, true}, {50, true}});
+  busy[5].outstanding = 10;
+  if (home != 5 && second != 5) CHECK(b.router->route(prompt(4, {7, 8}), busy) == 5);
+}
+
+TEST_CASE("routers: prefix_score weighs the cached share against queue depth and KV utilisation", "[policies][router]") {
+  auto b = make_router("{impl: prefix_score}");  // precise, 2 : 1 : 1
+  b.router->seed(1);
+  CHECK(b.router->reads_cached_prefix());
+  auto l = loads({{0, true}, {0, true}, {0, true}});
+  for (auto& x : l) x.kv_blocks = 100, x.kv_free_blocks = 100, x.cached_tokens = 0;
+  const Request req = prompt(0, {1, 2, 3, 4});  // 2,048 tokens
+  l[2].cached_tokens = 1536;
+  CHECK(b.router->route(req, l) == 2);  // 2 x 0.75 over nothing
+  // A queue on replica 2 (queue score 0 there, 1 elsewhere) and 30% KV use: 1.5 + 0 + 0.7 against 1 + 1.
+  l[2].waiting = 4;
+  l[2].kv_free_blocks = 70;
+  CHECK(b.router->route(req, l) == 2);
+  // Half the KV in use as well: 1.5 + 0 + 0.5 = 2 against 2, a tie between all three (drawn).
+  l[2].kv_free_blocks = 50;
+  l[2].cached_tokens = 1024;  // 2 x 0.5 + 0 + 0.5 = 1.5 < 2: replicas 0 or 1
+  CHECK(b.router->route(req, l) != 2);
+  // A replica that cannot fit is never chosen, however much it holds.
+  l[2].can_fit = false;
+  l[2].cached_tokens = 2048;
+  l[2].waiting = 0;
+  CHECK(b.router->route(req, l) != 2);
+}
+
+TEST_CASE("routers: approximate prefix_score remembers where it sent each prefix", "[policies][router]") {
+  auto b = make_router("{impl: prefix_score, mode: approximate, lru_tokens: 2048}");
+  b.router->seed(1);
+  CHECK_FALSE(b.router->reads_cached_prefix());
+  auto l = loads({{0, true}, {0, true}, {0, true}, {0, true}});
+  for (auto& x : l) x.kv_blocks = 100, x.kv_free_blocks = 100;
+  const std::size_t first = b.router->route(prompt(0, {1, 2, 3}), l);
+  // Its next turn shares the prefix: the same replica (3 x 1 + 2 + 2 against 0 + 2 + 2).
+  CHECK(b.router->route(prompt(1, {1, 2, 3, 4}), l) == first);
+  // 2,048 tokens of memory per replica: four other units sent there evict the prefix.
+  for (std::size_t i = 0; i < l.size(); ++i) l[i].waiting = i == first ? 0 : 1;
+  b.router->route(prompt(2, {50, 51, 52, 53}), l);  // goes to `first` (queue 2 vs 0)
+  // With a queue there (queue score 0) it would still win on a remembered prefix (3 + 0 + 2 > 0 + 2
+  // + 2); forgotten, it loses to the others.
+  for (std::size_t i = 0; i < l.size(); ++i) l[i].waiting = i == first ? 1 : 0;
+  const std::size_t moved = b.router->route(prompt(3, {1, 2, 3, 4}), l);
+  CHECK(moved != first);
+  // From then on the prefix is remembered where it went.
+  for (auto& x : l) x.waiting = 0;
+  for (int k = 0; k < 8; ++k) CHECK(b.router->route(prompt(4 + k, {1, 2, 3, 4, 5}), l) == moved);
 }
