@@ -91,7 +91,8 @@ class ServingRun final : public serving::ClusterFacade {
   serving::InstanceRole role(std::size_t i) const override { return sc_.replicas.at(i).role; }
   policies::ReplicaLoad load(std::size_t i) const override { return replicas_.at(i)->load(); }
   bool can_hold(const policies::Sequence& seq, std::size_t i) const override { return replicas_.at(i)->can_hold(seq); }
-  void move_sequence(policies::Sequence& seq, std::size_t from, std::size_t to, std::function<void()> done) override;
+  void move_sequence(policies::Sequence& seq, std::size_t from, std::size_t to, MoveOptions options,
+                     std::function<void()> done) override;
   void set_timer(double at, std::function<void()> fn) override;
 
  private:
@@ -421,37 +422,71 @@ void ServingRun::request_ended(std::int64_t id, double now) {
   ends_->notify_one();
 }
 
-void ServingRun::move_sequence(policies::Sequence& seq, std::size_t from, std::size_t to, std::function<void()> done) {
+void ServingRun::move_sequence(policies::Sequence& seq, std::size_t from, std::size_t to, MoveOptions options,
+                               std::function<void()> done) {
   Replica& src = *replicas_.at(from);
   Replica& dst = *replicas_.at(to);
+  const ReplicaPlan& a = src.plan();
+  const ReplicaPlan& b = dst.plan();
+  if (a.device_tiers.empty() || b.device_tiers.empty())
+    throw InputError(fmt::format("moving sequence {}: instances need nodes to move KV between (give cluster.node)", seq.id));
+  // Re-sharding from a's TP ranks to b's: destination rank r holds KV heads [r/B, (r+1)/B) of the
+  // whole, source rank s holds [s/A, (s+1)/A); each pair that overlaps sends that share. Equal
+  // degrees pair rank with rank.
+  struct Flow {
+    std::size_t src, dst;
+    double bytes;
+  };
+  std::vector<Flow> flows;
+  const std::size_t A = a.device_tiers.size(), B = b.device_tiers.size();
+  const double total = static_cast<double>(seq.computed) * b.kv_bytes_per_token * static_cast<double>(B);
+  for (std::size_t r = 0; r < B; ++r)
+    for (std::size_t s = r * A / B; s < A && s * B < (r + 1) * A; ++s) {
+      // Overlap of [r/B, (r+1)/B) and [s/A, (s+1)/A), in units of 1/(A B).
+      const std::size_t lo = std::max(r * A, s * B), hi = std::min((r + 1) * A, (s + 1) * B);
+      if (hi > lo) flows.push_back({s, r, total * static_cast<double>(hi - lo) / static_cast<double>(A * B)});
+    }
+  // Streamed layer by layer under the prefill: what the idle route carried meanwhile is already
+  // there, except the last layer's share, which exists only when the prefill ends.
+  const double layers = static_cast<double>(std::max<std::int64_t>(1, sc_.model.num_hidden_layers));
+  if (options.streamed_window > 0)
+    for (Flow& f : flows) {
+      const double idle = network_->router().idle_transfer_time(a.device_tiers[f.src], b.device_tiers[f.dst], f.bytes, 1 << 20);
+      const double carried = idle > 0 ? f.bytes / idle * options.streamed_window * (layers - 1) / layers : f.bytes;
+      f.bytes = std::max(f.bytes / layers, f.bytes - carried);
+    }
+  double bytes_sent = 0;
+  for (const Flow& f : flows) bytes_sent += f.bytes;
   // Decode blocks are reserved when the transfer starts (DistServe); the source keeps its blocks
   // until the KV has landed.
   auto held = src.detach_kv(seq);
   dst.reserve_kv(seq);
   ++pending_;
-  sg::Actor::create(fmt::format("move-{}", seq.id), frontend_, [this, &seq, &src, &dst, from, to, held = std::move(held), done] {
-    failure_.guard([&] {
-      std::vector<TransferNetwork::Transfer> inflight;
-      const ReplicaPlan& a = src.plan();
-      const ReplicaPlan& b = dst.plan();
-      // Every rank of the destination receives its shard from a rank of the source.
-      for (std::size_t r = 0; r < b.device_tiers.size(); ++r) {
-        if (a.device_tiers.empty() || b.device_tiers.empty())
-          throw InputError(fmt::format("moving sequence {}: instances need nodes to move KV between (give cluster.node)", seq.id));
-        const double bytes = static_cast<double>(seq.computed) * b.kv_bytes_per_token;
-        inflight.push_back(executor_->start_move(a.device_tiers[r % a.device_tiers.size()], b.device_tiers[r], bytes));
-      }
-      for (auto& t : inflight) t.wait();
-      check_clock([&] { return fmt::format("moving sequence {}'s KV from instance {} to {}", seq.id, from, to); });
-      src.release_kv(held);
-      reached(now());
-      dst.adopt(seq, now());
-      --pending_;
-      if (done) done();
-      wake(to);
-      end_if_quiescent();
-    });
-  });
+  const double started = now();
+  sg::Actor::create(fmt::format("move-{}", seq.id), frontend_,
+                    [this, &seq, &src, &dst, from, to, held = std::move(held), done, flows = std::move(flows), options,
+                     bytes_sent, started] {
+                      failure_.guard([&] {
+                        std::vector<TransferNetwork::Transfer> inflight;
+                        for (const Flow& f : flows)
+                          inflight.push_back(network_->start(src.plan().device_tiers[f.src], dst.plan().device_tiers[f.dst],
+                                                             f.bytes, 1 << 20, options.setup));
+                        for (auto& t : inflight) t.wait();
+                        check_clock([&] { return fmt::format("moving sequence {}'s KV from instance {} to {}", seq.id, from, to); });
+                        src.release_kv(held);
+                        reached(now());
+                        recorder_.on_kv_handoff(seq.id, static_cast<int>(to), bytes_sent, now() - started);
+                        if (options.first_token_on_landing) {
+                          seq.first_token = now();
+                          recorder_.on_first_token(seq.id, now());
+                        }
+                        dst.adopt(seq, now());
+                        --pending_;
+                        if (done) done();
+                        wake(to);
+                        end_if_quiescent();
+                      });
+                    });
 }
 
 void ServingRun::set_timer(double at, std::function<void()> fn) {

@@ -78,12 +78,14 @@ Recorder::Recorder(RunInfo info, std::string out_dir)
   csv_clip_ = active_.has_feature("over_length_clip");
   csv_cached_ = active_.has_feature("prefix_cache");
   csv_sessions_ = active_.has_feature("sessions");
+  csv_handoff_ = active_.has_feature("kv_handoff");
   requests_csv_ = std::make_unique<AtomicFile>(file("requests.csv"));
   requests_csv_->print(
       "id,arrival_s,first_scheduled_s,first_token_s,completion_s,prompt_tokens,output_tokens,replica,preemptions,status,"
-      "reason{}{}{}{}\n",
+      "reason{}{}{}{}{}\n",
       csv_clients_ ? ",client,think_s" : "", csv_clip_ ? ",original_prompt_tokens,original_output_tokens,clipped" : "",
-      csv_cached_ ? ",cached_tokens" : "", csv_sessions_ ? ",session,turn,think_s" : "");
+      csv_cached_ ? ",cached_tokens" : "", csv_sessions_ ? ",session,turn,think_s" : "",
+      csv_handoff_ ? ",decode_replica,kv_handoff_bytes,kv_handoff_s" : "");
   log_.add_sink([this](const RequestRecord& r) { write_request_line(r); });
   if (info_.output.timeline) {
     timeline_ = std::make_unique<AtomicFile>(file("timeline.json"));
@@ -202,6 +204,13 @@ void Recorder::on_first_scheduled(std::int64_t id, int replica, double now, std:
 }
 
 void Recorder::on_first_token(std::int64_t id, double now) { log_.at(id).first_token = now; }
+
+void Recorder::on_kv_handoff(std::int64_t id, int to, double bytes, double seconds) {
+  RequestRecord& r = log_.at(id);
+  r.kv_handoff_bytes += bytes;
+  r.kv_handoff_s = std::max(r.kv_handoff_s, 0.0) + seconds;
+  r.completion_replica = to;
+}
 
 void Recorder::on_complete(std::int64_t id, int preemptions, double now, int replica) {
   RequestRecord& r = log_.at(id);
@@ -327,6 +336,7 @@ void Recorder::write_request_line(const RequestRecord& r) {
                          r.facts.clipped ? "true" : "false");
   if (csv_cached_) requests_csv_->print(",{}", r.cached_tokens);
   if (csv_sessions_) requests_csv_->print(",{},{},{}", r.session, r.turn, t(r.facts.think));
+  if (csv_handoff_) requests_csv_->print(",{},{},{}", done ? r.completion_replica : -1, r.kv_handoff_bytes, t(r.kv_handoff_s));
   requests_csv_->write("\n");
 }
 

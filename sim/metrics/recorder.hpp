@@ -38,6 +38,9 @@ class Recorder {
   /// Request `id` first ran at `now` on `replica`, with `cached_tokens` of its prompt found in the prefix cache.
   void on_first_scheduled(std::int64_t id, int replica, double now, std::int64_t cached_tokens = 0);
   void on_first_token(std::int64_t id, double now);
+  /// Request `id`'s KV moved to instance `to` (P/D hand-off): `bytes` over the network, `seconds`
+  /// from the reservation to the landing.
+  void on_kv_handoff(std::int64_t id, int to, double bytes, double seconds);
   /// `replica` finished it (-1: the replica it was first scheduled on).
   void on_complete(std::int64_t id, int preemptions, double now, int replica = -1);
   void on_reject(std::int64_t id, int replica, std::string reason, double now);
@@ -121,7 +124,7 @@ class Recorder {
   std::string out_dir_;
   RequestLog log_;      ///< requests in flight; ended ones go, in id order, to the tally and requests.csv
   RequestTally tally_;
-  bool csv_clients_ = false, csv_clip_ = false, csv_cached_ = false, csv_sessions_ = false;  ///< requests.csv columns of the closed loop and of clipping
+  bool csv_clients_ = false, csv_clip_ = false, csv_cached_ = false, csv_sessions_ = false, csv_handoff_ = false;  ///< requests.csv columns of the closed loop and of clipping
   std::vector<ReplicaRecord> replicas_;
   std::vector<KvTierRecord> kv_tiers_;  ///< in order of first appearance
   std::vector<double> replica_clock_;

@@ -34,6 +34,8 @@ struct RequestRecord {
   int completion_replica = -1;  ///< where it finished (its decode instance under P/D disaggregation)
   int preemptions = 0;
   std::int64_t cached_tokens = 0;  ///< prompt tokens found in the prefix cache when first admitted
+  double kv_handoff_bytes = 0;     ///< KV bytes sent when it moved between instances (P/D), all ranks
+  double kv_handoff_s = -1;        ///< from the decode reservation to the KV landing; -1: never moved
   std::int64_t session = -1;       ///< multi-turn sessions: its conversation and turn
   std::int32_t turn = 0;
   RequestStatus status = RequestStatus::pending;

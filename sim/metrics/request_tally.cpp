@@ -49,6 +49,7 @@ void RequestTally::add(const RequestRecord& r) {
   emit(sm::kE2e, r.e2e(), r.completion_replica);
   emit(sm::kQueue, r.first_scheduled - r.arrival, r.replica);
   if (r.output_tokens > 1) emit(sm::kTpot, r.tpot(), r.completion_replica);
+  if (r.kv_handoff_s >= 0) emit(sm::kKvHandoff, r.kv_handoff_s, r.completion_replica);
   c.output_tokens += r.output_tokens;
   c.all_tokens += r.output_tokens + r.prompt_tokens;
   const bool ok = (!slo_.ttft || r.ttft() <= *slo_.ttft) && (!slo_.e2e || r.e2e() <= *slo_.e2e) &&

@@ -45,6 +45,7 @@ struct RunInfo {
     std::string pool;         ///< the pool it belongs to
     std::string device;       ///< catalog name
     std::string device_kind;  ///< gpu, cpu, npu, soc
+    std::string role = "both";  ///< both, prefill or decode (serving::InstanceRole)
     int tensor_parallel = 1;
     std::int64_t kv_blocks_total = 0;
     double kv_bytes_per_token = 0;  ///< on one device of the instance

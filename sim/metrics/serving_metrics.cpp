@@ -22,6 +22,9 @@ const bool kLines = metrics::declare_table_line("precision") && metrics::declare
 // ---- instance values known before any step (the first keys of each "replicas" entry)
 const MetricId kInstDevice = declare({.name = "device", .scope = Scope::instance, .type = Type::text,
                                       .description = "device catalog name", .key = "device"});
+const MetricId kInstRole = declare({.name = "role", .scope = Scope::instance, .type = Type::text,
+                                    .description = "what the instance serves: both phases, prefill or decode",
+                                    .key = "role", .only_with = "kv_handoff"});
 const MetricId kInstTensorParallel = declare({.name = "tensor_parallel", .scope = Scope::instance, .type = Type::integer,
                                               .unit = "devices", .description = "tensor-parallel degree",
                                               .key = "tensor_parallel"});
@@ -130,6 +133,10 @@ const MetricId kE2e = declare({.name = "e2e", .scope = Scope::request, .unit = "
                                .description = "end-to-end latency: completion - arrival"});
 const MetricId kQueue = declare({.name = "queue", .scope = Scope::request, .unit = "s",
                                  .description = "queueing delay: first scheduled - arrival"});
+const MetricId kKvHandoff = declare({.name = "kv_handoff", .scope = Scope::request, .unit = "s",
+                                     .description = "KV hand-off time of a request moved between instances (prefill to "
+                                                    "decode): reservation to landing",
+                                     .only_with = "kv_handoff"});
 
 // ---- pools ("pools" entries)
 const MetricId kPoolName = declare({.name = "name", .scope = Scope::pool, .type = Type::text,
@@ -138,6 +145,9 @@ const MetricId kPoolDevice = declare({.name = "device", .scope = Scope::pool, .t
                                       .description = "device catalog name", .key = "device"});
 const MetricId kPoolDeviceKind = declare({.name = "device_kind", .scope = Scope::pool, .type = Type::text,
                                           .description = "device kind (gpu, cpu, npu, soc)", .key = "device_kind"});
+const MetricId kPoolRole = declare({.name = "role", .scope = Scope::pool, .type = Type::text,
+                                    .description = "what the pool's instances serve: both phases, prefill or decode",
+                                    .key = "role", .only_with = "kv_handoff"});
 const MetricId kPoolReplicas = declare({.name = "replicas", .scope = Scope::pool, .type = Type::integer,
                                         .unit = "instances", .description = "instances in the pool", .key = "replicas"});
 const MetricId kPoolGpus = declare({.name = "gpus", .scope = Scope::pool, .type = Type::integer, .unit = "devices",
@@ -244,6 +254,10 @@ const MetricId kRunE2e = declare({.name = "e2e", .unit = "s", .description = "en
                                   .from = "e2e", .key = "latency_s.e2e", .sweep = "e2e", .table = {"E2E (s)", "", 1}});
 const MetricId kRunQueue = declare({.name = "queue", .unit = "s", .description = "queueing delay", .agg = Agg::distribution,
                                     .from = "queue", .key = "latency_s.queue", .table = {"queue (ms)", "", 1e3}});
+const MetricId kRunKvHandoff = declare({.name = "kv_handoff", .unit = "s",
+                                        .description = "KV hand-off time of the requests moved between instances",
+                                        .agg = Agg::distribution, .from = "kv_handoff", .key = "latency_s.kv_handoff",
+                                        .sweep = "kv_handoff", .table = {"handoff (ms)", "", 1e3}, .only_with = "kv_handoff"});
 const MetricId kGoodput = declare({.name = "goodput", .unit = "requests/s",
                                    .description = "requests meeting every SLO per simulated second",
                                    .key = "goodput.requests_per_s", .sweep = "goodput",

@@ -14,12 +14,12 @@ extern const StepMetric kPrefillTokens, kDecodeSeqs, kBatchSeqs, kKvBlocksUsed, 
     kSwapInTokens, kTransferTime, kPrefillChunks, kPrefillContextTokens, kPrefillAttentionPairs, kLogitTokens,
     kDecodeContextTokens, kGpuTime, kHostTime, kPrefixLookupTokens, kPrefixHitTokens, kPrefixLoadedTokens;
 // request (distributions)
-extern const MetricId kTtft, kTpot, kE2e, kQueue;
+extern const MetricId kTtft, kTpot, kE2e, kQueue, kKvHandoff;
 // instance ("replicas" entries)
-extern const MetricId kInstDevice, kInstTensorParallel, kInstCompleted, kInstSteps, kInstBusyFraction,
+extern const MetricId kInstDevice, kInstRole, kInstTensorParallel, kInstCompleted, kInstSteps, kInstBusyFraction,
     kInstPreemptions, kInstKvCapacity, kInstKvUtilMean, kInstKvUtilPeak, kInstSwapOutTokens, kInstSwapInTokens;
 // pool ("pools" entries)
-extern const MetricId kPoolName, kPoolDevice, kPoolDeviceKind, kPoolReplicas, kPoolGpus, kPoolCompleted,
+extern const MetricId kPoolName, kPoolDevice, kPoolDeviceKind, kPoolRole, kPoolReplicas, kPoolGpus, kPoolCompleted,
     kPoolRequestThroughput, kPoolBusyFraction, kPoolKvUtil, kPoolTtft, kPoolTpot, kPoolE2e;
 // run (summary.json)
 extern const MetricId kScenario, kModel, kPrecision, kFleet, kSeed, kRequests, kCompleted, kRejected, kDropped, kClipped, kRejectedByReason,

@@ -140,6 +140,7 @@ Summary summarize(const Recorder& rec) {
     const ReplicaRecord& r = rec.replicas()[i];
     auto& v = s.instances[i];
     set(v, sm::kInstDevice, in.device);
+    if (s.active(sm::kInstRole)) set(v, sm::kInstRole, in.role);
     set(v, sm::kInstTensorParallel, std::int64_t{in.tensor_parallel});
     set(v, sm::kInstCompleted, r.completed);
     set(v, sm::kInstSteps, r.steps);
@@ -179,6 +180,7 @@ Summary summarize(const Recorder& rec) {
     set(v, sm::kPoolName, pool_names[p]);
     set(v, sm::kPoolDevice, info.instances[first].device);
     set(v, sm::kPoolDeviceKind, info.instances[first].device_kind);
+    if (s.active(sm::kPoolRole)) set(v, sm::kPoolRole, info.instances[first].role);
     set(v, sm::kPoolReplicas, replicas);
     set(v, sm::kPoolGpus, gpus);
   }

@@ -15,12 +15,14 @@ RunInfo describe_run(const Scenario& sc) {
   info.seed = sc.seed;
   info.requests = sc.totals.requests;
   info.clients = sc.arrivals ? sc.arrivals->clients() : 0;
-  bool moves_kv = false, caches_prefixes = false, offloads = false;
+  bool moves_kv = false, caches_prefixes = false, offloads = false, hands_off = false;
   for (const auto& r : sc.replicas) {
     RunInfo::Instance in;
     in.pool = r.pool;
     in.device = r.device->name;
     in.device_kind = r.device->kind_name;
+    in.role = std::string(serving::to_string(r.role));
+    hands_off = hands_off || r.role != serving::InstanceRole::both;
     in.tensor_parallel = r.parallel.tp;
     in.kv_blocks_total = r.kv->total_blocks();
     in.kv_bytes_per_token = r.kv_bytes_per_token;
@@ -38,6 +40,8 @@ RunInfo describe_run(const Scenario& sc) {
     offloads = offloads || !r.kv->kv_tiers().empty();
   }
   if (moves_kv) info.features.push_back("kv_swap");
+  // Instances of split roles move sequences with their KV between them (P/D disaggregation).
+  if (hands_off) info.features.push_back("kv_handoff");
   if (caches_prefixes) info.features.push_back("prefix_cache");
   if (offloads) info.features.push_back("kv_offload");
   if (sc.slo.any()) info.features.push_back("slo");

@@ -20,11 +20,24 @@ class ClusterFacade {
   /// Device KV blocks `instance` would need to hold `seq`'s computed tokens, and whether it has
   /// them free now.
   virtual bool can_hold(const policies::Sequence& seq, std::size_t instance) const = 0;
+  /// How a KV hand-off travels.
+  struct MoveOptions {
+    /// Seconds before the hand-off during which the KV was being computed and streamed out layer
+    /// by layer (0: sent after the prefill). All but the last layer's share may already be on its
+    /// way: what the route's idle bandwidth could carry in (layers - 1) / layers of that window.
+    double streamed_window = 0;
+    double setup = 0;  ///< per flow: connection and registration before the first byte (link time)
+    /// The client sees its first token when the KV has landed (the decode instance streams every
+    /// token, as vLLM's and llm-d's disaggregated serving do); false: when the prefill made it
+    /// (Splitwise's prompt machine answers first).
+    bool first_token_on_landing = false;
+  };
   /// Moves a running `seq` with its KV from instance `from` to `to`: `to` reserves device blocks
-  /// now, every TP rank's shard crosses the platform network, then `from` frees its blocks and
-  /// `seq` joins `to`'s running sequences. Call it from the on_prefill_done hook of `from` and
-  /// return true (the hand-off). Calls `done` when it has arrived.
-  virtual void move_sequence(policies::Sequence& seq, std::size_t from, std::size_t to,
+  /// now, the KV crosses the platform network re-sharded from `from`'s TP ranks to `to`'s (each
+  /// destination rank receives its heads from the source ranks that hold them), then `from` frees
+  /// its blocks and `seq` joins `to`'s running sequences. Call it from the on_prefill_done hook of
+  /// `from` and return true (the hand-off). Calls `done` when it has arrived.
+  virtual void move_sequence(policies::Sequence& seq, std::size_t from, std::size_t to, MoveOptions options,
                              std::function<void()> done = {}) = 0;
   /// Calls `fn` at simulated time `at` (>= now).
   virtual void set_timer(double at, std::function<void()> fn) = 0;

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "support.hpp"
@@ -13,55 +14,116 @@ using namespace hetsim;
 using Catch::Contains;
 
 namespace {
-/// One prefill and one decode H100 (or two colocated ones) on two hgx-h100 nodes and a rail fabric.
+/// One prefill and one decode H100 (or two colocated ones) on two hgx-h100 nodes and a rail fabric;
+/// `controller` adds keys to the pd_disaggregation controller, `tp` sets each pool's TP degree.
 std::string scenario(const test::TempDir& dir, const std::string& file, const char* prefill_role, const char* decode_role,
-                     const std::string& workload) {
+                     const std::string& workload, const std::string& controller = "", int prefill_tp = 1, int decode_tp = 1) {
   return dir.write(file, fmt::format(R"(
 model: llama-3-8b
 cluster:
   pools:
-    - {{name: p, device: h100-sxm5-80gb, node: hgx-h100, replicas: 1, role: {}}}
-    - {{name: d, device: h100-sxm5-80gb, node: hgx-h100, replicas: 1, role: {}}}
+    - {{name: p, device: h100-sxm5-80gb, node: hgx-h100, replicas: 1, role: {}, tensor_parallel: {}}}
+    - {{name: d, device: h100-sxm5-80gb, node: hgx-h100, replicas: 1, role: {}, tensor_parallel: {}}}
   fabric: {{kind: rail, uplink_bandwidth: 800 Gbps, latency: 1 us}}
 policies:
   router: {{impl: round_robin}}
-  controllers: [{{impl: pd_disaggregation}}]
+  controllers: [{{impl: pd_disaggregation{}}}]
 workload: {}
 )",
-                                     prefill_role, decode_role, workload));
+                                     prefill_role, prefill_tp, decode_role, decode_tp, controller, workload));
 }
 const char* kOneRequest =
     "{source: synthetic, num_requests: 1, arrival: {process: poisson, rate: 1}, prompt_tokens: {dist: fixed, value: 4000}, "
     "output_tokens: {dist: fixed, value: 2}}";
+// 4000 tokens x 131072 B (Llama-3-8B: 2 x 8 KV heads x 128 x 2 B x 32 layers) over a 400 Gb/s NIC
+// (50 GB/s) on each side; latencies: tier ports, two NICs, two rail links (1 us each): 10 us at most.
+constexpr double kBytes = 4000.0 * 131072;
+constexpr double kWire = kBytes / 50e9;
+
+struct OneRun {
+  std::map<std::string, std::string> request;
+  std::vector<std::map<std::string, std::string>> steps;
+};
+OneRun run_one(const test::TempDir& dir, const std::string& scenario_file, const std::string& out) {
+  const auto r = test::run_hetsim(fmt::format("run --quiet '{}' --out '{}' --set output.steps=full", scenario_file, dir.file(out)));
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  const auto requests = test::read_csv(dir.file(out + "/requests.csv"));
+  REQUIRE(requests.size() == 1);
+  return {requests[0], test::read_csv(dir.file(out + "/steps.csv"))};
+}
+double num(const std::map<std::string, std::string>& row, const char* key) { return std::stod(row.at(key)); }
+double ttft(const OneRun& r) { return num(r.request, "first_token_s") - num(r.request, "arrival_s"); }
 }  // namespace
 
 TEST_CASE("pd disaggregation: the KV handoff costs bytes / NIC bandwidth + route latencies", "[e2e][pd]") {
   test::TempDir dir("pd_one");
-  const auto pd = test::run_hetsim(fmt::format("run --quiet '{}' --out '{}' --set output.steps=full",
-                                               scenario(dir, "pd.yaml", "prefill", "decode", kOneRequest), dir.file("pd")));
-  INFO(pd.output);
-  REQUIRE(pd.exit_code == 0);
+  // Splitwise's convention: the prompt instance answers the first token; the hand-off delays the second.
+  const OneRun pd = run_one(dir, scenario(dir, "pd.yaml", "prefill", "decode", kOneRequest, ", first_token: prefill"), "pd");
   // Colocated: the same request on one instance that does both phases.
-  const auto both = test::run_hetsim(fmt::format("run --quiet '{}' --out '{}'",
-                                                 scenario(dir, "both.yaml", "both", "both", kOneRequest), dir.file("both")));
-  INFO(both.output);
-  REQUIRE(both.exit_code == 0);
-  const auto a = test::read_csv(dir.file("pd/requests.csv")), b = test::read_csv(dir.file("both/requests.csv"));
-  REQUIRE(a.size() == 1);
-  REQUIRE(b.size() == 1);
-  CHECK(a[0].at("first_token_s") == b[0].at("first_token_s"));  // the prefill is the same
-  // 4000 tokens x 131072 B (Llama-3-8B: 2 x 8 KV heads x 128 x 2 B x 32 layers) over a 400 Gb/s
-  // NIC (50 GB/s) on each side; latencies: tier ports, two NICs, two rail links (1 us each) at most.
-  const double bytes = 4000.0 * 131072;
-  const double extra = (std::stod(a[0].at("completion_s")) - std::stod(a[0].at("first_token_s"))) -
-                       (std::stod(b[0].at("completion_s")) - std::stod(b[0].at("first_token_s")));
-  CHECK(extra >= bytes / 50e9);
-  CHECK(extra <= bytes / 50e9 + 10e-6);
+  const OneRun both = run_one(dir, scenario(dir, "both.yaml", "both", "both", kOneRequest), "both");
+  CHECK(pd.request.at("first_token_s") == both.request.at("first_token_s"));  // the prefill is the same
+  const double extra = (num(pd.request, "completion_s") - num(pd.request, "first_token_s")) -
+                       (num(both.request, "completion_s") - num(both.request, "first_token_s"));
+  CHECK(extra >= kWire);
+  CHECK(extra <= kWire + 10e-6);
+  // requests.csv: where it decoded, the bytes and the time of the hand-off.
+  CHECK(pd.request.at("decode_replica") == "1");
+  CHECK(num(pd.request, "kv_handoff_bytes") == kBytes);
+  CHECK(num(pd.request, "kv_handoff_s") == Approx(extra).epsilon(1e-9));
   // The decode instance ran the decode step, the prefill instance only the prompt.
-  const auto steps = test::read_csv(dir.file("pd/steps.csv"));
-  REQUIRE(steps.size() == 2);
-  CHECK((steps[0].at("replica") == "0" && steps[0].at("prefill_tokens") == "4000"));
-  CHECK((steps[1].at("replica") == "1" && steps[1].at("decode_seqs") == "1"));
+  REQUIRE(pd.steps.size() == 2);
+  CHECK((pd.steps[0].at("replica") == "0" && pd.steps[0].at("prefill_tokens") == "4000"));
+  CHECK((pd.steps[1].at("replica") == "1" && pd.steps[1].at("decode_seqs") == "1"));
+}
+
+TEST_CASE("pd disaggregation: on an idle cluster TTFT = prefill + KV transfer, less when streamed layer by layer but "
+          "never below the larger of the two, and TPOT is the decode instance's step",
+          "[e2e][pd]") {
+  test::TempDir dir("pd_ttft");
+  const OneRun both = run_one(dir, scenario(dir, "both.yaml", "both", "both", kOneRequest), "both");
+  const OneRun after = run_one(dir, scenario(dir, "after.yaml", "prefill", "decode", kOneRequest), "after");
+  const OneRun setup = run_one(dir, scenario(dir, "setup.yaml", "prefill", "decode", kOneRequest, ", setup: 20 us"), "setup");
+  const OneRun streamed =
+      run_one(dir, scenario(dir, "stream.yaml", "prefill", "decode", kOneRequest, ", transfer: layerwise"), "stream");
+  const double prefill = ttft(both);  // idle: no queueing, the prompt's one step
+  const double transfer = num(after.request, "kv_handoff_s");
+  CHECK(transfer >= kWire);
+  CHECK(transfer <= kWire + 10e-6);
+  // Not overlapped: the client sees the first token when the KV has landed on the decode instance.
+  CHECK(ttft(after) == Approx(prefill + transfer).epsilon(1e-12));
+  // A 20 us setup per flow is 20 us more on an idle route.
+  CHECK(num(setup.request, "kv_handoff_s") - transfer == Approx(20e-6).epsilon(1e-6));
+  // Streamed: only the last of 32 layers' share is left after the prefill.
+  CHECK(ttft(streamed) < ttft(after));
+  CHECK(ttft(streamed) >= std::max(prefill, transfer));
+  CHECK(ttft(streamed) - prefill == Approx(kWire / 32).margin(10e-6));
+  CHECK(num(streamed.request, "kv_handoff_bytes") == Approx(kBytes / 32).epsilon(1e-12));
+  // TPOT (2 output tokens: completion - first token) is the decode instance's one decode step.
+  for (const OneRun* r : {&after, &streamed}) {
+    REQUIRE(r->steps.size() == 2);
+    REQUIRE(r->steps[1].at("replica") == "1");
+    CHECK(num(r->request, "completion_s") - num(r->request, "first_token_s") == Approx(num(r->steps[1], "duration_s")).epsilon(1e-9));
+  }
+}
+
+TEST_CASE("pd disaggregation: KV re-shards between TP degrees, and short uncached prompts can stay where they were prefilled",
+          "[e2e][pd]") {
+  test::TempDir dir("pd_reshard");
+  // TP2 prefill -> TP1 decode and TP1 -> TP2: the same KV crosses (each rank sends or receives its share).
+  for (const auto& [ptp, dtp] : {std::pair{2, 1}, std::pair{1, 2}, std::pair{2, 2}}) {
+    INFO("prefill TP" << ptp << " -> decode TP" << dtp);
+    const OneRun r = run_one(dir, scenario(dir, fmt::format("tp{}{}.yaml", ptp, dtp), "prefill", "decode", kOneRequest, "", ptp, dtp),
+                             fmt::format("tp{}{}", ptp, dtp));
+    CHECK(num(r.request, "kv_handoff_bytes") == kBytes);
+    CHECK(r.request.at("decode_replica") == "1");
+    CHECK(num(r.request, "kv_handoff_s") >= kWire / std::max(ptp, dtp));
+  }
+  // A 4,000-token prompt under a 5,000-token threshold is not handed off: it decodes on the prefill instance.
+  const OneRun kept = run_one(dir, scenario(dir, "kept.yaml", "prefill", "decode", kOneRequest, ", min_uncached_tokens: 5000"), "kept");
+  CHECK(kept.request.at("decode_replica") == "0");
+  CHECK(kept.request.at("kv_handoff_s").empty());
+  CHECK(num(kept.request, "kv_handoff_bytes") == 0);
 }
 
 TEST_CASE("pd disaggregation: under load every request completes on a decode instance, pools run only their phase",
