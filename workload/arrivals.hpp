@@ -49,6 +49,8 @@ class Arrivals {
   virtual int clients() const = 0;
   /// Whether requests are turns of multi-turn sessions (requests.csv shows session and turn).
   virtual bool sessions() const { return false; }
+  /// Whether requests carry tenants (workload.tenants; requests.csv and the summary show them).
+  virtual bool tenants() const { return false; }
   /// One line for `hetsim validate`.
   virtual std::string describe() const = 0;
 };

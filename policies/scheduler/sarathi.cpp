@@ -3,6 +3,7 @@
 // stall behind a long prompt, at the price of re-reading the prompt's KV for every chunk.
 #include <algorithm>
 
+#include "policies/scheduler/chunked_prefill.hpp"
 #include "sim/serving/scheduler.hpp"
 #include "sim/core/registry.hpp"
 
@@ -18,31 +19,8 @@ class SarathiScheduler final : public Scheduler {
         chunk_size_(cfg.get<std::int64_t>("max_num_batched_tokens").default_to(512).in_range(1, 1 << 20)) {}
 
   void schedule(ReplicaQueues& q, std::vector<ScheduledItem>& batch) override {
-    auto& running = q.running();
-    // Decodes always run (1 token each); prompt chunks share what is left of the budget. One pass,
-    // oldest first: eviction takes the newest, which is never already in the batch.
-    const auto decodes = std::count_if(running.begin(), running.end(), [](const Sequence* s) { return s->decoding(); });
-    std::int64_t budget = std::max<std::int64_t>(0, chunk_size_ - decodes);
-    for (std::size_t i = 0; i < running.size(); ++i) {
-      Sequence& seq = *running[i];
-      const bool decode = seq.decoding();
-      const std::int64_t tokens = decode ? 1 : std::min(seq.pending(), budget);
-      if (tokens == 0) continue;
-      if (!q.reserve_running(seq, tokens)) {
-        q.evict_newest();  // seq is the newest and cannot grow: it waits for memory
-        break;
-      }
-      batch.push_back({&seq, tokens});
-      if (!decode) budget -= tokens;
-    }
-    // New prompts while budget and sequence slots remain.
-    while (budget > 0 && !q.waiting().empty() && static_cast<std::int64_t>(running.size()) < max_num_seqs_) {
-      Sequence& head = *q.waiting().front();
-      const std::int64_t tokens = std::min(q.head_pending(), budget);  // less its cached prefix
-      if (!q.admit_head(tokens)) break;
-      batch.push_back({&head, tokens});
-      budget -= tokens;
-    }
+    const std::int64_t budget = chunked_prefill::run_running(q, batch, chunk_size_);
+    chunked_prefill::admit_waiting(q, batch, budget, max_num_seqs_, [](ReplicaQueues&) {}, [](const ScheduledItem&) {});  // FCFS
   }
 
   std::optional<std::int64_t> unsplit_token_limit() const override { return std::nullopt; }

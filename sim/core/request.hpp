@@ -24,6 +24,9 @@ struct Request {
   std::int64_t session = -1;
   std::int32_t turn = 0;
   double think = 0;
+  // Who sent it (workload.tenants): fairness schedulers serve tenants; -1 without tenants.
+  std::int32_t tenant = -1;
+  std::int32_t priority = 0;  ///< its tenant's priority class: higher is served first
 };
 
 }  // namespace hetsim

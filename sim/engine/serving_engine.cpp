@@ -328,6 +328,8 @@ void ServingRun::issue(workload::Issue due) {
   seq.arrival = now;
   seq.prompt_tokens = req.prompt_tokens;
   seq.output_tokens = req.output_tokens;
+  seq.tenant = req.tenant;
+  seq.priority = req.priority;
   if (!req.hash_ids.empty() && req.hash_block_tokens > 0) {
     // Its content identity, for prefix caching: the prompt, and the output where the workload
     // knows it (a conversation's next turn holds it); never past either (over_length may clip).

@@ -79,13 +79,14 @@ Recorder::Recorder(RunInfo info, std::string out_dir)
   csv_cached_ = active_.has_feature("prefix_cache");
   csv_sessions_ = active_.has_feature("sessions");
   csv_handoff_ = active_.has_feature("kv_handoff");
+  csv_tenants_ = active_.has_feature("tenants");
   requests_csv_ = std::make_unique<AtomicFile>(file("requests.csv"));
   requests_csv_->print(
       "id,arrival_s,first_scheduled_s,first_token_s,completion_s,prompt_tokens,output_tokens,replica,preemptions,status,"
-      "reason{}{}{}{}{}\n",
+      "reason{}{}{}{}{}{}\n",
       csv_clients_ ? ",client,think_s" : "", csv_clip_ ? ",original_prompt_tokens,original_output_tokens,clipped" : "",
       csv_cached_ ? ",cached_tokens" : "", csv_sessions_ ? ",session,turn,think_s" : "",
-      csv_handoff_ ? ",decode_replica,kv_handoff_bytes,kv_handoff_s" : "");
+      csv_handoff_ ? ",decode_replica,kv_handoff_bytes,kv_handoff_s" : "", csv_tenants_ ? ",tenant,priority" : "");
   log_.add_sink([this](const RequestRecord& r) { write_request_line(r); });
   if (info_.output.timeline) {
     timeline_ = std::make_unique<AtomicFile>(file("timeline.json"));
@@ -156,12 +157,16 @@ void Recorder::on_arrival(const Request& request, double now, const ArrivalFacts
   r.output_tokens = request.output_tokens;
   r.session = request.session;
   r.turn = request.turn;
+  r.tenant = request.tenant;
+  r.priority = request.priority;
   r.facts = facts;
 }
 
 void Recorder::on_drop(const Request& request, double now, std::string reason, const ArrivalFacts& facts) {
   RequestRecord& r = log_.open(request.id);
   r.arrival = now;
+  r.tenant = request.tenant;
+  r.priority = request.priority;
   r.completion = now;
   r.prompt_tokens = request.prompt_tokens;
   r.output_tokens = request.output_tokens;
@@ -337,6 +342,7 @@ void Recorder::write_request_line(const RequestRecord& r) {
   if (csv_cached_) requests_csv_->print(",{}", r.cached_tokens);
   if (csv_sessions_) requests_csv_->print(",{},{},{}", r.session, r.turn, t(r.facts.think));
   if (csv_handoff_) requests_csv_->print(",{},{},{}", done ? r.completion_replica : -1, r.kv_handoff_bytes, t(r.kv_handoff_s));
+  if (csv_tenants_) requests_csv_->print(",{},{}", r.tenant, r.priority);
   requests_csv_->write("\n");
 }
 

@@ -124,7 +124,7 @@ class Recorder {
   std::string out_dir_;
   RequestLog log_;      ///< requests in flight; ended ones go, in id order, to the tally and requests.csv
   RequestTally tally_;
-  bool csv_clients_ = false, csv_clip_ = false, csv_cached_ = false, csv_sessions_ = false, csv_handoff_ = false;  ///< requests.csv columns of the closed loop and of clipping
+  bool csv_clients_ = false, csv_clip_ = false, csv_cached_ = false, csv_sessions_ = false, csv_handoff_ = false, csv_tenants_ = false;  ///< requests.csv columns of the closed loop and of clipping
   std::vector<ReplicaRecord> replicas_;
   std::vector<KvTierRecord> kv_tiers_;  ///< in order of first appearance
   std::vector<double> replica_clock_;

@@ -38,6 +38,8 @@ struct RequestRecord {
   double kv_handoff_s = -1;        ///< from the decode reservation to the KV landing; -1: never moved
   std::int64_t session = -1;       ///< multi-turn sessions: its conversation and turn
   std::int32_t turn = 0;
+  std::int32_t tenant = -1;        ///< workload.tenants: who sent it, and its priority class
+  std::int32_t priority = 0;
   RequestStatus status = RequestStatus::pending;
   std::string reason;  ///< why it was rejected or dropped
   ArrivalFacts facts;

@@ -28,6 +28,11 @@ void RequestTally::emit(metrics::MetricId id, double value, int instance) {
 void RequestTally::add(const RequestRecord& r) {
   RequestCounts& c = counts_;
   ++c.requests;
+  if (r.tenant >= 0) {
+    TenantTally& t = tenants_[r.tenant];
+    t.priority = r.priority;
+    ++t.requests;
+  }
   if (r.facts.think >= 0) c.think_sum += r.facts.think, ++c.thinks;
   if (r.facts.clipped) ++c.clipped;
   // Dropped requests never entered the system: no time in it, outside every statistic below.
@@ -55,6 +60,15 @@ void RequestTally::add(const RequestRecord& r) {
   const bool ok = (!slo_.ttft || r.ttft() <= *slo_.ttft) && (!slo_.e2e || r.e2e() <= *slo_.e2e) &&
                   (!slo_.tpot || r.output_tokens <= 1 || r.tpot() <= *slo_.tpot);
   if (ok) ++c.good;
+  if (r.tenant >= 0) {
+    TenantTally& t = tenants_[r.tenant];
+    ++t.completed;
+    if (ok) ++t.good;
+    t.prompt_tokens += r.prompt_tokens;
+    t.output_tokens += r.output_tokens;
+    t.ttft.add(r.ttft());
+    t.e2e.add(r.e2e());
+  }
 }
 
 Stats RequestTally::stats(metrics::MetricId id, int pool) const {

@@ -31,11 +31,21 @@ struct RequestCounts {
   std::int64_t thinks = 0;
 };
 
+/// One tenant's requests (workload.tenants).
+struct TenantTally {
+  std::int32_t priority = 0;
+  std::int64_t requests = 0, completed = 0, good = 0;
+  std::int64_t prompt_tokens = 0, output_tokens = 0;  ///< of completed requests: the service it got
+  Distribution ttft, e2e;
+};
+
 class RequestTally {
  public:
   explicit RequestTally(const RunInfo& info);
   void add(const RequestRecord& r);
   const RequestCounts& counts() const { return counts_; }
+  /// Per tenant, by tenant id (empty without tenants).
+  const std::map<std::int32_t, TenantTally>& tenants() const { return tenants_; }
   /// Mean time in the system of the admitted requests (completed or rejected).
   double mean_sojourn() const { return sojourns_ ? sojourn_sum_.total() / static_cast<double>(sojourns_) : 0.0; }
   /// Request metric `id` over the run's completed requests (`pool` < 0) or those of pool `pool`.
@@ -49,7 +59,8 @@ class RequestTally {
   RequestCounts counts_;
   CompensatedSum sojourn_sum_;  ///< only the mean is wanted: no distribution kept
   std::int64_t sojourns_ = 0;
-  std::map<std::uint32_t, std::vector<Distribution>> values_;  ///< by metric: [0] the run, [1 + p] pool p
+  std::map<std::uint32_t, std::vector<Distribution>> values_;
+  std::map<std::int32_t, TenantTally> tenants_;  ///< by metric: [0] the run, [1 + p] pool p
 };
 
 }  // namespace hetsim::sim

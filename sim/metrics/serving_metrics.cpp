@@ -302,6 +302,11 @@ const MetricId kPrefixTiers = declare({.name = "prefix_cache_tiers", .type = Typ
                                                      "tokens, tokens written, blocks evicted, estimated load and recompute "
                                                      "seconds of its hits (one device's shard)",
                                       .key = "prefix_cache.tiers", .only_with = "prefix_cache"});
+const MetricId kTenants = declare({.name = "tenants", .type = Type::json,
+                                   .description = "per tenant (workload.tenants): priority, requests, completed, prompt "
+                                                  "and output tokens served, share of service (prompt + 2 x output "
+                                                  "tokens, VTC's weights), TTFT and E2E distributions, SLO attainment",
+                                   .key = "tenants", .only_with = "tenants"});
 const MetricId kMeanInSystem = declare({.name = "mean_in_system", .unit = "requests",
                                         .description = "Little's law L: time-average requests in the system",
                                         .key = "littles_law.mean_in_system"});

@@ -18,6 +18,14 @@ using metrics::Type;
 namespace sm = serving_metrics;
 
 namespace {
+nlohmann::ordered_json stats_json(const Stats& st) {
+  nlohmann::ordered_json j = {{"count", st.count}, {"mean", st.mean}, {"p50", st.p50},
+                              {"p90", st.p90},     {"p99", st.p99},   {"max", st.max}};
+  // Percentiles from a sketch (runs with many requests) say how far off they may be.
+  if (st.max_rank_error > 0) j["max_rank_error"] = st.max_rank_error;
+  return j;
+}
+
 double as_number(const Value& v) {
   if (const auto* d = std::get_if<double>(&v)) return *d;
   if (const auto* i = std::get_if<std::int64_t>(&v)) return static_cast<double>(*i);
@@ -228,17 +236,25 @@ Summary summarize(const Recorder& rec) {
                        {"recompute_s_estimate", t.recompute_seconds}});
     set(s.run, sm::kPrefixTiers, std::move(tiers));
   }
+  if (s.active(sm::kTenants)) {
+    // Service as VTC weighs it: a prompt token 1, an output token 2 (Sheng et al. OSDI'24).
+    double service = 0;
+    for (const auto& [id, t] : tally.tenants()) service += static_cast<double>(t.prompt_tokens + 2 * t.output_tokens);
+    nlohmann::ordered_json tenants = nlohmann::ordered_json::array();
+    for (const auto& [id, t] : tally.tenants()) {
+      nlohmann::ordered_json e = {{"tenant", id}, {"priority", t.priority}, {"requests", t.requests}, {"completed", t.completed},
+                                  {"prompt_tokens", t.prompt_tokens}, {"output_tokens", t.output_tokens},
+                                  {"service_share", service > 0 ? static_cast<double>(t.prompt_tokens + 2 * t.output_tokens) / service : 0.0},
+                                  {"ttft_s", stats_json(t.ttft.stats())}, {"e2e_s", stats_json(t.e2e.stats())}};
+      if (info.slo.any()) e["slo_attainment"] = t.requests > 0 ? static_cast<double>(t.good) / static_cast<double>(t.requests) : 0.0;
+      tenants.push_back(std::move(e));
+    }
+    set(s.run, sm::kTenants, std::move(tenants));
+  }
   return s;
 }
 
 namespace {
-nlohmann::ordered_json stats_json(const Stats& st) {
-  nlohmann::ordered_json j = {{"count", st.count}, {"mean", st.mean}, {"p50", st.p50},
-                              {"p90", st.p90},     {"p99", st.p99},   {"max", st.max}};
-  // Percentiles from a sketch (runs with many requests) say how far off they may be.
-  if (st.max_rank_error > 0) j["max_rank_error"] = st.max_rank_error;
-  return j;
-}
 
 nlohmann::ordered_json to_json(const Metric& m, const Value& v) {
   return std::visit(

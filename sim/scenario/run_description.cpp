@@ -46,6 +46,7 @@ RunInfo describe_run(const Scenario& sc) {
   if (offloads) info.features.push_back("kv_offload");
   if (sc.slo.any()) info.features.push_back("slo");
   if (sc.arrivals && sc.arrivals->sessions()) info.features.push_back("sessions");
+  if (sc.arrivals && sc.arrivals->tenants()) info.features.push_back("tenants");
   if (!info.precision.empty()) info.features.push_back("mixed_precision");
   if (info.clients > 0) info.features.push_back("closed_loop");
   if (sc.over_length.policy() == serving::OverLength::Policy::drop) info.features.push_back("over_length_drop");

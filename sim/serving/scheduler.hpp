@@ -41,7 +41,9 @@ class ReplicaQueues {
   /// runs). Never evicts.
   bool admit_head(std::int64_t tokens);
   /// Evicts the most recently admitted running sequence back to the front of the waiting queue.
-  void evict_newest();
+  void evict_newest() { evict(running_.size() - 1); }
+  /// Evicts running sequence `index` back to the front of the waiting queue (priority preemption).
+  void evict(std::size_t index);
 
  private:
   KvManager& kv_;

@@ -23,6 +23,8 @@ struct Sequence {
   serving::KvTierIndex kv_tier = serving::kDeviceTier;  ///< where `blocks` live
   int preemptions = 0;
   int replica = -1;
+  std::int32_t tenant = -1;   ///< Request::tenant
+  std::int32_t priority = 0;  ///< Request::priority: higher is served first by priority schedulers
   int decode_instance = -1;  ///< decode instance a router planned for it (P/D disaggregation); -1 = none
   bool handed_off = false;   ///< left its instance's running set, its KV in flight to another
   double first_scheduled = -1;
