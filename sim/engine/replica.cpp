@@ -1,6 +1,7 @@
 #include "sim/engine/replica.hpp"
 
 #include <algorithm>
+#include <utility>
 #include <limits>
 
 #include "sim/core/error.hpp"
@@ -342,6 +343,18 @@ void Replica::end_step(const OpGraph& graph, double end) {
                                  [](const policies::Sequence* s) { return s->finished() || s->handed_off; }),
                   running.end());
   }
+  // Pauses for migrations, between steps: the KV of a paused sequence no longer changes.
+  for (auto& [seq, done] : std::exchange(pauses_, {})) {
+    auto& running = queues_.running();
+    const auto it = std::find(running.begin(), running.end(), seq);
+    const bool paused = it != running.end() && !seq->finished();
+    if (paused) {
+      running.erase(it);
+      seq->handed_off = true;
+      add_outstanding(-1);
+    }
+    done(paused);
+  }
   if (controllers_)
     for (auto& c : *controllers_) c->on_step_end(self);
   // Last, once nothing here refers to them: the storage of ended sequences is recycled, then
@@ -382,6 +395,28 @@ void Replica::adopt(policies::Sequence& seq, double now) {
   seq.handed_off = false;
   queues_.running().push_back(&seq);
   add_outstanding(1);
+}
+
+void Replica::requeue(policies::Sequence& seq, double now) {
+  work_arrives(now);
+  seq.handed_off = false;
+  queues_.waiting().push_front(&seq);
+  add_outstanding(1);
+}
+
+bool Replica::is_running(const policies::Sequence& seq) const {
+  const auto& running = queues_.running();
+  return std::find(running.begin(), running.end(), &seq) != running.end();
+}
+
+bool Replica::reserve_shadow(policies::Sequence& shadow, std::int64_t tokens) {
+  if (plan_.kv->free_blocks() < plan_.kv->extra_blocks(shadow, tokens)) return false;
+  plan_.kv->grow(shadow, tokens);
+  return true;
+}
+
+void Replica::request_pause(policies::Sequence& seq, std::function<void(bool)> done) {
+  pauses_.emplace_back(&seq, std::move(done));
 }
 
 void Replica::close_kv_window() {

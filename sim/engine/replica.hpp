@@ -89,6 +89,20 @@ class Replica {
   void reserve_kv(policies::Sequence& seq);
   /// `seq` (KV reserved and landed at `now`) joins the running sequences.
   void adopt(policies::Sequence& seq, double now);
+  /// `seq`, holding no KV, joins the front of the waiting queue at `now` (recomputes its context).
+  void requeue(policies::Sequence& seq, double now);
+
+  // Migrating a running sequence (Llumnix): staged copies into a shadow block table, then a pause.
+  const std::vector<policies::Sequence*>& running() const { return queues_.running(); }
+  bool is_running(const policies::Sequence& seq) const;
+  /// Grows `shadow` (a block table no sequence runs on) to hold `tokens` tokens; false if the
+  /// blocks are not free.
+  bool reserve_shadow(policies::Sequence& shadow, std::int64_t tokens);
+  void release_shadow(policies::Sequence& shadow) { plan_.kv->release(shadow); }
+  /// Takes running `seq` out of the running set at the end of the step in flight (or the next),
+  /// so that its KV stops changing; `done(true)` then, with `seq` handed off and its blocks kept
+  /// until release_kv, or `done(false)` if it finished or was preempted first.
+  void request_pause(policies::Sequence& seq, std::function<void(bool)> done);
 
  private:
   /// InvariantError unless the scheduler's batch can run (see replica.cpp).
@@ -133,6 +147,7 @@ class Replica {
   std::function<void(std::int64_t, double)> completed_;
   std::function<void(std::int64_t)> outstanding_changed_;
   std::function<void(policies::Sequence&)> released_;
+  std::vector<std::pair<policies::Sequence*, std::function<void(bool)>>> pauses_;  ///< requested, served at a step's end
 };
 
 }  // namespace hetsim::sim

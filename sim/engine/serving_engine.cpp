@@ -94,8 +94,20 @@ class ServingRun final : public serving::ClusterFacade {
   void move_sequence(policies::Sequence& seq, std::size_t from, std::size_t to, MoveOptions options,
                      std::function<void()> done) override;
   void set_timer(double at, std::function<void()> fn) override;
+  bool migrate(policies::Sequence& seq, std::size_t from, std::size_t to, MigrationOptions options) override;
+  const std::vector<policies::Sequence*>& running(std::size_t i) const override { return replicas_.at(i)->running(); }
+  bool winding_down() const override { return source_done_ && working_ == 0; }
 
  private:
+  /// One TP rank's share of a KV copy between instances: source rank, destination rank, bytes.
+  struct KvFlow {
+    std::size_t src, dst;
+    double bytes;
+  };
+  /// `tokens` tokens of KV from instance plan `a`'s ranks to `b`'s.
+  std::vector<KvFlow> kv_flows(const ReplicaPlan& a, const ReplicaPlan& b, std::int64_t tokens) const;
+  /// Sends `flows` over the platform network, each with `setup`, and waits for all (in an actor).
+  void send(const ReplicaPlan& a, const ReplicaPlan& b, const std::vector<KvFlow>& flows, double setup);
   void build_platform();
   /// Groups the replicas into fit classes and keeps the routers' fleet index current.
   void index_fleet();
@@ -424,41 +436,49 @@ void ServingRun::request_ended(std::int64_t id, double now) {
   ends_->notify_one();
 }
 
-void ServingRun::move_sequence(policies::Sequence& seq, std::size_t from, std::size_t to, MoveOptions options,
-                               std::function<void()> done) {
-  Replica& src = *replicas_.at(from);
-  Replica& dst = *replicas_.at(to);
-  const ReplicaPlan& a = src.plan();
-  const ReplicaPlan& b = dst.plan();
+std::vector<ServingRun::KvFlow> ServingRun::kv_flows(const ReplicaPlan& a, const ReplicaPlan& b, std::int64_t tokens) const {
   if (a.device_tiers.empty() || b.device_tiers.empty())
-    throw InputError(fmt::format("moving sequence {}: instances need nodes to move KV between (give cluster.node)", seq.id));
+    throw InputError("moving KV between instances needs their nodes (give cluster.node)");
   // Re-sharding from a's TP ranks to b's: destination rank r holds KV heads [r/B, (r+1)/B) of the
   // whole, source rank s holds [s/A, (s+1)/A); each pair that overlaps sends that share. Equal
   // degrees pair rank with rank.
-  struct Flow {
-    std::size_t src, dst;
-    double bytes;
-  };
-  std::vector<Flow> flows;
+  std::vector<KvFlow> flows;
   const std::size_t A = a.device_tiers.size(), B = b.device_tiers.size();
-  const double total = static_cast<double>(seq.computed) * b.kv_bytes_per_token * static_cast<double>(B);
+  const double total = static_cast<double>(tokens) * b.kv_bytes_per_token * static_cast<double>(B);
   for (std::size_t r = 0; r < B; ++r)
     for (std::size_t s = r * A / B; s < A && s * B < (r + 1) * A; ++s) {
       // Overlap of [r/B, (r+1)/B) and [s/A, (s+1)/A), in units of 1/(A B).
       const std::size_t lo = std::max(r * A, s * B), hi = std::min((r + 1) * A, (s + 1) * B);
       if (hi > lo) flows.push_back({s, r, total * static_cast<double>(hi - lo) / static_cast<double>(A * B)});
     }
+  return flows;
+}
+
+void ServingRun::send(const ReplicaPlan& a, const ReplicaPlan& b, const std::vector<KvFlow>& flows, double setup) {
+  std::vector<TransferNetwork::Transfer> inflight;
+  for (const KvFlow& f : flows)
+    if (f.bytes > 0) inflight.push_back(network_->start(a.device_tiers[f.src], b.device_tiers[f.dst], f.bytes, 1 << 20, setup));
+  for (auto& t : inflight) t.wait();
+}
+
+void ServingRun::move_sequence(policies::Sequence& seq, std::size_t from, std::size_t to, MoveOptions options,
+                               std::function<void()> done) {
+  Replica& src = *replicas_.at(from);
+  Replica& dst = *replicas_.at(to);
+  const ReplicaPlan& a = src.plan();
+  const ReplicaPlan& b = dst.plan();
+  std::vector<KvFlow> flows = kv_flows(a, b, seq.computed);
   // Streamed layer by layer under the prefill: what the idle route carried meanwhile is already
   // there, except the last layer's share, which exists only when the prefill ends.
   const double layers = static_cast<double>(std::max<std::int64_t>(1, sc_.model.num_hidden_layers));
   if (options.streamed_window > 0)
-    for (Flow& f : flows) {
+    for (KvFlow& f : flows) {
       const double idle = network_->router().idle_transfer_time(a.device_tiers[f.src], b.device_tiers[f.dst], f.bytes, 1 << 20);
       const double carried = idle > 0 ? f.bytes / idle * options.streamed_window * (layers - 1) / layers : f.bytes;
       f.bytes = std::max(f.bytes / layers, f.bytes - carried);
     }
   double bytes_sent = 0;
-  for (const Flow& f : flows) bytes_sent += f.bytes;
+  for (const KvFlow& f : flows) bytes_sent += f.bytes;
   // Decode blocks are reserved when the transfer starts (DistServe); the source keeps its blocks
   // until the KV has landed.
   auto held = src.detach_kv(seq);
@@ -469,11 +489,7 @@ void ServingRun::move_sequence(policies::Sequence& seq, std::size_t from, std::s
                     [this, &seq, &src, &dst, from, to, held = std::move(held), done, flows = std::move(flows), options,
                      bytes_sent, started] {
                       failure_.guard([&] {
-                        std::vector<TransferNetwork::Transfer> inflight;
-                        for (const Flow& f : flows)
-                          inflight.push_back(network_->start(src.plan().device_tiers[f.src], dst.plan().device_tiers[f.dst],
-                                                             f.bytes, 1 << 20, options.setup));
-                        for (auto& t : inflight) t.wait();
+                        send(src.plan(), dst.plan(), flows, options.setup);
                         check_clock([&] { return fmt::format("moving sequence {}'s KV from instance {} to {}", seq.id, from, to); });
                         src.release_kv(held);
                         reached(now());
@@ -489,6 +505,96 @@ void ServingRun::move_sequence(policies::Sequence& seq, std::size_t from, std::s
                         end_if_quiescent();
                       });
                     });
+}
+
+bool ServingRun::migrate(policies::Sequence& seq, std::size_t from, std::size_t to, MigrationOptions options) {
+  Replica& src = *replicas_.at(from);
+  Replica& dst = *replicas_.at(to);
+  if (from == to || seq.migrating || seq.handed_off || !seq.decoding() || seq.kv_tier != serving::kDeviceTier ||
+      !src.is_running(seq) || !src.plan().kv->allows_moves() || !dst.plan().kv->allows_moves())
+    return false;
+  if (options.mode != MigrationMode::recompute && !dst.can_hold(seq)) return false;
+  if (dst.misfit(seq) != Replica::Misfit::none) return false;
+  seq.migrating = true;
+  ++pending_;
+  sg::Actor::create(fmt::format("migrate-{}", seq.id), frontend_, [this, &seq, &src, &dst, from, to, options] {
+    failure_.guard([&] {
+      MigrationRecord record{.request = seq.id, .from = static_cast<int>(from), .to = static_cast<int>(to), .start = now()};
+      policies::Sequence shadow;  // the target's block table while the copies run
+      shadow.id = seq.id;
+      std::int64_t sent = 0;  // tokens whose KV is on the target
+      const int preemptions = seq.preemptions;
+      bool going = true;
+      auto copy = [&](std::int64_t tokens) {
+        const auto flows = kv_flows(src.plan(), dst.plan(), tokens);
+        for (const KvFlow& f : flows) record.bytes += f.bytes;
+        send(src.plan(), dst.plan(), flows, options.setup);
+        ++record.stages;
+      };
+      // Live: copy what exists while it keeps decoding, then what was added meanwhile, until
+      // what is left is small enough for the stop-and-copy (or the stages run out).
+      if (options.mode == MigrationMode::live)
+        for (int stage = 1; stage < options.max_stages && going; ++stage) {
+          const std::int64_t tokens = seq.computed;
+          if (dst.plan().kv->blocks_for(tokens - sent) <= options.last_stage_max_blocks) break;
+          going = dst.reserve_shadow(shadow, tokens);
+          if (!going) break;
+          copy(tokens - sent);
+          sent = tokens;
+          going = src.is_running(seq) && seq.preemptions == preemptions;  // finished or preempted meanwhile: give up
+        }
+      // Stop at a step boundary.
+      bool paused = false;
+      if (going) {
+        auto gate = sg::Semaphore::create(0);
+        src.request_pause(seq, [&](bool p) {
+          paused = p;
+          gate->release();
+        });
+        gate->acquire();
+      }
+      if (paused && seq.preemptions != preemptions) {  // preempted and resumed during the copies: its KV is new
+        src.adopt(seq, now());
+        wake(from);
+        paused = false;
+      }
+      if (paused && options.mode != MigrationMode::recompute && !dst.reserve_shadow(shadow, seq.computed)) {
+        src.adopt(seq, now());  // no room left on the target: it resumes where it was
+        wake(from);
+        paused = false;
+      }
+      const double stopped = now();
+      if (!paused) {
+        dst.release_shadow(shadow);
+        record.aborted = true;
+      } else if (options.mode == MigrationMode::recompute) {
+        src.release_kv(src.detach_kv(seq));
+        seq.computed = 0;  // prompt and output so far recomputed on the target
+        dst.requeue(seq, now());
+      } else {
+        const double before = record.bytes;
+        copy(seq.computed - sent);  // the stop-and-copy (all of it when blocking)
+        record.last_stage_bytes = record.bytes - before;
+        const auto held = src.detach_kv(seq);
+        seq.blocks = std::move(shadow.blocks);
+        src.release_kv(held);
+        dst.adopt(seq, now());
+      }
+      if (paused) {
+        ++seq.migrations;
+        record.downtime = now() - stopped;
+      }
+      check_clock([&] { return fmt::format("migrating sequence {} from instance {} to {}", seq.id, from, to); });
+      reached(now());
+      record.end = now();
+      recorder_.on_migration(record);
+      seq.migrating = false;
+      --pending_;
+      wake(to);
+      end_if_quiescent();
+    });
+  });
+  return true;
 }
 
 void ServingRun::set_timer(double at, std::function<void()> fn) {

@@ -80,13 +80,15 @@ Recorder::Recorder(RunInfo info, std::string out_dir)
   csv_sessions_ = active_.has_feature("sessions");
   csv_handoff_ = active_.has_feature("kv_handoff");
   csv_tenants_ = active_.has_feature("tenants");
+  csv_migration_ = active_.has_feature("migration");
   requests_csv_ = std::make_unique<AtomicFile>(file("requests.csv"));
   requests_csv_->print(
       "id,arrival_s,first_scheduled_s,first_token_s,completion_s,prompt_tokens,output_tokens,replica,preemptions,status,"
-      "reason{}{}{}{}{}{}\n",
+      "reason{}{}{}{}{}{}{}\n",
       csv_clients_ ? ",client,think_s" : "", csv_clip_ ? ",original_prompt_tokens,original_output_tokens,clipped" : "",
       csv_cached_ ? ",cached_tokens" : "", csv_sessions_ ? ",session,turn,think_s" : "",
-      csv_handoff_ ? ",decode_replica,kv_handoff_bytes,kv_handoff_s" : "", csv_tenants_ ? ",tenant,priority" : "");
+      csv_handoff_ ? ",decode_replica,kv_handoff_bytes,kv_handoff_s" : "", csv_tenants_ ? ",tenant,priority" : "",
+      csv_migration_ ? ",migrations" : "");
   log_.add_sink([this](const RequestRecord& r) { write_request_line(r); });
   if (info_.output.timeline) {
     timeline_ = std::make_unique<AtomicFile>(file("timeline.json"));
@@ -209,6 +211,23 @@ void Recorder::on_first_scheduled(std::int64_t id, int replica, double now, std:
 }
 
 void Recorder::on_first_token(std::int64_t id, double now) { log_.at(id).first_token = now; }
+
+void Recorder::on_migration(const MigrationRecord& m) {
+  migration_log_.push_back(m);
+  migrations_.bytes += m.bytes;
+  if (m.aborted) {
+    ++migrations_.aborted;
+  } else {
+    ++migrations_.done;
+    migrations_.downtime.add(m.downtime);
+    ++log_.at(m.request).migrations;
+  }
+  if (timeline_)
+    timeline_->print(",\n{{\"name\":\"migrate {} -> {}{}\",\"ph\":\"X\",\"pid\":0,\"tid\":{},\"ts\":{},\"dur\":{},"
+                     "\"args\":{{\"request\":{},\"bytes\":{},\"stages\":{},\"downtime_s\":{}}}}}",
+                     m.from, m.to, m.aborted ? " (aborted)" : "", m.from, m.start * 1e6, (m.end - m.start) * 1e6, m.request,
+                     m.bytes, m.stages, m.downtime);
+}
 
 void Recorder::on_kv_handoff(std::int64_t id, int to, double bytes, double seconds) {
   RequestRecord& r = log_.at(id);
@@ -343,6 +362,7 @@ void Recorder::write_request_line(const RequestRecord& r) {
   if (csv_sessions_) requests_csv_->print(",{},{},{}", r.session, r.turn, t(r.facts.think));
   if (csv_handoff_) requests_csv_->print(",{},{},{}", done ? r.completion_replica : -1, r.kv_handoff_bytes, t(r.kv_handoff_s));
   if (csv_tenants_) requests_csv_->print(",{},{}", r.tenant, r.priority);
+  if (csv_migration_) requests_csv_->print(",{}", r.migrations);
   requests_csv_->write("\n");
 }
 

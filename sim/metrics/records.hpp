@@ -36,6 +36,7 @@ struct RequestRecord {
   std::int64_t cached_tokens = 0;  ///< prompt tokens found in the prefix cache when first admitted
   double kv_handoff_bytes = 0;     ///< KV bytes sent when it moved between instances (P/D), all ranks
   double kv_handoff_s = -1;        ///< from the decode reservation to the KV landing; -1: never moved
+  std::int32_t migrations = 0;     ///< live migrations between instances while it decoded
   std::int64_t session = -1;       ///< multi-turn sessions: its conversation and turn
   std::int32_t turn = 0;
   std::int32_t tenant = -1;        ///< workload.tenants: who sent it, and its priority class
@@ -48,6 +49,18 @@ struct RequestRecord {
   double e2e() const { return completion - arrival; }
   /// Mean time per output token after the first; only defined for output_tokens > 1.
   double tpot() const { return (completion - first_token) / static_cast<double>(output_tokens - 1); }
+};
+
+/// One migration of a running sequence between instances (Llumnix).
+struct MigrationRecord {
+  std::int64_t request = 0;
+  int from = -1, to = -1;
+  double start = 0, end = 0;
+  double bytes = 0;      ///< KV bytes copied, every stage and rank
+  double last_stage_bytes = 0;  ///< of which in the stop-and-copy
+  int stages = 0;        ///< copy stages run, the stop-and-copy included
+  double downtime = 0;   ///< from the stop to the resumption on the target (the stop-and-copy)
+  bool aborted = false;  ///< gave up: the sequence finished, was preempted, or the target filled up
 };
 
 /// What one tier of a caching KV manager did over a run (tokens are one device's shard).

@@ -307,6 +307,10 @@ const MetricId kTenants = declare({.name = "tenants", .type = Type::json,
                                                   "and output tokens served, share of service (prompt + 2 x output "
                                                   "tokens, VTC's weights), TTFT and E2E distributions, SLO attainment",
                                    .key = "tenants", .only_with = "tenants"});
+const MetricId kMigrations = declare({.name = "migrations", .type = Type::json,
+                                      .description = "live migrations of running sequences: done, aborted, KV bytes "
+                                                     "copied, downtime distribution (stop-and-copy)",
+                                      .key = "migrations", .only_with = "migration"});
 const MetricId kMeanInSystem = declare({.name = "mean_in_system", .unit = "requests",
                                         .description = "Little's law L: time-average requests in the system",
                                         .key = "littles_law.mean_in_system"});

@@ -236,6 +236,11 @@ Summary summarize(const Recorder& rec) {
                        {"recompute_s_estimate", t.recompute_seconds}});
     set(s.run, sm::kPrefixTiers, std::move(tiers));
   }
+  if (s.active(sm::kMigrations)) {
+    const Recorder::MigrationTotals& m = rec.migrations();
+    set(s.run, sm::kMigrations,
+        nlohmann::ordered_json{{"done", m.done}, {"aborted", m.aborted}, {"bytes", m.bytes}, {"downtime_s", stats_json(m.downtime.stats())}});
+  }
   if (s.active(sm::kTenants)) {
     // Service as VTC weighs it: a prompt token 1, an output token 2 (Sheng et al. OSDI'24).
     double service = 0;

@@ -3,6 +3,7 @@
 // may see and do across instances. The engine implements it; controllers never touch SimGrid.
 #include <cstddef>
 #include <functional>
+#include <vector>
 
 #include "sim/serving/router.hpp"
 #include "sim/serving/sequence.hpp"
@@ -39,6 +40,26 @@ class ClusterFacade {
   /// `from` and return true (the hand-off). Calls `done` when it has arrived.
   virtual void move_sequence(policies::Sequence& seq, std::size_t from, std::size_t to, MoveOptions options,
                              std::function<void()> done = {}) = 0;
+  /// How a running sequence migrates (Llumnix, Sun et al. OSDI'24).
+  enum class MigrationMode : unsigned char {
+    live,       ///< KV copied in stages while it decodes on the source, then a short stop-and-copy
+    blocking,   ///< stopped, all of its KV copied, resumed on the target
+    recompute,  ///< stopped, its KV dropped, prompt and output recomputed on the target
+  };
+  struct MigrationOptions {
+    MigrationMode mode = MigrationMode::live;
+    int max_stages = 3;                      ///< copy stages at most, the stop-and-copy included (Llumnix's default)
+    std::int64_t last_stage_max_blocks = 16;  ///< stop and copy once what is left fits in this many blocks (Llumnix's default)
+    double setup = 0;                        ///< per flow, before the first byte
+  };
+  /// Starts migrating running, decoding `seq` from instance `from` to `to`; false (nothing done)
+  /// if it is not running and decoding there, already migrating, or `to` has no room for its KV.
+  /// A migration whose sequence finishes or is preempted on the source before the stop gives up.
+  virtual bool migrate(policies::Sequence& seq, std::size_t from, std::size_t to, MigrationOptions options) = 0;
+  /// The sequences running on `instance` now (in admission order).
+  virtual const std::vector<policies::Sequence*>& running(std::size_t instance) const = 0;
+  /// Arrivals are over and every instance is idle: nothing left to balance.
+  virtual bool winding_down() const = 0;
   /// Calls `fn` at simulated time `at` (>= now).
   virtual void set_timer(double at, std::function<void()> fn) = 0;
 };

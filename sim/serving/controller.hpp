@@ -17,6 +17,8 @@ class Controller {
   virtual ~Controller() = default;
   /// Called once before the run with the facade it acts through (valid for the whole run).
   virtual void attach(serving::ClusterFacade&) {}
+  /// Whether it migrates running sequences (the run then reports migrations).
+  virtual bool migrates() const { return false; }
   /// A request arrived and was routed to `instance`.
   virtual void on_arrival(Sequence&, std::size_t /*instance*/) {}
   /// `seq` was admitted into a step on `instance` for the first time.
