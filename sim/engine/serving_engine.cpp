@@ -56,7 +56,7 @@ class ServingRun final : public serving::ClusterFacade {
     coalesce_ = options_.coalesce && can_coalesce();
     source_lock_ = sg::Mutex::create();
     ends_ = sg::ConditionVariable::create();
-    if (reactive_)
+    if (reactive_ || sc_.router->observes_ends())
       for (auto& r : replicas_) r->on_complete([this](std::int64_t id, double end) { request_ended(id, end); });
     for (auto& r : replicas_) r->on_release([this](policies::Sequence& seq) { sequences_.release(seq); });
     for (std::size_t i = 0; i < replicas_.size(); ++i)
@@ -431,6 +431,7 @@ void ServingRun::refresh_loop() {
 }
 
 void ServingRun::request_ended(std::int64_t id, double now) {
+  if (sc_.router->observes_ends()) sc_.router->on_end(id);
   if (!reactive_) return;
   sc_.arrivals->on_end(id, now);
   ends_->notify_one();

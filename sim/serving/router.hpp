@@ -57,6 +57,10 @@ class Router {
   /// Whether route()/plan() read ReplicaLoad::cached_tokens: the engine then looks the request's
   /// prefix up in every fitting replica's KV cache (O(replicas x prefix blocks) per arrival).
   virtual bool reads_cached_prefix() const { return false; }
+  /// Whether it wants on_end (routers that keep their own account of what they sent where).
+  virtual bool observes_ends() const { return false; }
+  /// Request `id`, routed earlier, ended (completed, rejected or dropped).
+  virtual void on_end(std::int64_t /*id*/) {}
   /// Index into `replicas` of the replica that serves `request`; must be one with can_fit (the
   /// engine calls route only when at least one replica can fit the request).
   virtual std::size_t route(const Request& request, std::span<const ReplicaLoad> replicas) = 0;

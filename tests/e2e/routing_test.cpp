@@ -126,6 +126,7 @@ TEST_CASE("routing: bad router keys exit 2 naming the key", "[e2e][routing]") {
       {"policies.router.impl=cache_affinity --set policies.router.balance_rel=0.5", "policies.router.balance_rel"},
       {"policies.router.impl=cache_affinity --set policies.router.prefix_tokens=0", "policies.router.prefix_tokens"},
       {"policies.router.impl=power_of_two --set policies.router.balance_abs=3", "policies.router.balance_abs"},
+      {"policies.router.impl=predicted_length --set policies.router.sigma=-1", "policies.router.sigma"},
   };
   for (const auto& [set, expect] : cases) {
     INFO(set);
@@ -134,4 +135,33 @@ TEST_CASE("routing: bad router keys exit 2 naming the key", "[e2e][routing]") {
     CHECK(r.exit_code == 2);
     CHECK_THAT(r.output, Contains(expect));
   }
+}
+
+TEST_CASE("routing: predicted_length routes better the better its output-length predictions", "[e2e][routing]") {
+  test::TempDir dir("routing_predicted");
+  // Four H100s, heavy-tailed outputs (log-normal, sigma 1.5), near saturation.
+  const std::string s = dir.write("s.yaml", R"(
+model: llama-3-8b
+cluster: {device: h100-sxm5-80gb, replicas: 4}
+policies:
+  scheduler: {impl: sarathi, max_num_batched_tokens: 2048, max_num_seqs: 64}
+  router: {impl: predicted_length}
+workload:
+  source: synthetic
+  num_requests: 4000
+  arrival: {process: poisson, rate: 30}
+  prompt_tokens: {dist: lognormal, median: 500, sigma: 1.0, max: 8000}
+  output_tokens: {dist: lognormal, median: 200, sigma: 1.5, max: 8000}
+slo: {ttft: 1 s, tpot: 50 ms}
+)");
+  const Run oracle = run("'" + s + "' --set policies.router.sigma=0", dir, "oracle");
+  const Run noisy = run("'" + s + "' --set policies.router.sigma=2", dir, "noisy");
+  const double good_oracle = oracle.summary.at("goodput").at("slo_attainment").get<double>();
+  const double good_noisy = noisy.summary.at("goodput").at("slo_attainment").get<double>();
+  INFO("SLO attainment: oracle " << good_oracle << ", sigma 2 " << good_noisy);
+  CHECK(good_oracle > good_noisy + 0.05);
+  CHECK(ttft(oracle, "p99") < ttft(noisy, "p99"));
+  // The same requests end either way (a few are longer than the context and rejected by both).
+  for (const char* key : {"completed", "rejected"})
+    CHECK(oracle.summary.at("requests").at(key) == noisy.summary.at("requests").at(key));
 }

@@ -104,7 +104,7 @@ TEST_CASE("routers: the same loads give the same choices on every run", "[polici
 TEST_CASE("routers: an unknown router name lists the valid ones", "[policies][router][errors]") {
   REQUIRE_THROWS_WITH(make_router("{impl: least_loaded}"),
                       Catch::Contains("router.impl") && Catch::Contains("unknown router") &&
-                          Catch::Contains("cache_affinity, least_outstanding, power_of_two, prefix_score, round_robin"));
+                          Catch::Contains("cache_affinity, least_outstanding, power_of_two, predicted_length, prefix_score, round_robin"));
 }
 
 TEST_CASE("routers: the fleet index keeps each class's least outstanding replica, lowest index first",
