@@ -525,6 +525,10 @@ bool ServingRun::migrate(policies::Sequence& seq, std::size_t from, std::size_t 
       shadow.id = seq.id;
       std::int64_t sent = 0;  // tokens whose KV is on the target
       const int preemptions = seq.preemptions;
+      // A sequence that ends has its storage recycled for a later request: `seq` is still ours
+      // only while its id is.
+      const std::int64_t id = seq.id;
+      auto ours = [&] { return seq.id == id; };
       bool going = true;
       auto copy = [&](std::int64_t tokens) {
         const auto flows = kv_flows(src.plan(), dst.plan(), tokens);
@@ -542,11 +546,11 @@ bool ServingRun::migrate(policies::Sequence& seq, std::size_t from, std::size_t 
           if (!going) break;
           copy(tokens - sent);
           sent = tokens;
-          going = src.is_running(seq) && seq.preemptions == preemptions;  // finished or preempted meanwhile: give up
+          going = ours() && src.is_running(seq) && seq.preemptions == preemptions;  // finished or preempted meanwhile: give up
         }
       // Stop at a step boundary.
       bool paused = false;
-      if (going) {
+      if (going && ours()) {
         auto gate = sg::Semaphore::create(0);
         src.request_pause(seq, [&](bool p) {
           paused = p;
@@ -585,11 +589,11 @@ bool ServingRun::migrate(policies::Sequence& seq, std::size_t from, std::size_t 
         ++seq.migrations;
         record.downtime = now() - stopped;
       }
-      check_clock([&] { return fmt::format("migrating sequence {} from instance {} to {}", seq.id, from, to); });
+      check_clock([&] { return fmt::format("migrating sequence {} from instance {} to {}", id, from, to); });
       reached(now());
       record.end = now();
       recorder_.on_migration(record);
-      seq.migrating = false;
+      if (ours()) seq.migrating = false;
       --pending_;
       wake(to);
       end_if_quiescent();
