@@ -26,29 +26,26 @@ class MigrateLoadBalance final : public Controller {
   bool migrates() const override { return true; }
   void attach(serving::ClusterFacade& cluster) override {
     cluster_ = &cluster;
-    moving_.assign(cluster.instances(), {nullptr, -1});
+    in_flight_.resize(cluster.instances());
     cluster.set_timer(interval_, [this] { tick(); });
   }
 
  private:
-  /// A migration from `i` is under way (its sequence, not recycled since, still migrating).
-  bool busy(std::size_t i) const { return moving_[i].first && moving_[i].first->id == moving_[i].second && moving_[i].first->migrating; }
-  static double load(const ReplicaLoad& l) { return kv_utilization(l) + (l.waiting > 0 ? 1.0 : 0.0); }
 
   void tick() {
     std::size_t src = cluster_->instances(), dst = cluster_->instances();
     double hi = -1, lo = std::numeric_limits<double>::infinity();
     for (std::size_t i = 0; i < cluster_->instances(); ++i) {
       if (cluster_->role(i) == serving::InstanceRole::prefill) continue;
-      const double x = load(cluster_->load(i));
-      if (x > hi && !busy(i)) hi = x, src = i;
+      const double x = migration_load(cluster_->load(i));
+      if (x > hi && !in_flight_.busy(i)) hi = x, src = i;
       if (x < lo) lo = x, dst = i;
     }
     if (src < cluster_->instances() && dst < cluster_->instances() && src != dst && hi - lo > threshold_) {
       Sequence* pick = nullptr;
       for (Sequence* s : cluster_->running(src))
         if (s->decoding() && !s->migrating && (!pick || s->computed < pick->computed)) pick = s;
-      if (pick && cluster_->migrate(*pick, src, dst, options_)) moving_[src] = {pick, pick->id};
+      if (pick && cluster_->migrate(*pick, src, dst, options_)) in_flight_.started(src, *pick);
     }
     if (!cluster_->winding_down()) cluster_->set_timer(cluster_->now() + interval_, [this] { tick(); });
   }
@@ -57,7 +54,7 @@ class MigrateLoadBalance final : public Controller {
   double threshold_;
   serving::ClusterFacade::MigrationOptions options_;
   serving::ClusterFacade* cluster_ = nullptr;
-  std::vector<std::pair<const Sequence*, std::int64_t>> moving_;  ///< per instance: the sequence it last sent, and its id
+  MigrationsInFlight in_flight_;
 };
 
 }  // namespace

@@ -9,11 +9,32 @@
 //   setup: 0 s                          per flow, before the first byte
 #include <fmt/format.h>
 
+#include <utility>
+#include <vector>
+
 #include "sim/core/config.hpp"
 #include "sim/core/units.hpp"
 #include "sim/serving/cluster_facade.hpp"
 
 namespace hetsim::policies {
+
+/// Which instances have a migration out under way: the sequence each last sent and its id (a
+/// sequence's storage is recycled once it ends, so the id tells whether it is still that one).
+class MigrationsInFlight {
+ public:
+  void resize(std::size_t instances) { moving_.assign(instances, {nullptr, -1}); }
+  bool busy(std::size_t i) const {
+    return moving_[i].first && moving_[i].first->id == moving_[i].second && moving_[i].first->migrating;
+  }
+  void started(std::size_t i, const Sequence& seq) { moving_[i] = {&seq, seq.id}; }
+
+ private:
+  std::vector<std::pair<const Sequence*, std::int64_t>> moving_;
+};
+
+/// An instance's load as the migration triggers compare it: KV utilisation, plus one while
+/// requests wait there (it ran out of room).
+inline double migration_load(const ReplicaLoad& l) { return kv_utilization(l) + (l.waiting > 0 ? 1.0 : 0.0); }
 
 inline serving::ClusterFacade::MigrationOptions parse_migration_options(const config::Node& cfg) {
   using Mode = serving::ClusterFacade::MigrationMode;

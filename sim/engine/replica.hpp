@@ -94,6 +94,7 @@ class Replica {
 
   // Migrating a running sequence (Llumnix): staged copies into a shadow block table, then a pause.
   const std::vector<policies::Sequence*>& running() const { return queues_.running(); }
+  const std::deque<policies::Sequence*>& waiting() const { return queues_.waiting(); }
   bool is_running(const policies::Sequence& seq) const;
   /// Grows `shadow` (a block table no sequence runs on) to hold `tokens` tokens; false if the
   /// blocks are not free.

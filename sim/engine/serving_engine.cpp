@@ -96,6 +96,7 @@ class ServingRun final : public serving::ClusterFacade {
   void set_timer(double at, std::function<void()> fn) override;
   bool migrate(policies::Sequence& seq, std::size_t from, std::size_t to, MigrationOptions options) override;
   const std::vector<policies::Sequence*>& running(std::size_t i) const override { return replicas_.at(i)->running(); }
+  const std::deque<policies::Sequence*>& waiting(std::size_t i) const override { return replicas_.at(i)->waiting(); }
   bool winding_down() const override { return source_done_ && working_ == 0; }
 
  private:

@@ -2,6 +2,7 @@
 // What global policies (controllers: prefill/decode handoff, migration, autoscaling, fairness)
 // may see and do across instances. The engine implements it; controllers never touch SimGrid.
 #include <cstddef>
+#include <deque>
 #include <functional>
 #include <vector>
 
@@ -58,6 +59,8 @@ class ClusterFacade {
   virtual bool migrate(policies::Sequence& seq, std::size_t from, std::size_t to, MigrationOptions options) = 0;
   /// The sequences running on `instance` now (in admission order).
   virtual const std::vector<policies::Sequence*>& running(std::size_t instance) const = 0;
+  /// The sequences waiting on `instance` now (in queue order).
+  virtual const std::deque<policies::Sequence*>& waiting(std::size_t instance) const = 0;
   /// Arrivals are over and every instance is idle: nothing left to balance.
   virtual bool winding_down() const = 0;
   /// Calls `fn` at simulated time `at` (>= now).

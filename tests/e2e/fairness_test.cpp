@@ -146,3 +146,40 @@ TEST_CASE("tenants: bad tenant keys exit 2 naming the key", "[e2e][tenants][erro
   CHECK(r.exit_code == 2);
   CHECK_THAT(r.output, Contains("policies.scheduler.output_weight"));
 }
+
+TEST_CASE("priority migration: only lower-priority sequences are moved off instances where higher-priority requests wait",
+          "[e2e][tenants][migration]") {
+  test::TempDir dir("priority_migration");
+  // Four H100s of one node with 6 GiB of KV each behind a load-blind router, bursty arrivals; one
+  // request in ten is of the high class.
+  const std::string s = dir.write("s.yaml", R"(
+seed: 2
+model: llama-3-8b
+cluster: {device: h100-sxm5-80gb, node: hgx-h100, replicas: 4}
+policies:
+  scheduler: {impl: priority, max_num_seqs: 128, max_num_batched_tokens: 8192}
+  kv_cache: {impl: paged, kv_cache_memory: 6 GiB}
+  router: {impl: round_robin}
+  controllers: [{impl: migrate_priority}]
+workload:
+  source: synthetic
+  num_requests: 3000
+  arrival: {process: gamma, rate: 14, cv: 4}
+  prompt_tokens: {dist: lognormal, median: 1000, sigma: 1.0, max: 8000}
+  output_tokens: {dist: lognormal, median: 300, sigma: 1.0, max: 4000}
+  tenants: {shares: [0.9, 0.1], priority: [0, 1]}
+)");
+  const Run r = run(s, dir, "a");
+  std::int64_t moved = 0;
+  for (const auto& row : r.requests) {
+    const std::int64_t m = std::stoll(row.at("migrations"));
+    if (m > 0) CHECK(row.at("priority") == "0");  // the high class is never the one moved
+    moved += m;
+  }
+  CHECK(moved > 0);
+  CHECK(moved == r.summary.at("migrations").at("done").get<std::int64_t>());
+  const auto& req = r.summary.at("requests");
+  CHECK(req.at("completed").get<std::int64_t>() + req.at("rejected").get<std::int64_t>() == 3000);
+  run(s, dir, "b");
+  CHECK(test::read_file(dir.file("a/requests.csv")) == test::read_file(dir.file("b/requests.csv")));
+}
