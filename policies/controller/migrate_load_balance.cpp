@@ -6,55 +6,37 @@
 //   interval: 100 ms, threshold: 0.25, and the migration keys (policies/controller/migration_options.hpp)
 // Instances of every role but prefill take part.
 #include <limits>
-#include <vector>
 
-#include "policies/controller/migration_options.hpp"
+#include "policies/controller/periodic_migration.hpp"
 #include "sim/core/registry.hpp"
-#include "sim/serving/controller.hpp"
 
 namespace hetsim::policies {
 namespace {
 
-class MigrateLoadBalance final : public Controller {
+class MigrateLoadBalance final : public PeriodicMigration {
  public:
   explicit MigrateLoadBalance(const config::Node& cfg)
-      : interval_(cfg.quantity("interval", units::Dim::time).default_to("100 ms").positive()),
-        threshold_(cfg.get<double>("threshold").default_to(0.25).in_range(0.0, 2.0)),
-        options_(parse_migration_options(cfg)) {
-    if (interval_ < 1e-3) cfg.fail_key("interval", fmt::format("{:g} s", interval_), "at least 1 ms");
-  }
-  bool migrates() const override { return true; }
-  void attach(serving::ClusterFacade& cluster) override {
-    cluster_ = &cluster;
-    in_flight_.resize(cluster.instances());
-    cluster.set_timer(interval_, [this] { tick(); });
-  }
+      : PeriodicMigration(cfg, "100 ms"), threshold_(cfg.get<double>("threshold").default_to(0.25).in_range(0.0, 2.0)) {}
 
  private:
-
-  void tick() {
-    std::size_t src = cluster_->instances(), dst = cluster_->instances();
+  void scan() override {
+    serving::ClusterFacade& c = cluster();
+    std::size_t src = c.instances(), dst = c.instances();
     double hi = -1, lo = std::numeric_limits<double>::infinity();
-    for (std::size_t i = 0; i < cluster_->instances(); ++i) {
-      if (cluster_->role(i) == serving::InstanceRole::prefill) continue;
-      const double x = migration_load(cluster_->load(i));
-      if (x > hi && !in_flight_.busy(i)) hi = x, src = i;
+    for (std::size_t i = 0; i < c.instances(); ++i) {
+      if (!takes_part(i)) continue;
+      const double x = migration_load(c.load(i));
+      if (x > hi && !busy(i)) hi = x, src = i;
       if (x < lo) lo = x, dst = i;
     }
-    if (src < cluster_->instances() && dst < cluster_->instances() && src != dst && hi - lo > threshold_) {
-      Sequence* pick = nullptr;
-      for (Sequence* s : cluster_->running(src))
-        if (s->decoding() && !s->migrating && (!pick || s->computed < pick->computed)) pick = s;
-      if (pick && cluster_->migrate(*pick, src, dst, options_)) in_flight_.started(src, *pick);
-    }
-    if (!cluster_->winding_down()) cluster_->set_timer(cluster_->now() + interval_, [this] { tick(); });
+    if (src == c.instances() || dst == c.instances() || src == dst || hi - lo <= threshold_) return;
+    Sequence* pick = nullptr;
+    for (Sequence* s : c.running(src))
+      if (s->decoding() && !s->migrating && (!pick || s->computed < pick->computed)) pick = s;
+    if (pick) start(*pick, src, dst);
   }
 
-  double interval_;
   double threshold_;
-  serving::ClusterFacade::MigrationOptions options_;
-  serving::ClusterFacade* cluster_ = nullptr;
-  MigrationsInFlight in_flight_;
 };
 
 }  // namespace

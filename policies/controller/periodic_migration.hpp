@@ -1,0 +1,52 @@
+#pragma once
+// The frame every migration trigger shares: it looks at the cluster every `interval` until the run
+// winds down, starts migrations through the facade with the shared keys
+// (policies/controller/migration_options.hpp), and keeps one migration per source at a time.
+#include <fmt/format.h>
+
+#include "policies/controller/migration_options.hpp"
+#include "sim/core/units.hpp"
+#include "sim/serving/controller.hpp"
+
+namespace hetsim::policies {
+
+class PeriodicMigration : public Controller {
+ public:
+  PeriodicMigration(const config::Node& cfg, const char* default_interval)
+      : options_(parse_migration_options(cfg)), interval_(cfg.quantity("interval", units::Dim::time).default_to(default_interval).positive()) {
+    if (interval_ < 1e-3) cfg.fail_key("interval", fmt::format("{:g} s", interval_), "at least 1 ms");
+  }
+  bool migrates() const override { return true; }
+  void attach(serving::ClusterFacade& cluster) override {
+    cluster_ = &cluster;
+    in_flight_.resize(cluster.instances());
+    cluster.set_timer(interval_, [this] { tick(); });
+  }
+
+ protected:
+  /// One look at the cluster: start the migrations the trigger wants.
+  virtual void scan() = 0;
+  serving::ClusterFacade& cluster() const { return *cluster_; }
+  /// Instances of every role but prefill take part.
+  bool takes_part(std::size_t i) const { return cluster_->role(i) != serving::InstanceRole::prefill; }
+  /// Starts migrating `seq` from `from` to `to` unless `from` has one under way; whether it started.
+  bool start(Sequence& seq, std::size_t from, std::size_t to) {
+    if (in_flight_.busy(from) || !cluster_->migrate(seq, from, to, options_)) return false;
+    in_flight_.started(from, seq);
+    return true;
+  }
+  bool busy(std::size_t i) const { return in_flight_.busy(i); }
+
+ private:
+  void tick() {
+    scan();
+    if (!cluster_->winding_down()) cluster_->set_timer(cluster_->now() + interval_, [this] { tick(); });
+  }
+
+  serving::ClusterFacade::MigrationOptions options_;
+  double interval_;
+  serving::ClusterFacade* cluster_ = nullptr;
+  MigrationsInFlight in_flight_;
+};
+
+}  // namespace hetsim::policies
