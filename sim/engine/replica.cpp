@@ -344,17 +344,7 @@ void Replica::end_step(const OpGraph& graph, double end) {
                   running.end());
   }
   // Pauses for migrations, between steps: the KV of a paused sequence no longer changes.
-  for (auto& [seq, done] : std::exchange(pauses_, {})) {
-    auto& running = queues_.running();
-    const auto it = std::find(running.begin(), running.end(), seq);
-    const bool paused = it != running.end() && !seq->finished();
-    if (paused) {
-      running.erase(it);
-      seq->handed_off = true;
-      add_outstanding(-1);
-    }
-    done(paused);
-  }
+  if (!pauses_.empty()) serve_pauses();
   if (controllers_)
     for (auto& c : *controllers_) c->on_step_end(self);
   // Last, once nothing here refers to them: the storage of ended sequences is recycled, then
@@ -417,6 +407,20 @@ bool Replica::reserve_shadow(policies::Sequence& shadow, std::int64_t tokens) {
 
 void Replica::request_pause(policies::Sequence& seq, std::function<void(bool)> done) {
   pauses_.emplace_back(&seq, std::move(done));
+}
+
+void Replica::serve_pauses() {
+  for (auto& [seq, done] : std::exchange(pauses_, {})) {
+    auto& running = queues_.running();
+    const auto it = std::find(running.begin(), running.end(), seq);
+    const bool paused = it != running.end() && !seq->finished();
+    if (paused) {
+      running.erase(it);
+      seq->handed_off = true;
+      add_outstanding(-1);
+    }
+    done(paused);
+  }
 }
 
 void Replica::close_kv_window() {

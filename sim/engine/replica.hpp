@@ -106,6 +106,8 @@ class Replica {
   void request_pause(policies::Sequence& seq, std::function<void(bool)> done);
 
  private:
+  /// Pauses requested for migrations, between steps: the KV of a paused sequence no longer changes.
+  void serve_pauses();
   /// InvariantError unless the scheduler's batch can run (see replica.cpp).
   void check_batch();
   /// The step row's values that describe the batch (the rest are set when it is priced and ends).

@@ -495,7 +495,7 @@ void ServingRun::move_sequence(policies::Sequence& seq, std::size_t from, std::s
                         check_clock([&] { return fmt::format("moving sequence {}'s KV from instance {} to {}", seq.id, from, to); });
                         src.release_kv(held);
                         reached(now());
-                        recorder_.on_kv_handoff(seq.id, static_cast<int>(to), bytes_sent, now() - started);
+                        recorder_.on_kv_handoff(seq.id, bytes_sent, now() - started);
                         if (options.first_token_on_landing) {
                           seq.first_token = now();
                           recorder_.on_first_token(seq.id, now());
@@ -559,13 +559,11 @@ bool ServingRun::migrate(policies::Sequence& seq, std::size_t from, std::size_t 
         });
         gate->acquire();
       }
-      if (paused && seq.preemptions != preemptions) {  // preempted and resumed during the copies: its KV is new
+      // Preempted and resumed during the copies (its KV is new), or no room left on the target:
+      // it resumes where it was.
+      if (paused && (seq.preemptions != preemptions ||
+                     (options.mode != MigrationMode::recompute && !dst.reserve_shadow(shadow, seq.computed)))) {
         src.adopt(seq, now());
-        wake(from);
-        paused = false;
-      }
-      if (paused && options.mode != MigrationMode::recompute && !dst.reserve_shadow(shadow, seq.computed)) {
-        src.adopt(seq, now());  // no room left on the target: it resumes where it was
         wake(from);
         paused = false;
       }
@@ -586,10 +584,7 @@ bool ServingRun::migrate(policies::Sequence& seq, std::size_t from, std::size_t 
         src.release_kv(held);
         dst.adopt(seq, now());
       }
-      if (paused) {
-        ++seq.migrations;
-        record.downtime = now() - stopped;
-      }
+      if (paused) record.downtime = now() - stopped;
       check_clock([&] { return fmt::format("migrating sequence {} from instance {} to {}", id, from, to); });
       reached(now());
       record.end = now();

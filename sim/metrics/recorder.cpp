@@ -214,14 +214,7 @@ void Recorder::on_first_token(std::int64_t id, double now) { log_.at(id).first_t
 
 void Recorder::on_migration(const MigrationRecord& m) {
   migration_log_.push_back(m);
-  migrations_.bytes += m.bytes;
-  if (m.aborted) {
-    ++migrations_.aborted;
-  } else {
-    ++migrations_.done;
-    migrations_.downtime.add(m.downtime);
-    ++log_.at(m.request).migrations;
-  }
+  if (!m.aborted) ++log_.at(m.request).migrations;
   if (timeline_)
     timeline_->print(",\n{{\"name\":\"migrate {} -> {}{}\",\"ph\":\"X\",\"pid\":0,\"tid\":{},\"ts\":{},\"dur\":{},"
                      "\"args\":{{\"request\":{},\"bytes\":{},\"stages\":{},\"downtime_s\":{}}}}}",
@@ -229,11 +222,10 @@ void Recorder::on_migration(const MigrationRecord& m) {
                      m.bytes, m.stages, m.downtime);
 }
 
-void Recorder::on_kv_handoff(std::int64_t id, int to, double bytes, double seconds) {
+void Recorder::on_kv_handoff(std::int64_t id, double bytes, double seconds) {
   RequestRecord& r = log_.at(id);
   r.kv_handoff_bytes += bytes;
   r.kv_handoff_s = std::max(r.kv_handoff_s, 0.0) + seconds;
-  r.completion_replica = to;
 }
 
 void Recorder::on_complete(std::int64_t id, int preemptions, double now, int replica) {

@@ -38,17 +38,11 @@ class Recorder {
   /// Request `id` first ran at `now` on `replica`, with `cached_tokens` of its prompt found in the prefix cache.
   void on_first_scheduled(std::int64_t id, int replica, double now, std::int64_t cached_tokens = 0);
   void on_first_token(std::int64_t id, double now);
-  /// Request `id`'s KV moved to instance `to` (P/D hand-off): `bytes` over the network, `seconds`
-  /// from the reservation to the landing.
-  void on_kv_handoff(std::int64_t id, int to, double bytes, double seconds);
+  /// Request `id`'s KV moved to another instance (P/D hand-off): `bytes` over the network,
+  /// `seconds` from the reservation to the landing.
+  void on_kv_handoff(std::int64_t id, double bytes, double seconds);
   /// A migration ended (done or given up).
   void on_migration(const MigrationRecord& m);
-  struct MigrationTotals {
-    std::int64_t done = 0, aborted = 0;
-    double bytes = 0;
-    Distribution downtime;
-  };
-  const MigrationTotals& migrations() const { return migrations_; }
   /// Every migration, in the order they ended.
   const std::vector<MigrationRecord>& migration_log() const { return migration_log_; }
   /// `replica` finished it (-1: the replica it was first scheduled on).
@@ -132,11 +126,10 @@ class Recorder {
   RunInfo info_;
   metrics::ActiveSet active_;
   std::string out_dir_;
-  MigrationTotals migrations_;
   std::vector<MigrationRecord> migration_log_;
   RequestLog log_;      ///< requests in flight; ended ones go, in id order, to the tally and requests.csv
   RequestTally tally_;
-  bool csv_clients_ = false, csv_clip_ = false, csv_cached_ = false, csv_sessions_ = false, csv_handoff_ = false, csv_tenants_ = false, csv_migration_ = false;  ///< requests.csv columns of the closed loop and of clipping
+  bool csv_clients_ = false, csv_clip_ = false, csv_cached_ = false, csv_sessions_ = false, csv_handoff_ = false, csv_tenants_ = false, csv_migration_ = false;  ///< requests.csv's optional column groups, by the run's features
   std::vector<ReplicaRecord> replicas_;
   std::vector<KvTierRecord> kv_tiers_;  ///< in order of first appearance
   std::vector<double> replica_clock_;

@@ -59,8 +59,8 @@ class RequestTally {
   RequestCounts counts_;
   CompensatedSum sojourn_sum_;  ///< only the mean is wanted: no distribution kept
   std::int64_t sojourns_ = 0;
-  std::map<std::uint32_t, std::vector<Distribution>> values_;
-  std::map<std::int32_t, TenantTally> tenants_;  ///< by metric: [0] the run, [1 + p] pool p
+  std::map<std::uint32_t, std::vector<Distribution>> values_;  ///< by metric: [0] the run, [1 + p] pool p
+  std::map<std::int32_t, TenantTally> tenants_;                ///< by tenant id
 };
 
 }  // namespace hetsim::sim

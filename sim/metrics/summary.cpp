@@ -237,9 +237,20 @@ Summary summarize(const Recorder& rec) {
     set(s.run, sm::kPrefixTiers, std::move(tiers));
   }
   if (s.active(sm::kMigrations)) {
-    const Recorder::MigrationTotals& m = rec.migrations();
+    std::int64_t done = 0, aborted = 0;
+    double bytes = 0;
+    Distribution downtime;
+    for (const MigrationRecord& m : rec.migration_log()) {
+      bytes += m.bytes;
+      if (m.aborted) {
+        ++aborted;
+      } else {
+        ++done;
+        downtime.add(m.downtime);
+      }
+    }
     set(s.run, sm::kMigrations,
-        nlohmann::ordered_json{{"done", m.done}, {"aborted", m.aborted}, {"bytes", m.bytes}, {"downtime_s", stats_json(m.downtime.stats())}});
+        nlohmann::ordered_json{{"done", done}, {"aborted", aborted}, {"bytes", bytes}, {"downtime_s", stats_json(downtime.stats())}});
   }
   if (s.active(sm::kTenants)) {
     // Service as VTC weighs it: a prompt token 1, an output token 2 (Sheng et al. OSDI'24).

@@ -48,9 +48,9 @@ bool ReplicaQueues::admit_head(std::int64_t tokens) {
   return true;
 }
 
-void ReplicaQueues::evict(std::size_t index) {
-  Sequence* victim = running_.at(index);
-  running_.erase(running_.begin() + static_cast<std::ptrdiff_t>(index));
+void ReplicaQueues::evict_newest() {
+  Sequence* victim = running_.back();
+  running_.pop_back();
   preemption_.evict(*victim, kv_);
   waiting_.push_front(victim);
 }

@@ -41,9 +41,7 @@ class ReplicaQueues {
   /// runs). Never evicts.
   bool admit_head(std::int64_t tokens);
   /// Evicts the most recently admitted running sequence back to the front of the waiting queue.
-  void evict_newest() { evict(running_.size() - 1); }
-  /// Evicts running sequence `index` back to the front of the waiting queue (priority preemption).
-  void evict(std::size_t index);
+  void evict_newest();
 
  private:
   KvManager& kv_;

@@ -28,7 +28,6 @@ struct Sequence {
   int decode_instance = -1;  ///< decode instance a router planned for it (P/D disaggregation); -1 = none
   bool handed_off = false;   ///< left its instance's running set, its KV in flight to another
   bool migrating = false;    ///< a live migration of it is under way (one at a time)
-  std::int32_t migrations = 0;  ///< times it moved between instances while decoding
   double first_scheduled = -1;
   double first_token = -1;
   double completion = -1;
