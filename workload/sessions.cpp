@@ -49,10 +49,12 @@ class SessionStream final : public RequestStream {
       // The next session.
       const SessionSpec& s = *spec_;
       if (s.sessions > 0 && session_ + 1 >= s.sessions) return std::nullopt;
-      const double gap = s.arrival.gap(starts_);
-      if (s.duration > 0 && start_ + gap > s.duration) return std::nullopt;
+      const double u = u_ + s.arrival.gap(starts_);
+      const double start = s.arrival.real_time(u);
+      if (s.duration > 0 && start > s.duration) return std::nullopt;
       ++session_;
-      start_ += gap;
+      u_ = u;
+      start_ = start;
       turn_ = 0;
       turn_count_ = std::max<std::int64_t>(1, s.turns.sample(turns_));
       if (turn_count_ > kMaxTurns)
@@ -93,6 +95,7 @@ class SessionStream final : public RequestStream {
   std::shared_ptr<const SessionSpec> spec_;
   Rng starts_, turns_, lengths_, think_;
   double start_ = 0;
+  double u_ = 0;  ///< operational time of the session arrival process (start_ = real_time(u_))
   std::int64_t session_ = -1, turn_ = 0, turn_count_ = 0, history_ = 0, count_ = 0;
 };
 

@@ -50,7 +50,8 @@ class SyntheticStream final : public RequestStream {
     if (done_) return std::nullopt;
     const SyntheticSpec& s = *spec_;
     if (!s.closed_loop) {
-      t_ += s.arrival.gap(arrivals_);
+      u_ += s.arrival.gap(arrivals_);
+      t_ = s.arrival.real_time(u_);
     }
     if ((s.num_requests > 0 && count_ >= s.num_requests) || (s.duration > 0 && t_ > s.duration)) {
       done_ = true;
@@ -71,6 +72,7 @@ class SyntheticStream final : public RequestStream {
   Rng arrivals_, prompts_, outputs_, prefix_rng_, rag_rng_;
   SharedPrefixes::Drawn drawn_;
   double t_ = 0;
+  double u_ = 0;  ///< operational time of the arrival process (t_ = real_time(u_))
   std::int64_t count_ = 0;
   bool done_ = false;
 };

@@ -4,7 +4,7 @@
 // move, as Llumnix picks) migrates to the target. An instance's load is its KV utilisation, plus
 // one while requests wait there (it has run out of room). One migration per source at a time.
 //   interval: 100 ms, threshold: 0.25, and the migration keys (policies/controller/migration_options.hpp)
-// Instances of every role but prefill take part.
+// Instances of every role but prefill take part (targets: active ones).
 #include <limits>
 
 #include "policies/controller/periodic_migration.hpp"
@@ -27,7 +27,7 @@ class MigrateLoadBalance final : public PeriodicMigration {
       if (!takes_part(i)) continue;
       const double x = migration_load(c.load(i));
       if (x > hi && !busy(i)) hi = x, src = i;
-      if (x < lo) lo = x, dst = i;
+      if (x < lo && accepts(i)) lo = x, dst = i;
     }
     if (src == c.instances() || dst == c.instances() || src == dst || hi - lo <= threshold_) return;
     Sequence* pick = nullptr;

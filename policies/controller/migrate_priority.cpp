@@ -5,7 +5,7 @@
 // come from workload.tenants. One migration per source at a time.
 //   interval: 50 ms (Llumnix's POLLING_INTERVAL), and the migration keys
 //   (policies/controller/migration_options.hpp)
-// Instances of every role but prefill take part.
+// Instances of every role but prefill take part (targets: active ones).
 #include <algorithm>
 #include <limits>
 
@@ -32,13 +32,7 @@ class MigratePriority final : public PeriodicMigration {
             (!victim || s->priority < victim->priority || (s->priority == victim->priority && s->computed < victim->computed)))
           victim = s;
       if (!victim) continue;
-      std::size_t target = c.instances();
-      double least = std::numeric_limits<double>::infinity();
-      for (std::size_t j = 0; j < c.instances(); ++j) {
-        if (j == i || !takes_part(j) || !c.can_hold(*victim, j)) continue;
-        const double x = migration_load(c.load(j));
-        if (x < least) least = x, target = j;
-      }
+      const std::size_t target = least_loaded_target(*victim, i);
       if (target < c.instances()) start(*victim, i, target);
     }
   }

@@ -4,6 +4,8 @@
 // (policies/controller/migration_options.hpp), and keeps one migration per source at a time.
 #include <fmt/format.h>
 
+#include <limits>
+
 #include "policies/controller/migration_options.hpp"
 #include "sim/core/units.hpp"
 #include "sim/serving/controller.hpp"
@@ -27,8 +29,26 @@ class PeriodicMigration : public Controller {
   /// One look at the cluster: start the migrations the trigger wants.
   virtual void scan() = 0;
   serving::ClusterFacade& cluster() const { return *cluster_; }
-  /// Instances of every role but prefill take part.
-  bool takes_part(std::size_t i) const { return cluster_->role(i) != serving::InstanceRole::prefill; }
+  /// Instances of every role but prefill take part while they hold work (active or draining).
+  bool takes_part(std::size_t i) const {
+    const serving::InstanceState s = cluster_->state(i);
+    return cluster_->role(i) != serving::InstanceRole::prefill &&
+           (s == serving::InstanceState::active || s == serving::InstanceState::draining);
+  }
+  /// Whether `i` may receive a migration: it takes part and is active (not draining).
+  bool accepts(std::size_t i) const { return takes_part(i) && cluster_->state(i) == serving::InstanceState::active; }
+  /// The instance other than `from` that can hold `seq` with the lowest migration_load; none:
+  /// instances().
+  std::size_t least_loaded_target(const Sequence& seq, std::size_t from) const {
+    std::size_t target = cluster_->instances();
+    double least = std::numeric_limits<double>::infinity();
+    for (std::size_t j = 0; j < cluster_->instances(); ++j) {
+      if (j == from || !accepts(j) || !cluster_->can_hold(seq, j)) continue;
+      const double x = migration_load(cluster_->load(j));
+      if (x < least) least = x, target = j;
+    }
+    return target;
+  }
   /// Starts migrating `seq` from `from` to `to` unless `from` has one under way; whether it started.
   bool start(Sequence& seq, std::size_t from, std::size_t to) {
     if (in_flight_.busy(from) || !cluster_->migrate(seq, from, to, options_)) return false;

@@ -31,6 +31,7 @@ class RadixKvManager final : public PagedKvManager {
   explicit RadixKvManager(const config::Node& cfg) : PagedKvManager(cfg) { caches_prefixes_ = true; }
 
   bool allows_moves() const override { return false; }
+  void forget_cached() override { make_room(store_->capacity()); }
 
   PrefixHit lookup(Sequence& seq) override { return block_hashes::match(*store_, seq, block_size_); }
 

@@ -1,198 +1,71 @@
 #include "sim/engine/serving_engine.hpp"
 
-#include <simgrid/s4u.hpp>
-
 #include <algorithm>
 #include <cmath>
-#include <exception>
-#include <limits>
 #include <map>
-#include <memory>
-#include <optional>
 
-#include "sim/core/error.hpp"
 #include "sim/core/interrupt.hpp"
-#include "sim/core/units.hpp"
-#include "sim/engine/executor.hpp"
-#include "sim/engine/replica.hpp"
-#include "sim/engine/actor_failure.hpp"
+#include "sim/engine/serving_run.hpp"
 #include "sim/engine/simgrid_setup.hpp"
-#include "sim/engine/transfer_network.hpp"
-#include "sim/serving/cluster_facade.hpp"
-#include "sim/serving/sequence_pool.hpp"
-#include "workload/arrivals.hpp"
+#include "sim/metrics/scaling_totals.hpp"
 
 namespace hetsim::sim {
-namespace sg = simgrid::s4u;
+namespace detail {
 
-namespace {
-
-/// One serving run: the platform, one actor per replica and one for the arrivals (requests are
-/// plain data), and the cluster facade global policies act through.
-class ServingRun final : public serving::ClusterFacade {
- public:
-  ServingRun(Scenario& sc, Recorder& recorder, EngineOptions options)
-      : sc_(sc), recorder_(recorder), options_(options) {}
-
-  EngineStats run() {
-    const auto engine = make_simgrid_engine();
-    build_platform();
-    for (std::size_t i = 0; i < sc_.replicas.size(); ++i)
-      replicas_.push_back(std::make_unique<Replica>(static_cast<int>(i), sc_.replicas[i], sc_.model, sc_.max_model_len,
-                                                    recorder_, &sc_.controllers));
-    // kv_tiers.csv, beside step_windows.csv, for caching KV managers with tiers to report.
-    if (recorder_.info().output.steps != StepOutput::none &&
-        std::any_of(sc_.replicas.begin(), sc_.replicas.end(), [](const ReplicaPlan& p) { return !p.kv->tier_stats().empty(); })) {
-      kv_windows_.emplace(recorder_.info().output.step_window);
-      for (auto& r : replicas_) r->report_kv_tiers(&*kv_windows_);
-    }
-    actors_.resize(replicas_.size());
-    index_fleet();
-    idle_.assign(replicas_.size(), 0);
-    working_ = replicas_.size();
-    for (auto& c : sc_.controllers) c->attach(*this);
-    // Closed-loop clients issue their next request when one ends: the source waits on `ends_`.
-    reactive_ = sc_.arrivals->reacts_to_ends();
-    coalesce_ = options_.coalesce && can_coalesce();
-    source_lock_ = sg::Mutex::create();
-    ends_ = sg::ConditionVariable::create();
-    if (reactive_ || sc_.router->observes_ends())
-      for (auto& r : replicas_) r->on_complete([this](std::int64_t id, double end) { request_ended(id, end); });
-    for (auto& r : replicas_) r->on_release([this](policies::Sequence& seq) { sequences_.release(seq); });
-    for (std::size_t i = 0; i < replicas_.size(); ++i)
-      actors_[i] = sg::Actor::create(fmt::format("replica-{}", i), hosts_[i], [this, i] { failure_.guard([&] { replica_loop(i); }); });
-    sg::Actor::create("source", frontend_, [this] { failure_.guard([&] { source_loop(); }); });
-    if (sc_.router_refresh > 0) {
-      for (const auto& r : replicas_) snapshot_.push_back(r->load());  // as at time 0, before any arrival
-      sg::Actor::create("router-refresh", frontend_, [this] { failure_.guard([&] { refresh_loop(); }); })->daemonize();
-    }
-    engine->run();
-    failure_.rethrow();
-    // SimGrid returns from a deadlock (activities that can never complete) as from a normal end.
-    if (!done_)
-      throw InvariantError(fmt::format("the simulation stopped at {:g} s with work left ({} of {} replicas working, {} "
-                                       "moves or timers pending, arrivals {}): activities that can never complete",
-                                       sg::Engine::get_clock(), working_, replicas_.size(), pending_,
-                                       source_done_ ? "over" : "not over"));
-    for (auto& r : replicas_) r->check_drained();
-    for (const auto& plan : sc_.replicas) recorder_.add_kv_tiers(plan.kv->tier_stats());
-    recorder_.finish(end_time_);
-    if (kv_windows_) {
-      for (auto& r : replicas_) r->close_kv_window();
-      recorder_.write_file("kv_tiers.csv", kv_windows_->csv());
-    }
-    stats_.peak_sequences = static_cast<std::int64_t>(sequences_.capacity());
-    return stats_;
+EngineStats ServingRun::run() {
+  const auto engine = make_simgrid_engine();
+  build_platform();
+  for (std::size_t i = 0; i < sc_.replicas.size(); ++i)
+    replicas_.push_back(std::make_unique<Replica>(static_cast<int>(i), sc_.replicas[i], sc_.model, sc_.max_model_len,
+                                                  recorder_, &sc_.controllers));
+  // kv_tiers.csv, beside step_windows.csv, for caching KV managers with tiers to report.
+  if (recorder_.info().output.steps != StepOutput::none &&
+      std::any_of(sc_.replicas.begin(), sc_.replicas.end(), [](const ReplicaPlan& p) { return !p.kv->tier_stats().empty(); })) {
+    kv_windows_.emplace(recorder_.info().output.step_window);
+    for (auto& r : replicas_) r->report_kv_tiers(&*kv_windows_);
   }
-
-  // serving::ClusterFacade
-  double now() const override { return sg::Engine::get_clock(); }
-  std::size_t instances() const override { return replicas_.size(); }
-  serving::InstanceRole role(std::size_t i) const override { return sc_.replicas.at(i).role; }
-  policies::ReplicaLoad load(std::size_t i) const override { return replicas_.at(i)->load(); }
-  bool can_hold(const policies::Sequence& seq, std::size_t i) const override { return replicas_.at(i)->can_hold(seq); }
-  void move_sequence(policies::Sequence& seq, std::size_t from, std::size_t to, MoveOptions options,
-                     std::function<void()> done) override;
-  void set_timer(double at, std::function<void()> fn) override;
-  bool migrate(policies::Sequence& seq, std::size_t from, std::size_t to, MigrationOptions options) override;
-  const std::vector<policies::Sequence*>& running(std::size_t i) const override { return replicas_.at(i)->running(); }
-  const std::deque<policies::Sequence*>& waiting(std::size_t i) const override { return replicas_.at(i)->waiting(); }
-  bool winding_down() const override { return source_done_ && working_ == 0; }
-
- private:
-  /// One TP rank's share of a KV copy between instances: source rank, destination rank, bytes.
-  struct KvFlow {
-    std::size_t src, dst;
-    double bytes;
-  };
-  /// `tokens` tokens of KV from instance plan `a`'s ranks to `b`'s.
-  std::vector<KvFlow> kv_flows(const ReplicaPlan& a, const ReplicaPlan& b, std::int64_t tokens) const;
-  /// Sends `flows` over the platform network, each with `setup`, and waits for all (in an actor).
-  void send(const ReplicaPlan& a, const ReplicaPlan& b, const std::vector<KvFlow>& flows, double setup);
-  void build_platform();
-  /// Groups the replicas into fit classes and keeps the routers' fleet index current.
-  void index_fleet();
-  /// Sets class_fits_ for `seq` (one check per class); whether any class takes it.
-  bool fit_classes(const policies::Sequence& seq);
-  /// The router's plan for `req` (arriving as `seq`): from the fleet index when the router can
-  /// and reads fresh state, else from every replica's load (or its last snapshot).
-  policies::RoutePlan route(const Request& req, policies::Sequence& seq);
-  /// Takes the snapshots of replica loads a router with a refresh period reads, at every multiple
-  /// of the period at or before an arrival.
-  void refresh_loop();
-  void replica_loop(std::size_t i);
-  /// Whether steps may run ahead of SimGrid's clock in this run: only when the next arrival is
-  /// the one thing that can change a replica's course, i.e. no global policy (hooks, moves,
-  /// timers), no closed-loop clients (an end schedules an arrival) and no KV tier below device
-  /// memory (copies contend on the network with everyone's).
-  bool can_coalesce() const;
-  /// The next time anything outside a replica can act on it: the next arrival (none: never).
-  double horizon() const;
-  /// A step, arrival or move ended at `t` (exact): the run lasts at least until then.
-  void reached(double t) { end_time_ = std::max(end_time_, t); }
-  void source_loop();
-  /// Issues `due.request` now: over-length policy, router, replica.
-  void issue(workload::Issue due);
-  /// Request `id` ended (completed, rejected or dropped) at `now`.
-  void request_ended(std::int64_t id, double now);
-  /// Stops the run once `now` (default: the clock) is past the simulated-time limit, naming what took it there.
-  /// `what` describes the activity (called only when the limit is passed: this runs every step).
-  template <class Describe>
-  static void check_clock(const Describe& what, double now = sg::Engine::get_clock()) {
-    if (now > units::kMaxSimulatedSeconds) [[unlikely]]
-      throw InputError(fmt::format("simulated time reached {:g} s, beyond the {:g} s limit, after {}: a bandwidth or "
-                                   "compute rate near zero?", now, units::kMaxSimulatedSeconds, what()));
+  actors_.resize(replicas_.size());
+  index_fleet();
+  idle_.assign(replicas_.size(), 0);
+  state_.assign(replicas_.size(), serving::InstanceState::active);
+  crossing_.assign(replicas_.size(), 0);
+  since_.assign(replicas_.size(), 0.0);
+  working_ = replicas_.size();
+  for (auto& c : sc_.controllers) c->attach(*this);
+  // Closed-loop clients issue their next request when one ends: the source waits on `ends_`.
+  reactive_ = sc_.arrivals->reacts_to_ends();
+  coalesce_ = options_.coalesce && can_coalesce();
+  source_lock_ = sg::Mutex::create();
+  ends_ = sg::ConditionVariable::create();
+  if (reactive_ || sc_.router->observes_ends())
+    for (auto& r : replicas_) r->on_complete([this](std::int64_t id, double end) { request_ended(id, end); });
+  for (auto& r : replicas_) r->on_release([this](policies::Sequence& seq) { sequences_.release(seq); });
+  for (std::size_t i = 0; i < replicas_.size(); ++i)
+    actors_[i] = sg::Actor::create(fmt::format("replica-{}", i), hosts_[i], [this, i] { failure_.guard([&] { replica_loop(i); }); });
+  sg::Actor::create("source", frontend_, [this] { failure_.guard([&] { source_loop(); }); });
+  if (sc_.router_refresh > 0) {
+    for (const auto& r : replicas_) snapshot_.push_back(r->load());  // as at time 0, before any arrival
+    sg::Actor::create("router-refresh", frontend_, [this] { failure_.guard([&] { refresh_loop(); }); })->daemonize();
   }
-  void wake(std::size_t i) {
-    if (!idle_[i]) return;
-    idle_[i] = 0;
-    ++working_;
-    actors_[i]->resume();
+  engine->run();
+  failure_.rethrow();
+  // SimGrid returns from a deadlock (activities that can never complete) as from a normal end.
+  if (!done_)
+    throw InvariantError(fmt::format("the simulation stopped at {:g} s with work left ({} of {} replicas working, {} "
+                                     "moves or timers pending, arrivals {}): activities that can never complete",
+                                     sg::Engine::get_clock(), working_, replicas_.size(), pending_,
+                                     source_done_ ? "over" : "not over"));
+  for (auto& r : replicas_) r->check_drained();
+  for (const auto& plan : sc_.replicas) recorder_.add_kv_tiers(plan.kv->tier_stats());
+  recorder_.finish(end_time_);
+  if (kv_windows_) {
+    for (auto& r : replicas_) r->close_kv_window();
+    recorder_.write_file("kv_tiers.csv", kv_windows_->csv());
   }
-  void wake_all() {
-    for (std::size_t i = 0; i < replicas_.size(); ++i) wake(i);
-  }
-  /// Nothing more can happen: arrivals are over, no move or timer is pending and every replica is
-  /// idle (a working one could still hand a sequence to an idle one).
-  bool quiescent() const { return source_done_ && pending_ == 0 && working_ == 0; }
-  /// At quiescence, marks the run done and wakes every idle replica so that its actor ends.
-  bool end_if_quiescent() {
-    if (!quiescent()) return false;
-    done_ = true;
-    wake_all();
-    return true;
-  }
-
-  Scenario& sc_;
-  Recorder& recorder_;
-  std::optional<KvTierWindows> kv_windows_;  ///< kv_tiers.csv, when written
-  EngineOptions options_;
-  bool coalesce_ = false;
-  double end_time_ = 0;
-  policies::SequencePool sequences_;  ///< the sequences in flight
-  std::vector<std::unique_ptr<Replica>> replicas_;
-  sg::Host* frontend_ = nullptr;
-  std::vector<sg::Host*> hosts_;
-  std::unique_ptr<TransferNetwork> network_;
-  std::unique_ptr<Executor> executor_;
-  std::vector<EngineId> engine_ids_;
-  std::vector<sg::ActorPtr> actors_;
-  std::unique_ptr<policies::FleetIndex> fleet_;
-  std::vector<std::size_t> class_first_;  ///< a replica of each fit class, that answers for it
-  std::vector<char> class_fits_;          ///< per fit class, for the arriving request
-  std::vector<policies::ReplicaLoad> loads_;  ///< routing input for routers without a fast path
-  std::vector<policies::ReplicaLoad> snapshot_;  ///< replica loads at the last refresh (policies.router.refresh)
-  std::vector<char> idle_;
-  bool source_done_ = false;
-  bool reactive_ = false;  ///< arrivals depend on request ends (closed loop)
-  sg::MutexPtr source_lock_;
-  sg::ConditionVariablePtr ends_;  ///< notified when a request ends, for a reactive source
-  int pending_ = 0;  ///< sequence moves and timers in flight
-  std::size_t working_ = 0;  ///< replica actors not suspended for lack of work
-  bool done_ = false;        ///< nothing more can happen; replica actors end
-  ActorFailure failure_;
-  EngineStats stats_;
-};
+  if (recorder_.active().has_feature("scaling")) recorder_.write_file("scaling.csv", scaling_csv(recorder_.scaling_log(), recorder_.info()));
+  stats_.peak_sequences = static_cast<std::int64_t>(sequences_.capacity());
+  return stats_;
+}
 
 void ServingRun::build_platform() {
   // Actor hosts in a star zone (no routes: they only compute), beside one platform network of all
@@ -244,7 +117,9 @@ void ServingRun::replica_loop(std::size_t i) {
   Replica& replica = *replicas_[i];
   OpGraph graph;
   while (true) {
-    if (!replica.has_work()) {
+    // A starting instance holds what was routed to it until its weights are in.
+    if (!replica.has_work() || state_[i] == serving::InstanceState::starting) {
+      settle(i);  // a draining instance with nothing left stops
       --working_;
       if (done_ || end_if_quiescent()) return;
       idle_[i] = 1;
@@ -356,7 +231,8 @@ void ServingRun::issue(workload::Issue due) {
   const bool any_fits = fit_classes(seq);
   const policies::RoutePlan plan = any_fits ? route(req, seq) : policies::RoutePlan{};
   const std::size_t target = plan.instance;
-  if (target >= replicas_.size() || (any_fits && !class_fits_[fleet_->class_of(target)]))
+  if (target >= replicas_.size() || (any_fits && !class_fits_[fleet_->class_of(target)]) ||
+      (any_fits && state_[target] == serving::InstanceState::stopped))
     throw InvariantError(fmt::format("router chose replica {} of {}, which cannot hold request {}", target,
                                      replicas_.size(), req.id));
   if (plan.decode && *plan.decode >= replicas_.size())
@@ -400,17 +276,39 @@ bool ServingRun::fit_classes(const policies::Sequence& seq) {
 
 policies::RoutePlan ServingRun::route(const Request& req, policies::Sequence& seq) {
   const bool stale = sc_.router_refresh > 0;
-  if (!stale)
+  // The fleet index knows nothing of instance states: with any instance not active, every load.
+  if (!stale && not_active_ == 0)
     if (auto plan = sc_.router->plan_indexed(req, *fleet_, class_fits_)) return *plan;
   const bool probe = sc_.router->reads_cached_prefix();
   loads_.resize(replicas_.size());
+  bool any = false;
   for (std::size_t i = 0; i < replicas_.size(); ++i) {
     loads_[i] = stale ? snapshot_[i] : replicas_[i]->load();
     loads_[i].role = sc_.replicas[i].role;
-    loads_[i].can_fit = class_fits_[fleet_->class_of(i)];
-    if (probe && loads_[i].can_fit) loads_[i].cached_tokens = replicas_[i]->cached_prefix_tokens(seq);
+    loads_[i].can_fit = class_fits_[fleet_->class_of(i)] && routable(i);
+    any = any || loads_[i].can_fit;
   }
-  return sc_.router->plan(req, loads_);
+  if (!any) {
+    // No active instance can hold it: it waits on one that is starting (as Knative's activator
+    // buffers requests for a revision scaling up), else a draining one takes work again.
+    for (const auto wanted : {serving::InstanceState::starting, serving::InstanceState::draining}) {
+      for (std::size_t i = 0; i < replicas_.size(); ++i) {
+        loads_[i].can_fit = class_fits_[fleet_->class_of(i)] && state_[i] == wanted;
+        any = any || loads_[i].can_fit;
+      }
+      if (any) break;
+    }
+    if (!any)
+      throw InvariantError(fmt::format("request {} arrived when every instance that can hold it is stopped (an "
+                                       "autoscaler's min keeps at least one instance of each pool)", req.id));
+  }
+  if (probe)
+    for (std::size_t i = 0; i < replicas_.size(); ++i)
+      if (loads_[i].can_fit) loads_[i].cached_tokens = replicas_[i]->cached_prefix_tokens(seq);
+  policies::RoutePlan plan = sc_.router->plan(req, loads_);
+  if (plan.instance < replicas_.size() && state_[plan.instance] == serving::InstanceState::draining)
+    set_state(plan.instance, serving::InstanceState::active, {.event = ScalingEvent::revive});
+  return plan;
 }
 
 void ServingRun::refresh_loop() {
@@ -438,166 +336,6 @@ void ServingRun::request_ended(std::int64_t id, double now) {
   ends_->notify_one();
 }
 
-std::vector<ServingRun::KvFlow> ServingRun::kv_flows(const ReplicaPlan& a, const ReplicaPlan& b, std::int64_t tokens) const {
-  if (a.device_tiers.empty() || b.device_tiers.empty())
-    throw InputError("moving KV between instances needs their nodes (give cluster.node)");
-  // Re-sharding from a's TP ranks to b's: destination rank r holds KV heads [r/B, (r+1)/B) of the
-  // whole, source rank s holds [s/A, (s+1)/A); each pair that overlaps sends that share. Equal
-  // degrees pair rank with rank.
-  std::vector<KvFlow> flows;
-  const std::size_t A = a.device_tiers.size(), B = b.device_tiers.size();
-  const double total = static_cast<double>(tokens) * b.kv_bytes_per_token * static_cast<double>(B);
-  for (std::size_t r = 0; r < B; ++r)
-    for (std::size_t s = r * A / B; s < A && s * B < (r + 1) * A; ++s) {
-      // Overlap of [r/B, (r+1)/B) and [s/A, (s+1)/A), in units of 1/(A B).
-      const std::size_t lo = std::max(r * A, s * B), hi = std::min((r + 1) * A, (s + 1) * B);
-      if (hi > lo) flows.push_back({s, r, total * static_cast<double>(hi - lo) / static_cast<double>(A * B)});
-    }
-  return flows;
-}
-
-void ServingRun::send(const ReplicaPlan& a, const ReplicaPlan& b, const std::vector<KvFlow>& flows, double setup) {
-  std::vector<TransferNetwork::Transfer> inflight;
-  for (const KvFlow& f : flows)
-    if (f.bytes > 0) inflight.push_back(network_->start(a.device_tiers[f.src], b.device_tiers[f.dst], f.bytes, 1 << 20, setup));
-  for (auto& t : inflight) t.wait();
-}
-
-void ServingRun::move_sequence(policies::Sequence& seq, std::size_t from, std::size_t to, MoveOptions options,
-                               std::function<void()> done) {
-  Replica& src = *replicas_.at(from);
-  Replica& dst = *replicas_.at(to);
-  const ReplicaPlan& a = src.plan();
-  const ReplicaPlan& b = dst.plan();
-  std::vector<KvFlow> flows = kv_flows(a, b, seq.computed);
-  // Streamed layer by layer under the prefill: what the idle route carried meanwhile is already
-  // there, except the last layer's share, which exists only when the prefill ends.
-  const double layers = static_cast<double>(std::max<std::int64_t>(1, sc_.model.num_hidden_layers));
-  if (options.streamed_window > 0)
-    for (KvFlow& f : flows) {
-      const double idle = network_->router().idle_transfer_time(a.device_tiers[f.src], b.device_tiers[f.dst], f.bytes, 1 << 20);
-      const double carried = idle > 0 ? f.bytes / idle * options.streamed_window * (layers - 1) / layers : f.bytes;
-      f.bytes = std::max(f.bytes / layers, f.bytes - carried);
-    }
-  double bytes_sent = 0;
-  for (const KvFlow& f : flows) bytes_sent += f.bytes;
-  // Decode blocks are reserved when the transfer starts (DistServe); the source keeps its blocks
-  // until the KV has landed.
-  auto held = src.detach_kv(seq);
-  dst.reserve_kv(seq);
-  ++pending_;
-  const double started = now();
-  sg::Actor::create(fmt::format("move-{}", seq.id), frontend_,
-                    [this, &seq, &src, &dst, from, to, held = std::move(held), done, flows = std::move(flows), options,
-                     bytes_sent, started] {
-                      failure_.guard([&] {
-                        send(src.plan(), dst.plan(), flows, options.setup);
-                        check_clock([&] { return fmt::format("moving sequence {}'s KV from instance {} to {}", seq.id, from, to); });
-                        src.release_kv(held);
-                        reached(now());
-                        recorder_.on_kv_handoff(seq.id, bytes_sent, now() - started);
-                        if (options.first_token_on_landing) {
-                          seq.first_token = now();
-                          recorder_.on_first_token(seq.id, now());
-                        }
-                        dst.adopt(seq, now());
-                        --pending_;
-                        if (done) done();
-                        wake(to);
-                        end_if_quiescent();
-                      });
-                    });
-}
-
-bool ServingRun::migrate(policies::Sequence& seq, std::size_t from, std::size_t to, MigrationOptions options) {
-  Replica& src = *replicas_.at(from);
-  Replica& dst = *replicas_.at(to);
-  if (from == to || seq.migrating || seq.handed_off || !seq.decoding() || seq.kv_tier != serving::kDeviceTier ||
-      !src.is_running(seq) || !src.plan().kv->allows_moves() || !dst.plan().kv->allows_moves())
-    return false;
-  if (options.mode != MigrationMode::recompute && !dst.can_hold(seq)) return false;
-  if (dst.misfit(seq) != Replica::Misfit::none) return false;
-  seq.migrating = true;
-  ++pending_;
-  sg::Actor::create(fmt::format("migrate-{}", seq.id), frontend_, [this, &seq, &src, &dst, from, to, options] {
-    failure_.guard([&] {
-      MigrationRecord record{.request = seq.id, .from = static_cast<int>(from), .to = static_cast<int>(to), .start = now()};
-      policies::Sequence shadow;  // the target's block table while the copies run
-      shadow.id = seq.id;
-      std::int64_t sent = 0;  // tokens whose KV is on the target
-      const int preemptions = seq.preemptions;
-      // A sequence that ends has its storage recycled for a later request: `seq` is still ours
-      // only while its id is.
-      const std::int64_t id = seq.id;
-      auto ours = [&] { return seq.id == id; };
-      bool going = true;
-      auto copy = [&](std::int64_t tokens) {
-        const auto flows = kv_flows(src.plan(), dst.plan(), tokens);
-        for (const KvFlow& f : flows) record.bytes += f.bytes;
-        send(src.plan(), dst.plan(), flows, options.setup);
-        ++record.stages;
-      };
-      // Live: copy what exists while it keeps decoding, then what was added meanwhile, until
-      // what is left is small enough for the stop-and-copy (or the stages run out).
-      if (options.mode == MigrationMode::live)
-        for (int stage = 1; stage < options.max_stages && going; ++stage) {
-          const std::int64_t tokens = seq.computed;
-          if (dst.plan().kv->blocks_for(tokens - sent) <= options.last_stage_max_blocks) break;
-          going = dst.reserve_shadow(shadow, tokens);
-          if (!going) break;
-          copy(tokens - sent);
-          sent = tokens;
-          going = ours() && src.is_running(seq) && seq.preemptions == preemptions;  // finished or preempted meanwhile: give up
-        }
-      // Stop at a step boundary.
-      bool paused = false;
-      if (going && ours()) {
-        auto gate = sg::Semaphore::create(0);
-        src.request_pause(seq, [&](bool p) {
-          paused = p;
-          gate->release();
-        });
-        gate->acquire();
-      }
-      // Preempted and resumed during the copies (its KV is new), or no room left on the target:
-      // it resumes where it was.
-      if (paused && (seq.preemptions != preemptions ||
-                     (options.mode != MigrationMode::recompute && !dst.reserve_shadow(shadow, seq.computed)))) {
-        src.adopt(seq, now());
-        wake(from);
-        paused = false;
-      }
-      const double stopped = now();
-      if (!paused) {
-        dst.release_shadow(shadow);
-        record.aborted = true;
-      } else if (options.mode == MigrationMode::recompute) {
-        src.release_kv(src.detach_kv(seq));
-        seq.computed = 0;  // prompt and output so far recomputed on the target
-        dst.requeue(seq, now());
-      } else {
-        const double before = record.bytes;
-        copy(seq.computed - sent);  // the stop-and-copy (all of it when blocking)
-        record.last_stage_bytes = record.bytes - before;
-        const auto held = src.detach_kv(seq);
-        seq.blocks = std::move(shadow.blocks);
-        src.release_kv(held);
-        dst.adopt(seq, now());
-      }
-      if (paused) record.downtime = now() - stopped;
-      check_clock([&] { return fmt::format("migrating sequence {} from instance {} to {}", id, from, to); });
-      reached(now());
-      record.end = now();
-      recorder_.on_migration(record);
-      if (ours()) seq.migrating = false;
-      --pending_;
-      wake(to);
-      end_if_quiescent();
-    });
-  });
-  return true;
-}
-
 void ServingRun::set_timer(double at, std::function<void()> fn) {
   ++pending_;
   sg::Actor::create("timer", frontend_, [this, at, fn = std::move(fn)] {
@@ -611,8 +349,10 @@ void ServingRun::set_timer(double at, std::function<void()> fn) {
   });
 }
 
-}  // namespace
+}  // namespace detail
 
-EngineStats run_serving(Scenario& sc, Recorder& recorder, EngineOptions options) { return ServingRun(sc, recorder, options).run(); }
+EngineStats run_serving(Scenario& sc, Recorder& recorder, EngineOptions options) {
+  return detail::ServingRun(sc, recorder, options).run();
+}
 
 }  // namespace hetsim::sim

@@ -1,5 +1,5 @@
 #pragma once
-// Runs a serving scenario on SimGrid. The only file in hetsim that includes SimGrid headers.
+// Runs a serving scenario on SimGrid (sim/engine/serving_run.hpp holds the run itself).
 #include <cstdint>
 
 #include "sim/metrics/recorder.hpp"

@@ -222,6 +222,22 @@ void Recorder::on_migration(const MigrationRecord& m) {
                      m.bytes, m.stages, m.downtime);
 }
 
+void Recorder::on_scaling(const ScalingRecord& r) {
+  if (!scaling_log_.empty() && r.time < scaling_log_.back().time)
+    throw InvariantError(fmt::format("scaling event at {} s recorded after one at {} s", r.time, scaling_log_.back().time));
+  scaling_log_.push_back(r);
+  if (!timeline_) return;
+  // The cold start and the drain as spans on the instance's row, ending at ready and stop.
+  if (r.event == ScalingEvent::ready || r.event == ScalingEvent::stop)
+    timeline_->print(",\n{{\"name\":\"{}\",\"cat\":\"scaling\",\"ph\":\"X\",\"pid\":0,\"tid\":{},\"ts\":{},\"dur\":{},"
+                     "\"args\":{{\"weight_bytes\":{}}}}}",
+                     r.event == ScalingEvent::ready ? "cold start" : "draining", r.instance, (r.time - r.seconds) * 1e6,
+                     r.seconds * 1e6, r.weight_bytes);
+  else
+    timeline_->print(",\n{{\"name\":\"{}\",\"cat\":\"scaling\",\"ph\":\"i\",\"s\":\"t\",\"pid\":0,\"tid\":{},\"ts\":{}}}",
+                     to_string(r.event), r.instance, r.time * 1e6);
+}
+
 void Recorder::on_kv_handoff(std::int64_t id, double bytes, double seconds) {
   RequestRecord& r = log_.at(id);
   r.kv_handoff_bytes += bytes;

@@ -45,6 +45,10 @@ class Recorder {
   void on_migration(const MigrationRecord& m);
   /// Every migration, in the order they ended.
   const std::vector<MigrationRecord>& migration_log() const { return migration_log_; }
+  /// An instance started, became ready, began draining, was revived or stopped.
+  void on_scaling(const ScalingRecord& r);
+  /// Every scaling event, in time order.
+  const std::vector<ScalingRecord>& scaling_log() const { return scaling_log_; }
   /// `replica` finished it (-1: the replica it was first scheduled on).
   void on_complete(std::int64_t id, int preemptions, double now, int replica = -1);
   void on_reject(std::int64_t id, int replica, std::string reason, double now);
@@ -127,6 +131,7 @@ class Recorder {
   metrics::ActiveSet active_;
   std::string out_dir_;
   std::vector<MigrationRecord> migration_log_;
+  std::vector<ScalingRecord> scaling_log_;
   RequestLog log_;      ///< requests in flight; ended ones go, in id order, to the tally and requests.csv
   RequestTally tally_;
   bool csv_clients_ = false, csv_clip_ = false, csv_cached_ = false, csv_sessions_ = false, csv_handoff_ = false, csv_tenants_ = false, csv_migration_ = false;  ///< requests.csv's optional column groups, by the run's features

@@ -63,6 +63,32 @@ struct MigrationRecord {
   bool aborted = false;  ///< gave up: the sequence finished, was preempted, or the target filled up
 };
 
+/// A change in an instance's life under elastic capacity (sim/serving/instance_state.hpp).
+enum class ScalingEvent : unsigned char {
+  start,   ///< a stopped instance begins its cold start (weights loading, engine starting)
+  ready,   ///< it is active: routers send it requests
+  drain,   ///< an active instance takes no new work and finishes what it holds
+  revive,  ///< a draining instance is active again (nothing to load)
+  stop,    ///< drained: its devices are released
+};
+constexpr const char* to_string(ScalingEvent e) {
+  switch (e) {
+    case ScalingEvent::start: return "start";
+    case ScalingEvent::ready: return "ready";
+    case ScalingEvent::drain: return "drain";
+    case ScalingEvent::revive: return "revive";
+    case ScalingEvent::stop: return "stop";
+  }
+  return "?";
+}
+struct ScalingRecord {
+  double time = 0;
+  int instance = -1;
+  ScalingEvent event = ScalingEvent::start;
+  double weight_bytes = 0;  ///< ready: the weight bytes its ranks loaded, all ranks
+  double seconds = 0;       ///< ready: since its start (the cold start); stop: since its drain
+};
+
 /// What one tier of a caching KV manager did over a run (tokens are one device's shard).
 struct KvTierRecord {
   std::string name;                  ///< "device", the node's tier name, or "STORE/TIER" for a shared store

@@ -16,7 +16,7 @@ const bool kLines = metrics::declare_table_line("precision") && metrics::declare
                     metrics::declare_table_line("throughput") && metrics::declare_table_line("goodput") &&
                     metrics::declare_table_line("KV swap") && metrics::declare_table_line("KV cache") &&
                     metrics::declare_table_line("prefix hits") &&
-                    metrics::declare_table_line("cost");
+                    metrics::declare_table_line("cost") && metrics::declare_table_line("scaling");
 }  // namespace
 
 // ---- instance values known before any step (the first keys of each "replicas" entry)
@@ -311,6 +311,19 @@ const MetricId kMigrations = declare({.name = "migrations", .type = Type::json,
                                       .description = "live migrations of running sequences: done, aborted, KV bytes "
                                                      "copied, downtime distribution (stop-and-copy)",
                                       .key = "migrations", .only_with = "migration"});
+const MetricId kScaling = declare({.name = "scaling", .type = Type::json,
+                                   .description = "elastic capacity: instance starts, readies, drains, revives and stops; "
+                                                  "cold-start seconds and weight bytes loaded; provisioned instances "
+                                                  "(time-average, peak, least), device-hours and their cost",
+                                   .key = "scaling", .only_with = "scaling"});
+const MetricId kMeanInstances = declare({.name = "mean_instances", .unit = "instances",
+                                         .description = "time-average instances provisioned (every state but stopped)",
+                                         .key = "scaling.mean_instances", .sweep = "mean_instances",
+                                         .table = {"scaling", "{:.2f} instances on average"}, .only_with = "scaling"});
+const MetricId kDeviceHours = declare({.name = "device_hours", .unit = "h",
+                                       .description = "device-hours provisioned (instance time x TP degree)",
+                                       .key = "scaling.device_hours", .sweep = "device_hours",
+                                       .table = {"scaling", ", {:.2f} device-hours"}, .only_with = "scaling"});
 const MetricId kMeanInSystem = declare({.name = "mean_in_system", .unit = "requests",
                                         .description = "Little's law L: time-average requests in the system",
                                         .key = "littles_law.mean_in_system"});
@@ -357,7 +370,8 @@ const MetricId kCostPerHour = declare({.name = "cost_per_hour", .unit = "USD/h",
                                        .key = "cost_per_hour", .sweep = "cost_per_hour",
                                        .table = {"cost", "${:.2f}/h for {gpus} GPUs"}});
 const MetricId kCostPerMillionOutputTokens = declare({.name = "cost_per_million_output_tokens", .unit = "USD",
-                                                      .description = "fleet cost per 1M output tokens at the run's throughput",
+                                                      .description = "fleet cost per 1M output tokens at the run's throughput (with elastic "
+                                                                     "capacity: each instance's devices while provisioned)",
                                                       .table = {"cost", "; ${:.3f} per 1M output tokens"}});
 
 StepKind step_kind_of(const double* v) {

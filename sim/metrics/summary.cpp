@@ -7,6 +7,7 @@
 #include <map>
 
 #include "sim/core/units.hpp"
+#include "sim/metrics/scaling_totals.hpp"
 #include "sim/metrics/serving_metrics.hpp"
 
 namespace hetsim::sim {
@@ -251,6 +252,24 @@ Summary summarize(const Recorder& rec) {
     }
     set(s.run, sm::kMigrations,
         nlohmann::ordered_json{{"done", done}, {"aborted", aborted}, {"bytes", bytes}, {"downtime_s", stats_json(downtime.stats())}});
+  }
+  if (s.active(sm::kScaling)) {
+    const ScalingTotals t = scaling_totals(rec.scaling_log(), info, duration);
+    nlohmann::ordered_json j{{"starts", t.starts}, {"readies", t.readies}, {"drains", t.drains}, {"revives", t.revives},
+                             {"stops", t.stops}, {"cold_start_s", stats_json(t.cold_start_s.stats())},
+                             {"weight_bytes_loaded", t.weight_bytes}, {"peak_instances", t.peak_instances},
+                             {"least_instances", t.least_instances}};
+    // What was paid for: each instance's devices while provisioned, not the whole fleet all run.
+    if (cost_known) {
+      double usd = 0;
+      for (std::size_t i = 0; i < n_inst; ++i)
+        usd += t.provisioned_s[i] / 3600.0 * info.instances[i].tensor_parallel * info.instances[i].cost_per_hour;
+      j["cost_usd"] = usd;
+      set(s.run, sm::kCostPerMillionOutputTokens, c.output_tokens > 0 ? usd / static_cast<double>(c.output_tokens) * 1e6 : 0.0);
+    }
+    set(s.run, sm::kScaling, std::move(j));
+    set(s.run, sm::kMeanInstances, t.mean_instances);
+    set(s.run, sm::kDeviceHours, t.device_hours);
   }
   if (s.active(sm::kTenants)) {
     // Service as VTC weighs it: a prompt token 1, an output token 2 (Sheng et al. OSDI'24).

@@ -44,6 +44,8 @@ RunInfo describe_run(const Scenario& sc) {
   if (hands_off) info.features.push_back("kv_handoff");
   if (std::any_of(sc.controllers.begin(), sc.controllers.end(), [](const auto& c) { return c->migrates(); }))
     info.features.push_back("migration");
+  if (std::any_of(sc.controllers.begin(), sc.controllers.end(), [](const auto& c) { return c->scales(); }))
+    info.features.push_back("scaling");
   if (caches_prefixes) info.features.push_back("prefix_cache");
   if (offloads) info.features.push_back("kv_offload");
   if (sc.slo.any()) info.features.push_back("slo");

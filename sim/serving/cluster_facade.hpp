@@ -4,11 +4,13 @@
 #include <cstddef>
 #include <deque>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "sim/serving/router.hpp"
 #include "sim/serving/sequence.hpp"
 #include "sim/serving/instance_role.hpp"
+#include "sim/serving/instance_state.hpp"
 
 namespace hetsim::serving {
 
@@ -18,9 +20,13 @@ class ClusterFacade {
   virtual double now() const = 0;
   virtual std::size_t instances() const = 0;
   virtual InstanceRole role(std::size_t instance) const = 0;
+  /// The pool `instance` belongs to (its name in the scenario, or its device's).
+  virtual const std::string& pool(std::size_t instance) const = 0;
+  /// Where `instance` is in its life (every instance starts active).
+  virtual InstanceState state(std::size_t instance) const = 0;
   virtual policies::ReplicaLoad load(std::size_t instance) const = 0;
-  /// Device KV blocks `instance` would need to hold `seq`'s computed tokens, and whether it has
-  /// them free now.
+  /// Whether `instance` is active and has the device KV blocks `seq`'s computed tokens need free
+  /// now (an instance that is starting, draining or stopped takes no sequence).
   virtual bool can_hold(const policies::Sequence& seq, std::size_t instance) const = 0;
   /// How a KV hand-off travels.
   struct MoveOptions {
@@ -63,6 +69,32 @@ class ClusterFacade {
   virtual const std::deque<policies::Sequence*>& waiting(std::size_t instance) const = 0;
   /// Arrivals are over and every instance is idle: nothing left to balance.
   virtual bool winding_down() const = 0;
+  /// Where a starting instance loads its weights from (cold start). Each TP rank loads its shard
+  /// over the platform's links, all ranks at once, contending with every other flow.
+  struct WeightSource {
+    enum class Kind : unsigned char {
+      tier,   ///< a memory or storage tier of the instance's own node (local NVMe, host DRAM page cache)
+      store,  ///< a storage node of the cluster (cluster.kv_stores), over the NICs and the fabric
+      peer,   ///< an active instance of the same pool, rank to rank (NVLink inside a node, NICs across)
+    };
+    Kind kind = Kind::tier;
+    std::string name;     ///< the tier ("" = the node's first DRAM tier) or the store's name
+    double startup = 0;   ///< engine start-up after the weights landed (profiling, KV allocation, CUDA graphs)
+    /// The loader's own rate limit per rank, bytes/s (0: none; the route alone bounds it). A rank
+    /// is ready no sooner than shard / this, whatever the route allows.
+    double loader_bandwidth = 0;
+  };
+  /// Why `instance` could not load from `source` (no such tier or store, unreachable), in words
+  /// for an error message; empty if it can.
+  virtual std::string weight_source_problem(const WeightSource& source, std::size_t instance) const = 0;
+  /// Starts stopped `instance`: it loads its weights from `source`, starts its engine, then becomes
+  /// active and routers see it. A draining instance becomes active again at once (nothing to load).
+  /// False (nothing done) if it is active or starting, or `source` names a peer and none is active.
+  virtual bool start_instance(std::size_t instance, const WeightSource& source) = 0;
+  /// Stops active `instance`: routers and controllers stop sending it work; it finishes what it
+  /// holds (or controllers migrate it away), then is stopped, its KV cache forgotten. False
+  /// (nothing done) unless it is active.
+  virtual bool stop_instance(std::size_t instance) = 0;
   /// Calls `fn` at simulated time `at` (>= now).
   virtual void set_timer(double at, std::function<void()> fn) = 0;
 };

@@ -19,6 +19,8 @@ class Controller {
   virtual void attach(serving::ClusterFacade&) {}
   /// Whether it migrates running sequences (the run then reports migrations).
   virtual bool migrates() const { return false; }
+  /// Whether it starts and stops instances (the run then reports scaling).
+  virtual bool scales() const { return false; }
   /// A request arrived and was routed to `instance`.
   virtual void on_arrival(Sequence&, std::size_t /*instance*/) {}
   /// `seq` was admitted into a step on `instance` for the first time.

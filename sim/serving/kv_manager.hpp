@@ -138,6 +138,12 @@ class KvManager {
   virtual void advance(double now) { store_->advance(now); }
   /// Every store the manager keeps blocks in: its own, then shared ones (audited at the end of a run).
   virtual std::vector<const serving::KvBlockStore*> stores() const { return {store_.get()}; }
+  /// The instance stopped (elastic capacity) with nothing referenced: what its own store caches is
+  /// forgotten, every tier (the process that held it is gone); shared stores keep theirs.
+  virtual void forget_cached() {
+    for (serving::KvTierIndex t = 0; t < store_->tiers(); ++t)
+      for (serving::BlockId b; (b = store_->next_victim(t)) >= 0;) store_->drop_cached(b);
+  }
   /// Seconds the instance takes to compute one prompt token (set by the engine; 0 = unknown), for
   /// policies that weigh loading KV against recomputing it.
   void set_prefill_seconds_per_token(double s) { prefill_seconds_per_token_ = s; }
