@@ -49,6 +49,33 @@ TEST_CASE("synthetic workload: gamma arrivals reach the requested burstiness", "
   CHECK(gaps.cv == Approx(3.0).epsilon(0.1));
 }
 
+TEST_CASE("synthetic workload: a swinging rate keeps its mean and puts the expected share of arrivals near the peak",
+          "[workload][synthetic]") {
+  // rate(t) = 5 (1 + a cos(2 pi (t - 250) / 1000)), a = (4 - 1) / (4 + 1) = 0.6, over 20 periods.
+  const auto rs = requests_of(
+      "source: synthetic\nduration: 20000 s\narrival: {rate: 5, swing: {period: 1000 s, peak_to_trough: 4, peak_at: 250 s}}\n"
+      "prompt_tokens: 1\noutput_tokens: 1\n",
+      11);
+  // The mean rate stays 5/s: 100,000 arrivals expected (Poisson: standard deviation 316).
+  CHECK(static_cast<double>(rs.size()) == Approx(100000).margin(1600));
+  // The half period centred on the peak holds 1/2 + a/pi of them, the other 1/2 - a/pi.
+  double near_peak = 0;
+  for (const Request& r : rs) {
+    const double phase = std::fmod(r.arrival, 1000.0);  // the peak at 250: [0, 500) is centred on it
+    near_peak += phase < 500 ? 1 : 0;
+  }
+  const double a = 0.6, pi = 3.14159265358979;
+  CHECK(near_peak / static_cast<double>(rs.size()) == Approx(0.5 + a / pi).epsilon(0.01));
+  // Arrivals stay in order, and without a swing the stream is the one it always was.
+  for (std::size_t i = 1; i < rs.size(); ++i) REQUIRE(rs[i].arrival >= rs[i - 1].arrival);
+  const auto flat = requests_of("source: synthetic\nnum_requests: 50\narrival: {rate: 5}\nprompt_tokens: 1\noutput_tokens: 1\n", 11);
+  const auto zero = requests_of(
+      "source: synthetic\nnum_requests: 50\narrival: {rate: 5, swing: {period: 1000 s, peak_to_trough: 1}}\nprompt_tokens: 1\n"
+      "output_tokens: 1\n",
+      11);
+  for (std::size_t i = 0; i < flat.size(); ++i) CHECK(flat[i].arrival == zero[i].arrival);
+}
+
 TEST_CASE("synthetic workload: length distributions and determinism", "[workload][synthetic]") {
   const std::string yaml =
       "source: synthetic\nnum_requests: 5000\narrival: {rate: 1}\n"
