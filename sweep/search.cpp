@@ -23,6 +23,14 @@ bool meets_slo(const std::string& folder, const std::vector<SloTarget>& targets)
   const auto s = read_summary(folder);
   if (s["requests"]["rejected"].get<long>() > 0) return false;
   for (const auto& t : targets) {
+    if (t.metric == "attainment") {
+      const auto& goodput = s["goodput"];
+      if (!goodput.contains("slo_attainment"))
+        throw InputError(fmt::format("{}/summary.json: no SLO attainment: search.slo.attainment needs the scenario's slo "
+                                     "section (e.g. slo: {{ttft: 250 ms, tpot: 100 ms}})", folder));
+      if (goodput["slo_attainment"].get<double>() < t.limit) return false;
+      continue;
+    }
     const auto& stat = s["latency_s"][t.metric];
     if (stat["count"].get<long>() == 0 || stat[t.statistic].get<double>() > t.limit) return false;
   }
@@ -69,7 +77,9 @@ std::string write_search_results(const Spec& spec, const std::vector<SearchResul
   csv.write(header + "max_rate,probes,status,cost_per_hour\n");
   std::string report = fmt::format("max {} meeting {}:\n", search.axis, [&] {
     std::string t;
-    for (const auto& s : search.slo) t += fmt::format("{}{} <= {:g} s", t.empty() ? "" : ", ", s.label, s.limit);
+    for (const auto& s : search.slo)
+      t += s.metric == "attainment" ? fmt::format("{}SLO attainment >= {:g}", t.empty() ? "" : ", ", s.limit)
+                                    : fmt::format("{}{} <= {:g} s", t.empty() ? "" : ", ", s.label, s.limit);
     return t;
   }());
   const SearchResult* cheapest = nullptr;

@@ -86,6 +86,12 @@ Axis parse_axis(const config::Node& axes, const std::string& key) {
 SloTarget parse_slo_target(const config::Node& slo, const std::string& key) {
   SloTarget t;
   t.label = key;
+  if (key == "attainment") {
+    // DistServe's goodput: the share of requests meeting every SLO of the scenario's `slo`.
+    t.metric = key;
+    t.limit = slo.get<double>(key).in_range(1e-6, 1.0);
+    return t;
+  }
   const auto underscore = key.rfind('_');
   if (underscore != std::string::npos) {
     t.metric = key.substr(0, underscore);
@@ -94,7 +100,7 @@ SloTarget parse_slo_target(const config::Node& slo, const std::string& key) {
   const bool metric_ok = t.metric == "ttft" || t.metric == "tpot" || t.metric == "e2e" || t.metric == "queue";
   const bool stat_ok = t.statistic == "p50" || t.statistic == "p90" || t.statistic == "p99" || t.statistic == "mean";
   if (!metric_ok || !stat_ok)
-    slo.fail_key(key, "", "expected <ttft|tpot|e2e|queue>_<p50|p90|p99|mean>, e.g. ttft_p90: 1 s");
+    slo.fail_key(key, "", "expected <ttft|tpot|e2e|queue>_<p50|p90|p99|mean>, e.g. ttft_p90: 1 s, or attainment: 0.9");
   t.limit = slo.quantity(key, units::Dim::time).positive();
   return t;
 }

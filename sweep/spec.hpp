@@ -47,9 +47,9 @@ struct Point {
 
 /// Percentile targets a configuration must meet.
 struct SloTarget {
-  std::string metric;      ///< ttft | tpot | e2e | queue
+  std::string metric;      ///< ttft | tpot | e2e | queue; or attainment (no statistic)
   std::string statistic;   ///< p50 | p90 | p99 | mean
-  double limit = 0;        ///< seconds
+  double limit = 0;        ///< seconds; for attainment the least share of requests meeting the scenario's slo
   std::string label;       ///< as written, e.g. "ttft_p90"
 };
 
