@@ -178,6 +178,47 @@ TEST_CASE("sweep: max-rate search brackets the SLO boundary", "[e2e][sweep][sear
   CHECK(cheapest["target_rate"] == 6.0);
 }
 
+TEST_CASE("sweep: a search on SLO attainment (DistServe's goodput) brackets the 90% boundary", "[e2e][sweep][search]") {
+  test::TempDir dir("sweep_attainment");
+  const auto spec = dir.write(
+      "spec.yaml", fmt::format("base: {}/scenarios/quickstart.yaml\nset: {{workload.num_requests: 200}}\n"
+                               "search: {{axis: workload.arrival.rate, lo: 0.5, hi: 64, tolerance: 0.1, slo: {{attainment: 0.9}}}}\n",
+                               test::source_dir()));
+  const auto r = sweep("'" + spec + "' --out '" + dir.file("out") + "'");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("SLO attainment >= 0.9"));
+  const auto rows = test::read_csv(dir.file("out/max_rate.csv"));
+  REQUIRE(rows.size() == 1);
+  REQUIRE(rows[0].at("status") == "ok");
+  const double max_rate = std::stod(rows[0].at("max_rate"));
+  double lowest_fail = 1e9;
+  int probes = 0;
+  for (const auto& probe : fs::directory_iterator(dir.file("out/search/p0000"))) {
+    const auto point = nlohmann::json::parse(test::read_file((probe.path() / "point.json").string()));
+    const double rate = std::stod(point["params"]["workload.arrival.rate"].get<std::string>());
+    const auto s = nlohmann::json::parse(test::read_file((probe.path() / "summary.json").string()));
+    const bool ok = s["goodput"]["slo_attainment"].get<double>() >= 0.9 && s["requests"]["rejected"].get<long>() == 0;
+    if (rate <= max_rate) CHECK(ok);
+    if (!ok) lowest_fail = std::min(lowest_fail, rate);
+    ++probes;
+  }
+  CHECK(probes >= 4);
+  CHECK(lowest_fail > max_rate);
+  CHECK(lowest_fail <= max_rate * 1.1 + 1e-9);
+
+  // A scenario without an slo section has no attainment to search on: one clear error.
+  std::string base = test::read_file(test::source_dir() + "/scenarios/quickstart.yaml");
+  base = base.substr(0, base.find("slo:"));
+  dir.write("no_slo.yaml", base);
+  const auto no_slo = dir.write("no_slo_spec.yaml", "base: no_slo.yaml\nset: {workload.num_requests: 50}\n"
+                                                    "search: {axis: workload.arrival.rate, lo: 0.5, hi: 4, slo: {attainment: 0.9}}\n");
+  const auto bad = sweep("'" + no_slo + "' --out '" + dir.file("bad") + "'");
+  INFO(bad.output);
+  CHECK(bad.exit_code != 0);
+  CHECK_THAT(bad.output, Contains("search.slo.attainment needs the scenario's slo section"));
+}
+
 namespace {
 /// A 2-point sweep over a copy of the quickstart scenario in `dir` (so a test can edit it).
 std::string write_local_sweep(const test::TempDir& dir) {
