@@ -4,7 +4,9 @@
 // prefill blocks freed when it lands) and decodes there. The decode instance is the one the
 // router planned, else the decode instance with the fewest outstanding requests that has room
 // (ties: lowest index). When no decode instance has room the sequence keeps decoding where it is
-// (no stall; DistServe instead queues it). Instances of role `both` are never handed anything.
+// (no stall; DistServe instead queues it). A semi-PD prefill worker hands to the decode worker on
+// its own devices first (they share the KV memory: nothing is copied). Instances of role `both`
+// are never handed anything.
 //   transfer: after_prefill | layerwise   the KV leaves after the prefill, or streams out layer
 //             by layer while the prompt computes (Splitwise; only the part the route could not
 //             carry meanwhile, at least the last layer's, is left after the prefill)
@@ -41,8 +43,11 @@ class PdDisaggregation final : public Controller {
     if (cluster_->role(instance) != serving::InstanceRole::prefill) return false;
     if (seq.prompt_tokens - std::max<std::int64_t>(0, seq.cached_tokens) < min_uncached_) return false;
     std::size_t target = cluster_->instances();
+    const auto partner = cluster_->partner(instance);
     if (seq.decode_instance >= 0 && cluster_->can_hold(seq, static_cast<std::size_t>(seq.decode_instance))) {
       target = static_cast<std::size_t>(seq.decode_instance);
+    } else if (partner && cluster_->role(*partner) == serving::InstanceRole::decode && cluster_->can_hold(seq, *partner)) {
+      target = *partner;  // semi-PD: the decode worker on the same devices, no bytes to move
     } else {
       std::int64_t best = std::numeric_limits<std::int64_t>::max();
       for (std::size_t i = 0; i < cluster_->instances(); ++i) {

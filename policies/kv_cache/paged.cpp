@@ -51,6 +51,7 @@ void PagedKvManager::size(const KvSizing& s) {
   } else {
     m.kv = m.usable * utilization_ - others;
   }
+  m.kv *= s.kv_share;
   const double block_bytes = s.kv_bytes_per_token * static_cast<double>(block_size_);
   m.blocks = m.kv > 0 ? static_cast<std::int64_t>(std::floor(m.kv / block_bytes)) : 0;
   if (m.blocks < 1 && m.kv_given)

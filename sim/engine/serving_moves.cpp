@@ -39,7 +39,10 @@ void ServingRun::move_sequence(policies::Sequence& seq, std::size_t from, std::s
   Replica& dst = *replicas_.at(to);
   const ReplicaPlan& a = src.plan();
   const ReplicaPlan& b = dst.plan();
-  std::vector<KvFlow> flows = kv_flows(a, b, seq.computed);
+  // Workers on the same devices (semi-PD) share one KV memory: the decode worker reads the KV
+  // where the prefill wrote it, and nothing crosses a link.
+  const bool same_devices = a.partner == static_cast<int>(to);
+  std::vector<KvFlow> flows = same_devices ? std::vector<KvFlow>{} : kv_flows(a, b, seq.computed);
   // Streamed layer by layer under the prefill: what the idle route carried meanwhile is already
   // there, except the last layer's share, which exists only when the prefill ends.
   const double layers = static_cast<double>(std::max<std::int64_t>(1, sc_.model.num_hidden_layers));
@@ -64,6 +67,10 @@ void ServingRun::move_sequence(policies::Sequence& seq, std::size_t from, std::s
                      bytes_sent, started] {
                       failure_.guard([&] {
                         send(src.plan(), dst.plan(), flows, options.setup);
+                        // A move with nothing to send (semi-PD's shared KV) may get here while the
+                        // source is still ending the step that handed the sequence off: it joins
+                        // the target once the source has let it go.
+                        while (src.is_running(seq)) sg::this_actor::yield();
                         check_clock([&] { return fmt::format("moving sequence {}'s KV from instance {} to {}", seq.id, from, to); });
                         src.release_kv(held);
                         reached(now());

@@ -40,6 +40,10 @@ class ServingRun final : public serving::ClusterFacade {
   serving::InstanceRole role(std::size_t i) const override { return sc_.replicas.at(i).role; }
   const std::string& pool(std::size_t i) const override { return sc_.replicas.at(i).pool; }
   serving::InstanceState state(std::size_t i) const override { return state_.at(i); }
+  std::optional<std::size_t> partner(std::size_t i) const override {
+    const int p = sc_.replicas.at(i).partner;
+    return p >= 0 ? std::optional<std::size_t>(static_cast<std::size_t>(p)) : std::nullopt;
+  }
   policies::ReplicaLoad load(std::size_t i) const override { return replicas_.at(i)->load(); }
   bool can_hold(const policies::Sequence& seq, std::size_t i) const override {
     return state_.at(i) == serving::InstanceState::active && replicas_.at(i)->can_hold(seq);

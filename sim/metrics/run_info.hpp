@@ -47,6 +47,7 @@ struct RunInfo {
     std::string device_kind;  ///< gpu, cpu, npu, soc
     std::string role = "both";  ///< both, prefill or decode (serving::InstanceRole)
     int tensor_parallel = 1;
+    double device_share = 1;  ///< of each of its devices (semi-PD workers split one device's SMs)
     std::int64_t kv_blocks_total = 0;
     double kv_bytes_per_token = 0;  ///< on one device of the instance
     double cost_per_hour = 0;       ///< per device; 0 = unknown

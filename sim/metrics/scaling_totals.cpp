@@ -81,7 +81,7 @@ ScalingTotals scaling_totals(const std::vector<ScalingRecord>& log, const RunInf
   area += fleet.up() * std::max(0.0, end_time - last);
   for (std::size_t i = 0; i < n; ++i) {
     if (fleet.provisioned(i)) t.provisioned_s[i] += std::max(0.0, end_time - since[i]);
-    t.device_hours += t.provisioned_s[i] * info.instances[i].tensor_parallel / 3600.0;
+    t.device_hours += t.provisioned_s[i] * info.instances[i].tensor_parallel * info.instances[i].device_share / 3600.0;
   }
   t.mean_instances = end_time > 0 ? area / end_time : static_cast<double>(fleet.up());
   return t;

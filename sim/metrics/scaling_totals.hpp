@@ -16,7 +16,7 @@ struct ScalingTotals {
   double weight_bytes = 0;    ///< loaded by the cold starts that finished
   /// Per instance: seconds provisioned (every state but stopped) from 0 to the end of the run.
   std::vector<double> provisioned_s;
-  double device_hours = 0;     ///< provisioned seconds x TP degree / 3600, all instances
+  double device_hours = 0;     ///< provisioned seconds x TP degree x device share / 3600, all instances
   double mean_instances = 0;   ///< time-average provisioned instances
   int peak_instances = 0;      ///< most provisioned at once
   int least_instances = 0;     ///< fewest provisioned at once (after the events at time 0)

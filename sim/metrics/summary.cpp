@@ -66,13 +66,14 @@ Summary summarize(const Recorder& rec) {
   set(s.run, sm::kPrecision, info.precision);
   set(s.run, sm::kFleet, info.fleet);
   set(s.run, sm::kSeed, nlohmann::ordered_json(info.seed));
-  std::int64_t devices = 0;
+  // Devices and their cost: a semi-PD worker holds its share of its devices' SMs.
+  double device_count = 0;
   double cost = 0;
   bool cost_known = true;
   nlohmann::ordered_json sources = nlohmann::ordered_json::array();
   for (const auto& in : info.instances) {
-    devices += in.tensor_parallel;
-    cost += in.tensor_parallel * in.cost_per_hour;
+    device_count += in.tensor_parallel * in.device_share;
+    cost += in.tensor_parallel * in.device_share * in.cost_per_hour;
     cost_known = cost_known && in.cost_per_hour > 0;
     const std::string src = fmt::format("{}: {}", in.device, in.cost_model_source);
     if (std::find(sources.begin(), sources.end(), src) == sources.end()) sources.push_back(src);
@@ -104,6 +105,7 @@ Summary summarize(const Recorder& rec) {
     memory.push_back(std::move(e));
   }
   set(s.run, sm::kMemory, memory);
+  const auto devices = static_cast<std::int64_t>(std::llround(device_count));
   set(s.run, sm::kGpus, devices);
   if (cost_known) set(s.run, sm::kCostPerHour, cost);
 
@@ -263,7 +265,8 @@ Summary summarize(const Recorder& rec) {
     if (cost_known) {
       double usd = 0;
       for (std::size_t i = 0; i < n_inst; ++i)
-        usd += t.provisioned_s[i] / 3600.0 * info.instances[i].tensor_parallel * info.instances[i].cost_per_hour;
+        usd += t.provisioned_s[i] / 3600.0 * info.instances[i].tensor_parallel * info.instances[i].device_share *
+               info.instances[i].cost_per_hour;
       j["cost_usd"] = usd;
       set(s.run, sm::kCostPerMillionOutputTokens, c.output_tokens > 0 ? usd / static_cast<double>(c.output_tokens) * 1e6 : 0.0);
     }

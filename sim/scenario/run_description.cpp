@@ -24,6 +24,7 @@ RunInfo describe_run(const Scenario& sc) {
     in.role = std::string(serving::to_string(r.role));
     hands_off = hands_off || r.role != serving::InstanceRole::both;
     in.tensor_parallel = r.parallel.tp;
+    in.device_share = r.device_share;
     in.kv_blocks_total = r.kv->total_blocks();
     in.kv_bytes_per_token = r.kv_bytes_per_token;
     in.cost_per_hour = r.device->cost_per_hour;

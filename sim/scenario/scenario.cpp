@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "hw/cluster_router.hpp"
+#include "hw/sm_partition.hpp"
 #include "sim/core/catalog.hpp"
 #include "sim/core/error.hpp"
 #include "sim/core/registry.hpp"
@@ -23,6 +24,14 @@ struct Pool {
   serving::InstanceRole role = serving::InstanceRole::both;
   std::shared_ptr<const hw::NodeSpec> node;  ///< the pool's `node`, if given
   std::optional<config::Node> where;  ///< for messages about the pool
+  /// semi-PD (Hong et al. 2025): each replica's devices run a prefill and a decode worker side by
+  /// side on split SMs (CUDA MPS), one KV pool split between them.
+  struct SemiPd {
+    double prefill_sms = 0.5;   ///< the prefill worker's share of the SMs (the decode worker has the rest)
+    double prefill_kv = 0.5;    ///< the prefill worker's share of the KV memory
+    bool full_bandwidth = false;  ///< each worker reads HBM at its full rate (an upper bound), not its SM share of it
+  };
+  std::optional<SemiPd> semi_pd;
 };
 
 /// `pool.node` (load_node), checked to split into tensor-parallel groups.
@@ -266,8 +275,11 @@ void check_precision_peaks(const models::ModelSpec& m, const hw::Device& d, cons
 std::string describe_fleet(const Scenario& sc) {
   std::vector<std::pair<std::string, int>> groups;
   for (const auto& r : sc.replicas) {
+    // A semi-PD pair is one replica on its devices: counted once, at its prefill worker.
+    if (r.partner >= 0 && r.role == serving::InstanceRole::decode) continue;
     const std::string engine = r.device->engines.size() > 1 ? fmt::format(" ({})", r.device->compute().name) : "";
-    const std::string key = fmt::format("{}{} {}", r.device->name, engine, r.parallel.describe());
+    const std::string key =
+        fmt::format("{}{} {}{}", r.device->name, engine, r.parallel.describe(), r.partner >= 0 ? " semi-PD" : "");
     auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == key; });
     if (it == groups.end()) groups.emplace_back(key, 1);
     else ++it->second;
@@ -348,13 +360,24 @@ Scenario load_scenario(const config::Document& doc) {
     // sequences from prefill to decode instances).
     if (pool_cfg.has("role"))
       pool.role = *serving::parse_instance_role(pool_cfg.get<std::string>("role").one_of({"both", "prefill", "decode"}).value());
+    if (auto spd = pool_cfg.maybe("semi_pd")) {
+      if (pool_cfg.has("role"))
+        pool_cfg.fail_key("role", pool_cfg.child("role").scalar(),
+                          "no role with semi_pd: each replica becomes a prefill and a decode worker on the same devices");
+      Pool::SemiPd s;
+      s.prefill_sms = spd->get<double>("prefill_sms").default_to(0.5).in_range(0.01, 0.99);
+      s.prefill_kv = spd->get<double>("prefill_kv").default_to(0.5).in_range(0.01, 0.99);
+      s.full_bandwidth = spd->get<std::string>("memory_bandwidth").default_to("split").one_of({"split", "full"}).value() == "full";
+      pool.semi_pd = s;
+    }
     pool.where = pool_cfg;
-    if (pool.replicas > kMaxReplicas - total_replicas)
+    const int instances = pool.replicas * (pool.semi_pd ? 2 : 1);  // semi-PD: two workers each
+    if (instances > kMaxReplicas - total_replicas)
       pool_cfg.fail_key("replicas", std::to_string(pool.replicas),
-                        fmt::format("expected at most {} replicas in all pools ({} with this one): each replica is a "
+                        fmt::format("expected at most {} instances in all pools ({} with this one): each instance is a "
                                     "simulated actor with its own stack, and a process has room for about 32,000",
-                                    kMaxReplicas, static_cast<std::int64_t>(total_replicas) + pool.replicas));
-    total_replicas += pool.replicas;
+                                    kMaxReplicas, static_cast<std::int64_t>(total_replicas) + instances));
+    total_replicas += instances;
     pools.push_back(std::move(pool));
   }
 
@@ -387,40 +410,69 @@ Scenario load_scenario(const config::Document& doc) {
   std::vector<Placed> placed;  // replicas on nodes, their KV tiers bound once all are placed
   for (std::size_t p = 0; p < pools.size(); ++p) {
     const Pool& pool = pools[p];
+    // semi-PD: two workers per replica, on split SMs of the same devices.
+    struct Worker {
+      serving::InstanceRole role;
+      std::shared_ptr<const hw::Device> device;
+      double sms = 1, kv = 1;
+    };
+    std::vector<Worker> workers{{pool.role, pool.device}};
+    if (pool.semi_pd) {
+      const Pool::SemiPd& spd = *pool.semi_pd;
+      auto part = [&](double sms) {
+        return std::make_shared<const hw::Device>(hw::sm_partition(*pool.device, sms, spd.full_bandwidth ? 1.0 : sms));
+      };
+      workers = {{serving::InstanceRole::prefill, part(spd.prefill_sms), spd.prefill_sms, spd.prefill_kv},
+                 {serving::InstanceRole::decode, part(1 - spd.prefill_sms), 1 - spd.prefill_sms, 1 - spd.prefill_kv}};
+    }
     for (int r = 0; r < pool.replicas; ++r) {
-      ReplicaPlan plan;
-      plan.pool = pool.name;
-      plan.device = pool.device;
-      plan.parallel.tp = pool.tensor_parallel;
-      plan.role = pool.role;
-      if (weights_in_storage) {
-        const hw::MemoryTier* storage = pool.device->storage();
-        if (!storage)
-          serving.fail_key("weights", "storage", fmt::format("device {} has no 'storage' in its entry", pool.device->name));
-        if (sc.model.weight_bytes_per_device(pool.tensor_parallel) > storage->capacity)
-          serving.fail_key("weights", "storage", fmt::format("{} needs {:.1f} GB, device storage holds {:.1f} GB", sc.model.name,
-                                                             sc.model.weight_bytes_per_device(pool.tensor_parallel) / 1e9,
-                                                             storage->capacity / 1e9));
-        plan.placement = hw::OperandPlacement::weights_in(*pool.device, hw::TierKind::flash);
+      for (const Worker& worker : workers) {
+        ReplicaPlan plan;
+        plan.pool = pool.name;
+        plan.device = worker.device;
+        plan.device_share = worker.sms;
+        plan.parallel.tp = pool.tensor_parallel;
+        plan.role = worker.role;
+        if (weights_in_storage) {
+          const hw::MemoryTier* storage = pool.device->storage();
+          if (!storage)
+            serving.fail_key("weights", "storage", fmt::format("device {} has no 'storage' in its entry", pool.device->name));
+          if (sc.model.weight_bytes_per_device(pool.tensor_parallel) > storage->capacity)
+            serving.fail_key("weights", "storage", fmt::format("{} needs {:.1f} GB, device storage holds {:.1f} GB", sc.model.name,
+                                                               sc.model.weight_bytes_per_device(pool.tensor_parallel) / 1e9,
+                                                               storage->capacity / 1e9));
+          plan.placement = hw::OperandPlacement::weights_in(*pool.device, hw::TierKind::flash);
+        }
+        plan.stack = stack;
+        plan.scheduler = Registry<policies::Scheduler>::instance().make(scheduler_cfg, "vllm");
+        plan.kv = Registry<policies::KvManager>::instance().make(kv_cfg, "paged");
+        plan.preemption = Registry<policies::Preemption>::instance().make(preemption_cfg, "recompute");
+        plan.kv_bytes_per_token = sc.model.kv_bytes_per_token(pool.tensor_parallel);
+        // vLLM's accounting: usable memory x utilization - weights - activation peak of the largest
+        // step - non-torch - CUDA graphs (sim/serving/memory_budget.hpp).
+        policies::KvSizing sizing = serving::kv_sizing(*pool.device, sc.model, *stack, pool.tensor_parallel,
+                                                       plan.scheduler->step_limits(), !weights_in_storage);
+        sizing.kv_share = worker.kv;
+        try {
+          plan.kv->size(sizing);
+        } catch (const InputError& e) {
+          if (pools.size() == 1) throw;
+          pool.where->fail(fmt::format("pool '{}': {}", pool.name, e.what()));
+        }
+        if (pool.semi_pd && worker.role == serving::InstanceRole::decode) {
+          // The decode worker shares its prefill worker's devices (placed just before it).
+          ReplicaPlan& prefill = sc.replicas.back();
+          plan.node = prefill.node;
+          plan.device_tiers = prefill.device_tiers;
+          plan.partner = static_cast<int>(sc.replicas.size()) - 1;
+          prefill.partner = static_cast<int>(sc.replicas.size());
+          if (!placed.empty() && placed.back().replica + 1 == sc.replicas.size())
+            placed.push_back({sc.replicas.size(), p, placed.back().slot});
+        } else if (pool.node || !plan.preemption->kv_tiers().empty() || !plan.kv->kv_tiers().empty()) {
+          placed.push_back({sc.replicas.size(), p, place_on_node(sc, plan, pool, p, r)});
+        }
+        sc.replicas.push_back(std::move(plan));
       }
-      plan.stack = stack;
-      plan.scheduler = Registry<policies::Scheduler>::instance().make(scheduler_cfg, "vllm");
-      plan.kv = Registry<policies::KvManager>::instance().make(kv_cfg, "paged");
-      plan.preemption = Registry<policies::Preemption>::instance().make(preemption_cfg, "recompute");
-      plan.kv_bytes_per_token = sc.model.kv_bytes_per_token(pool.tensor_parallel);
-      // vLLM's accounting: usable memory x utilization - weights - activation peak of the largest
-      // step - non-torch - CUDA graphs (sim/serving/memory_budget.hpp).
-      const policies::KvSizing sizing = serving::kv_sizing(*pool.device, sc.model, *stack, pool.tensor_parallel,
-                                                           plan.scheduler->step_limits(), !weights_in_storage);
-      try {
-        plan.kv->size(sizing);
-      } catch (const InputError& e) {
-        if (pools.size() == 1) throw;
-        pool.where->fail(fmt::format("pool '{}': {}", pool.name, e.what()));
-      }
-      if (pool.node || !plan.preemption->kv_tiers().empty() || !plan.kv->kv_tiers().empty())
-        placed.push_back({sc.replicas.size(), p, place_on_node(sc, plan, pool, p, r)});
-      sc.replicas.push_back(std::move(plan));
     }
   }
   if (sc.nodes.size() > 1 && !sc.kv_stores.empty() && !sc.fabric)

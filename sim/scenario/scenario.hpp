@@ -47,6 +47,10 @@ struct ReplicaPlan {
   /// no node: nothing is moved) and its devices' memory tiers (one per TP rank), platform-wide names.
   int node = -1;
   std::vector<std::string> device_tiers;
+  /// semi-PD (pool key semi_pd): the share of its devices' SMs this instance runs on, and the
+  /// other partition on the same devices (its prefill or decode worker; -1 = none).
+  double device_share = 1;
+  int partner = -1;
 };
 
 /// One node instance; the engine builds one network of all instances and the cluster fabric

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <deque>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,9 @@ class ClusterFacade {
   virtual InstanceRole role(std::size_t instance) const = 0;
   /// The pool `instance` belongs to (its name in the scenario, or its device's).
   virtual const std::string& pool(std::size_t instance) const = 0;
+  /// The instance on the same devices as `instance` (semi-PD: its prefill or decode worker, which
+  /// shares its KV memory: a hand-off between them moves no bytes), if any.
+  virtual std::optional<std::size_t> partner(std::size_t instance) const = 0;
   /// Where `instance` is in its life (every instance starts active).
   virtual InstanceState state(std::size_t instance) const = 0;
   virtual policies::ReplicaLoad load(std::size_t instance) const = 0;

@@ -28,6 +28,9 @@ struct KvSizing {
   double activation_bytes = 0;     ///< activation peak of the largest step, computed from the model
   double non_torch_bytes = 0;      ///< the serving stack's non-torch memory at the replica's TP degree
   double graph_bytes = 0;          ///< CUDA-graph memory the stack takes before the KV cache is sized
+  /// The share of the device's KV memory this instance holds (semi-PD: its prefill and decode
+  /// workers split one device's KV pool); 1 for an instance alone on its devices.
+  double kv_share = 1;
 };
 
 /// How a KV manager split one device's memory (the run summary prints it); bytes.
@@ -39,7 +42,7 @@ struct KvMemory {
   bool activation_given = false;  ///< activation_reserve replaced the computed peak
   double non_torch = 0;
   double graphs = 0;
-  double kv = 0;               ///< KV cache bytes: what is left, or kv_cache_memory when given
+  double kv = 0;               ///< KV cache bytes: what is left, or kv_cache_memory when given (times the instance's KvSizing::kv_share)
   bool kv_given = false;       ///< kv_cache_memory set the KV size directly
   std::int64_t blocks = 0;     ///< KV blocks of the store
   std::int64_t block_size = 0; ///< tokens per block
