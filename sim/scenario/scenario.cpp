@@ -374,8 +374,9 @@ Scenario load_scenario(const config::Document& doc) {
     const int instances = pool.replicas * (pool.semi_pd ? 2 : 1);  // semi-PD: two workers each
     if (instances > kMaxReplicas - total_replicas)
       pool_cfg.fail_key("replicas", std::to_string(pool.replicas),
-                        fmt::format("expected at most {} instances in all pools ({} with this one): each instance is a "
-                                    "simulated actor with its own stack, and a process has room for about 32,000",
+                        fmt::format("expected at most {} replicas in all pools ({} with this one, a semi-PD replica "
+                                    "counting twice): each is a simulated actor with its own stack, and a process has "
+                                    "room for about 32,000",
                                     kMaxReplicas, static_cast<std::int64_t>(total_replicas) + instances));
     total_replicas += instances;
     pools.push_back(std::move(pool));

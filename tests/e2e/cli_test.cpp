@@ -153,7 +153,7 @@ TEST_CASE("cli: bad input exits 2 with one clear message", "[e2e][errors]") {
       {"run '" + quickstart() + "' --set policies.scheduler.impl=sarthi", "did you mean 'sarathi'"},
       {"run '" + quickstart() + "' --set cluster.replicas=0", "cluster.replicas = 0: expected an integer >= 1"},
       {"run '" + quickstart() + "' --set cluster.replicas=30001",
-       "cluster.replicas = 30001: expected at most 30000 replicas in all pools (30001 with this one)"},
+       "cluster.replicas = 30001: expected at most 30000 replicas in all pools (30001 with this one"},
       {"run '" + quickstart() + "' --set 'cluster.device.memory.bandwidth=3 TB/x'", "unknown unit 'TB/x'"},
       {"run '" + quickstart() + "' --set workload.source=azure --set workload.file=/nonexistent.csv", "no such file"},
       {"run '" + dir.str() + "/missing.yaml'", "cannot open file"},
