@@ -104,6 +104,35 @@ TEST_CASE("autoscale: a cold start lasts the weight load over the node's links, 
     if (row.at("replica") == "1" && !row.at("first_scheduled_s").empty()) CHECK(std::stod(row.at("first_scheduled_s")) >= ready_at - 1e-9);
 }
 
+TEST_CASE("autoscale: a cold start from a storage node crosses the NICs and the fabric at the NIC's rate", "[e2e][autoscale]") {
+  test::TempDir dir("autoscale_store");
+  const std::string file = dir.write("store.yaml", R"(
+model: llama-3.1-8b
+cluster:
+  device: h100-sxm5-80gb
+  node: hgx-h100
+  replicas: 2
+  kv_stores: [{name: models, node: kv-store-node}]
+  fabric: {kind: fat_tree, nodes_per_leaf: 2, uplink_bandwidth: 800 Gbps, latency: 1 us}
+policies:
+  router: {impl: least_outstanding}
+  controllers: [{impl: autoscale, target: 4, initial: 1, cold_start: {store: models, startup: 0 s}}]
+workload:
+  source: synthetic
+  num_requests: 400
+  arrival: {process: poisson, rate: 40}
+  prompt_tokens: 500
+  output_tokens: 100
+)");
+  const Run r = run(file, dir, "out");
+  const auto readies = events(r, "ready");
+  REQUIRE(readies.size() == 1);
+  // One shard, alone on its route: the store's 400 Gb/s NIC and the GPU's are the bottleneck
+  // (50 GB/s); the route's latencies are microseconds.
+  const double shard = r.summary.at("memory").at(0).at("weights_bytes").get<double>();
+  CHECK(std::stod(readies[0]->at("seconds")) == Approx(shard / 50e9).epsilon(0.001));
+}
+
 TEST_CASE("autoscale: capacity follows a swinging load, conserves requests, is deterministic, and draining by migration is faster",
           "[e2e][autoscale]") {
   test::TempDir dir("autoscale_swing");
