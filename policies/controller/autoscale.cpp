@@ -125,8 +125,9 @@ class Autoscale final : public Controller {
       p.scaled = pool_names_.empty() || std::find(pool_names_.begin(), pool_names_.end(), p.name) != pool_names_.end();
       if (!p.scaled) continue;
       const int size = static_cast<int>(p.members.size());
-      if (max_ && *max_ > size) cfg_.fail_key("max", std::to_string(*max_), fmt::format("at most pool '{}''s {} instances", p.name, size));
-      if (initial_ > size) cfg_.fail_key("initial", std::to_string(initial_), fmt::format("at most pool '{}''s {} instances", p.name, size));
+      if (min_ > size) cfg_.fail_key("min", std::to_string(min_), fmt::format("at most the {} instances of pool '{}'", size, p.name));
+      if (max_ && *max_ > size) cfg_.fail_key("max", std::to_string(*max_), fmt::format("at most the {} instances of pool '{}'", size, p.name));
+      if (initial_ > size) cfg_.fail_key("initial", std::to_string(initial_), fmt::format("at most the {} instances of pool '{}'", size, p.name));
       p.max = max_.value_or(size);
       const std::string problem = cluster.weight_source_problem(source_, p.members.front());
       if (!problem.empty()) cfg_.section("cold_start").fail_key(source_key(), source_.name, problem);

@@ -211,6 +211,7 @@ TEST_CASE("autoscale: bad keys fail with the key path", "[e2e][autoscale]") {
   fails("hbm_tier", "[{impl: autoscale, target: 4, cold_start: {tier: gpu3.hbm}}]", "policies.controllers[0].cold_start.tier", "gpu3.hbm");
   fails("no_store", "[{impl: autoscale, target: 4, cold_start: {store: models}}]", "policies.controllers[0].cold_start.store", "kv_stores");
   fails("too_many", "[{impl: autoscale, target: 4, max: 9}]", "policies.controllers[0].max", "3 instances");
+  fails("min_too_many", "[{impl: autoscale, target: 4, min: 4}]", "policies.controllers[0].min", "3 instances");
   fails("bad_pool", "[{impl: autoscale, target: 4, pools: [a100]}]", "policies.controllers[0].pools", "h100-sxm5-80gb");
   fails("kv_target", "[{impl: autoscale, metric: kv_utilization, target: 2}]", "policies.controllers[0].target", "(0, 1]");
   // The arrival swing's keys.
