@@ -24,11 +24,12 @@ bool meets_slo(const std::string& folder, const std::vector<SloTarget>& targets)
   if (s["requests"]["rejected"].get<long>() > 0) return false;
   for (const auto& t : targets) {
     if (t.metric == "attainment") {
-      const auto& goodput = s["goodput"];
-      if (!goodput.contains("slo_attainment"))
+      // A run without an slo section has no attainment (and no goodput section to hold it).
+      const auto goodput = s.find("goodput");
+      if (goodput == s.end() || !goodput->contains("slo_attainment"))
         throw InputError(fmt::format("{}/summary.json: no SLO attainment: search.slo.attainment needs the scenario's slo "
                                      "section (e.g. slo: {{ttft: 250 ms, tpot: 100 ms}})", folder));
-      if (goodput["slo_attainment"].get<double>() < t.limit) return false;
+      if (goodput->at("slo_attainment").get<double>() < t.limit) return false;
       continue;
     }
     const auto& stat = s["latency_s"][t.metric];
