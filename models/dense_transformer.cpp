@@ -5,80 +5,15 @@
 // recompute): column-parallel QKV and gate/up (or fc1), row-parallel O and down (or fc2), each
 // row-parallel output all-reduced (or reduce-scattered and all-gathered again with sequence
 // parallelism); vocab-parallel embedding and LM head.
-#include <set>
-
 #include "models/graph_builder.hpp"
+#include "models/mla_layer.hpp"
+#include "models/moe_layer.hpp"
+#include "models/op_factory.hpp"
+#include "sim/core/error.hpp"
 
 namespace hetsim::models {
 namespace {
-
-/// Stable storage for derived op names ("o_proj" -> "o_proj_dgrad"); names are few and static.
-std::string_view intern(std::string name) {
-  static std::set<std::string> names;
-  return *names.insert(std::move(name)).first;
-}
-
-/// Byte sizes of the precision's kinds (models/precision.hpp).
-struct Bytes {
-  double w, a, kv, c;  ///< linear-layer weights, activations (and unquantized weights), KV cache, collectives
-  explicit Bytes(const Precision& p)
-      : w(bytes_per_element(p.weights)), a(bytes_per_element(p.activations)), kv(p.kv_bytes_per_element()),
-        c(bytes_per_element(p.comm)) {}
-};
-
-/// Y = X W (m x k times k x n) in `math`, its k x n weight stored at `wb` bytes per element; the
-/// bias (n, unquantized as in vLLM's Fp8LinearMethod), X and Y at `ab`.
-Op gemm(std::string_view name, DType math, double wb, double ab, double m, double n, double k, double repeat,
-        bool bias = false) {
-  Op op;
-  op.name = name;
-  op.cls = OpClass::gemm;
-  op.dtype = math;
-  op.flops = 2 * m * n * k + (bias ? m * n : 0);
-  op.weights.bytes = k * n * wb + (bias ? n * ab : 0);
-  op.activations.bytes = (m * k + m * n) * ab;
-  op.repeat = repeat;
-  return op;
-}
-/// Weight elements of that GEMM (the gradient a weight-gradient GEMM accumulates).
-double gemm_weight_elements(double n, double k, bool bias = false) { return k * n + (bias ? n : 0); }
-
-Op elementwise(std::string_view name, DType dt, double flops, double activation_bytes, double weight_bytes, double repeat) {
-  Op op;
-  op.name = name;
-  op.cls = OpClass::elementwise;
-  op.dtype = dt;
-  op.flops = flops;
-  op.activations.bytes = activation_bytes;
-  op.weights.bytes = weight_bytes;
-  op.repeat = repeat;
-  return op;
-}
-
-Op attention(std::string_view name, OpClass cls, DType dt, double flops, double activation_bytes, double kv_bytes,
-             double repeat) {
-  Op op;
-  op.name = name;
-  op.cls = cls;
-  op.dtype = dt;
-  op.flops = flops;
-  op.activations.bytes = activation_bytes;
-  op.kv.bytes = kv_bytes;
-  op.repeat = repeat;
-  return op;
-}
-
-Op collective(std::string_view name, Collective kind, DType dt, int group, double payload_bytes, double repeat) {
-  Op op;
-  op.name = name;
-  op.cls = OpClass::collective;
-  op.dtype = dt;
-  op.collective = kind;
-  op.group = group;
-  op.comm_bytes = payload_bytes;
-  op.repeat = repeat;
-  return op;
-}
+using namespace ops;  // NOLINT: the op constructors read as a vocabulary here
 
 /// Dimensions of one device's shard.
 struct Shard {
@@ -138,6 +73,24 @@ void tp_gather(std::vector<Op>& out, std::vector<double>* weight_elems, std::str
   if (weight_elems) weight_elems->push_back(0);
 }
 
+/// Qwen3's per-head RMSNorm of the queries and keys (q_norm, k_norm), one weight of head_dim each.
+Op qk_norm(const ModelSpec& m, double T, double heads, double kv_heads, double ba, double repeat) {
+  const double elems = T * (heads + kv_heads) * static_cast<double>(m.head_dim);
+  return elementwise("qk_norm", m.precision.activations, norm_flops(m) * elems, 2 * elems * ba,
+                     2.0 * static_cast<double>(m.head_dim) * ba, repeat);
+}
+/// Width of each head's attention output: head_dim, or MLA's v_head_dim.
+double value_head_dim(const ModelSpec& m) {
+  return static_cast<double>(m.mla.enabled() ? m.mla.v_head_dim : m.head_dim);
+}
+/// Training graphs cover dense models with standard attention; MoE layers (expert parallelism)
+/// and MLA are built for serving only so far. A scenario refuses such a model before this.
+void check_trainable(const ModelSpec& m) {
+  if (m.moe.enabled() || m.mla.enabled())
+    throw InvariantError(fmt::format("training graphs for {} ({}): MoE and MLA are not built for training yet",
+                                     m.name, m.model_type));
+}
+
 class DenseTransformer final : public GraphBuilder {
  public:
   // Dtypes (models/precision.hpp): the decoder's linear layers store weights in precision.weights
@@ -159,24 +112,33 @@ class DenseTransformer final : public GraphBuilder {
     out.push_back(embedding(m, act, T, h, ba));
     // Norm (norm_flops per element); fused residual add.
     out.push_back(elementwise("input_norm", act, norm_flops(m) * T * h, 3 * T * h * ba, norm_weight_bytes(m, ba), L));
-    out.push_back(gemm("qkv_proj", mm, bw, ba, T, (heads + 2 * kv_heads) * hd, h, L, m.qkv_bias));
-    // RoPE rotates q and k in place: ~3 FLOPs per element, read + write. Learned positions were
-    // added in the embedding instead.
-    const double rope_elems = T * (heads + kv_heads) * hd;
-    if (!m.learned_positions) out.push_back(elementwise("rope", act, 3 * rope_elems, 2 * rope_elems * ba, 0, L));
+    if (m.mla.enabled()) {
+      mla_projection_ops(m, T, tp, L, out);
+    } else {
+      out.push_back(gemm("qkv_proj", mm, bw, ba, T, (heads + 2 * kv_heads) * hd, h, L, m.qkv_bias));
+      if (m.qk_norm) out.push_back(qk_norm(m, T, heads, kv_heads, ba, L));
+      // RoPE rotates q and k in place: ~3 FLOPs per element, read + write. Learned positions were
+      // added in the embedding instead.
+      const double rope_elems = T * (heads + kv_heads) * hd;
+      if (!m.learned_positions) out.push_back(elementwise("rope", act, 3 * rope_elems, 2 * rope_elems * ba, 0, L));
+    }
 
     serving_attention(m, batch, p, out);
-    out.push_back(gemm("o_proj", mm, bw, ba, T, h, heads * hd, L, m.o_bias));
+    out.push_back(gemm("o_proj", mm, bw, ba, T, h, heads * value_head_dim(m), L, m.o_bias));
     if (tp > 1) out.push_back(collective("attn_all_reduce", Collective::all_reduce, pr.comm, tp, T * h * bc, L));
     out.push_back(elementwise("post_attention_norm", act, (norm_flops(m) + 1) * T * h, 3 * T * h * ba,
                               norm_weight_bytes(m, ba), L));
+    // MoE models: the first moe.dense_layers layers have a dense MLP, the rest an MoE.
+    const double dense_layers = m.moe.enabled() ? static_cast<double>(m.moe.dense_layers) : L;
     auto serving_linear = [&](std::string_view name, double n, double k, bool bias) {
-      out.push_back(gemm(name, mm, bw, ba, T, n, k, L, bias));
+      out.push_back(gemm(name, mm, bw, ba, T, n, k, dense_layers, bias));
     };
-    mlp(m, act, T, h, inter, ba, serving_linear, [&](Op op) {
-          op.repeat = L;
-          out.push_back(op);
-        });
+    if (dense_layers > 0)
+      mlp(m, act, T, h, inter, ba, serving_linear, [&](Op op) {
+        op.repeat = dense_layers;
+        out.push_back(op);
+      });
+    if (m.moe.enabled()) moe_mlp_ops(m, T, tp, L - dense_layers, out);
     if (tp > 1) out.push_back(collective("mlp_all_reduce", Collective::all_reduce, pr.comm, tp, T * h * bc, L));
 
     out.push_back(elementwise("final_norm", act, norm_flops(m) * T * h, 2 * T * h * ba, norm_weight_bytes(m, ba), 1));
@@ -190,6 +152,10 @@ class DenseTransformer final : public GraphBuilder {
   }
 
   void serving_attention(const ModelSpec& m, const BatchShape& batch, const ParallelPlan& p, std::vector<Op>& out) const override {
+    if (m.mla.enabled()) {
+      mla_attention_ops(m, batch, p.tp, out);
+      return;
+    }
     const DType act = m.precision.activations;
     const Bytes by(m.precision);
     const Shard s(m, p.tp);
@@ -218,10 +184,12 @@ class DenseTransformer final : public GraphBuilder {
   }
 
   void training_forward(const ModelSpec& m, const TrainingShape& t, const ParallelPlan& p, std::vector<Op>& out) const override {
+    check_trainable(m);
     forward(m, t, p, out, nullptr);
   }
 
   void training_backward(const ModelSpec& m, const TrainingShape& t, const ParallelPlan& p, std::vector<Op>& out) const override {
+    check_trainable(m);
     std::vector<Op> fwd;
     ForwardDetail detail;
     forward(m, t, p, fwd, &detail);
@@ -367,6 +335,7 @@ class DenseTransformer final : public GraphBuilder {
     add(elementwise("input_norm", act, norm_flops(m) * Tn * h, 3 * Tn * h * ba, norm_weight_bytes(m, ba), L));
     tp_gather(out, weight_elems, "attn_sp_all_gather", p, comm, T * h * bc, L);
     linear("qkv_proj", (heads + 2 * kv_heads) * hd, h, L, m.qkv_bias);
+    if (m.qk_norm) add(qk_norm(m, T, heads, kv_heads, ba, L));
     const double rope_elems = T * (heads + kv_heads) * hd;
     if (!m.learned_positions) add(elementwise("rope", act, 3 * rope_elems, 2 * rope_elems * ba, 0, L));
     if (p.cp > 1)  // context parallelism: every rank attends to the K/V of the whole sequence (ring attention)
@@ -416,4 +385,10 @@ HETSIM_REGISTER_GRAPH_BUILDER(DenseTransformer, "llama");
 HETSIM_REGISTER_GRAPH_BUILDER(DenseTransformer, "qwen2");
 // GPT-style: HF GPT-2's model_type, under which GPT-3 and Megatron's GPT configurations are given too.
 HETSIM_REGISTER_GRAPH_BUILDER(DenseTransformer, "gpt2");
+// Qwen3 adds per-head q/k norms; the MoE and MLA families swap in the layers of models/moe_layer.cpp
+// and models/mla_layer.cpp (serving only so far).
+HETSIM_REGISTER_GRAPH_BUILDER(DenseTransformer, "qwen3");
+HETSIM_REGISTER_GRAPH_BUILDER(DenseTransformer, "mixtral");
+HETSIM_REGISTER_GRAPH_BUILDER(DenseTransformer, "qwen3_moe");
+HETSIM_REGISTER_GRAPH_BUILDER(DenseTransformer, "deepseek_v3");
 }  // namespace hetsim::models

@@ -8,52 +8,117 @@
 
 namespace hetsim::models {
 
-std::int64_t ModelSpec::layer_parameters() const {
+namespace {
+/// One layer's attention parameters: its linear matrices, and those with biases and norms.
+struct AttentionParameters {
+  std::int64_t linear = 0, all = 0;
+};
+AttentionParameters attention_parameters(const ModelSpec& m) {
+  const std::int64_t h = m.hidden_size;
+  const std::int64_t q = m.num_attention_heads * m.head_dim;
+  const std::int64_t kv = m.num_key_value_heads * m.head_dim;
+  AttentionParameters a;
+  if (m.mla.enabled()) {
+    a.linear = m.mla.linear_parameters(h, m.num_attention_heads);
+    a.all = m.mla.parameters(h, m.num_attention_heads);
+  } else {
+    a.linear = h * q + 2 * h * kv + q * h;  // q, k, v, o projections
+    a.all = a.linear + (m.qkv_bias ? q + 2 * kv : 0) + (m.o_bias ? h : 0);
+  }
+  if (m.qk_norm) a.all += 2 * m.head_dim;  // Qwen3: one RMSNorm over head_dim each for q and k
+  return a;
+}
+}  // namespace
+
+std::vector<ModelSpec::LayerKind> ModelSpec::layer_kinds() const {
   const std::int64_t h = hidden_size;
-  const std::int64_t q = num_attention_heads * head_dim;
-  const std::int64_t kv = num_key_value_heads * head_dim;
-  std::int64_t attn = h * q + 2 * h * kv + q * h;  // q, k, v, o projections
-  if (qkv_bias) attn += q + 2 * kv;
-  if (o_bias) attn += h;
-  // gate, up, down (SwiGLU) or fc1, fc2 (GPT-2's c_fc, c_proj), with fc1's and fc2's biases if any
-  std::int64_t mlp = mlp_matrices() * h * intermediate_size;
-  if (mlp_bias) mlp += (gated_mlp ? 2 * intermediate_size : intermediate_size) + h;
+  const AttentionParameters attn = attention_parameters(*this);
   const std::int64_t norms = 2 * norm_parameters();  // input and post-attention norms
-  return attn + mlp + norms;
+  // gate, up, down (SwiGLU) or fc1, fc2 (GPT-2's c_fc, c_proj), with fc1's and fc2's biases if any
+  const std::int64_t dense_linear = mlp_matrices() * h * intermediate_size;
+  const std::int64_t dense_mlp =
+      dense_linear + (mlp_bias ? (gated_mlp ? 2 * intermediate_size : intermediate_size) + h : 0);
+  std::vector<LayerKind> kinds;
+  const std::int64_t dense_layers = moe.enabled() ? moe.dense_layers : num_hidden_layers;
+  if (dense_layers > 0) {
+    const std::int64_t p = attn.all + dense_mlp + norms;
+    kinds.push_back({dense_layers, p, attn.linear + dense_linear, p});
+  }
+  if (moe.enabled())
+    kinds.push_back({moe.moe_layers(num_hidden_layers), attn.all + moe.mlp_parameters(h, false) + norms,
+                     attn.linear + moe.linear_parameters(h), attn.all + moe.mlp_parameters(h, true) + norms});
+  return kinds;
 }
 
+namespace {
+/// Parameters outside the decoder layers: embedding, LM head, learned positions, final norm.
+std::int64_t outside_layers(const ModelSpec& m) {
+  const std::int64_t embed = m.vocab_size * m.hidden_size;
+  const std::int64_t head = m.tie_word_embeddings ? 0 : m.vocab_size * m.hidden_size;
+  const std::int64_t positions = m.learned_positions ? m.max_position_embeddings * m.hidden_size : 0;  // GPT-2's wpe
+  return embed + head + positions + m.norm_parameters() /* final norm */;
+}
+/// Bytes of one layer of `kind` as stored.
+double kind_weight_bytes(const ModelSpec& m, const ModelSpec::LayerKind& kind) {
+  // Exact for a uniform precision: integer counts times a power-of-two byte size.
+  return static_cast<double>(kind.linear_parameters) * bytes_per_element(m.precision.weights) +
+         static_cast<double>(kind.parameters - kind.linear_parameters) * bytes_per_element(m.precision.activations);
+}
+}  // namespace
+
 std::int64_t ModelSpec::parameters() const {
-  const std::int64_t embed = vocab_size * hidden_size;
-  const std::int64_t head = tie_word_embeddings ? 0 : vocab_size * hidden_size;
-  const std::int64_t positions = learned_positions ? max_position_embeddings * hidden_size : 0;  // GPT-2's wpe
-  return embed + head + positions + num_hidden_layers * layer_parameters() + norm_parameters() /* final norm */;
+  std::int64_t decoder = 0;
+  for (const LayerKind& k : layer_kinds()) decoder += k.count * k.parameters;
+  return outside_layers(*this) + decoder;
+}
+
+std::int64_t ModelSpec::active_parameters() const {
+  std::int64_t decoder = 0;
+  for (const LayerKind& k : layer_kinds()) decoder += k.count * k.active_parameters;
+  return outside_layers(*this) + decoder;
+}
+
+std::int64_t ModelSpec::layer_parameters() const {
+  std::int64_t decoder = 0;
+  for (const LayerKind& k : layer_kinds()) decoder += k.count * k.parameters;
+  return decoder / num_hidden_layers;
 }
 
 std::int64_t ModelSpec::layer_linear_parameters() const {
-  const std::int64_t h = hidden_size;
-  const std::int64_t q = num_attention_heads * head_dim;
-  const std::int64_t kv = num_key_value_heads * head_dim;
-  return h * q + 2 * h * kv + q * h + mlp_matrices() * h * intermediate_size;
+  std::int64_t linear = 0;
+  for (const LayerKind& k : layer_kinds()) linear += k.count * k.linear_parameters;
+  return linear / num_hidden_layers;
 }
 
 double ModelSpec::layer_weight_bytes() const {
-  // Exact for a uniform precision: integer counts times a power-of-two byte size.
-  const auto linear = layer_linear_parameters();
-  return static_cast<double>(linear) * bytes_per_element(precision.weights) +
-         static_cast<double>(layer_parameters() - linear) * bytes_per_element(precision.activations);
+  const auto kinds = layer_kinds();
+  if (kinds.size() == 1) return kind_weight_bytes(*this, kinds.front());
+  double bytes = 0;
+  for (const LayerKind& k : kinds) bytes += static_cast<double>(k.count) * kind_weight_bytes(*this, k);
+  return bytes / static_cast<double>(num_hidden_layers);
 }
 
 double ModelSpec::weight_bytes() const {
-  const std::int64_t outside_layers = parameters() - num_hidden_layers * layer_parameters();
-  return static_cast<double>(num_hidden_layers) * layer_weight_bytes() +
-         static_cast<double>(outside_layers) * bytes_per_element(precision.activations);
+  double decoder = 0;
+  for (const LayerKind& k : layer_kinds()) decoder += static_cast<double>(k.count) * kind_weight_bytes(*this, k);
+  return decoder + static_cast<double>(outside_layers(*this)) * bytes_per_element(precision.activations);
+}
+
+double ModelSpec::mlp_activation_width(int tp) const {
+  // Gated: gate+up output, then the SiLU-mul product (3 widths); GPT-style: fc1 output, then GELU's (2).
+  const double dense = (gated_mlp ? 3.0 : 2.0) * static_cast<double>(intermediate_size) / tp;
+  if (!moe.enabled()) return dense;
+  // Each token's k routed experts and the shared ones, each of them gated.
+  const double routed = 3.0 * static_cast<double>(moe.experts_per_token * moe.intermediate +
+                                                  moe.shared_experts * moe.shared_intermediate) / tp;
+  return moe.dense_layers > 0 ? std::max(dense, routed) : routed;
 }
 
 std::int64_t ModelSpec::kv_heads_per_device(int tp) const { return std::max<std::int64_t>(1, num_key_value_heads / tp); }
 
 double ModelSpec::weight_bytes_per_device(int tp) const {
   // Quantization (vLLM --quantization fp8) stores the linear layers' matrices in precision.weights;
-  // biases, norms, the embedding and the LM head stay unquantized, in precision.activations.
+  // biases, norms, the embedding, the LM head and MoE routers stay unquantized, in precision.activations.
   const double bw = bytes_per_element(precision.weights);
   const double ba = bytes_per_element(precision.activations);
   const double norms = static_cast<double>(2 * norm_parameters() * num_hidden_layers + norm_parameters());
@@ -63,29 +128,68 @@ double ModelSpec::weight_bytes_per_device(int tp) const {
   const double q = static_cast<double>(num_attention_heads * head_dim);
   const double kv = static_cast<double>(kv_heads_per_device(tp) * head_dim);
   const double h = static_cast<double>(hidden_size);
-  const double L = static_cast<double>(num_hidden_layers);
   const double inter = static_cast<double>(intermediate_size);
-  const double linear = (h * q + q * h) / tp + 2 * h * kv + static_cast<double>(mlp_matrices()) * h * inter / tp;
-  double biases = 0;
-  if (qkv_bias) biases += q / tp + 2 * kv;
-  if (o_bias) biases += h;
-  if (mlp_bias) biases += (gated_mlp ? 2 * inter : inter) / tp + h;  // fc1's split (column-parallel), fc2's not
+  double attention = (h * q + q * h) / tp + 2 * h * kv;
+  if (mla.enabled()) {
+    // vLLM's DeepseekV2MLAAttention: the down-projections to the query and KV latents are
+    // replicated (every rank needs the whole latent); q_b, kv_b and o split by heads.
+    const double heads = static_cast<double>(num_attention_heads);
+    const double ql = static_cast<double>(mla.q_lora_rank), kvl = static_cast<double>(mla.kv_lora_rank);
+    const double q_proj = mla.q_lora_rank > 0 ? h * ql + ql * heads * static_cast<double>(mla.qk_head_dim()) / tp
+                                              : h * heads * static_cast<double>(mla.qk_head_dim()) / tp;
+    attention = q_proj + h * static_cast<double>(mla.cached_elements()) +
+                kvl * heads * static_cast<double>(mla.qk_nope_head_dim + mla.v_head_dim) / tp +
+                heads * static_cast<double>(mla.v_head_dim) * h / tp;
+  }
+  // Per layer, summed over the layer kinds: linear matrices and unquantized extras.
+  double linear_layers = 0, extras_layers = 0;
+  double extras = 0;  // per layer: biases, the MLA latent norms, Qwen3's q/k norms
+  if (qkv_bias) extras += q / tp + 2 * kv;
+  if (o_bias) extras += h;
+  if (mlp_bias) extras += (gated_mlp ? 2 * inter : inter) / tp + h;  // fc1's split (column-parallel), fc2's not
+  if (mla.enabled()) extras += static_cast<double>(mla.q_lora_rank + mla.kv_lora_rank);
+  if (qk_norm) extras += 2.0 * static_cast<double>(head_dim);
+  const std::vector<LayerKind> kinds = layer_kinds();
+  for (std::size_t i = 0; i < kinds.size(); ++i) {
+    const LayerKind& k = kinds[i];
+    const bool sparse = moe.enabled() && i + 1 == kinds.size();  // MoE layers come last
+    const double count = static_cast<double>(k.count);
+    if (!sparse) {
+      linear_layers += count * (attention + static_cast<double>(mlp_matrices()) * h * inter / tp);
+      extras_layers += count * extras;
+      continue;
+    }
+    // vLLM's FusedMoE under tensor parallelism splits every expert's intermediate over the ranks;
+    // the router (gate) is a replicated, unquantized linear layer.
+    const double experts = static_cast<double>(moe.experts * 3 * moe.intermediate +
+                                               moe.shared_experts * 3 * moe.shared_intermediate);
+    linear_layers += count * (attention + h * experts / tp);
+    extras_layers += count * (extras + static_cast<double>(moe.experts) * h + (moe.score_bias ? moe.experts : 0));
+  }
   const double vocab = static_cast<double>(vocab_size) * h * (tie_word_embeddings ? 1 : 2) / tp;
   const double positions = learned_positions ? static_cast<double>(max_position_embeddings) * h : 0.0;
   // Summed in the order of the single-dtype formula b * (layer * L + vocab + norms), so that a
   // uniform precision gives the same bits (the byte sizes are powers of two; adding 0.0 is exact).
-  return bw * (linear * L) + ba * (biases * L) + ba * vocab + ba * norms + ba * positions;
+  return bw * linear_layers + ba * extras_layers + ba * vocab + ba * norms + ba * positions;
 }
 
 double ModelSpec::kv_bytes_per_token(int tp) const {
+  // MLA caches one latent and one RoPE key per token and layer, whole on every tensor-parallel rank.
+  if (mla.enabled())
+    return static_cast<double>(num_hidden_layers * mla.cached_elements()) * precision.kv_bytes_per_element();
   return 2.0 * num_hidden_layers * kv_heads_per_device(tp) * head_dim * precision.kv_bytes_per_element();
 }
 
 std::string ModelSpec::tensor_parallel_problem(int tp) const {
   const bool heads_ok = num_attention_heads % tp == 0;
   const bool kv_ok = num_key_value_heads % tp == 0 || tp % num_key_value_heads == 0;
-  const bool mlp_ok = intermediate_size % tp == 0;
-  if (heads_ok && kv_ok && mlp_ok) return {};
+  const bool dense_layers = !moe.enabled() || moe.dense_layers > 0;
+  const bool mlp_ok = !dense_layers || intermediate_size % tp == 0;
+  const bool experts_ok = !moe.enabled() || (moe.intermediate % tp == 0 && moe.shared_intermediate % tp == 0);
+  if (heads_ok && kv_ok && mlp_ok && experts_ok) return {};
+  if (!experts_ok)
+    return fmt::format("{}'s experts are {} wide; the tensor-parallel degree must divide that", name,
+                       moe.intermediate);
   return fmt::format("{} has {} attention heads, {} KV heads and intermediate size {}; the tensor-parallel "
                      "degree must divide them (KV heads may instead divide it)",
                      name, num_attention_heads, num_key_value_heads, intermediate_size);
@@ -136,10 +240,16 @@ ModelSpec parse_model(const config::Node& node) {
   if (m.num_attention_heads % m.num_key_value_heads != 0)
     node.fail_key("num_key_value_heads", std::to_string(m.num_key_value_heads),
                   fmt::format("expected a divisor of {} ({})", heads_key, m.num_attention_heads));
-  if (m.hidden_size % m.num_attention_heads != 0 && !node.has("head_dim"))
-    node.fail_key(heads_key, std::to_string(m.num_attention_heads),
-                  "expected a divisor of hidden_size (or give head_dim)");
-  m.head_dim = node.get<std::int64_t>("head_dim").default_to(m.hidden_size / m.num_attention_heads).in_range(1, 4096);
+  m.mla = parse_mla(node, m.model_type);
+  if (m.mla.enabled()) {
+    m.head_dim = m.mla.qk_head_dim();  // the attention's query/key width; MLA has no head_dim field
+  } else {
+    if (m.hidden_size % m.num_attention_heads != 0 && !node.has("head_dim"))
+      node.fail_key(heads_key, std::to_string(m.num_attention_heads),
+                    "expected a divisor of hidden_size (or give head_dim)");
+    m.head_dim =
+        node.get<std::int64_t>("head_dim").default_to(m.hidden_size / m.num_attention_heads).in_range(1, 4096);
+  }
   m.num_hidden_layers = node.get<std::int64_t>(key("num_hidden_layers", "n_layer")).in_range(1, 4096);
   m.vocab_size = node.get<std::int64_t>("vocab_size").in_range(1, 1 << 24);
   m.max_position_embeddings =
@@ -164,7 +274,9 @@ ModelSpec parse_model(const config::Node& node) {
     const bool attention_bias = node.get<bool>("attention_bias").default_to(false);
     m.qkv_bias = attention_bias || m.model_type == "qwen2";  // modeling_qwen2.py: q/k/v Linear(bias=True)
     m.o_bias = attention_bias;
+    m.qk_norm = m.model_type == "qwen3" || m.model_type == "qwen3_moe";  // modeling_qwen3*.py: q_norm, k_norm
   }
+  m.moe = parse_moe(node, m.model_type, m.intermediate_size, m.num_hidden_layers);
   const std::string dtype = node.get<std::string>("torch_dtype").default_to("bfloat16");
   const auto parsed = parse_dtype(dtype);
   if (!parsed || *parsed == DType::tf32)  // tf32 is a math mode, never a checkpoint's dtype

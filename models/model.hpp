@@ -3,7 +3,10 @@
 // from it: parameter counts, bytes per device under tensor parallelism, KV bytes per token.
 #include <cstdint>
 #include <string>
+#include <vector>
 
+#include "models/mla.hpp"
+#include "models/moe.hpp"
 #include "models/precision.hpp"
 #include "sim/core/config.hpp"
 #include "sim/core/op.hpp"
@@ -12,12 +15,14 @@ namespace hetsim::models {
 
 struct ModelSpec {
   std::string name;               ///< catalog name, e.g. "llama-3-8b"
-  std::string model_type;         ///< HF model_type: "llama", "qwen2" (Llama-style) or "gpt2" (GPT-style)
+  /// HF model_type: "llama", "qwen2", "qwen3" (Llama-style), "gpt2" (GPT-style), "mixtral",
+  /// "qwen3_moe" (MoE) or "deepseek_v3" (MoE with MLA).
+  std::string model_type;
   std::int64_t hidden_size = 0;
   std::int64_t intermediate_size = 0;
   std::int64_t num_attention_heads = 0;
   std::int64_t num_key_value_heads = 0;  ///< < heads means GQA; == heads means MHA
-  std::int64_t head_dim = 0;
+  std::int64_t head_dim = 0;       ///< with MLA: the query/key width per head (no-RoPE + RoPE parts)
   std::int64_t num_hidden_layers = 0;
   std::int64_t vocab_size = 0;
   std::int64_t max_position_embeddings = 0;
@@ -33,18 +38,38 @@ struct ModelSpec {
   /// A learned max_position_embeddings x hidden_size table added to the token embedding (GPT-2); false: RoPE.
   bool learned_positions = false;
   bool norm_bias = false;          ///< LayerNorm with weight and bias (GPT-2); false: RMSNorm, weight only
+  bool qk_norm = false;            ///< RMSNorm of each head's query and key (Qwen3's q_norm, k_norm)
+  MoeSpec moe;                     ///< mixture-of-experts MLPs; moe.enabled() false for dense models
+  MlaSpec mla;                     ///< multi-head latent attention; mla.enabled() false for MHA/GQA
   DType torch_dtype = DType::bf16;  ///< the checkpoint's dtype; only sets the defaults of `precision`
   Precision precision;              ///< dtypes of weights, GEMM math, activations, KV cache, collectives
 
+  /// Decoder layers that share one shape: all of a dense model's; an MoE model's dense and MoE ones.
+  struct LayerKind {
+    std::int64_t count = 0;
+    std::int64_t parameters = 0;         ///< of one such layer
+    std::int64_t linear_parameters = 0;  ///< of its linear-layer matrices (no biases, no norms)
+    std::int64_t active_parameters = 0;  ///< used by one token (MoE: k routed and the shared experts)
+  };
+  /// The decoder's layer kinds, in layer order (DeepSeek-V3: 3 dense, then 58 MoE).
+  std::vector<LayerKind> layer_kinds() const;
+
   /// Total parameters, embeddings and LM head included.
   std::int64_t parameters() const;
-  /// Parameters of one decoder layer.
+  /// Parameters one token uses (MoE: the router, k routed and the shared experts of each MoE
+  /// layer), embeddings and LM head included; parameters() for a dense model.
+  std::int64_t active_parameters() const;
+  /// Parameters of one decoder layer (the mean over layers for a model with several layer kinds).
   std::int64_t layer_parameters() const;
-  /// Parameters of one decoder layer's linear-layer matrices (q/k/v/o, gate/up/down or fc1/fc2; no biases).
+  /// Parameters of one decoder layer's linear-layer matrices (q/k/v/o, gate/up/down or fc1/fc2; no
+  /// biases); the mean over layers for a model with several layer kinds.
   std::int64_t layer_linear_parameters() const;
   /// Bytes of one decoder layer's parameters as stored: the linear matrices in precision.weights,
-  /// biases and norms in precision.activations.
+  /// biases and norms in precision.activations (the mean over layers for several layer kinds).
   double layer_weight_bytes() const;
+  /// Width of the widest MLP activation per token on one device at degree `tp`, for workspace
+  /// estimates: the dense intermediate, or an MoE layer's k routed + shared experts' widths.
+  double mlp_activation_width(int tp) const;
   /// Parameters of one norm (RMSNorm: hidden_size; LayerNorm: twice that).
   std::int64_t norm_parameters() const { return (norm_bias ? 2 : 1) * hidden_size; }
   /// Matrices of one layer's MLP: 3 (gated: gate, up, down) or 2 (fc1, fc2).
@@ -53,7 +78,8 @@ struct ModelSpec {
   double weight_bytes() const;
   /// Weight bytes held by one device at tensor-parallel degree `tp` (vocab-parallel embedding and head).
   double weight_bytes_per_device(int tp) const;
-  /// KV heads held by one device at degree `tp` (replicated when tp exceeds the KV heads).
+  /// KV heads held by one device at degree `tp` (replicated when tp exceeds the KV heads). With
+  /// MLA the cached latent is shared by all heads and every device holds it whole.
   std::int64_t kv_heads_per_device(int tp) const;
   /// KV-cache bytes per token on one device at degree `tp`, all layers.
   double kv_bytes_per_token(int tp) const;

@@ -402,6 +402,14 @@ void Document::set_override(std::string_view assignment, std::string origin) {
       } catch (const YAML::Exception&) {
         value = YAML::Node(text);
       }
+      const YAML::Node existing = cur[part];
+      if (value.IsScalar() && existing && existing.IsMap() && existing["preset"]) {
+        // A preset name over {preset: old, key: override, ...} swaps the preset and keeps the
+        // overrides, as a name over a name would become {preset: name}: so that a sweep's `set:
+        // model.precision` still holds on the points where an axis picks the model.
+        cur[part]["preset"] = value;
+        break;
+      }
       cur[part] = value;
       break;
     }

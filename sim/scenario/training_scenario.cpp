@@ -120,6 +120,10 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
   sc.seed = head.seed;
   const LoadedModel& model = head.model;
   sc.model = model.spec;
+  if (sc.model.moe.enabled() || sc.model.mla.enabled())
+    model.node.fail_key("model_type", sc.model.model_type,
+                        "a dense model with standard attention: training graphs for MoE layers (expert "
+                        "parallelism) and MLA are not built yet; they serve");
 
   // The cluster: one device type on nodes of one type (hw/nodes preset or inline; default: one
   // node of the device with as many slots as the job needs, without NICs), joined by a fabric.

@@ -11,8 +11,7 @@ ActivationPeak activation_peak(const models::ModelSpec& m, int tp, policies::Ste
   const double h = static_cast<double>(m.hidden_size);
   const double q = static_cast<double>(m.num_attention_heads * m.head_dim) / tp;
   const double kv = static_cast<double>(m.kv_heads_per_device(tp) * m.head_dim);
-  // Gated: gate+up output, then the SiLU-mul product (3 widths); GPT-style: fc1 output, then GELU's (2).
-  const double mlp = (m.gated_mlp ? 3.0 : 2.0) * static_cast<double>(m.intermediate_size) / tp;
+  const double mlp = m.mlp_activation_width(tp);
   const double attention = 2 * q + 2 * kv;                                  // q/k/v output, then attention output
   ActivationPeak a;
   a.forward = t * (2 * h + std::max(mlp, attention)) * b;

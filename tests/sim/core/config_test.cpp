@@ -78,6 +78,22 @@ TEST_CASE("config: --set overrides values, creates keys and is named in errors",
   REQUIRE_THROWS_WITH(d.set_override("novalue"), Contains("expected key.path=value"));
 }
 
+TEST_CASE("config: --set of a preset name keeps the overrides already layered on the old preset", "[config]") {
+  // A sweep's `set: model.precision: fp8` with an axis over `model` must keep FP8 on every point.
+  auto d = doc("model: mixtral-8x7b\n");
+  d.set_override("model.precision=fp8");
+  d.set_override("model=llama-3-70b");
+  const auto model = d.root().child("model");
+  CHECK(model.get<std::string>("preset").value() == "llama-3-70b");
+  CHECK(model.get<std::string>("precision").value() == "fp8");
+  // A name over a plain name, or over an inline map without a preset, still replaces it.
+  auto plain = doc("model: a\nother:\n  x: 1\n");
+  plain.set_override("model=b");
+  plain.set_override("other=c");
+  CHECK(plain.root().get<std::string>("model").value() == "b");
+  CHECK(plain.root().get<std::string>("other").value() == "c");
+}
+
 TEST_CASE("config: a node layered over a preset reads the preset's keys and checks both files", "[config]") {
   auto preset = config::Document::load_string("name: gpu\nmemory:\n  capacity: 80 GB\n  bandwidth: 3 TB/s\n", "preset.yaml");
   auto d = doc("device:\n  preset: gpu\n  memory:\n    bandwidth: 2 TB/s\n");

@@ -1,0 +1,49 @@
+#pragma once
+// Mixture-of-experts MLPs (Mixtral, Qwen3-MoE, DeepSeek-V3): a router picks `experts_per_token` of
+// `experts` routed experts per token, each a gated MLP of width `intermediate`; DeepSeek adds
+// always-active shared experts and keeps its first layers dense. Field names as in the models'
+// Hugging Face config.json (parse_moe says which field each family uses).
+#include <cstdint>
+#include <string>
+
+#include "sim/core/config.hpp"
+
+namespace hetsim::models {
+
+struct MoeSpec {
+  std::int64_t experts = 0;            ///< routed experts per MoE layer; 0: a dense model
+  std::int64_t experts_per_token = 0;  ///< top-k
+  std::int64_t intermediate = 0;       ///< width of one routed expert's gated MLP
+  std::int64_t shared_experts = 0;     ///< always-active experts (DeepSeek's n_shared_experts)
+  std::int64_t shared_intermediate = 0;  ///< width of one shared expert
+  std::int64_t dense_layers = 0;       ///< leading decoder layers with a dense MLP (first_k_dense_replace)
+  bool score_bias = false;             ///< a per-expert routing bias (DeepSeek-V3's e_score_correction_bias)
+  std::int64_t groups = 1;             ///< expert groups for node-limited routing (n_group)
+  std::int64_t groups_per_token = 1;   ///< groups a token may route to (topk_group)
+
+  bool enabled() const { return experts > 0; }
+  /// MoE layers among `layers` decoder layers.
+  std::int64_t moe_layers(std::int64_t layers) const { return enabled() ? layers - dense_layers : 0; }
+  /// Parameters of one MoE layer's MLP: router (and its bias), routed and shared experts; with
+  /// `active_only`, only the experts one token uses (k routed + the shared ones) and the router.
+  std::int64_t mlp_parameters(std::int64_t hidden, bool active_only) const;
+  /// Parameters of one MoE layer's expert matrices, all experts: what a quantized checkpoint stores
+  /// in its weight dtype (the router is not quantized).
+  std::int64_t linear_parameters(std::int64_t hidden) const;
+};
+
+/// Expected routed tokens per expert when `tokens` tokens each pick k of E experts uniformly
+/// (balanced gating): T·k/E.
+double balanced_tokens_per_expert(const MoeSpec& moe, double tokens);
+/// Expected number of distinct experts that `tokens` tokens touch under balanced gating, each token
+/// picking k distinct experts uniformly: E·(1 − (1 − k/E)^T). One token touches k; many touch all E.
+/// A decode step reads the weights of exactly these experts, which is why small MoE batches are
+/// cheap and large ones cost as much as the dense model of all experts.
+double balanced_experts_touched(const MoeSpec& moe, double tokens);
+
+/// Reads the MoE fields of a `model_type` family from its HF config names (nothing for dense
+/// families); key-path errors for bad values. `intermediate_size` is the model's dense MLP width.
+MoeSpec parse_moe(const config::Node& node, const std::string& model_type, std::int64_t intermediate_size,
+                  std::int64_t layers);
+
+}  // namespace hetsim::models

@@ -1,0 +1,47 @@
+#include "models/moe_layer.hpp"
+
+#include "models/op_factory.hpp"
+
+namespace hetsim::models {
+
+void moe_mlp_ops(const ModelSpec& m, double tokens, int tp, double repeat, std::vector<Op>& out) {
+  using namespace ops;  // NOLINT: the op constructors read as a vocabulary here
+  const MoeSpec& moe = m.moe;
+  const Bytes by(m.precision);
+  const DType act = m.precision.activations, mm = m.precision.gemm;
+  const double T = tokens, h = static_cast<double>(m.hidden_size);
+  const double E = static_cast<double>(moe.experts), k = static_cast<double>(moe.experts_per_token);
+  const double inter = static_cast<double>(moe.intermediate) / tp;  // one expert's width on this rank
+  const double rows = T * k;                                         // routed (token, expert) rows
+
+  // Router: logits over the experts (a replicated, unquantized linear layer), then the top-k
+  // selection and its softmax/sigmoid weights (~4 FLOPs per logit, read once).
+  out.push_back(gemm("moe_router", act, by.a, by.a, T, E, h, repeat));
+  out.push_back(elementwise("moe_topk", DType::fp32, 4 * T * E, T * E * 4 + rows * 8, 0, repeat));
+
+  // Routed experts: the tokens' rows grouped by expert, one kernel for all experts. Work follows
+  // the rows; weight traffic follows the experts touched.
+  const double touched = balanced_experts_touched(moe, T);
+  Op gate_up = gemm("experts_gate_up", mm, by.w, by.a, rows, 2 * inter, h, repeat);
+  gate_up.weights.bytes = touched * h * 2 * inter * by.w;
+  gate_up.units = touched;
+  out.push_back(gate_up);
+  out.push_back(elementwise("experts_silu_mul", act, 5 * rows * inter, 3 * rows * inter * by.a, 0, repeat));
+  Op down = gemm("experts_down", mm, by.w, by.a, rows, h, inter, repeat);
+  down.weights.bytes = touched * inter * h * by.w;
+  down.units = touched;
+  out.push_back(down);
+
+  // Shared experts: a dense gated MLP every token runs (DeepSeek's, of n_shared x moe_intermediate).
+  if (moe.shared_experts > 0) {
+    const double shared = static_cast<double>(moe.shared_experts * moe.shared_intermediate) / tp;
+    out.push_back(gemm("shared_experts_gate_up", mm, by.w, by.a, T, 2 * shared, h, repeat));
+    out.push_back(elementwise("shared_experts_silu_mul", act, 5 * T * shared, 3 * T * shared * by.a, 0, repeat));
+    out.push_back(gemm("shared_experts_down", mm, by.w, by.a, T, h, shared, repeat));
+  }
+  // Combine: the k expert outputs of each token scaled by their weights and summed (with the
+  // shared experts' output): reads k rows, writes one.
+  out.push_back(elementwise("moe_combine", act, 2 * rows * h, (rows + T) * h * by.a, 0, repeat));
+}
+
+}  // namespace hetsim::models
