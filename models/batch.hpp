@@ -14,6 +14,10 @@ struct BatchShape {
   std::int64_t logit_tokens = 0;       ///< positions that produce a token (decodes + chunks ending a prompt)
   std::int64_t decode_seqs = 0;        ///< sequences generating one token each
   double decode_context_tokens = 0;    ///< sum of their context lengths, the new token included
+  /// Speculative decoding: draft tokens verified after the decoding sequences' own token (k per
+  /// sequence that speculates), and the query-key pairs they add: draft j attends to context + j.
+  std::int64_t draft_tokens = 0;
+  double draft_attn_pairs = 0;
 
   /// A chunk of `tokens` prompt tokens after `context_before` cached ones.
   void add_prefill(std::int64_t tokens, std::int64_t context_before, bool completes_prompt) {
@@ -30,7 +34,17 @@ struct BatchShape {
     decode_context_tokens += static_cast<double>(context_len);
     logit_tokens += 1;
   }
-  std::int64_t tokens() const { return prefill_tokens + decode_seqs; }
+  /// A decoding sequence verifying `drafts` draft tokens after its own (speculative decoding): one
+  /// step feeds 1 + drafts tokens and produces a token at each, like a short prefill chunk, but on
+  /// the decode kernel (the context is read once for all its queries).
+  void add_verify(std::int64_t context_len, std::int64_t drafts) {
+    add_decode(context_len);
+    const double d = static_cast<double>(drafts);
+    draft_tokens += drafts;
+    draft_attn_pairs += d * static_cast<double>(context_len) + d * (d + 1) / 2;
+    logit_tokens += drafts;
+  }
+  std::int64_t tokens() const { return prefill_tokens + decode_seqs + draft_tokens; }
   bool empty() const { return tokens() == 0; }
 };
 

@@ -176,10 +176,13 @@ class DenseTransformer final : public GraphBuilder {
     }
     if (batch.decode_seqs > 0) {
       // One query per sequence against its whole context: memory-bound on the KV read.
-      const double seqs = static_cast<double>(batch.decode_seqs);
+      // Verified draft tokens (speculative decoding) are extra queries against the same context:
+      // their pairs add FLOPs, their K/V are written, the context is still read once.
+      const double queries = static_cast<double>(batch.decode_seqs + batch.draft_tokens);
       out.push_back(attention("attention_decode", OpClass::attention_decode, act,
-                              4 * hd * heads * batch.decode_context_tokens + dequant * batch.decode_context_tokens,
-                              2 * seqs * heads * hd * ba, 2 * kv_heads * hd * bkv * (batch.decode_context_tokens + seqs), L));
+                              4 * hd * heads * (batch.decode_context_tokens + batch.draft_attn_pairs) +
+                                  dequant * batch.decode_context_tokens,
+                              2 * queries * heads * hd * ba, 2 * kv_heads * hd * bkv * (batch.decode_context_tokens + queries), L));
     }
   }
 

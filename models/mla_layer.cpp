@@ -52,11 +52,11 @@ void mla_attention_ops(const ModelSpec& m, const BatchShape& batch, int tp, std:
   if (batch.decode_seqs > 0) {
     // Absorbed: each head's query is kv_lora_rank + rope wide against the latent, and its output
     // kv_lora_rank wide before the absorbed V up-projection. The latent is read once for all heads.
-    const double seqs = static_cast<double>(batch.decode_seqs);
+    const double queries = static_cast<double>(batch.decode_seqs + batch.draft_tokens);  // drafts verified too
     const double context = batch.decode_context_tokens;
     out.push_back(attention("attention_decode", OpClass::attention_decode, act,
-                            2 * (kvl + rope + kvl) * heads * context + dequant * context,
-                            seqs * heads * (kvl + rope + kvl) * by.a, cached * by.kv * (context + seqs), L));
+                            2 * (kvl + rope + kvl) * heads * (context + batch.draft_attn_pairs) + dequant * context,
+                            queries * heads * (kvl + rope + kvl) * by.a, cached * by.kv * (context + queries), L));
   }
 }
 

@@ -94,6 +94,11 @@ StepRow read_step_row(const std::string& path, std::int64_t row) {
   b.decode_context_tokens = static_cast<double>(integer(decode_context));
   r.gpu = real(gpu);
   r.host = real(host);
+  // A speculative step's time includes the drafter's passes, which the step row does not describe.
+  if (const auto drafts = csv.find_column("draft_tokens"); drafts && integer(*drafts) > 0)
+    throw InputError(fmt::format("--row {}: the step verified {} draft tokens (speculative decoding); explain "
+                                 "reprices plain steps only, not the drafter's passes",
+                                 row, integer(*drafts)));
   return r;
 }
 

@@ -19,6 +19,7 @@ Replica::Replica(int index, ReplicaPlan& plan, const models::ModelSpec& model, s
       recorder_(recorder),
       pricer_(model, plan.parallel, *plan.device, plan.placement, *plan.stack),
       queues_(*plan.kv, *plan.preemption) {
+  if (plan.speculation) draft_pricer_.emplace(plan.speculation->draft, plan.parallel, *plan.device, plan.placement, *plan.stack);
   row_.replica = index;
   row_.set(serving_metrics::kKvBlocksTotal, plan.kv->total_blocks());
   if (!plan.kv->kv_tiers().empty()) {
@@ -86,7 +87,11 @@ void Replica::plan_step(double now, EngineId engine, OpGraph& graph) {
                                      index_, queues_.waiting().size(), queues_.running().size()));
   check_batch();
   models::BatchShape shape;
-  for (const auto& item : batch_) {
+  models::BatchShape drafting;  // the drafter's batch: one token per speculating sequence
+  std::int64_t draft_passes = 0;
+  if (draft_pricer_) drafts_.assign(batch_.size(), 0);
+  for (std::size_t i = 0; i < batch_.size(); ++i) {
+    const auto& item = batch_[i];
     policies::Sequence& s = *item.seq;
     if (s.first_scheduled < 0) {
       s.first_scheduled = now;
@@ -94,9 +99,17 @@ void Replica::plan_step(double now, EngineId engine, OpGraph& graph) {
       if (controllers_)
         for (auto& c : *controllers_) c->on_admit(s, static_cast<std::size_t>(index_));
     }
-    if (s.decoding())
-      shape.add_decode(s.computed + 1);
-    else
+    if (s.decoding()) {
+      const std::int64_t drafts = draft_pricer_ ? plan_drafts(s) : 0;
+      if (drafts > 0) {
+        shape.add_verify(s.computed + 1, drafts);
+        drafting.add_decode(s.computed + 1);
+        drafts_[i] = drafts;
+        draft_passes = std::max(draft_passes, drafts);
+      } else {
+        shape.add_decode(s.computed + 1);
+      }
+    } else
       shape.add_prefill(item.tokens, s.computed, s.computed + item.tokens == s.known());
   }
   // KV the policies moved between tiers of the store while scheduling: bytes on the platform.
@@ -134,7 +147,27 @@ void Replica::plan_step(double now, EngineId engine, OpGraph& graph) {
     }
   transfers.clear();
   // Host work of the KV manager for this step (mapping pages): hidden under the compute, or added.
-  const double seconds = plan_.kv->take_host_work().step_seconds(pricer_.price(shape));
+  double model_seconds = pricer_.price(shape);
+  if (draft_passes > 0) {
+    // The drafts come first, one pass of the drafter per draft token over the speculating
+    // sequences (its GPU work; the engine step's host work is the target's, priced above).
+    std::int64_t drafted = 0, verifying = 0;
+    for (const std::int64_t d : drafts_) {
+      drafted += d;
+      verifying += d > 0;
+    }
+    const double target_gpu = pricer_.last_gpu(), target_host = pricer_.last_host();
+    draft_pricer_->price(drafting);
+    model_seconds += static_cast<double>(draft_passes) * draft_pricer_->last_gpu();
+    row_.set(serving_metrics::kVerifySeqs, verifying);
+    row_.set(serving_metrics::kDraftTokens, drafted);
+    row_.set(serving_metrics::kGpuTime, target_gpu + static_cast<double>(draft_passes) * draft_pricer_->last_gpu());
+    row_.set(serving_metrics::kHostTime, target_host);
+  } else if (draft_pricer_) {
+    row_.set(serving_metrics::kVerifySeqs, 0);
+    row_.set(serving_metrics::kDraftTokens, 0);
+  }
+  const double seconds = plan_.kv->take_host_work().step_seconds(model_seconds);
   if (!(seconds >= 0))
     throw InvariantError(fmt::format("replica {}: a step of {} prefill tokens and {} decodes priced at {} s", index_,
                                      shape.prefill_tokens, shape.decode_seqs, seconds));
@@ -154,8 +187,21 @@ void Replica::plan_step(double now, EngineId engine, OpGraph& graph) {
     layerwise_ids_.push_back(step_node_);
     last_layer_node_ = graph.add_compute("step_last_layer", engine, last, layerwise_ids_);
   }
-  row_.set(serving_metrics::kGpuTime, pricer_.last_gpu());
-  row_.set(serving_metrics::kHostTime, pricer_.last_host());
+  if (draft_passes == 0) {
+    row_.set(serving_metrics::kGpuTime, pricer_.last_gpu());
+    row_.set(serving_metrics::kHostTime, pricer_.last_host());
+  }
+}
+
+std::int64_t Replica::plan_drafts(policies::Sequence& s) {
+  // No draft for the last token; fewer when the device blocks for their KV are not free (the
+  // verification writes K/V at every draft position; rejected ones are overwritten later).
+  std::int64_t drafts = std::min<std::int64_t>(plan_.speculation->k, s.output_tokens - s.generated - 1);
+  if (drafts <= 0 || s.kv_tier != serving::kDeviceTier) return 0;
+  policies::KvManager& kv = *plan_.kv;
+  while (drafts > 0 && kv.extra_blocks(s, s.computed + 1 + drafts) > kv.free_blocks()) --drafts;
+  if (drafts > 0) kv.grow(s, s.computed + 1 + drafts);
+  return drafts;
 }
 
 void Replica::set_row(double start, const models::BatchShape& shape, std::int64_t batch_seqs, std::int64_t swap_out_tokens,
@@ -183,7 +229,10 @@ Replica::SteadyRun Replica::run_steady_decodes(double horizon, EngineId engine, 
   // and end time the general path would give it, without building a batch or an op graph.
   SteadyRun run;
   auto& running = queues_.running();
-  if (controllers_ || running.empty() || !queues_.waiting().empty() || !plan_.scheduler->steady_decode()) return run;
+  // Speculation gains a drawn number of tokens per step: no steady run of one token per step.
+  if (controllers_ || draft_pricer_ || running.empty() || !queues_.waiting().empty() ||
+      !plan_.scheduler->steady_decode())
+    return run;
   std::int64_t remaining = std::numeric_limits<std::int64_t>::max();
   models::BatchShape shape;
   const std::int64_t block = plan_.kv->block_size();
@@ -302,18 +351,37 @@ void Replica::end_step(const OpGraph& graph, double end) {
   double waited = body.start - row_.start;
   if (last_layer_node_) waited += std::max(0.0, graph.nodes()[*last_layer_node_].start - body.end);
   row_.set(serving_metrics::kTransferTime, waited);
+  if (draft_pricer_) {
+    // Drafts accepted per speculating sequence, drawn now so the step's row carries them.
+    accepted_.assign(batch_.size(), 0);
+    std::int64_t total = 0;
+    for (std::size_t i = 0; i < batch_.size() && i < drafts_.size(); ++i)
+      if (drafts_[i] > 0) {
+        const policies::Sequence& s = *batch_[i].seq;
+        total += accepted_[i] = plan_.speculation->accepted(drafts_[i], plan_.speculation->draw(s.id, s.generated + 1));
+      }
+    row_.set(serving_metrics::kAcceptedDraftTokens, total);
+  }
   row_.duration = end - row_.start;
   free_at_ = end;
   recorder_.on_step(row_);
   bool any_left = false;
   const auto self = static_cast<std::size_t>(index_);
   const bool caching = plan_.kv->caches_prefixes();
-  for (const auto& item : batch_) {
+  for (std::size_t i = 0; i < batch_.size(); ++i) {
+    const auto& item = batch_[i];
     policies::Sequence& s = *item.seq;
     s.computed += item.tokens;
     if (caching) plan_.kv->on_computed(s);  // its newly full blocks become findable
     if (s.computed != s.known()) continue;  // a prompt chunk that does not finish the prompt
     ++s.generated;
+    if (draft_pricer_ && i < drafts_.size() && accepted_[i] > 0) {
+      // Accepted drafts are output tokens whose KV the verification wrote; the target's own
+      // token after them is the one pending.
+      s.computed += accepted_[i];
+      s.generated += accepted_[i];
+      if (caching) plan_.kv->on_computed(s);
+    }
     if (s.generated == 1) {
       s.first_token = end;
       recorder_.on_first_token(s.id, end);

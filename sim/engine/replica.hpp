@@ -110,6 +110,9 @@ class Replica {
   void serve_pauses();
   /// InvariantError unless the scheduler's batch can run (see replica.cpp).
   void check_batch();
+  /// Speculative decoding: the drafts decoding `seq` proposes this step (0 without speculation,
+  /// with one token left to produce, or without device blocks for them), its KV grown to hold them.
+  std::int64_t plan_drafts(policies::Sequence& seq);
   /// The step row's values that describe the batch (the rest are set when it is priced and ends).
   void set_row(double start, const models::BatchShape& shape, std::int64_t batch_seqs, std::int64_t swap_out_tokens,
                std::int64_t swap_in_tokens);
@@ -129,6 +132,9 @@ class Replica {
   std::int64_t max_model_len_;
   Recorder& recorder_;
   serving::StepPricer pricer_;
+  std::optional<serving::StepPricer> draft_pricer_;  ///< the drafter's passes (speculative decoding)
+  std::vector<std::int64_t> drafts_;     ///< per batch item: drafts verified this step
+  std::vector<std::int64_t> accepted_;   ///< per batch item: of them, accepted (drawn when the step ends)
   policies::ReplicaQueues queues_;
   std::vector<policies::ScheduledItem> batch_;
   std::vector<NodeId> move_ids_;  ///< the step's move nodes (reused: no allocation per step)

@@ -15,7 +15,7 @@ const bool kLines = metrics::declare_table_line("precision") && metrics::declare
                     metrics::declare_table_line("rejected") && metrics::declare_table_line("clients") &&
                     metrics::declare_table_line("throughput") && metrics::declare_table_line("goodput") &&
                     metrics::declare_table_line("KV swap") && metrics::declare_table_line("KV cache") &&
-                    metrics::declare_table_line("prefix hits") &&
+                    metrics::declare_table_line("prefix hits") && metrics::declare_table_line("speculation") &&
                     metrics::declare_table_line("cost") && metrics::declare_table_line("scaling");
 }  // namespace
 
@@ -82,6 +82,19 @@ const StepMetric kPrefixLoadedTokens = declare_step(
     {.name = "prefix_loaded_tokens", .type = Type::integer, .unit = "tokens",
      .description = "of the hit tokens, those loaded from tiers below device memory before the step",
      .column = "prefix_loaded_tokens", .only_with = "kv_offload", .instance = {Agg::sum, "prefix_loaded_tokens"}});
+// ---- speculative decoding (runs with policies.speculative)
+const StepMetric kVerifySeqs = declare_step(
+    {.name = "verify_seqs", .type = Type::integer, .unit = "sequences",
+     .description = "decoding sequences that verified draft tokens in the step", .column = "verify_seqs",
+     .only_with = "speculative", .instance = {Agg::sum, "verify_seqs"}});
+const StepMetric kDraftTokens = declare_step(
+    {.name = "draft_tokens", .type = Type::integer, .unit = "tokens",
+     .description = "draft tokens verified in the step", .column = "draft_tokens", .only_with = "speculative",
+     .instance = {Agg::sum, "draft_tokens"}});
+const StepMetric kAcceptedDraftTokens = declare_step(
+    {.name = "accepted_draft_tokens", .type = Type::integer, .unit = "tokens",
+     .description = "of those, drafts accepted (output tokens beyond one per sequence)",
+     .column = "accepted_draft_tokens", .only_with = "speculative", .instance = {Agg::sum, "accepted_draft_tokens"}});
 // ---- the batch as priced (output.step_detail: true): enough to rebuild the step's BatchShape, so
 // `hetsim explain --steps FILE --row N` reprices any step of a run exactly.
 const StepMetric kPrefillChunks = declare_step({.name = "prefill_chunks", .type = Type::integer, .unit = "chunks",
@@ -291,6 +304,25 @@ const MetricId kPrefixHitRate = declare({.name = "prefix_hit_rate", .unit = "1",
                                         .key = "prefix_cache.hit_rate", .sweep = "prefix_hit_rate",
                                         .table = {"prefix hits", " ({:.1f}% of admitted tokens)", 100},
                                         .only_with = "prefix_cache"});
+const MetricId kSpecDrafted = declare({.name = "draft_tokens", .type = Type::integer, .unit = "tokens",
+                                      .description = "draft tokens verified, all instances", .agg = Agg::sum,
+                                      .from = "draft_tokens", .key = "speculative.draft_tokens",
+                                      .table = {"speculation", "{} drafts"}, .only_with = "speculative"});
+const MetricId kSpecAccepted = declare({.name = "accepted_draft_tokens", .type = Type::integer, .unit = "tokens",
+                                       .description = "of those, drafts accepted, all instances", .agg = Agg::sum,
+                                       .from = "accepted_draft_tokens", .key = "speculative.accepted_tokens",
+                                       .only_with = "speculative"});
+const MetricId kSpecAcceptanceRate = declare({.name = "draft_acceptance_rate", .unit = "1",
+                                             .description = "accepted draft tokens / draft tokens verified",
+                                             .key = "speculative.acceptance_rate", .sweep = "draft_acceptance_rate",
+                                             .table = {"speculation", ", {:.1f}% accepted", 100},
+                                             .only_with = "speculative"});
+const MetricId kSpecAcceptanceLength = declare(
+    {.name = "acceptance_length", .unit = "tokens",
+     .description = "mean tokens a speculating sequence gained per step: 1 + accepted drafts / verifications "
+                    "(vLLM's and Spec-Bench's mean acceptance length)",
+     .key = "speculative.acceptance_length", .sweep = "acceptance_length",
+     .table = {"speculation", ", {:.2f} tokens per verifying step"}, .only_with = "speculative"});
 const MetricId kPrefixLoaded = declare({.name = "prefix_loaded_tokens", .type = Type::integer, .unit = "tokens",
                                        .description = "of the hits, tokens loaded from tiers below device memory, all instances",
                                        .agg = Agg::sum, .from = "prefix_loaded_tokens", .key = "prefix_cache.loaded_tokens",

@@ -222,6 +222,14 @@ Summary summarize(const Recorder& rec) {
   }
   for (std::size_t p = 0; p < s.pools.size(); ++p)
     set(s.pools[p], sm::kPoolRequestThroughput, s.number(s.pools[p], sm::kPoolCompleted) / d);
+  if (s.active(sm::kSpecAcceptanceRate)) {
+    const double drafted = s.number(s.run, sm::kSpecDrafted), accepted = s.number(s.run, sm::kSpecAccepted);
+    double verifications = 0;
+    const auto verify = metrics::catalog().find(Scope::instance, "verify_seqs");
+    for (const auto& inst : s.instances) verifications += as_number(inst[verify]);
+    set(s.run, sm::kSpecAcceptanceRate, drafted > 0 ? accepted / drafted : 0.0);
+    set(s.run, sm::kSpecAcceptanceLength, verifications > 0 ? 1 + accepted / verifications : 1.0);
+  }
   if (s.active(sm::kPrefixHitRate)) {
     const double looked = s.number(s.run, sm::kPrefixLookup);
     set(s.run, sm::kPrefixHitRate, looked > 0 ? s.number(s.run, sm::kPrefixHit) / looked : 0.0);

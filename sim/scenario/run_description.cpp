@@ -47,6 +47,8 @@ RunInfo describe_run(const Scenario& sc) {
     info.features.push_back("migration");
   if (std::any_of(sc.controllers.begin(), sc.controllers.end(), [](const auto& c) { return c->scales(); }))
     info.features.push_back("scaling");
+  if (std::any_of(sc.replicas.begin(), sc.replicas.end(), [](const ReplicaPlan& r) { return r.speculation != nullptr; }))
+    info.features.push_back("speculative");
   if (caches_prefixes) info.features.push_back("prefix_cache");
   if (offloads) info.features.push_back("kv_offload");
   if (sc.slo.any()) info.features.push_back("slo");

@@ -411,6 +411,8 @@ Scenario load_scenario(const config::Document& doc) {
   std::vector<Placed> placed;  // replicas on nodes, their KV tiers bound once all are placed
   for (std::size_t p = 0; p < pools.size(); ++p) {
     const Pool& pool = pools[p];
+    // Speculative decoding: the drafter's weights and KV share each device with the target's.
+    const auto speculation = serving::parse_speculation(policy_cfg, sc.model, pool.tensor_parallel, sc.seed);
     // semi-PD: two workers per replica, on split SMs of the same devices.
     struct Worker {
       serving::InstanceRole role;
@@ -454,6 +456,12 @@ Scenario load_scenario(const config::Document& doc) {
         policies::KvSizing sizing = serving::kv_sizing(*pool.device, sc.model, *stack, pool.tensor_parallel,
                                                        plan.scheduler->step_limits(), !weights_in_storage);
         sizing.kv_share = worker.kv;
+        if (speculation) {
+          plan.speculation = speculation;
+          sizing.weight_bytes += speculation->weight_bytes_per_device;
+          sizing.kv_bytes_per_token += speculation->kv_bytes_per_token;
+          plan.kv_bytes_per_token += speculation->kv_bytes_per_token;  // moves and swaps carry the draft's KV too
+        }
         try {
           plan.kv->size(sizing);
         } catch (const InputError& e) {

@@ -21,6 +21,7 @@
 #include "sim/serving/preemption.hpp"
 #include "sim/serving/router.hpp"
 #include "sim/serving/scheduler.hpp"
+#include "sim/serving/speculation.hpp"
 #include "sim/core/config.hpp"
 #include "sim/core/parallel_plan.hpp"
 #include "sim/core/request.hpp"
@@ -51,6 +52,8 @@ struct ReplicaPlan {
   /// other partition on the same devices (its prefill or decode worker; -1 = none).
   double device_share = 1;
   int partner = -1;
+  /// Speculative decoding (policies.speculative); null: off.
+  std::shared_ptr<const serving::Speculation> speculation;
 };
 
 /// One node instance; the engine builds one network of all instances and the cluster fabric
