@@ -138,7 +138,7 @@ class DenseTransformer final : public GraphBuilder {
         op.repeat = dense_layers;
         out.push_back(op);
       });
-    if (m.moe.enabled()) moe_mlp_ops(m, T, tp, L - dense_layers, out);
+    if (m.moe.enabled()) moe_mlp_ops(m, T, p, L - dense_layers, out);
     if (tp > 1) out.push_back(collective("mlp_all_reduce", Collective::all_reduce, pr.comm, tp, T * h * bc, L));
 
     out.push_back(elementwise("final_norm", act, norm_flops(m) * T * h, 2 * T * h * ba, norm_weight_bytes(m, ba), 1));

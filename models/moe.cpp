@@ -1,5 +1,6 @@
 #include "models/moe.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 namespace hetsim::models {
@@ -26,6 +27,30 @@ double balanced_experts_touched(const MoeSpec& moe, double tokens) {
   if (pick >= 1) return e;
   // 1 - (1 - k/E)^T through expm1/log1p, accurate when k/E is small.
   return e * -std::expm1(tokens * std::log1p(-pick));
+}
+
+ExpertRankLoad busiest_expert_rank(const MoeSpec& moe, double tokens, int ep) {
+  const double k = static_cast<double>(moe.experts_per_token);
+  if (moe.expert_share.empty()) {
+    // Balanced: every rank alike.
+    if (ep <= 1) return {tokens * k, balanced_experts_touched(moe, tokens)};
+    return {tokens * k / ep, balanced_experts_touched(moe, tokens) / ep};
+  }
+  const std::size_t per_rank = static_cast<std::size_t>(moe.experts / std::max(1, ep));
+  ExpertRankLoad busiest;
+  for (std::size_t first = 0; first < moe.expert_share.size(); first += per_rank) {
+    ExpertRankLoad r;
+    for (std::size_t e = first; e < first + per_rank && e < moe.expert_share.size(); ++e) {
+      const double pick = std::min(1.0, k * moe.expert_share[e]);
+      r.rows += tokens * k * moe.expert_share[e];
+      r.touched += pick >= 1 ? 1.0 : -std::expm1(tokens * std::log1p(-pick));
+    }
+    // The step waits for the slowest rank, and a rank's time is about the larger of its compute
+    // (rows) and its weight reads (experts touched): the maxima over ranks of each bound it.
+    busiest.rows = std::max(busiest.rows, r.rows);
+    busiest.touched = std::max(busiest.touched, r.touched);
+  }
+  return busiest;
 }
 
 MoeSpec parse_moe(const config::Node& node, const std::string& model_type, std::int64_t intermediate_size,

@@ -5,6 +5,7 @@
 // Hugging Face config.json (parse_moe says which field each family uses).
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "sim/core/config.hpp"
 
@@ -20,6 +21,10 @@ struct MoeSpec {
   bool score_bias = false;             ///< a per-expert routing bias (DeepSeek-V3's e_score_correction_bias)
   std::int64_t groups = 1;             ///< expert groups for node-limited routing (n_group)
   std::int64_t groups_per_token = 1;   ///< groups a token may route to (topk_group)
+
+  /// Each expert's share of the routed rows, summing to 1 (policies.moe_gating); empty: balanced,
+  /// 1/E each. Set by the scenario from the gating policy.
+  std::vector<double> expert_share;
 
   bool enabled() const { return experts > 0; }
   /// MoE layers among `layers` decoder layers.
@@ -40,6 +45,17 @@ double balanced_tokens_per_expert(const MoeSpec& moe, double tokens);
 /// A decode step reads the weights of exactly these experts, which is why small MoE batches are
 /// cheap and large ones cost as much as the dense model of all experts.
 double balanced_experts_touched(const MoeSpec& moe, double tokens);
+
+/// The routed rows one device of an expert-parallel group of `ep` ranks computes, and the experts
+/// whose weights it reads, for `tokens` tokens: the largest of each over the ranks (the step waits
+/// for the slowest rank, whose time is about the larger of its compute and its reads). Expert
+/// e lives on rank e / (E / ep) (vLLM's linear placement); a token picks expert e with probability
+/// min(1, k·share_e). ep = 1: all rows, and all experts touched.
+struct ExpertRankLoad {
+  double rows = 0;     ///< expected (token, expert) rows on the rank
+  double touched = 0;  ///< expected distinct experts of the rank that those rows touch
+};
+ExpertRankLoad busiest_expert_rank(const MoeSpec& moe, double tokens, int ep);
 
 /// Reads the MoE fields of a `model_type` family from its HF config names (nothing for dense
 /// families); key-path errors for bad values. `intermediate_size` is the model's dense MLP width.

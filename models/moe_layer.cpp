@@ -4,24 +4,28 @@
 
 namespace hetsim::models {
 
-void moe_mlp_ops(const ModelSpec& m, double tokens, int tp, double repeat, std::vector<Op>& out) {
+void moe_mlp_ops(const ModelSpec& m, double tokens, const ParallelPlan& plan, double repeat, std::vector<Op>& out) {
   using namespace ops;  // NOLINT: the op constructors read as a vocabulary here
   const MoeSpec& moe = m.moe;
   const Bytes by(m.precision);
   const DType act = m.precision.activations, mm = m.precision.gemm;
   const double T = tokens, h = static_cast<double>(m.hidden_size);
   const double E = static_cast<double>(moe.experts), k = static_cast<double>(moe.experts_per_token);
-  const double inter = static_cast<double>(moe.intermediate) / tp;  // one expert's width on this rank
-  const double rows = T * k;                                         // routed (token, expert) rows
+  const int tp = plan.tp;
+  const bool ep = plan.ep > 1;
+  // One expert's width on this rank: whole under expert parallelism, split over tp otherwise.
+  const double inter = static_cast<double>(moe.intermediate) / (ep ? 1 : tp);
+  const ExpertRankLoad load = busiest_expert_rank(moe, T, plan.ep);
+  const double rows = load.rows;  // routed (token, expert) rows this rank computes
 
   // Router: logits over the experts (a replicated, unquantized linear layer), then the top-k
   // selection and its softmax/sigmoid weights (~4 FLOPs per logit, read once).
   out.push_back(gemm("moe_router", act, by.a, by.a, T, E, h, repeat));
-  out.push_back(elementwise("moe_topk", DType::fp32, 4 * T * E, T * E * 4 + rows * 8, 0, repeat));
+  out.push_back(elementwise("moe_topk", DType::fp32, 4 * T * E, T * E * 4 + T * k * 8, 0, repeat));
 
   // Routed experts: the tokens' rows grouped by expert, one kernel for all experts. Work follows
   // the rows; weight traffic follows the experts touched.
-  const double touched = balanced_experts_touched(moe, T);
+  const double touched = load.touched;
   Op gate_up = gemm("experts_gate_up", mm, by.w, by.a, rows, 2 * inter, h, repeat);
   gate_up.weights.bytes = touched * h * 2 * inter * by.w;
   gate_up.units = touched;

@@ -4,15 +4,19 @@
 
 #include "models/model.hpp"
 #include "sim/core/op.hpp"
+#include "sim/core/parallel_plan.hpp"
 
 namespace hetsim::models {
 
-/// Appends the MoE MLP of `tokens` tokens on one device of a tensor-parallel degree `tp` instance,
-/// each op repeated `repeat` times (the MoE layers): the router, the routed experts' grouped GEMMs
-/// (vLLM's fused_moe: gate_up, SiLU-mul, down over the T·k routed rows, every expert's width split
-/// over the tp ranks), the shared experts, and the weighted combine of the k outputs. The routed
-/// GEMMs read the weights of the experts the tokens touch under balanced gating
-/// (balanced_experts_touched), so a small decode batch reads few experts and a large one all.
-void moe_mlp_ops(const ModelSpec& m, double tokens, int tp, double repeat, std::vector<Op>& out);
+/// Appends the MoE MLP of `tokens` tokens on one device of an instance split by `plan`, each op
+/// repeated `repeat` times (the MoE layers): the router, the routed experts' grouped GEMMs (vLLM's
+/// fused_moe: gate_up, SiLU-mul, down), the shared experts (split over tp), and the weighted
+/// combine of the k outputs. Routed experts are either split in width over the plan.tp ranks
+/// (tensor parallelism: every rank computes all T·k rows), or, with plan.ep > 1, placed whole,
+/// E/ep per rank (vLLM's --enable-expert-parallel): a rank computes the rows routed to its experts
+/// and the step waits for the busiest rank (busiest_expert_rank). The routed GEMMs read the
+/// weights of the experts the tokens touch, so a small decode batch reads few experts and a large
+/// one all. The results are summed across ranks by the layer's tensor-parallel all-reduce either way.
+void moe_mlp_ops(const ModelSpec& m, double tokens, const ParallelPlan& plan, double repeat, std::vector<Op>& out);
 
 }  // namespace hetsim::models

@@ -1,4 +1,5 @@
 #include "sim/scenario/scenario.hpp"
+#include "sim/serving/expert_gating.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -21,6 +22,7 @@ struct Pool {
   std::shared_ptr<const hw::Device> device;
   int replicas = 1;
   int tensor_parallel = 1;
+  bool expert_parallel = false;  ///< MoE experts placed whole, E / tp per rank, instead of split in width
   serving::InstanceRole role = serving::InstanceRole::both;
   std::shared_ptr<const hw::NodeSpec> node;  ///< the pool's `node`, if given
   std::optional<config::Node> where;  ///< for messages about the pool
@@ -313,7 +315,7 @@ Scenario load_scenario(const config::Document& doc) {
   const config::Node cluster = root.child("cluster");
   std::vector<config::Node> pool_cfgs;
   if (cluster.has("pools")) {
-    for (const char* k : {"device", "replicas", "tensor_parallel", "node"})
+    for (const char* k : {"device", "replicas", "tensor_parallel", "expert_parallel", "node"})
       if (cluster.has(k)) cluster.fail_key(k, "", "give either cluster.pools or a single pool's keys, not both");
     pool_cfgs = cluster.child("pools").items();
     if (pool_cfgs.empty()) cluster.fail_key("pools", "[]", "expected at least one pool");
@@ -356,6 +358,15 @@ Scenario load_scenario(const config::Document& doc) {
     pool.name = pool_cfg.get<std::string>("name").default_to(
         fmt::format("{}{}", pool.device->name, pool.tensor_parallel > 1 ? fmt::format(" TP{}", pool.tensor_parallel) : ""));
     if (pool_cfg.has("node")) pool.node = parse_pool_node(pool_cfg, pool.tensor_parallel);
+    // Read (and recorded in resolved.yaml) for MoE models, or when given, to name the error.
+    if (sc.model.moe.enabled() || pool_cfg.has("expert_parallel"))
+      pool.expert_parallel = pool_cfg.get<bool>("expert_parallel").default_to(false);
+    if (pool.expert_parallel && !sc.model.moe.enabled())
+      pool_cfg.fail_key("expert_parallel", "true", fmt::format("{} has no experts (not an MoE model)", sc.model.name));
+    if (pool.expert_parallel && sc.model.moe.experts % pool.tensor_parallel != 0)
+      pool_cfg.fail_key("expert_parallel", "true",
+                        fmt::format("{}'s {} experts do not split evenly over the {} ranks (tensor_parallel)",
+                                    sc.model.name, sc.model.moe.experts, pool.tensor_parallel));
     // Prefill/decode disaggregation: what the pool's instances serve (a P/D controller moves
     // sequences from prefill to decode instances).
     if (pool_cfg.has("role"))
@@ -401,6 +412,13 @@ Scenario load_scenario(const config::Document& doc) {
   stack_cfg.preset.check_unknown_keys();
 
   const config::Node policy_cfg = root.section("policies");
+  // MoE gating: each expert's share of the routed tokens, which the step pricers read from the model.
+  if (auto gating = policy_cfg.maybe("moe_gating")) {
+    if (!sc.model.moe.enabled())
+      policy_cfg.fail_key("moe_gating", gating->shown(), fmt::format("{} has no experts (not an MoE model)", sc.model.name));
+    sc.model.moe.expert_share =
+        Registry<policies::ExpertGating>::instance().make(*gating, "balanced")->shares(sc.model.moe.experts, sc.seed);
+  }
   const config::Node scheduler_cfg = policy_cfg.section("scheduler");
   const config::Node kv_cfg = policy_cfg.section("kv_cache");
   const config::Node preemption_cfg = policy_cfg.section("preemption");
@@ -435,6 +453,7 @@ Scenario load_scenario(const config::Document& doc) {
         plan.device = worker.device;
         plan.device_share = worker.sms;
         plan.parallel.tp = pool.tensor_parallel;
+        if (pool.expert_parallel) plan.parallel.ep = pool.tensor_parallel;
         plan.role = worker.role;
         if (weights_in_storage) {
           const hw::MemoryTier* storage = pool.device->storage();

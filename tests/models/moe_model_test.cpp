@@ -141,3 +141,45 @@ TEST_CASE("moe: a tensor-parallel degree must divide the experts' width", "[mode
   REQUIRE_THROWS_WITH(models::parse_model(layered.node),
                       Catch::Contains("m.yaml:3: model.num_experts_per_tok = 9") && Catch::Contains("[1, 8]"));
 }
+
+TEST_CASE("moe: expert parallelism places whole experts, and the busiest rank sets the step", "[models][moe]") {
+  auto m = test::catalog_model("qwen3-30b-a3b");  // 128 experts of width 768, top-8
+  const double T = 40;
+  // Balanced: each of 8 ranks computes T·k/8 rows and touches 1/8 of the experts touched.
+  const auto balanced = models::busiest_expert_rank(m.moe, T, 8);
+  CHECK(balanced.rows == Approx(T * 8 / 8));
+  CHECK(balanced.touched == Approx(models::balanced_experts_touched(m.moe, T) / 8));
+  const auto all = models::busiest_expert_rank(m.moe, T, 1);
+  CHECK(all.rows == T * 8);
+  // Explicit equal shares give the balanced figures.
+  m.moe.expert_share.assign(128, 1.0 / 128);
+  CHECK(models::busiest_expert_rank(m.moe, T, 8).rows == Approx(balanced.rows).epsilon(1e-12));
+  CHECK(models::busiest_expert_rank(m.moe, T, 8).touched == Approx(balanced.touched).epsilon(1e-12));
+  // Every token to expert 0 (and, k = 8, seven others on other ranks... capped at one pick each):
+  // rank 0 computes those rows and touches few experts.
+  m.moe.expert_share.assign(128, 0.0);
+  m.moe.expert_share[0] = 0.5;
+  m.moe.expert_share[1] = 0.5;
+  const auto hot = models::busiest_expert_rank(m.moe, T, 8);
+  CHECK(hot.rows == Approx(T * 8));
+  CHECK(hot.touched == Approx(2.0));
+
+  // The ops: whole experts under EP (width 768), split width under TP (768 / 8).
+  auto plain = test::catalog_model("qwen3-30b-a3b");
+  models::BatchShape b;
+  for (int i = 0; i < 40; ++i) b.add_decode(500);
+  ParallelPlan tp;
+  tp.tp = 8;
+  ParallelPlan ep = tp;
+  ep.ep = 8;
+  std::vector<Op> tp_ops, ep_ops;
+  models::step_ops(plain, b, tp, tp_ops);
+  models::step_ops(plain, b, ep, ep_ops);
+  const Op& t = find(tp_ops, "experts_gate_up");
+  const Op& e = find(ep_ops, "experts_gate_up");
+  CHECK(t.flops == Approx(2.0 * 40 * 8 * (2 * 96) * 2048));
+  CHECK(e.flops == Approx(2.0 * 5 * 8 * (2 * 768) * 2048));  // the same FLOPs per rank
+  CHECK(t.weights.bytes == Approx(models::balanced_experts_touched(plain.moe, 40) * 2048 * 2 * 96 * 2));
+  CHECK(e.weights.bytes == Approx(t.weights.bytes));  // the same bytes: 1/8 of each touched expert, or 1/8 of the experts
+  CHECK(e.activations.bytes < t.activations.bytes);   // but only its own rows' activations
+}
