@@ -153,6 +153,17 @@ TEST_CASE("platform: setup is linear in the number of nodes", "[engine][platform
   };
   auto [small, small_s] = build(64, "small");
   auto [large, large_s] = build(512, "large");
+  // The best of three builds of each size: a shared machine (ctest -j2, sanitizers) delays single
+  // runs at random, and the minimum is what the code itself costs.
+  std::vector<std::unique_ptr<sim::TransferNetwork>> repeats;
+  for (int r = 1; r < 3; ++r) {
+    auto [s, s_s] = build(64, fmt::format("small{}", r));
+    auto [l, l_s] = build(512, fmt::format("large{}", r));
+    small_s = std::min(small_s, s_s);
+    large_s = std::min(large_s, l_s);
+    repeats.push_back(std::move(s));
+    repeats.push_back(std::move(l));
+  }
   root->seal();
   const auto a = small->counts(), b = large->counts();
   // Hosts, links and disks grow exactly with the nodes (the fabric adds one uplink per rail), and no
