@@ -13,11 +13,8 @@ class SharesGating final : public ExpertGating {
       node.fail("expected loads: a list of one relative load per expert (e.g. tokens routed to each)");
     for (const auto& item : node.child("loads").items()) {
       double v = -1;
-      try {
-        v = std::stod(item.scalar());
-      } catch (const std::exception&) {
-      }
-      if (!(v >= 0)) node.fail_key("loads", node.child("loads").shown(), fmt::format("entry {} ({}) is not a load >= 0", loads_.size() + 1, item.shown()));
+      if (!item.is_scalar() || !config::detail::convert(item.scalar(), v) || !(v >= 0 && v <= 1e18))
+        item.fail(fmt::format("expert load {}: expected a number from 0 to 1e18", item.shown()));
       loads_.push_back(v);
     }
   }

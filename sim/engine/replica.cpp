@@ -88,7 +88,7 @@ void Replica::plan_step(double now, EngineId engine, OpGraph& graph) {
   check_batch();
   models::BatchShape shape;
   models::BatchShape drafting;  // the drafter's batch: one token per speculating sequence
-  std::int64_t draft_passes = 0;
+  std::int64_t draft_passes = 0, drafted = 0;
   if (draft_pricer_) drafts_.assign(batch_.size(), 0);
   for (std::size_t i = 0; i < batch_.size(); ++i) {
     const auto& item = batch_[i];
@@ -105,6 +105,7 @@ void Replica::plan_step(double now, EngineId engine, OpGraph& graph) {
         shape.add_verify(s.computed + 1, drafts);
         drafting.add_decode(s.computed + 1);
         drafts_[i] = drafts;
+        drafted += drafts;
         draft_passes = std::max(draft_passes, drafts);
       } else {
         shape.add_decode(s.computed + 1);
@@ -148,24 +149,15 @@ void Replica::plan_step(double now, EngineId engine, OpGraph& graph) {
   transfers.clear();
   // Host work of the KV manager for this step (mapping pages): hidden under the compute, or added.
   double model_seconds = pricer_.price(shape);
+  double draft_gpu = 0;  // the drafter's passes come first, one per draft token (GPU work only)
   if (draft_passes > 0) {
-    // The drafts come first, one pass of the drafter per draft token over the speculating
-    // sequences (its GPU work; the engine step's host work is the target's, priced above).
-    std::int64_t drafted = 0, verifying = 0;
-    for (const std::int64_t d : drafts_) {
-      drafted += d;
-      verifying += d > 0;
-    }
-    const double target_gpu = pricer_.last_gpu(), target_host = pricer_.last_host();
     draft_pricer_->price(drafting);
-    model_seconds += static_cast<double>(draft_passes) * draft_pricer_->last_gpu();
-    row_.set(serving_metrics::kVerifySeqs, verifying);
+    draft_gpu = static_cast<double>(draft_passes) * draft_pricer_->last_gpu();
+    model_seconds += draft_gpu;
+  }
+  if (draft_pricer_) {
+    row_.set(serving_metrics::kVerifySeqs, drafting.decode_seqs);
     row_.set(serving_metrics::kDraftTokens, drafted);
-    row_.set(serving_metrics::kGpuTime, target_gpu + static_cast<double>(draft_passes) * draft_pricer_->last_gpu());
-    row_.set(serving_metrics::kHostTime, target_host);
-  } else if (draft_pricer_) {
-    row_.set(serving_metrics::kVerifySeqs, 0);
-    row_.set(serving_metrics::kDraftTokens, 0);
   }
   const double seconds = plan_.kv->take_host_work().step_seconds(model_seconds);
   if (!(seconds >= 0))
@@ -187,10 +179,8 @@ void Replica::plan_step(double now, EngineId engine, OpGraph& graph) {
     layerwise_ids_.push_back(step_node_);
     last_layer_node_ = graph.add_compute("step_last_layer", engine, last, layerwise_ids_);
   }
-  if (draft_passes == 0) {
-    row_.set(serving_metrics::kGpuTime, pricer_.last_gpu());
-    row_.set(serving_metrics::kHostTime, pricer_.last_host());
-  }
+  row_.set(serving_metrics::kGpuTime, pricer_.last_gpu() + draft_gpu);
+  row_.set(serving_metrics::kHostTime, pricer_.last_host());
 }
 
 std::int64_t Replica::plan_drafts(policies::Sequence& s) {

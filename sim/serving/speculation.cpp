@@ -57,25 +57,20 @@ std::shared_ptr<const Speculation> parse_speculation(const config::Node& policie
                    "give acceptance (per position) or acceptance_length (mean tokens per step), not both");
   if (node->has("acceptance")) {
     const config::Node list = node->child("acceptance");
-    if (!list.is_sequence() || list.items().size() < k)
+    const std::vector<config::Node> items = list.is_sequence() ? list.items() : std::vector<config::Node>{};
+    if (items.size() < k)
       node->fail_key("acceptance", list.shown(),
                      fmt::format("expected a list of at least k = {} probabilities, P(at least i drafts accepted) "
                                  "for i = 1..k",
                                  k));
     double last = 1;
-    for (const auto& item : list.items()) {
-      if (spec->acceptance.size() == k) break;
-      double v = 0;
-      try {
-        v = std::stod(item.scalar());
-      } catch (const std::exception&) {
-        v = -1;
-      }
-      if (!(v >= 0 && v <= last))
+    for (std::size_t i = 0; i < k; ++i) {
+      double v = -1;
+      if (!items[i].is_scalar() || !config::detail::convert(items[i].scalar(), v) || !(v >= 0 && v <= last))
         node->fail_key("acceptance", list.shown(),
                        fmt::format("entry {} ({}) must be a probability no larger than the one before it: "
                                    "P(at least i accepted) cannot grow with i",
-                                   spec->acceptance.size() + 1, item.shown()));
+                                   i + 1, items[i].shown()));
       spec->acceptance.push_back(last = v);
     }
   } else if (node->has("acceptance_length")) {
