@@ -9,16 +9,17 @@
 
 namespace hetsim::hw {
 
-namespace {
 LinkSpec parse_link(const config::Node& node, const char* default_kind) {
   LinkSpec link;
   link.kind = node.get<std::string>("kind")
                   .default_to(default_kind)
-                  .one_of({"pcie", "nvlink", "nvlink-c2c", "infinity-fabric", "ici", "hccs", "upi", "shared-memory", "memory-bus"});
+                  .one_of({"pcie", "nvlink", "nvlink-c2c", "infinity-fabric", "ici", "hccs", "upi", "shared-memory", "memory-bus", "network"});
   link.bandwidth = node.quantity("bandwidth", units::Dim::bandwidth).positive();
   link.latency = node.quantity("latency", units::Dim::time).default_to("0 s").non_negative();
   return link;
 }
+
+namespace {
 void parse_peaks(const config::Node& compute, ComputeEngine& e) {
   bool any = false;
   for (DType t : kDTypes) {

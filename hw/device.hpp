@@ -36,11 +36,14 @@ struct Efficiency {
 
 /// A point-to-point link class of a device (NVLink, PCIe, ...).
 struct LinkSpec {
-  std::string kind;      ///< pcie | nvlink | nvlink-c2c | infinity-fabric | ici (TPU) | hccs (Ascend) | upi
+  std::string kind;      ///< pcie | nvlink | nvlink-c2c | infinity-fabric | ici (TPU) | hccs (Ascend) | upi | network (NIC)
                          ///< (Xeon socket-socket) | shared-memory (SoC) | memory-bus (PIM: the host's memory interface)
   double bandwidth = 0;  ///< bytes/s per direction
   double latency = 0;    ///< seconds per hop
 };
+
+/// Reads a link {kind, bandwidth, latency}; `default_kind` when kind is not given.
+LinkSpec parse_link(const config::Node& node, const char* default_kind);
 
 /// Kinds of compute device (soc: a phone/laptop SoC whose CPU, GPU and NPU share one memory). The
 /// roofline is the same; what differs is which engines a device has and which tiers they stream from

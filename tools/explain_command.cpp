@@ -213,7 +213,8 @@ int run_explain(const sim::Scenario& sc, const ExplainOptions& o) {
     parallel.tp = *o.tp;
   }
 
-  serving::StepPricer pricer(sc.model, parallel, *plan->device, plan->placement, *plan->stack);
+  // The pricer refuses to take apart a step whose attention runs on offload devices.
+  serving::StepPricer pricer(sc.model, parallel, *plan->device, plan->placement, *plan->stack, plan->offload);
   const serving::StepExplanation x = pricer.explain(batch);
   const hw::Device& device = pricer.device();
   const hw::CostModel ideal(device);

@@ -17,7 +17,7 @@ Replica::Replica(int index, ReplicaPlan& plan, const models::ModelSpec& model, s
       model_(model),
       max_model_len_(max_model_len),
       recorder_(recorder),
-      pricer_(model, plan.parallel, *plan.device, plan.placement, *plan.stack),
+      pricer_(model, plan.parallel, *plan.device, plan.placement, *plan.stack, plan.offload),
       queues_(*plan.kv, *plan.preemption) {
   if (plan.speculation) draft_pricer_.emplace(plan.speculation->draft, plan.parallel, *plan.device, plan.placement, *plan.stack);
   row_.replica = index;
@@ -179,8 +179,16 @@ void Replica::plan_step(double now, EngineId engine, OpGraph& graph) {
     layerwise_ids_.push_back(step_node_);
     last_layer_node_ = graph.add_compute("step_last_layer", engine, last, layerwise_ids_);
   }
+  set_priced(draft_gpu);
+}
+
+void Replica::set_priced(double draft_gpu) {
   row_.set(serving_metrics::kGpuTime, pricer_.last_gpu() + draft_gpu);
   row_.set(serving_metrics::kHostTime, pricer_.last_host());
+  if (plan_.offload) {
+    row_.set(serving_metrics::kOffloadTime, pricer_.last_offload());
+    row_.set(serving_metrics::kOffloadLinkBytes, pricer_.last_offload_bytes());
+  }
 }
 
 std::int64_t Replica::plan_drafts(policies::Sequence& s) {
@@ -273,8 +281,7 @@ Replica::SteadyRun Replica::run_steady_decodes(double horizon, EngineId engine, 
     row_.start = start;
     row_.set(serving_metrics::kKvBlocksUsed, plan_.kv->used_blocks());
     row_.set(serving_metrics::kDecodeContextTokens, shape.decode_context_tokens);
-    row_.set(serving_metrics::kGpuTime, pricer_.last_gpu());
-    row_.set(serving_metrics::kHostTime, pricer_.last_host());
+    set_priced(0);
     // A step that reaches the next arrival is an event (what Executor::try_run_ahead refuses):
     // planned here, its effects applied by end_steady_step when it ends.
     if (!(start < horizon && end < horizon)) {

@@ -114,6 +114,8 @@ class Replica {
   /// with one token left to produce, or without device blocks for them), its KV grown to hold them.
   std::int64_t plan_drafts(policies::Sequence& seq);
   /// The step row's values that describe the batch (the rest are set when it is priced and ends).
+  /// The step row's values from the pricer's last step (`draft_gpu`: the drafter's passes before it).
+  void set_priced(double draft_gpu);
   void set_row(double start, const models::BatchShape& shape, std::int64_t batch_seqs, std::int64_t swap_out_tokens,
                std::int64_t swap_in_tokens);
   void add_outstanding(std::int64_t delta) {

@@ -30,6 +30,9 @@ struct RunInfo {
   struct Memory {
     double usable = 0;               ///< what the driver reports as the device's total
     std::string usable_source;       ///< "driver-reported total" or "datasheet capacity (no driver figure)"
+    /// Where the KV cache lives when not on the instance's devices (attention offload): "2 x h20-96gb
+    /// (offload)"; `usable` is then that memory's share per GPU, and the GPUs hold the other terms.
+    std::string kv_device;
     double utilization = 0;          ///< gpu_memory_utilization
     double weights = 0;
     double activation = 0;           ///< computed peak of the largest step, or the activation_reserve given

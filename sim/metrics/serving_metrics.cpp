@@ -95,6 +95,14 @@ const StepMetric kAcceptedDraftTokens = declare_step(
     {.name = "accepted_draft_tokens", .type = Type::integer, .unit = "tokens",
      .description = "of those, drafts accepted (output tokens beyond one per sequence)",
      .column = "accepted_draft_tokens", .only_with = "speculative", .instance = {Agg::sum, "accepted_draft_tokens"}});
+// ---- op offload (runs with a pool key offload: attention on other devices)
+const StepMetric kOffloadTime = declare_step(
+    {.name = "offload_s", .unit = "s", .description = "seconds of the step's offloaded ops on the offload devices",
+     .column = "offload_s", .only_with = "offload", .instance = {Agg::sum, "offload_s"}});
+const StepMetric kOffloadLinkBytes = declare_step(
+    {.name = "offload_link_bytes", .unit = "bytes",
+     .description = "bytes each GPU of the instance exchanged with the offload side in the step (both ways)",
+     .column = "offload_link_bytes", .only_with = "offload", .instance = {Agg::sum, "offload_link_bytes"}});
 // ---- the batch as priced (output.step_detail: true): enough to rebuild the step's BatchShape, so
 // `hetsim explain --steps FILE --row N` reprices any step of a run exactly.
 const StepMetric kPrefillChunks = declare_step({.name = "prefill_chunks", .type = Type::integer, .unit = "chunks",
@@ -304,6 +312,14 @@ const MetricId kPrefixHitRate = declare({.name = "prefix_hit_rate", .unit = "1",
                                         .key = "prefix_cache.hit_rate", .sweep = "prefix_hit_rate",
                                         .table = {"prefix hits", " ({:.1f}% of admitted tokens)", 100},
                                         .only_with = "prefix_cache"});
+const MetricId kOffloadSeconds = declare({.name = "offload_s", .unit = "s",
+                                         .description = "seconds of offloaded ops on the offload devices, all instances",
+                                         .agg = Agg::sum, .from = "offload_s", .key = "offload.device_seconds",
+                                         .table = {"offload", "{:.1f} s on offload devices"}, .only_with = "offload"});
+const MetricId kOffloadBytes = declare({.name = "offload_link_bytes", .unit = "bytes",
+                                       .description = "bytes exchanged with the offload side per GPU, all instances",
+                                       .agg = Agg::sum, .from = "offload_link_bytes", .key = "offload.link_bytes",
+                                       .only_with = "offload"});
 const MetricId kSpecDrafted = declare({.name = "draft_tokens", .type = Type::integer, .unit = "tokens",
                                       .description = "draft tokens verified, all instances", .agg = Agg::sum,
                                       .from = "draft_tokens", .key = "speculative.draft_tokens",

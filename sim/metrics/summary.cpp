@@ -92,6 +92,7 @@ Summary summarize(const Recorder& rec) {
     e["tensor_parallel"] = in.tensor_parallel;
     e["usable_bytes"] = m.usable;
     e["usable_source"] = m.usable_source;
+    if (!m.kv_device.empty()) e["kv_device"] = m.kv_device;
     e["gpu_memory_utilization"] = m.utilization;
     e["weights_bytes"] = m.weights;
     e["activation_bytes"] = m.activation;
@@ -454,6 +455,14 @@ std::string summary_table(const Summary& s) {
           "{:.2f} weights, {:.2f} activation {}, {:.2f} non-torch, {:.2f} CUDA graphs", gib("weights_bytes"),
           gib("activation_bytes"), m["activation_source"] == "activation_reserve" ? "reserve" : "peak",
           gib("non_torch_bytes"), gib("cuda_graphs_bytes"));
+      if (m.contains("kv_device")) {
+        // Attention offload: the KV cache is on the offload side, its memory shared by the instance's GPUs.
+        line("  memory      {}, KV on {}, per GPU (GiB): {:.2f} x {:g} = {:.2f} KV, {} blocks of {} tokens",
+             m["pool"].get<std::string>(), m["kv_device"].get<std::string>(), gib("usable_bytes"),
+             m["gpu_memory_utilization"].get<double>(), gib("kv_bytes"), m["kv_blocks"].get<std::int64_t>(),
+             m["block_size"].get<std::int64_t>());
+        continue;
+      }
       const std::string split =
           m["kv_source"] == "kv_cache_memory"
               ? fmt::format("{} holds {}; {:.2f} KV (kv_cache_memory)", usable, terms, gib("kv_bytes"))

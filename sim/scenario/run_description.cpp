@@ -28,10 +28,17 @@ RunInfo describe_run(const Scenario& sc) {
     in.kv_blocks_total = r.kv->total_blocks();
     in.kv_bytes_per_token = r.kv_bytes_per_token;
     in.cost_per_hour = r.device->cost_per_hour;
+    // Offload devices are paid for with the instance: their cost spread over its GPUs (unknown if theirs is).
+    if (r.offload)
+      in.cost_per_hour = r.offload->cost_per_hour > 0 ? in.cost_per_hour + r.offload->cost_per_hour / r.parallel.tp : 0;
     // As the replica prices it: the stack's attention kernels in place.
     in.cost_model_source = fmt::format("{}; serving stack {}", hw::describe_sources(r.stack->apply(*r.device)), r.stack->name);
+    if (r.offload)
+      in.cost_model_source += fmt::format("; offload {}: {}", r.offload->device->name, hw::describe_sources(*r.offload->device));
     const policies::KvMemory& m = r.kv->memory();
-    in.memory = {.usable = m.usable, .usable_source = r.device->usable_memory_source, .utilization = m.utilization,
+    in.memory = {.usable = m.usable, .usable_source = r.device->usable_memory_source,
+                 .kv_device = r.offload ? fmt::format("{} x {} (offload)", r.offload->count, r.offload->device->name) : "",
+                 .utilization = m.utilization,
                  .weights = m.weights, .activation = m.activation, .activation_given = m.activation_given,
                  .non_torch = m.non_torch, .graphs = m.graphs, .kv = m.kv, .kv_given = m.kv_given,
                  .kv_blocks = m.blocks, .block_size = m.block_size};
@@ -49,6 +56,8 @@ RunInfo describe_run(const Scenario& sc) {
     info.features.push_back("scaling");
   if (std::any_of(sc.replicas.begin(), sc.replicas.end(), [](const ReplicaPlan& r) { return r.speculation != nullptr; }))
     info.features.push_back("speculative");
+  if (std::any_of(sc.replicas.begin(), sc.replicas.end(), [](const ReplicaPlan& r) { return r.offload != nullptr; }))
+    info.features.push_back("offload");
   if (caches_prefixes) info.features.push_back("prefix_cache");
   if (offloads) info.features.push_back("kv_offload");
   if (sc.slo.any()) info.features.push_back("slo");

@@ -1,4 +1,5 @@
 #include "sim/scenario/scenario.hpp"
+
 #include "sim/serving/expert_gating.hpp"
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include "sim/core/catalog.hpp"
 #include "sim/core/error.hpp"
 #include "sim/core/registry.hpp"
+#include "sim/scenario/offload_config.hpp"
 #include "sim/serving/memory_budget.hpp"
 #include "workload/workload_source.hpp"
 
@@ -34,6 +36,8 @@ struct Pool {
     bool full_bandwidth = false;  ///< each worker reads HBM at its full rate (an upper bound), not its SM share of it
   };
   std::optional<SemiPd> semi_pd;
+  /// Op offload (pool key offload): attention and the KV cache on offload devices.
+  std::shared_ptr<const serving::OffloadPlan> offload;
 };
 
 /// `pool.node` (load_node), checked to split into tensor-parallel groups.
@@ -281,7 +285,8 @@ std::string describe_fleet(const Scenario& sc) {
     if (r.partner >= 0 && r.role == serving::InstanceRole::decode) continue;
     const std::string engine = r.device->engines.size() > 1 ? fmt::format(" ({})", r.device->compute().name) : "";
     const std::string key =
-        fmt::format("{}{} {}{}", r.device->name, engine, r.parallel.describe(), r.partner >= 0 ? " semi-PD" : "");
+        fmt::format("{}{} {}{}{}", r.device->name, engine, r.parallel.describe(), r.partner >= 0 ? " semi-PD" : "",
+                    r.offload ? fmt::format(" + {}", r.offload->describe()) : "");
     auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == key; });
     if (it == groups.end()) groups.emplace_back(key, 1);
     else ++it->second;
@@ -298,6 +303,24 @@ hw::Cluster platform_of(const Scenario& sc) {
     c.nodes.push_back({node.prefix, std::shared_ptr<const hw::NodeTopology>(node.spec, &node.spec->topology),
                        std::shared_ptr<const std::vector<hw::Nic>>(node.spec, &node.spec->nics)});
   return c;
+}
+
+/// With attention offload the KV cache lives on the offload side: its memory, shared by the
+/// instance's TP ranks, sizes the cache; the GPUs must still hold the weights and activations.
+policies::KvSizing offloaded_kv_sizing(const policies::KvSizing& gpu, const serving::OffloadPlan& offload, const Pool& pool,
+                                       const models::ModelSpec& model) {
+  constexpr double GiB = 1 << 30;
+  const double needed = gpu.weight_bytes + gpu.activation_bytes + gpu.non_torch_bytes + gpu.graph_bytes;
+  if (needed > gpu.device_memory_bytes)
+    pool.where->fail_key("offload", offload.policy,
+                         fmt::format("{} at TP{} still needs {:.2f} GiB per GPU for weights, activations and the stack "
+                                     "(the KV cache moves to the offload side), more than {}'s {:.2f} GiB",
+                                     model.name, pool.tensor_parallel, needed / GiB, pool.device->name,
+                                     gpu.device_memory_bytes / GiB));
+  policies::KvSizing kv = gpu;
+  kv.device_memory_bytes = offload.kv_memory / pool.tensor_parallel;
+  kv.weight_bytes = kv.activation_bytes = kv.non_torch_bytes = kv.graph_bytes = 0;
+  return kv;
 }
 
 Scenario load_scenario(const config::Document& doc) {
@@ -381,6 +404,9 @@ Scenario load_scenario(const config::Document& doc) {
       s.full_bandwidth = spd->get<std::string>("memory_bandwidth").default_to("split").one_of({"split", "full"}).value() == "full";
       pool.semi_pd = s;
     }
+    pool.offload = parse_offload(pool_cfg, sc.model, *pool.device, pool.tensor_parallel);
+    if (pool.offload && pool.semi_pd)
+      pool_cfg.fail_key("offload", pool.offload->policy, "no offload with semi_pd: a semi-PD pair shares one KV pool on its GPUs");
     pool.where = pool_cfg;
     const int instances = pool.replicas * (pool.semi_pd ? 2 : 1);  // semi-PD: two workers each
     if (instances > kMaxReplicas - total_replicas)
@@ -431,6 +457,12 @@ Scenario load_scenario(const config::Document& doc) {
     const Pool& pool = pools[p];
     // Speculative decoding: the drafter's weights and KV share each device with the target's.
     const auto speculation = serving::parse_speculation(policy_cfg, sc.model, pool.tensor_parallel, sc.seed);
+    if (speculation && pool.offload)
+      pool.where->fail_key("offload", pool.offload->policy,
+                           "no offload with policies.speculative: the drafter's attention and KV placement are not modelled");
+    if (pool.offload && weights_in_storage)
+      serving.fail_key("weights", "storage", fmt::format("pool '{}' offloads attention (pool key offload); weights in storage "
+                                                         "and attention offload together are not modelled", pool.name));
     // semi-PD: two workers per replica, on split SMs of the same devices.
     struct Worker {
       serving::InstanceRole role;
@@ -475,6 +507,8 @@ Scenario load_scenario(const config::Document& doc) {
         policies::KvSizing sizing = serving::kv_sizing(*pool.device, sc.model, *stack, pool.tensor_parallel,
                                                        plan.scheduler->step_limits(), !weights_in_storage);
         sizing.kv_share = worker.kv;
+        if (pool.offload) sizing = offloaded_kv_sizing(sizing, *pool.offload, pool, sc.model);
+        plan.offload = pool.offload;
         if (speculation) {
           plan.speculation = speculation;
           sizing.weight_bytes += speculation->weight_bytes_per_device;

@@ -21,6 +21,7 @@
 #include "sim/serving/preemption.hpp"
 #include "sim/serving/router.hpp"
 #include "sim/serving/scheduler.hpp"
+#include "sim/serving/op_offload.hpp"
 #include "sim/serving/speculation.hpp"
 #include "sim/core/config.hpp"
 #include "sim/core/parallel_plan.hpp"
@@ -54,6 +55,8 @@ struct ReplicaPlan {
   int partner = -1;
   /// Speculative decoding (policies.speculative); null: off.
   std::shared_ptr<const serving::Speculation> speculation;
+  /// Op offload (pool key offload): attention and the KV cache on offload devices; null: none.
+  std::shared_ptr<const serving::OffloadPlan> offload;
 };
 
 /// One node instance; the engine builds one network of all instances and the cluster fabric

@@ -11,7 +11,8 @@ bool context_dependent(const Op& op) { return op.cls == OpClass::attention_prefi
 }  // namespace
 
 StepPricer::StepPricer(const models::ModelSpec& model, const ParallelPlan& plan, const hw::Device& device,
-                       const hw::OperandPlacement& placement, const hw::ServingStack& stack)
+                       const hw::OperandPlacement& placement, const hw::ServingStack& stack,
+                       std::shared_ptr<const OffloadPlan> offload)
     : model_(model),
       plan_(plan),
       stack_(stack),
@@ -19,7 +20,13 @@ StepPricer::StepPricer(const models::ModelSpec& model, const ParallelPlan& plan,
       placement_(placement),
       trivial_placement_(placement.trivial(device)),
       builder_(models::builder_for(model)),
-      cost_(device_) {}
+      cost_(device_),
+      offload_(std::move(offload)) {
+  if (offload_) {
+    offload_cost_ = std::make_unique<hw::CostModel>(*offload_->device);
+    offload_scale_ = static_cast<double>(plan_.tp) / offload_->count;
+  }
+}
 
 void StepPricer::place(std::vector<Op>& ops) const {
   if (!trivial_placement_) placement_.apply(device_, ops);
@@ -60,6 +67,7 @@ StepPricer::Entry StepPricer::build_entry(const models::BatchShape& batch, bool 
 
 double StepPricer::price(const models::BatchShape& batch) {
   if (batch.empty()) return 0;
+  if (offload_) return price_offloaded(batch);
   const bool graphed = stack_.graphed(batch.tokens(), batch.prefill_tokens);
   const Entry& e = entry(batch, graphed);
   ops_.clear();
@@ -75,7 +83,59 @@ double StepPricer::price(const models::BatchShape& batch) {
   return stack_.step_time(last_host_, last_gpu_);
 }
 
+OffloadParts StepPricer::parts(const models::BatchShape& batch) {
+  const bool graphed = stack_.graphed(batch.tokens(), batch.prefill_tokens);
+  const Entry& e = entry(batch, graphed);
+  ops_.clear();
+  builder_.serving_attention(model_, batch, plan_, ops_);
+  place(ops_);
+  const double launch = graphed ? 0.0 : stack_.launch;
+  OffloadParts p;
+  p.gpu = e.before_attention;
+  for (Op& op : ops_) {
+    if (!offload_->offloads(op.cls)) {
+      p.gpu += cost_.time(op, launch);
+      continue;
+    }
+    // The instance's attention for this rank's heads, on its share of the offload devices, reading
+    // the KV where that device's engine keeps it.
+    op.flops *= offload_scale_;
+    op.weights.bytes *= offload_scale_;
+    op.activations.bytes *= offload_scale_;
+    op.kv.bytes *= offload_scale_;
+    op.units *= offload_scale_;
+    op.weights.tier = op.activations.tier = op.kv.tier = kHomeTier;
+    op.engine = kModelEngine;
+    p.offload += offload_cost_->time(op);
+  }
+  for (std::size_t i = e.attention_at; i < e.times.size(); ++i) p.gpu += e.times[i];
+  return p;
+}
+
+double StepPricer::price_offloaded(const models::BatchShape& batch) {
+  const OffloadPlan& o = *offload_;
+  const OffloadParts whole = parts(batch);
+  const OffloadTraffic traffic = offload_traffic(model_, plan_.tp, batch);
+  // A sub-batch needs a sequence of its own.
+  const bool can_split = o.pipelining == OffloadPipelining::ping_pong && batch.decode_seqs + batch.prefill_chunks >= o.sub_batches;
+  OffloadParts sub;
+  OffloadTraffic sub_traffic;
+  if (can_split) {
+    const models::BatchShape half = sub_batch(batch, o.sub_batches);
+    sub = parts(half);
+    sub_traffic = offload_traffic(model_, plan_.tp, half);
+  }
+  last_gpu_ = offload_step_time(o, static_cast<double>(model_.num_hidden_layers), whole, traffic, sub, sub_traffic, can_split);
+  last_offload_ = whole.offload;
+  last_offload_bytes_ = traffic.to_offload + traffic.from_offload;
+  last_host_ = stack_.host_time(batch.decode_seqs + batch.prefill_chunks, batch.prefill_tokens);
+  return stack_.step_time(last_host_, last_gpu_);
+}
+
 StepExplanation StepPricer::explain(const models::BatchShape& batch) {
+  if (offload_)
+    throw InputError(fmt::format("explain takes apart steps on one device; this instance offloads {} to {} (pool key offload)",
+                                 "attention", offload_->describe()));
   StepExplanation x;
   if (batch.empty()) return x;
   x.graphed = stack_.graphed(batch.tokens(), batch.prefill_tokens);

@@ -6,6 +6,7 @@
 // (tokens, logit tokens, graphed) and cached; attention ops, whose cost follows each sequence's context, are priced
 // every step. The sum runs in op order, so the result is bit-identical to pricing every op.
 #include <cstdint>
+#include <memory>
 #include <unordered_map>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "hw/placement.hpp"
 #include "hw/serving_stack.hpp"
 #include "models/graph_builder.hpp"
+#include "sim/serving/op_offload.hpp"
 
 namespace hetsim::serving {
 
@@ -37,15 +39,21 @@ struct StepExplanation {
 
 class StepPricer {
  public:
+  /// `offload`: op classes placed on offload devices (sim/serving/op_offload.hpp); null: all on `device`.
   StepPricer(const models::ModelSpec& model, const ParallelPlan& plan, const hw::Device& device,
-             const hw::OperandPlacement& placement, const hw::ServingStack& stack);
+             const hw::OperandPlacement& placement, const hw::ServingStack& stack,
+             std::shared_ptr<const OffloadPlan> offload = nullptr);
 
   /// Seconds one step of `batch` takes on the instance (GPU work and the stack's host work).
   double price(const models::BatchShape& batch);
   /// The step of `batch` taken apart op by op (the same ops, order and sums as price()).
   StepExplanation explain(const models::BatchShape& batch);
-  /// The GPU part of the last priced step, and its host part.
+  /// The GPU part of the last priced step, and its host part. With offload, the GPU part is the
+  /// device time of the whole step (GPUs, offload devices and the link between, as combined).
   double last_gpu() const { return last_gpu_; }
+  /// With offload: seconds of the last step's ops on the offload devices, and bytes its ranks' links carried each way.
+  double last_offload() const { return last_offload_; }
+  double last_offload_bytes() const { return last_offload_bytes_; }
   double last_host() const { return last_host_; }
   const hw::ServingStack& stack() const { return stack_; }
   /// The device as priced: the stack's attention curves in place.
@@ -62,6 +70,9 @@ class StepPricer {
   const Entry& entry(const models::BatchShape& batch, bool graphed);
   Entry build_entry(const models::BatchShape& batch, bool graphed);
   void place(std::vector<Op>& ops) const;
+  /// Offload: the GPU and offload-device parts of `batch` (the same sums as price() without offload).
+  OffloadParts parts(const models::BatchShape& batch);
+  double price_offloaded(const models::BatchShape& batch);
 
   const models::ModelSpec& model_;
   ParallelPlan plan_;
@@ -76,6 +87,10 @@ class StepPricer {
   const Entry* last_entry_ = nullptr;
   std::vector<Op> ops_;
   double last_gpu_ = 0, last_host_ = 0;
+  std::shared_ptr<const OffloadPlan> offload_;
+  std::unique_ptr<hw::CostModel> offload_cost_;  ///< on offload_->device
+  double offload_scale_ = 1;  ///< the instance's attention on one offload device, per rank's op: tp / count
+  double last_offload_ = 0, last_offload_bytes_ = 0;
 };
 
 }  // namespace hetsim::serving

@@ -1,0 +1,22 @@
+// NEO (Jiang et al., "NEO: Saving GPU Memory Crisis with CPU Offloading for Online LLM Inference",
+// MLSys 2025, arXiv 2411.01142): decode attention and its KV cache move to the host CPU and DRAM,
+// reached over the GPU's PCIe link, so a small GPU holds only weights and activations and batches
+// grow to what host memory holds; asymmetric pipelining overlaps the CPU's attention of one
+// sub-batch with the GPU's layers of the other. Simplification: every sequence's KV is on the host
+// (NEO also keeps a GPU-resident sub-batch and balances the two per step).
+#include "sim/core/registry.hpp"
+#include "sim/serving/op_offload.hpp"
+
+namespace hetsim::policies {
+namespace {
+
+class NeoOffload final : public OpOffload {
+ public:
+  explicit NeoOffload(const config::Node&) {}
+  Defaults defaults() const override { return {.device = "xeon-8480plus", .count = 1, .link = "gpu_host", .pipelined = true}; }
+};
+
+}  // namespace
+HETSIM_REGISTER(OpOffload, NeoOffload, "neo",
+                "decode attention and the KV cache on the host CPU and DRAM over PCIe, pipelined with the GPU");
+}  // namespace hetsim::policies

@@ -1,0 +1,107 @@
+#include "sim/scenario/offload_config.hpp"
+
+#include <fmt/format.h>
+
+#include "sim/core/registry.hpp"
+#include "sim/scenario/scenario.hpp"
+
+namespace hetsim::sim {
+
+using serving::OffloadPipelining;
+using serving::OffloadPlan;
+
+namespace {
+
+/// The keys every policy takes (besides impl).
+constexpr const char* kOffloadKeys[] = {"device", "count", "ops", "link", "pipelining", "sub_batches", "kv_memory"};
+
+OffloadPipelining parse_pipelining(const std::string& s) {
+  return s == "ping_pong" ? OffloadPipelining::ping_pong : OffloadPipelining::none;
+}
+
+}  // namespace
+
+std::shared_ptr<const OffloadPlan> parse_offload(const config::Node& pool, const models::ModelSpec& model, const hw::Device& gpu,
+                                                 int tp) {
+  const auto cfg = pool.maybe("offload");
+  if (!cfg) return nullptr;
+  // impl: none switches offload off (a sweep axis can then compare with and without).
+  if (cfg->has("impl") && cfg->child("impl").is_scalar() && cfg->child("impl").scalar() == "none") {
+    for (const char* k : kOffloadKeys) (void)cfg->has(k);  // read, so that they stay valid keys when switched off
+    return nullptr;
+  }
+  const auto policy = Registry<policies::OpOffload>::instance().make(*cfg, "");
+  const policies::OpOffload::Defaults d = policy->defaults();
+  auto plan = std::make_shared<OffloadPlan>();
+  plan->policy = cfg->get<std::string>("impl").value();
+  if (model.mla.enabled())
+    cfg->fail_key("impl", plan->policy,
+                  fmt::format("{} uses MLA attention, whose offload (latent KV, absorbed projections) is not modelled", model.name));
+  // The offload device: the policy's default catalog entry, or the scenario's (a name or a map with overrides).
+  const auto fallback = config::Document::load_string(fmt::format("device: {}\n", d.device), "offload.device (policy default)");
+  plan->device = load_device(cfg->has("device") ? *cfg : fallback.root());
+  plan->count = cfg->get<int>("count").default_to(d.count).in_range(1, 4096);
+  // Op classes placed on the offload device: attention only (its cost follows the contexts, which is
+  // what the offload side holds); each must be one the device runs, in a dtype it has.
+  std::vector<std::string> ops{"attention_decode"};
+  if (cfg->has("ops")) {
+    ops.clear();
+    for (const auto& item : cfg->child("ops").items()) {
+      const std::string c = item.is_scalar() ? item.scalar() : item.shown();
+      if (c != "attention_decode" && c != "attention_prefill")
+        item.fail(fmt::format("'{}': expected an op class the offload side can take: attention_decode or attention_prefill "
+                              "(their cost follows the contexts it holds)",
+                              c));
+      ops.push_back(c);
+    }
+    if (ops.empty()) cfg->fail_key("ops", "[]", "expected at least one op class (attention_decode, attention_prefill)");
+  }
+  const DType act = model.precision.activations;
+  for (const std::string& name : ops) {
+    const OpClass c = name == "attention_prefill" ? OpClass::attention_prefill : OpClass::attention_decode;
+    if (!plan->device->can_run(c))
+      cfg->fail_key("ops", name, fmt::format("offload device {} ({}) cannot run {} ops", plan->device->name,
+                                              plan->device->kind_name, name));
+    if (plan->device->peak(act) <= 0)
+      cfg->fail_key("device", plan->device->name,
+                    fmt::format("{}'s attention computes in {} (model.precision.activations), which offload device {} has no "
+                                "peak for",
+                                model.name, to_string(act), plan->device->name));
+    plan->classes[static_cast<std::size_t>(c)] = true;
+  }
+  // The link each GPU of the instance reaches the offload side over.
+  const std::string link = d.link;
+  if (cfg->has("link")) {
+    plan->link = hw::parse_link(cfg->child("link"), "network");
+    plan->link_source = "offload.link";
+  } else if (link == "gpu_host") {
+    plan->link = gpu.host;
+    plan->link_source = fmt::format("{}'s host link ({})", gpu.name, gpu.host.kind);
+  } else if (link == "offload_host") {
+    plan->link = plan->device->host;
+    plan->link_source = fmt::format("{}'s host link ({})", plan->device->name, plan->device->host.kind);
+  } else {
+    // A ConnectX-7 NIC per GPU, 400 Gb/s, as hw/nodes/hgx-h100.yaml (DGX H100 user guide, Table 6), its 1 us
+    // latency there plus one switch hop of the same (assumption, not a vendor figure).
+    plan->link = {"nic", 400e9 / 8, 2e-6};
+    plan->link_source = "a 400 Gb/s NIC per GPU (hgx-h100 node)";
+  }
+  if (d.link_per_offload_device && !cfg->has("link")) {
+    const double links = static_cast<double>(plan->count) / tp;
+    plan->link.bandwidth *= links;
+    plan->link_source += fmt::format(" x {:g} (one per offload device, shared by the {} GPUs)", links, tp);
+  }
+  if (plan->link.bandwidth <= 0)
+    cfg->fail_key("link", link, fmt::format("expected a link with a bandwidth; {} has none", plan->link_source));
+  plan->pipelining = parse_pipelining(
+      cfg->get<std::string>("pipelining").default_to(d.pipelined ? "ping_pong" : "none").one_of({"none", "ping_pong"}).value());
+  plan->sub_batches = cfg->get<int>("sub_batches").default_to(2).in_range(2, 16);
+  // KV memory on the offload side: the devices' memory unless the policy or scenario says how much.
+  const double per_device = d.kv_memory_per_device > 0 ? d.kv_memory_per_device : plan->device->usable_memory;
+  plan->kv_memory = cfg->has("kv_memory") ? cfg->quantity("kv_memory", units::Dim::bytes).positive().value()
+                                          : per_device * plan->count;
+  plan->cost_per_hour = plan->device->cost_per_hour * plan->count;
+  return plan;
+}
+
+}  // namespace hetsim::sim

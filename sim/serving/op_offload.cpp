@@ -1,0 +1,65 @@
+#include "sim/serving/op_offload.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+
+namespace hetsim::serving {
+
+std::string OffloadPlan::describe() const {
+  std::string ops;
+  for (OpClass c : kOpClasses)
+    if (offloads(c)) ops += fmt::format("{}{}", ops.empty() ? "" : ", ", to_string(c));
+  return fmt::format("{} x {} ({}; {}{})", count, device->name, ops, policy,
+                     pipelining == OffloadPipelining::ping_pong ? fmt::format(", ping-pong x{}", sub_batches) : "");
+}
+
+OffloadTraffic offload_traffic(const models::ModelSpec& m, int tp, const models::BatchShape& b) {
+  // Per rank: its query heads and its share of the KV (kv_bytes_per_token is per device, all layers).
+  const double act = bytes_per_element(m.precision.activations);
+  const double head_bytes = static_cast<double>(m.num_attention_heads / tp) * static_cast<double>(m.head_dim) * act;
+  const double kv_token = m.kv_bytes_per_token(tp);  // all layers
+  const double layers = static_cast<double>(m.num_hidden_layers);
+  const double queries = static_cast<double>(b.decode_seqs + b.draft_tokens);
+  const double context = b.prefill_kv_read_tokens - static_cast<double>(b.prefill_tokens);
+  OffloadTraffic t;
+  // Every new token's K/V goes to the cache on the offload side; decode queries go with them.
+  t.to_offload = queries * head_bytes * layers + (queries + static_cast<double>(b.prefill_tokens)) * kv_token;
+  // Attention outputs come back; chunked prefill on the GPU reads its cached context from there.
+  t.from_offload = queries * head_bytes * layers + std::max(0.0, context) * kv_token;
+  return t;
+}
+
+models::BatchShape sub_batch(const models::BatchShape& b, int n) {
+  const auto up = [n](std::int64_t v) { return (v + n - 1) / n; };
+  const double k = 1.0 / n;
+  models::BatchShape s;
+  s.prefill_tokens = up(b.prefill_tokens);
+  s.prefill_chunks = up(b.prefill_chunks);
+  s.prefill_attn_pairs = b.prefill_attn_pairs * k;
+  s.prefill_kv_read_tokens = b.prefill_kv_read_tokens * k;
+  s.logit_tokens = up(b.logit_tokens);
+  s.decode_seqs = up(b.decode_seqs);
+  s.decode_context_tokens = b.decode_context_tokens * k;
+  s.draft_tokens = up(b.draft_tokens);
+  s.draft_attn_pairs = b.draft_attn_pairs * k;
+  return s;
+}
+
+double offload_step_time(const OffloadPlan& plan, double layers, const OffloadParts& whole, const OffloadTraffic& whole_traffic,
+                         const OffloadParts& sub, const OffloadTraffic& sub_traffic, bool can_split) {
+  const double bw = plan.link.bandwidth, lat = plan.link.latency;
+  // Each layer crosses the link once each way (a direction with no bytes still waits for the other side).
+  const double link = (whole_traffic.to_offload + whole_traffic.from_offload) / bw + 2 * layers * lat;
+  const double serial = whole.gpu + whole.offload + link;
+  if (plan.pipelining == OffloadPipelining::none || !can_split) return serial;
+  const double n = plan.sub_batches;
+  const double g = sub.gpu / layers, a = sub.offload / layers;
+  const double to = sub_traffic.to_offload / layers / bw, back = sub_traffic.from_offload / layers / bw;
+  const double period = std::max({n * g, n * a, n * to, n * back, g + to + lat + a + back + lat});
+  return std::min(serial, layers * period + (n - 1) * g);
+}
+
+}  // namespace hetsim::serving

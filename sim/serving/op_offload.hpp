@@ -1,0 +1,104 @@
+#pragma once
+// Op offload (pool key `offload`): one serving instance spans its GPUs and offload devices that run
+// some of each step's op classes, the rest staying on the GPUs. The seed systems differ in where
+// the offloaded ops run and how the two sides are joined (one policy file each in
+// policies/offload/): decode attention on memory-optimised GPUs over the network (Lamina), on the
+// host CPU with KV in host DRAM over PCIe (NEO), on processing-in-memory at its internal bandwidth
+// (Duplex, AiM). The KV cache lives with the attention, on the offload devices, so the GPUs hold
+// weights and activations only.
+//
+// A step of L layers, per TP rank of the instance (every rank has its own link to the offload side):
+//   G  the GPU ops (everything not offloaded), priced on the GPU as usual
+//   A  the offloaded ops, priced on the offload device with the instance's whole attention split
+//      over `count` devices (each op scaled by tp / count)
+//   X  per layer, the activations crossing the link: to the offload side the queries and the new
+//      tokens' K/V (every token's KV is written there), back the attention outputs, and the KV of
+//      prefill context tokens (chunked prefill runs on the GPU and reads its context from there);
+//      each direction bytes / bandwidth + latency
+// Without pipelining the step is G + A + X. With `pipelining: ping_pong` (Lamina's rotational
+// pipelining, NEO's asymmetric pipelining: two sub-batches, one in attention while the other is
+// in the GPU's layers) each sub-batch of 1/n of the batch is priced on its own (a GEMM of half the
+// tokens reads all the weights again) and a layer takes one period
+//   period = max(n g, n a, n x_bytes_to, n x_bytes_back, g + x_to + a + x_back)
+// (g, a, x: one sub-batch's per-layer GPU, offload and link times), the step L periods plus the
+// pipeline's fill (n - 1) g; the runtime keeps whichever of the pipelined and plain orders is
+// faster for the step (a step with fewer sequences than sub-batches cannot be split).
+#include <array>
+#include <memory>
+#include <string>
+
+#include "hw/device.hpp"
+#include "models/batch.hpp"
+#include "models/model.hpp"
+#include "sim/core/op.hpp"
+
+namespace hetsim::serving {
+
+enum class OffloadPipelining { none, ping_pong };
+
+/// Where one instance's offloaded ops run and how they are joined to its GPUs.
+struct OffloadPlan {
+  std::string policy;                          ///< the policy's impl name
+  std::shared_ptr<const hw::Device> device;    ///< the offload device
+  int count = 1;                               ///< offload devices per instance (its attention split over them)
+  std::array<bool, kNumOpClasses> classes{};   ///< op classes that run there
+  hw::LinkSpec link;                           ///< between each GPU of the instance and the offload side, per direction
+  std::string link_source;                     ///< where `link` comes from (for the summary)
+  OffloadPipelining pipelining = OffloadPipelining::none;
+  int sub_batches = 2;                         ///< ping_pong: sub-batches in flight
+  double kv_memory = 0;                        ///< bytes of KV cache the offload side holds for the instance
+  double cost_per_hour = 0;                    ///< of all `count` offload devices; 0 = unknown
+
+  bool offloads(OpClass c) const { return classes[static_cast<std::size_t>(c)]; }
+  /// "2 x h20-96gb (attention_decode; lamina, ping_pong)", for the fleet line.
+  std::string describe() const;
+};
+
+/// The times one step's parts take (seconds), as the combination above uses them.
+struct OffloadParts {
+  double gpu = 0;      ///< G: ops on the instance's GPUs
+  double offload = 0;  ///< A: ops on the offload devices
+};
+
+/// Bytes crossing one rank's link in one step, all layers.
+struct OffloadTraffic {
+  double to_offload = 0;
+  double from_offload = 0;
+};
+
+/// The link traffic of `batch` for a rank of a degree-`tp` instance of `model` (see the header comment).
+OffloadTraffic offload_traffic(const models::ModelSpec& model, int tp, const models::BatchShape& batch);
+
+/// One of `n` equal parts of `batch` (counts rounded up, sums divided): a ping-pong sub-batch.
+models::BatchShape sub_batch(const models::BatchShape& batch, int n);
+
+/// The device time of a step: G + A + X without pipelining; with it, the faster of that and the
+/// pipelined period model, given the parts of the whole batch and of one sub-batch.
+double offload_step_time(const OffloadPlan& plan, double layers, const OffloadParts& whole, const OffloadTraffic& whole_traffic,
+                         const OffloadParts& sub, const OffloadTraffic& sub_traffic, bool can_split);
+
+}  // namespace hetsim::serving
+
+namespace hetsim::policies {
+
+/// An op offload policy (pool key offload.impl), one file each in policies/offload/: it says where
+/// the offloaded ops go by default (device, count, link, op classes, pipelining) and why.
+class OpOffload {
+ public:
+  static constexpr const char* kKind = "offload policy";
+  virtual ~OpOffload() = default;
+  struct Defaults {
+    std::string device;            ///< catalog device
+    int count = 1;
+    std::string link;              ///< "gpu_host" (the GPU's host link, PCIe), "offload_host" (the offload device's), or "nic"
+    bool pipelined = false;
+    /// Each GPU reaches every offload device over a link of its own (PIM cubes on the memory bus), so
+    /// a GPU's bandwidth to the offload side is count / tp links; otherwise one link per GPU.
+    bool link_per_offload_device = false;
+    /// KV memory: the offload devices' memory (0) or this many bytes per offload device.
+    double kv_memory_per_device = 0;
+  };
+  virtual Defaults defaults() const = 0;
+};
+
+}  // namespace hetsim::policies

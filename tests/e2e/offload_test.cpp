@@ -1,0 +1,109 @@
+// Attention offload end to end: the KV cache moves to the offload side (capacity from its memory),
+// offload pays on a memory-starved GPU at high load and not at low load (NEO's direction), `impl:
+// none` is the run without the key, runs are deterministic, and bad plans exit 2 naming the key.
+#include <catch2/catch.hpp>
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "support.hpp"
+
+using namespace hetsim;
+using Catch::Contains;
+
+namespace {
+
+std::string neo_scenario() { return test::source_dir() + "/scenarios/neo_cpu_attention.yaml"; }
+
+nlohmann::json run(const std::string& args, const test::TempDir& dir, const std::string& out) {
+  const auto r = test::run_hetsim("run --quiet " + args + " --out '" + dir.file(out) + "'");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  return nlohmann::json::parse(test::read_file(dir.file(out + "/summary.json")));
+}
+double output_tps(const nlohmann::json& s) { return s["throughput"]["output_tokens_per_s"].get<double>(); }
+std::int64_t kv_blocks(const nlohmann::json& s) { return s["memory"][0]["kv_blocks"].get<std::int64_t>(); }
+
+}  // namespace
+
+TEST_CASE("offload: NEO on an A10G holds the KV in host DRAM and pays at high load, not at low load", "[e2e][offload]") {
+  test::TempDir dir("offload_neo");
+  const std::string off = "--set cluster.offload.impl=none";
+  const auto neo_high = run("'" + neo_scenario() + "'", dir, "neo_high");
+  const auto gpu_high = run("'" + neo_scenario() + "' " + off, dir, "gpu_high");
+  // 512 GB of host DRAM x 0.9 instead of what 15 GiB of weights leave of the A10G's 22.2 GiB.
+  CHECK(neo_high["memory"][0]["kv_device"].get<std::string>() == "1 x xeon-8480plus (offload)");
+  CHECK(kv_blocks(neo_high) > 50 * kv_blocks(gpu_high));
+  CHECK(neo_high["preemptions"].get<std::int64_t>() == 0);
+  CHECK(gpu_high["preemptions"].get<std::int64_t>() > 0);
+  CHECK(output_tps(neo_high) > 1.3 * output_tps(gpu_high));
+  CHECK(neo_high["offload"]["device_seconds"].get<double>() > 0);
+  CHECK(neo_high["offload"]["link_bytes"].get<double>() > 0);
+  // At 16 clients the GPU's own KV holds the batch: the CPU's slower attention and the PCIe hops cost.
+  const auto neo_low = run("'" + neo_scenario() + "' --set workload.concurrency=16", dir, "neo_low");
+  const auto gpu_low = run("'" + neo_scenario() + "' --set workload.concurrency=16 " + off, dir, "gpu_low");
+  CHECK(output_tps(neo_low) < output_tps(gpu_low));
+  // Tokens are conserved either way.
+  CHECK(neo_high["requests"]["completed"] == gpu_high["requests"]["completed"]);
+}
+
+TEST_CASE("offload: impl none is the run without the key, and offloaded runs are deterministic", "[e2e][offload]") {
+  test::TempDir dir("offload_none");
+  const std::string without = dir.write("without.yaml", R"(
+model: llama-3.1-8b
+cluster: {device: a10g-24gb, replicas: 1}
+workload: {source: synthetic, concurrency: 8, think_time: 0 s, num_requests: 60, prompt_tokens: 512, output_tokens: 64}
+)");
+  const std::string none = dir.write("none.yaml", R"(
+model: llama-3.1-8b
+cluster: {device: a10g-24gb, replicas: 1, offload: {impl: none, count: 3}}
+workload: {source: synthetic, concurrency: 8, think_time: 0 s, num_requests: 60, prompt_tokens: 512, output_tokens: 64}
+)");
+  run("'" + without + "'", dir, "a");
+  run("'" + none + "'", dir, "b");
+  CHECK(test::read_file(dir.file("a/requests.csv")) == test::read_file(dir.file("b/requests.csv")));
+  const std::string lamina = test::source_dir() + "/scenarios/lamina_attention_pool.yaml";
+  const std::string small = " --set workload.num_requests=200 --set output.steps=full";
+  run("'" + lamina + "'" + small, dir, "l1");
+  run("'" + lamina + "'" + small, dir, "l2");
+  CHECK(test::read_file(dir.file("l1/requests.csv")) == test::read_file(dir.file("l2/requests.csv")));
+  CHECK(test::read_file(dir.file("l1/steps.csv")) == test::read_file(dir.file("l2/steps.csv")));
+  CHECK(test::read_file(dir.file("l1/steps.csv")).find("offload_s") != std::string::npos);
+}
+
+TEST_CASE("offload: plans that cannot run exit 2 naming the key", "[e2e][offload]") {
+  test::TempDir dir("offload_bad");
+  auto fails = [&](const std::string& name, const std::string& yaml) {
+    const auto r = test::run_hetsim("run --quiet '" + dir.write(name + ".yaml", yaml) + "' --out '" + dir.file(name) + "'");
+    CHECK(r.exit_code == 2);
+    return r.output;
+  };
+  // Llama-3-70B's 131 GiB of weights do not fit one H100 even with the KV elsewhere.
+  CHECK_THAT(fails("big", R"(
+model: llama-3-70b
+cluster: {device: h100-sxm5-80gb, offload: {impl: lamina}}
+workload: {source: synthetic, num_requests: 2}
+)"),
+             Contains("cluster.offload") && Contains("weights"));
+  // HBM-PIM has no BF16 peak.
+  CHECK_THAT(fails("pim_bf16", R"(
+model: llama-3.1-8b
+cluster: {device: h100-sxm5-80gb, offload: {impl: pim}}
+workload: {source: synthetic, num_requests: 2}
+)"),
+             Contains("bf16") && Contains("samsung-hbm-pim"));
+  CHECK_THAT(fails("spec", R"(
+model: llama-3.1-8b
+cluster: {device: h100-sxm5-80gb, offload: {impl: neo}}
+policies: {speculative: {impl: eagle, k: 3}}
+workload: {source: synthetic, num_requests: 2}
+)"),
+             Contains("cluster.offload") && Contains("speculative"));
+  CHECK_THAT(fails("mla", R"(
+model: deepseek-v3
+cluster: {device: h200-sxm-141gb, tensor_parallel: 8, offload: {impl: lamina}}
+workload: {source: synthetic, num_requests: 2}
+)"),
+             Contains("MLA"));
+}
