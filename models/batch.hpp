@@ -45,6 +45,23 @@ struct BatchShape {
     logit_tokens += drafts;
   }
   std::int64_t tokens() const { return prefill_tokens + decode_seqs + draft_tokens; }
+  /// One of `n` equal parts of the batch (counts rounded up, sums divided): a sub-batch of a
+  /// pipelined step, or one data-parallel rank's share of an instance's batch.
+  BatchShape share(int n) const {
+    const auto up = [n](std::int64_t v) { return (v + n - 1) / n; };
+    const double k = 1.0 / n;
+    BatchShape s;
+    s.prefill_tokens = up(prefill_tokens);
+    s.prefill_chunks = up(prefill_chunks);
+    s.prefill_attn_pairs = prefill_attn_pairs * k;
+    s.prefill_kv_read_tokens = prefill_kv_read_tokens * k;
+    s.logit_tokens = up(logit_tokens);
+    s.decode_seqs = up(decode_seqs);
+    s.decode_context_tokens = decode_context_tokens * k;
+    s.draft_tokens = up(draft_tokens);
+    s.draft_attn_pairs = draft_attn_pairs * k;
+    return s;
+  }
   bool empty() const { return tokens() == 0; }
 };
 

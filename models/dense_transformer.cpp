@@ -106,7 +106,11 @@ class DenseTransformer final : public GraphBuilder {
     const Shard s(m, p.tp);
     const double L = s.L, h = s.h, hd = s.hd, heads = s.heads, kv_heads = s.kv_heads, inter = s.inter;
     const double ba = by.a, bw = by.w, bc = by.c;
-    const double T = static_cast<double>(batch.tokens());
+    // Attention data parallelism (DP attention with wide EP): each of the instance's dp ranks runs
+    // its share of the batch through everything but the routed experts; the pricer caches by the
+    // batch's token and logit counts, so the share follows from those alone.
+    const auto share = [&p](std::int64_t n) { return static_cast<double>((n + p.dp - 1) / p.dp); };
+    const double T = share(batch.tokens());
     const int tp = p.tp;
 
     out.push_back(embedding(m, act, T, h, ba));
@@ -142,7 +146,7 @@ class DenseTransformer final : public GraphBuilder {
     if (tp > 1) out.push_back(collective("mlp_all_reduce", Collective::all_reduce, pr.comm, tp, T * h * bc, L));
 
     out.push_back(elementwise("final_norm", act, norm_flops(m) * T * h, 2 * T * h * ba, norm_weight_bytes(m, ba), 1));
-    const double logits = static_cast<double>(batch.logit_tokens);
+    const double logits = share(batch.logit_tokens);
     if (logits > 0) {
       out.push_back(gemm("lm_head", act, ba, ba, logits, s.vocab, h, 1));  // unquantized
       if (tp > 1)
@@ -151,7 +155,8 @@ class DenseTransformer final : public GraphBuilder {
     }
   }
 
-  void serving_attention(const ModelSpec& m, const BatchShape& batch, const ParallelPlan& p, std::vector<Op>& out) const override {
+  void serving_attention(const ModelSpec& m, const BatchShape& whole, const ParallelPlan& p, std::vector<Op>& out) const override {
+    const BatchShape batch = p.dp > 1 ? whole.share(p.dp) : whole;  // one attention data-parallel rank's sequences
     if (m.mla.enabled()) {
       mla_attention_ops(m, batch, p.tp, out);
       return;

@@ -116,7 +116,7 @@ double ModelSpec::mlp_activation_width(int tp) const {
 
 std::int64_t ModelSpec::kv_heads_per_device(int tp) const { return std::max<std::int64_t>(1, num_key_value_heads / tp); }
 
-double ModelSpec::weight_bytes_per_device(int tp) const {
+double ModelSpec::weight_bytes_per_device(int tp, int expert_ranks) const {
   // Quantization (vLLM --quantization fp8) stores the linear layers' matrices in precision.weights;
   // biases, norms, the embedding, the LM head and MoE routers stay unquantized, in precision.activations.
   const double bw = bytes_per_element(precision.weights);
@@ -163,7 +163,15 @@ double ModelSpec::weight_bytes_per_device(int tp) const {
     // the router (gate) is a replicated, unquantized linear layer.
     const double experts = static_cast<double>(moe.experts * 3 * moe.intermediate +
                                                moe.shared_experts * 3 * moe.shared_intermediate);
-    linear_layers += count * (attention + h * experts / tp);
+    // Wide expert parallelism (expert_ranks > tp: attention data-parallel ranks) spreads the routed
+    // experts over more ranks than the dense parts; the shared experts stay split over tp.
+    if (expert_ranks > tp) {
+      const double routed = static_cast<double>(moe.experts * 3 * moe.intermediate);
+      const double shared = static_cast<double>(moe.shared_experts * 3 * moe.shared_intermediate);
+      linear_layers += count * (attention + h * routed / expert_ranks + h * shared / tp);
+    } else {
+      linear_layers += count * (attention + h * experts / tp);
+    }
     extras_layers += count * (extras + static_cast<double>(moe.experts) * h + (moe.score_bias ? moe.experts : 0));
   }
   const double vocab = static_cast<double>(vocab_size) * h * (tie_word_embeddings ? 1 : 2) / tp;

@@ -76,8 +76,9 @@ struct ModelSpec {
   std::int64_t mlp_matrices() const { return gated_mlp ? 3 : 2; }
   /// Bytes of all parameters as stored (embedding, LM head and final norm in precision.activations).
   double weight_bytes() const;
-  /// Weight bytes held by one device at tensor-parallel degree `tp` (vocab-parallel embedding and head).
-  double weight_bytes_per_device(int tp) const;
+  /// Weight bytes held by one device at tensor-parallel degree `tp` (vocab-parallel embedding and head);
+  /// `expert_ranks` > tp: the routed experts spread over that many ranks (wide expert parallelism).
+  double weight_bytes_per_device(int tp, int expert_ranks = 0) const;
   /// KV heads held by one device at degree `tp` (replicated when tp exceeds the KV heads). With
   /// MLA the cached latent is shared by all heads and every device holds it whole.
   std::int64_t kv_heads_per_device(int tp) const;

@@ -15,7 +15,12 @@ void moe_mlp_ops(const ModelSpec& m, double tokens, const ParallelPlan& plan, do
   const bool ep = plan.ep > 1;
   // One expert's width on this rank: whole under expert parallelism, split over tp otherwise.
   const double inter = static_cast<double>(moe.intermediate) / (ep ? 1 : tp);
-  const ExpertRankLoad load = busiest_expert_rank(moe, T, plan.ep);
+  // With attention data parallelism (plan.dp > 1) the rank's T tokens are its own sequences'; the
+  // experts see every rank's tokens, moved to them by an all-to-all and back (DeepEP's dispatch and
+  // combine): the routed rows follow the instance's dp x T tokens.
+  const bool wide = ep && plan.dp > 1;
+  const double routed = wide ? T * plan.dp : T;
+  const ExpertRankLoad load = busiest_expert_rank(moe, routed, plan.ep);
   const double rows = load.rows;  // routed (token, expert) rows this rank computes
 
   // Router: logits over the experts (a replicated, unquantized linear layer), then the top-k
@@ -23,6 +28,9 @@ void moe_mlp_ops(const ModelSpec& m, double tokens, const ParallelPlan& plan, do
   out.push_back(gemm("moe_router", act, by.a, by.a, T, E, h, repeat));
   out.push_back(elementwise("moe_topk", DType::fp32, 4 * T * E, T * E * 4 + T * k * 8, 0, repeat));
 
+  // Dispatch: each of the rank's tokens goes to the ranks of its k experts (hidden state in the
+  // collective dtype; DeepEP sends FP8 with scales, which precision.comm: fp8 expresses).
+  if (wide) out.push_back(collective("moe_dispatch", Collective::all_to_all, m.precision.comm, plan.ep, T * k * h * by.c, repeat));
   // Routed experts: the tokens' rows grouped by expert, one kernel for all experts. Work follows
   // the rows; weight traffic follows the experts touched.
   const double touched = load.touched;
@@ -43,9 +51,11 @@ void moe_mlp_ops(const ModelSpec& m, double tokens, const ParallelPlan& plan, do
     out.push_back(elementwise("shared_experts_silu_mul", act, 5 * T * shared, 3 * T * shared * by.a, 0, repeat));
     out.push_back(gemm("shared_experts_down", mm, by.w, by.a, T, h, shared, repeat));
   }
-  // Combine: the k expert outputs of each token scaled by their weights and summed (with the
-  // shared experts' output): reads k rows, writes one.
-  out.push_back(elementwise("moe_combine", act, 2 * rows * h, (rows + T) * h * by.a, 0, repeat));
+  // Combine: the expert outputs travel back to their tokens' ranks (all-to-all), where the k outputs
+  // of each token are scaled by their weights and summed with the shared experts' output.
+  if (wide) out.push_back(collective("moe_combine_a2a", Collective::all_to_all, m.precision.comm, plan.ep, T * k * h * by.c, repeat));
+  const double own_rows = wide ? T * k : rows;  // the rows summed here: this rank's tokens' k outputs
+  out.push_back(elementwise("moe_combine", act, 2 * own_rows * h, (own_rows + T) * h * by.a, 0, repeat));
 }
 
 }  // namespace hetsim::models

@@ -215,6 +215,7 @@ int run_explain(const sim::Scenario& sc, const ExplainOptions& o) {
 
   // The pricer refuses to take apart a step whose attention runs on offload devices.
   serving::StepPricer pricer(sc.model, parallel, *plan->device, plan->placement, *plan->stack, plan->offload);
+  pricer.span_nodes(plan->span_devices_per_node, plan->scale_out);
   const serving::StepExplanation x = pricer.explain(batch);
   const hw::Device& device = pricer.device();
   const hw::CostModel ideal(device);

@@ -93,6 +93,7 @@ Summary summarize(const Recorder& rec) {
     e["usable_bytes"] = m.usable;
     e["usable_source"] = m.usable_source;
     if (!m.kv_device.empty()) e["kv_device"] = m.kv_device;
+    if (m.kv_ranks > 1) e["kv_ranks"] = m.kv_ranks;
     e["gpu_memory_utilization"] = m.utilization;
     e["weights_bytes"] = m.weights;
     e["activation_bytes"] = m.activation;
@@ -466,8 +467,12 @@ std::string summary_table(const Summary& s) {
       const std::string split =
           m["kv_source"] == "kv_cache_memory"
               ? fmt::format("{} holds {}; {:.2f} KV (kv_cache_memory)", usable, terms, gib("kv_bytes"))
-              : fmt::format("{} x {:g} - ({}) = {:.2f} KV", usable, m["gpu_memory_utilization"].get<double>(), terms,
-                            gib("kv_bytes"));
+              : m.contains("kv_ranks")
+                  ? fmt::format("{} x {:g} - ({}) = {:.2f} KV per rank, {:.2f} in all {} data-parallel ranks", usable,
+                                m["gpu_memory_utilization"].get<double>(), terms,
+                                gib("kv_bytes") / m["kv_ranks"].get<int>(), gib("kv_bytes"), m["kv_ranks"].get<int>())
+                  : fmt::format("{} x {:g} - ({}) = {:.2f} KV", usable, m["gpu_memory_utilization"].get<double>(), terms,
+                                gib("kv_bytes"));
       line("  memory      {}, per device (GiB): {}, {} blocks of {} tokens", m["pool"].get<std::string>(), split,
            m["kv_blocks"].get<std::int64_t>(), m["block_size"].get<std::int64_t>());
     }

@@ -23,14 +23,14 @@ RunInfo describe_run(const Scenario& sc) {
     in.device_kind = r.device->kind_name;
     in.role = std::string(serving::to_string(r.role));
     hands_off = hands_off || r.role != serving::InstanceRole::both;
-    in.tensor_parallel = r.parallel.tp;
+    in.tensor_parallel = r.parallel.tp * r.parallel.dp;  // the instance's devices
     in.device_share = r.device_share;
     in.kv_blocks_total = r.kv->total_blocks();
     in.kv_bytes_per_token = r.kv_bytes_per_token;
     in.cost_per_hour = r.device->cost_per_hour;
     // Offload devices are paid for with the instance: their cost spread over its GPUs (unknown if theirs is).
     if (r.offload)
-      in.cost_per_hour = r.offload->cost_per_hour > 0 ? in.cost_per_hour + r.offload->cost_per_hour / r.parallel.tp : 0;
+      in.cost_per_hour = r.offload->cost_per_hour > 0 ? in.cost_per_hour + r.offload->cost_per_hour / in.tensor_parallel : 0;
     // As the replica prices it: the stack's attention kernels in place.
     in.cost_model_source = fmt::format("{}; serving stack {}", hw::describe_sources(r.stack->apply(*r.device)), r.stack->name);
     if (r.offload)
@@ -38,6 +38,7 @@ RunInfo describe_run(const Scenario& sc) {
     const policies::KvMemory& m = r.kv->memory();
     in.memory = {.usable = m.usable, .usable_source = r.device->usable_memory_source,
                  .kv_device = r.offload ? fmt::format("{} x {} (offload)", r.offload->count, r.offload->device->name) : "",
+                 .kv_ranks = r.parallel.dp,
                  .utilization = m.utilization,
                  .weights = m.weights, .activation = m.activation, .activation_given = m.activation_given,
                  .non_torch = m.non_torch, .graphs = m.graphs, .kv = m.kv, .kv_given = m.kv_given,

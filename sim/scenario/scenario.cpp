@@ -25,6 +25,14 @@ struct Pool {
   int replicas = 1;
   int tensor_parallel = 1;
   bool expert_parallel = false;  ///< MoE experts placed whole, E / tp per rank, instead of split in width
+  /// Attention data parallelism (with expert_parallel): an instance of tp x data_parallel devices,
+  /// each data-parallel rank running its share of the batch, the experts spread over all of them.
+  int data_parallel = 1;
+  int devices() const { return tensor_parallel * data_parallel; }
+  /// An instance larger than its node spans whole nodes: their devices per node and the NIC level
+  /// its collectives cross (0: one node).
+  int span_devices_per_node = 0;
+  hw::LinkLevel scale_out;
   serving::InstanceRole role = serving::InstanceRole::both;
   std::shared_ptr<const hw::NodeSpec> node;  ///< the pool's `node`, if given
   std::optional<config::Node> where;  ///< for messages about the pool
@@ -40,12 +48,18 @@ struct Pool {
   std::shared_ptr<const serving::OffloadPlan> offload;
 };
 
-/// `pool.node` (load_node), checked to split into tensor-parallel groups.
-std::shared_ptr<const hw::NodeSpec> parse_pool_node(const config::Node& pool, int tensor_parallel) {
+/// `pool.node` (load_node), checked to hold whole instances of `devices` devices, or (an
+/// instance larger than a node) to be spanned by whole nodes.
+std::shared_ptr<const hw::NodeSpec> parse_pool_node(const config::Node& pool, int devices) {
   auto spec = load_node(pool);
-  if (spec->device_slots.size() % static_cast<std::size_t>(tensor_parallel) != 0)
-    pool.fail_key("node", spec->name, fmt::format("its {} device slots do not split into tensor-parallel groups of {}",
-                                                  spec->device_slots.size(), tensor_parallel));
+  const auto slots = static_cast<int>(spec->device_slots.size());
+  if (devices <= slots && slots % devices != 0)
+    pool.fail_key("node", spec->name, fmt::format("its {} device slots do not split into instances of {} devices", slots, devices));
+  if (devices > slots && devices % slots != 0)
+    pool.fail_key("node", spec->name,
+                  fmt::format("an instance of {} devices spans nodes, which must hold whole parts of it; this one has {} "
+                              "device slots",
+                              devices, slots));
   return spec;
 }
 
@@ -380,16 +394,40 @@ Scenario load_scenario(const config::Document& doc) {
     check_precision_peaks(sc.model, *pool.device, model.node);
     pool.name = pool_cfg.get<std::string>("name").default_to(
         fmt::format("{}{}", pool.device->name, pool.tensor_parallel > 1 ? fmt::format(" TP{}", pool.tensor_parallel) : ""));
-    if (pool_cfg.has("node")) pool.node = parse_pool_node(pool_cfg, pool.tensor_parallel);
     // Read (and recorded in resolved.yaml) for MoE models, or when given, to name the error.
     if (sc.model.moe.enabled() || pool_cfg.has("expert_parallel"))
       pool.expert_parallel = pool_cfg.get<bool>("expert_parallel").default_to(false);
     if (pool.expert_parallel && !sc.model.moe.enabled())
       pool_cfg.fail_key("expert_parallel", "true", fmt::format("{} has no experts (not an MoE model)", sc.model.name));
-    if (pool.expert_parallel && sc.model.moe.experts % pool.tensor_parallel != 0)
+    if (pool_cfg.has("data_parallel")) {
+      pool.data_parallel = pool_cfg.get<int>("data_parallel").in_range(1, 4096);
+      if (pool.data_parallel > 1 && !pool.expert_parallel)
+        pool_cfg.fail_key("data_parallel", std::to_string(pool.data_parallel),
+                          "attention data parallelism joins ranks through their experts: it needs expert_parallel: true "
+                          "(without it, data-parallel copies are just more replicas)");
+    }
+    if (pool.expert_parallel && sc.model.moe.experts % pool.devices() != 0)
       pool_cfg.fail_key("expert_parallel", "true",
-                        fmt::format("{}'s {} experts do not split evenly over the {} ranks (tensor_parallel)",
-                                    sc.model.name, sc.model.moe.experts, pool.tensor_parallel));
+                        fmt::format("{}'s {} experts do not split evenly over the {} ranks (tensor_parallel x data_parallel)",
+                                    sc.model.name, sc.model.moe.experts, pool.devices()));
+    if (pool_cfg.has("node")) pool.node = parse_pool_node(pool_cfg, pool.devices());
+    const int node_slots = pool.node ? static_cast<int>(pool.node->device_slots.size()) : 0;
+    // A data-parallel instance beyond 8 devices spans nodes, which must be named for their NICs. (A
+    // tensor-parallel instance without a node is priced on one scale-up domain, as before nodes.)
+    if (!pool.node && pool.data_parallel > 1 && pool.devices() > 8)
+      pool_cfg.fail_key("data_parallel", std::to_string(pool.data_parallel),
+                        fmt::format("an instance of {} devices spans nodes; give the pool a `node` (e.g. hgx-h100) whose "
+                                    "NICs join them",
+                                    pool.devices()));
+    if (pool.node && pool.devices() > node_slots) {
+      // The instance spans nodes: its collectives cross their NICs.
+      pool.span_devices_per_node = node_slots;
+      pool.scale_out = scale_out_of(*pool.node, sc.fabric, *pool.device);
+      if (pool.scale_out.bandwidth <= 0)
+        pool_cfg.fail_key("node", pool.node->name,
+                          fmt::format("an instance of {} devices spans nodes, and node '{}' has no NIC to join them",
+                                      pool.devices(), pool.node->name));
+    }
     // Prefill/decode disaggregation: what the pool's instances serve (a P/D controller moves
     // sequences from prefill to decode instances).
     if (pool_cfg.has("role"))
@@ -485,7 +523,10 @@ Scenario load_scenario(const config::Document& doc) {
         plan.device = worker.device;
         plan.device_share = worker.sms;
         plan.parallel.tp = pool.tensor_parallel;
-        if (pool.expert_parallel) plan.parallel.ep = pool.tensor_parallel;
+        plan.parallel.dp = pool.data_parallel;
+        if (pool.expert_parallel) plan.parallel.ep = pool.devices();
+        plan.span_devices_per_node = pool.span_devices_per_node;
+        plan.scale_out = pool.scale_out;
         plan.role = worker.role;
         if (weights_in_storage) {
           const hw::MemoryTier* storage = pool.device->storage();
@@ -507,6 +548,16 @@ Scenario load_scenario(const config::Document& doc) {
         policies::KvSizing sizing = serving::kv_sizing(*pool.device, sc.model, *stack, pool.tensor_parallel,
                                                        plan.scheduler->step_limits(), !weights_in_storage);
         sizing.kv_share = worker.kv;
+        if (pool.data_parallel > 1) {
+          // Each data-parallel rank holds the dense parts whole (at tp), its share of the experts,
+          // and the KV of its own sequences; the scheduler's limits are the instance's, split over the ranks.
+          const policies::StepLimits all = plan.scheduler->step_limits();
+          const policies::StepLimits rank{(all.tokens + pool.data_parallel - 1) / pool.data_parallel,
+                                          (all.sequences + pool.data_parallel - 1) / pool.data_parallel};
+          sizing = serving::kv_sizing(*pool.device, sc.model, *stack, pool.tensor_parallel, rank, !weights_in_storage);
+          sizing.weight_bytes = sc.model.weight_bytes_per_device(pool.tensor_parallel, pool.devices());
+          sizing.kv_share = worker.kv * pool.data_parallel;  // the instance's KV is every rank's
+        }
         if (pool.offload) sizing = offloaded_kv_sizing(sizing, *pool.offload, pool, sc.model);
         plan.offload = pool.offload;
         if (speculation) {
@@ -530,6 +581,13 @@ Scenario load_scenario(const config::Document& doc) {
           prefill.partner = static_cast<int>(sc.replicas.size());
           if (!placed.empty() && placed.back().replica + 1 == sc.replicas.size())
             placed.push_back({sc.replicas.size(), p, placed.back().slot});
+        } else if (pool.span_devices_per_node > 0 || pool.data_parallel > 1) {
+          // Instances spanning nodes (or data-parallel ranks) are not placed on node slots: their
+          // KV does not move between tiers or instances.
+          if (!plan.preemption->kv_tiers().empty() || !plan.kv->kv_tiers().empty())
+            pool.where->fail_key(pool.data_parallel > 1 ? "data_parallel" : "node", pool.data_parallel > 1 ? std::to_string(pool.data_parallel) : pool.node->name,
+                                 "KV offload tiers and swap preemption are not modelled for instances of data-parallel "
+                                 "ranks or spanning nodes; use recompute preemption and no KV tiers");
         } else if (pool.node || !plan.preemption->kv_tiers().empty() || !plan.kv->kv_tiers().empty()) {
           placed.push_back({sc.replicas.size(), p, place_on_node(sc, plan, pool, p, r)});
         }
@@ -598,6 +656,19 @@ Scenario load_scenario(const config::Document& doc) {
   doc.check_unknown_keys();
   sc.resolved = doc.resolved();
   return sc;
+}
+
+/// The scale-out level collectives spanning nodes use: the node's first NIC, with the fabric's
+/// latency on the way up and down.
+hw::LinkLevel scale_out_of(const hw::NodeSpec& node, const std::optional<hw::Fabric>& fabric, const hw::Device& d) {
+  hw::LinkLevel level;
+  if (node.nics.empty()) return level;
+  const hw::Efficiency& e = d.eff(OpClass::collective);
+  level.bandwidth = node.nics.front().bandwidth;
+  level.latency = 2 * node.nics.front().latency + (fabric ? 2 * fabric->latency : 0);
+  level.efficiency = e.memory;
+  level.half_bytes = e.memory_half;
+  return level;
 }
 
 }  // namespace hetsim::sim

@@ -55,6 +55,9 @@ struct ReplicaPlan {
   int partner = -1;
   /// Speculative decoding (policies.speculative); null: off.
   std::shared_ptr<const serving::Speculation> speculation;
+  /// An instance spanning nodes: devices per node (0: one node) and the NIC level its collectives cross.
+  int span_devices_per_node = 0;
+  hw::LinkLevel scale_out;
   /// Op offload (pool key offload): attention and the KV cache on offload devices; null: none.
   std::shared_ptr<const serving::OffloadPlan> offload;
 };
@@ -131,6 +134,9 @@ struct ScenarioHead {
 ScenarioHead load_head(const config::Document& doc);
 /// `parent.device`: a hw/catalog name, {preset: NAME, ...overrides}, or an inline device.
 std::shared_ptr<const hw::Device> load_device(const config::Node& parent);
+/// The scale-out level collectives spanning nodes use: the node's first NIC, with the fabric's
+/// latency on the way up and down (no bandwidth if the node has no NIC).
+hw::LinkLevel scale_out_of(const hw::NodeSpec& node, const std::optional<hw::Fabric>& fabric, const hw::Device& d);
 /// `parent.node`: a hw/nodes preset name, {preset: NAME, ...overrides}, or an inline node;
 /// `needs_devices`: an InputError unless it has device slots (tiers of kind hbm).
 std::shared_ptr<const hw::NodeSpec> load_node(const config::Node& parent, bool needs_devices = true);

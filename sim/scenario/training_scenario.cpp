@@ -52,19 +52,6 @@ std::vector<std::int64_t> parse_partition(const config::Node& training, const mo
   return models::default_stage_layers(m.num_hidden_layers, stages);
 }
 
-/// The scale-out level collectives spanning nodes use: the node's first NIC, with the fabric's
-/// latency on the way up and down.
-hw::LinkLevel scale_out_of(const hw::NodeSpec& node, const std::optional<hw::Fabric>& fabric, const hw::Device& d) {
-  hw::LinkLevel level;
-  if (node.nics.empty()) return level;
-  const hw::Efficiency& e = d.eff(OpClass::collective);
-  level.bandwidth = node.nics.front().bandwidth;
-  level.latency = 2 * node.nics.front().latency + (fabric ? 2 * fabric->latency : 0);
-  level.efficiency = e.memory;
-  level.half_bytes = e.memory_half;
-  return level;
-}
-
 /// One device's memory on each pipeline rank at its peak: its chunks' layers, the embedding on the
 /// first rank and the LM head on the last, and as many micro-batch chunks of activations as the
 /// schedule holds there at most (its order replayed with uniform passes).

@@ -32,21 +32,7 @@ OffloadTraffic offload_traffic(const models::ModelSpec& m, int tp, const models:
   return t;
 }
 
-models::BatchShape sub_batch(const models::BatchShape& b, int n) {
-  const auto up = [n](std::int64_t v) { return (v + n - 1) / n; };
-  const double k = 1.0 / n;
-  models::BatchShape s;
-  s.prefill_tokens = up(b.prefill_tokens);
-  s.prefill_chunks = up(b.prefill_chunks);
-  s.prefill_attn_pairs = b.prefill_attn_pairs * k;
-  s.prefill_kv_read_tokens = b.prefill_kv_read_tokens * k;
-  s.logit_tokens = up(b.logit_tokens);
-  s.decode_seqs = up(b.decode_seqs);
-  s.decode_context_tokens = b.decode_context_tokens * k;
-  s.draft_tokens = up(b.draft_tokens);
-  s.draft_attn_pairs = b.draft_attn_pairs * k;
-  return s;
-}
+models::BatchShape sub_batch(const models::BatchShape& b, int n) { return b.share(n); }
 
 double offload_step_time(const OffloadPlan& plan, double layers, const OffloadParts& whole, const OffloadTraffic& whole_traffic,
                          const OffloadParts& sub, const OffloadTraffic& sub_traffic, bool can_split) {

@@ -28,8 +28,21 @@ StepPricer::StepPricer(const models::ModelSpec& model, const ParallelPlan& plan,
   }
 }
 
+void StepPricer::span_nodes(int devices_per_node, const hw::LinkLevel& scale_out) {
+  if (devices_per_node <= 0) return;
+  if (!cache_.empty()) throw InvariantError("StepPricer::span_nodes after steps were priced");
+  span_devices_per_node_ = devices_per_node;
+  trivial_placement_ = false;
+  cost_.set_scale_out(scale_out);
+}
+
 void StepPricer::place(std::vector<Op>& ops) const {
-  if (!trivial_placement_) placement_.apply(device_, ops);
+  if (trivial_placement_) return;
+  placement_.apply(device_, ops);
+  if (span_devices_per_node_ > 0)
+    for (Op& op : ops)
+      if (op.cls == OpClass::collective)
+        op.group_nodes = (op.group + span_devices_per_node_ - 1) / span_devices_per_node_;
 }
 
 const StepPricer::Entry& StepPricer::entry(const models::BatchShape& batch, bool graphed) {

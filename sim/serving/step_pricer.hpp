@@ -44,6 +44,9 @@ class StepPricer {
              const hw::OperandPlacement& placement, const hw::ServingStack& stack,
              std::shared_ptr<const OffloadPlan> offload = nullptr);
 
+  /// The instance spans nodes of `devices_per_node` devices: a collective over more ranks crosses
+  /// `scale_out` (hierarchical). Call before pricing.
+  void span_nodes(int devices_per_node, const hw::LinkLevel& scale_out);
   /// Seconds one step of `batch` takes on the instance (GPU work and the stack's host work).
   double price(const models::BatchShape& batch);
   /// The step of `batch` taken apart op by op (the same ops, order and sums as price()).
@@ -80,6 +83,7 @@ class StepPricer {
   hw::Device device_;
   hw::OperandPlacement placement_;
   bool trivial_placement_;
+  int span_devices_per_node_ = 0;  ///< > 0: the instance spans nodes of this many devices
   const models::GraphBuilder& builder_;
   hw::CostModel cost_;
   std::unordered_map<std::uint64_t, Entry> cache_;

@@ -73,3 +73,40 @@ TEST_CASE("moe serving: bad MoE keys are one error naming the key, exit 2", "[e2
     CHECK_THAT(r.output, Contains(expect));
   }
 }
+
+TEST_CASE("moe serving: DeepSeek-V3 with data-parallel attention and EP32 over four nodes beats two TP16 instances",
+          "[e2e][moe]") {
+  test::TempDir dir("moe_wide_ep");
+  const std::string file = test::source_dir() + "/scenarios/deepseek_v3_wide_ep.yaml";
+  const auto wide = run(file, dir, "wide");
+  const auto tp = test::run_hetsim("run --quiet '" + file + "' --set cluster.data_parallel=1 --set cluster.tensor_parallel=16 "
+                                   "--set cluster.replicas=2 --set cluster.expert_parallel=false --out '" + dir.file("tp") + "'");
+  INFO(tp.output);
+  REQUIRE(tp.exit_code == 0);
+  const auto tp16 = nlohmann::json::parse(test::read_file(dir.file("tp/summary.json")));
+  CHECK(wide["gpus"].get<int>() == 32);
+  CHECK(tp16["gpus"].get<int>() == 32);
+  CHECK(wide["requests"]["completed"].get<int>() == 3000);
+  CHECK(wide["memory"][0]["kv_ranks"].get<int>() == 32);
+  // Each rank holds 1/32 of the routed experts: much less than TP16's 1/16 of everything.
+  CHECK(wide["memory"][0]["weights_bytes"].get<double>() < tp16["memory"][0]["weights_bytes"].get<double>());
+  CHECK(wide["throughput"]["output_tokens_per_s"].get<double>() > 1.5 * tp16["throughput"]["output_tokens_per_s"].get<double>());
+}
+
+TEST_CASE("moe serving: data-parallel attention needs experts, and a node when it spans nodes", "[e2e][moe][errors]") {
+  test::TempDir dir("moe_dp_errors");
+  auto fails = [&](const std::string& name, const std::string& cluster, const std::string& model = "qwen3-30b-a3b") {
+    const std::string file = dir.write(name + ".yaml", fmt::format("model: {}\ncluster: {}\nworkload: {{source: synthetic, "
+                                                                   "num_requests: 2}}\n",
+                                                                   model, cluster));
+    const auto r = test::run_hetsim("run --quiet '" + file + "' --out '" + dir.file(name) + "'");
+    CHECK(r.exit_code == 2);
+    return r.output;
+  };
+  CHECK_THAT(fails("dense", "{device: h100-sxm5-80gb, data_parallel: 4}", "llama-3.1-8b"), Contains("cluster.data_parallel"));
+  CHECK_THAT(fails("no_ep", "{device: h100-sxm5-80gb, data_parallel: 4}"), Contains("expert_parallel: true"));
+  CHECK_THAT(fails("no_node", "{device: h100-sxm5-80gb, data_parallel: 16, expert_parallel: true}"),
+             Contains("cluster.data_parallel") && Contains("node"));
+  CHECK_THAT(fails("uneven", "{device: h100-sxm5-80gb, node: hgx-h100, data_parallel: 12, expert_parallel: true}"),
+             Contains("cluster.expert_parallel") && Contains("12 ranks"));
+}

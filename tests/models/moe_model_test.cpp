@@ -183,3 +183,45 @@ TEST_CASE("moe: expert parallelism places whole experts, and the busiest rank se
   CHECK(e.weights.bytes == Approx(t.weights.bytes));  // the same bytes: 1/8 of each touched expert, or 1/8 of the experts
   CHECK(e.activations.bytes < t.activations.bytes);   // but only its own rows' activations
 }
+
+TEST_CASE("moe: attention data parallelism gives each rank its share and moves tokens to the experts by all-to-all",
+          "[models][moe]") {
+  const auto m = test::catalog_model("deepseek-v3");  // 256 routed experts, top-8, h = 7168, 58 MoE layers
+  models::BatchShape b;
+  for (int i = 0; i < 1000; ++i) b.add_decode(2000);
+  ParallelPlan wide;
+  wide.dp = 32;
+  wide.ep = 32;
+  std::vector<Op> ops;
+  models::step_ops(m, b, wide, ops);
+  // Each rank runs ceil(1000 / 32) = 32 tokens through attention and the dense parts.
+  CHECK(find(ops, "attention_decode").kv.bytes ==
+        Approx(b.share(32).decode_context_tokens * m.kv_bytes_per_token(1) / m.num_hidden_layers + 32 * m.kv_bytes_per_token(1) / m.num_hidden_layers)
+            .epsilon(1e-9));
+  // Dispatch and combine: each of its tokens' k hidden states out and back, in the comm dtype (bf16).
+  const Op& dispatch = find(ops, "moe_dispatch");
+  const Op& combine = find(ops, "moe_combine_a2a");
+  CHECK(dispatch.collective == Collective::all_to_all);
+  CHECK(dispatch.group == 32);
+  CHECK(dispatch.comm_bytes == Approx(32.0 * 8 * 7168 * 2));
+  CHECK(combine.comm_bytes == dispatch.comm_bytes);
+  CHECK(dispatch.repeat == 58);
+  // The experts see every rank's tokens: balanced, a rank's 8 experts get 32 x 32 x 8 / 32 rows.
+  const Op& gate_up = find(ops, "experts_gate_up");
+  CHECK(gate_up.flops == Approx(2.0 * (32 * 32 * 8 / 32.0) * (2 * 2048) * 7168));
+  // Without data parallelism there is no all-to-all (the TP all-reduce sums the experts' outputs).
+  ParallelPlan ep8;
+  ep8.tp = 8;
+  ep8.ep = 8;
+  models::step_ops(m, b, ep8, ops);
+  CHECK(std::none_of(ops.begin(), ops.end(), [](const Op& o) { return o.collective == Collective::all_to_all; }));
+}
+
+TEST_CASE("moe: wide expert parallelism spreads the routed experts, not the dense parts", "[models][moe]") {
+  const auto m = test::catalog_model("deepseek-v3");
+  const double routed = 256.0 * 3 * 2048 * 7168 * 58 * 2;  // bf16 routed experts, all MoE layers
+  // One rank of 32 holds 1/32 of the routed experts and all of the rest.
+  CHECK(m.weight_bytes_per_device(1) - m.weight_bytes_per_device(1, 32) == Approx(routed * (1 - 1.0 / 32)).epsilon(1e-9));
+  // expert_ranks at or below tp changes nothing.
+  CHECK(m.weight_bytes_per_device(8, 8) == m.weight_bytes_per_device(8));
+}

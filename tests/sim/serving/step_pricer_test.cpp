@@ -96,3 +96,25 @@ TEST_CASE("serving stack: attention curves measured on one device price that dev
   auto both = config::Document::load_string("attention: {prefill: {e_max: 0.5, s_half: 1, s_half_per_sequence_head: 1}}\n", "s.yaml");
   CHECK_THROWS_WITH(hw::parse_serving_stack(both.root()), Catch::Contains("not both"));
 }
+
+TEST_CASE("step pricer: an instance spanning nodes prices its collectives over the scale-out level", "[serving][pricer]") {
+  const auto model = test::catalog_model("llama-3-70b");
+  const hw::Device device = test::catalog_device("h100-sxm5-80gb");
+  const hw::ServingStack stack;
+  ParallelPlan plan;
+  plan.tp = 16;
+  models::BatchShape b;
+  b.add_prefill(8192, 0, true);  // 128 MiB all-reduces: bandwidth-bound
+  serving::StepPricer one_domain(model, plan, device, {}, stack);
+  serving::StepPricer spanning(model, plan, device, {}, stack);
+  hw::LinkLevel nic;
+  nic.bandwidth = 50e9;  // a 400 Gb/s NIC
+  nic.latency = 4e-6;
+  nic.efficiency = 0.8;
+  spanning.span_nodes(8, nic);
+  const serving::StepExplanation x = spanning.explain(b);
+  for (const auto& c : x.ops)
+    if (c.op.cls == OpClass::collective) CHECK(c.op.group_nodes == 2);
+  // The all-reduces' bytes cross the NICs, far slower than NVLink.
+  CHECK(spanning.price(b) > one_domain.price(b));
+}
