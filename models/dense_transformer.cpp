@@ -156,7 +156,9 @@ class DenseTransformer final : public GraphBuilder {
   }
 
   void serving_attention(const ModelSpec& m, const BatchShape& whole, const ParallelPlan& p, std::vector<Op>& out) const override {
-    const BatchShape batch = p.dp > 1 ? whole.share(p.dp) : whole;  // one attention data-parallel rank's sequences
+    BatchShape part;  // one attention data-parallel rank's sequences (no copy on the common path)
+    if (p.dp > 1) part = whole.share(p.dp);
+    const BatchShape& batch = p.dp > 1 ? part : whole;
     if (m.mla.enabled()) {
       mla_attention_ops(m, batch, p.tp, out);
       return;
