@@ -90,6 +90,8 @@ Device parse_device(const config::Node& node) {
     t.read_bandwidth = storage->quantity("read_bandwidth", units::Dim::bandwidth).positive();
     t.technology = storage->get<std::string>("kind").default_to("flash");
     t.write_bandwidth = storage->quantity("write_bandwidth", units::Dim::bandwidth).default_to("0 B/s").non_negative();
+    // Random reads reach bandwidth x size / (size + request_half) (hw/memory_tier.hpp); 0: any size at full rate.
+    t.request_half = storage->quantity("request_half", units::Dim::bytes).default_to("0 B").non_negative();
     storage_tier = t;
   }
   ComputeEngine engine;

@@ -319,6 +319,38 @@ hw::Cluster platform_of(const Scenario& sc) {
   return c;
 }
 
+/// Bytes of a device's dense MLP weights (the matrices LLM in a flash streams).
+double mlp_weight_bytes(const models::ModelSpec& m, int tp) {
+  return static_cast<double>(m.num_hidden_layers * m.mlp_matrices()) * static_cast<double>(m.hidden_size) *
+         static_cast<double>(m.intermediate_size) * bytes_per_element(m.precision.weights) / tp;
+}
+
+/// serving.flash (with weights: storage): LLM in a flash's sparse, windowed, bundled MLP reads.
+std::optional<hw::FlashStreaming> flash_streaming(const config::Node& serving, const models::ModelSpec& m,
+                                                  const hw::MemoryTier& storage, int tp) {
+  const auto cfg = serving.maybe("flash");
+  if (!cfg) return std::nullopt;
+  if (m.moe.enabled())
+    serving.fail_key("flash", cfg->shown(), fmt::format("{} is an MoE model; flash streaming of experts is not modelled", m.name));
+  hw::FlashStreaming f;
+  f.active = cfg->get<double>("active_neurons").required().in_range(1e-4, 1.0);
+  f.window = cfg->get<int>("window").default_to(0).in_range(0, 1 << 20);
+  const bool bundling = cfg->get<bool>("bundling").default_to(false);
+  // One neuron's row of one matrix, or (bundled) its rows of all the MLP's matrices in one read.
+  f.chunk = static_cast<double>(m.hidden_size) * bytes_per_element(m.precision.weights) *
+            static_cast<double>(bundling ? m.mlp_matrices() : 1) / tp;
+  f.request_half = storage.request_half;
+  return f;
+}
+
+/// Weights LLM in a flash keeps in DRAM: everything but the MLP matrices, and the MLP neurons the
+/// window's tokens (at least the current one) activated.
+double flash_dram_weights(const models::ModelSpec& m, const hw::FlashStreaming& f, int tp) {
+  const double mlp = mlp_weight_bytes(m, tp);
+  const double cached = 1 - std::pow(1 - f.active, std::max(1, f.window));
+  return m.weight_bytes_per_device(tp) - mlp + mlp * cached;
+}
+
 /// With attention offload the KV cache lives on the offload side: its memory, shared by the
 /// instance's TP ranks, sizes the cache; the GPUs must still hold the weights and activations.
 policies::KvSizing offloaded_kv_sizing(const policies::KvSizing& gpu, const serving::OffloadPlan& offload, const Pool& pool,
@@ -468,6 +500,9 @@ Scenario load_scenario(const config::Document& doc) {
   // in full every step (LLM in a flash) so that device memory holds only KV and activations.
   const bool weights_in_storage =
       serving.get<std::string>("weights").default_to("device_memory").one_of({"device_memory", "storage"}).value() == "storage";
+  if (serving.has("flash") && !weights_in_storage)
+    serving.fail_key("flash", serving.child("flash").shown(),
+                     "flash streaming reads the MLP weights from the device's storage; it needs serving.weights: storage");
   // The serving engine simulated (hw/stacks/NAME.yaml, or a map with `preset:` and overrides);
   // vLLM V1 by default, the engine most users serve with.
   const auto default_stack = config::Document::load_string("stack: vllm-v1\n", "serving.stack (default)");
@@ -537,6 +572,7 @@ Scenario load_scenario(const config::Document& doc) {
                                                                sc.model.weight_bytes_per_device(pool.tensor_parallel) / 1e9,
                                                                storage->capacity / 1e9));
           plan.placement = hw::OperandPlacement::weights_in(*pool.device, hw::TierKind::flash);
+          plan.placement.flash = flash_streaming(serving, sc.model, *storage, pool.tensor_parallel);
         }
         plan.stack = stack;
         plan.scheduler = Registry<policies::Scheduler>::instance().make(scheduler_cfg, "vllm");
@@ -547,6 +583,7 @@ Scenario load_scenario(const config::Document& doc) {
         // step - non-torch - CUDA graphs (sim/serving/memory_budget.hpp).
         policies::KvSizing sizing = serving::kv_sizing(*pool.device, sc.model, *stack, pool.tensor_parallel,
                                                        plan.scheduler->step_limits(), !weights_in_storage);
+        if (plan.placement.flash) sizing.weight_bytes = flash_dram_weights(sc.model, *plan.placement.flash, pool.tensor_parallel);
         sizing.kv_share = worker.kv;
         if (pool.data_parallel > 1) {
           // Each data-parallel rank holds the dense parts whole (at tp), its share of the experts,

@@ -36,9 +36,9 @@ void StepPricer::span_nodes(int devices_per_node, const hw::LinkLevel& scale_out
   cost_.set_scale_out(scale_out);
 }
 
-void StepPricer::place(std::vector<Op>& ops) const {
+void StepPricer::place(std::vector<Op>& ops, double tokens) const {
   if (trivial_placement_) return;
-  placement_.apply(device_, ops);
+  placement_.apply(device_, ops, tokens);
   if (span_devices_per_node_ > 0)
     for (Op& op : ops)
       if (op.cls == OpClass::collective)
@@ -59,7 +59,7 @@ const StepPricer::Entry& StepPricer::entry(const models::BatchShape& batch, bool
 StepPricer::Entry StepPricer::build_entry(const models::BatchShape& batch, bool graphed) {
   const double launch = graphed ? 0.0 : stack_.launch;
   builder_.serving_step(model_, batch, plan_, ops_);
-  place(ops_);
+  place(ops_, static_cast<double>(batch.tokens()));
   Entry e;
   bool seen = false, after = false;
   for (const Op& op : ops_) {
@@ -157,7 +157,7 @@ StepExplanation StepPricer::explain(const models::BatchShape& batch) {
   const double launch = x.graphed ? 0.0 : stack_.launch;
   std::vector<Op> ops;
   builder_.serving_step(model_, batch, plan_, ops);
-  place(ops);
+  place(ops, static_cast<double>(batch.tokens()));
   for (const Op& op : ops) {
     OpCost c;
     c.op = op;

@@ -72,7 +72,8 @@ class StepPricer {
   };
   const Entry& entry(const models::BatchShape& batch, bool graphed);
   Entry build_entry(const models::BatchShape& batch, bool graphed);
-  void place(std::vector<Op>& ops) const;
+  /// Applies the placement to `ops` of a step of `tokens` tokens (flash streaming reads follow them).
+  void place(std::vector<Op>& ops, double tokens = 1) const;
   /// Offload: the GPU and offload-device parts of `batch` (the same sums as price() without offload).
   OffloadParts parts(const models::BatchShape& batch);
   double price_offloaded(const models::BatchShape& batch);

@@ -107,3 +107,26 @@ workload: {source: synthetic, num_requests: 2}
 )"),
              Contains("MLA"));
 }
+
+TEST_CASE("flash streaming: a phone generates faster with sparse reads, bundling and windowing, each", "[e2e][flash]") {
+  test::TempDir dir("flash_phone");
+  const std::string file = "'" + test::source_dir() + "/scenarios/phone_llm_in_a_flash.yaml'";
+  auto tpot = [&](const std::string& sets, const std::string& out) {
+    const auto s = run(file + " " + sets, dir, out);
+    return s["latency_s"]["tpot"]["p50"].get<double>();
+  };
+  const double both = tpot("", "both");
+  const double no_window = tpot("--set serving.flash.window=0", "no_window");
+  const double no_bundling = tpot("--set serving.flash.bundling=false", "no_bundling");
+  const double neither = tpot("--set serving.flash.window=0 --set serving.flash.bundling=false", "neither");
+  const double naive = run("'" + test::source_dir() + "/scenarios/phone_flash_llama2_7b.yaml'", dir, "naive")["latency_s"]["tpot"]["p50"].get<double>();
+  CHECK(both < no_window);
+  CHECK(both < no_bundling);
+  CHECK(no_window < neither);
+  CHECK(no_bundling < neither);
+  CHECK(neither < naive);
+  // flash streaming reads from storage: without it, the key is an error.
+  const auto r = test::run_hetsim("validate " + file + " --set serving.weights=device_memory");
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("serving.flash") && Contains("weights: storage"));
+}

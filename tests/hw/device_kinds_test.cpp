@@ -2,6 +2,8 @@
 // devices (round numbers), not catalog entries.
 #include <catch2/catch.hpp>
 
+#include <cmath>
+
 #include "catalog_entries.hpp"
 #include "hw/cost_model.hpp"
 #include "hw/placement.hpp"
@@ -165,4 +167,57 @@ TEST_CASE("device kinds: an SoC's engines share its memory: decode costs the sam
   auto bad = config::Document::load_string("device: {preset: snapdragon-8-gen3, engine: gpu}\n", "bad.yaml");
   auto layered = catalog::with_preset(bad.root(), "device", "hw/catalog");
   REQUIRE_THROWS_WITH(hw::parse_device(layered.node), Catch::Contains("bad.yaml:1: device.engine") && Catch::Contains("gpu"));
+}
+
+TEST_CASE("flash streaming: a token reads its active neurons the window did not use, in larger reads when bundled",
+          "[hw][flash]") {
+  hw::FlashStreaming f;
+  f.active = 0.1;
+  CHECK(f.load_fraction(1) == Approx(0.1));
+  f.window = 5;
+  CHECK(f.load_fraction(1) == Approx(0.1 * std::pow(0.9, 5)));
+  // A long prefill needs nearly every neuron; the window still holds its share.
+  CHECK(f.load_fraction(2000) == Approx(std::pow(0.9, 5)).epsilon(1e-9));
+  // Read size: 8 KiB rows against a 33 KiB half-bandwidth size; bundling three rows is faster, and
+  // reading (almost) everything is sequential.
+  f.request_half = 33 * 1024;
+  f.chunk = 8 * 1024;
+  const double single = f.read_efficiency(0.06);
+  f.chunk = 24 * 1024;
+  const double bundled = f.read_efficiency(0.06);
+  CHECK(single == Approx(8192 / 0.94 / (8192 / 0.94 + 33 * 1024)));
+  CHECK(bundled > 2 * single);
+  CHECK(f.read_efficiency(1.0) == 1.0);
+  CHECK(f.read_efficiency(0.99) > 0.85);
+}
+
+TEST_CASE("flash streaming: only the MLP weights stream, sparsely, and the rest is read from DRAM", "[hw][flash]") {
+  const auto soc = test::catalog_device("snapdragon-8-gen3");
+  const auto model = test::catalog_model("llama-2-7b");
+  models::BatchShape b;
+  b.add_decode(300);
+  std::vector<Op> ops;
+  models::step_ops(model, b, 1, ops);
+  std::vector<Op> streamed = ops, all_flash = ops;
+  hw::OperandPlacement p = hw::OperandPlacement::weights_in(soc, hw::TierKind::flash);
+  p.apply(soc, all_flash, 1);
+  p.flash = hw::FlashStreaming{.active = 0.1, .window = 0, .chunk = 3 * 4096 * 2.0, .request_half = 33 * 1024};
+  p.apply(soc, streamed, 1);
+  const hw::CostModel cost(soc);
+  double t_all = 0, t_streamed = 0;
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    t_all += cost.time(all_flash[i]);
+    t_streamed += cost.time(streamed[i]);
+    const bool mlp = ops[i].name == "gate_up_proj" || ops[i].name == "down_proj";
+    if (ops[i].weights.bytes == 0) continue;
+    INFO(ops[i].name);
+    if (mlp) {
+      CHECK(streamed[i].weights.tier == all_flash[i].weights.tier);
+      CHECK(streamed[i].weights.bytes == Approx(ops[i].weights.bytes * 0.1 / p.flash->read_efficiency(0.1)));
+      CHECK(streamed[i].flops == Approx(ops[i].flops * 0.1));
+    } else {
+      CHECK(streamed[i].weights.tier == kHomeTier);
+    }
+  }
+  CHECK(t_streamed < t_all / 2);
 }
