@@ -15,10 +15,6 @@ namespace {
 /// The keys every policy takes (besides impl).
 constexpr const char* kOffloadKeys[] = {"device", "count", "ops", "link", "pipelining", "sub_batches", "kv_memory"};
 
-OffloadPipelining parse_pipelining(const std::string& s) {
-  return s == "ping_pong" ? OffloadPipelining::ping_pong : OffloadPipelining::none;
-}
-
 }  // namespace
 
 std::shared_ptr<const OffloadPlan> parse_offload(const config::Node& pool, const models::ModelSpec& model, const hw::Device& gpu,
@@ -93,8 +89,9 @@ std::shared_ptr<const OffloadPlan> parse_offload(const config::Node& pool, const
   }
   if (plan->link.bandwidth <= 0)
     cfg->fail_key("link", link, fmt::format("expected a link with a bandwidth; {} has none", plan->link_source));
-  plan->pipelining = parse_pipelining(
-      cfg->get<std::string>("pipelining").default_to(d.pipelined ? "ping_pong" : "none").one_of({"none", "ping_pong"}).value());
+  const std::string pipelining =
+      cfg->get<std::string>("pipelining").default_to(d.pipelined ? "ping_pong" : "none").one_of({"none", "ping_pong"}).value();
+  plan->pipelining = pipelining == "ping_pong" ? OffloadPipelining::ping_pong : OffloadPipelining::none;
   plan->sub_batches = cfg->get<int>("sub_batches").default_to(2).in_range(2, 16);
   // KV memory on the offload side: the devices' memory unless the policy or scenario says how much.
   const double per_device = d.kv_memory_per_device > 0 ? d.kv_memory_per_device : plan->device->usable_memory;

@@ -32,8 +32,6 @@ OffloadTraffic offload_traffic(const models::ModelSpec& m, int tp, const models:
   return t;
 }
 
-models::BatchShape sub_batch(const models::BatchShape& b, int n) { return b.share(n); }
-
 double offload_step_time(const OffloadPlan& plan, double layers, const OffloadParts& whole, const OffloadTraffic& whole_traffic,
                          const OffloadParts& sub, const OffloadTraffic& sub_traffic, bool can_split) {
   const double bw = plan.link.bandwidth, lat = plan.link.latency;

@@ -69,9 +69,6 @@ struct OffloadTraffic {
 /// The link traffic of `batch` for a rank of a degree-`tp` instance of `model` (see the header comment).
 OffloadTraffic offload_traffic(const models::ModelSpec& model, int tp, const models::BatchShape& batch);
 
-/// One of `n` equal parts of `batch` (counts rounded up, sums divided): a ping-pong sub-batch.
-models::BatchShape sub_batch(const models::BatchShape& batch, int n);
-
 /// The device time of a step: G + A + X without pipelining; with it, the faster of that and the
 /// pipelined period model, given the parts of the whole batch and of one sub-batch.
 double offload_step_time(const OffloadPlan& plan, double layers, const OffloadParts& whole, const OffloadTraffic& whole_traffic,

@@ -136,7 +136,7 @@ double StepPricer::price_offloaded(const models::BatchShape& batch) {
   OffloadParts sub;
   OffloadTraffic sub_traffic;
   if (can_split) {
-    const models::BatchShape half = sub_batch(batch, o.sub_batches);
+    const models::BatchShape half = batch.share(o.sub_batches);
     sub = parts(half);
     sub_traffic = offload_traffic(model_, plan_.tp, half);
   }

@@ -129,7 +129,7 @@ TEST_CASE("offload: pipelined steps are bounded below by every resource and abov
 TEST_CASE("offload: sub-batches round counts up and split sums", "[serving][offload]") {
   models::BatchShape b = decode_batch(5, 100);
   b.add_prefill(301, 0, true);
-  const models::BatchShape h = serving::sub_batch(b, 2);
+  const models::BatchShape h = b.share(2);
   CHECK(h.decode_seqs == 3);
   CHECK(h.prefill_tokens == 151);
   CHECK(h.decode_context_tokens == Approx(b.decode_context_tokens / 2));
