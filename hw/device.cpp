@@ -30,7 +30,25 @@ void parse_peaks(const config::Node& compute, ComputeEngine& e) {
   if (!any) compute.fail("expected at least one dtype peak (fp32, tf32, bf16, fp16, fp8, int8)");
 }
 /// Memory a device's engines use directly: main memory kinds by what the device is.
-TierKind main_memory_kind(DeviceKind k) { return k == DeviceKind::cpu || k == DeviceKind::soc ? TierKind::dram : TierKind::hbm; }
+TierKind main_memory_kind(DeviceKind k) {
+  switch (k) {
+    case DeviceKind::cpu:
+    case DeviceKind::soc: return TierKind::dram;
+    case DeviceKind::csd: return TierKind::csd;
+    case DeviceKind::storage: return TierKind::ssd;
+    default: return TierKind::hbm;
+  }
+}
+/// The op classes a near-data engine runs (`pim.runs`, `csd.runs`): it only takes simple kernels next to its data.
+void parse_runs(const config::Node& section, ComputeEngine& e) {
+  e.runs.fill(false);
+  for (const auto& c : section.child("runs").items()) {
+    bool known = false;
+    for (OpClass k : kOpClasses)
+      if (to_string(k) == c.scalar()) e.runs[static_cast<std::size_t>(k)] = known = true;
+    if (!known) c.fail("expected an op class: gemm, attention_prefill, attention_decode, elementwise, collective");
+  }
+}
 }  // namespace
 
 std::string describe_sources(const Device& d) {
@@ -73,9 +91,10 @@ const MemoryTier* Device::storage() const {
 Device parse_device(const config::Node& node) {
   Device d;
   d.name = node.get<std::string>("name").required();
-  d.kind_name = node.get<std::string>("kind").one_of({"gpu", "cpu", "npu", "pim", "soc"});
+  d.kind_name = node.get<std::string>("kind").one_of({"gpu", "cpu", "npu", "pim", "soc", "csd", "storage"});
   d.kind = d.kind_name == "gpu" ? DeviceKind::gpu : d.kind_name == "cpu" ? DeviceKind::cpu
-         : d.kind_name == "npu" ? DeviceKind::npu : d.kind_name == "pim" ? DeviceKind::pim : DeviceKind::soc;
+         : d.kind_name == "npu" ? DeviceKind::npu : d.kind_name == "pim" ? DeviceKind::pim
+         : d.kind_name == "csd" ? DeviceKind::csd : d.kind_name == "storage" ? DeviceKind::storage : DeviceKind::soc;
 
   // Keys are read in the order the resolved configuration lists them (storage, kind-specific
   // sections, compute, memory, links); the tiers are assembled in their own order afterwards:
@@ -96,7 +115,8 @@ Device parse_device(const config::Node& node) {
   }
   ComputeEngine engine;
   engine.runs.fill(true);
-  engine.name = d.kind == DeviceKind::gpu ? "sm" : d.kind == DeviceKind::cpu ? "cores" : d.kind == DeviceKind::npu ? "systolic" : "pim";
+  engine.name = d.kind == DeviceKind::gpu ? "sm" : d.kind == DeviceKind::cpu ? "cores" : d.kind == DeviceKind::npu ? "systolic"
+              : d.kind == DeviceKind::csd ? "fpga" : d.kind == DeviceKind::storage ? "none" : "pim";
   if (d.kind == DeviceKind::npu) {
     // A systolic-array NPU: peak = 2 FLOPs x rows x cols x arrays x clock, unless compute is given.
     const auto sram = node.child("sram");
@@ -120,14 +140,13 @@ Device parse_device(const config::Node& node) {
     const auto pim = node.child("pim");
     pim_multiple = pim.get<double>("internal_bandwidth_multiple").in_range(1.0, 1e4);
     // PIM units run only simple, memory-bound kernels next to the data.
-    engine.runs.fill(false);
-    for (const auto& c : pim.child("runs").items()) {
-      bool known = false;
-      for (OpClass k : kOpClasses)
-        if (to_string(k) == c.scalar()) engine.runs[static_cast<std::size_t>(k)] = known = true;
-      if (!known) c.fail("expected an op class: gemm, attention_prefill, attention_decode, elementwise, collective");
-    }
+    parse_runs(pim, engine);
   }
+  // Computational storage: an engine (FPGA) beside the flash controllers, streaming from the flash at
+  // the drive's internal bandwidth (its main memory here), far above its host link.
+  if (d.kind == DeviceKind::csd) parse_runs(node.child("csd"), engine);
+  // A plain drive holds bytes and runs nothing (a KV home whose attention runs elsewhere).
+  if (d.kind == DeviceKind::storage) engine.runs.fill(false);
   if (d.kind == DeviceKind::soc && node.has("engines")) {
     // An SoC's CPU, GPU and NPU share one memory; `engine` picks the one that runs the model, so
     // the same phone can be compared across engines (compute differs, memory traffic does not).
@@ -143,7 +162,7 @@ Device parse_device(const config::Node& node) {
       d.engines.push_back(e);
     }
   } else {
-    parse_peaks(node.section("compute"), engine);
+    if (d.kind != DeviceKind::storage) parse_peaks(node.section("compute"), engine);
     d.engines.push_back(engine);
   }
 
@@ -183,7 +202,7 @@ Device parse_device(const config::Node& node) {
   if (storage_tier) d.tiers.push_back(*storage_tier);
 
   const auto links = node.child("links");
-  if (d.kind != DeviceKind::pim && d.kind != DeviceKind::soc) d.scale_up = parse_link(links.child("scale_up"), "nvlink");
+  if (d.kind == DeviceKind::gpu || d.kind == DeviceKind::cpu || d.kind == DeviceKind::npu) d.scale_up = parse_link(links.child("scale_up"), "nvlink");
   d.host = parse_link(links.child("host"), d.kind == DeviceKind::soc ? "shared-memory" : "pcie");
   d.kernel_launch_overhead = node.quantity("kernel_launch_overhead", units::Dim::time).default_to("0 s").non_negative();
 

@@ -47,8 +47,9 @@ LinkSpec parse_link(const config::Node& node, const char* default_kind);
 
 /// Kinds of compute device (soc: a phone/laptop SoC whose CPU, GPU and NPU share one memory). The
 /// roofline is the same; what differs is which engines a device has and which tiers they stream from
-/// (NPU on-chip SRAM, PIM's internal bandwidth, flash storage).
-enum class DeviceKind { gpu, cpu, npu, pim, soc };
+/// (NPU on-chip SRAM, PIM's internal bandwidth, flash storage). csd: computational storage, an engine
+/// beside a drive's flash (InstInfer); storage: a drive that only holds bytes (an NVMe SSD as a KV home).
+enum class DeviceKind { gpu, cpu, npu, pim, soc, csd, storage };
 
 /// One compute engine of a device: GPU SMs, CPU cores, an NPU's systolic arrays, PIM units, or one
 /// of an SoC's engines. Its memory-bound work streams from its home tier unless placement says
@@ -68,7 +69,7 @@ struct ComputeEngine {
 /// storage follow when the device has them.
 struct Device {
   std::string name;                  ///< catalog name, e.g. "h100-sxm5-80gb"
-  std::string kind_name;             ///< "gpu" | "cpu" | "npu" | "pim" | "soc"
+  std::string kind_name;             ///< "gpu" | "cpu" | "npu" | "pim" | "soc" | "csd" | "storage"
   DeviceKind kind = DeviceKind::gpu;
   std::vector<ComputeEngine> engines;
   std::size_t engine = 0;            ///< the engine that runs the model (SoC: `engine:`; else the only one)

@@ -13,7 +13,7 @@ using serving::OffloadPlan;
 namespace {
 
 /// The keys every policy takes (besides impl).
-constexpr const char* kOffloadKeys[] = {"device", "count", "ops", "link", "pipelining", "sub_batches", "kv_memory"};
+constexpr const char* kOffloadKeys[] = {"device", "count", "ops", "link", "pipelining", "sub_batches", "kv_memory", "sparse_attention"};
 
 }  // namespace
 
@@ -38,19 +38,20 @@ std::shared_ptr<const OffloadPlan> parse_offload(const config::Node& pool, const
   plan->device = load_device(cfg->has("device") ? *cfg : fallback.root());
   plan->count = cfg->get<int>("count").default_to(d.count).in_range(1, 4096);
   // Op classes placed on the offload device: attention only (its cost follows the contexts, which is
-  // what the offload side holds); each must be one the device runs, in a dtype it has.
-  std::vector<std::string> ops{"attention_decode"};
+  // what the offload side holds), or none (the KV is only stored there and the GPUs' attention reads
+  // it back each step); each must be one the device runs, in a dtype it has.
+  std::vector<std::string> ops;
+  for (OpClass c : d.ops) ops.emplace_back(to_string(c));
   if (cfg->has("ops")) {
     ops.clear();
     for (const auto& item : cfg->child("ops").items()) {
       const std::string c = item.is_scalar() ? item.scalar() : item.shown();
       if (c != "attention_decode" && c != "attention_prefill")
         item.fail(fmt::format("'{}': expected an op class the offload side can take: attention_decode or attention_prefill "
-                              "(their cost follows the contexts it holds)",
+                              "(their cost follows the contexts it holds), or an empty list (KV only)",
                               c));
       ops.push_back(c);
     }
-    if (ops.empty()) cfg->fail_key("ops", "[]", "expected at least one op class (attention_decode, attention_prefill)");
   }
   const DType act = model.precision.activations;
   for (const std::string& name : ops) {
@@ -98,6 +99,14 @@ std::shared_ptr<const OffloadPlan> parse_offload(const config::Node& pool, const
   plan->kv_memory = cfg->has("kv_memory") ? cfg->quantity("kv_memory", units::Dim::bytes).positive().value()
                                           : per_device * plan->count;
   plan->cost_per_hour = plan->device->cost_per_hour * plan->count;
+  // Sparse decode attention (InstInfer's SparF, after SparQ): per step it reads `kv_read` of the KV it
+  // attends to and computes `compute` of the dense FLOPs, on whichever side runs it (the quality
+  // cost is not modelled). No default: SparF's 1/8 compression reads more than 1/8 of the flash
+  // pages (whole 4 KB pages of 16 tokens), and the paper gives no read fraction.
+  if (const auto sparse = cfg->maybe("sparse_attention")) {
+    plan->kv_read_fraction = sparse->get<double>("kv_read").required().in_range(1e-3, 1.0);
+    plan->attention_compute_fraction = sparse->get<double>("compute").default_to(plan->kv_read_fraction).in_range(1e-3, 1.0);
+  }
   return plan;
 }
 

@@ -12,23 +12,38 @@ std::string OffloadPlan::describe() const {
   std::string ops;
   for (OpClass c : kOpClasses)
     if (offloads(c)) ops += fmt::format("{}{}", ops.empty() ? "" : ", ", to_string(c));
+  if (ops.empty()) ops = "KV only, read back by the GPUs";
   return fmt::format("{} x {} ({}; {}{})", count, device->name, ops, policy,
                      pipelining == OffloadPipelining::ping_pong ? fmt::format(", ping-pong x{}", sub_batches) : "");
 }
 
-OffloadTraffic offload_traffic(const models::ModelSpec& m, int tp, const models::BatchShape& b) {
+OffloadTraffic offload_traffic(const OffloadPlan& plan, const models::ModelSpec& m, int tp, const models::BatchShape& b) {
   // Per rank: its query heads and its share of the KV (kv_bytes_per_token is per device, all layers).
   const double act = bytes_per_element(m.precision.activations);
   const double head_bytes = static_cast<double>(m.num_attention_heads / tp) * static_cast<double>(m.head_dim) * act;
   const double kv_token = m.kv_bytes_per_token(tp);  // all layers
   const double layers = static_cast<double>(m.num_hidden_layers);
-  const double queries = static_cast<double>(b.decode_seqs + b.draft_tokens);
-  const double context = b.prefill_kv_read_tokens - static_cast<double>(b.prefill_tokens);
+  const double decode_queries = static_cast<double>(b.decode_seqs + b.draft_tokens);
+  const double prefill_tokens = static_cast<double>(b.prefill_tokens);
   OffloadTraffic t;
-  // Every new token's K/V goes to the cache on the offload side; decode queries go with them.
-  t.to_offload = queries * head_bytes * layers + (queries + static_cast<double>(b.prefill_tokens)) * kv_token;
-  // Attention outputs come back; chunked prefill on the GPU reads its cached context from there.
-  t.from_offload = queries * head_bytes * layers + std::max(0.0, context) * kv_token;
+  // Every new token's K/V goes to the cache on the offload side.
+  t.to_offload = (decode_queries + prefill_tokens) * kv_token;
+  // A phase whose attention runs there sends its queries and gets the outputs back; a phase whose
+  // attention stays on the GPU reads the KV it attends to from there (FlexGen's streamed KV, or
+  // chunked prefill on the GPU reading its cached context).
+  auto phase = [&](OpClass c, double queries, double cached_context) {
+    if (plan.offloads(c)) {
+      t.to_offload += queries * head_bytes * layers;
+      t.from_offload += queries * head_bytes * layers;
+    } else {
+      t.from_offload += std::max(0.0, cached_context) * kv_token;
+    }
+  };
+  // Decode attends to its whole context but the token just computed (the GPU has that one), or the
+  // part that sparse attention reads.
+  phase(OpClass::attention_decode, decode_queries,
+        (b.decode_context_tokens - static_cast<double>(b.decode_seqs)) * plan.kv_read_fraction);
+  phase(OpClass::attention_prefill, prefill_tokens, b.prefill_kv_read_tokens - prefill_tokens);
   return t;
 }
 

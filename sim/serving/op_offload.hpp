@@ -4,17 +4,19 @@
 // the offloaded ops run and how the two sides are joined (one policy file each in
 // policies/offload/): decode attention on memory-optimised GPUs over the network (Lamina), on the
 // host CPU with KV in host DRAM over PCIe (NEO), on processing-in-memory at its internal bandwidth
-// (Duplex, AiM). The KV cache lives with the attention, on the offload devices, so the GPUs hold
-// weights and activations only.
+// (Duplex, AiM), in computational storage at its flash's internal bandwidth (InstInfer); or nowhere,
+// the KV only stored there and streamed to the GPU's attention each step (FlexGen's SSD offload).
+// The KV cache lives on the offload devices, so the GPUs hold weights and activations only.
 //
 // A step of L layers, per TP rank of the instance (every rank has its own link to the offload side):
 //   G  the GPU ops (everything not offloaded), priced on the GPU as usual
 //   A  the offloaded ops, priced on the offload device with the instance's whole attention split
 //      over `count` devices (each op scaled by tp / count)
-//   X  per layer, the activations crossing the link: to the offload side the queries and the new
-//      tokens' K/V (every token's KV is written there), back the attention outputs, and the KV of
-//      prefill context tokens (chunked prefill runs on the GPU and reads its context from there);
-//      each direction bytes / bandwidth + latency
+//   X  per layer, the activations crossing the link: to the offload side the new tokens' K/V (every
+//      token's KV is written there) and the queries of each offloaded phase, back their attention
+//      outputs; a phase whose attention stays on the GPU reads the KV it attends to from there
+//      (chunked prefill's cached context; with no op offloaded, every step's whole KV, as FlexGen
+//      streams it from an SSD); each direction bytes / bandwidth + latency
 // Without pipelining the step is G + A + X. With `pipelining: ping_pong` (Lamina's rotational
 // pipelining, NEO's asymmetric pipelining: two sub-batches, one in attention while the other is
 // in the GPU's layers) each sub-batch of 1/n of the batch is priced on its own (a GEMM of half the
@@ -26,6 +28,7 @@
 #include <array>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "hw/device.hpp"
 #include "models/batch.hpp"
@@ -48,6 +51,10 @@ struct OffloadPlan {
   int sub_batches = 2;                         ///< ping_pong: sub-batches in flight
   double kv_memory = 0;                        ///< bytes of KV cache the offload side holds for the instance
   double cost_per_hour = 0;                    ///< of all `count` offload devices; 0 = unknown
+  /// Sparse decode attention (`sparse_attention`: InstInfer's SparF, SparQ): the fractions of the
+  /// attended KV it reads and of the dense FLOPs it computes, wherever decode attention runs.
+  double kv_read_fraction = 1.0;
+  double attention_compute_fraction = 1.0;
 
   bool offloads(OpClass c) const { return classes[static_cast<std::size_t>(c)]; }
   /// "2 x h20-96gb (attention_decode; lamina, ping_pong)", for the fleet line.
@@ -67,7 +74,7 @@ struct OffloadTraffic {
 };
 
 /// The link traffic of `batch` for a rank of a degree-`tp` instance of `model` (see the header comment).
-OffloadTraffic offload_traffic(const models::ModelSpec& model, int tp, const models::BatchShape& batch);
+OffloadTraffic offload_traffic(const OffloadPlan& plan, const models::ModelSpec& model, int tp, const models::BatchShape& batch);
 
 /// The device time of a step: G + A + X without pipelining; with it, the faster of that and the
 /// pipelined period model, given the parts of the whole batch and of one sub-batch.
@@ -94,6 +101,8 @@ class OpOffload {
     bool link_per_offload_device = false;
     /// KV memory: the offload devices' memory (0) or this many bytes per offload device.
     double kv_memory_per_device = 0;
+    /// Op classes that run there; none: the KV is only stored there and read back by the GPUs.
+    std::vector<OpClass> ops = {OpClass::attention_decode};
   };
   virtual Defaults defaults() const = 0;
 };

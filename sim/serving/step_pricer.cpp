@@ -108,6 +108,10 @@ OffloadParts StepPricer::parts(const models::BatchShape& batch) {
   OffloadParts p;
   p.gpu = e.before_attention;
   for (Op& op : ops_) {
+    if (op.cls == OpClass::attention_decode) {  // sparse attention reads and computes part of it
+      op.kv.bytes *= offload_->kv_read_fraction;
+      op.flops *= offload_->attention_compute_fraction;
+    }
     if (!offload_->offloads(op.cls)) {
       p.gpu += cost_.time(op, launch);
       continue;
@@ -130,7 +134,7 @@ OffloadParts StepPricer::parts(const models::BatchShape& batch) {
 double StepPricer::price_offloaded(const models::BatchShape& batch) {
   const OffloadPlan& o = *offload_;
   const OffloadParts whole = parts(batch);
-  const OffloadTraffic traffic = offload_traffic(model_, plan_.tp, batch);
+  const OffloadTraffic traffic = offload_traffic(o, model_, plan_.tp, batch);
   // A sub-batch needs a sequence of its own.
   const bool can_split = o.pipelining == OffloadPipelining::ping_pong && batch.decode_seqs + batch.prefill_chunks >= o.sub_batches;
   OffloadParts sub;
@@ -138,7 +142,7 @@ double StepPricer::price_offloaded(const models::BatchShape& batch) {
   if (can_split) {
     const models::BatchShape half = batch.share(o.sub_batches);
     sub = parts(half);
-    sub_traffic = offload_traffic(model_, plan_.tp, half);
+    sub_traffic = offload_traffic(o, model_, plan_.tp, half);
   }
   last_gpu_ = offload_step_time(o, static_cast<double>(model_.num_hidden_layers), whole, traffic, sub, sub_traffic, can_split);
   last_offload_ = whole.offload;

@@ -106,6 +106,54 @@ cluster: {device: h200-sxm-141gb, tensor_parallel: 8, offload: {impl: lamina}}
 workload: {source: synthetic, num_requests: 2}
 )"),
              Contains("MLA"));
+  // The CSD's engine runs decode attention only; prefill attention stays on the GPU.
+  CHECK_THAT(fails("csd_prefill", R"(
+model: {preset: llama-2-13b, precision: fp16}
+cluster: {device: rtx-a6000-48gb, offload: {impl: instinfer, ops: [attention_decode, attention_prefill]}}
+workload: {source: synthetic, num_requests: 2}
+)"),
+             Contains("cluster.offload.ops") && Contains("instinfer-csd") && Contains("attention_prefill"));
+  // A drive runs nothing: attention cannot be placed on it, and it cannot host a replica.
+  CHECK_THAT(fails("ssd_ops", R"(
+model: {preset: llama-2-13b, precision: fp16}
+cluster: {device: rtx-a6000-48gb, offload: {impl: flexgen, ops: [attention_decode]}}
+workload: {source: synthetic, num_requests: 2}
+)"),
+             Contains("samsung-980pro-2tb") && Contains("storage") && Contains("cannot run"));
+  CHECK_THAT(fails("ssd_replica", R"(
+model: llama-3.2-1b
+cluster: {device: samsung-980pro-2tb}
+workload: {source: synthetic, num_requests: 2}
+)"),
+             Contains("cluster.device") && Contains("cannot host a serving replica"));
+  CHECK_THAT(fails("sparse_range", R"(
+model: {preset: llama-2-13b, precision: fp16}
+cluster: {device: rtx-a6000-48gb, offload: {impl: instinfer, sparse_attention: {kv_read: 1.5}}}
+workload: {source: synthetic, num_requests: 2}
+)"),
+             Contains("cluster.offload.sparse_attention.kv_read") && Contains("1.5"));
+}
+
+TEST_CASE("offload: in-storage attention beats streaming the KV out of an SSD, and scales with drives", "[e2e][offload][csd]") {
+  test::TempDir dir("offload_csd");
+  const std::string sc = "'" + test::source_dir() + "/scenarios/instinfer_csd_attention.yaml' --set workload.num_requests=64";
+  const auto csd = run(sc, dir, "csd");
+  const auto ssd = run(sc + " --set cluster.offload.impl=flexgen", dir, "ssd");
+  const auto csd2 = run(sc + " --set cluster.offload.count=2", dir, "csd2");
+  const auto sparse = run(sc + " --set cluster.offload.sparse_attention.kv_read=0.5", dir, "sparse");
+  // Both keep the whole KV in 2 TB of flash: no preemptions at 64 clients of 4,096 tokens.
+  CHECK(csd["memory"][0]["kv_device"].get<std::string>() == "1 x instinfer-csd (offload)");
+  CHECK(ssd["memory"][0]["kv_device"].get<std::string>() == "1 x samsung-980pro-2tb (offload)");
+  CHECK(csd["preemptions"].get<std::int64_t>() == 0);
+  // The drive's engine reads the KV at 68% of 11.2 GB/s inside it; FlexGen at the SSD's 7 GB/s link.
+  CHECK(output_tps(csd) > output_tps(ssd));
+  CHECK(output_tps(csd) < 7.62 / 7.0 * output_tps(ssd) * 1.05);
+  // FlexGen's link carries the whole KV back every step; the CSD's only queries, new K/V and outputs.
+  CHECK(ssd["offload"]["link_bytes"].get<double>() > 100 * csd["offload"]["link_bytes"].get<double>());
+  CHECK(ssd["offload"]["device_seconds"].get<double>() == 0);  // the drive computes nothing
+  // Decode is bound by the flash: two drives (heads split over them) and half the reads each nearly double it.
+  CHECK(output_tps(csd2) == Approx(2 * output_tps(csd)).epsilon(0.05));
+  CHECK(output_tps(sparse) == Approx(2 * output_tps(csd)).epsilon(0.05));
 }
 
 TEST_CASE("flash streaming: a phone generates faster with sparse reads, bundling and windowing, each", "[e2e][flash]") {

@@ -18,7 +18,7 @@ using Catch::Contains;
 
 namespace {
 
-std::shared_ptr<const serving::OffloadPlan> make_plan(const std::string& device, int count, serving::OffloadPipelining p) {
+std::shared_ptr<serving::OffloadPlan> make_plan(const std::string& device, int count, serving::OffloadPipelining p) {
   auto plan = std::make_shared<serving::OffloadPlan>();
   plan->policy = "test";
   plan->device = std::make_shared<const hw::Device>(test::catalog_device(device));
@@ -75,7 +75,7 @@ TEST_CASE("offload: without pipelining a step is GPU ops + offloaded attention +
       a.flops *= scale, a.weights.bytes *= scale, a.activations.bytes *= scale, a.kv.bytes *= scale;
       const double attention = hw::CostModel(*offload->device).time(a);
       const double L = static_cast<double>(model.num_hidden_layers);
-      const serving::OffloadTraffic t = serving::offload_traffic(model, tp, b);
+      const serving::OffloadTraffic t = serving::offload_traffic(*offload, model, tp, b);
       const double link = (t.to_offload + t.from_offload) / offload->link.bandwidth + 2 * L * offload->link.latency;
       CHECK(step == Approx(s.gpu + attention + link).epsilon(1e-12));
       CHECK(pricer.last_offload() == Approx(attention).epsilon(1e-12));
@@ -90,11 +90,27 @@ TEST_CASE("offload: the link carries queries and new K/V out, outputs and prefil
   const auto model = test::catalog_model("llama-3.1-8b");  // 32 heads x 128, 8 KV heads, 32 layers, bf16
   models::BatchShape b = decode_batch(10, 800);
   b.add_prefill(300, 200, true);
-  const serving::OffloadTraffic t = serving::offload_traffic(model, 2, b);
+  auto plan = make_plan("xeon-8480plus", 1, serving::OffloadPipelining::none);  // decode attention offloaded
+  const serving::OffloadTraffic t = serving::offload_traffic(*plan, model, 2, b);
   const double head = 16 * 128 * 2.0, kv_token = model.kv_bytes_per_token(2);
   CHECK(kv_token == Approx(32 * 2 * 4 * 128 * 2.0));  // K and V of 4 KV heads per rank, 32 layers
   CHECK(t.to_offload == Approx(10 * head * 32 + (10 + 300) * kv_token));
   CHECK(t.from_offload == Approx(10 * head * 32 + 200 * kv_token));
+
+  // Prefill attention offloaded too: its 300 queries go out and come back, its context stays there.
+  auto both = std::make_shared<serving::OffloadPlan>(*plan);
+  both->classes[static_cast<std::size_t>(OpClass::attention_prefill)] = true;
+  const serving::OffloadTraffic tb = serving::offload_traffic(*both, model, 2, b);
+  CHECK(tb.to_offload == Approx((10 + 300) * head * 32 + (10 + 300) * kv_token));
+  CHECK(tb.from_offload == Approx((10 + 300) * head * 32));
+
+  // Nothing offloaded (FlexGen: KV stored there, attention on the GPU): every step reads back the
+  // KV that decode attends to (its context but the new token) and prefill's cached context.
+  auto kv_only = std::make_shared<serving::OffloadPlan>(*plan);
+  kv_only->classes = {};
+  const serving::OffloadTraffic tk = serving::offload_traffic(*kv_only, model, 2, b);
+  CHECK(tk.to_offload == Approx((10 + 300) * kv_token));
+  CHECK(tk.from_offload == Approx((b.decode_context_tokens - 10 + 200) * kv_token));
 }
 
 TEST_CASE("offload: pipelined steps are bounded below by every resource and above by the plain order", "[serving][offload]") {
@@ -114,7 +130,7 @@ TEST_CASE("offload: pipelined steps are bounded below by every resource and abov
       const double step = ping.price(b);
       const double serial = plain.price(b);
       const Split s = split_step(model, plan, gpu, stack, b);
-      const serving::OffloadTraffic t = serving::offload_traffic(model, 1, b);
+      const serving::OffloadTraffic t = serving::offload_traffic(*pipelined, model, 1, b);
       CHECK(step <= serial);
       CHECK(step >= s.gpu * (1 - 1e-12));
       CHECK(step >= ping.last_offload() * (1 - 1e-12));
@@ -124,6 +140,59 @@ TEST_CASE("offload: pipelined steps are bounded below by every resource and abov
     }
   }
   CHECK(faster_once);  // overlap pays somewhere in the grid
+}
+
+TEST_CASE("offload: in-storage attention and streamed KV on an idle platform", "[serving][offload][csd]") {
+  const auto model = test::catalog_model("llama-2-13b");  // MHA: 40 layers x 40 KV heads x 128, fp16 here
+  const hw::Device gpu = test::catalog_device("rtx-a6000-48gb");
+  const hw::ServingStack stack;
+  ParallelPlan plan;
+  const models::BatchShape b = decode_batch(32, 3000);
+  const Split s = split_step(model, plan, gpu, stack, b);
+  const double kv_token = model.kv_bytes_per_token(1);
+  CHECK(kv_token == Approx(40 * 2 * 40 * 128 * 2.0));  // 0.78 MiB, InstInfer's "0.78 MB per token"
+  const double L = 40;
+
+  // InstInfer: the drive's engine reads the batch's KV at 68% of its 11.2 GB/s flash bandwidth.
+  auto csd = make_plan("instinfer-csd", 1, serving::OffloadPipelining::none);
+  csd->link = csd->device->host;
+  serving::StepPricer in_storage(model, plan, gpu, {}, stack, csd);
+  const double step = in_storage.price(b);
+  const double flash = s.attention.repeat * s.attention.kv.bytes / (11.2e9 * 0.68);  // all layers
+  CHECK(in_storage.last_offload() >= flash);
+  CHECK(in_storage.last_offload() < flash * 1.01);  // memory-bound: 650 GFLOPS is far above ~1 FLOP per byte
+  const serving::OffloadTraffic t = serving::offload_traffic(*csd, model, 1, b);
+  CHECK(step == Approx(s.gpu + in_storage.last_offload() + (t.to_offload + t.from_offload) / 7e9 + 2 * L * 10e-6).epsilon(1e-12));
+
+  // FlexGen: nothing runs on the drive; every step reads the KV back over its 7 GB/s link, and the GPU's
+  // attention runs as usual. Without pipelining: G + the link; pipelined, never below the link alone.
+  auto ssd = make_plan("samsung-980pro-2tb", 1, serving::OffloadPipelining::none);
+  ssd->classes = {};
+  ssd->link = ssd->device->host;
+  serving::StepPricer streamed(model, plan, gpu, {}, stack, ssd);
+  const double back = (b.decode_context_tokens - 32) * kv_token;
+  const serving::OffloadTraffic ts = serving::offload_traffic(*ssd, model, 1, b);
+  CHECK(ts.from_offload == Approx(back));
+  const double gpu_attention = hw::CostModel(gpu).time(s.attention);
+  CHECK(streamed.price(b) == Approx(s.gpu + gpu_attention + (ts.to_offload + back) / 7e9 + 2 * L * 50e-6).epsilon(1e-12));
+  CHECK(streamed.last_offload() == 0);
+  auto ssd_pp = std::make_shared<serving::OffloadPlan>(*ssd);
+  ssd_pp->pipelining = serving::OffloadPipelining::ping_pong;
+  serving::StepPricer overlapped(model, plan, gpu, {}, stack, ssd_pp);
+  const double pp = overlapped.price(b);
+  CHECK(pp >= back / 7e9);
+  CHECK(pp < streamed.price(b));
+
+  // Sparse attention reads (and the link carries) that fraction of the KV.
+  auto sparse = std::make_shared<serving::OffloadPlan>(*csd);
+  sparse->kv_read_fraction = 0.5;
+  sparse->attention_compute_fraction = 0.125;
+  serving::StepPricer sparse_pricer(model, plan, gpu, {}, stack, sparse);
+  (void)sparse_pricer.price(b);
+  CHECK(sparse_pricer.last_offload() == Approx(in_storage.last_offload() / 2).epsilon(0.01));
+  auto ssd_sparse = std::make_shared<serving::OffloadPlan>(*ssd);
+  ssd_sparse->kv_read_fraction = 0.25;
+  CHECK(serving::offload_traffic(*ssd_sparse, model, 1, b).from_offload == Approx(back / 4));
 }
 
 TEST_CASE("offload: sub-batches round counts up and split sums", "[serving][offload]") {
