@@ -15,8 +15,8 @@ OperandPlacement OperandPlacement::weights_in(const Device& device, TierKind kin
   return p;
 }
 
-double FlashStreaming::load_fraction(double tokens) const {
-  const double idle = 1 - active;
+double FlashStreaming::cold_read_fraction(double tokens) const {
+  const double idle = 1 - cold_active();
   return (1 - std::pow(idle, std::max(1.0, tokens))) * std::pow(idle, window);
 }
 
@@ -36,7 +36,9 @@ bool mlp_weights(const Op& op) {
 void OperandPlacement::apply(const Device& device, std::span<Op> ops, double tokens) const {
   const auto sram = device.find_tier(TierKind::sram);
   const double read = flash ? flash->load_fraction(tokens) : 1.0;
-  const double load = flash ? read / flash->read_efficiency(read) : 1.0;  // bytes priced at the achieved bandwidth
+  // Bytes priced at the achieved bandwidth; reads merge between neighbouring cold neurons (the hot
+  // ones are laid out apart, so they leave no holes in the cold runs).
+  const double load = flash ? read / flash->read_efficiency(flash->cold_read_fraction(tokens)) : 1.0;
   for (Op& op : ops) {
     op.weights.tier = weights;
     if (flash) {

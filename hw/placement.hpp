@@ -19,11 +19,19 @@ struct FlashStreaming {
   int window = 0;              ///< tokens whose active neurons stay in DRAM (0: none)
   double chunk = 0;            ///< bytes of one read: a neuron's row of one matrix, or of all of them (bundled)
   double request_half = 0;     ///< the storage's read size at half its bandwidth (0: every size at full rate)
-  /// Fraction of the MLP weights read from flash by a step of `tokens` tokens: the neurons any of
-  /// them activates, 1 - (1 - active)^tokens (independent activations, conservative: real ones
-  /// correlate), of which those not used by the window's tokens, (1 - active)^window.
-  double load_fraction(double tokens) const;
-  /// The storage's achieved fraction of its bandwidth when a fraction `f` of the neurons is read:
+  /// PowerInfer-2's neuron cache: the `hot` fraction of neurons stays in DRAM and takes `hot_share`
+  /// of all activations (activations follow a power law, so hot_share > hot); flash serves the rest.
+  double hot = 0;
+  double hot_share = 0;
+  /// Probability that one token activates a given cold (uncached) neuron.
+  double cold_active() const { return hot >= 1 ? 0.0 : active * (1 - hot_share) / (1 - hot); }
+  /// Fraction of the cold neurons a step of `tokens` tokens reads: those any of them activates,
+  /// 1 - (1 - p)^tokens (independent activations, conservative: real ones correlate), of which
+  /// those not used by the window's tokens, (1 - p)^window (p = cold_active()).
+  double cold_read_fraction(double tokens) const;
+  /// Fraction of all MLP weights a step reads from flash: (1 - hot) x cold_read_fraction.
+  double load_fraction(double tokens) const { return (1 - hot) * cold_read_fraction(tokens); }
+  /// The storage's achieved fraction of its bandwidth when a fraction `f` of the (cold) neurons is read:
   /// neighbouring neurons merge into one read, runs of 1 / (1 - f) chunks on average, at
   /// run / (run + request_half). A step that reads almost every neuron reads sequentially.
   double read_efficiency(double f) const;

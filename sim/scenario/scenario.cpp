@@ -340,14 +340,28 @@ std::optional<hw::FlashStreaming> flash_streaming(const config::Node& serving, c
   f.chunk = static_cast<double>(m.hidden_size) * bytes_per_element(m.precision.weights) *
             static_cast<double>(bundling ? m.mlp_matrices() : 1) / tp;
   f.request_half = storage.request_half;
+  // PowerInfer-2's neuron cache: hot_cache {neurons: fraction kept in DRAM, activations: their share
+  // of all activations}. Both are properties of the model and predictor, so neither has a default.
+  if (const auto hot = cfg->maybe("hot_cache")) {
+    f.hot = hot->get<double>("neurons").required().in_range(0.0, 1.0);
+    f.hot_share = hot->get<double>("activations").required().in_range(0.0, 1.0);
+    if (f.hot_share < f.hot)
+      hot->fail_key("activations", hot->child("activations").scalar(),
+                    fmt::format("expected at least neurons ({:g}): the cached neurons are the most often active", f.hot));
+    if (f.hot < 1 && f.cold_active() > 1)
+      hot->fail_key("activations", hot->child("activations").scalar(),
+                    fmt::format("expected at least {:g}: with {:g} of the neurons active per token, the uncached {:g} cannot "
+                                "take more than all of their own",
+                                1 - (1 - f.hot) / f.active, f.active, 1 - f.hot));
+  }
   return f;
 }
 
-/// Weights LLM in a flash keeps in DRAM: everything but the MLP matrices, and the MLP neurons the
-/// window's tokens (at least the current one) activated.
+/// Weights LLM in a flash keeps in DRAM: everything but the MLP matrices, the hot neurons' rows
+/// (PowerInfer-2's cache), and the cold neurons the window's tokens (at least the current one) activated.
 double flash_dram_weights(const models::ModelSpec& m, const hw::FlashStreaming& f, int tp) {
   const double mlp = mlp_weight_bytes(m, tp);
-  const double cached = 1 - std::pow(1 - f.active, std::max(1, f.window));
+  const double cached = f.hot + (1 - f.hot) * (1 - std::pow(1 - f.cold_active(), std::max(1, f.window)));
   return m.weight_bytes_per_device(tp) - mlp + mlp * cached;
 }
 

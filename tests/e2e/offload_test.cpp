@@ -173,6 +173,15 @@ TEST_CASE("flash streaming: a phone generates faster with sparse reads, bundling
   CHECK(no_window < neither);
   CHECK(no_bundling < neither);
   CHECK(neither < naive);
+  // PowerInfer-2's hot-neuron cache: the more of the activations the cached neurons take, the faster.
+  const std::string hot = " --set serving.flash.hot_cache.neurons=0.2 --set serving.flash.hot_cache.activations=";
+  const double hot_50 = tpot(hot + "0.5", "hot_50");
+  const double hot_80 = tpot(hot + "0.8", "hot_80");
+  CHECK(hot_50 < both);
+  CHECK(hot_80 < hot_50);
+  const auto bad = test::run_hetsim("validate " + file + hot + "0.1");
+  CHECK(bad.exit_code == 2);
+  CHECK_THAT(bad.output, Contains("serving.flash.hot_cache.activations") && Contains("0.1"));
   // flash streaming reads from storage: without it, the key is an error.
   const auto r = test::run_hetsim("validate " + file + " --set serving.weights=device_memory");
   CHECK(r.exit_code == 2);

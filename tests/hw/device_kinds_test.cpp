@@ -191,6 +191,29 @@ TEST_CASE("flash streaming: a token reads its active neurons the window did not 
   CHECK(f.read_efficiency(0.99) > 0.85);
 }
 
+TEST_CASE("flash streaming: a hot-neuron cache in DRAM leaves flash the cold neurons' share of activations",
+          "[hw][flash]") {
+  hw::FlashStreaming f;
+  f.active = 0.1;
+  const double uncached = f.load_fraction(1);
+  // PowerInfer-2's neuron cache: 20% of the neurons take 80% of the activations. A token activates
+  // 10% of all neurons, 2% of them cold: of the 80% cold neurons each is active with p = 0.025.
+  f.hot = 0.2;
+  f.hot_share = 0.8;
+  CHECK(f.cold_active() == Approx(0.1 * 0.2 / 0.8));
+  CHECK(f.load_fraction(1) == Approx(0.8 * 0.025));
+  CHECK(f.load_fraction(1) == Approx(uncached * (1 - 0.8)));  // one token reads only its cold activations
+  f.window = 5;
+  CHECK(f.load_fraction(1) == Approx(0.8 * 0.025 * std::pow(0.975, 5)));
+  // A long prefill needs every cold neuron, and never a hot one.
+  f.window = 0;
+  CHECK(f.load_fraction(5000) == Approx(0.8).epsilon(1e-9));
+  // A cache whose neurons take only their proportional share saves exactly its size.
+  f.hot_share = 0.2;
+  CHECK(f.cold_active() == Approx(0.1));
+  CHECK(f.load_fraction(1) == Approx(0.8 * 0.1));
+}
+
 TEST_CASE("flash streaming: only the MLP weights stream, sparsely, and the rest is read from DRAM", "[hw][flash]") {
   const auto soc = test::catalog_device("snapdragon-8-gen3");
   const auto model = test::catalog_model("llama-2-7b");
