@@ -31,24 +31,41 @@ double balanced_experts_touched(const MoeSpec& moe, double tokens) {
 
 ExpertRankLoad busiest_expert_rank(const MoeSpec& moe, double tokens, int ep) {
   const double k = static_cast<double>(moe.experts_per_token);
+  // One copy of an expert with `share` of the routed rows, taking `fraction` of its tokens: a
+  // token uses it with probability min(1, k share) x fraction.
+  auto add = [&](ExpertRankLoad& r, double share, double fraction) {
+    const double pick = std::min(1.0, k * share) * fraction;
+    r.rows += tokens * k * share * fraction;
+    r.touched += pick >= 1 ? 1.0 : -std::expm1(tokens * std::log1p(-pick));
+  };
+  // The step waits for the slowest rank, and a rank's time is about the larger of its compute
+  // (rows) and its weight reads (experts touched): the maxima over ranks of each bound it.
+  ExpertRankLoad busiest;
+  auto keep = [&](const ExpertRankLoad& r) {
+    busiest.rows = std::max(busiest.rows, r.rows);
+    busiest.touched = std::max(busiest.touched, r.touched);
+  };
+  if (const ExpertSlots* placed = moe.placement(ep)) {
+    const double balanced = 1 / static_cast<double>(moe.experts);
+    for (const auto& slots : placed->rank_slots) {
+      ExpertRankLoad r;
+      for (const ExpertSlots::Slot& slot : slots)
+        add(r, moe.expert_share.empty() ? balanced : moe.expert_share[static_cast<std::size_t>(slot.expert)], slot.fraction);
+      keep(r);
+    }
+    return busiest;
+  }
   if (moe.expert_share.empty()) {
     // Balanced: every rank alike.
     if (ep <= 1) return {tokens * k, balanced_experts_touched(moe, tokens)};
     return {tokens * k / ep, balanced_experts_touched(moe, tokens) / ep};
   }
+  // vLLM's linear placement: E / ep consecutive experts per rank.
   const std::size_t per_rank = static_cast<std::size_t>(moe.experts / std::max(1, ep));
-  ExpertRankLoad busiest;
   for (std::size_t first = 0; first < moe.expert_share.size(); first += per_rank) {
     ExpertRankLoad r;
-    for (std::size_t e = first; e < first + per_rank && e < moe.expert_share.size(); ++e) {
-      const double pick = std::min(1.0, k * moe.expert_share[e]);
-      r.rows += tokens * k * moe.expert_share[e];
-      r.touched += pick >= 1 ? 1.0 : -std::expm1(tokens * std::log1p(-pick));
-    }
-    // The step waits for the slowest rank, and a rank's time is about the larger of its compute
-    // (rows) and its weight reads (experts touched): the maxima over ranks of each bound it.
-    busiest.rows = std::max(busiest.rows, r.rows);
-    busiest.touched = std::max(busiest.touched, r.touched);
+    for (std::size_t e = first; e < first + per_rank && e < moe.expert_share.size(); ++e) add(r, moe.expert_share[e], 1.0);
+    keep(r);
   }
   return busiest;
 }

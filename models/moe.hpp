@@ -11,6 +11,19 @@
 
 namespace hetsim::models {
 
+/// Where an expert-parallel group of `ranks` devices keeps the routed experts (policies.expert_placement):
+/// each rank's slots, an expert and the fraction of that expert's tokens its replica takes (1 for a
+/// single copy, 1/r for one of r replicas, which split its tokens evenly, as DeepSeek's EPLB does).
+struct ExpertSlots {
+  int ranks = 0;
+  std::int64_t redundant = 0;  ///< replicas beyond one per expert, spread over the ranks
+  struct Slot {
+    std::int64_t expert = 0;
+    double fraction = 1;
+  };
+  std::vector<std::vector<Slot>> rank_slots;  ///< [rank] -> its slots
+};
+
 struct MoeSpec {
   std::int64_t experts = 0;            ///< routed experts per MoE layer; 0: a dense model
   std::int64_t experts_per_token = 0;  ///< top-k
@@ -25,6 +38,14 @@ struct MoeSpec {
   /// Each expert's share of the routed rows, summing to 1 (policies.moe_gating); empty: balanced,
   /// 1/E each. Set by the scenario from the gating policy.
   std::vector<double> expert_share;
+  /// Expert placements by expert-parallel group size (policies.expert_placement); none for a size:
+  /// vLLM's linear placement, E / ep consecutive experts per rank, one copy each.
+  std::vector<ExpertSlots> placements;
+  const ExpertSlots* placement(int ranks) const {
+    for (const ExpertSlots& p : placements)
+      if (p.ranks == ranks) return &p;
+    return nullptr;
+  }
 
   bool enabled() const { return experts > 0; }
   /// MoE layers among `layers` decoder layers.
@@ -49,8 +70,9 @@ double balanced_experts_touched(const MoeSpec& moe, double tokens);
 /// The routed rows one device of an expert-parallel group of `ep` ranks computes, and the experts
 /// whose weights it reads, for `tokens` tokens: the largest of each over the ranks (the step waits
 /// for the slowest rank, whose time is about the larger of its compute and its reads). Expert
-/// e lives on rank e / (E / ep) (vLLM's linear placement); a token picks expert e with probability
-/// min(1, k·share_e). ep = 1: all rows, and all experts touched.
+/// e lives on rank e / (E / ep) (vLLM's linear placement) unless the model has a placement for ep
+/// ranks; a token picks expert e with probability min(1, k·share_e), and one of its r replicas
+/// with 1/r of that. ep = 1: all rows, and all experts touched.
 struct ExpertRankLoad {
   double rows = 0;     ///< expected (token, expert) rows on the rank
   double touched = 0;  ///< expected distinct experts of the rank that those rows touch

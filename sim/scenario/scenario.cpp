@@ -1,6 +1,7 @@
 #include "sim/scenario/scenario.hpp"
 
 #include "sim/serving/expert_gating.hpp"
+#include "sim/serving/expert_placement.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -532,6 +533,23 @@ Scenario load_scenario(const config::Document& doc) {
     sc.model.moe.expert_share =
         Registry<policies::ExpertGating>::instance().make(*gating, "balanced")->shares(sc.model.moe.experts, sc.seed);
   }
+  // Expert placement over each expert-parallel pool's ranks (by default vLLM's linear one, priced
+  // without a table); redundant copies (EPLB) take memory on their ranks.
+  if (auto placement = policy_cfg.maybe("expert_placement")) {
+    if (!sc.model.moe.enabled())
+      policy_cfg.fail_key("expert_placement", placement->shown(), fmt::format("{} has no experts (not an MoE model)", sc.model.name));
+    const auto policy = Registry<policies::ExpertPlacement>::instance().make(*placement, "linear");
+    bool placed_any = false;
+    for (const Pool& pool : pools) {
+      if (!pool.expert_parallel) continue;
+      placed_any = true;
+      if (!sc.model.moe.placement(pool.devices()))
+        sc.model.moe.placements.push_back(policy->place(sc.model.moe.expert_share, sc.model.moe.experts, pool.devices()));
+    }
+    if (!placed_any)
+      policy_cfg.fail_key("expert_placement", placement->shown(),
+                          "expected a pool with expert_parallel: true (placement spreads experts over expert-parallel ranks)");
+  }
   const config::Node scheduler_cfg = policy_cfg.section("scheduler");
   const config::Node kv_cfg = policy_cfg.section("kv_cache");
   const config::Node preemption_cfg = policy_cfg.section("preemption");
@@ -608,6 +626,16 @@ Scenario load_scenario(const config::Document& doc) {
           sizing = serving::kv_sizing(*pool.device, sc.model, *stack, pool.tensor_parallel, rank, !weights_in_storage);
           sizing.weight_bytes = sc.model.weight_bytes_per_device(pool.tensor_parallel, pool.devices());
           sizing.kv_share = worker.kv * pool.data_parallel;  // the instance's KV is every rank's
+        }
+        if (const models::ExpertSlots* slots = pool.expert_parallel ? sc.model.moe.placement(pool.devices()) : nullptr) {
+          // Each redundant copy is one more expert's gate, up and down matrices on its rank (the
+          // busiest rank holds ceil(redundant / ranks) of them).
+          const double expert_bytes = 3.0 * static_cast<double>(sc.model.hidden_size) *
+                                      static_cast<double>(sc.model.moe.intermediate) *
+                                      bytes_per_element(sc.model.precision.weights);
+          const auto extra = (slots->redundant + slots->ranks - 1) / slots->ranks;
+          sizing.weight_bytes += static_cast<double>(extra) * expert_bytes *
+                                 static_cast<double>(sc.model.moe.moe_layers(sc.model.num_hidden_layers));
         }
         if (pool.offload) sizing = offloaded_kv_sizing(sizing, *pool.offload, pool, sc.model);
         plan.offload = pool.offload;

@@ -93,6 +93,40 @@ TEST_CASE("moe serving: DeepSeek-V3 with data-parallel attention and EP32 over f
   CHECK(wide["throughput"]["output_tokens_per_s"].get<double>() > 1.5 * tp16["throughput"]["output_tokens_per_s"].get<double>());
 }
 
+TEST_CASE("moe serving: EPLB's redundant experts win back what skewed gating costs wide EP", "[e2e][moe][placement]") {
+  test::TempDir dir("moe_eplb");
+  const std::string file = "'" + test::source_dir() + "/scenarios/deepseek_v3_wide_ep.yaml' --set workload.num_requests=1500";
+  auto tps = [](const nlohmann::json& s) { return s["throughput"]["output_tokens_per_s"].get<double>(); };
+  auto go = [&](const std::string& sets, const std::string& out) {
+    const auto r = test::run_hetsim("run --quiet " + file + " " + sets + " --out '" + dir.file(out) + "'");
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    return nlohmann::json::parse(test::read_file(dir.file(out + "/summary.json")));
+  };
+  const std::string zipf = "--set policies.moe_gating.impl=zipf";
+  const std::string eplb = " --set policies.expert_placement.impl=eplb --set policies.expert_placement.redundant_experts=32";
+  const auto balanced = go("", "balanced");
+  const auto skewed = go(zipf, "skewed");
+  const auto linear = go(zipf + " --set policies.expert_placement.impl=linear", "linear");
+  const auto replicated = go(zipf + eplb, "replicated");
+  CHECK(tps(skewed) < 0.9 * tps(balanced));
+  CHECK(tps(linear) == Approx(tps(skewed)).epsilon(1e-12));  // linear is the default placement
+  CHECK(tps(replicated) > 1.1 * tps(skewed));
+  CHECK(tps(replicated) <= tps(balanced));
+  // One redundant expert per rank: 58 MoE layers x (gate, up, down) of 7168 x 2048 in FP8.
+  const double extra = 58.0 * 3 * 7168 * 2048;
+  CHECK(replicated["memory"][0]["weights_bytes"].get<double>() ==
+        Approx(skewed["memory"][0]["weights_bytes"].get<double>() + extra));
+  // Placement needs expert-parallel ranks, and a redundancy that divides over them.
+  const auto no_ep = test::run_hetsim("validate " + file + eplb + " --set cluster.data_parallel=1 --set cluster.tensor_parallel=16 "
+                                      "--set cluster.replicas=2 --set cluster.expert_parallel=false");
+  CHECK(no_ep.exit_code == 2);
+  CHECK_THAT(no_ep.output, Contains("policies.expert_placement") && Contains("expert_parallel"));
+  const auto odd = test::run_hetsim("validate " + file + eplb + " --set policies.expert_placement.redundant_experts=30");
+  CHECK(odd.exit_code == 2);
+  CHECK_THAT(odd.output, Contains("redundant_experts") && Contains("e.g. 32"));
+}
+
 TEST_CASE("moe serving: data-parallel attention needs experts, and a node when it spans nodes", "[e2e][moe][errors]") {
   test::TempDir dir("moe_dp_errors");
   auto fails = [&](const std::string& name, const std::string& cluster, const std::string& model = "qwen3-30b-a3b") {
