@@ -20,6 +20,7 @@ Replica::Replica(int index, ReplicaPlan& plan, const models::ModelSpec& model, s
       pricer_(model, plan.parallel, *plan.device, plan.placement, *plan.stack, plan.offload),
       queues_(*plan.kv, *plan.preemption) {
   pricer_.span_nodes(plan.span_devices_per_node, plan.scale_out);
+  pricer_.overlap_two_batches(plan.two_batch_overlap);
   if (plan.speculation) draft_pricer_.emplace(plan.speculation->draft, plan.parallel, *plan.device, plan.placement, *plan.stack);
   row_.replica = index;
   row_.set(serving_metrics::kKvBlocksTotal, plan.kv->total_blocks());

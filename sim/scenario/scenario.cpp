@@ -29,6 +29,8 @@ struct Pool {
   /// Attention data parallelism (with expert_parallel): an instance of tp x data_parallel devices,
   /// each data-parallel rank running its share of the batch, the experts spread over all of them.
   int data_parallel = 1;
+  /// Two micro-batches per step, one's expert all-to-alls overlapping the other's compute (SGLang's TBO).
+  bool two_batch_overlap = false;
   int devices() const { return tensor_parallel * data_parallel; }
   /// An instance larger than its node spans whole nodes: their devices per node and the NIC level
   /// its collectives cross (0: one node).
@@ -453,6 +455,13 @@ Scenario load_scenario(const config::Document& doc) {
                           "attention data parallelism joins ranks through their experts: it needs expert_parallel: true "
                           "(without it, data-parallel copies are just more replicas)");
     }
+    if (pool_cfg.has("two_batch_overlap")) {
+      pool.two_batch_overlap = pool_cfg.get<bool>("two_batch_overlap");
+      if (pool.two_batch_overlap && pool.data_parallel <= 1)
+        pool_cfg.fail_key("two_batch_overlap", "true",
+                          "it overlaps the expert all-to-alls of wide expert parallelism: it needs expert_parallel: true and "
+                          "data_parallel > 1");
+    }
     if (pool.expert_parallel && sc.model.moe.experts % pool.devices() != 0)
       pool_cfg.fail_key("expert_parallel", "true",
                         fmt::format("{}'s {} experts do not split evenly over the {} ranks (tensor_parallel x data_parallel)",
@@ -490,6 +499,8 @@ Scenario load_scenario(const config::Document& doc) {
       pool.semi_pd = s;
     }
     pool.offload = parse_offload(pool_cfg, sc.model, *pool.device, pool.tensor_parallel);
+    if (pool.offload && pool.two_batch_overlap)
+      pool_cfg.fail_key("two_batch_overlap", "true", "no two-batch overlap with offload: offload pipelines its own sub-batches");
     if (pool.offload && pool.semi_pd)
       pool_cfg.fail_key("offload", pool.offload->policy, "no offload with semi_pd: a semi-PD pair shares one KV pool on its GPUs");
     pool.where = pool_cfg;
@@ -593,6 +604,7 @@ Scenario load_scenario(const config::Document& doc) {
         plan.parallel.dp = pool.data_parallel;
         if (pool.expert_parallel) plan.parallel.ep = pool.devices();
         plan.span_devices_per_node = pool.span_devices_per_node;
+        plan.two_batch_overlap = pool.two_batch_overlap;
         plan.scale_out = pool.scale_out;
         plan.role = worker.role;
         if (weights_in_storage) {

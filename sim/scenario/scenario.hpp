@@ -58,6 +58,8 @@ struct ReplicaPlan {
   /// An instance spanning nodes: devices per node (0: one node) and the NIC level its collectives cross.
   int span_devices_per_node = 0;
   hw::LinkLevel scale_out;
+  /// Two-batch overlap of the expert all-to-alls with compute (pool key two_batch_overlap).
+  bool two_batch_overlap = false;
   /// Op offload (pool key offload): attention and the KV cache on offload devices; null: none.
   std::shared_ptr<const serving::OffloadPlan> offload;
 };

@@ -36,6 +36,12 @@ void StepPricer::span_nodes(int devices_per_node, const hw::LinkLevel& scale_out
   cost_.set_scale_out(scale_out);
 }
 
+void StepPricer::overlap_two_batches(bool on) {
+  if (on && model_.moe.moe_layers(model_.num_hidden_layers) <= 0)
+    throw InvariantError(fmt::format("two-batch overlap needs an MoE model's all-to-alls; {} has none", model_.name));
+  two_batch_overlap_ = on;
+}
+
 void StepPricer::place(std::vector<Op>& ops, double tokens) const {
   if (trivial_placement_) return;
   placement_.apply(device_, ops, tokens);
@@ -72,18 +78,14 @@ StepPricer::Entry StepPricer::build_entry(const models::BatchShape& batch, bool 
     }
     after = seen;
     e.times.push_back(cost_.time(op, launch));
+    if (op.cls == OpClass::collective && op.collective == Collective::all_to_all) e.all_to_all += e.times.back();
   }
   if (!seen) e.attention_at = e.times.size();
   for (std::size_t i = 0; i < e.attention_at; ++i) e.before_attention += e.times[i];
   return e;
 }
 
-double StepPricer::price(const models::BatchShape& batch) {
-  if (batch.empty()) return 0;
-  if (offload_) return price_offloaded(batch);
-  // The hot path (every step of every run): parts() without its offload branch, kept apart because
-  // the general form costs about 2% more instructions in bench/ (callgrind).
-  const bool graphed = stack_.graphed(batch.tokens(), batch.prefill_tokens);
+[[gnu::always_inline]] inline double StepPricer::device_time(const models::BatchShape& batch, bool graphed) {
   const Entry& e = entry(batch, graphed);
   ops_.clear();
   builder_.serving_attention(model_, batch, plan_, ops_);
@@ -93,9 +95,33 @@ double StepPricer::price(const models::BatchShape& batch) {
   double gpu = e.before_attention;  // the same additions from 0, done once per shape
   for (const Op& op : ops_) gpu += cost_.time(op, launch);
   for (std::size_t i = e.attention_at; i < e.times.size(); ++i) gpu += e.times[i];
-  last_gpu_ = gpu;
+  last_all_to_all_ = e.all_to_all;
+  return gpu;
+}
+
+double StepPricer::price(const models::BatchShape& batch) {
+  if (batch.empty()) return 0;
+  if (offload_) return price_offloaded(batch);
+  // The hot path (every step of every run): parts() without its offload branch, kept apart because
+  // the general form costs about 2% more instructions in bench/ (callgrind).
+  const bool graphed = stack_.graphed(batch.tokens(), batch.prefill_tokens);
+  last_gpu_ = device_time(batch, graphed);
+  if (two_batch_overlap_) last_gpu_ = two_batch_time(batch, last_gpu_, last_all_to_all_);
   last_host_ = stack_.host_time(batch.decode_seqs + batch.prefill_chunks, batch.prefill_tokens);
   return stack_.step_time(last_host_, last_gpu_);
+}
+
+double StepPricer::two_batch_time(const models::BatchShape& batch, double whole, double whole_all_to_all) {
+  // Two micro-batches of half the sequences each (a sequence is not split); a batch of one runs whole.
+  if (whole_all_to_all <= 0 || batch.decode_seqs + batch.prefill_chunks < 2) return whole;
+  const models::BatchShape half = batch.share(2);
+  const double total = device_time(half, stack_.graphed(half.tokens(), half.prefill_tokens));
+  const double comm = last_all_to_all_, compute = total - comm;
+  // Per MoE layer one micro-batch's dispatch and combine run while the other computes: a layer
+  // takes max(2 compute, 2 comm) per micro-batch pair, and the pipeline fills with one layer of the
+  // shorter of the two. Each half re-reads the weights, so splitting a batch costs compute.
+  const double layers = static_cast<double>(std::max<std::int64_t>(1, model_.moe.moe_layers(model_.num_hidden_layers)));
+  return std::min(whole, std::max(2 * compute, 2 * comm) + std::min(compute, comm) / layers);
 }
 
 OffloadParts StepPricer::parts(const models::BatchShape& batch) {

@@ -47,6 +47,10 @@ class StepPricer {
   /// The instance spans nodes of `devices_per_node` devices: a collective over more ranks crosses
   /// `scale_out` (hierarchical). Call before pricing.
   void span_nodes(int devices_per_node, const hw::LinkLevel& scale_out);
+  /// Two-batch overlap (pool key two_batch_overlap; SGLang's TBO, DeepSeek's dual micro-batch):
+  /// each step runs as two micro-batches whose expert all-to-alls overlap the other's compute,
+  /// where that is faster than the whole batch at once.
+  void overlap_two_batches(bool on);
   /// Seconds one step of `batch` takes on the instance (GPU work and the stack's host work).
   double price(const models::BatchShape& batch);
   /// The step of `batch` taken apart op by op (the same ops, order and sums as price()).
@@ -69,6 +73,7 @@ class StepPricer {
     std::vector<double> times;  ///< seconds of each op that does not depend on contexts, in op order
     std::size_t attention_at = 0;  ///< where the attention ops go in that order
     double before_attention = 0;   ///< times[0..attention_at) summed from 0 in order (what price() adds first)
+    double all_to_all = 0;         ///< of which the expert all-to-alls (wide EP's dispatch and combine)
   };
   const Entry& entry(const models::BatchShape& batch, bool graphed);
   Entry build_entry(const models::BatchShape& batch, bool graphed);
@@ -77,6 +82,10 @@ class StepPricer {
   /// Offload: the GPU and offload-device parts of `batch` (the same sums as price() without offload).
   OffloadParts parts(const models::BatchShape& batch);
   double price_offloaded(const models::BatchShape& batch);
+  /// The device time of `batch` (the hot path's sum); sets last_all_to_all_ to its all-to-all part.
+  double device_time(const models::BatchShape& batch, bool graphed);
+  /// The faster of `whole` and the batch as two overlapped micro-batches.
+  double two_batch_time(const models::BatchShape& batch, double whole, double whole_all_to_all);
 
   const models::ModelSpec& model_;
   ParallelPlan plan_;
@@ -96,6 +105,8 @@ class StepPricer {
   std::unique_ptr<hw::CostModel> offload_cost_;  ///< on offload_->device
   double offload_scale_ = 1;  ///< the instance's attention on one offload device, per rank's op: tp / count
   double last_offload_ = 0, last_offload_bytes_ = 0;
+  bool two_batch_overlap_ = false;
+  double last_all_to_all_ = 0;
 };
 
 }  // namespace hetsim::serving

@@ -127,6 +127,27 @@ TEST_CASE("moe serving: EPLB's redundant experts win back what skewed gating cos
   CHECK_THAT(odd.output, Contains("redundant_experts") && Contains("e.g. 32"));
 }
 
+TEST_CASE("moe serving: two-batch overlap raises wide EP's throughput and cuts its TTFT", "[e2e][moe][tbo]") {
+  test::TempDir dir("moe_tbo");
+  const std::string file = "'" + test::source_dir() + "/scenarios/deepseek_v3_wide_ep.yaml' --set workload.num_requests=1500";
+  auto go = [&](const std::string& sets, const std::string& out) {
+    const auto r = test::run_hetsim("run --quiet " + file + " " + sets + " --out '" + dir.file(out) + "'");
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    return nlohmann::json::parse(test::read_file(dir.file(out + "/summary.json")));
+  };
+  const auto off = go("", "off");
+  const auto on = go("--set cluster.two_batch_overlap=true", "on");
+  CHECK(on["throughput"]["output_tokens_per_s"].get<double>() > 1.05 * off["throughput"]["output_tokens_per_s"].get<double>());
+  CHECK(ttft_p50(on) < 0.9 * ttft_p50(off));
+  CHECK(on["requests"]["completed"] == off["requests"]["completed"]);
+  // It overlaps wide EP's all-to-alls: without data-parallel ranks there are none.
+  const auto r = test::run_hetsim("validate " + file + " --set cluster.two_batch_overlap=true --set cluster.data_parallel=1 "
+                                  "--set cluster.tensor_parallel=8");
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("cluster.two_batch_overlap") && Contains("data_parallel"));
+}
+
 TEST_CASE("moe serving: data-parallel attention needs experts, and a node when it spans nodes", "[e2e][moe][errors]") {
   test::TempDir dir("moe_dp_errors");
   auto fails = [&](const std::string& name, const std::string& cluster, const std::string& model = "qwen3-30b-a3b") {

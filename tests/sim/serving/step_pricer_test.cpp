@@ -118,3 +118,47 @@ TEST_CASE("step pricer: an instance spanning nodes prices its collectives over t
   // The all-reduces' bytes cross the NICs, far slower than NVLink.
   CHECK(spanning.price(b) > one_domain.price(b));
 }
+
+TEST_CASE("step pricer: two-batch overlap hides expert all-to-alls behind the other micro-batch's compute",
+          "[serving][pricer][moe]") {
+  const auto model = test::catalog_model("qwen3-30b-a3b");  // 128 experts, top-8, 48 MoE layers
+  const hw::Device device = test::catalog_device("h100-sxm5-80gb");
+  const hw::ServingStack stack;  // device time only
+  ParallelPlan plan;
+  plan.tp = 1;
+  plan.dp = 16;
+  plan.ep = 16;
+  hw::LinkLevel nic;
+  nic.bandwidth = 50e9;
+  nic.latency = 4e-6;
+  nic.efficiency = 0.8;
+  serving::StepPricer plain(model, plan, device, {}, stack);
+  serving::StepPricer tbo(model, plan, device, {}, stack);
+  plain.span_nodes(8, nic);
+  tbo.span_nodes(8, nic);
+  tbo.overlap_two_batches(true);
+  bool gains = false;
+  for (int seqs : {1, 2, 32, 256, 1024}) {
+    INFO(seqs << " sequences");
+    models::BatchShape b;
+    for (int i = 0; i < seqs; ++i) b.add_decode(1000 + i);
+    if (seqs >= 32) b.add_prefill(4096, 0, true);
+    const double whole = plain.price(b), overlapped = tbo.price(b);
+    // The faster order is kept; two halves cost at least one whole batch's half.
+    CHECK(overlapped <= whole);
+    CHECK(overlapped >= whole / 2);
+    // The all-to-alls' time: one micro-batch cannot finish before its own communication.
+    const serving::StepExplanation x = plain.explain(b.share(2));
+    double comm = 0;
+    for (const auto& c : x.ops)
+      if (c.op.cls == OpClass::collective && c.op.collective == Collective::all_to_all) comm += c.time;
+    CHECK(comm > 0);
+    CHECK(overlapped >= 2 * comm * (1 - 1e-12));
+    if (seqs == 1) CHECK(overlapped == whole);  // one sequence cannot be split
+    gains = gains || overlapped < 0.95 * whole;
+  }
+  CHECK(gains);
+  // A dense model has no all-to-alls to overlap.
+  serving::StepPricer dense(test::catalog_model("llama-3.1-8b"), ParallelPlan{}, device, {}, stack);
+  CHECK_THROWS(dense.overlap_two_batches(true));
+}
