@@ -13,6 +13,7 @@
 #include "sim/core/catalog.hpp"
 #include "sim/core/error.hpp"
 #include "sim/core/registry.hpp"
+#include "sim/scenario/expert_offload_config.hpp"
 #include "sim/scenario/offload_config.hpp"
 #include "sim/serving/memory_budget.hpp"
 #include "workload/workload_source.hpp"
@@ -628,6 +629,19 @@ Scenario load_scenario(const config::Document& doc) {
         policies::KvSizing sizing = serving::kv_sizing(*pool.device, sc.model, *stack, pool.tensor_parallel,
                                                        plan.scheduler->step_limits(), !weights_in_storage);
         if (plan.placement.flash) sizing.weight_bytes = flash_dram_weights(sc.model, *plan.placement.flash, pool.tensor_parallel);
+        if (auto experts = parse_expert_offload(serving, sc.model, *pool.device)) {
+          // Experts in host memory, a cache of them on each GPU: the rest's weights leave GPU memory.
+          if (pool.expert_parallel)
+            serving.fail_key("expert_offload", "", fmt::format("pool '{}' uses expert_parallel; expert offload is modelled for "
+                                                               "tensor-parallel experts (each rank loads its slice)",
+                                                               pool.name));
+          if (pool.offload || weights_in_storage)
+            serving.fail_key("expert_offload", "", fmt::format("pool '{}' {}; expert offload is modelled with the other weights "
+                                                               "in GPU memory and attention on the GPU",
+                                                               pool.name, pool.offload ? "offloads attention" : "keeps weights in storage"));
+          sizing.weight_bytes -= serving::host_expert_bytes(sc.model, *experts, pool.tensor_parallel);
+          plan.expert_offload = std::move(experts);
+        }
         sizing.kv_share = worker.kv;
         if (pool.data_parallel > 1) {
           // Each data-parallel rank holds the dense parts whole (at tp), its share of the experts,

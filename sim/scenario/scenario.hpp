@@ -21,6 +21,7 @@
 #include "sim/serving/preemption.hpp"
 #include "sim/serving/router.hpp"
 #include "sim/serving/scheduler.hpp"
+#include "sim/serving/expert_offload.hpp"
 #include "sim/serving/op_offload.hpp"
 #include "sim/serving/speculation.hpp"
 #include "sim/core/config.hpp"
@@ -58,6 +59,8 @@ struct ReplicaPlan {
   /// An instance spanning nodes: devices per node (0: one node) and the NIC level its collectives cross.
   int span_devices_per_node = 0;
   hw::LinkLevel scale_out;
+  /// Routed experts in host memory with a GPU cache (serving.expert_offload); null: all on the GPU.
+  std::shared_ptr<const serving::ExpertOffload> expert_offload;
   /// Two-batch overlap of the expert all-to-alls with compute (pool key two_batch_overlap).
   bool two_batch_overlap = false;
   /// Op offload (pool key offload): attention and the KV cache on offload devices; null: none.

@@ -42,6 +42,11 @@ void StepPricer::overlap_two_batches(bool on) {
   two_batch_overlap_ = on;
 }
 
+void StepPricer::offload_experts(std::shared_ptr<const ExpertOffload> experts) {
+  if (!cache_.empty()) throw InvariantError("StepPricer::offload_experts after steps were priced");
+  expert_offload_ = std::move(experts);
+}
+
 void StepPricer::place(std::vector<Op>& ops, double tokens) const {
   if (trivial_placement_) return;
   placement_.apply(device_, ops, tokens);
@@ -81,6 +86,9 @@ StepPricer::Entry StepPricer::build_entry(const models::BatchShape& batch, bool 
     if (op.cls == OpClass::collective && op.collective == Collective::all_to_all) e.all_to_all += e.times.back();
   }
   if (!seen) e.attention_at = e.times.size();
+  // Expert offload: the step's loads of uncached experts follow its token count, like the GEMMs.
+  if (expert_offload_)
+    e.times.push_back(expert_load_time(model_, *expert_offload_, static_cast<double>(batch.tokens()), plan_.tp));
   for (std::size_t i = 0; i < e.attention_at; ++i) e.before_attention += e.times[i];
   return e;
 }
@@ -181,6 +189,10 @@ StepExplanation StepPricer::explain(const models::BatchShape& batch) {
   if (offload_)
     throw InputError(fmt::format("explain takes apart steps on one device; this instance offloads {} to {} (pool key offload)",
                                  "attention", offload_->describe()));
+  if (expert_offload_ || two_batch_overlap_)
+    throw InputError(fmt::format("explain takes apart one batch's ops; this instance {}",
+                                 expert_offload_ ? "also loads offloaded experts over its host link (serving.expert_offload)"
+                                                 : "runs two overlapped micro-batches (pool key two_batch_overlap)"));
   StepExplanation x;
   if (batch.empty()) return x;
   x.graphed = stack_.graphed(batch.tokens(), batch.prefill_tokens);

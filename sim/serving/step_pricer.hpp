@@ -14,6 +14,7 @@
 #include "hw/placement.hpp"
 #include "hw/serving_stack.hpp"
 #include "models/graph_builder.hpp"
+#include "sim/serving/expert_offload.hpp"
 #include "sim/serving/op_offload.hpp"
 
 namespace hetsim::serving {
@@ -51,6 +52,9 @@ class StepPricer {
   /// each step runs as two micro-batches whose expert all-to-alls overlap the other's compute,
   /// where that is faster than the whole batch at once.
   void overlap_two_batches(bool on);
+  /// Expert offload (serving.expert_offload): each step also loads the uncached experts its tokens
+  /// need over the host link, layer by layer, before their GEMMs. Call before pricing.
+  void offload_experts(std::shared_ptr<const ExpertOffload> experts);
   /// Seconds one step of `batch` takes on the instance (GPU work and the stack's host work).
   double price(const models::BatchShape& batch);
   /// The step of `batch` taken apart op by op (the same ops, order and sums as price()).
@@ -106,6 +110,7 @@ class StepPricer {
   double offload_scale_ = 1;  ///< the instance's attention on one offload device, per rank's op: tp / count
   double last_offload_ = 0, last_offload_bytes_ = 0;
   bool two_batch_overlap_ = false;
+  std::shared_ptr<const ExpertOffload> expert_offload_;
   double last_all_to_all_ = 0;
 };
 

@@ -148,6 +148,39 @@ TEST_CASE("moe serving: two-batch overlap raises wide EP's throughput and cuts i
   CHECK_THAT(r.output, Contains("cluster.two_batch_overlap") && Contains("data_parallel"));
 }
 
+TEST_CASE("moe serving: experts offloaded to host memory leave GPU memory, and each cached expert speeds decode",
+          "[e2e][moe][expert_offload]") {
+  test::TempDir dir("moe_expert_offload");
+  const std::string file = "'" + test::source_dir() + "/scenarios/moe_expert_offload.yaml' --set workload.concurrency=1 "
+                           "--set workload.num_requests=4";
+  auto go = [&](const std::string& sets, const std::string& out) {
+    const auto r = test::run_hetsim("run --quiet " + file + " " + sets + " --out '" + dir.file(out) + "'");
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    return nlohmann::json::parse(test::read_file(dir.file(out + "/summary.json")));
+  };
+  auto tpot = [](const nlohmann::json& s) { return s["latency_s"]["tpot"]["p50"].get<double>(); };
+  auto weights = [](const nlohmann::json& s) { return s["memory"][0]["weights_bytes"].get<double>(); };
+  const auto none = go("--set serving.expert_offload.cached_experts=0", "c0");
+  const auto two = go("--set serving.expert_offload.cached_experts=2", "c2");
+  const auto three = go("", "c3");
+  CHECK(tpot(three) < tpot(two));
+  CHECK(tpot(two) < tpot(none));
+  // Each cached expert of each of 32 layers: 3 x 4096 x 14336 BF16 on the GPU.
+  CHECK(weights(three) - weights(two) == Approx(32 * 3.0 * 4096 * 14336 * 2));
+  // Batch 1, nothing cached: 2 experts x 32 layers cross 32 GB/s each token (0.70 s), plus the GPU's work.
+  CHECK(tpot(none) > 2 * 32 * 3.0 * 4096 * 14336 * 2 / 32e9);
+  CHECK(tpot(none) < 1.2 * 2 * 32 * 3.0 * 4096 * 14336 * 2 / 32e9);
+  auto fails = [&](const std::string& sets, const std::string& needle) {
+    const auto r = test::run_hetsim("validate " + file + " " + sets);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Contains(needle));
+  };
+  fails("--set serving.expert_offload.cached_experts=9", "serving.expert_offload.cached_experts");
+  fails("--set model=llama-3.1-8b", "not an MoE model");
+  fails("--set cluster.expert_parallel=true --set cluster.tensor_parallel=2", "expert_parallel");
+}
+
 TEST_CASE("moe serving: data-parallel attention needs experts, and a node when it spans nodes", "[e2e][moe][errors]") {
   test::TempDir dir("moe_dp_errors");
   auto fails = [&](const std::string& name, const std::string& cluster, const std::string& model = "qwen3-30b-a3b") {
