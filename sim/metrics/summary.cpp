@@ -456,6 +456,14 @@ std::string summary_table(const Summary& s) {
           "{:.2f} weights, {:.2f} activation {}, {:.2f} non-torch, {:.2f} CUDA graphs", gib("weights_bytes"),
           gib("activation_bytes"), m["activation_source"] == "activation_reserve" ? "reserve" : "peak",
           gib("non_torch_bytes"), gib("cuda_graphs_bytes"));
+      if (m.contains("kv_device") && m["weights_bytes"].get<double>() > 0) {
+        // NEO's GPU-resident KV: the offload side's share and the GPU's own memory, less the GPU's terms.
+        line("  memory      {}, KV on {}, per GPU (GiB): {:.2f} (offload share + GPU) x {:g} - ({}) = {:.2f} KV, {} blocks of {} tokens",
+             m["pool"].get<std::string>(), m["kv_device"].get<std::string>(), gib("usable_bytes"),
+             m["gpu_memory_utilization"].get<double>(), terms, gib("kv_bytes"), m["kv_blocks"].get<std::int64_t>(),
+             m["block_size"].get<std::int64_t>());
+        continue;
+      }
       if (m.contains("kv_device")) {
         // Attention offload: the KV cache is on the offload side, its memory shared by the instance's GPUs.
         line("  memory      {}, KV on {}, per GPU (GiB): {:.2f} x {:g} = {:.2f} KV, {} blocks of {} tokens",

@@ -13,7 +13,7 @@ using serving::OffloadPlan;
 namespace {
 
 /// The keys every policy takes (besides impl).
-constexpr const char* kOffloadKeys[] = {"device", "count", "ops", "link", "pipelining", "sub_batches", "kv_memory", "sparse_attention"};
+constexpr const char* kOffloadKeys[] = {"device", "count", "ops", "link", "pipelining", "sub_batches", "kv_memory", "sparse_attention", "gpu_kv"};
 
 }  // namespace
 
@@ -99,6 +99,10 @@ std::shared_ptr<const OffloadPlan> parse_offload(const config::Node& pool, const
   plan->kv_memory = cfg->has("kv_memory") ? cfg->quantity("kv_memory", units::Dim::bytes).positive().value()
                                           : per_device * plan->count;
   plan->cost_per_hour = plan->device->cost_per_hour * plan->count;
+  // NEO keeps what KV the GPU's own memory holds there (filled first) and attends to it on the GPU.
+  plan->gpu_kv = cfg->get<bool>("gpu_kv").default_to(d.gpu_kv);
+  if (plan->gpu_kv && !plan->offloads(OpClass::attention_decode))
+    cfg->fail_key("gpu_kv", "true", "it splits decode attention between the GPUs and the offload side: ops must include attention_decode");
   // Sparse decode attention (InstInfer's SparF, after SparQ): per step it reads `kv_read` of the KV it
   // attends to and computes `compute` of the dense FLOPs, on whichever side runs it (the quality
   // cost is not modelled). No default: SparF's 1/8 compression reads more than 1/8 of the flash

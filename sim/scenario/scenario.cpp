@@ -383,6 +383,11 @@ policies::KvSizing offloaded_kv_sizing(const policies::KvSizing& gpu, const serv
                                      gpu.device_memory_bytes / GiB));
   policies::KvSizing kv = gpu;
   kv.device_memory_bytes = offload.kv_memory / pool.tensor_parallel;
+  if (offload.gpu_kv) {
+    // NEO: the GPU's own KV budget joins the offload side's (the same utilization applies to both).
+    kv.device_memory_bytes += gpu.device_memory_bytes;
+    return kv;
+  }
   kv.weight_bytes = kv.activation_bytes = kv.non_torch_bytes = kv.graph_bytes = 0;
   return kv;
 }
@@ -663,6 +668,7 @@ Scenario load_scenario(const config::Document& doc) {
           sizing.weight_bytes += static_cast<double>(extra) * expert_bytes *
                                  static_cast<double>(sc.model.moe.moe_layers(sc.model.num_hidden_layers));
         }
+        const policies::KvSizing gpu_sizing = sizing;
         if (pool.offload) sizing = offloaded_kv_sizing(sizing, *pool.offload, pool, sc.model);
         plan.offload = pool.offload;
         if (speculation) {
@@ -676,6 +682,15 @@ Scenario load_scenario(const config::Document& doc) {
         } catch (const InputError& e) {
           if (pools.size() == 1) throw;
           pool.where->fail(fmt::format("pool '{}': {}", pool.name, e.what()));
+        }
+        if (pool.offload && pool.offload->gpu_kv) {
+          // The tokens of KV the GPU's own budget holds (usable x utilization less weights,
+          // activations and the stack), filled first.
+          const double gpu_kv_bytes = gpu_sizing.device_memory_bytes * plan.kv->memory().utilization - gpu_sizing.weight_bytes -
+                                      gpu_sizing.activation_bytes - gpu_sizing.non_torch_bytes - gpu_sizing.graph_bytes;
+          auto offload = std::make_shared<serving::OffloadPlan>(*pool.offload);
+          offload->gpu_kv_tokens = std::max(0.0, gpu_kv_bytes) / sizing.kv_bytes_per_token;
+          plan.offload = std::move(offload);
         }
         if (pool.semi_pd && worker.role == serving::InstanceRole::decode) {
           // The decode worker shares its prefill worker's devices (placed just before it).

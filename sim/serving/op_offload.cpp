@@ -17,7 +17,8 @@ std::string OffloadPlan::describe() const {
                      pipelining == OffloadPipelining::ping_pong ? fmt::format(", ping-pong x{}", sub_batches) : "");
 }
 
-OffloadTraffic offload_traffic(const OffloadPlan& plan, const models::ModelSpec& m, int tp, const models::BatchShape& b) {
+OffloadTraffic offload_traffic(const OffloadPlan& plan, const models::ModelSpec& m, int tp, const models::BatchShape& b,
+                               double gpu_share) {
   // Per rank: its query heads and its share of the KV (kv_bytes_per_token is per device, all layers).
   const double act = bytes_per_element(m.precision.activations);
   const double head_bytes = static_cast<double>(m.num_attention_heads / tp) * static_cast<double>(m.head_dim) * act;
@@ -44,12 +45,17 @@ OffloadTraffic offload_traffic(const OffloadPlan& plan, const models::ModelSpec&
   phase(OpClass::attention_decode, decode_queries,
         (b.decode_context_tokens - static_cast<double>(b.decode_seqs)) * plan.kv_read_fraction);
   phase(OpClass::attention_prefill, prefill_tokens, b.prefill_kv_read_tokens - prefill_tokens);
+  // GPU-resident KV (NEO) never crosses: only the rest of the batch's traffic does.
+  t.to_offload *= 1 - gpu_share;
+  t.from_offload *= 1 - gpu_share;
   return t;
 }
 
 double offload_step_time(const OffloadPlan& plan, double layers, const OffloadParts& whole, const OffloadTraffic& whole_traffic,
                          const OffloadParts& sub, const OffloadTraffic& sub_traffic, bool can_split) {
-  const double bw = plan.link.bandwidth, lat = plan.link.latency;
+  // A step whose KV is all GPU-resident (NEO) sends nothing and waits for nothing.
+  const double bw = plan.link.bandwidth;
+  const double lat = whole_traffic.to_offload + whole_traffic.from_offload > 0 ? plan.link.latency : 0.0;
   // Each layer crosses the link once each way (a direction with no bytes still waits for the other side).
   const double link = (whole_traffic.to_offload + whole_traffic.from_offload) / bw + 2 * layers * lat;
   const double serial = whole.gpu + whole.offload + link;

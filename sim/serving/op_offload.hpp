@@ -25,6 +25,7 @@
 // (g, a, x: one sub-batch's per-layer GPU, offload and link times), the step L periods plus the
 // pipeline's fill (n - 1) g; the runtime keeps whichever of the pipelined and plain orders is
 // faster for the step (a step with fewer sequences than sub-batches cannot be split).
+#include <algorithm>
 #include <array>
 #include <memory>
 #include <string>
@@ -55,6 +56,18 @@ struct OffloadPlan {
   /// attended KV it reads and of the dense FLOPs it computes, wherever decode attention runs.
   double kv_read_fraction = 1.0;
   double attention_compute_fraction = 1.0;
+  /// NEO's GPU-resident KV (`gpu_kv: true`): each GPU also keeps the KV its own memory leaves room
+  /// for, filled first, and runs that share of decode attention itself; in tokens per rank (set
+  /// once the GPU's KV budget is known).
+  bool gpu_kv = false;
+  double gpu_kv_tokens = 0;
+  /// Share of a step's KV that is GPU-resident: its decode attention runs on the GPUs, and its
+  /// traffic never crosses the link (the batch's contexts, the GPU's budget filled first).
+  double gpu_attention_share(const models::BatchShape& batch) const {
+    const double context = batch.decode_context_tokens + batch.prefill_kv_read_tokens;
+    if (!gpu_kv || context <= 0) return 0;
+    return std::min(1.0, gpu_kv_tokens / context);
+  }
 
   bool offloads(OpClass c) const { return classes[static_cast<std::size_t>(c)]; }
   /// "2 x h20-96gb (attention_decode; lamina, ping_pong)", for the fleet line.
@@ -73,8 +86,10 @@ struct OffloadTraffic {
   double from_offload = 0;
 };
 
-/// The link traffic of `batch` for a rank of a degree-`tp` instance of `model` (see the header comment).
-OffloadTraffic offload_traffic(const OffloadPlan& plan, const models::ModelSpec& model, int tp, const models::BatchShape& batch);
+/// The link traffic of `batch` for a rank of a degree-`tp` instance of `model` (see the header comment);
+/// with GPU-resident KV, only the rest of decode attention crosses (`gpu_share`: its share on the GPUs).
+OffloadTraffic offload_traffic(const OffloadPlan& plan, const models::ModelSpec& model, int tp, const models::BatchShape& batch,
+                               double gpu_share = 0);
 
 /// The device time of a step: G + A + X without pipelining; with it, the faster of that and the
 /// pipelined period model, given the parts of the whole batch and of one sub-batch.
@@ -101,6 +116,8 @@ class OpOffload {
     bool link_per_offload_device = false;
     /// KV memory: the offload devices' memory (0) or this many bytes per offload device.
     double kv_memory_per_device = 0;
+    /// The GPUs keep what KV their memory leaves room for and attend to it themselves (NEO).
+    bool gpu_kv = false;
     /// Op classes that run there; none: the KV is only stored there and read back by the GPUs.
     std::vector<OpClass> ops = {OpClass::attention_decode};
   };

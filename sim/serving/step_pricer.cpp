@@ -132,6 +132,17 @@ double StepPricer::two_batch_time(const models::BatchShape& batch, double whole,
   return std::min(whole, std::max(2 * compute, 2 * comm) + std::min(compute, comm) / layers);
 }
 
+namespace {
+/// `share` of an attention op's work: its FLOPs, operand bytes and work units.
+void scale_attention(Op& op, double share) {
+  op.flops *= share;
+  op.weights.bytes *= share;
+  op.activations.bytes *= share;
+  op.kv.bytes *= share;
+  op.units *= share;
+}
+}  // namespace
+
 OffloadParts StepPricer::parts(const models::BatchShape& batch) {
   const bool graphed = stack_.graphed(batch.tokens(), batch.prefill_tokens);
   const Entry& e = entry(batch, graphed);
@@ -150,13 +161,17 @@ OffloadParts StepPricer::parts(const models::BatchShape& batch) {
       p.gpu += cost_.time(op, launch);
       continue;
     }
+    if (op.cls == OpClass::attention_decode && gpu_attention_share_ > 0) {
+      // NEO: the GPU-resident share of the contexts is attended to on the GPU, the rest offloaded.
+      Op on_gpu = op;
+      scale_attention(on_gpu, gpu_attention_share_);
+      p.gpu += cost_.time(on_gpu, launch);
+      if (gpu_attention_share_ >= 1) continue;
+      scale_attention(op, 1 - gpu_attention_share_);
+    }
     // The instance's attention for this rank's heads, on its share of the offload devices, reading
     // the KV where that device's engine keeps it.
-    op.flops *= offload_scale_;
-    op.weights.bytes *= offload_scale_;
-    op.activations.bytes *= offload_scale_;
-    op.kv.bytes *= offload_scale_;
-    op.units *= offload_scale_;
+    scale_attention(op, offload_scale_);
     op.weights.tier = op.activations.tier = op.kv.tier = kHomeTier;
     op.engine = kModelEngine;
     p.offload += offload_cost_->time(op);
@@ -167,8 +182,10 @@ OffloadParts StepPricer::parts(const models::BatchShape& batch) {
 
 double StepPricer::price_offloaded(const models::BatchShape& batch) {
   const OffloadPlan& o = *offload_;
+  // The GPU-resident share follows the whole batch (each sub-batch has half of the resident sequences).
+  gpu_attention_share_ = o.gpu_attention_share(batch);
   const OffloadParts whole = parts(batch);
-  const OffloadTraffic traffic = offload_traffic(o, model_, plan_.tp, batch);
+  const OffloadTraffic traffic = offload_traffic(o, model_, plan_.tp, batch, gpu_attention_share_);
   // A sub-batch needs a sequence of its own.
   const bool can_split = o.pipelining == OffloadPipelining::ping_pong && batch.decode_seqs + batch.prefill_chunks >= o.sub_batches;
   OffloadParts sub;
@@ -176,7 +193,7 @@ double StepPricer::price_offloaded(const models::BatchShape& batch) {
   if (can_split) {
     const models::BatchShape half = batch.share(o.sub_batches);
     sub = parts(half);
-    sub_traffic = offload_traffic(o, model_, plan_.tp, half);
+    sub_traffic = offload_traffic(o, model_, plan_.tp, half, gpu_attention_share_);
   }
   last_gpu_ = offload_step_time(o, static_cast<double>(model_.num_hidden_layers), whole, traffic, sub, sub_traffic, can_split);
   last_offload_ = whole.offload;

@@ -108,6 +108,7 @@ class StepPricer {
   std::shared_ptr<const OffloadPlan> offload_;
   std::unique_ptr<hw::CostModel> offload_cost_;  ///< on offload_->device
   double offload_scale_ = 1;  ///< the instance's attention on one offload device, per rank's op: tp / count
+  double gpu_attention_share_ = 0;  ///< with GPU-resident KV: the share of this step's decode attention on the GPUs
   double last_offload_ = 0, last_offload_bytes_ = 0;
   bool two_batch_overlap_ = false;
   std::shared_ptr<const ExpertOffload> expert_offload_;

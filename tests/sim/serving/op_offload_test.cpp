@@ -195,6 +195,36 @@ TEST_CASE("offload: in-storage attention and streamed KV on an idle platform", "
   CHECK(serving::offload_traffic(*ssd_sparse, model, 1, b).from_offload == Approx(back / 4));
 }
 
+TEST_CASE("offload: NEO's GPU-resident KV keeps its share of attention and traffic on the GPU", "[serving][offload]") {
+  const auto model = test::catalog_model("llama-3.1-8b");
+  const hw::Device gpu = test::catalog_device("a10g-24gb");
+  const hw::ServingStack stack;
+  ParallelPlan plan;
+  const models::BatchShape b = decode_batch(40, 1500);
+  serving::StepPricer alone(model, plan, gpu, {}, stack);
+  // Room for every token on the GPU: the step is the GPU's own, to the bit, and nothing crosses.
+  auto all = make_plan("xeon-8480plus", 1, serving::OffloadPipelining::ping_pong);
+  all->gpu_kv = true;
+  all->gpu_kv_tokens = 1e12;
+  serving::StepPricer resident(model, plan, gpu, {}, stack, all);
+  CHECK(resident.price(b) == Approx(alone.price(b)).epsilon(1e-12));
+  CHECK(resident.last_offload() == 0);
+  CHECK(resident.last_offload_bytes() == 0);
+  // Room for half of the batch's context: half the attention on each side, half the traffic.
+  auto half = make_plan("xeon-8480plus", 1, serving::OffloadPipelining::none);
+  half->gpu_kv = true;
+  half->gpu_kv_tokens = b.decode_context_tokens / 2;
+  auto none = make_plan("xeon-8480plus", 1, serving::OffloadPipelining::none);
+  serving::StepPricer split(model, plan, gpu, {}, stack, half);
+  serving::StepPricer cpu_only(model, plan, gpu, {}, stack, none);
+  CHECK(half->gpu_attention_share(b) == Approx(0.5));
+  (void)split.price(b);
+  (void)cpu_only.price(b);
+  CHECK(split.last_offload() == Approx(cpu_only.last_offload() / 2).epsilon(0.02));
+  CHECK(split.last_offload_bytes() == Approx(cpu_only.last_offload_bytes() / 2));
+  CHECK(split.last_gpu() < cpu_only.last_gpu());  // the A10G reads KV faster than the CPU
+}
+
 TEST_CASE("offload: sub-batches round counts up and split sums", "[serving][offload]") {
   models::BatchShape b = decode_batch(5, 100);
   b.add_prefill(301, 0, true);
