@@ -558,14 +558,15 @@ Scenario load_scenario(const config::Document& doc) {
     const auto policy = Registry<policies::ExpertPlacement>::instance().make(*placement, "linear");
     bool placed_any = false;
     for (const Pool& pool : pools) {
-      if (!pool.expert_parallel) continue;
+      if (!pool.expert_parallel || pool.devices() <= 1) continue;  // one rank holds every expert anyway
       placed_any = true;
       if (!sc.model.moe.placement(pool.devices()))
         sc.model.moe.placements.push_back(policy->place(sc.model.moe.expert_share, sc.model.moe.experts, pool.devices()));
     }
     if (!placed_any)
       policy_cfg.fail_key("expert_placement", placement->shown(),
-                          "expected a pool with expert_parallel: true (placement spreads experts over expert-parallel ranks)");
+                          "expected a pool with expert_parallel: true over more than one device (placement spreads experts "
+                          "over expert-parallel ranks)");
   }
   const config::Node scheduler_cfg = policy_cfg.section("scheduler");
   const config::Node kv_cfg = policy_cfg.section("kv_cache");

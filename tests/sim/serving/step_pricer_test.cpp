@@ -158,7 +158,8 @@ TEST_CASE("step pricer: two-batch overlap hides expert all-to-alls behind the ot
     gains = gains || overlapped < 0.95 * whole;
   }
   CHECK(gains);
-  // A dense model has no all-to-alls to overlap.
-  serving::StepPricer dense(test::catalog_model("llama-3.1-8b"), ParallelPlan{}, device, {}, stack);
+  // A dense model has no all-to-alls to overlap. (The pricer keeps a reference to its model.)
+  const auto llama = test::catalog_model("llama-3.1-8b");
+  serving::StepPricer dense(llama, ParallelPlan{}, device, {}, stack);
   CHECK_THROWS(dense.overlap_two_batches(true));
 }
