@@ -13,7 +13,34 @@ using serving::OffloadPlan;
 namespace {
 
 /// The keys every policy takes (besides impl).
-constexpr const char* kOffloadKeys[] = {"device", "count", "ops", "link", "pipelining", "sub_batches", "kv_memory", "sparse_attention", "gpu_kv"};
+constexpr const char* kOffloadKeys[] = {"device", "count", "ops", "link", "pipelining", "sub_batches", "kv_memory", "sparse_attention", "gpu_kv", "experts"};
+
+/// Where an MoE model's routed experts run (key `experts`): only PIM in the GPUs' own memory, where
+/// the experts' weights are, can run them, and it must run their GEMMs in the model's dtype.
+void parse_experts(const config::Node& cfg, const policies::OpOffload::Defaults& d, const models::ModelSpec& model, OffloadPlan& plan) {
+  const bool given = cfg.has("experts");
+  const std::string on = cfg.get<std::string>("experts").default_to(model.moe.enabled() ? d.experts : "gpu")
+                             .one_of({"gpu", "decode", "co_process"}).value();
+  if (on == "gpu") return;
+  const auto fail = [&](const std::string& why) {
+    if (given) cfg.fail_key("experts", on, why);
+    cfg.fail_key("impl", plan.policy, why);
+  };
+  if (!model.moe.enabled()) fail(fmt::format("{} has no routed experts", model.name));
+  if (!plan.in_gpu_memory)
+    fail(fmt::format("the experts' weights stay in the GPUs' memory; only PIM in that memory (offload impl duplex) runs them, "
+                     "not {}", plan.device->name));
+  if (plan.pipelining != serving::OffloadPipelining::none)
+    fail("co-processed or offloaded experts are modelled without sub-batch pipelining (pipelining: none)");
+  for (OpClass c : {OpClass::gemm, OpClass::elementwise})
+    if (!plan.device->can_run(c))
+      fail(fmt::format("offload device {} ({}) cannot run the experts' {} ops", plan.device->name, plan.device->kind_name,
+                       to_string(c)));
+  if (plan.device->peak(model.precision.gemm) <= 0)
+    fail(fmt::format("{}'s expert GEMMs compute in {} (model.precision), which offload device {} has no peak for", model.name,
+                     to_string(model.precision.gemm), plan.device->name));
+  plan.experts = on == "decode" ? serving::ExpertsOn::offload_in_decode : serving::ExpertsOn::co_process;
+}
 
 }  // namespace
 
@@ -37,6 +64,9 @@ std::shared_ptr<const OffloadPlan> parse_offload(const config::Node& pool, const
   const auto fallback = config::Document::load_string(fmt::format("device: {}\n", d.device), "offload.device (policy default)");
   plan->device = load_device(cfg->has("device") ? *cfg : fallback.root());
   plan->count = cfg->get<int>("count").default_to(d.count).in_range(1, 4096);
+  // PIM in the GPUs' memory comes with each GPU: count is per GPU there.
+  plan->in_gpu_memory = d.in_gpu_memory;
+  if (plan->in_gpu_memory) plan->count *= tp;
   // Op classes placed on the offload device: attention only (its cost follows the contexts, which is
   // what the offload side holds), or none (the KV is only stored there and the GPUs' attention reads
   // it back each step); each must be one the device runs, in a dtype it has.
@@ -66,30 +96,39 @@ std::shared_ptr<const OffloadPlan> parse_offload(const config::Node& pool, const
                                 model.name, to_string(act), plan->device->name));
     plan->classes[static_cast<std::size_t>(c)] = true;
   }
-  // The link each GPU of the instance reaches the offload side over.
-  const std::string link = d.link;
-  if (cfg->has("link")) {
-    plan->link = hw::parse_link(cfg->child("link"), "network");
-    plan->link_source = "offload.link";
-  } else if (link == "gpu_host") {
-    plan->link = gpu.host;
-    plan->link_source = fmt::format("{}'s host link ({})", gpu.name, gpu.host.kind);
-  } else if (link == "offload_host") {
+  // The link each GPU of the instance reaches the offload side over (none for PIM in its own memory).
+  if (plan->in_gpu_memory) {
+    for (const char* k : {"link", "kv_memory"})
+      if (cfg->has(k))
+        cfg->fail_key(k, cfg->child(k).shown(), fmt::format("offload {} computes in the GPUs' own memory, where the KV cache "
+                                                            "stays and nothing crosses a link: remove '{}'", plan->policy, k));
     plan->link = plan->device->host;
-    plan->link_source = fmt::format("{}'s host link ({})", plan->device->name, plan->device->host.kind);
+    plan->link_source = "none: the PIM computes in the GPUs' own memory";
   } else {
-    // A ConnectX-7 NIC per GPU, 400 Gb/s, as hw/nodes/hgx-h100.yaml (DGX H100 user guide, Table 6), its 1 us
-    // latency there plus one switch hop of the same (assumption, not a vendor figure).
-    plan->link = {"nic", 400e9 / 8, 2e-6};
-    plan->link_source = "a 400 Gb/s NIC per GPU (hgx-h100 node)";
+    const std::string link = d.link;
+    if (cfg->has("link")) {
+      plan->link = hw::parse_link(cfg->child("link"), "network");
+      plan->link_source = "offload.link";
+    } else if (link == "gpu_host") {
+      plan->link = gpu.host;
+      plan->link_source = fmt::format("{}'s host link ({})", gpu.name, gpu.host.kind);
+    } else if (link == "offload_host") {
+      plan->link = plan->device->host;
+      plan->link_source = fmt::format("{}'s host link ({})", plan->device->name, plan->device->host.kind);
+    } else {
+      // A ConnectX-7 NIC per GPU, 400 Gb/s, as hw/nodes/hgx-h100.yaml (DGX H100 user guide, Table 6), its 1 us
+      // latency there plus one switch hop of the same (assumption, not a vendor figure).
+      plan->link = {"nic", 400e9 / 8, 2e-6};
+      plan->link_source = "a 400 Gb/s NIC per GPU (hgx-h100 node)";
+    }
+    if (d.link_per_offload_device && !cfg->has("link")) {
+      const double links = static_cast<double>(plan->count) / tp;
+      plan->link.bandwidth *= links;
+      plan->link_source += fmt::format(" x {:g} (one per offload device, shared by the {} GPUs)", links, tp);
+    }
+    if (plan->link.bandwidth <= 0)
+      cfg->fail_key("link", link, fmt::format("expected a link with a bandwidth; {} has none", plan->link_source));
   }
-  if (d.link_per_offload_device && !cfg->has("link")) {
-    const double links = static_cast<double>(plan->count) / tp;
-    plan->link.bandwidth *= links;
-    plan->link_source += fmt::format(" x {:g} (one per offload device, shared by the {} GPUs)", links, tp);
-  }
-  if (plan->link.bandwidth <= 0)
-    cfg->fail_key("link", link, fmt::format("expected a link with a bandwidth; {} has none", plan->link_source));
   const std::string pipelining =
       cfg->get<std::string>("pipelining").default_to(d.pipelined ? "ping_pong" : "none").one_of({"none", "ping_pong"}).value();
   plan->pipelining = pipelining == "ping_pong" ? OffloadPipelining::ping_pong : OffloadPipelining::none;
@@ -101,6 +140,8 @@ std::shared_ptr<const OffloadPlan> parse_offload(const config::Node& pool, const
   plan->cost_per_hour = plan->device->cost_per_hour * plan->count;
   // NEO keeps what KV the GPU's own memory holds there (filled first) and attends to it on the GPU.
   plan->gpu_kv = cfg->get<bool>("gpu_kv").default_to(d.gpu_kv);
+  if (plan->gpu_kv && plan->in_gpu_memory)
+    cfg->fail_key("gpu_kv", "true", fmt::format("offload {} keeps all of the KV cache in the GPUs' own memory already", plan->policy));
   if (plan->gpu_kv && !plan->offloads(OpClass::attention_decode))
     cfg->fail_key("gpu_kv", "true", "it splits decode attention between the GPUs and the offload side: ops must include attention_decode");
   // Sparse decode attention (InstInfer's SparF, after SparQ): per step it reads `kv_read` of the KV it
@@ -111,6 +152,7 @@ std::shared_ptr<const OffloadPlan> parse_offload(const config::Node& pool, const
     plan->kv_read_fraction = sparse->get<double>("kv_read").required().in_range(1e-3, 1.0);
     plan->attention_compute_fraction = sparse->get<double>("compute").default_to(plan->kv_read_fraction).in_range(1e-3, 1.0);
   }
+  parse_experts(*cfg, d, model, *plan);
   return plan;
 }
 

@@ -37,7 +37,7 @@ RunInfo describe_run(const Scenario& sc) {
       in.cost_model_source += fmt::format("; offload {}: {}", r.offload->device->name, hw::describe_sources(*r.offload->device));
     const policies::KvMemory& m = r.kv->memory();
     in.memory = {.usable = m.usable, .usable_source = r.device->usable_memory_source,
-                 .kv_device = r.offload ? fmt::format("{} x {} (offload){}", r.offload->count, r.offload->device->name,
+                 .kv_device = r.offload && !r.offload->in_gpu_memory ? fmt::format("{} x {} (offload){}", r.offload->count, r.offload->device->name,
                                                        r.offload->gpu_kv ? " and the GPUs" : "")
                                          : "",
                  .kv_ranks = r.parallel.dp,

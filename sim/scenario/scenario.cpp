@@ -90,9 +90,12 @@ int place_on_node(Scenario& sc, ReplicaPlan& plan, const Pool& pool, std::size_t
   return slot;
 }
 
-/// The non-HBM tier `name` of `spec` ("" = its first DRAM tier) for request `request`; an
-/// InputError naming the request's key if there is none.
-const hw::MemoryTier& kv_tier_of(const hw::NodeSpec& spec, const policies::KvTierRequest& request, std::string& name) {
+/// The tier `name` of `spec` ("" = its first DRAM tier) for request `request`, on the node instance
+/// whose tiers are named `prefix` + name: a non-HBM tier, or the HBM of a GPU slot no replica runs
+/// on (Harvest's idle peer-GPU memory, reached over the node's NVLink); an InputError naming the
+/// request's key otherwise.
+const hw::MemoryTier& kv_tier_of(const Scenario& sc, const hw::NodeSpec& spec, const std::string& prefix,
+                                 const policies::KvTierRequest& request, std::string& name) {
   const config::Node& cfg = request.where;
   name = request.tier.empty() ? spec.first_dram_tier() : request.tier;
   const std::string key = request.store.empty() ? request.tier_key : request.tier.empty() ? "store" : "tier";
@@ -104,8 +107,16 @@ const hw::MemoryTier& kv_tier_of(const hw::NodeSpec& spec, const policies::KvTie
                  fmt::format("node '{}' ({}) has no such tier{}; its tiers: {}", spec.name, spec.source,
                              name.empty() ? " (and no DRAM tier to default to)" : "", names));
   }
-  if (tier->kind == hw::TierKind::hbm)
-    cfg.fail_key(key, name, fmt::format("expected a non-HBM tier of node '{}' ({}) to keep KV in", spec.name, spec.source));
+  if (tier->kind == hw::TierKind::hbm) {
+    const std::string full = prefix + name;
+    for (std::size_t r = 0; r < sc.replicas.size(); ++r) {
+      const auto& held = sc.replicas[r].device_tiers;
+      if (std::find(held.begin(), held.end(), full) != held.end())
+        cfg.fail_key(key, name, fmt::format("expected a non-HBM tier of node '{}' ({}) to keep KV in, or the HBM of a GPU no "
+                                            "replica runs on (Harvest); {} is replica {}'s device memory",
+                                            spec.name, spec.source, name, r));
+    }
+  }
   return *tier;
 }
 
@@ -126,7 +137,7 @@ policies::KvTierBinding bind_store(Scenario& sc, ReplicaPlan& plan, const polici
   KvStoreNode& ks = *it;
   const NodeInstance& node = sc.nodes[static_cast<std::size_t>(ks.node)];
   std::string name;
-  const hw::MemoryTier& tier = kv_tier_of(*node.spec, request, name);
+  const hw::MemoryTier& tier = kv_tier_of(sc, *node.spec, node.prefix, request, name);
   const std::string full = node.prefix + name;
   const std::int64_t block_size = plan.kv->block_size();
   if (!ks.store) {
@@ -178,7 +189,7 @@ void bind_kv_tiers(Scenario& sc, ReplicaPlan& plan, const Pool& pool, int slot, 
         continue;
       }
       std::string name;
-      const hw::MemoryTier& tier = kv_tier_of(spec, request, name);
+      const hw::MemoryTier& tier = kv_tier_of(sc, spec, prefix, request, name);
       for (const auto& from : plan.device_tiers) {
         try {
           (void)spec.topology.route(from.substr(prefix.size()), name);
@@ -505,6 +516,10 @@ Scenario load_scenario(const config::Document& doc) {
       pool.semi_pd = s;
     }
     pool.offload = parse_offload(pool_cfg, sc.model, *pool.device, pool.tensor_parallel);
+    if (pool.offload && pool.offload->experts != serving::ExpertsOn::gpu && (pool.expert_parallel || pool.data_parallel > 1))
+      pool_cfg.fail_key("offload", pool.offload->policy,
+                        "routed experts on PIM are modelled for tensor-parallel experts (Duplex's +ET: experts split over the "
+                        "node's devices); remove expert_parallel and data_parallel, or set offload.experts: gpu");
     if (pool.offload && pool.two_batch_overlap)
       pool_cfg.fail_key("two_batch_overlap", "true", "no two-batch overlap with offload: offload pipelines its own sub-batches");
     if (pool.offload && pool.semi_pd)
@@ -662,15 +677,13 @@ Scenario load_scenario(const config::Document& doc) {
         if (const models::ExpertSlots* slots = pool.expert_parallel ? sc.model.moe.placement(pool.devices()) : nullptr) {
           // Each redundant copy is one more expert's gate, up and down matrices on its rank (the
           // busiest rank holds ceil(redundant / ranks) of them).
-          const double expert_bytes = 3.0 * static_cast<double>(sc.model.hidden_size) *
-                                      static_cast<double>(sc.model.moe.intermediate) *
-                                      bytes_per_element(sc.model.precision.weights);
           const auto extra = (slots->redundant + slots->ranks - 1) / slots->ranks;
-          sizing.weight_bytes += static_cast<double>(extra) * expert_bytes *
+          sizing.weight_bytes += static_cast<double>(extra) * sc.model.routed_expert_bytes() *
                                  static_cast<double>(sc.model.moe.moe_layers(sc.model.num_hidden_layers));
         }
         const policies::KvSizing gpu_sizing = sizing;
-        if (pool.offload) sizing = offloaded_kv_sizing(sizing, *pool.offload, pool, sc.model);
+        // PIM in the GPUs' own memory leaves the KV cache there.
+        if (pool.offload && !pool.offload->in_gpu_memory) sizing = offloaded_kv_sizing(sizing, *pool.offload, pool, sc.model);
         plan.offload = pool.offload;
         if (speculation) {
           plan.speculation = speculation;

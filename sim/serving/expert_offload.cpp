@@ -6,14 +6,6 @@
 
 namespace hetsim::serving {
 
-namespace {
-/// One routed expert's gate, up and down matrices on one rank of tp (split in width), in bytes.
-double expert_bytes(const models::ModelSpec& m, int tp) {
-  return 3.0 * static_cast<double>(m.hidden_size) * static_cast<double>(m.moe.intermediate) *
-         bytes_per_element(m.precision.weights) / tp;
-}
-}  // namespace
-
 std::vector<bool> hottest_experts(const models::MoeSpec& moe, std::int64_t cached) {
   const auto E = static_cast<std::size_t>(moe.experts);
   std::vector<std::size_t> order(E);
@@ -35,7 +27,7 @@ double expert_load_bytes(const models::ModelSpec& m, const ExpertOffload& o, dou
     const double pick = std::min(1.0, k * share);
     missed += pick >= 1 ? 1.0 : -std::expm1(std::max(1.0, tokens) * std::log1p(-pick));
   }
-  return missed * expert_bytes(m, tp);
+  return missed * m.routed_expert_bytes(tp);
 }
 
 double expert_load_time(const models::ModelSpec& m, const ExpertOffload& o, double tokens, int tp) {
@@ -47,7 +39,7 @@ double expert_load_time(const models::ModelSpec& m, const ExpertOffload& o, doub
 
 double host_expert_bytes(const models::ModelSpec& m, const ExpertOffload& o, int tp) {
   const double uncached = static_cast<double>(std::count(o.is_cached.begin(), o.is_cached.end(), false));
-  return uncached * expert_bytes(m, tp) * static_cast<double>(m.moe.moe_layers(m.num_hidden_layers));
+  return uncached * m.routed_expert_bytes(tp) * static_cast<double>(m.moe.moe_layers(m.num_hidden_layers));
 }
 
 }  // namespace hetsim::serving

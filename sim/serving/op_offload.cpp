@@ -12,13 +12,18 @@ std::string OffloadPlan::describe() const {
   std::string ops;
   for (OpClass c : kOpClasses)
     if (offloads(c)) ops += fmt::format("{}{}", ops.empty() ? "" : ", ", to_string(c));
+  if (experts == ExpertsOn::offload_in_decode) ops += ", routed experts in decode-only steps";
+  if (experts == ExpertsOn::co_process) ops += ", routed experts co-processed with the GPUs";
   if (ops.empty()) ops = "KV only, read back by the GPUs";
+  if (in_gpu_memory) ops += ", in the GPUs' memory";
   return fmt::format("{} x {} ({}; {}{})", count, device->name, ops, policy,
                      pipelining == OffloadPipelining::ping_pong ? fmt::format(", ping-pong x{}", sub_batches) : "");
 }
 
 OffloadTraffic offload_traffic(const OffloadPlan& plan, const models::ModelSpec& m, int tp, const models::BatchShape& b,
                                double gpu_share) {
+  // PIM in the GPUs' own memory reads and writes where the GPUs do: nothing crosses.
+  if (plan.in_gpu_memory) return {};
   // Per rank: its query heads and its share of the KV (kv_bytes_per_token is per device, all layers).
   const double act = bytes_per_element(m.precision.activations);
   const double head_bytes = static_cast<double>(m.num_attention_heads / tp) * static_cast<double>(m.head_dim) * act;
@@ -58,7 +63,7 @@ double offload_step_time(const OffloadPlan& plan, double layers, const OffloadPa
   const double lat = whole_traffic.to_offload + whole_traffic.from_offload > 0 ? plan.link.latency : 0.0;
   // Each layer crosses the link once each way (a direction with no bytes still waits for the other side).
   const double link = (whole_traffic.to_offload + whole_traffic.from_offload) / bw + 2 * layers * lat;
-  const double serial = whole.gpu + whole.offload + link;
+  const double serial = whole.gpu + whole.offload + whole.both + link;
   if (plan.pipelining == OffloadPipelining::none || !can_split) return serial;
   const double n = plan.sub_batches;
   const double g = sub.gpu / layers, a = sub.offload / layers;

@@ -39,6 +39,11 @@
 namespace hetsim::serving {
 
 enum class OffloadPipelining { none, ping_pong };
+/// Where the routed experts of an MoE model run (offload key `experts`; only with PIM in the GPUs'
+/// own memory, where their weights are): on the GPUs; in the PIM in decode-only steps (Duplex); or
+/// split every step, the experts with the fewest tokens in the PIM while the GPUs run the rest at
+/// the same time (Duplex+PE, sim/serving/expert_split.hpp).
+enum class ExpertsOn { gpu, offload_in_decode, co_process };
 
 /// Where one instance's offloaded ops run and how they are joined to its GPUs.
 struct OffloadPlan {
@@ -69,6 +74,12 @@ struct OffloadPlan {
     return std::min(1.0, gpu_kv_tokens / context);
   }
 
+  /// The offload devices are the GPUs' own memory (Duplex's Logic-PIM in each HBM stack): the KV
+  /// cache and the weights stay in the GPUs' memory, nothing crosses a link, and `count` counts
+  /// the instance's stacks (per GPU x tp).
+  bool in_gpu_memory = false;
+  ExpertsOn experts = ExpertsOn::gpu;
+
   bool offloads(OpClass c) const { return classes[static_cast<std::size_t>(c)]; }
   /// "2 x h20-96gb (attention_decode; lamina, ping_pong)", for the fleet line.
   std::string describe() const;
@@ -78,6 +89,9 @@ struct OffloadPlan {
 struct OffloadParts {
   double gpu = 0;      ///< G: ops on the instance's GPUs
   double offload = 0;  ///< A: ops on the offload devices
+  /// C: phases where both sides work at once (co-processed experts), their longer side; and the
+  /// offload side's busy time within them.
+  double both = 0, both_offload = 0;
 };
 
 /// Bytes crossing one rank's link in one step, all layers.
@@ -91,7 +105,7 @@ struct OffloadTraffic {
 OffloadTraffic offload_traffic(const OffloadPlan& plan, const models::ModelSpec& model, int tp, const models::BatchShape& batch,
                                double gpu_share = 0);
 
-/// The device time of a step: G + A + X without pipelining; with it, the faster of that and the
+/// The device time of a step: G + A + C + X without pipelining; with it, the faster of that and the
 /// pipelined period model, given the parts of the whole batch and of one sub-batch.
 double offload_step_time(const OffloadPlan& plan, double layers, const OffloadParts& whole, const OffloadTraffic& whole_traffic,
                          const OffloadParts& sub, const OffloadTraffic& sub_traffic, bool can_split);
@@ -120,6 +134,10 @@ class OpOffload {
     bool gpu_kv = false;
     /// Op classes that run there; none: the KV is only stored there and read back by the GPUs.
     std::vector<OpClass> ops = {OpClass::attention_decode};
+    /// The offload devices sit in the GPUs' own memory, `count` of them per GPU (OffloadPlan::in_gpu_memory).
+    bool in_gpu_memory = false;
+    /// Where an MoE model's routed experts run: "gpu", "decode" or "co_process" (ExpertsOn).
+    std::string experts = "gpu";
   };
   virtual Defaults defaults() const = 0;
 };

@@ -8,6 +8,14 @@ namespace hetsim::serving {
 
 namespace {
 bool context_dependent(const Op& op) { return op.cls == OpClass::attention_prefill || op.cls == OpClass::attention_decode; }
+/// `share` of an op's work: its FLOPs, operand bytes and work units.
+void scale_work(Op& op, double share) {
+  op.flops *= share;
+  op.weights.bytes *= share;
+  op.activations.bytes *= share;
+  op.kv.bytes *= share;
+  op.units *= share;
+}
 }  // namespace
 
 StepPricer::StepPricer(const models::ModelSpec& model, const ParallelPlan& plan, const hw::Device& device,
@@ -86,6 +94,7 @@ StepPricer::Entry StepPricer::build_entry(const models::BatchShape& batch, bool 
     if (op.cls == OpClass::collective && op.collective == Collective::all_to_all) e.all_to_all += e.times.back();
   }
   if (!seen) e.attention_at = e.times.size();
+  if (offload_ && offload_->experts != ExpertsOn::gpu) price_offloaded_experts(batch, launch, e);
   // Expert offload: the step's loads of uncached experts follow its token count, like the GEMMs.
   if (expert_offload_)
     e.times.push_back(expert_load_time(model_, *expert_offload_, static_cast<double>(batch.tokens()), plan_.tp));
@@ -132,16 +141,38 @@ double StepPricer::two_batch_time(const models::BatchShape& batch, double whole,
   return std::min(whole, std::max(2 * compute, 2 * comm) + std::min(compute, comm) / layers);
 }
 
-namespace {
-/// `share` of an attention op's work: its FLOPs, operand bytes and work units.
-void scale_attention(Op& op, double share) {
-  op.flops *= share;
-  op.weights.bytes *= share;
-  op.activations.bytes *= share;
-  op.kv.bytes *= share;
-  op.units *= share;
+double StepPricer::offload_time(Op op) const {
+  // The instance's work for this rank, on its share of the offload devices, reading its operands
+  // where that device's engine keeps them.
+  scale_work(op, offload_scale_);
+  op.weights.tier = op.activations.tier = op.kv.tier = kHomeTier;
+  op.engine = kModelEngine;
+  return offload_cost_->time(op);
 }
-}  // namespace
+
+void StepPricer::price_offloaded_experts(const models::BatchShape& batch, double launch, Entry& e) const {
+  // The routed expert ops are consecutive (gate_up, gating, down) and follow the attention.
+  std::vector<Op> experts;
+  std::size_t at = 0;
+  for (const Op& op : ops_) {
+    if (context_dependent(op)) continue;
+    if (is_routed_expert_op(op)) {
+      if (experts.empty()) e.experts_from = at;
+      else if (e.experts_to != at)
+        throw InvariantError(fmt::format("graph builder for {}: routed expert ops are not contiguous", model_.model_type));
+      experts.push_back(op);
+      e.experts_to = at + 1;
+    }
+    ++at;
+  }
+  if (experts.empty() || e.experts_from < e.attention_at)
+    throw InvariantError(fmt::format("graph builder for {}: no routed expert ops after the attention", model_.model_type));
+  const ExpertRows rows(model_.moe, static_cast<double>(batch.tokens()));
+  const auto on_gpu = [&](const Op& op) { return cost_.time(op, launch); };
+  const auto on_offload = [&](const Op& op) { return offload_time(op); };
+  e.experts_offload = split_experts(experts, rows, rows.experts(), on_gpu, on_offload).offload;
+  if (offload_->experts == ExpertsOn::co_process) e.experts_co = co_process_experts(experts, rows, on_gpu, on_offload);
+}
 
 OffloadParts StepPricer::parts(const models::BatchShape& batch) {
   const bool graphed = stack_.graphed(batch.tokens(), batch.prefill_tokens);
@@ -164,19 +195,24 @@ OffloadParts StepPricer::parts(const models::BatchShape& batch) {
     if (op.cls == OpClass::attention_decode && gpu_attention_share_ > 0) {
       // NEO: the GPU-resident share of the contexts is attended to on the GPU, the rest offloaded.
       Op on_gpu = op;
-      scale_attention(on_gpu, gpu_attention_share_);
+      scale_work(on_gpu, gpu_attention_share_);
       p.gpu += cost_.time(on_gpu, launch);
       if (gpu_attention_share_ >= 1) continue;
-      scale_attention(op, 1 - gpu_attention_share_);
+      scale_work(op, 1 - gpu_attention_share_);
     }
-    // The instance's attention for this rank's heads, on its share of the offload devices, reading
-    // the KV where that device's engine keeps it.
-    scale_attention(op, offload_scale_);
-    op.weights.tier = op.activations.tier = op.kv.tier = kHomeTier;
-    op.engine = kModelEngine;
-    p.offload += offload_cost_->time(op);
+    p.offload += offload_time(op);
   }
-  for (std::size_t i = e.attention_at; i < e.times.size(); ++i) p.gpu += e.times[i];
+  // Routed experts on the PIM: all of them in decode-only steps (Duplex), or co-processed every step.
+  const bool decode_only = batch.prefill_tokens == 0 && batch.prefill_chunks == 0;
+  const bool experts_off = offload_->experts == ExpertsOn::co_process || (offload_->experts == ExpertsOn::offload_in_decode && decode_only);
+  for (std::size_t i = e.attention_at; i < e.times.size(); ++i)
+    if (!experts_off || i < e.experts_from || i >= e.experts_to) p.gpu += e.times[i];
+  if (experts_off && offload_->experts == ExpertsOn::co_process) {
+    p.both = e.experts_co.time();
+    p.both_offload = e.experts_co.offload;
+  } else if (experts_off) {
+    p.offload += e.experts_offload;
+  }
   return p;
 }
 
@@ -196,7 +232,7 @@ double StepPricer::price_offloaded(const models::BatchShape& batch) {
     sub_traffic = offload_traffic(o, model_, plan_.tp, half, gpu_attention_share_);
   }
   last_gpu_ = offload_step_time(o, static_cast<double>(model_.num_hidden_layers), whole, traffic, sub, sub_traffic, can_split);
-  last_offload_ = whole.offload;
+  last_offload_ = whole.offload + whole.both_offload;
   last_offload_bytes_ = traffic.to_offload + traffic.from_offload;
   last_host_ = stack_.host_time(batch.decode_seqs + batch.prefill_chunks, batch.prefill_tokens);
   return stack_.step_time(last_host_, last_gpu_);

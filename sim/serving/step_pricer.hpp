@@ -15,6 +15,7 @@
 #include "hw/serving_stack.hpp"
 #include "models/graph_builder.hpp"
 #include "sim/serving/expert_offload.hpp"
+#include "sim/serving/expert_split.hpp"
 #include "sim/serving/op_offload.hpp"
 
 namespace hetsim::serving {
@@ -78,11 +79,20 @@ class StepPricer {
     std::size_t attention_at = 0;  ///< where the attention ops go in that order
     double before_attention = 0;   ///< times[0..attention_at) summed from 0 in order (what price() adds first)
     double all_to_all = 0;         ///< of which the expert all-to-alls (wide EP's dispatch and combine)
+    /// Routed experts that may run on PIM in the GPUs' memory (offload key experts): where their ops
+    /// are in `times`, and their time all on the PIM, or co-processed.
+    std::size_t experts_from = 0, experts_to = 0;
+    double experts_offload = 0;
+    ExpertSplit experts_co;
   };
   const Entry& entry(const models::BatchShape& batch, bool graphed);
   Entry build_entry(const models::BatchShape& batch, bool graphed);
   /// Applies the placement to `ops` of a step of `tokens` tokens (flash streaming reads follow them).
   void place(std::vector<Op>& ops, double tokens = 1) const;
+  /// Offload with experts on PIM: prices the routed expert ops of `e` (the entry being built) there.
+  void price_offloaded_experts(const models::BatchShape& batch, double launch, Entry& e) const;
+  /// Offload: `op` as one offload device runs its share (tp / count of the instance's work, from its own memory).
+  double offload_time(Op op) const;
   /// Offload: the GPU and offload-device parts of `batch` (the same sums as price() without offload).
   OffloadParts parts(const models::BatchShape& batch);
   double price_offloaded(const models::BatchShape& batch);

@@ -159,6 +159,30 @@ TEST_CASE("offload: in-storage attention beats streaming the KV out of an SSD, a
   CHECK(output_tps(sparse) == Approx(2 * output_tps(csd)).epsilon(0.05));
 }
 
+TEST_CASE("offload: Logic-PIM in the GPUs' HBM (Duplex) beats the GPUs alone on an MoE model", "[e2e][offload][duplex]") {
+  test::TempDir dir("offload_duplex");
+  const std::string sc = "'" + test::source_dir() + "/scenarios/duplex_pim_moe.yaml' --set workload.num_requests=96";
+  const auto duplex = run(sc, dir, "duplex");
+  const auto gpus = run(sc + " --set cluster.offload.impl=none", dir, "gpus");
+  const auto co = run(sc + " --set cluster.offload.experts=co_process", dir, "co");
+  const auto attention = run(sc + " --set cluster.offload.experts=gpu", dir, "attention");
+  // The KV cache stays in the GPUs' memory: the same blocks as without the PIM, and no link traffic.
+  CHECK_FALSE(duplex["memory"][0].contains("kv_device"));
+  CHECK(kv_blocks(duplex) == kv_blocks(gpus));
+  CHECK(duplex["offload"]["link_bytes"].get<double>() == 0);
+  CHECK(duplex["offload"]["device_seconds"].get<double>() > 0);
+  // Decode attention and experts at 4x the HBM bandwidth: faster than the GPUs, and attention alone
+  // gives part of it; co-processing the experts is never slower.
+  CHECK(output_tps(attention) > output_tps(gpus));
+  CHECK(output_tps(duplex) > output_tps(attention));
+  CHECK(output_tps(co) >= output_tps(duplex));
+  CHECK(duplex["requests"]["completed"] == gpus["requests"]["completed"]);
+  // Experts on PIM are modelled for tensor-parallel experts only.
+  const auto r = test::run_hetsim("run --quiet " + sc + " --set cluster.expert_parallel=true --out '" + dir.file("ep") + "'");
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("cluster.offload") && Contains("expert_parallel"));
+}
+
 TEST_CASE("flash streaming: a phone generates faster with sparse reads, bundling and windowing, each", "[e2e][flash]") {
   test::TempDir dir("flash_phone");
   const std::string file = "'" + test::source_dir() + "/scenarios/phone_llm_in_a_flash.yaml'";

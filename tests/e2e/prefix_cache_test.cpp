@@ -196,6 +196,28 @@ TEST_CASE("prefix cache offload: a hit in host DRAM loads over PCIe at bytes / b
   CHECK(tiers[1].at("written_tokens").get<std::int64_t>() > 0);
 }
 
+TEST_CASE("prefix cache offload: an idle peer GPU's HBM (Harvest) loads over NVLink, a replica's own GPU is refused",
+          "[e2e][prefix][offload]") {
+  test::TempDir dir("prefix_offload_peer");
+  const std::string peer = "--set cluster.node=hgx-h100 --set 'policies.kv_cache.offload.tiers=[{tier: gpu7.hbm, capacity: 1 GiB}]'";
+  const Run r = run(offload_scenario(dir, ""), dir, "peer", peer);
+  int loads = 0;
+  for (const auto& s : r.steps) {
+    if (std::stoll(s.at("prefix_loaded_tokens")) == 0) continue;
+    ++loads;
+    CHECK(std::stoll(s.at("swap_in_tokens")) == 31 * 16);
+    // gpu7 -> NVSwitch -> gpu0: 450 GB/s per direction, two 2 us hops (hw/nodes/hgx-h100.yaml), one 5 us submission.
+    const double bytes = 31 * 16 * kLlama3KvBytesPerToken;
+    CHECK(std::stod(s.at("transfer_s")) == Approx(bytes / 450e9 + 2 * 2e-6 + 5e-6).epsilon(1e-6));
+  }
+  CHECK(loads == 1);
+  CHECK(r.summary.at("prefix_cache").at("tiers")[1].at("tier") == "gpu7.hbm");
+  // gpu0 runs the replica: its memory is not a spare tier.
+  expect_exit_2(offload_scenario(dir, ""), dir,
+                {{"cluster.node=hgx-h100 --set 'policies.kv_cache.offload.tiers=[{tier: gpu0.hbm, capacity: 1 GiB}]'",
+                  "gpu0.hbm is replica 0's device memory"}});
+}
+
 TEST_CASE("prefix cache offload: a tier stored in chunks is copied a chunk per piece", "[e2e][prefix][offload]") {
   test::TempDir dir("prefix_offload_chunks");
   const Run r = run(offload_scenario(dir, ", per_piece: 5 us"), dir, "chunks",
