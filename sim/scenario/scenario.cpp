@@ -660,7 +660,19 @@ Scenario load_scenario(const config::Document& doc) {
             serving.fail_key("expert_offload", "", fmt::format("pool '{}' {}; expert offload is modelled with the other weights "
                                                                "in GPU memory and attention on the GPU",
                                                                pool.name, pool.offload ? "offloads attention" : "keeps weights in storage"));
-          sizing.weight_bytes -= serving::host_expert_bytes(sc.model, *experts, pool.tensor_parallel);
+          const double host_bytes = serving::host_expert_bytes(sc.model, *experts, pool.tensor_parallel);
+          if (pool.node) {
+            // Each replica's processes keep their slices of the uncached experts in the node's DRAM
+            // (pinned, to copy from): the replicas a node holds must fit there together.
+            const hw::MemoryTier* dram = pool.node->topology.tier(pool.node->first_dram_tier());
+            const int per_node = std::min<int>(pool.replicas, static_cast<int>(pool.node->device_slots.size()) / pool.tensor_parallel);
+            const double needed = host_bytes * pool.tensor_parallel * per_node;
+            if (dram && needed > dram->capacity)
+              serving.fail_key("expert_offload", fmt::format("{{cached_experts: {}}}", experts->cached),
+                               fmt::format("{} replica(s) on node '{}' keep {:.1f} GB of uncached experts in {}, which holds {:.1f} GB",
+                                           per_node, pool.node->name, needed / 1e9, dram->name, dram->capacity / 1e9));
+          }
+          sizing.weight_bytes -= host_bytes;
           plan.expert_offload = std::move(experts);
         }
         sizing.kv_share = worker.kv;

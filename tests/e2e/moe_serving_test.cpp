@@ -179,6 +179,16 @@ TEST_CASE("moe serving: experts offloaded to host memory leave GPU memory, and e
   fails("--set serving.expert_offload.cached_experts=9", "serving.expert_offload.cached_experts");
   fails("--set model=llama-3.1-8b", "not an MoE model");
   fails("--set cluster.expert_parallel=true --set cluster.tensor_parallel=2", "expert_parallel");
+  // The uncached experts live in the node's DRAM: 5 of Mixtral's 8 x 32 layers of 3 x 4096 x 14336
+  // BF16 (56.4 GB) do not fit 32 GB, and do fit 64 GB.
+  auto node = [](const char* dram) {
+    return fmt::format("--set 'cluster.node={{tiers: [{{name: gpu0.hbm, kind: hbm, capacity: 48 GB, bandwidth: 864 GB/s}}, "
+                       "{{name: host.dram, kind: dram, capacity: {}, bandwidth: 100 GB/s}}], links: [{{name: pcie0, kind: pcie, "
+                       "between: [gpu0.hbm, host.dram], bandwidth: 32 GB/s, latency: 1 us}}]}}'",
+                       dram);
+  };
+  fails(node("32 GB"), "56.4 GB of uncached experts in host.dram, which holds 32.0 GB");
+  CHECK(test::run_hetsim("validate " + file + " " + node("64 GB")).exit_code == 0);
 }
 
 TEST_CASE("moe serving: data-parallel attention needs experts, and a node when it spans nodes", "[e2e][moe][errors]") {
