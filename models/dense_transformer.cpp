@@ -83,12 +83,24 @@ Op qk_norm(const ModelSpec& m, double T, double heads, double kv_heads, double b
 double value_head_dim(const ModelSpec& m) {
   return static_cast<double>(m.mla.enabled() ? m.mla.v_head_dim : m.head_dim);
 }
-/// Training graphs cover dense models with standard attention; MoE layers (expert parallelism)
-/// and MLA are built for serving only so far. A scenario refuses such a model before this.
+/// Training graphs cover standard attention with dense MLPs or MoE layers throughout (Mixtral,
+/// Qwen3-MoE); MLA, leading dense layers and shared experts (DeepSeek) are built for serving only
+/// so far. A scenario refuses such a model before this.
 void check_trainable(const ModelSpec& m) {
-  if (m.moe.enabled() || m.mla.enabled())
-    throw InvariantError(fmt::format("training graphs for {} ({}): MoE and MLA are not built for training yet",
-                                     m.name, m.model_type));
+  if (m.mla.enabled() || m.moe.dense_layers > 0 || m.moe.shared_experts > 0)
+    throw InvariantError(fmt::format("training graphs for {} ({}): MLA, leading dense layers and shared experts are not "
+                                     "built for training yet", m.name, m.model_type));
+}
+/// Weight elements of a routed-expert MoE layer's op on one rank (whose gradients its weight
+/// gradient accumulates): the router's, and the rank's experts' (E / ep of them, split in width over
+/// tp without expert parallelism); 0 for the rest.
+double moe_weight_elements(const ModelSpec& m, const ParallelPlan& p, std::string_view name) {
+  const double h = static_cast<double>(m.hidden_size), E = static_cast<double>(m.moe.experts);
+  const double local = E / p.ep, inter = static_cast<double>(m.moe.intermediate) / (p.ep > 1 ? 1 : p.tp);
+  if (name == "moe_router") return E * h;
+  if (name == "experts_gate_up") return local * h * 2 * inter;
+  if (name == "experts_down") return local * inter * h;
+  return 0;
 }
 
 class DenseTransformer final : public GraphBuilder {
@@ -361,10 +373,21 @@ class DenseTransformer final : public GraphBuilder {
                     L));
     tp_gather(out, weight_elems, "mlp_sp_all_gather", p, comm, T * h * bc, L);
     auto layer_linear = [&](std::string_view name, double n, double k, bool bias) { linear(name, n, k, L, bias); };
-    mlp(m, act, T, h, inter, ba, layer_linear, [&](Op op) {
-      op.repeat = L;
-      add(op);
-    });
+    if (m.moe.enabled()) {
+      // Routed experts (Megatron-Core's MoE layer): under expert parallelism the rank's tokens go
+      // to the ranks of their experts and back by all-to-all over the ep group (the serving
+      // builder's wide-EP form, with the ep group as the ranks that exchange tokens).
+      ParallelPlan experts = p;
+      experts.dp = p.ep;
+      std::vector<Op> moe;
+      moe_mlp_ops(m, T, experts, L, moe);
+      for (const Op& op : moe) add(op, moe_weight_elements(m, p, op.name));
+    } else {
+      mlp(m, act, T, h, inter, ba, layer_linear, [&](Op op) {
+        op.repeat = L;
+        add(op);
+      });
+    }
     tp_reduce(out, weight_elems, "mlp_tp_reduce", p, comm, T * h * bc, L);
     if (detail) detail->layer_end = out.size();
     if (last) {

@@ -44,8 +44,12 @@ double stage_layers(const ModelSpec& m, const ParallelPlan& p, const TrainingSha
 
 double stage_parameters(const ModelSpec& m, const ParallelPlan& p, const TrainingShape& t) {
   const auto total = static_cast<double>(m.parameters());
-  const double layer = static_cast<double>(m.layer_parameters());
+  double layer = static_cast<double>(m.layer_parameters());
   const double outside = total - static_cast<double>(m.num_hidden_layers) * layer;  // embedding, head, final norm
+  // Expert parallelism: a rank keeps E / ep of each MoE layer's routed experts.
+  if (p.ep > 1 && m.moe.enabled())
+    layer -= (1 - 1.0 / p.ep) * static_cast<double>(m.moe.experts * 3 * m.hidden_size * m.moe.intermediate) *
+             static_cast<double>(m.moe.moe_layers(m.num_hidden_layers)) / static_cast<double>(m.num_hidden_layers);
   const double head = static_cast<double>(m.vocab_size * m.hidden_size);
   const bool first = t.stage == 0, last = t.stage == model_stages(p) - 1;
   double params = stage_layers(m, p, t) * layer;

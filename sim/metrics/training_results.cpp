@@ -235,9 +235,11 @@ std::string training_summary_table(const TrainingRunInfo& info, const TrainingSu
     out += fmt::format("  to train    {:.4g} tokens: {:.1f} days, {:.3g} GPU-hours\n", info.train_tokens,
                        s.time_to_train / 86400, s.time_to_train / 3600 * info.gpus);
   const RankTimes& t = s.mean_times;
-  out += fmt::format("  time/iter   compute {:.3f} s, TP comm {:.3f}, PP bubble {:.3f}, PP comm {:.3f}, DP comm {:.3f}, "
+  // The passes' own collectives: the TP group's, and with expert parallelism the MoE all-to-alls too.
+  out += fmt::format("  time/iter   compute {:.3f} s, {} {:.3f}, PP bubble {:.3f}, PP comm {:.3f}, DP comm {:.3f}, "
                      "optimizer {:.3f}, idle {:.3f} (mean over rank groups)\n",
-                     t.compute, t.tp_comm, t.pp_bubble, t.pp_comm, t.dp_comm, t.optimizer, t.idle);
+                     t.compute, info.ep > 1 ? "TP+EP comm" : "TP comm", t.tp_comm, t.pp_bubble, t.pp_comm, t.dp_comm,
+                     t.optimizer, t.idle);
   if (s.peak_memory_stage >= 0)
     out += fmt::format("  memory      peak {:.1f} GiB of {:.1f} GiB per GPU, on pipeline stage {}\n", s.peak_memory / kGiB,
                        info.device_memory / kGiB, s.peak_memory_stage);

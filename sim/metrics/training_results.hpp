@@ -16,7 +16,7 @@ namespace hetsim::sim {
 struct TrainingRunInfo {
   std::string scenario, file, model, cluster, device, schedule, recompute;
   std::uint64_t seed = 0;
-  int gpus = 0, tp = 1, pp = 1, dp = 1, cp = 1, virtual_stages = 1, zero = 0;
+  int gpus = 0, tp = 1, pp = 1, dp = 1, cp = 1, ep = 1, virtual_stages = 1, zero = 0;
   bool sp = false;
   std::int64_t seq_len = 0, global_batch = 0, micro_batch = 0, microbatches = 0;
   double train_tokens = 0;               ///< tokens of the whole run (0: no time to train)

@@ -98,6 +98,7 @@ TrainingRunInfo describe_training_run(const TrainingScenario& sc) {
   info.pp = p.pp;
   info.dp = p.dp;
   info.cp = p.cp;
+  info.ep = p.ep;
   info.sp = p.sp;
   info.virtual_stages = p.virtual_stages;
   info.zero = p.zero;

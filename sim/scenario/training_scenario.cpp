@@ -26,6 +26,20 @@ ParallelPlan parse_plan(const config::Node& cfg, const models::ModelSpec& m) {
   p.dp = cfg.get<int>("dp").default_to(1).in_range(1, 1 << 20);
   p.sp = cfg.get<bool>("sp").default_to(false);
   if (p.sp && p.tp == 1) cfg.fail_key("sp", "true", "sequence parallelism splits the tensor-parallel group; it needs tp > 1");
+  // Expert parallelism (Megatron-Core's expert_model_parallel_size): the routed experts spread over
+  // ep of the data-parallel ranks, E / ep each, tokens dispatched to them by all-to-all.
+  p.ep = cfg.get<int>("ep").default_to(1).in_range(1, 1 << 20);
+  if (p.ep > 1) {
+    if (!m.moe.enabled()) cfg.fail_key("ep", std::to_string(p.ep), fmt::format("{} has no routed experts to spread", m.name));
+    if (p.dp % p.ep != 0)
+      cfg.fail_key("ep", std::to_string(p.ep), fmt::format("expected a divisor of dp ({}): expert-parallel groups are carved "
+                                                           "from the data-parallel ranks", p.dp));
+    if (m.moe.experts % p.ep != 0)
+      cfg.fail_key("ep", std::to_string(p.ep), fmt::format("expected a divisor of {}'s {} experts", m.name, m.moe.experts));
+    if (p.tp > 1)
+      cfg.fail_key("ep", std::to_string(p.ep), "expert parallelism is modelled with tp: 1 (experts whole on each rank); "
+                                              "expert tensor parallelism within EP is not built");
+  }
   return p;
 }
 
@@ -107,10 +121,11 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
   sc.seed = head.seed;
   const LoadedModel& model = head.model;
   sc.model = model.spec;
-  if (sc.model.moe.enabled() || sc.model.mla.enabled())
+  if (sc.model.mla.enabled() || sc.model.moe.dense_layers > 0 || sc.model.moe.shared_experts > 0)
     model.node.fail_key("model_type", sc.model.model_type,
-                        "a dense model with standard attention: training graphs for MoE layers (expert "
-                        "parallelism) and MLA are not built yet; they serve");
+                        "a model with standard attention and, if MoE, only MoE layers without shared experts (Mixtral, "
+                        "Qwen3-MoE): training graphs for MLA, leading dense layers and shared experts are not built yet; "
+                        "they serve");
 
   // The cluster: one device type on nodes of one type (hw/nodes preset or inline; default: one
   // node of the device with as many slots as the job needs, without NICs), joined by a fabric.
@@ -130,6 +145,10 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
   plan.zero = training.get<int>("zero").default_to(0).in_range(0, 3);
   if (plan.zero > 0 && plan.dp == 1)
     training.fail_key("zero", std::to_string(plan.zero), "ZeRO shards over data-parallel ranks; it needs parallel.dp > 1");
+  if (plan.zero > 0 && plan.ep > 1)
+    training.fail_key("zero", std::to_string(plan.zero),
+                      "ZeRO with expert parallelism (expert states sharded over the dp / ep expert-data-parallel ranks) is not "
+                      "built; use zero: 0 with parallel.ep > 1");
   job.seq_len = training.get<std::int64_t>("seq_len").in_range(1, sc.model.max_position_embeddings);
   if (job.seq_len % plan.cp != 0)
     training.fail_key("seq_len", std::to_string(job.seq_len),

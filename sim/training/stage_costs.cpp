@@ -19,6 +19,9 @@ int nodes_of(const Op& op, const ParallelPlan& p, int slots) {
   const std::string_view name = op.name;
   if (is_zero3_gather(op)) return group_nodes(p.dp, p.tp * p.cp, slots);
   if (name.starts_with("cp_")) return group_nodes(p.cp, p.tp, slots);
+  // The MoE dispatch and combine all-to-alls span the expert-parallel group: consecutive
+  // data-parallel ranks (Megatron-Core carves EP groups out of DP), tp x cp apart.
+  if (name.starts_with("moe_")) return group_nodes(p.ep, p.tp * p.cp, slots);
   return group_nodes(p.tp, 1, slots);
 }
 
@@ -153,7 +156,12 @@ std::vector<StageCost> price_stages(const models::ModelSpec& m, const TrainingJo
 double megatron_model_flops(const models::ModelSpec& m, std::int64_t sequences, std::int64_t seq_len) {
   const double tokens = static_cast<double>(sequences) * static_cast<double>(seq_len);
   const double L = static_cast<double>(m.num_hidden_layers);
-  const double linear = static_cast<double>(m.layer_linear_parameters());
+  // MoE layers count the experts a token is routed to (Megatron's num_floating_point_operations:
+  // top-k experts' FFNs), not all of them.
+  double linear = static_cast<double>(m.layer_linear_parameters());
+  if (m.moe.enabled())
+    linear -= static_cast<double>((m.moe.experts - m.moe.experts_per_token) * 3 * m.hidden_size * m.moe.intermediate) *
+              static_cast<double>(m.moe.moe_layers(m.num_hidden_layers)) / L;
   const double head = static_cast<double>(m.vocab_size * m.hidden_size);
   const double attention_width = static_cast<double>(m.num_attention_heads * m.head_dim);
   const double forward = 2 * tokens * (L * linear + head) + 4 * tokens * static_cast<double>(seq_len) * L * attention_width;

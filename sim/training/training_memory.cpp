@@ -28,7 +28,9 @@ ModelStates zero_bytes(double parameters, int dp, int zero_stage, const StateByt
 LayerShape LayerShape::of(const models::ModelSpec& m) {
   LayerShape l;
   l.hidden = static_cast<double>(m.hidden_size);
-  l.intermediate = static_cast<double>(m.intermediate_size);
+  l.intermediate = static_cast<double>(m.moe.enabled() ? m.moe.intermediate : m.intermediate_size);
+  l.experts = static_cast<double>(m.moe.experts);
+  l.experts_per_token = static_cast<double>(m.moe.experts_per_token);
   l.heads = static_cast<double>(m.num_attention_heads);
   l.kv_heads = static_cast<double>(m.num_key_value_heads);
   l.head_dim = static_cast<double>(m.head_dim);
@@ -105,7 +107,10 @@ double activation_bytes_per_layer(const LayerShape& layer, double seq_len, doubl
   //   V (2sbh/t), the output projection's input (2sbh/t), and the MLP's inner tensors: GeLU's
   //   input and output (8sbh/t each with f = 4h), or SwiGLU's gate and up outputs and their
   //   product (three f-wide tensors).
-  const double mlp_inner = (layer.gated_mlp ? 3 : 2) * w.f;
+  double mlp_inner = (layer.gated_mlp ? 3 : 2) * w.f;
+  // MoE: each token's k experts keep their inner tensors, and the permuted copies of the token
+  // going into and coming out of its experts (k x h each) and the router's logits are kept too.
+  if (layer.experts > 0) mlp_inner = layer.experts_per_token * (mlp_inner + 2 * layer.hidden) + layer.experts;
   const double parallel = (w.q + 2 * w.kv + w.q + mlp_inner) * ab;
   // The attention core (their 5as^2b/t): softmax output (2as^2b), with dropout its mask (as^2b)
   // and output (2as^2b); a/t heads x s keys per query token. Under context parallelism a rank's
@@ -165,6 +170,14 @@ ParameterSplit parameter_split(const MemoryInputs& in) {
   // q, k, v, o projections; gate/up/down (SwiGLU) or fc1/fc2; column- and row-parallel over tp.
   p.linear_per_layer = h * w.q + 2 * h * w.kv + w.q * h + (l.gated_mlp ? 3 : 2) * h * w.f;
   p.other_per_layer = 2 * h;  // input and post-attention norms, replicated
+  if (l.experts > 0) {
+    // The rank's routed experts: E / ep whole under expert parallelism (tp 1), all E split in width
+    // over tp without; the router (E x h, unquantized) is replicated.
+    const double ep = in.plan.ep;
+    const double width = ep > 1 ? l.intermediate : w.f;
+    p.linear_per_layer = h * w.q + 2 * h * w.kv + w.q * h + l.experts / ep * (l.gated_mlp ? 3 : 2) * h * width;
+    p.other_per_layer += l.experts * h;
+  }
   if (m.qkv_bias) p.other_per_layer += w.q + 2 * w.kv;
   if (m.o_bias) p.other_per_layer += h;  // the row-parallel bias is added after the reduction: replicated
   const double table = static_cast<double>(m.vocab_size) * h / in.plan.tp;  // vocab-parallel

@@ -75,6 +75,10 @@ struct LayerShape {
   /// with --use-flash-attn / Transformer Engine): the attention core is recomputed in backward, so
   /// no recompute stores what selective recompute stores.
   bool fused_attention = false;
+  /// MoE layers (Mixtral, Qwen3-MoE): `experts` routed experts of width `intermediate` each, a token
+  /// routed to `experts_per_token` of them; 0: a dense MLP of width `intermediate`.
+  double experts = 0;
+  double experts_per_token = 0;
 
   /// The layer of `m`: gated when hidden_act is "silu"; no dropout (Llama and Qwen2 train without
   /// it: attention_dropout 0 and no hidden dropout in their HF configs); no fused attention, so
