@@ -154,11 +154,14 @@ Device parse_device(const config::Node& node) {
     const auto names = engines.keys();
     if (names.empty()) engines.fail("expected at least one engine, e.g. npu: {compute: {int8: 45 TOPS}}");
     const std::string chosen = node.get<std::string>("engine").default_to(names.front()).one_of(names);
+    // Serving may run decode-only steps on another engine (PowerInfer-2: prefill on the NPU, decode on the CPU).
+    const std::string decoding = node.get<std::string>("decode_engine").default_to(chosen).one_of(names);
     for (const auto& name : names) {
       ComputeEngine e = engine;
       e.name = name;
       parse_peaks(engines.child(name).child("compute"), e);
       if (name == chosen) d.engine = d.engines.size();
+      if (name == decoding) d.decode_engine = d.engines.size();
       d.engines.push_back(e);
     }
   } else {

@@ -73,6 +73,9 @@ struct Device {
   DeviceKind kind = DeviceKind::gpu;
   std::vector<ComputeEngine> engines;
   std::size_t engine = 0;            ///< the engine that runs the model (SoC: `engine:`; else the only one)
+  /// The engine that runs serving's decode-only steps (SoC: `decode_engine:`, PowerInfer-2's CPU
+  /// decode beside NPU prefill; else `engine`).
+  std::size_t decode_engine = 0;
   std::vector<MemoryTier> tiers;     ///< [0] = main memory
   LinkSpec scale_up;                 ///< intra-node device-device link (NVLink)
   LinkSpec host;                     ///< host link (PCIe)
@@ -103,6 +106,12 @@ struct Device {
   std::string usable_memory_source;  ///< "driver-reported total" or "datasheet capacity (no driver figure)"
 
   const ComputeEngine& compute() const { return engines[engine]; }
+  /// This device with its decode engine running the model (itself when they are the same).
+  Device decoding() const {
+    Device d = *this;
+    d.engine = decode_engine;
+    return d;
+  }
   /// Whether the model engine can execute ops of class `c` (policies ask before placing work here).
   bool can_run(OpClass c) const { return compute().can_run(c); }
   double peak(DType d) const { return compute().peak(d); }

@@ -291,19 +291,24 @@ std::string scenario_name(const config::Node& root, const std::string& file) {
 
 /// The device's model engine needs a peak for each dtype the model computes in: GEMMs in
 /// precision.gemm, elementwise ops, attention and the LM head in precision.activations.
-void check_precision_peaks(const models::ModelSpec& m, const hw::Device& d, const config::Node& model) {
+void check_precision_peaks(const models::ModelSpec& m, const hw::Device& device, const config::Node& model) {
   const std::pair<const char*, DType> needed[] = {{"gemm", m.precision.gemm}, {"activations", m.precision.activations}};
-  for (const auto& [key, dt] : needed) {
-    if (d.peak(dt) > 0) continue;
-    std::string has;
-    for (DType t : kDTypes)
-      if (d.peak(t) > 0) has += fmt::format("{}{}", has.empty() ? "" : ", ", to_string(t));
-    const std::string engine = d.engines.size() > 1 ? fmt::format(" engine {}", d.compute().name) : "";
-    const std::string from =
-        model.has("precision") ? "" : fmt::format(" (the default for torch_dtype {})", to_string(m.torch_dtype));
-    throw InputError(fmt::format("{}.{} = {}{}: device {}{} has no {} peak in its catalog entry; expected a dtype it has: {}",
-                                 model.locate("precision"), key, to_string(dt), from, d.name, engine, to_string(dt),
-                                 has));
+  // An SoC that decodes on another engine needs the dtypes there too.
+  const hw::Device decoding = device.decoding();
+  for (const hw::Device* dev : {&device, &decoding}) {
+    for (const auto& [key, dt] : needed) {
+      const hw::Device& d = *dev;
+      if (d.peak(dt) > 0) continue;
+      std::string has;
+      for (DType t : kDTypes)
+        if (d.peak(t) > 0) has += fmt::format("{}{}", has.empty() ? "" : ", ", to_string(t));
+      const std::string engine = d.engines.size() > 1 ? fmt::format(" engine {}", d.compute().name) : "";
+      const std::string from =
+          model.has("precision") ? "" : fmt::format(" (the default for torch_dtype {})", to_string(m.torch_dtype));
+      throw InputError(fmt::format("{}.{} = {}{}: device {}{} has no {} peak in its catalog entry; expected a dtype it has: {}",
+                                   model.locate("precision"), key, to_string(dt), from, d.name, engine, to_string(dt),
+                                   has));
+    }
   }
 }
 
@@ -312,7 +317,11 @@ std::string describe_fleet(const Scenario& sc) {
   for (const auto& r : sc.replicas) {
     // A semi-PD pair is one replica on its devices: counted once, at its prefill worker.
     if (r.partner >= 0 && r.role == serving::InstanceRole::decode) continue;
-    const std::string engine = r.device->engines.size() > 1 ? fmt::format(" ({})", r.device->compute().name) : "";
+    const hw::Device& d = *r.device;
+    const std::string engine = d.engines.size() <= 1 ? ""
+                               : d.decode_engine == d.engine
+                                   ? fmt::format(" ({})", d.compute().name)
+                                   : fmt::format(" ({} prefill, {} decode)", d.compute().name, d.engines[d.decode_engine].name);
     const std::string key =
         fmt::format("{}{} {}{}{}", r.device->name, engine, r.parallel.describe(), r.partner >= 0 ? " semi-PD" : "",
                     r.offload ? fmt::format(" + {}", r.offload->describe()) : "");

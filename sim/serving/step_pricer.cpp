@@ -30,6 +30,10 @@ StepPricer::StepPricer(const models::ModelSpec& model, const ParallelPlan& plan,
       builder_(models::builder_for(model)),
       cost_(device_),
       offload_(std::move(offload)) {
+  if (device_.decode_engine != device_.engine) {
+    decode_device_ = device_.decoding();
+    decode_cost_ = std::make_unique<hw::CostModel>(decode_device_);
+  }
   if (offload_) {
     offload_cost_ = std::make_unique<hw::CostModel>(*offload_->device);
     offload_scale_ = static_cast<double>(plan_.tp) / offload_->count;
@@ -42,6 +46,7 @@ void StepPricer::span_nodes(int devices_per_node, const hw::LinkLevel& scale_out
   span_devices_per_node_ = devices_per_node;
   trivial_placement_ = false;
   cost_.set_scale_out(scale_out);
+  if (decode_cost_) decode_cost_->set_scale_out(scale_out);
 }
 
 void StepPricer::overlap_two_batches(bool on) {
@@ -65,8 +70,9 @@ void StepPricer::place(std::vector<Op>& ops, double tokens) const {
 }
 
 const StepPricer::Entry& StepPricer::entry(const models::BatchShape& batch, bool graphed) {
-  const auto key = (static_cast<std::uint64_t>(batch.tokens()) << 32) | (static_cast<std::uint64_t>(batch.logit_tokens) << 1) |
-                   static_cast<std::uint64_t>(graphed);
+  auto key = (static_cast<std::uint64_t>(batch.tokens()) << 32) | (static_cast<std::uint64_t>(batch.logit_tokens) << 1) |
+             static_cast<std::uint64_t>(graphed);
+  if (decodes_apart(batch)) key |= std::uint64_t{1} << 63;  // priced on the decode engine
   if (key == last_key_) return *last_entry_;
   auto it = cache_.find(key);
   if (it == cache_.end()) it = cache_.emplace(key, build_entry(batch, graphed)).first;
@@ -77,6 +83,7 @@ const StepPricer::Entry& StepPricer::entry(const models::BatchShape& batch, bool
 
 StepPricer::Entry StepPricer::build_entry(const models::BatchShape& batch, bool graphed) {
   const double launch = graphed ? 0.0 : stack_.launch;
+  const hw::CostModel& cost = cost_for(batch);
   builder_.serving_step(model_, batch, plan_, ops_);
   place(ops_, static_cast<double>(batch.tokens()));
   Entry e;
@@ -90,7 +97,7 @@ StepPricer::Entry StepPricer::build_entry(const models::BatchShape& batch, bool 
       continue;
     }
     after = seen;
-    e.times.push_back(cost_.time(op, launch));
+    e.times.push_back(cost.time(op, launch));
     if (op.cls == OpClass::collective && op.collective == Collective::all_to_all) e.all_to_all += e.times.back();
   }
   if (!seen) e.attention_at = e.times.size();
@@ -110,7 +117,8 @@ StepPricer::Entry StepPricer::build_entry(const models::BatchShape& batch, bool 
   // The same additions, in the same order, as pricing every op of the step in turn.
   const double launch = graphed ? 0.0 : stack_.launch;
   double gpu = e.before_attention;  // the same additions from 0, done once per shape
-  for (const Op& op : ops_) gpu += cost_.time(op, launch);
+  const hw::CostModel& cost = cost_for(batch);
+  for (const Op& op : ops_) gpu += cost.time(op, launch);
   for (std::size_t i = e.attention_at; i < e.times.size(); ++i) gpu += e.times[i];
   last_all_to_all_ = e.all_to_all;
   return gpu;
@@ -168,7 +176,7 @@ void StepPricer::price_offloaded_experts(const models::BatchShape& batch, double
   if (experts.empty() || e.experts_from < e.attention_at)
     throw InvariantError(fmt::format("graph builder for {}: no routed expert ops after the attention", model_.model_type));
   const ExpertRows rows(model_.moe, static_cast<double>(batch.tokens()));
-  const auto on_gpu = [&](const Op& op) { return cost_.time(op, launch); };
+  const auto on_gpu = [&](const Op& op) { return cost_for(batch).time(op, launch); };
   const auto on_offload = [&](const Op& op) { return offload_time(op); };
   e.experts_offload = split_experts(experts, rows, rows.experts(), on_gpu, on_offload).offload;
   if (offload_->experts == ExpertsOn::co_process) e.experts_co = co_process_experts(experts, rows, on_gpu, on_offload);
@@ -189,14 +197,14 @@ OffloadParts StepPricer::parts(const models::BatchShape& batch) {
       op.flops *= offload_->attention_compute_fraction;
     }
     if (!offload_->offloads(op.cls)) {
-      p.gpu += cost_.time(op, launch);
+      p.gpu += cost_for(batch).time(op, launch);
       continue;
     }
     if (op.cls == OpClass::attention_decode && gpu_attention_share_ > 0) {
       // NEO: the GPU-resident share of the contexts is attended to on the GPU, the rest offloaded.
       Op on_gpu = op;
       scale_work(on_gpu, gpu_attention_share_);
-      p.gpu += cost_.time(on_gpu, launch);
+      p.gpu += cost_for(batch).time(on_gpu, launch);
       if (gpu_attention_share_ >= 1) continue;
       scale_work(op, 1 - gpu_attention_share_);
     }
@@ -256,10 +264,10 @@ StepExplanation StepPricer::explain(const models::BatchShape& batch) {
   for (const Op& op : ops) {
     OpCost c;
     c.op = op;
-    c.terms = cost_.breakdown(op);
+    c.terms = cost_for(batch).breakdown(op);
     c.device_gap = op.kernels * device_.kernel_launch_overhead;
     c.dispatch = op.kernels * launch;
-    c.time = cost_.time(op, launch);
+    c.time = cost_for(batch).time(op, launch);
     x.gpu += c.time;  // op order, from zero: the additions price() makes
     x.ops.push_back(std::move(c));
   }

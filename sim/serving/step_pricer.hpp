@@ -101,6 +101,12 @@ class StepPricer {
   /// The faster of `whole` and the batch as two overlapped micro-batches.
   double two_batch_time(const models::BatchShape& batch, double whole, double whole_all_to_all);
 
+  /// An SoC whose decode-only steps run on another engine (hw::Device::decode_engine) prices them there.
+  bool decodes_apart(const models::BatchShape& batch) const {
+    return decode_cost_ && batch.prefill_tokens == 0 && batch.prefill_chunks == 0;
+  }
+  const hw::CostModel& cost_for(const models::BatchShape& batch) const { return decodes_apart(batch) ? *decode_cost_ : cost_; }
+
   const models::ModelSpec& model_;
   ParallelPlan plan_;
   hw::ServingStack stack_;
@@ -110,6 +116,8 @@ class StepPricer {
   int span_devices_per_node_ = 0;  ///< > 0: the instance spans nodes of this many devices
   const models::GraphBuilder& builder_;
   hw::CostModel cost_;
+  hw::Device decode_device_;                   ///< device_ with its decode engine running the model
+  std::unique_ptr<hw::CostModel> decode_cost_;  ///< on decode_device_; null: decode runs on device_'s engine
   std::unordered_map<std::uint64_t, Entry> cache_;
   std::uint64_t last_key_ = UINT64_MAX;  ///< the last shape looked up (consecutive decode steps repeat it)
   const Entry* last_entry_ = nullptr;

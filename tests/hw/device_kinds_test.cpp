@@ -8,6 +8,8 @@
 #include "hw/cost_model.hpp"
 #include "hw/placement.hpp"
 #include "models/step_ops.hpp"
+#include "sim/core/catalog.hpp"
+#include "sim/serving/step_pricer.hpp"
 #include "support.hpp"
 
 using namespace hetsim;
@@ -167,6 +169,38 @@ TEST_CASE("device kinds: an SoC's engines share its memory: decode costs the sam
   auto bad = config::Document::load_string("device: {preset: snapdragon-8-gen3, engine: gpu}\n", "bad.yaml");
   auto layered = catalog::with_preset(bad.root(), "device", "hw/catalog");
   REQUIRE_THROWS_WITH(hw::parse_device(layered.node), Catch::Contains("bad.yaml:1: device.engine") && Catch::Contains("gpu"));
+}
+
+TEST_CASE("device kinds: an SoC may decode on another engine: decode-only steps there, prefill on its engine",
+          "[hw][kinds][soc]") {
+  auto device = [](const std::string& engines) {
+    auto doc = config::Document::load_string("device: {preset: snapdragon-8-gen3, " + engines + "}\n", "inline.yaml");
+    auto layered = catalog::with_preset(doc.root(), "device", "hw/catalog");
+    return hw::parse_device(layered.node);
+  };
+  const hw::Device split = device("engine: npu, decode_engine: cpu"), npu = device("engine: npu"), cpu = device("engine: cpu");
+  CHECK(split.compute().name == "npu");
+  CHECK(split.decoding().compute().name == "cpu");
+  CHECK(npu.decoding().compute().name == "npu");  // by default decode stays on the model's engine
+  const auto model = test::catalog_model("llama-2-7b");
+  const ParallelPlan plan;
+  const hw::ServingStack stack;
+  auto step = [&](const hw::Device& d, const models::BatchShape& b) {
+    serving::StepPricer pricer(model, plan, d, {}, stack);
+    return pricer.price(b);
+  };
+  models::BatchShape decode, prefill, mixed;
+  for (int i = 0; i < 4; ++i) decode.add_decode(300 + 10 * i);
+  prefill.add_prefill(512, 0, true);
+  mixed = decode;
+  mixed.add_prefill(64, 0, true);
+  CHECK(step(split, decode) == step(cpu, decode));
+  CHECK(step(split, prefill) == step(npu, prefill));
+  CHECK(step(split, mixed) == step(npu, mixed));  // a step with prompt tokens runs on the model's engine
+  CHECK(step(cpu, prefill) > 5 * step(npu, prefill));
+  auto bad = config::Document::load_string("device: {preset: snapdragon-8-gen3, decode_engine: dsp}\n", "bad.yaml");
+  auto layered = catalog::with_preset(bad.root(), "device", "hw/catalog");
+  REQUIRE_THROWS_WITH(hw::parse_device(layered.node), Catch::Contains("device.decode_engine") && Catch::Contains("dsp"));
 }
 
 TEST_CASE("flash streaming: a token reads its active neurons the window did not use, in larger reads when bundled",
