@@ -63,6 +63,8 @@ struct BatchShape {
     return s;
   }
   bool empty() const { return tokens() == 0; }
+  /// Only decoding sequences: no prompt tokens or chunks in the step.
+  bool decode_only() const { return prefill_tokens == 0 && prefill_chunks == 0; }
 };
 
 }  // namespace hetsim::models

@@ -48,7 +48,7 @@ double stage_parameters(const ModelSpec& m, const ParallelPlan& p, const Trainin
   const double outside = total - static_cast<double>(m.num_hidden_layers) * layer;  // embedding, head, final norm
   // Expert parallelism: a rank keeps E / ep of each MoE layer's routed experts.
   if (p.ep > 1 && m.moe.enabled())
-    layer -= (1 - 1.0 / p.ep) * static_cast<double>(m.moe.experts * 3 * m.hidden_size * m.moe.intermediate) *
+    layer -= (1 - 1.0 / p.ep) * static_cast<double>(m.moe.experts * m.moe.expert_parameters(m.hidden_size)) *
              static_cast<double>(m.moe.moe_layers(m.num_hidden_layers)) / static_cast<double>(m.num_hidden_layers);
   const double head = static_cast<double>(m.vocab_size * m.hidden_size);
   const bool first = t.stage == 0, last = t.stage == model_stages(p) - 1;

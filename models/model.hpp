@@ -82,8 +82,7 @@ struct ModelSpec {
   /// Bytes of one routed expert's gate, up and down matrices in one MoE layer, split in width over
   /// `tp` ranks (what expert offload copies, what an EPLB replica adds to its rank).
   double routed_expert_bytes(int tp = 1) const {
-    return 3.0 * static_cast<double>(hidden_size) * static_cast<double>(moe.intermediate) *
-           bytes_per_element(precision.weights) / tp;
+    return static_cast<double>(moe.expert_parameters(hidden_size)) * bytes_per_element(precision.weights) / tp;
   }
   /// KV heads held by one device at degree `tp` (replicated when tp exceeds the KV heads). With
   /// MLA the cached latent is shared by all heads and every device holds it whole.

@@ -6,7 +6,7 @@
 namespace hetsim::models {
 
 std::int64_t MoeSpec::linear_parameters(std::int64_t hidden) const {
-  const std::int64_t routed = experts * 3 * hidden * intermediate;  // gate, up, down per expert
+  const std::int64_t routed = experts * expert_parameters(hidden);
   const std::int64_t shared = shared_experts * 3 * hidden * shared_intermediate;
   return routed + shared;  // the router stays unquantized (vLLM's gate is a plain ReplicatedLinear)
 }
@@ -14,7 +14,7 @@ std::int64_t MoeSpec::linear_parameters(std::int64_t hidden) const {
 std::int64_t MoeSpec::mlp_parameters(std::int64_t hidden, bool active_only) const {
   const std::int64_t used = active_only ? experts_per_token : experts;
   const std::int64_t router = experts * hidden + (score_bias ? experts : 0);
-  return used * 3 * hidden * intermediate + shared_experts * 3 * hidden * shared_intermediate + router;
+  return used * expert_parameters(hidden) + shared_experts * 3 * hidden * shared_intermediate + router;
 }
 
 double balanced_tokens_per_expert(const MoeSpec& moe, double tokens) {

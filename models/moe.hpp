@@ -50,6 +50,8 @@ struct MoeSpec {
   bool enabled() const { return experts > 0; }
   /// MoE layers among `layers` decoder layers.
   std::int64_t moe_layers(std::int64_t layers) const { return enabled() ? layers - dense_layers : 0; }
+  /// Parameters of one routed expert in one MoE layer: its gate, up and down matrices.
+  std::int64_t expert_parameters(std::int64_t hidden) const { return 3 * hidden * intermediate; }
   /// Parameters of one MoE layer's MLP: router (and its bias), routed and shared experts; with
   /// `active_only`, only the experts one token uses (k routed + the shared ones) and the router.
   std::int64_t mlp_parameters(std::int64_t hidden, bool active_only) const;

@@ -189,6 +189,7 @@ OffloadParts StepPricer::parts(const models::BatchShape& batch) {
   builder_.serving_attention(model_, batch, plan_, ops_);
   place(ops_);
   const double launch = graphed ? 0.0 : stack_.launch;
+  const hw::CostModel& cost = cost_for(batch);
   OffloadParts p;
   p.gpu = e.before_attention;
   for (Op& op : ops_) {
@@ -197,22 +198,22 @@ OffloadParts StepPricer::parts(const models::BatchShape& batch) {
       op.flops *= offload_->attention_compute_fraction;
     }
     if (!offload_->offloads(op.cls)) {
-      p.gpu += cost_for(batch).time(op, launch);
+      p.gpu += cost.time(op, launch);
       continue;
     }
     if (op.cls == OpClass::attention_decode && gpu_attention_share_ > 0) {
       // NEO: the GPU-resident share of the contexts is attended to on the GPU, the rest offloaded.
       Op on_gpu = op;
       scale_work(on_gpu, gpu_attention_share_);
-      p.gpu += cost_for(batch).time(on_gpu, launch);
+      p.gpu += cost.time(on_gpu, launch);
       if (gpu_attention_share_ >= 1) continue;
       scale_work(op, 1 - gpu_attention_share_);
     }
     p.offload += offload_time(op);
   }
   // Routed experts on the PIM: all of them in decode-only steps (Duplex), or co-processed every step.
-  const bool decode_only = batch.prefill_tokens == 0 && batch.prefill_chunks == 0;
-  const bool experts_off = offload_->experts == ExpertsOn::co_process || (offload_->experts == ExpertsOn::offload_in_decode && decode_only);
+  const bool experts_off =
+      offload_->experts == ExpertsOn::co_process || (offload_->experts == ExpertsOn::offload_in_decode && batch.decode_only());
   for (std::size_t i = e.attention_at; i < e.times.size(); ++i)
     if (!experts_off || i < e.experts_from || i >= e.experts_to) p.gpu += e.times[i];
   if (experts_off && offload_->experts == ExpertsOn::co_process) {

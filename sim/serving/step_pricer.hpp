@@ -103,7 +103,7 @@ class StepPricer {
 
   /// An SoC whose decode-only steps run on another engine (hw::Device::decode_engine) prices them there.
   bool decodes_apart(const models::BatchShape& batch) const {
-    return decode_cost_ && batch.prefill_tokens == 0 && batch.prefill_chunks == 0;
+    return decode_cost_ && batch.decode_only();
   }
   const hw::CostModel& cost_for(const models::BatchShape& batch) const { return decodes_apart(batch) ? *decode_cost_ : cost_; }
 

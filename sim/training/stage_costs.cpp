@@ -160,7 +160,7 @@ double megatron_model_flops(const models::ModelSpec& m, std::int64_t sequences, 
   // top-k experts' FFNs), not all of them.
   double linear = static_cast<double>(m.layer_linear_parameters());
   if (m.moe.enabled())
-    linear -= static_cast<double>((m.moe.experts - m.moe.experts_per_token) * 3 * m.hidden_size * m.moe.intermediate) *
+    linear -= static_cast<double>((m.moe.experts - m.moe.experts_per_token) * m.moe.expert_parameters(m.hidden_size)) *
               static_cast<double>(m.moe.moe_layers(m.num_hidden_layers)) / L;
   const double head = static_cast<double>(m.vocab_size * m.hidden_size);
   const double attention_width = static_cast<double>(m.num_attention_heads * m.head_dim);

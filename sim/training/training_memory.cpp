@@ -168,14 +168,15 @@ ParameterSplit parameter_split(const MemoryInputs& in) {
   const double h = l.hidden;
   ParameterSplit p;
   // q, k, v, o projections; gate/up/down (SwiGLU) or fc1/fc2; column- and row-parallel over tp.
-  p.linear_per_layer = h * w.q + 2 * h * w.kv + w.q * h + (l.gated_mlp ? 3 : 2) * h * w.f;
+  const double attention = h * w.q + 2 * h * w.kv + w.q * h;
+  const double mlp = (l.gated_mlp ? 3 : 2) * h * w.f;
+  p.linear_per_layer = attention + mlp;
   p.other_per_layer = 2 * h;  // input and post-attention norms, replicated
   if (l.experts > 0) {
-    // The rank's routed experts: E / ep whole under expert parallelism (tp 1), all E split in width
-    // over tp without; the router (E x h, unquantized) is replicated.
-    const double ep = in.plan.ep;
-    const double width = ep > 1 ? l.intermediate : w.f;
-    p.linear_per_layer = h * w.q + 2 * h * w.kv + w.q * h + l.experts / ep * (l.gated_mlp ? 3 : 2) * h * width;
+    // The rank's routed experts, each `mlp` wide on it: E / ep whole ones under expert parallelism
+    // (which runs at tp 1), all E split in width over tp without; the router (E x h, unquantized)
+    // is replicated.
+    p.linear_per_layer = attention + l.experts / in.plan.ep * mlp;
     p.other_per_layer += l.experts * h;
   }
   if (m.qkv_bias) p.other_per_layer += w.q + 2 * w.kv;
