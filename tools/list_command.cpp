@@ -17,6 +17,9 @@
 #include "sim/serving/preemption.hpp"
 #include "sim/serving/router.hpp"
 #include "sim/serving/scheduler.hpp"
+#include "sim/training/checkpoint.hpp"
+#include "sim/training/failure_process.hpp"
+#include "sim/training/pipeline_schedule.hpp"
 #include "workload/workload_source.hpp"
 
 namespace hetsim::tools {
@@ -126,9 +129,14 @@ int run_list_command() {
   list_registry<policies::Router>("routers (policies.router.impl)");
   list_registry<policies::Controller>("controllers (policies.controllers[].impl)");
   list_registry<workload::WorkloadSource>("workload sources (workload.source)");
+  list_registry<training::PipelineSchedule>("pipeline schedules (policies.pipeline_schedule.impl)");
+  list_registry<training::CheckpointPolicy>("checkpoint policies (policies.checkpoint.impl)");
+  list_registry<training::FailureProcess>("failure processes (policies.failures.impl)");
   list_devices();
   fmt::print("nodes (cluster.node) in {}/hw/nodes:\n", catalog::root());
   for (const auto& n : catalog::names("hw/nodes")) fmt::print("  {}\n", n);
+  fmt::print("failure-rate tables (policies.failures.rates) in {}/hw/failures:\n", catalog::root());
+  for (const auto& n : catalog::names("hw/failures")) fmt::print("  {}\n", n);
   list_models();
   return 0;
 }

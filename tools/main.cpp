@@ -20,6 +20,7 @@
 #include "sim/core/interrupt.hpp"
 #include "sim/metrics/recorder.hpp"
 #include "sim/scenario/run_description.hpp"
+#include "sim/scenario/training_resilience.hpp"
 #include "sim/scenario/scenario.hpp"
 #include "sim/engine/serving_engine.hpp"
 #include "sim/engine/trace_replay_engine.hpp"
@@ -104,8 +105,10 @@ int run_training(const config::Document& doc, const std::string& out_dir, bool q
     const sim::TrainingRecords records = sim::run_training(sc, {.timeline = sc.timeline});
     const sim::TrainingRunInfo info = sim::describe_training_run(sc);
     const sim::TrainingSummary summary = sim::summarize(info, records);
-    sim::write_training_results(staging, info, records, summary);
-    return sim::training_summary_table(info, summary);
+    const auto resilience = sim::project_resilience(sc, records, summary);
+    const training::ResilienceReport* projected = resilience ? &*resilience : nullptr;
+    sim::write_training_results(staging, info, records, summary, projected);
+    return sim::training_summary_table(info, records, summary, projected);
   });
 }
 

@@ -49,6 +49,7 @@ class TrainingRun {
       for (int d = 0; d < D_; ++d) init_tiers(s, d);
     for (int s = 0; s < P_; ++s)
       for (int d = 0; d < R_; ++d) init_group(s, d);
+    if (sc_.checkpoint) checkpoint_copies_ = sc_.checkpoint->copies();
     for (auto& c : collectives_) c.assign(static_cast<std::size_t>(P_ * V_), Gathering{});
     barrier_ = sg::Barrier::create(static_cast<unsigned>(groups_.size()));
     for (std::size_t g = 0; g < groups_.size(); ++g)
@@ -80,6 +81,8 @@ class TrainingRun {
     std::vector<char> reduced;   ///< per chunk: this iteration's gradient reduction is done
     std::vector<char> gathered;  ///< per chunk: the parameter gather after the last step is done
     int in_flight = 0;
+    char copied = 1;     ///< the checkpoint copy it waits for has ended
+    char persisted = 1;  ///< its checkpoint's background copies have ended
   };
   enum Phase { kReduce = 0, kGather = 1 };
 
@@ -346,6 +349,10 @@ class TrainingRun {
       const double arrive_at = now();
       barrier_->wait();
       records_.ranks[g].times.idle += now() - arrive_at;
+      // The checkpoint after the first iteration: every rank saves at once, after the step that
+      // synchronises them all (Megatron saves after the optimizer step, which follows the global
+      // gradient-norm all-reduce), and the iteration ends when the last rank's stall does.
+      if (sc_.checkpoint && it == 0) save_checkpoint(g);
       if (g == 0) {
         const double start = records_.iterations.empty() ? 0.0 : records_.iterations.back().end;
         records_.iterations.push_back({start, now()});
@@ -354,7 +361,89 @@ class TrainingRun {
         throw InputError(fmt::format("simulated time reached {:g} s, beyond the {:g} s limit, at iteration {}: a "
                                      "bandwidth or compute rate near zero?", now(), units::kMaxSimulatedSeconds, it));
     }
+    if (sc_.checkpoint) restore_checkpoint(g);
     ++finished_;
+  }
+
+  /// Global rank of device `i` of stage `s` of replica `d` (tiers(s, d) order: context, then tensor).
+  int device_rank(int s, int d, std::size_t i) const {
+    const int tp = sc_.job.plan.tp;
+    return sc_.rank(d, s, static_cast<int>(i) / tp, static_cast<int>(i) % tp);
+  }
+
+  /// One copy of every shard the group saves: its devices', and simulating one replica its peers'
+  /// too (their copies load the network as the real ones would).
+  FlowBatch checkpoint_batch(const Group& me, const training::CheckpointCopy& copy) {
+    FlowBatch batch;
+    const double bytes = sc_.checkpoint_bytes[static_cast<std::size_t>(me.pp)];
+    const int last = R_ < D_ ? D_ : me.dp + 1;
+    for (int d = me.dp; d < last; ++d)
+      for (std::size_t i = 0; i < tiers(me.pp, d).size(); ++i) {
+        const auto [from, to] = sc_.checkpoint_route(device_rank(me.pp, d, i), copy.from, copy.to);
+        batch.add(from, to, bytes);
+      }
+    records_.transfers += static_cast<std::int64_t>(batch.size());
+    return batch;
+  }
+
+  /// Runs `copy` for the group and waits for it.
+  void copy_and_wait(std::size_t g, const training::CheckpointCopy& copy, const char* name) {
+    Group& me = groups_[g];
+    me.copied = 0;
+    checkpoint_batch(me, copy).launch(*network_, host_, fmt::format("{}-stage{}-dp{}", name, me.pp, me.dp), failure_, [&me] {
+      me.copied = 1;
+      me.cv->notify_all();
+    });
+    wait_until(me, me.copied);
+  }
+
+  /// The checkpoint policy's copies: the blocking ones while the group waits (the stall), the rest
+  /// in the background, each after the one before.
+  void save_checkpoint(std::size_t g) {
+    Group& me = groups_[g];
+    CheckpointRecord& rec = records_.checkpoint;
+    const double t0 = now();
+    rec.start = rec.taken ? std::min(rec.start, t0) : t0;
+    rec.taken = true;
+    rec.bytes_per_gpu = std::max(rec.bytes_per_gpu, sc_.checkpoint_bytes[static_cast<std::size_t>(me.pp)]);
+    std::size_t c = 0;
+    for (; c < checkpoint_copies_.size() && checkpoint_copies_[c].blocking; ++c)
+      copy_and_wait(g, checkpoint_copies_[c], "checkpoint");
+    me.persisted = 0;
+    persist(g, c);
+    span(g, TimelineSpan::Stream::checkpoint, "checkpoint_stall", -1, -1, t0, now());
+    barrier_->wait();  // the job resumes when every rank has its snapshot
+    records_.ranks[g].times.checkpoint += now() - t0;
+    rec.stall = std::max(rec.stall, now() - t0);
+    rec.stall_end = std::max(rec.stall_end, now());
+  }
+
+  /// Background copy `c` onwards of the group's checkpoint.
+  void persist(std::size_t g, std::size_t c) {
+    Group& me = groups_[g];
+    if (c == checkpoint_copies_.size()) {
+      records_.checkpoint.persist_end = std::max(records_.checkpoint.persist_end, now());
+      me.persisted = 1;
+      me.cv->notify_all();
+      return;
+    }
+    const double t0 = now();
+    checkpoint_batch(me, checkpoint_copies_[c])
+        .launch(*network_, host_, fmt::format("persist-stage{}-dp{}", me.pp, me.dp), failure_, [this, g, c, t0] {
+          span(g, TimelineSpan::Stream::checkpoint, "checkpoint_persist", -1, -1, t0, now());
+          persist(g, c + 1);
+        });
+  }
+
+  /// After the last iteration and every persist: all groups read their shards back at once.
+  void restore_checkpoint(std::size_t g) {
+    Group& me = groups_[g];
+    wait_until(me, me.persisted);
+    barrier_->wait();
+    const double t0 = now();
+    copy_and_wait(g, {sc_.checkpoint->restore_from(), training::CheckpointPlace::device, true}, "restore");
+    records_.checkpoint.restore = std::max(records_.checkpoint.restore, now() - t0);
+    span(g, TimelineSpan::Stream::checkpoint, "checkpoint_restore", -1, -1, t0, now());
   }
 
   /// Counts a backward of `chunk` (the part that produces weight gradients) about to run for
@@ -384,6 +473,7 @@ class TrainingRun {
   };
   std::vector<Gathering> collectives_[2];  ///< per phase, per (stage, chunk)
   sg::BarrierPtr barrier_;
+  std::vector<training::CheckpointCopy> checkpoint_copies_;
   TrainingRecords records_;
   std::size_t finished_ = 0;
   ActorFailure failure_;

@@ -11,7 +11,7 @@ namespace hetsim::sim {
 
 /// Time of one rank group by kind, summed over the iterations. Per iteration they add up to the
 /// iteration's span: compute + tp_comm (the pass as priced) + waits (pp_bubble, pp_comm, dp_comm,
-/// idle) + optimizer.
+/// idle) + optimizer + checkpoint.
 struct RankTimes {
   double compute = 0;    ///< passes without their in-pass collectives
   double tp_comm = 0;    ///< collectives inside passes (TP/SP, CP, ZeRO-3 gathers): exposed, not overlapped
@@ -20,7 +20,8 @@ struct RankTimes {
   double dp_comm = 0;    ///< waiting for data-parallel gradient reductions and parameter gathers
   double optimizer = 0;  ///< the optimizer step
   double idle = 0;       ///< waiting at the iteration's end for the slowest rank group
-  double total() const { return compute + tp_comm + pp_bubble + pp_comm + dp_comm + optimizer + idle; }
+  double checkpoint = 0; ///< waiting for the blocking copies of a checkpoint (the stall)
+  double total() const { return compute + tp_comm + pp_bubble + pp_comm + dp_comm + optimizer + idle + checkpoint; }
 };
 
 struct RankRecord {
@@ -36,9 +37,9 @@ struct IterationRecord {
 };
 
 /// One span of the timeline: a pass or the optimizer (compute stream), a pipeline transfer into
-/// the group (pp stream), a data-parallel collective (dp stream).
+/// the group (pp stream), a data-parallel collective (dp stream), a checkpoint copy (checkpoint stream).
 struct TimelineSpan {
-  enum class Stream : std::uint8_t { compute, pp, dp };
+  enum class Stream : std::uint8_t { compute, pp, dp, checkpoint };
   std::uint32_t group = 0;
   Stream stream = Stream::compute;
   std::string_view name;  ///< static storage
@@ -55,6 +56,21 @@ struct MemorySample {
   int held = 0;
 };
 
+/// The checkpoint saved at the end of the first iteration, and its reload, as the platform ran them.
+struct CheckpointRecord {
+  bool taken = false;
+  double bytes_per_gpu = 0;  ///< the largest shard
+  double start = 0;          ///< when the first rank group began its copies
+  double stall = 0;          ///< the longest wait of a rank group for its blocking copies
+  double stall_end = 0;      ///< when the last rank group's blocking copies ended
+  double persist_end = 0;    ///< when the last background copy ended (= stall_end without any)
+  /// Every shard read back from where a restart finds it into its device, all at once, after the last
+  /// iteration on an otherwise idle platform.
+  double restore = 0;
+  /// How long the background copies ran on after the stall (0 without any).
+  double persist() const { return persist_end > stall_end ? persist_end - stall_end : 0.0; }
+};
+
 struct TrainingRecords {
   std::vector<IterationRecord> iterations;
   std::vector<RankRecord> ranks;  ///< index pp * simulated replicas + dp
@@ -65,6 +81,7 @@ struct TrainingRecords {
   std::vector<MemorySample> memory;  ///< with the timeline: every change of chunks held, in time order
   std::int64_t passes = 0;     ///< passes simulated (all groups, all iterations)
   std::int64_t transfers = 0;  ///< network flows started (pipeline sends and collective rings)
+  CheckpointRecord checkpoint;
 };
 
 }  // namespace hetsim::sim

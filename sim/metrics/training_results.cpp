@@ -7,11 +7,12 @@
 
 #include "sim/core/io/atomic_file.hpp"
 #include "sim/core/metric.hpp"
+#include "sim/metrics/resilience_results.hpp"
 
 namespace hetsim::sim {
 namespace {
 
-constexpr const char* kStreamNames[] = {"compute", "pipeline", "data_parallel"};
+constexpr const char* kStreamNames[] = {"compute", "pipeline", "data_parallel", "checkpoint"};
 
 // Run metrics of training runs, declared for their summary.json keys (written below) and sweep
 // columns, so that a sweep over training keys tabulates them (empty cells for serving points).
@@ -29,6 +30,14 @@ const bool kTrainingMetrics = [] {
            .key = "training.model_tflops_per_gpu", .sweep = "train_model_tflops_per_gpu", .only_with = only});
   declare({.name = "train_mfu", .unit = "1", .description = "model FLOPs utilization",
            .key = "training.mfu", .sweep = "train_mfu", .only_with = only});
+  declare({.name = "train_goodput", .unit = "1",
+           .description = "useful compute time over wall time of the whole run with failures (mean of trials)",
+           .key = "training.resilience.goodput", .sweep = "train_goodput", .only_with = only});
+  declare({.name = "train_days_with_failures", .unit = "days",
+           .description = "time to train train_tokens with failures and checkpoints (mean of trials)",
+           .key = "training.resilience.time_to_train_days", .sweep = "train_days_with_failures", .only_with = only});
+  declare({.name = "train_checkpoint_stall", .unit = "s", .description = "training's wait for one checkpoint",
+           .key = "training.checkpoint.stall_s", .sweep = "train_checkpoint_stall_s", .only_with = only});
   declare({.name = "train_peak_memory", .unit = "GiB", .description = "peak device memory of the most loaded rank",
            .key = "training.peak_memory_gib", .sweep = "train_peak_memory_gib", .only_with = only});
   return true;
@@ -43,6 +52,7 @@ void add(RankTimes& into, const RankTimes& t, double scale) {
   into.dp_comm += t.dp_comm * scale;
   into.optimizer += t.optimizer * scale;
   into.idle += t.idle * scale;
+  into.checkpoint += t.checkpoint * scale;
 }
 
 nlohmann::ordered_json times_json(const RankTimes& t) {
@@ -54,6 +64,19 @@ nlohmann::ordered_json times_json(const RankTimes& t) {
   j["dp_comm_s"] = t.dp_comm;
   j["optimizer_s"] = t.optimizer;
   j["idle_s"] = t.idle;
+  j["checkpoint_s"] = t.checkpoint;
+  return j;
+}
+
+nlohmann::ordered_json checkpoint_json(const CheckpointRecord& c, const TrainingSummary& s) {
+  nlohmann::ordered_json j;
+  j["bytes_per_gpu_gib"] = c.bytes_per_gpu / kGiB;
+  j["stall_s"] = c.stall;
+  j["persist_s"] = c.persist();
+  j["restore_s"] = c.restore;
+  j["interference_s"] = s.checkpoint_interference;
+  j["clean_iterations"] = s.clean_iterations;
+  j["clean_step_time_s"] = s.clean_step_time;
   return j;
 }
 
@@ -80,6 +103,22 @@ TrainingSummary summarize(const TrainingRunInfo& info, const TrainingRecords& re
   executed /= std::max(1, s.iterations);
   s.hfu = info.peak_flops > 0 ? executed / s.step_time / info.gpus / info.peak_flops : 0;
   for (const auto& r : records.ranks) add(s.mean_times, r.times, 1.0 / (records.ranks.size() * std::max(1, s.iterations)));
+  // Iterations the checkpoint's background copies overlapped, against those clear of them.
+  const CheckpointRecord& ck = records.checkpoint;
+  double clean = 0, overlapped = 0;
+  int n_overlapped = 0;
+  for (std::size_t i = first; i < records.iterations.size(); ++i) {
+    const auto& it = records.iterations[i];
+    if (ck.taken && it.start < ck.persist_end) {
+      overlapped += it.end - it.start;
+      ++n_overlapped;
+    } else {
+      clean += it.end - it.start;
+      ++s.clean_iterations;
+    }
+  }
+  s.clean_step_time = s.clean_iterations > 0 ? clean / s.clean_iterations : s.step_time;
+  if (s.clean_iterations > 0) s.checkpoint_interference = std::max(0.0, overlapped - n_overlapped * s.clean_step_time);
   for (std::size_t p = 0; p < info.memory.size(); ++p)
     if (info.memory[p].total() > s.peak_memory) {
       s.peak_memory = info.memory[p].total();
@@ -89,7 +128,7 @@ TrainingSummary summarize(const TrainingRunInfo& info, const TrainingRecords& re
 }
 
 void write_training_results(const std::string& dir, const TrainingRunInfo& info, const TrainingRecords& records,
-                            const TrainingSummary& summary) {
+                            const TrainingSummary& summary, const training::ResilienceReport* resilience) {
   namespace fs = std::filesystem;
   const auto path = [&](const char* name) { return (fs::path(dir) / name).string(); };
   const double tokens = static_cast<double>(info.global_batch * info.seq_len);
@@ -107,15 +146,16 @@ void write_training_results(const std::string& dir, const TrainingRunInfo& info,
   }
   {
     AtomicFile f(path("ranks.csv"));
-    f.write("pp,dp,first_rank,devices,compute_s,tp_comm_s,pp_bubble_s,pp_comm_s,dp_comm_s,optimizer_s,idle_s,"
+    f.write("pp,dp,first_rank,devices,compute_s,tp_comm_s,pp_bubble_s,pp_comm_s,dp_comm_s,optimizer_s,idle_s,checkpoint_s,"
             "peak_in_flight,mem_weights_gib,mem_gradients_gib,mem_optimizer_gib,mem_activations_gib,mem_buffers_gib,"
             "mem_reserve_gib,mem_total_gib\n");
     const double per = 1.0 / std::max(1, summary.iterations);
     for (const auto& r : records.ranks) {
       RankTimes t;
       add(t, r.times, per);
-      f.print("{},{},{},{},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{}", r.pp, r.dp, r.first_rank, info.tp * info.cp,
-              t.compute, t.tp_comm, t.pp_bubble, t.pp_comm, t.dp_comm, t.optimizer, t.idle, r.peak_in_flight);
+      f.print("{},{},{},{},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{}", r.pp, r.dp, r.first_rank,
+              info.tp * info.cp, t.compute, t.tp_comm, t.pp_bubble, t.pp_comm, t.dp_comm, t.optimizer, t.idle, t.checkpoint,
+              r.peak_in_flight);
       if (static_cast<std::size_t>(r.pp) < info.memory.size()) {
         const auto& m = info.memory[static_cast<std::size_t>(r.pp)];
         f.print(",{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g}\n", m.weights / kGiB, m.gradients / kGiB,
@@ -159,6 +199,11 @@ void write_training_results(const std::string& dir, const TrainingRunInfo& info,
       t["gpu_hours"] = summary.time_to_train / 3600 * info.gpus;
     }
     t["time_per_iteration"] = times_json(summary.mean_times);
+    if (records.checkpoint.taken) {
+      t["checkpoint"] = checkpoint_json(records.checkpoint, summary);
+      t["checkpoint"]["policy"] = info.checkpoint;
+    }
+    if (resilience) t["resilience"] = resilience_json(*resilience, info.gpus);
     if (!info.memory.empty()) {
       t["peak_memory_gib"] = summary.peak_memory / kGiB;
       t["peak_memory_stage"] = summary.peak_memory_stage;
@@ -199,7 +244,7 @@ void write_training_results(const std::string& dir, const TrainingRunInfo& info,
       f.print("{}{{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":{},\"args\":{{\"name\":\"stage {} dp {} (rank {})\"}}}}",
               first ? "" : ",\n", g, r.pp, r.dp, r.first_rank);
       first = false;
-      for (int s = 0; s < 3; ++s)
+      for (int s = 0; s < 4; ++s)
         f.print(",\n{{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":{},\"tid\":{},\"args\":{{\"name\":\"{}\"}}}}", g, s,
                 kStreamNames[s]);
     }
@@ -219,9 +264,11 @@ void write_training_results(const std::string& dir, const TrainingRunInfo& info,
     f.write("\n]}\n");
     f.commit();
   }
+  if (resilience) write_failures(dir, *resilience);
 }
 
-std::string training_summary_table(const TrainingRunInfo& info, const TrainingSummary& s) {
+std::string training_summary_table(const TrainingRunInfo& info, const TrainingRecords& records, const TrainingSummary& s,
+                                   const training::ResilienceReport* resilience) {
   std::string out;
   out += fmt::format("  scenario    {} ({})\n", info.scenario, info.file);
   out += fmt::format("  model       {} on {}\n", info.model, info.cluster);
@@ -237,12 +284,25 @@ std::string training_summary_table(const TrainingRunInfo& info, const TrainingSu
   const RankTimes& t = s.mean_times;
   // The passes' own collectives: the TP group's, and with expert parallelism the MoE all-to-alls too.
   out += fmt::format("  time/iter   compute {:.3f} s, {} {:.3f}, PP bubble {:.3f}, PP comm {:.3f}, DP comm {:.3f}, "
-                     "optimizer {:.3f}, idle {:.3f} (mean over rank groups)\n",
+                     "optimizer {:.3f}, idle {:.3f}{} (mean over rank groups)\n",
                      t.compute, info.ep > 1 ? "TP+EP comm" : "TP comm", t.tp_comm, t.pp_bubble, t.pp_comm, t.dp_comm,
-                     t.optimizer, t.idle);
+                     t.optimizer, t.idle, t.checkpoint > 0 ? fmt::format(", checkpoint {:.3f}", t.checkpoint) : "");
   if (s.peak_memory_stage >= 0)
     out += fmt::format("  memory      peak {:.1f} GiB of {:.1f} GiB per GPU, on pipeline stage {}\n", s.peak_memory / kGiB,
                        info.device_memory / kGiB, s.peak_memory_stage);
+  const CheckpointRecord& ck = records.checkpoint;
+  if (ck.taken) {
+    const int overlapped = s.steady_iterations - s.clean_iterations;
+    const std::string slowdown =
+        overlapped == 0           ? ""
+        : s.clean_iterations == 0 ? " (its slowdown of training unmeasured: no later iteration is clear of it)"
+                                  : fmt::format(" (+{:.3f} s on the {} iteration{} it overlapped)", s.checkpoint_interference,
+                                                overlapped, overlapped == 1 ? "" : "s");
+    out += fmt::format("  checkpoint  {}: {:.2f} GiB per GPU; stall {:.3f} s, then {:.3f} s in the background{}, restore "
+                       "{:.3f} s\n",
+                       info.checkpoint, ck.bytes_per_gpu / kGiB, ck.stall, ck.persist(), slowdown, ck.restore);
+  }
+  if (resilience) out += resilience_summary_lines(*resilience, info.gpus, info.train_tokens);
   return out;
 }
 

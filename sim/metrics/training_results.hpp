@@ -9,12 +9,14 @@
 #include <vector>
 
 #include "sim/metrics/training_records.hpp"
+#include "sim/training/resilience.hpp"
 
 namespace hetsim::sim {
 
 /// What the results need to know about the run (built from the scenario by the caller).
 struct TrainingRunInfo {
   std::string scenario, file, model, cluster, device, schedule, recompute;
+  std::string checkpoint;  ///< "async to nvme", or empty without a checkpoint policy
   std::uint64_t seed = 0;
   int gpus = 0, tp = 1, pp = 1, dp = 1, cp = 1, ep = 1, virtual_stages = 1, zero = 0;
   bool sp = false;
@@ -49,16 +51,24 @@ struct TrainingSummary {
   RankTimes mean_times;  ///< per iteration, mean over rank groups
   double peak_memory = 0;
   int peak_memory_stage = -1;
+  /// With a checkpoint: steady iterations clear of its background copies (all steady ones if none
+  /// is), their mean, and what the copies added to the iterations they overlapped.
+  int clean_iterations = 0;
+  double clean_step_time = 0;
+  double checkpoint_interference = 0;
 };
 
 TrainingSummary summarize(const TrainingRunInfo& info, const TrainingRecords& records);
 
 /// Writes iterations.csv, ranks.csv, summary.json, resolved.yaml and (with spans) timeline.json
 /// into `dir` (an existing folder: the caller's private result folder).
+/// With a failure projection (`resilience`, may be null): failures.csv (trial 0's interruptions) and
+/// failures_timeline.json (trial 0 as a Perfetto track) too.
 void write_training_results(const std::string& dir, const TrainingRunInfo& info, const TrainingRecords& records,
-                            const TrainingSummary& summary);
+                            const TrainingSummary& summary, const training::ResilienceReport* resilience = nullptr);
 
 /// The printed summary.
-std::string training_summary_table(const TrainingRunInfo& info, const TrainingSummary& summary);
+std::string training_summary_table(const TrainingRunInfo& info, const TrainingRecords& records, const TrainingSummary& summary,
+                                   const training::ResilienceReport* resilience = nullptr);
 
 }  // namespace hetsim::sim

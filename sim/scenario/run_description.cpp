@@ -93,6 +93,14 @@ TrainingRunInfo describe_training_run(const TrainingScenario& sc) {
                                                                                 : "none";
   info.seed = sc.seed;
   info.gpus = sc.gpus();
+  if (sc.checkpoint) {
+    info.checkpoint = sc.checkpoint_name;
+    const auto copies = sc.checkpoint->copies();
+    for (const auto& c : copies)
+      info.checkpoint += fmt::format("{}{} to {}{}", &c == &copies.front() ? " (" : ", then ",
+                                     training::to_string(c.from), training::to_string(c.to), c.blocking ? "" : " in the background");
+    info.checkpoint += ")";
+  }
   const ParallelPlan& p = sc.job.plan;
   info.tp = p.tp;
   info.pp = p.pp;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "sim/core/catalog.hpp"
@@ -99,7 +100,124 @@ std::vector<training::RankMemory> rank_memories(const TrainingScenario& sc) {
   return out;
 }
 
+/// Per device slot of `node`, the SSD tier its route reaches with the least hop weight (fewest hops,
+/// then the fastest for a reference transfer); empty where none is reachable.
+std::vector<std::string> nearest_ssds(const hw::NodeSpec& node) {
+  const hw::NodeTopology& topo = node.topology;
+  std::vector<std::string> out;
+  for (const auto& slot : node.device_slots) {
+    std::string best;
+    double best_weight = std::numeric_limits<double>::infinity();
+    for (const auto& tier : topo.tiers) {
+      if (tier.kind != hw::TierKind::ssd) continue;
+      double weight = 0;
+      try {
+        for (const auto& [link, forward] : topo.route(slot, tier.name))
+          weight += hw::hop_weight(topo.links[link].latency, topo.links[link].bandwidth);
+      } catch (const InputError&) {
+        continue;  // not reachable from this slot
+      }
+      if (weight < best_weight) {
+        best_weight = weight;
+        best = tier.name;
+      }
+    }
+    out.push_back(best);
+  }
+  return out;
+}
+
+/// cluster.storage: checkpoint storage servers on the fabric, and the SSD tier written on each.
+void load_storage(TrainingScenario& sc, const config::Node& cfg) {
+  sc.storage_node = load_node(cfg, false);
+  sc.storage_count = cfg.get<int>("count").default_to(1).in_range(1, 100000);
+  for (const auto& t : sc.storage_node->topology.tiers)
+    if (t.is_block_device()) {
+      sc.storage_tier = t.name;
+      break;
+    }
+  if (sc.storage_tier.empty())
+    cfg.fail_key("node", sc.storage_node->name, fmt::format("a storage server needs an SSD tier; {} has none", sc.storage_node->source));
+  if (sc.storage_node->nics.empty())
+    cfg.fail_key("node", sc.storage_node->name, fmt::format("a storage server joins the fabric by its NICs; {} has none",
+                                                            sc.storage_node->source));
+  if (!sc.fabric) cfg.fail("storage servers join the cluster's fabric: give cluster.fabric too");
+}
+
+/// policies.checkpoint: the policy, each pipeline rank's shard, and the places it needs checked.
+void load_checkpoint(TrainingScenario& sc, const config::Node& cfg) {
+  sc.checkpoint = Registry<training::CheckpointPolicy>::instance().make(cfg, "");
+  sc.checkpoint_name = cfg.get<std::string>("impl").value();
+  if (sc.job.iterations < 2)
+    cfg.fail(fmt::format("a checkpoint is saved at the end of the first iteration and priced against the ones after "
+                         "it; expected training.iterations >= 2, not {}", sc.job.iterations));
+  for (const auto& m : sc.memory) sc.checkpoint_bytes.push_back(training::checkpoint_bytes(m, sc.job.plan));
+  sc.nearest_ssd = nearest_ssds(*sc.node);
+  for (const auto& copy : sc.checkpoint->copies())
+    for (const auto place : {copy.from, copy.to}) {
+      if (place == training::CheckpointPlace::host && sc.node->first_dram_tier().empty())
+        cfg.fail(fmt::format("{} copies to host memory, but node '{}' ({}) has no DRAM tier", sc.checkpoint_name,
+                             sc.node->name, sc.node->source));
+      if (place == training::CheckpointPlace::nvme)
+        for (std::size_t i = 0; i < sc.nearest_ssd.size(); ++i)
+          if (sc.nearest_ssd[i].empty())
+            cfg.fail_key("target", "nvme", fmt::format("node '{}' ({}) has no SSD tier reachable from {}", sc.node->name,
+                                                       sc.node->source, sc.node->device_slots[i]));
+      if (place == training::CheckpointPlace::storage && !sc.storage_node)
+        cfg.fail_key("target", "storage", "no storage servers: give cluster.storage: {node: nvme-storage-server, count: N}");
+      if (place == training::CheckpointPlace::peer_host && sc.nodes < 2)
+        cfg.fail(fmt::format("{} keeps a replica in a peer node's memory; the job runs on {} node", sc.checkpoint_name,
+                             sc.nodes));
+    }
+}
+
+/// policies.failures and training.recovery: the failure projection's process and recovery costs.
+void load_failures(TrainingScenario& sc, const config::Node& cfg, const config::Node& training) {
+  sc.failures = Registry<training::FailureProcess>::instance().make(cfg, "");
+  sc.failures_name = cfg.get<std::string>("impl").value();
+  if (!sc.checkpoint)
+    cfg.fail("failures roll the job back to its last checkpoint: give policies.checkpoint too");
+  if (!(sc.job.train_tokens > 0))
+    cfg.fail("the failure projection covers a whole run: give training.train_tokens (e.g. 15e12)");
+  if (!(sc.failures->mtbf(sc.gpus()) > 0))
+    cfg.fail("the failures give a mean time between failures of 0 (all at time 0?)");
+  const config::Node r = training.section("recovery");
+  using units::Dim;
+  // PyTorch's default NCCL collective timeout (torch.distributed default_pg_nccl_timeout, 10 min):
+  // how long a hang goes unnoticed when nothing faster (XID errors, health checks) reports it.
+  sc.recovery.detection = r.quantity("detection", Dim::time).default_to("10 min").non_negative().value();
+  // Relaunch (scheduling, container and process start, NCCL communicator setup): an assumption, not a
+  // measured figure; set it from your cluster's logs.
+  sc.recovery.restart = r.quantity("restart", Dim::time).default_to("10 min").non_negative().value();
+  const std::string spares = r.get<std::string>("spare_nodes").default_to("unlimited").value();
+  if (spares != "unlimited" && (!config::detail::convert(spares, sc.recovery.spare_nodes) || sc.recovery.spare_nodes < 0))
+    r.fail_key("spare_nodes", spares, "expected a count of nodes >= 0 or unlimited");
+  // A node's return from repair: an assumption (a day), used only with a finite spare pool.
+  sc.recovery.repair = r.quantity("repair", Dim::time).default_to("24 h").non_negative().value();
+  sc.resilience_trials = r.get<int>("trials").default_to(20).in_range(1, 10000);
+}
+
 }  // namespace
+
+std::pair<std::string, std::string> TrainingScenario::checkpoint_route(int r, training::CheckpointPlace from,
+                                                                      training::CheckpointPlace to) const {
+  using training::CheckpointPlace;
+  const int slots = slots_per_node();
+  const int n = r / slots, slot = r % slots;
+  const bool crosses = training::off_node(from) || training::off_node(to);
+  const auto tier = [&](CheckpointPlace p) -> std::string {
+    switch (p) {
+      case CheckpointPlace::device: return device_tier(r);
+      case CheckpointPlace::host: return crosses ? device_tier(r) : fmt::format("node{}/{}", n, node->first_dram_tier());
+      case CheckpointPlace::nvme: return fmt::format("node{}/{}", n, nearest_ssd.at(static_cast<std::size_t>(slot)));
+      case CheckpointPlace::peer_host:
+        return fmt::format("node{}/{}", (n + 1) % nodes, node->device_slots[static_cast<std::size_t>(slot)]);
+      case CheckpointPlace::storage: return fmt::format("storage{}/{}", r % storage_count, storage_tier);
+    }
+    return {};
+  };
+  return {tier(from), tier(to)};
+}
 
 std::string TrainingScenario::device_tier(int r) const { return ClusterNodes{node, nodes}.device_tier(r); }
 
@@ -110,7 +228,15 @@ std::string TrainingScenario::describe() const {
 
 bool is_training(const config::Document& doc) { return doc.root().has("training"); }
 
-hw::Cluster platform_of(const TrainingScenario& sc) { return cluster_platform(ClusterNodes{sc.node, sc.nodes}, sc.fabric); }
+hw::Cluster platform_of(const TrainingScenario& sc) {
+  hw::Cluster c = cluster_platform(ClusterNodes{sc.node, sc.nodes}, sc.fabric);
+  if (sc.storage_node) {
+    const auto topology = std::shared_ptr<const hw::NodeTopology>(sc.storage_node, &sc.storage_node->topology);
+    const auto nics = std::shared_ptr<const std::vector<hw::Nic>>(sc.storage_node, &sc.storage_node->nics);
+    for (int i = 0; i < sc.storage_count; ++i) c.nodes.push_back({fmt::format("storage{}/", i), topology, nics});
+  }
+  return c;
+}
 
 TrainingScenario load_training_scenario(const config::Document& doc) {
   const config::Node root = doc.root();
@@ -233,6 +359,8 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
   sc.nodes = nodes.nodes;
   const int slots = sc.slots_per_node();
 
+  if (auto storage = cluster.maybe("storage")) load_storage(sc, *storage);
+
   sc.memory = rank_memories(sc);
   sc.device_memory = sc.device->usable_memory > 0 ? sc.device->usable_memory : sc.device->memory().capacity;
   for (std::size_t s = 0; s < sc.memory.size(); ++s)
@@ -248,6 +376,12 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
   hw::CostModel cost(*sc.device);
   cost.set_scale_out(scale_out_of(*sc.node, sc.fabric, *sc.device));
   sc.stages = training::price_stages(sc.model, job, cost, slots);
+
+  const config::Node policies = root.section("policies");
+  if (auto cfg = policies.maybe("checkpoint")) load_checkpoint(sc, *cfg);
+  if (auto cfg = policies.maybe("failures")) load_failures(sc, *cfg, training);
+  else if (training.has("recovery"))
+    training.fail_key("recovery", "<map>", "recovery costs go with a failure process: give policies.failures too");
 
   const config::Node out = root.section("output");
   sc.timeline = out.get<bool>("timeline").default_to(false);

@@ -16,8 +16,12 @@
 //     recompute: selective         # none | selective | full
 //     iterations: 3
 //     simulate_replicas: auto      # all | one | auto (one beyond 4,096 GPUs): identical DP replicas simulated once
+//     train_tokens: 15e12          # the run whose time to train (and, with failures, goodput) is projected
+//     recovery: {detection: 10 min, restart: 10 min, spare_nodes: unlimited, repair: 24 h, trials: 20}
 //   policies:
 //     pipeline_schedule: {impl: interleaved_1f1b, virtual_stages: 2}
+//     checkpoint: {impl: async, target: nvme, every: auto}   # saved at the end of the first iteration
+//     failures: {impl: exponential, rates: llama3-405b}      # needs checkpoint and train_tokens
 #include <memory>
 #include <optional>
 #include <string>
@@ -29,7 +33,10 @@
 #include "hw/node.hpp"
 #include "models/model.hpp"
 #include "sim/core/config.hpp"
+#include "sim/training/checkpoint.hpp"
+#include "sim/training/failure_process.hpp"
 #include "sim/training/pipeline_schedule.hpp"
+#include "sim/training/resilience.hpp"
 #include "sim/training/stage_costs.hpp"
 #include "sim/training/training_memory.hpp"
 #include "sim/training/training_job.hpp"
@@ -71,6 +78,22 @@ struct TrainingScenario {
   bool one_replica = false;
   YAML::Node resolved;
 
+  /// policies.checkpoint, if given: saved once, at the end of the first iteration.
+  std::unique_ptr<training::CheckpointPolicy> checkpoint;
+  std::string checkpoint_name;
+  std::vector<double> checkpoint_bytes;  ///< per pipeline rank: one device's shard
+  std::vector<std::string> nearest_ssd;  ///< per device slot of the node: its nearest SSD tier (target nvme)
+  /// cluster.storage: `storage_count` servers of this type on the fabric ("storage0/", ...), written
+  /// to in their tier `storage_tier` (target storage).
+  std::shared_ptr<const hw::NodeSpec> storage_node;
+  int storage_count = 0;
+  std::string storage_tier;
+  /// policies.failures, if given: the failure projection over training.train_tokens.
+  std::unique_ptr<training::FailureProcess> failures;
+  std::string failures_name;
+  training::RecoveryCosts recovery;  ///< reload is left 0 here: the engine measures it
+  int resilience_trials = 20;
+
   int gpus() const { return job.plan.devices(); }
   int slots_per_node() const { return static_cast<int>(node->device_slots.size()); }
   /// Global rank of a device in Megatron's order (tensor innermost, then context, data, pipeline).
@@ -80,6 +103,13 @@ struct TrainingScenario {
   }
   /// The platform tier (device memory) that global rank `rank` lives in: "node3/gpu5.hbm".
   std::string device_tier(int rank) const;
+  /// The platform tiers a checkpoint copy of global rank `rank`'s shard moves between ("node3/gpu5.hbm",
+  /// "node3/nvme2"). A copy between host memory and another node is routed from (or to) the rank's
+  /// device instead: node NICs attach to device memory (GPUDirect RDMA, as in hgx-h100.yaml), so it
+  /// takes the rank's own NIC; the PCIe hop between host memory and that NIC is not modelled. Likewise
+  /// a peer node's host memory stands as the device of the same slot there.
+  std::pair<std::string, std::string> checkpoint_route(int rank, training::CheckpointPlace from,
+                                                       training::CheckpointPlace to) const;
   /// "128 x h100-sxm5-80gb (16 nodes hgx-h100) TP8 PP8 DP16"
   std::string describe() const;
 };

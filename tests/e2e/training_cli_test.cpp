@@ -111,6 +111,22 @@ TEST_CASE("training cli: bad training input is one error naming the key, exit 2"
       {"model=mixtral-8x7b --set training.zero=0 --set training.parallel.ep=4", "expected a divisor of dp (2)"},
       {"model=mixtral-8x7b --set training.zero=0 --set training.parallel.ep=2", "expert tensor parallelism"},
       {"model=mixtral-8x7b --set training.parallel.tp=1 --set training.parallel.ep=2", "training.zero"},
+      // Checkpoints and failures.
+      {"policies.checkpoint.impl=save", "unknown checkpoint policy"},
+      {"policies.checkpoint.impl=sync --set training.iterations=1", "training.iterations >= 2"},
+      {"policies.checkpoint.impl=sync --set policies.checkpoint.every=0", "policies.checkpoint.every"},
+      {"policies.checkpoint.impl=sync --set policies.checkpoint.target=tape", "policies.checkpoint.target"},
+      {"policies.checkpoint.impl=sync --set policies.checkpoint.target=storage", "cluster.storage"},
+      {"policies.checkpoint.impl=in_memory", "peer node"},
+      {"cluster.storage.node=nvme-storage-server", "cluster.fabric"},
+      {"policies.failures.impl=exponential --set policies.failures.rates=llama3-405b", "policies.checkpoint too"},
+      {"policies.checkpoint.impl=sync --set policies.failures.impl=exponential --set policies.failures.rates=llama3-405b",
+       "training.train_tokens"},
+      {"policies.checkpoint.impl=sync --set training.train_tokens=1e9 --set policies.failures.impl=weibull "
+       "--set policies.failures.rates=llama3-405b", "shape"},
+      {"policies.checkpoint.impl=sync --set training.train_tokens=1e9 --set policies.failures.impl=exponential "
+       "--set policies.failures.rates=llama3-405b --set training.recovery.spare_nodes=-3", "training.recovery.spare_nodes"},
+      {"training.recovery.restart=5min", "policies.failures too"},
   };
   for (const auto& c : cases) {
     INFO(c.set);

@@ -104,10 +104,17 @@ TEST_CASE("hw nodes: every node loads, its values are sane and every device slot
     const hw::NodeSpec node = hw::parse_node(layered.node);
     layered.preset.check_unknown_keys();
     CHECK(node.name == name);
-    // A node without devices is a KV store (cluster.kv_stores): reached only through its NICs.
-    if (node.device_slots.empty()) REQUIRE_FALSE(node.nics.empty());
     const std::string dram = node.first_dram_tier();
-    REQUIRE_FALSE(dram.empty());
+    if (node.device_slots.empty()) {
+      // A node without devices is a KV store (cluster.kv_stores: DRAM) or a storage server
+      // (cluster.storage: a block device), reached only through its NICs.
+      REQUIRE_FALSE(node.nics.empty());
+      const bool block = std::any_of(node.topology.tiers.begin(), node.topology.tiers.end(),
+                                     [](const hw::MemoryTier& t) { return t.is_block_device(); });
+      CHECK((!dram.empty() || block));
+    } else {
+      REQUIRE_FALSE(dram.empty());
+    }
     for (const auto& t : node.topology.tiers) {
       CHECK(t.capacity > 0);
       CHECK(t.read_bandwidth > 0);

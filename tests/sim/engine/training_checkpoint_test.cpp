@@ -1,0 +1,79 @@
+// Checkpoints in the training engine against the analytic transfer times of an idle node: a
+// synchronous save stalls for shard bytes over the route's bottleneck plus its latency, an
+// asynchronous one only for the snapshot into host memory while the persist runs on; two GPUs
+// writing through one PCIe switch to one NVMe take twice as long; the reload reads the shard back.
+// One run per TEST_CASE: SimGrid allows one engine per process (ctest runs each case alone).
+#include <catch2/catch.hpp>
+
+#include <fmt/format.h>
+
+#include "sim/core/config.hpp"
+#include "sim/engine/training_engine.hpp"
+#include "sim/scenario/training_scenario.hpp"
+
+using namespace hetsim;
+
+namespace {
+
+sim::TrainingScenario load(const std::string& policy, int tp) {
+  const auto doc = config::Document::load_string(fmt::format(R"(
+model: {{preset: llama-3-8b, name: llama-3-8b-4-layers, num_hidden_layers: 4}}   # fits one GPU with Adam
+cluster: {{device: h100-sxm5-80gb, node: hgx-h100}}
+training: {{seq_len: 2048, global_batch: 2, parallel: {{tp: {}}}, iterations: 2}}
+policies: {{checkpoint: {}}}
+)",
+                                                             tp, policy),
+                                                 "checkpoint_test.yaml");
+  return sim::load_training_scenario(doc);
+}
+
+constexpr double kRequest = 1 << 20;  // the engine's request size for block devices
+
+}  // namespace
+
+TEST_CASE("training checkpoint: a synchronous save stalls for bytes over the bottleneck, the reload reads them back",
+          "[training][checkpoint]") {
+  const auto sc = load("{impl: sync, target: nvme}", 1);
+  const double bytes = sc.checkpoint_bytes.at(0);
+  // Weights (bf16) and the optimizer's fp32 master weights and two moments: 14 bytes per parameter.
+  CHECK(bytes == Approx(14 * sc.memory[0].parameters).epsilon(1e-9));
+  REQUIRE(sc.nearest_ssd.at(0) == "nvme0");  // gpu0 and nvme0 share pcie_sw0
+  const auto rec = sim::run_training(sc);
+  const auto& topo = sc.node->topology;
+  const double write = topo.idle_transfer_time("gpu0.hbm", "nvme0", bytes, kRequest);
+  REQUIRE(rec.checkpoint.taken);
+  CHECK(rec.checkpoint.stall == Approx(write).epsilon(1e-6));
+  CHECK(rec.checkpoint.persist() == 0);
+  CHECK(rec.ranks[0].times.checkpoint == Approx(write).epsilon(1e-6));
+  CHECK(rec.checkpoint.restore == Approx(topo.idle_transfer_time("nvme0", "gpu0.hbm", bytes, kRequest)).epsilon(1e-6));
+  // The stall lengthens the first iteration only.
+  CHECK(rec.iterations[0].end - rec.iterations[0].start >
+        rec.iterations[1].end - rec.iterations[1].start + 0.99 * write);
+}
+
+TEST_CASE("training checkpoint: an asynchronous save stalls only for the snapshot while the persist runs on",
+          "[training][checkpoint]") {
+  const auto sc = load("{impl: async, target: nvme}", 1);
+  const double bytes = sc.checkpoint_bytes.at(0);
+  const auto rec = sim::run_training(sc);
+  const auto& topo = sc.node->topology;
+  const double snapshot = topo.idle_transfer_time("gpu0.hbm", "host.dram", bytes, kRequest);
+  const double persist = topo.idle_transfer_time("host.dram", "nvme0", bytes, kRequest);
+  CHECK(rec.checkpoint.stall == Approx(snapshot).epsilon(1e-6));
+  // One GPU trains without host traffic, so nothing contends with the persist.
+  CHECK(rec.checkpoint.persist() == Approx(persist).epsilon(1e-6));
+  CHECK(rec.checkpoint.stall < 0.2 * persist);  // the point of two phases
+}
+
+TEST_CASE("training checkpoint: two GPUs writing through one PCIe switch to one NVMe take twice one's time",
+          "[training][checkpoint]") {
+  const auto sc = load("{impl: sync, target: nvme}", 2);
+  REQUIRE(sc.nearest_ssd.at(1) == "nvme0");
+  const double bytes = sc.checkpoint_bytes.at(0);
+  const auto rec = sim::run_training(sc);
+  const auto& topo = sc.node->topology;
+  const double one = topo.idle_transfer_time("gpu0.hbm", "nvme0", bytes, kRequest);
+  const double both = topo.idle_transfer_time("gpu0.hbm", "nvme0", 2 * bytes, kRequest);  // the shared drive binds
+  CHECK(rec.checkpoint.stall > 1.9 * one);
+  CHECK(rec.checkpoint.stall == Approx(both).epsilon(1e-3));
+}
