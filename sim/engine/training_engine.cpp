@@ -11,6 +11,7 @@
 
 #include "sim/core/error.hpp"
 #include "sim/core/interrupt.hpp"
+#include "sim/core/rng.hpp"
 #include "sim/core/units.hpp"
 #include "sim/engine/actor_failure.hpp"
 #include "sim/engine/ring_collective.hpp"
@@ -81,6 +82,8 @@ class TrainingRun {
     std::vector<char> reduced;   ///< per chunk: this iteration's gradient reduction is done
     std::vector<char> gathered;  ///< per chunk: the parameter gather after the last step is done
     int in_flight = 0;
+    double pace = 1;     ///< slowdown of its slowest device (training.stragglers.slow)
+    Rng jitter{0, ""};   ///< its stream of per-pass variability
     char copied = 1;     ///< the checkpoint copy it waits for has ended
     char persisted = 1;  ///< its checkpoint's background copies have ended
   };
@@ -113,6 +116,12 @@ class TrainingRun {
     g.gradients.resize(static_cast<std::size_t>(V_ * M_));
     g.reduced.assign(static_cast<std::size_t>(V_), 0);
     g.gathered.assign(static_cast<std::size_t>(V_), 1);  // the first iteration starts with gathered parameters
+    if (sc_.job.stragglers.any()) {
+      for (const auto& [rank, factor] : sc_.job.stragglers.slow)
+        for (std::size_t i = 0; i < g.tiers->size(); ++i)
+          if (device_rank(s, d, i) == rank) g.pace = std::max(g.pace, factor);
+      g.jitter = Rng(sc_.seed, fmt::format("stragglers-stage{}-dp{}", s, d));
+    }
     RankRecord& r = records_.ranks[static_cast<std::size_t>(s * R_ + d)];
     r.dp = d;
     r.pp = s;
@@ -121,6 +130,23 @@ class TrainingRun {
 
   Group& group(int s, int d) { return groups_[static_cast<std::size_t>(s * R_ + d)]; }
   static double now() { return sg::Engine::get_clock(); }
+
+  /// A pass (or optimizer step) as group `g` runs it: its priced time times the group's slowdown and
+  /// a lognormal factor of mean 1 and the configured coefficient of variation.
+  double pace(std::size_t g) {
+    Group& me = groups_[g];
+    const double cv = sc_.job.stragglers.jitter;
+    if (cv <= 0) return me.pace;
+    const double sigma2 = std::log1p(cv * cv);
+    return me.pace * std::exp(-sigma2 / 2 + std::sqrt(sigma2) * me.jitter.normal());
+  }
+  training::PassCost paced(std::size_t g, training::PassCost cost) {
+    if (!sc_.job.stragglers.any()) return cost;
+    const double k = pace(g);
+    cost.seconds *= k;
+    cost.comm *= k;
+    return cost;
+  }
 
   void span(std::size_t g, TimelineSpan::Stream stream, std::string_view name, int mb, int chunk, double start, double end) {
     if (!options_.timeline) return;
@@ -286,39 +312,43 @@ class TrainingRun {
         const training::StageCost& stage = sc_.stages[static_cast<std::size_t>(k)];
         const auto slot = static_cast<std::size_t>(op.chunk * M_ + op.microbatch);
         switch (op.kind) {
-          case PassKind::forward:
+          case PassKind::forward: {
             if (k > 0) receive(g, me.activations[slot], "recv_activation", op.microbatch, op.chunk);
+            const training::PassCost forward = paced(g, stage.forward);
             if (awaiting_gather[static_cast<std::size_t>(op.chunk)]) {
               // The chunk's first forward after the step needs its gathered parameters, bucket by
               // bucket: it ends no sooner than one bucket's share of it after the gather does.
               awaiting_gather[static_cast<std::size_t>(op.chunk)] = 0;
-              const double t0 = now(), f = stage.forward.seconds;
+              const double t0 = now(), f = forward.seconds;
               wait_until(me, me.gathered[static_cast<std::size_t>(op.chunk)]);
               const double exposed = std::max(0.0, now() + f / buckets_of(stage) - (t0 + f));
               records_.ranks[g].times.dp_comm += exposed;
-              compute(g, stage.forward, "forward", op.microbatch, op.chunk, t0 + f + exposed);
+              compute(g, forward, "forward", op.microbatch, op.chunk, t0 + f + exposed);
             } else {
-              compute(g, stage.forward, "forward", op.microbatch, op.chunk);
+              compute(g, forward, "forward", op.microbatch, op.chunk);
             }
             records_.ranks[g].peak_in_flight = std::max(records_.ranks[g].peak_in_flight, ++me.in_flight);
             held_changed(g, me.in_flight);
             if (k < K_ - 1) send(me, k, k + 1, op.microbatch, false);
             break;
+          }
           case PassKind::backward:
           case PassKind::backward_input: {
             if (k < K_ - 1) receive(g, me.gradients[slot], "recv_gradient", op.microbatch, op.chunk);
             const bool fused = op.kind == PassKind::backward;
-            const training::PassCost cost = fused ? stage.backward() : stage.backward_input;
+            const training::PassCost cost = paced(g, fused ? stage.backward() : stage.backward_input);
             if (fused) last_backward(g, op.chunk, backwards_done, cost);
             compute(g, cost, fused ? "backward" : "backward_input", op.microbatch, op.chunk);
             held_changed(g, --me.in_flight);
             if (k > 0) send(me, k, k - 1, op.microbatch, true);
             break;
           }
-          case PassKind::backward_weight:
-            last_backward(g, op.chunk, backwards_done, stage.backward_weight);
-            compute(g, stage.backward_weight, "backward_weight", op.microbatch, op.chunk);
+          case PassKind::backward_weight: {
+            const training::PassCost cost = paced(g, stage.backward_weight);
+            last_backward(g, op.chunk, backwards_done, cost);
+            compute(g, cost, "backward_weight", op.microbatch, op.chunk);
             break;
+          }
         }
       }
       if (!sc_.job.overlap.grad_reduce)
@@ -327,6 +357,7 @@ class TrainingRun {
       // The optimizer step over every chunk's parameters.
       double optimizer = 0;
       for (int c = 0; c < V_; ++c) optimizer += sc_.stages[static_cast<std::size_t>(training::model_stage(shape_, s, c))].optimizer;
+      if (sc_.job.stragglers.any()) optimizer *= pace(g);
       const double t0 = now();
       sg::this_actor::sleep_for(optimizer);
       records_.ranks[g].times.optimizer += optimizer;

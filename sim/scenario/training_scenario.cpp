@@ -309,6 +309,17 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
   job.overlap.bucket_parameters =
       overlap.get<double>("bucket_parameters").default_to(std::max(40e6, 1e6 * plan.dp)).at_least(1.0);
 
+  // training.stragglers: slow GPUs by global rank and per-pass variability.
+  if (auto st = training.maybe("stragglers")) {
+    if (auto slow = st->maybe("slow"))
+      for (const auto& item : slow->items()) {
+        const int rank = item.get<int>("rank").in_range(0, (1 << 30));
+        const double factor = item.get<double>("factor").in_range(1.0, 100.0);
+        job.stragglers.slow.emplace_back(rank, factor);
+      }
+    job.stragglers.jitter = st->get<double>("jitter").default_to(0.0).in_range(0.0, 2.0);
+  }
+
   // What one run can hold: every rank group (pipeline stage of a data-parallel replica) is a
   // simulated actor with its own stack (about 32,000 fit a process, see kMaxReplicas), and the
   // platform has a node per 8 or so GPUs.
@@ -322,6 +333,20 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
       training.get<std::string>("simulate_replicas").default_to("auto").one_of({"auto", "all", "one"}).value();
   sc.one_replica = replicas == "one" || (replicas == "auto" && gpus > kFullSimulationGpus);
   const long groups = sc.one_replica ? plan.pp : all_groups;
+  for (const auto& [rank, factor] : job.stragglers.slow) {
+    if (rank >= gpus)
+      training.child("stragglers").fail(fmt::format("slow rank {}: the job has ranks 0 to {}", rank, gpus - 1));
+    // Megatron's order: tensor innermost, then context, data, pipeline.
+    const long dp_index = (rank / (static_cast<long>(plan.tp) * plan.cp)) % plan.dp;
+    if (sc.one_replica && dp_index > 0)
+      training.child("stragglers").fail(fmt::format("slow rank {} is in data-parallel replica {}, and one replica is "
+                                                    "simulated for all; set training.simulate_replicas: all",
+                                                    rank, dp_index));
+  }
+  if (sc.one_replica && job.stragglers.jitter > 0)
+    training.child("stragglers").fail_key("jitter", std::to_string(job.stragglers.jitter),
+                                          "jitter needs every replica simulated (training.simulate_replicas: all): the "
+                                          "slowest replica of each step paces the data-parallel collectives");
   if (groups > kMaxRankGroups)
     training.child("parallel").fail(fmt::format("{} rank groups (pp{}); expected at most {} (each is a simulated "
                                                 "actor{})", groups, sc.one_replica ? "" : " x dp", kMaxRankGroups,

@@ -35,6 +35,17 @@ struct Overlap {
   bool tp_comm = false;
 };
 
+/// Slow devices and run-to-run variability, to study stragglers: a rank group (the TP x CP devices
+/// of one stage of one replica, in lockstep) runs at the pace of its slowest device, and every pass
+/// and optimizer step of it takes its priced time times that slowdown times a random factor.
+struct Stragglers {
+  std::vector<std::pair<int, double>> slow;  ///< (global rank, slowdown >= 1): a throttled or degraded GPU
+  /// Coefficient of variation of each pass's time: lognormal with mean 1 (0: none), drawn from a
+  /// stream per rank group, so runs are reproducible under the scenario's seed.
+  double jitter = 0;
+  bool any() const { return !slow.empty() || jitter > 0; }
+};
+
 struct TrainingJob {
   std::int64_t seq_len = 0;       ///< tokens per sequence
   std::int64_t global_batch = 0;  ///< sequences per iteration, all data-parallel ranks together
@@ -48,6 +59,7 @@ struct TrainingJob {
   std::int64_t recompute_layers = -1;
   DType grad_dtype = DType::fp32;  ///< gradient accumulation and reduction (Megatron's fp32 main grads)
   Overlap overlap;
+  Stragglers stragglers;
   /// Decoder layers of each model stage (pp · virtual_stages entries, in model-stage order).
   std::vector<std::int64_t> stage_layers;
 

@@ -127,6 +127,12 @@ TEST_CASE("training cli: bad training input is one error naming the key, exit 2"
       {"policies.checkpoint.impl=sync --set training.train_tokens=1e9 --set policies.failures.impl=exponential "
        "--set policies.failures.rates=llama3-405b --set training.recovery.spare_nodes=-3", "training.recovery.spare_nodes"},
       {"training.recovery.restart=5min", "policies.failures too"},
+      // Stragglers.
+      {"training.stragglers.jitter=-1", "training.stragglers.jitter"},
+      {"'training.stragglers.slow=[{rank: 99, factor: 2}]'", "slow rank 99"},
+      {"'training.stragglers.slow=[{rank: 1, factor: 0.5}]'", "factor"},
+      {"training.simulate_replicas=one --set training.stragglers.jitter=0.1", "simulate_replicas: all"},
+      {"training.simulate_replicas=one --set 'training.stragglers.slow=[{rank: 2, factor: 2}]'", "replica 1"},
   };
   for (const auto& c : cases) {
     INFO(c.set);
