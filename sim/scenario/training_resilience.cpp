@@ -19,12 +19,8 @@ training::ResilienceInputs resilience_inputs(const TrainingScenario& sc, const T
       1, static_cast<std::int64_t>(std::ceil(sc.job.train_tokens / static_cast<double>(sc.job.tokens_per_iteration()))));
   in.recovery = sc.recovery;
   in.recovery.reload = ck.restore;
-  if (sc.checkpoint->every() > 0) {
-    in.interval = sc.checkpoint->every();
-  } else {
-    const double young = training::young_interval(in.stall, sc.failures->mtbf(in.gpus));
-    in.interval = std::max<std::int64_t>(1, std::llround(young / in.iteration));
-  }
+  in.interval = sc.checkpoint->every() > 0 ? sc.checkpoint->every()
+                                           : training::young_iterations(in.stall, sc.failures->mtbf(in.gpus), in.iteration);
   return in;
 }
 

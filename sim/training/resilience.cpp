@@ -210,6 +210,10 @@ ResilienceTrial simulate_resilience(const ResilienceInputs& in, FailureProcess& 
 
 double young_interval(double stall, double mtbf) { return std::sqrt(2.0 * stall * mtbf); }
 
+std::int64_t young_iterations(double stall, double mtbf, double iteration) {
+  return std::max<std::int64_t>(1, std::llround(young_interval(stall, mtbf) / iteration));
+}
+
 double daly_interval(double stall, double mtbf) {
   if (stall >= 2.0 * mtbf) return mtbf;
   const double x = stall / (2.0 * mtbf);
@@ -245,7 +249,7 @@ ResilienceReport project_resilience(const ResilienceInputs& in, FailureProcess& 
   rep.mtbf = process.mtbf(in.gpus);
   rep.young = young_interval(in.stall, rep.mtbf);
   rep.daly = daly_interval(in.stall, rep.mtbf);
-  rep.young_iterations = std::max<std::int64_t>(1, std::llround(rep.young / in.iteration));
+  rep.young_iterations = young_iterations(in.stall, rep.mtbf, in.iteration);
   const auto run_trials = [&](std::int64_t interval, bool full) {
     ResilienceInputs at = in;
     at.interval = interval;

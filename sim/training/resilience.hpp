@@ -61,6 +61,8 @@ ResilienceTrial simulate_resilience(const ResilienceInputs& in, FailureProcess& 
 
 /// Young (CACM 1974): the first-order optimal compute time between checkpoints, sqrt(2 stall mtbf).
 double young_interval(double stall, double mtbf);
+/// Young's interval in whole iterations of `iteration` seconds (at least one).
+std::int64_t young_iterations(double stall, double mtbf, double iteration);
 /// Daly (FGCS 2006): the higher-order optimum, for stall < 2 mtbf (else mtbf).
 double daly_interval(double stall, double mtbf);
 /// The exact expected wall time of `in` under Poisson failures at `rate` per second, every recovery
