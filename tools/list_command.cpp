@@ -18,6 +18,7 @@
 #include "sim/serving/router.hpp"
 #include "sim/serving/scheduler.hpp"
 #include "sim/training/checkpoint.hpp"
+#include "sim/training/optimizer_offload.hpp"
 #include "sim/training/failure_process.hpp"
 #include "sim/training/pipeline_schedule.hpp"
 #include "workload/workload_source.hpp"
@@ -131,6 +132,7 @@ int run_list_command() {
   list_registry<workload::WorkloadSource>("workload sources (workload.source)");
   list_registry<training::PipelineSchedule>("pipeline schedules (policies.pipeline_schedule.impl)");
   list_registry<training::CheckpointPolicy>("checkpoint policies (policies.checkpoint.impl)");
+  list_registry<training::OptimizerOffloadPolicy>("optimizer offload policies (policies.optimizer_offload.impl)");
   list_registry<training::FailureProcess>("failure processes (policies.failures.impl)");
   list_devices();
   fmt::print("nodes (cluster.node) in {}/hw/nodes:\n", catalog::root());

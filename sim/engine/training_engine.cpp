@@ -86,6 +86,7 @@ class TrainingRun {
     Rng jitter{0, ""};   ///< its stream of per-pass variability
     char copied = 1;     ///< the checkpoint copy it waits for has ended
     char persisted = 1;  ///< its checkpoint's background copies have ended
+    int lanes_pending = 0;  ///< lanes of the offloaded optimizer step's current phase still running
   };
   enum Phase { kReduce = 0, kGather = 1 };
 
@@ -355,13 +356,15 @@ class TrainingRun {
         for (int c = 0; c < V_; ++c) arrive(g, c, kReduce, now());
       for (int c = 0; c < V_; ++c) wait_flag(g, me.reduced[static_cast<std::size_t>(c)]);
       // The optimizer step over every chunk's parameters.
-      double optimizer = 0;
-      for (int c = 0; c < V_; ++c) optimizer += sc_.stages[static_cast<std::size_t>(training::model_stage(shape_, s, c))].optimizer;
-      if (sc_.job.stragglers.any()) optimizer *= pace(g);
-      const double t0 = now();
-      sg::this_actor::sleep_for(optimizer);
-      records_.ranks[g].times.optimizer += optimizer;
-      span(g, TimelineSpan::Stream::compute, "optimizer", -1, -1, t0, now());
+      if (sc_.offload) {
+        offloaded_step(g);
+      } else {
+        const double optimizer = gpu_optimizer_seconds(g);
+        const double t0 = now();
+        sg::this_actor::sleep_for(optimizer);
+        records_.ranks[g].times.optimizer += optimizer;
+        span(g, TimelineSpan::Stream::compute, "optimizer", -1, -1, t0, now());
+      }
       // ZeRO 1/2: gather the updated parameters, overlapped with the next iteration's forwards
       // (none follows the last one) or before the iteration ends.
       const bool overlapped = sc_.job.overlap.param_gather;
@@ -396,6 +399,92 @@ class TrainingRun {
     ++finished_;
   }
 
+  /// The GPU's optimizer step of group `g` over every chunk's parameters, as paced.
+  double gpu_optimizer_seconds(std::size_t g) {
+    double optimizer = 0;
+    for (int c = 0; c < V_; ++c)
+      optimizer += sc_.stages[static_cast<std::size_t>(training::model_stage(shape_, groups_[g].pp, c))].optimizer;
+    if (sc_.job.stragglers.any()) optimizer *= pace(g);
+    return optimizer;
+  }
+
+  /// The optimizer step under policies.optimizer_offload: its phases in order, the lanes of a phase
+  /// at once; copies are flows of every device of the group (and, simulating one replica, of its
+  /// peers) over the node's links, updates run on the host CPU (every device of the node updating
+  /// at once) or on the GPU.
+  void offloaded_step(std::size_t g) {
+    Group& me = groups_[g];
+    const double t0 = now();
+    for (const training::OffloadPhase& phase : sc_.offload->step.phases) {
+      me.lanes_pending = static_cast<int>(phase.size());
+      for (const training::OffloadLane& lane : phase) run_lane(g, &lane, 0);
+      std::unique_lock lock(*me.mutex);
+      while (me.lanes_pending > 0) me.cv->wait(lock);
+    }
+    records_.ranks[g].times.optimizer += now() - t0;
+    span(g, TimelineSpan::Stream::compute, "optimizer_offloaded", -1, -1, t0, now());
+    records_.offload_step = std::max(records_.offload_step, now() - t0);
+  }
+
+  /// Runs op `i` onwards of `lane` for group `g`, each op when the one before ends.
+  void run_lane(std::size_t g, const training::OffloadLane* lane, std::size_t i) {
+    Group& me = groups_[g];
+    while (i < lane->size() && !((*lane)[i].share > 0)) ++i;  // a zero share does nothing
+    if (i == lane->size()) {
+      if (--me.lanes_pending == 0) me.cv->notify_all();
+      return;
+    }
+    using Kind = training::OffloadOp::Kind;
+    const training::OffloadOp& op = (*lane)[i];
+    const double t0 = now();
+    if (op.kind == Kind::copy) {
+      offload_batch(me, op).launch(*network_, host_, fmt::format("offload-stage{}-dp{}", me.pp, me.dp), failure_,
+                                   [this, g, lane, i, t0] {
+                                     span(g, TimelineSpan::Stream::offload, offload_name((*lane)[i]), -1, -1, t0, now());
+                                     run_lane(g, lane, i + 1);
+                                   });
+      return;
+    }
+    double seconds = op.kind == Kind::gpu_update ? gpu_optimizer_seconds(g) * op.share
+                                                 : sc_.offload->cpu_seconds[static_cast<std::size_t>(device_rank(me.pp, me.dp, 0) / sc_.slots_per_node())] * op.share;
+    sg::Actor::create(fmt::format("update-stage{}-dp{}", me.pp, me.dp), host_, [this, g, lane, i, t0, seconds] {
+      failure_.guard([&] {
+        sg::this_actor::sleep_for(seconds);
+        span(g, TimelineSpan::Stream::offload, offload_name((*lane)[i]), -1, -1, t0, now());
+        run_lane(g, lane, i + 1);
+      });
+    });
+  }
+
+  static std::string_view offload_name(const training::OffloadOp& op) {
+    using training::OffloadOp;
+    switch (op.kind) {
+      case OffloadOp::Kind::cpu_update: return "cpu_adam";
+      case OffloadOp::Kind::gpu_update: return "gpu_adam";
+      case OffloadOp::Kind::copy: break;
+    }
+    switch (op.payload) {
+      case OffloadOp::Payload::gradients: return "gradients_to_host";
+      case OffloadOp::Payload::weights: return "weights_to_device";
+      case OffloadOp::Payload::states:
+        if (op.to == training::CheckpointPlace::nvme) return "states_to_nvme";
+        if (op.from == training::CheckpointPlace::nvme) return "states_from_nvme";
+        return op.to == training::CheckpointPlace::device ? "states_to_device" : "states_to_host";
+    }
+    return "offload";
+  }
+
+  /// One copy of an offloaded step for every device of the group (and its peer replicas' when one
+  /// replica is simulated): the op's share of each device's shard, at the payload's bytes.
+  FlowBatch offload_batch(const Group& me, const training::OffloadOp& op) {
+    using Payload = training::OffloadOp::Payload;
+    const training::OffloadSetup& o = *sc_.offload;
+    const double per_parameter = op.payload == Payload::gradients ? o.bytes.gradient
+                                 : op.payload == Payload::weights ? o.bytes.weight
+                                                                  : o.bytes.states;
+    return place_batch(me, op.from, op.to, o.shard_parameters[static_cast<std::size_t>(me.pp)] * per_parameter * op.share);
+  }
+
   /// Global rank of device `i` of stage `s` of replica `d` (tiers(s, d) order: context, then tensor).
   int device_rank(int s, int d, std::size_t i) const {
     const int tp = sc_.job.plan.tp;
@@ -405,13 +494,18 @@ class TrainingRun {
   /// One copy of every shard the group saves: its devices', and simulating one replica its peers'
   /// too (their copies load the network as the real ones would).
   FlowBatch checkpoint_batch(const Group& me, const training::CheckpointCopy& copy) {
+    return place_batch(me, copy.from, copy.to, sc_.checkpoint_bytes[static_cast<std::size_t>(me.pp)]);
+  }
+
+  /// `bytes` per device of the group (and of its peer replicas when one replica is simulated)
+  /// from place `from` to place `to`, routed as TrainingScenario::checkpoint_route does.
+  FlowBatch place_batch(const Group& me, training::CheckpointPlace from, training::CheckpointPlace to, double bytes) {
     FlowBatch batch;
-    const double bytes = sc_.checkpoint_bytes[static_cast<std::size_t>(me.pp)];
     const int last = R_ < D_ ? D_ : me.dp + 1;
     for (int d = me.dp; d < last; ++d)
       for (std::size_t i = 0; i < tiers(me.pp, d).size(); ++i) {
-        const auto [from, to] = sc_.checkpoint_route(device_rank(me.pp, d, i), copy.from, copy.to);
-        batch.add(from, to, bytes);
+        const auto [src, dst] = sc_.checkpoint_route(device_rank(me.pp, d, i), from, to);
+        batch.add(src, dst, bytes);
       }
     records_.transfers += static_cast<std::int64_t>(batch.size());
     return batch;

@@ -37,9 +37,10 @@ struct IterationRecord {
 };
 
 /// One span of the timeline: a pass or the optimizer (compute stream), a pipeline transfer into
-/// the group (pp stream), a data-parallel collective (dp stream), a checkpoint copy (checkpoint stream).
+/// the group (pp stream), a data-parallel collective (dp stream), a checkpoint copy (checkpoint stream),
+/// a copy or update of an offloaded optimizer step (offload stream).
 struct TimelineSpan {
-  enum class Stream : std::uint8_t { compute, pp, dp, checkpoint };
+  enum class Stream : std::uint8_t { compute, pp, dp, checkpoint, offload };
   std::uint32_t group = 0;
   Stream stream = Stream::compute;
   std::string_view name;  ///< static storage
@@ -82,6 +83,8 @@ struct TrainingRecords {
   std::int64_t passes = 0;     ///< passes simulated (all groups, all iterations)
   std::int64_t transfers = 0;  ///< network flows started (pipeline sends and collective rings)
   CheckpointRecord checkpoint;
+  /// With an optimizer offload: the longest offloaded optimizer step of any rank group.
+  double offload_step = 0;
 };
 
 }  // namespace hetsim::sim

@@ -12,7 +12,7 @@
 namespace hetsim::sim {
 namespace {
 
-constexpr const char* kStreamNames[] = {"compute", "pipeline", "data_parallel", "checkpoint"};
+constexpr const char* kStreamNames[] = {"compute", "pipeline", "data_parallel", "checkpoint", "offload"};
 
 // Run metrics of training runs, declared for their summary.json keys (written below) and sweep
 // columns, so that a sweep over training keys tabulates them (empty cells for serving points).
@@ -65,6 +65,30 @@ nlohmann::ordered_json times_json(const RankTimes& t) {
   j["optimizer_s"] = t.optimizer;
   j["idle_s"] = t.idle;
   j["checkpoint_s"] = t.checkpoint;
+  return j;
+}
+
+nlohmann::ordered_json offload_json(const TrainingRunInfo::Offload& o, const TrainingRecords& records) {
+  nlohmann::ordered_json j;
+  j["policy"] = o.policy;
+  j["states_in"] = o.states_in;
+  j["placement"] = o.placement;
+  j["gpu_fraction"] = o.gpu_fraction;
+  j["states_per_gpu_gib"] = o.states_per_gpu / kGiB;
+  j["host_gib"] = o.host_bytes / kGiB;
+  j["host_dram_gib"] = o.host_dram / kGiB;
+  j["host_cxl_gib"] = o.host_cxl / kGiB;
+  j["host_capacity_gib"] = o.host_capacity / kGiB;
+  j["cxl_share"] = o.cxl_share;
+  if (o.states_in == "nvme") {
+    j["nvme_gib"] = o.nvme_bytes / kGiB;
+    j["nvme_capacity_gib"] = o.nvme_capacity / kGiB;
+  }
+  j["cpu_update_s"] = o.cpu_update;
+  j["step_s"] = records.offload_step;
+  j["needed_to_fit"] = o.needed;
+  j["peak_memory_without_gib"] = o.peak_without / kGiB;
+  j["peak_memory_without_stage"] = o.stage_without;
   return j;
 }
 
@@ -203,6 +227,7 @@ void write_training_results(const std::string& dir, const TrainingRunInfo& info,
       t["checkpoint"] = checkpoint_json(records.checkpoint, summary);
       t["checkpoint"]["policy"] = info.checkpoint;
     }
+    if (info.offload) t["offload"] = offload_json(*info.offload, records);
     if (resilience) t["resilience"] = resilience_json(*resilience, info.gpus);
     if (!info.memory.empty()) {
       t["peak_memory_gib"] = summary.peak_memory / kGiB;
@@ -239,12 +264,16 @@ void write_training_results(const std::string& dir, const TrainingRunInfo& info,
     AtomicFile f(path("timeline.json"));
     f.write("{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n");
     bool first = true;
+    // The offload stream only where an offloaded optimizer step ran.
+    const bool offload = std::any_of(records.timeline.begin(), records.timeline.end(),
+                                     [](const TimelineSpan& sp) { return sp.stream == TimelineSpan::Stream::offload; });
+    const int streams = offload ? 5 : 4;
     for (const auto& r : records.ranks) {
       const std::size_t g = static_cast<std::size_t>(&r - records.ranks.data());
       f.print("{}{{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":{},\"args\":{{\"name\":\"stage {} dp {} (rank {})\"}}}}",
               first ? "" : ",\n", g, r.pp, r.dp, r.first_rank);
       first = false;
-      for (int s = 0; s < 4; ++s)
+      for (int s = 0; s < streams; ++s)
         f.print(",\n{{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":{},\"tid\":{},\"args\":{{\"name\":\"{}\"}}}}", g, s,
                 kStreamNames[s]);
     }
@@ -301,6 +330,22 @@ std::string training_summary_table(const TrainingRunInfo& info, const TrainingRe
     out += fmt::format("  checkpoint  {}: {:.2f} GiB per GPU; stall {:.3f} s, then {:.3f} s in the background{}, restore "
                        "{:.3f} s\n",
                        info.checkpoint, ck.bytes_per_gpu / kGiB, ck.stall, ck.persist(), slowdown, ck.restore);
+  }
+  if (info.offload) {
+    const auto& o = *info.offload;
+    const std::string where =
+        o.states_in == "nvme"
+            ? fmt::format("on NVMe ({:.1f} of {:.0f} GiB on the busiest SSD)", o.nvme_bytes / kGiB, o.nvme_capacity / kGiB)
+            : fmt::format("in host memory ({} placement, {:.0f}% in CXL)", o.placement, 100 * o.cxl_share);
+    out += fmt::format("  offload     {}: {:.1f} GiB of optimizer states per GPU {}; host {:.1f} GiB DRAM + {:.1f} GiB CXL "
+                       "of {:.1f} GiB per node; step {:.3f} s (CPU update {:.3f} s{})\n",
+                       o.policy, o.states_per_gpu / kGiB, where, o.host_dram / kGiB, o.host_cxl / kGiB,
+                       o.host_capacity / kGiB, records.offload_step, o.cpu_update,
+                       o.gpu_fraction > 0 ? fmt::format(", {:.0f}% of it on the GPU", 100 * o.gpu_fraction) : "");
+    out += o.needed ? fmt::format("              fits only with the offload: {:.1f} GiB on stage {} without it > {:.1f} GiB\n",
+                                  o.peak_without / kGiB, o.stage_without, info.device_memory / kGiB)
+                    : fmt::format("              fits without it too ({:.1f} GiB peak on stage {})\n", o.peak_without / kGiB,
+                                  o.stage_without);
   }
   if (resilience) out += resilience_summary_lines(*resilience, info.gpus, info.train_tokens);
   return out;

@@ -5,6 +5,7 @@
 // stream). Plain data in, files out: no scenario and no SimGrid here.
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,22 @@ struct TrainingRunInfo {
   };
   std::vector<Memory> memory;
   double device_memory = 0;  ///< capacity per GPU, bytes
+  /// The optimizer offload, as priced at load (policies.optimizer_offload).
+  struct Offload {
+    std::string policy;         ///< "zero_offload"
+    std::string states_in;      ///< host | nvme
+    std::string placement;      ///< over DRAM and CXL
+    double gpu_fraction = 0;    ///< of the update run on the GPU
+    double states_per_gpu = 0;  ///< bytes of optimizer states off each device (the largest shard)
+    double host_bytes = 0, host_dram = 0, host_cxl = 0, host_capacity = 0;  ///< the busiest node
+    double cxl_share = 0;
+    double nvme_bytes = 0, nvme_capacity = 0;  ///< the busiest SSD
+    double cpu_update = 0;      ///< seconds of the busiest node's CPU update of every shard
+    bool needed = false;        ///< some rank fits only with the offload
+    double peak_without = 0;    ///< the largest device total had the states stayed
+    int stage_without = 0;      ///< on this pipeline rank
+  };
+  std::optional<Offload> offload;
   std::string resolved_yaml;
 };
 

@@ -101,6 +101,30 @@ TrainingRunInfo describe_training_run(const TrainingScenario& sc) {
                                      training::to_string(c.from), training::to_string(c.to), c.blocking ? "" : " in the background");
     info.checkpoint += ")";
   }
+  if (sc.offload) {
+    const training::OffloadSetup& o = *sc.offload;
+    TrainingRunInfo::Offload r;
+    r.policy = o.name;
+    r.states_in = training::to_string(o.policy->states_place());
+    r.placement = training::to_string(o.policy->placement());
+    r.gpu_fraction = o.policy->gpu_fraction();
+    for (const auto& m : sc.memory) r.states_per_gpu = std::max(r.states_per_gpu, m.offloaded_states);
+    r.host_bytes = o.host_bytes;
+    r.host_dram = o.host_dram;
+    r.host_cxl = o.host_cxl;
+    r.host_capacity = o.host_capacity;
+    r.cxl_share = o.cxl_share;
+    r.nvme_bytes = o.nvme_bytes;
+    r.nvme_capacity = o.nvme_capacity;
+    for (double c : o.cpu_seconds) r.cpu_update = std::max(r.cpu_update, c * (1 - r.gpu_fraction));
+    r.needed = o.needed;
+    for (std::size_t s = 0; s < o.without.size(); ++s)
+      if (o.without[s].total() > r.peak_without) {
+        r.peak_without = o.without[s].total();
+        r.stage_without = static_cast<int>(s);
+      }
+    info.offload = r;
+  }
   const ParallelPlan& p = sc.job.plan;
   info.tp = p.tp;
   info.pp = p.pp;

@@ -1,4 +1,5 @@
 #include "sim/scenario/training_scenario.hpp"
+#include "sim/scenario/training_offload.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -70,7 +71,7 @@ std::vector<std::int64_t> parse_partition(const config::Node& training, const mo
 /// One device's memory on each pipeline rank at its peak: its chunks' layers, the embedding on the
 /// first rank and the LM head on the last, and as many micro-batch chunks of activations as the
 /// schedule holds there at most (its order replayed with uniform passes).
-std::vector<training::RankMemory> rank_memories(const TrainingScenario& sc) {
+std::vector<training::RankMemory> rank_memories(const TrainingScenario& sc, bool offload_optimizer) {
   const ParallelPlan& p = sc.job.plan;
   const training::PipelineShape shape{p.pp, static_cast<int>(sc.job.microbatches()), p.virtual_stages};
   const auto held = training::replay(shape, sc.schedule->order(shape), {}).peak_activations;
@@ -95,6 +96,7 @@ std::vector<training::RankMemory> rank_memories(const TrainingScenario& sc) {
     in.holds_lm_head = s == p.pp - 1;
     in.in_flight = held[static_cast<std::size_t>(s)];
     in.grad_dtype = sc.job.grad_dtype;
+    in.offload_optimizer = offload_optimizer;
     out.push_back(training::rank_memory(in));
   }
   return out;
@@ -152,7 +154,6 @@ void load_checkpoint(TrainingScenario& sc, const config::Node& cfg) {
     cfg.fail(fmt::format("a checkpoint is saved at the end of the first iteration and priced against the ones after "
                          "it; expected training.iterations >= 2, not {}", sc.job.iterations));
   for (const auto& m : sc.memory) sc.checkpoint_bytes.push_back(training::checkpoint_bytes(m, sc.job.plan));
-  sc.nearest_ssd = nearest_ssds(*sc.node);
   for (const auto& copy : sc.checkpoint->copies())
     for (const auto place : {copy.from, copy.to}) {
       if (place == training::CheckpointPlace::host && sc.node->first_dram_tier().empty())
@@ -386,12 +387,22 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
 
   if (auto storage = cluster.maybe("storage")) load_storage(sc, *storage);
 
-  sc.memory = rank_memories(sc);
+  sc.nearest_ssd = nearest_ssds(*sc.node);
+
+  // Memory per device, with the optimizer states off the devices under an offload policy.
+  const config::Node policies = root.section("policies");
+  const std::optional<config::Node> offload_cfg = policies.maybe("optimizer_offload");
+  if (offload_cfg) sc.offload = read_optimizer_offload(sc, *offload_cfg);
+  sc.memory = rank_memories(sc, sc.offload != nullptr);
   sc.device_memory = sc.device->usable_memory > 0 ? sc.device->usable_memory : sc.device->memory().capacity;
+  if (sc.offload) {
+    sc.offload->without = rank_memories(sc, false);
+    for (const auto& m : sc.offload->without) sc.offload->needed |= m.total() > sc.device_memory;
+  }
   for (std::size_t s = 0; s < sc.memory.size(); ++s)
     if (sc.memory[s].total() > sc.device_memory) try {
-      training.fail(fmt::format("the plan does not fit: {} ({}); more pipeline stages, a higher ZeRO stage or more "
-                                "recompute would reduce it",
+      training.fail(fmt::format("the plan does not fit: {} ({}); more pipeline stages, a higher ZeRO stage, more "
+                                "recompute or an optimizer offload (policies.optimizer_offload) would reduce it",
                                 training::over_capacity(sc.memory[s], fmt::format("rank (pipeline stage {})", s), sc.device_memory),
                                 sc.device->usable_memory > 0 ? sc.device->usable_memory_source : "datasheet capacity"));
     } catch (const InputError& e) {
@@ -402,7 +413,7 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
   cost.set_scale_out(scale_out_of(*sc.node, sc.fabric, *sc.device));
   sc.stages = training::price_stages(sc.model, job, cost, slots);
 
-  const config::Node policies = root.section("policies");
+  if (sc.offload) price_optimizer_offload(sc, *offload_cfg);
   if (auto cfg = policies.maybe("checkpoint")) load_checkpoint(sc, *cfg);
   if (auto cfg = policies.maybe("failures")) load_failures(sc, *cfg, training);
   else if (training.has("recovery"))

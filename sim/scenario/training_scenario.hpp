@@ -22,6 +22,7 @@
 //     pipeline_schedule: {impl: interleaved_1f1b, virtual_stages: 2}
 //     checkpoint: {impl: async, target: nvme, every: auto}   # saved at the end of the first iteration
 //     failures: {impl: exponential, rates: llama3-405b}      # needs checkpoint and train_tokens
+//     optimizer_offload: {impl: zero_offload, placement: dram_first}   # states in host memory, CPU Adam
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,6 +36,7 @@
 #include "sim/core/config.hpp"
 #include "sim/training/checkpoint.hpp"
 #include "sim/training/failure_process.hpp"
+#include "sim/training/optimizer_offload.hpp"
 #include "sim/training/pipeline_schedule.hpp"
 #include "sim/training/resilience.hpp"
 #include "sim/training/stage_costs.hpp"
@@ -88,6 +90,8 @@ struct TrainingScenario {
   std::shared_ptr<const hw::NodeSpec> storage_node;
   int storage_count = 0;
   std::string storage_tier;
+  /// policies.optimizer_offload, if given: the optimizer states live off the devices.
+  std::unique_ptr<training::OffloadSetup> offload;
   /// policies.failures, if given: the failure projection over training.train_tokens.
   std::unique_ptr<training::FailureProcess> failures;
   std::string failures_name;

@@ -30,7 +30,8 @@ double checkpoint_bytes(const RankMemory& mem, const ParallelPlan& plan) {
   // ZeRO-3 the weights too; what is still replicated is divided among the replicas.
   const double dp = plan.dp;
   const double weights = plan.zero >= 3 ? mem.weights : mem.weights / dp;
-  const double optimizer = plan.zero >= 1 ? mem.optimizer_states() : mem.optimizer_states() / dp;
+  const double states = mem.optimizer_states() + mem.offloaded_states;
+  const double optimizer = plan.zero >= 1 ? states : states / dp;
   return weights + optimizer;
 }
 

@@ -287,6 +287,10 @@ RankMemory rank_memory(const MemoryInputs& in) {
   mem.gradients = states.gradients;
   mem.master_weights = states.master_weights;
   mem.optimizer_moments = states.optimizer_moments;
+  if (in.offload_optimizer) {
+    mem.offloaded_states = mem.optimizer_states();
+    mem.master_weights = mem.optimizer_moments = 0;
+  }
 
   // Activations: each held unit is one microbatch through one chunk of layers / v layers; the stage
   // extras ride on the chunks that hold the embedding or the head.
@@ -319,7 +323,9 @@ std::string breakdown(const RankMemory& mem) {
       "weights {:.1f}, gradients {:.1f}, master weights {:.1f}, optimizer moments {:.1f}, activations {:.1f}, "
       "comm buffers {:.1f}, workspace {:.1f} GiB",
       mem.weights / GiB, mem.gradients / GiB, mem.master_weights / GiB, mem.optimizer_moments / GiB,
-      mem.activations / GiB, mem.comm_buffers / GiB, mem.workspace / GiB);
+      mem.activations / GiB, mem.comm_buffers / GiB, mem.workspace / GiB) +
+         (mem.offloaded_states > 0 ? fmt::format(" (and {:.1f} GiB of optimizer states off the device)", mem.offloaded_states / GiB)
+                                   : "");
 }
 
 std::string over_capacity(const RankMemory& mem, const std::string& rank, double capacity_bytes) {

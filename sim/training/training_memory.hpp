@@ -149,6 +149,9 @@ struct MemoryInputs {
   /// bytes (round estimates, not measurements: calibrate against a real run's peak).
   double reserve_fraction = 0.05;
   double reserve_bytes = 1.0 * (1 << 30);
+  /// The optimizer states (master weights and moments) live off the device (optimizer offload):
+  /// RankMemory::offloaded_states holds them instead, outside the device's total.
+  bool offload_optimizer = false;
 };
 
 /// Parameters (Ψ) this rank holds after tensor and pipeline splitting, and their stored bytes:
@@ -174,6 +177,9 @@ struct RankMemory {
   double comm_buffers = 0;
   double workspace = 0;
   int held_chunks = 1;  ///< micro-batch chunks of activations `activations` holds (MemoryInputs::in_flight)
+  /// Optimizer states kept off the device (host memory or NVMe) by an optimizer offload; with it,
+  /// master_weights and optimizer_moments are 0.
+  double offloaded_states = 0;
   double optimizer_states() const { return master_weights + optimizer_moments; }
   double model_states() const { return weights + gradients + optimizer_states(); }
   double total() const { return model_states() + activations + comm_buffers + workspace; }

@@ -133,6 +133,21 @@ TEST_CASE("training cli: bad training input is one error naming the key, exit 2"
       {"'training.stragglers.slow=[{rank: 1, factor: 0.5}]'", "factor"},
       {"training.simulate_replicas=one --set training.stragglers.jitter=0.1", "simulate_replicas: all"},
       {"training.simulate_replicas=one --set 'training.stragglers.slow=[{rank: 2, factor: 2}]'", "replica 1"},
+      // Optimizer offload.
+      {"policies.optimizer_offload.impl=swap", "unknown optimizer offload policy"},
+      {"policies.optimizer_offload.impl=zero_offload --set training.zero=0", "set training.zero >= 1"},
+      {"policies.optimizer_offload.impl=zero_offload --set policies.optimizer_offload.placement=random",
+       "policies.optimizer_offload.placement"},
+      {"policies.optimizer_offload.impl=zero_offload --set policies.optimizer_offload.dram_limit=10TB",
+       "policies.optimizer_offload.dram_limit"},
+      {"policies.optimizer_offload.impl=zero_offload --set policies.optimizer_offload.dram_limit=100GB",
+       "and the node has no CXL memory"},
+      {"policies.optimizer_offload.impl=zero_offload --set policies.optimizer_offload.dram_limit=1GB", "pinned DRAM buffers"},
+      {"policies.optimizer_offload.impl=zero_offload --set policies.optimizer_offload.cpu=h100-sxm5-80gb",
+       "policies.optimizer_offload.cpu"},
+      {"policies.optimizer_offload.impl=zero_infinity --set cluster.node=dgx-a100", "no SSD tier"},
+      {"policies.optimizer_offload.impl=deep_optimizer_states --set policies.optimizer_offload.gpu_fraction=2",
+       "policies.optimizer_offload.gpu_fraction"},
   };
   for (const auto& c : cases) {
     INFO(c.set);
@@ -184,6 +199,42 @@ TEST_CASE("training cli: a plan that does not fit names the rank, its peak and t
   CHECK(summary["training"]["peak_memory_gib"].get<double>() == Approx(peak).epsilon(1e-5));
   // The first stage holds the most micro-batches under 1F1B (p - s), so it peaks.
   CHECK(summary["training"]["peak_memory_stage"].get<int>() == 0);
+}
+
+TEST_CASE("training cli: a plan that fits only with an optimizer offload is reported as such", "[e2e][training]") {
+  test::TempDir dir("train_offload_fit");
+  // Llama-3-8B on 2 GPUs with ZeRO-1: bf16 weights, fp32 gradients and half the states exceed 80 GB.
+  const auto file = dir.write("job.yaml", std::string(kSmallJob) + "\n");
+  const std::string plan = "--set training.parallel.tp=1 --set training.parallel.pp=1 --set training.global_batch=4";
+  const auto without = test::run_hetsim(fmt::format("run --quiet '{}' --out '{}' {}", file, dir.file("no"), plan));
+  CHECK(without.exit_code == 2);
+  CHECK_THAT(without.output, Contains("an optimizer offload (policies.optimizer_offload)"));
+  const auto with = test::run_hetsim(fmt::format("run '{}' --out '{}' {} --set policies.optimizer_offload.impl=zero_offload",
+                                                 file, dir.file("ok"), plan));
+  REQUIRE(with.exit_code == 0);
+  CHECK_THAT(with.output, Contains("fits only with the offload"));
+  const auto summary = nlohmann::json::parse(test::read_file(dir.file("ok/summary.json")));
+  const auto& o = summary["training"]["offload"];
+  CHECK(o["needed_to_fit"].get<bool>());
+  CHECK(o["peak_memory_without_gib"].get<double>() > summary["training"]["device_memory_gib"].get<double>());
+  CHECK(summary["training"]["peak_memory_gib"].get<double>() < summary["training"]["device_memory_gib"].get<double>());
+  // Master weights and both moments of half the 8.03 B parameters (ZeRO-1 over 2) sit in host memory.
+  CHECK(o["states_per_gpu_gib"].get<double>() == Approx(12 * 8.03e9 / 2 / (1 << 30)).epsilon(0.01));
+  CHECK(o["host_gib"].get<double>() == Approx(2 * 16 * 8.03e9 / 2 / (1 << 30)).epsilon(0.01));
+  CHECK(o["step_s"].get<double>() > o["cpu_update_s"].get<double>());
+  const auto ranks = test::read_csv(dir.file("ok/ranks.csv"));
+  REQUIRE(ranks.size() == 2);
+  CHECK(std::stod(ranks[0].at("mem_optimizer_gib")) == 0);  // no optimizer state left on the GPU
+  // The timeline has the offload stream with its copies and the CPU update.
+  const auto timeline = test::read_file(dir.file("ok/timeline.json"));
+  CHECK_THAT(timeline, Contains("\"offload\""));
+  CHECK_THAT(timeline, Contains("gradients_to_host"));
+  CHECK_THAT(timeline, Contains("cpu_adam"));
+  // A plan that fits anyway says so.
+  const auto roomy = test::run_hetsim(fmt::format("run '{}' --out '{}' --set policies.optimizer_offload.impl=zero_offload",
+                                                  file, dir.file("roomy")));
+  REQUIRE(roomy.exit_code == 0);
+  CHECK_THAT(roomy.output, Contains("fits without it too"));
 }
 
 TEST_CASE("training cli: a sweep records plans that do not fit as infeasible and tabulates the rest", "[e2e][training][sweep]") {
