@@ -87,6 +87,7 @@ class TrainingRun {
     char copied = 1;     ///< the checkpoint copy it waits for has ended
     char persisted = 1;  ///< its checkpoint's background copies have ended
     int lanes_pending = 0;  ///< lanes of the offloaded optimizer step's current phase still running
+    char snapshotted = 1;   ///< its checkpoint's lazy copy (the next optimizer step waits for it) has ended
   };
   enum Phase { kReduce = 0, kGather = 1 };
 
@@ -355,7 +356,8 @@ class TrainingRun {
       if (!sc_.job.overlap.grad_reduce)
         for (int c = 0; c < V_; ++c) arrive(g, c, kReduce, now());
       for (int c = 0; c < V_; ++c) wait_flag(g, me.reduced[static_cast<std::size_t>(c)]);
-      // The optimizer step over every chunk's parameters.
+      // The optimizer step over every chunk's parameters, once a lazy checkpoint snapshot of them is done.
+      if (!me.snapshotted) wait_for_snapshot(g);
       if (sc_.offload) {
         offloaded_step(g);
       } else {
@@ -535,12 +537,24 @@ class TrainingRun {
     for (; c < checkpoint_copies_.size() && checkpoint_copies_[c].blocking; ++c)
       copy_and_wait(g, checkpoint_copies_[c], "checkpoint");
     me.persisted = 0;
+    for (std::size_t k = c; k < checkpoint_copies_.size(); ++k)
+      if (checkpoint_copies_[k].lazy) me.snapshotted = 0;
     persist(g, c);
     span(g, TimelineSpan::Stream::checkpoint, "checkpoint_stall", -1, -1, t0, now());
     barrier_->wait();  // the job resumes when every rank has its snapshot
     records_.ranks[g].times.checkpoint += now() - t0;
     rec.stall = std::max(rec.stall, now() - t0);
     rec.stall_end = std::max(rec.stall_end, now());
+  }
+
+  /// Waits for the group's lazy checkpoint snapshot before the optimizer overwrites what it reads.
+  void wait_for_snapshot(std::size_t g) {
+    Group& me = groups_[g];
+    const double t0 = now();
+    wait_until(me, me.snapshotted);
+    records_.ranks[g].times.checkpoint += now() - t0;
+    records_.checkpoint.lazy_wait = std::max(records_.checkpoint.lazy_wait, now() - t0);
+    if (now() > t0) span(g, TimelineSpan::Stream::checkpoint, "checkpoint_snapshot_wait", -1, -1, t0, now());
   }
 
   /// Background copy `c` onwards of the group's checkpoint.
@@ -555,7 +569,12 @@ class TrainingRun {
     const double t0 = now();
     checkpoint_batch(me, checkpoint_copies_[c])
         .launch(*network_, host_, fmt::format("persist-stage{}-dp{}", me.pp, me.dp), failure_, [this, g, c, t0] {
-          span(g, TimelineSpan::Stream::checkpoint, "checkpoint_persist", -1, -1, t0, now());
+          const bool lazy = checkpoint_copies_[c].lazy;
+          span(g, TimelineSpan::Stream::checkpoint, lazy ? "checkpoint_snapshot" : "checkpoint_persist", -1, -1, t0, now());
+          if (lazy) {
+            groups_[g].snapshotted = 1;
+            groups_[g].cv->notify_all();
+          }
           persist(g, c + 1);
         });
   }

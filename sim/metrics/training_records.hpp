@@ -65,6 +65,9 @@ struct CheckpointRecord {
   double stall = 0;          ///< the longest wait of a rank group for its blocking copies
   double stall_end = 0;      ///< when the last rank group's blocking copies ended
   double persist_end = 0;    ///< when the last background copy ended (= stall_end without any)
+  /// With a lazy snapshot (DataStates-LLM): the longest wait of a rank group's next optimizer step
+  /// for it (its cost shows in that iteration's length, as interference, not in `stall`).
+  double lazy_wait = 0;
   /// Every shard read back from where a restart finds it into its device, all at once, after the last
   /// iteration on an otherwise idle platform.
   double restore = 0;

@@ -97,6 +97,7 @@ nlohmann::ordered_json checkpoint_json(const CheckpointRecord& c, const Training
   j["bytes_per_gpu_gib"] = c.bytes_per_gpu / kGiB;
   j["stall_s"] = c.stall;
   j["persist_s"] = c.persist();
+  j["snapshot_wait_s"] = c.lazy_wait;
   j["restore_s"] = c.restore;
   j["interference_s"] = s.checkpoint_interference;
   j["clean_iterations"] = s.clean_iterations;
@@ -330,6 +331,8 @@ std::string training_summary_table(const TrainingRunInfo& info, const TrainingRe
     out += fmt::format("  checkpoint  {}: {:.2f} GiB per GPU; stall {:.3f} s, then {:.3f} s in the background{}, restore "
                        "{:.3f} s\n",
                        info.checkpoint, ck.bytes_per_gpu / kGiB, ck.stall, ck.persist(), slowdown, ck.restore);
+    if (ck.lazy_wait > 0)
+      out += fmt::format("              the next optimizer step waited {:.3f} s for the lazy snapshot\n", ck.lazy_wait);
   }
   if (info.offload) {
     const auto& o = *info.offload;

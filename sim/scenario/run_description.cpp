@@ -98,7 +98,8 @@ TrainingRunInfo describe_training_run(const TrainingScenario& sc) {
     const auto copies = sc.checkpoint->copies();
     for (const auto& c : copies)
       info.checkpoint += fmt::format("{}{} to {}{}", &c == &copies.front() ? " (" : ", then ",
-                                     training::to_string(c.from), training::to_string(c.to), c.blocking ? "" : " in the background");
+                                     training::to_string(c.from), training::to_string(c.to),
+                                     c.blocking ? "" : c.lazy ? " under the next iteration" : " in the background");
     info.checkpoint += ")";
   }
   if (sc.offload) {

@@ -6,7 +6,7 @@
 // checkpoint's writes share links with training traffic and with each other.
 //
 //   policies:
-//     checkpoint: {impl: async, target: nvme, every: auto}   # sync | async | in_memory
+//     checkpoint: {impl: async, target: nvme, every: auto}   # sync | async | in_memory | multi_level
 #include <string>
 #include <vector>
 
@@ -34,6 +34,10 @@ struct CheckpointCopy {
   CheckpointPlace to = CheckpointPlace::host;
   /// Training waits for it (the stall); else it runs in the background under later iterations.
   bool blocking = true;
+  /// A background copy the next optimizer step waits for: the weights and states it reads stay
+  /// unchanged through the next iteration's passes, so the copy may run under them (DataStates-LLM's
+  /// lazy snapshot); only an update that would overwrite them first must wait.
+  bool lazy = false;
 };
 
 class CheckpointPolicy {

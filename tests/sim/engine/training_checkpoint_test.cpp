@@ -77,3 +77,23 @@ TEST_CASE("training checkpoint: two GPUs writing through one PCIe switch to one 
   CHECK(rec.checkpoint.stall > 1.9 * one);
   CHECK(rec.checkpoint.stall == Approx(both).epsilon(1e-3));
 }
+
+TEST_CASE("training checkpoint: a lazy multi-level snapshot runs under the next passes and holds only the next update",
+          "[training][checkpoint]") {
+  const auto sc = load("{impl: multi_level, target: nvme}", 1);
+  const double bytes = sc.checkpoint_bytes.at(0);
+  const auto rec = sim::run_training(sc);
+  const auto& topo = sc.node->topology;
+  const double snapshot = topo.idle_transfer_time("gpu0.hbm", "host.dram", bytes, kRequest);
+  const double flush = topo.idle_transfer_time("host.dram", "nvme0", bytes, kRequest);
+  CHECK(rec.checkpoint.stall == Approx(0).margin(1e-12));  // training never stops for it
+  // The 4-layer model's passes are shorter than the copy, so the next optimizer step waits for the
+  // rest of it: the second iteration lasts the snapshot plus the step.
+  const double passes = rec.ranks[0].times.compute / 2;
+  REQUIRE(passes < snapshot);
+  CHECK(rec.checkpoint.lazy_wait == Approx(snapshot - passes).epsilon(1e-6));
+  const double second = rec.iterations[1].end - rec.iterations[1].start;
+  CHECK(second == Approx(snapshot + sc.stages.at(0).optimizer).epsilon(1e-6));
+  // The flush to NVMe follows the snapshot, in the background.
+  CHECK(rec.checkpoint.persist() == Approx(snapshot + flush).epsilon(1e-6));
+}
