@@ -19,6 +19,7 @@
 #include "sim/serving/scheduler.hpp"
 #include "sim/training/checkpoint.hpp"
 #include "sim/training/optimizer_offload.hpp"
+#include "sim/training/node_placement.hpp"
 #include "sim/training/failure_process.hpp"
 #include "sim/training/pipeline_schedule.hpp"
 #include "workload/workload_source.hpp"
@@ -132,6 +133,7 @@ int run_list_command() {
   list_registry<workload::WorkloadSource>("workload sources (workload.source)");
   list_registry<training::PipelineSchedule>("pipeline schedules (policies.pipeline_schedule.impl)");
   list_registry<training::CheckpointPolicy>("checkpoint policies (policies.checkpoint.impl)");
+  list_registry<training::NodePlacement>("node placement policies (policies.placement.impl)");
   list_registry<training::OptimizerOffloadPolicy>("optimizer offload policies (policies.optimizer_offload.impl)");
   list_registry<training::FailureProcess>("failure processes (policies.failures.impl)");
   list_devices();

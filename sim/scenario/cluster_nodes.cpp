@@ -14,8 +14,44 @@ static constexpr int kMaxDefaultGpus = 8;
 
 std::string ClusterNodes::device_tier(int r) const {
   const int slots = slots_per_node();
-  return fmt::format("node{}/{}", r / slots, node->device_slots[static_cast<std::size_t>(r % slots)]);
+  return fmt::format("node{}/{}", physical(r / slots), node->device_slots[static_cast<std::size_t>(r % slots)]);
 }
+
+namespace {
+
+/// cluster.node_groups: how many nodes of each group, and each group's NICs (speed, kind).
+void load_node_groups(ClusterNodes& out, const config::Node& cfg) {
+  if (!cfg.is_sequence()) cfg.fail("expected a list of node groups, e.g. [{count: 4}, {count: 4, nic_bandwidth: 100 Gbps}]");
+  int total = 0, index = 0;
+  for (const auto& item : cfg.items()) {
+    const int count = item.get<int>("count").in_range(1, 1 << 20);
+    auto spec = std::make_shared<hw::NodeSpec>(*out.node);
+    if (item.has("nic_bandwidth") || item.has("nic_kind")) {
+      if (spec->nics.empty())
+        item.fail(fmt::format("node '{}' ({}) has no NICs to set", spec->name, spec->source));
+      const double bw = item.has("nic_bandwidth")
+                            ? item.quantity("nic_bandwidth", units::Dim::bandwidth).positive().value()
+                            : spec->nics.front().bandwidth;
+      const std::string kind =
+          item.get<std::string>("nic_kind").default_to(spec->nics.front().kind).one_of({"ib", "roce", "ethernet"}).value();
+      for (auto& nic : spec->nics) {
+        nic.bandwidth = bw;
+        nic.kind = kind;
+      }
+    }
+    for (int i = 0; i < count; ++i) {
+      out.specs.push_back(spec);
+      out.group.push_back(index);
+    }
+    total += count;
+    ++index;
+  }
+  if (total != out.nodes)
+    cfg.fail(fmt::format("the groups hold {} nodes; the job needs {} ({} GPUs per node)", total, out.nodes,
+                         out.slots_per_node()));
+}
+
+}  // namespace
 
 ClusterNodes load_cluster_nodes(const config::Node& cluster, const hw::Device& device, long gpus,
                                 const std::optional<hw::Fabric>& fabric) {
@@ -42,6 +78,7 @@ ClusterNodes load_cluster_nodes(const config::Node& cluster, const hw::Device& d
   }
   const int slots = out.slots_per_node();
   out.nodes = static_cast<int>((gpus + slots - 1) / slots);
+  if (auto groups = cluster.maybe("node_groups")) load_node_groups(out, *groups);
   const hw::MemoryTier& held = *out.node->topology.tier(out.node->device_slots.front());
   if (std::abs(held.capacity - device.memory().capacity) > 0.02 * held.capacity)
     cluster.fail_key("device", device.name,
@@ -60,8 +97,10 @@ hw::Cluster cluster_platform(const ClusterNodes& n, const std::optional<hw::Fabr
   hw::Cluster c;
   c.fabric = fabric;
   const auto topology = std::shared_ptr<const hw::NodeTopology>(n.node, &n.node->topology);
-  const auto nics = std::shared_ptr<const std::vector<hw::Nic>>(n.node, &n.node->nics);
-  for (int i = 0; i < n.nodes; ++i) c.nodes.push_back({fmt::format("node{}/", i), topology, nics});
+  for (int i = 0; i < n.nodes; ++i) {
+    const auto& spec = n.specs.empty() ? n.node : n.specs[static_cast<std::size_t>(i)];
+    c.nodes.push_back({fmt::format("node{}/", i), topology, std::shared_ptr<const std::vector<hw::Nic>>(spec, &spec->nics)});
+  }
   return c;
 }
 

@@ -5,9 +5,13 @@
 // same platform from the same keys with the same errors.
 //
 //   cluster: {device: h100-sxm5-80gb, node: hgx-h100, fabric: {...}, nic_bandwidth: 400 Gbps}
+//   # or node groups differing in their NICs (Holmes' heterogeneous NIC environments):
+//   cluster: {device: ..., node: hgx-h100, fabric: {...},
+//             node_groups: [{count: 4}, {count: 4, nic_bandwidth: 100 Gbps, nic_kind: roce}]}
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "hw/cluster_topology.hpp"
 #include "hw/device.hpp"
@@ -17,11 +21,21 @@
 namespace hetsim::sim {
 
 struct ClusterNodes {
-  std::shared_ptr<const hw::NodeSpec> node;  ///< every node of the cluster is one of these
+  std::shared_ptr<const hw::NodeSpec> node;  ///< every node of the cluster is one of these (but its NICs, by group)
   int nodes = 1;
+  /// cluster.node_groups: per physical node, its spec (the node with the group's NICs) and group;
+  /// empty without groups (every node is `node`).
+  std::vector<std::shared_ptr<const hw::NodeSpec>> specs;
+  std::vector<int> group;
+  /// Logical node i (ranks i x slots onward, in Megatron's order) runs on physical node order[i]
+  /// (a placement policy's choice); empty: the identity.
+  std::vector<int> order;
 
   int slots_per_node() const { return static_cast<int>(node->device_slots.size()); }
-  /// The platform tier (device memory) of global rank `rank`, ranks packed node by node: "node3/gpu5.hbm".
+  int physical(int logical) const { return order.empty() ? logical : order[static_cast<std::size_t>(logical)]; }
+  const hw::NodeSpec& spec(int physical) const { return specs.empty() ? *node : *specs[static_cast<std::size_t>(physical)]; }
+  /// The platform tier (device memory) of global rank `rank`, ranks packed node by node in the
+  /// placement's order: "node3/gpu5.hbm".
   std::string device_tier(int rank) const;
 };
 

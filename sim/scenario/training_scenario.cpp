@@ -1,5 +1,6 @@
 #include "sim/scenario/training_scenario.hpp"
 #include "sim/scenario/training_offload.hpp"
+#include "sim/training/node_placement.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -172,6 +173,26 @@ void load_checkpoint(TrainingScenario& sc, const config::Node& cfg) {
     }
 }
 
+/// policies.placement: which physical node each logical node (block of ranks) runs on.
+void load_placement(TrainingScenario& sc, const config::Node& cfg) {
+  const auto placement = Registry<training::NodePlacement>::instance().make(cfg, "in_order");
+  sc.placement_name = cfg.get<std::string>("impl").default_to("in_order").value();
+  ClusterNodes& c = sc.cluster_nodes;
+  std::vector<training::PlacementNode> nodes;
+  for (int n = 0; n < c.nodes; ++n) {
+    const hw::NodeSpec& spec = c.spec(n);
+    nodes.push_back({c.group.empty() ? 0 : c.group[static_cast<std::size_t>(n)],
+                     spec.nics.empty() ? 0.0 : spec.nics.front().bandwidth});
+  }
+  c.order = placement->order(nodes);
+  std::vector<char> seen(nodes.size(), 0);
+  for (int p : c.order)
+    if (p < 0 || p >= c.nodes || seen[static_cast<std::size_t>(p)]++)
+      throw InvariantError(fmt::format("placement {} did not give a permutation of the {} nodes", sc.placement_name, c.nodes));
+  if (c.order.size() != nodes.size())
+    throw InvariantError(fmt::format("placement {} placed {} of {} nodes", sc.placement_name, c.order.size(), c.nodes));
+}
+
 /// policies.failures and training.recovery: the failure projection's process and recovery costs.
 void load_failures(TrainingScenario& sc, const config::Node& cfg, const config::Node& training) {
   sc.failures = Registry<training::FailureProcess>::instance().make(cfg, "");
@@ -204,7 +225,8 @@ std::pair<std::string, std::string> TrainingScenario::checkpoint_route(int r, tr
                                                                       training::CheckpointPlace to) const {
   using training::CheckpointPlace;
   const int slots = slots_per_node();
-  const int n = r / slots, slot = r % slots;
+  const int logical = r / slots, slot = r % slots;
+  const int n = cluster_nodes.physical(logical);
   const bool crosses = training::off_node(from) || training::off_node(to);
   const auto tier = [&](CheckpointPlace p) -> std::string {
     switch (p) {
@@ -212,7 +234,8 @@ std::pair<std::string, std::string> TrainingScenario::checkpoint_route(int r, tr
       case CheckpointPlace::host: return crosses ? device_tier(r) : fmt::format("node{}/{}", n, node->first_dram_tier());
       case CheckpointPlace::nvme: return fmt::format("node{}/{}", n, nearest_ssd.at(static_cast<std::size_t>(slot)));
       case CheckpointPlace::peer_host:
-        return fmt::format("node{}/{}", (n + 1) % nodes, node->device_slots[static_cast<std::size_t>(slot)]);
+        return fmt::format("node{}/{}", cluster_nodes.physical((logical + 1) % nodes),
+                           node->device_slots[static_cast<std::size_t>(slot)]);
       case CheckpointPlace::storage: return fmt::format("storage{}/{}", r % storage_count, storage_tier);
     }
     return {};
@@ -220,17 +243,26 @@ std::pair<std::string, std::string> TrainingScenario::checkpoint_route(int r, tr
   return {tier(from), tier(to)};
 }
 
-std::string TrainingScenario::device_tier(int r) const { return ClusterNodes{node, nodes}.device_tier(r); }
+std::string TrainingScenario::device_tier(int r) const { return cluster_nodes.device_tier(r); }
 
 std::string TrainingScenario::describe() const {
-  return fmt::format("{} x {} ({} node{} {}) {}", gpus(), device->name, nodes, nodes == 1 ? "" : "s", node->name,
+  std::string groups;
+  const auto& c = cluster_nodes;
+  for (std::size_t n = 0; n < c.group.size(); ++n)
+    if (n == 0 || c.group[n] != c.group[n - 1]) {
+      const auto count = std::count(c.group.begin(), c.group.end(), c.group[n]);
+      const auto& nics = c.spec(static_cast<int>(n)).nics;
+      groups += fmt::format("{}{} with {:.0f} Gb/s {}", groups.empty() ? ": " : ", ", count,
+                            nics.empty() ? 0.0 : nics.front().bandwidth * 8 / 1e9, nics.empty() ? "" : nics.front().kind);
+    }
+  return fmt::format("{} x {} ({} node{} {}{}) {}", gpus(), device->name, nodes, nodes == 1 ? "" : "s", node->name, groups,
                      job.plan.describe());
 }
 
 bool is_training(const config::Document& doc) { return doc.root().has("training"); }
 
 hw::Cluster platform_of(const TrainingScenario& sc) {
-  hw::Cluster c = cluster_platform(ClusterNodes{sc.node, sc.nodes}, sc.fabric);
+  hw::Cluster c = cluster_platform(sc.cluster_nodes, sc.fabric);
   if (sc.storage_node) {
     const auto topology = std::shared_ptr<const hw::NodeTopology>(sc.storage_node, &sc.storage_node->topology);
     const auto nics = std::shared_ptr<const std::vector<hw::Nic>>(sc.storage_node, &sc.storage_node->nics);
@@ -380,9 +412,10 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
   job.stage_layers = parse_partition(training, sc.model, job.model_stages());
 
   // Nodes: the preset or inline node, or one default node holding the whole job (shared with replay).
-  const ClusterNodes nodes = load_cluster_nodes(cluster, *sc.device, sc.gpus(), sc.fabric);
-  sc.node = nodes.node;
-  sc.nodes = nodes.nodes;
+  sc.cluster_nodes = load_cluster_nodes(cluster, *sc.device, sc.gpus(), sc.fabric);
+  sc.node = sc.cluster_nodes.node;
+  sc.nodes = sc.cluster_nodes.nodes;
+  load_placement(sc, root.section("policies").section("placement"));
   const int slots = sc.slots_per_node();
 
   if (auto storage = cluster.maybe("storage")) load_storage(sc, *storage);
@@ -410,7 +443,14 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
     }
 
   hw::CostModel cost(*sc.device);
-  cost.set_scale_out(scale_out_of(*sc.node, sc.fabric, *sc.device));
+  // Collectives inside a pass that span nodes are priced at the slowest node group's NICs.
+  const hw::NodeSpec* slowest = sc.node.get();
+  for (int n = 0; n < sc.nodes; ++n) {
+    const hw::NodeSpec& spec = sc.cluster_nodes.spec(n);
+    if (!spec.nics.empty() && !slowest->nics.empty() && spec.nics.front().bandwidth < slowest->nics.front().bandwidth)
+      slowest = &spec;
+  }
+  cost.set_scale_out(scale_out_of(*slowest, sc.fabric, *sc.device));
   sc.stages = training::price_stages(sc.model, job, cost, slots);
 
   if (sc.offload) price_optimizer_offload(sc, *offload_cfg);

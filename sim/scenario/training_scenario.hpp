@@ -23,6 +23,7 @@
 //     checkpoint: {impl: async, target: nvme, every: auto}   # saved at the end of the first iteration
 //     failures: {impl: exponential, rates: llama3-405b}      # needs checkpoint and train_tokens
 //     optimizer_offload: {impl: zero_offload, placement: dram_first}   # states in host memory, CPU Adam
+//     placement: {impl: nic_aware}   # in_order | round_robin | nic_aware: logical nodes onto physical ones
 #include <memory>
 #include <optional>
 #include <string>
@@ -34,6 +35,7 @@
 #include "hw/node.hpp"
 #include "models/model.hpp"
 #include "sim/core/config.hpp"
+#include "sim/scenario/cluster_nodes.hpp"
 #include "sim/training/checkpoint.hpp"
 #include "sim/training/failure_process.hpp"
 #include "sim/training/optimizer_offload.hpp"
@@ -64,8 +66,11 @@ struct TrainingScenario {
   std::uint64_t seed = 0;
   models::ModelSpec model;
   std::shared_ptr<const hw::Device> device;
-  std::shared_ptr<const hw::NodeSpec> node;  ///< every node of the cluster is one of these
+  std::shared_ptr<const hw::NodeSpec> node;  ///< every node of the cluster is one of these (but its NICs, by group)
   int nodes = 1;
+  /// The nodes with their groups (cluster.node_groups) and the placement's order (policies.placement).
+  ClusterNodes cluster_nodes;
+  std::string placement_name;  ///< policies.placement.impl
   std::optional<hw::Fabric> fabric;
   training::TrainingJob job;
   std::string schedule_name;  ///< policies.pipeline_schedule.impl

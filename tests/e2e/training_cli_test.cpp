@@ -237,6 +237,62 @@ TEST_CASE("training cli: a plan that fits only with an optimizer offload is repo
   CHECK_THAT(roomy.output, Contains("fits without it too"));
 }
 
+TEST_CASE("training cli: node groups with slower NICs slow the data-parallel rings placed on them", "[e2e][training]") {
+  test::TempDir dir("train_mixed_nic");
+  // Llama-3-8B on 4 nodes: 2 with 400 Gb/s NICs, 2 with 100 Gb/s; TP8 PP2 DP2, so each pipeline
+  // stage's two replicas span two nodes and reduce their gradients over the NICs.
+  const auto file = dir.write("job.yaml", R"(
+model: llama-3-8b
+cluster:
+  device: h100-sxm5-80gb
+  node: hgx-h100
+  fabric: {kind: rail, uplink_bandwidth: 25.6 Tbps}
+  node_groups: [{count: 2}, {count: 2, nic_bandwidth: 100 Gbps, nic_kind: roce}]
+training: {seq_len: 4096, global_batch: 16, parallel: {tp: 8, pp: 2, dp: 2, sp: true}, zero: 1, iterations: 2}
+)");
+  int runs = 0;
+  const auto run = [&](const std::string& placement, const std::string& extra = "") {
+    const std::string out = dir.file(fmt::format("out{}", runs++));
+    const auto r = test::run_hetsim(fmt::format("run --quiet '{}' --out '{}' --set policies.placement.impl={} {}", file, out,
+                                                placement, extra));
+    REQUIRE(r.exit_code == 0);
+    std::vector<double> dp_comm;  // per pipeline stage
+    for (const auto& row : test::read_csv(out + "/ranks.csv")) {
+      const auto s = static_cast<std::size_t>(std::stoi(row.at("pp")));
+      if (dp_comm.size() <= s) dp_comm.resize(s + 1);
+      dp_comm[s] = std::max(dp_comm[s], std::stod(row.at("dp_comm_s")));
+    }
+    const auto summary = nlohmann::json::parse(test::read_file(out + "/summary.json"));
+    return std::pair{summary["training"]["step_time_s"].get<double>(), dp_comm};
+  };
+  // In order: stage 0 on the fast nodes, stage 1 on the slow ones, which wait longer for their rings.
+  const auto [in_order, in_order_dp] = run("in_order");
+  CHECK(in_order_dp.at(1) > 2 * in_order_dp.at(0));
+  // Listed slow-first, in order puts stage 0 on the slow nodes; NIC-aware puts the fast ones first.
+  const auto [swapped, swapped_dp] = run("in_order", "--set 'cluster.node_groups=[{count: 2, nic_bandwidth: 100 Gbps}, {count: 2}]'");
+  CHECK(swapped_dp.at(0) > 2 * swapped_dp.at(1));
+  const auto [aware, aware_dp] = run("nic_aware", "--set 'cluster.node_groups=[{count: 2, nic_bandwidth: 100 Gbps}, {count: 2}]'");
+  CHECK(aware_dp.at(1) > 2 * aware_dp.at(0));
+  // Round robin: each stage's replicas straddle a fast and a slow node, so every ring runs at the
+  // slow NICs' pace and the iteration is no faster than in order.
+  const auto [mixed, mixed_dp] = run("round_robin");
+  CHECK(mixed_dp.at(0) > 2 * in_order_dp.at(0));
+  CHECK(mixed >= in_order);
+  // All nodes fast: faster than any mix.
+  const auto [fast, fast_dp] = run("in_order", "--set 'cluster.node_groups=[{count: 4}]'");
+  CHECK(fast < in_order);
+  // Groups must hold exactly the job's nodes; a NIC kind is one of the three.
+  for (const auto& [set, expect] : std::vector<std::pair<std::string, std::string>>{
+           {"'cluster.node_groups=[{count: 3}]'", "the groups hold 3 nodes; the job needs 4"},
+           {"'cluster.node_groups=[{count: 4, nic_kind: myrinet}]'", "nic_kind"},
+           {"policies.placement.impl=random", "unknown node placement policy"}}) {
+    INFO(set);
+    const auto r = test::run_hetsim(fmt::format("run --quiet '{}' --out '{}' --set {}", file, dir.file("bad"), set));
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Contains(expect));
+  }
+}
+
 TEST_CASE("training cli: a sweep records plans that do not fit as infeasible and tabulates the rest", "[e2e][training][sweep]") {
   test::TempDir dir("train_sweep");
   dir.write("job.yaml", kSmallJob);
