@@ -17,6 +17,7 @@
 #include "sim/engine/ring_collective.hpp"
 #include "sim/engine/simgrid_setup.hpp"
 #include "sim/engine/transfer_network.hpp"
+#include "workload/document_packing.hpp"
 
 namespace hetsim::sim {
 namespace sg = simgrid::s4u;
@@ -51,6 +52,7 @@ class TrainingRun {
     for (int s = 0; s < P_; ++s)
       for (int d = 0; d < R_; ++d) init_group(s, d);
     if (sc_.checkpoint) checkpoint_copies_ = sc_.checkpoint->copies();
+    if (sc_.documents) pack_documents();
     for (auto& c : collectives_) c.assign(static_cast<std::size_t>(P_ * V_), Gathering{});
     barrier_ = sg::Barrier::create(static_cast<unsigned>(groups_.size()));
     for (std::size_t g = 0; g < groups_.size(); ++g)
@@ -316,7 +318,7 @@ class TrainingRun {
         switch (op.kind) {
           case PassKind::forward: {
             if (k > 0) receive(g, me.activations[slot], "recv_activation", op.microbatch, op.chunk);
-            const training::PassCost forward = paced(g, stage.forward);
+            const training::PassCost forward = paced(g, packed(g, it, op.microbatch, stage.forward));
             if (awaiting_gather[static_cast<std::size_t>(op.chunk)]) {
               // The chunk's first forward after the step needs its gathered parameters, bucket by
               // bucket: it ends no sooner than one bucket's share of it after the gather does.
@@ -338,7 +340,8 @@ class TrainingRun {
           case PassKind::backward_input: {
             if (k < K_ - 1) receive(g, me.gradients[slot], "recv_gradient", op.microbatch, op.chunk);
             const bool fused = op.kind == PassKind::backward;
-            const training::PassCost cost = paced(g, fused ? stage.backward() : stage.backward_input);
+            const training::PassCost cost =
+                paced(g, packed(g, it, op.microbatch, fused ? stage.backward() : stage.backward_input));
             if (fused) last_backward(g, op.chunk, backwards_done, cost);
             compute(g, cost, fused ? "backward" : "backward_input", op.microbatch, op.chunk);
             held_changed(g, --me.in_flight);
@@ -346,7 +349,7 @@ class TrainingRun {
             break;
           }
           case PassKind::backward_weight: {
-            const training::PassCost cost = paced(g, stage.backward_weight);
+            const training::PassCost cost = paced(g, packed(g, it, op.microbatch, stage.backward_weight));
             last_backward(g, op.chunk, backwards_done, cost);
             compute(g, cost, "backward_weight", op.microbatch, op.chunk);
             break;
@@ -487,6 +490,35 @@ class TrainingRun {
     return place_batch(me, op.from, op.to, o.shard_parameters[static_cast<std::size_t>(me.pp)] * per_parameter * op.share);
   }
 
+  /// Each replica's micro-batches of every iteration, packed from its own stream of documents: their
+  /// attention work relative to whole-sequence causal attention (the mean of their sequences').
+  void pack_documents() {
+    const int iterations = sc_.job.iterations;
+    attention_share_.assign(static_cast<std::size_t>(D_), std::vector<double>(static_cast<std::size_t>(iterations * M_)));
+    double sum = 0, lo = 1, hi = 0;
+    for (int d = 0; d < D_; ++d) {
+      workload::DocumentPacker packer(*sc_.documents, sc_.job.seq_len, Rng(sc_.seed, fmt::format("documents-dp{}", d)));
+      for (auto& share : attention_share_[static_cast<std::size_t>(d)]) {
+        share = 0;
+        for (std::int64_t b = 0; b < sc_.job.micro_batch; ++b) share += packer.next_sequence();
+        share /= static_cast<double>(sc_.job.micro_batch);
+        sum += share;
+        lo = std::min(lo, share);
+        hi = std::max(hi, share);
+      }
+    }
+    records_.attention_share_mean = sum / static_cast<double>(D_ * iterations * M_);
+    records_.attention_share_min = lo;
+    records_.attention_share_max = hi;
+  }
+
+  /// A pass of micro-batch `mb` of iteration `it` of group `g`: with packed documents, its attention
+  /// core at that micro-batch's share.
+  training::PassCost packed(std::size_t g, int it, int mb, const training::PassCost& cost) const {
+    if (attention_share_.empty()) return cost;
+    return cost.with_attention(attention_share_[static_cast<std::size_t>(groups_[g].dp)][static_cast<std::size_t>(it * M_ + mb)]);
+  }
+
   /// Global rank of device `i` of stage `s` of replica `d` (tiers(s, d) order: context, then tensor).
   int device_rank(int s, int d, std::size_t i) const {
     const int tp = sc_.job.plan.tp;
@@ -618,6 +650,7 @@ class TrainingRun {
   std::vector<Gathering> collectives_[2];  ///< per phase, per (stage, chunk)
   sg::BarrierPtr barrier_;
   std::vector<training::CheckpointCopy> checkpoint_copies_;
+  std::vector<std::vector<double>> attention_share_;  ///< per replica, per (iteration, micro-batch): see pack_documents
   TrainingRecords records_;
   std::size_t finished_ = 0;
   ActorFailure failure_;

@@ -88,6 +88,9 @@ struct TrainingRecords {
   CheckpointRecord checkpoint;
   /// With an optimizer offload: the longest offloaded optimizer step of any rank group.
   double offload_step = 0;
+  /// With packed documents: each micro-batch's attention work relative to whole-sequence causal
+  /// attention, over every replica and iteration (0 without documents).
+  double attention_share_mean = 0, attention_share_min = 0, attention_share_max = 0;
 };
 
 }  // namespace hetsim::sim

@@ -68,6 +68,12 @@ nlohmann::ordered_json times_json(const RankTimes& t) {
   return j;
 }
 
+/// Megatron's model FLOPs of an iteration, the attention term at the packed documents' mean share.
+double model_flops(const TrainingRunInfo& info, const TrainingRecords& records) {
+  if (!(records.attention_share_max > 0)) return info.model_flops_per_iteration;
+  return info.model_flops_per_iteration - info.model_attention_flops * (1 - records.attention_share_mean);
+}
+
 nlohmann::ordered_json offload_json(const TrainingRunInfo::Offload& o, const TrainingRecords& records) {
   nlohmann::ordered_json j;
   j["policy"] = o.policy;
@@ -119,7 +125,7 @@ TrainingSummary summarize(const TrainingRunInfo& info, const TrainingRecords& re
   const double tokens = static_cast<double>(info.global_batch * info.seq_len);
   s.tokens_per_s = tokens / s.step_time;
   s.tokens_per_s_per_gpu = s.tokens_per_s / info.gpus;
-  s.model_tflops_per_gpu = info.model_flops_per_iteration / s.step_time / info.gpus / 1e12;
+  s.model_tflops_per_gpu = model_flops(info, records) / s.step_time / info.gpus / 1e12;
   s.mfu = info.peak_flops > 0 ? s.model_tflops_per_gpu * 1e12 / info.peak_flops : 0;
   s.time_to_train = info.train_tokens / s.tokens_per_s;
   // Executed FLOPs (recompute included) per iteration: every group's per-device FLOPs times its devices.
@@ -163,7 +169,7 @@ void write_training_results(const std::string& dir, const TrainingRunInfo& info,
     for (std::size_t i = 0; i < records.iterations.size(); ++i) {
       const auto& it = records.iterations[i];
       const double t = it.end - it.start;
-      const double tflops = info.model_flops_per_iteration / t / info.gpus / 1e12;
+      const double tflops = model_flops(info, records) / t / info.gpus / 1e12;
       f.print("{},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.6g},{:.6g}\n", i, it.start, it.end, t, tokens / t,
               tokens / t / info.gpus, tflops, info.peak_flops > 0 ? tflops * 1e12 / info.peak_flops : 0.0);
     }
@@ -212,7 +218,7 @@ void write_training_results(const std::string& dir, const TrainingRunInfo& info,
     t["step_time_s"] = summary.step_time;
     t["tokens_per_s"] = summary.tokens_per_s;
     t["tokens_per_s_per_gpu"] = summary.tokens_per_s_per_gpu;
-    t["model_flops_per_iteration"] = info.model_flops_per_iteration;
+    t["model_flops_per_iteration"] = model_flops(info, records);
     t["model_tflops_per_gpu"] = summary.model_tflops_per_gpu;
     t["peak_tflops_per_gpu"] = info.peak_flops / 1e12;
     t["peak_dtype"] = info.peak_dtype;
@@ -229,6 +235,10 @@ void write_training_results(const std::string& dir, const TrainingRunInfo& info,
       t["checkpoint"]["policy"] = info.checkpoint;
     }
     if (info.offload) t["offload"] = offload_json(*info.offload, records);
+    if (records.attention_share_max > 0)
+      t["documents"] = {{"attention_share_mean", records.attention_share_mean},
+                        {"attention_share_min", records.attention_share_min},
+                        {"attention_share_max", records.attention_share_max}};
     if (resilience) t["resilience"] = resilience_json(*resilience, info.gpus);
     if (!info.memory.empty()) {
       t["peak_memory_gib"] = summary.peak_memory / kGiB;
@@ -334,6 +344,11 @@ std::string training_summary_table(const TrainingRunInfo& info, const TrainingRe
     if (ck.lazy_wait > 0)
       out += fmt::format("              the next optimizer step waited {:.3f} s for the lazy snapshot\n", ck.lazy_wait);
   }
+  if (records.attention_share_max > 0)
+    out += fmt::format("  documents   packed, masked per document: attention work {:.1f}% of whole-sequence causal per "
+                       "micro-batch (min {:.1f}%, max {:.1f}%)\n",
+                       100 * records.attention_share_mean, 100 * records.attention_share_min,
+                       100 * records.attention_share_max);
   if (info.offload) {
     const auto& o = *info.offload;
     const std::string where =

@@ -24,6 +24,9 @@ struct TrainingRunInfo {
   std::int64_t seq_len = 0, global_batch = 0, micro_batch = 0, microbatches = 0;
   double train_tokens = 0;               ///< tokens of the whole run (0: no time to train)
   double model_flops_per_iteration = 0;  ///< Megatron's accounting (training::megatron_model_flops)
+  /// Of it, the attention term; with packed documents it counts at the documents' share (the
+  /// attention of each document, not of a sequence-long one).
+  double model_attention_flops = 0;
   double peak_flops = 0;                 ///< per GPU, dense, in the model's GEMM dtype
   std::string peak_dtype;
   /// Per pipeline rank (pp entries): one device's memory by component, bytes; empty = not modelled.

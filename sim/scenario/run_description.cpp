@@ -141,6 +141,7 @@ TrainingRunInfo describe_training_run(const TrainingScenario& sc) {
   info.microbatches = sc.job.microbatches();
   info.train_tokens = sc.job.train_tokens;
   info.model_flops_per_iteration = training::megatron_model_flops(sc.model, sc.job.global_batch, sc.job.seq_len);
+  info.model_attention_flops = training::megatron_attention_flops(sc.model, sc.job.global_batch, sc.job.seq_len);
   info.peak_flops = sc.device->peak(sc.model.precision.gemm);
   info.peak_dtype = std::string(to_string(sc.model.precision.gemm));
   info.device_memory = sc.device_memory;

@@ -353,6 +353,9 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
     job.stragglers.jitter = st->get<double>("jitter").default_to(0.0).in_range(0.0, 2.0);
   }
 
+  // training.documents: variable-length documents packed into each sequence (per-document masks).
+  if (auto docs = training.maybe("documents")) sc.documents = workload::LengthDistribution::parse(docs->child("lengths"));
+
   // What one run can hold: every rank group (pipeline stage of a data-parallel replica) is a
   // simulated actor with its own stack (about 32,000 fit a process, see kMaxReplicas), and the
   // platform has a node per 8 or so GPUs.
@@ -376,6 +379,9 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
                                                     "simulated for all; set training.simulate_replicas: all",
                                                     rank, dp_index));
   }
+  if (sc.one_replica && sc.documents)
+    training.child("documents").fail("packed documents give every replica its own micro-batches; they need every replica "
+                                     "simulated (training.simulate_replicas: all)");
   if (sc.one_replica && job.stragglers.jitter > 0)
     training.child("stragglers").fail_key("jitter", std::to_string(job.stragglers.jitter),
                                           "jitter needs every replica simulated (training.simulate_replicas: all): the "

@@ -44,6 +44,7 @@
 #include "sim/training/stage_costs.hpp"
 #include "sim/training/training_memory.hpp"
 #include "sim/training/training_job.hpp"
+#include "workload/length_distribution.hpp"
 
 namespace hetsim::sim {
 
@@ -95,6 +96,9 @@ struct TrainingScenario {
   std::shared_ptr<const hw::NodeSpec> storage_node;
   int storage_count = 0;
   std::string storage_tier;
+  /// training.documents.lengths, if given: documents of these lengths packed into each sequence,
+  /// attention masked per document (each pass's attention core scaled by its micro-batch's share).
+  std::optional<workload::LengthDistribution> documents;
   /// policies.optimizer_offload, if given: the optimizer states live off the devices.
   std::unique_ptr<training::OffloadSetup> offload;
   /// policies.failures, if given: the failure projection over training.train_tokens.

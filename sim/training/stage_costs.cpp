@@ -101,6 +101,10 @@ void price(std::vector<Op>& ops, const ParallelPlan& p, const hw::CostModel& cos
     pass.seconds += t;
     if (op.cls == OpClass::collective) pass.comm += t;
     else pass.flops += op.flops * op.repeat;
+    if (op.cls == OpClass::attention_prefill) {
+      pass.attention += t;
+      pass.attention_flops += op.flops * op.repeat;
+    }
   }
   const double saving = overlap_saving(ops, times, kept, p, overlap.tp_comm, overlap.gated_mlp);
   pass.seconds -= saving;
@@ -166,6 +170,12 @@ double megatron_model_flops(const models::ModelSpec& m, std::int64_t sequences, 
   const double attention_width = static_cast<double>(m.num_attention_heads * m.head_dim);
   const double forward = 2 * tokens * (L * linear + head) + 4 * tokens * static_cast<double>(seq_len) * L * attention_width;
   return 3 * forward;
+}
+
+double megatron_attention_flops(const models::ModelSpec& m, std::int64_t sequences, std::int64_t seq_len) {
+  const double tokens = static_cast<double>(sequences) * static_cast<double>(seq_len);
+  const double attention_width = static_cast<double>(m.num_attention_heads * m.head_dim);
+  return 3 * 4 * tokens * static_cast<double>(seq_len) * static_cast<double>(m.num_hidden_layers) * attention_width;
 }
 
 }  // namespace hetsim::training

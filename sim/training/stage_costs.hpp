@@ -19,11 +19,25 @@ struct PassCost {
   double seconds = 0;  ///< the pass as run: compute and in-pass communication back to back
   double comm = 0;     ///< of which collectives inside the pass (TP/SP, CP, ZeRO-3 gathers)
   double flops = 0;    ///< arithmetic executed (recompute included)
+  /// Of `seconds` and `flops`, the causal attention core's over whole sequences: what packing
+  /// documents with per-document masks scales (training.documents).
+  double attention = 0, attention_flops = 0;
   PassCost& operator+=(const PassCost& o) {
     seconds += o.seconds;
     comm += o.comm;
     flops += o.flops;
+    attention += o.attention;
+    attention_flops += o.attention_flops;
     return *this;
+  }
+  /// The pass with its attention core at `share` of full-sequence causal attention.
+  PassCost with_attention(double share) const {
+    PassCost c = *this;
+    c.seconds -= attention * (1 - share);
+    c.flops -= attention_flops * (1 - share);
+    c.attention *= share;
+    c.attention_flops *= share;
+    return c;
   }
 };
 
@@ -61,5 +75,7 @@ std::vector<StageCost> price_stages(const models::ModelSpec& model, const Traini
 /// without recompute and with full (non-causal) attention, as Megatron counts. For GPT with
 /// h' = 4h MLP this is 72 B s L h^2 (1 + s/(6h) + V/(12 L h)).
 double megatron_model_flops(const models::ModelSpec& model, std::int64_t sequences, std::int64_t seq_len);
+/// Of megatron_model_flops, the attention term: 3 x 4 x tokens x s x L x (heads x head_dim).
+double megatron_attention_flops(const models::ModelSpec& model, std::int64_t sequences, std::int64_t seq_len);
 
 }  // namespace hetsim::training

@@ -133,6 +133,9 @@ TEST_CASE("training cli: bad training input is one error naming the key, exit 2"
       {"'training.stragglers.slow=[{rank: 1, factor: 0.5}]'", "factor"},
       {"training.simulate_replicas=one --set training.stragglers.jitter=0.1", "simulate_replicas: all"},
       {"training.simulate_replicas=one --set 'training.stragglers.slow=[{rank: 2, factor: 2}]'", "replica 1"},
+      // Packed documents.
+      {"training.simulate_replicas=one --set training.documents.lengths=512", "simulate_replicas: all"},
+      {"'training.documents.lengths={dist: weird}'", "training.documents.lengths"},
       // Optimizer offload.
       {"policies.optimizer_offload.impl=swap", "unknown optimizer offload policy"},
       {"policies.optimizer_offload.impl=zero_offload --set training.zero=0", "set training.zero >= 1"},

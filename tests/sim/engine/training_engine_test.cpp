@@ -265,3 +265,50 @@ output: {{timeline: true}}
     }
   CHECK(longest > 1.2 * shortest);
 }
+
+TEST_CASE("training engine: packed documents scale each pass's attention by its micro-batch's share, per replica",
+          "[training][documents]") {
+  // Documents of exactly 512 tokens fill each 2048-token sequence four times over: each sequence's
+  // causal attention is 4 x 512 x 513 / (2048 x 2049) of one sequence-long document's.
+  const auto sc = load(R"(
+model: {preset: llama-3-8b, name: uniform-8b-4-layers, vocab_size: 8, num_hidden_layers: 4}
+cluster: {device: h100-sxm5-80gb, node: hgx-h100}
+training: {seq_len: 2048, global_batch: 4, parallel: {dp: 2}, iterations: 2,
+           documents: {lengths: {dist: fixed, value: 512}}}
+)");
+  const double share = 4.0 * 512 * 513 / (2048.0 * 2049);
+  const auto& st = sc.stages.at(0);
+  REQUIRE(st.forward.attention > 0);
+  const double full = st.forward.seconds + st.backward().seconds;
+  const double packed = st.forward.with_attention(share).seconds + st.backward().with_attention(share).seconds;
+  CHECK(packed == Approx(full - (st.forward.attention + st.backward().attention) * (1 - share)));
+  const auto rec = sim::run_training(sc);
+  CHECK(rec.attention_share_mean == Approx(share));
+  CHECK(rec.attention_share_min == Approx(share));
+  CHECK(rec.attention_share_max == Approx(share));
+  // Every replica ran 2 micro-batches per iteration for 2 iterations at the packed cost.
+  for (const auto& r : rec.ranks) CHECK(r.times.compute + r.times.tp_comm == Approx(4 * packed).epsilon(1e-9));
+}
+
+TEST_CASE("training engine: replicas packing documents of random lengths compute unequally and wait for each other",
+          "[training][documents]") {
+  const auto sc = load(R"(
+model: {preset: llama-3-8b, name: uniform-8b-4-layers, vocab_size: 8, num_hidden_layers: 4}
+cluster: {device: h100-sxm5-80gb, node: hgx-h100}
+training: {seq_len: 8192, global_batch: 8, parallel: {dp: 4}, iterations: 2,
+           documents: {lengths: {dist: lognormal, median: 1024, sigma: 1.5, min: 16, max: 16384}}}
+)");
+  const auto rec = sim::run_training(sc);
+  double lo = 1e30, hi = 0;
+  for (const auto& r : rec.ranks) {
+    lo = std::min(lo, r.times.compute);
+    hi = std::max(hi, r.times.compute);
+  }
+  CHECK(hi > 1.01 * lo);  // length imbalance: some replicas drew more long documents
+  // The replica with the least attention work waits the longest for the gradient reduction.
+  const auto fastest = std::min_element(rec.ranks.begin(), rec.ranks.end(),
+                                        [](const auto& a, const auto& b) { return a.times.compute < b.times.compute; });
+  for (const auto& r : rec.ranks) CHECK(fastest->times.dp_comm + fastest->times.idle >= r.times.dp_comm + r.times.idle - 1e-9);
+  CHECK(rec.attention_share_min < rec.attention_share_mean);
+  CHECK(rec.attention_share_mean < rec.attention_share_max);
+}
