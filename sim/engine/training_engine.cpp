@@ -445,38 +445,22 @@ class TrainingRun {
     if (op.kind == Kind::copy) {
       offload_batch(me, op).launch(*network_, host_, fmt::format("offload-stage{}-dp{}", me.pp, me.dp), failure_,
                                    [this, g, lane, i, t0] {
-                                     span(g, TimelineSpan::Stream::offload, offload_name((*lane)[i]), -1, -1, t0, now());
+                                     span(g, TimelineSpan::Stream::offload, training::to_string((*lane)[i]), -1, -1, t0, now());
                                      run_lane(g, lane, i + 1);
                                    });
       return;
     }
-    double seconds = op.kind == Kind::gpu_update ? gpu_optimizer_seconds(g) * op.share
-                                                 : sc_.offload->cpu_seconds[static_cast<std::size_t>(device_rank(me.pp, me.dp, 0) / sc_.slots_per_node())] * op.share;
+    // The CPU of the node that holds the group's first device.
+    const auto node = static_cast<std::size_t>(device_rank(me.pp, me.dp, 0) / sc_.slots_per_node());
+    const double seconds =
+        (op.kind == Kind::gpu_update ? gpu_optimizer_seconds(g) : sc_.offload->cpu_seconds[node]) * op.share;
     sg::Actor::create(fmt::format("update-stage{}-dp{}", me.pp, me.dp), host_, [this, g, lane, i, t0, seconds] {
       failure_.guard([&] {
         sg::this_actor::sleep_for(seconds);
-        span(g, TimelineSpan::Stream::offload, offload_name((*lane)[i]), -1, -1, t0, now());
+        span(g, TimelineSpan::Stream::offload, training::to_string((*lane)[i]), -1, -1, t0, now());
         run_lane(g, lane, i + 1);
       });
     });
-  }
-
-  static std::string_view offload_name(const training::OffloadOp& op) {
-    using training::OffloadOp;
-    switch (op.kind) {
-      case OffloadOp::Kind::cpu_update: return "cpu_adam";
-      case OffloadOp::Kind::gpu_update: return "gpu_adam";
-      case OffloadOp::Kind::copy: break;
-    }
-    switch (op.payload) {
-      case OffloadOp::Payload::gradients: return "gradients_to_host";
-      case OffloadOp::Payload::weights: return "weights_to_device";
-      case OffloadOp::Payload::states:
-        if (op.to == training::CheckpointPlace::nvme) return "states_to_nvme";
-        if (op.from == training::CheckpointPlace::nvme) return "states_from_nvme";
-        return op.to == training::CheckpointPlace::device ? "states_to_device" : "states_to_host";
-    }
-    return "offload";
   }
 
   /// One copy of an offloaded step for every device of the group (and its peer replicas' when one

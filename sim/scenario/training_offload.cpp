@@ -109,7 +109,7 @@ void price_optimizer_offload(TrainingScenario& sc, const config::Node& cfg) {
     }
     // DRAM holds the fp32 gradient partitions (and for NVMe the pinned read/write buffers); the
     // states go to DRAM or CXL by the placement, or stay on the SSDs.
-    const double pinned = params * 4 + buffers;
+    const double pinned = params * o.bytes.host_gradient + buffers;
     const double states = on_nvme ? 0 : params * o.bytes.states;
     if (pinned > dram_capacity)
       cfg.fail(fmt::format("node {}: the offloaded optimizer's pinned DRAM buffers (fp32 gradients{}) need {:.1f} GiB; the "

@@ -16,6 +16,23 @@ const char* to_string(HostPlacement placement) {
   return "?";
 }
 
+const char* to_string(const OffloadOp& op) {
+  switch (op.kind) {
+    case OffloadOp::Kind::cpu_update: return "cpu_adam";
+    case OffloadOp::Kind::gpu_update: return "gpu_adam";
+    case OffloadOp::Kind::copy: break;
+  }
+  switch (op.payload) {
+    case OffloadOp::Payload::gradients: return "gradients_to_host";
+    case OffloadOp::Payload::weights: return "weights_to_device";
+    case OffloadOp::Payload::states:
+      if (op.to == CheckpointPlace::nvme) return "states_to_nvme";
+      if (op.from == CheckpointPlace::nvme) return "states_from_nvme";
+      return op.to == CheckpointPlace::device ? "states_to_device" : "states_to_host";
+  }
+  return "offload";
+}
+
 OptimizerOffloadPolicy::OptimizerOffloadPolicy(const config::Node& cfg) {
   const std::string p = cfg.get<std::string>("placement")
                             .default_to("dram_first")

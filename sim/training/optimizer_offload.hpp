@@ -88,9 +88,9 @@ struct OffloadBytes {
   double gradient = 2;  ///< gradients as reduced on the device (training.grad_dtype)
   double weight = 2;    ///< weights as the passes use them
   double states = 12;   ///< fp32 master weights and Adam's two moments
-  /// Host memory per parameter of an offloaded shard: the states, and the fp32 gradient the CPU
-  /// update reads (DeepSpeed keeps an fp32 gradient partition beside the fp32 optimizer states).
-  double host_resident() const { return states + 4; }
+  /// The fp32 gradient partition the CPU update reads, pinned in host DRAM beside the states
+  /// (DeepSpeed keeps one next to the fp32 optimizer states).
+  double host_gradient = 4;
 };
 
 /// Host memory the CPU update streams through.
@@ -111,6 +111,9 @@ struct HostCpu {
   double compute_efficiency = 1;
   double memory_efficiency = 1;
 };
+
+/// The name of an op of an offloaded step, for timelines: "gradients_to_host", "cpu_adam", ...
+const char* to_string(const OffloadOp& op);
 
 /// Seconds of a CPU Adam update of `parameters` (all devices of a node together) whose states
 /// are `cxl_share` in CXL: ~12 FLOPs per parameter; per parameter 4 B of fp32 gradient read and
