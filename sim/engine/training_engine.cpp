@@ -90,6 +90,8 @@ class TrainingRun {
     char persisted = 1;  ///< its checkpoint's background copies have ended
     int lanes_pending = 0;  ///< lanes of the offloaded optimizer step's current phase still running
     char snapshotted = 1;   ///< its checkpoint's lazy copy (the next optimizer step waits for it) has ended
+    char swapped = 1;       ///< its pass's activation swap has ended (policies.activation_offload)
+    double swap_end = 0;    ///< when it did
   };
   enum Phase { kReduce = 0, kGather = 1 };
 
@@ -319,6 +321,10 @@ class TrainingRun {
           case PassKind::forward: {
             if (k > 0) receive(g, me.activations[slot], "recv_activation", op.microbatch, op.chunk);
             const training::PassCost forward = paced(g, packed(g, it, op.microbatch, stage.forward));
+            // Swapping, each layer's activations leave for host memory once its forward ends: the
+            // copy starts after the first layer, and the pass ends when both are done.
+            const double layers = std::max(1.0, stage.layers);
+            if (sc_.swap) start_swap(g, true, k, forward.seconds / layers, op.microbatch, op.chunk);
             if (awaiting_gather[static_cast<std::size_t>(op.chunk)]) {
               // The chunk's first forward after the step needs its gathered parameters, bucket by
               // bucket: it ends no sooner than one bucket's share of it after the gather does.
@@ -331,6 +337,7 @@ class TrainingRun {
             } else {
               compute(g, forward, "forward", op.microbatch, op.chunk);
             }
+            if (sc_.swap) finish_swap(g, 0);
             records_.ranks[g].peak_in_flight = std::max(records_.ranks[g].peak_in_flight, ++me.in_flight);
             held_changed(g, me.in_flight);
             if (k < K_ - 1) send(me, k, k + 1, op.microbatch, false);
@@ -343,7 +350,11 @@ class TrainingRun {
             const training::PassCost cost =
                 paced(g, packed(g, it, op.microbatch, fused ? stage.backward() : stage.backward_input));
             if (fused) last_backward(g, op.chunk, backwards_done, cost);
+            // Swapping, the activations come back from host memory as the backward starts (layer
+            // after layer): the pass ends no sooner than one layer's backward after the last arrives.
+            if (sc_.swap) start_swap(g, false, k, 0, op.microbatch, op.chunk);
             compute(g, cost, fused ? "backward" : "backward_input", op.microbatch, op.chunk);
+            if (sc_.swap) finish_swap(g, cost.seconds / std::max(1.0, stage.layers));
             held_changed(g, --me.in_flight);
             if (k > 0) send(me, k, k - 1, op.microbatch, true);
             break;
@@ -604,6 +615,43 @@ class TrainingRun {
     copy_and_wait(g, {sc_.checkpoint->restore_from(), training::CheckpointPlace::device, true}, "restore");
     records_.checkpoint.restore = std::max(records_.checkpoint.restore, now() - t0);
     span(g, TimelineSpan::Stream::checkpoint, "checkpoint_restore", -1, -1, t0, now());
+  }
+
+  /// Starts, `delay` from now, the copy of model stage `k`'s swapped activations of one micro-batch
+  /// between each device of the group (and its peers when one replica is simulated) and host memory.
+  void start_swap(std::size_t g, bool to_host, int k, double delay, int mb, int chunk) {
+    Group& me = groups_[g];
+    me.swapped = 0;
+    const double bytes = sc_.swap->bytes[static_cast<std::size_t>(k)];
+    sg::Actor::create(fmt::format("swap-stage{}-dp{}", me.pp, me.dp), host_, [this, g, to_host, bytes, delay, mb, chunk] {
+      failure_.guard([&] {
+        if (delay > 0) sg::this_actor::sleep_for(delay);
+        Group& grp = groups_[g];
+        using training::CheckpointPlace;
+        const double t0 = now();
+        place_batch(grp, to_host ? CheckpointPlace::device : CheckpointPlace::host,
+                    to_host ? CheckpointPlace::host : CheckpointPlace::device, bytes)
+            .launch(*network_, host_, fmt::format("swap-stage{}-dp{}", grp.pp, grp.dp), failure_,
+                    [this, g, to_host, t0, mb, chunk] {
+                      Group& done = groups_[g];
+                      span(g, TimelineSpan::Stream::offload, to_host ? "activations_to_host" : "activations_from_host",
+                           mb, chunk, t0, now());
+                      done.swapped = 1;
+                      done.swap_end = now();
+                      done.cv->notify_all();
+                    });
+      });
+    });
+  }
+
+  /// Waits for the group's activation swap, then `tail` more after it ended (the layer that needs
+  /// the last of it); the wait beyond the pass counts as exposed swap.
+  void finish_swap(std::size_t g, double tail) {
+    Group& me = groups_[g];
+    const double t0 = now();
+    wait_until(me, me.swapped);
+    if (me.swap_end + tail > now()) sg::this_actor::sleep_until(me.swap_end + tail);
+    records_.ranks[g].times.swap += now() - t0;
   }
 
   /// Counts a backward of `chunk` (the part that produces weight gradients) about to run for

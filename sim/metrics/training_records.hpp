@@ -21,7 +21,8 @@ struct RankTimes {
   double optimizer = 0;  ///< the optimizer step
   double idle = 0;       ///< waiting at the iteration's end for the slowest rank group
   double checkpoint = 0; ///< waiting for the blocking copies of a checkpoint (the stall)
-  double total() const { return compute + tp_comm + pp_bubble + pp_comm + dp_comm + optimizer + idle + checkpoint; }
+  double swap = 0;       ///< waiting for activation swaps to or from host memory beyond the passes (exposed)
+  double total() const { return compute + tp_comm + pp_bubble + pp_comm + dp_comm + optimizer + idle + checkpoint + swap; }
 };
 
 struct RankRecord {

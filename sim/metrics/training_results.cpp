@@ -53,6 +53,7 @@ void add(RankTimes& into, const RankTimes& t, double scale) {
   into.optimizer += t.optimizer * scale;
   into.idle += t.idle * scale;
   into.checkpoint += t.checkpoint * scale;
+  into.swap += t.swap * scale;
 }
 
 nlohmann::ordered_json times_json(const RankTimes& t) {
@@ -65,13 +66,32 @@ nlohmann::ordered_json times_json(const RankTimes& t) {
   j["optimizer_s"] = t.optimizer;
   j["idle_s"] = t.idle;
   j["checkpoint_s"] = t.checkpoint;
+  j["swap_s"] = t.swap;
   return j;
 }
 
+/// Megatron's attention term of an iteration, at the packed documents' mean share.
+double attention_flops(const TrainingRunInfo& info, const TrainingRecords& records) {
+  if (!(records.attention_share_max > 0)) return info.model_attention_flops;
+  return info.model_attention_flops * records.attention_share_mean;
+}
 /// Megatron's model FLOPs of an iteration, the attention term at the packed documents' mean share.
 double model_flops(const TrainingRunInfo& info, const TrainingRecords& records) {
-  if (!(records.attention_share_max > 0)) return info.model_flops_per_iteration;
-  return info.model_flops_per_iteration - info.model_attention_flops * (1 - records.attention_share_mean);
+  return info.model_flops_per_iteration - info.model_attention_flops + attention_flops(info, records);
+}
+
+/// Whether a plan fits only with an offload or swap, and the peak it would have had without.
+void add_fit_without(nlohmann::ordered_json& j, bool needed, double peak_without, int stage_without) {
+  j["needed_to_fit"] = needed;
+  j["peak_memory_without_gib"] = peak_without / kGiB;
+  j["peak_memory_without_stage"] = stage_without;
+}
+/// The printed line that says so.
+std::string fit_without_line(const char* what, bool needed, double peak_without, int stage_without, double capacity) {
+  return needed ? fmt::format("              fits only with the {}: {:.1f} GiB on stage {} without it > {:.1f} GiB\n", what,
+                              peak_without / kGiB, stage_without, capacity / kGiB)
+                : fmt::format("              fits without it too ({:.1f} GiB peak on stage {})\n", peak_without / kGiB,
+                              stage_without);
 }
 
 nlohmann::ordered_json offload_json(const TrainingRunInfo::Offload& o, const TrainingRecords& records) {
@@ -92,9 +112,23 @@ nlohmann::ordered_json offload_json(const TrainingRunInfo::Offload& o, const Tra
   }
   j["cpu_update_s"] = o.cpu_update;
   j["step_s"] = records.offload_step;
-  j["needed_to_fit"] = o.needed;
-  j["peak_memory_without_gib"] = o.peak_without / kGiB;
-  j["peak_memory_without_stage"] = o.stage_without;
+  add_fit_without(j, o.needed, o.peak_without, o.stage_without);
+  return j;
+}
+
+nlohmann::ordered_json swap_json(const TrainingRunInfo::Swap& o) {
+  nlohmann::ordered_json j;
+  j["policy"] = o.policy;
+  j["fraction"] = o.fraction;
+  j["fraction_chosen"] = o.automatic;
+  j["bytes_per_pass_gib"] = o.bytes_per_pass / kGiB;
+  j["swapped_per_gpu_gib"] = o.swapped_per_gpu / kGiB;
+  j["host_gib"] = o.host_bytes / kGiB;
+  j["host_capacity_gib"] = o.host_capacity / kGiB;
+  j["rate_per_gpu_gbps"] = o.rate / 1e9;
+  j["recompute_linear_share"] = o.recompute_linear;
+  j["recompute_attention_share"] = o.recompute_attention;
+  add_fit_without(j, o.needed, o.peak_without, o.stage_without);
   return j;
 }
 
@@ -127,6 +161,9 @@ TrainingSummary summarize(const TrainingRunInfo& info, const TrainingRecords& re
   s.tokens_per_s_per_gpu = s.tokens_per_s / info.gpus;
   s.model_tflops_per_gpu = model_flops(info, records) / s.step_time / info.gpus / 1e12;
   s.mfu = info.peak_flops > 0 ? s.model_tflops_per_gpu * 1e12 / info.peak_flops : 0;
+  if (info.peak_flops > 0)
+    s.mfu_causal = (model_flops(info, records) - attention_flops(info, records) / 2) / s.step_time / info.gpus /
+                   info.peak_flops;
   s.time_to_train = info.train_tokens / s.tokens_per_s;
   // Executed FLOPs (recompute included) per iteration: every group's per-device FLOPs times its devices.
   double executed = 0;
@@ -177,16 +214,16 @@ void write_training_results(const std::string& dir, const TrainingRunInfo& info,
   }
   {
     AtomicFile f(path("ranks.csv"));
-    f.write("pp,dp,first_rank,devices,compute_s,tp_comm_s,pp_bubble_s,pp_comm_s,dp_comm_s,optimizer_s,idle_s,checkpoint_s,"
+    f.write("pp,dp,first_rank,devices,compute_s,tp_comm_s,pp_bubble_s,pp_comm_s,dp_comm_s,optimizer_s,idle_s,checkpoint_s,swap_s,"
             "peak_in_flight,mem_weights_gib,mem_gradients_gib,mem_optimizer_gib,mem_activations_gib,mem_buffers_gib,"
             "mem_reserve_gib,mem_total_gib\n");
     const double per = 1.0 / std::max(1, summary.iterations);
     for (const auto& r : records.ranks) {
       RankTimes t;
       add(t, r.times, per);
-      f.print("{},{},{},{},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{}", r.pp, r.dp, r.first_rank,
+      f.print("{},{},{},{},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{}", r.pp, r.dp, r.first_rank,
               info.tp * info.cp, t.compute, t.tp_comm, t.pp_bubble, t.pp_comm, t.dp_comm, t.optimizer, t.idle, t.checkpoint,
-              r.peak_in_flight);
+              t.swap, r.peak_in_flight);
       if (static_cast<std::size_t>(r.pp) < info.memory.size()) {
         const auto& m = info.memory[static_cast<std::size_t>(r.pp)];
         f.print(",{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g}\n", m.weights / kGiB, m.gradients / kGiB,
@@ -223,6 +260,7 @@ void write_training_results(const std::string& dir, const TrainingRunInfo& info,
     t["peak_tflops_per_gpu"] = info.peak_flops / 1e12;
     t["peak_dtype"] = info.peak_dtype;
     t["mfu"] = summary.mfu;
+    t["mfu_causal"] = summary.mfu_causal;
     t["hfu"] = summary.hfu;
     if (info.train_tokens > 0) {
       t["train_tokens"] = info.train_tokens;
@@ -235,6 +273,7 @@ void write_training_results(const std::string& dir, const TrainingRunInfo& info,
       t["checkpoint"]["policy"] = info.checkpoint;
     }
     if (info.offload) t["offload"] = offload_json(*info.offload, records);
+    if (info.swap) t["activation_offload"] = swap_json(*info.swap);
     if (records.attention_share_max > 0)
       t["documents"] = {{"attention_share_mean", records.attention_share_mean},
                         {"attention_share_min", records.attention_share_min},
@@ -316,17 +355,20 @@ std::string training_summary_table(const TrainingRunInfo& info, const TrainingRe
                      info.global_batch, info.micro_batch, info.microbatches, info.schedule, info.recompute);
   out += fmt::format("  iteration   {:.4f} s (mean of {} of {} iterations)\n", s.step_time, s.steady_iterations, s.iterations);
   out += fmt::format("  throughput  {:.0f} tokens/s, {:.1f} tokens/s/GPU\n", s.tokens_per_s, s.tokens_per_s_per_gpu);
-  out += fmt::format("  FLOPs       {:.1f} model TFLOP/s/GPU, MFU {:.1f}%, HFU {:.1f}% (peak {:.0f} TFLOP/s {})\n",
-                     s.model_tflops_per_gpu, 100 * s.mfu, 100 * s.hfu, info.peak_flops / 1e12, info.peak_dtype);
+  out += fmt::format("  FLOPs       {:.1f} model TFLOP/s/GPU, MFU {:.1f}% ({:.1f}% with causal attention), HFU {:.1f}% "
+                     "(peak {:.0f} TFLOP/s {})\n",
+                     s.model_tflops_per_gpu, 100 * s.mfu, 100 * s.mfu_causal, 100 * s.hfu, info.peak_flops / 1e12,
+                     info.peak_dtype);
   if (info.train_tokens > 0)
     out += fmt::format("  to train    {:.4g} tokens: {:.1f} days, {:.3g} GPU-hours\n", info.train_tokens,
                        s.time_to_train / 86400, s.time_to_train / 3600 * info.gpus);
   const RankTimes& t = s.mean_times;
   // The passes' own collectives: the TP group's, and with expert parallelism the MoE all-to-alls too.
   out += fmt::format("  time/iter   compute {:.3f} s, {} {:.3f}, PP bubble {:.3f}, PP comm {:.3f}, DP comm {:.3f}, "
-                     "optimizer {:.3f}, idle {:.3f}{} (mean over rank groups)\n",
+                     "optimizer {:.3f}, idle {:.3f}{}{} (mean over rank groups)\n",
                      t.compute, info.ep > 1 ? "TP+EP comm" : "TP comm", t.tp_comm, t.pp_bubble, t.pp_comm, t.dp_comm,
-                     t.optimizer, t.idle, t.checkpoint > 0 ? fmt::format(", checkpoint {:.3f}", t.checkpoint) : "");
+                     t.optimizer, t.idle, t.checkpoint > 0 ? fmt::format(", checkpoint {:.3f}", t.checkpoint) : "",
+                     info.swap ? fmt::format(", activation swap {:.3f}", t.swap) : "");
   if (s.peak_memory_stage >= 0)
     out += fmt::format("  memory      peak {:.1f} GiB of {:.1f} GiB per GPU, on pipeline stage {}\n", s.peak_memory / kGiB,
                        info.device_memory / kGiB, s.peak_memory_stage);
@@ -360,10 +402,17 @@ std::string training_summary_table(const TrainingRunInfo& info, const TrainingRe
                        o.policy, o.states_per_gpu / kGiB, where, o.host_dram / kGiB, o.host_cxl / kGiB,
                        o.host_capacity / kGiB, records.offload_step, o.cpu_update,
                        o.gpu_fraction > 0 ? fmt::format(", {:.0f}% of it on the GPU", 100 * o.gpu_fraction) : "");
-    out += o.needed ? fmt::format("              fits only with the offload: {:.1f} GiB on stage {} without it > {:.1f} GiB\n",
-                                  o.peak_without / kGiB, o.stage_without, info.device_memory / kGiB)
-                    : fmt::format("              fits without it too ({:.1f} GiB peak on stage {})\n", o.peak_without / kGiB,
-                                  o.stage_without);
+    out += fit_without_line("offload", o.needed, o.peak_without, o.stage_without, info.device_memory);
+  }
+  if (info.swap) {
+    const auto& o = *info.swap;
+    out += fmt::format("  swap        {}: fraction {:.3g}{}; {:.2f} GiB per GPU each way per micro-batch at {:.1f} GB/s; "
+                       "{:.1f} GiB per GPU in host memory ({:.1f} of {:.1f} GiB per node); backward recomputes {:.0f}% "
+                       "of the layers' linear work and {:.0f}% of their attention\n",
+                       o.policy, o.fraction, o.automatic ? " (chosen)" : "", o.bytes_per_pass / kGiB, o.rate / 1e9,
+                       o.swapped_per_gpu / kGiB, o.host_bytes / kGiB, o.host_capacity / kGiB, 100 * o.recompute_linear,
+                       100 * o.recompute_attention);
+    out += fit_without_line("swap", o.needed, o.peak_without, o.stage_without, info.device_memory);
   }
   if (resilience) out += resilience_summary_lines(*resilience, info.gpus, info.train_tokens);
   return out;

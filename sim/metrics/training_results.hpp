@@ -57,6 +57,21 @@ struct TrainingRunInfo {
     int stage_without = 0;      ///< on this pipeline rank
   };
   std::optional<Offload> offload;
+  /// Activation swapping, as priced at load (policies.activation_offload).
+  struct Swap {
+    std::string policy;         ///< "memo"
+    double fraction = 0;        ///< the swapped share
+    bool automatic = false;     ///< chosen (fraction: auto)
+    double bytes_per_pass = 0;  ///< the largest stage's bytes per device per micro-batch, each way
+    double swapped_per_gpu = 0; ///< the largest device's activations in host memory at its peak
+    double host_bytes = 0, host_capacity = 0;  ///< the busiest node's, and what it may take
+    double rate = 0;            ///< bytes/s per device to host, all swapping at once
+    double recompute_linear = 0, recompute_attention = 0;  ///< shares of the layers' forward recomputed
+    bool needed = false;        ///< some rank fits only with the swap
+    double peak_without = 0;    ///< the largest device total without it (recompute none)
+    int stage_without = 0;
+  };
+  std::optional<Swap> swap;
   std::string resolved_yaml;
 };
 
@@ -67,6 +82,9 @@ struct TrainingSummary {
   double step_time = 0;
   double tokens_per_s = 0, tokens_per_s_per_gpu = 0;
   double model_tflops_per_gpu = 0, mfu = 0, hfu = 0;
+  /// MFU with the attention term counted causally (half of Megatron's full s x s): what a causal
+  /// model needs, so that it stays below HFU at long context, where the attention term dominates.
+  double mfu_causal = 0;
   double time_to_train = 0;  ///< seconds for TrainingRunInfo::train_tokens at the steady rate (0: not asked)
   RankTimes mean_times;  ///< per iteration, mean over rank groups
   double peak_memory = 0;

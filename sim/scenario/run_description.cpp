@@ -1,5 +1,7 @@
 #include "sim/scenario/run_description.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
@@ -125,6 +127,28 @@ TrainingRunInfo describe_training_run(const TrainingScenario& sc) {
         r.stage_without = static_cast<int>(s);
       }
     info.offload = r;
+  }
+  if (sc.swap) {
+    const training::ActivationSwapSetup& o = *sc.swap;
+    TrainingRunInfo::Swap r;
+    r.policy = o.name;
+    r.fraction = o.fraction;
+    r.automatic = o.automatic;
+    r.bytes_per_pass = *std::max_element(o.bytes.begin(), o.bytes.end());
+    for (const auto& m : sc.memory) r.swapped_per_gpu = std::max(r.swapped_per_gpu, m.swapped_activations);
+    r.host_bytes = o.host_bytes;
+    r.host_capacity = o.host_capacity;
+    r.rate = o.rate;
+    r.recompute_linear = o.shape.recompute_linear;
+    r.recompute_attention = o.shape.recompute_attention;
+    for (std::size_t s = 0; s < o.without.size(); ++s) {
+      r.needed |= o.without[s].total() > sc.device_memory;
+      if (o.without[s].total() > r.peak_without) {
+        r.peak_without = o.without[s].total();
+        r.stage_without = static_cast<int>(s);
+      }
+    }
+    info.swap = r;
   }
   const ParallelPlan& p = sc.job.plan;
   info.tp = p.tp;

@@ -1,4 +1,5 @@
 #include "sim/scenario/training_scenario.hpp"
+#include "sim/scenario/training_activation_offload.hpp"
 #include "sim/scenario/training_offload.hpp"
 #include "sim/training/node_placement.hpp"
 
@@ -98,6 +99,7 @@ std::vector<training::RankMemory> rank_memories(const TrainingScenario& sc, bool
     in.in_flight = held[static_cast<std::size_t>(s)];
     in.grad_dtype = sc.job.grad_dtype;
     in.offload_optimizer = offload_optimizer;
+    in.swap = swap_memory(sc);
     out.push_back(training::rank_memory(in));
   }
   return out;
@@ -434,19 +436,6 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
   if (offload_cfg) sc.offload = read_optimizer_offload(sc, *offload_cfg);
   sc.memory = rank_memories(sc, sc.offload != nullptr);
   sc.device_memory = sc.device->usable_memory > 0 ? sc.device->usable_memory : sc.device->memory().capacity;
-  if (sc.offload) {
-    sc.offload->without = rank_memories(sc, false);
-    for (const auto& m : sc.offload->without) sc.offload->needed |= m.total() > sc.device_memory;
-  }
-  for (std::size_t s = 0; s < sc.memory.size(); ++s)
-    if (sc.memory[s].total() > sc.device_memory) try {
-      training.fail(fmt::format("the plan does not fit: {} ({}); more pipeline stages, a higher ZeRO stage, more "
-                                "recompute or an optimizer offload (policies.optimizer_offload) would reduce it",
-                                training::over_capacity(sc.memory[s], fmt::format("rank (pipeline stage {})", s), sc.device_memory),
-                                sc.device->usable_memory > 0 ? sc.device->usable_memory_source : "datasheet capacity"));
-    } catch (const InputError& e) {
-      throw PlanDoesNotFit(e.what());  // the located message, as a distinct kind
-    }
 
   hw::CostModel cost(*sc.device);
   // Collectives inside a pass that span nodes are priced at the slowest node group's NICs.
@@ -458,8 +447,32 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
   }
   cost.set_scale_out(scale_out_of(*slowest, sc.fabric, *sc.device));
   sc.stages = training::price_stages(sc.model, job, cost, slots);
-
   if (sc.offload) price_optimizer_offload(sc, *offload_cfg);
+
+  // Activation swapping: its share may depend on the layers' forward time and the host memory an
+  // optimizer offload leaves; the devices then keep only the working layers' activations.
+  if (auto cfg = policies.maybe("activation_offload")) {
+    sc.swap = read_activation_offload(sc, *cfg, training);
+    if (sc.swap) {
+      sc.swap->without = sc.memory;
+      sc.memory = rank_memories(sc, sc.offload != nullptr);
+      check_swap_host_memory(sc, *cfg);
+    }
+  }
+  if (sc.offload) {
+    sc.offload->without = rank_memories(sc, false);
+    for (const auto& m : sc.offload->without) sc.offload->needed |= m.total() > sc.device_memory;
+  }
+  for (std::size_t s = 0; s < sc.memory.size(); ++s)
+    if (sc.memory[s].total() > sc.device_memory) try {
+      training.fail(fmt::format("the plan does not fit: {} ({}); more pipeline stages, a higher ZeRO stage, more "
+                                "recompute, an optimizer offload (policies.optimizer_offload) or activation swapping "
+                                "(policies.activation_offload) would reduce it",
+                                training::over_capacity(sc.memory[s], fmt::format("rank (pipeline stage {})", s), sc.device_memory),
+                                sc.device->usable_memory > 0 ? sc.device->usable_memory_source : "datasheet capacity"));
+    } catch (const InputError& e) {
+      throw PlanDoesNotFit(e.what());  // the located message, as a distinct kind
+    }
   if (auto cfg = policies.maybe("checkpoint")) load_checkpoint(sc, *cfg);
   if (auto cfg = policies.maybe("failures")) load_failures(sc, *cfg, training);
   else if (training.has("recovery"))

@@ -23,6 +23,7 @@
 //     checkpoint: {impl: async, target: nvme, every: auto}   # saved at the end of the first iteration
 //     failures: {impl: exponential, rates: llama3-405b}      # needs checkpoint and train_tokens
 //     optimizer_offload: {impl: zero_offload, placement: dram_first}   # states in host memory, CPU Adam
+//     activation_offload: {impl: memo, fraction: auto}   # activations swapped to host under the passes
 //     placement: {impl: nic_aware}   # in_order | round_robin | nic_aware: logical nodes onto physical ones
 #include <memory>
 #include <optional>
@@ -36,6 +37,7 @@
 #include "models/model.hpp"
 #include "sim/core/config.hpp"
 #include "sim/scenario/cluster_nodes.hpp"
+#include "sim/training/activation_offload.hpp"
 #include "sim/training/checkpoint.hpp"
 #include "sim/training/failure_process.hpp"
 #include "sim/training/optimizer_offload.hpp"
@@ -101,6 +103,8 @@ struct TrainingScenario {
   std::optional<workload::LengthDistribution> documents;
   /// policies.optimizer_offload, if given: the optimizer states live off the devices.
   std::unique_ptr<training::OffloadSetup> offload;
+  /// policies.activation_offload, if given: activations swapped to host memory under the passes.
+  std::unique_ptr<training::ActivationSwapSetup> swap;
   /// policies.failures, if given: the failure projection over training.train_tokens.
   std::unique_ptr<training::FailureProcess> failures;
   std::string failures_name;

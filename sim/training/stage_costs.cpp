@@ -146,6 +146,12 @@ std::vector<StageCost> price_stages(const models::ModelSpec& m, const TrainingJo
     builder.training_backward(m, shape, p, ops);
     price(ops, p, cost, slots, overlap, s.layers, s.backward_input, [](const Op& op) { return !is_weight_gradient(op); });
     price(ops, p, cost, slots, overlap, s.layers, s.backward_weight, is_weight_gradient);
+    models::TrainingShape full = shape;
+    full.recompute = models::TrainingShape::Recompute::full;
+    full.recompute_layers = -1;
+    builder.training_backward(m, full, p, ops);
+    price(ops, p, cost, slots, overlap, s.layers, s.recompute,
+          [](const Op& op) { return std::string_view(op.name).ends_with("_recompute"); });
     s.boundary_bytes = static_cast<double>(job.micro_batch * job.seq_len * m.hidden_size) *
                        bytes_per_element(m.precision.activations) / (p.tp * p.cp);
     s.grad_bytes = s.parameters * bytes_per_element(job.grad_dtype);

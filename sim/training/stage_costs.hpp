@@ -52,6 +52,9 @@ struct StageCost {
   double grad_bytes = 0;     ///< gradients one device reduces over data parallelism
   double param_bytes = 0;    ///< parameters as stored (the ZeRO 1/2 all-gather after the step)
   double optimizer = 0;      ///< seconds of the optimizer step on one device
+  /// The forward of the stage's decoder layers as full recompute runs it inside backward (not
+  /// added to any pass): what an activation swap policy recomputes a share of.
+  PassCost recompute;
   PassCost backward() const {
     PassCost b = backward_input;
     b += backward_weight;

@@ -143,6 +143,19 @@ double lm_head_activation_bytes(const LayerShape& layer, std::int64_t vocab_size
   return rank_tokens(seq_len, micro_batch, plan) * (2 * w.r * activation_bytes + logits);
 }
 
+LayerActivationParts layer_activation_parts(const LayerShape& layer, const ParallelPlan& plan, double activation_bytes) {
+  check_activation_args(1, 1, plan, activation_bytes);
+  LayerShape fused = layer;
+  fused.fused_attention = true;  // per token only when no s x s tensor is kept
+  const RankWidths w = rank_widths(layer, plan);
+  LayerActivationParts parts;
+  parts.input = w.r * activation_bytes;
+  parts.attention_output = w.q * activation_bytes + 4 * w.heads;
+  // One token's share: a micro-batch of cp tokens puts one token on each context-parallel rank.
+  parts.all = activation_bytes_per_layer(fused, plan.cp, 1, plan, Recompute::none, activation_bytes);
+  return parts;
+}
+
 MemoryInputs::MemoryInputs(const models::ModelSpec& m)
     : model(m),
       layer(LayerShape::of(m)),
@@ -230,6 +243,10 @@ void check_inputs(const MemoryInputs& in) {
     fail("comm_buffer_bytes", fmt::format("{}", *in.comm_buffer_bytes), ">= 0");
   if (!(in.reserve_fraction >= 0)) fail("reserve_fraction", fmt::format("{}", in.reserve_fraction), ">= 0");
   if (!(in.reserve_bytes >= 0)) fail("reserve_bytes", fmt::format("{}", in.reserve_bytes), ">= 0");
+  if (in.swap && in.recompute != Recompute::none)
+    fail("recompute", in.recompute == Recompute::full ? "full" : "selective", "none with activation swapping");
+  if (in.swap && !(in.swap->host_bytes_per_token >= 0 && in.swap->device_layers >= 0))
+    fail("swap", fmt::format("{} B per token, {} layers", in.swap->host_bytes_per_token, in.swap->device_layers), ">= 0");
 }
 
 /// The ZeRO-2 gradient bucket, in elements: DeepSpeed's default zero_optimization.reduce_bucket_size
@@ -306,6 +323,12 @@ RankMemory rank_memory(const MemoryInputs& in) {
   const int end_chunks = (in.in_flight + p.virtual_stages - 1) / p.virtual_stages;
   mem.activations = per_layer * chunk_layers * in.in_flight;
   mem.held_chunks = in.in_flight;
+  if (in.swap) {
+    // Every held chunk's layers sit in host memory; the device holds the working layers' full
+    // activations of the micro-batch in progress, whatever the schedule holds.
+    mem.swapped_activations = rank_tokens(s, b, p) * in.swap->host_bytes_per_token * chunk_layers * in.in_flight;
+    mem.activations = in.in_flight > 0 ? per_layer * std::min(chunk_layers, in.swap->device_layers) : 0;
+  }
   if (in.holds_embedding)
     mem.activations += embedding_activation_bytes(in.layer, s, b, p) * in.embedding_in_flight.value_or(end_chunks);
   if (in.holds_lm_head)
@@ -325,7 +348,10 @@ std::string breakdown(const RankMemory& mem) {
       mem.weights / GiB, mem.gradients / GiB, mem.master_weights / GiB, mem.optimizer_moments / GiB,
       mem.activations / GiB, mem.comm_buffers / GiB, mem.workspace / GiB) +
          (mem.offloaded_states > 0 ? fmt::format(" (and {:.1f} GiB of optimizer states off the device)", mem.offloaded_states / GiB)
-                                   : "");
+                                   : "") +
+         (mem.swapped_activations > 0
+              ? fmt::format(" (and {:.1f} GiB of activations swapped to host)", mem.swapped_activations / GiB)
+              : "");
 }
 
 std::string over_capacity(const RankMemory& mem, const std::string& rank, double capacity_bytes) {

@@ -111,6 +111,15 @@ double embedding_activation_bytes(const LayerShape& layer, double seq_len, doubl
 double lm_head_activation_bytes(const LayerShape& layer, std::int64_t vocab_size, double seq_len, double micro_batch,
                                 const ParallelPlan& plan, double activation_bytes = 2);
 
+/// Per token of a micro-batch on one rank of `plan`, the bytes of one decoder layer's activations
+/// that activation swapping tells apart (fused attention, no recompute; `activation_bytes` per element).
+struct LayerActivationParts {
+  double input = 0;             ///< the layer's input (h wide, h/t with sequence parallelism)
+  double attention_output = 0;  ///< the fused attention's output (heads/t x head_dim) and its fp32 log-sum-exp
+  double all = 0;               ///< everything the layer keeps for backward (activation_bytes_per_layer, none)
+};
+LayerActivationParts layer_activation_parts(const LayerShape& layer, const ParallelPlan& plan, double activation_bytes = 2);
+
 // ---------------------------------------------------------------------------------------------
 // One rank
 
@@ -152,6 +161,16 @@ struct MemoryInputs {
   /// The optimizer states (master weights and moments) live off the device (optimizer offload):
   /// RankMemory::offloaded_states holds them instead, outside the device's total.
   bool offload_optimizer = false;
+  /// Activation swapping (policies.activation_offload): every decoder layer's activations leave the
+  /// device after its forward, `host_bytes_per_token` per token and layer going to host memory
+  /// (RankMemory::swapped_activations) and the rest dropped for recompute; the device keeps the
+  /// full activations of `device_layers` layers (the one computing, the one in transfer) for the
+  /// micro-batch in progress. Needs recompute none (the swap policy decides what is recomputed).
+  struct Swap {
+    double host_bytes_per_token = 0;
+    double device_layers = 2;
+  };
+  std::optional<Swap> swap;
 };
 
 /// Parameters (Ψ) this rank holds after tensor and pipeline splitting, and their stored bytes:
@@ -180,6 +199,8 @@ struct RankMemory {
   /// Optimizer states kept off the device (host memory or NVMe) by an optimizer offload; with it,
   /// master_weights and optimizer_moments are 0.
   double offloaded_states = 0;
+  /// Activations swapped to host memory at the peak (MemoryInputs::swap), outside the device's total.
+  double swapped_activations = 0;
   double optimizer_states() const { return master_weights + optimizer_moments; }
   double model_states() const { return weights + gradients + optimizer_states(); }
   double total() const { return model_states() + activations + comm_buffers + workspace; }

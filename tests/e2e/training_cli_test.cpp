@@ -151,6 +151,17 @@ TEST_CASE("training cli: bad training input is one error naming the key, exit 2"
       {"policies.optimizer_offload.impl=zero_infinity --set cluster.node=dgx-a100", "no SSD tier"},
       {"policies.optimizer_offload.impl=deep_optimizer_states --set policies.optimizer_offload.gpu_fraction=2",
        "policies.optimizer_offload.gpu_fraction"},
+      // Activation swapping.
+      {"policies.activation_offload.impl=paging", "unknown activation offload policy"},
+      {"policies.activation_offload.impl=memo --set training.recompute=full", "training.recompute"},
+      {"policies.activation_offload.impl=memo --set policies.activation_offload.fraction=1.5",
+       "policies.activation_offload.fraction"},
+      {"policies.activation_offload.impl=memo --set policies.activation_offload.host_limit=10TB",
+       "policies.activation_offload.host_limit"},
+      {"policies.activation_offload.impl=memo --set policies.activation_offload.host_limit=1MB",
+       "the activations that always go to host"},
+      {"policies.activation_offload.impl=memo --set policies.activation_offload.host_limit=1GB "
+       "--set policies.activation_offload.fraction=1", "a smaller fraction"},
   };
   for (const auto& c : cases) {
     INFO(c.set);
