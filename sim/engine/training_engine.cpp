@@ -85,13 +85,18 @@ class TrainingRun {
     std::vector<char> gathered;  ///< per chunk: the parameter gather after the last step is done
     int in_flight = 0;
     double pace = 1;     ///< slowdown of its slowest device (training.stragglers.slow)
+    /// Its device type (TrainingScenario::device_type): with node groups of other devices, the
+    /// type whose passes are slowest among its devices, which run in lockstep.
+    int type = 0;
     Rng jitter{0, ""};   ///< its stream of per-pass variability
     char copied = 1;     ///< the checkpoint copy it waits for has ended
     char persisted = 1;  ///< its checkpoint's background copies have ended
     int lanes_pending = 0;  ///< lanes of the offloaded optimizer step's current phase still running
     char snapshotted = 1;   ///< its checkpoint's lazy copy (the next optimizer step waits for it) has ended
-    char swapped = 1;       ///< its pass's activation swap has ended (policies.activation_offload)
-    double swap_end = 0;    ///< when it did
+    /// Copies beside the pass in progress (activation swaps, parameter fetches) still running, and
+    /// when the pass may end for those that have (a copy's end plus the work that waits for it).
+    int copies_pending = 0;
+    double copies_ready = 0;
   };
   enum Phase { kReduce = 0, kGather = 1 };
 
@@ -116,6 +121,11 @@ class TrainingRun {
     g.dp = d;
     g.pp = s;
     g.tiers = &tiers(s, d);
+    const auto slowest = [&](int type) { return sc_.stages_of(type)[static_cast<std::size_t>(training::model_stage(shape_, s, 0))].forward.seconds; };
+    for (std::size_t i = 0; i < g.tiers->size(); ++i) {
+      const int type = sc_.device_type(device_rank(s, d, i));
+      if (slowest(type) > slowest(g.type)) g.type = type;
+    }
     g.mutex = sg::Mutex::create();
     g.cv = sg::ConditionVariable::create();
     g.activations.resize(static_cast<std::size_t>(V_ * M_));
@@ -132,6 +142,7 @@ class TrainingRun {
     r.dp = d;
     r.pp = s;
     r.first_rank = sc_.rank(d, s, 0, 0);
+    r.device = sc_.device_of_type(g.type).name;
   }
 
   Group& group(int s, int d) { return groups_[static_cast<std::size_t>(s * R_ + d)]; }
@@ -315,7 +326,7 @@ class TrainingRun {
       std::fill(me.reduced.begin(), me.reduced.end(), 0);
       for (const PipelineOp& op : order) {
         const int k = training::model_stage(shape_, s, op.chunk);
-        const training::StageCost& stage = sc_.stages[static_cast<std::size_t>(k)];
+        const training::StageCost& stage = sc_.stages_of(me.type)[static_cast<std::size_t>(k)];
         const auto slot = static_cast<std::size_t>(op.chunk * M_ + op.microbatch);
         switch (op.kind) {
           case PassKind::forward: {
@@ -324,7 +335,7 @@ class TrainingRun {
             // Swapping, each layer's activations leave for host memory once its forward ends: the
             // copy starts after the first layer, and the pass ends when both are done.
             const double layers = std::max(1.0, stage.layers);
-            if (sc_.swap) start_swap(g, true, k, forward.seconds / layers, op.microbatch, op.chunk);
+            start_pass_copies(g, k, true, forward.seconds / layers, op.microbatch, op.chunk);
             if (awaiting_gather[static_cast<std::size_t>(op.chunk)]) {
               // The chunk's first forward after the step needs its gathered parameters, bucket by
               // bucket: it ends no sooner than one bucket's share of it after the gather does.
@@ -337,7 +348,7 @@ class TrainingRun {
             } else {
               compute(g, forward, "forward", op.microbatch, op.chunk);
             }
-            if (sc_.swap) finish_swap(g, 0);
+            finish_pass_copies(g);
             records_.ranks[g].peak_in_flight = std::max(records_.ranks[g].peak_in_flight, ++me.in_flight);
             held_changed(g, me.in_flight);
             if (k < K_ - 1) send(me, k, k + 1, op.microbatch, false);
@@ -352,9 +363,9 @@ class TrainingRun {
             if (fused) last_backward(g, op.chunk, backwards_done, cost);
             // Swapping, the activations come back from host memory as the backward starts (layer
             // after layer): the pass ends no sooner than one layer's backward after the last arrives.
-            if (sc_.swap) start_swap(g, false, k, 0, op.microbatch, op.chunk);
+            start_pass_copies(g, k, false, cost.seconds / std::max(1.0, stage.layers), op.microbatch, op.chunk);
             compute(g, cost, fused ? "backward" : "backward_input", op.microbatch, op.chunk);
-            if (sc_.swap) finish_swap(g, cost.seconds / std::max(1.0, stage.layers));
+            finish_pass_copies(g);
             held_changed(g, --me.in_flight);
             if (k > 0) send(me, k, k - 1, op.microbatch, true);
             break;
@@ -419,7 +430,7 @@ class TrainingRun {
   double gpu_optimizer_seconds(std::size_t g) {
     double optimizer = 0;
     for (int c = 0; c < V_; ++c)
-      optimizer += sc_.stages[static_cast<std::size_t>(training::model_stage(shape_, groups_[g].pp, c))].optimizer;
+      optimizer += sc_.stages_of(groups_[g].type)[static_cast<std::size_t>(training::model_stage(shape_, groups_[g].pp, c))].optimizer;
     if (sc_.job.stragglers.any()) optimizer *= pace(g);
     return optimizer;
   }
@@ -617,41 +628,57 @@ class TrainingRun {
     span(g, TimelineSpan::Stream::checkpoint, "checkpoint_restore", -1, -1, t0, now());
   }
 
-  /// Starts, `delay` from now, the copy of model stage `k`'s swapped activations of one micro-batch
-  /// between each device of the group (and its peers when one replica is simulated) and host memory.
-  void start_swap(std::size_t g, bool to_host, int k, double delay, int mb, int chunk) {
+  /// Starts the copies that run beside a pass of model stage `k` whose layers take `per_layer` each:
+  /// with activation swapping, a forward's activations go to host after its first layer and a
+  /// backward's come back from its start; with the weights offloaded, every pass fetches the
+  /// device's shard from its start. A fetch is needed from the first layer on (prefetched layer by
+  /// layer), so the pass ends no sooner than one layer after it.
+  void start_pass_copies(std::size_t g, int k, bool forward, double per_layer, int mb, int chunk) {
+    using training::CheckpointPlace;
+    if (sc_.swap) {
+      const double bytes = sc_.swap->bytes[static_cast<std::size_t>(k)];
+      if (forward) start_copy(g, CheckpointPlace::device, CheckpointPlace::host, bytes, per_layer, 0, "activations_to_host", mb, chunk);
+      else start_copy(g, CheckpointPlace::host, CheckpointPlace::device, bytes, 0, per_layer, "activations_from_host", mb, chunk);
+    }
+    if (sc_.offload && sc_.offload->policy->params() != CheckpointPlace::device) {
+      const double shard = sc_.stages[static_cast<std::size_t>(k)].param_bytes / D_;
+      start_copy(g, sc_.offload->policy->params(), CheckpointPlace::device, shard, 0, per_layer, "weights_fetch", mb, chunk);
+    }
+  }
+
+  /// Starts, `delay` from now, a copy of `bytes` per device of the group (and of its peers when one
+  /// replica is simulated) from `from` to `to`; the pass may end `tail` after it does.
+  void start_copy(std::size_t g, training::CheckpointPlace from, training::CheckpointPlace to, double bytes, double delay,
+                  double tail, std::string_view name, int mb, int chunk) {
     Group& me = groups_[g];
-    me.swapped = 0;
-    const double bytes = sc_.swap->bytes[static_cast<std::size_t>(k)];
-    sg::Actor::create(fmt::format("swap-stage{}-dp{}", me.pp, me.dp), host_, [this, g, to_host, bytes, delay, mb, chunk] {
+    ++me.copies_pending;
+    sg::Actor::create(fmt::format("copy-stage{}-dp{}", me.pp, me.dp), host_, [=, this] {
       failure_.guard([&] {
         if (delay > 0) sg::this_actor::sleep_for(delay);
-        Group& grp = groups_[g];
-        using training::CheckpointPlace;
         const double t0 = now();
-        place_batch(grp, to_host ? CheckpointPlace::device : CheckpointPlace::host,
-                    to_host ? CheckpointPlace::host : CheckpointPlace::device, bytes)
-            .launch(*network_, host_, fmt::format("swap-stage{}-dp{}", grp.pp, grp.dp), failure_,
-                    [this, g, to_host, t0, mb, chunk] {
+        place_batch(groups_[g], from, to, bytes)
+            .launch(*network_, host_, fmt::format("copy-stage{}-dp{}", groups_[g].pp, groups_[g].dp), failure_,
+                    [this, g, t0, tail, name, mb, chunk] {
                       Group& done = groups_[g];
-                      span(g, TimelineSpan::Stream::offload, to_host ? "activations_to_host" : "activations_from_host",
-                           mb, chunk, t0, now());
-                      done.swapped = 1;
-                      done.swap_end = now();
-                      done.cv->notify_all();
+                      span(g, TimelineSpan::Stream::offload, name, mb, chunk, t0, now());
+                      done.copies_ready = std::max(done.copies_ready, now() + tail);
+                      if (--done.copies_pending == 0) done.cv->notify_all();
                     });
       });
     });
   }
 
-  /// Waits for the group's activation swap, then `tail` more after it ended (the layer that needs
-  /// the last of it); the wait beyond the pass counts as exposed swap.
-  void finish_swap(std::size_t g, double tail) {
+  /// Waits for the copies beside the pass just computed; the wait beyond it counts as exposed.
+  void finish_pass_copies(std::size_t g) {
     Group& me = groups_[g];
     const double t0 = now();
-    wait_until(me, me.swapped);
-    if (me.swap_end + tail > now()) sg::this_actor::sleep_until(me.swap_end + tail);
-    records_.ranks[g].times.swap += now() - t0;
+    {
+      std::unique_lock lock(*me.mutex);
+      while (me.copies_pending > 0) me.cv->wait(lock);
+    }
+    if (me.copies_ready > now()) sg::this_actor::sleep_until(me.copies_ready);
+    me.copies_ready = 0;
+    records_.ranks[g].times.offload += now() - t0;
   }
 
   /// Counts a backward of `chunk` (the part that produces weight gradients) about to run for

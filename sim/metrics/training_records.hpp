@@ -4,6 +4,7 @@
 // context-parallel devices of one pipeline stage of one data-parallel replica, which run in
 // lockstep) where its time went, and optionally the timeline of passes and transfers.
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -21,13 +22,16 @@ struct RankTimes {
   double optimizer = 0;  ///< the optimizer step
   double idle = 0;       ///< waiting at the iteration's end for the slowest rank group
   double checkpoint = 0; ///< waiting for the blocking copies of a checkpoint (the stall)
-  double swap = 0;       ///< waiting for activation swaps to or from host memory beyond the passes (exposed)
-  double total() const { return compute + tp_comm + pp_bubble + pp_comm + dp_comm + optimizer + idle + checkpoint + swap; }
+  /// Waiting beyond the passes for the copies that run beside them (activation swaps to and from
+  /// host memory, fetches of offloaded weights): what the passes did not hide.
+  double offload = 0;
+  double total() const { return compute + tp_comm + pp_bubble + pp_comm + dp_comm + optimizer + idle + checkpoint + offload; }
 };
 
 struct RankRecord {
   int dp = 0, pp = 0;
   int first_rank = 0;         ///< global rank of its first device
+  std::string device;         ///< the device type its passes run at (the slowest of its devices)
   RankTimes times;
   double flops = 0;           ///< executed per device, all iterations (recompute included)
   int peak_in_flight = 0;     ///< most micro-batch chunks whose activations it held at once

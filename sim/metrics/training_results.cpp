@@ -53,7 +53,7 @@ void add(RankTimes& into, const RankTimes& t, double scale) {
   into.optimizer += t.optimizer * scale;
   into.idle += t.idle * scale;
   into.checkpoint += t.checkpoint * scale;
-  into.swap += t.swap * scale;
+  into.offload += t.offload * scale;
 }
 
 nlohmann::ordered_json times_json(const RankTimes& t) {
@@ -66,7 +66,7 @@ nlohmann::ordered_json times_json(const RankTimes& t) {
   j["optimizer_s"] = t.optimizer;
   j["idle_s"] = t.idle;
   j["checkpoint_s"] = t.checkpoint;
-  j["swap_s"] = t.swap;
+  j["offload_wait_s"] = t.offload;
   return j;
 }
 
@@ -101,12 +101,14 @@ nlohmann::ordered_json offload_json(const TrainingRunInfo::Offload& o, const Tra
   j["placement"] = o.placement;
   j["gpu_fraction"] = o.gpu_fraction;
   j["states_per_gpu_gib"] = o.states_per_gpu / kGiB;
+  j["params_in"] = o.params_in;
+  j["weights_per_gpu_gib"] = o.weights_per_gpu / kGiB;
   j["host_gib"] = o.host_bytes / kGiB;
   j["host_dram_gib"] = o.host_dram / kGiB;
   j["host_cxl_gib"] = o.host_cxl / kGiB;
   j["host_capacity_gib"] = o.host_capacity / kGiB;
   j["cxl_share"] = o.cxl_share;
-  if (o.states_in == "nvme") {
+  if (o.states_in == "nvme" || o.params_in == "nvme") {
     j["nvme_gib"] = o.nvme_bytes / kGiB;
     j["nvme_capacity_gib"] = o.nvme_capacity / kGiB;
   }
@@ -214,16 +216,16 @@ void write_training_results(const std::string& dir, const TrainingRunInfo& info,
   }
   {
     AtomicFile f(path("ranks.csv"));
-    f.write("pp,dp,first_rank,devices,compute_s,tp_comm_s,pp_bubble_s,pp_comm_s,dp_comm_s,optimizer_s,idle_s,checkpoint_s,swap_s,"
+    f.write("pp,dp,first_rank,device,devices,compute_s,tp_comm_s,pp_bubble_s,pp_comm_s,dp_comm_s,optimizer_s,idle_s,checkpoint_s,offload_wait_s,"
             "peak_in_flight,mem_weights_gib,mem_gradients_gib,mem_optimizer_gib,mem_activations_gib,mem_buffers_gib,"
             "mem_reserve_gib,mem_total_gib\n");
     const double per = 1.0 / std::max(1, summary.iterations);
     for (const auto& r : records.ranks) {
       RankTimes t;
       add(t, r.times, per);
-      f.print("{},{},{},{},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{}", r.pp, r.dp, r.first_rank,
-              info.tp * info.cp, t.compute, t.tp_comm, t.pp_bubble, t.pp_comm, t.dp_comm, t.optimizer, t.idle, t.checkpoint,
-              t.swap, r.peak_in_flight);
+      f.print("{},{},{},{},{},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{}", r.pp, r.dp, r.first_rank,
+              r.device, info.tp * info.cp, t.compute, t.tp_comm, t.pp_bubble, t.pp_comm, t.dp_comm, t.optimizer, t.idle, t.checkpoint,
+              t.offload, r.peak_in_flight);
       if (static_cast<std::size_t>(r.pp) < info.memory.size()) {
         const auto& m = info.memory[static_cast<std::size_t>(r.pp)];
         f.print(",{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g}\n", m.weights / kGiB, m.gradients / kGiB,
@@ -368,7 +370,9 @@ std::string training_summary_table(const TrainingRunInfo& info, const TrainingRe
                      "optimizer {:.3f}, idle {:.3f}{}{} (mean over rank groups)\n",
                      t.compute, info.ep > 1 ? "TP+EP comm" : "TP comm", t.tp_comm, t.pp_bubble, t.pp_comm, t.dp_comm,
                      t.optimizer, t.idle, t.checkpoint > 0 ? fmt::format(", checkpoint {:.3f}", t.checkpoint) : "",
-                     info.swap ? fmt::format(", activation swap {:.3f}", t.swap) : "");
+                     info.swap || (info.offload && info.offload->params_in != "device")
+                         ? fmt::format(", offload wait {:.3f}", t.offload)
+                         : "");
   if (s.peak_memory_stage >= 0)
     out += fmt::format("  memory      peak {:.1f} GiB of {:.1f} GiB per GPU, on pipeline stage {}\n", s.peak_memory / kGiB,
                        info.device_memory / kGiB, s.peak_memory_stage);
@@ -402,6 +406,9 @@ std::string training_summary_table(const TrainingRunInfo& info, const TrainingRe
                        o.policy, o.states_per_gpu / kGiB, where, o.host_dram / kGiB, o.host_cxl / kGiB,
                        o.host_capacity / kGiB, records.offload_step, o.cpu_update,
                        o.gpu_fraction > 0 ? fmt::format(", {:.0f}% of it on the GPU", 100 * o.gpu_fraction) : "");
+    if (o.params_in != "device")
+      out += fmt::format("              and {:.1f} GiB of weights per GPU in {}, fetched by every pass\n",
+                         o.weights_per_gpu / kGiB, o.params_in == "nvme" ? "NVMe" : "host memory");
     out += fit_without_line("offload", o.needed, o.peak_without, o.stage_without, info.device_memory);
   }
   if (info.swap) {

@@ -27,7 +27,7 @@ struct TrainingRunInfo {
   /// Of it, the attention term; with packed documents it counts at the documents' share (the
   /// attention of each document, not of a sequence-long one).
   double model_attention_flops = 0;
-  double peak_flops = 0;                 ///< per GPU, dense, in the model's GEMM dtype
+  double peak_flops = 0;                 ///< per GPU, dense, in the model's GEMM dtype (mean over mixed devices)
   std::string peak_dtype;
   /// Per pipeline rank (pp entries): one device's memory by component, bytes; empty = not modelled.
   struct Memory {
@@ -48,6 +48,8 @@ struct TrainingRunInfo {
     std::string placement;      ///< over DRAM and CXL
     double gpu_fraction = 0;    ///< of the update run on the GPU
     double states_per_gpu = 0;  ///< bytes of optimizer states off each device (the largest shard)
+    std::string params_in = "device";  ///< where the weights' shard lives: device | host | nvme
+    double weights_per_gpu = 0;        ///< bytes of weights off each device (the largest shard)
     double host_bytes = 0, host_dram = 0, host_cxl = 0, host_capacity = 0;  ///< the busiest node
     double cxl_share = 0;
     double nvme_bytes = 0, nvme_capacity = 0;  ///< the busiest SSD

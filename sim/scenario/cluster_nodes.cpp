@@ -14,18 +14,47 @@ static constexpr int kMaxDefaultGpus = 8;
 
 std::string ClusterNodes::device_tier(int r) const {
   const int slots = slots_per_node();
-  return fmt::format("node{}/{}", physical(r / slots), node->device_slots[static_cast<std::size_t>(r % slots)]);
+  const int n = physical(r / slots);
+  return fmt::format("node{}/{}", n, spec(n).device_slots[static_cast<std::size_t>(r % slots)]);
 }
 
 namespace {
 
-/// cluster.node_groups: how many nodes of each group, and each group's NICs (speed, kind).
+/// The capacity of a node's device slots must be the device's (a device of another memory size
+/// would not be the one the node holds).
+void check_slots_hold(const config::Node& where, const hw::NodeSpec& node, const hw::Device& device) {
+  const hw::MemoryTier& held = *node.topology.tier(node.device_slots.front());
+  if (std::abs(held.capacity - device.memory().capacity) > 0.02 * held.capacity)
+    where.fail_key("device", device.name,
+                   fmt::format("its {:.1f} GB does not fit the slots of node '{}' ({}), which hold {:.1f} GB",
+                               device.memory().capacity / 1e9, node.name, node.source, held.capacity / 1e9));
+}
+
+/// cluster.node_groups: how many nodes of each group, each group's device and node type, and its
+/// NICs (speed, kind).
 void load_node_groups(ClusterNodes& out, const config::Node& cfg) {
   if (!cfg.is_sequence()) cfg.fail("expected a list of node groups, e.g. [{count: 4}, {count: 4, nic_bandwidth: 100 Gbps}]");
   int total = 0, index = 0;
   for (const auto& item : cfg.items()) {
     const int count = item.get<int>("count").in_range(1, 1 << 20);
-    auto spec = std::make_shared<hw::NodeSpec>(*out.node);
+    std::shared_ptr<const hw::Device> device;
+    std::shared_ptr<const hw::NodeSpec> base = out.node;
+    if (item.has("device")) {
+      device = load_device(item);
+      if (!item.has("node"))
+        item.fail_key("device", device->name, "a node type too (node_groups[].node): the group's servers hold this device");
+    }
+    if (item.has("node")) {
+      if (!device) item.fail_key("node", item.child("node").shown(), "a device too (node_groups[].device) for the group's node");
+      base = load_node(item);
+      if (base->device_slots.size() != out.node->device_slots.size())
+        item.fail_key("node", base->name,
+                      fmt::format("{} device slots per node, as cluster.node ({}) has: ranks fill nodes in order",
+                                  out.node->device_slots.size(), out.node->name));
+      check_slots_hold(item, *base, *device);
+    }
+    out.group_devices.push_back(device);
+    auto spec = std::make_shared<hw::NodeSpec>(*base);
     if (item.has("nic_bandwidth") || item.has("nic_kind")) {
       if (spec->nics.empty())
         item.fail(fmt::format("node '{}' ({}) has no NICs to set", spec->name, spec->source));
@@ -79,11 +108,7 @@ ClusterNodes load_cluster_nodes(const config::Node& cluster, const hw::Device& d
   const int slots = out.slots_per_node();
   out.nodes = static_cast<int>((gpus + slots - 1) / slots);
   if (auto groups = cluster.maybe("node_groups")) load_node_groups(out, *groups);
-  const hw::MemoryTier& held = *out.node->topology.tier(out.node->device_slots.front());
-  if (std::abs(held.capacity - device.memory().capacity) > 0.02 * held.capacity)
-    cluster.fail_key("device", device.name,
-                     fmt::format("its {:.1f} GB does not fit the slots of node '{}' ({}), which hold {:.1f} GB",
-                                 device.memory().capacity / 1e9, out.node->name, out.node->source, held.capacity / 1e9));
+  check_slots_hold(cluster, *out.node, device);
   if (out.nodes > 1 && out.node->nics.empty())
     cluster.fail_key("node", out.node->name,
                      fmt::format("the job needs {} GPUs, {} nodes of {} slots, but node '{}' has no NICs to join them",
@@ -96,10 +121,10 @@ ClusterNodes load_cluster_nodes(const config::Node& cluster, const hw::Device& d
 hw::Cluster cluster_platform(const ClusterNodes& n, const std::optional<hw::Fabric>& fabric) {
   hw::Cluster c;
   c.fabric = fabric;
-  const auto topology = std::shared_ptr<const hw::NodeTopology>(n.node, &n.node->topology);
   for (int i = 0; i < n.nodes; ++i) {
     const auto& spec = n.specs.empty() ? n.node : n.specs[static_cast<std::size_t>(i)];
-    c.nodes.push_back({fmt::format("node{}/", i), topology, std::shared_ptr<const std::vector<hw::Nic>>(spec, &spec->nics)});
+    c.nodes.push_back({fmt::format("node{}/", i), std::shared_ptr<const hw::NodeTopology>(spec, &spec->topology),
+                       std::shared_ptr<const std::vector<hw::Nic>>(spec, &spec->nics)});
   }
   return c;
 }

@@ -111,7 +111,11 @@ TrainingRunInfo describe_training_run(const TrainingScenario& sc) {
     r.states_in = training::to_string(o.policy->states_place());
     r.placement = training::to_string(o.policy->placement());
     r.gpu_fraction = o.policy->gpu_fraction();
-    for (const auto& m : sc.memory) r.states_per_gpu = std::max(r.states_per_gpu, m.offloaded_states);
+    for (const auto& m : sc.memory) {
+      r.states_per_gpu = std::max(r.states_per_gpu, m.offloaded_states);
+      r.weights_per_gpu = std::max(r.weights_per_gpu, m.offloaded_weights);
+    }
+    r.params_in = training::to_string(o.policy->params());
     r.host_bytes = o.host_bytes;
     r.host_dram = o.host_dram;
     r.host_cxl = o.host_cxl;
@@ -167,6 +171,12 @@ TrainingRunInfo describe_training_run(const TrainingScenario& sc) {
   info.model_flops_per_iteration = training::megatron_model_flops(sc.model, sc.job.global_batch, sc.job.seq_len);
   info.model_attention_flops = training::megatron_attention_flops(sc.model, sc.job.global_batch, sc.job.seq_len);
   info.peak_flops = sc.device->peak(sc.model.precision.gemm);
+  if (!sc.other_devices.empty()) {
+    // Mixed devices: the mean peak per GPU, so that MFU divides by the cluster's total peak.
+    double total = 0;
+    for (int r = 0; r < sc.gpus(); ++r) total += sc.device_of_type(sc.device_type(r)).peak(sc.model.precision.gemm);
+    info.peak_flops = total / sc.gpus();
+  }
   info.peak_dtype = std::string(to_string(sc.model.precision.gemm));
   info.device_memory = sc.device_memory;
   for (const auto& m : sc.memory)

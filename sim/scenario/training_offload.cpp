@@ -18,6 +18,9 @@ constexpr double kGiB = 1 << 30;
 /// buffer_count 4 pinned fp32 buffers of sub_group_size elements (default 1e9), bounded here by the
 /// shard they stream.
 constexpr double kNvmeBuffers = 4, kSubGroupElements = 1e9;
+/// DeepSpeed's parameter buffers for NVMe-resident weights (offload_param: buffer_count 5,
+/// buffer_size 1e8 elements, in its configuration docs).
+constexpr double kParamBuffers = 5, kParamBufferElements = 1e8;
 
 }  // namespace
 
@@ -25,7 +28,7 @@ std::unique_ptr<training::OffloadSetup> read_optimizer_offload(const TrainingSce
   // impl: none switches the offload off (a sweep axis can then compare with and without); its other
   // keys are read, so that they stay valid when switched off.
   if (cfg.has("impl") && cfg.child("impl").is_scalar() && cfg.child("impl").scalar() == "none") {
-    for (const char* k : {"placement", "dram_limit", "cpu", "sockets", "pipeline", "gpu_fraction"}) (void)cfg.has(k);
+    for (const char* k : {"placement", "dram_limit", "cpu", "sockets", "pipeline", "gpu_fraction", "params"}) (void)cfg.has(k);
     return nullptr;
   }
   auto setup = std::make_unique<training::OffloadSetup>();
@@ -33,6 +36,24 @@ std::unique_ptr<training::OffloadSetup> read_optimizer_offload(const TrainingSce
   setup->name = cfg.get<std::string>("impl").value();
   setup->step = setup->policy->step();
   const ParallelPlan& p = sc.job.plan;
+  const training::CheckpointPlace params = setup->policy->params();
+  if (params != training::CheckpointPlace::device) {
+    if (p.zero < 3)
+      cfg.fail_key("params", training::to_string(params),
+                   fmt::format("device unless training.zero is 3 (it is {}): parameter offload moves each rank's shard of "
+                               "the weights, which only ZeRO-3 partitions", p.zero));
+    // The updated weights stay where the shard lives: no copy up to the device (ZeRO-Infinity's
+    // CPU Adam writes the fp16 shard in place), and on NVMe they are written back there.
+    using Kind = training::OffloadOp::Kind;
+    using Payload = training::OffloadOp::Payload;
+    for (auto& phase : setup->step.phases)
+      for (auto& lane : phase)
+        for (auto& op : lane)
+          if (op.kind == Kind::copy && op.payload == Payload::weights && op.to == training::CheckpointPlace::device) {
+            if (params == training::CheckpointPlace::nvme) op.to = training::CheckpointPlace::nvme;
+            else op.share = 0;  // a zero share does nothing
+          }
+  }
   if (p.zero == 0 && p.dp > 1)
     cfg.fail(fmt::format("{} offloads each data-parallel rank's optimizer shard (DeepSpeed offloads ZeRO's partitions); "
                          "with zero: 0 all {} ranks would update the whole model on their hosts: set training.zero >= 1",
@@ -77,11 +98,13 @@ void price_optimizer_offload(TrainingScenario& sc, const config::Node& cfg) {
     cfg.fail_key("dram_limit", fmt::format("{:.0f} GiB", *policy.dram_limit() / kGiB),
                  fmt::format("at most the DRAM tier's {:.0f} GiB", dram.capacity / kGiB));
   const bool on_nvme = policy.states_place() == training::CheckpointPlace::nvme;
-  if (on_nvme)
+  const bool params_on_nvme = policy.params() == training::CheckpointPlace::nvme;
+  const bool params_in_host = policy.params() == training::CheckpointPlace::host;
+  if (on_nvme || params_on_nvme)
     for (std::size_t i = 0; i < sc.nearest_ssd.size(); ++i)
       if (sc.nearest_ssd[i].empty())
-        cfg.fail(fmt::format("{} keeps the optimizer states on NVMe, but node '{}' ({}) has no SSD tier reachable from {}",
-                             o.name, node.name, node.source, node.device_slots[i]));
+        cfg.fail(fmt::format("{} keeps {} on NVMe, but node '{}' ({}) has no SSD tier reachable from {}", o.name,
+                             on_nvme ? "the optimizer states" : "the weights", node.name, node.source, node.device_slots[i]));
 
   // One device's shard on each pipeline rank, and the bytes per parameter the step moves.
   const double shard_ways = p.zero >= 1 ? p.dp : 1;
@@ -102,9 +125,19 @@ void price_optimizer_offload(TrainingScenario& sc, const config::Node& cfg) {
     for (int r = n * slots; r < std::min((n + 1) * slots, sc.gpus()); ++r) {
       const double shard = o.shard_parameters[static_cast<std::size_t>(r / per_stage)];
       params += shard;
+      const std::string ssd = on_nvme || params_on_nvme
+                                  ? fmt::format("node{}/{}", n, sc.nearest_ssd[static_cast<std::size_t>(r % slots)])
+                                  : "";
       if (on_nvme) {
         buffers += kNvmeBuffers * std::min(shard, kSubGroupElements) * 4;
-        ssd_bytes[fmt::format("node{}/{}", n, sc.nearest_ssd[static_cast<std::size_t>(r % slots)])] += shard * o.bytes.states;
+        ssd_bytes[ssd] += shard * o.bytes.states;
+      }
+      // The weights' shard: in pinned host memory, or on NVMe with DeepSpeed's parameter buffers
+      // (offload_param buffer_count 5 x buffer_size 1e8 elements) in host memory.
+      if (params_in_host) buffers += shard * o.bytes.weight;
+      if (params_on_nvme) {
+        buffers += kParamBuffers * std::min(shard, kParamBufferElements) * o.bytes.weight;
+        ssd_bytes[ssd] += shard * o.bytes.weight;
       }
     }
     // DRAM holds the fp32 gradient partitions (and for NVMe the pinned read/write buffers); the
@@ -112,9 +145,11 @@ void price_optimizer_offload(TrainingScenario& sc, const config::Node& cfg) {
     const double pinned = params * o.bytes.host_gradient + buffers;
     const double states = on_nvme ? 0 : params * o.bytes.states;
     if (pinned > dram_capacity)
-      cfg.fail(fmt::format("node {}: the offloaded optimizer's pinned DRAM buffers (fp32 gradients{}) need {:.1f} GiB; the "
+      cfg.fail(fmt::format("node {}: the offloaded optimizer's pinned DRAM buffers (fp32 gradients{}{}) need {:.1f} GiB; the "
                            "node's DRAM offers {:.1f} GiB{}",
-                           n, on_nvme ? ", NVMe read/write buffers" : "", pinned / kGiB, dram_capacity / kGiB,
+                           n, on_nvme ? ", NVMe read/write buffers" : "",
+                           params_in_host ? ", the weights" : params_on_nvme ? ", parameter buffers" : "", pinned / kGiB,
+                           dram_capacity / kGiB,
                            policy.dram_limit() ? " (dram_limit)" : ""));
     double share = 0;
     try {
@@ -143,8 +178,8 @@ void price_optimizer_offload(TrainingScenario& sc, const config::Node& cfg) {
     const auto slash = tier.find('/');
     const hw::MemoryTier* t = node.topology.tier(tier.substr(slash + 1));
     if (bytes > t->capacity)
-      cfg.fail(fmt::format("{} keeps {:.1f} GiB of optimizer states on {}, which holds {:.1f} GiB", o.name, bytes / kGiB, tier,
-                           t->capacity / kGiB));
+      cfg.fail(fmt::format("{} keeps {:.1f} GiB of {} on {}, which holds {:.1f} GiB", o.name, bytes / kGiB,
+                           on_nvme ? "optimizer states" : "weights", tier, t->capacity / kGiB));
     if (bytes > o.nvme_bytes) {
       o.nvme_bytes = bytes;
       o.nvme_capacity = t->capacity;

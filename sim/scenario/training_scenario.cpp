@@ -70,6 +70,19 @@ std::vector<std::int64_t> parse_partition(const config::Node& training, const mo
   return models::default_stage_layers(m.num_hidden_layers, stages);
 }
 
+/// A device that trains runs GEMMs, attention and elementwise ops at the model's precisions.
+void check_can_train(const TrainingScenario& sc, const hw::Device& device, const config::Node& where,
+                     const config::Node& model) {
+  for (OpClass c : {OpClass::gemm, OpClass::attention_prefill, OpClass::elementwise})
+    if (!device.can_run(c))
+      where.fail_key("device", device.name,
+                     fmt::format("a {} device cannot run {} ops, so it cannot train", device.kind_name, to_string(c)));
+  check_precision_peaks(sc.model, device, model);
+}
+
+/// Usable memory of a device: the driver-reported total, else the datasheet's.
+double usable_memory(const hw::Device& d) { return d.usable_memory > 0 ? d.usable_memory : d.memory().capacity; }
+
 /// One device's memory on each pipeline rank at its peak: its chunks' layers, the embedding on the
 /// first rank and the LM head on the last, and as many micro-batch chunks of activations as the
 /// schedule holds there at most (its order replayed with uniform passes).
@@ -99,6 +112,7 @@ std::vector<training::RankMemory> rank_memories(const TrainingScenario& sc, bool
     in.in_flight = held[static_cast<std::size_t>(s)];
     in.grad_dtype = sc.job.grad_dtype;
     in.offload_optimizer = offload_optimizer;
+    in.offload_weights = offload_optimizer && sc.offload && sc.offload->policy->params() != training::CheckpointPlace::device;
     in.swap = swap_memory(sc);
     out.push_back(training::rank_memory(in));
   }
@@ -247,16 +261,29 @@ std::pair<std::string, std::string> TrainingScenario::checkpoint_route(int r, tr
 
 std::string TrainingScenario::device_tier(int r) const { return cluster_nodes.device_tier(r); }
 
+int TrainingScenario::device_type(int r) const {
+  const hw::Device* d = cluster_nodes.device_of(r);
+  if (d == nullptr) return 0;
+  for (std::size_t i = 0; i < other_devices.size(); ++i)
+    if (other_devices[i].device.get() == d) return static_cast<int>(i) + 1;
+  return 0;
+}
+
 std::string TrainingScenario::describe() const {
   std::string groups;
   const auto& c = cluster_nodes;
   for (std::size_t n = 0; n < c.group.size(); ++n)
     if (n == 0 || c.group[n] != c.group[n - 1]) {
       const auto count = std::count(c.group.begin(), c.group.end(), c.group[n]);
-      const auto& nics = c.spec(static_cast<int>(n)).nics;
-      groups += fmt::format("{}{} with {:.0f} Gb/s {}", groups.empty() ? ": " : ", ", count,
+      const auto& spec = c.spec(static_cast<int>(n));
+      const auto& nics = spec.nics;
+      const hw::Device* d = c.device_on(static_cast<int>(n));
+      groups += fmt::format("{}{}{} with {:.0f} Gb/s {}", groups.empty() ? ": " : ", ", count,
+                            other_devices.empty() ? "" : fmt::format(" {} of {}", spec.name, d ? d->name : device->name),
                             nics.empty() ? 0.0 : nics.front().bandwidth * 8 / 1e9, nics.empty() ? "" : nics.front().kind);
     }
+  if (!other_devices.empty())
+    return fmt::format("{} GPUs ({} nodes{}) {}", gpus(), nodes, groups, job.plan.describe());
   return fmt::format("{} x {} ({} node{} {}{}) {}", gpus(), device->name, nodes, nodes == 1 ? "" : "s", node->name, groups,
                      job.plan.describe());
 }
@@ -292,11 +319,7 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
   // node of the device with as many slots as the job needs, without NICs), joined by a fabric.
   const config::Node cluster = root.child("cluster");
   sc.device = load_device(cluster);
-  for (OpClass c : {OpClass::gemm, OpClass::attention_prefill, OpClass::elementwise})
-    if (!sc.device->can_run(c))
-      cluster.fail_key("device", sc.device->name,
-                       fmt::format("a {} device cannot run {} ops, so it cannot train", sc.device->kind_name, to_string(c)));
-  check_precision_peaks(sc.model, *sc.device, model.node);
+  check_can_train(sc, *sc.device, cluster, model.node);
   if (cluster.has("fabric")) sc.fabric = hw::parse_fabric(cluster.child("fabric"));
 
   const config::Node training = root.child("training");
@@ -435,9 +458,8 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
   const std::optional<config::Node> offload_cfg = policies.maybe("optimizer_offload");
   if (offload_cfg) sc.offload = read_optimizer_offload(sc, *offload_cfg);
   sc.memory = rank_memories(sc, sc.offload != nullptr);
-  sc.device_memory = sc.device->usable_memory > 0 ? sc.device->usable_memory : sc.device->memory().capacity;
+  sc.device_memory = usable_memory(*sc.device);
 
-  hw::CostModel cost(*sc.device);
   // Collectives inside a pass that span nodes are priced at the slowest node group's NICs.
   const hw::NodeSpec* slowest = sc.node.get();
   for (int n = 0; n < sc.nodes; ++n) {
@@ -445,8 +467,20 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
     if (!spec.nics.empty() && !slowest->nics.empty() && spec.nics.front().bandwidth < slowest->nics.front().bandwidth)
       slowest = &spec;
   }
-  cost.set_scale_out(scale_out_of(*slowest, sc.fabric, *sc.device));
-  sc.stages = training::price_stages(sc.model, job, cost, slots);
+  const auto price_on = [&](const hw::Device& device) {
+    hw::CostModel cost(device);
+    cost.set_scale_out(scale_out_of(*slowest, sc.fabric, device));
+    return training::price_stages(sc.model, job, cost, slots);
+  };
+  sc.stages = price_on(*sc.device);
+  // Node groups of other devices: each type's stages priced on it (a pass runs at its devices' pace).
+  for (const auto& d : sc.cluster_nodes.group_devices)
+    if (d && std::none_of(sc.other_devices.begin(), sc.other_devices.end(), [&](const auto& o) { return o.device == d; })) {
+      check_can_train(sc, *d, cluster.child("node_groups"), model.node);
+      sc.other_devices.push_back({d, price_on(*d), usable_memory(*d)});
+    }
+  if (!sc.other_devices.empty() && sc.one_replica)
+    training.fail_key("simulate_replicas", "one", "all when node groups hold different devices: replicas on them differ");
   if (sc.offload) price_optimizer_offload(sc, *offload_cfg);
 
   // Activation swapping: its share may depend on the layers' forward time and the host memory an
@@ -463,16 +497,25 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
     sc.offload->without = rank_memories(sc, false);
     for (const auto& m : sc.offload->without) sc.offload->needed |= m.total() > sc.device_memory;
   }
-  for (std::size_t s = 0; s < sc.memory.size(); ++s)
-    if (sc.memory[s].total() > sc.device_memory) try {
-      training.fail(fmt::format("the plan does not fit: {} ({}); more pipeline stages, a higher ZeRO stage, more "
+  for (std::size_t s = 0; s < sc.memory.size(); ++s) {
+    // The stage's smallest device bounds it (with node groups of other devices).
+    int type = 0;
+    const int per_stage = plan.devices() / plan.pp;
+    for (int r = static_cast<int>(s) * per_stage; r < (static_cast<int>(s) + 1) * per_stage; ++r)
+      if (sc.memory_of_type(sc.device_type(r)) < sc.memory_of_type(type)) type = sc.device_type(r);
+    const double capacity = sc.memory_of_type(type);
+    const hw::Device& device = sc.device_of_type(type);
+    if (sc.memory[s].total() > capacity) try {
+      training.fail(fmt::format("the plan does not fit: {} ({}{}); more pipeline stages, a higher ZeRO stage, more "
                                 "recompute, an optimizer offload (policies.optimizer_offload) or activation swapping "
                                 "(policies.activation_offload) would reduce it",
-                                training::over_capacity(sc.memory[s], fmt::format("rank (pipeline stage {})", s), sc.device_memory),
-                                sc.device->usable_memory > 0 ? sc.device->usable_memory_source : "datasheet capacity"));
+                                training::over_capacity(sc.memory[s], fmt::format("rank (pipeline stage {})", s), capacity),
+                                sc.other_devices.empty() ? "" : device.name + ", ",
+                                device.usable_memory > 0 ? device.usable_memory_source : "datasheet capacity"));
     } catch (const InputError& e) {
       throw PlanDoesNotFit(e.what());  // the located message, as a distinct kind
     }
+  }
   if (auto cfg = policies.maybe("checkpoint")) load_checkpoint(sc, *cfg);
   if (auto cfg = policies.maybe("failures")) load_failures(sc, *cfg, training);
   else if (training.has("recovery"))

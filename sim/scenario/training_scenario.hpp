@@ -111,6 +111,22 @@ struct TrainingScenario {
   training::RecoveryCosts recovery;  ///< reload is left 0 here: the engine measures it
   int resilience_trials = 20;
 
+  /// Device types beyond cluster.device (cluster.node_groups[].device), each with the model stages
+  /// priced on it and the memory it offers. Type 0 is cluster.device (`device`, `stages`,
+  /// `device_memory`), type i + 1 is other_devices[i].
+  struct OtherDevice {
+    std::shared_ptr<const hw::Device> device;
+    std::vector<training::StageCost> stages;
+    double memory = 0;
+  };
+  std::vector<OtherDevice> other_devices;
+  int device_type(int rank) const;
+  const hw::Device& device_of_type(int type) const { return type == 0 ? *device : *other_devices[static_cast<std::size_t>(type - 1)].device; }
+  const std::vector<training::StageCost>& stages_of(int type) const {
+    return type == 0 ? stages : other_devices[static_cast<std::size_t>(type - 1)].stages;
+  }
+  double memory_of_type(int type) const { return type == 0 ? device_memory : other_devices[static_cast<std::size_t>(type - 1)].memory; }
+
   int gpus() const { return job.plan.devices(); }
   int slots_per_node() const { return static_cast<int>(node->device_slots.size()); }
   /// Global rank of a device in Megatron's order (tensor innermost, then context, data, pipeline).

@@ -24,7 +24,7 @@ const char* to_string(const OffloadOp& op) {
   }
   switch (op.payload) {
     case OffloadOp::Payload::gradients: return "gradients_to_host";
-    case OffloadOp::Payload::weights: return "weights_to_device";
+    case OffloadOp::Payload::weights: return op.to == CheckpointPlace::nvme ? "weights_to_nvme" : "weights_to_device";
     case OffloadOp::Payload::states:
       if (op.to == CheckpointPlace::nvme) return "states_to_nvme";
       if (op.from == CheckpointPlace::nvme) return "states_from_nvme";
@@ -45,6 +45,8 @@ OptimizerOffloadPolicy::OptimizerOffloadPolicy(const config::Node& cfg) {
   // The two Xeon Platinum 8480+ sockets of an HGX/DGX H100 server (hw/nodes/hgx-h100.yaml).
   cpu_ = cfg.get<std::string>("cpu").default_to("xeon-8480plus").value();
   sockets_ = cfg.get<int>("sockets").default_to(2).in_range(1, 16);
+  const std::string params = cfg.get<std::string>("params").default_to("device").one_of({"device", "host", "nvme"}).value();
+  params_ = params == "host" ? CheckpointPlace::host : params == "nvme" ? CheckpointPlace::nvme : CheckpointPlace::device;
 }
 
 double cxl_share(HostPlacement placement, double state_bytes, double dram_room, const HostMemory& mem) {

@@ -68,6 +68,9 @@ class OptimizerOffloadPolicy {
   /// The host CPU pricing the update: a hw/catalog device and its sockets.
   const std::string& cpu() const { return cpu_; }
   int sockets() const { return sockets_; }
+  /// Where the weights' shard lives (ZeRO-Infinity's offload_param, ZeRO-3 only): on the device
+  /// (no parameter offload), host or nvme; each pass then fetches it, and the updated weights stay.
+  CheckpointPlace params() const { return params_; }
 
  protected:
   /// Reads placement, dram_limit, cpu and sockets.
@@ -78,6 +81,7 @@ class OptimizerOffloadPolicy {
   std::optional<double> dram_limit_;
   std::string cpu_;
   int sockets_ = 2;
+  CheckpointPlace params_ = CheckpointPlace::device;
 };
 
 // ---------------------------------------------------------------------------------------------

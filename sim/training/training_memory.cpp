@@ -243,6 +243,7 @@ void check_inputs(const MemoryInputs& in) {
     fail("comm_buffer_bytes", fmt::format("{}", *in.comm_buffer_bytes), ">= 0");
   if (!(in.reserve_fraction >= 0)) fail("reserve_fraction", fmt::format("{}", in.reserve_fraction), ">= 0");
   if (!(in.reserve_bytes >= 0)) fail("reserve_bytes", fmt::format("{}", in.reserve_bytes), ">= 0");
+  if (in.offload_weights && p.zero < 3) fail("zero", std::to_string(p.zero), "3 with the weights offloaded");
   if (in.swap && in.recompute != Recompute::none)
     fail("recompute", in.recompute == Recompute::full ? "full" : "selective", "none with activation swapping");
   if (in.swap && !(in.swap->host_bytes_per_token >= 0 && in.swap->device_layers >= 0))
@@ -307,6 +308,11 @@ RankMemory rank_memory(const MemoryInputs& in) {
   if (in.offload_optimizer) {
     mem.offloaded_states = mem.optimizer_states();
     mem.master_weights = mem.optimizer_moments = 0;
+    if (p.zero >= 2) mem.gradients = std::min(mem.gradients, kZero2BucketElements * grad_bytes);
+  }
+  if (in.offload_weights) {
+    mem.offloaded_weights = mem.weights;
+    mem.weights = 0;
   }
 
   // Activations: each held unit is one microbatch through one chunk of layers / v layers; the stage
@@ -349,6 +355,8 @@ std::string breakdown(const RankMemory& mem) {
       mem.activations / GiB, mem.comm_buffers / GiB, mem.workspace / GiB) +
          (mem.offloaded_states > 0 ? fmt::format(" (and {:.1f} GiB of optimizer states off the device)", mem.offloaded_states / GiB)
                                    : "") +
+         (mem.offloaded_weights > 0 ? fmt::format(" (and {:.1f} GiB of weights off the device)", mem.offloaded_weights / GiB)
+                                    : "") +
          (mem.swapped_activations > 0
               ? fmt::format(" (and {:.1f} GiB of activations swapped to host)", mem.swapped_activations / GiB)
               : "");

@@ -159,8 +159,13 @@ struct MemoryInputs {
   double reserve_fraction = 0.05;
   double reserve_bytes = 1.0 * (1 << 30);
   /// The optimizer states (master weights and moments) live off the device (optimizer offload):
-  /// RankMemory::offloaded_states holds them instead, outside the device's total.
+  /// RankMemory::offloaded_states holds them instead, outside the device's total. With ZeRO >= 2
+  /// the reduced gradient shard goes to host memory too, bucket by bucket (ZeRO-Offload keeps the
+  /// gradients with the CPU's optimizer): the device keeps one reduce bucket of them.
   bool offload_optimizer = false;
+  /// The weights' shard lives off the device too (ZeRO-Infinity's parameter offload, ZeRO-3 only):
+  /// RankMemory::offloaded_weights holds it; the gathered layers in use stay in the comm buffers.
+  bool offload_weights = false;
   /// Activation swapping (policies.activation_offload): every decoder layer's activations leave the
   /// device after its forward, `host_bytes_per_token` per token and layer going to host memory
   /// (RankMemory::swapped_activations) and the rest dropped for recompute; the device keeps the
@@ -199,6 +204,8 @@ struct RankMemory {
   /// Optimizer states kept off the device (host memory or NVMe) by an optimizer offload; with it,
   /// master_weights and optimizer_moments are 0.
   double offloaded_states = 0;
+  /// The weights' shard kept off the device by a parameter offload; with it, weights is 0.
+  double offloaded_weights = 0;
   /// Activations swapped to host memory at the peak (MemoryInputs::swap), outside the device's total.
   double swapped_activations = 0;
   double optimizer_states() const { return master_weights + optimizer_moments; }

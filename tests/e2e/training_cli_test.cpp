@@ -151,6 +151,10 @@ TEST_CASE("training cli: bad training input is one error naming the key, exit 2"
       {"policies.optimizer_offload.impl=zero_infinity --set cluster.node=dgx-a100", "no SSD tier"},
       {"policies.optimizer_offload.impl=deep_optimizer_states --set policies.optimizer_offload.gpu_fraction=2",
        "policies.optimizer_offload.gpu_fraction"},
+      {"policies.optimizer_offload.impl=zero_offload --set policies.optimizer_offload.params=host",
+       "policies.optimizer_offload.params"},  // ZeRO-1: parameter offload needs ZeRO-3
+      {"policies.optimizer_offload.impl=zero_offload --set policies.optimizer_offload.params=disk",
+       "policies.optimizer_offload.params"},
       // Activation swapping.
       {"policies.activation_offload.impl=paging", "unknown activation offload policy"},
       {"policies.activation_offload.impl=memo --set training.recompute=full", "training.recompute"},

@@ -14,7 +14,8 @@ ITERATION_COLUMNS = ["iteration", "start_s", "end_s", "step_time_s", "tokens_per
 TIME_COMPONENTS = [("compute_s", "compute", "tab:blue"), ("tp_comm_s", "TP comm", "tab:orange"),
                    ("pp_bubble_s", "PP bubble", "tab:red"), ("pp_comm_s", "PP comm", "tab:purple"),
                    ("dp_comm_s", "DP comm", "tab:green"), ("optimizer_s", "optimizer", "tab:olive"),
-                   ("idle_s", "idle", "#cccccc")]
+                   ("idle_s", "idle", "#cccccc"), ("checkpoint_s", "checkpoint", "tab:brown"),
+                   ("offload_wait_s", "offload wait", "tab:pink")]
 
 # (ranks.csv column, legend label, colour): a device's memory by component, in stack order.
 MEMORY_COMPONENTS = [("mem_weights_gib", "weights", "tab:blue"),

@@ -120,3 +120,37 @@ TEST_CASE("training offload: Deep Optimizer States runs the GPU's share beside t
   // The GPU lane's copies and the CPU share no link, so the phase is the longer lane.
   CHECK(rec.offload_step == Approx(expected).epsilon(1e-6));
 }
+
+TEST_CASE("training offload: weights in host memory leave the GPU and every pass fetches the shard",
+          "[training][offload]") {
+  // ZeRO-3 over 2 GPUs behind one PCIe switch: each pass of each GPU fetches its half of the weights
+  // over the shared uplink; the updated weights stay in host memory (no copy up after the step).
+  const auto sc = load("{impl: zero_offload, params: host}", 2, 3);
+  const auto& o = *sc.offload;
+  REQUIRE(o.policy->params() == training::CheckpointPlace::host);
+  CHECK(sc.memory[0].weights == 0);
+  CHECK(sc.memory[0].offloaded_weights == Approx(o.without.at(0).weights));
+  CHECK(sc.memory[0].offloaded_weights > 0);
+  // The reduced gradient shard goes to host too: the device keeps one bucket at most.
+  CHECK(sc.memory[0].gradients <= o.without.at(0).gradients);
+  const double shard = sc.stages.at(0).param_bytes / 2;
+  CHECK(sc.memory[0].offloaded_weights == Approx(shard).epsilon(1e-3));  // norms aside, the stored bytes
+  const double both = idle(sc, "host.dram", "gpu0.hbm", 2 * shard);  // the shared uplink binds
+  sim::TrainingOptions options;
+  options.timeline = true;
+  const auto rec = sim::run_training(sc, options);
+  int fetches = 0;
+  for (const auto& span : rec.timeline) {
+    CHECK(span.name != "weights_to_device");
+    if (span.name == "weights_fetch") {
+      ++fetches;
+      CHECK(span.end - span.start == Approx(both).epsilon(1e-3));
+    }
+  }
+  CHECK(fetches == 16);  // 2 GPUs x 2 iterations x (2 forwards + 2 backwards)
+  // Each pass ends no sooner than its fetch plus one layer: the wait beyond the passes is exposed.
+  const auto& stage = sc.stages.at(0);
+  const double exposed = std::max(0.0, both + stage.forward.seconds / 4 - stage.forward.seconds) +
+                         std::max(0.0, both + stage.backward().seconds / 4 - stage.backward().seconds);
+  CHECK(rec.ranks.at(0).times.offload == Approx(4 * exposed).epsilon(1e-3).margin(1e-9));
+}

@@ -72,7 +72,7 @@ TEST_CASE("training swap: each pass's copy takes its idle time and what the pass
   CHECK(out == 4);  // two micro-batches, two iterations
   CHECK(in == 4);
   const double exposed = std::max(0.0, f / L + X - f) + std::max(0.0, X + b / L - b);
-  CHECK(rec.ranks.at(0).times.swap == Approx(4 * exposed).epsilon(1e-6));
+  CHECK(rec.ranks.at(0).times.offload == Approx(4 * exposed).epsilon(1e-6));
   // The backward recomputes the layers' linear work (fraction 1: no attention).
   CHECK(stage.backward_input.seconds > 0);
   CHECK(sc.swap->shape.recompute_attention == 0);
@@ -85,7 +85,7 @@ TEST_CASE("training swap: a fast link hides the swap entirely, and the step pays
   CHECK(sc.swap->automatic);
   CHECK(sc.swap->fraction == 1);  // 64 GB/s moves a layer's 0.5 GiB in under its forward
   const auto rec = sim::run_training(sc);
-  CHECK(rec.ranks.at(0).times.swap == Approx(0).margin(1e-12));
+  CHECK(rec.ranks.at(0).times.offload == Approx(0).margin(1e-12));
   const auto& stage = sc.stages.at(0);
   const double passes = 2 * (stage.forward.seconds + stage.backward().seconds) + stage.optimizer;
   CHECK(rec.iterations.back().end - rec.iterations.back().start == Approx(passes).epsilon(1e-6));

@@ -3,6 +3,7 @@
 // Korthikanti et al. 2022 Table 2 for GPT-3 175B; and the parameters it counts against ModelSpec.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <vector>
 
 #include "catalog_entries.hpp"
@@ -354,4 +355,29 @@ TEST_CASE("training memory: the over-capacity message lists every component in G
   CHECK(over_capacity(mem, "rank (stage 3)", 80 * GiB) ==
         "rank (stage 3): 91.2 GiB peak > 80.0 GiB: weights 12.1, gradients 24.2, master weights 3.0, "
         "optimizer moments 6.0, activations 40.4, comm buffers 0.5, workspace 5.0 GiB");
+}
+
+TEST_CASE("training memory: an offload moves the states, the gradient shard and the weights off the device",
+          "[training][memory][offload]") {
+  const auto m = test::catalog_model("llama-3-8b");
+  MemoryInputs in(m);
+  in.seq_len = 4096;
+  in.plan.dp = 8;
+  in.plan.zero = 3;
+  in.grad_dtype = DType::bf16;
+  const RankMemory on = rank_memory(in);
+  in.offload_optimizer = true;
+  const RankMemory states = rank_memory(in);
+  CHECK(states.offloaded_states == Approx(on.optimizer_states()));
+  CHECK(states.optimizer_states() == 0);
+  // ZeRO >= 2 with the optimizer on the host: the reduced gradients follow it, one bucket stays (5e8 x 2 B).
+  CHECK(states.gradients == Approx(std::min(on.gradients, 5e8 * 2)));
+  CHECK(states.weights == on.weights);
+  in.offload_weights = true;
+  const RankMemory weights = rank_memory(in);
+  CHECK(weights.weights == 0);
+  CHECK(weights.offloaded_weights == Approx(on.weights));
+  CHECK(weights.comm_buffers == on.comm_buffers);  // the gathered layers in use stay on the device
+  in.plan.zero = 2;  // only ZeRO-3 shards the weights
+  CHECK_THROWS_AS(rank_memory(in), InputError);
 }
