@@ -162,6 +162,7 @@ class TrainingRun {
     const double k = pace(g);
     cost.seconds *= k;
     cost.comm *= k;
+    cost.ep_comm *= k;
     return cost;
   }
 
@@ -178,7 +179,8 @@ class TrainingRun {
     if (end > now()) sg::this_actor::sleep_until(end);
     RankRecord& r = records_.ranks[g];
     r.times.compute += cost.seconds - cost.comm;
-    r.times.tp_comm += cost.comm;
+    r.times.tp_comm += cost.comm - cost.ep_comm;
+    r.times.ep_comm += cost.ep_comm;
     r.flops += cost.flops;
     ++records_.passes;
     span(g, TimelineSpan::Stream::compute, name, mb, chunk, start, now());

@@ -16,6 +16,7 @@ namespace hetsim::sim {
 struct RankTimes {
   double compute = 0;    ///< passes without their in-pass collectives
   double tp_comm = 0;    ///< collectives inside passes (TP/SP, CP, ZeRO-3 gathers): exposed, not overlapped
+  double ep_comm = 0;    ///< the MoE all-to-alls inside passes (expert parallelism's dispatch and combine)
   double pp_bubble = 0;  ///< waiting for a pass of another stage to end (the pipeline bubble)
   double pp_comm = 0;    ///< waiting for activations or gradients in flight after that pass ended
   double dp_comm = 0;    ///< waiting for data-parallel gradient reductions and parameter gathers
@@ -25,7 +26,7 @@ struct RankTimes {
   /// Waiting beyond the passes for the copies that run beside them (activation swaps to and from
   /// host memory, fetches of offloaded weights): what the passes did not hide.
   double offload = 0;
-  double total() const { return compute + tp_comm + pp_bubble + pp_comm + dp_comm + optimizer + idle + checkpoint + offload; }
+  double total() const { return compute + tp_comm + ep_comm + pp_bubble + pp_comm + dp_comm + optimizer + idle + checkpoint + offload; }
 };
 
 struct RankRecord {

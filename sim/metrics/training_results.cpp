@@ -47,6 +47,7 @@ constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 void add(RankTimes& into, const RankTimes& t, double scale) {
   into.compute += t.compute * scale;
   into.tp_comm += t.tp_comm * scale;
+  into.ep_comm += t.ep_comm * scale;
   into.pp_bubble += t.pp_bubble * scale;
   into.pp_comm += t.pp_comm * scale;
   into.dp_comm += t.dp_comm * scale;
@@ -60,6 +61,7 @@ nlohmann::ordered_json times_json(const RankTimes& t) {
   nlohmann::ordered_json j;
   j["compute_s"] = t.compute;
   j["tp_comm_s"] = t.tp_comm;
+  j["ep_comm_s"] = t.ep_comm;
   j["pp_bubble_s"] = t.pp_bubble;
   j["pp_comm_s"] = t.pp_comm;
   j["dp_comm_s"] = t.dp_comm;
@@ -216,15 +218,15 @@ void write_training_results(const std::string& dir, const TrainingRunInfo& info,
   }
   {
     AtomicFile f(path("ranks.csv"));
-    f.write("pp,dp,first_rank,device,devices,compute_s,tp_comm_s,pp_bubble_s,pp_comm_s,dp_comm_s,optimizer_s,idle_s,checkpoint_s,offload_wait_s,"
+    f.write("pp,dp,first_rank,device,devices,compute_s,tp_comm_s,ep_comm_s,pp_bubble_s,pp_comm_s,dp_comm_s,optimizer_s,idle_s,checkpoint_s,offload_wait_s,"
             "peak_in_flight,mem_weights_gib,mem_gradients_gib,mem_optimizer_gib,mem_activations_gib,mem_buffers_gib,"
             "mem_reserve_gib,mem_total_gib\n");
     const double per = 1.0 / std::max(1, summary.iterations);
     for (const auto& r : records.ranks) {
       RankTimes t;
       add(t, r.times, per);
-      f.print("{},{},{},{},{},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{}", r.pp, r.dp, r.first_rank,
-              r.device, info.tp * info.cp, t.compute, t.tp_comm, t.pp_bubble, t.pp_comm, t.dp_comm, t.optimizer, t.idle, t.checkpoint,
+      f.print("{},{},{},{},{},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{}", r.pp, r.dp,
+              r.first_rank, r.device, info.tp * info.cp, t.compute, t.tp_comm, t.ep_comm, t.pp_bubble, t.pp_comm, t.dp_comm, t.optimizer, t.idle, t.checkpoint,
               t.offload, r.peak_in_flight);
       if (static_cast<std::size_t>(r.pp) < info.memory.size()) {
         const auto& m = info.memory[static_cast<std::size_t>(r.pp)];
@@ -365,10 +367,11 @@ std::string training_summary_table(const TrainingRunInfo& info, const TrainingRe
     out += fmt::format("  to train    {:.4g} tokens: {:.1f} days, {:.3g} GPU-hours\n", info.train_tokens,
                        s.time_to_train / 86400, s.time_to_train / 3600 * info.gpus);
   const RankTimes& t = s.mean_times;
-  // The passes' own collectives: the TP group's, and with expert parallelism the MoE all-to-alls too.
-  out += fmt::format("  time/iter   compute {:.3f} s, {} {:.3f}, PP bubble {:.3f}, PP comm {:.3f}, DP comm {:.3f}, "
+  // The passes' own collectives: the TP group's, and with expert parallelism the MoE all-to-alls apart.
+  out += fmt::format("  time/iter   compute {:.3f} s, TP comm {:.3f}{}, PP bubble {:.3f}, PP comm {:.3f}, DP comm {:.3f}, "
                      "optimizer {:.3f}, idle {:.3f}{}{} (mean over rank groups)\n",
-                     t.compute, info.ep > 1 ? "TP+EP comm" : "TP comm", t.tp_comm, t.pp_bubble, t.pp_comm, t.dp_comm,
+                     t.compute, t.tp_comm, info.ep > 1 || t.ep_comm > 0 ? fmt::format(", EP comm {:.3f}", t.ep_comm) : "",
+                     t.pp_bubble, t.pp_comm, t.dp_comm,
                      t.optimizer, t.idle, t.checkpoint > 0 ? fmt::format(", checkpoint {:.3f}", t.checkpoint) : "",
                      info.swap || (info.offload && info.offload->params_in != "device")
                          ? fmt::format(", offload wait {:.3f}", t.offload)

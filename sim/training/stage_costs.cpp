@@ -100,6 +100,7 @@ void price(std::vector<Op>& ops, const ParallelPlan& p, const hw::CostModel& cos
     kept[i] = 1;
     pass.seconds += t;
     if (op.cls == OpClass::collective) pass.comm += t;
+    if (op.cls == OpClass::collective && std::string_view(op.name).starts_with("moe_")) pass.ep_comm += t;
     else pass.flops += op.flops * op.repeat;
     if (op.cls == OpClass::attention_prefill) {
       pass.attention += t;

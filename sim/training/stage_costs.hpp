@@ -17,7 +17,8 @@ namespace hetsim::training {
 /// One pass of one micro-batch through one model stage on one device.
 struct PassCost {
   double seconds = 0;  ///< the pass as run: compute and in-pass communication back to back
-  double comm = 0;     ///< of which collectives inside the pass (TP/SP, CP, ZeRO-3 gathers)
+  double comm = 0;     ///< of which collectives inside the pass (TP/SP, CP, ZeRO-3 gathers, MoE all-to-alls)
+  double ep_comm = 0;  ///< of `comm`, the MoE dispatch and combine all-to-alls over the expert-parallel group
   double flops = 0;    ///< arithmetic executed (recompute included)
   /// Of `seconds` and `flops`, the causal attention core's over whole sequences: what packing
   /// documents with per-document masks scales (training.documents).
@@ -25,6 +26,7 @@ struct PassCost {
   PassCost& operator+=(const PassCost& o) {
     seconds += o.seconds;
     comm += o.comm;
+    ep_comm += o.ep_comm;
     flops += o.flops;
     attention += o.attention;
     attention_flops += o.attention_flops;

@@ -3,6 +3,8 @@
 // what those collectives cost when every GEMM outlasts its collective, and compute is untouched.
 #include <catch2/catch.hpp>
 
+#include <string_view>
+
 #include "catalog_entries.hpp"
 #include "hw/cost_model.hpp"
 #include "models/graph_builder.hpp"
@@ -98,4 +100,31 @@ TEST_CASE("stage costs: the context-parallel K/V ring runs under the attention i
   const double saving = kv * (1 - 1.0 / 4);
   CHECK(stages[0].forward.seconds == Approx(all - saving).epsilon(1e-12));
   CHECK(stages[0].forward.comm == Approx(collectives - saving).epsilon(1e-12));
+}
+
+TEST_CASE("stage costs: the MoE all-to-alls are counted apart as expert-parallel communication",
+          "[training][stage_costs]") {
+  const auto m = test::catalog_model("mixtral-8x7b");
+  const hw::Device device = test::catalog_device("h100-sxm5-80gb");
+  const hw::CostModel cost(device);
+  training::TrainingJob job = job_of(m, 1, false, 1, false);
+  job.seq_len = 4096;
+  job.plan.dp = 8;
+  job.plan.ep = 8;
+  const auto stages = training::price_stages(m, job, cost, 8);
+  std::vector<Op> ops;
+  models::builder_for(m).training_forward(m, job.shape(0), job.plan, ops);
+  double a2a = 0;
+  for (Op& op : ops)
+    if (op.cls == OpClass::collective && std::string_view(op.name).starts_with("moe_")) {
+      op.group_nodes = 1;  // eight ranks, one node
+      a2a += cost.time(op);
+    }
+  REQUIRE(a2a > 0);
+  CHECK(stages[0].forward.ep_comm == Approx(a2a).epsilon(1e-12));
+  CHECK(stages[0].forward.comm >= stages[0].forward.ep_comm);
+  CHECK(stages[0].backward().ep_comm > 0);
+  // A dense model has none.
+  const auto dense = test::catalog_model("llama-3-8b");
+  CHECK(training::price_stages(dense, job_of(dense, 2, false, 1, false), cost, 8)[0].forward.ep_comm == 0);
 }
