@@ -673,6 +673,7 @@ class TrainingRun {
   /// Waits for the copies beside the pass just computed; the wait beyond it counts as exposed.
   void finish_pass_copies(std::size_t g) {
     Group& me = groups_[g];
+    if (me.copies_pending == 0 && me.copies_ready == 0) return;  // none ran: no simcall on the pass's path
     const double t0 = now();
     {
       std::unique_lock lock(*me.mutex);

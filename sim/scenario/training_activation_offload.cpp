@@ -6,6 +6,7 @@
 
 #include "sim/core/error.hpp"
 #include "sim/core/registry.hpp"
+#include "sim/scenario/training_offload.hpp"
 #include "sim/scenario/training_scenario.hpp"
 #include "sim/training/pipeline_timing.hpp"
 
@@ -40,11 +41,8 @@ double host_rate_per_device(const hw::NodeSpec& node, int devices) {
 /// offload's DRAM-resident state.
 double host_room(const TrainingScenario& sc, const training::ActivationOffloadPolicy& policy, const config::Node& cfg) {
   const hw::MemoryTier& dram = *sc.node->topology.tier(sc.node->first_dram_tier());
-  if (policy.host_limit() && *policy.host_limit() > dram.capacity)
-    cfg.fail_key("host_limit", fmt::format("{:.0f} GiB", *policy.host_limit() / kGiB),
-                 fmt::format("at most the DRAM tier's {:.0f} GiB", dram.capacity / kGiB));
   const double optimizer = sc.offload ? sc.offload->host_dram : 0;
-  return policy.host_limit().value_or(dram.capacity) - optimizer;
+  return host_dram_limit(cfg, "host_limit", policy.host_limit(), dram) - optimizer;
 }
 
 }  // namespace
@@ -71,6 +69,7 @@ std::unique_ptr<training::ActivationSwapSetup> read_activation_offload(TrainingS
       training::layer_activation_parts(layer, p, bytes_per_element(sc.model.precision.activations));
   const double tokens = static_cast<double>(sc.job.seq_len * sc.job.micro_batch) / p.cp;  // per device per micro-batch
   setup->rate = host_rate_per_device(*sc.node, sc.gpus());
+  setup->host_capacity = host_room(sc, *policy, cfg);
 
   if (policy->fraction()) {
     setup->fraction = *policy->fraction();
@@ -90,14 +89,13 @@ std::unique_ptr<training::ActivationSwapSetup> read_activation_offload(TrainingS
     }
     try {
       setup->fraction = training::auto_fraction(*policy, parts, tokens, layer_forward, setup->rate, held_layers,
-                                                std::min(sc.gpus(), sc.slots_per_node()), host_room(sc, *policy, cfg));
+                                                std::min(sc.gpus(), sc.slots_per_node()), setup->host_capacity);
     } catch (const InputError& e) {
       cfg.fail(fmt::format("{}: {}", setup->name, e.what()));
     }
     setup->automatic = true;
   }
   setup->shape = policy->shape(parts, setup->fraction);
-  setup->host_capacity = host_room(sc, *policy, cfg);
   for (auto& stage : sc.stages) {
     setup->bytes.push_back(tokens * setup->shape.host_bytes_per_token * stage.layers);
     stage.backward_input += training::swap_recompute(stage.recompute, setup->shape);

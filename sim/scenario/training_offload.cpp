@@ -24,6 +24,13 @@ constexpr double kParamBuffers = 5, kParamBufferElements = 1e8;
 
 }  // namespace
 
+double host_dram_limit(const config::Node& cfg, const char* key, std::optional<double> limit, const hw::MemoryTier& dram) {
+  if (limit && *limit > dram.capacity)
+    cfg.fail_key(key, fmt::format("{:.0f} GiB", *limit / kGiB),
+                 fmt::format("at most the DRAM tier's {:.0f} GiB", dram.capacity / kGiB));
+  return limit.value_or(dram.capacity);
+}
+
 std::unique_ptr<training::OffloadSetup> read_optimizer_offload(const TrainingScenario& sc, const config::Node& cfg) {
   // impl: none switches the offload off (a sweep axis can then compare with and without); its other
   // keys are read, so that they stay valid when switched off.
@@ -93,10 +100,7 @@ void price_optimizer_offload(TrainingScenario& sc, const config::Node& cfg) {
       mem.cxl_tiers += 1;
       cxl_capacity += t.capacity;
     }
-  const double dram_capacity = policy.dram_limit().value_or(dram.capacity);
-  if (policy.dram_limit() && *policy.dram_limit() > dram.capacity)
-    cfg.fail_key("dram_limit", fmt::format("{:.0f} GiB", *policy.dram_limit() / kGiB),
-                 fmt::format("at most the DRAM tier's {:.0f} GiB", dram.capacity / kGiB));
+  const double dram_capacity = host_dram_limit(cfg, "dram_limit", policy.dram_limit(), dram);
   const bool on_nvme = policy.states_place() == training::CheckpointPlace::nvme;
   const bool params_on_nvme = policy.params() == training::CheckpointPlace::nvme;
   const bool params_in_host = policy.params() == training::CheckpointPlace::host;

@@ -3,6 +3,9 @@
 // cluster's nodes (host DRAM, an NVMe per device for zero_infinity, a CPU from the catalog), the
 // host and SSD capacity it needs, and the CPU update's time per node, priced once at load.
 #include <memory>
+#include <optional>
+
+#include "hw/memory_tier.hpp"
 
 #include "sim/core/config.hpp"
 #include "sim/training/optimizer_offload.hpp"
@@ -10,6 +13,10 @@
 namespace hetsim::sim {
 
 struct TrainingScenario;
+
+/// The host DRAM a policy may use per node: `limit` (its key `key` in `cfg`), at most the DRAM tier's
+/// capacity (an error naming the key otherwise), or the whole tier without one.
+double host_dram_limit(const config::Node& cfg, const char* key, std::optional<double> limit, const hw::MemoryTier& dram);
 
 /// Reads the policy and checks it against the plan; before the memory model runs, which needs to
 /// know that the states leave the devices. Null for impl: none (no offload).

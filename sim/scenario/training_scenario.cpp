@@ -83,6 +83,18 @@ void check_can_train(const TrainingScenario& sc, const hw::Device& device, const
 /// Usable memory of a device: the driver-reported total, else the datasheet's.
 double usable_memory(const hw::Device& d) { return d.usable_memory > 0 ? d.usable_memory : d.memory().capacity; }
 
+/// The device type with the least memory among pipeline stage `s`'s devices (0 without other types).
+int smallest_device_type(const TrainingScenario& sc, int s) {
+  int type = 0;
+  if (sc.other_devices.empty()) return type;
+  const int per_stage = sc.gpus() / sc.job.plan.pp;
+  for (int r = s * per_stage; r < (s + 1) * per_stage; ++r) {
+    const int t = sc.device_type(r);
+    if (sc.memory_of_type(t) < sc.memory_of_type(type)) type = t;
+  }
+  return type;
+}
+
 /// One device's memory on each pipeline rank at its peak: its chunks' layers, the embedding on the
 /// first rank and the LM head on the last, and as many micro-batch chunks of activations as the
 /// schedule holds there at most (its order replayed with uniform passes).
@@ -499,10 +511,7 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
   }
   for (std::size_t s = 0; s < sc.memory.size(); ++s) {
     // The stage's smallest device bounds it (with node groups of other devices).
-    int type = 0;
-    const int per_stage = plan.devices() / plan.pp;
-    for (int r = static_cast<int>(s) * per_stage; r < (static_cast<int>(s) + 1) * per_stage; ++r)
-      if (sc.memory_of_type(sc.device_type(r)) < sc.memory_of_type(type)) type = sc.device_type(r);
+    const int type = smallest_device_type(sc, static_cast<int>(s));
     const double capacity = sc.memory_of_type(type);
     const hw::Device& device = sc.device_of_type(type);
     if (sc.memory[s].total() > capacity) try {
