@@ -96,10 +96,13 @@ std::unique_ptr<training::ActivationSwapSetup> read_activation_offload(TrainingS
     setup->automatic = true;
   }
   setup->shape = policy->shape(parts, setup->fraction);
-  for (auto& stage : sc.stages) {
-    setup->bytes.push_back(tokens * setup->shape.host_bytes_per_token * stage.layers);
-    stage.backward_input += training::swap_recompute(stage.recompute, setup->shape);
-  }
+  for (const auto& stage : sc.stages) setup->bytes.push_back(tokens * setup->shape.host_bytes_per_token * stage.layers);
+  // Every device type's backward recomputes what the swap drops, at its own prices.
+  const auto recompute_in = [&](std::vector<training::StageCost>& stages) {
+    for (auto& stage : stages) stage.backward_input += training::swap_recompute(stage.recompute, setup->shape);
+  };
+  recompute_in(sc.stages);
+  for (auto& other : sc.other_devices) recompute_in(other.stages);
   return setup;
 }
 

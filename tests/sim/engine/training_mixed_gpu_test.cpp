@@ -68,3 +68,32 @@ TEST_CASE("mixed gpus: errors name the node group key", "[training][hetero]") {
                     Catch::Contains("8 device slots per node"));
   CHECK_THROWS_WITH(load(kMixed, ", simulate_replicas: one"), Catch::Contains("training.simulate_replicas"));
 }
+
+TEST_CASE("mixed gpus: activation swapping's recompute lands in every device type's backward", "[training][hetero][swap]") {
+  const auto yaml = [](const char* policies) {
+    return fmt::format(R"(
+model: llama-3-8b
+cluster:
+  device: h100-sxm5-80gb
+  node: hgx-h100
+  fabric: {{kind: rail, uplink_bandwidth: 25.6 Tbps, latency: 1 us}}
+  node_groups: {}
+training: {{seq_len: 4096, global_batch: 8, parallel: {{tp: 8, pp: 2, sp: true}}, iterations: 2}}
+policies: {}
+)",
+                       kMixed, policies);
+  };
+  const auto plain = sim::load_training_scenario(config::Document::load_string(yaml("{}"), "plain.yaml"));
+  const auto swapped = sim::load_training_scenario(
+      config::Document::load_string(yaml("{activation_offload: {impl: memo, fraction: 1}}"), "swapped.yaml"));
+  REQUIRE(swapped.other_devices.size() == 1);
+  for (int type : {0, 1}) {
+    INFO("device type " << type);
+    const auto& before = plain.stages_of(type)[1];
+    const auto& after = swapped.stages_of(type)[1];
+    // Fraction 1: the backward recomputes the layers' linear work, at this device's prices.
+    const double linear = after.recompute.seconds - after.recompute.attention;
+    CHECK(linear > 0);
+    CHECK(after.backward_input.seconds == Approx(before.backward_input.seconds + linear).epsilon(1e-9));
+  }
+}
