@@ -289,19 +289,20 @@ class DenseTransformer final : public GraphBuilder {
 
   void gradient_sync(const ModelSpec& m, const TrainingShape& t, const ParallelPlan& p, std::vector<Op>& out) const override {
     out.clear();
-    if (p.dp <= 1) return;
+    const int ways = p.weight_replicas();
+    if (ways <= 1) return;
     const double params = stage_parameters(m, p, t);
     const double grads = params * bytes_per_element(t.grad_dtype);
     if (p.zero == 0) {
-      out.push_back(collective("dp_grad_all_reduce", Collective::all_reduce, t.grad_dtype, p.dp, grads, 1));
+      out.push_back(collective("dp_grad_all_reduce", Collective::all_reduce, t.grad_dtype, ways, grads, 1));
       return;
     }
-    // ZeRO: each rank keeps 1/dp of the reduced gradients (reduce-scatter); stages 1 and 2 then
+    // ZeRO: each rank keeps 1/(dp x cp) of the reduced gradients (reduce-scatter); stages 1 and 2 then
     // gather the updated parameters (stage 3 gathers them layer by layer inside the passes), as
     // stored (precision.weights for the linear layers).
-    out.push_back(collective("dp_grad_reduce_scatter", Collective::reduce_scatter, t.grad_dtype, p.dp, grads, 1));
+    out.push_back(collective("dp_grad_reduce_scatter", Collective::reduce_scatter, t.grad_dtype, ways, grads, 1));
     if (p.zero < 3)
-      out.push_back(collective("dp_param_all_gather", Collective::all_gather, m.precision.weights, p.dp,
+      out.push_back(collective("dp_param_all_gather", Collective::all_gather, m.precision.weights, ways,
                                params * stored_bytes_per_parameter(m), 1));
   }
 
@@ -311,7 +312,7 @@ class DenseTransformer final : public GraphBuilder {
     // master weight, the fp32 gradient, m and v (16 B), writes master, m and v (12 B) and the
     // stored copy the passes use (2 B for bf16; with FP8 GEMMs on BF16 weights, as Transformer
     // Engine trains, still the bf16 copy); ~12 FLOPs (moments, bias correction, sqrt, divide, decay).
-    const double params = stage_parameters(m, p, t) / (p.zero >= 1 ? p.dp : 1);
+    const double params = stage_parameters(m, p, t) / (p.zero >= 1 ? p.weight_replicas() : 1);
     out.push_back(elementwise("adam", DType::fp32, 12 * params, (28 + stored_bytes_per_parameter(m)) * params, 0, 1));
   }
 
@@ -351,8 +352,8 @@ class DenseTransformer final : public GraphBuilder {
 
     if (first) add(embedding(m, act, T, h, ba));
     if (detail) detail->layer_begin = out.size();
-    if (p.zero >= 3 && p.dp > 1)  // FSDP: gather each layer's parameter shard before using it, as stored
-      add(collective("zero3_param_all_gather", Collective::all_gather, pr.weights, p.dp, m.layer_weight_bytes() / p.tp,
+    if (p.zero >= 3 && p.weight_replicas() > 1)  // FSDP: gather each layer's parameter shard before using it, as stored
+      add(collective("zero3_param_all_gather", Collective::all_gather, pr.weights, p.weight_replicas(), m.layer_weight_bytes() / p.tp,
                      L));
     add(elementwise("input_norm", act, norm_flops(m) * Tn * h, 3 * Tn * h * ba, norm_weight_bytes(m, ba), L));
     tp_gather(out, weight_elems, "attn_sp_all_gather", p, comm, T * h * bc, L);

@@ -223,8 +223,8 @@ int run_training_validation(const TrainingValidationOptions& o) {
   // NeMo's rows, taken apart: published and simulated model TFLOP/s/GPU and where the step goes.
   std::string nemo_table =
       "| case | published tokens/s/GPU | simulated | error | published model TFLOP/s/GPU | simulated model TFLOP/s/GPU "
-      "(Megatron count) | step s | compute | TP comm | PP bubble | PP comm | DP comm | optimizer + idle | peak GiB |\n"
-      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+      "(Megatron count) | step s | compute | TP comm | CP comm | PP bubble | PP comm | DP comm | optimizer + idle | peak GiB |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
   int outside = 0, failures = 0;
   for (const TrainingCase& c : cases) {
     const auto shown = [&](double v) {
@@ -248,9 +248,9 @@ int run_training_validation(const TrainingValidationOptions& o) {
       const double step = t["step_time_s"].get<double>();
       const auto part = [&](const char* key) { return fmt::format("{:.1f}%", 100 * per[key].get<double>() / step); };
       nemo_table += fmt::format(
-          "| {} | {:.0f} | {:.0f} | {:+.1f}% | {} | {:.1f} | {:.3f} | {} | {} | {} | {} | {} | {:.1f}% | {:.1f} |\n", c.id, c.measured,
+          "| {} | {:.0f} | {:.0f} | {:+.1f}% | {} | {:.1f} | {:.3f} | {} | {} | {} | {} | {} | {} | {:.1f}% | {:.1f} |\n", c.id, c.measured,
           c.simulated, 100 * error, c.row["measured"]["tflops_per_gpu"] ? c.row["measured"]["tflops_per_gpu"].as<std::string>() : "-",
-          t["model_tflops_per_gpu"].get<double>(), step, part("compute_s"), part("tp_comm_s"), part("pp_bubble_s"),
+          t["model_tflops_per_gpu"].get<double>(), step, part("compute_s"), part("tp_comm_s"), part("cp_comm_s"), part("pp_bubble_s"),
           part("pp_comm_s"), part("dp_comm_s"), 100 * (per["optimizer_s"].get<double>() + per["idle_s"].get<double>()) / step,
           t.contains("peak_memory_gib") ? t["peak_memory_gib"].get<double>() : 0.0);
     }

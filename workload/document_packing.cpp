@@ -10,20 +10,28 @@ DocumentPacker::DocumentPacker(const LengthDistribution& lengths, std::int64_t s
 double DocumentPacker::next_sequence() {
   const double S = static_cast<double>(seq_len_);
   double work = 0;
+  for (const std::int64_t doc : next_documents(seq_len_)) {
+    const double l = static_cast<double>(doc);
+    work += l * (l + 1);
+  }
+  return work / (S * (S + 1));
+}
+
+std::vector<std::int64_t> DocumentPacker::next_documents(std::int64_t tokens) {
+  std::vector<std::int64_t> docs;
   std::int64_t filled = 0;
-  while (filled < seq_len_) {
+  while (filled < tokens) {
     std::int64_t doc = carried_ > 0 ? carried_ : std::max<std::int64_t>(1, lengths_.sample(rng_));
     carried_ = 0;
-    const std::int64_t room = seq_len_ - filled;
+    const std::int64_t room = tokens - filled;
     if (doc > room) {
       carried_ = doc - room;
       doc = room;
     }
-    const double l = static_cast<double>(doc);
-    work += l * (l + 1);
+    docs.push_back(doc);
     filled += doc;
   }
-  return work / (S * (S + 1));
+  return docs;
 }
 
 }  // namespace hetsim::workload

@@ -7,6 +7,7 @@
 //   share = sum_i l_i (l_i + 1) / (S (S + 1))
 // which is what the training engine scales each pass's attention core by.
 #include <cstdint>
+#include <vector>
 
 #include "sim/core/rng.hpp"
 #include "workload/length_distribution.hpp"
@@ -18,6 +19,9 @@ class DocumentPacker {
   DocumentPacker(const LengthDistribution& lengths, std::int64_t seq_len, Rng rng);
   /// The next sequence's causal attention work relative to a single document of seq_len tokens, in (0, 1].
   double next_sequence();
+  /// The lengths of the documents that fill the next `tokens` tokens of the stream, in order; the
+  /// last is cut where they end and its rest opens the next call (or sequence).
+  std::vector<std::int64_t> next_documents(std::int64_t tokens);
 
  private:
   LengthDistribution lengths_;

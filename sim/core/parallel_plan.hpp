@@ -22,6 +22,10 @@ struct ParallelPlan {
   int devices() const { return tp * pp * dp * cp; }
   /// Devices one model replica (one data-parallel rank) occupies.
   int model_devices() const { return tp * pp * cp; }
+  /// Ranks that hold the same weights: the data- and context-parallel ranks (context parallelism
+  /// splits the tokens, not the weights). Megatron-Core reduces gradients and shards the
+  /// distributed optimizer (and FSDP its parameters) over this dp x cp group.
+  int weight_replicas() const { return dp * cp; }
   /// "TP4 PP2 DP8" (degrees above 1 only; "TP1" when none is).
   std::string describe() const;
 };

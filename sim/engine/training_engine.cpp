@@ -163,6 +163,7 @@ class TrainingRun {
     cost.seconds *= k;
     cost.comm *= k;
     cost.ep_comm *= k;
+    cost.cp_comm *= k;
     return cost;
   }
 
@@ -179,8 +180,9 @@ class TrainingRun {
     if (end > now()) sg::this_actor::sleep_until(end);
     RankRecord& r = records_.ranks[g];
     r.times.compute += cost.seconds - cost.comm;
-    r.times.tp_comm += cost.comm - cost.ep_comm;
+    r.times.tp_comm += cost.comm - cost.ep_comm - cost.cp_comm;
     r.times.ep_comm += cost.ep_comm;
+    r.times.cp_comm += cost.cp_comm;
     r.flops += cost.flops;
     ++records_.passes;
     span(g, TimelineSpan::Stream::compute, name, mb, chunk, start, now());
@@ -244,12 +246,14 @@ class TrainingRun {
   }
 
   /// Group `g` is ready for data-parallel phase `phase` of its chunk `chunk`; the last of the
-  /// simulated replicas of the stage to arrive starts the ring (one per device position, over all D
-  /// replicas' devices, simulated or not) and a watcher that marks it done for every replica.
+  /// simulated replicas of the stage to arrive starts the rings (one per tensor-parallel position,
+  /// over the devices there of all D replicas, simulated or not, and of their context-parallel
+  /// ranks) and a watcher that marks it done for every replica.
   void arrive(std::size_t g, int chunk, Phase phase, double ready_at) {
     const Group& me = groups_[g];
     const int s = me.pp;
-    if (D_ == 1) {
+    const ParallelPlan& p = sc_.job.plan;
+    if (p.weight_replicas() == 1) {
       mark_done(s, chunk, phase);
       return;
     }
@@ -259,16 +263,19 @@ class TrainingRun {
     const double ready = col.ready;
     col = Gathering{};
     const training::StageCost& stage = sc_.stages[static_cast<std::size_t>(training::model_stage(shape_, s, chunk))];
-    const ParallelPlan& p = sc_.job.plan;
     const Collective kind = phase == kGather ? Collective::all_gather
                             : p.zero >= 1   ? Collective::reduce_scatter
                                             : Collective::all_reduce;
     const double payload = phase == kReduce ? stage.grad_bytes : stage.param_bytes;
     FlowBatch batch;
     double extra = 0;
-    std::vector<const std::string*> members(static_cast<std::size_t>(D_));
-    for (std::size_t i = 0; i < me.tiers->size(); ++i) {
-      for (int d = 0; d < D_; ++d) members[static_cast<std::size_t>(d)] = &tiers(s, d)[i];
+    // One ring per tensor-parallel position, over the devices of every replica and context rank
+    // there (they hold the same weights: ParallelPlan::weight_replicas).
+    std::vector<const std::string*> members;
+    for (int t = 0; t < p.tp; ++t) {
+      members.clear();
+      for (int d = 0; d < D_; ++d)
+        for (int c = 0; c < p.cp; ++c) members.push_back(&tiers(s, d)[static_cast<std::size_t>(c * p.tp + t)]);
       extra = std::max(extra, add_ring(*network_, kind, members, payload, batch));
     }
     records_.transfers += static_cast<std::int64_t>(batch.size());
@@ -333,7 +340,7 @@ class TrainingRun {
         switch (op.kind) {
           case PassKind::forward: {
             if (k > 0) receive(g, me.activations[slot], "recv_activation", op.microbatch, op.chunk);
-            const training::PassCost forward = paced(g, packed(g, it, op.microbatch, stage.forward));
+            const training::PassCost forward = paced(g, packed(g, it, op.microbatch, k, PassKind::forward, stage.forward));
             // Swapping, each layer's activations leave for host memory once its forward ends: the
             // copy starts after the first layer, and the pass ends when both are done.
             const double layers = std::max(1.0, stage.layers);
@@ -361,7 +368,7 @@ class TrainingRun {
             if (k < K_ - 1) receive(g, me.gradients[slot], "recv_gradient", op.microbatch, op.chunk);
             const bool fused = op.kind == PassKind::backward;
             const training::PassCost cost =
-                paced(g, packed(g, it, op.microbatch, fused ? stage.backward() : stage.backward_input));
+                paced(g, packed(g, it, op.microbatch, k, op.kind, fused ? stage.backward() : stage.backward_input));
             if (fused) last_backward(g, op.chunk, backwards_done, cost);
             // Swapping, the activations come back from host memory as the backward starts (layer
             // after layer): the pass ends no sooner than one layer's backward after the last arrives.
@@ -373,7 +380,7 @@ class TrainingRun {
             break;
           }
           case PassKind::backward_weight: {
-            const training::PassCost cost = paced(g, packed(g, it, op.microbatch, stage.backward_weight));
+            const training::PassCost cost = paced(g, packed(g, it, op.microbatch, k, op.kind, stage.backward_weight));
             last_backward(g, op.chunk, backwards_done, cost);
             compute(g, cost, "backward_weight", op.microbatch, op.chunk);
             break;
@@ -501,6 +508,13 @@ class TrainingRun {
   /// Each replica's micro-batches of every iteration, packed from its own stream of documents: their
   /// attention work relative to whole-sequence causal attention (the mean of their sequences').
   void pack_documents() {
+    if (sc_.sharding) {  // placed on the pool at load
+      records_.attention_share_mean = sc_.sharding->share_mean;
+      records_.attention_share_min = sc_.sharding->share_min;
+      records_.attention_share_max = sc_.sharding->share_max;
+      records_.iteration_attention_share = sc_.sharding->iteration_share;
+      return;
+    }
     const int iterations = sc_.job.iterations;
     attention_share_.assign(static_cast<std::size_t>(D_), std::vector<double>(static_cast<std::size_t>(iterations * M_)));
     double sum = 0, lo = 1, hi = 0;
@@ -516,13 +530,22 @@ class TrainingRun {
       }
     }
     records_.attention_share_mean = sum / static_cast<double>(D_ * iterations * M_);
+    records_.iteration_attention_share.assign(static_cast<std::size_t>(iterations), 0.0);
+    for (int it = 0; it < iterations; ++it) {
+      double& mean = records_.iteration_attention_share[static_cast<std::size_t>(it)];
+      for (int d = 0; d < D_; ++d)
+        for (int mb = 0; mb < M_; ++mb) mean += attention_share_[static_cast<std::size_t>(d)][static_cast<std::size_t>(it * M_ + mb)];
+      mean /= static_cast<double>(D_ * M_);
+    }
     records_.attention_share_min = lo;
     records_.attention_share_max = hi;
   }
 
-  /// A pass of micro-batch `mb` of iteration `it` of group `g`: with packed documents, its attention
-  /// core at that micro-batch's share.
-  training::PassCost packed(std::size_t g, int it, int mb, const training::PassCost& cost) const {
+  /// Pass `kind` of model stage `k` for micro-batch `mb` of iteration `it` of group `g`: with packed
+  /// documents, its attention core at that micro-batch's share; with documents placed on the data x
+  /// context parallel pool, as the group's slot holds them (tokens, attention, rings).
+  training::PassCost packed(std::size_t g, int it, int mb, int k, PassKind kind, const training::PassCost& cost) const {
+    if (sc_.sharding) return sc_.sharding->pass(it, groups_[g].dp, mb, k, kind, cost);
     if (attention_share_.empty()) return cost;
     return cost.with_attention(attention_share_[static_cast<std::size_t>(groups_[g].dp)][static_cast<std::size_t>(it * M_ + mb)]);
   }
@@ -643,7 +666,7 @@ class TrainingRun {
       else start_copy(g, CheckpointPlace::host, CheckpointPlace::device, bytes, 0, per_layer, "activations_from_host", mb, chunk);
     }
     if (sc_.offload && sc_.offload->policy->params() != CheckpointPlace::device) {
-      const double shard = sc_.stages[static_cast<std::size_t>(k)].param_bytes / D_;
+      const double shard = sc_.stages[static_cast<std::size_t>(k)].param_bytes / sc_.job.plan.weight_replicas();
       start_copy(g, sc_.offload->policy->params(), CheckpointPlace::device, shard, 0, per_layer, "weights_fetch", mb, chunk);
     }
   }

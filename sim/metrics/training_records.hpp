@@ -15,8 +15,9 @@ namespace hetsim::sim {
 /// idle) + optimizer + checkpoint.
 struct RankTimes {
   double compute = 0;    ///< passes without their in-pass collectives
-  double tp_comm = 0;    ///< collectives inside passes (TP/SP, CP, ZeRO-3 gathers): exposed, not overlapped
+  double tp_comm = 0;    ///< collectives inside passes (TP/SP, ZeRO-3 gathers): exposed, not overlapped
   double ep_comm = 0;    ///< the MoE all-to-alls inside passes (expert parallelism's dispatch and combine)
+  double cp_comm = 0;    ///< the context-parallel K/V ring inside passes, beyond the attention that hides it
   double pp_bubble = 0;  ///< waiting for a pass of another stage to end (the pipeline bubble)
   double pp_comm = 0;    ///< waiting for activations or gradients in flight after that pass ended
   double dp_comm = 0;    ///< waiting for data-parallel gradient reductions and parameter gathers
@@ -26,7 +27,7 @@ struct RankTimes {
   /// Waiting beyond the passes for the copies that run beside them (activation swaps to and from
   /// host memory, fetches of offloaded weights): what the passes did not hide.
   double offload = 0;
-  double total() const { return compute + tp_comm + ep_comm + pp_bubble + pp_comm + dp_comm + optimizer + idle + checkpoint + offload; }
+  double total() const { return compute + tp_comm + ep_comm + cp_comm + pp_bubble + pp_comm + dp_comm + optimizer + idle + checkpoint + offload; }
 };
 
 struct RankRecord {
@@ -97,6 +98,8 @@ struct TrainingRecords {
   /// With packed documents: each micro-batch's attention work relative to whole-sequence causal
   /// attention, over every replica and iteration (0 without documents).
   double attention_share_mean = 0, attention_share_min = 0, attention_share_max = 0;
+  /// The same mean over each iteration's micro-batches alone (iterations differ in their documents).
+  std::vector<double> iteration_attention_share;
 };
 
 }  // namespace hetsim::sim

@@ -48,6 +48,7 @@ void add(RankTimes& into, const RankTimes& t, double scale) {
   into.compute += t.compute * scale;
   into.tp_comm += t.tp_comm * scale;
   into.ep_comm += t.ep_comm * scale;
+  into.cp_comm += t.cp_comm * scale;
   into.pp_bubble += t.pp_bubble * scale;
   into.pp_comm += t.pp_comm * scale;
   into.dp_comm += t.dp_comm * scale;
@@ -62,6 +63,7 @@ nlohmann::ordered_json times_json(const RankTimes& t) {
   j["compute_s"] = t.compute;
   j["tp_comm_s"] = t.tp_comm;
   j["ep_comm_s"] = t.ep_comm;
+  j["cp_comm_s"] = t.cp_comm;
   j["pp_bubble_s"] = t.pp_bubble;
   j["pp_comm_s"] = t.pp_comm;
   j["dp_comm_s"] = t.dp_comm;
@@ -72,14 +74,20 @@ nlohmann::ordered_json times_json(const RankTimes& t) {
   return j;
 }
 
-/// Megatron's attention term of an iteration, at the packed documents' mean share.
-double attention_flops(const TrainingRunInfo& info, const TrainingRecords& records) {
-  if (!(records.attention_share_max > 0)) return info.model_attention_flops;
-  return info.model_attention_flops * records.attention_share_mean;
+/// The packed documents' attention share over iterations [first, last): their mean (1 without documents).
+double attention_share(const TrainingRecords& records, std::size_t first, std::size_t last) {
+  if (!(records.attention_share_max > 0)) return 1;
+  const auto& per = records.iteration_attention_share;
+  if (last > per.size() || first >= last) return records.attention_share_mean;
+  double sum = 0;
+  for (std::size_t i = first; i < last; ++i) sum += per[i];
+  return sum / static_cast<double>(last - first);
 }
-/// Megatron's model FLOPs of an iteration, the attention term at the packed documents' mean share.
-double model_flops(const TrainingRunInfo& info, const TrainingRecords& records) {
-  return info.model_flops_per_iteration - info.model_attention_flops + attention_flops(info, records);
+/// Megatron's attention term of an iteration, at the packed documents' share `share`.
+double attention_flops(const TrainingRunInfo& info, double share) { return info.model_attention_flops * share; }
+/// Megatron's model FLOPs of an iteration, the attention term at the packed documents' share `share`.
+double model_flops(const TrainingRunInfo& info, double share) {
+  return info.model_flops_per_iteration - info.model_attention_flops + attention_flops(info, share);
 }
 
 /// Whether a plan fits only with an offload or swap, and the peak it would have had without.
@@ -163,15 +171,18 @@ TrainingSummary summarize(const TrainingRunInfo& info, const TrainingRecords& re
   const double tokens = static_cast<double>(info.global_batch * info.seq_len);
   s.tokens_per_s = tokens / s.step_time;
   s.tokens_per_s_per_gpu = s.tokens_per_s / info.gpus;
-  s.model_tflops_per_gpu = model_flops(info, records) / s.step_time / info.gpus / 1e12;
+  // The attention the steady iterations' documents hold (iterations differ in their documents).
+  const double share = attention_share(records, first, records.iterations.size());
+  s.model_flops = model_flops(info, share);
+  s.model_tflops_per_gpu = s.model_flops / s.step_time / info.gpus / 1e12;
   s.mfu = info.peak_flops > 0 ? s.model_tflops_per_gpu * 1e12 / info.peak_flops : 0;
   if (info.peak_flops > 0)
-    s.mfu_causal = (model_flops(info, records) - attention_flops(info, records) / 2) / s.step_time / info.gpus /
+    s.mfu_causal = (model_flops(info, share) - attention_flops(info, share) / 2) / s.step_time / info.gpus /
                    info.peak_flops;
   s.time_to_train = info.train_tokens / s.tokens_per_s;
   // Executed FLOPs (recompute included) per iteration: every group's per-device FLOPs times its devices.
   double executed = 0;
-  for (const auto& r : records.ranks) executed += r.flops * info.tp * info.cp * records.replicas_per_record;
+  for (const auto& r : records.ranks) executed += r.flops * info.group_devices() * records.replicas_per_record;
   executed /= std::max(1, s.iterations);
   s.hfu = info.peak_flops > 0 ? executed / s.step_time / info.gpus / info.peak_flops : 0;
   for (const auto& r : records.ranks) add(s.mean_times, r.times, 1.0 / (records.ranks.size() * std::max(1, s.iterations)));
@@ -210,7 +221,7 @@ void write_training_results(const std::string& dir, const TrainingRunInfo& info,
     for (std::size_t i = 0; i < records.iterations.size(); ++i) {
       const auto& it = records.iterations[i];
       const double t = it.end - it.start;
-      const double tflops = model_flops(info, records) / t / info.gpus / 1e12;
+      const double tflops = model_flops(info, attention_share(records, i, i + 1)) / t / info.gpus / 1e12;
       f.print("{},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.6g},{:.6g}\n", i, it.start, it.end, t, tokens / t,
               tokens / t / info.gpus, tflops, info.peak_flops > 0 ? tflops * 1e12 / info.peak_flops : 0.0);
     }
@@ -218,15 +229,15 @@ void write_training_results(const std::string& dir, const TrainingRunInfo& info,
   }
   {
     AtomicFile f(path("ranks.csv"));
-    f.write("pp,dp,first_rank,device,devices,compute_s,tp_comm_s,ep_comm_s,pp_bubble_s,pp_comm_s,dp_comm_s,optimizer_s,idle_s,checkpoint_s,offload_wait_s,"
+    f.write("pp,dp,first_rank,device,devices,compute_s,tp_comm_s,ep_comm_s,cp_comm_s,pp_bubble_s,pp_comm_s,dp_comm_s,optimizer_s,idle_s,checkpoint_s,offload_wait_s,"
             "peak_in_flight,mem_weights_gib,mem_gradients_gib,mem_optimizer_gib,mem_activations_gib,mem_buffers_gib,"
             "mem_reserve_gib,mem_total_gib\n");
     const double per = 1.0 / std::max(1, summary.iterations);
     for (const auto& r : records.ranks) {
       RankTimes t;
       add(t, r.times, per);
-      f.print("{},{},{},{},{},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{}", r.pp, r.dp,
-              r.first_rank, r.device, info.tp * info.cp, t.compute, t.tp_comm, t.ep_comm, t.pp_bubble, t.pp_comm, t.dp_comm, t.optimizer, t.idle, t.checkpoint,
+      f.print("{},{},{},{},{},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{}", r.pp, r.dp,
+              r.first_rank, r.device, info.group_devices(), t.compute, t.tp_comm, t.ep_comm, t.cp_comm, t.pp_bubble, t.pp_comm, t.dp_comm, t.optimizer, t.idle, t.checkpoint,
               t.offload, r.peak_in_flight);
       if (static_cast<std::size_t>(r.pp) < info.memory.size()) {
         const auto& m = info.memory[static_cast<std::size_t>(r.pp)];
@@ -259,7 +270,7 @@ void write_training_results(const std::string& dir, const TrainingRunInfo& info,
     t["step_time_s"] = summary.step_time;
     t["tokens_per_s"] = summary.tokens_per_s;
     t["tokens_per_s_per_gpu"] = summary.tokens_per_s_per_gpu;
-    t["model_flops_per_iteration"] = model_flops(info, records);
+    t["model_flops_per_iteration"] = summary.model_flops;
     t["model_tflops_per_gpu"] = summary.model_tflops_per_gpu;
     t["peak_tflops_per_gpu"] = info.peak_flops / 1e12;
     t["peak_dtype"] = info.peak_dtype;
@@ -282,6 +293,17 @@ void write_training_results(const std::string& dir, const TrainingRunInfo& info,
       t["documents"] = {{"attention_share_mean", records.attention_share_mean},
                         {"attention_share_min", records.attention_share_min},
                         {"attention_share_max", records.attention_share_max}};
+    if (info.sharding) {
+      const auto& s = *info.sharding;
+      t["sequence_sharding"] = {{"policy", s.policy},
+                                {"balance", s.balance},
+                                {"pool_ranks", s.pool_ranks},
+                                {"capacity_tokens", s.capacity},
+                                {"rings_per_iteration", s.rings},
+                                {"ring_ranks_mean", s.ring_ranks_mean},
+                                {"ring_ranks_max", s.ring_ranks_max},
+                                {"attention_imbalance", s.attention_imbalance}};
+    }
     if (resilience) t["resilience"] = resilience_json(*resilience, info.gpus);
     if (!info.memory.empty()) {
       t["peak_memory_gib"] = summary.peak_memory / kGiB;
@@ -290,7 +312,7 @@ void write_training_results(const std::string& dir, const TrainingRunInfo& info,
     }
     j["training"] = t;
     j["engine"] = {{"passes", records.passes}, {"transfers", records.transfers},
-                   {"simulated_replicas", info.dp / records.replicas_per_record}};
+                   {"simulated_replicas", info.stage_groups() / records.replicas_per_record}};
     AtomicFile f(path("summary.json"));
     f.write(j.dump(2) + "\n");
     f.commit();
@@ -368,9 +390,10 @@ std::string training_summary_table(const TrainingRunInfo& info, const TrainingRe
                        s.time_to_train / 86400, s.time_to_train / 3600 * info.gpus);
   const RankTimes& t = s.mean_times;
   // The passes' own collectives: the TP group's, and with expert parallelism the MoE all-to-alls apart.
-  out += fmt::format("  time/iter   compute {:.3f} s, TP comm {:.3f}{}, PP bubble {:.3f}, PP comm {:.3f}, DP comm {:.3f}, "
+  out += fmt::format("  time/iter   compute {:.3f} s, TP comm {:.3f}{}{}, PP bubble {:.3f}, PP comm {:.3f}, DP comm {:.3f}, "
                      "optimizer {:.3f}, idle {:.3f}{}{} (mean over rank groups)\n",
                      t.compute, t.tp_comm, info.ep > 1 || t.ep_comm > 0 ? fmt::format(", EP comm {:.3f}", t.ep_comm) : "",
+                     info.cp > 1 || t.cp_comm > 0 ? fmt::format(", CP comm {:.3f}", t.cp_comm) : "",
                      t.pp_bubble, t.pp_comm, t.dp_comm,
                      t.optimizer, t.idle, t.checkpoint > 0 ? fmt::format(", checkpoint {:.3f}", t.checkpoint) : "",
                      info.swap || (info.offload && info.offload->params_in != "device")
@@ -398,6 +421,13 @@ std::string training_summary_table(const TrainingRunInfo& info, const TrainingRe
                        "micro-batch (min {:.1f}%, max {:.1f}%)\n",
                        100 * records.attention_share_mean, 100 * records.attention_share_min,
                        100 * records.attention_share_max);
+  if (info.sharding) {
+    const auto& sh = *info.sharding;
+    out += fmt::format("  sharding    {}{}: {} ranks of {:.0f} tokens per micro-batch; per iteration {:.1f} documents ringed "
+                       "over {:.1f} ranks on average (at most {}), the busiest rank's attention {:.2f}x the mean\n",
+                       sh.policy, sh.balance ? " (balanced)" : "", sh.pool_ranks, sh.capacity, sh.rings, sh.ring_ranks_mean,
+                       sh.ring_ranks_max, sh.attention_imbalance);
+  }
   if (info.offload) {
     const auto& o = *info.offload;
     const std::string where =

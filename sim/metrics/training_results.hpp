@@ -74,6 +74,23 @@ struct TrainingRunInfo {
     int stage_without = 0;
   };
   std::optional<Swap> swap;
+  /// A policy that regroups the data x context parallel ranks per batch (policies.sequence_sharding):
+  /// dp and cp above are as given; the rank groups (ranks.csv rows) are the pool's ranks.
+  struct Sharding {
+    std::string policy;            ///< "hybrid_dp"
+    bool balance = false;
+    int pool_ranks = 0;            ///< dp x cp per pipeline stage
+    double capacity = 0;           ///< tokens per rank per micro-batch
+    double rings = 0;              ///< documents ring-attended over several ranks, per iteration
+    double ring_ranks_mean = 0;    ///< ranks per ring
+    int ring_ranks_max = 0;
+    double attention_imbalance = 0;  ///< the busiest rank's attention work over the mean, per iteration
+  };
+  std::optional<Sharding> sharding;
+  /// Devices of one rank group: its tensor x context parallel ranks (the pool's ranks hold tensor only).
+  int group_devices() const { return tp * (sharding ? 1 : cp); }
+  /// Rank groups per pipeline stage: the data-parallel replicas, or the pool's ranks.
+  int stage_groups() const { return sharding ? sharding->pool_ranks : dp; }
   std::string resolved_yaml;
 };
 
@@ -83,6 +100,7 @@ struct TrainingSummary {
   int iterations = 0, steady_iterations = 0;
   double step_time = 0;
   double tokens_per_s = 0, tokens_per_s_per_gpu = 0;
+  double model_flops = 0;  ///< Megatron's model FLOPs of a steady iteration (its documents' attention)
   double model_tflops_per_gpu = 0, mfu = 0, hfu = 0;
   /// MFU with the attention term counted causally (half of Megatron's full s x s): what a causal
   /// model needs, so that it stays below HFU at long context, where the attention term dominates.

@@ -168,8 +168,41 @@ TrainingRunInfo describe_training_run(const TrainingScenario& sc) {
   info.micro_batch = sc.job.micro_batch;
   info.microbatches = sc.job.microbatches();
   info.train_tokens = sc.job.train_tokens;
-  info.model_flops_per_iteration = training::megatron_model_flops(sc.model, sc.job.global_batch, sc.job.seq_len);
-  info.model_attention_flops = training::megatron_attention_flops(sc.model, sc.job.global_batch, sc.job.seq_len);
+  if (const auto& s = sc.sharding) {
+    // The plan and sequences as given, not the pool's (whose sequences are seq_len / cp long).
+    info.dp = p.dp / s->cp;
+    info.cp = s->cp;
+    info.seq_len = s->seq_len;
+    info.global_batch = s->global_batch;
+    TrainingRunInfo::Sharding r;
+    r.policy = s->name;
+    r.balance = s->policy->balances();
+    r.pool_ranks = s->pool.ranks;
+    r.capacity = s->pool.capacity;
+    for (const auto& batch : s->iterations) {
+      r.rings += static_cast<double>(batch.rings().size());
+      for (const auto& ring : batch.rings()) {
+        r.ring_ranks_mean += static_cast<double>(ring.ranks.size());
+        r.ring_ranks_max = std::max(r.ring_ranks_max, static_cast<int>(ring.ranks.size()));
+      }
+      // The ranks' attention work apart: the busiest rank's pairs over the mean's.
+      std::vector<double> pairs(static_cast<std::size_t>(s->pool.ranks), 0.0);
+      double total = 0;
+      for (int rank = 0; rank < s->pool.ranks; ++rank)
+        for (int m = 0; m < s->pool.microbatches; ++m) {
+          pairs[static_cast<std::size_t>(rank)] += batch.slot(rank, m).pairs;
+          total += batch.slot(rank, m).pairs;
+        }
+      if (total > 0) r.attention_imbalance += *std::max_element(pairs.begin(), pairs.end()) * s->pool.ranks / total;
+    }
+    if (r.rings > 0) r.ring_ranks_mean /= r.rings;
+    const auto iterations = static_cast<double>(std::max<std::size_t>(1, s->iterations.size()));
+    r.rings /= iterations;
+    r.attention_imbalance /= iterations;
+    info.sharding = r;
+  }
+  info.model_flops_per_iteration = training::megatron_model_flops(sc.model, info.global_batch, info.seq_len);
+  info.model_attention_flops = training::megatron_attention_flops(sc.model, info.global_batch, info.seq_len);
   info.peak_flops = sc.device->peak(sc.model.precision.gemm);
   if (!sc.other_devices.empty()) {
     // Mixed devices: the mean peak per GPU, so that MFU divides by the cluster's total peak.

@@ -61,10 +61,10 @@ std::unique_ptr<training::OffloadSetup> read_optimizer_offload(const TrainingSce
             else op.share = 0;  // a zero share does nothing
           }
   }
-  if (p.zero == 0 && p.dp > 1)
+  if (p.zero == 0 && p.weight_replicas() > 1)
     cfg.fail(fmt::format("{} offloads each data-parallel rank's optimizer shard (DeepSpeed offloads ZeRO's partitions); "
                          "with zero: 0 all {} ranks would update the whole model on their hosts: set training.zero >= 1",
-                         setup->name, p.dp));
+                         setup->name, p.weight_replicas()));
   return setup;
 }
 
@@ -111,7 +111,7 @@ void price_optimizer_offload(TrainingScenario& sc, const config::Node& cfg) {
                              on_nvme ? "the optimizer states" : "the weights", node.name, node.source, node.device_slots[i]));
 
   // One device's shard on each pipeline rank, and the bytes per parameter the step moves.
-  const double shard_ways = p.zero >= 1 ? p.dp : 1;
+  const double shard_ways = p.zero >= 1 ? p.weight_replicas() : 1;
   o.shard_parameters.clear();
   for (const auto& m : sc.memory) o.shard_parameters.push_back(m.parameters / shard_ways);
   o.bytes.gradient = bytes_per_element(sc.job.grad_dtype);

@@ -1,6 +1,7 @@
 #include "sim/scenario/training_scenario.hpp"
 #include "sim/scenario/training_activation_offload.hpp"
 #include "sim/scenario/training_offload.hpp"
+#include "sim/scenario/training_sequence_sharding.hpp"
 #include "sim/training/node_placement.hpp"
 
 #include <algorithm>
@@ -294,10 +295,12 @@ std::string TrainingScenario::describe() const {
                             other_devices.empty() ? "" : fmt::format(" {} of {}", spec.name, d ? d->name : device->name),
                             nics.empty() ? 0.0 : nics.front().bandwidth * 8 / 1e9, nics.empty() ? "" : nics.front().kind);
     }
-  if (!other_devices.empty())
-    return fmt::format("{} GPUs ({} nodes{}) {}", gpus(), nodes, groups, job.plan.describe());
+  std::string plan = job.plan.describe();
+  if (sharding)
+    plan += fmt::format(" (DP{} x CP{} regrouped per batch, {})", job.plan.dp / sharding->cp, sharding->cp, sharding->name);
+  if (!other_devices.empty()) return fmt::format("{} GPUs ({} nodes{}) {}", gpus(), nodes, groups, plan);
   return fmt::format("{} x {} ({} node{} {}{}) {}", gpus(), device->name, nodes, nodes == 1 ? "" : "s", node->name, groups,
-                     job.plan.describe());
+                     plan);
 }
 
 bool is_training(const config::Document& doc) { return doc.root().has("training"); }
@@ -339,8 +342,9 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
   job.plan = parse_plan(training.section("parallel"), sc.model);
   ParallelPlan& plan = job.plan;
   plan.zero = training.get<int>("zero").default_to(0).in_range(0, 3);
-  if (plan.zero > 0 && plan.dp == 1)
-    training.fail_key("zero", std::to_string(plan.zero), "ZeRO shards over data-parallel ranks; it needs parallel.dp > 1");
+  if (plan.zero > 0 && plan.weight_replicas() == 1)
+    training.fail_key("zero", std::to_string(plan.zero),
+                      "ZeRO shards over the data- and context-parallel ranks; it needs parallel.dp x cp > 1");
   if (plan.zero > 0 && plan.ep > 1)
     training.fail_key("zero", std::to_string(plan.zero),
                       "ZeRO with expert parallelism (expert states sharded over the dp / ep expert-data-parallel ranks) is not "
@@ -357,6 +361,9 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
                                   "runs whole micro-batches)",
                                   job.micro_batch, plan.dp, job.micro_batch * plan.dp));
   job.iterations = training.get<int>("iterations").default_to(3).in_range(1, 100000);
+  // A policy that regroups the data x context parallel ranks per batch runs the job as their pool.
+  const std::optional<config::Node> sharding_cfg = root.section("policies").maybe("sequence_sharding");
+  if (sharding_cfg) sc.sharding = read_sequence_sharding(sc, *sharding_cfg);
   if (training.has("train_tokens")) job.train_tokens = training.get<double>("train_tokens").value();
   if (job.train_tokens < 0 || !std::isfinite(job.train_tokens))
     training.fail_key("train_tokens", training.child("train_tokens").shown(), "expected a token count >= 0, e.g. 15e12");
@@ -392,6 +399,10 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
 
   // training.documents: variable-length documents packed into each sequence (per-document masks).
   if (auto docs = training.maybe("documents")) sc.documents = workload::LengthDistribution::parse(docs->child("lengths"));
+  if (sc.sharding && !sc.documents)
+    sharding_cfg->fail_key("impl", sc.sharding->name,
+                           "static_cp unless training.documents.lengths is given: regrouping places documents on the "
+                           "ranks");
 
   // What one run can hold: every rank group (pipeline stage of a data-parallel replica) is a
   // simulated actor with its own stack (about 32,000 fit a process, see kMaxReplicas), and the
@@ -485,6 +496,11 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
     return training::price_stages(sc.model, job, cost, slots);
   };
   sc.stages = price_on(*sc.device);
+  if (sc.sharding) {
+    hw::CostModel cost(*sc.device);
+    cost.set_scale_out(scale_out_of(*slowest, sc.fabric, *sc.device));
+    shard_documents(sc, cost);
+  }
   // Node groups of other devices: each type's stages priced on it (a pass runs at its devices' pace).
   for (const auto& d : sc.cluster_nodes.group_devices)
     if (d && std::none_of(sc.other_devices.begin(), sc.other_devices.end(), [&](const auto& o) { return o.device == d; })) {

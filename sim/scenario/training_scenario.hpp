@@ -43,6 +43,7 @@
 #include "sim/training/optimizer_offload.hpp"
 #include "sim/training/pipeline_schedule.hpp"
 #include "sim/training/resilience.hpp"
+#include "sim/training/sequence_sharding.hpp"
 #include "sim/training/stage_costs.hpp"
 #include "sim/training/training_memory.hpp"
 #include "sim/training/training_job.hpp"
@@ -101,6 +102,9 @@ struct TrainingScenario {
   /// training.documents.lengths, if given: documents of these lengths packed into each sequence,
   /// attention masked per document (each pass's attention core scaled by its micro-batch's share).
   std::optional<workload::LengthDistribution> documents;
+  /// policies.sequence_sharding when it regroups the dp x cp ranks per batch (hybrid_dp): `job` is
+  /// then the pool's (dp x cp ranks of cp 1); this keeps the plan as given and the placements.
+  std::unique_ptr<training::ShardedDocuments> sharding;
   /// policies.optimizer_offload, if given: the optimizer states live off the devices.
   std::unique_ptr<training::OffloadSetup> offload;
   /// policies.activation_offload, if given: activations swapped to host memory under the passes.

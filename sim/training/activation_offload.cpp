@@ -38,6 +38,7 @@ PassCost swap_recompute(const PassCost& recompute, const SwapShape& shape) {
   extra.seconds = shape.recompute_linear * linear + shape.recompute_attention * recompute.attention;
   extra.comm = shape.recompute_linear * recompute.comm;
   extra.ep_comm = shape.recompute_linear * recompute.ep_comm;
+  extra.cp_comm = shape.recompute_linear * recompute.cp_comm;
   extra.flops = shape.recompute_linear * (recompute.flops - recompute.attention_flops) +
                 shape.recompute_attention * recompute.attention_flops;
   extra.attention = shape.recompute_attention * recompute.attention;

@@ -11,14 +11,16 @@ namespace {
 
 /// ZeRO-3's parameter gathers (the dense builder names them zero3_param_all_gather[_bwd]).
 bool is_zero3_gather(const Op& op) { return std::string_view(op.name).starts_with("zero3_"); }
+/// The context-parallel K/V exchanges (cp_kv_all_gather and its backward and recompute twins).
+bool is_cp_ring(const Op& op) { return std::string_view(op.name).starts_with("cp_"); }
 
 /// Which parallel group a collective of the dense builder spans, by its name: ZeRO-3 parameter
 /// gathers the data-parallel group, context-parallel K/V exchanges the context-parallel group,
 /// everything else (TP all-reduce, SP gather/scatter, the vocab-parallel loss) the tensor group.
 int nodes_of(const Op& op, const ParallelPlan& p, int slots) {
   const std::string_view name = op.name;
-  if (is_zero3_gather(op)) return group_nodes(p.dp, p.tp * p.cp, slots);
-  if (name.starts_with("cp_")) return group_nodes(p.cp, p.tp, slots);
+  if (is_zero3_gather(op)) return group_nodes(p.weight_replicas(), p.tp, slots);
+  if (is_cp_ring(op)) return group_nodes(p.cp, p.tp, slots);
   // The MoE dispatch and combine all-to-alls span the expert-parallel group: consecutive
   // data-parallel ranks (Megatron-Core carves EP groups out of DP), tp x cp apart.
   if (name.starts_with("moe_")) return group_nodes(p.ep, p.tp * p.cp, slots);
@@ -27,25 +29,19 @@ int nodes_of(const Op& op, const ParallelPlan& p, int slots) {
 
 /// The op a collective of the dense builder is pipelined with when it overlaps, by base name: a
 /// tensor-parallel all-gather feeds its column-parallel GEMM and a reduction follows its
-/// row-parallel one (Megatron's --tp-comm-overlap); the context-parallel K/V exchange runs as a
-/// ring under the attention blocks it feeds (ring attention; Megatron's CP always overlaps).
-/// Backward and recompute ops carry the same suffix as their partner.
-struct Partner {
-  std::string_view op;  ///< "" when the collective overlaps nothing
-  bool context_parallel = false;
-};
-Partner overlap_partner(std::string_view base, bool gated_mlp) {
+/// row-parallel one (Megatron's --tp-comm-overlap). Backward and recompute ops carry the same suffix
+/// as their partner. "" when the collective overlaps nothing.
+std::string_view overlap_partner(std::string_view base, bool gated_mlp) {
   if (base == "attn_sp_all_gather") return {"qkv_proj"};
   if (base == "attn_tp_reduce") return {"o_proj"};
   if (base == "mlp_sp_all_gather") return {gated_mlp ? "gate_up_proj" : "fc1"};
   if (base == "mlp_tp_reduce") return {gated_mlp ? "down_proj" : "fc2"};
-  if (base == "cp_kv_all_gather") return {"attention", true};
   return {};
 }
 
-/// Time saved by pipelining overlapping collectives of a pass with their partner ops in chunks (tp
-/// for TP collectives when `tp_comm`, the cp ring steps for CP): a pair takes max(c, g) + min(c, g)
-/// / chunks instead of c + g.
+/// Time saved by pipelining overlapping tensor-parallel collectives of a pass with their partner ops
+/// in tp chunks when `tp_comm`: a pair takes max(c, g) + min(c, g) / chunks instead of c + g. (The
+/// context-parallel ring's overlap is the pass's: PassCost::cp_hidden.)
 double overlap_saving(const std::vector<Op>& ops, const std::vector<double>& times, const std::vector<char>& kept,
                       const ParallelPlan& p, bool tp_comm, bool gated_mlp) {
   double saving = 0;
@@ -54,10 +50,10 @@ double overlap_saving(const std::vector<Op>& ops, const std::vector<double>& tim
     const std::string_view name = ops[i].name;
     for (std::string_view suffix : {"_dgrad", "_recompute", ""}) {
       if (!name.ends_with(suffix)) continue;
-      const Partner partner = overlap_partner(name.substr(0, name.size() - suffix.size()), gated_mlp);
-      const int chunks = partner.context_parallel ? p.cp : tp_comm ? p.tp : 1;
-      if (partner.op.empty() || chunks <= 1) break;
-      const std::string wanted = std::string(partner.op) + std::string(suffix);
+      const std::string_view partner = overlap_partner(name.substr(0, name.size() - suffix.size()), gated_mlp);
+      const int chunks = tp_comm ? p.tp : 1;
+      if (partner.empty() || chunks <= 1) break;
+      const std::string wanted = std::string(partner) + std::string(suffix);
       for (std::size_t j = 0; j < ops.size(); ++j)
         if (kept[j] && ops[j].name == wanted) {
           saving += std::min(times[i], times[j]) * (1 - 1.0 / chunks);
@@ -102,14 +98,18 @@ void price(std::vector<Op>& ops, const ParallelPlan& p, const hw::CostModel& cos
     if (op.cls == OpClass::collective) pass.comm += t;
     if (op.cls == OpClass::collective && std::string_view(op.name).starts_with("moe_")) pass.ep_comm += t;
     else pass.flops += op.flops * op.repeat;
+    if (is_cp_ring(op)) pass.cp_ring += t;
     if (op.cls == OpClass::attention_prefill) {
       pass.attention += t;
       pass.attention_flops += op.flops * op.repeat;
     }
   }
-  const double saving = overlap_saving(ops, times, kept, p, overlap.tp_comm, overlap.gated_mlp);
+  // The ring steps of ring attention run under its attention blocks (Megatron's CP always overlaps).
+  pass.cp = p.cp;
+  const double saving = overlap_saving(ops, times, kept, p, overlap.tp_comm, overlap.gated_mlp) + pass.cp_hidden(pass.attention);
   pass.seconds -= saving;
   pass.comm -= saving;
+  pass.cp_comm = pass.cp_ring - pass.cp_hidden(pass.attention);
   const double exposed = gathers > 0 ? std::max(gathers / std::max(1.0, layers), gathers - pass.seconds) : 0;
   pass.seconds += exposed;
   pass.comm += exposed;

@@ -6,6 +6,7 @@
 // scale-up link, or the scale-out level when their group spans nodes), the bytes a stage sends to
 // the next one, the gradient and parameter bytes data parallelism moves, and the optimizer step.
 // No SimGrid: the training engine replays these on the platform network.
+#include <algorithm>
 #include <vector>
 
 #include "hw/cost_model.hpp"
@@ -17,28 +18,56 @@ namespace hetsim::training {
 /// One pass of one micro-batch through one model stage on one device.
 struct PassCost {
   double seconds = 0;  ///< the pass as run: compute and in-pass communication back to back
-  double comm = 0;     ///< of which collectives inside the pass (TP/SP, CP, ZeRO-3 gathers, MoE all-to-alls)
+  double comm = 0;     ///< of which collectives inside the pass (TP/SP, CP, ZeRO-3 gathers, MoE all-to-alls), as exposed
   double ep_comm = 0;  ///< of `comm`, the MoE dispatch and combine all-to-alls over the expert-parallel group
+  double cp_comm = 0;  ///< of `comm`, the context-parallel K/V exchange left exposed by the attention it overlaps
   double flops = 0;    ///< arithmetic executed (recompute included)
   /// Of `seconds` and `flops`, the causal attention core's over whole sequences: what packing
   /// documents with per-document masks scales (training.documents).
   double attention = 0, attention_flops = 0;
+  /// The context-parallel K/V ring's time before overlap, and the ring's degree: the ring runs
+  /// under the attention blocks in `cp` steps, so min(ring, attention) (1 - 1/cp) of it is hidden
+  /// (what remains is `cp_comm`), and shrinking the attention (short documents) exposes more of it.
+  double cp_ring = 0;
+  int cp = 1;
   PassCost& operator+=(const PassCost& o) {
     seconds += o.seconds;
     comm += o.comm;
     ep_comm += o.ep_comm;
+    cp_comm += o.cp_comm;
     flops += o.flops;
     attention += o.attention;
     attention_flops += o.attention_flops;
+    cp_ring += o.cp_ring;
+    cp = std::max(cp, o.cp);
     return *this;
   }
-  /// The pass with its attention core at `share` of full-sequence causal attention.
+  /// The part of the K/V ring hidden under `attention_seconds` of attention.
+  double cp_hidden(double attention_seconds) const {
+    return cp > 1 ? std::min(cp_ring, attention_seconds) * (1 - 1.0 / cp) : 0.0;
+  }
+  /// The pass with its attention core at `share` of full-sequence causal attention: the K/V ring
+  /// (which carries every token whatever the documents) hides under the smaller attention only.
   PassCost with_attention(double share) const {
     PassCost c = *this;
-    c.seconds -= attention * (1 - share);
+    const double exposed = cp_hidden(attention) - cp_hidden(attention * share);
+    c.seconds += exposed - attention * (1 - share);
+    c.comm += exposed;
+    c.cp_comm += exposed;
     c.flops -= attention_flops * (1 - share);
     c.attention *= share;
     c.attention_flops *= share;
+    return c;
+  }
+  /// The pass over `fraction` of its tokens, its attention core at `share` (the work that is not
+  /// attention scales with the tokens: GEMMs, norms, tensor-parallel collectives).
+  PassCost with_tokens(double fraction, double share) const {
+    PassCost c = with_attention(share);
+    const double other = c.seconds - c.attention - c.cp_comm, other_comm = c.comm - c.cp_comm;
+    c.seconds -= (other) * (1 - fraction);
+    c.comm -= other_comm * (1 - fraction);
+    c.ep_comm *= fraction;
+    c.flops -= (c.flops - c.attention_flops) * (1 - fraction);
     return c;
   }
 };

@@ -257,7 +257,7 @@ constexpr double kZero2BucketElements = 5e8;
 /// The data-parallel communication buffers a rank holds beyond its gradient and parameter storage.
 double default_comm_buffers(const MemoryInputs& in, const RankParameters& params, double grad_bytes) {
   const ParallelPlan& p = in.plan;
-  if (p.dp <= 1) return 0;
+  if (p.weight_replicas() <= 1) return 0;
   switch (p.zero) {
     case 0:
     case 1:
@@ -297,7 +297,7 @@ RankMemory rank_memory(const MemoryInputs& in) {
   sb.gradient = grad_bytes;
   sb.master = in.master_weights ? 4 : 0;
   sb.moments = in.optimizer_moment_bytes;
-  const ModelStates states = zero_bytes(params.count, p.dp, p.zero, sb);
+  const ModelStates states = zero_bytes(params.count, p.weight_replicas(), p.zero, sb);
 
   RankMemory mem;
   mem.parameters = params.count;

@@ -136,6 +136,13 @@ TEST_CASE("training cli: bad training input is one error naming the key, exit 2"
       // Packed documents.
       {"training.simulate_replicas=one --set training.documents.lengths=512", "simulate_replicas: all"},
       {"'training.documents.lengths={dist: weird}'", "training.documents.lengths"},
+      // Sequence sharding.
+      {"policies.sequence_sharding.impl=ring", "unknown sequence sharding policy"},
+      {"policies.sequence_sharding.impl=hybrid_dp", "policies.sequence_sharding.impl"},  // without documents
+      {"policies.sequence_sharding.impl=static_cp --set policies.sequence_sharding.balance=false",
+       "policies.sequence_sharding.balance"},
+      {"model=mixtral-8x7b --set training.zero=0 --set training.parallel.tp=1 --set training.parallel.ep=2 "
+       "--set training.documents.lengths=512 --set policies.sequence_sharding.impl=hybrid_dp", "expert parallelism"},
       // Optimizer offload.
       {"policies.optimizer_offload.impl=swap", "unknown optimizer offload policy"},
       {"policies.optimizer_offload.impl=zero_offload --set training.zero=0", "set training.zero >= 1"},
@@ -253,6 +260,40 @@ TEST_CASE("training cli: a plan that fits only with an optimizer offload is repo
                                                   file, dir.file("roomy")));
   REQUIRE(roomy.exit_code == 0);
   CHECK_THAT(roomy.output, Contains("fits without it too"));
+}
+
+TEST_CASE("training cli: dynamic data x context parallelism beats static CP on short documents, balanced beats "
+          "unbalanced",
+          "[e2e][training][sharding]") {
+  // The shipped ByteScale scenario: the same documents under static CP, hybrid_dp without and with
+  // the balance scheduler.
+  test::TempDir dir("train_sharding");
+  const std::string file = std::string(HETSIM_SOURCE_DIR) + "/scenarios/train_llama3_8b_512k_bytescale_128xh100.yaml";
+  int runs = 0;
+  const auto run = [&](const std::string& set) {
+    const std::string out = dir.file(fmt::format("out{}", runs++));
+    const auto r = test::run_hetsim(fmt::format("run --quiet '{}' --out '{}' {}", file, out, set));
+    REQUIRE(r.exit_code == 0);
+    return nlohmann::json::parse(test::read_file(out + "/summary.json"))["training"];
+  };
+  const auto fixed = run("--set policies.sequence_sharding.impl=static_cp");
+  const auto unbalanced = run("--set policies.sequence_sharding.balance=false");
+  const auto balanced = run("");
+  const auto step = [](const nlohmann::json& t) { return t["step_time_s"].get<double>(); };
+  const auto cp_comm = [](const nlohmann::json& t) { return t["time_per_iteration"]["cp_comm_s"].get<double>(); };
+  const auto dp_wait = [](const nlohmann::json& t) { return t["time_per_iteration"]["dp_comm_s"].get<double>(); };
+  // Static CP rings every token's K/V over 32 ranks: most of it exposed behind short documents.
+  CHECK(cp_comm(fixed) > 10 * cp_comm(balanced));
+  CHECK(step(balanced) < step(fixed));
+  // Without balancing, ranks with long documents hold up the gradient reduction.
+  CHECK(dp_wait(unbalanced) > 2 * dp_wait(balanced));
+  CHECK(step(balanced) < step(unbalanced));
+  CHECK(balanced["sequence_sharding"]["attention_imbalance"].get<double>() <
+        unbalanced["sequence_sharding"]["attention_imbalance"].get<double>());
+  // The same documents, cut where static packing cuts them: the same attention work under static
+  // CP and balanced hybrid_dp (which splits none further here).
+  CHECK(balanced["documents"]["attention_share_mean"].get<double>() ==
+        Approx(fixed["documents"]["attention_share_mean"].get<double>()).epsilon(0.01));
 }
 
 TEST_CASE("training cli: node groups with slower NICs slow the data-parallel rings placed on them", "[e2e][training]") {

@@ -12,7 +12,7 @@ ITERATION_COLUMNS = ["iteration", "start_s", "end_s", "step_time_s", "tokens_per
 
 # (ranks.csv column, legend label, colour): where a rank group's iteration goes, in bar order.
 TIME_COMPONENTS = [("compute_s", "compute", "tab:blue"), ("tp_comm_s", "TP comm", "tab:orange"),
-                   ("ep_comm_s", "EP comm", "tab:cyan"),
+                   ("ep_comm_s", "EP comm", "tab:cyan"), ("cp_comm_s", "CP comm", "tab:gray"),
                    ("pp_bubble_s", "PP bubble", "tab:red"), ("pp_comm_s", "PP comm", "tab:purple"),
                    ("dp_comm_s", "DP comm", "tab:green"), ("optimizer_s", "optimizer", "tab:olive"),
                    ("idle_s", "idle", "#cccccc"), ("checkpoint_s", "checkpoint", "tab:brown"),
