@@ -291,8 +291,18 @@ class DenseTransformer final : public GraphBuilder {
     out.clear();
     const int ways = p.weight_replicas();
     if (ways <= 1) return;
-    const double params = stage_parameters(m, p, t);
+    // The routed experts under expert parallelism reduce over their expert-data-parallel ranks only.
+    const double experts = p.ep > 1 ? stage_expert_parameters(m, p, t) : 0;
+    const double params = stage_parameters(m, p, t) - experts;
     const double grads = params * bytes_per_element(t.grad_dtype);
+    const int expert_ways = p.expert_replicas();
+    if (experts > 0 && expert_ways > 1)
+      out.push_back(collective(p.zero == 0 ? "dp_expert_grad_all_reduce" : "dp_expert_grad_reduce_scatter",
+                               p.zero == 0 ? Collective::all_reduce : Collective::reduce_scatter, t.grad_dtype,
+                               expert_ways, experts * bytes_per_element(t.grad_dtype), 1));
+    if (experts > 0 && expert_ways > 1 && p.zero >= 1 && p.zero < 3)
+      out.push_back(collective("dp_expert_param_all_gather", Collective::all_gather, m.precision.weights, expert_ways,
+                               experts * bytes_per_element(m.precision.weights), 1));
     if (p.zero == 0) {
       out.push_back(collective("dp_grad_all_reduce", Collective::all_reduce, t.grad_dtype, ways, grads, 1));
       return;
@@ -312,7 +322,11 @@ class DenseTransformer final : public GraphBuilder {
     // master weight, the fp32 gradient, m and v (16 B), writes master, m and v (12 B) and the
     // stored copy the passes use (2 B for bf16; with FP8 GEMMs on BF16 weights, as Transformer
     // Engine trains, still the bf16 copy); ~12 FLOPs (moments, bias correction, sqrt, divide, decay).
-    const double params = stage_parameters(m, p, t) / (p.zero >= 1 ? p.weight_replicas() : 1);
+    // ZeRO >= 1: the rank updates its shard of the dense parameters (over dp x cp) and of its
+    // routed experts (over their expert-data-parallel ranks).
+    const double experts = p.ep > 1 ? stage_expert_parameters(m, p, t) : 0;
+    const double dense = stage_parameters(m, p, t) - experts;
+    const double params = p.zero >= 1 ? dense / p.weight_replicas() + experts / p.expert_replicas() : dense + experts;
     out.push_back(elementwise("adam", DType::fp32, 12 * params, (28 + stored_bytes_per_parameter(m)) * params, 0, 1));
   }
 

@@ -59,4 +59,12 @@ double stage_parameters(const ModelSpec& m, const ParallelPlan& p, const Trainin
   return params / p.tp;
 }
 
+double stage_expert_parameters(const ModelSpec& m, const ParallelPlan& p, const TrainingShape& t) {
+  if (!m.moe.enabled()) return 0;
+  const double per_layer = static_cast<double>(m.moe.experts * m.moe.expert_parameters(m.hidden_size)) / p.ep *
+                           static_cast<double>(m.moe.moe_layers(m.num_hidden_layers)) /
+                           static_cast<double>(m.num_hidden_layers);
+  return stage_layers(m, p, t) * per_layer / p.tp;
+}
+
 }  // namespace hetsim::models

@@ -45,6 +45,9 @@ double stage_layers(const ModelSpec& m, const ParallelPlan& p, const TrainingSha
 /// keeps its own copy, as Megatron-LM does), all split over tp. Norms and biases are counted as
 /// split too (they are replicated; < 0.01% of a layer): so pp = 1 gives parameters() / tp exactly.
 double stage_parameters(const ModelSpec& m, const ParallelPlan& p, const TrainingShape& t);
+/// Of stage_parameters, the routed experts' (E / ep of each MoE layer's): what expert parallelism
+/// replicates over its expert-data-parallel ranks only (ParallelPlan::expert_replicas).
+double stage_expert_parameters(const ModelSpec& m, const ParallelPlan& p, const TrainingShape& t);
 
 class GraphBuilder {
  public:

@@ -26,6 +26,9 @@ struct ParallelPlan {
   /// splits the tokens, not the weights). Megatron-Core reduces gradients and shards the
   /// distributed optimizer (and FSDP its parameters) over this dp x cp group.
   int weight_replicas() const { return dp * cp; }
+  /// Ranks that hold the same routed experts (Megatron-Core's expert-data-parallel group): expert
+  /// parallelism spreads the experts over ep of the weight replicas (consecutive data-parallel ranks).
+  int expert_replicas() const { return dp * cp / ep; }
   /// "TP4 PP2 DP8" (degrees above 1 only; "TP1" when none is).
   std::string describe() const;
 };

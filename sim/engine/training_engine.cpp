@@ -266,17 +266,26 @@ class TrainingRun {
     const Collective kind = phase == kGather ? Collective::all_gather
                             : p.zero >= 1   ? Collective::reduce_scatter
                                             : Collective::all_reduce;
-    const double payload = phase == kReduce ? stage.grad_bytes : stage.param_bytes;
+    const double experts = phase == kReduce ? stage.expert_grad_bytes : stage.expert_param_bytes;
+    const double dense = (phase == kReduce ? stage.grad_bytes : stage.param_bytes) - experts;
     FlowBatch batch;
     double extra = 0;
     // One ring per tensor-parallel position, over the devices of every replica and context rank
-    // there (they hold the same weights: ParallelPlan::weight_replicas).
+    // there (they hold the same weights: ParallelPlan::weight_replicas); under expert parallelism
+    // the routed experts' part rings over the ranks holding the same experts (the same place in
+    // their expert-parallel group of consecutive replicas).
     std::vector<const std::string*> members;
-    for (int t = 0; t < p.tp; ++t) {
+    const auto ring = [&](int t, int ep_index, double bytes) {
       members.clear();
       for (int d = 0; d < D_; ++d)
-        for (int c = 0; c < p.cp; ++c) members.push_back(&tiers(s, d)[static_cast<std::size_t>(c * p.tp + t)]);
-      extra = std::max(extra, add_ring(*network_, kind, members, payload, batch));
+        if (ep_index < 0 || d % p.ep == ep_index)
+          for (int c = 0; c < p.cp; ++c) members.push_back(&tiers(s, d)[static_cast<std::size_t>(c * p.tp + t)]);
+      if (members.size() > 1 && bytes > 0) extra = std::max(extra, add_ring(*network_, kind, members, bytes, batch));
+    };
+    for (int t = 0; t < p.tp; ++t) {
+      ring(t, -1, dense);
+      if (experts > 0)
+        for (int e = 0; e < p.ep; ++e) ring(t, e, experts);
     }
     records_.transfers += static_cast<std::int64_t>(batch.size());
     // The flows carry every step's bytes at once (the ring's bandwidth term, contended); the

@@ -61,6 +61,10 @@ std::unique_ptr<training::OffloadSetup> read_optimizer_offload(const TrainingSce
             else op.share = 0;  // a zero share does nothing
           }
   }
+  if (p.ep > 1)
+    cfg.fail(fmt::format("{} with expert parallelism (shards of dense and expert states over different groups) is not "
+                         "built; use parallel.ep: 1",
+                         setup->name));
   if (p.zero == 0 && p.weight_replicas() > 1)
     cfg.fail(fmt::format("{} offloads each data-parallel rank's optimizer shard (DeepSpeed offloads ZeRO's partitions); "
                          "with zero: 0 all {} ranks would update the whole model on their hosts: set training.zero >= 1",

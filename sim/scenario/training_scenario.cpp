@@ -345,10 +345,10 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
   if (plan.zero > 0 && plan.weight_replicas() == 1)
     training.fail_key("zero", std::to_string(plan.zero),
                       "ZeRO shards over the data- and context-parallel ranks; it needs parallel.dp x cp > 1");
-  if (plan.zero > 0 && plan.ep > 1)
+  if (plan.zero >= 3 && plan.ep > 1)
     training.fail_key("zero", std::to_string(plan.zero),
-                      "ZeRO with expert parallelism (expert states sharded over the dp / ep expert-data-parallel ranks) is not "
-                      "built; use zero: 0 with parallel.ep > 1");
+                      "0, 1 or 2 with expert parallelism (ZeRO-3's per-layer gathers of experts over their expert-data-parallel "
+                      "ranks are not built)");
   job.seq_len = training.get<std::int64_t>("seq_len").in_range(1, sc.model.max_position_embeddings);
   if (job.seq_len % plan.cp != 0)
     training.fail_key("seq_len", std::to_string(job.seq_len),

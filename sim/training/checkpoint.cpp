@@ -28,10 +28,12 @@ CheckpointPlace CheckpointPolicy::read_target(const config::Node& cfg, const cha
 double checkpoint_bytes(const RankMemory& mem, const ParallelPlan& plan) {
   // RankMemory holds what this device keeps: ZeRO >= 1 shards the optimizer states over dp x cp
   // already, ZeRO-3 the weights too; what is still replicated is divided among the replicas.
-  const double dp = plan.weight_replicas();
-  const double weights = plan.zero >= 3 ? mem.weights + mem.offloaded_weights : mem.weights / dp;
+  // Routed experts under expert parallelism are replicated over their expert-data-parallel ranks.
+  const double dp = plan.weight_replicas(), edp = plan.expert_replicas();
+  const double weights = plan.zero >= 3 ? mem.weights + mem.offloaded_weights
+                                        : (mem.weights - mem.expert_weights) / dp + mem.expert_weights / edp;
   const double states = mem.optimizer_states() + mem.offloaded_states;
-  const double optimizer = plan.zero >= 1 ? states : states / dp;
+  const double optimizer = plan.zero >= 1 ? states : (states - mem.expert_states) / dp + mem.expert_states / edp;
   return weights + optimizer;
 }
 

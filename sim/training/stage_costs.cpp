@@ -157,6 +157,11 @@ std::vector<StageCost> price_stages(const models::ModelSpec& m, const TrainingJo
                        bytes_per_element(m.precision.activations) / (p.tp * p.cp);
     s.grad_bytes = s.parameters * bytes_per_element(job.grad_dtype);
     s.param_bytes = s.parameters * stored;
+    if (p.ep > 1) {
+      const double experts = models::stage_expert_parameters(m, p, shape);
+      s.expert_grad_bytes = experts * bytes_per_element(job.grad_dtype);
+      s.expert_param_bytes = experts * bytes_per_element(m.precision.weights);
+    }
     builder.optimizer_step(m, shape, p, ops);
     for (const Op& op : ops) s.optimizer += cost.time(op);
     stages.push_back(s);

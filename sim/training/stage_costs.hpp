@@ -82,6 +82,9 @@ struct StageCost {
   double boundary_bytes = 0;
   double grad_bytes = 0;     ///< gradients one device reduces over data parallelism
   double param_bytes = 0;    ///< parameters as stored (the ZeRO 1/2 all-gather after the step)
+  /// Of grad_bytes and param_bytes, the routed experts' under expert parallelism: they reduce and
+  /// gather over the expert-data-parallel ranks (ParallelPlan::expert_replicas), the rest over dp x cp.
+  double expert_grad_bytes = 0, expert_param_bytes = 0;
   double optimizer = 0;      ///< seconds of the optimizer step on one device
   /// The forward of the stage's decoder layers as full recompute runs it inside backward (not
   /// added to any pass): what an activation swap policy recomputes a share of.

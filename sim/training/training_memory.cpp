@@ -171,6 +171,7 @@ namespace {
 /// matrices) and in precision.activations (biases, norms, embedding, head), as ModelSpec stores them.
 struct ParameterSplit {
   double linear_per_layer = 0, other_per_layer = 0;  ///< one decoder layer
+  double expert_per_layer = 0;  ///< of linear_per_layer, the routed experts' under expert parallelism
   double embedding = 0, head = 0;                    ///< the vocab-parallel tables this rank holds
   double final_norm = 0;
 };
@@ -191,6 +192,7 @@ ParameterSplit parameter_split(const MemoryInputs& in) {
     // is replicated.
     p.linear_per_layer = attention + l.experts / in.plan.ep * mlp;
     p.other_per_layer += l.experts * h;
+    if (in.plan.ep > 1) p.expert_per_layer = l.experts / in.plan.ep * mlp;
   }
   if (m.qkv_bias) p.other_per_layer += w.q + 2 * w.kv;
   if (m.o_bias) p.other_per_layer += h;  // the row-parallel bias is added after the reduction: replicated
@@ -213,6 +215,7 @@ RankParameters rank_parameters(const MemoryInputs& in) {
   RankParameters r;
   r.count = L * (p.linear_per_layer + p.other_per_layer) + p.embedding + p.head + p.final_norm;
   r.stored_bytes = bw * (p.linear_per_layer * L) + ba * (p.other_per_layer * L + p.embedding + p.head + p.final_norm);
+  r.expert_count = L * p.expert_per_layer;
   return r;
 }
 
@@ -292,19 +295,28 @@ RankMemory rank_memory(const MemoryInputs& in) {
   const RankParameters params = rank_parameters(in);
   const double grad_bytes = bytes_per_element(in.grad_dtype);
 
+  // ZeRO shards the dense parameters over dp x cp and the routed experts over the ranks that hold
+  // the same ones (Megatron-Core's distributed optimizer over its expert-data-parallel group).
+  const double bw = bytes_per_element(in.model.precision.weights);
+  const double dense = params.count - params.expert_count;
   StateBytes sb;
-  sb.weight = params.count > 0 ? params.stored_bytes / params.count : bytes_per_element(in.model.precision.weights);
+  sb.weight = dense > 0 ? (params.stored_bytes - bw * params.expert_count) / dense : bw;
   sb.gradient = grad_bytes;
   sb.master = in.master_weights ? 4 : 0;
   sb.moments = in.optimizer_moment_bytes;
-  const ModelStates states = zero_bytes(params.count, p.weight_replicas(), p.zero, sb);
+  const ModelStates states = zero_bytes(dense, p.weight_replicas(), p.zero, sb);
+  StateBytes eb = sb;
+  eb.weight = bw;
+  const ModelStates experts = zero_bytes(params.expert_count, p.expert_replicas(), p.zero, eb);
 
   RankMemory mem;
   mem.parameters = params.count;
-  mem.weights = states.weights;
-  mem.gradients = states.gradients;
-  mem.master_weights = states.master_weights;
-  mem.optimizer_moments = states.optimizer_moments;
+  mem.weights = states.weights + experts.weights;
+  mem.gradients = states.gradients + experts.gradients;
+  mem.master_weights = states.master_weights + experts.master_weights;
+  mem.optimizer_moments = states.optimizer_moments + experts.optimizer_moments;
+  mem.expert_weights = experts.weights;
+  mem.expert_states = experts.master_weights + experts.optimizer_moments;
   if (in.offload_optimizer) {
     mem.offloaded_states = mem.optimizer_states();
     mem.master_weights = mem.optimizer_moments = 0;

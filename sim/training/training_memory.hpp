@@ -187,12 +187,18 @@ struct MemoryInputs {
 struct RankParameters {
   double count = 0;
   double stored_bytes = 0;  ///< linear layers in precision.weights, the rest in precision.activations
+  /// Of `count`, the routed experts' under expert parallelism (stored in precision.weights): ZeRO
+  /// shards them over their expert-data-parallel ranks, the rest over dp x cp.
+  double expert_count = 0;
 };
 RankParameters rank_parameters(const MemoryInputs& in);
 
 /// Bytes of one rank by component.
 struct RankMemory {
   double parameters = 0;  ///< Ψ of this rank (before ZeRO sharding)
+  /// Of `weights` and of the optimizer states, the routed experts' under expert parallelism
+  /// (replicated over ParallelPlan::expert_replicas ranks, not dp x cp).
+  double expert_weights = 0, expert_states = 0;
   double weights = 0;
   double gradients = 0;
   double master_weights = 0;

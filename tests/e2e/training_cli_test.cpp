@@ -106,11 +106,13 @@ TEST_CASE("training cli: bad training input is one error naming the key, exit 2"
       {"training.global_batch=4000000000", "passes per iteration"},
       {"training.parallel.tp=1024", "training.parallel.tp"},
       {"model=deepseek-v3", "MLA"},
-      // Expert parallelism: only for MoE models, over a divisor of dp, with tp 1 and without ZeRO.
+      // Expert parallelism: only for MoE models, over a divisor of dp, with tp 1, ZeRO up to 2, no optimizer offload.
       {"training.parallel.ep=2", "no routed experts"},
       {"model=mixtral-8x7b --set training.zero=0 --set training.parallel.ep=4", "expected a divisor of dp (2)"},
       {"model=mixtral-8x7b --set training.zero=0 --set training.parallel.ep=2", "expert tensor parallelism"},
-      {"model=mixtral-8x7b --set training.parallel.tp=1 --set training.parallel.ep=2", "training.zero"},
+      {"model=mixtral-8x7b --set training.parallel.tp=1 --set training.parallel.ep=2 --set training.zero=3", "training.zero"},
+      {"model=mixtral-8x7b --set training.parallel.tp=1 --set training.parallel.ep=2 "
+       "--set policies.optimizer_offload.impl=zero_offload", "with expert parallelism"},
       // Checkpoints and failures.
       {"policies.checkpoint.impl=save", "unknown checkpoint policy"},
       {"policies.checkpoint.impl=sync --set training.iterations=1", "training.iterations >= 2"},

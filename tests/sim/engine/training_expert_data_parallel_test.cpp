@@ -1,0 +1,76 @@
+// Expert parallelism with ZeRO and the expert-data-parallel group: the routed experts a rank holds
+// are replicated over dp x cp / ep ranks only, so ZeRO shards their states over those and their
+// gradients reduce there; the dense parameters shard and reduce over all dp x cp ranks.
+// One run per TEST_CASE: SimGrid allows one engine per process (ctest runs each case alone).
+#include <catch2/catch.hpp>
+
+#include <fmt/format.h>
+
+#include "sim/core/config.hpp"
+#include "sim/engine/training_engine.hpp"
+#include "sim/scenario/training_scenario.hpp"
+
+using namespace hetsim;
+
+namespace {
+
+sim::TrainingScenario load(const std::string& yaml) {
+  const auto doc = config::Document::load_string(yaml, "expert_dp_test.yaml");
+  return sim::load_training_scenario(doc);
+}
+
+sim::TrainingScenario mixtral(int zero) {
+  return load(fmt::format(R"(
+model: mixtral-8x7b
+cluster: {{device: h100-sxm5-80gb, node: hgx-h100, fabric: {{kind: rail, uplink_bandwidth: 3.2 Tbps}}}}
+training: {{seq_len: 4096, global_batch: 64, parallel: {{tp: 1, pp: 4, dp: 16, ep: 8}}, zero: {}, recompute: full}}
+)",
+                          zero));
+}
+
+}  // namespace
+
+TEST_CASE("expert data parallelism: ZeRO shards dense states over dp x cp and expert states over dp x cp / ep",
+          "[training][moe]") {
+  const auto none = mixtral(0), one = mixtral(1), two = mixtral(2);
+  for (std::size_t s = 0; s < none.memory.size(); ++s) {
+    const auto& m0 = none.memory[s];
+    REQUIRE(m0.expert_states > 0);
+    REQUIRE(m0.expert_states < m0.optimizer_states());
+    // Stage 1: 16 ranks share the dense states, 2 (16 / ep 8) each expert's.
+    const double sharded = (m0.optimizer_states() - m0.expert_states) / 16 + m0.expert_states / 2;
+    CHECK(one.memory[s].optimizer_states() == Approx(sharded));
+    CHECK(one.memory[s].gradients == Approx(m0.gradients));
+    CHECK(one.memory[s].weights == Approx(m0.weights));
+    // Stage 2: the gradients too, by the same split.
+    const double expert_grads = m0.gradients * m0.expert_weights / m0.weights;  // bf16 weights, fp32 grads alike per parameter
+    CHECK(two.memory[s].gradients == Approx((m0.gradients - expert_grads) / 16 + expert_grads / 2).epsilon(1e-6));
+  }
+}
+
+TEST_CASE("expert data parallelism: the routed experts' gradients stay out of the dense ring", "[training][moe]") {
+  // Two nodes of one H100 each, dp 2 and ep 2: each rank holds its own experts (no replica to
+  // reduce with), so the ring after the backward carries the dense gradients only, at its alpha-beta time.
+  const auto sc = load(R"(
+model: {preset: mixtral-8x7b, name: mixtral-1-layer, num_hidden_layers: 1}
+cluster:
+  device: h100-sxm5-80gb
+  node:
+    name: one
+    tiers: [{name: gpu0.hbm, kind: hbm, capacity: 80 GB, bandwidth: 3.35 TB/s}]
+    links: []
+    nics: [{name: nic0, kind: ib, attach: gpu0.hbm, bandwidth: 400 Gbps, latency: 1 us}]
+  fabric: {kind: rail, uplink_bandwidth: 800 Gbps, latency: 1 us}
+training:
+  seq_len: 2048
+  global_batch: 2
+  parallel: {dp: 2, ep: 2}
+  overlap: {grad_reduce: false}
+  iterations: 1
+)");
+  const auto& st = sc.stages.at(0);
+  REQUIRE(st.expert_grad_bytes > 0.5 * st.grad_bytes);  // the experts are most of the layer
+  const auto rec = sim::run_training(sc);
+  const double alpha = 2e-6, bw = 400e9 / 8, dense = st.grad_bytes - st.expert_grad_bytes;
+  for (const auto& r : rec.ranks) CHECK(r.times.dp_comm == Approx(2 * alpha + dense / bw).epsilon(1e-9));
+}
