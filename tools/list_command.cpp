@@ -18,6 +18,7 @@
 #include "sim/serving/router.hpp"
 #include "sim/serving/scheduler.hpp"
 #include "sim/training/activation_offload.hpp"
+#include "sim/training/sequence_sharding.hpp"
 #include "sim/training/checkpoint.hpp"
 #include "sim/training/optimizer_offload.hpp"
 #include "sim/training/node_placement.hpp"
@@ -137,6 +138,7 @@ int run_list_command() {
   list_registry<training::NodePlacement>("node placement policies (policies.placement.impl)");
   list_registry<training::OptimizerOffloadPolicy>("optimizer offload policies (policies.optimizer_offload.impl)");
   list_registry<training::ActivationOffloadPolicy>("activation offload policies (policies.activation_offload.impl)");
+  list_registry<training::SequenceShardingPolicy>("sequence sharding policies (policies.sequence_sharding.impl)");
   list_registry<training::FailureProcess>("failure processes (policies.failures.impl)");
   list_devices();
   fmt::print("nodes (cluster.node) in {}/hw/nodes:\n", catalog::root());

@@ -11,6 +11,7 @@
 #include "sim/engine/training_engine.hpp"
 #include "sim/scenario/run_description.hpp"
 #include "sim/scenario/training_scenario.hpp"
+#include "sim/engine/one_gpu_nodes.hpp"
 
 using namespace hetsim;
 
@@ -92,16 +93,8 @@ policies: {{pipeline_schedule: {{impl: interleaved_1f1b, virtual_stages: {}}}}}
 TEST_CASE("training engine: a data-parallel all-reduce on an idle fabric takes its alpha-beta time", "[training][engine]") {
   // Two nodes of one H100 each, one NIC each on one rail: the ring's two flows go opposite ways on
   // split-duplex links, so nothing contends. Overlap off: the reduction starts after the backward.
-  const auto sc = load(R"(
+  const auto sc = load(std::string(test::kOneGpuNodes) + R"(
 model: {preset: llama-3-8b, name: llama-3-8b-4-layers, num_hidden_layers: 4}   # fits one GPU with Adam
-cluster:
-  device: h100-sxm5-80gb
-  node:
-    name: one
-    tiers: [{name: gpu0.hbm, kind: hbm, capacity: 80 GB, bandwidth: 3.35 TB/s}]
-    links: []
-    nics: [{name: nic0, kind: ib, attach: gpu0.hbm, bandwidth: 400 Gbps, latency: 1 us}]
-  fabric: {kind: rail, uplink_bandwidth: 800 Gbps, latency: 1 us}
 training:
   seq_len: 2048
   global_batch: 2
@@ -116,7 +109,7 @@ output: {timeline: true}
     if (s.name == "grad_reduce") reduce = &s;
   REQUIRE(reduce != nullptr);
   // k = 2: 2(k-1) = 2 steps of alpha (NIC -> NIC on one rail: 2 x 1 us) and 2(k-1)/k x N bytes at 400 Gb/s.
-  const double alpha = 2e-6, bw = 400e9 / 8, n = sc.stages[0].grad_bytes;
+  const double alpha = 2 * test::kOneGpuNodesAlpha, bw = test::kOneGpuNodesBandwidth, n = sc.stages[0].grad_bytes;
   CHECK(reduce->end - reduce->start == Approx(2 * alpha + n / bw).epsilon(1e-9));
   // The rank waited exactly that long after its backward.
   CHECK(rec.ranks[0].times.dp_comm == Approx(2 * alpha + n / bw).epsilon(1e-9));

@@ -9,6 +9,7 @@
 #include "sim/core/config.hpp"
 #include "sim/engine/training_engine.hpp"
 #include "sim/scenario/training_scenario.hpp"
+#include "sim/engine/one_gpu_nodes.hpp"
 
 using namespace hetsim;
 
@@ -51,16 +52,8 @@ TEST_CASE("expert data parallelism: ZeRO shards dense states over dp x cp and ex
 TEST_CASE("expert data parallelism: the routed experts' gradients stay out of the dense ring", "[training][moe]") {
   // Two nodes of one H100 each, dp 2 and ep 2: each rank holds its own experts (no replica to
   // reduce with), so the ring after the backward carries the dense gradients only, at its alpha-beta time.
-  const auto sc = load(R"(
+  const auto sc = load(std::string(test::kOneGpuNodes) + R"(
 model: {preset: mixtral-8x7b, name: mixtral-1-layer, num_hidden_layers: 1}
-cluster:
-  device: h100-sxm5-80gb
-  node:
-    name: one
-    tiers: [{name: gpu0.hbm, kind: hbm, capacity: 80 GB, bandwidth: 3.35 TB/s}]
-    links: []
-    nics: [{name: nic0, kind: ib, attach: gpu0.hbm, bandwidth: 400 Gbps, latency: 1 us}]
-  fabric: {kind: rail, uplink_bandwidth: 800 Gbps, latency: 1 us}
 training:
   seq_len: 2048
   global_batch: 2
@@ -71,6 +64,6 @@ training:
   const auto& st = sc.stages.at(0);
   REQUIRE(st.expert_grad_bytes > 0.5 * st.grad_bytes);  // the experts are most of the layer
   const auto rec = sim::run_training(sc);
-  const double alpha = 2e-6, bw = 400e9 / 8, dense = st.grad_bytes - st.expert_grad_bytes;
+  const double alpha = 2 * test::kOneGpuNodesAlpha, bw = test::kOneGpuNodesBandwidth, dense = st.grad_bytes - st.expert_grad_bytes;
   for (const auto& r : rec.ranks) CHECK(r.times.dp_comm == Approx(2 * alpha + dense / bw).epsilon(1e-9));
 }

@@ -10,6 +10,7 @@
 #include "sim/core/config.hpp"
 #include "sim/engine/training_engine.hpp"
 #include "sim/scenario/training_scenario.hpp"
+#include "sim/engine/one_gpu_nodes.hpp"
 
 using namespace hetsim;
 
@@ -39,16 +40,8 @@ TEST_CASE("training sharding: context-parallel ranks reduce their gradients toge
           "[training][sharding]") {
   // Two nodes of one H100 each, cp 2 and dp 1: the ring over the two cp ranks (one NIC each, one
   // rail) takes its alpha-beta time after the backward, as two data-parallel replicas' would.
-  const auto sc = load(R"(
+  const auto sc = load(std::string(test::kOneGpuNodes) + R"(
 model: {preset: llama-3-8b, name: llama-3-8b-4-layers, num_hidden_layers: 4}
-cluster:
-  device: h100-sxm5-80gb
-  node:
-    name: one
-    tiers: [{name: gpu0.hbm, kind: hbm, capacity: 80 GB, bandwidth: 3.35 TB/s}]
-    links: []
-    nics: [{name: nic0, kind: ib, attach: gpu0.hbm, bandwidth: 400 Gbps, latency: 1 us}]
-  fabric: {kind: rail, uplink_bandwidth: 800 Gbps, latency: 1 us}
 training:
   seq_len: 2048
   global_batch: 1
@@ -57,7 +50,7 @@ training:
   iterations: 1
 )");
   const auto rec = sim::run_training(sc);
-  const double alpha = 2e-6, bw = 400e9 / 8, n = sc.stages[0].grad_bytes;
+  const double alpha = 2 * test::kOneGpuNodesAlpha, bw = test::kOneGpuNodesBandwidth, n = sc.stages[0].grad_bytes;
   CHECK(rec.ranks.at(0).times.dp_comm == Approx(2 * alpha + n / bw).epsilon(1e-9));
 }
 
