@@ -568,21 +568,43 @@ class TrainingRun {
   /// One copy of every shard the group saves: its devices', and simulating one replica its peers'
   /// too (their copies load the network as the real ones would).
   FlowBatch checkpoint_batch(const Group& me, const training::CheckpointCopy& copy) {
-    return place_batch(me, copy.from, copy.to, sc_.checkpoint_bytes[static_cast<std::size_t>(me.pp)]);
+    const training::CheckpointShard& shard = sc_.checkpoint_shards[static_cast<std::size_t>(me.pp)];
+    using training::CheckpointPlace;
+    if (copy.from != CheckpointPlace::device && copy.to != CheckpointPlace::device)
+      return place_batch(me, copy.from, copy.to, shard.total());
+    // A copy from the device (a save) or to it (a restore) moves each part from or to where it
+    // lives: offloaded states and weights are read from (written back to) host memory or NVMe, and
+    // a part already where the copy goes moves nowhere.
+    FlowBatch batch;
+    for (const auto& [home, bytes] : {std::pair{CheckpointPlace::device, shard.device},
+                                      std::pair{CheckpointPlace::host, shard.host},
+                                      std::pair{CheckpointPlace::nvme, shard.nvme}}) {
+      const CheckpointPlace from = copy.from == CheckpointPlace::device ? home : copy.from;
+      const CheckpointPlace to = copy.to == CheckpointPlace::device ? home : copy.to;
+      if (bytes > 0 && from != to) add_place_flows(batch, me, from, to, bytes);
+    }
+    return batch;
   }
 
   /// `bytes` per device of the group (and of its peer replicas when one replica is simulated)
   /// from place `from` to place `to`, routed as TrainingScenario::checkpoint_route does.
   FlowBatch place_batch(const Group& me, training::CheckpointPlace from, training::CheckpointPlace to, double bytes) {
     FlowBatch batch;
+    add_place_flows(batch, me, from, to, bytes);
+    return batch;
+  }
+  /// Adds place_batch's flows to `batch`.
+  void add_place_flows(FlowBatch& batch, const Group& me, training::CheckpointPlace from, training::CheckpointPlace to,
+                       double bytes) {
     const int last = R_ < D_ ? D_ : me.dp + 1;
+    std::size_t added = 0;
     for (int d = me.dp; d < last; ++d)
       for (std::size_t i = 0; i < tiers(me.pp, d).size(); ++i) {
         const auto [src, dst] = sc_.checkpoint_route(device_rank(me.pp, d, i), from, to);
         batch.add(src, dst, bytes);
+        ++added;
       }
-    records_.transfers += static_cast<std::int64_t>(batch.size());
-    return batch;
+    records_.transfers += static_cast<std::int64_t>(added);
   }
 
   /// Runs `copy` for the group and waits for it.

@@ -183,7 +183,13 @@ void load_checkpoint(TrainingScenario& sc, const config::Node& cfg) {
   if (sc.job.iterations < 2)
     cfg.fail(fmt::format("a checkpoint is saved at the end of the first iteration and priced against the ones after "
                          "it; expected training.iterations >= 2, not {}", sc.job.iterations));
-  for (const auto& m : sc.memory) sc.checkpoint_bytes.push_back(training::checkpoint_bytes(m, sc.job.plan));
+  using training::CheckpointPlace;
+  const CheckpointPlace states_home = sc.offload ? sc.offload->policy->states_place() : CheckpointPlace::device;
+  const CheckpointPlace weights_home = sc.offload ? sc.offload->policy->params() : CheckpointPlace::device;
+  for (const auto& m : sc.memory) {
+    sc.checkpoint_bytes.push_back(training::checkpoint_bytes(m, sc.job.plan));
+    sc.checkpoint_shards.push_back(training::checkpoint_shard(m, sc.job.plan, states_home, weights_home));
+  }
   for (const auto& copy : sc.checkpoint->copies())
     for (const auto place : {copy.from, copy.to}) {
       if (place == training::CheckpointPlace::host && sc.node->first_dram_tier().empty())

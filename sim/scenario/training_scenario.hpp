@@ -93,6 +93,8 @@ struct TrainingScenario {
   std::unique_ptr<training::CheckpointPolicy> checkpoint;
   std::string checkpoint_name;
   std::vector<double> checkpoint_bytes;  ///< per pipeline rank: one device's shard
+  /// The same by where each part lives (offloaded states and weights in host memory or on NVMe).
+  std::vector<training::CheckpointShard> checkpoint_shards;
   std::vector<std::string> nearest_ssd;  ///< per device slot of the node: its nearest SSD tier (target nvme)
   /// cluster.storage: `storage_count` servers of this type on the fabric ("storage0/", ...), written
   /// to in their tier `storage_tier` (target storage).

@@ -67,4 +67,16 @@ class CheckpointPolicy {
 /// deduplication). Gradients and activations are not saved.
 double checkpoint_bytes(const RankMemory& mem, const ParallelPlan& plan);
 
+/// checkpoint_bytes by where each part lives: on the device, or, under an optimizer offload, the
+/// states (and with a parameter offload the weights) in host memory or on NVMe, where a save reads
+/// them from and a restore writes them back to.
+struct CheckpointShard {
+  double device = 0, host = 0, nvme = 0;
+  double total() const { return device + host + nvme; }
+};
+/// The shard of `mem`, its offloaded states at `states_home` and offloaded weights at
+/// `weights_home` (host or nvme; device when nothing is offloaded).
+CheckpointShard checkpoint_shard(const RankMemory& mem, const ParallelPlan& plan, CheckpointPlace states_home,
+                                 CheckpointPlace weights_home);
+
 }  // namespace hetsim::training

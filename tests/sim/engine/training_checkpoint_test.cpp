@@ -97,3 +97,29 @@ TEST_CASE("training checkpoint: a lazy multi-level snapshot runs under the next 
   // The flush to NVMe follows the snapshot, in the background.
   CHECK(rec.checkpoint.persist() == Approx(snapshot + flush).epsilon(1e-6));
 }
+
+TEST_CASE("training checkpoint: offloaded optimizer states are saved from host memory, not copied off the device",
+          "[training][checkpoint]") {
+  // ZeRO-Offload keeps the fp32 master weights and moments in host memory: the async snapshot into
+  // host memory copies only the bf16 weights off the GPU, and the persist writes everything to NVMe.
+  const auto doc = config::Document::load_string(R"(
+model: {preset: llama-3-8b, name: llama-3-8b-4-layers, num_hidden_layers: 4}
+cluster: {device: h100-sxm5-80gb, node: hgx-h100}
+training: {seq_len: 2048, global_batch: 2, iterations: 2}
+policies: {checkpoint: {impl: async, target: nvme}, optimizer_offload: {impl: zero_offload}}
+)",
+                                                 "checkpoint_test.yaml");
+  const auto sc = sim::load_training_scenario(doc);
+  const auto& shard = sc.checkpoint_shards.at(0);
+  CHECK(shard.total() == Approx(sc.checkpoint_bytes.at(0)));
+  CHECK(shard.device == Approx(2 * sc.memory[0].parameters).epsilon(1e-9));  // the bf16 weights
+  CHECK(shard.host == Approx(12 * sc.memory[0].parameters).epsilon(1e-9));   // master weights and two moments
+  CHECK(shard.nvme == 0);
+  const auto rec = sim::run_training(sc);
+  const auto& topo = sc.node->topology;
+  CHECK(rec.checkpoint.stall == Approx(topo.idle_transfer_time("gpu0.hbm", "host.dram", shard.device, kRequest)).epsilon(1e-6));
+  // Copying all of it off the device would have stalled seven times as long.
+  CHECK(rec.checkpoint.stall < 0.2 * topo.idle_transfer_time("gpu0.hbm", "host.dram", shard.total(), kRequest));
+  // The reload reads each part back to where it lives; both reads share the drive, which binds.
+  CHECK(rec.checkpoint.restore == Approx(topo.idle_transfer_time("nvme0", "host.dram", shard.total(), kRequest)).epsilon(1e-3));
+}
