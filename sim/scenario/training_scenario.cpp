@@ -496,17 +496,16 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
     if (!spec.nics.empty() && !slowest->nics.empty() && spec.nics.front().bandwidth < slowest->nics.front().bandwidth)
       slowest = &spec;
   }
-  const auto price_on = [&](const hw::Device& device) {
+  const auto cost_on = [&](const hw::Device& device) {
     hw::CostModel cost(device);
     cost.set_scale_out(scale_out_of(*slowest, sc.fabric, device));
-    return training::price_stages(sc.model, job, cost, slots);
+    return cost;
+  };
+  const auto price_on = [&](const hw::Device& device) {
+    return training::price_stages(sc.model, job, cost_on(device), slots);
   };
   sc.stages = price_on(*sc.device);
-  if (sc.sharding) {
-    hw::CostModel cost(*sc.device);
-    cost.set_scale_out(scale_out_of(*slowest, sc.fabric, *sc.device));
-    shard_documents(sc, cost);
-  }
+  if (sc.sharding) shard_documents(sc, cost_on(*sc.device));
   // Node groups of other devices: each type's stages priced on it (a pass runs at its devices' pace).
   for (const auto& d : sc.cluster_nodes.group_devices)
     if (d && std::none_of(sc.other_devices.begin(), sc.other_devices.end(), [&](const auto& o) { return o.device == d; })) {

@@ -106,10 +106,11 @@ void price(std::vector<Op>& ops, const ParallelPlan& p, const hw::CostModel& cos
   }
   // The ring steps of ring attention run under its attention blocks (Megatron's CP always overlaps).
   pass.cp = p.cp;
-  const double saving = overlap_saving(ops, times, kept, p, overlap.tp_comm, overlap.gated_mlp) + pass.cp_hidden(pass.attention);
+  const double cp_hidden = pass.cp_hidden(pass.attention);
+  const double saving = overlap_saving(ops, times, kept, p, overlap.tp_comm, overlap.gated_mlp) + cp_hidden;
   pass.seconds -= saving;
   pass.comm -= saving;
-  pass.cp_comm = pass.cp_ring - pass.cp_hidden(pass.attention);
+  pass.cp_comm = pass.cp_ring - cp_hidden;
   const double exposed = gathers > 0 ? std::max(gathers / std::max(1.0, layers), gathers - pass.seconds) : 0;
   pass.seconds += exposed;
   pass.comm += exposed;
