@@ -35,12 +35,19 @@ struct Breakdown {
   double storage = 0;  ///< bytes in flash storage (LLM-in-a-flash placement)
   double blend = 0;    ///< how compute and memory combine (hw::Efficiency::blend; 0 = max)
   Limiter limiter = Limiter::compute;
+  /// An op split over two engines of an SoC (hw::EngineSplit): the model engine's share of its work
+  /// (1: all there, 0: all on the partner), and the joint time of the two parts with their
+  /// synchronisation, which is then the bound; the terms above are the slower part's. -1: not split.
+  double split_share = -1;
+  double split = 0;
   double bound() const;
 };
 
 class CostModel {
  public:
   explicit CostModel(const Device& device);
+  /// The model keeps a reference to its device: a temporary would dangle.
+  explicit CostModel(Device&&) = delete;
 
   /// Scale-out level (NIC) for collectives whose group spans nodes.
   void set_scale_out(const LinkLevel& level) { scale_out_ = level; }
@@ -70,6 +77,19 @@ class CostModel {
   };
   static constexpr std::size_t kMaxTiers = 8;
   [[noreturn, gnu::cold, gnu::noinline]] void bad_tier(const Op& op, std::size_t tier) const;
+  /// Whether `op` runs split over two engines of an SoC (Device::split).
+  bool splits(const Op& op) const;
+  /// How one instance of a split op runs: the model engine's share of it and the time of its parts
+  /// on the two engines (or all of it on the faster one) with their launch gaps and the sync.
+  struct SplitChoice {
+    double share = 1;
+    double time = 0;
+  };
+  SplitChoice split_choice(const Op& op) const;
+  /// One instance of `share` of `op` on engine `engine` (its roofline and launch gap).
+  double part_time(const Op& op, std::size_t engine, double share) const;
+  /// The op's bytes at the full achieved bandwidth of their memory tiers (both engines together).
+  double shared_memory_time(const Op& op) const;
   /// The terms of breakdown() without deciding the limiter (the hot path of time()).
   Breakdown terms(const Op& op, bool ideal) const;
   const Device& device_;

@@ -49,6 +49,67 @@ void parse_runs(const config::Node& section, ComputeEngine& e) {
     if (!known) c.fail("expected an op class: gemm, attention_prefill, attention_decode, elementwise, collective");
   }
 }
+/// One efficiency curve (`compute`, `memory`, and their half sizes `compute_half` in FLOPs and
+/// `memory_half` in bytes; hw::Efficiency) of class `c`.
+Efficiency parse_curve(const config::Node& e, OpClass c) {
+  Efficiency slot;
+  if (c != OpClass::collective) slot.compute = e.get<double>("compute").default_to(1.0).in_range(0.01, 1.0);
+  slot.memory = e.get<double>("memory").default_to(1.0).in_range(0.01, 1.0);
+  // Read only where given, so entries without them resolve as before.
+  if (e.has("compute_half")) slot.compute_half = e.get<double>("compute_half").in_range(0.0, 1e18);
+  if (e.has("memory_half")) slot.memory_half = e.quantity("memory_half", units::Dim::bytes).non_negative();
+  return slot;
+}
+/// An SoC engine's own curves (`engines.NAME.efficiency`): per class, and per op under `ops:`
+/// (`ops: {down_proj: {class: gemm, compute: 0.4, ...}}`), each with where it came from.
+void parse_engine_curves(const config::Node& eff, ComputeEngine& engine) {
+  const std::string source = fmt::format("engine {} curve", engine.name);
+  for (OpClass c : kOpClasses) {
+    if (!eff.has(to_string(c))) continue;
+    Efficiency curve = parse_curve(eff.child(to_string(c)), c);
+    curve.source = source;
+    engine.efficiency[static_cast<std::size_t>(c)] = curve;
+  }
+  if (!eff.has("ops")) return;
+  const auto ops = eff.child("ops");
+  for (const auto& name : ops.all_keys()) {
+    const auto o = ops.child(name);
+    const std::string cls = o.get<std::string>("class").default_to("gemm");
+    OpEfficiency curve{name, OpClass::gemm, {}};
+    bool known = false;
+    for (OpClass c : kOpClasses)
+      if (to_string(c) == cls) curve.cls = c, known = true;
+    if (!known) o.fail_key("class", cls, "expected an op class: gemm, attention_prefill, attention_decode, elementwise, collective");
+    curve.efficiency = parse_curve(o, curve.cls);
+    curve.efficiency.source = source;
+    engine.op_efficiency.push_back(curve);
+  }
+}
+/// `split:` of an SoC (hw::EngineSplit): the partner engine, the model engine's share (a fraction
+/// or auto), the synchronisation per split op and the op classes that split.
+EngineSplit parse_split(const config::Node& node, const Device& d, const std::vector<std::string>& names) {
+  EngineSplit s;
+  const std::string with = node.get<std::string>("with").one_of(names);
+  s.with = static_cast<std::size_t>(std::find(names.begin(), names.end(), with) - names.begin());
+  if (s.with == d.engine)
+    node.fail_key("with", with, fmt::format("expected an engine other than the model engine ({})", d.compute().name));
+  const std::string share = node.get<std::string>("share").default_to("auto");
+  if (share != "auto") s.share = node.get<double>("share").in_range(0.0, 1.0);
+  s.sync = node.quantity("sync", units::Dim::time).default_to("0 s").non_negative();
+  if (node.has("ops")) {
+    for (const auto& c : node.child("ops").items()) {
+      bool known = false;
+      for (OpClass k : kOpClasses)
+        if (to_string(k) == c.scalar() && k != OpClass::collective) s.ops[static_cast<std::size_t>(k)] = known = true;
+      if (!known)
+        c.fail(fmt::format("'{}': expected an op class an engine computes: gemm, attention_prefill, attention_decode, elementwise",
+                           c.scalar()));
+    }
+  } else {
+    s.ops[static_cast<std::size_t>(OpClass::gemm)] = true;
+  }
+  return s;
+}
 }  // namespace
 
 std::string describe_sources(const Device& d) {
@@ -64,7 +125,7 @@ std::string describe_sources(const Device& d) {
       src = fmt::format("measured tables ({}), else {}", sizes, src);
     }
     std::string ops;
-    for (const Device::OpEfficiency& o : d.op_efficiency)
+    for (const OpEfficiency& o : d.op_efficiency)
       if (o.cls == c) ops += fmt::format("{}{}", ops.empty() ? "" : ", ", o.op);
     if (!ops.empty()) src += fmt::format(" with op curves for {}", ops);
     auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == src; });
@@ -151,7 +212,7 @@ Device parse_device(const config::Node& node) {
     // An SoC's CPU, GPU and NPU share one memory; `engine` picks the one that runs the model, so
     // the same phone can be compared across engines (compute differs, memory traffic does not).
     const auto engines = node.child("engines");
-    const auto names = engines.keys();
+    const auto names = engines.all_keys();
     if (names.empty()) engines.fail("expected at least one engine, e.g. npu: {compute: {int8: 45 TOPS}}");
     const std::string chosen = node.get<std::string>("engine").default_to(names.front()).one_of(names);
     // Serving may run decode-only steps on another engine (PowerInfer-2: prefill on the NPU, decode on the CPU).
@@ -159,11 +220,16 @@ Device parse_device(const config::Node& node) {
     for (const auto& name : names) {
       ComputeEngine e = engine;
       e.name = name;
-      parse_peaks(engines.child(name).child("compute"), e);
+      const auto entry = engines.child(name);
+      parse_peaks(entry.child("compute"), e);
+      e.memory_bandwidth = entry.quantity("memory_bandwidth", units::Dim::bandwidth).default_to("0 B/s").non_negative();
+      if (entry.has("efficiency")) parse_engine_curves(entry.child("efficiency"), e);
       if (name == chosen) d.engine = d.engines.size();
       if (name == decoding) d.decode_engine = d.engines.size();
       d.engines.push_back(e);
     }
+    // `split: null` (e.g. --set cluster.device.split=null) runs every op on the one engine.
+    if (auto split = node.maybe("split"); split && !split->is_null()) d.split = parse_split(*split, d, names);
   } else {
     if (d.kind != DeviceKind::storage) parse_peaks(node.section("compute"), engine);
     d.engines.push_back(engine);
@@ -214,9 +280,7 @@ Device parse_device(const config::Node& node) {
   for (OpClass c : kOpClasses) {
     auto& slot = d.efficiency[static_cast<std::size_t>(c)];
     const bool given = eff.has(to_string(c));
-    const auto e = eff.section(to_string(c));
-    if (c != OpClass::collective) slot.compute = e.get<double>("compute").default_to(1.0).in_range(0.01, 1.0);
-    slot.memory = e.get<double>("memory").default_to(1.0).in_range(0.01, 1.0);
+    slot = parse_curve(eff.section(to_string(c)), c);
     slot.source = given ? "catalog default (uncalibrated)" : "ideal roofline (no efficiency given)";
   }
   // `profile: none` keeps the catalog defaults (e.g. to compare with the uncalibrated model).

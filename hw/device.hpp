@@ -51,6 +51,15 @@ LinkSpec parse_link(const config::Node& node, const char* default_kind);
 /// beside a drive's flash (InstInfer); storage: a drive that only holds bytes (an NVMe SSD as a KV home).
 enum class DeviceKind { gpu, cpu, npu, pim, soc, csd, storage };
 
+/// The curve of one op (by graph-builder op name, e.g. "down_proj") where it was measured: one class
+/// covers kernels as different as RMSNorm and RoPE, or GEMMs whose shapes a tiled engine handles
+/// unequally, so where measurements of an op exist its own curve prices it and the class curve the rest.
+struct OpEfficiency {
+  std::string op;
+  OpClass cls = OpClass::elementwise;
+  Efficiency efficiency;
+};
+
 /// One compute engine of a device: GPU SMs, CPU cores, an NPU's systolic arrays, PIM units, or one
 /// of an SoC's engines. Its memory-bound work streams from its home tier unless placement says
 /// otherwise.
@@ -59,9 +68,29 @@ struct ComputeEngine {
   std::array<double, kDTypes.size()> peak_flops{};  ///< FLOP/s by DType; 0 = unsupported
   std::array<bool, kNumOpClasses> runs{};           ///< op classes the engine can execute
   std::size_t home_tier = 0;                        ///< index into Device::tiers
+  /// The most this engine streams from a memory tier, bytes/s (0: the tier's bandwidth). An SoC's
+  /// engines share one memory that no single engine saturates (HeteroInfer, Chen et al. 2025: one
+  /// processor reaches 40-45 GB/s of a Snapdragon 8 Gen 3's ~60), which is why splitting pays.
+  double memory_bandwidth = 0;
+  /// Curves measured on this engine (an SoC entry's `engines.NAME.efficiency`); where absent, the
+  /// device's curves price its ops.
+  std::array<std::optional<Efficiency>, kNumOpClasses> efficiency{};
+  std::vector<OpEfficiency> op_efficiency;
 
   double peak(DType d) const { return peak_flops[static_cast<std::size_t>(d)]; }
   bool can_run(OpClass c) const { return runs[static_cast<std::size_t>(c)]; }
+};
+
+/// Two engines of an SoC sharing each op (HeteroInfer, Chen et al. arXiv 2501.14794): the model
+/// engine computes `share` of the op's work (rows of a GEMM's weight) while `with` computes the
+/// rest from the same unified memory, and the op ends when both have and the engines synchronise.
+/// Both stream from the one memory, so together they are bound by its bandwidth, not by the sum
+/// of the engines' own ceilings. Each op runs split, or whole on the faster engine, whichever is faster.
+struct EngineSplit {
+  std::size_t with = 0;   ///< index of the partner engine in Device::engines
+  double share = -1;      ///< the model engine's share of each split op; < 0: auto (the split that finishes first)
+  double sync = 0;        ///< seconds to join the engines' results per split op (or to hand an op to the partner)
+  std::array<bool, kNumOpClasses> ops{};  ///< op classes that split (default: gemm)
 };
 
 /// A device: compute engines attached to memory tiers. tiers[0] is its main memory (HBM, GDDR,
@@ -76,6 +105,8 @@ struct Device {
   /// The engine that runs serving's decode-only steps (SoC: `decode_engine:`, PowerInfer-2's CPU
   /// decode beside NPU prefill; else `engine`).
   std::size_t decode_engine = 0;
+  /// SoC: ops of the split classes shared by the model engine and a partner (`split:`); none: one engine.
+  std::optional<EngineSplit> split;
   std::vector<MemoryTier> tiers;     ///< [0] = main memory
   LinkSpec scale_up;                 ///< intra-node device-device link (NVLink)
   LinkSpec host;                     ///< host link (PCIe)
@@ -91,14 +122,7 @@ struct Device {
     return nullptr;
   }
   double cost_per_hour = 0;          ///< rental price per device-hour in USD; 0 = unknown
-  /// Curves of single ops (a profile's `ops:`, by graph-builder op name, e.g. "input_norm"): one
-  /// class covers kernels as different as RMSNorm and RoPE, so where measurements of an op exist
-  /// its own curve prices it and the class curve covers the rest.
-  struct OpEfficiency {
-    std::string op;
-    OpClass cls = OpClass::elementwise;
-    Efficiency efficiency;
-  };
+  /// Curves of single ops (a profile's `ops:`, by graph-builder op name, e.g. "input_norm").
   std::vector<OpEfficiency> op_efficiency;
   /// Main memory as the driver reports its total (CUDA's cudaMemGetInfo total, vLLM's
   /// total_gpu_memory): `memory.usable`, or the datasheet capacity where the entry gives none.
@@ -116,12 +140,18 @@ struct Device {
   bool can_run(OpClass c) const { return compute().can_run(c); }
   double peak(DType d) const { return compute().peak(d); }
   const Efficiency& eff(OpClass c) const { return efficiency[static_cast<std::size_t>(c)]; }
-  /// The curve that prices `op`: its own (op_efficiency) if the device has one, else its class's.
-  const Efficiency& eff(const Op& op) const {
+  /// The curve that prices `op` on `engine`: the engine's own curve for the op, else for its class
+  /// (engines measured apart), else the device's for the op (op_efficiency), else for its class.
+  const Efficiency& eff(const Op& op, const ComputeEngine& engine) const {
+    for (const OpEfficiency& o : engine.op_efficiency)
+      if (o.cls == op.cls && o.op == op.name) return o.efficiency;
+    if (const auto& own = engine.efficiency[static_cast<std::size_t>(op.cls)]) return *own;
     for (const OpEfficiency& o : op_efficiency)
       if (o.cls == op.cls && o.op == op.name) return o.efficiency;
     return eff(op.cls);
   }
+  /// The curve that prices `op` on the model engine.
+  const Efficiency& eff(const Op& op) const { return eff(op, compute()); }
   const MemoryTier& memory() const { return tiers.front(); }
   /// Index of the first tier of kind `k`, if the device has one.
   std::optional<std::size_t> find_tier(TierKind k) const;

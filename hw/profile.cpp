@@ -192,7 +192,7 @@ void apply_profile(const Profile& p, Device& d) {
   }
   d.op_efficiency.clear();
   for (const Profile::OpFit& f : p.ops) {
-    Device::OpEfficiency o{f.op, f.cls, d.eff(f.cls)};  // the class curve under the op's own regimes
+    OpEfficiency o{f.op, f.cls, d.eff(f.cls)};  // the class curve under the op's own regimes
     set_curves(f.fit, o.efficiency);
     o.efficiency.source = fmt::format("profile {}, op curve (held-out error {:.1f}%)", p.name, 100 * f.fit.held_out_error);
     d.op_efficiency.push_back(std::move(o));

@@ -160,7 +160,7 @@ class DenseTransformer final : public GraphBuilder {
     out.push_back(elementwise("final_norm", act, norm_flops(m) * T * h, 2 * T * h * ba, norm_weight_bytes(m, ba), 1));
     const double logits = share(batch.logit_tokens);
     if (logits > 0) {
-      out.push_back(gemm("lm_head", act, ba, ba, logits, s.vocab, h, 1));  // unquantized
+      out.push_back(gemm("lm_head", act, m.lm_head_bytes_per_element(), ba, logits, s.vocab, h, 1));  // 16-bit unless weight_quant.lm_head
       if (tp > 1)
         out.push_back(
             collective("logits_all_gather", Collective::all_gather, pr.comm, tp, logits * s.vocab * tp * bc, 1));
@@ -302,7 +302,7 @@ class DenseTransformer final : public GraphBuilder {
                                expert_ways, experts * bytes_per_element(t.grad_dtype), 1));
     if (experts > 0 && expert_ways > 1 && p.zero >= 1 && p.zero < 3)
       out.push_back(collective("dp_expert_param_all_gather", Collective::all_gather, m.precision.weights, expert_ways,
-                               experts * bytes_per_element(m.precision.weights), 1));
+                               experts * m.precision.weight_bytes_per_element(), 1));
     if (p.zero == 0) {
       out.push_back(collective("dp_grad_all_reduce", Collective::all_reduce, t.grad_dtype, ways, grads, 1));
       return;
@@ -408,7 +408,7 @@ class DenseTransformer final : public GraphBuilder {
     if (last) {
       add(elementwise("final_norm", act, norm_flops(m) * Tn * h, 2 * Tn * h * ba, norm_weight_bytes(m, ba), 1));
       tp_gather(out, weight_elems, "head_sp_all_gather", p, comm, T * h * bc, 1);
-      add(gemm("lm_head", act, ba, ba, T, s.vocab, h, 1), gemm_weight_elements(s.vocab, h));  // unquantized
+      add(gemm("lm_head", act, m.lm_head_bytes_per_element(), ba, T, s.vocab, h, 1), gemm_weight_elements(s.vocab, h));
       // Vocab-parallel cross-entropy (Megatron): softmax over the local logits, with all-reduces
       // of the per-token max and sum (2 values per token) instead of gathering the logits.
       add(elementwise("cross_entropy", DType::fp32, 5 * T * s.vocab, 2 * T * s.vocab * ba, 0, 1));
@@ -418,7 +418,8 @@ class DenseTransformer final : public GraphBuilder {
 
   /// Mean bytes per parameter as stored (exactly the byte size for a uniform precision).
   static double stored_bytes_per_parameter(const ModelSpec& m) {
-    return m.precision.weights == m.precision.activations ? bytes_per_element(m.precision.weights)
+    return m.precision.weights == m.precision.activations && m.precision.weight_quant.bits == 0
+               ? bytes_per_element(m.precision.weights)
                                                           : m.weight_bytes() / static_cast<double>(m.parameters());
   }
   static Op renamed(const Op& op, const char* suffix) {

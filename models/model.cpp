@@ -61,7 +61,7 @@ std::int64_t outside_layers(const ModelSpec& m) {
 /// Bytes of one layer of `kind` as stored.
 double kind_weight_bytes(const ModelSpec& m, const ModelSpec::LayerKind& kind) {
   // Exact for a uniform precision: integer counts times a power-of-two byte size.
-  return static_cast<double>(kind.linear_parameters) * bytes_per_element(m.precision.weights) +
+  return static_cast<double>(kind.linear_parameters) * m.precision.weight_bytes_per_element() +
          static_cast<double>(kind.parameters - kind.linear_parameters) * bytes_per_element(m.precision.activations);
 }
 }  // namespace
@@ -101,7 +101,11 @@ double ModelSpec::layer_weight_bytes() const {
 double ModelSpec::weight_bytes() const {
   double decoder = 0;
   for (const LayerKind& k : layer_kinds()) decoder += static_cast<double>(k.count) * kind_weight_bytes(*this, k);
-  return decoder + static_cast<double>(outside_layers(*this)) * bytes_per_element(precision.activations);
+  const double outside = static_cast<double>(outside_layers(*this)) * bytes_per_element(precision.activations);
+  if (!precision.quantizes_lm_head() || tie_word_embeddings) return decoder + outside;
+  // The head's share of the outside parameters, at its quantized size instead.
+  const double head = static_cast<double>(vocab_size * hidden_size);
+  return decoder + outside - head * (bytes_per_element(precision.activations) - lm_head_bytes_per_element());
 }
 
 double ModelSpec::mlp_activation_width(int tp) const {
@@ -119,7 +123,7 @@ std::int64_t ModelSpec::kv_heads_per_device(int tp) const { return std::max<std:
 double ModelSpec::weight_bytes_per_device(int tp, int expert_ranks) const {
   // Quantization (vLLM --quantization fp8) stores the linear layers' matrices in precision.weights;
   // biases, norms, the embedding, the LM head and MoE routers stay unquantized, in precision.activations.
-  const double bw = bytes_per_element(precision.weights);
+  const double bw = precision.weight_bytes_per_element();
   const double ba = bytes_per_element(precision.activations);
   const double norms = static_cast<double>(2 * norm_parameters() * num_hidden_layers + norm_parameters());
   // Linear layers and the vocab-parallel embedding/head split over tp; KV projections are replicated
@@ -178,7 +182,9 @@ double ModelSpec::weight_bytes_per_device(int tp, int expert_ranks) const {
   const double positions = learned_positions ? static_cast<double>(max_position_embeddings) * h : 0.0;
   // Summed in the order of the single-dtype formula b * (layer * L + vocab + norms), so that a
   // uniform precision gives the same bits (the byte sizes are powers of two; adding 0.0 is exact).
-  return bw * linear_layers + ba * extras_layers + ba * vocab + ba * norms + ba * positions;
+  const double total = bw * linear_layers + ba * extras_layers + ba * vocab + ba * norms + ba * positions;
+  if (!precision.quantizes_lm_head() || tie_word_embeddings) return total;
+  return total - static_cast<double>(vocab_size) * h / tp * (ba - lm_head_bytes_per_element());
 }
 
 double ModelSpec::kv_bytes_per_token(int tp) const {

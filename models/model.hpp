@@ -76,13 +76,19 @@ struct ModelSpec {
   std::int64_t mlp_matrices() const { return gated_mlp ? 3 : 2; }
   /// Bytes of all parameters as stored (embedding, LM head and final norm in precision.activations).
   double weight_bytes() const;
+  /// Bytes per element of the LM head as stored and read: the quantized weights' when the
+  /// precision quantizes an untied head (Precision::quantizes_lm_head), else the activations'.
+  double lm_head_bytes_per_element() const {
+    return precision.quantizes_lm_head() && !tie_word_embeddings ? precision.weight_bytes_per_element()
+                                                                 : bytes_per_element(precision.activations);
+  }
   /// Weight bytes held by one device at tensor-parallel degree `tp` (vocab-parallel embedding and head);
   /// `expert_ranks` > tp: the routed experts spread over that many ranks (wide expert parallelism).
   double weight_bytes_per_device(int tp, int expert_ranks = 0) const;
   /// Bytes of one routed expert's gate, up and down matrices in one MoE layer, split in width over
   /// `tp` ranks (what expert offload copies, what an EPLB replica adds to its rank).
   double routed_expert_bytes(int tp = 1) const {
-    return static_cast<double>(moe.expert_parameters(hidden_size)) * bytes_per_element(precision.weights) / tp;
+    return static_cast<double>(moe.expert_parameters(hidden_size)) * precision.weight_bytes_per_element() / tp;
   }
   /// KV heads held by one device at degree `tp` (replicated when tp exceeds the KV heads). With
   /// MLA the cached latent is shared by all heads and every device holds it whole.

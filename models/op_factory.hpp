@@ -20,7 +20,7 @@ inline std::string_view intern(std::string name) {
 struct Bytes {
   double w, a, kv, c;  ///< linear-layer weights, activations (and unquantized weights), KV cache, collectives
   explicit Bytes(const Precision& p)
-      : w(bytes_per_element(p.weights)), a(bytes_per_element(p.activations)), kv(p.kv_bytes_per_element()),
+      : w(p.weight_bytes_per_element()), a(bytes_per_element(p.activations)), kv(p.kv_bytes_per_element()),
         c(bytes_per_element(p.comm)) {}
 };
 

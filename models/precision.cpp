@@ -58,6 +58,9 @@ std::string Precision::describe() const {
     out += fmt::format("{}{} {}", out.empty() ? "" : ", ", key, to_string(this->*member));
   if (kv_quant.bits > 0)
     out += fmt::format(", kv quantized to {} bits in groups of {}", kv_quant.bits, kv_quant.group_size);
+  if (weight_quant.bits > 0)
+    out += fmt::format(", weights quantized to {} bits in groups of {}{}", weight_quant.bits, weight_quant.group_size,
+                       weight_quant.lm_head ? " (lm_head too)" : "");
   return out;
 }
 
@@ -68,7 +71,7 @@ Precision default_precision(DType torch_dtype) {
   // "2x reduction in model memory requirements and up to a 1.6x improvement in throughput"; "all
   // Linear modules (except for the final lm_head) have their weights quantized" (v0.5.4 edition),
   // and the KV cache stays in the model dtype unless --kv-cache-dtype fp8 is given.
-  if (is_8bit(torch_dtype)) return {torch_dtype, torch_dtype, DType::bf16, DType::bf16, DType::bf16, {}};
+  if (is_8bit(torch_dtype)) return {torch_dtype, torch_dtype, DType::bf16, DType::bf16, DType::bf16, {}, {}};
   // A 16- or 32-bit checkpoint runs in its own dtype throughout (the behaviour before precision existed).
   return Precision::all(torch_dtype);
 }
@@ -76,7 +79,7 @@ Precision default_precision(DType torch_dtype) {
 Precision parse_precision(const config::Node& model, DType torch_dtype) {
   Precision p = default_precision(torch_dtype);
   const auto given = model.maybe("precision");
-  const std::string forms = " (or a map with keys preset, weights, gemm, activations, kv, comm, kv_quant)";
+  const std::string forms = " (or a map with keys preset, weights, gemm, activations, kv, comm, kv_quant, weight_quant)";
   if (given) {
     if (given->is_map()) {
       // Map form: an optional short form as its base (`preset`, which is also what `--set
@@ -95,6 +98,13 @@ Precision parse_precision(const config::Node& model, DType torch_dtype) {
         p.kv_quant.group_size = q.get<int>("group_size").default_to(32).in_range(1, 1 << 20);
         p.kv_quant.group_bytes = q.get<double>("group_bytes").default_to(4.0).in_range(0.0, 1024.0);
         p.kv_quant.dequant_flops = q.get<double>("dequant_flops").default_to(2.0).in_range(0.0, 1e6);
+      }
+      if (given->has("weight_quant")) {
+        const config::Node q = given->child("weight_quant");
+        p.weight_quant.bits = q.get<int>("bits").in_range(1, 8);
+        p.weight_quant.group_size = q.get<int>("group_size").default_to(128).in_range(1, 1 << 20);
+        p.weight_quant.group_bytes = q.get<double>("group_bytes").default_to(4.0).in_range(0.0, 1024.0);
+        p.weight_quant.lm_head = q.get<bool>("lm_head").default_to(false);
       }
     } else if (given->is_scalar()) {
       const std::string text = model.get<std::string>("precision").required();
@@ -116,6 +126,14 @@ Precision parse_precision(const config::Node& model, DType torch_dtype) {
       q["group_bytes"] = p.kv_quant.group_bytes;
       q["dequant_flops"] = p.kv_quant.dequant_flops;
       resolved["kv_quant"] = q;
+    }
+    if (p.weight_quant.bits > 0) {
+      YAML::Node q(YAML::NodeType::Map);
+      q["bits"] = p.weight_quant.bits;
+      q["group_size"] = p.weight_quant.group_size;
+      q["group_bytes"] = p.weight_quant.group_bytes;
+      q["lm_head"] = p.weight_quant.lm_head;
+      resolved["weight_quant"] = q;
     }
     model.resolved()["precision"] = resolved;
   }

@@ -37,17 +37,40 @@ struct Precision {
   };
   KvQuant kv_quant;
 
+  /// Linear-layer weights quantized below a dtype (`weight_quant`; GPTQ/AWQ-style W4A16: integer
+  /// weights in groups along the input dimension, each group with a 16-bit scale and zero point,
+  /// dequantized inside the GEMM, whose math stays in `gemm`). When `bits` > 0 it replaces `weights`
+  /// as their storage: bits per element plus `group_bytes` per `group_size` elements. `lm_head`
+  /// quantizes the (untied) output matrix the same way, as on-device engines do (MLC's q4f16_1,
+  /// llama.cpp); server stacks keep it in 16 bits (vLLM's GPTQ/AWQ skip lm_head).
+  struct WeightQuant {
+    int bits = 0;  ///< 0: not quantized
+    int group_size = 128;
+    double group_bytes = 4;
+    bool lm_head = false;
+    bool operator==(const WeightQuant&) const = default;
+  };
+  WeightQuant weight_quant;
+
+  /// Bytes one linear-layer weight takes as stored (and as its GEMM reads it).
+  double weight_bytes_per_element() const {
+    return weight_quant.bits > 0 ? weight_quant.bits / 8.0 + weight_quant.group_bytes / weight_quant.group_size
+                                 : bytes_per_element(weights);
+  }
+  /// Whether an untied LM head is stored (and read) at weight_bytes_per_element().
+  bool quantizes_lm_head() const { return weight_quant.bits > 0 && weight_quant.lm_head; }
+
   /// Bytes one KV element takes in the cache (and in its reads, writes and transfers).
   double kv_bytes_per_element() const {
     return kv_quant.bits > 0 ? kv_quant.bits / 8.0 + kv_quant.group_bytes / kv_quant.group_size : bytes_per_element(kv);
   }
 
   /// Every kind in `d`.
-  static Precision all(DType d) { return {d, d, d, d, d, {}}; }
+  static Precision all(DType d) { return {d, d, d, d, d, {}, {}}; }
   /// Whether all five kinds are the same dtype (no mixed precision to report).
   bool uniform() const { return *this == all(weights); }
   /// "weights fp8, gemm fp8, activations bf16, kv fp8, comm bf16" (", kv quantized to 4 bits in
-  /// groups of 32" with kv_quant).
+  /// groups of 32" with kv_quant, ", weights quantized to 4 bits in groups of 128" with weight_quant).
   std::string describe() const;
   bool operator==(const Precision&) const = default;
 };

@@ -41,7 +41,13 @@ std::string_view limiter_name(hw::Limiter l) {
 
 /// Where an op's efficiency comes from: the device's curve for its class (profile, catalog default
 /// or the stack's attention curves), or a collective's measured table.
-std::string source_of(const hw::Device& device, const Op& op) {
+std::string source_of(const hw::Device& device, const Op& op, const hw::Breakdown& terms) {
+  if (terms.split_share >= 0 && device.split) {
+    // Split over two engines: each part priced by its engine's curve.
+    const hw::ComputeEngine &own = device.compute(), &with = device.engines[device.split->with];
+    return fmt::format("split {} {:.0f}% / {} {:.0f}% ({}; {})", own.name, 100 * terms.split_share, with.name,
+                       100 * (1 - terms.split_share), device.eff(op, own).source, device.eff(op, with).source);
+  }
   const std::string& curve = device.eff(op).source;
   if (op.cls != OpClass::collective) return curve.empty() ? "catalog default" : curve;
   if (device.measured(op.collective, op.group, op.group_nodes))
@@ -129,7 +135,7 @@ void write_files(const std::string& dir, const nlohmann::ordered_json& summary, 
             "link_s,sram_s,storage_s,blend,bound,roofline_fraction,overhead_s,time_s,share,efficiency_source\n");
   for (const auto& c : x.ops) {
     const Op& op = c.op;
-    std::string source = source_of(device, op);
+    std::string source = source_of(device, op, c.terms);
     for (char& ch : source)
       if (ch == ',') ch = ';';
     csv.print("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", op.name, to_string(op.cls),
@@ -240,7 +246,7 @@ int run_explain(const sim::Scenario& sc, const ExplainOptions& o) {
                op.name, to_string(op.cls), to_string(op.dtype), op.repeat, op.flops / 1e9, op.weights.bytes / 1e6,
                op.activations.bytes / 1e6, op.kv.bytes / 1e6, op.comm_bytes / 1e6, limiter_name(c.terms.limiter),
                100 * roofline_fraction(ideal, c), (c.time - op.repeat * c.terms.bound()) * 1e6, c.time * 1e6,
-               x.step > 0 ? 100 * c.time / x.step : 0.0, source_of(device, op));
+               x.step > 0 ? 100 * c.time / x.step : 0.0, source_of(device, op, c.terms));
   }
   const std::int64_t seqs = batch.decode_seqs + batch.prefill_chunks;
   fmt::print("\n{:<40} {:>12.1f} us\n", "GPU (sum of the ops)", x.gpu * 1e6);

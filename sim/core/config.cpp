@@ -267,6 +267,14 @@ std::vector<std::string> Node::keys() const {
   return out;
 }
 
+std::vector<std::string> Node::all_keys() const {
+  std::vector<std::string> out = keys();
+  if (fallback_)
+    for (std::string& k : fallback_->all_keys())
+      if (std::find(out.begin(), out.end(), k) == out.end()) out.push_back(std::move(k));
+  return out;
+}
+
 std::string Node::file_path(std::string_view key) const {
   auto holder = lookup(key);
   if (!holder) fail(fmt::format("missing required key '{}' (a file path)", key));

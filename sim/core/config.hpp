@@ -76,8 +76,11 @@ class Node {
   Node section(std::string_view key) const;
   /// Children of a sequence node.
   std::vector<Node> items() const;
-  /// Keys of a map node, in document order.
+  /// Keys of a map node given at this level, in document order.
   std::vector<std::string> keys() const;
+  /// Keys of a map node here and in the preset beneath (a scenario adding to a catalog entry's
+  /// named map): this level's in document order, then the preset's not given here.
+  std::vector<std::string> all_keys() const;
 
   /// Typed scalar access: `node.get<int>("chunk_size").default_to(512).in_range(1, 65536)`.
   template <class T>

@@ -134,6 +134,15 @@ struct Op {
   double units = 0;
 
   double bytes() const { return weights.bytes + activations.bytes + kv.bytes; }
+  /// `share` of this op's work: its FLOPs, operand bytes and work units (one device's or one
+  /// engine's part of an op split across them).
+  void scale_work(double share) {
+    flops *= share;
+    weights.bytes *= share;
+    activations.bytes *= share;
+    kv.bytes *= share;
+    units *= share;
+  }
 };
 
 }  // namespace hetsim

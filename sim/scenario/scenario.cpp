@@ -346,7 +346,7 @@ hw::Cluster platform_of(const Scenario& sc) {
 /// Bytes of a device's dense MLP weights (the matrices LLM in a flash streams).
 double mlp_weight_bytes(const models::ModelSpec& m, int tp) {
   return static_cast<double>(m.num_hidden_layers * m.mlp_matrices()) * static_cast<double>(m.hidden_size) *
-         static_cast<double>(m.intermediate_size) * bytes_per_element(m.precision.weights) / tp;
+         static_cast<double>(m.intermediate_size) * m.precision.weight_bytes_per_element() / tp;
 }
 
 /// serving.flash (with weights: storage): LLM in a flash's sparse, windowed, bundled MLP reads.
@@ -361,7 +361,7 @@ std::optional<hw::FlashStreaming> flash_streaming(const config::Node& serving, c
   f.window = cfg->get<int>("window").default_to(0).in_range(0, 1 << 20);
   const bool bundling = cfg->get<bool>("bundling").default_to(false);
   // One neuron's row of one matrix, or (bundled) its rows of all the MLP's matrices in one read.
-  f.chunk = static_cast<double>(m.hidden_size) * bytes_per_element(m.precision.weights) *
+  f.chunk = static_cast<double>(m.hidden_size) * m.precision.weight_bytes_per_element() *
             static_cast<double>(bundling ? m.mlp_matrices() : 1) / tp;
   f.request_half = storage.request_half;
   // PowerInfer-2's neuron cache: hot_cache {neurons: fraction kept in DRAM, activations: their share

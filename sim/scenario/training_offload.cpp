@@ -119,7 +119,7 @@ void price_optimizer_offload(TrainingScenario& sc, const config::Node& cfg) {
   o.shard_parameters.clear();
   for (const auto& m : sc.memory) o.shard_parameters.push_back(m.parameters / shard_ways);
   o.bytes.gradient = bytes_per_element(sc.job.grad_dtype);
-  o.bytes.weight = bytes_per_element(sc.model.precision.weights);
+  o.bytes.weight = sc.model.precision.weight_bytes_per_element();
   if (!sc.memory.empty() && o.shard_parameters.front() > 0)
     o.bytes.states = sc.memory.front().offloaded_states / o.shard_parameters.front();
 

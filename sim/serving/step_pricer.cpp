@@ -8,14 +8,6 @@ namespace hetsim::serving {
 
 namespace {
 bool context_dependent(const Op& op) { return op.cls == OpClass::attention_prefill || op.cls == OpClass::attention_decode; }
-/// `share` of an op's work: its FLOPs, operand bytes and work units.
-void scale_work(Op& op, double share) {
-  op.flops *= share;
-  op.weights.bytes *= share;
-  op.activations.bytes *= share;
-  op.kv.bytes *= share;
-  op.units *= share;
-}
 }  // namespace
 
 StepPricer::StepPricer(const models::ModelSpec& model, const ParallelPlan& plan, const hw::Device& device,
@@ -152,7 +144,7 @@ double StepPricer::two_batch_time(const models::BatchShape& batch, double whole,
 double StepPricer::offload_time(Op op) const {
   // The instance's work for this rank, on its share of the offload devices, reading its operands
   // where that device's engine keeps them.
-  scale_work(op, offload_scale_);
+  op.scale_work(offload_scale_);
   op.weights.tier = op.activations.tier = op.kv.tier = kHomeTier;
   op.engine = kModelEngine;
   return offload_cost_->time(op);
@@ -204,10 +196,10 @@ OffloadParts StepPricer::parts(const models::BatchShape& batch) {
     if (op.cls == OpClass::attention_decode && gpu_attention_share_ > 0) {
       // NEO: the GPU-resident share of the contexts is attended to on the GPU, the rest offloaded.
       Op on_gpu = op;
-      scale_work(on_gpu, gpu_attention_share_);
+      on_gpu.scale_work(gpu_attention_share_);
       p.gpu += cost.time(on_gpu, launch);
       if (gpu_attention_share_ >= 1) continue;
-      scale_work(op, 1 - gpu_attention_share_);
+      op.scale_work(1 - gpu_attention_share_);
     }
     p.offload += offload_time(op);
   }

@@ -161,7 +161,7 @@ std::vector<StageCost> price_stages(const models::ModelSpec& m, const TrainingJo
     if (p.ep > 1) {
       const double experts = models::stage_expert_parameters(m, p, shape);
       s.expert_grad_bytes = experts * bytes_per_element(job.grad_dtype);
-      s.expert_param_bytes = experts * bytes_per_element(m.precision.weights);
+      s.expert_param_bytes = experts * m.precision.weight_bytes_per_element();
     }
     builder.optimizer_step(m, shape, p, ops);
     for (const Op& op : ops) s.optimizer += cost.time(op);

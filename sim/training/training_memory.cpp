@@ -209,7 +209,7 @@ ParameterSplit parameter_split(const MemoryInputs& in) {
 
 RankParameters rank_parameters(const MemoryInputs& in) {
   const ParameterSplit p = parameter_split(in);
-  const double bw = bytes_per_element(in.model.precision.weights);
+  const double bw = in.model.precision.weight_bytes_per_element();
   const double ba = bytes_per_element(in.model.precision.activations);
   const double L = in.layers;
   RankParameters r;
@@ -276,7 +276,7 @@ double default_comm_buffers(const MemoryInputs& in, const RankParameters& params
       // Zhao et al., VLDB'23), and the unit's unsharded gradients before their reduce-scatter. A
       // unit is a layer, the embedding or the head.
       const ParameterSplit s = parameter_split(in);
-      const double bw = bytes_per_element(in.model.precision.weights);
+      const double bw = in.model.precision.weight_bytes_per_element();
       const double ba = bytes_per_element(in.model.precision.activations);
       const double layer_params = s.linear_per_layer + s.other_per_layer;
       const double layer_bytes = s.linear_per_layer * bw + s.other_per_layer * ba;
@@ -297,7 +297,7 @@ RankMemory rank_memory(const MemoryInputs& in) {
 
   // ZeRO shards the dense parameters over dp x cp and the routed experts over the ranks that hold
   // the same ones (Megatron-Core's distributed optimizer over its expert-data-parallel group).
-  const double bw = bytes_per_element(in.model.precision.weights);
+  const double bw = in.model.precision.weight_bytes_per_element();
   const double dense = params.count - params.expert_count;
   StateBytes sb;
   sb.weight = dense > 0 ? (params.stored_bytes - bw * params.expert_count) / dense : bw;

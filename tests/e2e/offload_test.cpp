@@ -214,3 +214,34 @@ TEST_CASE("flash streaming: a phone generates faster with sparse reads, bundling
   CHECK(r.exit_code == 2);
   CHECK_THAT(r.output, Contains("serving.flash") && Contains("weights: storage"));
 }
+
+TEST_CASE("engine split: HeteroInfer's GPU + NPU beats either engine alone in prefill and decode, and a slow sync costs",
+          "[e2e][split]") {
+  test::TempDir dir("heteroinfer");
+  const std::string file = "'" + test::source_dir() + "/scenarios/phone_heteroinfer_llama3_8b.yaml'";
+  struct Latency {
+    double ttft, tpot;
+  };
+  auto latency = [&](const std::string& sets, const std::string& out) {
+    const auto s = run(file + " " + sets, dir, out);
+    return Latency{s["latency_s"]["ttft"]["p50"].get<double>(), s["latency_s"]["tpot"]["p50"].get<double>()};
+  };
+  const Latency both = latency("", "both");
+  const Latency gpu = latency("--set cluster.device.split=null", "gpu");
+  const Latency npu = latency("--set cluster.device.split=null --set cluster.device.engine=npu", "npu");
+  const Latency slow = latency("--set cluster.device.split.sync=400us", "slow_sync");
+  const Latency half = latency("--set cluster.device.split.share=0.5", "half");
+  // Decode is memory-bound: two engines stream more of the shared memory than the GPU alone.
+  CHECK(both.tpot < 0.9 * gpu.tpot);
+  CHECK(gpu.tpot < npu.tpot);
+  // Prefill is compute-bound: the NPU carries it, the GPU adds a share.
+  CHECK(both.ttft < npu.ttft);
+  CHECK(npu.ttft < 0.5 * gpu.ttft);
+  // A clFinish-style sync per GEMM eats most of the decode gain; a fixed 1:1 split loses to auto.
+  CHECK(slow.tpot > both.tpot);
+  CHECK(half.tpot > both.tpot);
+  CHECK(half.ttft > both.ttft);
+  const auto bad = test::run_hetsim("validate " + file + " --set cluster.device.split.with=gpu");
+  CHECK(bad.exit_code == 2);
+  CHECK_THAT(bad.output, Contains("cluster.device.split.with") && Contains("gpu"));
+}

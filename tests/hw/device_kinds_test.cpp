@@ -140,8 +140,10 @@ TEST_CASE("device kinds: an SoC's engines share its memory: decode costs the sam
     auto layered = catalog::with_preset(doc.root(), "device", "hw/catalog");
     return hw::parse_device(layered.node);
   };
-  const hw::Device npu = on_engine("npu"), cpu = on_engine("cpu");
-  REQUIRE(npu.engines.size() == 2);
+  const hw::Device npu = on_engine("npu"), cpu = on_engine("cpu"), gpu = on_engine("gpu");
+  REQUIRE(npu.engines.size() == 3);  // Hexagon NPU, Adreno GPU, Kryo CPU
+  CHECK(gpu.peak(DType::fp16) == Approx(2.8e12));
+  CHECK(gpu.compute().memory_bandwidth == Approx(43.3e9));  // one engine streams less than the memory gives
   CHECK(cpu.compute().name == "cpu");
   CHECK(npu.memory().read_bandwidth == cpu.memory().read_bandwidth);
   CHECK(cpu.peak(DType::fp16) == Approx(775.7e9));
@@ -166,9 +168,9 @@ TEST_CASE("device kinds: an SoC's engines share its memory: decode costs the sam
   CHECK(gemm_cpu / gemm_npu > 5);
   CHECK(gemm_cpu / gemm_npu <= npu.peak(DType::fp16) / cpu.peak(DType::fp16) * 1.0001);
 
-  auto bad = config::Document::load_string("device: {preset: snapdragon-8-gen3, engine: gpu}\n", "bad.yaml");
+  auto bad = config::Document::load_string("device: {preset: snapdragon-8-gen3, engine: dsp}\n", "bad.yaml");
   auto layered = catalog::with_preset(bad.root(), "device", "hw/catalog");
-  REQUIRE_THROWS_WITH(hw::parse_device(layered.node), Catch::Contains("bad.yaml:1: device.engine") && Catch::Contains("gpu"));
+  REQUIRE_THROWS_WITH(hw::parse_device(layered.node), Catch::Contains("bad.yaml:1: device.engine") && Catch::Contains("dsp"));
 }
 
 TEST_CASE("device kinds: an SoC may decode on another engine: decode-only steps there, prefill on its engine",

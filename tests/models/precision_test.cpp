@@ -340,7 +340,7 @@ TEST_CASE("precision: bad values name the key path, the value and the valid ones
                       Contains("model.precision.kv = <map>: expected a string"));
   REQUIRE_THROWS_WITH(model("{preset: llama-3-8b, precision: fp4}"),
                       Contains("model.precision = fp4: expected one of bf16, fp16, fp32, fp8, int8 (or a map with keys "
-                               "preset, weights, gemm, activations, kv, comm, kv_quant)"));
+                               "preset, weights, gemm, activations, kv, comm, kv_quant, weight_quant)"));
   REQUIRE_THROWS_WITH(model("{preset: llama-3-8b, precision: [fp8]}"),
                       Contains("model.precision = <list>: expected a dtype (bf16, fp16, fp32, fp8, int8) (or a map"));
   REQUIRE_THROWS_WITH(model("{preset: llama-3-8b, precision: {preset: fp6, kv: fp8}}"),
@@ -349,4 +349,31 @@ TEST_CASE("precision: bad values name the key path, the value and the valid ones
                       Contains("model.precision.weight") && Contains("did you mean 'weights'"));
   REQUIRE_THROWS_WITH(model("{preset: llama-3-8b, torch_dtype: tf32}"),
                       Contains("model.torch_dtype = tf32: expected bfloat16, float16, float32, fp8 or int8"));
+}
+
+TEST_CASE("precision: 4-bit weights in groups (weight_quant) store bits plus group scales, the LM head too when asked",
+          "[models][precision]") {
+  const auto fp16 = model("{preset: llama-3-8b, precision: fp16}");
+  const auto w4 = model("{preset: llama-3-8b, precision: {preset: fp16, weight_quant: {bits: 4, group_size: 128}}}");
+  const auto w4_head = model("{preset: llama-3-8b, precision: {preset: fp16, weight_quant: {bits: 4, lm_head: true}}}");
+  const double per = 0.5 + 4.0 / 128;  // 4 bits and a 16-bit scale and zero point per 128 weights
+  CHECK(w4.precision.weight_bytes_per_element() == per);
+  const double linear = static_cast<double>(fp16.layer_linear_parameters()) * fp16.num_hidden_layers;
+  // Only the decoder's linear layers shrink (GPTQ/AWQ as vLLM runs them); with lm_head the
+  // untied 128,256 x 4,096 output matrix too (MLC's q4f16_1).
+  CHECK(fp16.weight_bytes() - w4.weight_bytes() == Approx(linear * (2 - per)));
+  CHECK(w4.weight_bytes() - w4_head.weight_bytes() == Approx(128256.0 * 4096 * (2 - per)));
+  CHECK(w4_head.weight_bytes_per_device(1) == Approx(w4_head.weight_bytes()).epsilon(1e-9));
+  models::BatchShape decode;
+  decode.add_decode(100);
+  const auto of = ops_for(fp16, decode, 1), oq = ops_for(w4_head, decode, 1);
+  CHECK(find(oq, "down_proj").weights.bytes == Approx(find(of, "down_proj").weights.bytes * per / 2));
+  CHECK(find(oq, "lm_head").weights.bytes == Approx(find(of, "lm_head").weights.bytes * per / 2));
+  CHECK(find(oq, "down_proj").dtype == DType::fp16);  // dequantized inside the GEMM: the math stays 16-bit
+  CHECK(w4_head.precision.describe() == "weights fp16, gemm fp16, activations fp16, kv fp16, comm fp16, weights "
+                                        "quantized to 4 bits in groups of 128 (lm_head too)");
+  CHECK(resolved("{preset: llama-3-8b, precision: {weight_quant: {bits: 4}}}")["precision"]["weight_quant"]["group_size"]
+            .as<int>() == 128);
+  CHECK_THROWS_WITH(model("{preset: llama-3-8b, precision: {weight_quant: {bits: 16}}}"),
+                    Contains("precision.weight_quant.bits") && Contains("16"));
 }
