@@ -116,7 +116,13 @@ std::string describe_sources(const Device& d) {
   // "gemm, attention_decode: profile X (...); elementwise, collective: catalog default (uncalibrated)"
   std::vector<std::pair<std::string, std::string>> groups;  // source -> classes, in first-seen order
   for (OpClass c : kOpClasses) {
-    std::string src = d.eff(c).source;
+    // An SoC engine's own curve prices the class on it (and on the split partner, its own).
+    const auto& own = d.compute().efficiency[static_cast<std::size_t>(c)];
+    std::string src = own ? own->source : d.eff(c).source;
+    if (d.split && d.split->ops[static_cast<std::size_t>(c)]) {
+      const auto& partner = d.engines[d.split->with].efficiency[static_cast<std::size_t>(c)];
+      src += fmt::format(" shared with {}", partner ? partner->source : d.engines[d.split->with].name);
+    }
     // What else prices the class: a profile's measured collective tables, its per-op curves.
     if (c == OpClass::collective && !d.measured_collectives.empty()) {
       std::string sizes;

@@ -318,10 +318,18 @@ std::string describe_fleet(const Scenario& sc) {
     // A semi-PD pair is one replica on its devices: counted once, at its prefill worker.
     if (r.partner >= 0 && r.role == serving::InstanceRole::decode) continue;
     const hw::Device& d = *r.device;
-    const std::string engine = d.engines.size() <= 1 ? ""
-                               : d.decode_engine == d.engine
-                                   ? fmt::format(" ({})", d.compute().name)
-                                   : fmt::format(" ({} prefill, {} decode)", d.compute().name, d.engines[d.decode_engine].name);
+    std::string engine = d.engines.size() <= 1 ? ""
+                         : d.decode_engine == d.engine
+                             ? d.compute().name
+                             : fmt::format("{} prefill, {} decode", d.compute().name, d.engines[d.decode_engine].name);
+    if (d.split) {
+      // HeteroInfer: "gpu, gemm shared with npu"
+      std::string classes;
+      for (OpClass c : kOpClasses)
+        if (d.split->ops[static_cast<std::size_t>(c)]) classes += fmt::format("{}{}", classes.empty() ? "" : "/", to_string(c));
+      engine += fmt::format(", {} shared with {}", classes, d.engines[d.split->with].name);
+    }
+    if (!engine.empty()) engine = " (" + engine + ")";
     const std::string key =
         fmt::format("{}{} {}{}{}", r.device->name, engine, r.parallel.describe(), r.partner >= 0 ? " semi-PD" : "",
                     r.offload ? fmt::format(" + {}", r.offload->describe()) : "");
