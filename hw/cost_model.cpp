@@ -96,7 +96,7 @@ Breakdown CostModel::terms(const Op& op, bool ideal) const {
       bad_tier(op, t);
   };
   // An engine that cannot saturate a memory tier by itself (an SoC's GPU or NPU) streams at its own ceiling.
-  const double engine_cap = engine.memory_bandwidth > 0 ? engine.memory_bandwidth : 0.0;
+  const double engine_cap = engine.memory_bandwidth;  // 0: none
   auto price = [&](std::size_t t, double bytes) {
     const TierPricing& p = tiers_[t];
     switch (p.term) {

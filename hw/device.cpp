@@ -43,10 +43,9 @@ TierKind main_memory_kind(DeviceKind k) {
 void parse_runs(const config::Node& section, ComputeEngine& e) {
   e.runs.fill(false);
   for (const auto& c : section.child("runs").items()) {
-    bool known = false;
-    for (OpClass k : kOpClasses)
-      if (to_string(k) == c.scalar()) e.runs[static_cast<std::size_t>(k)] = known = true;
-    if (!known) c.fail("expected an op class: gemm, attention_prefill, attention_decode, elementwise, collective");
+    const auto cls = parse_op_class(c.scalar());
+    if (!cls) c.fail("expected an op class: gemm, attention_prefill, attention_decode, elementwise, collective");
+    e.runs[static_cast<std::size_t>(*cls)] = true;
   }
 }
 /// One efficiency curve (`compute`, `memory`, and their half sizes `compute_half` in FLOPs and
@@ -75,11 +74,9 @@ void parse_engine_curves(const config::Node& eff, ComputeEngine& engine) {
   for (const auto& name : ops.all_keys()) {
     const auto o = ops.child(name);
     const std::string cls = o.get<std::string>("class").default_to("gemm");
-    OpEfficiency curve{name, OpClass::gemm, {}};
-    bool known = false;
-    for (OpClass c : kOpClasses)
-      if (to_string(c) == cls) curve.cls = c, known = true;
-    if (!known) o.fail_key("class", cls, "expected an op class: gemm, attention_prefill, attention_decode, elementwise, collective");
+    const auto parsed = parse_op_class(cls);
+    if (!parsed) o.fail_key("class", cls, "expected an op class: gemm, attention_prefill, attention_decode, elementwise, collective");
+    OpEfficiency curve{name, *parsed, {}};
     curve.efficiency = parse_curve(o, curve.cls);
     curve.efficiency.source = source;
     engine.op_efficiency.push_back(curve);
@@ -98,10 +95,9 @@ EngineSplit parse_split(const config::Node& node, const Device& d, const std::ve
   s.sync = node.quantity("sync", units::Dim::time).default_to("0 s").non_negative();
   if (node.has("ops")) {
     for (const auto& c : node.child("ops").items()) {
-      bool known = false;
-      for (OpClass k : kOpClasses)
-        if (to_string(k) == c.scalar() && k != OpClass::collective) s.ops[static_cast<std::size_t>(k)] = known = true;
-      if (!known)
+      const auto cls = parse_op_class(c.scalar());
+      if (cls && *cls != OpClass::collective) s.ops[static_cast<std::size_t>(*cls)] = true;
+      else
         c.fail(fmt::format("'{}': expected an op class an engine computes: gemm, attention_prefill, attention_decode, elementwise",
                            c.scalar()));
     }

@@ -121,8 +121,7 @@ Profile parse_profile(const config::Node& node) {
       Profile::OpFit f;
       f.op = name;
       const std::string cls = entry.get<std::string>("class").one_of({"gemm", "elementwise", "attention_prefill", "attention_decode"});
-      for (OpClass c : kOpClasses)
-        if (to_string(c) == cls) f.cls = c;
+      f.cls = *parse_op_class(cls);  // one_of above admits only class names
       f.fit = parse_fit(entry);
       p.ops.push_back(std::move(f));
     }

@@ -32,10 +32,9 @@ std::vector<Measurement> read_raw_csv(const std::string& path) {
   std::vector<Measurement> out;
   while (csv.next()) {
     Measurement m;
-    bool known = false;
-    for (OpClass c : kOpClasses)
-      if (to_string(c) == csv.field(cls)) m.cls = c, known = true;
-    if (!known) csv.fail(fmt::format("op_class = \"{}\": unknown op class", csv.field(cls)));
+    const auto parsed = parse_op_class(csv.field(cls));
+    if (!parsed) csv.fail(fmt::format("op_class = \"{}\": unknown op class", csv.field(cls)));
+    m.cls = *parsed;
     m.kernel = csv.field(kernel);
     const auto dt = parse_dtype(csv.field(dtype));
     if (!dt) csv.fail(fmt::format("dtype = \"{}\": expected bf16, fp16, fp8, fp32, tf32 or int8", csv.field(dtype)));

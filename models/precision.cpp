@@ -50,6 +50,20 @@ void apply_short_form(Precision& p, DType d) {
   }
 }
 
+/// The grouped-quantization keys kv_quant and weight_quant share: bits, group_size, group_bytes.
+void read_groups(const config::Node& q, int default_group, int& bits, int& group_size, double& group_bytes) {
+  bits = q.get<int>("bits").in_range(1, 8);
+  group_size = q.get<int>("group_size").default_to(default_group).in_range(1, 1 << 20);
+  group_bytes = q.get<double>("group_bytes").default_to(4.0).in_range(0.0, 1024.0);
+}
+YAML::Node groups_yaml(int bits, int group_size, double group_bytes) {
+  YAML::Node q(YAML::NodeType::Map);
+  q["bits"] = bits;
+  q["group_size"] = group_size;
+  q["group_bytes"] = group_bytes;
+  return q;
+}
+
 }  // namespace
 
 std::string Precision::describe() const {
@@ -94,16 +108,12 @@ Precision parse_precision(const config::Node& model, DType torch_dtype) {
       }
       if (given->has("kv_quant")) {
         const config::Node q = given->child("kv_quant");
-        p.kv_quant.bits = q.get<int>("bits").in_range(1, 8);
-        p.kv_quant.group_size = q.get<int>("group_size").default_to(32).in_range(1, 1 << 20);
-        p.kv_quant.group_bytes = q.get<double>("group_bytes").default_to(4.0).in_range(0.0, 1024.0);
+        read_groups(q, 32, p.kv_quant.bits, p.kv_quant.group_size, p.kv_quant.group_bytes);
         p.kv_quant.dequant_flops = q.get<double>("dequant_flops").default_to(2.0).in_range(0.0, 1e6);
       }
       if (given->has("weight_quant")) {
         const config::Node q = given->child("weight_quant");
-        p.weight_quant.bits = q.get<int>("bits").in_range(1, 8);
-        p.weight_quant.group_size = q.get<int>("group_size").default_to(128).in_range(1, 1 << 20);
-        p.weight_quant.group_bytes = q.get<double>("group_bytes").default_to(4.0).in_range(0.0, 1024.0);
+        read_groups(q, 128, p.weight_quant.bits, p.weight_quant.group_size, p.weight_quant.group_bytes);
         p.weight_quant.lm_head = q.get<bool>("lm_head").default_to(false);
       }
     } else if (given->is_scalar()) {
@@ -120,18 +130,12 @@ Precision parse_precision(const config::Node& model, DType torch_dtype) {
     YAML::Node resolved(YAML::NodeType::Map);
     for (const auto& [key, member] : kKinds) resolved[std::string(key)] = std::string(to_string(p.*member));
     if (p.kv_quant.bits > 0) {
-      YAML::Node q(YAML::NodeType::Map);
-      q["bits"] = p.kv_quant.bits;
-      q["group_size"] = p.kv_quant.group_size;
-      q["group_bytes"] = p.kv_quant.group_bytes;
+      YAML::Node q = groups_yaml(p.kv_quant.bits, p.kv_quant.group_size, p.kv_quant.group_bytes);
       q["dequant_flops"] = p.kv_quant.dequant_flops;
       resolved["kv_quant"] = q;
     }
     if (p.weight_quant.bits > 0) {
-      YAML::Node q(YAML::NodeType::Map);
-      q["bits"] = p.weight_quant.bits;
-      q["group_size"] = p.weight_quant.group_size;
-      q["group_bytes"] = p.weight_quant.group_bytes;
+      YAML::Node q = groups_yaml(p.weight_quant.bits, p.weight_quant.group_size, p.weight_quant.group_bytes);
       q["lm_head"] = p.weight_quant.lm_head;
       resolved["weight_quant"] = q;
     }

@@ -26,6 +26,13 @@ constexpr std::string_view to_string(OpClass c) {
   return "?";
 }
 
+/// The op class named `name` ("gemm", ...), if there is one.
+constexpr std::optional<OpClass> parse_op_class(std::string_view name) {
+  for (OpClass c : kOpClasses)
+    if (to_string(c) == name) return c;
+  return std::nullopt;
+}
+
 /// Numeric formats with distinct peak rates.
 enum class DType : std::uint8_t { fp32, tf32, bf16, fp16, fp8, int8 };
 inline constexpr std::array kDTypes{DType::fp32, DType::tf32, DType::bf16, DType::fp16, DType::fp8, DType::int8};
