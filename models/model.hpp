@@ -79,7 +79,7 @@ struct ModelSpec {
   /// Bytes per element of the LM head as stored and read: the quantized weights' when the
   /// precision quantizes an untied head (Precision::quantizes_lm_head), else the activations'.
   double lm_head_bytes_per_element() const {
-    return precision.quantizes_lm_head() && !tie_word_embeddings ? precision.weight_bytes_per_element()
+    return precision.quantizes_lm_head() && !tie_word_embeddings ? precision.quantized_head_bytes_per_element()
                                                                  : bytes_per_element(precision.activations);
   }
   /// Weight bytes held by one device at tensor-parallel degree `tp` (vocab-parallel embedding and head);

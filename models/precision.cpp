@@ -74,7 +74,10 @@ std::string Precision::describe() const {
     out += fmt::format(", kv quantized to {} bits in groups of {}", kv_quant.bits, kv_quant.group_size);
   if (weight_quant.bits > 0)
     out += fmt::format(", weights quantized to {} bits in groups of {}{}", weight_quant.bits, weight_quant.group_size,
-                       weight_quant.lm_head ? " (lm_head too)" : "");
+                       !weight_quant.lm_head        ? ""
+                       : weight_quant.head_bits > 0 ? fmt::format(" (lm_head to {} bits in groups of {})", weight_quant.head_bits,
+                                                                  weight_quant.head_group_size)
+                                                    : " (lm_head too)");
   return out;
 }
 
@@ -114,7 +117,13 @@ Precision parse_precision(const config::Node& model, DType torch_dtype) {
       if (given->has("weight_quant")) {
         const config::Node q = given->child("weight_quant");
         read_groups(q, 128, p.weight_quant.bits, p.weight_quant.group_size, p.weight_quant.group_bytes);
-        p.weight_quant.lm_head = q.get<bool>("lm_head").default_to(false);
+        if (q.has("lm_head") && q.child("lm_head").is_map()) {
+          read_groups(q.child("lm_head"), 256, p.weight_quant.head_bits, p.weight_quant.head_group_size,
+                      p.weight_quant.head_group_bytes);
+          p.weight_quant.lm_head = true;
+        } else {
+          p.weight_quant.lm_head = q.get<bool>("lm_head").default_to(false);
+        }
       }
     } else if (given->is_scalar()) {
       const std::string text = model.get<std::string>("precision").required();
@@ -136,7 +145,10 @@ Precision parse_precision(const config::Node& model, DType torch_dtype) {
     }
     if (p.weight_quant.bits > 0) {
       YAML::Node q = groups_yaml(p.weight_quant.bits, p.weight_quant.group_size, p.weight_quant.group_bytes);
-      q["lm_head"] = p.weight_quant.lm_head;
+      if (p.weight_quant.head_bits > 0)
+        q["lm_head"] = groups_yaml(p.weight_quant.head_bits, p.weight_quant.head_group_size, p.weight_quant.head_group_bytes);
+      else
+        q["lm_head"] = p.weight_quant.lm_head;
       resolved["weight_quant"] = q;
     }
     model.resolved()["precision"] = resolved;

@@ -42,12 +42,16 @@ struct Precision {
   /// dequantized inside the GEMM, whose math stays in `gemm`). When `bits` > 0 it replaces `weights`
   /// as their storage: bits per element plus `group_bytes` per `group_size` elements. `lm_head`
   /// quantizes the (untied) output matrix the same way, as on-device engines do (MLC's q4f16_1,
-  /// llama.cpp); server stacks keep it in 16 bits (vLLM's GPTQ/AWQ skip lm_head).
+  /// llama.cpp); server stacks keep it in 16 bits (vLLM's GPTQ/AWQ skip lm_head). `lm_head` may also
+  /// give the head its own grouping (llama.cpp's Q4_K_M stores it as Q6_K: 6 bits + 18 bytes per 256).
   struct WeightQuant {
     int bits = 0;  ///< 0: not quantized
     int group_size = 128;
     double group_bytes = 4;
     bool lm_head = false;
+    int head_bits = 0;  ///< > 0: the head's own bits, group_size and group_bytes; 0: the layers'
+    int head_group_size = 128;
+    double head_group_bytes = 4;
     bool operator==(const WeightQuant&) const = default;
   };
   WeightQuant weight_quant;
@@ -57,8 +61,13 @@ struct Precision {
     return weight_quant.bits > 0 ? weight_quant.bits / 8.0 + weight_quant.group_bytes / weight_quant.group_size
                                  : bytes_per_element(weights);
   }
-  /// Whether an untied LM head is stored (and read) at weight_bytes_per_element().
+  /// Whether an untied LM head is stored (and read) quantized, at lm_head_bytes_per_element().
   bool quantizes_lm_head() const { return weight_quant.bits > 0 && weight_quant.lm_head; }
+  /// Bytes one element of a quantized LM head takes: its own grouping's, or the layers'.
+  double quantized_head_bytes_per_element() const {
+    return weight_quant.head_bits > 0 ? weight_quant.head_bits / 8.0 + weight_quant.head_group_bytes / weight_quant.head_group_size
+                                      : weight_bytes_per_element();
+  }
 
   /// Bytes one KV element takes in the cache (and in its reads, writes and transfers).
   double kv_bytes_per_element() const {

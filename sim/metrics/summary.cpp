@@ -458,8 +458,11 @@ std::string summary_table(const Summary& s) {
           gib("non_torch_bytes"), gib("cuda_graphs_bytes"));
       if (m.contains("kv_device") && m["weights_bytes"].get<double>() > 0) {
         // NEO's GPU-resident KV: the offload side's share and the GPU's own memory, less the GPU's terms.
-        line("  memory      {}, KV on {}, per GPU (GiB): {:.2f} (offload share + GPU) x {:g} - ({}) = {:.2f} KV, {} blocks of {} tokens",
-             m["pool"].get<std::string>(), m["kv_device"].get<std::string>(), gib("usable_bytes"),
+        // A layer range split without GPU layers: the host's memory less the weights there.
+        const bool neo = m["kv_device"].get<std::string>().ends_with("and the GPUs");
+        line("  memory      {}, KV on {}, per {} (GiB): {:.2f} {}x {:g} - ({}) = {:.2f} KV, {} blocks of {} tokens",
+             m["pool"].get<std::string>(), m["kv_device"].get<std::string>(), neo ? "GPU" : "instance", gib("usable_bytes"),
+             neo ? "(offload share + GPU) " : "",
              m["gpu_memory_utilization"].get<double>(), terms, gib("kv_bytes"), m["kv_blocks"].get<std::int64_t>(),
              m["block_size"].get<std::int64_t>());
         continue;

@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <utility>
+
 #include "sim/core/registry.hpp"
 #include "sim/scenario/scenario.hpp"
 
@@ -13,7 +16,62 @@ using serving::OffloadPlan;
 namespace {
 
 /// The keys every policy takes (besides impl).
-constexpr const char* kOffloadKeys[] = {"device", "count", "ops", "link", "pipelining", "sub_batches", "kv_memory", "sparse_attention", "gpu_kv", "experts"};
+constexpr const char* kOffloadKeys[] = {"device", "count", "ops", "link", "pipelining", "sub_batches", "kv_memory", "sparse_attention", "gpu_kv", "experts", "gpu_layers", "output_on_gpu",
+                                       "stream_at"};
+
+/// The layer range split (impl layers): how many decoder layers the GPU runs, where the output layer
+/// runs, from how many tokens a step streams the host layers' weights to the GPU. Its keys are
+/// refused with other policies, and the other policies' op-class keys with it.
+void parse_layer_split(const config::Node& cfg, const policies::OpOffload::Defaults& d, const models::ModelSpec& model, int tp,
+                       OffloadPlan& plan) {
+  if (!d.by_layer) {
+    for (const char* k : {"gpu_layers", "output_on_gpu", "stream_at"})
+      if (cfg.has(k))
+        cfg.fail_key(k, cfg.child(k).shown(), fmt::format("'{}' places layers by range: it goes with impl layers, not {}", k,
+                                                          plan.policy));
+    return;
+  }
+  // The other policies' keys, where they ask for something else than the defaults (a resolved
+  // scenario writes those back).
+  const bool any_class = std::any_of(plan.classes.begin(), plan.classes.end(), [](bool on) { return on; });
+  const std::pair<const char*, bool> others[] = {{"ops", any_class},
+                                                 {"pipelining", plan.pipelining != serving::OffloadPipelining::none},
+                                                 {"sparse_attention", cfg.has("sparse_attention")},
+                                                 {"gpu_kv", plan.gpu_kv},
+                                                 {"count", plan.count != 1}};
+  for (const auto& [k, set] : others)
+    if (set)
+      cfg.fail_key(k, cfg.child(k).shown(),
+                   fmt::format("offload layers places whole layers (gpu_layers), run one side after the other on one host "
+                               "device; remove '{}'", k));
+  const int L = static_cast<int>(model.num_hidden_layers);
+  if (model.moe.enabled())
+    cfg.fail_key("impl", plan.policy,
+                 fmt::format("{} is an MoE model; a layer range split of its experts (llama.cpp's --n-cpu-moe) is not modelled",
+                             model.name));
+  if (tp != 1)
+    cfg.fail_key("impl", plan.policy,
+                 fmt::format("a layer range split runs on one GPU (tensor_parallel 1), not {}; llama.cpp's split over several "
+                             "GPUs is not modelled", tp));
+  serving::LayerSplit split;
+  split.total_layers = L;
+  split.gpu_layers = cfg.get<int>("gpu_layers").required().in_range(0, L).value();
+  // llama.cpp puts the output layer on the GPU only once every repeating layer is there (-ngl above
+  // the layer count, as -ngl 99 does).
+  split.output_on_gpu = cfg.get<bool>("output_on_gpu").default_to(split.gpu_layers == L).value();
+  // 32: ggml-cuda's offload_op minimum batch for running a host-weight op on the GPU.
+  split.stream_at = cfg.get<std::int64_t>("stream_at").default_to(32).in_range(0, std::int64_t{1} << 30).value();
+  for (OpClass c : {OpClass::gemm, OpClass::attention_prefill, OpClass::attention_decode, OpClass::elementwise})
+    if (split.gpu_layers < L && !plan.device->can_run(c))
+      cfg.fail_key("device", plan.device->name, fmt::format("the host side runs whole layers; {} ({}) cannot run {} ops",
+                                                            plan.device->name, plan.device->kind_name, to_string(c)));
+  for (DType dt : {model.precision.gemm, model.precision.activations})
+    if (split.gpu_layers < L && plan.device->peak(dt) <= 0)
+      cfg.fail_key("device", plan.device->name,
+                   fmt::format("{} computes in {} (model.precision), which host device {} has no peak for", model.name,
+                               to_string(dt), plan.device->name));
+  plan.layers = split;
+}
 
 /// Where an MoE model's routed experts run (key `experts`): only PIM in the GPUs' own memory, where
 /// the experts' weights are, can run them, and it must run their GEMMs in the model's dtype.
@@ -153,6 +211,7 @@ std::shared_ptr<const OffloadPlan> parse_offload(const config::Node& pool, const
     plan->attention_compute_fraction = sparse->get<double>("compute").default_to(plan->kv_read_fraction).in_range(1e-3, 1.0);
   }
   parse_experts(*cfg, d, model, *plan);
+  parse_layer_split(*cfg, d, model, tp, *plan);
   return plan;
 }
 

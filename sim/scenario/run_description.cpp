@@ -7,6 +7,16 @@
 
 namespace hetsim::sim {
 
+namespace {
+/// Where an offloading instance's KV budget lives, for the memory line; empty: on its GPUs, as without offload.
+std::string kv_device(const serving::OffloadPlan* o) {
+  if (!o || o->in_gpu_memory) return "";
+  // A layer range split sizes the GPU's layers' KV on the GPU (the host's memory capping it), unless the GPU has none.
+  if (o->layers) return o->layers->gpu_layers > 0 ? "" : fmt::format("{} (every layer on the host)", o->device->name);
+  return fmt::format("{} x {} (offload){}", o->count, o->device->name, o->gpu_kv ? " and the GPUs" : "");
+}
+}  // namespace
+
 RunInfo describe_run(const Scenario& sc) {
   RunInfo info;
   info.scenario = sc.name;
@@ -39,9 +49,7 @@ RunInfo describe_run(const Scenario& sc) {
       in.cost_model_source += fmt::format("; offload {}: {}", r.offload->device->name, hw::describe_sources(*r.offload->device));
     const policies::KvMemory& m = r.kv->memory();
     in.memory = {.usable = m.usable, .usable_source = r.device->usable_memory_source,
-                 .kv_device = r.offload && !r.offload->in_gpu_memory ? fmt::format("{} x {} (offload){}", r.offload->count, r.offload->device->name,
-                                                       r.offload->gpu_kv ? " and the GPUs" : "")
-                                         : "",
+                 .kv_device = kv_device(r.offload.get()),
                  .kv_ranks = r.parallel.dp,
                  .utilization = m.utilization,
                  .weights = m.weights, .activation = m.activation, .activation_given = m.activation_given,

@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 
 #include "hw/cluster_router.hpp"
 #include "hw/sm_partition.hpp"
@@ -420,6 +421,68 @@ policies::KvSizing offloaded_kv_sizing(const policies::KvSizing& gpu, const serv
   return kv;
 }
 
+/// Weights each side of a layer range split holds: the host the embedding, its layers and (unless on
+/// the GPU) the output layer; the GPU its layers and, with output_on_gpu, the output layer (for tied
+/// embeddings a second copy of the table).
+struct SplitWeights {
+  double gpu = 0, host = 0;
+};
+SplitWeights layer_split_weights(const models::ModelSpec& m, const serving::LayerSplit& s) {
+  const double layer = m.layer_weight_bytes();
+  const double outside = m.weight_bytes() - layer * static_cast<double>(s.total_layers);
+  const double norm = static_cast<double>(m.norm_parameters()) * bytes_per_element(m.precision.activations);
+  const double head = static_cast<double>(m.vocab_size * m.hidden_size) * m.lm_head_bytes_per_element() + norm;
+  const double embedding = m.tie_word_embeddings ? outside - norm : outside - head;
+  SplitWeights w;
+  w.gpu = layer * s.gpu_layers + (s.output_on_gpu ? head : 0.0);
+  w.host = layer * s.host_layers() + (s.output_on_gpu ? embedding : m.tie_word_embeddings ? outside : embedding + head);
+  return w;
+}
+
+/// A layer range split sizes its KV on the GPU for the GPU's layers and caps it by what the host's
+/// memory holds for the others (`host_tokens`, infinite without host layers); with no GPU layers the
+/// host's memory alone sizes it.
+struct SplitKvSizing {
+  policies::KvSizing sizing;
+  double host_tokens = std::numeric_limits<double>::infinity();
+};
+SplitKvSizing layer_split_kv_sizing(const policies::KvSizing& gpu, const serving::OffloadPlan& offload, const Pool& pool,
+                                    const models::ModelSpec& model) {
+  constexpr double GiB = 1 << 30;
+  const serving::LayerSplit& s = *offload.layers;
+  const SplitWeights w = layer_split_weights(model, s);
+  const config::Node where = pool.where->child("offload");
+  const double L = s.total_layers;
+  const double gpu_needed = w.gpu + gpu.activation_bytes + gpu.non_torch_bytes + gpu.graph_bytes;
+  if (gpu_needed > gpu.device_memory_bytes)
+    where.fail_key("gpu_layers", std::to_string(s.gpu_layers),
+                   fmt::format("{}'s {} GPU layers{} need {:.2f} GiB of {} for weights ({:.2f} GiB), activations and the stack, "
+                               "more than its {:.2f} GiB; lower gpu_layers",
+                               model.name, s.gpu_layers, s.output_on_gpu ? " and output layer" : "", gpu_needed / GiB,
+                               pool.device->name, w.gpu / GiB, gpu.device_memory_bytes / GiB));
+  const double host_kv = offload.kv_memory - w.host;
+  if (host_kv <= 0)
+    where.fail_key("gpu_layers", std::to_string(s.gpu_layers),
+                   fmt::format("the host's {} layers and embedding{} take {:.2f} GiB, more than the {:.2f} GiB of {} the split may "
+                               "use (offload.kv_memory or the device's memory)",
+                               s.host_layers(), s.output_on_gpu ? "" : " and output layer", w.host / GiB, offload.kv_memory / GiB,
+                               offload.device->name));
+  SplitKvSizing out;
+  out.sizing = gpu;
+  if (s.gpu_layers == 0) {
+    // All KV on the host: its memory, less the weights there, is the cache (no GPU activations).
+    out.sizing.device_memory_bytes = offload.kv_memory;
+    out.sizing.weight_bytes = w.host;
+    out.sizing.activation_bytes = out.sizing.non_torch_bytes = out.sizing.graph_bytes = 0;
+    return out;
+  }
+  out.sizing.weight_bytes = w.gpu;
+  out.sizing.kv_bytes_per_token = gpu.kv_bytes_per_token * s.gpu_layers / L;
+  out.sizing.layers = s.gpu_layers;
+  if (s.host_layers() > 0) out.host_tokens = host_kv / (gpu.kv_bytes_per_token * s.host_layers() / L);
+  return out;
+}
+
 Scenario load_scenario(const config::Document& doc) {
   const config::Node root = doc.root();
   Scenario sc;
@@ -712,7 +775,14 @@ Scenario load_scenario(const config::Document& doc) {
         }
         const policies::KvSizing gpu_sizing = sizing;
         // PIM in the GPUs' own memory leaves the KV cache there.
-        if (pool.offload && !pool.offload->in_gpu_memory) sizing = offloaded_kv_sizing(sizing, *pool.offload, pool, sc.model);
+        double split_host_tokens = std::numeric_limits<double>::infinity();
+        if (pool.offload && pool.offload->layers) {
+          const SplitKvSizing split = layer_split_kv_sizing(sizing, *pool.offload, pool, sc.model);
+          sizing = split.sizing;
+          split_host_tokens = split.host_tokens;
+        } else if (pool.offload && !pool.offload->in_gpu_memory) {
+          sizing = offloaded_kv_sizing(sizing, *pool.offload, pool, sc.model);
+        }
         plan.offload = pool.offload;
         if (speculation) {
           plan.speculation = speculation;
@@ -722,6 +792,12 @@ Scenario load_scenario(const config::Document& doc) {
         }
         try {
           plan.kv->size(sizing);
+          // A layer range split's host KV holds fewer tokens than its GPU's: the host bounds the cache.
+          const double gpu_tokens = plan.kv->memory().kv / sizing.kv_bytes_per_token;
+          if (split_host_tokens < gpu_tokens) {
+            sizing.kv_bytes_per_token = plan.kv->memory().kv / split_host_tokens;
+            plan.kv->size(sizing);
+          }
         } catch (const InputError& e) {
           if (pools.size() == 1) throw;
           pool.where->fail(fmt::format("pool '{}': {}", pool.name, e.what()));

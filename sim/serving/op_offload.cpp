@@ -9,6 +9,19 @@
 namespace hetsim::serving {
 
 std::string OffloadPlan::describe() const {
+  if (layers) {
+    const int L = layers->total_layers, n = layers->gpu_layers;
+    const auto range = [](int from, int to) { return to - from == 1 ? fmt::format("layer {}", from) : fmt::format("layers {}-{}", from, to - 1); };
+    std::string host = "embedding";
+    if (n < L) host += ", " + range(0, L - n) + " with their KV";
+    if (!layers->output_on_gpu) host += ", output";
+    std::string gpu = n > 0 ? range(L - n, L) : "";
+    if (layers->output_on_gpu) gpu += gpu.empty() ? "output" : ", output";
+    const bool streams = layers->stream_at > 0 && (n < L || !layers->output_on_gpu);
+    if (gpu.empty()) gpu = streams ? "only the ops it streams weights for" : "nothing";
+    return fmt::format("{} runs the {}; the GPU {}{} ({})", device->name, host, gpu,
+                       streams ? fmt::format("; steps of {}+ tokens stream host weights to the GPU", layers->stream_at) : "", policy);
+  }
   std::string ops;
   for (OpClass c : kOpClasses)
     if (offloads(c)) ops += fmt::format("{}{}", ops.empty() ? "" : ", ", to_string(c));
@@ -54,6 +67,36 @@ OffloadTraffic offload_traffic(const OffloadPlan& plan, const models::ModelSpec&
   t.to_offload *= 1 - gpu_share;
   t.from_offload *= 1 - gpu_share;
   return t;
+}
+
+LayerSplitTraffic layer_split_traffic(const LayerSplit& s, const models::ModelSpec& m, const models::BatchShape& b) {
+  const double act = bytes_per_element(m.precision.activations);
+  const double tokens = static_cast<double>(b.tokens()), logits = static_cast<double>(b.logit_tokens);
+  const double row = static_cast<double>(m.hidden_size) * act;
+  LayerSplitTraffic x;
+  const auto cross = [&x](double bytes) {
+    x.bytes += bytes;
+    x.crossings += 1;
+  };
+  bool on_gpu = false;  // the embedding runs on the host
+  if (s.host_layers() > 0 && s.streams(b.tokens())) {
+    // Streamed host layers: each layer's projections and MLP on the GPU, its attention with the KV on
+    // the host: q, k and v go down, the attention output comes back up.
+    const double heads = static_cast<double>(m.num_attention_heads), kv_heads = static_cast<double>(m.num_key_value_heads);
+    const double hd = static_cast<double>(m.head_dim);
+    cross(tokens * row);
+    x.bytes += s.host_layers() * tokens * (heads + 2 * kv_heads + heads) * hd * act;
+    x.crossings += 2.0 * s.host_layers();
+    on_gpu = true;
+  }
+  if (s.gpu_layers > 0 && !on_gpu) {
+    cross(tokens * row);
+    on_gpu = true;
+  }
+  // The last layer keeps only the rows that produce logits (llama.cpp's output ids) for the output layer.
+  const bool output_on_gpu = s.output_on_gpu || s.streams(b.logit_tokens);
+  if (logits > 0 && output_on_gpu != on_gpu) cross(logits * row);
+  return x;
 }
 
 double offload_step_time(const OffloadPlan& plan, double layers, const OffloadParts& whole, const OffloadTraffic& whole_traffic,

@@ -27,7 +27,9 @@
 // faster for the step (a step with fewer sequences than sub-batches cannot be split).
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,6 +41,27 @@
 namespace hetsim::serving {
 
 enum class OffloadPipelining { none, ping_pong };
+
+/// Placement by layer range (offload impl `layers`: llama.cpp's -ngl, Hugging Face Accelerate's
+/// device_map with CPU layers). The host device runs the first L - gpu_layers decoder layers from
+/// its own memory, their KV cache there too, and the GPU the last gpu_layers; the token embedding
+/// stays on the host (llama.cpp keeps it there: a row gather) and the final norm and LM head run on
+/// the GPU only with output_on_gpu (llama.cpp: -ngl above the layer count). A step runs the two
+/// sides one after the other, the hidden state crossing the link at each change of side. Steps of
+/// at least `stream_at` tokens run the host layers' weighted ops on the GPU instead, each layer's
+/// weights copied over the link first (llama.cpp offloads a host-weight op to the GPU from a batch
+/// of 32; Accelerate always does, stream_at 1); their attention stays with the KV on the host, so the
+/// layer's activations cross twice more.
+struct LayerSplit {
+  int total_layers = 0;  ///< the model's decoder layers
+  int gpu_layers = 0;
+  bool output_on_gpu = false;
+  std::int64_t stream_at = 0;  ///< 0: never stream
+  int host_layers() const { return total_layers - gpu_layers; }
+  /// Whether ops of `tokens` tokens on the host side run on the GPU, their weights streamed to it.
+  bool streams(std::int64_t tokens) const { return stream_at > 0 && tokens >= stream_at; }
+};
+
 /// Where the routed experts of an MoE model run (offload key `experts`; only with PIM in the GPUs'
 /// own memory, where their weights are): on the GPUs; in the PIM in decode-only steps (Duplex); or
 /// split every step, the experts with the fewest tokens in the PIM while the GPUs run the rest at
@@ -55,7 +78,7 @@ struct OffloadPlan {
   std::string link_source;                     ///< where `link` comes from (for the summary)
   OffloadPipelining pipelining = OffloadPipelining::none;
   int sub_batches = 2;                         ///< ping_pong: sub-batches in flight
-  double kv_memory = 0;                        ///< bytes of KV cache the offload side holds for the instance
+  double kv_memory = 0;                        ///< bytes of KV cache the offload side holds for the instance (layers: its weights and KV)
   double cost_per_hour = 0;                    ///< of all `count` offload devices; 0 = unknown
   /// Sparse decode attention (`sparse_attention`: InstInfer's SparF, SparQ): the fractions of the
   /// attended KV it reads and of the dense FLOPs it computes, wherever decode attention runs.
@@ -79,6 +102,8 @@ struct OffloadPlan {
   /// the instance's stacks (per GPU x tp).
   bool in_gpu_memory = false;
   ExpertsOn experts = ExpertsOn::gpu;
+  /// Placement by layer range (impl layers): set instead of op classes.
+  std::optional<LayerSplit> layers;
 
   bool offloads(OpClass c) const { return classes[static_cast<std::size_t>(c)]; }
   /// "2 x h20-96gb (attention_decode; lamina, ping_pong)", for the fleet line.
@@ -104,6 +129,15 @@ struct OffloadTraffic {
 /// with GPU-resident KV, only the rest of decode attention crosses (`gpu_share`: its share on the GPUs).
 OffloadTraffic offload_traffic(const OffloadPlan& plan, const models::ModelSpec& model, int tp, const models::BatchShape& batch,
                                double gpu_share = 0);
+
+/// The link traffic of one step of a layer range split: bytes and the crossings (each pays the
+/// link's latency) of the hidden state between the sides, and of streamed host layers' activations.
+/// The weights streamed with them are the pricer's (it knows the ops).
+struct LayerSplitTraffic {
+  double bytes = 0;
+  double crossings = 0;
+};
+LayerSplitTraffic layer_split_traffic(const LayerSplit& split, const models::ModelSpec& model, const models::BatchShape& batch);
 
 /// The device time of a step: G + A + C + X without pipelining; with it, the faster of that and the
 /// pipelined period model, given the parts of the whole batch and of one sub-batch.
@@ -138,6 +172,9 @@ class OpOffload {
     bool in_gpu_memory = false;
     /// Where an MoE model's routed experts run: "gpu", "decode" or "co_process" (ExpertsOn).
     std::string experts = "gpu";
+    /// Placement by layer range (keys gpu_layers, output_on_gpu, stream_at; OffloadPlan::layers)
+    /// instead of by op class.
+    bool by_layer = false;
   };
   virtual Defaults defaults() const = 0;
 };

@@ -94,6 +94,7 @@ StepPricer::Entry StepPricer::build_entry(const models::BatchShape& batch, bool 
   }
   if (!seen) e.attention_at = e.times.size();
   if (offload_ && offload_->experts != ExpertsOn::gpu) price_offloaded_experts(batch, launch, e);
+  if (offload_ && offload_->layers) price_layer_split_ops(batch, launch, e);
   // Expert offload: the step's loads of uncached experts follow its token count, like the GEMMs.
   if (expert_offload_)
     e.times.push_back(expert_load_time(model_, *expert_offload_, static_cast<double>(batch.tokens()), plan_.tp));
@@ -174,6 +175,73 @@ void StepPricer::price_offloaded_experts(const models::BatchShape& batch, double
   if (offload_->experts == ExpertsOn::co_process) e.experts_co = co_process_experts(experts, rows, on_gpu, on_offload);
 }
 
+void StepPricer::price_layer_split_ops(const models::BatchShape& batch, double launch, Entry& e) const {
+  const LayerSplit& s = *offload_->layers;
+  const hw::CostModel& gpu_cost = cost_for(batch);
+  const auto on_gpu = [&](Op op, double instances) {
+    op.repeat = instances;
+    return instances > 0 ? gpu_cost.time(op, launch) : 0.0;
+  };
+  const auto on_host = [&](Op op, double instances) {
+    op.repeat = instances;
+    return instances > 0 ? offload_time(op) : 0.0;
+  };
+  // A streamed op runs on the GPU once its weights are copied there (the copies are link time).
+  const auto streamed = [&](const Op& op, double instances) {
+    if (op.weights.bytes > 0 && instances > 0) {
+      e.split_stream_bytes += op.weights.bytes * instances;
+      e.split_copies += instances;
+    }
+    return on_gpu(op, instances);
+  };
+  const double gpu_layers = s.gpu_layers, host_layers = s.host_layers();
+  const bool stream_layers = s.streams(batch.tokens());
+  for (const Op& op : ops_) {
+    if (context_dependent(op)) continue;
+    if (op.name == "embedding") {  // a row gather, where the table is
+      e.split_host += on_host(op, op.repeat);
+    } else if (op.name == "final_norm" || op.name == "lm_head") {
+      if (s.output_on_gpu) e.split_gpu += on_gpu(op, op.repeat);
+      else if (s.streams(batch.logit_tokens)) e.split_gpu += streamed(op, op.repeat);
+      else e.split_host += on_host(op, op.repeat);
+    } else if (op.repeat != static_cast<double>(s.total_layers)) {
+      throw InvariantError(fmt::format("layer range split of {}: op {} runs {} times a step, not once per layer ({})", model_.name,
+                                       op.name, op.repeat, s.total_layers));
+    } else {
+      e.split_gpu += on_gpu(op, gpu_layers);
+      if (stream_layers) e.split_gpu += streamed(op, host_layers);
+      else e.split_host += on_host(op, host_layers);
+    }
+  }
+}
+
+double StepPricer::price_layer_split(const models::BatchShape& batch) {
+  const LayerSplit& s = *offload_->layers;
+  const bool graphed = stack_.graphed(batch.tokens(), batch.prefill_tokens);
+  const Entry& e = entry(batch, graphed);
+  ops_.clear();
+  builder_.serving_attention(model_, batch, plan_, ops_);
+  place(ops_);
+  const double launch = graphed ? 0.0 : stack_.launch;
+  double gpu = e.split_gpu, host = e.split_host;
+  // Each layer's attention runs where its KV is.
+  for (Op op : ops_) {
+    op.repeat = s.gpu_layers;
+    if (s.gpu_layers > 0) gpu += cost_for(batch).time(op, launch);
+    op.repeat = s.host_layers();
+    if (s.host_layers() > 0) host += offload_time(op);
+  }
+  // The sides run one after the other; every crossing and weight copy waits for the link.
+  const LayerSplitTraffic x = layer_split_traffic(s, model_, batch);
+  const double bytes = x.bytes + e.split_stream_bytes;
+  const double link = bytes / offload_->link.bandwidth + (x.crossings + e.split_copies) * offload_->link.latency;
+  last_gpu_ = gpu + host + link;
+  last_offload_ = host;
+  last_offload_bytes_ = bytes;
+  last_host_ = stack_.host_time(batch.decode_seqs + batch.prefill_chunks, batch.prefill_tokens);
+  return stack_.step_time(last_host_, last_gpu_);
+}
+
 OffloadParts StepPricer::parts(const models::BatchShape& batch) {
   const bool graphed = stack_.graphed(batch.tokens(), batch.prefill_tokens);
   const Entry& e = entry(batch, graphed);
@@ -218,6 +286,7 @@ OffloadParts StepPricer::parts(const models::BatchShape& batch) {
 }
 
 double StepPricer::price_offloaded(const models::BatchShape& batch) {
+  if (offload_->layers) return price_layer_split(batch);
   const OffloadPlan& o = *offload_;
   // The GPU-resident share follows the whole batch (each sub-batch has half of the resident sequences).
   gpu_attention_share_ = o.gpu_attention_share(batch);
@@ -241,8 +310,8 @@ double StepPricer::price_offloaded(const models::BatchShape& batch) {
 
 StepExplanation StepPricer::explain(const models::BatchShape& batch) {
   if (offload_)
-    throw InputError(fmt::format("explain takes apart steps on one device; this instance offloads {} to {} (pool key offload)",
-                                 "attention", offload_->describe()));
+    throw InputError(fmt::format("explain takes apart steps on one device; this instance also runs ops on {} (pool key offload)",
+                                 offload_->describe()));
   if (expert_offload_ || two_batch_overlap_)
     throw InputError(fmt::format("explain takes apart one batch's ops; this instance {}",
                                  expert_offload_ ? "also loads offloaded experts over its host link (serving.expert_offload)"

@@ -84,6 +84,9 @@ class StepPricer {
     std::size_t experts_from = 0, experts_to = 0;
     double experts_offload = 0;
     ExpertSplit experts_co;
+    /// Layer range split (offload impl layers): the context-free ops' seconds on the GPU (streamed
+    /// host ops included) and on the host, and the weight bytes and copies streamed to the GPU.
+    double split_gpu = 0, split_host = 0, split_stream_bytes = 0, split_copies = 0;
   };
   const Entry& entry(const models::BatchShape& batch, bool graphed);
   Entry build_entry(const models::BatchShape& batch, bool graphed);
@@ -91,6 +94,9 @@ class StepPricer {
   void place(std::vector<Op>& ops, double tokens = 1) const;
   /// Offload with experts on PIM: prices the routed expert ops of `e` (the entry being built) there.
   void price_offloaded_experts(const models::BatchShape& batch, double launch, Entry& e) const;
+  /// Layer range split: prices the context-free ops of `e` (the entry being built) on their sides.
+  void price_layer_split_ops(const models::BatchShape& batch, double launch, Entry& e) const;
+  double price_layer_split(const models::BatchShape& batch);
   /// Offload: `op` as one offload device runs its share (tp / count of the instance's work, from its own memory).
   double offload_time(Op op) const;
   /// Offload: the GPU and offload-device parts of `batch` (the same sums as price() without offload).

@@ -245,3 +245,37 @@ TEST_CASE("engine split: HeteroInfer's GPU + NPU beats either engine alone in pr
   CHECK(bad.exit_code == 2);
   CHECK_THAT(bad.output, Contains("cluster.device.split.with") && Contains("gpu"));
 }
+
+TEST_CASE("layer split: llama.cpp's -ngl sweep speeds up layer by layer, then jumps with the output layer", "[e2e][layers]") {
+  test::TempDir dir("layer_split");
+  const std::string file = "'" + test::source_dir() + "/scenarios/desktop_llamacpp_layer_offload.yaml'";
+  auto tpot = [&](const nlohmann::json& s) { return s["latency_s"]["tpot"]["p50"].get<double>(); };
+  std::vector<double> sweep;
+  for (int n : {0, 16, 32, 40, 48}) sweep.push_back(tpot(run(file + fmt::format(" --set cluster.offload.gpu_layers={}", n), dir, fmt::format("ngl{}", n))));
+  for (std::size_t i = 1; i < sweep.size(); ++i) CHECK(sweep[i] < sweep[i - 1]);
+  // All 48 layers take the output layer with them by default (-ngl 99); llama.cpp's -ngl 48 leaves it on
+  // the host, where its 0.64 GB of Q6_K cost more than the 48 layers on the GPU.
+  const auto all = run(file + " --set cluster.offload.gpu_layers=48 --set cluster.offload.output_on_gpu=true", dir, "ngl99");
+  CHECK(tpot(all) == sweep.back());
+  const auto host_output = run(file + " --set cluster.offload.gpu_layers=48 --set cluster.offload.output_on_gpu=false", dir, "ngl48");
+  CHECK(tpot(host_output) > 2 * tpot(all));
+  // Every request completes with its tokens, and a run is reproducible to the byte.
+  CHECK(all["requests"]["completed"].get<std::int64_t>() == 4);
+  const auto again = run(file + " --set cluster.offload.gpu_layers=48 --set cluster.offload.output_on_gpu=true", dir, "ngl99_again");
+  CHECK(test::read_file(dir.file("ngl99/requests.csv")) == test::read_file(dir.file("ngl99_again/requests.csv")));
+  CHECK(again["offload"]["link_bytes"].get<double>() > 0);
+  // The host's memory caps the KV its layers hold: with room for ~3,300 tokens of 8 layers' KV
+  // (4.7 GiB of host weights + 0.1 GiB), the cache shrinks from the GPU's to the host's.
+  const auto roomy = run(file, dir, "roomy");
+  const auto tight = run(file + " --set cluster.offload.kv_memory=4.8GiB", dir, "tight");
+  const auto blocks = [](const nlohmann::json& s) { return s["memory"][0]["kv_blocks"].get<std::int64_t>(); };
+  CHECK(blocks(tight) < blocks(roomy) / 5);
+  CHECK(blocks(tight) > 0);
+  // Plans that do not fit exit 2 naming the key: 48 layers on an 8 GiB card, the host's layers in 2 GiB.
+  const auto small_gpu = test::run_hetsim("validate " + file + " --set cluster.offload.gpu_layers=48 --set cluster.device.memory.usable=8GiB");
+  CHECK(small_gpu.exit_code == 2);
+  CHECK_THAT(small_gpu.output, Contains("cluster.offload.gpu_layers") && Contains("lower gpu_layers"));
+  const auto small_host = test::run_hetsim("validate " + file + " --set cluster.offload.kv_memory=2GiB");
+  CHECK(small_host.exit_code == 2);
+  CHECK_THAT(small_host.output, Contains("cluster.offload.gpu_layers") && Contains("core-i7-8700"));
+}

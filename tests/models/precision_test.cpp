@@ -377,3 +377,25 @@ TEST_CASE("precision: 4-bit weights in groups (weight_quant) store bits plus gro
   CHECK_THROWS_WITH(model("{preset: llama-3-8b, precision: {weight_quant: {bits: 16}}}"),
                     Contains("precision.weight_quant.bits") && Contains("16"));
 }
+
+TEST_CASE("precision: the LM head may be quantized its own way (llama.cpp's Q6_K head in Q4_K_M)", "[models][precision]") {
+  const std::string own = "{preset: llama-3-8b, precision: {preset: fp16, weight_quant: {bits: 4, group_size: 256, group_bytes: 16, "
+                          "lm_head: {bits: 6, group_size: 256, group_bytes: 18}}}}";
+  const auto q6 = model(own);
+  const auto same = model("{preset: llama-3-8b, precision: {preset: fp16, weight_quant: {bits: 4, group_size: 256, group_bytes: 16, "
+                          "lm_head: true}}}");
+  // Q4_K: 144 bytes per 256 weights; Q6_K: 210.
+  CHECK(q6.precision.weight_bytes_per_element() == 144.0 / 256);
+  CHECK(q6.lm_head_bytes_per_element() == 210.0 / 256);
+  CHECK(same.lm_head_bytes_per_element() == 144.0 / 256);
+  CHECK(q6.weight_bytes() - same.weight_bytes() == Approx(128256.0 * 4096 * (210.0 - 144.0) / 256));
+  models::BatchShape decode;
+  decode.add_decode(100);
+  CHECK(find(ops_for(q6, decode, 1), "lm_head").weights.bytes == Approx(128256.0 * 4096 * 210.0 / 256));
+  CHECK(q6.precision.describe().ends_with("(lm_head to 6 bits in groups of 256)"));
+  // The resolved form keeps the head's grouping.
+  const auto r = resolved(own);
+  CHECK(r["precision"]["weight_quant"]["lm_head"]["group_bytes"].as<double>() == 18);
+  CHECK_THROWS_WITH(model("{preset: llama-3-8b, precision: {weight_quant: {bits: 4, lm_head: {bits: 12}}}}"),
+                    Contains("precision.weight_quant.lm_head.bits") && Contains("12"));
+}
