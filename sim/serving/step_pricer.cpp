@@ -215,14 +215,20 @@ void StepPricer::price_layer_split_ops(const models::BatchShape& batch, double l
   }
 }
 
-double StepPricer::price_layer_split(const models::BatchShape& batch) {
-  const LayerSplit& s = *offload_->layers;
+const StepPricer::Entry& StepPricer::entry_with_attention(const models::BatchShape& batch, double& launch) {
   const bool graphed = stack_.graphed(batch.tokens(), batch.prefill_tokens);
   const Entry& e = entry(batch, graphed);
   ops_.clear();
   builder_.serving_attention(model_, batch, plan_, ops_);
   place(ops_);
-  const double launch = graphed ? 0.0 : stack_.launch;
+  launch = graphed ? 0.0 : stack_.launch;
+  return e;
+}
+
+double StepPricer::price_layer_split(const models::BatchShape& batch) {
+  const LayerSplit& s = *offload_->layers;
+  double launch = 0;
+  const Entry& e = entry_with_attention(batch, launch);
   double gpu = e.split_gpu, host = e.split_host;
   // Each layer's attention runs where its KV is.
   for (Op op : ops_) {
@@ -243,12 +249,8 @@ double StepPricer::price_layer_split(const models::BatchShape& batch) {
 }
 
 OffloadParts StepPricer::parts(const models::BatchShape& batch) {
-  const bool graphed = stack_.graphed(batch.tokens(), batch.prefill_tokens);
-  const Entry& e = entry(batch, graphed);
-  ops_.clear();
-  builder_.serving_attention(model_, batch, plan_, ops_);
-  place(ops_);
-  const double launch = graphed ? 0.0 : stack_.launch;
+  double launch = 0;
+  const Entry& e = entry_with_attention(batch, launch);
   const hw::CostModel& cost = cost_for(batch);
   OffloadParts p;
   p.gpu = e.before_attention;

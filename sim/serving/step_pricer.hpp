@@ -89,6 +89,8 @@ class StepPricer {
     double split_gpu = 0, split_host = 0, split_stream_bytes = 0, split_copies = 0;
   };
   const Entry& entry(const models::BatchShape& batch, bool graphed);
+  /// The entry of `batch` with its attention ops placed in ops_, and the host launch per kernel (offload's paths).
+  const Entry& entry_with_attention(const models::BatchShape& batch, double& launch);
   Entry build_entry(const models::BatchShape& batch, bool graphed);
   /// Applies the placement to `ops` of a step of `tokens` tokens (flash streaming reads follow them).
   void place(std::vector<Op>& ops, double tokens = 1) const;
