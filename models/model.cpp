@@ -98,6 +98,17 @@ double ModelSpec::layer_weight_bytes() const {
   return bytes / static_cast<double>(num_hidden_layers);
 }
 
+double ModelSpec::layers_weight_bytes(std::int64_t first, std::int64_t count) const {
+  double bytes = 0;
+  std::int64_t at = 0;  // the first layer of the kind
+  for (const LayerKind& k : layer_kinds()) {
+    const std::int64_t from = std::max(first, at), to = std::min(first + count, at + k.count);
+    if (to > from) bytes += static_cast<double>(to - from) * kind_weight_bytes(*this, k);
+    at += k.count;
+  }
+  return bytes;
+}
+
 double ModelSpec::weight_bytes() const {
   double decoder = 0;
   for (const LayerKind& k : layer_kinds()) decoder += static_cast<double>(k.count) * kind_weight_bytes(*this, k);

@@ -67,6 +67,9 @@ struct ModelSpec {
   /// Bytes of one decoder layer's parameters as stored: the linear matrices in precision.weights,
   /// biases and norms in precision.activations (the mean over layers for several layer kinds).
   double layer_weight_bytes() const;
+  /// Bytes of the parameters of decoder layers [first, first + count) as stored, in layer order
+  /// (DeepSeek-V3's leading dense layers before its MoE ones).
+  double layers_weight_bytes(std::int64_t first, std::int64_t count) const;
   /// Width of the widest MLP activation per token on one device at degree `tp`, for workspace
   /// estimates: the dense intermediate, or an MoE layer's k routed + shared experts' widths.
   double mlp_activation_width(int tp) const;

@@ -17,7 +17,7 @@ namespace {
 
 /// The keys every policy takes (besides impl).
 constexpr const char* kOffloadKeys[] = {"device", "count", "ops", "link", "pipelining", "sub_batches", "kv_memory", "sparse_attention", "gpu_kv", "experts", "gpu_layers", "output_on_gpu",
-                                       "stream_at"};
+                                       "stream_at", "host_experts"};
 
 /// The layer range split (impl layers): how many decoder layers the GPU runs, where the output layer
 /// runs, from how many tokens a step streams the host layers' weights to the GPU. Its keys are
@@ -25,7 +25,7 @@ constexpr const char* kOffloadKeys[] = {"device", "count", "ops", "link", "pipel
 void parse_layer_split(const config::Node& cfg, const policies::OpOffload::Defaults& d, const models::ModelSpec& model, int tp,
                        OffloadPlan& plan) {
   if (!d.by_layer) {
-    for (const char* k : {"gpu_layers", "output_on_gpu", "stream_at"})
+    for (const char* k : {"gpu_layers", "output_on_gpu", "stream_at", "host_experts"})
       if (cfg.has(k))
         cfg.fail_key(k, cfg.child(k).shown(), fmt::format("'{}' places layers by range: it goes with impl layers, not {}", k,
                                                           plan.policy));
@@ -45,10 +45,6 @@ void parse_layer_split(const config::Node& cfg, const policies::OpOffload::Defau
                    fmt::format("offload layers places whole layers (gpu_layers), run one side after the other on one host "
                                "device; remove '{}'", k));
   const int L = static_cast<int>(model.num_hidden_layers);
-  if (model.moe.enabled())
-    cfg.fail_key("impl", plan.policy,
-                 fmt::format("{} is an MoE model; a layer range split of its experts (llama.cpp's --n-cpu-moe) is not modelled",
-                             model.name));
   if (tp != 1)
     cfg.fail_key("impl", plan.policy,
                  fmt::format("a layer range split runs on one GPU (tensor_parallel 1), not {}; llama.cpp's split over several "
@@ -59,14 +55,21 @@ void parse_layer_split(const config::Node& cfg, const policies::OpOffload::Defau
   // llama.cpp puts the output layer on the GPU only once every repeating layer is there (-ngl above
   // the layer count, as -ngl 99 does).
   split.output_on_gpu = cfg.get<bool>("output_on_gpu").default_to(split.gpu_layers == L).value();
+  split.dense_layers = model.moe.enabled() ? static_cast<int>(model.moe.dense_layers) : L;
+  // llama.cpp's --n-cpu-moe N: the routed experts of the first N layers stay in host memory and run there.
+  split.host_expert_layers = cfg.get<int>("host_experts").default_to(0).in_range(0, L).value();
+  if (split.host_expert_layers > 0 && !model.moe.enabled())
+    cfg.fail_key("host_experts", std::to_string(split.host_expert_layers),
+                 fmt::format("{} has no routed experts; host_experts places an MoE model's experts", model.name));
   // 32: ggml-cuda's offload_op minimum batch for running a host-weight op on the GPU.
   split.stream_at = cfg.get<std::int64_t>("stream_at").default_to(32).in_range(0, std::int64_t{1} << 30).value();
+  const bool host_runs = split.gpu_layers < L || split.host_expert_layers > 0;
   for (OpClass c : {OpClass::gemm, OpClass::attention_prefill, OpClass::attention_decode, OpClass::elementwise})
-    if (split.gpu_layers < L && !plan.device->can_run(c))
+    if (host_runs && !plan.device->can_run(c))
       cfg.fail_key("device", plan.device->name, fmt::format("the host side runs whole layers; {} ({}) cannot run {} ops",
                                                             plan.device->name, plan.device->kind_name, to_string(c)));
   for (DType dt : {model.precision.gemm, model.precision.activations})
-    if (split.gpu_layers < L && plan.device->peak(dt) <= 0)
+    if (host_runs && plan.device->peak(dt) <= 0)
       cfg.fail_key("device", plan.device->name,
                    fmt::format("{} computes in {} (model.precision), which host device {} has no peak for", model.name,
                                to_string(dt), plan.device->name));

@@ -428,14 +428,16 @@ struct SplitWeights {
   double gpu = 0, host = 0;
 };
 SplitWeights layer_split_weights(const models::ModelSpec& m, const serving::LayerSplit& s) {
-  const double layer = m.layer_weight_bytes();
-  const double outside = m.weight_bytes() - layer * static_cast<double>(s.total_layers);
+  const double outside = m.weight_bytes() - m.layers_weight_bytes(0, s.total_layers);
   const double norm = static_cast<double>(m.norm_parameters()) * bytes_per_element(m.precision.activations);
   const double head = static_cast<double>(m.vocab_size * m.hidden_size) * m.lm_head_bytes_per_element() + norm;
   const double embedding = m.tie_word_embeddings ? outside - norm : outside - head;
+  // The routed experts of GPU layers that run on the host stay in host memory (--n-cpu-moe).
+  const double experts_apart = s.experts_apart() * static_cast<double>(m.moe.experts) * m.routed_expert_bytes();
   SplitWeights w;
-  w.gpu = layer * s.gpu_layers + (s.output_on_gpu ? head : 0.0);
-  w.host = layer * s.host_layers() + (s.output_on_gpu ? embedding : m.tie_word_embeddings ? outside : embedding + head);
+  w.gpu = m.layers_weight_bytes(s.host_layers(), s.gpu_layers) - experts_apart + (s.output_on_gpu ? head : 0.0);
+  w.host = m.layers_weight_bytes(0, s.host_layers()) + experts_apart +
+           (s.output_on_gpu ? embedding : m.tie_word_embeddings ? outside : embedding + head);
   return w;
 }
 

@@ -7,6 +7,9 @@
 namespace hetsim::serving {
 
 bool is_routed_expert_op(const Op& op) { return op.name.starts_with("experts_"); }
+bool is_moe_op(const Op& op) {
+  return is_routed_expert_op(op) || op.name.starts_with("moe_") || op.name.starts_with("shared_experts_");
+}
 
 ExpertRows::ExpertRows(const models::MoeSpec& moe, double tokens) {
   const auto E = static_cast<std::size_t>(moe.experts);

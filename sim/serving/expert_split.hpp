@@ -23,6 +23,8 @@ namespace hetsim::serving {
 
 /// Whether `op` is one of the routed experts' ops (models/moe_layer.cpp's grouped GEMMs and gating).
 bool is_routed_expert_op(const Op& op);
+/// Whether `op` belongs to an MoE layer's MLP (router, top-k, routed and shared experts, dispatch and combine).
+bool is_moe_op(const Op& op);
 
 /// Expected rows and reads of each expert in a step, and the experts in the order Duplex hands
 /// them to the PIM (fewest rows first).

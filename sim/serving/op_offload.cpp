@@ -14,6 +14,7 @@ std::string OffloadPlan::describe() const {
     const auto range = [](int from, int to) { return to - from == 1 ? fmt::format("layer {}", from) : fmt::format("layers {}-{}", from, to - 1); };
     std::string host = "embedding";
     if (n < L) host += ", " + range(0, L - n) + " with their KV";
+    if (layers->experts_apart() > 0) host += fmt::format(", the routed experts of layers {}-{}", L - n, layers->host_expert_layers - 1);
     if (!layers->output_on_gpu) host += ", output";
     std::string gpu = n > 0 ? range(L - n, L) : "";
     if (layers->output_on_gpu) gpu += gpu.empty() ? "output" : ", output";
@@ -92,6 +93,12 @@ LayerSplitTraffic layer_split_traffic(const LayerSplit& s, const models::ModelSp
   if (s.gpu_layers > 0 && !on_gpu) {
     cross(tokens * row);
     on_gpu = true;
+  }
+  // GPU layers whose routed experts run on the host (unless streamed there): the tokens' hidden states
+  // go down to the experts and their output comes back, each layer.
+  if (!s.streams(b.tokens()) && s.experts_apart() > 0) {
+    x.bytes += 2.0 * s.experts_apart() * tokens * row;
+    x.crossings += 2.0 * s.experts_apart();
   }
   // The last layer keeps only the rows that produce logits (llama.cpp's output ids) for the output layer.
   const bool output_on_gpu = s.output_on_gpu || s.streams(b.logit_tokens);

@@ -42,7 +42,7 @@ namespace hetsim::serving {
 
 enum class OffloadPipelining { none, ping_pong };
 
-/// Placement by layer range (offload impl `layers`: llama.cpp's -ngl, Hugging Face Accelerate's
+/// Placement by layer range (offload impl `layers`: llama.cpp's -ngl and --n-cpu-moe, Hugging Face Accelerate's
 /// device_map with CPU layers). The host device runs the first L - gpu_layers decoder layers from
 /// its own memory, their KV cache there too, and the GPU the last gpu_layers; the token embedding
 /// stays on the host (llama.cpp keeps it there: a row gather) and the final norm and LM head run on
@@ -51,13 +51,26 @@ enum class OffloadPipelining { none, ping_pong };
 /// at least `stream_at` tokens run the host layers' weighted ops on the GPU instead, each layer's
 /// weights copied over the link first (llama.cpp offloads a host-weight op to the GPU from a batch
 /// of 32; Accelerate always does, stream_at 1); their attention stays with the KV on the host, so the
-/// layer's activations cross twice more.
+/// layer's activations cross twice more. An MoE model's routed experts of the first
+/// host_expert_layers layers also run on the host (llama.cpp's --n-cpu-moe, KTransformers): a GPU
+/// layer among them sends its tokens' hidden states down to the experts and gets their output back.
 struct LayerSplit {
   int total_layers = 0;  ///< the model's decoder layers
   int gpu_layers = 0;
   bool output_on_gpu = false;
   std::int64_t stream_at = 0;  ///< 0: never stream
+  /// MoE models: the leading layers with a dense MLP (all layers of a dense model), and the layers
+  /// whose routed experts run on the host wherever the rest of the layer runs: the first
+  /// host_expert_layers (llama.cpp's --n-cpu-moe) and every host layer.
+  int dense_layers = 0;
+  int host_expert_layers = 0;
   int host_layers() const { return total_layers - gpu_layers; }
+  /// MoE layers among the first `n` layers.
+  int moe_among_first(int n) const { return std::max(0, std::min(n, total_layers) - dense_layers); }
+  /// MoE layers whose routed experts run on the host.
+  int host_expert_moe_layers() const { return moe_among_first(std::max(host_layers(), host_expert_layers)); }
+  /// GPU layers whose routed experts run on the host: their hidden state goes down and back up.
+  int experts_apart() const { return host_expert_moe_layers() - moe_among_first(host_layers()); }
   /// Whether ops of `tokens` tokens on the host side run on the GPU, their weights streamed to it.
   bool streams(std::int64_t tokens) const { return stream_at > 0 && tokens >= stream_at; }
 };

@@ -194,8 +194,14 @@ void StepPricer::price_layer_split_ops(const models::BatchShape& batch, double l
     }
     return on_gpu(op, instances);
   };
-  const double gpu_layers = s.gpu_layers, host_layers = s.host_layers();
   const bool stream_layers = s.streams(batch.tokens());
+  // An op run once per layer of some kind, `host` of its `instances` on the host side, or streamed.
+  const auto split = [&](const Op& op, double host) {
+    e.split_gpu += on_gpu(op, op.repeat - host);
+    if (stream_layers) e.split_gpu += streamed(op, host);
+    else e.split_host += on_host(op, host);
+  };
+  const double L = s.total_layers;
   for (const Op& op : ops_) {
     if (context_dependent(op)) continue;
     if (op.name == "embedding") {  // a row gather, where the table is
@@ -204,13 +210,18 @@ void StepPricer::price_layer_split_ops(const models::BatchShape& batch, double l
       if (s.output_on_gpu) e.split_gpu += on_gpu(op, op.repeat);
       else if (s.streams(batch.logit_tokens)) e.split_gpu += streamed(op, op.repeat);
       else e.split_host += on_host(op, op.repeat);
-    } else if (op.repeat != static_cast<double>(s.total_layers)) {
-      throw InvariantError(fmt::format("layer range split of {}: op {} runs {} times a step, not once per layer ({})", model_.name,
-                                       op.name, op.repeat, s.total_layers));
+    } else if (is_routed_expert_op(op)) {  // the host's experts: its layers' and the first host_expert_layers'
+      split(op, s.host_expert_moe_layers());
+    } else if (is_moe_op(op)) {  // router, shared experts, combine: with their layer
+      split(op, s.moe_among_first(s.host_layers()));
+    } else if (op.repeat == L) {
+      split(op, s.host_layers());
+    } else if (op.repeat == s.dense_layers) {  // an MoE model's leading dense MLPs
+      split(op, std::min(s.dense_layers, s.host_layers()));
     } else {
-      e.split_gpu += on_gpu(op, gpu_layers);
-      if (stream_layers) e.split_gpu += streamed(op, host_layers);
-      else e.split_host += on_host(op, host_layers);
+      throw InvariantError(fmt::format("layer range split of {}: op {} runs {} times a step, neither once per layer ({}) nor "
+                                       "once per dense ({}) or MoE layer",
+                                       model_.name, op.name, op.repeat, s.total_layers, s.dense_layers));
     }
   }
 }

@@ -279,3 +279,26 @@ TEST_CASE("layer split: llama.cpp's -ngl sweep speeds up layer by layer, then ju
   CHECK(small_host.exit_code == 2);
   CHECK_THAT(small_host.output, Contains("cluster.offload.gpu_layers") && Contains("core-i7-8700"));
 }
+
+TEST_CASE("layer split: an MoE model too large for the GPU runs faster with its experts on the host than with a layer split",
+          "[e2e][layers]") {
+  test::TempDir dir("moe_experts");
+  const std::string file = "'" + test::source_dir() + "/scenarios/desktop_llamacpp_moe_experts.yaml'";
+  auto tpot = [&](const std::string& sets, const std::string& out) {
+    return run(file + " " + sets, dir, out)["latency_s"]["tpot"]["p50"].get<double>();
+  };
+  // Qwen3-30B-A3B Q4_K_M (18.6 GB) on a 16 GB card: the most layers that fit, against every layer on
+  // the GPU with the first 10 layers' experts on the host (llama.cpp's --n-cpu-moe 10).
+  const double layers = tpot("--set cluster.offload.host_experts=0 --set cluster.offload.gpu_layers=40", "ngl40");
+  const double experts = tpot("--set cluster.offload.host_experts=10", "ncm10");
+  const double all_experts = tpot("--set cluster.offload.host_experts=48", "ncm48");
+  const double cpu = tpot("--set cluster.offload.host_experts=0 --set cluster.offload.gpu_layers=0", "cpu");
+  CHECK(experts < 0.7 * layers);
+  // Each layer's experts moved to the host cost time; all of them still beat the CPU alone.
+  CHECK(experts < all_experts);
+  CHECK(all_experts < cpu);
+  // Fewer host experts do not fit: the key names what to change.
+  const auto tight = test::run_hetsim("validate " + file + " --set cluster.offload.host_experts=4");
+  CHECK(tight.exit_code == 2);
+  CHECK_THAT(tight.output, Contains("cluster.offload.gpu_layers") && Contains("16.14 GiB"));
+}

@@ -9,6 +9,7 @@
 #include "catalog_entries.hpp"
 #include "hw/cost_model.hpp"
 #include "sim/scenario/offload_config.hpp"
+#include "sim/serving/expert_split.hpp"
 #include "sim/serving/step_pricer.hpp"
 
 using namespace hetsim;
@@ -17,7 +18,8 @@ using Catch::Contains;
 namespace {
 
 std::shared_ptr<serving::OffloadPlan> split_plan(const models::ModelSpec& m, int gpu_layers, bool output_on_gpu,
-                                                 std::int64_t stream_at, const std::string& host = "xeon-8480plus") {
+                                                 std::int64_t stream_at, const std::string& host = "xeon-8480plus",
+                                                 int host_experts = 0) {
   auto plan = std::make_shared<serving::OffloadPlan>();
   plan->policy = "layers";
   plan->device = std::make_shared<const hw::Device>(test::catalog_device(host));
@@ -25,7 +27,9 @@ std::shared_ptr<serving::OffloadPlan> split_plan(const models::ModelSpec& m, int
   plan->layers = serving::LayerSplit{.total_layers = static_cast<int>(m.num_hidden_layers),
                                      .gpu_layers = gpu_layers,
                                      .output_on_gpu = output_on_gpu,
-                                     .stream_at = stream_at};
+                                     .stream_at = stream_at,
+                                     .dense_layers = static_cast<int>(m.moe.enabled() ? m.moe.dense_layers : m.num_hidden_layers),
+                                     .host_expert_layers = host_experts};
   return plan;
 }
 
@@ -131,6 +135,54 @@ TEST_CASE("layer split: large steps stream the host layers' weights to the GPU o
   CHECK(streamed.price(decode) == on_host.price(decode));
 }
 
+TEST_CASE("layer split: an MoE model's routed experts of the first layers run on the host (--n-cpu-moe)",
+          "[serving][offload][layers]") {
+  const auto model = test::catalog_model("qwen3-30b-a3b");  // 48 MoE layers, 128 experts, top-8
+  const hw::Device gpu = test::catalog_device("rtx-4090-24gb");
+  const hw::Device host = test::catalog_device("xeon-8480plus");
+  const hw::CostModel gpu_cost(gpu), host_cost(host);
+  const hw::ServingStack stack;
+  const ParallelPlan tp1;
+  models::BatchShape b;
+  b.add_decode(900);
+  const serving::StepExplanation x = serving::StepPricer(model, tp1, gpu, {}, stack).explain(b);
+  const double L = 48;
+  const double row = static_cast<double>(model.hidden_size) * bytes_per_element(model.precision.activations);
+  for (int n : {48, 40}) {
+    for (int k : {0, 12, 48}) {
+      INFO(fmt::format("gpu_layers {} host_experts {}", n, k));
+      const auto plan = split_plan(model, n, n == 48, 32, "xeon-8480plus", k);
+      serving::StepPricer pricer(model, tp1, gpu, {}, stack, plan);
+      const double step = pricer.price(b);
+      // Routed experts run on the host for its own layers and the first k; everything else with its layer.
+      const double host_experts = std::max<double>(L - n, k), apart = host_experts - (L - n);
+      double gpu_time = 0, host_time = 0;
+      for (const auto& c : x.ops) {
+        if (c.op.name == "embedding") {
+          host_time += on(host_cost, c.op, 1);
+        } else if (is_output(c.op)) {
+          (n == 48 ? gpu_time : host_time) += on(n == 48 ? gpu_cost : host_cost, c.op, 1);
+        } else {
+          REQUIRE(c.op.repeat == L);
+          const double on_host = serving::is_routed_expert_op(c.op) ? host_experts : L - n;
+          gpu_time += on(gpu_cost, c.op, L - on_host);
+          host_time += on(host_cost, c.op, on_host);
+        }
+      }
+      // Up to the GPU's first layer, down and up for each GPU layer's host experts, down to a host output.
+      const double crossings = 1 + 2 * apart + (n == 48 ? 0 : 1);
+      const double link = crossings * row / plan->link.bandwidth + crossings * plan->link.latency;
+      CHECK(step == Approx(gpu_time + host_time + link).epsilon(1e-9));
+      CHECK(pricer.last_offload_bytes() == Approx(crossings * row).epsilon(1e-12));
+      CHECK(plan->layers->experts_apart() == apart);
+    }
+  }
+  // Each layer's experts moved to the (slower, per token) host costs time.
+  serving::StepPricer none(model, tp1, gpu, {}, stack, split_plan(model, 48, true, 32, "xeon-8480plus", 0));
+  serving::StepPricer some(model, tp1, gpu, {}, stack, split_plan(model, 48, true, 32, "xeon-8480plus", 24));
+  CHECK(some.price(b) > none.price(b));
+}
+
 TEST_CASE("layer split: keys are checked against the model and the policy", "[serving][offload][layers]") {
   const auto model = test::catalog_model("llama-3.1-8b");
   const hw::Device gpu = test::catalog_device("rtx-4090-24gb");
@@ -158,8 +210,13 @@ TEST_CASE("layer split: keys are checked against the model and the policy", "[se
                     Contains("cluster.offload.gpu_layers") && Contains("impl layers"));
   CHECK_THROWS_WITH(parse("cluster: {offload: {impl: layers, gpu_layers: 4}}\n", model, 2),
                     Contains("tensor_parallel 1"));
-  CHECK_THROWS_WITH(parse("cluster: {offload: {impl: layers, gpu_layers: 4}}\n", test::catalog_model("mixtral-8x7b"), 1),
-                    Contains("MoE"));
+  const auto moe = parse("cluster: {offload: {impl: layers, gpu_layers: 32, host_experts: 20}}\n", test::catalog_model("mixtral-8x7b"), 1);
+  REQUIRE(moe);
+  CHECK(moe->layers->host_expert_layers == 20);
+  CHECK(moe->layers->dense_layers == 0);
+  CHECK(moe->layers->experts_apart() == 20);
+  CHECK_THROWS_WITH(parse("cluster: {offload: {impl: layers, gpu_layers: 4, host_experts: 2}}\n", model, 1),
+                    Contains("cluster.offload.host_experts") && Contains("no routed experts"));
   // A host that cannot compute in the model's dtype: the i7-8700 has no 16-bit arithmetic.
   CHECK_THROWS_WITH(parse("cluster: {offload: {impl: layers, gpu_layers: 4, device: core-i7-8700}}\n", model, 1),
                     Contains("cluster.offload.device") && Contains("core-i7-8700") && Contains("bf16"));
