@@ -16,8 +16,10 @@ using serving::OffloadPlan;
 namespace {
 
 /// The keys every policy takes (besides impl).
-constexpr const char* kOffloadKeys[] = {"device", "count", "ops", "link", "pipelining", "sub_batches", "kv_memory", "sparse_attention", "gpu_kv", "experts", "gpu_layers", "output_on_gpu",
-                                       "stream_at", "host_experts"};
+constexpr const char* kOffloadKeys[] = {"device", "count", "ops", "link", "pipelining", "sub_batches", "kv_memory",
+                                        "sparse_attention", "gpu_kv", "experts",
+                                        // impl layers
+                                        "gpu_layers", "output_on_gpu", "stream_at", "host_experts"};
 
 /// The layer range split (impl layers): how many decoder layers the GPU runs, where the output layer
 /// runs, from how many tokens a step streams the host layers' weights to the GPU. Its keys are
