@@ -83,23 +83,30 @@ Op qk_norm(const ModelSpec& m, double T, double heads, double kv_heads, double b
 double value_head_dim(const ModelSpec& m) {
   return static_cast<double>(m.mla.enabled() ? m.mla.v_head_dim : m.head_dim);
 }
-/// Training graphs cover standard attention with dense MLPs or MoE layers throughout (Mixtral,
-/// Qwen3-MoE); MLA, leading dense layers and shared experts (DeepSeek) are built for serving only
-/// so far. A scenario refuses such a model before this.
-void check_trainable(const ModelSpec& m) {
-  if (m.mla.enabled() || m.moe.dense_layers > 0 || m.moe.shared_experts > 0)
-    throw InvariantError(fmt::format("training graphs for {} ({}): MLA, leading dense layers and shared experts are not "
-                                     "built for training yet", m.name, m.model_type));
+/// Weight elements of one MLA projection op on one rank (mla_projection_ops' names): the down
+/// projections to the latents and the RoPE key are replicated over tp, the up projections split by
+/// heads; 0 for the rest.
+double mla_weight_elements(const ModelSpec& m, int tp, std::string_view name) {
+  const MlaSpec& mla = m.mla;
+  const double h = static_cast<double>(m.hidden_size), heads = static_cast<double>(m.num_attention_heads / tp);
+  const double ql = static_cast<double>(mla.q_lora_rank), kvl = static_cast<double>(mla.kv_lora_rank);
+  if (name == "qkv_a_proj") return h * (ql + kvl + static_cast<double>(mla.qk_rope_head_dim));
+  if (name == "q_b_proj") return (ql > 0 ? ql : h) * heads * static_cast<double>(mla.qk_head_dim());
+  if (name == "kv_b_proj") return kvl * heads * static_cast<double>(mla.qk_nope_head_dim + mla.v_head_dim);
+  return 0;
 }
 /// Weight elements of a routed-expert MoE layer's op on one rank (whose gradients its weight
-/// gradient accumulates): the router's, and the rank's experts' (E / ep of them, split in width over
-/// tp without expert parallelism); 0 for the rest.
+/// gradient accumulates): the router's, the rank's experts' (E / ep of them, split in width over
+/// tp without expert parallelism) and the shared experts' (split over tp); 0 for the rest.
 double moe_weight_elements(const ModelSpec& m, const ParallelPlan& p, std::string_view name) {
   const double h = static_cast<double>(m.hidden_size), E = static_cast<double>(m.moe.experts);
   const double local = E / p.ep, inter = static_cast<double>(m.moe.intermediate) / (p.ep > 1 ? 1 : p.tp);
   if (name == "moe_router") return E * h;
   if (name == "experts_gate_up") return local * h * 2 * inter;
   if (name == "experts_down") return local * inter * h;
+  const double shared = static_cast<double>(m.moe.shared_experts * m.moe.shared_intermediate) / p.tp;
+  if (name == "shared_experts_gate_up") return h * 2 * shared;
+  if (name == "shared_experts_down") return shared * h;
   return 0;
 }
 
@@ -206,12 +213,10 @@ class DenseTransformer final : public GraphBuilder {
   }
 
   void training_forward(const ModelSpec& m, const TrainingShape& t, const ParallelPlan& p, std::vector<Op>& out) const override {
-    check_trainable(m);
     forward(m, t, p, out, nullptr);
   }
 
   void training_backward(const ModelSpec& m, const TrainingShape& t, const ParallelPlan& p, std::vector<Op>& out) const override {
-    check_trainable(m);
     std::vector<Op> fwd;
     ForwardDetail detail;
     forward(m, t, p, fwd, &detail);
@@ -371,37 +376,55 @@ class DenseTransformer final : public GraphBuilder {
                      L));
     add(elementwise("input_norm", act, norm_flops(m) * Tn * h, 3 * Tn * h * ba, norm_weight_bytes(m, ba), L));
     tp_gather(out, weight_elems, "attn_sp_all_gather", p, comm, T * h * bc, L);
-    linear("qkv_proj", (heads + 2 * kv_heads) * hd, h, L, m.qkv_bias);
-    if (m.qk_norm) add(qk_norm(m, T, heads, kv_heads, ba, L));
-    const double rope_elems = T * (heads + kv_heads) * hd;
-    if (!m.learned_positions) add(elementwise("rope", act, 3 * rope_elems, 2 * rope_elems * ba, 0, L));
+    // Query/key and value widths of each head's attention, and the K/V the core reads per token:
+    // GQA's kv_heads x head_dim each, MLA's K and V expanded per head from the latent.
+    double qk_width = hd, v_width = hd, kv_width = 2 * kv_heads * hd;
+    if (m.mla.enabled()) {
+      // MLA in training (Megatron-Core's MLASelfAttention): no cache, so every token's latent is
+      // expanded to per-head K and V by kv_b_proj and attention runs as ordinary attention.
+      qk_width = static_cast<double>(m.mla.qk_head_dim());
+      v_width = static_cast<double>(m.mla.v_head_dim);
+      kv_width = heads * (qk_width + v_width);
+      std::vector<Op> projections;
+      mla_projection_ops(m, T, p.tp, L, projections);
+      for (const Op& op : projections) add(op, mla_weight_elements(m, p.tp, op.name));
+    } else {
+      linear("qkv_proj", (heads + 2 * kv_heads) * hd, h, L, m.qkv_bias);
+      if (m.qk_norm) add(qk_norm(m, T, heads, kv_heads, ba, L));
+      const double rope_elems = T * (heads + kv_heads) * hd;
+      if (!m.learned_positions) add(elementwise("rope", act, 3 * rope_elems, 2 * rope_elems * ba, 0, L));
+    }
     if (p.cp > 1)  // context parallelism: every rank attends to the K/V of the whole sequence (ring attention)
-      add(collective("cp_kv_all_gather", Collective::all_gather, comm, p.cp, 2 * seqs * S * kv_heads * hd * bc, L));
+      add(collective("cp_kv_all_gather", Collective::all_gather, comm, p.cp, seqs * S * kv_width * bc, L));
     // Causal self-attention over whole sequences; with load-balanced CP each rank gets 1/cp of the
     // pairs. Training keeps no KV cache: K and V are activations.
-    add(attention("attention", OpClass::attention_prefill, act, 4 * hd * heads * seqs * S * (S + 1) / 2 / p.cp,
-                  2 * T * heads * hd * ba, 2 * kv_heads * hd * ba * (seqs * S + T), L));
+    add(attention("attention", OpClass::attention_prefill, act,
+                  2 * (qk_width + v_width) * heads * seqs * S * (S + 1) / 2 / p.cp, T * heads * (qk_width + v_width) * ba,
+                  kv_width * ba * (seqs * S + T), L));
     out.back().units = seqs * heads;
-    linear("o_proj", h, heads * hd, L, m.o_bias);
+    linear("o_proj", h, heads * v_width, L, m.o_bias);
     tp_reduce(out, weight_elems, "attn_tp_reduce", p, comm, T * h * bc, L);
     add(elementwise("post_attention_norm", act, (norm_flops(m) + 1) * Tn * h, 3 * Tn * h * ba, norm_weight_bytes(m, ba),
                     L));
     tp_gather(out, weight_elems, "mlp_sp_all_gather", p, comm, T * h * bc, L);
-    auto layer_linear = [&](std::string_view name, double n, double k, bool bias) { linear(name, n, k, L, bias); };
-    if (m.moe.enabled()) {
+    // An MoE model's leading dense layers (DeepSeek's first_k_dense_replace) in this stage's range
+    // run a dense MLP; the rest route to experts.
+    const double dense = stage_dense_layers(m, p, t);
+    auto dense_linear = [&](std::string_view name, double n, double k, bool bias) { linear(name, n, k, dense, bias); };
+    if (dense > 0)
+      mlp(m, act, T, h, inter, ba, dense_linear, [&](Op op) {
+        op.repeat = dense;
+        add(op);
+      });
+    if (m.moe.enabled() && L > dense) {
       // Routed experts (Megatron-Core's MoE layer): under expert parallelism the rank's tokens go
       // to the ranks of their experts and back by all-to-all over the ep group (the serving
       // builder's wide-EP form, with the ep group as the ranks that exchange tokens).
       ParallelPlan experts = p;
       experts.dp = p.ep;
       std::vector<Op> moe;
-      moe_mlp_ops(m, T, experts, L, moe);
+      moe_mlp_ops(m, T, experts, L - dense, moe);
       for (const Op& op : moe) add(op, moe_weight_elements(m, p, op.name));
-    } else {
-      mlp(m, act, T, h, inter, ba, layer_linear, [&](Op op) {
-        op.repeat = L;
-        add(op);
-      });
     }
     tp_reduce(out, weight_elems, "mlp_tp_reduce", p, comm, T * h * bc, L);
     if (detail) detail->layer_end = out.size();
@@ -435,7 +458,7 @@ HETSIM_REGISTER_GRAPH_BUILDER(DenseTransformer, "qwen2");
 // GPT-style: HF GPT-2's model_type, under which GPT-3 and Megatron's GPT configurations are given too.
 HETSIM_REGISTER_GRAPH_BUILDER(DenseTransformer, "gpt2");
 // Qwen3 adds per-head q/k norms; the MoE and MLA families swap in the layers of models/moe_layer.cpp
-// and models/mla_layer.cpp (serving only so far).
+// and models/mla_layer.cpp, for serving and training alike.
 HETSIM_REGISTER_GRAPH_BUILDER(DenseTransformer, "qwen3");
 HETSIM_REGISTER_GRAPH_BUILDER(DenseTransformer, "mixtral");
 HETSIM_REGISTER_GRAPH_BUILDER(DenseTransformer, "qwen3_moe");

@@ -1,5 +1,7 @@
 #include "models/graph_builder.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "sim/core/error.hpp"
@@ -42,29 +44,60 @@ double stage_layers(const ModelSpec& m, const ParallelPlan& p, const TrainingSha
   return static_cast<double>(default_stage_layers(m.num_hidden_layers, model_stages(p)).at(static_cast<std::size_t>(t.stage)));
 }
 
+std::int64_t stage_first_layer(const ModelSpec& m, const ParallelPlan& p, const TrainingShape& t) {
+  if (t.first_layer >= 0) return t.first_layer;
+  const auto split = default_stage_layers(m.num_hidden_layers, model_stages(p));
+  std::int64_t first = 0;
+  for (int k = 0; k < t.stage && k < static_cast<int>(split.size()); ++k) first += split[static_cast<std::size_t>(k)];
+  return first;
+}
+
+namespace {
+/// Layers of [first, first + count) that fall in [begin, end).
+double overlap(double first, double count, double begin, double end) {
+  return std::max(0.0, std::min(first + count, end) - std::max(first, begin));
+}
+}  // namespace
+
+double stage_dense_layers(const ModelSpec& m, const ParallelPlan& p, const TrainingShape& t) {
+  const double layers = stage_layers(m, p, t);
+  if (!m.moe.enabled()) return layers;
+  return overlap(static_cast<double>(stage_first_layer(m, p, t)), layers, 0, static_cast<double>(m.moe.dense_layers));
+}
+
 double stage_parameters(const ModelSpec& m, const ParallelPlan& p, const TrainingShape& t) {
   const auto total = static_cast<double>(m.parameters());
-  double layer = static_cast<double>(m.layer_parameters());
-  const double outside = total - static_cast<double>(m.num_hidden_layers) * layer;  // embedding, head, final norm
+  const auto kinds = m.layer_kinds();
+  double decoder = 0;
+  for (const auto& kind : kinds) decoder += static_cast<double>(kind.count * kind.parameters);
+  const double outside = total - decoder;  // embedding, head, final norm
+  // Each kind's layers in the stage's range, in layer order (DeepSeek-V3: 3 dense, then 58 MoE).
   // Expert parallelism: a rank keeps E / ep of each MoE layer's routed experts.
-  if (p.ep > 1 && m.moe.enabled())
-    layer -= (1 - 1.0 / p.ep) * static_cast<double>(m.moe.experts * m.moe.expert_parameters(m.hidden_size)) *
-             static_cast<double>(m.moe.moe_layers(m.num_hidden_layers)) / static_cast<double>(m.num_hidden_layers);
-  const double head = static_cast<double>(m.vocab_size * m.hidden_size);
-  const bool first = t.stage == 0, last = t.stage == model_stages(p) - 1;
-  double params = stage_layers(m, p, t) * layer;
-  if (first && last) params += outside;
-  else if (first) params += m.tie_word_embeddings ? outside : outside - head;
-  else if (last) params += head;
+  const double layers = stage_layers(m, p, t);
+  const double dense = stage_dense_layers(m, p, t);
+  double params = 0, begin = 0;
+  for (const auto& kind : kinds) {
+    const bool moe = m.moe.enabled() && begin >= static_cast<double>(m.moe.dense_layers);
+    double per_layer = static_cast<double>(kind.parameters);
+    if (moe && p.ep > 1)
+      per_layer -= (1 - 1.0 / p.ep) * static_cast<double>(m.moe.experts * m.moe.expert_parameters(m.hidden_size));
+    params += (moe ? layers - dense : dense) * per_layer;
+    begin += static_cast<double>(kind.count);
+  }
+  // The first stage holds the embedding (and GPT's learned positions), the last the final norm and
+  // the head (its own copy of a tied one).
+  const double head = static_cast<double>(m.vocab_size * m.hidden_size), norm = static_cast<double>(m.norm_parameters());
+  const bool is_first = t.stage == 0, is_last = t.stage == model_stages(p) - 1;
+  if (is_first && is_last) params += outside;
+  else if (is_first) params += outside - norm - (m.tie_word_embeddings ? 0 : head);
+  else if (is_last) params += head + norm;
   return params / p.tp;
 }
 
 double stage_expert_parameters(const ModelSpec& m, const ParallelPlan& p, const TrainingShape& t) {
   if (!m.moe.enabled()) return 0;
-  const double per_layer = static_cast<double>(m.moe.experts * m.moe.expert_parameters(m.hidden_size)) / p.ep *
-                           static_cast<double>(m.moe.moe_layers(m.num_hidden_layers)) /
-                           static_cast<double>(m.num_hidden_layers);
-  return stage_layers(m, p, t) * per_layer / p.tp;
+  const double per_layer = static_cast<double>(m.moe.experts * m.moe.expert_parameters(m.hidden_size)) / p.ep;
+  return (stage_layers(m, p, t) - stage_dense_layers(m, p, t)) * per_layer / p.tp;
 }
 
 }  // namespace hetsim::models

@@ -23,6 +23,9 @@ struct TrainingShape {
   int stage = 0;
   /// Decoder layers of this stage; -1: default_stage_layers over the pp·v model stages.
   std::int64_t layers = -1;
+  /// Index of the stage's first decoder layer (which of DeepSeek's leading dense layers it holds);
+  /// -1: the layers of the stages before it under default_stage_layers.
+  std::int64_t first_layer = -1;
   /// Recompute the forward pass inside backward: none, selective (attention only) or full.
   enum class Recompute { none, selective, full } recompute = Recompute::none;
   /// With full recompute: decoder layers of this stage recomputed, the others keeping their
@@ -40,11 +43,17 @@ inline int model_stages(const ParallelPlan& p) { return p.pp * p.virtual_stages;
 std::vector<std::int64_t> default_stage_layers(std::int64_t layers, int stages);
 /// Decoder layers of model stage `t.stage` (t.layers, or default_stage_layers).
 double stage_layers(const ModelSpec& m, const ParallelPlan& p, const TrainingShape& t);
+/// Index of the first decoder layer of model stage `t.stage` (t.first_layer, or the default split's).
+std::int64_t stage_first_layer(const ModelSpec& m, const ParallelPlan& p, const TrainingShape& t);
+/// Of the stage's decoder layers, the leading dense ones of an MoE model (DeepSeek's
+/// first_k_dense_replace) that fall in its range; all of them for a dense model.
+double stage_dense_layers(const ModelSpec& m, const ParallelPlan& p, const TrainingShape& t);
 /// Parameters one device of model stage `t.stage` holds: its layers', the embedding on the first
 /// stage, the LM head on the last (with tied embeddings and more than one stage, the last stage
 /// keeps its own copy, as Megatron-LM does), all split over tp. Norms and biases are counted as
 /// split too (they are replicated; < 0.01% of a layer): so pp = 1 gives parameters() / tp exactly.
 double stage_parameters(const ModelSpec& m, const ParallelPlan& p, const TrainingShape& t);
+/// Layer kinds differ (DeepSeek's dense then MoE layers): each layer in the stage's range counts as its kind.
 /// Of stage_parameters, the routed experts' (E / ep of each MoE layer's): what expert parallelism
 /// replicates over its expert-data-parallel ranks only (ParallelPlan::expert_replicas).
 double stage_expert_parameters(const ModelSpec& m, const ParallelPlan& p, const TrainingShape& t);

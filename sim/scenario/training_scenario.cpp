@@ -113,10 +113,13 @@ std::vector<training::RankMemory> rank_memories(const TrainingScenario& sc, bool
     // Attention is priced as a fused (FlashAttention) kernel, which keeps no s x s scores.
     in.layer.fused_attention = true;
     in.layers = 0;
+    in.dense_layers = 0;
     double recomputed = 0;
     for (int c = 0; c < p.virtual_stages; ++c) {
-      const auto layers = sc.job.stage_layers[static_cast<std::size_t>(training::model_stage(shape, s, c))];
+      const int stage = training::model_stage(shape, s, c);
+      const auto layers = sc.job.stage_layers[static_cast<std::size_t>(stage)];
       in.layers += static_cast<double>(layers);
+      *in.dense_layers += models::stage_dense_layers(sc.model, p, sc.job.shape(stage));
       recomputed += static_cast<double>(sc.job.recompute_layers < 0 ? layers : std::min(layers, sc.job.recompute_layers));
     }
     if (sc.job.recompute == Recompute::full) in.recomputed_layers = recomputed;
@@ -330,12 +333,6 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
   sc.seed = head.seed;
   const LoadedModel& model = head.model;
   sc.model = model.spec;
-  if (sc.model.mla.enabled() || sc.model.moe.dense_layers > 0 || sc.model.moe.shared_experts > 0)
-    model.node.fail_key("model_type", sc.model.model_type,
-                        "a model with standard attention and, if MoE, only MoE layers without shared experts (Mixtral, "
-                        "Qwen3-MoE): training graphs for MLA, leading dense layers and shared experts are not built yet; "
-                        "they serve");
-
   // The cluster: one device type on nodes of one type (hw/nodes preset or inline; default: one
   // node of the device with as many slots as the job needs, without NICs), joined by a fabric.
   const config::Node cluster = root.child("cluster");
@@ -388,6 +385,9 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
   job.overlap.grad_reduce = overlap.get<bool>("grad_reduce").default_to(true);
   job.overlap.param_gather = overlap.get<bool>("param_gather").default_to(true);
   job.overlap.tp_comm = overlap.get<bool>("tp_comm").default_to(false);
+  job.overlap.ep_comm = overlap.get<bool>("ep_comm").default_to(false);
+  if (job.overlap.ep_comm && plan.ep <= 1)
+    overlap.fail_key("ep_comm", "true", "false without expert parallelism (parallel.ep > 1): there are no all-to-alls to overlap");
   // Megatron-LM's DistributedDataParallel: buckets of max(40 M, 1 M x dp) parameters.
   job.overlap.bucket_parameters =
       overlap.get<double>("bucket_parameters").default_to(std::max(40e6, 1e6 * plan.dp)).at_least(1.0);

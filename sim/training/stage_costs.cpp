@@ -70,6 +70,7 @@ struct PassOverlap {
   bool prefetch = false;  ///< ZeRO-3 gathers prefetched (Overlap::param_gather)
   bool tp_comm = false;   ///< Overlap::tp_comm
   bool gated_mlp = true;
+  bool ep_comm = false;   ///< Overlap::ep_comm
 };
 
 /// Prices `ops` into `into`; `keep` selects which ops belong to this pass. With `prefetch`, ZeRO-3's
@@ -111,6 +112,15 @@ void price(std::vector<Op>& ops, const ParallelPlan& p, const hw::CostModel& cos
   pass.seconds -= saving;
   pass.comm -= saving;
   pass.cp_comm = pass.cp_ring - cp_hidden;
+  if (overlap.ep_comm) {
+    // The MoE all-to-alls of this pass run under the compute of another micro-batch's pass paired
+    // with it (DualPipe, Megatron-Core's overlap_moe_expert_parallel_comm): the pass exposes only
+    // what exceeds its compute, max(compute, all-to-all) instead of their sum.
+    const double hidden = std::min(pass.ep_comm, std::max(0.0, pass.seconds - pass.comm));
+    pass.seconds -= hidden;
+    pass.comm -= hidden;
+    pass.ep_comm -= hidden;
+  }
   const double exposed = gathers > 0 ? std::max(gathers / std::max(1.0, layers), gathers - pass.seconds) : 0;
   pass.seconds += exposed;
   pass.comm += exposed;
@@ -142,7 +152,7 @@ std::vector<StageCost> price_stages(const models::ModelSpec& m, const TrainingJo
     StageCost s;
     s.layers = static_cast<double>(shape.layers);
     s.parameters = models::stage_parameters(m, p, shape);
-    const PassOverlap overlap{job.overlap.param_gather, job.overlap.tp_comm, m.gated_mlp};
+    const PassOverlap overlap{job.overlap.param_gather, job.overlap.tp_comm, m.gated_mlp, job.overlap.ep_comm};
     builder.training_forward(m, shape, p, ops);
     price(ops, p, cost, slots, overlap, s.layers, s.forward, [](const Op&) { return true; });
     builder.training_backward(m, shape, p, ops);
@@ -170,25 +180,34 @@ std::vector<StageCost> price_stages(const models::ModelSpec& m, const TrainingJo
   return stages;
 }
 
+namespace {
+/// The attention core's width per token and layer in Megatron's count, 4 x s x width FLOPs per token
+/// forward (scores and values, each head's q/k and v widths; MLA's num_floating_point_operations
+/// uses qk_head_dim + v_head_dim per head): heads x head_dim for MHA/GQA.
+double attention_width(const models::ModelSpec& m) {
+  const auto heads = static_cast<double>(m.num_attention_heads);
+  if (m.mla.enabled()) return heads * static_cast<double>(m.mla.qk_head_dim() + m.mla.v_head_dim) / 2;
+  return heads * static_cast<double>(m.head_dim);
+}
+}  // namespace
+
 double megatron_model_flops(const models::ModelSpec& m, std::int64_t sequences, std::int64_t seq_len) {
   const double tokens = static_cast<double>(sequences) * static_cast<double>(seq_len);
   const double L = static_cast<double>(m.num_hidden_layers);
   // MoE layers count the experts a token is routed to (Megatron's num_floating_point_operations:
-  // top-k experts' FFNs), not all of them.
+  // top-k experts' FFNs, and the shared experts), not all of them.
   double linear = static_cast<double>(m.layer_linear_parameters());
   if (m.moe.enabled())
     linear -= static_cast<double>((m.moe.experts - m.moe.experts_per_token) * m.moe.expert_parameters(m.hidden_size)) *
               static_cast<double>(m.moe.moe_layers(m.num_hidden_layers)) / L;
   const double head = static_cast<double>(m.vocab_size * m.hidden_size);
-  const double attention_width = static_cast<double>(m.num_attention_heads * m.head_dim);
-  const double forward = 2 * tokens * (L * linear + head) + 4 * tokens * static_cast<double>(seq_len) * L * attention_width;
+  const double forward = 2 * tokens * (L * linear + head) + 4 * tokens * static_cast<double>(seq_len) * L * attention_width(m);
   return 3 * forward;
 }
 
 double megatron_attention_flops(const models::ModelSpec& m, std::int64_t sequences, std::int64_t seq_len) {
   const double tokens = static_cast<double>(sequences) * static_cast<double>(seq_len);
-  const double attention_width = static_cast<double>(m.num_attention_heads * m.head_dim);
-  return 3 * 4 * tokens * static_cast<double>(seq_len) * static_cast<double>(m.num_hidden_layers) * attention_width;
+  return 3 * 4 * tokens * static_cast<double>(seq_len) * static_cast<double>(m.num_hidden_layers) * attention_width(m);
 }
 
 }  // namespace hetsim::training

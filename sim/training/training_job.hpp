@@ -33,6 +33,11 @@ struct Overlap {
   /// the GEMM they feed or follow (Megatron's --tp-comm-overlap, Transformer Engine userbuffers):
   /// such a pair takes max(c, g) + min(c, g) / tp instead of c + g. Off: Megatron's default.
   bool tp_comm = false;
+  /// The MoE dispatch and combine all-to-alls of one micro-batch run under the compute of another's
+  /// pass (DeepSeek's DualPipe pairs a forward and a backward chunk; Megatron-Core's
+  /// --overlap-moe-expert-parallel-comm): a pass takes max(compute, all-to-all) instead of their
+  /// sum. The SMs the communication kernels take (DeepSeek: 20 of 132) are not charged. Off: exposed.
+  bool ep_comm = false;
 };
 
 /// Slow devices and run-to-run variability, to study stragglers: a rank group (the TP x CP devices
@@ -74,6 +79,8 @@ struct TrainingJob {
     s.seq_len = seq_len;
     s.stage = stage;
     s.layers = stage_layers.at(static_cast<std::size_t>(stage));
+    s.first_layer = 0;
+    for (int k = 0; k < stage; ++k) s.first_layer += stage_layers.at(static_cast<std::size_t>(k));
     s.recompute = recompute;
     s.recompute_layers = recompute_layers;
     s.grad_dtype = grad_dtype;

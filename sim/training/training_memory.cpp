@@ -35,6 +35,25 @@ LayerShape LayerShape::of(const models::ModelSpec& m) {
   l.kv_heads = static_cast<double>(m.num_key_value_heads);
   l.head_dim = static_cast<double>(m.head_dim);
   l.gated_mlp = m.hidden_act == "silu";
+  if (m.moe.enabled()) {
+    l.shared_width = static_cast<double>(m.moe.shared_experts * m.moe.shared_intermediate);
+    l.dense_intermediate = static_cast<double>(m.intermediate_size);
+  }
+  if (m.mla.enabled()) {
+    l.q_lora = static_cast<double>(m.mla.q_lora_rank);
+    l.kv_lora = static_cast<double>(m.mla.kv_lora_rank);
+    l.qk_dim = static_cast<double>(m.mla.qk_head_dim());
+    l.v_dim = static_cast<double>(m.mla.v_head_dim);
+    l.rope_dim = static_cast<double>(m.mla.qk_rope_head_dim);
+  }
+  return l;
+}
+
+LayerShape LayerShape::dense() const {
+  LayerShape l = *this;
+  if (experts <= 0) return l;  // already dense
+  l.intermediate = dense_intermediate;
+  l.experts = l.experts_per_token = l.shared_width = 0;
   return l;
 }
 
@@ -54,8 +73,9 @@ namespace {
 
 /// The widths one tensor-parallel rank sees, per token.
 struct RankWidths {
-  double q;      ///< query (and attention output) width: heads/t x head_dim
-  double kv;     ///< K or V width: KV heads/t x head_dim, replicated (>= 1 head) when t exceeds them
+  double q;      ///< query width: heads/t x head_dim (MLA: x qk_dim)
+  double k, v;   ///< K and V widths: KV heads/t x head_dim, replicated (>= 1 head) when t exceeds them (MLA: per head)
+  double o;      ///< attention output width: heads/t x head_dim (MLA: x v_dim)
   double f;      ///< MLP inner width: f/t
   double heads;  ///< attention heads: a/t
   /// Width of the tensors of the replicated region (norms, the inputs of the column-parallel GEMMs,
@@ -64,9 +84,11 @@ struct RankWidths {
 };
 RankWidths rank_widths(const LayerShape& l, const ParallelPlan& plan) {
   const double t = plan.tp;
+  const double r = plan.sp ? l.hidden / t : l.hidden, heads = l.heads / t;
+  if (l.mla()) return {heads * l.qk_dim, heads * l.qk_dim, heads * l.v_dim, heads * l.v_dim, l.intermediate / t, heads, r};
   const double kv_heads = std::max(1.0, std::floor(l.kv_heads / t));  // as ModelSpec::kv_heads_per_device
-  return {l.heads / t * l.head_dim, kv_heads * l.head_dim, l.intermediate / t, l.heads / t,
-          plan.sp ? l.hidden / t : l.hidden};
+  const double q = heads * l.head_dim, kv = kv_heads * l.head_dim;
+  return {q, kv, kv, q, l.intermediate / t, heads, r};
 }
 
 /// Tokens of one microbatch on one rank: context parallelism gives each rank s/cp of every sequence.
@@ -111,7 +133,11 @@ double activation_bytes_per_layer(const LayerShape& layer, double seq_len, doubl
   // MoE: each token's k experts keep their inner tensors, and the permuted copies of the token
   // going into and coming out of its experts (k x h each) and the router's logits are kept too.
   if (layer.experts > 0) mlp_inner = layer.experts_per_token * (mlp_inner + 2 * layer.hidden) + layer.experts;
-  const double parallel = (w.q + 2 * w.kv + w.q + mlp_inner) * ab;
+  // Shared experts (DeepSeek): a dense gated MLP every token runs, split over t.
+  mlp_inner += 3 * layer.shared_width / plan.tp;
+  // MLA: the query and KV latents feed their norms and the up-projections (each kept, replicated).
+  const double latents = 2 * (layer.q_lora + layer.kv_lora);
+  const double parallel = (w.q + w.k + w.v + w.o + mlp_inner + latents) * ab;
   // The attention core (their 5as^2b/t): softmax output (2as^2b), with dropout its mask (as^2b)
   // and output (2as^2b); a/t heads x s keys per query token. Under context parallelism a rank's
   // s/cp queries still score all s keys (ring attention), so the keys stay s. A fused kernel
@@ -150,7 +176,7 @@ LayerActivationParts layer_activation_parts(const LayerShape& layer, const Paral
   const RankWidths w = rank_widths(layer, plan);
   LayerActivationParts parts;
   parts.input = w.r * activation_bytes;
-  parts.attention_output = w.q * activation_bytes + 4 * w.heads;
+  parts.attention_output = w.o * activation_bytes + 4 * w.heads;
   // One token's share: a micro-batch of cp tokens puts one token on each context-parallel rank.
   parts.all = activation_bytes_per_layer(fused, plan.cp, 1, plan, Recompute::none, activation_bytes);
   return parts;
@@ -170,32 +196,56 @@ namespace {
 /// One rank's parameters split into what is stored in precision.weights (the decoder's linear
 /// matrices) and in precision.activations (biases, norms, embedding, head), as ModelSpec stores them.
 struct ParameterSplit {
-  double linear_per_layer = 0, other_per_layer = 0;  ///< one decoder layer
+  double linear_per_layer = 0, other_per_layer = 0;  ///< one decoder layer (the mean over the rank's layers)
   double expert_per_layer = 0;  ///< of linear_per_layer, the routed experts' under expert parallelism
   double embedding = 0, head = 0;                    ///< the vocab-parallel tables this rank holds
   double final_norm = 0;
 };
-ParameterSplit parameter_split(const MemoryInputs& in) {
+/// Parameters of one decoder layer of shape `l` on one rank of `in.plan`.
+ParameterSplit layer_split(const MemoryInputs& in, const LayerShape& l) {
   const models::ModelSpec& m = in.model;
-  const LayerShape& l = in.layer;
   const RankWidths w = rank_widths(l, in.plan);
   const double h = l.hidden;
   ParameterSplit p;
-  // q, k, v, o projections; gate/up/down (SwiGLU) or fc1/fc2; column- and row-parallel over tp.
-  const double attention = h * w.q + 2 * h * w.kv + w.q * h;
+  // q, k, v, o projections column- and row-parallel over tp; MLA's down projections to the latents
+  // and the shared RoPE key are replicated, its up projections split by heads.
+  double attention = h * w.q + h * (w.k + w.v) + w.o * h;
+  if (l.mla())
+    attention = h * (l.q_lora + l.kv_lora + l.rope_dim) + (l.q_lora > 0 ? l.q_lora : h) * w.q +
+                l.kv_lora * (w.k - w.heads * l.rope_dim + w.v) + w.o * h;
   const double mlp = (l.gated_mlp ? 3 : 2) * h * w.f;
   p.linear_per_layer = attention + mlp;
-  p.other_per_layer = 2 * h;  // input and post-attention norms, replicated
+  p.other_per_layer = 2 * h + l.q_lora + l.kv_lora;  // input and post-attention norms (and MLA's latent norms), replicated
   if (l.experts > 0) {
     // The rank's routed experts, each `mlp` wide on it: E / ep whole ones under expert parallelism
     // (which runs at tp 1), all E split in width over tp without; the router (E x h, unquantized)
-    // is replicated.
-    p.linear_per_layer = attention + l.experts / in.plan.ep * mlp;
-    p.other_per_layer += l.experts * h;
+    // is replicated; the shared experts split over tp.
+    p.linear_per_layer = attention + l.experts / in.plan.ep * mlp + 3 * h * l.shared_width / in.plan.tp;
+    p.other_per_layer += l.experts * h + (m.moe.score_bias ? l.experts : 0);  // DeepSeek-V3's routing bias
     if (in.plan.ep > 1) p.expert_per_layer = l.experts / in.plan.ep * mlp;
   }
-  if (m.qkv_bias) p.other_per_layer += w.q + 2 * w.kv;
+  if (m.qkv_bias) p.other_per_layer += w.q + w.k + w.v;
   if (m.o_bias) p.other_per_layer += h;  // the row-parallel bias is added after the reduction: replicated
+  return p;
+}
+/// Of the rank's `layers`, the dense ones (MemoryInputs::dense_layers, resolved).
+double rank_dense_layers(const MemoryInputs& in) {
+  if (!in.model.moe.enabled() || in.layer.experts <= 0) return in.layers;
+  return std::clamp(in.dense_layers.value_or(static_cast<double>(in.model.moe.dense_layers)), 0.0, in.layers);
+}
+ParameterSplit parameter_split(const MemoryInputs& in) {
+  const models::ModelSpec& m = in.model;
+  const double dense = rank_dense_layers(in);
+  ParameterSplit p = layer_split(in, dense < in.layers ? in.layer : in.layer.dense());
+  if (dense > 0 && dense < in.layers) {
+    // Mixed layer kinds: the mean layer over the rank's layers.
+    const ParameterSplit d = layer_split(in, in.layer.dense());
+    const double share = dense / in.layers;
+    p.linear_per_layer += share * (d.linear_per_layer - p.linear_per_layer);
+    p.other_per_layer += share * (d.other_per_layer - p.other_per_layer);
+    p.expert_per_layer *= 1 - share;
+  }
+  const double h = in.layer.hidden;
   const double table = static_cast<double>(m.vocab_size) * h / in.plan.tp;  // vocab-parallel
   if (in.holds_embedding) p.embedding = table;
   // A tied head shares the embedding's table; a last stage without the embedding keeps its own
@@ -330,12 +380,18 @@ RankMemory rank_memory(const MemoryInputs& in) {
   // Activations: each held unit is one microbatch through one chunk of layers / v layers; the stage
   // extras ride on the chunks that hold the embedding or the head.
   const double s = static_cast<double>(in.seq_len), b = static_cast<double>(in.micro_batch);
-  double per_layer = activation_bytes_per_layer(in.layer, s, b, p, in.recompute, in.activation_bytes);
+  // The mean layer over the rank's layers: an MoE model's leading dense layers keep a dense MLP's.
+  const double dense_share = in.layers > 0 ? rank_dense_layers(in) / in.layers : 0;
+  const auto layer_bytes = [&](Recompute r) {
+    const double moe = activation_bytes_per_layer(in.layer, s, b, p, r, in.activation_bytes);
+    if (dense_share <= 0 || in.layer.experts <= 0) return moe;
+    return moe + dense_share * (activation_bytes_per_layer(in.layer.dense(), s, b, p, r, in.activation_bytes) - moe);
+  };
+  double per_layer = layer_bytes(in.recompute);
   if (in.recompute == Recompute::full && in.recomputed_layers && in.layers > 0) {
     // Block recompute: the recomputed layers keep their inputs, the others everything.
     const double share = std::clamp(*in.recomputed_layers, 0.0, in.layers) / in.layers;
-    per_layer = share * per_layer +
-                (1 - share) * activation_bytes_per_layer(in.layer, s, b, p, Recompute::none, in.activation_bytes);
+    per_layer = share * per_layer + (1 - share) * layer_bytes(Recompute::none);
   }
   const double chunk_layers = in.layers / p.virtual_stages;
   const int end_chunks = (in.in_flight + p.virtual_stages - 1) / p.virtual_stages;

@@ -11,8 +11,8 @@
 // The caller decides the partitioning: how many decoder layers the rank holds, whether it holds the
 // embedding (first pipeline stage) and the LM head (last stage), and how many microbatch chunks of
 // activations it holds at its peak (`in_flight`, from the pipeline schedule's replay:
-// training::PipelineTiming::peak_activations). Dense decoder-only models; MoE experts are not
-// modelled here.
+// training::PipelineTiming::peak_activations). Dense and MoE decoder-only models: routed experts
+// (sharded by expert parallelism), shared experts, leading dense layers and MLA (DeepSeek).
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -79,6 +79,14 @@ struct LayerShape {
   /// routed to `experts_per_token` of them; 0: a dense MLP of width `intermediate`.
   double experts = 0;
   double experts_per_token = 0;
+  double shared_width = 0;        ///< MoE: the shared experts' MLP width, all of them (DeepSeek's n_shared x width)
+  double dense_intermediate = 0;  ///< MoE: the leading dense layers' MLP width (DeepSeek's intermediate_size)
+  /// Multi-head latent attention (DeepSeek-V2/V3): the query and KV latents' widths (0: not MLA),
+  /// each head's query/key width (nope + rope) and value width; K and V are expanded per head.
+  double q_lora = 0, kv_lora = 0, qk_dim = 0, v_dim = 0, rope_dim = 0;
+  bool mla() const { return kv_lora > 0; }
+  /// The shape of an MoE model's leading dense layers: a dense MLP of dense_intermediate.
+  LayerShape dense() const;
 
   /// The layer of `m`: gated when hidden_act is "silu"; no dropout (Llama and Qwen2 train without
   /// it: attention_dropout 0 and no hidden dropout in their HF configs); no fused attention, so
@@ -134,6 +142,9 @@ struct MemoryInputs {
   std::int64_t seq_len = 0;      ///< tokens per sequence (required, > 0)
   Recompute recompute = Recompute::none;
   double layers = 0;            ///< decoder layers on this rank, all its chunks together (default: all)
+  /// Of `layers`, an MoE model's leading dense ones (DeepSeek's first 3) on this rank; default: as
+  /// many of the model's as `layers` covers from layer 0. Ignored for a dense model.
+  std::optional<double> dense_layers;
   /// With full recompute: how many of `layers` are recomputed (Megatron's block method); the others
   /// keep every activation, as without recompute. Default: all.
   std::optional<double> recomputed_layers;

@@ -105,7 +105,6 @@ TEST_CASE("training cli: bad training input is one error naming the key, exit 2"
       {"training.parallel.dp=40000 --set training.global_batch=40000 --set training.simulate_replicas=all", "rank groups"},
       {"training.global_batch=4000000000", "passes per iteration"},
       {"training.parallel.tp=1024", "training.parallel.tp"},
-      {"model=deepseek-v3", "MLA"},
       // Expert parallelism: only for MoE models, over a divisor of dp, with tp 1, ZeRO up to 2, no optimizer offload.
       {"training.parallel.ep=2", "no routed experts"},
       {"model=mixtral-8x7b --set training.zero=0 --set training.parallel.ep=4", "expected a divisor of dp (2)"},

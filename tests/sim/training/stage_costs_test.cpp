@@ -128,3 +128,34 @@ TEST_CASE("stage costs: the MoE all-to-alls are counted apart as expert-parallel
   const auto dense = test::catalog_model("llama-3-8b");
   CHECK(training::price_stages(dense, job_of(dense, 2, false, 1, false), cost, 8)[0].forward.ep_comm == 0);
 }
+
+TEST_CASE("stage costs: EP all-to-all overlap takes max(compute, all-to-all) per pass", "[training][stage_costs][moe]") {
+  // Mixtral at EP8 inside one node, and DeepSeek-V3 at EP64 over 8 nodes (its all-to-alls cross the
+  // NICs and outlast the compute): with overlap each pass takes the larger of its compute and its
+  // all-to-alls, and its other communication (none here: TP1) is unchanged.
+  for (const char* name : {"mixtral-8x7b", "deepseek-v3"}) {
+    INFO(name);
+    const auto m = test::catalog_model(name);
+    const hw::Device device = test::catalog_device("h100-sxm5-80gb");
+    hw::CostModel cost(device);
+    cost.set_scale_out({50e9, 1e-6, 1.0, 0});
+    const bool wide = std::string_view(name) == "deepseek-v3";
+    training::TrainingJob job = job_of(m, 1, false, wide ? 16 : 4, false);
+    job.seq_len = 4096;
+    job.plan.dp = job.plan.ep = wide ? 64 : 8;
+    job.stage_layers = models::default_stage_layers(m.num_hidden_layers, job.plan.pp);
+    const auto plain = training::price_stages(m, job, cost, 8);
+    job.overlap.ep_comm = true;
+    const auto overlapped = training::price_stages(m, job, cost, 8);
+    const auto& a = plain[1];
+    const auto& b = overlapped[1];
+    for (auto [p, q] : {std::pair{a.forward, b.forward}, std::pair{a.backward_input, b.backward_input}}) {
+      REQUIRE(p.ep_comm > 0);
+      const double compute = p.seconds - p.comm;
+      CHECK(q.seconds == Approx(std::max(compute, p.ep_comm) + (p.comm - p.ep_comm)).epsilon(1e-12));
+      CHECK(q.ep_comm == Approx(std::max(0.0, p.ep_comm - compute)).margin(1e-15));
+      CHECK(q.flops == p.flops);
+    }
+    if (wide) CHECK(b.forward.ep_comm > 0);  // 8 nodes over 50 GB/s NICs: the all-to-alls outlast the compute
+  }
+}
