@@ -55,8 +55,27 @@ CollectiveCost flat_collective(Collective kind, CollectiveAlgorithm algorithm, d
   return {};
 }
 
+double routed_remote_nodes(int nodes, const RoutedRows& r) {
+  const double n = nodes;
+  double reached = n * (1 - std::pow(1 - 1 / n, r.fanout));  // k experts placed uniformly
+  if (r.group_limit > 0 && r.groups > 0 && r.group_limit < r.groups) {
+    const double groups = r.groups, limit = r.group_limit;
+    if (r.groups >= nodes) {
+      // g groups per node: a node is missed when none of its g groups is among the `limit` drawn,
+      // with probability C(groups - g, limit) / C(groups, limit).
+      const double g = groups / n;
+      double missed = 1;
+      for (int i = 0; i < r.group_limit; ++i) missed *= std::max(0.0, (groups - g - i) / (groups - i));
+      reached = std::min(reached, n * (1 - missed));
+    } else {
+      reached = std::min(reached, limit * n / groups);  // each group spans n / groups nodes
+    }
+  }
+  return reached * (n - 1) / n;
+}
+
 double collective_time(Collective kind, CollectiveAlgorithm algorithm, double payload, int ranks, int nodes,
-                       const LinkLevel& scale_up, const LinkLevel& scale_out, bool ideal) {
+                       const LinkLevel& scale_up, const LinkLevel& scale_out, bool ideal, const RoutedRows& routed) {
   if (nodes <= 1) return flat_collective(kind, algorithm, payload, ranks, scale_up, ideal).time;
   const int local = std::max(1, ranks / nodes);
   auto up = [&](Collective k, double s) { return flat_collective(k, algorithm, s, local, scale_up, ideal).time; };
@@ -70,9 +89,12 @@ double collective_time(Collective kind, CollectiveAlgorithm algorithm, double pa
       return out(kind, payload / local) + up(kind, payload);
     case Collective::broadcast: return out(kind, payload) + up(kind, payload);
     case Collective::all_to_all: {
-      // Each rank keeps 1/ranks, sends (local-1)/ranks inside its node and (ranks-local)/ranks out.
-      const double across = payload * (ranks - local) / ranks;
-      const double inside = payload * (local - 1) / ranks;
+      // Each rank keeps 1/ranks, sends (local-1)/ranks inside its node and (ranks-local)/ranks out;
+      // routed rows cross once per remote node they reach and are forwarded inside it.
+      const bool dedup = routed.fanout > 0;
+      const double across =
+          dedup ? payload / routed.fanout * routed_remote_nodes(nodes, routed) : payload * (ranks - local) / ranks;
+      const double inside = dedup ? payload * (local - 1) / local : payload * (local - 1) / ranks;
       const LinkLevel& o = scale_out;
       const double t_out = (across + (ideal ? 0 : o.half_bytes)) / (o.bandwidth * (ideal ? 1 : o.efficiency)) +
                            (ideal ? 0 : (nodes - 1) * o.latency);

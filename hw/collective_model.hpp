@@ -36,8 +36,19 @@ CollectiveCost flat_collective(Collective kind, CollectiveAlgorithm algorithm, d
 
 /// A collective over `ranks` ranks spread evenly over `nodes` nodes: flat on `scale_up` if one
 /// node, else hierarchical (scale-up phases inside nodes around a scale-out phase across them).
+/// An all-to-all of `routed` rows (RoutedRows, fanout > 0) across nodes sends each row once per
+/// distinct remote node it reaches over scale-out and forwards the copies inside the node over
+/// scale-up (DeepEP): payload / fanout x routed_remote_nodes across, payload x (local - 1) / local inside.
 double collective_time(Collective kind, CollectiveAlgorithm algorithm, double payload, int ranks, int nodes,
-                       const LinkLevel& scale_up, const LinkLevel& scale_out, bool ideal = false);
+                       const LinkLevel& scale_up, const LinkLevel& scale_out, bool ideal = false,
+                       const RoutedRows& routed = {});
+
+/// Expected distinct nodes other than its own that a row routed to `r.fanout` experts reaches, the
+/// experts spread evenly over `nodes` nodes: with a group limit, the nodes covered by r.group_limit
+/// groups drawn uniformly from r.groups (groups laid out in order, r.groups / nodes per node, or a
+/// group over nodes / r.groups nodes); without, nodes x (1 - (1 - 1/nodes)^fanout) nodes; of those,
+/// a share (nodes - 1) / nodes is remote.
+double routed_remote_nodes(int nodes, const RoutedRows& r);
 
 /// A collective measured on real hardware (calibrated profile): piecewise alpha-beta over payload
 /// ranges, which is how NCCL behaves (LL, LL128 and Simple protocols, ring/tree/NVLS algorithms

@@ -76,7 +76,8 @@ Breakdown CostModel::terms(const Op& op, bool ideal) const {
     if (const MeasuredCollective* m = ideal ? nullptr : device_.measured(op.collective, op.group, op.group_nodes))
       b.link = m->time(op.comm_bytes);
     else
-      b.link = collective_time(op.collective, op.algorithm, op.comm_bytes, op.group, op.group_nodes, up, scale_out_, ideal);
+      b.link = collective_time(op.collective, op.algorithm, op.comm_bytes, op.group, op.group_nodes, up, scale_out_, ideal,
+                               op.routed);
     return b;
   }
   const double peak = engine.peak(op.dtype);

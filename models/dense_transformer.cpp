@@ -223,8 +223,8 @@ class DenseTransformer final : public GraphBuilder {
     const std::vector<double>& weight_elems = detail.weight_elems;
     out.clear();
     // Recompute first: the decoder layers' forward (full; Megatron checkpoints the transformer
-    // layers only, not the embedding or the LM head), or only the attention core (selective), whose
-    // activations are the ones not kept (Korthikanti et al. 2022). Full recompute of fewer layers
+    // layers only, not the embedding or the LM head), or only the selected modules (selective: the
+    // attention core by default, Korthikanti et al. 2022), whose outputs are the ones not kept. Full recompute of fewer layers
     // than the stage has (Megatron's --recompute-method block --recompute-num-layers) recomputes
     // that many. FSDP's per-layer parameter gather for backward serves the recompute as well.
     const double L = stage_layers(m, p, t);
@@ -236,7 +236,7 @@ class DenseTransformer final : public GraphBuilder {
         Op r = renamed(op, "_recompute");
         r.repeat = op.repeat * recomputed / L;
         out.push_back(r);
-      } else if (t.recompute == TrainingShape::Recompute::selective && op.cls == OpClass::attention_prefill) {
+      } else if (t.recompute == TrainingShape::Recompute::selective && recomputes(t.recompute_modules, op.name, op.cls)) {
         out.push_back(renamed(op, "_recompute"));
       }
     }
@@ -324,7 +324,7 @@ class DenseTransformer final : public GraphBuilder {
   void optimizer_step(const ModelSpec& m, const TrainingShape& t, const ParallelPlan& p, std::vector<Op>& out) const override {
     out.clear();
     // Adam with fp32 master weights, one fused multi-tensor kernel: per parameter it reads the
-    // master weight, the fp32 gradient, m and v (16 B), writes master, m and v (12 B) and the
+    // master weight, the fp32 gradient, m and v (16 B with fp32 moments), writes master, m and v (12 B) and the
     // stored copy the passes use (2 B for bf16; with FP8 GEMMs on BF16 weights, as Transformer
     // Engine trains, still the bf16 copy); ~12 FLOPs (moments, bias correction, sqrt, divide, decay).
     // ZeRO >= 1: the rank updates its shard of the dense parameters (over dp x cp) and of its
@@ -332,7 +332,9 @@ class DenseTransformer final : public GraphBuilder {
     const double experts = p.ep > 1 ? stage_expert_parameters(m, p, t) : 0;
     const double dense = stage_parameters(m, p, t) - experts;
     const double params = p.zero >= 1 ? dense / p.weight_replicas() + experts / p.expert_replicas() : dense + experts;
-    out.push_back(elementwise("adam", DType::fp32, 12 * params, (28 + stored_bytes_per_parameter(m)) * params, 0, 1));
+    // Moments in bf16 (DeepSeek-V3) read and write 2 bytes each instead of 4.
+    const double moments = 2 * bytes_per_element(t.moment_dtype);
+    out.push_back(elementwise("adam", DType::fp32, 12 * params, (12 + 2 * moments + stored_bytes_per_parameter(m)) * params, 0, 1));
   }
 
  private:
@@ -424,7 +426,12 @@ class DenseTransformer final : public GraphBuilder {
       experts.dp = p.ep;
       std::vector<Op> moe;
       moe_mlp_ops(m, T, experts, L - dense, moe);
-      for (const Op& op : moe) add(op, moe_weight_elements(m, p, op.name));
+      for (Op& op : moe) {
+        if (t.deepep && op.collective == Collective::all_to_all)
+          op.routed = {static_cast<double>(m.moe.experts_per_token), static_cast<int>(m.moe.groups),
+                       static_cast<int>(m.moe.groups_per_token)};
+        add(op, moe_weight_elements(m, p, op.name));
+      }
     }
     tp_reduce(out, weight_elems, "mlp_tp_reduce", p, comm, T * h * bc, L);
     if (detail) detail->layer_end = out.size();

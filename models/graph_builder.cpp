@@ -1,6 +1,8 @@
 #include "models/graph_builder.hpp"
 
 #include <algorithm>
+#include <initializer_list>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -24,6 +26,39 @@ const GraphBuilder& builder_for(const ModelSpec& m) {
   if (it == graph_builders().end())
     throw InvariantError(fmt::format("no graph builder registered for model_type '{}' (model {})", m.model_type, m.name));
   return *it->second;
+}
+
+namespace {
+constexpr std::pair<const char*, unsigned> kRecomputeModules[] = {
+    {"core_attn", core_attn}, {"layernorm", layernorm}, {"mla_up_proj", mla_up_proj}, {"moe_act", moe_act},
+    {"mlp", mlp},             {"shared_experts", shared_experts}, {"moe", moe}};
+bool in(std::string_view name, std::initializer_list<std::string_view> names) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+}  // namespace
+
+unsigned recompute_module(std::string_view name) {
+  for (const auto& [n, bit] : kRecomputeModules)
+    if (name == n) return bit;
+  return 0;
+}
+
+std::string recompute_module_names(unsigned modules) {
+  std::string out;
+  for (const auto& [n, bit] : kRecomputeModules)
+    if (modules & bit) out += (out.empty() ? "" : ", ") + std::string(n);
+  return out;
+}
+
+bool recomputes(unsigned modules, std::string_view name, OpClass cls) {
+  if ((modules & core_attn) && cls == OpClass::attention_prefill) return true;
+  if ((modules & layernorm) && in(name, {"input_norm", "post_attention_norm", "latent_norms", "qk_norm"})) return true;
+  if ((modules & mla_up_proj) && in(name, {"q_b_proj", "kv_b_proj", "rope"})) return true;
+  if ((modules & moe_act) && name == "experts_silu_mul") return true;
+  if ((modules & mlp) && in(name, {"gate_up_proj", "silu_mul", "down_proj", "fc1", "gelu", "fc2"})) return true;
+  if ((modules & (shared_experts | moe)) && name.starts_with("shared_experts_")) return true;
+  // The whole MoE MLP, its all-to-alls included (Megatron-Core's "moe" recomputes the dispatch too).
+  return (modules & moe) && (name.starts_with("moe_") || name.starts_with("experts_"));
 }
 
 std::vector<std::int64_t> default_stage_layers(std::int64_t layers, int stages) {

@@ -5,6 +5,7 @@
 // runs, in order (a chain on the device's model engine; collectives are ops of class collective).
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "models/batch.hpp"
@@ -26,13 +27,39 @@ struct TrainingShape {
   /// Index of the stage's first decoder layer (which of DeepSeek's leading dense layers it holds);
   /// -1: the layers of the stages before it under default_stage_layers.
   std::int64_t first_layer = -1;
-  /// Recompute the forward pass inside backward: none, selective (attention only) or full.
+  /// Recompute the forward pass inside backward: none, selective (the modules below) or full.
   enum class Recompute { none, selective, full } recompute = Recompute::none;
+  /// With selective recompute: which modules of each layer backward recomputes instead of keeping
+  /// their outputs (Megatron-Core's --recompute-modules; RecomputeModule bits). Default: the
+  /// attention core (Korthikanti et al.'s selective recompute).
+  unsigned recompute_modules = 1;
   /// With full recompute: decoder layers of this stage recomputed, the others keeping their
   /// activations (Megatron's --recompute-method block); -1: all of them.
   std::int64_t recompute_layers = -1;
   DType grad_dtype = DType::fp32;  ///< gradient accumulation / reduction dtype
+  DType moment_dtype = DType::fp32;  ///< Adam's momentum and variance
+  /// MoE dispatch and combine as DeepEP runs them (Megatron-Core's flex dispatcher): each token's
+  /// row crosses once per remote node of its experts and is forwarded there over NVLink (Op::routed);
+  /// false: a plain all-to-all of every (token, expert) row (Megatron's alltoall dispatcher).
+  bool deepep = false;
 };
+
+/// The modules selective recompute can recompute, as Megatron-Core names them (--recompute-modules).
+enum RecomputeModule : unsigned {
+  core_attn = 1,       ///< the attention core (its s x s scores, or a fused kernel's statistics)
+  layernorm = 2,       ///< the norms: their outputs, the GEMMs' inputs, are not kept
+  mla_up_proj = 4,     ///< MLA's query and KV up-projections: the per-head Q, K and V are not kept
+  moe_act = 8,         ///< the routed experts' activation (SwiGLU's product, the down projection's input)
+  mlp = 16,            ///< a dense layer's whole MLP (its inner tensors)
+  shared_experts = 32, ///< the shared experts' whole MLP
+  moe = 64,            ///< an MoE layer's whole MLP: router, dispatch, experts, shared experts, combine
+};
+/// The module named `name` (Megatron-Core's spelling), or 0 if there is none.
+unsigned recompute_module(std::string_view name);
+/// The names of the modules in `modules`, comma-separated, in RecomputeModule order.
+std::string recompute_module_names(unsigned modules);
+/// Whether selective recompute of `modules` recomputes the forward op named `name`.
+bool recomputes(unsigned modules, std::string_view name, OpClass cls);
 
 /// Model stages of a plan: pp ranks times v chunks each.
 inline int model_stages(const ParallelPlan& p) { return p.pp * p.virtual_stages; }

@@ -37,9 +37,22 @@ struct TrainingCase {
 
 /// NeMo's Megatron-Core runs (DGX-H100, FP8): their metric is tokens/s per GPU.
 bool is_nemo(const TrainingCase& c) { return c.ref == "G1"; }
+/// Rows compared by tokens/s per GPU: NeMo's, Megatron-Bridge's and DeepSeek's.
+bool by_tokens(const TrainingCase& c) { return is_nemo(c) || c.ref == "B1" || c.ref == "D1"; }
+
+/// `over` merged into `base`, maps key by key, anything else replaced (a row's `settings`).
+void merge_into(YAML::Node base, const YAML::Node& over) {
+  for (const auto& kv : over) {
+    const std::string key = kv.first.as<std::string>();
+    if (kv.second.IsMap() && base[key] && base[key].IsMap()) merge_into(base[key], kv.second);
+    else base[key] = YAML::Clone(kv.second);
+  }
+}
 
 /// Nodes of the case's device: Selene's DGX A100 for the A100 rows, HGX H100 for the H100 ones.
-std::string node_of(const std::string& device) { return device.starts_with("a100") ? "dgx-a100" : "hgx-h100"; }
+std::string node_of(const std::string& device) {
+  return device.starts_with("a100") ? "dgx-a100" : device.starts_with("h800") ? "hgx-h800" : "hgx-h100";
+}
 
 /// The scenario of a row. Its model is a catalog entry (model.catalog) or GPT-style (the gpt3-175b
 /// entry's architecture with the row's shapes); nodes of eight GPUs on a rail fabric without
@@ -86,6 +99,7 @@ YAML::Node scenario_of(const TrainingCase& c) {
   t["parallel"]["pp"] = plan["pp"].as<int>();
   t["parallel"]["dp"] = plan["dp"].as<int>();
   if (plan["cp"]) t["parallel"]["cp"] = plan["cp"].as<int>();
+  if (plan["ep"]) t["parallel"]["ep"] = plan["ep"].as<int>();
   if (nemo && tp > 1) t["parallel"]["sp"] = true;  // NeMo: sequence parallelism with TP
   // FSDP FULL_SHARD is ZeRO-3 (its prefetched gathers overlap the layers). Megatron-LM of 2021
   // had no distributed optimizer and all-reduced gradients after the last backward. NeMo runs
@@ -107,12 +121,14 @@ YAML::Node scenario_of(const TrainingCase& c) {
     s["policies"]["pipeline_schedule"]["impl"] = "interleaved_1f1b";
     s["policies"]["pipeline_schedule"]["virtual_stages"] = plan["vp"].as<int>();
   }
+  // What the source states beyond its table's columns, as scenario keys.
+  if (r["settings"]) merge_into(s, r["settings"]);
   return s;
 }
 
 /// The simulated throughput in the row's own accounting, from the run's summary.json.
 double simulated_metric(const TrainingCase& c, const nlohmann::json& summary) {
-  if (is_nemo(c)) return summary["training"]["tokens_per_s_per_gpu"].get<double>();
+  if (by_tokens(c)) return summary["training"]["tokens_per_s_per_gpu"].get<double>();
   const YAML::Node& m = c.row["model"];
   const double B = c.row["global_batch"].as<double>(), s = m["seq_len"].as<double>(), l = m["layers"].as<double>(),
                h = m["hidden"].as<double>(), V = m["vocab"].as<double>();
@@ -167,7 +183,7 @@ std::vector<TrainingCase> read_cases(const std::string& file) {
     c.ref = r["source"]["ref"].as<std::string>();
     c.source = fmt::format("{} {}", c.ref, r["source"]["table"].as<std::string>());
     const YAML::Node& measured = r["measured"];
-    if (is_nemo(c)) {
+    if (by_tokens(c)) {
       c.metric = "tokens/s/GPU";
       if (measured["tokens_per_s_per_gpu"]) c.measured = measured["tokens_per_s_per_gpu"].as<double>();
     } else if (c.family == "gpt") {
@@ -179,6 +195,13 @@ std::vector<TrainingCase> read_cases(const std::string& file) {
     }
     if (!r["plan"] || !(r["model"]["layers"] || r["model"]["catalog"]) || c.measured <= 0) {
       c.skipped = "its source does not publish the plan and model shape";
+    } else if (r["unsupported"]) {
+      c.skipped = r["unsupported"].as<std::string>();
+    } else if (c.ref == "D1") {
+      const YAML::Node& p = r["plan"];
+      c.config = fmt::format("{} GPUs, TP{} PP{} DP{} EP{}, batch {} x {}, FP8, recompute {}", r["gpus"].as<int>(), p["tp"].as<int>(),
+                             p["pp"].as<int>(), p["dp"].as<int>(), p["ep"].as<int>(), r["global_batch"].as<long>(),
+                             r["model"]["seq_len"].as<long>(), r["recompute"].as<std::string>());
     } else if (is_nemo(c)) {
       const YAML::Node& p = r["plan"];
       c.config = fmt::format("{} GPUs, TP{} PP{} CP{} DP{} VP{}, batch {} x {} (micro {}), FP8", r["gpus"].as<int>(),
@@ -228,7 +251,7 @@ int run_training_validation(const TrainingValidationOptions& o) {
   int outside = 0, failures = 0;
   for (const TrainingCase& c : cases) {
     const auto shown = [&](double v) {
-      return is_nemo(c) ? fmt::format("{:.0f}", v) : c.family == "gpt" ? fmt::format("{:.1f}", v) : fmt::format("{:.1f}%", 100 * v);
+      return by_tokens(c) ? fmt::format("{:.0f}", v) : c.family == "gpt" ? fmt::format("{:.1f}", v) : fmt::format("{:.1f}%", 100 * v);
     };
     if (!c.skipped.empty()) {
       table += fmt::format("| {} | | {} | {} | not run: {} | |\n", c.id, c.metric, c.measured > 0 ? shown(c.measured) : "-", c.skipped);
@@ -288,7 +311,9 @@ int run_training_validation(const TrainingValidationOptions& o) {
       "optimizer (ZeRO-1) with grad-reduce and param-gather overlapped, sequence parallelism and TP communication overlap "
       "when TP > 1, no activation recompute, the interleaved 1F1B schedule with VP virtual stages when VP > 1 (else "
       "1F1B), dp = GPUs / (TP x PP x CP), CP as hetsim's K/V ring under the attention, and Megatron's default layer split; GPT rows use "
-      "the GPT-2 vocabulary (50,257, unpadded).\n\nBy source:\n\n{}\n{}{}",
+      "the GPT-2 vocabulary (50,257, unpadded). DeepSeek-V3's row (D1) runs the settings its Technical Report states (the "
+      "row's `settings` in the case file), micro-batch 1 (not stated), and zb_h1 with overlapped all-to-alls in place of "
+      "DualPipe.\n\nBy source:\n\n{}\n{}{}",
       o.cases, summary, by_source, table,
       any_nemo ? fmt::format("\n## NeMo DGX-H100 FP8 rows (G1), taken apart\n\nThe step's time by kind (mean over rank "
                              "groups, as a share of the step); simulated model TFLOP/s/GPU is hetsim's Megatron count "

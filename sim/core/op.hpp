@@ -117,6 +117,17 @@ struct Operand {
   TierIndex tier = kHomeTier;
 };
 
+/// An MoE dispatch or combine all-to-all of routed rows: each row goes to `fanout` experts (top-k),
+/// which sit in `groups` expert groups laid out in order over the ranks, a row reaching at most
+/// `group_limit` of them (DeepSeek-V3's node-limited routing; 0: no limit). Across nodes a row
+/// crosses once per distinct remote node it reaches and is forwarded to that node's experts over
+/// scale-up (DeepEP's internode kernels). fanout 0: a plain all-to-all.
+struct RoutedRows {
+  double fanout = 0;
+  int groups = 0;
+  int group_limit = 0;
+};
+
 /// One operation of a model step, as the cost model sees it: its class, work, operands with the
 /// tier each lives in, the engine that runs it and, for collectives, the group it spans.
 struct Op {
@@ -135,6 +146,7 @@ struct Op {
   int group = 1;          ///< participants of a collective
   int group_nodes = 1;    ///< nodes the group spans (> 1: hierarchical over scale-up and scale-out)
   double comm_bytes = 0;  ///< collective payload per participant
+  RoutedRows routed;      ///< an all-to-all of routed rows (MoE dispatch and combine)
   /// Independent work items the kernel spreads over the GPU (attention: sequences x heads); 0 = one.
   /// A curve whose half-size is per unit (Efficiency::half_per_unit) scales it by this: an attention
   /// kernel's efficiency follows the work per (sequence, head), not the batch's total.

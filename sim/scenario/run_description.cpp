@@ -101,6 +101,9 @@ TrainingRunInfo describe_training_run(const TrainingScenario& sc) {
   info.recompute = recompute == models::TrainingShape::Recompute::full        ? "full"
                    : recompute == models::TrainingShape::Recompute::selective ? "selective"
                                                                                 : "none";
+  if (recompute == models::TrainingShape::Recompute::selective &&
+      sc.job.recompute_modules != models::RecomputeModule::core_attn)
+    info.recompute += " (" + models::recompute_module_names(sc.job.recompute_modules) + ")";
   info.seed = sc.seed;
   info.gpus = sc.gpus();
   if (sc.checkpoint) {

@@ -110,6 +110,9 @@ std::vector<training::RankMemory> rank_memories(const TrainingScenario& sc, bool
     in.micro_batch = sc.job.micro_batch;
     in.seq_len = sc.job.seq_len;
     in.recompute = sc.job.recompute;
+    in.recompute_modules = sc.job.recompute_modules;
+    in.layer.fp8_cache_bytes = sc.job.fp8_cache_bytes;
+    in.optimizer_moment_bytes = 2 * bytes_per_element(sc.job.moment_dtype);
     // Attention is priced as a fused (FlashAttention) kernel, which keeps no s x s scores.
     in.layer.fused_attention = true;
     in.layers = 0;
@@ -373,6 +376,24 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
   const std::string recompute =
       training.get<std::string>("recompute").default_to("none").one_of({"none", "selective", "full"}).value();
   job.recompute = recompute == "full" ? Recompute::full : recompute == "selective" ? Recompute::selective : Recompute::none;
+  if (training.has("recompute_modules")) {
+    // Megatron-Core's --recompute-modules: which modules selective recompute recomputes.
+    const config::Node list = training.child("recompute_modules");
+    if (!list.is_sequence() || list.items().empty())
+      training.fail_key("recompute_modules", list.shown(),
+                        "a non-empty list of modules, e.g. [core_attn, mla_up_proj] (" +
+                            models::recompute_module_names(~0u) + ")");
+    job.recompute_modules = 0;
+    for (const auto& item : list.items()) {
+      const std::string name = item.is_scalar() ? item.scalar() : item.shown();
+      const unsigned bit = models::recompute_module(name);
+      if (bit == 0)
+        item.fail("unknown recompute module '" + name + "': expected one of " + models::recompute_module_names(~0u));
+      job.recompute_modules |= bit;
+    }
+    if (job.recompute != Recompute::selective && job.recompute_modules != models::RecomputeModule::core_attn)
+      training.fail_key("recompute_modules", list.shown(), "recompute_modules (what selective recompute recomputes) goes with recompute: selective");
+  }
   if (training.has("recompute_layers")) {
     if (job.recompute != Recompute::full)
       training.fail_key("recompute_layers", training.child("recompute_layers").shown(),
@@ -381,6 +402,27 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
   }
   const std::string grad = training.get<std::string>("grad_dtype").default_to("fp32").one_of({"fp32", "bf16"}).value();
   job.grad_dtype = grad == "bf16" ? DType::bf16 : DType::fp32;
+  // DeepSeek-V3's FP8 activation cache (Technical Report §3.3.3): the Linear operators' inputs, as
+  // the FP8 copies its FP8 GEMMs read, and the MoE experts' SwiGLU inputs.
+  if (training.get<bool>("fp8_activation_cache").default_to(false)) {
+    if (sc.model.precision.gemm != DType::fp8)
+      training.fail_key("fp8_activation_cache", "true",
+                        "false unless the GEMMs run in FP8 (model.precision.gemm: fp8): the cache keeps the FP8 copies "
+                        "they read");
+    job.fp8_cache_bytes = 1;
+  }
+  // How MoE tokens travel to their experts: Megatron-Core's alltoall dispatcher (every (token,
+  // expert) row its own message) or DeepEP (Megatron-Core's flex dispatcher, DeepSeek's kernels).
+  job.deepep = training.get<std::string>("moe_dispatcher").default_to("alltoall").one_of({"alltoall", "deepep"}).value() ==
+               "deepep";
+  if (job.deepep && plan.ep <= 1)
+    training.fail_key("moe_dispatcher", "deepep", "alltoall without expert parallelism (parallel.ep > 1): nothing is dispatched");
+  // Adam's moments: fp32 (Megatron's default) or bf16 (DeepSeek-V3 §3.3.3; Megatron-Core's
+  // --exp-avg-dtype / --exp-avg-sq-dtype bf16).
+  job.moment_dtype =
+      training.get<std::string>("optimizer_moments").default_to("fp32").one_of({"fp32", "bf16"}).value() == "bf16"
+          ? DType::bf16
+          : DType::fp32;
   const config::Node overlap = training.section("overlap");
   job.overlap.grad_reduce = overlap.get<bool>("grad_reduce").default_to(true);
   job.overlap.param_gather = overlap.get<bool>("param_gather").default_to(true);
@@ -486,6 +528,9 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
   const config::Node policies = root.section("policies");
   const std::optional<config::Node> offload_cfg = policies.maybe("optimizer_offload");
   if (offload_cfg) sc.offload = read_optimizer_offload(sc, *offload_cfg);
+  if (sc.offload && job.moment_dtype != DType::fp32)  // the CPU Adam kernels (DeepSpeed's) keep fp32 moments
+    training.fail_key("optimizer_moments", "bf16", "fp32 with an optimizer offload (policies.optimizer_offload): its CPU "
+                                                   "Adam keeps fp32 moments");
   sc.memory = rank_memories(sc, sc.offload != nullptr);
   sc.device_memory = usable_memory(*sc.device);
 

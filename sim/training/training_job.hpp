@@ -62,7 +62,14 @@ struct TrainingJob {
   /// With full recompute: decoder layers recomputed per model stage (Megatron's --recompute-method
   /// block --recompute-num-layers), the rest keeping their activations; -1: every layer.
   std::int64_t recompute_layers = -1;
+  /// With selective recompute: the modules recomputed (models::RecomputeModule bits).
+  unsigned recompute_modules = models::RecomputeModule::core_attn;
   DType grad_dtype = DType::fp32;  ///< gradient accumulation and reduction (Megatron's fp32 main grads)
+  /// DeepSeek-V3's FP8 activation cache: bytes per element of what it keeps in FP8
+  /// (training_memory's LayerShape::fp8_cache_bytes); 0: none.
+  double fp8_cache_bytes = 0;
+  DType moment_dtype = DType::fp32;  ///< Adam's momentum and variance
+  bool deepep = false;               ///< MoE all-to-alls as DeepEP runs them (models::TrainingShape::deepep)
   Overlap overlap;
   Stragglers stragglers;
   /// Decoder layers of each model stage (pp · virtual_stages entries, in model-stage order).
@@ -83,6 +90,9 @@ struct TrainingJob {
     for (int k = 0; k < stage; ++k) s.first_layer += stage_layers.at(static_cast<std::size_t>(k));
     s.recompute = recompute;
     s.recompute_layers = recompute_layers;
+    s.recompute_modules = recompute_modules;
+    s.moment_dtype = moment_dtype;
+    s.deepep = deepep;
     s.grad_dtype = grad_dtype;
     return s;
   }

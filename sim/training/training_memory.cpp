@@ -109,7 +109,7 @@ void check_activation_args(double seq_len, double micro_batch, const ParallelPla
 }  // namespace
 
 double activation_bytes_per_layer(const LayerShape& layer, double seq_len, double micro_batch, const ParallelPlan& plan,
-                                  Recompute recompute, double activation_bytes) {
+                                  Recompute recompute, double activation_bytes, unsigned modules) {
   check_activation_args(seq_len, micro_batch, plan, activation_bytes);
   // Korthikanti et al. 2022 §4.1-4.2, per token, generalised: each stored tensor is counted at its
   // width on this rank; `ab` bytes per element (their 2), dropout masks 1 byte per element.
@@ -117,36 +117,61 @@ double activation_bytes_per_layer(const LayerShape& layer, double seq_len, doubl
   const double ab = activation_bytes;
   const double mask = layer.dropout ? 1.0 : 0.0;
   const double tokens = rank_tokens(seq_len, micro_batch, plan);
+  using M = models::RecomputeModule;
+  const auto dropped = [&](unsigned m) { return recompute == Recompute::selective && (modules & m) != 0; };
 
   // Full recompute keeps only each layer's input (their 2sbh; sequence-parallel: 2sbh/t).
   if (recompute == Recompute::full) return tokens * w.r * ab;
 
+  // Elements kept per token, split into what an FP8 activation cache keeps in FP8 (the GEMMs' inputs
+  // and the experts' SwiGLU inputs, at layer.fp8_cache_bytes when set) and everything else (at ab).
+  double gemm_in = 0, other = 0;
   // Replicated region, split over t only with sequence parallelism (their 10sbh without SP):
   //   the two norms' inputs (4sbh), the QKV GEMM's input (2sbh), the MLP's first GEMM's input
-  //   (2sbh), the attention and MLP dropout masks (sbh each).
-  const double replicated = w.r * (4 * ab + 2 * mask);
+  //   (2sbh), the attention and MLP dropout masks (sbh each, 1 byte). Recomputing the norms drops
+  //   the two GEMM inputs, which are their outputs.
+  other += 2 * w.r;
+  if (!dropped(M::layernorm)) gemm_in += 2 * w.r;
   // Tensor-parallel region (their 24sbh/t): Q and K for QK^T (4sbh/t; K is kv wide under GQA),
   //   V (2sbh/t), the output projection's input (2sbh/t), and the MLP's inner tensors: GeLU's
   //   input and output (8sbh/t each with f = 4h), or SwiGLU's gate and up outputs and their
-  //   product (three f-wide tensors).
-  double mlp_inner = (layer.gated_mlp ? 3 : 2) * w.f;
-  // MoE: each token's k experts keep their inner tensors, and the permuted copies of the token
-  // going into and coming out of its experts (k x h each) and the router's logits are kept too.
-  if (layer.experts > 0) mlp_inner = layer.experts_per_token * (mlp_inner + 2 * layer.hidden) + layer.experts;
-  // Shared experts (DeepSeek): a dense gated MLP every token runs, split over t.
-  mlp_inner += 3 * layer.shared_width / plan.tp;
-  // MLA: the query and KV latents feed their norms and the up-projections (each kept, replicated).
-  const double latents = 2 * (layer.q_lora + layer.kv_lora);
-  const double parallel = (w.q + w.k + w.v + w.o + mlp_inner + latents) * ab;
+  //   product (three f-wide tensors; the product, or GeLU's output, is the next GEMM's input).
+  const double gated = layer.gated_mlp ? 3 : 2;
+  if (layer.experts > 0) {
+    // MoE: each token's k experts keep their inner tensors (less SwiGLU's product with moe_act), and
+    // the permuted copies of the token going into (a GEMM input) and coming out of its experts (k x
+    // h each) and the router's logits are kept too; shared experts (DeepSeek) are a dense gated MLP
+    // every token runs, split over t. Recomputing the whole MoE MLP keeps none of it.
+    if (!dropped(M::moe)) {
+      const double k = layer.experts_per_token, f = layer.intermediate;
+      other += k * layer.hidden + layer.experts;
+      gemm_in += k * ((gated - 1) * f + (dropped(M::moe_act) ? 0 : f) + layer.hidden);
+      if (!dropped(M::shared_experts)) {
+        other += 2 * layer.shared_width / plan.tp;
+        gemm_in += layer.shared_width / plan.tp;
+      }
+    }
+  } else if (!dropped(M::mlp)) {
+    other += (gated - 1) * w.f;
+    gemm_in += w.f;
+  }
+  // MLA: the query and KV latents feed their norms and the up-projections (each kept, replicated;
+  // recomputing the norms drops the up-projections' inputs); recomputing the up-projections drops
+  // the per-head Q, K and V, which the attention's backward rebuilds from the latents.
+  other += layer.q_lora + layer.kv_lora;
+  if (!dropped(M::layernorm)) gemm_in += layer.q_lora + layer.kv_lora;
+  if (!(layer.mla() && dropped(M::mla_up_proj))) other += w.q + w.k + w.v;
+  gemm_in += w.o;
+  const double gemm_bytes = layer.fp8_cache_bytes > 0 ? layer.fp8_cache_bytes : ab;
   // The attention core (their 5as^2b/t): softmax output (2as^2b), with dropout its mask (as^2b)
   // and output (2as^2b); a/t heads x s keys per query token. Under context parallelism a rank's
   // s/cp queries still score all s keys (ring attention), so the keys stay s. A fused kernel
   // (FlashAttention) keeps only the softmax's fp32 log-sum-exp per head and token instead;
-  // selective recompute keeps none of it.
+  // recomputing the core keeps none of it.
   double core = 0;
-  if (recompute == Recompute::none)
+  if (!dropped(M::core_attn))
     core = layer.fused_attention ? 4 * w.heads : w.heads * seq_len * (ab + mask * (1 + ab));
-  return tokens * (replicated + parallel + core);
+  return tokens * (other * ab + gemm_in * gemm_bytes + 2 * w.r * mask + core);
 }
 
 double embedding_activation_bytes(const LayerShape& layer, double seq_len, double micro_batch,
@@ -383,9 +408,11 @@ RankMemory rank_memory(const MemoryInputs& in) {
   // The mean layer over the rank's layers: an MoE model's leading dense layers keep a dense MLP's.
   const double dense_share = in.layers > 0 ? rank_dense_layers(in) / in.layers : 0;
   const auto layer_bytes = [&](Recompute r) {
-    const double moe = activation_bytes_per_layer(in.layer, s, b, p, r, in.activation_bytes);
+    const double moe = activation_bytes_per_layer(in.layer, s, b, p, r, in.activation_bytes, in.recompute_modules);
     if (dense_share <= 0 || in.layer.experts <= 0) return moe;
-    return moe + dense_share * (activation_bytes_per_layer(in.layer.dense(), s, b, p, r, in.activation_bytes) - moe);
+    return moe + dense_share * (activation_bytes_per_layer(in.layer.dense(), s, b, p, r, in.activation_bytes,
+                                                           in.recompute_modules) -
+                                moe);
   };
   double per_layer = layer_bytes(in.recompute);
   if (in.recompute == Recompute::full && in.recomputed_layers && in.layers > 0) {

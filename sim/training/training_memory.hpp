@@ -75,6 +75,10 @@ struct LayerShape {
   /// with --use-flash-attn / Transformer Engine): the attention core is recomputed in backward, so
   /// no recompute stores what selective recompute stores.
   bool fused_attention = false;
+  /// Bytes per element of the FP8 activation cache (0: none, everything at the activation bytes):
+  /// DeepSeek-V3 keeps the Linear operators' inputs (the FP8 copies its FP8 GEMMs read) and the MoE
+  /// experts' SwiGLU inputs in FP8, 1 byte (Technical Report §3.3.3, "Low-Precision Storage").
+  double fp8_cache_bytes = 0;
   /// MoE layers (Mixtral, Qwen3-MoE): `experts` routed experts of width `intermediate` each, a token
   /// routed to `experts_per_token` of them; 0: a dense MLP of width `intermediate`.
   double experts = 0;
@@ -104,8 +108,14 @@ struct LayerShape {
 ///   selective:   sbh(10 + 24/t) TP; 34 sbh/t TP+SP
 ///   full:        2sbh; 2sbh/t with SP (the layer's input only)
 /// Context parallelism gives each rank s/cp of the tokens (the derivation is in the .cpp).
+/// Selective recompute of other modules than the attention core (`modules`: models::RecomputeModule
+/// bits, Megatron-Core's --recompute-modules) drops what each recomputes: layernorm the norms'
+/// outputs (the QKV and MLP GEMMs' inputs, MLA's up-projections' inputs); mla_up_proj the per-head
+/// Q, K and V; moe_act the experts' SwiGLU product; mlp a dense MLP's inner tensors; shared_experts
+/// theirs; moe an MoE layer's whole MLP (experts, permuted copies, router logits, shared experts).
 double activation_bytes_per_layer(const LayerShape& layer, double seq_len, double micro_batch, const ParallelPlan& plan,
-                                  Recompute recompute, double activation_bytes = 2);
+                                  Recompute recompute, double activation_bytes = 2,
+                                  unsigned modules = models::RecomputeModule::core_attn);
 
 /// Extra activations of one microbatch on the stage that holds the embedding: the embedding
 /// dropout's mask (Korthikanti §4.3), 1 byte per element, split over tp with SP; 0 without dropout.
@@ -141,6 +151,7 @@ struct MemoryInputs {
   std::int64_t micro_batch = 1;  ///< sequences per microbatch
   std::int64_t seq_len = 0;      ///< tokens per sequence (required, > 0)
   Recompute recompute = Recompute::none;
+  unsigned recompute_modules = models::RecomputeModule::core_attn;  ///< with selective recompute
   double layers = 0;            ///< decoder layers on this rank, all its chunks together (default: all)
   /// Of `layers`, an MoE model's leading dense ones (DeepSeek's first 3) on this rank; default: as
   /// many of the model's as `layers` covers from layer 0. Ignored for a dense model.

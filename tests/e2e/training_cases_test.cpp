@@ -21,7 +21,7 @@ TEST_CASE("training cases: every published row is complete and self-consistent",
   const YAML::Node doc = YAML::LoadFile(test::source_dir() + "/validation/training_cases.yaml");
   const auto devices = catalog::names("hw/catalog");
   std::set<std::string> ids;
-  int megatron = 0, mpt = 0, nemo = 0;
+  int megatron = 0, mpt = 0, nemo = 0, deepseek = 0;
   REQUIRE(doc["cases"].IsSequence());
   for (const auto& c : doc["cases"]) {
     const std::string id = c["id"].as<std::string>();
@@ -107,6 +107,21 @@ TEST_CASE("training cases: every published row is complete and self-consistent",
         CHECK(microbatches % pp == 0);
       }
     }
+    if (ref == "D1" || ref == "B1") {  // DeepSeek-V3 pre-training: its own run (H800) and Megatron-Bridge's (H100)
+      ++deepseek;
+      CHECK(c["model"]["catalog"].as<std::string>() == "deepseek-v3");
+      const auto p = c["plan"];
+      CHECK(p["dp"].as<int>() % p["ep"].as<int>() == 0);  // EP groups carved out of the data-parallel ranks
+      if (ref == "D1") {
+        // tokens/s/GPU derived from the table's step time and the report's batch; MFU is TFLOPS / BF16 peak.
+        CHECK(c["global_batch"].as<double>() * c["model"]["seq_len"].as<double>() / measured["step_s"].as<double>() / gpus ==
+              Approx(measured["tokens_per_s_per_gpu"].as<double>()).epsilon(0.001));
+        CHECK(measured["tflops_per_gpu"].as<double>() / 989.4 == Approx(measured["mfu"].as<double>()).epsilon(0.002));
+        CHECK(c["settings"]["training"].IsMap());
+      } else {
+        CHECK(c["unsupported"]);  // TP2 with EP (parallel folding): recorded, not run
+      }
+    }
     if (ref == "M1") {
       ++mpt;
       CHECK(measured["hfu"].as<double>() >= measured["mfu"].as<double>());  // HFU adds the recompute pass
@@ -116,4 +131,5 @@ TEST_CASE("training cases: every published row is complete and self-consistent",
   CHECK(megatron == 10);  // Table 1: 1.7B to 1T
   CHECK(mpt == 22);       // MPT 7B/13B/30B/70B rows of the H100 80GB BF16 table
   CHECK(nemo == 9);       // NeMo 24.07 DGX-H100 FP8: GPT3 5B/20B/175B x2, LLAMA2 7B/13B/70B, LLAMA3 8B/70B
+  CHECK(deepseek == 2);   // DeepSeek-V3 on 2,048 H800 (D1), on 1,024 H100 (B1)
 }

@@ -97,6 +97,15 @@ TEST_CASE("training cli: bad training input is one error naming the key, exit 2"
       {"training.recompute_layers=4", "training.recompute_layers"},  // without recompute: full
       {"training.recompute=full --set training.recompute_layers=-1", "training.recompute_layers"},
       {"training.simulate_replicas=some", "training.simulate_replicas"},
+      // Megatron-Core's recompute modules, DeepSeek's FP8 cache and BF16 moments, DeepEP, EP overlap.
+      {"training.recompute=selective --set training.recompute_modules=[attn]", "unknown recompute module 'attn'"},
+      {"training.recompute=selective --set training.recompute_modules=[]", "training.recompute_modules"},
+      {"training.recompute_modules=[mla_up_proj]", "goes with recompute: selective"},
+      {"training.fp8_activation_cache=true", "model.precision.gemm: fp8"},
+      {"training.optimizer_moments=fp16", "training.optimizer_moments"},
+      {"training.moe_dispatcher=deepep", "training.moe_dispatcher"},  // no expert parallelism
+      {"training.overlap.ep_comm=true", "training.overlap.ep_comm"},
+      {"policies.optimizer_offload.impl=zero_offload --set training.optimizer_moments=bf16", "training.optimizer_moments"},
       {"training.layers_per_stage=[10,10]", "training.layers_per_stage"},
       {"policies.pipeline_schedule.impl=2f2b", "policies.pipeline_schedule.impl"},
       {"training.seq_len=0", "training.seq_len"},

@@ -56,3 +56,32 @@ TEST_CASE("collectives: a group spanning nodes is hierarchical and bound by the 
   // With efficiencies 1 and no latency (the ideal), only bandwidth terms remain and they are smaller.
   CHECK(hw::collective_time(Collective::all_reduce, CollectiveAlgorithm::ring, s, 16, 2, kNvlink, kNic, true) < t);
 }
+
+TEST_CASE("collectives: routed rows cross once per remote node they reach (DeepEP)", "[hw][collective][moe]") {
+  // DeepSeek-V3: top-8 of 256 experts in 8 groups, at most 4 groups per token, EP64 over 8 nodes
+  // (one group per node): a row reaches 4 nodes, 4 x 7/8 = 3.5 of them remote on average.
+  const RoutedRows node_limited{8, 8, 4};
+  CHECK(hw::routed_remote_nodes(8, node_limited) == Approx(3.5));
+  // Unlimited: 8 experts spread over 8 nodes reach 8 (1 - (7/8)^8) = 5.25 distinct nodes.
+  CHECK(hw::routed_remote_nodes(8, {8, 0, 0}) == Approx(8 * (1 - std::pow(7.0 / 8, 8)) * 7 / 8));
+  // Two groups per node (8 groups over 4 nodes): 4 groups drawn miss a node with C(6,4)/C(8,4) = 15/70.
+  CHECK(hw::routed_remote_nodes(4, node_limited) == Approx(4 * (1 - 15.0 / 70) * 3 / 4));
+  // A group spanning two nodes (8 groups over 16 nodes): 4 groups cover at most 8 nodes; the
+  // unlimited spread of 8 experts over 16 nodes reaches fewer, 16 (1 - (15/16)^8).
+  CHECK(hw::routed_remote_nodes(16, node_limited) ==
+        Approx(std::min(8.0, 16 * (1 - std::pow(15.0 / 16, 8))) * 15 / 16));
+  // The all-to-all: payload / k x remote nodes over the NIC, the k copies forwarded over NVLink;
+  // the NIC side binds here. A plain all-to-all sends every copy bound elsewhere over the NIC.
+  const double payload = 4096.0 * 8 * 7168 * 2;  // one micro-batch's rows, BF16
+  const double routed = hw::collective_time(Collective::all_to_all, CollectiveAlgorithm::ring, payload, 64, 8, kNvlink, kNic,
+                                            true, node_limited);
+  CHECK(routed == Approx(payload / 8 * 3.5 / 50e9));
+  const double plain =
+      hw::collective_time(Collective::all_to_all, CollectiveAlgorithm::ring, payload, 64, 8, kNvlink, kNic, true);
+  CHECK(plain == Approx(payload * 56 / 64 / 50e9));
+  CHECK(plain / routed == Approx(2.0));  // 7 copies' worth of bytes across against 3.5
+  // Inside one node nothing changes.
+  CHECK(hw::collective_time(Collective::all_to_all, CollectiveAlgorithm::ring, payload, 8, 1, kNvlink, kNic, true,
+                            node_limited) ==
+        Approx(hw::collective_time(Collective::all_to_all, CollectiveAlgorithm::ring, payload, 8, 1, kNvlink, kNic, true)));
+}

@@ -6,6 +6,10 @@
 // counts the same parameters, and Megatron's FLOP count uses MLA's attention widths.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <set>
+#include <string>
+
 #include "catalog_entries.hpp"
 #include "models/graph_builder.hpp"
 #include "sim/training/stage_costs.hpp"
@@ -160,4 +164,80 @@ TEST_CASE("mla training: Megatron's model FLOPs count MLA's attention widths", "
   // routers and the norms, which Megatron does not count, and with the LM head).
   const double rest = training::megatron_model_flops(m, 1, 4096) - training::megatron_attention_flops(m, 1, 4096);
   CHECK(rest / (6 * 4096) == Approx(static_cast<double>(m.active_parameters())).epsilon(0.03));
+}
+
+TEST_CASE("mla training: selective recompute of Megatron-Core's modules recomputes and drops what it names",
+          "[models][training][mla][memory]") {
+  const auto m = test::catalog_model("deepseek-v3");
+  const auto& builder = models::builder_for(m);
+  using M = models::RecomputeModule;
+  models::TrainingShape shape;
+  shape.seq_len = 4096;
+  shape.recompute = models::TrainingShape::Recompute::selective;
+  shape.recompute_modules = M::layernorm | M::mla_up_proj | M::moe_act;  // DeepSeek-V3's (Technical Report §3.2.3, §3.3.3)
+  std::vector<Op> fwd, bwd;
+  builder.training_forward(m, shape, {}, fwd);
+  builder.training_backward(m, shape, {}, bwd);
+  std::set<std::string> recomputed;
+  double recompute_flops = 0;
+  for (const Op& op : bwd)
+    if (std::string_view(op.name).ends_with("_recompute")) {
+      recomputed.insert(std::string(op.name));
+      recompute_flops += op.flops * op.repeat;
+    }
+  CHECK(recomputed == std::set<std::string>{"input_norm_recompute", "post_attention_norm_recompute", "latent_norms_recompute",
+                                            "q_b_proj_recompute", "kv_b_proj_recompute", "rope_recompute",
+                                            "experts_silu_mul_recompute"});
+  double expected = 0;
+  for (const Op& op : fwd)
+    if (models::recomputes(shape.recompute_modules, op.name, op.cls)) expected += op.flops * op.repeat;
+  CHECK(recompute_flops == Approx(expected));
+  CHECK(recompute_flops == Approx(2 * 4096.0 * 61 * (1536.0 * 128 * 192 + 512.0 * 128 * 256)).epsilon(0.01));  // mostly the up-projections
+  // Recomputing the whole MoE MLP recomputes its all-to-alls too (under EP).
+  ParallelPlan ep;
+  ep.dp = ep.ep = 8;
+  shape.recompute_modules = M::moe;
+  builder.training_backward(m, shape, ep, bwd);
+  CHECK(std::any_of(bwd.begin(), bwd.end(), [](const Op& op) { return op.name == "moe_dispatch_recompute"; }));
+
+  // Memory per token of one MoE layer (BF16, TP1, fused attention): each module drops its tensors.
+  training::LayerShape layer = training::LayerShape::of(m);
+  layer.fused_attention = true;
+  const double h = 7168, k = 8, f = 2048;
+  const auto per_token = [&](unsigned modules, training::Recompute r = training::Recompute::selective) {
+    return training::activation_bytes_per_layer(layer, 4096, 1, {}, r, 2, modules) / 4096;
+  };
+  const double none = per_token(0, training::Recompute::none);
+  CHECK(none - per_token(M::core_attn) == Approx(4 * 128));                      // the fp32 log-sum-exp per head
+  CHECK(none - per_token(M::layernorm) == Approx(2 * (2 * h + 1536 + 512)));      // the norms' outputs
+  CHECK(none - per_token(M::mla_up_proj) == Approx(2 * (2 * 128 * 192 + 128 * 128)));  // Q, K, V per head
+  CHECK(none - per_token(M::moe_act) == Approx(2 * k * f));                       // SwiGLU's product per expert
+  CHECK(none - per_token(M::shared_experts) == Approx(2 * 3 * f));
+  CHECK(none - per_token(M::moe) == Approx(2 * (k * (3 * f + 2 * h) + 256 + 3 * f)));
+  CHECK(per_token(M::mlp) == Approx(per_token(0)));  // no dense MLP in an MoE layer
+  // DeepSeek's FP8 cache keeps the GEMMs' inputs (the norms' outputs, which the shared expert reads
+  // too, the latents' up-projection inputs, the attention output, the experts' permuted inputs and
+  // the down projections' inputs) and the routed experts' SwiGLU inputs at 1 byte instead of 2.
+  layer.fp8_cache_bytes = 1;
+  const double cached = 2 * h + 1536 + 512 + 128 * 128 + k * (h + 3 * f) + 2048;
+  CHECK(none - per_token(0, training::Recompute::none) == Approx(cached));
+}
+
+TEST_CASE("mla training: BF16 Adam moments halve the moments' memory and traffic", "[models][training][mla][memory]") {
+  const auto m = test::catalog_model("deepseek-v3");
+  models::TrainingShape shape;
+  shape.seq_len = 4096;
+  std::vector<Op> fp32, bf16;
+  models::builder_for(m).optimizer_step(m, shape, {}, fp32);
+  shape.moment_dtype = DType::bf16;
+  models::builder_for(m).optimizer_step(m, shape, {}, bf16);
+  REQUIRE(fp32.size() == 1);
+  const double params = static_cast<double>(m.parameters());
+  CHECK(fp32[0].activations.bytes - bf16[0].activations.bytes == Approx(8 * params));  // m and v read and written at 2 B, not 4
+  training::MemoryInputs in(m);
+  in.seq_len = 4096;
+  in.layers = 61;
+  const double moments32 = training::rank_memory(in).optimizer_moments;
+  in.optimizer_moment_bytes = 4;
+  CHECK(training::rank_memory(in).optimizer_moments == Approx(moments32 / 2));
 }
