@@ -21,6 +21,7 @@ Replica::Replica(int index, ReplicaPlan& plan, const models::ModelSpec& model, s
       queues_(*plan.kv, *plan.preemption) {
   pricer_.span_nodes(plan.span_devices_per_node, plan.scale_out);
   pricer_.overlap_two_batches(plan.two_batch_overlap);
+  pricer_.dispatch_like_deepep(plan.deepep);
   pricer_.offload_experts(plan.expert_offload);
   if (plan.speculation) draft_pricer_.emplace(plan.speculation->draft, plan.parallel, *plan.device, plan.placement, *plan.stack);
   row_.replica = index;

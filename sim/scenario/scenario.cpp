@@ -33,6 +33,7 @@ struct Pool {
   int data_parallel = 1;
   /// Two micro-batches per step, one's expert all-to-alls overlapping the other's compute (SGLang's TBO).
   bool two_batch_overlap = false;
+  bool deepep = false;  ///< moe_dispatcher: deepep
   int devices() const { return tensor_parallel * data_parallel; }
   /// An instance larger than its node spans whole nodes: their devices per node and the NIC level
   /// its collectives cross (0: one node).
@@ -554,6 +555,15 @@ Scenario load_scenario(const config::Document& doc) {
                           "attention data parallelism joins ranks through their experts: it needs expert_parallel: true "
                           "(without it, data-parallel copies are just more replicas)");
     }
+    if (pool_cfg.has("moe_dispatcher")) {
+      // How tokens reach their experts: a plain all-to-all of every (token, expert) row, or DeepEP's
+      // (SGLang's --enable-deepep-moe): once per remote node, then over NVLink inside it.
+      pool.deepep = pool_cfg.get<std::string>("moe_dispatcher").one_of({"alltoall", "deepep"}).value() == "deepep";
+      if (pool.deepep && pool.data_parallel <= 1)
+        pool_cfg.fail_key("moe_dispatcher", "deepep",
+                          "alltoall unless wide expert parallelism dispatches tokens (expert_parallel: true and "
+                          "data_parallel > 1)");
+    }
     if (pool_cfg.has("two_batch_overlap")) {
       pool.two_batch_overlap = pool_cfg.get<bool>("two_batch_overlap");
       if (pool.two_batch_overlap && pool.data_parallel <= 1)
@@ -709,6 +719,7 @@ Scenario load_scenario(const config::Document& doc) {
         if (pool.expert_parallel) plan.parallel.ep = pool.devices();
         plan.span_devices_per_node = pool.span_devices_per_node;
         plan.two_batch_overlap = pool.two_batch_overlap;
+        plan.deepep = pool.deepep;
         plan.scale_out = pool.scale_out;
         plan.role = worker.role;
         if (weights_in_storage) {

@@ -63,6 +63,8 @@ struct ReplicaPlan {
   std::shared_ptr<const serving::ExpertOffload> expert_offload;
   /// Two-batch overlap of the expert all-to-alls with compute (pool key two_batch_overlap).
   bool two_batch_overlap = false;
+  /// Expert all-to-alls as DeepEP runs them (pool key moe_dispatcher: deepep).
+  bool deepep = false;
   /// Op offload (pool key offload): attention and the KV cache on offload devices; null: none.
   std::shared_ptr<const serving::OffloadPlan> offload;
 };

@@ -47,6 +47,12 @@ void StepPricer::overlap_two_batches(bool on) {
   two_batch_overlap_ = on;
 }
 
+void StepPricer::dispatch_like_deepep(bool on) {
+  if (!cache_.empty()) throw InvariantError("StepPricer::dispatch_like_deepep after steps were priced");
+  deepep_ = on;
+  if (on) trivial_placement_ = false;
+}
+
 void StepPricer::offload_experts(std::shared_ptr<const ExpertOffload> experts) {
   if (!cache_.empty()) throw InvariantError("StepPricer::offload_experts after steps were priced");
   expert_offload_ = std::move(experts);
@@ -59,6 +65,11 @@ void StepPricer::place(std::vector<Op>& ops, double tokens) const {
     for (Op& op : ops)
       if (op.cls == OpClass::collective)
         op.group_nodes = (op.group + span_devices_per_node_ - 1) / span_devices_per_node_;
+  if (deepep_)
+    for (Op& op : ops)
+      if (op.collective == Collective::all_to_all)
+        op.routed = {static_cast<double>(model_.moe.experts_per_token), static_cast<int>(model_.moe.groups),
+                     static_cast<int>(model_.moe.groups_per_token)};
 }
 
 const StepPricer::Entry& StepPricer::entry(const models::BatchShape& batch, bool graphed) {

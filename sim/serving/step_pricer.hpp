@@ -53,6 +53,9 @@ class StepPricer {
   /// each step runs as two micro-batches whose expert all-to-alls overlap the other's compute,
   /// where that is faster than the whole batch at once.
   void overlap_two_batches(bool on);
+  /// MoE dispatch and combine as DeepEP runs them (pool key moe_dispatcher: deepep): across nodes
+  /// each token's row crosses once per remote node of its experts (Op::routed). Call before pricing.
+  void dispatch_like_deepep(bool on);
   /// Expert offload (serving.expert_offload): each step also loads the uncached experts its tokens
   /// need over the host link, layer by layer, before their GEMMs. Call before pricing.
   void offload_experts(std::shared_ptr<const ExpertOffload> experts);
@@ -137,6 +140,7 @@ class StepPricer {
   double gpu_attention_share_ = 0;  ///< with GPU-resident KV: the share of this step's decode attention on the GPUs
   double last_offload_ = 0, last_offload_bytes_ = 0;
   bool two_batch_overlap_ = false;
+  bool deepep_ = false;
   std::shared_ptr<const ExpertOffload> expert_offload_;
   double last_all_to_all_ = 0;
 };

@@ -146,6 +146,15 @@ TEST_CASE("moe serving: two-batch overlap raises wide EP's throughput and cuts i
                                   "--set cluster.tensor_parallel=8");
   CHECK(r.exit_code == 2);
   CHECK_THAT(r.output, Contains("cluster.two_batch_overlap") && Contains("data_parallel"));
+  // DeepEP's dispatch: the same tokens served, faster, its rows crossing the NICs once per node.
+  const auto deepep = go("--set cluster.moe_dispatcher=deepep", "deepep");
+  CHECK(deepep["throughput"]["output_tokens_per_s"].get<double>() > off["throughput"]["output_tokens_per_s"].get<double>());
+  CHECK(ttft_p50(deepep) < ttft_p50(off));
+  CHECK(deepep["requests"]["completed"] == off["requests"]["completed"]);
+  const auto narrow = test::run_hetsim("validate " + file + " --set cluster.moe_dispatcher=deepep --set cluster.data_parallel=1 "
+                                       "--set cluster.tensor_parallel=8");
+  CHECK(narrow.exit_code == 2);
+  CHECK_THAT(narrow.output, Contains("cluster.moe_dispatcher") && Contains("data_parallel"));
 }
 
 TEST_CASE("moe serving: experts offloaded to host memory leave GPU memory, and each cached expert speeds decode",

@@ -163,3 +163,37 @@ TEST_CASE("step pricer: two-batch overlap hides expert all-to-alls behind the ot
   serving::StepPricer dense(llama, ParallelPlan{}, device, {}, stack);
   CHECK_THROWS(dense.overlap_two_batches(true));
 }
+
+TEST_CASE("step pricer: DeepEP dispatch sends a token once per remote node of its experts", "[serving][pricer][moe]") {
+  // DeepSeek-V3 at DP32 + EP32 over four 8-GPU nodes: 8 groups of 32 experts, a token routed to at
+  // most 4 groups, two groups per node. Only the all-to-alls change; with DeepEP each carries the
+  // token's row to ~2.5 remote nodes over the NICs instead of 8 x 3/4 copies.
+  const auto model = test::catalog_model("deepseek-v3");
+  const hw::Device device = test::catalog_device("h100-sxm5-80gb");
+  const hw::ServingStack stack;
+  ParallelPlan plan;
+  plan.dp = plan.ep = 32;
+  hw::LinkLevel nic{50e9, 4e-6, 0.8, 0};
+  serving::StepPricer plain(model, plan, device, {}, stack);
+  serving::StepPricer deepep(model, plan, device, {}, stack);
+  plain.span_nodes(8, nic);
+  deepep.span_nodes(8, nic);
+  deepep.dispatch_like_deepep(true);
+  models::BatchShape b;
+  b.add_prefill(65536, 0, true);  // large all-to-alls: the latency terms are under 1%
+  const auto a2a = [&](serving::StepPricer& p) {
+    double t = 0, other = 0;
+    for (const auto& c : p.explain(b).ops)
+      (c.op.collective == Collective::all_to_all ? t : other) += c.time;
+    return std::pair{t, other};
+  };
+  const auto [t_plain, rest_plain] = a2a(plain);
+  const auto [t_deepep, rest_deepep] = a2a(deepep);
+  CHECK(rest_deepep == Approx(rest_plain).epsilon(1e-12));
+  // Both NIC-bound here: the bytes across fall from 8 x 24/32 = 6 row copies to the remote nodes reached.
+  const double remote = hw::routed_remote_nodes(4, {8, 8, 4});
+  CHECK(remote == Approx(4 * (1 - 15.0 / 70) * 3 / 4));
+  CHECK(t_deepep < t_plain);
+  CHECK(t_deepep / t_plain == Approx(remote / 6).epsilon(0.01));
+  CHECK(deepep.price(b) < plain.price(b));
+}
