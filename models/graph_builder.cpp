@@ -29,9 +29,10 @@ const GraphBuilder& builder_for(const ModelSpec& m) {
 }
 
 namespace {
+using M = RecomputeModule;
 constexpr std::pair<const char*, unsigned> kRecomputeModules[] = {
-    {"core_attn", core_attn}, {"layernorm", layernorm}, {"mla_up_proj", mla_up_proj}, {"moe_act", moe_act},
-    {"mlp", mlp},             {"shared_experts", shared_experts}, {"moe", moe}};
+    {"core_attn", M::core_attn}, {"layernorm", M::layernorm}, {"mla_up_proj", M::mla_up_proj}, {"moe_act", M::moe_act},
+    {"mlp", M::mlp},             {"shared_experts", M::shared_experts}, {"moe", M::moe}};
 bool in(std::string_view name, std::initializer_list<std::string_view> names) {
   return std::find(names.begin(), names.end(), name) != names.end();
 }
@@ -51,14 +52,14 @@ std::string recompute_module_names(unsigned modules) {
 }
 
 bool recomputes(unsigned modules, std::string_view name, OpClass cls) {
-  if ((modules & core_attn) && cls == OpClass::attention_prefill) return true;
-  if ((modules & layernorm) && in(name, {"input_norm", "post_attention_norm", "latent_norms", "qk_norm"})) return true;
-  if ((modules & mla_up_proj) && in(name, {"q_b_proj", "kv_b_proj", "rope"})) return true;
-  if ((modules & moe_act) && name == "experts_silu_mul") return true;
-  if ((modules & mlp) && in(name, {"gate_up_proj", "silu_mul", "down_proj", "fc1", "gelu", "fc2"})) return true;
-  if ((modules & (shared_experts | moe)) && name.starts_with("shared_experts_")) return true;
+  if ((modules & M::core_attn) && cls == OpClass::attention_prefill) return true;
+  if ((modules & M::layernorm) && in(name, {"input_norm", "post_attention_norm", "latent_norms", "qk_norm"})) return true;
+  if ((modules & M::mla_up_proj) && in(name, {"q_b_proj", "kv_b_proj", "rope"})) return true;
+  if ((modules & M::moe_act) && name == "experts_silu_mul") return true;
+  if ((modules & M::mlp) && in(name, {"gate_up_proj", "silu_mul", "down_proj", "fc1", "gelu", "fc2"})) return true;
+  if ((modules & (M::shared_experts | M::moe)) && name.starts_with("shared_experts_")) return true;
   // The whole MoE MLP, its all-to-alls included (Megatron-Core's "moe" recomputes the dispatch too).
-  return (modules & moe) && (name.starts_with("moe_") || name.starts_with("experts_"));
+  return (modules & M::moe) && (name.starts_with("moe_") || name.starts_with("experts_"));
 }
 
 std::vector<std::int64_t> default_stage_layers(std::int64_t layers, int stages) {

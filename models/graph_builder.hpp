@@ -15,6 +15,19 @@
 
 namespace hetsim::models {
 
+/// The modules selective recompute can recompute, as Megatron-Core names them (--recompute-modules):
+/// bits of an unsigned set (the names stay inside RecomputeModule::).
+struct RecomputeModule {
+  enum : unsigned {
+    core_attn = 1,        ///< the attention core (its s x s scores, or a fused kernel's statistics)
+    layernorm = 2,        ///< the norms: their outputs, the GEMMs' inputs, are not kept
+    mla_up_proj = 4,      ///< MLA's query and KV up-projections: the per-head Q, K and V are not kept
+    moe_act = 8,          ///< the routed experts' activation (SwiGLU's product, the down projection's input)
+    mlp = 16,             ///< a dense layer's whole MLP (its inner tensors)
+    shared_experts = 32,  ///< the shared experts' whole MLP
+    moe = 64,             ///< an MoE layer's whole MLP: router, dispatch, experts, shared experts, combine
+  };
+};
 /// One training micro-batch as one pipeline stage of one data-parallel rank sees it.
 struct TrainingShape {
   std::int64_t micro_batch = 1;  ///< sequences per micro-batch
@@ -32,7 +45,7 @@ struct TrainingShape {
   /// With selective recompute: which modules of each layer backward recomputes instead of keeping
   /// their outputs (Megatron-Core's --recompute-modules; RecomputeModule bits). Default: the
   /// attention core (Korthikanti et al.'s selective recompute).
-  unsigned recompute_modules = 1;
+  unsigned recompute_modules = RecomputeModule::core_attn;
   /// With full recompute: decoder layers of this stage recomputed, the others keeping their
   /// activations (Megatron's --recompute-method block); -1: all of them.
   std::int64_t recompute_layers = -1;
@@ -44,16 +57,6 @@ struct TrainingShape {
   bool deepep = false;
 };
 
-/// The modules selective recompute can recompute, as Megatron-Core names them (--recompute-modules).
-enum RecomputeModule : unsigned {
-  core_attn = 1,       ///< the attention core (its s x s scores, or a fused kernel's statistics)
-  layernorm = 2,       ///< the norms: their outputs, the GEMMs' inputs, are not kept
-  mla_up_proj = 4,     ///< MLA's query and KV up-projections: the per-head Q, K and V are not kept
-  moe_act = 8,         ///< the routed experts' activation (SwiGLU's product, the down projection's input)
-  mlp = 16,            ///< a dense layer's whole MLP (its inner tensors)
-  shared_experts = 32, ///< the shared experts' whole MLP
-  moe = 64,            ///< an MoE layer's whole MLP: router, dispatch, experts, shared experts, combine
-};
 /// The module named `name` (Megatron-Core's spelling), or 0 if there is none.
 unsigned recompute_module(std::string_view name);
 /// The names of the modules in `modules`, comma-separated, in RecomputeModule order.

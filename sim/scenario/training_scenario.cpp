@@ -390,6 +390,11 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
       if (bit == 0)
         item.fail("unknown recompute module '" + name + "': expected one of " + models::recompute_module_names(~0u));
       job.recompute_modules |= bit;
+      using M = models::RecomputeModule;
+      if (bit == M::mla_up_proj && !sc.model.mla.enabled())
+        item.fail("mla_up_proj recomputes multi-head latent attention's up-projections; " + sc.model.name + " has no MLA");
+      if ((bit & (M::moe_act | M::moe | M::shared_experts)) && !sc.model.moe.enabled())
+        item.fail(name + " recomputes part of an MoE layer; " + sc.model.name + " has none");
     }
     if (job.recompute != Recompute::selective && job.recompute_modules != models::RecomputeModule::core_attn)
       training.fail_key("recompute_modules", list.shown(), "recompute_modules (what selective recompute recomputes) goes with recompute: selective");

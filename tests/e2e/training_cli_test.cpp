@@ -100,7 +100,9 @@ TEST_CASE("training cli: bad training input is one error naming the key, exit 2"
       // Megatron-Core's recompute modules, DeepSeek's FP8 cache and BF16 moments, DeepEP, EP overlap.
       {"training.recompute=selective --set training.recompute_modules=[attn]", "unknown recompute module 'attn'"},
       {"training.recompute=selective --set training.recompute_modules=[]", "training.recompute_modules"},
-      {"training.recompute_modules=[mla_up_proj]", "goes with recompute: selective"},
+      {"training.recompute_modules=[layernorm]", "goes with recompute: selective"},
+      {"training.recompute=selective --set training.recompute_modules=[mla_up_proj]", "has no MLA"},
+      {"training.recompute=selective --set training.recompute_modules=[moe_act]", "has none"},
       {"training.fp8_activation_cache=true", "model.precision.gemm: fp8"},
       {"training.optimizer_moments=fp16", "training.optimizer_moments"},
       {"training.moe_dispatcher=deepep", "training.moe_dispatcher"},  // no expert parallelism

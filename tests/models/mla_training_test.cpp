@@ -11,6 +11,7 @@
 #include <string>
 
 #include "catalog_entries.hpp"
+#include "op_lookup.hpp"
 #include "models/graph_builder.hpp"
 #include "sim/training/stage_costs.hpp"
 #include "sim/training/training_memory.hpp"
@@ -18,11 +19,7 @@
 using namespace hetsim;
 
 namespace {
-const Op* find(const std::vector<Op>& ops, std::string_view name) {
-  for (const Op& op : ops)
-    if (op.name == name) return &op;
-  return nullptr;
-}
+const Op* find(const std::vector<Op>& ops, std::string_view name) { return test::find_op(ops, name); }
 /// GEMM FLOPs of the decoder layers (everything but the LM head and the router, which
 /// ModelSpec's linear parameters leave out), all repeats.
 double decoder_gemm_flops(const std::vector<Op>& ops) {

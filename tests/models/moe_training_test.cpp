@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include "catalog_entries.hpp"
+#include "op_lookup.hpp"
 #include "models/graph_builder.hpp"
 #include "sim/training/stage_costs.hpp"
 #include "sim/training/training_memory.hpp"
@@ -12,11 +13,7 @@
 using namespace hetsim;
 
 namespace {
-const Op* find(const std::vector<Op>& ops, std::string_view name) {
-  for (const Op& op : ops)
-    if (op.name == name) return &op;
-  return nullptr;
-}
+const Op* find(const std::vector<Op>& ops, std::string_view name) { return test::find_op(ops, name); }
 }  // namespace
 
 TEST_CASE("moe training: experts compute k experts per token, and EP adds the all-to-alls", "[models][training][moe]") {

@@ -4,6 +4,7 @@
 
 #include "models/step_ops.hpp"
 #include "catalog_entries.hpp"
+#include "op_lookup.hpp"
 
 using namespace hetsim;
 
@@ -13,10 +14,7 @@ std::vector<Op> ops_for(const models::ModelSpec& m, const models::BatchShape& b,
   models::step_ops(m, b, tp, ops);
   return ops;
 }
-const Op* find(const std::vector<Op>& ops, std::string_view name) {
-  auto it = std::find_if(ops.begin(), ops.end(), [&](const Op& o) { return o.name == name; });
-  return it == ops.end() ? nullptr : &*it;
-}
+const Op* find(const std::vector<Op>& ops, std::string_view name) { return test::find_op(ops, name); }
 }  // namespace
 
 TEST_CASE("step ops: one decode token costs 2 FLOPs per weight in the linear layers", "[models][ops]") {
