@@ -105,6 +105,7 @@ class Autoscale final : public Controller {
   }
 
   bool scales() const override { return true; }
+  bool acts_only_in_timers() const override { return true; }
 
   void attach(serving::ClusterFacade& cluster) override {
     cluster_ = &cluster;

@@ -19,15 +19,19 @@ class PeriodicMigration : public Controller {
     if (interval_ < 1e-3) cfg.fail_key("interval", fmt::format("{:g} s", interval_), "at least 1 ms");
   }
   bool migrates() const override { return true; }
+  bool acts_only_in_timers() const override { return true; }
   void attach(serving::ClusterFacade& cluster) override {
     cluster_ = &cluster;
     in_flight_.resize(cluster.instances());
-    cluster.set_timer(interval_, [this] { tick(); });
+    schedule(interval_);
   }
 
  protected:
   /// One look at the cluster: start the migrations the trigger wants.
   virtual void scan() = 0;
+  /// Whether a scan now would start nothing whatever the loads (no instance it could move from):
+  /// replicas may then run ahead past its next look.
+  virtual bool dormant() const { return false; }
   serving::ClusterFacade& cluster() const { return *cluster_; }
   /// Instances of every role but prefill take part while they hold work (active or draining).
   bool takes_part(std::size_t i) const {
@@ -58,9 +62,12 @@ class PeriodicMigration : public Controller {
   bool busy(std::size_t i) const { return in_flight_.busy(i); }
 
  private:
+  void schedule(double at) {
+    cluster_->set_timer(at, [this] { tick(); }, [this] { return dormant(); });
+  }
   void tick() {
     scan();
-    if (!cluster_->winding_down()) cluster_->set_timer(cluster_->now() + interval_, [this] { tick(); });
+    if (!cluster_->winding_down()) schedule(cluster_->now() + interval_);
   }
 
   serving::ClusterFacade::MigrationOptions options_;

@@ -293,6 +293,7 @@ Replica::SteadyRun Replica::run_steady_decodes(double horizon, EngineId engine, 
       move_ids_.clear();
       graph.add_compute("step", engine, seconds, move_ids_);
       run.planned = true;
+      steady_batch_ = running.size();
       break;
     }
     row_.duration = end - start;
@@ -313,10 +314,13 @@ void Replica::end_steady_step(double end) {
   row_.duration = end - row_.start;
   free_at_ = end;
   recorder_.on_step(row_);
-  for (policies::Sequence* s : queues_.running()) {
-    ++s->computed;
-    ++s->generated;
+  auto& running = queues_.running();
+  for (std::size_t i = 0; i < steady_batch_; ++i) {
+    ++running[i]->computed;
+    ++running[i]->generated;
   }
+  // A migration that began during the step (at a controller's look) pauses its sequence here.
+  if (!pauses_.empty()) serve_pauses();
 }
 
 void Replica::check_batch() {

@@ -55,7 +55,7 @@ class Replica {
   /// could change (see replica.cpp); each step is recorded as plan_step + end_step would. If the
   /// next such step reaches `horizon`, plans it on `engine` in `graph` instead (planned: run it as
   /// an event, then end_steady_step). Nothing ahead and nothing planned: plan the next step as
-  /// usual. Only for runs without global policies whose steps may run ahead of the clock.
+  /// usual. Only for runs whose steps may run ahead of the clock, without controller hooks.
   SteadyRun run_steady_decodes(double horizon, EngineId engine, OpGraph& graph);
   /// Ends the step run_steady_decodes planned, at `end`.
   void end_steady_step(double end);
@@ -153,6 +153,9 @@ class Replica {
   // tokens when the call began.
   std::vector<std::pair<std::int64_t, std::size_t>> steady_;
   std::vector<std::pair<std::int64_t, std::int64_t>> steady_base_;
+  /// The planned steady step's batch: the first this many running sequences (a migration may
+  /// append one while it runs).
+  std::size_t steady_batch_ = 0;
   std::int64_t outstanding_ = 0;
   double free_at_ = 0;
   std::function<void(std::int64_t, double)> completed_;

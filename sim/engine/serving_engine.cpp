@@ -15,9 +15,11 @@ namespace detail {
 EngineStats ServingRun::run() {
   const auto engine = make_simgrid_engine();
   build_platform();
+  // Replicas call the controllers' hooks only for controllers that act in them.
+  const bool hooks = std::any_of(sc_.controllers.begin(), sc_.controllers.end(), [](const auto& c) { return !c->acts_only_in_timers(); });
   for (std::size_t i = 0; i < sc_.replicas.size(); ++i)
     replicas_.push_back(std::make_unique<Replica>(static_cast<int>(i), sc_.replicas[i], sc_.model, sc_.max_model_len,
-                                                  recorder_, &sc_.controllers));
+                                                  recorder_, hooks ? &sc_.controllers : nullptr));
   // kv_tiers.csv, beside step_windows.csv, for caching KV managers with tiers to report.
   if (recorder_.info().output.steps != StepOutput::none &&
       std::any_of(sc_.replicas.begin(), sc_.replicas.end(), [](const ReplicaPlan& p) { return !p.kv->tier_stats().empty(); })) {
@@ -98,14 +100,28 @@ void ServingRun::build_platform() {
 
 bool ServingRun::can_coalesce() const {
   // Snapshots read replicas at refresh times between arrivals, which steps run ahead would pass.
-  if (reactive_ || !sc_.controllers.empty() || sc_.router_refresh > 0) return false;
+  if (reactive_ || sc_.router_refresh > 0) return false;
+  if (!std::all_of(sc_.controllers.begin(), sc_.controllers.end(), [](const auto& c) { return c->acts_only_in_timers(); }))
+    return false;
   return std::all_of(sc_.replicas.begin(), sc_.replicas.end(), [](const ReplicaPlan& p) { return p.kv->store().tiers() == 1; });
 }
 
-double ServingRun::horizon() const {
-  if (sc_.arrivals->done()) return std::numeric_limits<double>::infinity();
-  const auto due = sc_.arrivals->next_time();
-  return due ? *due : -std::numeric_limits<double>::infinity();
+double ServingRun::horizon(std::size_t i) const {
+  constexpr double never = -std::numeric_limits<double>::infinity();
+  // A draining instance stops when its last step ends, which a run ahead would record early. A
+  // transfer on the network (a sequence's KV moving, a cold start's weights) progresses in SimGrid
+  // event by event: fewer events would round its end differently.
+  if (!coalesce_ || state_[i] != serving::InstanceState::active) return never;
+  if (pending_ > static_cast<int>(timers_.size())) return never;
+  double until = std::numeric_limits<double>::infinity();
+  if (!sc_.arrivals->done()) {
+    const auto due = sc_.arrivals->next_time();
+    if (!due) return never;
+    until = *due;
+  }
+  for (const PendingTimer& t : timers_)
+    if (t.at < until && !(t.idle && t.idle())) until = t.at;
+  return until;
 }
 
 void ServingRun::replica_loop(std::size_t i) {
@@ -129,8 +145,10 @@ void ServingRun::replica_loop(std::size_t i) {
     // Pure-decode steps that nothing could change run at once, and the one that reaches the next
     // arrival is planned without the scheduler (Replica::run_steady_decodes).
     Replica::SteadyRun steady;
-    if (coalesce_ && executor_->engine_on(engine_ids_[i])) {
-      steady = replica.run_steady_decodes(horizon(), engine_ids_[i], graph);
+    const double until = horizon(i);
+    const bool ahead = until > -std::numeric_limits<double>::infinity();
+    if (ahead && executor_->engine_on(engine_ids_[i])) {
+      steady = replica.run_steady_decodes(until, engine_ids_[i], graph);
       stats_.events += steady.ahead;
       stats_.steady_steps += steady.ahead + (steady.planned ? 1 : 0);
       if (steady.ahead > 0) reached(replica.free_at());
@@ -141,7 +159,7 @@ void ServingRun::replica_loop(std::size_t i) {
     }
     const double start = replica.free_at();
     if (!steady.planned) replica.plan_step(start, engine_ids_[i], graph);
-    if (steady.planned || !(coalesce_ && executor_->try_run_ahead(graph, start, horizon()))) {
+    if (steady.planned || !(ahead && executor_->try_run_ahead(graph, start, until))) {
       executor_->run(graph, start);
       ++stats_.engine_events;
       recorder_.release_before(sg::Engine::get_clock());
@@ -336,17 +354,50 @@ void ServingRun::request_ended(std::int64_t id, double now) {
   ends_->notify_one();
 }
 
-void ServingRun::set_timer(double at, std::function<void()> fn) {
+void ServingRun::set_timer(double at, std::function<void()> fn, std::function<bool()> idle) {
   ++pending_;
-  sg::Actor::create("timer", frontend_, [this, at, fn = std::move(fn)] {
-    failure_.guard([&] {
-      if (at > sg::Engine::get_clock()) sg::this_actor::sleep_until(at);
-      reached(now());
-      fn();
-      --pending_;
-      end_if_quiescent();
+  const bool own = at < timer_wake_ && timer_wake_ < std::numeric_limits<double>::infinity() &&
+                   timer_wake_ > -std::numeric_limits<double>::infinity();
+  const TimerIt timer = timers_.insert(timers_.end(), {at, std::move(fn), std::move(idle), own});
+  if (own) {
+    // The timer actor sleeps past it: it gets an actor of its own.
+    sg::Actor::create("timer", frontend_, [this, timer] {
+      failure_.guard([&] {
+        if (timer->at > sg::Engine::get_clock()) sg::this_actor::sleep_until(timer->at);
+        fire(timer);
+      });
     });
-  });
+  } else if (timer_wake_ == std::numeric_limits<double>::infinity()) {
+    timer_wake_ = -std::numeric_limits<double>::infinity();
+    sg::Actor::create("timers", frontend_, [this] { failure_.guard([&] { timer_loop(); }); });
+  }
+}
+
+void ServingRun::timer_loop() {
+  while (true) {
+    TimerIt next = timers_.end();
+    for (auto t = timers_.begin(); t != timers_.end(); ++t)
+      if (!t->own_actor && (next == timers_.end() || t->at < next->at)) next = t;
+    if (next == timers_.end()) {
+      timer_wake_ = std::numeric_limits<double>::infinity();
+      return;
+    }
+    timer_wake_ = next->at;
+    if (next->at > sg::Engine::get_clock()) sg::this_actor::sleep_until(next->at);
+    timer_wake_ = -std::numeric_limits<double>::infinity();
+    fire(next);
+  }
+}
+
+void ServingRun::fire(TimerIt t) {
+  // An idle look does nothing, so it does not make the run last longer. Replicas may have run
+  // past it, but no idle predicate reads them (what it reads changes only at non-idle events).
+  if (!(t->idle && t->idle())) reached(now());
+  const std::function<void()> fn = std::move(t->fn);
+  timers_.erase(t);
+  fn();
+  --pending_;
+  end_if_quiescent();
 }
 
 }  // namespace detail

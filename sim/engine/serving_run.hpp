@@ -6,6 +6,7 @@
 
 #include <deque>
 #include <functional>
+#include <list>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -53,7 +54,8 @@ class ServingRun final : public serving::ClusterFacade {
   bool stop_instance(std::size_t i) override;
   void move_sequence(policies::Sequence& seq, std::size_t from, std::size_t to, MoveOptions options,
                      std::function<void()> done) override;
-  void set_timer(double at, std::function<void()> fn) override;
+  using serving::ClusterFacade::set_timer;
+  void set_timer(double at, std::function<void()> fn, std::function<bool()> idle) override;
   bool migrate(policies::Sequence& seq, std::size_t from, std::size_t to, MigrationOptions options) override;
   const std::vector<policies::Sequence*>& running(std::size_t i) const override { return replicas_.at(i)->running(); }
   const std::deque<policies::Sequence*>& waiting(std::size_t i) const override { return replicas_.at(i)->waiting(); }
@@ -91,13 +93,15 @@ class ServingRun final : public serving::ClusterFacade {
   /// of the period at or before an arrival.
   void refresh_loop();
   void replica_loop(std::size_t i);
-  /// Whether steps may run ahead of SimGrid's clock in this run: only when the next arrival is
-  /// the one thing that can change a replica's course, i.e. no global policy (hooks, moves,
-  /// timers), no closed-loop clients (an end schedules an arrival) and no KV tier below device
-  /// memory (copies contend on the network with everyone's).
+  /// Whether steps may run ahead of SimGrid's clock in this run: only when arrivals and timers
+  /// are what can change a replica's course, i.e. controllers that act only in their timers, no
+  /// closed-loop clients (an end schedules an arrival), no router snapshots and no KV tier below
+  /// device memory (copies contend on the network with everyone's).
   bool can_coalesce() const;
-  /// The next time anything outside a replica can act on it: the next arrival (none: never).
-  double horizon() const;
+  /// How far replica `i` may run steps ahead of the clock: to the next time anything outside it
+  /// can act on it, i.e. the next arrival or controller timer that is not idle (none: never);
+  /// not at all while it is not active or anything crosses the network (moves, cold starts).
+  double horizon(std::size_t i) const;
   /// A step, arrival or move ended at `t` (exact): the run lasts at least until then.
   void reached(double t) { end_time_ = std::max(end_time_, t); }
   void source_loop();
@@ -162,6 +166,23 @@ class ServingRun final : public serving::ClusterFacade {
   sg::MutexPtr source_lock_;
   sg::ConditionVariablePtr ends_;  ///< notified when a request ends, for a reactive source
   int pending_ = 0;  ///< sequence moves and timers in flight
+  /// A controller timer not yet due.
+  struct PendingTimer {
+    double at;
+    std::function<void()> fn;
+    std::function<bool()> idle;  ///< empty: never idle
+    bool own_actor = false;      ///< due before the timer actor's wake-up when set: fired by an actor of its own
+  };
+  using TimerIt = std::list<PendingTimer>::iterator;
+  std::list<PendingTimer> timers_;  ///< in the order they were set
+  /// When the timer actor wakes next: +inf when there is none, -inf while it fires timers.
+  double timer_wake_ = std::numeric_limits<double>::infinity();
+  /// The timer actor: fires the earliest pending timer, in the order set among equal times, until
+  /// none is left (one actor for every look, not one per look: creating actors dominated runs
+  /// with a 50 ms controller).
+  void timer_loop();
+  /// Runs pending timer `t` now and forgets it.
+  void fire(TimerIt t);
   std::size_t working_ = 0;  ///< replica actors not suspended for lack of work
   bool done_ = false;        ///< nothing more can happen; replica actors end
   ActorFailure failure_;

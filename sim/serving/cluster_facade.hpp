@@ -100,7 +100,13 @@ class ClusterFacade {
   /// (nothing done) unless it is active.
   virtual bool stop_instance(std::size_t instance) = 0;
   /// Calls `fn` at simulated time `at` (>= now).
-  virtual void set_timer(double at, std::function<void()> fn) = 0;
+  void set_timer(double at, std::function<void()> fn) { set_timer(at, std::move(fn), {}); }
+  /// As above; `idle`, called any time up to `at`, says whether `fn` would neither look at nor
+  /// change the cluster as it stands then (a drain trigger with nothing draining). Replicas run
+  /// steps ahead of the clock past a pending timer only while it is idle (coalescing), and an idle
+  /// timer does not make the run last longer. What `idle` reads must change only in non-idle
+  /// timers or arrivals (instance states do).
+  virtual void set_timer(double at, std::function<void()> fn, std::function<bool()> idle) = 0;
 };
 
 }  // namespace hetsim::serving

@@ -21,6 +21,11 @@ class Controller {
   virtual bool migrates() const { return false; }
   /// Whether it starts and stops instances (the run then reports scaling).
   virtual bool scales() const { return false; }
+  /// Whether it looks at and changes the cluster only in its timers (ClusterFacade::set_timer),
+  /// never in the hooks below, which it leaves as they are. The engine then skips its hooks and
+  /// lets replicas run steps ahead of the clock up to its next timer (coalescing: a timer sees
+  /// every replica as it would without).
+  virtual bool acts_only_in_timers() const { return false; }
   /// A request arrived and was routed to `instance`.
   virtual void on_arrival(Sequence&, std::size_t /*instance*/) {}
   /// `seq` was admitted into a step on `instance` for the first time.

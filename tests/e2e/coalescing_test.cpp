@@ -66,3 +66,26 @@ TEST_CASE("coalescing: byte-identical results under KV pressure (preemptions), w
   const auto summary = nlohmann::json::parse(test::read_file(dir.file("out") + "/summary.json"));
   CHECK(summary["preemptions"].get<std::int64_t>() > 0);
 }
+
+TEST_CASE("coalescing: byte-identical results with an autoscaler, cold starts and migrations draining instances",
+          "[e2e][coalescing]") {
+  // Timer-only controllers let steps run ahead up to their next look; cold starts and migrations
+  // stop every run ahead while they cross the network. A 40-minute day swinging every 20 minutes
+  // starts and drains instances several times.
+  const std::string day = "scenarios/autoscale_day.yaml --set workload.duration=40min --set "
+                          "workload.arrival.swing.period=20min --set workload.arrival.swing.peak_at=10min";
+  check_identical("coalesce_autoscale", day);
+  check_identical("coalesce_autoscale_peer", day + " --set 'policies.controllers=[{impl: migrate_drain}, {impl: autoscale, "
+                                                   "target: 12, scale_down_delay: 1 min, cold_start: {peer: true, startup: 5 s}}]'");
+  check_identical("coalesce_rebalance", "scenarios/llumnix_migration.yaml --set 'policies.controllers=[{impl: "
+                                        "migrate_load_balance, interval: 100 ms}, {impl: migrate_drain}, {impl: autoscale, "
+                                        "target: 4, min: 2, interval: 1 s}]'");
+  test::TempDir dir("coalesce_autoscale_check");
+  const auto r = test::run_command("cd '" + test::source_dir() + "' && '" + HETSIM_BIN + "' run --quiet " + day + " --out '" +
+                                   dir.file("out") + "'");
+  REQUIRE(r.exit_code == 0);
+  const auto summary = nlohmann::json::parse(test::read_file(dir.file("out") + "/summary.json"));
+  CHECK(summary["scaling"]["starts"].get<int>() >= 3);
+  CHECK(summary["scaling"]["drains"].get<int>() >= 3);
+  CHECK(summary["migrations"]["done"].get<int>() >= 5);
+}
