@@ -47,6 +47,7 @@ EngineStats ServingRun::run() {
   sg::Actor::create("source", frontend_, [this] { failure_.guard([&] { source_loop(); }); });
   if (sc_.router_refresh > 0) {
     for (const auto& r : replicas_) snapshot_.push_back(r->load());  // as at time 0, before any arrival
+    next_snapshot_ = sc_.router_refresh;
     sg::Actor::create("router-refresh", frontend_, [this] { failure_.guard([&] { refresh_loop(); }); })->daemonize();
   }
   engine->run();
@@ -100,7 +101,7 @@ void ServingRun::build_platform() {
 
 bool ServingRun::can_coalesce() const {
   // Snapshots read replicas at refresh times between arrivals, which steps run ahead would pass.
-  if (reactive_ || sc_.router_refresh > 0) return false;
+  if (reactive_) return false;
   if (!std::all_of(sc_.controllers.begin(), sc_.controllers.end(), [](const auto& c) { return c->acts_only_in_timers(); }))
     return false;
   return std::all_of(sc_.replicas.begin(), sc_.replicas.end(), [](const ReplicaPlan& p) { return p.kv->store().tiers() == 1; });
@@ -121,7 +122,7 @@ double ServingRun::horizon(std::size_t i) const {
   }
   for (const PendingTimer& t : timers_)
     if (t.at < until && !(t.idle && t.idle())) until = t.at;
-  return until;
+  return std::min(until, next_snapshot_);
 }
 
 void ServingRun::replica_loop(std::size_t i) {
@@ -338,6 +339,7 @@ void ServingRun::refresh_loop() {
   const double period = sc_.router_refresh;
   for (double k = 1; !sc_.arrivals->done();) {
     const double at = k * period;
+    next_snapshot_ = at;  // steps run ahead no further (coalescing)
     if (at > now()) sg::this_actor::sleep_until(at);
     for (std::size_t i = 0; i < replicas_.size(); ++i) snapshot_[i] = replicas_[i]->load();
     double next = k + 1;
@@ -345,6 +347,7 @@ void ServingRun::refresh_loop() {
       if (const auto due = sc_.arrivals->next_time()) next = std::max(next, std::floor(*due / period));
     k = next;
   }
+  next_snapshot_ = std::numeric_limits<double>::infinity();
 }
 
 void ServingRun::request_ended(std::int64_t id, double now) {

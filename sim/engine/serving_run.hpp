@@ -93,13 +93,14 @@ class ServingRun final : public serving::ClusterFacade {
   /// of the period at or before an arrival.
   void refresh_loop();
   void replica_loop(std::size_t i);
-  /// Whether steps may run ahead of SimGrid's clock in this run: only when arrivals and timers
-  /// are what can change a replica's course, i.e. controllers that act only in their timers, no
-  /// closed-loop clients (an end schedules an arrival), no router snapshots and no KV tier below
-  /// device memory (copies contend on the network with everyone's).
+  /// Whether steps may run ahead of SimGrid's clock in this run: only when arrivals, timers and
+  /// router snapshots are what can observe or change a replica's course, i.e. controllers that act
+  /// only in their timers, no closed-loop clients (an end schedules an arrival) and no KV tier
+  /// below device memory (copies contend on the network with everyone's).
   bool can_coalesce() const;
   /// How far replica `i` may run steps ahead of the clock: to the next time anything outside it
-  /// can act on it, i.e. the next arrival or controller timer that is not idle (none: never);
+  /// can act on it or read it, i.e. the next arrival, router snapshot or controller timer that is
+  /// not idle (none: never);
   /// not at all while it is not active or anything crosses the network (moves, cold starts).
   double horizon(std::size_t i) const;
   /// A step, arrival or move ended at `t` (exact): the run lasts at least until then.
@@ -156,6 +157,7 @@ class ServingRun final : public serving::ClusterFacade {
   std::vector<char> class_fits_;          ///< per fit class, for the arriving request
   std::vector<policies::ReplicaLoad> loads_;  ///< routing input for routers without a fast path
   std::vector<policies::ReplicaLoad> snapshot_;  ///< replica loads at the last refresh (policies.router.refresh)
+  double next_snapshot_ = std::numeric_limits<double>::infinity();  ///< when the next refresh reads them
   std::vector<char> idle_;
   std::vector<serving::InstanceState> state_;  ///< per instance (all active unless a controller scales)
   std::size_t not_active_ = 0;  ///< instances not active: the fleet-index fast path is off while any are

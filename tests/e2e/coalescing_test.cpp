@@ -38,6 +38,9 @@ TEST_CASE("coalescing: byte-identical results on a long run with every output", 
   check_identical("coalesce_qs", "scenarios/quickstart.yaml --set workload.num_requests=3000 --set cluster.replicas=4 "
                                  "--set policies.router.impl=least_outstanding --set output.timeline=true "
                                  "--set output.step_detail=true");
+  // A router that reads loads refreshed every 200 ms: the refreshes bound a run ahead too.
+  check_identical("coalesce_refresh", "scenarios/quickstart.yaml --set workload.num_requests=3000 --set cluster.replicas=4 "
+                                      "--set policies.router.impl=least_outstanding --set policies.router.refresh=200ms");
 }
 
 TEST_CASE("coalescing: byte-identical results on a mixed fleet with chunked prefill", "[e2e][coalescing]") {

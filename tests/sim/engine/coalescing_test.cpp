@@ -14,9 +14,10 @@ using namespace hetsim;
 
 namespace {
 sim::EngineStats run(const std::string& workload, bool coalesce, std::int64_t* steps = nullptr,
-                     const std::string& controllers = "[]", std::unique_ptr<policies::Controller> extra = nullptr) {
+                     const std::string& controllers = "[]", std::unique_ptr<policies::Controller> extra = nullptr,
+                     const std::string& router = "{impl: least_outstanding}") {
   const std::string yaml = "model: llama-3-8b\ncluster: {device: h100-sxm5-80gb, node: hgx-h100, replicas: 2}\n"
-                           "policies: {router: {impl: least_outstanding}, controllers: " + controllers + "}\n" + workload;
+                           "policies: {router: " + router + ", controllers: " + controllers + "}\n" + workload;
   auto doc = config::Document::load_string(yaml, "coalescing.yaml");
   sim::Scenario sc = sim::load_scenario(doc);
   if (extra) sc.controllers.push_back(std::move(extra));
@@ -108,4 +109,12 @@ TEST_CASE("coalescing: a controller acting in hooks runs every step as an event,
   REQUIRE(fired.size() == 2);
   CHECK(fired[1] == Approx(fired[0]).epsilon(1e-12));
   CHECK(fired[1] < 10.0);  // before the autoscaler's first look, which the timer actor sleeps for
+}
+
+TEST_CASE("coalescing: a router reading loads refreshed every second lets steps run ahead up to the next refresh",
+          "[engine][coalescing]") {
+  std::int64_t steps = 0;
+  const auto stats = run(kOpenLoop, true, &steps, "[]", nullptr, "{impl: least_outstanding, refresh: 1 s}");
+  REQUIRE(steps > 10000);
+  CHECK(stats.engine_events <= 2 * 2 * (200 + 60));
 }
