@@ -428,8 +428,7 @@ class DenseTransformer final : public GraphBuilder {
       moe_mlp_ops(m, T, experts, L - dense, moe);
       for (Op& op : moe) {
         if (t.deepep && op.collective == Collective::all_to_all)
-          op.routed = {static_cast<double>(m.moe.experts_per_token), static_cast<int>(m.moe.groups),
-                       static_cast<int>(m.moe.groups_per_token)};
+          op.routed = routed_rows(m);
         add(op, moe_weight_elements(m, p, op.name));
       }
     }

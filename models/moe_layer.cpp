@@ -58,4 +58,8 @@ void moe_mlp_ops(const ModelSpec& m, double tokens, const ParallelPlan& plan, do
   out.push_back(elementwise("moe_combine", act, 2 * own_rows * h, (own_rows + T) * h * by.a, 0, repeat));
 }
 
+RoutedRows routed_rows(const ModelSpec& m) {
+  return {static_cast<double>(m.moe.experts_per_token), static_cast<int>(m.moe.groups), static_cast<int>(m.moe.groups_per_token)};
+}
+
 }  // namespace hetsim::models

@@ -19,4 +19,9 @@ namespace hetsim::models {
 /// one all. The results are summed across ranks by the layer's tensor-parallel all-reduce either way.
 void moe_mlp_ops(const ModelSpec& m, double tokens, const ParallelPlan& plan, double repeat, std::vector<Op>& out);
 
+/// How the rows of `m`'s MoE dispatch and combine spread when a row crosses once per remote node of
+/// its experts (DeepEP): top-k experts over the model's expert groups, at most groups_per_token of
+/// them (node-limited routing).
+RoutedRows routed_rows(const ModelSpec& m);
+
 }  // namespace hetsim::models

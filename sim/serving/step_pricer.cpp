@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "models/moe_layer.hpp"
 #include "sim/core/error.hpp"
 
 namespace hetsim::serving {
@@ -68,8 +69,7 @@ void StepPricer::place(std::vector<Op>& ops, double tokens) const {
   if (deepep_)
     for (Op& op : ops)
       if (op.collective == Collective::all_to_all)
-        op.routed = {static_cast<double>(model_.moe.experts_per_token), static_cast<int>(model_.moe.groups),
-                     static_cast<int>(model_.moe.groups_per_token)};
+        op.routed = models::routed_rows(model_);
 }
 
 const StepPricer::Entry& StepPricer::entry(const models::BatchShape& batch, bool graphed) {
