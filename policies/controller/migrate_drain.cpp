@@ -17,12 +17,7 @@ class MigrateDrain final : public PeriodicMigration {
   explicit MigrateDrain(const config::Node& cfg) : PeriodicMigration(cfg, "50 ms") {}
 
  private:
-  bool dormant() const override {
-    const serving::ClusterFacade& c = cluster();
-    for (std::size_t i = 0; i < c.instances(); ++i)
-      if (c.state(i) == serving::InstanceState::draining) return false;
-    return true;
-  }
+  bool dormant() const override { return cluster().count(serving::InstanceState::draining) == 0; }
   void scan() override {
     serving::ClusterFacade& c = cluster();
     for (std::size_t i = 0; i < c.instances(); ++i) {

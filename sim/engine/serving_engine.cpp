@@ -30,6 +30,7 @@ EngineStats ServingRun::run() {
   index_fleet();
   idle_.assign(replicas_.size(), 0);
   state_.assign(replicas_.size(), serving::InstanceState::active);
+  in_state_[static_cast<std::size_t>(serving::InstanceState::active)] = replicas_.size();
   crossing_.assign(replicas_.size(), 0);
   since_.assign(replicas_.size(), 0.0);
   working_ = replicas_.size();
@@ -100,7 +101,6 @@ void ServingRun::build_platform() {
 }
 
 bool ServingRun::can_coalesce() const {
-  // Snapshots read replicas at refresh times between arrivals, which steps run ahead would pass.
   if (reactive_) return false;
   if (!std::all_of(sc_.controllers.begin(), sc_.controllers.end(), [](const auto& c) { return c->acts_only_in_timers(); }))
     return false;
@@ -127,9 +127,10 @@ double ServingRun::horizon(std::size_t i) const {
 
 void ServingRun::replica_loop(std::size_t i) {
   // Coalescing (issue: one SimGrid event per step even when nobody could observe it): in a run
-  // where only arrivals can change a replica's course, steps that start and end before the next
-  // arrival run here, back to back, without an event; the step that crosses it is an event, so the
-  // router sees every replica as it would be at that time. Times are exact sums either way, and
+  // where only arrivals, controller looks and router snapshots can observe or change a replica's
+  // course, steps that start and end before the next of them (horizon) run here, back to back,
+  // without an event; the step that crosses it is an event, so whoever looks sees every replica as
+  // it would be at that time. Times are exact sums either way, and
   // the recorder orders what it writes by time, so results are byte-identical with coalescing off.
   Replica& replica = *replicas_[i];
   OpGraph graph;
@@ -143,8 +144,8 @@ void ServingRun::replica_loop(std::size_t i) {
       sg::this_actor::suspend();
       continue;
     }
-    // Pure-decode steps that nothing could change run at once, and the one that reaches the next
-    // arrival is planned without the scheduler (Replica::run_steady_decodes).
+    // Pure-decode steps that nothing could change run at once, and the one that reaches the
+    // horizon is planned without the scheduler (Replica::run_steady_decodes).
     Replica::SteadyRun steady;
     const double until = horizon(i);
     const bool ahead = until > -std::numeric_limits<double>::infinity();

@@ -4,6 +4,7 @@
 // moves sequences and their KV between instances; serving_scaling.cpp starts and stops instances.
 #include <simgrid/s4u.hpp>
 
+#include <array>
 #include <deque>
 #include <functional>
 #include <list>
@@ -41,6 +42,7 @@ class ServingRun final : public serving::ClusterFacade {
   serving::InstanceRole role(std::size_t i) const override { return sc_.replicas.at(i).role; }
   const std::string& pool(std::size_t i) const override { return sc_.replicas.at(i).pool; }
   serving::InstanceState state(std::size_t i) const override { return state_.at(i); }
+  std::size_t count(serving::InstanceState s) const override { return in_state_[static_cast<std::size_t>(s)]; }
   std::optional<std::size_t> partner(std::size_t i) const override {
     const int p = sc_.replicas.at(i).partner;
     return p >= 0 ? std::optional<std::size_t>(static_cast<std::size_t>(p)) : std::nullopt;
@@ -161,6 +163,7 @@ class ServingRun final : public serving::ClusterFacade {
   std::vector<char> idle_;
   std::vector<serving::InstanceState> state_;  ///< per instance (all active unless a controller scales)
   std::size_t not_active_ = 0;  ///< instances not active: the fleet-index fast path is off while any are
+  std::array<std::size_t, 4> in_state_{};  ///< instances per InstanceState
   std::vector<int> crossing_;   ///< per instance: moves and migrations in flight from or to it
   std::vector<double> since_;   ///< per instance: when it entered its state
   bool source_done_ = false;

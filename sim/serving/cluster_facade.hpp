@@ -28,6 +28,8 @@ class ClusterFacade {
   virtual std::optional<std::size_t> partner(std::size_t instance) const = 0;
   /// Where `instance` is in its life (every instance starts active).
   virtual InstanceState state(std::size_t instance) const = 0;
+  /// How many instances are in state `s` now.
+  virtual std::size_t count(InstanceState s) const = 0;
   virtual policies::ReplicaLoad load(std::size_t instance) const = 0;
   /// Whether `instance` is active and has the device KV blocks `seq`'s computed tokens need free
   /// now (an instance that is starting, draining or stopped takes no sequence).
