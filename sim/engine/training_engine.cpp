@@ -55,6 +55,7 @@ class TrainingRun {
     if (sc_.documents) pack_documents();
     for (auto& c : collectives_) c.assign(static_cast<std::size_t>(P_ * V_), Gathering{});
     barrier_ = sg::Barrier::create(static_cast<unsigned>(groups_.size()));
+    iteration_flops_.assign(static_cast<std::size_t>(sc_.job.iterations), 0.0);
     for (std::size_t g = 0; g < groups_.size(); ++g)
       sg::Actor::create(fmt::format("stage{}-dp{}", groups_[g].pp, groups_[g].dp), host_,
                         [this, g] { failure_.guard([&] { group_loop(g); }); });
@@ -340,6 +341,7 @@ class TrainingRun {
     std::vector<char> awaiting_gather(static_cast<std::size_t>(V_), 0);  ///< per chunk: its next forward needs the gather
     for (int it = 0; it < sc_.job.iterations; ++it) {
       interrupt::check();  // Ctrl-C stops a long run between iterations (failure_.guard keeps it)
+      const double flops_before = records_.ranks[g].flops;
       std::fill(backwards_done.begin(), backwards_done.end(), 0);
       std::fill(me.reduced.begin(), me.reduced.end(), 0);
       for (const PipelineOp& op : order) {
@@ -425,6 +427,7 @@ class TrainingRun {
         for (Slot& sl : *slots) sl = Slot{};
       // The iteration ends for all at once (Megatron's global gradient-norm all-reduce and loss
       // reduction synchronise every rank before the next iteration).
+      iteration_flops_[static_cast<std::size_t>(it)] += records_.ranks[g].flops - flops_before;
       const double arrive_at = now();
       barrier_->wait();
       records_.ranks[g].times.idle += now() - arrive_at;
@@ -434,7 +437,7 @@ class TrainingRun {
       if (sc_.checkpoint && it == 0) save_checkpoint(g);
       if (g == 0) {
         const double start = records_.iterations.empty() ? 0.0 : records_.iterations.back().end;
-        records_.iterations.push_back({start, now()});
+        records_.iterations.push_back({start, now(), iteration_flops_[static_cast<std::size_t>(it)]});
       }
       if (now() > units::kMaxSimulatedSeconds)
         throw InputError(fmt::format("simulated time reached {:g} s, beyond the {:g} s limit, at iteration {}: a "
@@ -770,6 +773,7 @@ class TrainingRun {
   TrainingRecords records_;
   std::size_t finished_ = 0;
   ActorFailure failure_;
+  std::vector<double> iteration_flops_;  ///< per iteration: executed per device, summed over the groups
 };
 
 }  // namespace

@@ -41,6 +41,7 @@ struct RankRecord {
 
 struct IterationRecord {
   double start = 0, end = 0;
+  double flops = 0;  ///< executed in it per device, summed over the rank groups (recompute included)
 };
 
 /// One span of the timeline: a pass or the optimizer (compute stream), a pipeline transfer into

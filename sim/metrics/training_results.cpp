@@ -180,10 +180,11 @@ TrainingSummary summarize(const TrainingRunInfo& info, const TrainingRecords& re
     s.mfu_causal = (model_flops(info, share) - attention_flops(info, share) / 2) / s.step_time / info.gpus /
                    info.peak_flops;
   s.time_to_train = info.train_tokens / s.tokens_per_s;
-  // Executed FLOPs (recompute included) per iteration: every group's per-device FLOPs times its devices.
+  // Executed FLOPs (recompute included) of the steady iterations, over their span: each group's
+  // per-device FLOPs times its devices (iterations differ in their documents' attention).
   double executed = 0;
-  for (const auto& r : records.ranks) executed += r.flops * info.group_devices() * records.replicas_per_record;
-  executed /= std::max(1, s.iterations);
+  for (std::size_t i = first; i < records.iterations.size(); ++i) executed += records.iterations[i].flops;
+  executed *= static_cast<double>(info.group_devices()) * records.replicas_per_record / s.steady_iterations;
   s.hfu = info.peak_flops > 0 ? executed / s.step_time / info.gpus / info.peak_flops : 0;
   for (const auto& r : records.ranks) add(s.mean_times, r.times, 1.0 / (records.ranks.size() * std::max(1, s.iterations)));
   // Iterations the checkpoint's background copies overlapped, against those clear of them.
