@@ -297,7 +297,7 @@ bool ServingRun::fit_classes(const policies::Sequence& seq) {
 policies::RoutePlan ServingRun::route(const Request& req, policies::Sequence& seq) {
   const bool stale = sc_.router_refresh > 0;
   // The fleet index knows nothing of instance states: with any instance not active, every load.
-  if (!stale && not_active_ == 0)
+  if (!stale && count(serving::InstanceState::active) == replicas_.size())
     if (auto plan = sc_.router->plan_indexed(req, *fleet_, class_fits_)) return *plan;
   const bool probe = sc_.router->reads_cached_prefix();
   loads_.resize(replicas_.size());
@@ -360,11 +360,9 @@ void ServingRun::request_ended(std::int64_t id, double now) {
 
 void ServingRun::set_timer(double at, std::function<void()> fn, std::function<bool()> idle) {
   ++pending_;
-  const bool own = at < timer_wake_ && timer_wake_ < std::numeric_limits<double>::infinity() &&
-                   timer_wake_ > -std::numeric_limits<double>::infinity();
+  const bool own = std::isfinite(timer_wake_) && at < timer_wake_;  // the timer actor sleeps past it
   const TimerIt timer = timers_.insert(timers_.end(), {at, std::move(fn), std::move(idle), own});
   if (own) {
-    // The timer actor sleeps past it: it gets an actor of its own.
     sg::Actor::create("timer", frontend_, [this, timer] {
       failure_.guard([&] {
         if (timer->at > sg::Engine::get_clock()) sg::this_actor::sleep_until(timer->at);

@@ -78,7 +78,7 @@ class ServingRun final : public serving::ClusterFacade {
   /// The platform tiers instance `i`'s rank shards load from under `source` (one per TP rank),
   /// or the reason it cannot.
   std::vector<std::string> weight_origins(const WeightSource& source, std::size_t i, std::string& problem) const;
-  /// Enters state `s` at now (records the event) and keeps the count of instances not active.
+  /// Enters state `s` at now (records the event) and keeps the count of instances per state.
   void set_state(std::size_t i, serving::InstanceState s, ScalingRecord record);
   /// A draining instance that holds no work and has nothing crossing to or from it is stopped.
   void settle(std::size_t i);
@@ -162,7 +162,6 @@ class ServingRun final : public serving::ClusterFacade {
   double next_snapshot_ = std::numeric_limits<double>::infinity();  ///< when the next refresh reads them
   std::vector<char> idle_;
   std::vector<serving::InstanceState> state_;  ///< per instance (all active unless a controller scales)
-  std::size_t not_active_ = 0;  ///< instances not active: the fleet-index fast path is off while any are
   std::array<std::size_t, 4> in_state_{};  ///< instances per InstanceState
   std::vector<int> crossing_;   ///< per instance: moves and migrations in flight from or to it
   std::vector<double> since_;   ///< per instance: when it entered its state

@@ -107,7 +107,6 @@ void ServingRun::set_state(std::size_t i, InstanceState s, ScalingRecord record)
   state_[i] = s;
   --in_state_[static_cast<std::size_t>(was)];
   ++in_state_[static_cast<std::size_t>(s)];
-  if ((was == InstanceState::active) != (s == InstanceState::active)) s == InstanceState::active ? --not_active_ : ++not_active_;
   recorder_.on_scaling(record);
 }
 
