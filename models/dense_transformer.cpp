@@ -62,13 +62,13 @@ void mlp(const ModelSpec& m, DType act, double T, double h, double inter, double
 /// the caller). `weight_elems`, if given, gets the op's weight count (0) beside it.
 void tp_reduce(std::vector<Op>& out, std::vector<double>* weight_elems, std::string_view name, const ParallelPlan& p,
                DType dt, double payload, double repeat) {
-  if (p.tp <= 1) return;
+  if (p.tp <= 1 || repeat <= 0) return;
   out.push_back(collective(name, p.sp ? Collective::reduce_scatter : Collective::all_reduce, dt, p.tp, payload, repeat));
   if (weight_elems) weight_elems->push_back(0);
 }
 void tp_gather(std::vector<Op>& out, std::vector<double>* weight_elems, std::string_view name, const ParallelPlan& p,
                DType dt, double payload, double repeat) {
-  if (p.tp <= 1 || !p.sp) return;
+  if (p.tp <= 1 || !p.sp || repeat <= 0) return;
   out.push_back(collective(name, Collective::all_gather, dt, p.tp, payload, repeat));
   if (weight_elems) weight_elems->push_back(0);
 }
@@ -295,12 +295,13 @@ class DenseTransformer final : public GraphBuilder {
   void gradient_sync(const ModelSpec& m, const TrainingShape& t, const ParallelPlan& p, std::vector<Op>& out) const override {
     out.clear();
     const int ways = p.weight_replicas();
-    if (ways <= 1) return;
-    // The routed experts under expert parallelism reduce over their expert-data-parallel ranks only.
+    // The routed experts under expert parallelism reduce over their expert-data-parallel ranks only
+    // (folded over tp, those can be more than the dense parameters' dp x cp).
     const double experts = p.ep > 1 ? stage_expert_parameters(m, p, t) : 0;
+    const int expert_ways = p.expert_replicas();
+    if (ways <= 1 && (experts <= 0 || expert_ways <= 1)) return;
     const double params = stage_parameters(m, p, t) - experts;
     const double grads = params * bytes_per_element(t.grad_dtype);
-    const int expert_ways = p.expert_replicas();
     if (experts > 0 && expert_ways > 1)
       out.push_back(collective(p.zero == 0 ? "dp_expert_grad_all_reduce" : "dp_expert_grad_reduce_scatter",
                                p.zero == 0 ? Collective::all_reduce : Collective::reduce_scatter, t.grad_dtype,
@@ -308,6 +309,7 @@ class DenseTransformer final : public GraphBuilder {
     if (experts > 0 && expert_ways > 1 && p.zero >= 1 && p.zero < 3)
       out.push_back(collective("dp_expert_param_all_gather", Collective::all_gather, m.precision.weights, expert_ways,
                                experts * m.precision.weight_bytes_per_element(), 1));
+    if (ways <= 1) return;
     if (p.zero == 0) {
       out.push_back(collective("dp_grad_all_reduce", Collective::all_reduce, t.grad_dtype, ways, grads, 1));
       return;
@@ -408,31 +410,40 @@ class DenseTransformer final : public GraphBuilder {
     tp_reduce(out, weight_elems, "attn_tp_reduce", p, comm, T * h * bc, L);
     add(elementwise("post_attention_norm", act, (norm_flops(m) + 1) * Tn * h, 3 * Tn * h * ba, norm_weight_bytes(m, ba),
                     L));
-    tp_gather(out, weight_elems, "mlp_sp_all_gather", p, comm, T * h * bc, L);
     // An MoE model's leading dense layers (DeepSeek's first_k_dense_replace) in this stage's range
     // run a dense MLP; the rest route to experts.
     const double dense = stage_dense_layers(m, p, t);
+    const double moe_layers = m.moe.enabled() ? L - dense : 0;
+    // With the experts folded over the tensor-parallel ranks, the routed experts need no tensor-
+    // parallel gather or reduction: only the dense layers' MLPs and the shared experts (split over
+    // tp as a dense MLP is) run on the gathered sequence.
+    const bool fold = p.experts_fold_tp();
+    const double tp_mlp_layers = fold ? dense + (m.moe.shared_experts > 0 ? moe_layers : 0) : L;
+    tp_gather(out, weight_elems, "mlp_sp_all_gather", p, comm, T * h * bc, tp_mlp_layers);
     auto dense_linear = [&](std::string_view name, double n, double k, bool bias) { linear(name, n, k, dense, bias); };
     if (dense > 0)
       mlp(m, act, T, h, inter, ba, dense_linear, [&](Op op) {
         op.repeat = dense;
         add(op);
       });
-    if (m.moe.enabled() && L > dense) {
+    if (moe_layers > 0) {
       // Routed experts (Megatron-Core's MoE layer): under expert parallelism the rank's tokens go
       // to the ranks of their experts and back by all-to-all over the ep group (the serving
-      // builder's wide-EP form, with the ep group as the ranks that exchange tokens).
+      // builder's wide-EP form, with the ep group as the ranks that exchange tokens). Folded over
+      // tp, a rank routes its sequence-parallel share of the tokens.
       ParallelPlan experts = p;
       experts.dp = p.ep;
+      if (fold) experts.tp = 1;
       std::vector<Op> moe;
-      moe_mlp_ops(m, T, experts, L - dense, moe);
+      moe_mlp_ops(m, fold ? Tn : T, experts, moe_layers, moe, !fold);
+      if (fold) shared_expert_ops(m, T, p.tp, moe_layers, moe);
       for (Op& op : moe) {
         if (t.deepep && op.collective == Collective::all_to_all)
           op.routed = routed_rows(m);
         add(op, moe_weight_elements(m, p, op.name));
       }
     }
-    tp_reduce(out, weight_elems, "mlp_tp_reduce", p, comm, T * h * bc, L);
+    tp_reduce(out, weight_elems, "mlp_tp_reduce", p, comm, T * h * bc, tp_mlp_layers);
     if (detail) detail->layer_end = out.size();
     if (last) {
       add(elementwise("final_norm", act, norm_flops(m) * Tn * h, 2 * Tn * h * ba, norm_weight_bytes(m, ba), 1));

@@ -108,15 +108,15 @@ double stage_parameters(const ModelSpec& m, const ParallelPlan& p, const Trainin
   for (const auto& kind : kinds) decoder += static_cast<double>(kind.count * kind.parameters);
   const double outside = total - decoder;  // embedding, head, final norm
   // Each kind's layers in the stage's range, in layer order (DeepSeek-V3: 3 dense, then 58 MoE).
-  // Expert parallelism: a rank keeps E / ep of each MoE layer's routed experts.
+  // Split over tp; under expert parallelism the routed experts are not: a rank keeps E / ep of
+  // each MoE layer's experts whole (stage_expert_parameters), added after the split.
   const double layers = stage_layers(m, p, t);
   const double dense = stage_dense_layers(m, p, t);
   double params = 0, begin = 0;
   for (const auto& kind : kinds) {
     const bool moe = m.moe.enabled() && begin >= static_cast<double>(m.moe.dense_layers);
     double per_layer = static_cast<double>(kind.parameters);
-    if (moe && p.ep > 1)
-      per_layer -= (1 - 1.0 / p.ep) * static_cast<double>(m.moe.experts * m.moe.expert_parameters(m.hidden_size));
+    if (moe && p.ep > 1) per_layer -= static_cast<double>(m.moe.experts * m.moe.expert_parameters(m.hidden_size));
     params += (moe ? layers - dense : dense) * per_layer;
     begin += static_cast<double>(kind.count);
   }
@@ -127,13 +127,14 @@ double stage_parameters(const ModelSpec& m, const ParallelPlan& p, const Trainin
   if (is_first && is_last) params += outside;
   else if (is_first) params += outside - norm - (m.tie_word_embeddings ? 0 : head);
   else if (is_last) params += head + norm;
-  return params / p.tp;
+  return params / p.tp + (p.ep > 1 ? stage_expert_parameters(m, p, t) : 0);
 }
 
 double stage_expert_parameters(const ModelSpec& m, const ParallelPlan& p, const TrainingShape& t) {
   if (!m.moe.enabled()) return 0;
+  // Whole under expert parallelism (expert-TP 1), split in width over tp without.
   const double per_layer = static_cast<double>(m.moe.experts * m.moe.expert_parameters(m.hidden_size)) / p.ep;
-  return (stage_layers(m, p, t) - stage_dense_layers(m, p, t)) * per_layer / p.tp;
+  return (stage_layers(m, p, t) - stage_dense_layers(m, p, t)) * per_layer / (p.ep > 1 ? 1 : p.tp);
 }
 
 }  // namespace hetsim::models

@@ -80,11 +80,12 @@ std::int64_t stage_first_layer(const ModelSpec& m, const ParallelPlan& p, const 
 double stage_dense_layers(const ModelSpec& m, const ParallelPlan& p, const TrainingShape& t);
 /// Parameters one device of model stage `t.stage` holds: its layers', the embedding on the first
 /// stage, the LM head on the last (with tied embeddings and more than one stage, the last stage
-/// keeps its own copy, as Megatron-LM does), all split over tp. Norms and biases are counted as
+/// keeps its own copy, as Megatron-LM does), all split over tp but the routed experts under expert
+/// parallelism (E / ep of them whole, expert-TP 1). Norms and biases are counted as
 /// split too (they are replicated; < 0.01% of a layer): so pp = 1 gives parameters() / tp exactly.
 double stage_parameters(const ModelSpec& m, const ParallelPlan& p, const TrainingShape& t);
 /// Layer kinds differ (DeepSeek's dense then MoE layers): each layer in the stage's range counts as its kind.
-/// Of stage_parameters, the routed experts' (E / ep of each MoE layer's): what expert parallelism
+/// Of stage_parameters, the routed experts' (E / ep of each MoE layer's, whole): what expert parallelism
 /// replicates over its expert-data-parallel ranks only (ParallelPlan::expert_replicas).
 double stage_expert_parameters(const ModelSpec& m, const ParallelPlan& p, const TrainingShape& t);
 

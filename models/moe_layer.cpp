@@ -4,7 +4,21 @@
 
 namespace hetsim::models {
 
-void moe_mlp_ops(const ModelSpec& m, double tokens, const ParallelPlan& plan, double repeat, std::vector<Op>& out) {
+void shared_expert_ops(const ModelSpec& m, double tokens, int tp, double repeat, std::vector<Op>& out) {
+  using namespace ops;  // NOLINT: the op constructors read as a vocabulary here
+  const MoeSpec& moe = m.moe;
+  if (moe.shared_experts <= 0) return;
+  const Bytes by(m.precision);
+  const DType act = m.precision.activations, mm = m.precision.gemm;
+  const double T = tokens, h = static_cast<double>(m.hidden_size);
+  const double shared = static_cast<double>(moe.shared_experts * moe.shared_intermediate) / tp;
+  out.push_back(gemm("shared_experts_gate_up", mm, by.w, by.a, T, 2 * shared, h, repeat));
+  out.push_back(elementwise("shared_experts_silu_mul", act, 5 * T * shared, 3 * T * shared * by.a, 0, repeat));
+  out.push_back(gemm("shared_experts_down", mm, by.w, by.a, T, h, shared, repeat));
+}
+
+void moe_mlp_ops(const ModelSpec& m, double tokens, const ParallelPlan& plan, double repeat, std::vector<Op>& out,
+                 bool with_shared) {
   using namespace ops;  // NOLINT: the op constructors read as a vocabulary here
   const MoeSpec& moe = m.moe;
   const Bytes by(m.precision);
@@ -44,13 +58,7 @@ void moe_mlp_ops(const ModelSpec& m, double tokens, const ParallelPlan& plan, do
   down.units = touched;
   out.push_back(down);
 
-  // Shared experts: a dense gated MLP every token runs (DeepSeek's, of n_shared x moe_intermediate).
-  if (moe.shared_experts > 0) {
-    const double shared = static_cast<double>(moe.shared_experts * moe.shared_intermediate) / tp;
-    out.push_back(gemm("shared_experts_gate_up", mm, by.w, by.a, T, 2 * shared, h, repeat));
-    out.push_back(elementwise("shared_experts_silu_mul", act, 5 * T * shared, 3 * T * shared * by.a, 0, repeat));
-    out.push_back(gemm("shared_experts_down", mm, by.w, by.a, T, h, shared, repeat));
-  }
+  if (with_shared) shared_expert_ops(m, T, tp, repeat, out);
   // Combine: the expert outputs travel back to their tokens' ranks (all-to-all), where the k outputs
   // of each token are scaled by their weights and summed with the shared experts' output.
   if (wide) out.push_back(collective("moe_combine_a2a", Collective::all_to_all, m.precision.comm, plan.ep, T * k * h * by.c, repeat));

@@ -17,7 +17,14 @@ namespace hetsim::models {
 /// and the step waits for the busiest rank (busiest_expert_rank). The routed GEMMs read the
 /// weights of the experts the tokens touch, so a small decode batch reads few experts and a large
 /// one all. The results are summed across ranks by the layer's tensor-parallel all-reduce either way.
-void moe_mlp_ops(const ModelSpec& m, double tokens, const ParallelPlan& plan, double repeat, std::vector<Op>& out);
+/// Without `with_shared`, the shared experts are left out (the caller adds them with shared_expert_ops,
+/// as training does when the routed experts fold over the tensor-parallel ranks and the shared ones do not).
+void moe_mlp_ops(const ModelSpec& m, double tokens, const ParallelPlan& plan, double repeat, std::vector<Op>& out,
+                 bool with_shared = true);
+
+/// Appends the shared experts of `m`'s MoE layers (a dense gated MLP every token runs, DeepSeek's
+/// n_shared x moe_intermediate wide) on one of `tp` ranks that split it in width: `tokens` rows each.
+void shared_expert_ops(const ModelSpec& m, double tokens, int tp, double repeat, std::vector<Op>& out);
 
 /// How the rows of `m`'s MoE dispatch and combine spread when a row crosses once per remote node of
 /// its experts (DeepEP): top-k experts over the model's expert groups, at most groups_per_token of

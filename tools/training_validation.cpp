@@ -54,6 +54,22 @@ std::string node_of(const std::string& device) {
   return device.starts_with("a100") ? "dgx-a100" : device.starts_with("h800") ? "hgx-h800" : "hgx-h100";
 }
 
+/// "1024 GPUs, TP2 PP8 CP1 DP64 VP4 EP64, batch 8192 x 4096 (micro 1), FP8, recompute selective": the
+/// row's plan degrees as its source gives them, then what else it states.
+std::string describe_row(const YAML::Node& r) {
+  const YAML::Node& p = r["plan"];
+  std::string plan;
+  for (const auto& [key, label] : {std::pair{"tp", "TP"}, {"pp", "PP"}, {"cp", "CP"}, {"dp", "DP"}, {"vp", "VP"}, {"ep", "EP"}})
+    if (p[key]) plan += fmt::format("{}{}{}", plan.empty() ? "" : " ", label, p[key].as<int>());
+  if (p["fsdp"]) plan += " FSDP";
+  std::string out = fmt::format("{} GPUs, {}, batch {} x {}", r["gpus"].as<int>(), plan, r["global_batch"].as<long>(),
+                                r["model"]["seq_len"].as<long>());
+  if (r["micro_batch"]) out += fmt::format(" (micro {})", r["micro_batch"].as<long>());
+  if (r["precision"] && r["precision"].as<std::string>() == "fp8") out += ", FP8";
+  if (r["recompute"]) out += ", recompute " + r["recompute"].as<std::string>();
+  return out;
+}
+
 /// The scenario of a row. Its model is a catalog entry (model.catalog) or GPT-style (the gpt3-175b
 /// entry's architecture with the row's shapes); nodes of eight GPUs on a rail fabric without
 /// oversubscription (Selene's, MosaicML's and DGX-H100 SuperPOD clusters are full-bisection fat
@@ -197,23 +213,8 @@ std::vector<TrainingCase> read_cases(const std::string& file) {
       c.skipped = "its source does not publish the plan and model shape";
     } else if (r["unsupported"]) {
       c.skipped = r["unsupported"].as<std::string>();
-    } else if (c.ref == "D1") {
-      const YAML::Node& p = r["plan"];
-      c.config = fmt::format("{} GPUs, TP{} PP{} DP{} EP{}, batch {} x {}, FP8, recompute {}", r["gpus"].as<int>(), p["tp"].as<int>(),
-                             p["pp"].as<int>(), p["dp"].as<int>(), p["ep"].as<int>(), r["global_batch"].as<long>(),
-                             r["model"]["seq_len"].as<long>(), r["recompute"].as<std::string>());
-    } else if (is_nemo(c)) {
-      const YAML::Node& p = r["plan"];
-      c.config = fmt::format("{} GPUs, TP{} PP{} CP{} DP{} VP{}, batch {} x {} (micro {}), FP8", r["gpus"].as<int>(),
-                             p["tp"].as<int>(), p["pp"].as<int>(), p["cp"].as<int>(), p["dp"].as<int>(), p["vp"].as<int>(),
-                             r["global_batch"].as<long>(), r["model"]["seq_len"].as<long>(), r["micro_batch"].as<long>());
     } else {
-      const YAML::Node& p = r["plan"];
-      c.config = fmt::format("{} GPUs, TP{} PP{} DP{}{}, batch {} x {}{}, recompute {}", r["gpus"].as<int>(), p["tp"].as<int>(),
-                             p["pp"].as<int>(), p["dp"].as<int>(), p["fsdp"] ? " FSDP" : "", r["global_batch"].as<long>(),
-                             r["model"]["seq_len"].as<long>(),
-                             r["micro_batch"] ? fmt::format(" (micro {})", r["micro_batch"].as<long>()) : "",
-                             r["recompute"].as<std::string>());
+      c.config = describe_row(r);
     }
     out.push_back(std::move(c));
   }
@@ -313,7 +314,9 @@ int run_training_validation(const TrainingValidationOptions& o) {
       "1F1B), dp = GPUs / (TP x PP x CP), CP as hetsim's K/V ring under the attention, and Megatron's default layer split; GPT rows use "
       "the GPT-2 vocabulary (50,257, unpadded). DeepSeek-V3's row (D1) runs the settings its Technical Report states (the "
       "row's `settings` in the case file), micro-batch 1 (not stated), and zb_h1 with overlapped all-to-alls in place of "
-      "DualPipe.\n\nBy source:\n\n{}\n{}{}",
+      "DualPipe. Megatron-Bridge's DeepSeek-V3 row (B1) runs its perf script's settings (the row's `settings`: MoE parallel "
+      "folding with sequence parallelism, DeepEP, overlapped all-to-alls), FP8 GEMMs inferred (its table has no precision "
+      "column), and hetsim's default layer split in place of its layout.\n\nBy source:\n\n{}\n{}{}",
       o.cases, summary, by_source, table,
       any_nemo ? fmt::format("\n## NeMo DGX-H100 FP8 rows (G1), taken apart\n\nThe step's time by kind (mean over rank "
                              "groups, as a share of the step); simulated model TFLOP/s/GPU is hetsim's Megatron count "

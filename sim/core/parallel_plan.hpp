@@ -26,9 +26,14 @@ struct ParallelPlan {
   /// splits the tokens, not the weights). Megatron-Core reduces gradients and shards the
   /// distributed optimizer (and FSDP its parameters) over this dp x cp group.
   int weight_replicas() const { return dp * cp; }
-  /// Ranks that hold the same routed experts (Megatron-Core's expert-data-parallel group): expert
-  /// parallelism spreads the experts over ep of the weight replicas (consecutive data-parallel ranks).
-  int expert_replicas() const { return dp * cp / ep; }
+  /// Ranks that hold the same routed experts (Megatron-Core's expert-data-parallel group). Experts
+  /// are whole on a rank (expert-TP 1), so in training a pipeline stage's tp x cp x dp ranks are
+  /// folded into ep-wide expert groups of consecutive ranks (Megatron-Core's MoE parallel folding);
+  /// ep of them hold different experts, the rest repeat them.
+  int expert_replicas() const { return tp * cp * dp / ep; }
+  /// Experts folded over the tensor-parallel ranks: attention split over tp, each rank's routed
+  /// experts whole and its sequence-parallel share of the tokens routed by itself.
+  bool experts_fold_tp() const { return ep > 1 && tp > 1; }
   /// "TP4 PP2 DP8" (degrees above 1 only; "TP1" when none is).
   std::string describe() const;
 };

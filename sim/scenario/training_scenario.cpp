@@ -31,19 +31,25 @@ ParallelPlan parse_plan(const config::Node& cfg, const models::ModelSpec& m) {
   p.dp = cfg.get<int>("dp").default_to(1).in_range(1, 1 << 20);
   p.sp = cfg.get<bool>("sp").default_to(false);
   if (p.sp && p.tp == 1) cfg.fail_key("sp", "true", "sequence parallelism splits the tensor-parallel group; it needs tp > 1");
-  // Expert parallelism (Megatron-Core's expert_model_parallel_size): the routed experts spread over
-  // ep of the data-parallel ranks, E / ep each, tokens dispatched to them by all-to-all.
+  // Expert parallelism (Megatron-Core's expert_model_parallel_size): the routed experts spread
+  // whole (expert-TP 1) over ep consecutive ranks of a pipeline stage, E / ep each, tokens
+  // dispatched to them by all-to-all. The stage's tp x cp x dp ranks fold into such groups
+  // (Megatron-Core's MoE parallel folding), so attention may keep its tensor parallelism.
   p.ep = cfg.get<int>("ep").default_to(1).in_range(1, 1 << 20);
   if (p.ep > 1) {
     if (!m.moe.enabled()) cfg.fail_key("ep", std::to_string(p.ep), fmt::format("{} has no routed experts to spread", m.name));
-    if (p.dp % p.ep != 0)
-      cfg.fail_key("ep", std::to_string(p.ep), fmt::format("expected a divisor of dp ({}): expert-parallel groups are carved "
-                                                           "from the data-parallel ranks", p.dp));
+    const int stage_ranks = p.tp * p.cp * p.dp;
+    if (stage_ranks % p.ep != 0)
+      cfg.fail_key("ep", std::to_string(p.ep),
+                   fmt::format("expected a divisor of tp x cp x dp ({}): expert-parallel groups are carved from a "
+                               "pipeline stage's ranks", stage_ranks));
     if (m.moe.experts % p.ep != 0)
       cfg.fail_key("ep", std::to_string(p.ep), fmt::format("expected a divisor of {}'s {} experts", m.name, m.moe.experts));
-    if (p.tp > 1)
-      cfg.fail_key("ep", std::to_string(p.ep), "expert parallelism is modelled with tp: 1 (experts whole on each rank); "
-                                              "expert tensor parallelism within EP is not built");
+    if (p.tp > 1 && !p.sp)
+      cfg.fail_key("ep", std::to_string(p.ep),
+                   fmt::format("expert parallelism with tp {} folds the experts over the tensor-parallel ranks, "
+                               "which needs sp: true (each rank routes its own share of the tokens; Megatron-Core "
+                               "requires sequence parallelism with tp and ep)", p.tp));
   }
   return p;
 }

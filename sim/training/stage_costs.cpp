@@ -21,9 +21,9 @@ int nodes_of(const Op& op, const ParallelPlan& p, int slots) {
   const std::string_view name = op.name;
   if (is_zero3_gather(op)) return group_nodes(p.weight_replicas(), p.tp, slots);
   if (is_cp_ring(op)) return group_nodes(p.cp, p.tp, slots);
-  // The MoE dispatch and combine all-to-alls span the expert-parallel group: consecutive
-  // data-parallel ranks (Megatron-Core carves EP groups out of DP), tp x cp apart.
-  if (name.starts_with("moe_")) return group_nodes(p.ep, p.tp * p.cp, slots);
+  // The MoE dispatch and combine all-to-alls span the expert-parallel group: ep consecutive ranks
+  // of the stage (Megatron-Core's expert rank order with expert-TP 1: tp x cp x dp folded).
+  if (name.starts_with("moe_")) return group_nodes(p.ep, 1, slots);
   return group_nodes(p.tp, 1, slots);
 }
 

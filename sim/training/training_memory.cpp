@@ -142,10 +142,13 @@ double activation_bytes_per_layer(const LayerShape& layer, double seq_len, doubl
     // the permuted copies of the token going into (a GEMM input) and coming out of its experts (k x
     // h each) and the router's logits are kept too; shared experts (DeepSeek) are a dense gated MLP
     // every token runs, split over t. Recomputing the whole MoE MLP keeps none of it.
+    // Folded over tp (sequence parallel, expert-TP 1), a rank routes and keeps 1/t of the tokens;
+    // otherwise every tensor-parallel rank routes all of them.
     if (!dropped(M::moe)) {
       const double k = layer.experts_per_token, f = layer.intermediate;
-      other += k * layer.hidden + layer.experts;
-      gemm_in += k * ((gated - 1) * f + (dropped(M::moe_act) ? 0 : f) + layer.hidden);
+      const double share = plan.experts_fold_tp() ? 1.0 / plan.tp : 1.0;
+      other += share * (k * layer.hidden + layer.experts);
+      gemm_in += share * k * ((gated - 1) * f + (dropped(M::moe_act) ? 0 : f) + layer.hidden);
       if (!dropped(M::shared_experts)) {
         other += 2 * layer.shared_width / plan.tp;
         gemm_in += layer.shared_width / plan.tp;
@@ -242,12 +245,13 @@ ParameterSplit layer_split(const MemoryInputs& in, const LayerShape& l) {
   p.linear_per_layer = attention + mlp;
   p.other_per_layer = 2 * h + l.q_lora + l.kv_lora;  // input and post-attention norms (and MLA's latent norms), replicated
   if (l.experts > 0) {
-    // The rank's routed experts, each `mlp` wide on it: E / ep whole ones under expert parallelism
-    // (which runs at tp 1), all E split in width over tp without; the router (E x h, unquantized)
-    // is replicated; the shared experts split over tp.
-    p.linear_per_layer = attention + l.experts / in.plan.ep * mlp + 3 * h * l.shared_width / in.plan.tp;
+    // The rank's routed experts: E / ep whole ones under expert parallelism (expert-TP 1, folded
+    // over tp), all E split in width over tp without; the router (E x h, unquantized) is
+    // replicated; the shared experts split over tp.
+    const double expert_mlp = in.plan.ep > 1 ? mlp * in.plan.tp : mlp;
+    p.linear_per_layer = attention + l.experts / in.plan.ep * expert_mlp + 3 * h * l.shared_width / in.plan.tp;
     p.other_per_layer += l.experts * h + (m.moe.score_bias ? l.experts : 0);  // DeepSeek-V3's routing bias
-    if (in.plan.ep > 1) p.expert_per_layer = l.experts / in.plan.ep * mlp;
+    if (in.plan.ep > 1) p.expert_per_layer = l.experts / in.plan.ep * expert_mlp;
   }
   if (m.qkv_bias) p.other_per_layer += w.q + w.k + w.v;
   if (m.o_bias) p.other_per_layer += h;  // the row-parallel bias is added after the reduction: replicated

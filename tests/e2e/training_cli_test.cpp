@@ -116,10 +116,12 @@ TEST_CASE("training cli: bad training input is one error naming the key, exit 2"
       {"training.parallel.dp=40000 --set training.global_batch=40000 --set training.simulate_replicas=all", "rank groups"},
       {"training.global_batch=4000000000", "passes per iteration"},
       {"training.parallel.tp=1024", "training.parallel.tp"},
-      // Expert parallelism: only for MoE models, over a divisor of dp, with tp 1, ZeRO up to 2, no optimizer offload.
+      // Expert parallelism: only for MoE models, over a divisor of a stage's tp x cp x dp ranks, with
+      // sequence parallelism when it folds over tp, ZeRO up to 2, no optimizer offload.
       {"training.parallel.ep=2", "no routed experts"},
-      {"model=mixtral-8x7b --set training.zero=0 --set training.parallel.ep=4", "expected a divisor of dp (2)"},
-      {"model=mixtral-8x7b --set training.zero=0 --set training.parallel.ep=2", "expert tensor parallelism"},
+      {"model=mixtral-8x7b --set training.zero=0 --set training.parallel.sp=true --set training.parallel.ep=8",
+       "expected a divisor of tp x cp x dp (4)"},
+      {"model=mixtral-8x7b --set training.zero=0 --set training.parallel.ep=2", "needs sp: true"},
       {"model=mixtral-8x7b --set training.parallel.tp=1 --set training.parallel.ep=2 --set training.zero=3", "training.zero"},
       {"model=mixtral-8x7b --set training.parallel.tp=1 --set training.parallel.ep=2 "
        "--set policies.optimizer_offload.impl=zero_offload", "with expert parallelism"},

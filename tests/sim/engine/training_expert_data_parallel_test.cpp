@@ -67,3 +67,27 @@ training:
   const double alpha = 2 * test::kOneGpuNodesAlpha, bw = test::kOneGpuNodesBandwidth, dense = st.grad_bytes - st.expert_grad_bytes;
   for (const auto& r : rec.ranks) CHECK(r.times.dp_comm == Approx(2 * alpha + dense / bw).epsilon(1e-9));
 }
+
+TEST_CASE("expert data parallelism folded over tp: the experts' gradients ring over tp x dp / ep ranks", "[training][moe]") {
+  // Four one-GPU nodes, tp 2 (sequence parallel) x dp 2 with ep 2 folded over them: stage ranks
+  // 0..3 (tp fastest), expert groups {0, 1} and {2, 3}. Ranks 0 and 2 hold the same experts, and
+  // the same dense shard (tensor position 0): the expert ring and the dense ring join the same two
+  // nodes, so their flows share those links and the reduction takes alpha-beta time for both.
+  const auto sc = load(std::string(test::kOneGpuNodes) + R"(
+model: {preset: mixtral-8x7b, name: mixtral-1-layer, num_hidden_layers: 1}
+training:
+  seq_len: 2048
+  global_batch: 2
+  parallel: {tp: 2, sp: true, dp: 2, ep: 2}
+  overlap: {grad_reduce: false}
+  iterations: 1
+)");
+  const auto& st = sc.stages.at(0);
+  // Whole experts: E / ep = 4 of the layer's 8 on each rank, not split by tp.
+  const double expert = 3.0 * 4096 * 14336;
+  CHECK(st.expert_grad_bytes == Approx(4 * expert * 4));  // FP32 gradients
+  const auto rec = sim::run_training(sc);
+  const double alpha = 2 * test::kOneGpuNodesAlpha, bw = test::kOneGpuNodesBandwidth;
+  REQUIRE(rec.ranks.size() == 2);
+  for (const auto& r : rec.ranks) CHECK(r.times.dp_comm == Approx(2 * alpha + st.grad_bytes / bw).epsilon(1e-9));
+}
