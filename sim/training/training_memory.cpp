@@ -142,10 +142,11 @@ double activation_bytes_per_layer(const LayerShape& layer, double seq_len, doubl
     // the permuted copies of the token going into (a GEMM input) and coming out of its experts (k x
     // h each) and the router's logits are kept too; shared experts (DeepSeek) are a dense gated MLP
     // every token runs, split over t. Recomputing the whole MoE MLP keeps none of it.
-    // Folded over tp (sequence parallel, expert-TP 1), a rank routes and keeps 1/t of the tokens;
-    // otherwise every tensor-parallel rank routes all of them.
+    // Folded over tp (sequence parallel, expert-TP 1), a rank routes and keeps 1/t of the tokens
+    // on whole experts; without expert parallelism every tensor-parallel rank routes all of them
+    // and keeps the inner tensors at its 1/t of each expert's width.
     if (!dropped(M::moe)) {
-      const double k = layer.experts_per_token, f = layer.intermediate;
+      const double k = layer.experts_per_token, f = plan.ep > 1 ? layer.intermediate : w.f;
       const double share = plan.experts_fold_tp() ? 1.0 / plan.tp : 1.0;
       other += share * (k * layer.hidden + layer.experts);
       gemm_in += share * k * ((gated - 1) * f + (dropped(M::moe_act) ? 0 : f) + layer.hidden);

@@ -93,6 +93,14 @@ TEST_CASE("moe training: parameters per rank, memory and model FLOPs follow the 
   const double a_moe = training::activation_bytes_per_layer(moe, 4096, 1, {}, training::Recompute::none, 2);
   const double a_one = training::activation_bytes_per_layer(one, 4096, 1, {}, training::Recompute::none, 2);
   CHECK(a_moe - a_one == Approx(4096 * 2.0 * (2 * (3 * inter + 2 * h) + E - 3 * inter)));
+  // Experts split in width over tp 2 (no EP): every rank keeps all T k rows' inner tensors at half
+  // width, and the permuted copies and logits whole.
+  ParallelPlan tp2;
+  tp2.tp = 2;
+  const double f2 = inter / 2;
+  CHECK(training::activation_bytes_per_layer(moe, 4096, 1, tp2, training::Recompute::none, 2) -
+            training::activation_bytes_per_layer(one, 4096, 1, tp2, training::Recompute::none, 2) ==
+        Approx(4096 * 2.0 * (2 * (3 * f2 + 2 * h) + E - 3 * f2)));
   // Megatron's accounting counts the 2 routed experts of each token, not all 8: with all 8 the
   // model FLOPs would be higher by 6 x tokens x 6 experts' matrices x layers.
   const double flops = training::megatron_model_flops(m, 1, 4096);
