@@ -37,7 +37,7 @@ class TrainingRun {
         V_(sc.job.plan.virtual_stages),
         M_(static_cast<int>(sc.job.microbatches())),
         K_(sc.job.model_stages()),
-        shape_{P_, M_, V_} {}
+        shape_(sc.job.pipeline()) {}
 
   TrainingRecords run() {
     const auto engine = make_simgrid_engine();
@@ -197,24 +197,26 @@ class TrainingRun {
   /// runs `to_stage` of the same replica: one flow per device, device i to device i. Simulating one
   /// replica, the same send of every other replica loads the network too (shadow flows).
   void send(const Group& src, int from_stage, int to_stage, int mb, bool gradient) {
-    Group& dst = group(to_stage % P_, src.dp);
-    const int chunk = to_stage / P_;
-    Slot& slot = (gradient ? dst.gradients : dst.activations)[static_cast<std::size_t>(chunk * M_ + mb)];
+    const training::StageLocation to = training::stage_location(shape_, to_stage);
+    Group& dst = group(to.rank, src.dp);
+    Slot& slot = (gradient ? dst.gradients : dst.activations)[static_cast<std::size_t>(to.chunk * M_ + mb)];
     if (slot.filled)
       throw InvariantError(fmt::format("stage {} of replica {} sent micro-batch {} to stage {} twice in one iteration",
                                        from_stage, src.dp, mb, to_stage));
+    // In a V the turn from the last rank's chunk 0 to its chunk 1 stays on the device: nothing crosses.
+    const bool local = to.rank == src.pp;
     const double bytes = sc_.stages[static_cast<std::size_t>(gradient ? to_stage : from_stage)].boundary_bytes;
-    for (std::size_t i = 0; i < src.tiers->size(); ++i) {
+    for (std::size_t i = 0; !local && i < src.tiers->size(); ++i) {
       auto t = network_->start((*src.tiers)[i], (*dst.tiers)[i], bytes);
       for (auto& part : t.parts) slot.parts.push_back(std::move(part));
       ++records_.transfers;
     }
-    if (R_ < D_) {
+    if (R_ < D_ && !local) {
       FlowBatch shadows;
       for (int d = R_; d < D_; ++d) {
         const auto& from = tiers(src.pp, d);
-        const auto& to = tiers(to_stage % P_, d);
-        for (std::size_t i = 0; i < from.size(); ++i) shadows.add(from[i], to[i], bytes);
+        const auto& into = tiers(to.rank, d);
+        for (std::size_t i = 0; i < from.size(); ++i) shadows.add(from[i], into[i], bytes);
       }
       records_.transfers += static_cast<std::int64_t>(shadows.size());
       shadows.launch(*network_, host_, "shadow-sends", failure_, [] {});

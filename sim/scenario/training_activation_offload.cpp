@@ -78,7 +78,7 @@ std::unique_ptr<training::ActivationSwapSetup> read_activation_offload(TrainingS
     double layer_forward = std::numeric_limits<double>::infinity();
     for (const auto& stage : sc.stages)
       if (stage.layers > 0) layer_forward = std::min(layer_forward, stage.recompute.seconds / stage.layers);
-    const training::PipelineShape shape{p.pp, static_cast<int>(sc.job.microbatches()), p.virtual_stages};
+    const training::PipelineShape shape = sc.job.pipeline();
     const auto held = training::replay(shape, sc.schedule->order(shape), {}).peak_activations;
     double held_layers = 0;
     for (int s = 0; s < p.pp; ++s) {

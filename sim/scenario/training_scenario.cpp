@@ -107,8 +107,11 @@ int smallest_device_type(const TrainingScenario& sc, int s) {
 /// schedule holds there at most (its order replayed with uniform passes).
 std::vector<training::RankMemory> rank_memories(const TrainingScenario& sc, bool offload_optimizer) {
   const ParallelPlan& p = sc.job.plan;
-  const training::PipelineShape shape{p.pp, static_cast<int>(sc.job.microbatches()), p.virtual_stages};
-  const auto held = training::replay(shape, sc.schedule->order(shape), {}).peak_activations;
+  const training::PipelineShape shape = sc.job.pipeline();
+  const training::PipelineTiming timing = training::replay(shape, sc.schedule->order(shape), {});
+  const auto& held = timing.peak_activations;
+  const training::StageLocation first = training::stage_location(shape, 0);
+  const training::StageLocation last = training::stage_location(shape, shape.model_stages() - 1);
   std::vector<training::RankMemory> out;
   for (int s = 0; s < p.pp; ++s) {
     training::MemoryInputs in(sc.model);
@@ -132,8 +135,15 @@ std::vector<training::RankMemory> rank_memories(const TrainingScenario& sc, bool
       recomputed += static_cast<double>(sc.job.recompute_layers < 0 ? layers : std::min(layers, sc.job.recompute_layers));
     }
     if (sc.job.recompute == Recompute::full) in.recomputed_layers = recomputed;
-    in.holds_embedding = s == 0;
-    in.holds_lm_head = s == p.pp - 1;
+    in.holds_embedding = s == first.rank;
+    in.holds_lm_head = s == last.rank;
+    if (shape.v_shape) {
+      // In a V the embedding's and the head's chunks hold very different counts (rank 0's chunk 1
+      // runs each backward right after its forward): take each chunk's own peak.
+      const auto& chunks = timing.peak_chunk_activations[static_cast<std::size_t>(s)];
+      if (in.holds_embedding) in.embedding_in_flight = chunks[static_cast<std::size_t>(first.chunk)];
+      if (in.holds_lm_head) in.lm_head_in_flight = chunks[static_cast<std::size_t>(last.chunk)];
+    }
     in.in_flight = held[static_cast<std::size_t>(s)];
     in.grad_dtype = sc.job.grad_dtype;
     in.offload_optimizer = offload_optimizer;
@@ -503,6 +513,7 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
   sc.schedule = Registry<training::PipelineSchedule>::instance().make(schedule_cfg, "1f1b");
   sc.schedule_name = schedule_cfg.get<std::string>("impl").default_to("1f1b").value();
   plan.virtual_stages = sc.schedule->virtual_stages();
+  job.pipeline_v_shape = sc.schedule->v_shape();
   // Each rank's schedule is an explicit order of passes: bounded so that it fits in memory.
   const double passes = 3.0 * static_cast<double>(job.microbatches()) * plan.virtual_stages * plan.pp;
   if (passes > kMaxPipelinePasses)
@@ -515,7 +526,7 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
                       fmt::format("{:.3g} passes per iteration over all {} replicas; expected at most {:.3g} (each is "
                                   "simulated: raise micro_batch, or set training.simulate_replicas: one)",
                                   passes * plan.dp, plan.dp, kMaxIterationPasses));
-  const training::PipelineShape shape{plan.pp, static_cast<int>(job.microbatches()), plan.virtual_stages};
+  const training::PipelineShape shape = job.pipeline();
   try {
     sc.schedule->check(shape);
   } catch (const InputError& e) {

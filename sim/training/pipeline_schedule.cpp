@@ -21,9 +21,11 @@ std::string to_string(const PipelineOp& op) {
 }
 
 std::vector<RankOp> dependencies(const PipelineShape& shape, int rank, const PipelineOp& op) {
-  const int p = shape.stages;
   const int k = model_stage(shape, rank, op.chunk);
-  auto at_stage = [&](PassKind kind, int stage) { return RankOp{stage % p, {kind, op.microbatch, stage / p}}; };
+  auto at_stage = [&](PassKind kind, int stage) {
+    const StageLocation at = stage_location(shape, stage);
+    return RankOp{at.rank, {kind, op.microbatch, at.chunk}};
+  };
   std::vector<RankOp> out;
   switch (op.kind) {
     case PassKind::forward:

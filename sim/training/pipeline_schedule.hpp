@@ -33,12 +33,29 @@ struct PipelineShape {
   int stages = 1;
   int microbatches = 1;
   int virtual_stages = 1;
+  /// Two chunks per rank placed in a V (DualPipeV): chunk 0 of rank s is model stage s, chunk 1 is
+  /// stage 2p-1-s, so a microbatch goes down the ranks and comes back up, turning on the last rank.
+  bool v_shape = false;
   int model_stages() const { return stages * virtual_stages; }
 };
 
 /// Model stage of `chunk` on `rank`: chunks are dealt round-robin over the ranks (Narayanan et al.,
-/// SC'21 §2.2: rank s holds stages s, s+p, s+2p, ...), so v = 1 gives stage = rank.
-inline int model_stage(const PipelineShape& shape, int rank, int chunk) { return chunk * shape.stages + rank; }
+/// SC'21 §2.2: rank s holds stages s, s+p, s+2p, ...), so v = 1 gives stage = rank; in a V,
+/// chunk 1 counts back up from the last rank.
+inline int model_stage(const PipelineShape& shape, int rank, int chunk) {
+  if (shape.v_shape && chunk == 1) return 2 * shape.stages - 1 - rank;
+  return chunk * shape.stages + rank;
+}
+/// Where model stage `stage` runs: the inverse of model_stage.
+struct StageLocation {
+  int rank = 0;
+  int chunk = 0;
+};
+inline StageLocation stage_location(const PipelineShape& shape, int stage) {
+  const int p = shape.stages;
+  if (shape.v_shape && stage >= p) return {2 * p - 1 - stage, 1};
+  return {stage % p, stage / p};
+}
 
 /// An op placed on its rank.
 struct RankOp {
@@ -52,7 +69,8 @@ struct RankOp {
 ///   B(mb, k) after B(mb, k+1), F(mb, k)  (output gradient from the next stage, own activations);
 ///   fused backward likewise, on fused backwards of the next stage;
 ///   W(mb, k) after B(mb, k)              (the weight gradient needs the output gradient B received).
-/// k is the model stage; stage k lives on rank k % p as chunk k / p.
+/// k is the model stage; stage k lives on rank k % p as chunk k / p (stage_location: in a V, on
+/// rank 2p-1-k as chunk 1 for k >= p).
 std::vector<RankOp> dependencies(const PipelineShape& shape, int rank, const PipelineOp& op);
 
 class PipelineSchedule {
@@ -65,6 +83,8 @@ class PipelineSchedule {
   virtual bool splits_backward() const = 0;
   /// Model chunks per rank, from the schedule's configuration.
   virtual int virtual_stages() const { return 1; }
+  /// Whether its two chunks per rank are placed in a V (PipelineShape::v_shape).
+  virtual bool v_shape() const { return false; }
   /// InputError naming the violated constraint. The base checks p >= 1, m >= 1 and that the shape's
   /// virtual stages are this schedule's.
   virtual void check(const PipelineShape& shape) const;

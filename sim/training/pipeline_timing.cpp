@@ -55,6 +55,8 @@ PipelineTiming replay(const PipelineShape& shape, const std::vector<std::vector<
   PipelineTiming out;
   out.ranks.resize(p);
   out.peak_activations.assign(p, 0);
+  out.peak_chunk_activations.assign(p, std::vector<int>(static_cast<std::size_t>(shape.virtual_stages), 0));
+  std::vector<std::vector<int>> held_chunk = out.peak_chunk_activations;
   std::vector<std::size_t> next(p, 0);
   std::vector<double> free_at(p, 0.0);
   std::vector<int> held(p, 0);
@@ -88,10 +90,15 @@ PipelineTiming replay(const PipelineShape& shape, const std::vector<std::vector<
         own_end = start + durations.of(op.kind);
         free_at[s] = own_end;
         out.ranks[s].push_back({op, start, own_end});
-        if (op.kind == PassKind::forward)
+        int& chunk_held = held_chunk[s][static_cast<std::size_t>(op.chunk)];
+        int& chunk_peak = out.peak_chunk_activations[s][static_cast<std::size_t>(op.chunk)];
+        if (op.kind == PassKind::forward) {
           out.peak_activations[s] = std::max(out.peak_activations[s], ++held[s]);
-        else if (op.kind != PassKind::backward_weight)
+          chunk_peak = std::max(chunk_peak, ++chunk_held);
+        } else if (op.kind != PassKind::backward_weight) {
           --held[s];
+          --chunk_held;
+        }
         ++next[s];
         --remaining;
         progressed = true;

@@ -29,6 +29,8 @@ struct PipelineTiming {
   /// Per rank, the most microbatch chunks whose forward has run and whose backward (input part)
   /// has not: the activations it holds at its peak.
   std::vector<int> peak_activations;
+  /// Per rank and chunk, the same count for that chunk's microbatches alone.
+  std::vector<std::vector<int>> peak_chunk_activations;
 };
 
 /// InvariantError if an op is out of the shape, runs twice, or can never start (naming the rank,

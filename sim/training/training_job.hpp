@@ -10,6 +10,7 @@
 #include "models/graph_builder.hpp"
 #include "sim/core/op.hpp"
 #include "sim/core/parallel_plan.hpp"
+#include "sim/training/pipeline_schedule.hpp"
 
 namespace hetsim::training {
 
@@ -74,11 +75,17 @@ struct TrainingJob {
   Stragglers stragglers;
   /// Decoder layers of each model stage (pp · virtual_stages entries, in model-stage order).
   std::vector<std::int64_t> stage_layers;
+  /// The pipeline schedule places its two chunks per rank in a V (PipelineSchedule::v_shape).
+  bool pipeline_v_shape = false;
 
   /// Micro-batches each data-parallel rank runs per iteration (gradient accumulation steps).
   std::int64_t microbatches() const { return global_batch / (micro_batch * plan.dp); }
   std::int64_t tokens_per_iteration() const { return global_batch * seq_len; }
   int model_stages() const { return plan.pp * plan.virtual_stages; }
+  /// The pipeline's ranks, micro-batches per iteration and chunks, as the schedule orders them.
+  PipelineShape pipeline() const {
+    return {plan.pp, static_cast<int>(microbatches()), plan.virtual_stages, pipeline_v_shape};
+  }
   /// The shape of one micro-batch through model stage `stage`.
   models::TrainingShape shape(int stage) const {
     models::TrainingShape s;

@@ -12,6 +12,7 @@
 #include "sim/scenario/run_description.hpp"
 #include "sim/scenario/training_scenario.hpp"
 #include "sim/engine/one_gpu_nodes.hpp"
+#include "sim/training/pipeline_timing.hpp"
 
 using namespace hetsim;
 
@@ -88,6 +89,37 @@ policies: {{pipeline_schedule: {{impl: interleaved_1f1b, virtual_stages: {}}}}}
     const double waited = r.times.pp_bubble + r.times.pp_comm + r.times.idle;
     CHECK(waited / (r.times.compute + r.times.tp_comm) == Approx(static_cast<double>(p - 1) / (v * m)).epsilon(0.02));
   }
+}
+
+TEST_CASE("training engine: dualpipe_v runs its V as the schedule's replay times it, the turn staying on the last rank",
+          "[training][engine]") {
+  // Uniform chunks (32 layers in 2p = 8 stages of 4), free links: the iteration is the schedule
+  // replayed with the chunk's F, B and W (sim/training/pipeline_timing), whatever the V's sends.
+  const int p = 4, m = 8;
+  const auto sc = load(fmt::format(R"({}
+cluster:
+  device: h100-sxm5-80gb
+  node:
+{}
+training: {{seq_len: 2048, global_batch: {}, micro_batch: 1, parallel: {{pp: {}}}, iterations: 1}}
+policies: {{pipeline_schedule: {{impl: dualpipe_v}}}}
+)",
+                                   kUniformModel, free_node(p), m, p));
+  REQUIRE(sc.job.pipeline().v_shape);
+  REQUIRE(sc.stages.size() == static_cast<std::size_t>(2 * p));
+  const auto& chunk = sc.stages[1];
+  const training::PassDurations d{chunk.forward.seconds, chunk.backward_input.seconds, chunk.backward_weight.seconds};
+  const auto replayed = training::replay(sc.job.pipeline(), sc.schedule->order(sc.job.pipeline()), d);
+  const auto rec = sim::run_training(sc);
+  REQUIRE(rec.iterations.size() == 1);
+  CHECK(rec.iterations[0].end == Approx(replayed.makespan + sc.stages[0].optimizer + sc.stages[2 * p - 1].optimizer).epsilon(0.01));
+  for (const auto& r : rec.ranks) {
+    INFO("rank " << r.pp);
+    CHECK(r.peak_in_flight == 2 * p + 1);  // DualPipe's PP + 1 chunks
+    CHECK(r.times.pp_comm < 1e-6 * chunk.forward.seconds);
+  }
+  // Rank 0 holds the first and the last model stage: the embedding and the head are its memory.
+  CHECK(sc.memory.at(0).activations > sc.memory.at(1).activations);
 }
 
 TEST_CASE("training engine: a data-parallel all-reduce on an idle fabric takes its alpha-beta time", "[training][engine]") {

@@ -37,6 +37,7 @@ std::vector<Case> cases() {
     for (int m : {1, 4, 8, 16, 32}) {
       for (const char* name : {"gpipe", "1f1b", "zb_h1"})
         out.push_back({name, fmt::format("impl: {}", name), {p, m, 1}});
+      if (m >= 2 * p) out.push_back({"dualpipe_v", "impl: dualpipe_v", {p, m, 2, true}});
       if (m % p != 0) continue;
       for (int v : {2, 3, 4})
         out.push_back({"interleaved_1f1b", fmt::format("impl: interleaved_1f1b\nvirtual_stages: {}", v), {p, m, v}});
@@ -108,7 +109,17 @@ TEST_CASE("pipeline bubbles match the published formulas with uniform passes", "
       const double ideal = m * v * work;
       const auto timing = replay(c.shape, schedule->order(c.shape), d);
       const double bubble = timing.makespan - ideal;
-      if (c.name == "zb_h1") {
+      if (c.name == "dualpipe_v") {
+        // DeepSeek's DualPipe table gives (PP/2 - 1)(F&B + B - 3W) with B the full backward (B + W
+        // here) and F&B an overlapped forward-backward pair, at most F + B + W: on p ranks in a V
+        // (PP/2 = p), an upper bound. And with chunks of half a stage, under ZB-H1's bubble on the
+        // same ranks ((p-1)(F + B - W) per stage, twice that in chunk passes).
+        const double full = d.backward_input + d.backward_weight;
+        CHECK(bubble <= (p - 1) * (d.forward + full + full - 3 * d.backward_weight));
+        CHECK(bubble <= 2 * (p - 1) * (d.forward + d.backward_input - d.backward_weight));
+        if (p > 1) CHECK(bubble < 2 * (p - 1) * (d.forward + d.backward_input - d.backward_weight));
+        else CHECK(bubble == 0);
+      } else if (c.name == "zb_h1") {
         const double expected = m >= p ? (p - 1) * (d.forward + d.backward_input - d.backward_weight)
                                        : (p + m - 1) * (d.forward + d.backward_input) + d.backward_weight - ideal;
         CHECK(bubble == expected);
@@ -122,6 +133,7 @@ TEST_CASE("pipeline bubbles match the published formulas with uniform passes", "
   }
 }
 
+// DualPipeV holds 2p + 1 chunks (half a stage each) on every rank, the table's PP + 1.
 // Activations held: 1F1B rank s has its warm-up p-s-1 forwards plus the steady one in flight,
 // min(p - s, m) (PipeDream-Flush, ICML'21 §3); GPipe all m; ZB-H1 runs F and B in 1F1B's order, so
 // the same as 1F1B (W frees no activation the B has not). Interleaved (Megatron's order): rank s
@@ -139,6 +151,8 @@ TEST_CASE("pipeline schedules hold the activations each paper states", "[pipelin
       int expected = 0;
       if (c.name == "gpipe")
         expected = m;
+      else if (c.name == "dualpipe_v")  // DualPipe's table: PP + 1 stages' worth, PP = 2p chunks in a V
+        expected = 2 * p + 1;
       else if (c.name == "1f1b" || c.name == "zb_h1")
         expected = std::min(p - s, m);
       else
@@ -183,6 +197,24 @@ TEST_CASE("a pipeline order that cannot complete is an invariant error naming th
   CHECK_THROWS_WITH(replay(shape, twice, {}), Catch::Contains("rank 0 runs F(mb 0, chunk 0) twice"));
   const std::vector<std::vector<PipelineOp>> outside{{{PassKind::forward, 1, 0}}, {}};
   CHECK_THROWS_AS(replay(shape, outside, {}), InvariantError);
+}
+
+TEST_CASE("dualpipe_v places its chunks in a V and needs 2p micro-batches", "[pipeline]") {
+  const PipelineShape shape{4, 8, 2, true};
+  // Rank s holds stages s and 7 - s: the micro-batch turns on rank 3, and rank 0 holds the first
+  // and the last stage.
+  CHECK(model_stage(shape, 0, 1) == 7);
+  CHECK(model_stage(shape, 3, 1) == 4);
+  CHECK(stage_location(shape, 4).rank == 3);
+  CHECK(stage_location(shape, 4).chunk == 1);
+  CHECK(dependencies(shape, 3, {PassKind::forward, 0, 1}) == std::vector<RankOp>{{3, {PassKind::forward, 0, 0}}});
+  CHECK(dependencies(shape, 2, {PassKind::backward_input, 1, 1}) ==
+        std::vector<RankOp>{{2, {PassKind::forward, 1, 1}}, {1, {PassKind::backward_input, 1, 1}}});
+  const auto schedule = make_schedule("impl: dualpipe_v");
+  CHECK(schedule->v_shape());
+  CHECK(schedule->virtual_stages() == 2);
+  CHECK(schedule->splits_backward());
+  CHECK_THROWS_WITH(schedule->check({4, 7, 2, true}), Catch::Contains("at least 2 x stages = 8"));
 }
 
 TEST_CASE("every pipeline schedule is found by name in the registry", "[pipeline]") {
