@@ -42,20 +42,26 @@ model: {preset: llama-3-8b, name: uniform-8b, vocab_size: 8}
 
 double sum_times(const sim::RankTimes& t) { return t.total(); }
 
-}  // namespace
-
-TEST_CASE("training engine: 1F1B bubble is (p-1)/m of the compute with uniform stages and free communication",
-          "[training][engine]") {
-  const int p = 4, m = 8;
-  const auto sc = load(fmt::format(R"({}
+/// `m` micro-batches of the uniform model through `p` pipeline ranks of a free node, one
+/// iteration, under the schedule `schedule` (the policies.pipeline_schedule map's contents).
+sim::TrainingScenario uniform_pipeline(int p, int m, const std::string& schedule) {
+  return load(fmt::format(R"({}
 cluster:
   device: h100-sxm5-80gb
   node:
 {}
 training: {{seq_len: 2048, global_batch: {}, micro_batch: 1, parallel: {{pp: {}}}, iterations: 1}}
-policies: {{pipeline_schedule: {{impl: 1f1b}}}}
+policies: {{pipeline_schedule: {{{}}}}}
 )",
-                                   kUniformModel, free_node(p), m, p));
+                          kUniformModel, free_node(p), m, p, schedule));
+}
+
+}  // namespace
+
+TEST_CASE("training engine: 1F1B bubble is (p-1)/m of the compute with uniform stages and free communication",
+          "[training][engine]") {
+  const int p = 4, m = 8;
+  const auto sc = uniform_pipeline(p, m, "impl: 1f1b");
   const auto rec = sim::run_training(sc);
   REQUIRE(rec.ranks.size() == static_cast<std::size_t>(p));
   const double pass = sc.stages[1].forward.seconds + sc.stages[1].backward().seconds;
@@ -74,15 +80,7 @@ policies: {{pipeline_schedule: {{impl: 1f1b}}}}
 
 TEST_CASE("training engine: interleaving cuts the bubble to (p-1)/(v m)", "[training][engine]") {
   const int p = 4, m = 8, v = 2;
-  const auto sc = load(fmt::format(R"({}
-cluster:
-  device: h100-sxm5-80gb
-  node:
-{}
-training: {{seq_len: 2048, global_batch: {}, micro_batch: 1, parallel: {{pp: {}}}, iterations: 1}}
-policies: {{pipeline_schedule: {{impl: interleaved_1f1b, virtual_stages: {}}}}}
-)",
-                                   kUniformModel, free_node(p), m, p, v));
+  const auto sc = uniform_pipeline(p, m, fmt::format("impl: interleaved_1f1b, virtual_stages: {}", v));
   const auto rec = sim::run_training(sc);
   for (const auto& r : rec.ranks) {
     INFO("stage " << r.pp);
@@ -96,15 +94,7 @@ TEST_CASE("training engine: dualpipe_v runs its V as the schedule's replay times
   // Uniform chunks (32 layers in 2p = 8 stages of 4), free links: the iteration is the schedule
   // replayed with the chunk's F, B and W (sim/training/pipeline_timing), whatever the V's sends.
   const int p = 4, m = 8;
-  const auto sc = load(fmt::format(R"({}
-cluster:
-  device: h100-sxm5-80gb
-  node:
-{}
-training: {{seq_len: 2048, global_batch: {}, micro_batch: 1, parallel: {{pp: {}}}, iterations: 1}}
-policies: {{pipeline_schedule: {{impl: dualpipe_v}}}}
-)",
-                                   kUniformModel, free_node(p), m, p));
+  const auto sc = uniform_pipeline(p, m, "impl: dualpipe_v");
   REQUIRE(sc.job.pipeline().v_shape);
   REQUIRE(sc.stages.size() == static_cast<std::size_t>(2 * p));
   const auto& chunk = sc.stages[1];
