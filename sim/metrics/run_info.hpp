@@ -33,6 +33,9 @@ struct RunInfo {
     /// Where the KV cache lives when not on the instance's devices (attention offload): "2 x h20-96gb
     /// (offload)"; `usable` is then that memory's share per GPU, and the GPUs hold the other terms.
     std::string kv_device;
+    /// The GPUs also keep the KV their own memory leaves room for (NEO's GPU-resident share):
+    /// `usable` is then the offload share plus the GPU's own memory.
+    bool kv_also_on_gpus = false;
     int kv_ranks = 1;  ///< data-parallel ranks whose KV the instance's cache sums (`kv` is their total)
     double utilization = 0;          ///< gpu_memory_utilization
     double weights = 0;

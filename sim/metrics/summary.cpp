@@ -93,6 +93,7 @@ Summary summarize(const Recorder& rec) {
     e["usable_bytes"] = m.usable;
     e["usable_source"] = m.usable_source;
     if (!m.kv_device.empty()) e["kv_device"] = m.kv_device;
+    if (m.kv_also_on_gpus) e["kv_also_on_gpus"] = true;
     if (m.kv_ranks > 1) e["kv_ranks"] = m.kv_ranks;
     e["gpu_memory_utilization"] = m.utilization;
     e["weights_bytes"] = m.weights;
@@ -459,7 +460,7 @@ std::string summary_table(const Summary& s) {
       if (m.contains("kv_device") && m["weights_bytes"].get<double>() > 0) {
         // NEO's GPU-resident KV: the offload side's share and the GPU's own memory, less the GPU's terms.
         // A layer range split without GPU layers: the host's memory less the weights there.
-        const bool neo = m["kv_device"].get<std::string>().ends_with("and the GPUs");
+        const bool neo = m.value("kv_also_on_gpus", false);
         line("  memory      {}, KV on {}, per {} (GiB): {:.2f} {}x {:g} - ({}) = {:.2f} KV, {} blocks of {} tokens",
              m["pool"].get<std::string>(), m["kv_device"].get<std::string>(), neo ? "GPU" : "instance", gib("usable_bytes"),
              neo ? "(offload share + GPU) " : "",

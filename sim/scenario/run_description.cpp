@@ -50,6 +50,7 @@ RunInfo describe_run(const Scenario& sc) {
     const policies::KvMemory& m = r.kv->memory();
     in.memory = {.usable = m.usable, .usable_source = r.device->usable_memory_source,
                  .kv_device = kv_device(r.offload.get()),
+                 .kv_also_on_gpus = r.offload && r.offload->gpu_kv,
                  .kv_ranks = r.parallel.dp,
                  .utilization = m.utilization,
                  .weights = m.weights, .activation = m.activation, .activation_given = m.activation_given,

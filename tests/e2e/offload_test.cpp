@@ -34,6 +34,7 @@ TEST_CASE("offload: NEO on an A10G holds the KV in host DRAM and pays at high lo
   const auto gpu_high = run("'" + neo_scenario() + "' " + off, dir, "gpu_high");
   // 512 GB of host DRAM x 0.9 instead of what 15 GiB of weights leave of the A10G's 22.2 GiB.
   CHECK(neo_high["memory"][0]["kv_device"].get<std::string>() == "1 x xeon-8480plus (offload) and the GPUs");
+  CHECK(neo_high["memory"][0]["kv_also_on_gpus"].get<bool>());
   CHECK(kv_blocks(neo_high) > 50 * kv_blocks(gpu_high));
   CHECK(neo_high["preemptions"].get<std::int64_t>() == 0);
   CHECK(gpu_high["preemptions"].get<std::int64_t>() > 0);
@@ -47,6 +48,7 @@ TEST_CASE("offload: NEO on an A10G holds the KV in host DRAM and pays at high lo
   const auto cpu_low = run("'" + neo_scenario() + "' --set workload.concurrency=16 --set cluster.offload.gpu_kv=false", dir, "cpu_low");
   CHECK(output_tps(neo_low) == Approx(output_tps(gpu_low)).epsilon(0.01));
   CHECK(output_tps(cpu_low) < 0.95 * output_tps(gpu_low));
+  CHECK_FALSE(cpu_low["memory"][0].contains("kv_also_on_gpus"));  // all the KV on the host
   // Tokens are conserved either way.
   CHECK(neo_high["requests"]["completed"] == gpu_high["requests"]["completed"]);
 }

@@ -1,5 +1,5 @@
 // Expert parallelism with ZeRO and the expert-data-parallel group: the routed experts a rank holds
-// are replicated over dp x cp / ep ranks only, so ZeRO shards their states over those and their
+// are replicated over tp x cp x dp / ep ranks only (dp x cp / ep at tp 1), so ZeRO shards their states over those and their
 // gradients reduce there; the dense parameters shard and reduce over all dp x cp ranks.
 // One run per TEST_CASE: SimGrid allows one engine per process (ctest runs each case alone).
 #include <catch2/catch.hpp>
