@@ -100,7 +100,7 @@ double mla_weight_elements(const ModelSpec& m, int tp, std::string_view name) {
 /// tp without expert parallelism) and the shared experts' (split over tp); 0 for the rest.
 double moe_weight_elements(const ModelSpec& m, const ParallelPlan& p, std::string_view name) {
   const double h = static_cast<double>(m.hidden_size), E = static_cast<double>(m.moe.experts);
-  const double local = E / p.ep, inter = static_cast<double>(m.moe.intermediate) / (p.ep > 1 ? 1 : p.tp);
+  const double local = E / p.ep, inter = static_cast<double>(m.moe.intermediate) / p.expert_tp();
   if (name == "moe_router") return E * h;
   if (name == "experts_gate_up") return local * h * 2 * inter;
   if (name == "experts_down") return local * inter * h;

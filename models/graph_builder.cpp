@@ -134,7 +134,7 @@ double stage_expert_parameters(const ModelSpec& m, const ParallelPlan& p, const 
   if (!m.moe.enabled()) return 0;
   // Whole under expert parallelism (expert-TP 1), split in width over tp without.
   const double per_layer = static_cast<double>(m.moe.experts * m.moe.expert_parameters(m.hidden_size)) / p.ep;
-  return (stage_layers(m, p, t) - stage_dense_layers(m, p, t)) * per_layer / (p.ep > 1 ? 1 : p.tp);
+  return (stage_layers(m, p, t) - stage_dense_layers(m, p, t)) * per_layer / p.expert_tp();
 }
 
 }  // namespace hetsim::models

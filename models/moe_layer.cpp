@@ -28,7 +28,7 @@ void moe_mlp_ops(const ModelSpec& m, double tokens, const ParallelPlan& plan, do
   const int tp = plan.tp;
   const bool ep = plan.ep > 1;
   // One expert's width on this rank: whole under expert parallelism, split over tp otherwise.
-  const double inter = static_cast<double>(moe.intermediate) / (ep ? 1 : tp);
+  const double inter = static_cast<double>(moe.intermediate) / plan.expert_tp();
   // With attention data parallelism (plan.dp > 1) the rank's T tokens are its own sequences'; the
   // experts see every rank's tokens, moved to them by an all-to-all and back (DeepEP's dispatch and
   // combine): the routed rows follow the instance's dp x T tokens.

@@ -34,6 +34,9 @@ struct ParallelPlan {
   /// Experts folded over the tensor-parallel ranks: attention split over tp, each rank's routed
   /// experts whole and its sequence-parallel share of the tokens routed by itself.
   bool experts_fold_tp() const { return ep > 1 && tp > 1; }
+  /// Ranks that split each routed expert in width: all tp without expert parallelism, none with it
+  /// (whole experts, expert-TP 1).
+  int expert_tp() const { return ep > 1 ? 1 : tp; }
   /// "TP4 PP2 DP8" (degrees above 1 only; "TP1" when none is).
   std::string describe() const;
 };

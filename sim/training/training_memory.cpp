@@ -146,7 +146,7 @@ double activation_bytes_per_layer(const LayerShape& layer, double seq_len, doubl
     // on whole experts; without expert parallelism every tensor-parallel rank routes all of them
     // and keeps the inner tensors at its 1/t of each expert's width.
     if (!dropped(M::moe)) {
-      const double k = layer.experts_per_token, f = plan.ep > 1 ? layer.intermediate : w.f;
+      const double k = layer.experts_per_token, f = layer.intermediate / plan.expert_tp();
       const double share = plan.experts_fold_tp() ? 1.0 / plan.tp : 1.0;
       other += share * (k * layer.hidden + layer.experts);
       gemm_in += share * k * ((gated - 1) * f + (dropped(M::moe_act) ? 0 : f) + layer.hidden);
@@ -249,7 +249,7 @@ ParameterSplit layer_split(const MemoryInputs& in, const LayerShape& l) {
     // The rank's routed experts: E / ep whole ones under expert parallelism (expert-TP 1, folded
     // over tp), all E split in width over tp without; the router (E x h, unquantized) is
     // replicated; the shared experts split over tp.
-    const double expert_mlp = in.plan.ep > 1 ? mlp * in.plan.tp : mlp;
+    const double expert_mlp = (l.gated_mlp ? 3 : 2) * h * l.intermediate / in.plan.expert_tp();
     p.linear_per_layer = attention + l.experts / in.plan.ep * expert_mlp + 3 * h * l.shared_width / in.plan.tp;
     p.other_per_layer += l.experts * h + (m.moe.score_bias ? l.experts : 0);  // DeepSeek-V3's routing bias
     if (in.plan.ep > 1) p.expert_per_layer = l.experts / in.plan.ep * expert_mlp;
