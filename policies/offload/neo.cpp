@@ -2,8 +2,10 @@
 // MLSys 2025, arXiv 2411.01142): decode attention and its KV cache move to the host CPU and DRAM,
 // reached over the GPU's PCIe link, so a small GPU holds only weights and activations and batches
 // grow to what host memory holds; asymmetric pipelining overlaps the CPU's attention of one
-// sub-batch with the GPU's layers of the other. Simplification: every sequence's KV is on the host
-// (NEO also keeps a GPU-resident sub-batch and balances the two per step).
+// sub-batch with the GPU's layers of the other. The GPU keeps the KV its memory has room for and
+// attends to it itself (gpu_kv). Simplified: that GPU-resident part is a share of each step's
+// contexts, not a set of sequences, and NEO's scheduler's per-step balancing of the two sides (for
+// latency) is not modelled.
 #include "sim/core/registry.hpp"
 #include "sim/serving/op_offload.hpp"
 

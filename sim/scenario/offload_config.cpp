@@ -63,8 +63,16 @@ void parse_layer_split(const config::Node& cfg, const policies::OpOffload::Defau
   if (split.host_expert_layers > 0 && !model.moe.enabled())
     cfg.fail_key("host_experts", std::to_string(split.host_expert_layers),
                  fmt::format("{} has no routed experts; host_experts places an MoE model's experts", model.name));
-  // 32: ggml-cuda's offload_op minimum batch for running a host-weight op on the GPU.
-  split.stream_at = cfg.get<std::int64_t>("stream_at").default_to(32).in_range(0, std::int64_t{1} << 30).value();
+  // 32: ggml-cuda's offload_op minimum batch for running a host-weight op on the GPU; auto: each
+  // step the faster (StepPricer::price_layer_split).
+  const std::string stream_at = cfg.get<std::string>("stream_at").default_to("32").value();
+  if (stream_at == "auto") {
+    split.stream_by_cost = true;
+  } else if (!config::detail::convert(stream_at, split.stream_at) || split.stream_at < 0 || split.stream_at > (std::int64_t{1} << 30)) {
+    cfg.fail_key("stream_at", stream_at,
+                 "expected the fewest tokens of a step that streams host weights to the GPU (a whole number, 0 = never) or "
+                 "auto (each step whichever is faster)");
+  }
   const bool host_runs = split.gpu_layers < L || split.host_expert_layers > 0;
   for (OpClass c : {OpClass::gemm, OpClass::attention_prefill, OpClass::attention_decode, OpClass::elementwise})
     if (host_runs && !plan.device->can_run(c))

@@ -18,10 +18,12 @@ std::string OffloadPlan::describe() const {
     if (!layers->output_on_gpu) host += ", output";
     std::string gpu = n > 0 ? range(L - n, L) : "";
     if (layers->output_on_gpu) gpu += gpu.empty() ? "output" : ", output";
-    const bool streams = layers->stream_at > 0 && (n < L || !layers->output_on_gpu);
+    const bool streams = (layers->stream_at > 0 || layers->stream_by_cost) && (n < L || !layers->output_on_gpu);
     if (gpu.empty()) gpu = streams ? "only the ops it streams weights for" : "nothing";
+    const std::string when = layers->stream_by_cost ? "steps where it is faster"
+                                                    : fmt::format("steps of {}+ tokens", layers->stream_at);
     return fmt::format("{} runs the {}; the GPU {}{} ({})", device->name, host, gpu,
-                       streams ? fmt::format("; steps of {}+ tokens stream host weights to the GPU", layers->stream_at) : "", policy);
+                       streams ? fmt::format("; {} stream host weights to the GPU", when) : "", policy);
   }
   std::string ops;
   for (OpClass c : kOpClasses)
@@ -70,7 +72,8 @@ OffloadTraffic offload_traffic(const OffloadPlan& plan, const models::ModelSpec&
   return t;
 }
 
-LayerSplitTraffic layer_split_traffic(const LayerSplit& s, const models::ModelSpec& m, const models::BatchShape& b) {
+LayerSplitTraffic layer_split_traffic(const LayerSplit& s, const models::ModelSpec& m, const models::BatchShape& b,
+                                      StreamChoice streamed) {
   const double act = bytes_per_element(m.precision.activations);
   const double tokens = static_cast<double>(b.tokens()), logits = static_cast<double>(b.logit_tokens);
   const double row = static_cast<double>(m.hidden_size) * act;
@@ -80,7 +83,7 @@ LayerSplitTraffic layer_split_traffic(const LayerSplit& s, const models::ModelSp
     x.crossings += 1;
   };
   bool on_gpu = false;  // the embedding runs on the host
-  if (s.host_layers() > 0 && s.streams(b.tokens())) {
+  if (s.host_layers() > 0 && streamed.layers) {
     // Streamed host layers: each layer's projections and MLP on the GPU, its attention with the KV on
     // the host: q, k and v go down, the attention output comes back up.
     const double heads = static_cast<double>(m.num_attention_heads), kv_heads = static_cast<double>(m.num_key_value_heads);
@@ -96,12 +99,12 @@ LayerSplitTraffic layer_split_traffic(const LayerSplit& s, const models::ModelSp
   }
   // GPU layers whose routed experts run on the host (unless streamed there): the tokens' hidden states
   // go down to the experts and their output comes back, each layer.
-  if (!s.streams(b.tokens()) && s.experts_apart() > 0) {
+  if (!streamed.layers && s.experts_apart() > 0) {
     x.bytes += 2.0 * s.experts_apart() * tokens * row;
     x.crossings += 2.0 * s.experts_apart();
   }
   // The last layer keeps only the rows that produce logits (llama.cpp's output ids) for the output layer.
-  const bool output_on_gpu = s.output_on_gpu || s.streams(b.logit_tokens);
+  const bool output_on_gpu = s.output_on_gpu || streamed.output;
   if (logits > 0 && output_on_gpu != on_gpu) cross(logits * row);
   return x;
 }

@@ -51,14 +51,26 @@ enum class OffloadPipelining { none, ping_pong };
 /// at least `stream_at` tokens run the host layers' weighted ops on the GPU instead, each layer's
 /// weights copied over the link first (llama.cpp offloads a host-weight op to the GPU from a batch
 /// of 32; Accelerate always does, stream_at 1); their attention stays with the KV on the host, so the
-/// layer's activations cross twice more. An MoE model's routed experts of the first
+/// layer's activations cross twice more. With `stream_at: auto` each step makes that choice by cost
+/// instead, apart for the host layers and the output layer: whichever is faster, the host computing
+/// from its memory or the weights copied over the link and the GPU computing (Fiddler's, arXiv 2402.07033, per-step
+/// CPU-or-GPU choice for host-resident experts, from the batch's token count, applied to whole
+/// layers). An MoE model's routed experts of the first
 /// host_expert_layers layers also run on the host (llama.cpp's --n-cpu-moe, KTransformers): a GPU
 /// layer among them sends its tokens' hidden states down to the experts and gets their output back.
+/// Which host-side parts of one step run on the GPU with their weights copied over the link.
+struct StreamChoice {
+  bool layers = false;  ///< the host layers' weighted ops (and the host-resident experts of GPU layers)
+  bool output = false;  ///< the final norm and LM head, when they live on the host
+  bool operator==(const StreamChoice&) const = default;
+};
+
 struct LayerSplit {
   int total_layers = 0;  ///< the model's decoder layers
   int gpu_layers = 0;
   bool output_on_gpu = false;
-  std::int64_t stream_at = 0;  ///< 0: never stream
+  std::int64_t stream_at = 0;  ///< 0: never stream (unless stream_by_cost)
+  bool stream_by_cost = false;  ///< stream_at: auto, each step's choice the faster (StepPricer)
   /// MoE models: the leading layers with a dense MLP (all layers of a dense model), and the layers
   /// whose routed experts run on the host wherever the rest of the layer runs: the first
   /// host_expert_layers (llama.cpp's --n-cpu-moe) and every host layer.
@@ -73,6 +85,10 @@ struct LayerSplit {
   int experts_apart() const { return host_expert_moe_layers() - moe_among_first(host_layers()); }
   /// Whether ops of `tokens` tokens on the host side run on the GPU, their weights streamed to it.
   bool streams(std::int64_t tokens) const { return stream_at > 0 && tokens >= stream_at; }
+  /// The choice a fixed threshold makes for `batch` (stream_at; not stream_by_cost).
+  StreamChoice threshold_choice(const models::BatchShape& batch) const {
+    return {.layers = streams(batch.tokens()), .output = streams(batch.logit_tokens)};
+  }
 };
 
 /// Where the routed experts of an MoE model run (offload key `experts`; only with PIM in the GPUs'
@@ -150,7 +166,8 @@ struct LayerSplitTraffic {
   double bytes = 0;
   double crossings = 0;
 };
-LayerSplitTraffic layer_split_traffic(const LayerSplit& split, const models::ModelSpec& model, const models::BatchShape& batch);
+LayerSplitTraffic layer_split_traffic(const LayerSplit& split, const models::ModelSpec& model, const models::BatchShape& batch,
+                                      StreamChoice streamed);
 
 /// The device time of a step: G + A + C + X without pipelining; with it, the faster of that and the
 /// pipelined period model, given the parts of the whole batch and of one sub-batch.

@@ -186,9 +186,27 @@ void StepPricer::price_offloaded_experts(const models::BatchShape& batch, double
   if (offload_->experts == ExpertsOn::co_process) e.experts_co = co_process_experts(experts, rows, on_gpu, on_offload);
 }
 
+std::vector<StreamChoice> StepPricer::stream_choices(const models::BatchShape& batch) const {
+  const LayerSplit& s = *offload_->layers;
+  if (!s.stream_by_cost) return {s.threshold_choice(batch)};
+  // Not streaming comes first: a tie keeps the weights where they are.
+  std::vector<StreamChoice> choices{{}};
+  const bool host_layers = s.host_layers() > 0 || s.experts_apart() > 0;
+  const bool host_output = !s.output_on_gpu && batch.logit_tokens > 0;
+  if (host_layers) choices.push_back({.layers = true});
+  if (host_output) choices.push_back({.output = true});
+  if (host_layers && host_output) choices.push_back({.layers = true, .output = true});
+  return choices;
+}
+
 void StepPricer::price_layer_split_ops(const models::BatchShape& batch, double launch, Entry& e) const {
+  for (const StreamChoice c : stream_choices(batch)) e.split[split_index(c)] = price_split_parts(batch, launch, c);
+}
+
+StepPricer::SplitParts StepPricer::price_split_parts(const models::BatchShape& batch, double launch, StreamChoice streamed) const {
   const LayerSplit& s = *offload_->layers;
   const hw::CostModel& gpu_cost = cost_for(batch);
+  SplitParts p;
   const auto on_gpu = [&](Op op, double instances) {
     op.repeat = instances;
     return instances > 0 ? gpu_cost.time(op, launch) : 0.0;
@@ -198,29 +216,28 @@ void StepPricer::price_layer_split_ops(const models::BatchShape& batch, double l
     return instances > 0 ? offload_time(op) : 0.0;
   };
   // A streamed op runs on the GPU once its weights are copied there (the copies are link time).
-  const auto streamed = [&](const Op& op, double instances) {
+  const auto streamed_op = [&](const Op& op, double instances) {
     if (op.weights.bytes > 0 && instances > 0) {
-      e.split_stream_bytes += op.weights.bytes * instances;
-      e.split_copies += instances;
+      p.stream_bytes += op.weights.bytes * instances;
+      p.copies += instances;
     }
     return on_gpu(op, instances);
   };
-  const bool stream_layers = s.streams(batch.tokens());
   // An op run once per layer of some kind, `host` of its `instances` on the host side, or streamed.
   const auto split = [&](const Op& op, double host) {
-    e.split_gpu += on_gpu(op, op.repeat - host);
-    if (stream_layers) e.split_gpu += streamed(op, host);
-    else e.split_host += on_host(op, host);
+    p.gpu += on_gpu(op, op.repeat - host);
+    if (streamed.layers) p.gpu += streamed_op(op, host);
+    else p.host += on_host(op, host);
   };
   const double L = s.total_layers;
   for (const Op& op : ops_) {
     if (context_dependent(op)) continue;
     if (op.name == "embedding") {  // a row gather, where the table is
-      e.split_host += on_host(op, op.repeat);
+      p.host += on_host(op, op.repeat);
     } else if (op.name == "final_norm" || op.name == "lm_head") {
-      if (s.output_on_gpu) e.split_gpu += on_gpu(op, op.repeat);
-      else if (s.streams(batch.logit_tokens)) e.split_gpu += streamed(op, op.repeat);
-      else e.split_host += on_host(op, op.repeat);
+      if (s.output_on_gpu) p.gpu += on_gpu(op, op.repeat);
+      else if (streamed.output) p.gpu += streamed_op(op, op.repeat);
+      else p.host += on_host(op, op.repeat);
     } else if (is_routed_expert_op(op)) {  // the host's experts: its layers' and the first host_expert_layers'
       split(op, s.host_expert_moe_layers());
     } else if (is_moe_op(op)) {  // router, shared experts, combine: with their layer
@@ -235,6 +252,7 @@ void StepPricer::price_layer_split_ops(const models::BatchShape& batch, double l
                                        model_.name, op.name, op.repeat, s.total_layers, s.dense_layers));
     }
   }
+  return p;
 }
 
 const StepPricer::Entry& StepPricer::entry_with_attention(const models::BatchShape& batch, double& launch) {
@@ -251,21 +269,28 @@ double StepPricer::price_layer_split(const models::BatchShape& batch) {
   const LayerSplit& s = *offload_->layers;
   double launch = 0;
   const Entry& e = entry_with_attention(batch, launch);
-  double gpu = e.split_gpu, host = e.split_host;
-  // Each layer's attention runs where its KV is.
-  for (Op op : ops_) {
-    op.repeat = s.gpu_layers;
-    if (s.gpu_layers > 0) gpu += cost_for(batch).time(op, launch);
-    op.repeat = s.host_layers();
-    if (s.host_layers() > 0) host += offload_time(op);
+  last_gpu_ = -1;
+  for (const StreamChoice c : stream_choices(batch)) {
+    const SplitParts& p = e.split[split_index(c)];
+    double gpu = p.gpu, host = p.host;
+    // Each layer's attention runs where its KV is.
+    for (Op op : ops_) {
+      op.repeat = s.gpu_layers;
+      if (s.gpu_layers > 0) gpu += cost_for(batch).time(op, launch);
+      op.repeat = s.host_layers();
+      if (s.host_layers() > 0) host += offload_time(op);
+    }
+    // The sides run one after the other; every crossing and weight copy waits for the link.
+    const LayerSplitTraffic x = layer_split_traffic(s, model_, batch, c);
+    const double bytes = x.bytes + p.stream_bytes;
+    const double link = bytes / offload_->link.bandwidth + (x.crossings + p.copies) * offload_->link.latency;
+    const double device = gpu + host + link;
+    if (last_gpu_ >= 0 && device >= last_gpu_) continue;  // the faster choice (stream_at auto)
+    last_gpu_ = device;
+    last_offload_ = host;
+    last_offload_bytes_ = bytes;
+    last_stream_choice_ = c;
   }
-  // The sides run one after the other; every crossing and weight copy waits for the link.
-  const LayerSplitTraffic x = layer_split_traffic(s, model_, batch);
-  const double bytes = x.bytes + e.split_stream_bytes;
-  const double link = bytes / offload_->link.bandwidth + (x.crossings + e.split_copies) * offload_->link.latency;
-  last_gpu_ = gpu + host + link;
-  last_offload_ = host;
-  last_offload_bytes_ = bytes;
   last_host_ = stack_.host_time(batch.decode_seqs + batch.prefill_chunks, batch.prefill_tokens);
   return stack_.step_time(last_host_, last_gpu_);
 }

@@ -5,6 +5,7 @@
 // logit counts and on whether the step replays a CUDA graph, so those are priced once per
 // (tokens, logit tokens, graphed) and cached; attention ops, whose cost follows each sequence's context, are priced
 // every step. The sum runs in op order, so the result is bit-identical to pricing every op.
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <unordered_map>
@@ -69,6 +70,8 @@ class StepPricer {
   /// With offload: seconds of the last step's ops on the offload devices, and bytes its ranks' links carried each way.
   double last_offload() const { return last_offload_; }
   double last_offload_bytes() const { return last_offload_bytes_; }
+  /// Layer range split: which host-side parts the last step streamed to the GPU.
+  StreamChoice last_stream_choice() const { return last_stream_choice_; }
   double last_host() const { return last_host_; }
   const hw::ServingStack& stack() const { return stack_; }
   /// The device as priced: the stack's attention curves in place.
@@ -77,6 +80,9 @@ class StepPricer {
   std::size_t cached_shapes() const { return cache_.size(); }
 
  private:
+  struct SplitParts {
+    double gpu = 0, host = 0, stream_bytes = 0, copies = 0;
+  };
   struct Entry {
     std::vector<double> times;  ///< seconds of each op that does not depend on contexts, in op order
     std::size_t attention_at = 0;  ///< where the attention ops go in that order
@@ -87,10 +93,15 @@ class StepPricer {
     std::size_t experts_from = 0, experts_to = 0;
     double experts_offload = 0;
     ExpertSplit experts_co;
-    /// Layer range split (offload impl layers): the context-free ops' seconds on the GPU (streamed
-    /// host ops included) and on the host, and the weight bytes and copies streamed to the GPU.
-    double split_gpu = 0, split_host = 0, split_stream_bytes = 0, split_copies = 0;
+    /// Layer range split (offload impl layers), for each choice the step may make (split_index):
+    /// the context-free ops' seconds on the GPU (streamed host ops included) and on the host, and
+    /// the weight bytes and copies streamed to the GPU.
+    std::array<SplitParts, 4> split;
   };
+  static std::size_t split_index(StreamChoice c) { return (c.layers ? 1 : 0) + (c.output ? 2 : 0); }
+  /// The choices a layer range split weighs for `batch`: its threshold's, or with stream_at auto each
+  /// distinct one (a part the split does not have to stream is not streamed).
+  std::vector<StreamChoice> stream_choices(const models::BatchShape& batch) const;
   const Entry& entry(const models::BatchShape& batch, bool graphed);
   /// The entry of `batch` with its attention ops placed in ops_, and the host launch per kernel (offload's paths).
   const Entry& entry_with_attention(const models::BatchShape& batch, double& launch);
@@ -101,6 +112,7 @@ class StepPricer {
   void price_offloaded_experts(const models::BatchShape& batch, double launch, Entry& e) const;
   /// Layer range split: prices the context-free ops of `e` (the entry being built) on their sides.
   void price_layer_split_ops(const models::BatchShape& batch, double launch, Entry& e) const;
+  SplitParts price_split_parts(const models::BatchShape& batch, double launch, StreamChoice streamed) const;
   double price_layer_split(const models::BatchShape& batch);
   /// Offload: `op` as one offload device runs its share (tp / count of the instance's work, from its own memory).
   double offload_time(Op op) const;
@@ -139,6 +151,7 @@ class StepPricer {
   double offload_scale_ = 1;  ///< the instance's attention on one offload device, per rank's op: tp / count
   double gpu_attention_share_ = 0;  ///< with GPU-resident KV: the share of this step's decode attention on the GPUs
   double last_offload_ = 0, last_offload_bytes_ = 0;
+  StreamChoice last_stream_choice_;
   bool two_batch_overlap_ = false;
   bool deepep_ = false;
   std::shared_ptr<const ExpertOffload> expert_offload_;

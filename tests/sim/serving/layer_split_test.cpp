@@ -135,6 +135,60 @@ TEST_CASE("layer split: large steps stream the host layers' weights to the GPU o
   CHECK(streamed.price(decode) == on_host.price(decode));
 }
 
+TEST_CASE("layer split: stream_at auto takes each step's faster side, host compute or weights copied to the GPU",
+          "[serving][offload][layers]") {
+  // The desktop of the streaming case above: int8 weights on an i7-8700, fp32 activations.
+  auto model = test::catalog_model("llama-3.1-8b");
+  model.precision.weights = model.precision.gemm = DType::int8;
+  model.precision.activations = DType::fp32;
+  const hw::Device gpu = test::catalog_device("rtx-4090-24gb");
+  const hw::ServingStack stack;
+  const ParallelPlan tp1;
+  const int n = 24;
+  for (bool output_on_gpu : {true, false}) {
+    // A PCIe 3.0 x8 slot (7.88 GB/s): slower than the host's DRAM, so a token's weights are read
+    // faster where they are than copied (over a link faster than the host's memory, every step streams).
+    const auto plan = [&](std::int64_t stream_at) {
+      auto p = split_plan(model, n, output_on_gpu, stream_at, "core-i7-8700");
+      p->link = {"pcie3x8", 7.88e9, 10e-6};
+      return p;
+    };
+    const auto by_cost = plan(0);
+    by_cost->layers->stream_by_cost = true;
+    serving::StepPricer never(model, tp1, gpu, {}, stack, plan(0));
+    serving::StepPricer always(model, tp1, gpu, {}, stack, plan(1));
+    serving::StepPricer llamacpp(model, tp1, gpu, {}, stack, plan(32));
+    serving::StepPricer pricer(model, tp1, gpu, {}, stack, by_cost);
+    std::int64_t first_streamed = 0;
+    bool beats_threshold = false;
+    for (std::int64_t tokens : {1, 2, 4, 8, 16, 24, 32, 64, 512}) {
+      INFO(fmt::format("output_on_gpu {}, a {}-token prompt", output_on_gpu, tokens));
+      models::BatchShape b;
+      b.add_prefill(tokens, 0, true);
+      const double t_never = never.price(b), t_always = always.price(b), t_auto = pricer.price(b);
+      CHECK(t_auto <= std::min(t_never, t_always));
+      if (output_on_gpu) {
+        // Only the host layers are to choose: the step is the faster of the two fixed orders, with its bytes.
+        CHECK(t_auto == std::min(t_never, t_always));
+        CHECK(pricer.last_offload_bytes() == (t_never <= t_always ? never : always).last_offload_bytes());
+      } else {
+        // One logit row never pays for copying the LM head's weights: it stays on the host.
+        CHECK_FALSE(pricer.last_stream_choice().output);
+      }
+      CHECK(pricer.last_stream_choice().layers == (pricer.last_offload_bytes() > never.last_offload_bytes()));
+      if (pricer.last_stream_choice().layers && first_streamed == 0) first_streamed = tokens;
+      // Once streaming pays it pays for every larger step (the host's time grows with tokens, the copy's does not).
+      if (first_streamed > 0) CHECK(pricer.last_stream_choice().layers);
+      if (t_auto < llamacpp.price(b) * (1 - 1e-9)) beats_threshold = true;
+    }
+    // A token stays on the CPU, a long prompt goes to the GPU, and the crossing is not llama.cpp's
+    // fixed 32 tokens, so some prompt size is faster by cost than by the threshold.
+    CHECK(first_streamed > 1);
+    CHECK(first_streamed < 512);
+    CHECK(beats_threshold);
+  }
+}
+
 TEST_CASE("layer split: an MoE model's routed experts of the first layers run on the host (--n-cpu-moe)",
           "[serving][offload][layers]") {
   const auto model = test::catalog_model("qwen3-30b-a3b");  // 48 MoE layers, 128 experts, top-8
@@ -199,6 +253,12 @@ TEST_CASE("layer split: keys are checked against the model and the policy", "[se
   CHECK(ok->layers->stream_at == 32);
   CHECK(ok->link.bandwidth == gpu.host.bandwidth);
   CHECK(parse("cluster: {offload: {impl: layers, gpu_layers: 32}}\n", model, 1)->layers->output_on_gpu);
+  const auto by_cost = parse("cluster: {offload: {impl: layers, gpu_layers: 20, stream_at: auto}}\n", model, 1);
+  CHECK(by_cost->layers->stream_by_cost);
+  CHECK(parse("cluster: {offload: {impl: layers, gpu_layers: 20, stream_at: 0}}\n", model, 1)->layers->stream_at == 0);
+  for (const char* bad : {"soon", "-1", "2.5"})
+    CHECK_THROWS_WITH(parse(fmt::format("cluster: {{offload: {{impl: layers, gpu_layers: 20, stream_at: {}}}}}\n", bad), model, 1),
+                      Contains("cluster.offload.stream_at") && Contains(bad) && Contains("auto"));
   CHECK_THROWS_WITH(parse("cluster: {offload: {impl: layers}}\n", model, 1), Contains("cluster.offload") && Contains("'gpu_layers'"));
   CHECK_THROWS_WITH(parse("cluster: {offload: {impl: layers, gpu_layers: 33}}\n", model, 1),
                     Contains("cluster.offload.gpu_layers") && Contains("33"));
