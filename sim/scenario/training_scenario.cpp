@@ -137,13 +137,13 @@ std::vector<training::RankMemory> rank_memories(const TrainingScenario& sc, bool
     if (sc.job.recompute == Recompute::full) in.recomputed_layers = recomputed;
     in.holds_embedding = s == first.rank;
     in.holds_lm_head = s == last.rank;
-    if (shape.v_shape) {
-      // In a V the embedding's and the head's chunks hold very different counts (rank 0's chunk 1
-      // runs each backward right after its forward): take each chunk's own peak.
-      const auto& chunks = timing.peak_chunk_activations[static_cast<std::size_t>(s)];
-      if (in.holds_embedding) in.embedding_in_flight = chunks[static_cast<std::size_t>(first.chunk)];
-      if (in.holds_lm_head) in.lm_head_in_flight = chunks[static_cast<std::size_t>(last.chunk)];
-    }
+    // The embedding's and the head's chunks hold their own counts of micro-batches, not an even
+    // share of the rank's: interleaved 1F1B's first rank runs p forwards of chunk 0 before any of
+    // chunk 1 and its backwards last, while the last stage's chunk runs each backward soon after its
+    // forward (and a V's turn right after). Each is that chunk's peak in the schedule's replay.
+    const auto& chunks = timing.peak_chunk_activations[static_cast<std::size_t>(s)];
+    if (in.holds_embedding) in.embedding_in_flight = chunks[static_cast<std::size_t>(first.chunk)];
+    if (in.holds_lm_head) in.lm_head_in_flight = chunks[static_cast<std::size_t>(last.chunk)];
     in.in_flight = held[static_cast<std::size_t>(s)];
     in.grad_dtype = sc.job.grad_dtype;
     in.offload_optimizer = offload_optimizer;

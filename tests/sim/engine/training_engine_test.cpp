@@ -112,6 +112,30 @@ TEST_CASE("training engine: dualpipe_v runs its V as the schedule's replay times
   CHECK(sc.memory.at(0).activations > sc.memory.at(1).activations);
 }
 
+TEST_CASE("training memory: the LM head's activations are held as often as its chunk's replay peak, not an even share",
+          "[training][memory]") {
+  // Interleaved 1F1B, p 4, v 2, m 8: the last rank holds 5 micro-batch chunks at its peak, but the
+  // head's chunk (the last model stage) only 1: the logits of one micro-batch, whatever the vocabulary.
+  const int p = 4, m = 8;
+  const std::string schedule = "impl: interleaved_1f1b, virtual_stages: 2";
+  const auto small = uniform_pipeline(p, m, schedule);
+  auto big_yaml = fmt::format(R"(
+model: {{preset: llama-3-8b, name: big-vocab-8b, vocab_size: 128256}}
+cluster:
+  device: h100-sxm5-80gb
+  node:
+{}
+training: {{seq_len: 2048, global_batch: {}, micro_batch: 1, parallel: {{pp: {}}}, iterations: 1}}
+policies: {{pipeline_schedule: {{{}}}}}
+)", free_node(p), m, p, schedule);
+  const auto big = load(big_yaml);
+  REQUIRE(big.memory.at(p - 1).held_chunks == 5);
+  training::MemoryInputs in(big.model);
+  const double logits = training::lm_head_activation_bytes(in.layer, 128256, 2048, 1, big.job.plan) -
+                        training::lm_head_activation_bytes(in.layer, 8, 2048, 1, big.job.plan);
+  CHECK(big.memory.at(p - 1).activations - small.memory.at(p - 1).activations == Approx(logits).epsilon(1e-9));
+}
+
 TEST_CASE("training engine: a data-parallel all-reduce on an idle fabric takes its alpha-beta time", "[training][engine]") {
   // Two nodes of one H100 each, one NIC each on one rail: the ring's two flows go opposite ways on
   // split-duplex links, so nothing contends. Overlap off: the reduction starts after the backward.

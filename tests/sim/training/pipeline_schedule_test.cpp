@@ -165,6 +165,37 @@ TEST_CASE("pipeline schedules hold the activations each paper states", "[pipelin
   CHECK(replay(shape, interleaved->order(shape), {}).peak_activations == std::vector<int>{11, 9, 7, 5});
 }
 
+TEST_CASE("each chunk's peak is its own: the last stage's chunk holds one micro-batch, interleaved or not", "[pipeline]") {
+  // Training memory counts the embedding's and the LM head's activations by their chunk's peak: the
+  // last model stage runs each backward right after its forward, so its chunk holds one micro-batch
+  // (GPipe, and interleaved 1F1B with m = p, which runs all forwards first: all of them), whatever
+  // the rank holds in its other chunks.
+  for (const Case& c : cases()) {
+    INFO(describe(c));
+    if (c.name == "dualpipe_v") continue;  // its last stage sits on rank 0 (pipeline_schedule_test's V case)
+    const int p = c.shape.stages, m = c.shape.microbatches, v = c.shape.virtual_stages;
+    const auto timing = replay(c.shape, make_schedule(c.yaml)->order(c.shape), PassDurations{});
+    const bool all_forward_first = c.name == "gpipe" || (c.name == "interleaved_1f1b" && m == p);
+    CHECK(timing.peak_chunk_activations[p - 1][v - 1] == (all_forward_first ? m : 1));
+    for (int s = 0; s < p; ++s) {
+      int most = 0, sum = 0;
+      for (int chunk : timing.peak_chunk_activations[s]) {
+        most = std::max(most, chunk);
+        sum += chunk;
+      }
+      CHECK(most <= timing.peak_activations[s]);
+      CHECK(sum >= timing.peak_activations[s]);
+    }
+  }
+  // Interleaved 1F1B, p 4, v 2, m 8: the first rank's chunk 0 (the embedding) holds 8 of its 11
+  // (warm-up forwards of micro-batches 0-3 and 4-5 of chunk 0, two more before its first chunk-0
+  // backward), the last rank's chunk 1 (the head) 1 of its 5, where an even share would be 6 and 3.
+  const PipelineShape shape{4, 8, 2};
+  const auto timing = replay(shape, make_schedule("impl: interleaved_1f1b\nvirtual_stages: 2")->order(shape), {});
+  CHECK(timing.peak_chunk_activations[0][0] == 8);
+  CHECK(timing.peak_chunk_activations[3][1] == 1);
+}
+
 TEST_CASE("pipeline shapes and configs a schedule cannot run are input errors", "[pipeline]") {
   const auto interleaved = make_schedule("impl: interleaved_1f1b\nvirtual_stages: 2");
   CHECK(interleaved->virtual_stages() == 2);
