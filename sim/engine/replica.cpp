@@ -192,6 +192,7 @@ void Replica::set_priced(double draft_gpu) {
   if (plan_.offload) {
     row_.set(serving_metrics::kOffloadTime, pricer_.last_offload());
     row_.set(serving_metrics::kOffloadLinkBytes, pricer_.last_offload_bytes());
+    if (plan_.offload->layers) row_.set(serving_metrics::kOffloadStreamedBytes, pricer_.last_streamed_bytes());
   }
 }
 

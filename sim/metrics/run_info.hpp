@@ -68,7 +68,7 @@ struct RunInfo {
   int clients = 0;  ///< closed-loop clients (workload.concurrency); 0 = open loop
   std::vector<Instance> instances;
   /// Features that switch conditional metrics on (metrics::Metric::only_with): "kv_swap", "slo",
-  /// "closed_loop", "over_length_drop", "over_length_clip", "mixed_precision".
+  /// "closed_loop", "over_length_drop", "over_length_clip", "mixed_precision", "weight_streaming".
   std::vector<std::string> features;
   Slo slo;
   OutputOptions output;

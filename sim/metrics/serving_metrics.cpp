@@ -103,6 +103,10 @@ const StepMetric kOffloadLinkBytes = declare_step(
     {.name = "offload_link_bytes", .unit = "bytes",
      .description = "bytes each GPU of the instance exchanged with the offload side in the step (both ways)",
      .column = "offload_link_bytes", .only_with = "offload", .instance = {Agg::sum, "offload_link_bytes"}});
+const StepMetric kOffloadStreamedBytes = declare_step(
+    {.name = "offload_streamed_bytes", .unit = "bytes",
+     .description = "of those, host weights copied to the GPU to run host layers' ops there (offload layers, stream_at)",
+     .column = "offload_streamed_bytes", .only_with = "weight_streaming", .instance = {Agg::sum, "offload_streamed_bytes"}});
 // ---- the batch as priced (output.step_detail: true): enough to rebuild the step's BatchShape, so
 // `hetsim explain --steps FILE --row N` reprices any step of a run exactly.
 const StepMetric kPrefillChunks = declare_step({.name = "prefill_chunks", .type = Type::integer, .unit = "chunks",
@@ -320,6 +324,10 @@ const MetricId kOffloadBytes = declare({.name = "offload_link_bytes", .unit = "b
                                        .description = "bytes exchanged with the offload side per GPU, all instances",
                                        .agg = Agg::sum, .from = "offload_link_bytes", .key = "offload.link_bytes",
                                        .only_with = "offload"});
+const MetricId kOffloadStreamedBytesTotal = declare({.name = "offload_streamed_bytes", .unit = "bytes",
+                                                    .description = "host weights copied to the GPUs, all instances",
+                                                    .agg = Agg::sum, .from = "offload_streamed_bytes",
+                                                    .key = "offload.streamed_bytes", .only_with = "weight_streaming"});
 const MetricId kSpecDrafted = declare({.name = "draft_tokens", .type = Type::integer, .unit = "tokens",
                                       .description = "draft tokens verified, all instances", .agg = Agg::sum,
                                       .from = "draft_tokens", .key = "speculative.draft_tokens",

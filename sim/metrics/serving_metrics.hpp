@@ -13,7 +13,7 @@ using metrics::StepMetric;
 extern const StepMetric kPrefillTokens, kDecodeSeqs, kBatchSeqs, kKvBlocksUsed, kKvBlocksTotal, kSwapOutTokens,
     kSwapInTokens, kTransferTime, kPrefillChunks, kPrefillContextTokens, kPrefillAttentionPairs, kLogitTokens,
     kDecodeContextTokens, kGpuTime, kHostTime, kPrefixLookupTokens, kPrefixHitTokens, kPrefixLoadedTokens,
-    kVerifySeqs, kDraftTokens, kAcceptedDraftTokens, kOffloadTime, kOffloadLinkBytes;
+    kVerifySeqs, kDraftTokens, kAcceptedDraftTokens, kOffloadTime, kOffloadLinkBytes, kOffloadStreamedBytes;
 // request (distributions)
 extern const MetricId kTtft, kTpot, kE2e, kQueue, kKvHandoff;
 // instance ("replicas" entries)
@@ -25,7 +25,7 @@ extern const MetricId kPoolName, kPoolDevice, kPoolDeviceKind, kPoolRole, kPoolR
 // run (summary.json)
 extern const MetricId kScenario, kModel, kPrecision, kFleet, kSeed, kRequests, kCompleted, kRejected, kDropped, kClipped, kRejectedByReason,
     kPreemptions, kSteps, kSwapOut, kSwapIn, kSwapBytes, kTransfer, kDuration, kRequestThroughput, kOutputTokenThroughput, kTotalTokenThroughput, kRunTtft, kRunTpot,
-    kRunE2e, kRunQueue, kGoodput, kSloAttainment, kKvUtilMean, kKvUtilPeak, kPrefixLookup, kPrefixHit, kPrefixHitRate, kPrefixLoaded, kOffloadSeconds, kOffloadBytes, kSpecDrafted, kSpecAccepted, kSpecAcceptanceRate, kSpecAcceptanceLength, kPrefixTiers, kTenants, kMigrations, kScaling, kMeanInstances, kDeviceHours, kMeanInSystem, kArrivalRate, kMeanSojourn, kLambdaTimesW,
+    kRunE2e, kRunQueue, kGoodput, kSloAttainment, kKvUtilMean, kKvUtilPeak, kPrefixLookup, kPrefixHit, kPrefixHitRate, kPrefixLoaded, kOffloadSeconds, kOffloadBytes, kOffloadStreamedBytesTotal, kSpecDrafted, kSpecAccepted, kSpecAcceptanceRate, kSpecAcceptanceLength, kPrefixTiers, kTenants, kMigrations, kScaling, kMeanInstances, kDeviceHours, kMeanInSystem, kArrivalRate, kMeanSojourn, kLambdaTimesW,
     kClients, kThinkTimeMean, kPeakInSystem, kClientsFromLaw, kCostModel, kMemory, kGpus, kCostPerHour, kCostPerMillionOutputTokens;
 
 /// What a step did, from its emitted values: prompt tokens only, decodes only (or nothing), or both.

@@ -290,6 +290,7 @@ double StepPricer::price_layer_split(const models::BatchShape& batch) {
     last_offload_ = host;
     last_offload_bytes_ = bytes;
     last_stream_choice_ = c;
+    last_streamed_bytes_ = p.stream_bytes;
   }
   last_host_ = stack_.host_time(batch.decode_seqs + batch.prefill_chunks, batch.prefill_tokens);
   return stack_.step_time(last_host_, last_gpu_);

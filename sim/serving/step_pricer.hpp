@@ -70,8 +70,10 @@ class StepPricer {
   /// With offload: seconds of the last step's ops on the offload devices, and bytes its ranks' links carried each way.
   double last_offload() const { return last_offload_; }
   double last_offload_bytes() const { return last_offload_bytes_; }
-  /// Layer range split: which host-side parts the last step streamed to the GPU.
+  /// Layer range split: which host-side parts the last step streamed to the GPU, and their weight
+  /// bytes copied over the link (part of last_offload_bytes()).
   StreamChoice last_stream_choice() const { return last_stream_choice_; }
+  double last_streamed_bytes() const { return last_streamed_bytes_; }
   double last_host() const { return last_host_; }
   const hw::ServingStack& stack() const { return stack_; }
   /// The device as priced: the stack's attention curves in place.
@@ -152,6 +154,7 @@ class StepPricer {
   double gpu_attention_share_ = 0;  ///< with GPU-resident KV: the share of this step's decode attention on the GPUs
   double last_offload_ = 0, last_offload_bytes_ = 0;
   StreamChoice last_stream_choice_;
+  double last_streamed_bytes_ = 0;
   bool two_batch_overlap_ = false;
   bool deepep_ = false;
   std::shared_ptr<const ExpertOffload> expert_offload_;

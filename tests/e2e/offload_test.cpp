@@ -304,3 +304,34 @@ TEST_CASE("layer split: an MoE model too large for the GPU runs faster with its 
   CHECK(tight.exit_code == 2);
   CHECK_THAT(tight.output, Contains("cluster.offload.gpu_layers") && Contains("16.14 GiB"));
 }
+
+TEST_CASE("layer split: stream_at auto copies the host experts to the GPU only for prompts long enough to pay",
+          "[e2e][layers]") {
+  test::TempDir dir("moe_streaming");
+  const std::string file = "'" + test::source_dir() + "/scenarios/desktop_llamacpp_moe_experts.yaml'";
+  const auto prefill = [&](int prompt, const std::string& stream_at) {
+    const auto s = run(fmt::format("{} --set workload.prompt_tokens={} --set workload.output_tokens=1 "
+                                   "--set cluster.offload.stream_at={}", file, prompt, stream_at),
+                       dir, fmt::format("p{}_{}", prompt, stream_at));
+    // -1: no streamed_bytes key (stream_at 0 never streams, so the run does not report it).
+    return std::pair{s["latency_s"]["ttft"]["p50"].get<double>(), s["offload"].value("streamed_bytes", -1.0)};
+  };
+  // 64 tokens: 8 of 128 experts each, 4 tokens an expert; llama.cpp's fixed 32 copies every host
+  // expert (GBs over PCIe 3.0 x8), the cost-based choice keeps them on the CPU.
+  const auto [short_fixed, short_fixed_bytes] = prefill(64, "32");
+  const auto [short_auto, short_auto_bytes] = prefill(64, "auto");
+  const auto [short_cpu, short_cpu_bytes] = prefill(64, "0");
+  CHECK(short_fixed_bytes > 1e9);
+  CHECK(short_auto_bytes == 0);
+  CHECK(short_cpu_bytes == -1);
+  CHECK(short_auto == short_cpu);
+  CHECK(short_auto < 0.5 * short_fixed);
+  // 2,048 tokens: copying pays, and auto streams as the threshold does.
+  const auto [long_fixed, long_fixed_bytes] = prefill(2048, "32");
+  const auto [long_auto, long_auto_bytes] = prefill(2048, "auto");
+  const auto [long_cpu, long_cpu_bytes] = prefill(2048, "0");
+  CHECK(long_auto_bytes == long_fixed_bytes);
+  CHECK(long_auto == long_fixed);
+  CHECK(long_auto < 0.5 * long_cpu);
+  CHECK(long_cpu_bytes == -1);
+}

@@ -127,6 +127,8 @@ TEST_CASE("layer split: large steps stream the host layers' weights to the GPU o
                            static_cast<double>(model.head_dim) * 4;
   CHECK(streamed.last_offload_bytes() == Approx(weights + (L - n) * 512 * per_token + 513 * row).epsilon(1e-9));
   CHECK(t_streamed >= weights / 32e9);
+  CHECK(streamed.last_streamed_bytes() == Approx(weights).epsilon(1e-12));
+  CHECK(on_host.last_streamed_bytes() == 0);
   // A 512-token prompt is compute-bound on the CPU: streaming it to the GPU is faster (llama.cpp's reason).
   CHECK(t_streamed < t_host / 5);
   // Without streaming only the hidden state crosses: 512 rows up to the GPU's layers, the last one back to the output.
