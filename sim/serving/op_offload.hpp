@@ -42,6 +42,13 @@ namespace hetsim::serving {
 
 enum class OffloadPipelining { none, ping_pong };
 
+/// Which host-side parts of one step run on the GPU with their weights copied over the link.
+struct StreamChoice {
+  bool layers = false;  ///< the host layers' weighted ops (and the host-resident experts of GPU layers)
+  bool output = false;  ///< the final norm and LM head, when they live on the host
+  bool operator==(const StreamChoice&) const = default;
+};
+
 /// Placement by layer range (offload impl `layers`: llama.cpp's -ngl and --n-cpu-moe, Hugging Face Accelerate's
 /// device_map with CPU layers). The host device runs the first L - gpu_layers decoder layers from
 /// its own memory, their KV cache there too, and the GPU the last gpu_layers; the token embedding
@@ -51,20 +58,13 @@ enum class OffloadPipelining { none, ping_pong };
 /// at least `stream_at` tokens run the host layers' weighted ops on the GPU instead, each layer's
 /// weights copied over the link first (llama.cpp offloads a host-weight op to the GPU from a batch
 /// of 32; Accelerate always does, stream_at 1); their attention stays with the KV on the host, so the
-/// layer's activations cross twice more. With `stream_at: auto` each step makes that choice by cost
-/// instead, apart for the host layers and the output layer: whichever is faster, the host computing
-/// from its memory or the weights copied over the link and the GPU computing (Fiddler's, arXiv 2402.07033, per-step
-/// CPU-or-GPU choice for host-resident experts, from the batch's token count, applied to whole
-/// layers). An MoE model's routed experts of the first
+/// layer's activations cross twice more. With `stream_at: auto` each step makes that choice by
+/// cost instead, separately for the host layers and the output layer: whichever is faster, the
+/// host computing from its memory, or the weights copied over the link and the GPU computing
+/// (Fiddler's per-step CPU-or-GPU choice for host-resident experts by their token count, arXiv
+/// 2402.07033, applied to whole layers). An MoE model's routed experts of the first
 /// host_expert_layers layers also run on the host (llama.cpp's --n-cpu-moe, KTransformers): a GPU
 /// layer among them sends its tokens' hidden states down to the experts and gets their output back.
-/// Which host-side parts of one step run on the GPU with their weights copied over the link.
-struct StreamChoice {
-  bool layers = false;  ///< the host layers' weighted ops (and the host-resident experts of GPU layers)
-  bool output = false;  ///< the final norm and LM head, when they live on the host
-  bool operator==(const StreamChoice&) const = default;
-};
-
 struct LayerSplit {
   int total_layers = 0;  ///< the model's decoder layers
   int gpu_layers = 0;

@@ -43,6 +43,15 @@ double on(const hw::CostModel& cost, Op op, double instances) {
 
 bool is_output(const Op& op) { return op.name == "final_norm" || op.name == "lm_head"; }
 
+/// Llama-3.1-8B as llama.cpp runs it on a desktop CPU (no 16-bit arithmetic): 8-bit weights and
+/// integer dot products, fp32 activations.
+models::ModelSpec llamacpp_model() {
+  auto model = test::catalog_model("llama-3.1-8b");
+  model.precision.weights = model.precision.gemm = DType::int8;
+  model.precision.activations = DType::fp32;
+  return model;
+}
+
 }  // namespace
 
 TEST_CASE("layer split: a decode step is the GPU's layers + the host's layers + the hidden state's crossings",
@@ -100,10 +109,7 @@ TEST_CASE("layer split: a decode step is the GPU's layers + the host's layers + 
 }
 
 TEST_CASE("layer split: large steps stream the host layers' weights to the GPU over the link", "[serving][offload][layers]") {
-  // As llama.cpp runs it on a desktop CPU (no 16-bit arithmetic): 8-bit weights and integer dot products, fp32 activations.
-  auto model = test::catalog_model("llama-3.1-8b");
-  model.precision.weights = model.precision.gemm = DType::int8;
-  model.precision.activations = DType::fp32;
+  const auto model = llamacpp_model();
   const hw::Device gpu = test::catalog_device("rtx-4090-24gb");
   const hw::ServingStack stack;
   const ParallelPlan tp1;
@@ -139,10 +145,7 @@ TEST_CASE("layer split: large steps stream the host layers' weights to the GPU o
 
 TEST_CASE("layer split: stream_at auto takes each step's faster side, host compute or weights copied to the GPU",
           "[serving][offload][layers]") {
-  // The desktop of the streaming case above: int8 weights on an i7-8700, fp32 activations.
-  auto model = test::catalog_model("llama-3.1-8b");
-  model.precision.weights = model.precision.gemm = DType::int8;
-  model.precision.activations = DType::fp32;
+  const auto model = llamacpp_model();  // on the desktop CPU of the streaming case above, an i7-8700
   const hw::Device gpu = test::catalog_device("rtx-4090-24gb");
   const hw::ServingStack stack;
   const ParallelPlan tp1;
