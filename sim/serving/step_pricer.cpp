@@ -186,16 +186,20 @@ void StepPricer::price_offloaded_experts(const models::BatchShape& batch, double
   if (offload_->experts == ExpertsOn::co_process) e.experts_co = co_process_experts(experts, rows, on_gpu, on_offload);
 }
 
-std::vector<StreamChoice> StepPricer::stream_choices(const models::BatchShape& batch) const {
+StepPricer::StreamChoices StepPricer::stream_choices(const models::BatchShape& batch) const {
   const LayerSplit& s = *offload_->layers;
-  if (!s.stream_by_cost) return {s.threshold_choice(batch)};
+  StreamChoices choices;
+  if (!s.stream_by_cost) {
+    choices.add(s.threshold_choice(batch));
+    return choices;
+  }
   // Not streaming comes first: a tie keeps the weights where they are.
-  std::vector<StreamChoice> choices{{}};
+  choices.add({});
   const bool host_layers = s.host_layers() > 0 || s.experts_apart() > 0;
   const bool host_output = !s.output_on_gpu && batch.logit_tokens > 0;
-  if (host_layers) choices.push_back({.layers = true});
-  if (host_output) choices.push_back({.output = true});
-  if (host_layers && host_output) choices.push_back({.layers = true, .output = true});
+  if (host_layers) choices.add({.layers = true});
+  if (host_output) choices.add({.output = true});
+  if (host_layers && host_output) choices.add({.layers = true, .output = true});
   return choices;
 }
 
@@ -269,17 +273,21 @@ double StepPricer::price_layer_split(const models::BatchShape& batch) {
   const LayerSplit& s = *offload_->layers;
   double launch = 0;
   const Entry& e = entry_with_attention(batch, launch);
+  // Each layer's attention runs where its KV is, whichever way the step streams.
+  split_attention_gpu_.clear();
+  split_attention_host_.clear();
+  for (Op op : ops_) {
+    op.repeat = s.gpu_layers;
+    if (s.gpu_layers > 0) split_attention_gpu_.push_back(cost_for(batch).time(op, launch));
+    op.repeat = s.host_layers();
+    if (s.host_layers() > 0) split_attention_host_.push_back(offload_time(op));
+  }
   last_gpu_ = -1;
   for (const StreamChoice c : stream_choices(batch)) {
     const SplitParts& p = e.split[split_index(c)];
-    double gpu = p.gpu, host = p.host;
-    // Each layer's attention runs where its KV is.
-    for (Op op : ops_) {
-      op.repeat = s.gpu_layers;
-      if (s.gpu_layers > 0) gpu += cost_for(batch).time(op, launch);
-      op.repeat = s.host_layers();
-      if (s.host_layers() > 0) host += offload_time(op);
-    }
+    double gpu = p.gpu, host = p.host;  // then the attention, op by op (each side's sum in op order)
+    for (const double t : split_attention_gpu_) gpu += t;
+    for (const double t : split_attention_host_) host += t;
     // The sides run one after the other; every crossing and weight copy waits for the link.
     const LayerSplitTraffic x = layer_split_traffic(s, model_, batch, c);
     const double bytes = x.bytes + p.stream_bytes;

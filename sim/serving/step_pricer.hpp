@@ -103,7 +103,14 @@ class StepPricer {
   static std::size_t split_index(StreamChoice c) { return (c.layers ? 1 : 0) + (c.output ? 2 : 0); }
   /// The choices a layer range split weighs for `batch`: its threshold's, or with stream_at auto each
   /// distinct one (a part the split does not have to stream is not streamed).
-  std::vector<StreamChoice> stream_choices(const models::BatchShape& batch) const;
+  struct StreamChoices {
+    std::array<StreamChoice, 4> at{};
+    std::size_t count = 0;
+    void add(StreamChoice c) { at[count++] = c; }
+    const StreamChoice* begin() const { return at.data(); }
+    const StreamChoice* end() const { return at.data() + count; }
+  };
+  StreamChoices stream_choices(const models::BatchShape& batch) const;
   const Entry& entry(const models::BatchShape& batch, bool graphed);
   /// The entry of `batch` with its attention ops placed in ops_, and the host launch per kernel (offload's paths).
   const Entry& entry_with_attention(const models::BatchShape& batch, double& launch);
@@ -154,6 +161,7 @@ class StepPricer {
   double gpu_attention_share_ = 0;  ///< with GPU-resident KV: the share of this step's decode attention on the GPUs
   double last_offload_ = 0, last_offload_bytes_ = 0;
   StreamChoice last_stream_choice_;
+  std::vector<double> split_attention_gpu_, split_attention_host_;  ///< layer split: this step's attention ops, each side
   double last_streamed_bytes_ = 0;
   bool two_batch_overlap_ = false;
   bool deepep_ = false;
