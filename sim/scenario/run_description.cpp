@@ -72,10 +72,9 @@ RunInfo describe_run(const Scenario& sc) {
     info.features.push_back("speculative");
   if (std::any_of(sc.replicas.begin(), sc.replicas.end(), [](const ReplicaPlan& r) { return r.offload != nullptr; }))
     info.features.push_back("offload");
-  // A layer range split that may copy host weights to the GPU (stream_at > 0 or auto).
-  if (std::any_of(sc.replicas.begin(), sc.replicas.end(), [](const ReplicaPlan& r) {
-        return r.offload && r.offload->layers && (r.offload->layers->stream_at > 0 || r.offload->layers->stream_by_cost);
-      }))
+  // A layer range split that may copy host weights to the GPU.
+  if (std::any_of(sc.replicas.begin(), sc.replicas.end(),
+                  [](const ReplicaPlan& r) { return r.offload && r.offload->layers && r.offload->layers->may_stream(); }))
     info.features.push_back("weight_streaming");
   if (caches_prefixes) info.features.push_back("prefix_cache");
   if (offloads) info.features.push_back("kv_offload");

@@ -18,7 +18,7 @@ std::string OffloadPlan::describe() const {
     if (!layers->output_on_gpu) host += ", output";
     std::string gpu = n > 0 ? range(L - n, L) : "";
     if (layers->output_on_gpu) gpu += gpu.empty() ? "output" : ", output";
-    const bool streams = (layers->stream_at > 0 || layers->stream_by_cost) && (n < L || !layers->output_on_gpu);
+    const bool streams = layers->may_stream();
     if (gpu.empty()) gpu = streams ? "only the ops it streams weights for" : "nothing";
     const std::string when = layers->stream_by_cost ? "steps where it is faster"
                                                     : fmt::format("steps of {}+ tokens", layers->stream_at);

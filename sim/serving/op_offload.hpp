@@ -85,6 +85,10 @@ struct LayerSplit {
   int experts_apart() const { return host_expert_moe_layers() - moe_among_first(host_layers()); }
   /// Whether ops of `tokens` tokens on the host side run on the GPU, their weights streamed to it.
   bool streams(std::int64_t tokens) const { return stream_at > 0 && tokens >= stream_at; }
+  /// What a step could copy to the GPU: host layers' weights (or the host experts of GPU layers),
+  /// and a host-side output layer; and whether this split ever copies any of it.
+  bool has_host_layers() const { return host_layers() > 0 || experts_apart() > 0; }
+  bool may_stream() const { return (stream_at > 0 || stream_by_cost) && (has_host_layers() || !output_on_gpu); }
   /// The choice a fixed threshold makes for `batch` (stream_at; not stream_by_cost).
   StreamChoice threshold_choice(const models::BatchShape& batch) const {
     return {.layers = streams(batch.tokens()), .output = streams(batch.logit_tokens)};

@@ -195,7 +195,7 @@ StepPricer::StreamChoices StepPricer::stream_choices(const models::BatchShape& b
   }
   // Not streaming comes first: a tie keeps the weights where they are.
   choices.add({});
-  const bool host_layers = s.host_layers() > 0 || s.experts_apart() > 0;
+  const bool host_layers = s.has_host_layers();
   const bool host_output = !s.output_on_gpu && batch.logit_tokens > 0;
   if (host_layers) choices.add({.layers = true});
   if (host_output) choices.add({.output = true});
