@@ -12,10 +12,11 @@ namespace {
 constexpr double kEngineSpeed = 1.0;
 }  // namespace
 
-EngineId Executor::add_engine(const std::string& name) {
+EngineId Executor::add_engine(const std::string& name, bool shared) {
   hosts_.push_back(zone_->create_host(name, kEngineSpeed));
   names_.push_back(name);
   on_.push_back(1);
+  shared_.push_back(shared ? 1 : 0);
   return static_cast<EngineId>(hosts_.size() - 1);
 }
 
@@ -44,7 +45,7 @@ void Executor::run_alone(GraphNode& n, double now) {
 
 bool Executor::try_run_ahead(OpGraph& graph, double now, double horizon) const {
   auto& nodes = graph.nodes();
-  if (nodes.size() != 1 || nodes[0].kind != GraphNode::Kind::compute || !engine_on(nodes[0].engine)) return false;
+  if (nodes.size() != 1 || !may_sleep(nodes[0]) || !engine_on(nodes[0].engine)) return false;
   GraphNode& n = nodes[0];
   const double end = now + n.seconds;
   if (!(now < horizon && end < horizon)) return false;
@@ -55,7 +56,7 @@ bool Executor::try_run_ahead(OpGraph& graph, double now, double horizon) const {
 
 void Executor::run(OpGraph& graph, double now) {
   auto& nodes = graph.nodes();
-  if (nodes.size() == 1 && nodes[0].kind == GraphNode::Kind::compute) return run_alone(nodes[0], now);  // fast path
+  if (nodes.size() == 1 && may_sleep(nodes[0])) return run_alone(nodes[0], now);  // fast path
   run_general(graph);
 }
 
@@ -92,7 +93,7 @@ void Executor::run_general(OpGraph& graph) {
   while (finished < n) {
     // A compute node that is the only thing left to do runs as a plain sleep: exact, and what a
     // chain after its transfers costs without the general machinery.
-    if (inflight.empty() && ready.size() == 1 && nodes[ready[0]].kind == GraphNode::Kind::compute) {
+    if (inflight.empty() && ready.size() == 1 && may_sleep(nodes[ready[0]])) {
       const NodeId i = ready.back();
       ready.pop_back();
       run_alone(nodes[i], sg::Engine::get_clock());

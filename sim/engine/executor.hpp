@@ -41,8 +41,10 @@ class Executor {
   using BackgroundSink = std::function<void(const GraphNode& move)>;
   void set_background_sink(BackgroundSink sink) { background_ = std::move(sink); }
 
-  /// Adds an engine; its host is created in the executor's zone (before the zone is sealed).
-  EngineId add_engine(const std::string& name);
+  /// Adds an engine; its host is created in the executor's zone (before the zone is sealed). A
+  /// `shared` engine runs several graphs' compute at once (they share its speed), so its nodes never
+  /// take the plain-sleep fast path, which only an engine with one graph at a time may.
+  EngineId add_engine(const std::string& name, bool shared = false);
   /// Turns an engine off (running and later compute on it fails with EngineFailure) or on again.
   void set_engine_on(EngineId engine, bool on);
   bool engine_on(EngineId engine) const;
@@ -76,6 +78,9 @@ class Executor {
   std::vector<simgrid::s4u::Host*> hosts_;
   std::vector<std::string> names_;
   std::vector<char> on_;  ///< mirrors the hosts' state without a SimGrid call per step
+  std::vector<char> shared_;
+  /// Whether node `n` may run as a plain sleep when nothing else of its graph is in flight.
+  bool may_sleep(const GraphNode& n) const { return n.kind == GraphNode::Kind::compute && !shared_[n.engine]; }
 };
 
 }  // namespace hetsim::sim

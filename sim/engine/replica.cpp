@@ -1,8 +1,9 @@
 #include "sim/engine/replica.hpp"
 
 #include <algorithm>
-#include <utility>
 #include <limits>
+#include <span>
+#include <utility>
 
 #include "sim/core/error.hpp"
 #include "sim/core/units.hpp"
@@ -172,18 +173,53 @@ void Replica::plan_step(double now, EngineId engine, OpGraph& graph) {
                                  "{:g} s limit of simulated time; check the device's compute rates and bandwidths",
                                  index_, plan_.device->name, shape.prefill_tokens, shape.decode_seqs, seconds,
                                  units::kMaxSimulatedSeconds));
+  // Offload over the platform: the offload side's compute and the link's traffic leave the step's
+  // own node when the sides take turns (see add_offload_side).
+  const bool turns = offload_engine_ && !pricer_.last_offload_pipelined();
+  const double compute = turns ? std::max(0.0, seconds - offload_link() - pricer_.last_offload()) : seconds;
   if (layerwise_ids_.empty()) {
-    step_node_ = graph.add_compute("step", engine, seconds, move_ids_);
+    step_node_ = graph.add_compute("step", engine, compute, move_ids_);
     last_layer_node_.reset();
   } else {
     // Loads streamed layer by layer: layer i computes once layer i's KV is in, so the step ends at
     // max(all layers but the last, the loads) + the last layer (a pipeline of `layers` stages).
-    const double last = seconds / static_cast<double>(std::max<std::int64_t>(1, model_.num_hidden_layers));
-    step_node_ = graph.add_compute("step", engine, seconds - last, move_ids_);
+    const double last = compute / static_cast<double>(std::max<std::int64_t>(1, model_.num_hidden_layers));
+    step_node_ = graph.add_compute("step", engine, compute - last, move_ids_);
     layerwise_ids_.push_back(step_node_);
     last_layer_node_ = graph.add_compute("step_last_layer", engine, last, layerwise_ids_);
   }
+  if (offload_engine_) add_offload_side(graph);
   set_priced(draft_gpu);
+}
+
+double Replica::offload_link() const { return pricer_.last_offload_bytes() > 0 ? pricer_.last_offload_link() : 0.0; }
+
+void Replica::add_offload_side(OpGraph& graph) {
+  // The offload side's ops run on its node host's engine, shared with every other replica of the
+  // node that offloads there; each rank's bytes go to it and come back over the rank's own route
+  // to the host DRAM, contending with every other flow there. Sides that take turns (no
+  // pipelining) run the chain GPU -> bytes out -> offload ops -> bytes back (the layers' turns
+  // summed), the per-crossing latencies the analytic link has beyond the flows' own charged as
+  // their setup: on an idle node the step takes exactly its priced time. Pipelined sides overlap:
+  // the offload ops and the flows start with the step, which ends when the last finishes.
+  const serving::OffloadPlan& o = *plan_.offload;
+  const double out = pricer_.last_offload_bytes_out(), back = pricer_.last_offload_bytes() - out;
+  const bool serial = !pricer_.last_offload_pipelined();
+  std::vector<NodeId> after;
+  if (serial) after.push_back(last_layer_node_ ? *last_layer_node_ : step_node_);
+  else after = move_ids_;
+  const double flows = (out > 0 ? 1.0 : 0.0) + (back > 0 ? 1.0 : 0.0);
+  const double setup = serial ? std::max(0.0, offload_link() - (out + back) / o.link.bandwidth - flows * o.link.latency) : 0.0;
+  std::vector<NodeId> sent;
+  if (out > 0)
+    for (const auto& device_tier : plan_.device_tiers)
+      sent.push_back(graph.add_move("offload_out", device_tier, plan_.offload_tier, out, after, 1 << 20, setup));
+  const std::span<const NodeId> before = serial && !sent.empty() ? std::span<const NodeId>(sent) : std::span<const NodeId>(after);
+  const NodeId offloaded = graph.add_compute("offload", *offload_engine_, pricer_.last_offload(), before);
+  if (back > 0)
+    for (const auto& device_tier : plan_.device_tiers)
+      graph.add_move("offload_back", plan_.offload_tier, device_tier, back,
+                     serial ? std::span<const NodeId>(&offloaded, 1) : std::span<const NodeId>(after), 1 << 20, out > 0 ? 0.0 : setup);
 }
 
 void Replica::set_priced(double draft_gpu) {
@@ -233,7 +269,8 @@ Replica::SteadyRun Replica::run_steady_decodes(double horizon, EngineId engine, 
   SteadyRun run;
   auto& running = queues_.running();
   // Speculation gains a drawn number of tokens per step: no steady run of one token per step.
-  if (controllers_ || draft_pricer_ || running.empty() || !queues_.waiting().empty() ||
+  // Offload flows over the platform need the general path's op graph.
+  if (controllers_ || draft_pricer_ || !plan_.offload_tier.empty() || running.empty() || !queues_.waiting().empty() ||
       !plan_.scheduler->steady_decode())
     return run;
   std::int64_t remaining = std::numeric_limits<std::int64_t>::max();

@@ -69,6 +69,9 @@ class Replica {
   const ReplicaPlan& plan() const { return plan_; }
   /// Reports the KV tiers to `windows` (kv_tiers.csv) as steps move from window to window.
   void report_kv_tiers(KvTierWindows* windows) { kv_windows_ = windows; }
+  /// Op offload over the platform (ReplicaPlan::offload_tier): the engine of the node's host that
+  /// runs the offloaded ops, shared with the node's other replicas that offload there.
+  void offload_on(EngineId host) { offload_engine_ = host; }
   /// At the end of a run: the last window of kv_tiers.csv closes.
   void close_kv_window();
   /// Called with a request's id and end time when it completes here (closed-loop clients wait for it).
@@ -116,6 +119,12 @@ class Replica {
   /// The step row's values that describe the batch (the rest are set when it is priced and ends).
   /// The step row's values from the pricer's last step (`draft_gpu`: the drafter's passes before it).
   void set_priced(double draft_gpu);
+  /// Op offload with link: platform: the offload side's ops on the node host's engine and the link
+  /// traffic as flows in `graph` (after the GPU's compute when the sides take turns, beside it when
+  /// they are pipelined).
+  void add_offload_side(OpGraph& graph);
+  /// The link's seconds in the last priced step when its sides take turns.
+  double offload_link() const;
   void set_row(double start, const models::BatchShape& shape, std::int64_t batch_seqs, std::int64_t swap_out_tokens,
                std::int64_t swap_in_tokens);
   void add_outstanding(std::int64_t delta) {
@@ -145,6 +154,7 @@ class Replica {
   std::int64_t lookup_total_ = 0;    ///< prompt tokens looked up in the prefix cache so far
   std::vector<NodeId> layerwise_ids_;  ///< of them, loads streamed layer by layer under the compute
   NodeId step_node_ = 0;                   ///< the step's compute (all of it, or all but its last layer)
+  std::optional<EngineId> offload_engine_;  ///< offload over the platform: the node host's engine
   std::optional<NodeId> last_layer_node_;  ///< the last layer's compute when loads stream layer by layer
   std::uint64_t batch_count_ = 0;  ///< steps planned: marks batched sequences (check_batch)
   StepRow row_;

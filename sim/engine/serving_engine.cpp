@@ -17,9 +17,11 @@ EngineStats ServingRun::run() {
   build_platform();
   // Replicas call the controllers' hooks only for controllers that act in them.
   const bool hooks = std::any_of(sc_.controllers.begin(), sc_.controllers.end(), [](const auto& c) { return !c->acts_only_in_timers(); });
-  for (std::size_t i = 0; i < sc_.replicas.size(); ++i)
+  for (std::size_t i = 0; i < sc_.replicas.size(); ++i) {
     replicas_.push_back(std::make_unique<Replica>(static_cast<int>(i), sc_.replicas[i], sc_.model, sc_.max_model_len,
                                                   recorder_, hooks ? &sc_.controllers : nullptr));
+    if (!sc_.replicas[i].offload_tier.empty()) replicas_.back()->offload_on(offload_engine_ids_[i]);
+  }
   // kv_tiers.csv, beside step_windows.csv, for caching KV managers with tiers to report.
   if (recorder_.info().output.steps != StepOutput::none &&
       std::any_of(sc_.replicas.begin(), sc_.replicas.end(), [](const ReplicaPlan& p) { return !p.kv->tier_stats().empty(); })) {
@@ -96,6 +98,17 @@ void ServingRun::build_platform() {
         ->daemonize();
   });
   for (std::size_t i = 0; i < sc_.replicas.size(); ++i) engine_ids_.push_back(executor_->add_engine(fmt::format("replica-{}.engine", i)));
+  // Offload over the platform: the offload side is its node's host, one engine that every replica
+  // on the node offloading there shares (their offloaded ops slow each other down).
+  std::map<std::string, EngineId> hosts;
+  offload_engine_ids_.assign(sc_.replicas.size(), EngineId{});
+  for (std::size_t i = 0; i < sc_.replicas.size(); ++i) {
+    const std::string& tier = sc_.replicas[i].offload_tier;
+    if (tier.empty()) continue;
+    auto it = hosts.find(tier);
+    if (it == hosts.end()) it = hosts.emplace(tier, executor_->add_engine(tier + ".offload", true)).first;
+    offload_engine_ids_[i] = it->second;
+  }
   engine_zone->seal();
   zone->seal();
 }

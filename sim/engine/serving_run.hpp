@@ -153,6 +153,7 @@ class ServingRun final : public serving::ClusterFacade {
   std::unique_ptr<TransferNetwork> network_;
   std::unique_ptr<Executor> executor_;
   std::vector<EngineId> engine_ids_;
+  std::vector<EngineId> offload_engine_ids_;  ///< per replica, with offload over the platform: its node host's engine
   std::vector<sg::ActorPtr> actors_;
   std::unique_ptr<policies::FleetIndex> fleet_;
   std::vector<std::size_t> class_first_;  ///< a replica of each fit class, that answers for it

@@ -177,7 +177,18 @@ std::shared_ptr<const OffloadPlan> parse_offload(const config::Node& pool, const
     plan->link_source = "none: the PIM computes in the GPUs' own memory";
   } else {
     const std::string link = d.link;
-    if (cfg->has("link")) {
+    if (cfg->has("link") && cfg->child("link").is_scalar() && cfg->child("link").scalar() == "platform") {
+      // The route is known once the replica is placed on its node (sim/scenario/scenario.cpp).
+      if (link != "gpu_host")
+        cfg->fail_key("link", "platform",
+                      fmt::format("offload {} runs on {}, which is not part of a node's platform; 'platform' routes the "
+                                  "traffic of offload sides in the node's host (impl neo, layers). Give a link spec "
+                                  "({{bandwidth: ..., latency: ...}}) instead",
+                                  plan->policy, plan->device->name));
+      plan->on_platform = true;
+      plan->link = gpu.host;
+      plan->link_source = "platform";
+    } else if (cfg->has("link")) {
       plan->link = hw::parse_link(cfg->child("link"), "network");
       plan->link_source = "offload.link";
     } else if (link == "gpu_host") {

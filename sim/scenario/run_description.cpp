@@ -45,8 +45,14 @@ RunInfo describe_run(const Scenario& sc) {
       in.cost_per_hour = r.offload->cost_per_hour > 0 ? in.cost_per_hour + r.offload->cost_per_hour / in.tensor_parallel : 0;
     // As the replica prices it: the stack's attention kernels in place.
     in.cost_model_source = fmt::format("{}; serving stack {}", hw::describe_sources(r.stack->apply(*r.device)), r.stack->name);
-    if (r.offload)
+    if (r.offload) {
       in.cost_model_source += fmt::format("; offload {}: {}", r.offload->device->name, hw::describe_sources(*r.offload->device));
+      // What each GPU reaches the offload side over (nothing for PIM in the GPUs' own memory).
+      if (!r.offload->in_gpu_memory)
+        in.cost_model_source += fmt::format("; offload link: {} ({:.4g} GB/s, {:.3g} us{})", r.offload->link_source,
+                                            r.offload->link.bandwidth / 1e9, r.offload->link.latency * 1e6,
+                                            r.offload->on_platform ? " when idle, contended" : "");
+    }
     const policies::KvMemory& m = r.kv->memory();
     in.memory = {.usable = m.usable, .usable_source = r.device->usable_memory_source,
                  .kv_device = kv_device(r.offload.get()),

@@ -92,6 +92,62 @@ int place_on_node(Scenario& sc, ReplicaPlan& plan, const Pool& pool, std::size_t
   return slot;
 }
 
+/// Op offload over the platform on a pool's node: the replicas a node holds keep their offloaded KV
+/// in its one host DRAM, an even share each unless kv_memory says how much (checked to fit).
+std::shared_ptr<const serving::OffloadPlan> share_node_host(const config::Node& pool_cfg, const Pool& pool) {
+  const hw::NodeSpec& spec = *pool.node;
+  const hw::MemoryTier* dram = spec.topology.tier(spec.first_dram_tier());
+  if (!dram) return pool.offload;  // route_offload reports it once the replica is placed
+  const int per_node =
+      std::max(1, std::min(pool.replicas, static_cast<int>(spec.device_slots.size()) / pool.devices()));
+  auto offload = std::make_shared<serving::OffloadPlan>(*pool.offload);
+  const config::Node cfg = pool_cfg.child("offload");
+  if (cfg.has("kv_memory")) {
+    if (offload->kv_memory * per_node > dram->capacity)
+      cfg.fail_key("kv_memory", cfg.child("kv_memory").shown(),
+                   fmt::format("{} replicas on node '{}' keep {:.4g} GB of KV in its {} ({:.4g} GB) with link: platform; "
+                               "expected at most {:.4g} GB each",
+                               per_node, spec.name, offload->kv_memory * per_node / 1e9, dram->name, dram->capacity / 1e9,
+                               dram->capacity / per_node / 1e9));
+  } else {
+    offload->kv_memory = std::min(offload->kv_memory, dram->capacity / per_node);
+  }
+  return offload;
+}
+
+/// Op offload over the platform (offload link: platform): the replica's offload traffic flows
+/// between its devices and its node's host DRAM, and the pricer's link becomes that route as an
+/// idle node has it (the narrowest bandwidth and the longest latency over its ranks, each way).
+void route_offload(const Scenario& sc, ReplicaPlan& plan, const Pool& pool) {
+  const NodeInstance& node = sc.nodes[static_cast<std::size_t>(plan.node)];
+  const hw::NodeSpec& spec = *node.spec;
+  const std::string dram = spec.first_dram_tier();
+  if (dram.empty() || !spec.topology.tier(dram))
+    pool.where->fail_key("offload", plan.offload->policy,
+                         fmt::format("link: platform routes the offload traffic to the node's host DRAM; node '{}' ({}) has "
+                                     "no DRAM tier",
+                                     spec.name, spec.source));
+  constexpr double kProbe = 1e9;  // bytes: a transfer long enough that its bandwidth shows
+  double bandwidth = std::numeric_limits<double>::infinity(), latency = 0;
+  for (const auto& full : plan.device_tiers) {
+    const std::string gpu = full.substr(node.prefix.size());
+    for (const auto& [from, to] : {std::pair{gpu, dram}, std::pair{dram, gpu}}) {
+      try {
+        const double lat = spec.topology.idle_transfer_time(from, to, 0, kProbe);
+        bandwidth = std::min(bandwidth, kProbe / (spec.topology.idle_transfer_time(from, to, kProbe, kProbe) - lat));
+        latency = std::max(latency, lat);
+      } catch (const InputError& e) {
+        pool.where->fail_key("offload", plan.offload->policy, fmt::format("link: platform on node '{}': {}", spec.name, e.what()));
+      }
+    }
+  }
+  auto offload = std::make_shared<serving::OffloadPlan>(*plan.offload);
+  offload->link = {"platform", bandwidth, latency};
+  offload->link_source = fmt::format("the platform route between each GPU and {} of node '{}'", dram, spec.name);
+  plan.offload = std::move(offload);
+  plan.offload_tier = node.prefix + dram;
+}
+
 /// The tier `name` of `spec` ("" = its first DRAM tier) for request `request`, on the node instance
 /// whose tiers are named `prefix` + name: a non-HBM tier, or the HBM of a GPU slot no replica runs
 /// on (Harvest's idle peer-GPU memory, reached over the node's NVLink); an InputError naming the
@@ -608,6 +664,7 @@ Scenario load_scenario(const config::Document& doc) {
       pool.semi_pd = s;
     }
     pool.offload = parse_offload(pool_cfg, sc.model, *pool.device, pool.tensor_parallel);
+    if (pool.offload && pool.offload->on_platform && pool.node) pool.offload = share_node_host(pool_cfg, pool);
     if (pool.offload && pool.offload->experts != serving::ExpertsOn::gpu && (pool.expert_parallel || pool.data_parallel > 1))
       pool_cfg.fail_key("offload", pool.offload->policy,
                         "routed experts on PIM are modelled for tensor-parallel experts (Duplex's +ET: experts split over the "
@@ -834,14 +891,20 @@ Scenario load_scenario(const config::Document& doc) {
           if (!placed.empty() && placed.back().replica + 1 == sc.replicas.size())
             placed.push_back({sc.replicas.size(), p, placed.back().slot});
         } else if (pool.span_devices_per_node > 0 || pool.data_parallel > 1) {
+          if (pool.offload && pool.offload->on_platform)
+            pool.where->fail_key("offload", pool.offload->policy,
+                                 "link: platform is modelled for instances on one node's slots, not for instances of "
+                                 "data-parallel ranks or spanning nodes");
           // Instances spanning nodes (or data-parallel ranks) are not placed on node slots: their
           // KV does not move between tiers or instances.
           if (!plan.preemption->kv_tiers().empty() || !plan.kv->kv_tiers().empty())
             pool.where->fail_key(pool.data_parallel > 1 ? "data_parallel" : "node", pool.data_parallel > 1 ? std::to_string(pool.data_parallel) : pool.node->name,
                                  "KV offload tiers and swap preemption are not modelled for instances of data-parallel "
                                  "ranks or spanning nodes; use recompute preemption and no KV tiers");
-        } else if (pool.node || !plan.preemption->kv_tiers().empty() || !plan.kv->kv_tiers().empty()) {
+        } else if (pool.node || !plan.preemption->kv_tiers().empty() || !plan.kv->kv_tiers().empty() ||
+                   (pool.offload && pool.offload->on_platform)) {
           placed.push_back({sc.replicas.size(), p, place_on_node(sc, plan, pool, p, r)});
+          if (pool.offload && pool.offload->on_platform) route_offload(sc, plan, pool);
         }
         sc.replicas.push_back(std::move(plan));
       }

@@ -50,6 +50,9 @@ struct ReplicaPlan {
   /// no node: nothing is moved) and its devices' memory tiers (one per TP rank), platform-wide names.
   int node = -1;
   std::vector<std::string> device_tiers;
+  /// Op offload with `link: platform`: the node's host DRAM tier (platform-wide name) that each
+  /// step's offload traffic flows to and from; empty: the link is priced analytically.
+  std::string offload_tier;
   /// semi-PD (pool key semi_pd): the share of its devices' SMs this instance runs on, and the
   /// other partition on the same devices (its prefill or decode worker; -1 = none).
   double device_share = 1;

@@ -22,8 +22,9 @@ std::string OffloadPlan::describe() const {
     if (gpu.empty()) gpu = streams ? "only the ops it streams weights for" : "nothing";
     const std::string when = layers->stream_by_cost ? "steps where it is faster"
                                                     : fmt::format("steps of {}+ tokens", layers->stream_at);
-    return fmt::format("{} runs the {}; the GPU {}{} ({})", device->name, host, gpu,
-                       streams ? fmt::format("; {} stream host weights to the GPU", when) : "", policy);
+    return fmt::format("{} runs the {}; the GPU {}{} ({}{})", device->name, host, gpu,
+                       streams ? fmt::format("; {} stream host weights to the GPU", when) : "", policy,
+                       on_platform ? ", traffic contended on the platform" : "");
   }
   std::string ops;
   for (OpClass c : kOpClasses)
@@ -32,8 +33,9 @@ std::string OffloadPlan::describe() const {
   if (experts == ExpertsOn::co_process) ops += ", routed experts co-processed with the GPUs";
   if (ops.empty()) ops = "KV only, read back by the GPUs";
   if (in_gpu_memory) ops += ", in the GPUs' memory";
-  return fmt::format("{} x {} ({}; {}{})", count, device->name, ops, policy,
-                     pipelining == OffloadPipelining::ping_pong ? fmt::format(", ping-pong x{}", sub_batches) : "");
+  return fmt::format("{} x {} ({}; {}{}{})", count, device->name, ops, policy,
+                     pipelining == OffloadPipelining::ping_pong ? fmt::format(", ping-pong x{}", sub_batches) : "",
+                     on_platform ? ", traffic contended on the platform" : "");
 }
 
 OffloadTraffic offload_traffic(const OffloadPlan& plan, const models::ModelSpec& m, int tp, const models::BatchShape& b,
@@ -78,8 +80,9 @@ LayerSplitTraffic layer_split_traffic(const LayerSplit& s, const models::ModelSp
   const double tokens = static_cast<double>(b.tokens()), logits = static_cast<double>(b.logit_tokens);
   const double row = static_cast<double>(m.hidden_size) * act;
   LayerSplitTraffic x;
-  const auto cross = [&x](double bytes) {
+  const auto cross = [&x](double bytes, bool down) {
     x.bytes += bytes;
+    if (down) x.to_host += bytes;
     x.crossings += 1;
   };
   bool on_gpu = false;  // the embedding runs on the host
@@ -88,35 +91,43 @@ LayerSplitTraffic layer_split_traffic(const LayerSplit& s, const models::ModelSp
     // the host: q, k and v go down, the attention output comes back up.
     const double heads = static_cast<double>(m.num_attention_heads), kv_heads = static_cast<double>(m.num_key_value_heads);
     const double hd = static_cast<double>(m.head_dim);
-    cross(tokens * row);
-    x.bytes += s.host_layers() * tokens * (heads + 2 * kv_heads + heads) * hd * act;
+    cross(tokens * row, false);
+    const double down = s.host_layers() * tokens * (heads + 2 * kv_heads) * hd * act;
+    x.bytes += down + s.host_layers() * tokens * heads * hd * act;
+    x.to_host += down;
     x.crossings += 2.0 * s.host_layers();
     on_gpu = true;
   }
   if (s.gpu_layers > 0 && !on_gpu) {
-    cross(tokens * row);
+    cross(tokens * row, false);
     on_gpu = true;
   }
   // GPU layers whose routed experts run on the host (unless streamed there): the tokens' hidden states
   // go down to the experts and their output comes back, each layer.
   if (!streamed.layers && s.experts_apart() > 0) {
     x.bytes += 2.0 * s.experts_apart() * tokens * row;
+    x.to_host += s.experts_apart() * tokens * row;
     x.crossings += 2.0 * s.experts_apart();
   }
   // The last layer keeps only the rows that produce logits (llama.cpp's output ids) for the output layer.
   const bool output_on_gpu = s.output_on_gpu || streamed.output;
-  if (logits > 0 && output_on_gpu != on_gpu) cross(logits * row);
+  if (logits > 0 && output_on_gpu != on_gpu) cross(logits * row, !output_on_gpu);
   return x;
+}
+
+double offload_link_time(const OffloadPlan& plan, double layers, const OffloadTraffic& traffic) {
+  // A step whose KV is all GPU-resident (NEO) sends nothing and waits for nothing.
+  const double bytes = traffic.to_offload + traffic.from_offload;
+  if (!(bytes > 0)) return 0;
+  // Each layer crosses the link once each way (a direction with no bytes still waits for the other side).
+  return bytes / plan.link.bandwidth + 2 * layers * plan.link.latency;
 }
 
 double offload_step_time(const OffloadPlan& plan, double layers, const OffloadParts& whole, const OffloadTraffic& whole_traffic,
                          const OffloadParts& sub, const OffloadTraffic& sub_traffic, bool can_split) {
-  // A step whose KV is all GPU-resident (NEO) sends nothing and waits for nothing.
   const double bw = plan.link.bandwidth;
   const double lat = whole_traffic.to_offload + whole_traffic.from_offload > 0 ? plan.link.latency : 0.0;
-  // Each layer crosses the link once each way (a direction with no bytes still waits for the other side).
-  const double link = (whole_traffic.to_offload + whole_traffic.from_offload) / bw + 2 * layers * lat;
-  const double serial = whole.gpu + whole.offload + whole.both + link;
+  const double serial = whole.gpu + whole.offload + whole.both + offload_link_time(plan, layers, whole_traffic);
   if (plan.pipelining == OffloadPipelining::none || !can_split) return serial;
   const double n = plan.sub_batches;
   const double g = sub.gpu / layers, a = sub.offload / layers;

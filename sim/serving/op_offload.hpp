@@ -109,6 +109,10 @@ struct OffloadPlan {
   std::array<bool, kNumOpClasses> classes{};   ///< op classes that run there
   hw::LinkSpec link;                           ///< between each GPU of the instance and the offload side, per direction
   std::string link_source;                     ///< where `link` comes from (for the summary)
+  /// `link: platform`: each step's link bytes run as flows on the platform, from each GPU to its
+  /// node's host DRAM, contending with every other transfer there (other instances' offload
+  /// traffic, KV copies); `link` is then that route on an idle node (set per replica when placed).
+  bool on_platform = false;
   OffloadPipelining pipelining = OffloadPipelining::none;
   int sub_batches = 2;                         ///< ping_pong: sub-batches in flight
   double kv_memory = 0;                        ///< bytes of KV cache the offload side holds for the instance (layers: its weights and KV)
@@ -168,10 +172,14 @@ OffloadTraffic offload_traffic(const OffloadPlan& plan, const models::ModelSpec&
 /// The weights streamed with them are the pricer's (it knows the ops).
 struct LayerSplitTraffic {
   double bytes = 0;
+  double to_host = 0;  ///< of `bytes`, those going down to the host (the rest come up to the GPU)
   double crossings = 0;
 };
 LayerSplitTraffic layer_split_traffic(const LayerSplit& split, const models::ModelSpec& model, const models::BatchShape& batch,
                                       StreamChoice streamed);
+
+/// X of the step above: the link's seconds for `traffic` when the sides run one after the other.
+double offload_link_time(const OffloadPlan& plan, double layers, const OffloadTraffic& traffic);
 
 /// The device time of a step: G + A + C + X without pipelining; with it, the faster of that and the
 /// pipelined period model, given the parts of the whole batch and of one sub-batch.

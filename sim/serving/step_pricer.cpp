@@ -297,6 +297,9 @@ double StepPricer::price_layer_split(const models::BatchShape& batch) {
     last_gpu_ = device;
     last_offload_ = host;
     last_offload_bytes_ = bytes;
+    last_offload_bytes_out_ = x.to_host;
+    last_offload_link_ = link;
+    last_offload_pipelined_ = false;  // the sides run one after the other
     last_stream_choice_ = c;
     last_streamed_bytes_ = p.stream_bytes;
   }
@@ -359,9 +362,14 @@ double StepPricer::price_offloaded(const models::BatchShape& batch) {
     sub = parts(half);
     sub_traffic = offload_traffic(o, model_, plan_.tp, half, gpu_attention_share_);
   }
-  last_gpu_ = offload_step_time(o, static_cast<double>(model_.num_hidden_layers), whole, traffic, sub, sub_traffic, can_split);
+  const double layers = static_cast<double>(model_.num_hidden_layers);
+  last_gpu_ = offload_step_time(o, layers, whole, traffic, sub, sub_traffic, can_split);
   last_offload_ = whole.offload + whole.both_offload;
   last_offload_bytes_ = traffic.to_offload + traffic.from_offload;
+  last_offload_bytes_out_ = traffic.to_offload;
+  // The same sum offload_step_time takes for the serial order: a step priced below it was pipelined.
+  last_offload_link_ = offload_link_time(o, layers, traffic);
+  last_offload_pipelined_ = last_gpu_ < whole.gpu + whole.offload + whole.both + last_offload_link_;
   last_host_ = stack_.host_time(batch.decode_seqs + batch.prefill_chunks, batch.prefill_tokens);
   return stack_.step_time(last_host_, last_gpu_);
 }

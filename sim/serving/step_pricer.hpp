@@ -70,6 +70,13 @@ class StepPricer {
   /// With offload: seconds of the last step's ops on the offload devices, and bytes its ranks' links carried each way.
   double last_offload() const { return last_offload_; }
   double last_offload_bytes() const { return last_offload_bytes_; }
+  /// Of last_offload_bytes(), those going to the offload side (the rest come back from it).
+  double last_offload_bytes_out() const { return last_offload_bytes_out_; }
+  /// With offload: whether the last step overlapped its sides (pipelined sub-batches), and, when
+  /// not, the seconds of its device time that were the link's (OffloadPlan::on_platform runs them
+  /// as flows instead).
+  bool last_offload_pipelined() const { return last_offload_pipelined_; }
+  double last_offload_link() const { return last_offload_link_; }
   /// Layer range split: which host-side parts the last step streamed to the GPU, and their weight
   /// bytes copied over the link (part of last_offload_bytes()).
   StreamChoice last_stream_choice() const { return last_stream_choice_; }
@@ -159,7 +166,8 @@ class StepPricer {
   std::unique_ptr<hw::CostModel> offload_cost_;  ///< on offload_->device
   double offload_scale_ = 1;  ///< the instance's attention on one offload device, per rank's op: tp / count
   double gpu_attention_share_ = 0;  ///< with GPU-resident KV: the share of this step's decode attention on the GPUs
-  double last_offload_ = 0, last_offload_bytes_ = 0;
+  double last_offload_ = 0, last_offload_bytes_ = 0, last_offload_bytes_out_ = 0, last_offload_link_ = 0;
+  bool last_offload_pipelined_ = false;
   StreamChoice last_stream_choice_;
   std::vector<double> split_attention_gpu_, split_attention_host_;  ///< layer split: this step's attention ops, each side
   double last_streamed_bytes_ = 0;
