@@ -172,3 +172,30 @@ workload: {source: synthetic, num_requests: 2}
 )"),
              Contains("cluster.offload") && Contains("link: platform") && Contains("spanning nodes"));
 }
+
+TEST_CASE("offload on the platform: NEO pays for one instance of a node and not for four sharing its host",
+          "[e2e][offload][platform]") {
+  // The shipped sweep (README "Attention offload"): per instance count, the GPUs alone, NEO priced
+  // as if each instance had a host of its own, and NEO sharing the node's host over the platform.
+  test::TempDir dir("offload_platform_sweep");
+  const auto r = test::run_hetsim(fmt::format("sweep '{}/sweeps/neo_shared_host.yaml' --quiet --out '{}'", test::source_dir(),
+                                              dir.file("sweep")));
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  // Each point's summary (points.csv quotes the link's map, which test::read_csv does not parse).
+  std::vector<nlohmann::json> points;
+  for (int i = 0; i < 9; ++i)
+    points.push_back(nlohmann::json::parse(test::read_file(dir.file(fmt::format("sweep/points/p{:04d}/summary.json", i)))));
+  auto tps = [&](std::size_t i) { return points[i]["throughput"]["output_tokens_per_s"].get<double>(); };
+  for (std::size_t at = 0; at < 9; at += 3) {
+    INFO("point " << at);
+    CHECK(tps(at + 1) > 1.5 * tps(at));                // each with its own host, NEO pays
+    CHECK(tps(at + 2) <= tps(at + 1) * (1 + 1e-12));   // sharing never helps
+  }
+  CHECK(tps(2) == Approx(tps(1)).epsilon(1e-12));  // one instance: nothing to share
+  CHECK(tps(5) > tps(3));                          // two instances: NEO still pays, less
+  CHECK(tps(5) < 0.75 * tps(4));
+  CHECK(tps(8) < tps(6));                          // four: the GPUs alone are faster
+  CHECK(points[6]["preemptions"].get<std::int64_t>() > 0);
+  CHECK(points[8]["preemptions"].get<std::int64_t>() == 0);
+}
