@@ -208,6 +208,7 @@ void Replica::add_offload_side(OpGraph& graph) {
   std::vector<NodeId> after;
   if (serial) after.push_back(last_layer_node_ ? *last_layer_node_ : step_node_);
   else after = move_ids_;
+  if (!(out > 0 || back > 0 || pricer_.last_offload() > 0)) return;  // nothing offloaded this step
   const double flows = (out > 0 ? 1.0 : 0.0) + (back > 0 ? 1.0 : 0.0);
   const double setup = serial ? std::max(0.0, offload_link() - (out + back) / o.link.bandwidth - flows * o.link.latency) : 0.0;
   std::vector<NodeId> sent;
