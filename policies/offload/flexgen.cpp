@@ -18,7 +18,8 @@ class FlexGenKvOffload final : public OpOffload {
             .link = "offload_host",
             .pipelined = true,
             .link_per_offload_device = true,
-            .ops = {}};
+            .ops = {},
+            .platform_tier = "ssd"};
   }
 };
 

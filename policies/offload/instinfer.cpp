@@ -15,7 +15,8 @@ class InstInferOffload final : public OpOffload {
   explicit InstInferOffload(const config::Node&) {}
   // One drive per GPU, as the paper's main results (Fig. 14); its Fig. 15 uses two (`count: 2`).
   Defaults defaults() const override {
-    return {.device = "instinfer-csd", .count = 1, .link = "offload_host", .pipelined = false, .link_per_offload_device = true};
+    return {.device = "instinfer-csd", .count = 1, .link = "offload_host", .pipelined = false, .link_per_offload_device = true,
+            .platform_tier = "csd"};
   }
 };
 

@@ -15,7 +15,8 @@ class LayerRangeOffload final : public OpOffload {
  public:
   explicit LayerRangeOffload(const config::Node&) {}
   Defaults defaults() const override {
-    return {.device = "xeon-8480plus", .count = 1, .link = "gpu_host", .pipelined = false, .ops = {}, .by_layer = true};
+    return {.device = "xeon-8480plus", .count = 1, .link = "gpu_host", .pipelined = false, .ops = {}, .by_layer = true,
+            .platform_tier = "dram"};
   }
 };
 

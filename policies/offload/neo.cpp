@@ -15,7 +15,7 @@ namespace {
 class NeoOffload final : public OpOffload {
  public:
   explicit NeoOffload(const config::Node&) {}
-  Defaults defaults() const override { return {.device = "xeon-8480plus", .count = 1, .link = "gpu_host", .pipelined = true, .gpu_kv = true}; }
+  Defaults defaults() const override { return {.device = "xeon-8480plus", .count = 1, .link = "gpu_host", .pipelined = true, .gpu_kv = true, .platform_tier = "dram"}; }
 };
 
 }  // namespace

@@ -210,7 +210,7 @@ void Replica::add_offload_side(OpGraph& graph) {
   else after = move_ids_;
   if (!(out > 0 || back > 0 || pricer_.last_offload() > 0)) return;  // nothing offloaded this step
   const double flows = (out > 0 ? 1.0 : 0.0) + (back > 0 ? 1.0 : 0.0);
-  const double setup = serial ? std::max(0.0, offload_link() - (out + back) / o.link.bandwidth - flows * o.link.latency) : 0.0;
+  const double setup = serial ? std::max(0.0, offload_link() - o.link_seconds(out, back) - flows * o.link.latency) : 0.0;
   std::vector<NodeId> sent;
   if (out > 0)
     for (const auto& device_tier : plan_.device_tiers)

@@ -36,6 +36,11 @@ struct RunInfo {
     /// The GPUs also keep the KV their own memory leaves room for (NEO's GPU-resident share):
     /// `usable` is then the offload share plus the GPU's own memory.
     bool kv_also_on_gpus = false;
+    /// With attention offload: the link each GPU reaches the KV's side over (empty: none), per
+    /// direction, and whether it is contended on the platform (offload link: platform).
+    std::string kv_link;
+    double kv_link_bandwidth = 0, kv_link_back_bandwidth = 0, kv_link_latency = 0;  ///< out to the KV's side, back
+    bool kv_link_contended = false;
     int kv_ranks = 1;  ///< data-parallel ranks whose KV the instance's cache sums (`kv` is their total)
     double utilization = 0;          ///< gpu_memory_utilization
     double weights = 0;

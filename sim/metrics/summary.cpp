@@ -94,6 +94,10 @@ Summary summarize(const Recorder& rec) {
     e["usable_source"] = m.usable_source;
     if (!m.kv_device.empty()) e["kv_device"] = m.kv_device;
     if (m.kv_also_on_gpus) e["kv_also_on_gpus"] = true;
+    if (!m.kv_link.empty())
+      e["kv_link"] = {{"source", m.kv_link}, {"bandwidth_bytes_per_s", m.kv_link_bandwidth},
+                      {"back_bandwidth_bytes_per_s", m.kv_link_back_bandwidth}, {"latency_s", m.kv_link_latency},
+                      {"contended", m.kv_link_contended}};
     if (m.kv_ranks > 1) e["kv_ranks"] = m.kv_ranks;
     e["gpu_memory_utilization"] = m.utilization;
     e["weights_bytes"] = m.weights;

@@ -19,7 +19,9 @@ namespace {
 constexpr const char* kOffloadKeys[] = {"device", "count", "ops", "link", "pipelining", "sub_batches", "kv_memory",
                                         "sparse_attention", "gpu_kv", "experts",
                                         // impl layers
-                                        "gpu_layers", "output_on_gpu", "stream_at", "host_experts"};
+                                        "gpu_layers", "output_on_gpu", "stream_at", "host_experts",
+                                        // link: platform
+                                        "tier"};
 
 /// The layer range split (impl layers): how many decoder layers the GPU runs, where the output layer
 /// runs, from how many tokens a step streams the host layers' weights to the GPU. Its keys are
@@ -179,13 +181,20 @@ std::shared_ptr<const OffloadPlan> parse_offload(const config::Node& pool, const
     const std::string link = d.link;
     if (cfg->has("link") && cfg->child("link").is_scalar() && cfg->child("link").scalar() == "platform") {
       // The route is known once the replica is placed on its node (sim/scenario/scenario.cpp).
-      if (link != "gpu_host")
+      if (d.platform_tier.empty())
         cfg->fail_key("link", "platform",
-                      fmt::format("offload {} runs on {}, which is not part of a node's platform; 'platform' routes the "
-                                  "traffic of offload sides in the node's host (impl neo, layers). Give a link spec "
-                                  "({{bandwidth: ..., latency: ...}}) instead",
+                      fmt::format("offload {} runs on {}, which is not a tier of a node; 'platform' routes the traffic "
+                                  "of offload sides in the node's host (impl neo, layers) or drives (flexgen, instinfer). "
+                                  "Give a link spec ({{bandwidth: ..., latency: ...}}) instead",
                                   plan->policy, plan->device->name));
       plan->on_platform = true;
+      plan->platform_tier = cfg->get<std::string>("tier").default_to(d.platform_tier).value();
+      // A drive is one tier: the instance's attention (or KV) on one of them.
+      if (d.platform_tier != "dram" && plan->count != 1)
+        cfg->fail_key("count", std::to_string(plan->count),
+                      fmt::format("1 with link: platform: each instance uses one {} tier of its node (the nearest, or "
+                                  "offload.tier)",
+                                  d.platform_tier));
       plan->link = gpu.host;
       plan->link_source = "platform";
     } else if (cfg->has("link")) {
@@ -203,6 +212,8 @@ std::shared_ptr<const OffloadPlan> parse_offload(const config::Node& pool, const
       plan->link = {"nic", 400e9 / 8, 2e-6};
       plan->link_source = "a 400 Gb/s NIC per GPU (hgx-h100 node)";
     }
+    if (cfg->has("tier") && !plan->on_platform)
+      cfg->fail_key("tier", cfg->child("tier").shown(), "a node tier for the offload side only with link: platform");
     if (d.link_per_offload_device && !cfg->has("link")) {
       const double links = static_cast<double>(plan->count) / tp;
       plan->link.bandwidth *= links;

@@ -49,14 +49,22 @@ RunInfo describe_run(const Scenario& sc) {
       in.cost_model_source += fmt::format("; offload {}: {}", r.offload->device->name, hw::describe_sources(*r.offload->device));
       // What each GPU reaches the offload side over (nothing for PIM in the GPUs' own memory).
       if (!r.offload->in_gpu_memory)
-        in.cost_model_source += fmt::format("; offload link: {} ({:.4g} GB/s, {:.3g} us{})", r.offload->link_source,
-                                            r.offload->link.bandwidth / 1e9, r.offload->link.latency * 1e6,
-                                            r.offload->on_platform ? " when idle, contended" : "");
+        in.cost_model_source += fmt::format(
+            "; offload link: {} ({}, {:.3g} us{})", r.offload->link_source,
+            r.offload->back_bandwidth > 0 && r.offload->back_bandwidth != r.offload->link.bandwidth
+                ? fmt::format("{:.4g} GB/s out, {:.4g} GB/s back", r.offload->link.bandwidth / 1e9, r.offload->back_bandwidth / 1e9)
+                : fmt::format("{:.4g} GB/s", r.offload->link.bandwidth / 1e9),
+            r.offload->link.latency * 1e6, r.offload->on_platform ? " when idle, contended" : "");
     }
     const policies::KvMemory& m = r.kv->memory();
     in.memory = {.usable = m.usable, .usable_source = r.device->usable_memory_source,
                  .kv_device = kv_device(r.offload.get()),
                  .kv_also_on_gpus = r.offload && r.offload->gpu_kv,
+                 .kv_link = r.offload && !r.offload->in_gpu_memory ? r.offload->link_source : "",
+                 .kv_link_bandwidth = r.offload ? r.offload->link.bandwidth : 0,
+                 .kv_link_back_bandwidth = r.offload ? r.offload->bandwidth_back() : 0,
+                 .kv_link_latency = r.offload ? r.offload->link.latency : 0,
+                 .kv_link_contended = r.offload && r.offload->on_platform,
                  .kv_ranks = r.parallel.dp,
                  .utilization = m.utilization,
                  .weights = m.weights, .activation = m.activation, .activation_given = m.activation_given,

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <map>
 
 #include "hw/cluster_router.hpp"
 #include "hw/sm_partition.hpp"
@@ -92,60 +93,100 @@ int place_on_node(Scenario& sc, ReplicaPlan& plan, const Pool& pool, std::size_t
   return slot;
 }
 
-/// Op offload over the platform on a pool's node: the replicas a node holds keep their offloaded KV
-/// in its one host DRAM, an even share each unless kv_memory says how much (checked to fit).
-std::shared_ptr<const serving::OffloadPlan> share_node_host(const config::Node& pool_cfg, const Pool& pool) {
+/// Op offload over the platform: the tier of node `spec` that the offload side of an instance whose
+/// first GPU is `gpu` uses: `request` names one (not device memory), or is a tier kind, the nearest
+/// tier of that kind (fewest hops, then the fastest for 1 MiB). An InputError naming offload.tier else.
+std::string offload_tier_of(const hw::NodeSpec& spec, const std::string& gpu, const std::string& request,
+                            const config::Node& offload_cfg) {
+  const auto fail = [&](const std::string& why) {
+    if (offload_cfg.has("tier")) offload_cfg.fail_key("tier", request, why);
+    offload_cfg.fail_key("link", "platform", why);
+  };
+  if (const hw::MemoryTier* named = spec.topology.tier(request)) {
+    if (named->kind == hw::TierKind::hbm)
+      fail(fmt::format("expected a tier of node '{}' outside device memory to offload to; {} is a GPU's HBM", spec.name, request));
+    return request;
+  }
+  const auto kind = hw::parse_tier_kind(request);
+  std::string best;
+  std::pair<std::size_t, double> nearest{std::numeric_limits<std::size_t>::max(), 0.0};
+  for (const hw::MemoryTier& t : spec.topology.tiers) {
+    if (!kind || t.kind != *kind) continue;
+    try {
+      const std::pair<std::size_t, double> at{spec.topology.route(gpu, t.name).size(),
+                                              spec.topology.idle_transfer_time(gpu, t.name, 1 << 20, 1 << 20)};
+      if (at < nearest) nearest = at, best = t.name;
+    } catch (const InputError&) {  // unreachable from this GPU: not a candidate
+    }
+  }
+  if (best.empty()) {
+    std::string names;
+    for (const auto& t : spec.topology.tiers) names += fmt::format("{}{} ({})", names.empty() ? "" : ", ", t.name, hw::to_string(t.kind));
+    fail(fmt::format("node '{}' ({}) has no {} tier reachable from {}; expected a tier name or kind; its tiers: {}",
+                     spec.name, spec.source, request, gpu, names));
+  }
+  return best;
+}
+
+/// Op offload over the platform on a pool's node: the instances a node holds that reach the same
+/// tier (its host DRAM; the drive nearest each) keep their offloaded KV there, an even share each
+/// unless kv_memory says how much (checked to fit).
+std::shared_ptr<const serving::OffloadPlan> share_node_tiers(const config::Node& pool_cfg, const Pool& pool) {
   const hw::NodeSpec& spec = *pool.node;
-  const hw::MemoryTier* dram = spec.topology.tier(spec.first_dram_tier());
-  if (!dram) return pool.offload;  // route_offload reports it once the replica is placed
-  const int per_node =
-      std::max(1, std::min(pool.replicas, static_cast<int>(spec.device_slots.size()) / pool.devices()));
-  auto offload = std::make_shared<serving::OffloadPlan>(*pool.offload);
+  const int devices = pool.devices();
+  const int per_node = std::max(1, std::min(pool.replicas, static_cast<int>(spec.device_slots.size()) / devices));
   const config::Node cfg = pool_cfg.child("offload");
-  if (cfg.has("kv_memory")) {
-    if (offload->kv_memory * per_node > dram->capacity)
+  std::map<std::string, int> sharing;  // tier -> instances of one node that offload to it
+  for (int slot = 0; slot < per_node; ++slot)
+    ++sharing[offload_tier_of(spec, spec.device_slots[static_cast<std::size_t>(slot * devices)], pool.offload->platform_tier, cfg)];
+  auto offload = std::make_shared<serving::OffloadPlan>(*pool.offload);
+  for (const auto& [name, n] : sharing) {
+    const double capacity = spec.topology.tier(name)->capacity;
+    if (!cfg.has("kv_memory")) {
+      offload->kv_memory = std::min(offload->kv_memory, capacity / n);
+    } else if (offload->kv_memory * n > capacity) {
       cfg.fail_key("kv_memory", cfg.child("kv_memory").shown(),
                    fmt::format("{} replicas on node '{}' keep {:.4g} GB of KV in its {} ({:.4g} GB) with link: platform; "
                                "expected at most {:.4g} GB each",
-                               per_node, spec.name, offload->kv_memory * per_node / 1e9, dram->name, dram->capacity / 1e9,
-                               dram->capacity / per_node / 1e9));
-  } else {
-    offload->kv_memory = std::min(offload->kv_memory, dram->capacity / per_node);
+                               n, spec.name, offload->kv_memory * n / 1e9, name, capacity / 1e9, capacity / n / 1e9));
+    }
   }
   return offload;
 }
 
 /// Op offload over the platform (offload link: platform): the replica's offload traffic flows
-/// between its devices and its node's host DRAM, and the pricer's link becomes that route as an
-/// idle node has it (the narrowest bandwidth and the longest latency over its ranks, each way).
-void route_offload(const Scenario& sc, ReplicaPlan& plan, const Pool& pool) {
+/// between its devices and its node's offload tier, and the pricer's link becomes that route as an
+/// idle node has it (the narrowest bandwidth and the longest latency over its ranks, each way, in
+/// the flows' 1 MiB requests).
+void route_offload(const Scenario& sc, ReplicaPlan& plan, const config::Node& offload_cfg) {
   const NodeInstance& node = sc.nodes[static_cast<std::size_t>(plan.node)];
   const hw::NodeSpec& spec = *node.spec;
-  const std::string dram = spec.first_dram_tier();
-  if (dram.empty() || !spec.topology.tier(dram))
-    pool.where->fail_key("offload", plan.offload->policy,
-                         fmt::format("link: platform routes the offload traffic to the node's host DRAM; node '{}' ({}) has "
-                                     "no DRAM tier",
-                                     spec.name, spec.source));
-  constexpr double kProbe = 1e9;  // bytes: a transfer long enough that its bandwidth shows
-  double bandwidth = std::numeric_limits<double>::infinity(), latency = 0;
+  const std::string first_gpu = plan.device_tiers.front().substr(node.prefix.size());
+  const std::string tier = offload_tier_of(spec, first_gpu, plan.offload->platform_tier, offload_cfg);
+  constexpr double kProbe = 1e9, kRequest = 1 << 20;  // bytes: transfers long enough that the bandwidth shows; the flows' requests
+  double out = std::numeric_limits<double>::infinity(), back = out, latency = 0;  // bandwidths each way, to the tier and back
   for (const auto& full : plan.device_tiers) {
     const std::string gpu = full.substr(node.prefix.size());
-    for (const auto& [from, to] : {std::pair{gpu, dram}, std::pair{dram, gpu}}) {
+    for (const auto& [from, to] : {std::pair{gpu, tier}, std::pair{tier, gpu}}) {
       try {
-        const double lat = spec.topology.idle_transfer_time(from, to, 0, kProbe);
-        bandwidth = std::min(bandwidth, kProbe / (spec.topology.idle_transfer_time(from, to, kProbe, kProbe) - lat));
-        latency = std::max(latency, lat);
+        // The slope of a long transfer's idle time, and what it takes beyond that: the route's
+        // latencies, or nothing where a drive's I/O time hides them (its transfer takes the longer).
+        const double one = spec.topology.idle_transfer_time(from, to, kProbe, kRequest);
+        const double bandwidth_here = kProbe / (spec.topology.idle_transfer_time(from, to, 2 * kProbe, kRequest) - one);
+        double& bandwidth = from == gpu ? out : back;
+        bandwidth = std::min(bandwidth, bandwidth_here);
+        latency = std::max(latency, std::max(0.0, one - kProbe / bandwidth_here));
       } catch (const InputError& e) {
-        pool.where->fail_key("offload", plan.offload->policy, fmt::format("link: platform on node '{}': {}", spec.name, e.what()));
+        offload_cfg.fail_key("link", "platform", fmt::format("node '{}': {}", spec.name, e.what()));
       }
     }
   }
   auto offload = std::make_shared<serving::OffloadPlan>(*plan.offload);
-  offload->link = {"platform", bandwidth, latency};
-  offload->link_source = fmt::format("the platform route between each GPU and {} of node '{}'", dram, spec.name);
+  offload->link = {"platform", out, latency};
+  offload->back_bandwidth = back;
+  offload->link_source = fmt::format("the platform route between each GPU and {} of node '{}'", tier, spec.name);
   plan.offload = std::move(offload);
-  plan.offload_tier = node.prefix + dram;
+  plan.offload_tier = node.prefix + tier;
 }
 
 /// The tier `name` of `spec` ("" = its first DRAM tier) for request `request`, on the node instance
@@ -664,7 +705,7 @@ Scenario load_scenario(const config::Document& doc) {
       pool.semi_pd = s;
     }
     pool.offload = parse_offload(pool_cfg, sc.model, *pool.device, pool.tensor_parallel);
-    if (pool.offload && pool.offload->on_platform && pool.node) pool.offload = share_node_host(pool_cfg, pool);
+    if (pool.offload && pool.offload->on_platform && pool.node) pool.offload = share_node_tiers(pool_cfg, pool);
     if (pool.offload && pool.offload->experts != serving::ExpertsOn::gpu && (pool.expert_parallel || pool.data_parallel > 1))
       pool_cfg.fail_key("offload", pool.offload->policy,
                         "routed experts on PIM are modelled for tensor-parallel experts (Duplex's +ET: experts split over the "
@@ -904,7 +945,7 @@ Scenario load_scenario(const config::Document& doc) {
         } else if (pool.node || !plan.preemption->kv_tiers().empty() || !plan.kv->kv_tiers().empty() ||
                    (pool.offload && pool.offload->on_platform)) {
           placed.push_back({sc.replicas.size(), p, place_on_node(sc, plan, pool, p, r)});
-          if (pool.offload && pool.offload->on_platform) route_offload(sc, plan, pool);
+          if (pool.offload && pool.offload->on_platform) route_offload(sc, plan, pool.where->child("offload"));
         }
         sc.replicas.push_back(std::move(plan));
       }

@@ -120,7 +120,7 @@ double offload_link_time(const OffloadPlan& plan, double layers, const OffloadTr
   const double bytes = traffic.to_offload + traffic.from_offload;
   if (!(bytes > 0)) return 0;
   // Each layer crosses the link once each way (a direction with no bytes still waits for the other side).
-  return bytes / plan.link.bandwidth + 2 * layers * plan.link.latency;
+  return plan.link_seconds(traffic.to_offload, traffic.from_offload) + 2 * layers * plan.link.latency;
 }
 
 double offload_step_time(const OffloadPlan& plan, double layers, const OffloadParts& whole, const OffloadTraffic& whole_traffic,
@@ -131,7 +131,7 @@ double offload_step_time(const OffloadPlan& plan, double layers, const OffloadPa
   if (plan.pipelining == OffloadPipelining::none || !can_split) return serial;
   const double n = plan.sub_batches;
   const double g = sub.gpu / layers, a = sub.offload / layers;
-  const double to = sub_traffic.to_offload / layers / bw, back = sub_traffic.from_offload / layers / bw;
+  const double to = sub_traffic.to_offload / layers / bw, back = sub_traffic.from_offload / layers / plan.bandwidth_back();
   const double period = std::max({n * g, n * a, n * to, n * back, g + to + lat + a + back + lat});
   return std::min(serial, layers * period + (n - 1) * g);
 }

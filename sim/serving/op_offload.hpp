@@ -108,11 +108,22 @@ struct OffloadPlan {
   int count = 1;                               ///< offload devices per instance (its attention split over them)
   std::array<bool, kNumOpClasses> classes{};   ///< op classes that run there
   hw::LinkSpec link;                           ///< between each GPU of the instance and the offload side, per direction
+  /// The direction back to the GPUs where it differs (a drive reads faster than it writes): bytes/s,
+  /// 0 = link.bandwidth. Set for link: platform, from the route each way.
+  double back_bandwidth = 0;
+  double bandwidth_back() const { return back_bandwidth > 0 ? back_bandwidth : link.bandwidth; }
+  /// Seconds of link time for `out` bytes to the offload side and `back` bytes from it (no latency).
+  double link_seconds(double out, double back) const {
+    return back_bandwidth > 0 ? out / link.bandwidth + back / back_bandwidth : (out + back) / link.bandwidth;
+  }
   std::string link_source;                     ///< where `link` comes from (for the summary)
-  /// `link: platform`: each step's link bytes run as flows on the platform, from each GPU to its
-  /// node's host DRAM, contending with every other transfer there (other instances' offload
-  /// traffic, KV copies); `link` is then that route on an idle node (set per replica when placed).
+  /// `link: platform`: each step's link bytes run as flows on the platform, from each GPU to a tier
+  /// of its node (the host DRAM, a drive), contending with every other transfer there (other
+  /// instances' offload traffic, KV copies), and the offloaded ops run on one engine per tier,
+  /// shared; `link` is then that route on an idle node (set per replica when placed).
   bool on_platform = false;
+  /// With on_platform: the node tier the offload side is, a tier name or a kind (the nearest of it).
+  std::string platform_tier;
   OffloadPipelining pipelining = OffloadPipelining::none;
   int sub_batches = 2;                         ///< ping_pong: sub-batches in flight
   double kv_memory = 0;                        ///< bytes of KV cache the offload side holds for the instance (layers: its weights and KV)
@@ -217,6 +228,9 @@ class OpOffload {
     /// Placement by layer range (keys gpu_layers, output_on_gpu, stream_at; OffloadPlan::layers)
     /// instead of by op class.
     bool by_layer = false;
+    /// With `link: platform`: the kind of node tier the offload side is (dram: the host, ssd, csd),
+    /// the nearest one to each instance's GPUs unless `tier` names one; empty: not on a node.
+    std::string platform_tier;
   };
   virtual Defaults defaults() const = 0;
 };

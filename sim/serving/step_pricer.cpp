@@ -291,7 +291,8 @@ double StepPricer::price_layer_split(const models::BatchShape& batch) {
     // The sides run one after the other; every crossing and weight copy waits for the link.
     const LayerSplitTraffic x = layer_split_traffic(s, model_, batch, c);
     const double bytes = x.bytes + p.stream_bytes;
-    const double link = bytes / offload_->link.bandwidth + (x.crossings + p.copies) * offload_->link.latency;
+    // Down to the host: the activations that go there; up: the rest and the streamed weights.
+    const double link = offload_->link_seconds(x.to_host, bytes - x.to_host) + (x.crossings + p.copies) * offload_->link.latency;
     const double device = gpu + host + link;
     if (last_gpu_ >= 0 && device >= last_gpu_) continue;  // the faster choice (stream_at auto)
     last_gpu_ = device;

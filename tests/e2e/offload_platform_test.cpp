@@ -145,6 +145,59 @@ workload: {source: synthetic, concurrency: 8, think_time: 0 s, num_requests: 8, 
   CHECK_THAT(r.output, Contains("cluster.offload.kv_memory") && Contains("4 replicas") && Contains("host.dram"));
 }
 
+TEST_CASE("offload on the platform: FlexGen's KV on the NVMe drive nearest each instance, shared behind one PCIe switch",
+          "[e2e][offload][platform]") {
+  test::TempDir dir("offload_platform_ssd");
+  // The KV only stored on a drive and read back every decode step (FlexGen): on an HGX H100 node
+  // each instance takes the NVMe drive behind its GPUs' PCIe switch (nvme0 for GPUs 0-1, nvme1 for
+  // GPUs 2-3), which reads 13 GB/s and writes 6.6 GB/s (hw/nodes/hgx-h100.yaml).
+  const std::string flexgen = dir.write("flexgen.yaml", R"(
+model: {preset: llama-2-13b, precision: fp16}
+cluster:
+  device: h100-sxm5-80gb
+  node: hgx-h100
+  replicas: 2
+  offload: {impl: flexgen, link: platform}
+workload: {source: synthetic, concurrency: 16, think_time: 0 s, num_requests: 16, prompt_tokens: 2048, output_tokens: 8}
+output: {steps: full, step_detail: true}
+)");
+  const auto run = [&](const std::string& out, const std::string& sets) {
+    const auto r = test::run_hetsim(fmt::format("run --quiet '{}' --out '{}' {}", flexgen, dir.file(out), sets));
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    return std::pair{test::read_csv(dir.file(out + "/steps.csv")),
+                     nlohmann::json::parse(test::read_file(dir.file(out + "/summary.json")))};
+  };
+  const auto [alone, alone_summary] = run("alone", "--set cluster.replicas=1 --set workload.concurrency=8 --set workload.num_requests=8");
+  const auto& link = alone_summary["memory"][0]["kv_link"];
+  CHECK(link["source"].get<std::string>().find("nvme0") != std::string::npos);
+  CHECK(link["contended"].get<bool>());
+  // Each way as the route has it: writes capped by the drive, reads by it too (1 MiB requests).
+  CHECK(link["bandwidth_bytes_per_s"].get<double>() < link["back_bandwidth_bytes_per_s"].get<double>());
+  CHECK(link["back_bandwidth_bytes_per_s"].get<double>() < 13e9);
+  // Alone, each step takes its priced time (vLLM v1's host work adds to the device's): the drive's
+  // I/O time hides the route's latencies, and the link is priced so.
+  for (const auto& r : alone) CHECK(num(r, "duration_s") == Approx(num(r, "gpu_s") + num(r, "host_s")).epsilon(1e-9));
+  // Two instances behind one switch read the KV from one drive: each decode step about twice as long.
+  const auto [shared, shared_summary] = run("shared", "--set workload.concurrency=16 --set workload.num_requests=16");
+  REQUIRE(shared.size() == 2 * alone.size());
+  std::size_t decodes = 0;
+  for (std::size_t i = 0; i < alone.size(); ++i)
+    if (num(alone[i], "decode_seqs") > 0) {
+      ++decodes;
+      CHECK(num(shared[2 * i], "duration_s") > 1.8 * num(alone[i], "duration_s"));
+    }
+  CHECK(decodes > 3);
+  // TP2 instances sit behind different switches (GPUs 0-1 and 2-3): each has its own drive, and
+  // runs as alone.
+  const auto [apart, apart_summary] = run("apart", "--set cluster.tensor_parallel=2 --set workload.concurrency=16 --set workload.num_requests=16");
+  const auto [apart_alone, apart_alone_summary] =
+      run("apart_alone", "--set cluster.tensor_parallel=2 --set cluster.replicas=1 --set workload.concurrency=8 --set workload.num_requests=8");
+  REQUIRE(apart.size() == 2 * apart_alone.size());
+  for (std::size_t i = 0; i < apart_alone.size(); ++i)
+    CHECK(num(apart[2 * i + 1], "duration_s") == Approx(num(apart_alone[i], "duration_s")).epsilon(1e-9));
+}
+
 TEST_CASE("offload on the platform: offload sides off the node's host exit 2 naming the key", "[e2e][offload][platform]") {
   test::TempDir dir("offload_platform_bad");
   auto fails = [&](const std::string& name, const std::string& yaml) {
@@ -171,6 +224,31 @@ cluster:
 workload: {source: synthetic, num_requests: 2}
 )"),
              Contains("cluster.offload") && Contains("link: platform") && Contains("spanning nodes"));
+  // A tier without link: platform, a GPU's HBM, a kind the node lacks, two drives per instance.
+  CHECK_THAT(fails("tier_no_platform", R"(
+model: llama-3.1-8b
+cluster: {device: h100-sxm5-80gb, offload: {impl: neo, tier: host.dram}}
+workload: {source: synthetic, num_requests: 2}
+)"),
+             Contains("cluster.offload.tier") && Contains("link: platform"));
+  CHECK_THAT(fails("tier_hbm", R"(
+model: llama-3.1-8b
+cluster: {device: h100-sxm5-80gb, node: hgx-h100, offload: {impl: neo, link: platform, tier: gpu7.hbm}}
+workload: {source: synthetic, num_requests: 2}
+)"),
+             Contains("cluster.offload.tier") && Contains("gpu7.hbm") && Contains("HBM"));
+  CHECK_THAT(fails("tier_kind", R"(
+model: {preset: llama-2-13b, precision: fp16}
+cluster: {device: h100-sxm5-80gb, node: hgx-h100, offload: {impl: instinfer, link: platform}}
+workload: {source: synthetic, num_requests: 2}
+)"),
+             Contains("cluster.offload.link") && Contains("no csd tier") && Contains("nvme0"));
+  CHECK_THAT(fails("two_drives", R"(
+model: llama-3.1-8b
+cluster: {device: h100-sxm5-80gb, node: hgx-h100, offload: {impl: flexgen, link: platform, count: 2}}
+workload: {source: synthetic, num_requests: 2}
+)"),
+             Contains("cluster.offload.count") && Contains("ssd"));
 }
 
 TEST_CASE("offload on the platform: NEO pays for one instance of a node and not for four sharing its host",
