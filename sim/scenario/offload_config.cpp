@@ -198,6 +198,9 @@ std::shared_ptr<const OffloadPlan> parse_offload(const config::Node& pool, const
       plan->link = gpu.host;
       plan->link_source = "platform";
     } else if (cfg->has("link")) {
+      if (cfg->child("link").is_scalar())
+        cfg->fail_key("link", cfg->child("link").scalar(),
+                      "expected 'platform' (flows on the node's routes) or a link {bandwidth: ..., latency: ...}");
       plan->link = hw::parse_link(cfg->child("link"), "network");
       plan->link_source = "offload.link";
     } else if (link == "gpu_host") {

@@ -224,6 +224,12 @@ cluster:
 workload: {source: synthetic, num_requests: 2}
 )"),
              Contains("cluster.offload") && Contains("link: platform") && Contains("spanning nodes"));
+  CHECK_THAT(fails("typo", R"(
+model: llama-3.1-8b
+cluster: {device: h100-sxm5-80gb, offload: {impl: neo, link: platforms}}
+workload: {source: synthetic, num_requests: 2}
+)"),
+             Contains("cluster.offload.link = platforms") && Contains("'platform'"));
   // A tier without link: platform, a GPU's HBM, a kind the node lacks, two drives per instance.
   CHECK_THAT(fails("tier_no_platform", R"(
 model: llama-3.1-8b
