@@ -1,7 +1,8 @@
 // Op offload over the platform (`offload: {link: platform}`): each step's offload traffic runs as
-// flows between the GPUs and their node's host DRAM, and the offloaded ops on the node host's one
-// engine. On an idle node a replica's steps take exactly the analytic link's time; replicas of one
-// node that offload at the same time share the host and the PCIe uplinks, by the analytic amount.
+// flows between the GPUs and a tier of their node (the host DRAM, the nearest NVMe drive), and the
+// offloaded ops on that tier's one engine. On an idle node a replica's steps take exactly the
+// analytic link's time; replicas of one node that offload at the same time share the host, the
+// drives and the PCIe uplinks, by the analytic amount where it is known.
 #include <catch2/catch.hpp>
 
 #include <fmt/format.h>
