@@ -176,7 +176,7 @@ void Replica::plan_step(double now, EngineId engine, OpGraph& graph) {
   // Offload over the platform: the offload side's compute and the link's traffic leave the step's
   // own node when the sides take turns (see add_offload_side).
   const bool turns = offload_engine_ && !pricer_.last_offload_pipelined();
-  const double compute = turns ? std::max(0.0, seconds - offload_link() - pricer_.last_offload()) : seconds;
+  const double compute = turns ? std::max(0.0, seconds - pricer_.last_offload_link() - pricer_.last_offload()) : seconds;
   if (layerwise_ids_.empty()) {
     step_node_ = graph.add_compute("step", engine, compute, move_ids_);
     last_layer_node_.reset();
@@ -191,8 +191,6 @@ void Replica::plan_step(double now, EngineId engine, OpGraph& graph) {
   if (offload_engine_) add_offload_side(graph);
   set_priced(draft_gpu);
 }
-
-double Replica::offload_link() const { return pricer_.last_offload_bytes() > 0 ? pricer_.last_offload_link() : 0.0; }
 
 void Replica::add_offload_side(OpGraph& graph) {
   // The offload side's ops run on its node host's engine, shared with every other replica of the
@@ -210,7 +208,7 @@ void Replica::add_offload_side(OpGraph& graph) {
   else after = move_ids_;
   if (!(out > 0 || back > 0 || pricer_.last_offload() > 0)) return;  // nothing offloaded this step
   const double flows = (out > 0 ? 1.0 : 0.0) + (back > 0 ? 1.0 : 0.0);
-  const double setup = serial ? std::max(0.0, offload_link() - o.link_seconds(out, back) - flows * o.link.latency) : 0.0;
+  const double setup = serial ? std::max(0.0, pricer_.last_offload_link() - o.link_seconds(out, back) - flows * o.link.latency) : 0.0;
   std::vector<NodeId> sent;
   if (out > 0)
     for (const auto& device_tier : plan_.device_tiers)

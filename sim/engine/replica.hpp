@@ -123,8 +123,6 @@ class Replica {
   /// traffic as flows in `graph` (after the GPU's compute when the sides take turns, beside it when
   /// they are pipelined).
   void add_offload_side(OpGraph& graph);
-  /// The link's seconds in the last priced step when its sides take turns.
-  double offload_link() const;
   void set_row(double start, const models::BatchShape& shape, std::int64_t batch_seqs, std::int64_t swap_out_tokens,
                std::int64_t swap_in_tokens);
   void add_outstanding(std::int64_t delta) {

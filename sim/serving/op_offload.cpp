@@ -115,6 +115,8 @@ LayerSplitTraffic layer_split_traffic(const LayerSplit& s, const models::ModelSp
   return x;
 }
 
+namespace {
+/// X: the link's seconds for `traffic` when the sides run one after the other.
 double offload_link_time(const OffloadPlan& plan, double layers, const OffloadTraffic& traffic) {
   // A step whose KV is all GPU-resident (NEO) sends nothing and waits for nothing.
   const double bytes = traffic.to_offload + traffic.from_offload;
@@ -122,18 +124,24 @@ double offload_link_time(const OffloadPlan& plan, double layers, const OffloadTr
   // Each layer crosses the link once each way (a direction with no bytes still waits for the other side).
   return plan.link_seconds(traffic.to_offload, traffic.from_offload) + 2 * layers * plan.link.latency;
 }
+}  // namespace
 
-double offload_step_time(const OffloadPlan& plan, double layers, const OffloadParts& whole, const OffloadTraffic& whole_traffic,
-                         const OffloadParts& sub, const OffloadTraffic& sub_traffic, bool can_split) {
+OffloadStep offload_step_time(const OffloadPlan& plan, double layers, const OffloadParts& whole, const OffloadTraffic& whole_traffic,
+                              const OffloadParts& sub, const OffloadTraffic& sub_traffic, bool can_split) {
   const double bw = plan.link.bandwidth;
   const double lat = whole_traffic.to_offload + whole_traffic.from_offload > 0 ? plan.link.latency : 0.0;
-  const double serial = whole.gpu + whole.offload + whole.both + offload_link_time(plan, layers, whole_traffic);
-  if (plan.pipelining == OffloadPipelining::none || !can_split) return serial;
+  OffloadStep step;
+  step.link = offload_link_time(plan, layers, whole_traffic);
+  const double serial = whole.gpu + whole.offload + whole.both + step.link;
+  step.seconds = serial;
+  if (plan.pipelining == OffloadPipelining::none || !can_split) return step;
   const double n = plan.sub_batches;
   const double g = sub.gpu / layers, a = sub.offload / layers;
   const double to = sub_traffic.to_offload / layers / bw, back = sub_traffic.from_offload / layers / plan.bandwidth_back();
   const double period = std::max({n * g, n * a, n * to, n * back, g + to + lat + a + back + lat});
-  return std::min(serial, layers * period + (n - 1) * g);
+  const double pipelined = layers * period + (n - 1) * g;
+  if (pipelined < serial) step = {.seconds = pipelined, .link = step.link, .pipelined = true};
+  return step;
 }
 
 }  // namespace hetsim::serving

@@ -189,13 +189,16 @@ struct LayerSplitTraffic {
 LayerSplitTraffic layer_split_traffic(const LayerSplit& split, const models::ModelSpec& model, const models::BatchShape& batch,
                                       StreamChoice streamed);
 
-/// X of the step above: the link's seconds for `traffic` when the sides run one after the other.
-double offload_link_time(const OffloadPlan& plan, double layers, const OffloadTraffic& traffic);
-
-/// The device time of a step: G + A + C + X without pipelining; with it, the faster of that and the
-/// pipelined period model, given the parts of the whole batch and of one sub-batch.
-double offload_step_time(const OffloadPlan& plan, double layers, const OffloadParts& whole, const OffloadTraffic& whole_traffic,
-                         const OffloadParts& sub, const OffloadTraffic& sub_traffic, bool can_split);
+/// The device time of a step, and how it was made: G + A + C + X without pipelining; with it, the
+/// faster of that and the pipelined period model, given the parts of the whole batch and of one
+/// sub-batch. `link` is X of the plain order (what link: platform runs as flows instead).
+struct OffloadStep {
+  double seconds = 0;
+  double link = 0;
+  bool pipelined = false;  ///< the pipelined order was the faster
+};
+OffloadStep offload_step_time(const OffloadPlan& plan, double layers, const OffloadParts& whole, const OffloadTraffic& whole_traffic,
+                              const OffloadParts& sub, const OffloadTraffic& sub_traffic, bool can_split);
 
 }  // namespace hetsim::serving
 

@@ -364,13 +364,13 @@ double StepPricer::price_offloaded(const models::BatchShape& batch) {
     sub_traffic = offload_traffic(o, model_, plan_.tp, half, gpu_attention_share_);
   }
   const double layers = static_cast<double>(model_.num_hidden_layers);
-  last_gpu_ = offload_step_time(o, layers, whole, traffic, sub, sub_traffic, can_split);
+  const OffloadStep step = offload_step_time(o, layers, whole, traffic, sub, sub_traffic, can_split);
+  last_gpu_ = step.seconds;
+  last_offload_link_ = step.link;
+  last_offload_pipelined_ = step.pipelined;
   last_offload_ = whole.offload + whole.both_offload;
   last_offload_bytes_ = traffic.to_offload + traffic.from_offload;
   last_offload_bytes_out_ = traffic.to_offload;
-  // The same sum offload_step_time takes for the serial order: a step priced below it was pipelined.
-  last_offload_link_ = offload_link_time(o, layers, traffic);
-  last_offload_pipelined_ = last_gpu_ < whole.gpu + whole.offload + whole.both + last_offload_link_;
   last_host_ = stack_.host_time(batch.decode_seqs + batch.prefill_chunks, batch.prefill_tokens);
   return stack_.step_time(last_host_, last_gpu_);
 }
