@@ -33,7 +33,11 @@ void moe_mlp_ops(const ModelSpec& m, double tokens, const ParallelPlan& plan, do
   // experts see every rank's tokens, moved to them by an all-to-all and back (DeepEP's dispatch and
   // combine): the routed rows follow the instance's dp x T tokens.
   const bool wide = ep && plan.dp > 1;
-  const double routed = wide ? T * plan.dp : T;
+  // Expert tensor parallelism (training): each expert is split in width over etp ranks, which
+  // all-gather the rows dispatched to any of them and reduce-scatter the partial outputs
+  // (Megatron-Core's all-to-all dispatcher), so a rank computes its expert-TP group's rows.
+  const int etp = ep ? plan.expert_tp() : 1;
+  const double routed = wide ? T * plan.dp * etp : T;
   const ExpertRankLoad load = busiest_expert_rank(moe, routed, plan.ep);
   const double rows = load.rows;  // routed (token, expert) rows this rank computes
 
@@ -45,6 +49,8 @@ void moe_mlp_ops(const ModelSpec& m, double tokens, const ParallelPlan& plan, do
   // Dispatch: each of the rank's tokens goes to the ranks of its k experts (hidden state in the
   // collective dtype; DeepEP sends FP8 with scales, which precision.comm: fp8 expresses).
   if (wide) out.push_back(collective("moe_dispatch", Collective::all_to_all, m.precision.comm, plan.ep, T * k * h * by.c, repeat));
+  if (wide && etp > 1)
+    out.push_back(collective("moe_etp_all_gather", Collective::all_gather, m.precision.comm, etp, rows * h * by.c, repeat));
   // Routed experts: the tokens' rows grouped by expert, one kernel for all experts. Work follows
   // the rows; weight traffic follows the experts touched.
   const double touched = load.touched;
@@ -59,8 +65,11 @@ void moe_mlp_ops(const ModelSpec& m, double tokens, const ParallelPlan& plan, do
   out.push_back(down);
 
   if (with_shared) shared_expert_ops(m, T, tp, repeat, out);
-  // Combine: the expert outputs travel back to their tokens' ranks (all-to-all), where the k outputs
-  // of each token are scaled by their weights and summed with the shared experts' output.
+  // Combine: the expert outputs travel back to their tokens' ranks (all-to-all; split in width, first
+  // summed over the expert-TP group), where the k outputs of each token are scaled by their weights
+  // and summed with the shared experts' output.
+  if (wide && etp > 1)
+    out.push_back(collective("moe_etp_reduce_scatter", Collective::reduce_scatter, m.precision.comm, etp, rows * h * by.c, repeat));
   if (wide) out.push_back(collective("moe_combine_a2a", Collective::all_to_all, m.precision.comm, plan.ep, T * k * h * by.c, repeat));
   const double own_rows = wide ? T * k : rows;  // the rows summed here: this rank's tokens' k outputs
   out.push_back(elementwise("moe_combine", act, 2 * own_rows * h, (own_rows + T) * h * by.a, 0, repeat));

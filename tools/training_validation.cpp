@@ -59,7 +59,7 @@ std::string node_of(const std::string& device) {
 std::string describe_row(const YAML::Node& r) {
   const YAML::Node& p = r["plan"];
   std::string plan;
-  for (const auto& [key, label] : {std::pair{"tp", "TP"}, {"pp", "PP"}, {"cp", "CP"}, {"dp", "DP"}, {"vp", "VP"}, {"ep", "EP"}})
+  for (const auto& [key, label] : {std::pair{"tp", "TP"}, {"pp", "PP"}, {"cp", "CP"}, {"dp", "DP"}, {"vp", "VP"}, {"ep", "EP"}, {"etp", "ETP"}})
     if (p[key]) plan += fmt::format("{}{}{}", plan.empty() ? "" : " ", label, p[key].as<int>());
   if (p["fsdp"]) plan += " FSDP";
   std::string out = fmt::format("{} GPUs, {}, batch {} x {}", r["gpus"].as<int>(), plan, r["global_batch"].as<long>(),
@@ -116,6 +116,7 @@ YAML::Node scenario_of(const TrainingCase& c) {
   t["parallel"]["dp"] = plan["dp"].as<int>();
   if (plan["cp"]) t["parallel"]["cp"] = plan["cp"].as<int>();
   if (plan["ep"]) t["parallel"]["ep"] = plan["ep"].as<int>();
+  if (plan["etp"]) t["parallel"]["etp"] = plan["etp"].as<int>();
   if (nemo && tp > 1) t["parallel"]["sp"] = true;  // NeMo: sequence parallelism with TP
   // FSDP FULL_SHARD is ZeRO-3 (its prefetched gathers overlap the layers). Megatron-LM of 2021
   // had no distributed optimizer and all-reduced gradients after the last backward. NeMo runs

@@ -16,6 +16,7 @@ std::string ParallelPlan::describe() const {
   add("DP", dp);
   add("CP", cp);
   add("EP", ep);
+  if (ep > 1) add("ETP", expert_tp());
   if (zero > 0) out += fmt::format("{}ZeRO-{}", out.empty() ? "" : " ", zero);
   return out.empty() ? "TP1" : out;
 }

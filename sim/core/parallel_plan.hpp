@@ -14,6 +14,11 @@ struct ParallelPlan {
   int dp = 1;
   int cp = 1;
   int ep = 1;  ///< expert-parallel degree; experts are split over ep of the dp x tp ranks
+  /// Expert-tensor-parallel degree under expert parallelism (Megatron-Core's
+  /// expert_tensor_parallel_size): each routed expert split in width over etp ranks. 0 means
+  /// hetsim's default, 1 (whole experts, as DeepSeek's and Megatron-Bridge's MoE recipes set;
+  /// Megatron-LM's command line defaults it to tp instead). Training only.
+  int etp = 0;
   bool sp = false;
   int zero = 0;
   int virtual_stages = 1;
@@ -26,17 +31,18 @@ struct ParallelPlan {
   /// splits the tokens, not the weights). Megatron-Core reduces gradients and shards the
   /// distributed optimizer (and FSDP its parameters) over this dp x cp group.
   int weight_replicas() const { return dp * cp; }
-  /// Ranks that hold the same routed experts (Megatron-Core's expert-data-parallel group). Experts
-  /// are whole on a rank (expert-TP 1), so in training a pipeline stage's tp x cp x dp ranks are
-  /// folded into ep-wide expert groups of consecutive ranks (Megatron-Core's MoE parallel folding);
-  /// ep of them hold different experts, the rest repeat them.
-  int expert_replicas() const { return tp * cp * dp / ep; }
+  /// Ranks that hold the same routed-expert shard (Megatron-Core's expert-data-parallel group). In
+  /// training a pipeline stage's tp x cp x dp ranks are folded into expert groups of etp x ep
+  /// consecutive ranks (Megatron-Core's MoE parallel folding, expert ranks ordered etp, ep, edp);
+  /// etp x ep of them hold different shards, the rest repeat them. Without expert parallelism the
+  /// experts split over tp like the dense weights, so their replicas are the dp x cp ranks.
+  int expert_replicas() const { return tp * cp * dp / (ep * expert_tp()); }
   /// Experts folded over the tensor-parallel ranks: attention split over tp, each rank's routed
   /// experts whole and its sequence-parallel share of the tokens routed by itself.
   bool experts_fold_tp() const { return ep > 1 && tp > 1; }
-  /// Ranks that split each routed expert in width: all tp without expert parallelism, none with it
-  /// (whole experts, expert-TP 1).
-  int expert_tp() const { return ep > 1 ? 1 : tp; }
+  /// Ranks that split each routed expert in width: all tp without expert parallelism, etp with it
+  /// (default 1: whole experts).
+  int expert_tp() const { return ep > 1 ? (etp > 0 ? etp : 1) : tp; }
   /// "TP4 PP2 DP8" (degrees above 1 only; "TP1" when none is).
   std::string describe() const;
 };

@@ -275,24 +275,24 @@ class TrainingRun {
     double extra = 0;
     // One ring per tensor-parallel position, over the devices of every replica and context rank
     // there (they hold the same weights: ParallelPlan::weight_replicas); under expert parallelism
-    // the routed experts' part rings over the ranks holding the same experts: the same place in
-    // their expert-parallel group of ep consecutive ranks of the stage (ranks ordered tp, cp, dp).
+    // the routed experts' part rings over the ranks holding the same expert shard: the same place in
+    // their group of etp x ep consecutive ranks of the stage (ranks ordered tp, cp, dp).
     std::vector<const std::string*> members;
-    const int per_replica = p.tp * p.cp;
+    const int per_replica = p.tp * p.cp, expert_shards = p.ep * p.expert_tp();
     const auto ring = [&](int t, int ep_index, double bytes) {
       members.clear();
       for (int d = 0; d < D_; ++d)
         for (int c = 0; c < p.cp; ++c)
           for (int u = 0; u < p.tp; ++u) {
             const int local = c * p.tp + u, stage_rank = d * per_replica + local;
-            if (ep_index < 0 ? u == t : stage_rank % p.ep == ep_index)
+            if (ep_index < 0 ? u == t : stage_rank % expert_shards == ep_index)
               members.push_back(&tiers(s, d)[static_cast<std::size_t>(local)]);
           }
       if (members.size() > 1 && bytes > 0) extra = std::max(extra, add_ring(*network_, kind, members, bytes, batch));
     };
     for (int t = 0; t < p.tp; ++t) ring(t, -1, dense);
     if (experts > 0)
-      for (int e = 0; e < p.ep; ++e) ring(0, e, experts);
+      for (int e = 0; e < expert_shards; ++e) ring(0, e, experts);
     records_.transfers += static_cast<std::int64_t>(batch.size());
     // The flows carry every step's bytes at once (the ring's bandwidth term, contended); the
     // other steps' latencies follow: alpha-beta time on an idle fabric.

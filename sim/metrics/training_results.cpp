@@ -259,7 +259,7 @@ void write_training_results(const std::string& dir, const TrainingRunInfo& info,
     j["model"] = info.model;
     j["cluster"] = info.cluster;
     j["gpus"] = info.gpus;
-    j["plan"] = {{"tp", info.tp}, {"pp", info.pp}, {"dp", info.dp}, {"cp", info.cp}, {"sp", info.sp},
+    j["plan"] = {{"tp", info.tp}, {"pp", info.pp}, {"dp", info.dp}, {"cp", info.cp}, {"ep", info.ep}, {"etp", info.etp}, {"sp", info.sp},
                  {"virtual_stages", info.virtual_stages}, {"zero", info.zero}};
     j["schedule"] = info.schedule;
     j["recompute"] = info.recompute;

@@ -20,6 +20,7 @@ struct TrainingRunInfo {
   std::string checkpoint;  ///< "async to nvme", or empty without a checkpoint policy
   std::uint64_t seed = 0;
   int gpus = 0, tp = 1, pp = 1, dp = 1, cp = 1, ep = 1, virtual_stages = 1, zero = 0;
+  int etp = 1;  ///< ranks each routed expert is split over (ParallelPlan::expert_tp)
   bool sp = false;
   std::int64_t seq_len = 0, global_batch = 0, micro_batch = 0, microbatches = 0;
   double train_tokens = 0;               ///< tokens of the whole run (0: no time to train)

@@ -190,6 +190,7 @@ TrainingRunInfo describe_training_run(const TrainingScenario& sc) {
   info.dp = p.dp;
   info.cp = p.cp;
   info.ep = p.ep;
+  info.etp = p.expert_tp();
   info.sp = p.sp;
   info.virtual_stages = p.virtual_stages;
   info.zero = p.zero;

@@ -51,6 +51,24 @@ ParallelPlan parse_plan(const config::Node& cfg, const models::ModelSpec& m) {
                                "which needs sp: true (each rank routes its own share of the tokens; Megatron-Core "
                                "requires sequence parallelism with tp and ep)", p.tp));
   }
+  // Expert tensor parallelism (Megatron-Core's expert_tensor_parallel_size): each routed expert
+  // split in width over etp ranks of the stage; the expert groups are then etp x ep ranks.
+  if (cfg.has("etp")) {
+    p.etp = cfg.get<int>("etp").in_range(1, 1024);
+    if (p.ep <= 1 && p.etp != p.tp)
+      cfg.fail_key("etp", std::to_string(p.etp),
+                   fmt::format("without expert parallelism (ep > 1) the experts split over tp like the dense "
+                               "layers: expected etp equal to tp ({}), or ep > 1", p.tp));
+    const int stage_ranks = p.tp * p.cp * p.dp;
+    if (p.ep > 1 && stage_ranks % (p.ep * p.etp) != 0)
+      cfg.fail_key("etp", std::to_string(p.etp),
+                   fmt::format("expected ep x etp ({} x {}) to divide tp x cp x dp ({}): expert groups are carved "
+                               "from a pipeline stage's ranks", p.ep, p.etp, stage_ranks));
+    if (m.moe.intermediate % p.etp != 0)
+      cfg.fail_key("etp", std::to_string(p.etp),
+                   fmt::format("expected a divisor of {}'s expert width ({})", m.name, m.moe.intermediate));
+    if (p.ep <= 1) p.etp = 0;  // etp = tp without expert parallelism: the default
+  }
   return p;
 }
 
@@ -438,6 +456,9 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
                "deepep";
   if (job.deepep && plan.ep <= 1)
     training.fail_key("moe_dispatcher", "deepep", "alltoall without expert parallelism (parallel.ep > 1): nothing is dispatched");
+  if (job.deepep && plan.expert_tp() > 1 && plan.ep > 1)
+    training.fail_key("moe_dispatcher", "deepep",
+                      fmt::format("alltoall with parallel.etp {}: DeepEP dispatches to whole experts (etp 1)", plan.expert_tp()));
   // Adam's moments: fp32 (Megatron's default) or bf16 (DeepSeek-V3 §3.3.3; Megatron-Core's
   // --exp-avg-dtype / --exp-avg-sq-dtype bf16).
   job.moment_dtype =

@@ -21,9 +21,11 @@ int nodes_of(const Op& op, const ParallelPlan& p, int slots) {
   const std::string_view name = op.name;
   if (is_zero3_gather(op)) return group_nodes(p.weight_replicas(), p.tp, slots);
   if (is_cp_ring(op)) return group_nodes(p.cp, p.tp, slots);
-  // The MoE dispatch and combine all-to-alls span the expert-parallel group: ep consecutive ranks
-  // of the stage (Megatron-Core's expert rank order with expert-TP 1: tp x cp x dp folded).
-  if (name.starts_with("moe_")) return group_nodes(p.ep, 1, slots);
+  // The MoE dispatch and combine all-to-alls span the expert-parallel group and the expert-TP
+  // gathers and reductions the expert-TP group: Megatron-Core's expert ranks fold the stage's
+  // tp x cp x dp ranks in the order etp, ep, edp, so etp consecutive ranks, and ep ranks etp apart.
+  if (name.starts_with("moe_etp_")) return group_nodes(p.expert_tp(), 1, slots);
+  if (name.starts_with("moe_")) return group_nodes(p.ep, p.expert_tp(), slots);
   return group_nodes(p.tp, 1, slots);
 }
 

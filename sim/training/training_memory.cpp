@@ -142,14 +142,16 @@ double activation_bytes_per_layer(const LayerShape& layer, double seq_len, doubl
     // the permuted copies of the token going into (a GEMM input) and coming out of its experts (k x
     // h each) and the router's logits are kept too; shared experts (DeepSeek) are a dense gated MLP
     // every token runs, split over t. Recomputing the whole MoE MLP keeps none of it.
-    // Folded over tp (sequence parallel, expert-TP 1), a rank routes and keeps 1/t of the tokens
-    // on whole experts; without expert parallelism every tensor-parallel rank routes all of them
-    // and keeps the inner tensors at its 1/t of each expert's width.
+    // Folded over tp (sequence parallel), a rank routes and keeps 1/t of the tokens; without
+    // expert parallelism every tensor-parallel rank routes all of them and keeps the inner tensors
+    // at its 1/t of each expert's width. With expert-TP e under expert parallelism a rank computes
+    // the rows of its e-rank group (their gathered inputs, e x its own) at 1/e of the width.
     if (!dropped(M::moe)) {
       const double k = layer.experts_per_token, f = layer.intermediate / plan.expert_tp();
       const double share = plan.experts_fold_tp() ? 1.0 / plan.tp : 1.0;
+      const double group_rows = plan.ep > 1 ? plan.expert_tp() : 1;
       other += share * (k * layer.hidden + layer.experts);
-      gemm_in += share * k * ((gated - 1) * f + (dropped(M::moe_act) ? 0 : f) + layer.hidden);
+      gemm_in += share * k * group_rows * ((gated - 1) * f + (dropped(M::moe_act) ? 0 : f) + layer.hidden);
       if (!dropped(M::shared_experts)) {
         other += 2 * layer.shared_width / plan.tp;
         gemm_in += layer.shared_width / plan.tp;
@@ -246,8 +248,8 @@ ParameterSplit layer_split(const MemoryInputs& in, const LayerShape& l) {
   p.linear_per_layer = attention + mlp;
   p.other_per_layer = 2 * h + l.q_lora + l.kv_lora;  // input and post-attention norms (and MLA's latent norms), replicated
   if (l.experts > 0) {
-    // The rank's routed experts: E / ep whole ones under expert parallelism (expert-TP 1, folded
-    // over tp), all E split in width over tp without; the router (E x h, unquantized) is
+    // The rank's routed experts: E / ep under expert parallelism (split in width over etp, whole
+    // by default), all E split in width over tp without; the router (E x h, unquantized) is
     // replicated; the shared experts split over tp.
     const double expert_mlp = (l.gated_mlp ? 3 : 2) * h * l.intermediate / in.plan.expert_tp();
     p.linear_per_layer = attention + l.experts / in.plan.ep * expert_mlp + 3 * h * l.shared_width / in.plan.tp;

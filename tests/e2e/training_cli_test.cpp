@@ -123,6 +123,17 @@ TEST_CASE("training cli: bad training input is one error naming the key, exit 2"
        "expected a divisor of tp x cp x dp (4)"},
       {"model=mixtral-8x7b --set training.zero=0 --set training.parallel.ep=2", "needs sp: true"},
       {"model=mixtral-8x7b --set training.parallel.tp=1 --set training.parallel.ep=2 --set training.zero=3", "training.zero"},
+      // Expert tensor parallelism: with ep > 1, etp x ep dividing a stage's ranks and the expert
+      // width, and the plain all-to-all dispatcher; without, etp is tp's.
+      {"model=mixtral-8x7b --set training.parallel.etp=1", "expected etp equal to tp (2)"},
+      {"model=mixtral-8x7b --set training.parallel.sp=true --set training.parallel.ep=2 --set training.parallel.etp=0",
+       "training.parallel.etp"},
+      {"model=mixtral-8x7b --set training.parallel.sp=true --set training.parallel.ep=2 --set training.parallel.etp=4",
+       "expected ep x etp (2 x 4) to divide tp x cp x dp (4)"},
+      {"model=mixtral-8x7b --set training.parallel.sp=true --set training.parallel.dp=6 --set training.global_batch=24 "
+       "--set training.parallel.ep=4 --set training.parallel.etp=3", "expert width (14336)"},
+      {"model=mixtral-8x7b --set training.parallel.sp=true --set training.parallel.ep=2 --set training.parallel.etp=2 "
+       "--set training.moe_dispatcher=deepep", "DeepEP dispatches to whole experts"},
       {"model=mixtral-8x7b --set training.parallel.tp=1 --set training.parallel.ep=2 "
        "--set policies.optimizer_offload.impl=zero_offload", "with expert parallelism"},
       // Checkpoints and failures.

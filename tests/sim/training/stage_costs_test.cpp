@@ -159,3 +159,36 @@ TEST_CASE("stage costs: EP all-to-all overlap takes max(compute, all-to-all) per
     if (wide) CHECK(b.forward.ep_comm > 0);  // 8 nodes over 50 GB/s NICs: the all-to-alls outlast the compute
   }
 }
+
+TEST_CASE("stage costs: expert TP gathers span etp consecutive ranks, the all-to-alls ep ranks etp apart",
+          "[training][stage_costs][moe]") {
+  // Mixtral at tp 2 (sequence parallel) x dp 8 = 16 ranks per stage on 8-GPU nodes, the experts
+  // over ep 8 x etp 2: an expert-TP pair sits in one node, an expert-parallel group of 8 ranks 2
+  // apart spans two nodes, so its all-to-alls cross the NICs.
+  const auto m = test::catalog_model("mixtral-8x7b");
+  const hw::Device device = test::catalog_device("h100-sxm5-80gb");
+  hw::CostModel cost(device);
+  cost.set_scale_out({50e9, 1e-6, 1.0, 0});
+  training::TrainingJob job = job_of(m, 2, true, 1, false);
+  job.seq_len = 4096;
+  job.plan.dp = 8;
+  job.plan.ep = 8;
+  job.plan.etp = 2;
+  const auto stages = training::price_stages(m, job, cost, 8);
+  std::vector<Op> ops;
+  models::builder_for(m).training_forward(m, job.shape(0), job.plan, ops);
+  double moe = 0;
+  int gathers = 0;
+  for (Op& op : ops)
+    if (op.cls == OpClass::collective && std::string_view(op.name).starts_with("moe_")) {
+      const bool etp = std::string_view(op.name).starts_with("moe_etp_");
+      gathers += etp;
+      op.group_nodes = etp ? 1 : 2;
+      moe += cost.time(op);
+    }
+  REQUIRE(gathers == 2);
+  CHECK(stages[0].forward.ep_comm == Approx(moe).epsilon(1e-12));
+  // Whole experts over ep 8 keep the group in one node: cheaper all-to-alls.
+  job.plan.etp = 0;
+  CHECK(training::price_stages(m, job, cost, 8)[0].forward.ep_comm < stages[0].forward.ep_comm);
+}
