@@ -315,7 +315,8 @@ int run_training_validation(const TrainingValidationOptions& o) {
       "1F1B), dp = GPUs / (TP x PP x CP), CP as hetsim's K/V ring under the attention, and Megatron's default layer split; GPT rows use "
       "the GPT-2 vocabulary (50,257, unpadded). DeepSeek-V3's row (D1) runs the settings its Technical Report states (the "
       "row's `settings` in the case file), micro-batch 1 (not stated), and zb_h1 with overlapped all-to-alls in place of "
-      "DualPipe. Megatron-Bridge's DeepSeek-V3 row (B1) runs its perf script's settings (the row's `settings`: MoE parallel "
+      "DualPipe (hetsim's `dualpipe` holds two model copies and, by its memory estimate, does not fit the H800s there). "
+      "Megatron-Bridge's DeepSeek-V3 row (B1) runs its perf script's settings (the row's `settings`: MoE parallel "
       "folding with sequence parallelism, DeepEP, overlapped all-to-alls), FP8 GEMMs inferred (its table has no precision "
       "column), and hetsim's default layer split in place of its layout.\n\nBy source:\n\n{}\n{}{}",
       o.cases, summary, by_source, table,

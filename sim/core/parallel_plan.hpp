@@ -22,21 +22,24 @@ struct ParallelPlan {
   bool sp = false;
   int zero = 0;
   int virtual_stages = 1;
+  /// Copies of each model stage the pipeline holds: 2 under DualPipe (fed from both ends), whose
+  /// copies reduce their gradients together and share ZeRO's shards like data-parallel replicas.
+  int copies = 1;
 
   /// Devices one instance occupies (ep reuses the data/tensor-parallel ranks).
   int devices() const { return tp * pp * dp * cp; }
   /// Devices one model replica (one data-parallel rank) occupies.
   int model_devices() const { return tp * pp * cp; }
   /// Ranks that hold the same weights: the data- and context-parallel ranks (context parallelism
-  /// splits the tokens, not the weights). Megatron-Core reduces gradients and shards the
-  /// distributed optimizer (and FSDP its parameters) over this dp x cp group.
-  int weight_replicas() const { return dp * cp; }
+  /// splits the tokens, not the weights), times the pipeline's copies. Megatron-Core reduces
+  /// gradients and shards the distributed optimizer (and FSDP its parameters) over this dp x cp group.
+  int weight_replicas() const { return dp * cp * copies; }
   /// Ranks that hold the same routed-expert shard (Megatron-Core's expert-data-parallel group). In
   /// training a pipeline stage's tp x cp x dp ranks are folded into expert groups of etp x ep
   /// consecutive ranks (Megatron-Core's MoE parallel folding, expert ranks ordered etp, ep, edp);
   /// etp x ep of them hold different shards, the rest repeat them. Without expert parallelism the
   /// experts split over tp like the dense weights, so their replicas are the dp x cp ranks.
-  int expert_replicas() const { return tp * cp * dp / (ep * expert_tp()); }
+  int expert_replicas() const { return tp * cp * dp * copies / (ep * expert_tp()); }
   /// Experts folded over the tensor-parallel ranks: attention split over tp, each rank's routed
   /// experts whole and its sequence-parallel share of the tokens routed by itself.
   bool experts_fold_tp() const { return ep > 1 && tp > 1; }

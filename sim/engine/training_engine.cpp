@@ -34,7 +34,7 @@ class TrainingRun {
         P_(sc.job.plan.pp),
         D_(sc.job.plan.dp),
         R_(sc.one_replica ? 1 : sc.job.plan.dp),
-        V_(sc.job.plan.virtual_stages),
+        V_(sc.job.pipeline().chunks()),
         M_(static_cast<int>(sc.job.microbatches())),
         K_(sc.job.model_stages()),
         shape_(sc.job.pipeline()) {}
@@ -196,8 +196,9 @@ class TrainingRun {
   /// Sends the boundary tensor of model stage `from_stage` for micro-batch `mb` to the group that
   /// runs `to_stage` of the same replica: one flow per device, device i to device i. Simulating one
   /// replica, the same send of every other replica loads the network too (shadow flows).
-  void send(const Group& src, int from_stage, int to_stage, int mb, bool gradient) {
-    const training::StageLocation to = training::stage_location(shape_, to_stage);
+  /// `direction` is the micro-batch's chunk, which picks the copy of `to_stage` in a bidirectional pipeline.
+  void send(const Group& src, int from_stage, int to_stage, int mb, bool gradient, int direction) {
+    const training::StageLocation to = training::stage_location(shape_, to_stage, direction);
     Group& dst = group(to.rank, src.dp);
     Slot& slot = (gradient ? dst.gradients : dst.activations)[static_cast<std::size_t>(to.chunk * M_ + mb)];
     if (slot.filled)
@@ -251,21 +252,28 @@ class TrainingRun {
   /// Group `g` is ready for data-parallel phase `phase` of its chunk `chunk`; the last of the
   /// simulated replicas of the stage to arrive starts the rings (one per tensor-parallel position,
   /// over the devices there of all D replicas, simulated or not, and of their context-parallel
-  /// ranks) and a watcher that marks it done for every replica.
+  /// ranks) and a watcher that marks it done for every replica. A bidirectional pipeline holds each
+  /// model stage twice (on ranks s and p-1-s): its two copies' devices join the same rings, as they
+  /// hold the same weights.
   void arrive(std::size_t g, int chunk, Phase phase, double ready_at) {
     const Group& me = groups_[g];
-    const int s = me.pp;
     const ParallelPlan& p = sc_.job.plan;
-    if (p.weight_replicas() == 1 && (p.ep == 1 || p.expert_replicas() == 1)) {
-      mark_done(s, chunk, phase);
+    const int k = training::model_stage(shape_, me.pp, chunk);
+    std::vector<training::StageLocation> copies{{me.pp, chunk}};
+    if (shape_.bidirectional) copies = {training::stage_location(shape_, k, 0), training::stage_location(shape_, k, 1)};
+    const auto done = [this, copies, phase] {
+      for (const training::StageLocation& at : copies) mark_done(at.rank, at.chunk, phase);
+    };
+    if (copies.size() == 1 && p.weight_replicas() == 1 && (p.ep == 1 || p.expert_replicas() == 1)) {
+      done();
       return;
     }
-    Gathering& col = collectives_[phase][static_cast<std::size_t>(s * V_ + chunk)];
+    Gathering& col = collectives_[phase][static_cast<std::size_t>(shape_.bidirectional ? k : me.pp * V_ + chunk)];
     col.ready = std::max(col.ready, ready_at);
-    if (++col.arrived < R_) return;
+    if (++col.arrived < R_ * static_cast<int>(copies.size())) return;
     const double ready = col.ready;
     col = Gathering{};
-    const training::StageCost& stage = sc_.stages[static_cast<std::size_t>(training::model_stage(shape_, s, chunk))];
+    const training::StageCost& stage = sc_.stages[static_cast<std::size_t>(k)];
     const Collective kind = phase == kGather ? Collective::all_gather
                             : p.zero >= 1   ? Collective::reduce_scatter
                                             : Collective::all_reduce;
@@ -281,13 +289,14 @@ class TrainingRun {
     const int per_replica = p.tp * p.cp, expert_shards = p.ep * p.expert_tp();
     const auto ring = [&](int t, int ep_index, double bytes) {
       members.clear();
-      for (int d = 0; d < D_; ++d)
-        for (int c = 0; c < p.cp; ++c)
-          for (int u = 0; u < p.tp; ++u) {
-            const int local = c * p.tp + u, stage_rank = d * per_replica + local;
-            if (ep_index < 0 ? u == t : stage_rank % expert_shards == ep_index)
-              members.push_back(&tiers(s, d)[static_cast<std::size_t>(local)]);
-          }
+      for (const training::StageLocation& at : copies)
+        for (int d = 0; d < D_; ++d)
+          for (int c = 0; c < p.cp; ++c)
+            for (int u = 0; u < p.tp; ++u) {
+              const int local = c * p.tp + u, stage_rank = d * per_replica + local;
+              if (ep_index < 0 ? u == t : stage_rank % expert_shards == ep_index)
+                members.push_back(&tiers(at.rank, d)[static_cast<std::size_t>(local)]);
+            }
       if (members.size() > 1 && bytes > 0) extra = std::max(extra, add_ring(*network_, kind, members, bytes, batch));
     };
     for (int t = 0; t < p.tp; ++t) ring(t, -1, dense);
@@ -298,8 +307,8 @@ class TrainingRun {
     // other steps' latencies follow: alpha-beta time on an idle fabric.
     const double start = now();
     const double buckets = buckets_of(stage);
-    batch.launch(*network_, host_, fmt::format("dp-{}-stage{}-chunk{}", phase == kReduce ? "reduce" : "gather", s, chunk),
-                 failure_, [this, extra, s, chunk, phase, start, g, ready, buckets] {
+    batch.launch(*network_, host_, fmt::format("dp-{}-stage{}-chunk{}", phase == kReduce ? "reduce" : "gather", me.pp, chunk),
+                 failure_, [this, extra, chunk, phase, start, g, ready, buckets, done] {
                    sg::this_actor::sleep_for(extra);
                    // Buckets go out as the backward produces them: the last one cannot leave
                    // before the backward ends, and takes its share of the ring's time.
@@ -307,7 +316,7 @@ class TrainingRun {
                    if (floor > now()) sg::this_actor::sleep_until(floor);
                    span(g, TimelineSpan::Stream::dp, phase == kReduce ? "grad_reduce" : "param_gather", -1, chunk, start,
                         now());
-                   mark_done(s, chunk, phase);
+                   done();
                  });
   }
 
@@ -376,7 +385,7 @@ class TrainingRun {
             finish_pass_copies(g);
             records_.ranks[g].peak_in_flight = std::max(records_.ranks[g].peak_in_flight, ++me.in_flight);
             held_changed(g, me.in_flight);
-            if (k < K_ - 1) send(me, k, k + 1, op.microbatch, false);
+            if (k < K_ - 1) send(me, k, k + 1, op.microbatch, false, op.chunk);
             break;
           }
           case PassKind::backward:
@@ -392,7 +401,7 @@ class TrainingRun {
             compute(g, cost, fused ? "backward" : "backward_input", op.microbatch, op.chunk);
             finish_pass_copies(g);
             held_changed(g, --me.in_flight);
-            if (k > 0) send(me, k, k - 1, op.microbatch, true);
+            if (k > 0) send(me, k, k - 1, op.microbatch, true, op.chunk);
             break;
           }
           case PassKind::backward_weight: {
@@ -750,7 +759,7 @@ class TrainingRun {
   /// `cost`; with overlap, the chunk's reduction starts with its last one, whose buckets are
   /// sent as they are produced (Megatron's --overlap-grad-reduce), complete when it ends.
   void last_backward(std::size_t g, int chunk, std::vector<int>& done, const training::PassCost& cost) {
-    if (++done[static_cast<std::size_t>(chunk)] == M_ && sc_.job.overlap.grad_reduce)
+    if (++done[static_cast<std::size_t>(chunk)] == shape_.microbatches_per_chunk() && sc_.job.overlap.grad_reduce)
       arrive(g, chunk, kReduce, now() + cost.seconds);
   }
 

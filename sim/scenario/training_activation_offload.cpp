@@ -83,9 +83,9 @@ std::unique_ptr<training::ActivationSwapSetup> read_activation_offload(TrainingS
     double held_layers = 0;
     for (int s = 0; s < p.pp; ++s) {
       double layers = 0;
-      for (int c = 0; c < p.virtual_stages; ++c)
+      for (int c = 0; c < shape.chunks(); ++c)
         layers += static_cast<double>(sc.job.stage_layers[static_cast<std::size_t>(training::model_stage(shape, s, c))]);
-      held_layers = std::max(held_layers, layers / p.virtual_stages * held[static_cast<std::size_t>(s)]);
+      held_layers = std::max(held_layers, layers / shape.chunks() * held[static_cast<std::size_t>(s)]);
     }
     try {
       setup->fraction = training::auto_fraction(*policy, parts, tokens, layer_forward, setup->rate, held_layers,

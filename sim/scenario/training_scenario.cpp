@@ -128,12 +128,11 @@ std::vector<training::RankMemory> rank_memories(const TrainingScenario& sc, bool
   const training::PipelineShape shape = sc.job.pipeline();
   const training::PipelineTiming timing = training::replay(shape, sc.schedule->order(shape), {});
   const auto& held = timing.peak_activations;
-  const training::StageLocation first = training::stage_location(shape, 0);
-  const training::StageLocation last = training::stage_location(shape, shape.model_stages() - 1);
   std::vector<training::RankMemory> out;
   for (int s = 0; s < p.pp; ++s) {
     training::MemoryInputs in(sc.model);
     in.plan = p;
+    in.plan.virtual_stages = shape.chunks();  // the chunks this rank holds (two model copies: two)
     in.micro_batch = sc.job.micro_batch;
     in.seq_len = sc.job.seq_len;
     in.recompute = sc.job.recompute;
@@ -145,7 +144,7 @@ std::vector<training::RankMemory> rank_memories(const TrainingScenario& sc, bool
     in.layers = 0;
     in.dense_layers = 0;
     double recomputed = 0;
-    for (int c = 0; c < p.virtual_stages; ++c) {
+    for (int c = 0; c < shape.chunks(); ++c) {
       const int stage = training::model_stage(shape, s, c);
       const auto layers = sc.job.stage_layers[static_cast<std::size_t>(stage)];
       in.layers += static_cast<double>(layers);
@@ -153,15 +152,24 @@ std::vector<training::RankMemory> rank_memories(const TrainingScenario& sc, bool
       recomputed += static_cast<double>(sc.job.recompute_layers < 0 ? layers : std::min(layers, sc.job.recompute_layers));
     }
     if (sc.job.recompute == Recompute::full) in.recomputed_layers = recomputed;
-    in.holds_embedding = s == first.rank;
-    in.holds_lm_head = s == last.rank;
     // The embedding's and the head's chunks hold their own counts of micro-batches, not an even
     // share of the rank's: interleaved 1F1B's first rank runs p forwards of chunk 0 before any of
     // chunk 1 and its backwards last, while the last stage's chunk runs each backward soon after its
     // forward (and a V's turn right after). Each is that chunk's peak in the schedule's replay.
+    // (Two model copies put an embedding and a head on both end ranks.)
     const auto& chunks = timing.peak_chunk_activations[static_cast<std::size_t>(s)];
-    if (in.holds_embedding) in.embedding_in_flight = chunks[static_cast<std::size_t>(first.chunk)];
-    if (in.holds_lm_head) in.lm_head_in_flight = chunks[static_cast<std::size_t>(last.chunk)];
+    in.holds_embedding = in.holds_lm_head = false;
+    for (int c = 0; c < shape.chunks(); ++c) {
+      const int stage = training::model_stage(shape, s, c);
+      if (stage == 0) {
+        in.holds_embedding = true;
+        in.embedding_in_flight = chunks[static_cast<std::size_t>(c)];
+      }
+      if (stage == shape.model_stages() - 1) {
+        in.holds_lm_head = true;
+        in.lm_head_in_flight = chunks[static_cast<std::size_t>(c)];
+      }
+    }
     in.in_flight = held[static_cast<std::size_t>(s)];
     in.grad_dtype = sc.job.grad_dtype;
     in.offload_optimizer = offload_optimizer;
@@ -382,9 +390,6 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
   job.plan = parse_plan(training.section("parallel"), sc.model);
   ParallelPlan& plan = job.plan;
   plan.zero = training.get<int>("zero").default_to(0).in_range(0, 3);
-  if (plan.zero > 0 && plan.weight_replicas() == 1)
-    training.fail_key("zero", std::to_string(plan.zero),
-                      "ZeRO shards over the data- and context-parallel ranks; it needs parallel.dp x cp > 1");
   if (plan.zero >= 3 && plan.ep > 1)
     training.fail_key("zero", std::to_string(plan.zero),
                       "0, 1 or 2 with expert parallelism (ZeRO-3's per-layer gathers of experts over their expert-data-parallel "
@@ -535,6 +540,15 @@ TrainingScenario load_training_scenario(const config::Document& doc) {
   sc.schedule_name = schedule_cfg.get<std::string>("impl").default_to("1f1b").value();
   plan.virtual_stages = sc.schedule->virtual_stages();
   job.pipeline_v_shape = sc.schedule->v_shape();
+  job.pipeline_bidirectional = sc.schedule->bidirectional();
+  plan.copies = job.pipeline_bidirectional ? 2 : 1;
+  if (plan.zero > 0 && plan.weight_replicas() == 1)
+    training.fail_key("zero", std::to_string(plan.zero),
+                      "ZeRO shards over the data- and context-parallel ranks (and DualPipe's two model copies); it "
+                      "needs parallel.dp x cp > 1");
+  if (plan.copies > 1 && plan.zero >= 3)
+    schedule_cfg.fail(fmt::format("{} holds two copies of each model stage on different pipeline ranks, which ZeRO-3 "
+                                  "cannot gather within a pass: expected training.zero <= 2", sc.schedule_name));
   // Each rank's schedule is an explicit order of passes: bounded so that it fits in memory.
   const double passes = 3.0 * static_cast<double>(job.microbatches()) * plan.virtual_stages * plan.pp;
   if (passes > kMaxPipelinePasses)

@@ -23,7 +23,7 @@ std::string to_string(const PipelineOp& op) {
 std::vector<RankOp> dependencies(const PipelineShape& shape, int rank, const PipelineOp& op) {
   const int k = model_stage(shape, rank, op.chunk);
   auto at_stage = [&](PassKind kind, int stage) {
-    const StageLocation at = stage_location(shape, stage);
+    const StageLocation at = stage_location(shape, stage, op.chunk);
     return RankOp{at.rank, {kind, op.microbatch, at.chunk}};
   };
   std::vector<RankOp> out;

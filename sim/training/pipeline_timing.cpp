@@ -40,9 +40,13 @@ class EndTimes {
 };
 
 void check_in_shape(const PipelineShape& shape, int rank, const PipelineOp& op) {
-  if (op.microbatch < 0 || op.microbatch >= shape.microbatches || op.chunk < 0 || op.chunk >= shape.virtual_stages)
+  if (op.microbatch < 0 || op.microbatch >= shape.microbatches || op.chunk < 0 || op.chunk >= shape.chunks())
     throw InvariantError(fmt::format("pipeline order: rank {} runs {} outside {} microbatches x {} chunks", rank,
-                                     to_string(op), shape.microbatches, shape.virtual_stages));
+                                     to_string(op), shape.microbatches, shape.chunks()));
+  if (shape.bidirectional && op.chunk != shape.direction(op.microbatch))
+    throw InvariantError(fmt::format("pipeline order: rank {} runs {} in the other direction's chunk (microbatches "
+                                     "0-{} run in chunk 0, the rest in chunk 1)",
+                                     rank, to_string(op), shape.microbatches / 2 - 1));
 }
 
 }  // namespace
@@ -55,7 +59,7 @@ PipelineTiming replay(const PipelineShape& shape, const std::vector<std::vector<
   PipelineTiming out;
   out.ranks.resize(p);
   out.peak_activations.assign(p, 0);
-  out.peak_chunk_activations.assign(p, std::vector<int>(static_cast<std::size_t>(shape.virtual_stages), 0));
+  out.peak_chunk_activations.assign(p, std::vector<int>(static_cast<std::size_t>(shape.chunks()), 0));
   std::vector<std::vector<int>> held_chunk = out.peak_chunk_activations;
   std::vector<std::size_t> next(p, 0);
   std::vector<double> free_at(p, 0.0);

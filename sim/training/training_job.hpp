@@ -77,6 +77,9 @@ struct TrainingJob {
   std::vector<std::int64_t> stage_layers;
   /// The pipeline schedule places its two chunks per rank in a V (PipelineSchedule::v_shape).
   bool pipeline_v_shape = false;
+  /// The pipeline schedule runs two copies of the model fed from both ends
+  /// (PipelineSchedule::bidirectional): each rank holds two model stages.
+  bool pipeline_bidirectional = false;
 
   /// Micro-batches each data-parallel rank runs per iteration (gradient accumulation steps).
   std::int64_t microbatches() const { return global_batch / (micro_batch * plan.dp); }
@@ -84,7 +87,7 @@ struct TrainingJob {
   int model_stages() const { return plan.pp * plan.virtual_stages; }
   /// The pipeline's ranks, micro-batches per iteration and chunks, as the schedule orders them.
   PipelineShape pipeline() const {
-    return {plan.pp, static_cast<int>(microbatches()), plan.virtual_stages, pipeline_v_shape};
+    return {plan.pp, static_cast<int>(microbatches()), plan.virtual_stages, pipeline_v_shape, pipeline_bidirectional};
   }
   /// The shape of one micro-batch through model stage `stage`.
   models::TrainingShape shape(int stage) const {

@@ -110,6 +110,9 @@ TEST_CASE("training cli: bad training input is one error naming the key, exit 2"
       {"policies.optimizer_offload.impl=zero_offload --set training.optimizer_moments=bf16", "training.optimizer_moments"},
       {"training.layers_per_stage=[10,10]", "training.layers_per_stage"},
       {"policies.pipeline_schedule.impl=2f2b", "policies.pipeline_schedule.impl"},
+      // DualPipe: an even number of micro-batches, at least 2 x pp; no ZeRO-3 across its copies.
+      {"policies.pipeline_schedule.impl=dualpipe --set training.global_batch=4", "at least 2 x stages = 4"},
+      {"policies.pipeline_schedule.impl=dualpipe --set training.zero=3", "expected training.zero <= 2"},
       {"training.seq_len=0", "training.seq_len"},
       {"training.parallel.dp=8 --set training.global_batch=64", "cluster"},  // 32 GPUs on one node without a fabric
       {"training.sequence_length=4096", "training.sequence_length"},

@@ -112,6 +112,48 @@ TEST_CASE("training engine: dualpipe_v runs its V as the schedule's replay times
   CHECK(sc.memory.at(0).activations > sc.memory.at(1).activations);
 }
 
+TEST_CASE("training engine: dualpipe runs both directions as the schedule's replay times them, two copies per rank",
+          "[training][engine]") {
+  // Uniform stages (32 layers over p = 4 of 8), free links: the iteration is the schedule replayed
+  // with a stage's F, B and W, then each rank's optimizer over its two stages (the copies' gradient
+  // exchange over free links costs nothing).
+  const int p = 4, m = 8;
+  const auto sc = uniform_pipeline(p, m, "impl: dualpipe");
+  REQUIRE(sc.job.pipeline().bidirectional);
+  REQUIRE(sc.stages.size() == static_cast<std::size_t>(p));
+  const auto& stage = sc.stages[1];
+  const training::PassDurations d{stage.forward.seconds, stage.backward_input.seconds, stage.backward_weight.seconds};
+  const auto replayed = training::replay(sc.job.pipeline(), sc.schedule->order(sc.job.pipeline()), d);
+  // Each rank holds two model stages: rank s the weights of 1F1B's ranks s and p-1-s together, and
+  // both end ranks an embedding and a head.
+  const auto one = uniform_pipeline(p, m, "impl: 1f1b");
+  for (int s = 0; s < p; ++s) {
+    INFO("rank " << s);
+    CHECK(sc.memory.at(s).weights == Approx(one.memory.at(s).weights + one.memory.at(p - 1 - s).weights).epsilon(1e-12));
+  }
+  // The copies hold the same weights, so ZeRO-1 shards the optimizer states over both of them.
+  REQUIRE(sc.job.plan.weight_replicas() == 2);
+  const auto sharded = load(fmt::format(R"({}
+cluster:
+  device: h100-sxm5-80gb
+  node:
+{}
+training: {{seq_len: 2048, global_batch: {}, micro_batch: 1, parallel: {{pp: {}}}, zero: 1, iterations: 1}}
+policies: {{pipeline_schedule: {{impl: dualpipe}}}}
+)",
+                                        kUniformModel, free_node(p), m, p));
+  for (int s = 0; s < p; ++s)
+    CHECK(sharded.memory.at(s).optimizer_states() == Approx(sc.memory.at(s).optimizer_states() / 2).epsilon(1e-12));
+  const auto rec = sim::run_training(sc);
+  REQUIRE(rec.iterations.size() == 1);
+  CHECK(rec.iterations[0].end == Approx(replayed.makespan + sc.stages[0].optimizer + sc.stages[p - 1].optimizer).epsilon(0.01));
+  for (const auto& r : rec.ranks) {
+    INFO("rank " << r.pp);
+    CHECK(r.peak_in_flight == p + 1);  // DualPipe's PP + 1
+    CHECK(r.times.pp_comm < 1e-6 * stage.forward.seconds);
+  }
+}
+
 TEST_CASE("training memory: the LM head's activations are held as often as its chunk's replay peak, not an even share",
           "[training][memory]") {
   // Interleaved 1F1B, p 4, v 2, m 8: the last rank holds 5 micro-batch chunks at its peak, but the
@@ -159,6 +201,33 @@ output: {timeline: true}
   CHECK(reduce->end - reduce->start == Approx(2 * alpha + n / bw).epsilon(1e-9));
   // The rank waited exactly that long after its backward.
   CHECK(rec.ranks[0].times.dp_comm == Approx(2 * alpha + n / bw).epsilon(1e-9));
+}
+
+TEST_CASE("training engine: dualpipe reduces the two copies of each stage with each other", "[training][engine]") {
+  // Two one-GPU nodes, pp 2 without data parallelism: rank 0 holds stage 0 (down) and stage 1 (up),
+  // rank 1 the other copies. After the last backward each stage's copies all-reduce their
+  // gradients over a ring of the two nodes; the two rings start together (the ranks mirror each
+  // other) and share the NICs, so the rank waits 2 alpha + (N0 + N1) / bandwidth. 1F1B has nothing
+  // to reduce here.
+  const auto sc = load(std::string(test::kOneGpuNodes) + R"(
+model: {preset: llama-3-8b, name: llama-3-8b-4-layers, num_hidden_layers: 4}
+training:
+  seq_len: 2048
+  global_batch: 4
+  parallel: {pp: 2}
+  overlap: {grad_reduce: false}
+  iterations: 1
+policies: {pipeline_schedule: {impl: dualpipe}}
+output: {timeline: true}
+)");
+  const auto rec = sim::run_training(sc, {.timeline = sc.timeline});
+  int reductions = 0;
+  for (const auto& s : rec.timeline) reductions += s.name == "grad_reduce";
+  CHECK(reductions == 2);  // one per model stage, each over both copies
+  const double alpha = 2 * test::kOneGpuNodesAlpha, bw = test::kOneGpuNodesBandwidth;
+  const double n = sc.stages[0].grad_bytes + sc.stages[1].grad_bytes;
+  REQUIRE(rec.ranks.size() == 2);
+  for (const auto& r : rec.ranks) CHECK(r.times.dp_comm == Approx(2 * alpha + n / bw).epsilon(1e-9));
 }
 
 TEST_CASE("training engine: one GPU without communication runs its priced passes, MFU is the compute fraction",

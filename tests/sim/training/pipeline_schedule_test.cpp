@@ -258,3 +258,82 @@ TEST_CASE("every pipeline schedule is found by name in the registry", "[pipeline
   CHECK(interleaved->virtual_stages() == 4);
   CHECK_FALSE(interleaved->splits_backward());
 }
+
+TEST_CASE("dualpipe holds two model copies fed from both ends", "[pipeline]") {
+  // p = 4 ranks, 8 micro-batches: 0-3 run down through the chunk-0 copies (stage s on rank s), 4-7
+  // up through the chunk-1 copies (stage s on rank 3 - s). Ranks 0 and 3 each hold an embedding and
+  // a head.
+  const PipelineShape shape{4, 8, 1, false, true};
+  CHECK(shape.model_stages() == 4);
+  CHECK(shape.chunks() == 2);
+  CHECK(model_stage(shape, 0, 1) == 3);
+  CHECK(model_stage(shape, 3, 1) == 0);
+  CHECK(stage_location(shape, 1, 0).rank == 1);
+  CHECK(stage_location(shape, 1, 0).chunk == 0);
+  CHECK(stage_location(shape, 1, 1).rank == 2);
+  CHECK(stage_location(shape, 1, 1).chunk == 1);
+  CHECK(shape.direction(3) == 0);
+  CHECK(shape.direction(4) == 1);
+  // Micro-batch 5 goes up: its forward of stage 1 (rank 2) follows stage 0's on rank 3, and its
+  // backward of stage 1 waits for stage 2's on rank 1.
+  CHECK(dependencies(shape, 2, {PassKind::forward, 5, 1}) == std::vector<RankOp>{{3, {PassKind::forward, 5, 1}}});
+  CHECK(dependencies(shape, 2, {PassKind::backward_input, 5, 1}) ==
+        std::vector<RankOp>{{2, {PassKind::forward, 5, 1}}, {1, {PassKind::backward_input, 5, 1}}});
+  const auto schedule = make_schedule("impl: dualpipe");
+  CHECK(schedule->bidirectional());
+  CHECK(schedule->virtual_stages() == 1);
+  CHECK(schedule->splits_backward());
+  CHECK_THROWS_WITH(schedule->check({3, 8, 1, false, true}), Catch::Contains("stages = 3: expected an even number"));
+  CHECK_THROWS_WITH(schedule->check({4, 7, 1, false, true}), Catch::Contains("expected an even number, at least 2 x stages = 8"));
+  CHECK_THROWS_WITH(schedule->check({4, 6, 1, false, true}), Catch::Contains("at least 2 x stages = 8"));
+  // A micro-batch run in the other direction's chunk is refused by the replay.
+  const std::vector<std::vector<PipelineOp>> wrong{{{PassKind::forward, 0, 1}}, {}};
+  CHECK_THROWS_WITH(replay({2, 4, 1, false, true}, wrong, {}), Catch::Contains("the other direction's chunk"));
+}
+
+// DeepSeek derived DualPipeV by cutting DualPipe in half: ranks r and p-1-r of DualPipe mirror each
+// other, each running V rank min(r, p-1-r)'s order for its two directions. With uniform passes and
+// free communication DualPipe on p ranks with m micro-batches therefore replays exactly as
+// DualPipeV on p/2 ranks with m/2: same makespan, same activations held (the table's PP + 1 stages
+// per device), the bubble within the table's (PP/2 - 1)(F&B + B - 3W).
+TEST_CASE("dualpipe replays as two mirrored DualPipeV halves, every pass once", "[pipeline]") {
+  const auto dualpipe = make_schedule("impl: dualpipe");
+  const auto v = make_schedule("impl: dualpipe_v");
+  for (int p : {2, 4, 8})
+    for (int m : {2 * p, 2 * p + 2, 4 * p, 32}) {
+      if (m < 2 * p) continue;
+      INFO("p=" << p << " m=" << m);
+      const PipelineShape shape{p, m, 1, false, true};
+      REQUIRE_NOTHROW(dualpipe->check(shape));
+      const auto order = dualpipe->order(shape);
+      REQUIRE(static_cast<int>(order.size()) == p);
+      for (int r = 0; r < p; ++r) {
+        INFO("rank " << r);
+        std::map<std::tuple<PassKind, int, int>, int> seen;
+        for (const auto& op : order[r]) ++seen[{op.kind, op.microbatch, op.chunk}];
+        CHECK(order[r].size() == 3u * m);
+        for (PassKind kind : {PassKind::forward, PassKind::backward_input, PassKind::backward_weight})
+          for (int mb = 0; mb < m; ++mb) CHECK(seen[{kind, mb, shape.direction(mb)}] == 1);
+      }
+      const PipelineShape half{p / 2, m / 2, 2, true};
+      for (const PassDurations d : {PassDurations{1, 1, 1}, PassDurations{1, 2, 1}, PassDurations{2, 3, 1}}) {
+        const auto timing = replay(shape, order, d);
+        const auto mirrored = replay(half, v->order(half), d);
+        CHECK(timing.makespan == mirrored.makespan);
+        const double work = d.forward + d.backward_input + d.backward_weight;
+        const double full = d.backward_input + d.backward_weight;
+        CHECK(timing.makespan - m * work <= (p / 2 - 1) * (d.forward + full + full - 3 * d.backward_weight));
+        for (int r = 0; r < p; ++r) {
+          const int hr = std::min(r, p - 1 - r);
+          const auto& mine = timing.ranks[r];
+          const auto& theirs = mirrored.ranks[hr];
+          REQUIRE(mine.size() == theirs.size());
+          for (std::size_t i = 0; i < mine.size(); ++i) {
+            CHECK(mine[i].start == theirs[i].start);
+            CHECK(mine[i].end == theirs[i].end);
+          }
+          CHECK(timing.peak_activations[r] == p + 1);
+        }
+      }
+    }
+}
