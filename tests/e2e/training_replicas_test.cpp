@@ -40,6 +40,20 @@ training:
 policies: {pipeline_schedule: {impl: zb_h1}}
 )";
 
+// DualPipe: each stage's two copies (ranks s and p-1-s, different nodes) reduce with all their
+// data-parallel replicas in one ring; the reduced run must still start every flow.
+constexpr const char* kDualPipeZero1 = R"(
+model: llama-3-8b
+cluster: {device: h100-sxm5-80gb, node: hgx-h100, nic_bandwidth: 50 Gbps, fabric: {kind: rail, uplink_bandwidth: 3.2 Tbps, latency: 1 us}}
+training:
+  seq_len: 2048
+  global_batch: 64
+  parallel: {tp: 2, pp: 4, dp: 4}
+  zero: 1
+  iterations: 2
+policies: {pipeline_schedule: {impl: dualpipe}}
+)";
+
 void run(const std::string& file, const std::string& out, const char* replicas) {
   const auto r = test::run_hetsim(
       fmt::format("run --quiet '{}' --out '{}' --set training.simulate_replicas={}", file, out, replicas));
@@ -93,6 +107,12 @@ TEST_CASE("training replicas: one simulated replica gives the full answer (inter
 TEST_CASE("training replicas: one simulated replica gives the full answer (ZB-H1, FSDP across nodes)", "[e2e][training]") {
   test::TempDir dir("train_replicas_b");
   check_same_answer(dir.write("job.yaml", kFsdpAcrossNodes), dir);
+}
+
+TEST_CASE("training replicas: one simulated replica gives the full answer (DualPipe, ZeRO-1, slow NICs)",
+          "[e2e][training]") {
+  test::TempDir dir("train_replicas_dualpipe");
+  check_same_answer(dir.write("job.yaml", kDualPipeZero1), dir);
 }
 
 TEST_CASE("training replicas: one simulated replica gives the full answer (the shipped 70B scenario)", "[e2e][training]") {
