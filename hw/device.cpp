@@ -276,6 +276,12 @@ Device parse_device(const config::Node& node) {
   if (d.kind == DeviceKind::gpu || d.kind == DeviceKind::cpu || d.kind == DeviceKind::npu) d.scale_up = parse_link(links.child("scale_up"), "nvlink");
   d.host = parse_link(links.child("host"), d.kind == DeviceKind::soc ? "shared-memory" : "pcie");
   d.kernel_launch_overhead = node.quantity("kernel_launch_overhead", units::Dim::time).default_to("0 s").non_negative();
+  if (node.has("gemm_dtype_ceiling")) {
+    const auto ceilings = node.section("gemm_dtype_ceiling");
+    for (DType t : kDTypes)
+      if (ceilings.has(to_string(t)))
+        d.gemm_dtype_ceiling[static_cast<std::size_t>(t)] = ceilings.get<double>(to_string(t)).in_range(0.01, 1.0);
+  }
 
   // Per-class efficiencies; a class left out is priced at the pure roofline, and says so.
   const auto eff = node.section("efficiency");

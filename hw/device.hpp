@@ -111,6 +111,14 @@ struct Device {
   LinkSpec scale_up;                 ///< intra-node device-device link (NVLink)
   LinkSpec host;                     ///< host link (PCIe)
   double kernel_launch_overhead = 0; ///< seconds added per kernel launch
+  /// Per GEMM dtype, the achievable fraction of its peak relative to a 16-bit GEMM's of its own
+  /// (`gemm_dtype_ceiling: {fp8: 0.883}`): the gemm curve (catalog default or a profile, measured
+  /// in 16-bit) scaled for that dtype. 1 where not given.
+  std::array<double, kDTypes.size()> gemm_dtype_ceiling = [] {
+    std::array<double, kDTypes.size()> ones{};
+    ones.fill(1.0);
+    return ones;
+  }();
   std::array<Efficiency, kNumOpClasses> efficiency{};
   std::string efficiency_source;     ///< summary of the sources of `efficiency`
   /// Collectives measured on this device's scale-up network (calibrated profile), by kind and group

@@ -2,9 +2,9 @@
 // plan runs, and Megatron-LM's weak-scaling table (Narayanan et al. SC'21, Table 1) is reproduced:
 // its median error within 5% and every row within 40% (the worst rows today: the smallest models).
 // llm-foundry's rows run and are reported (validation/training_results.md) with their errors not
-// bounded here. NeMo's DGX-H100 FP8 rows (tokens/s/GPU) are over-predicted by 25-41% today; every
-// one must stay within 50%: a guard against regressions with a margin, not a pass (see the README's
-// training validation section). DeepSeek-V3 on 2,048 H800s (D1) runs too, over-predicted by 57%
+// bounded here. NeMo's DGX-H100 FP8 rows (tokens/s/GPU) are over-predicted by 16-30% today (25-41%
+// before FP8 GEMMs ran at the H100's measured FP8 ceiling); every one must stay within 40%: a guard
+// against regressions with a margin, not a pass (see the README's training validation section). DeepSeek-V3 on 2,048 H800s (D1) runs too, over-predicted by 57%
 // today: it must stay within 70%, the same kind of guard.
 #include <catch2/catch.hpp>
 
@@ -38,7 +38,7 @@ TEST_CASE("training validation: Megatron-LM's weak-scaling table is reproduced, 
     if (row.at("id") == "megatron-bridge-h100-deepseek-v3-1024gpu") {  // TP2 with the experts folded over EP64
       ++deepseek;
       CHECK(row.at("metric") == "tokens/s/GPU");
-      CHECK(std::abs(std::stod(row.at("error"))) <= 1.0);  // recorded +79%: a guard against a far larger drift
+      CHECK(std::abs(std::stod(row.at("error"))) <= 1.0);  // recorded +76%: a guard against a far larger drift
     }
     const double err = std::abs(std::stod(row.at("error")));
     if (row.at("id").starts_with("megatron-a100-")) megatron.push_back(err);
@@ -52,7 +52,7 @@ TEST_CASE("training validation: Megatron-LM's weak-scaling table is reproduced, 
   CHECK(mpt == 22);
   CHECK(deepseek == 2);
   REQUIRE(nemo.size() == 9);
-  CHECK(*std::max_element(nemo.begin(), nemo.end()) <= 0.50);
+  CHECK(*std::max_element(nemo.begin(), nemo.end()) <= 0.40);
   REQUIRE(megatron.size() == 10);
   std::sort(megatron.begin(), megatron.end());
   CHECK(megatron[megatron.size() / 2] <= 0.05);

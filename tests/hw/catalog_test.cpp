@@ -92,6 +92,10 @@ TEST_CASE("hw catalog: malformed device YAML names the key path", "[hw][catalog]
       "device:\n  preset: h100-sxm5-80gb\n  memory:\n    bandwidth: -3 TB/s\n", "bad.yaml");
   auto layered = catalog::with_preset(bad.root(), "device", "hw/catalog");
   REQUIRE_THROWS_WITH(hw::parse_device(layered.node), Catch::Contains("bad.yaml:4: device.memory.bandwidth = -3 TB/s"));
+  auto ceiling = config::Document::load_string(
+      "device:\n  preset: h100-sxm5-80gb\n  gemm_dtype_ceiling: {fp8: 1.5}\n", "bad.yaml");
+  auto over = catalog::with_preset(ceiling.root(), "device", "hw/catalog");
+  REQUIRE_THROWS_WITH(hw::parse_device(over.node), Catch::Contains("bad.yaml:3: device.gemm_dtype_ceiling.fp8 = 1.5"));
   auto unknown = config::Document::load_string("device: h100-sxm5-80gbx\n", "bad.yaml");
   REQUIRE_THROWS_WITH(catalog::with_preset(unknown.root(), "device", "hw/catalog"),
                       Catch::Contains("device = \"h100-sxm5-80gbx\"") && Catch::Contains("did you mean 'h100-sxm5-80gb'"));

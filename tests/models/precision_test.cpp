@@ -238,7 +238,7 @@ TEST_CASE("precision: the comm dtype sets collective payloads", "[models][precis
   CHECK(find(ob, "attn_all_reduce").comm_bytes == (512.0 + 2) * bf16.hidden_size * 2);
 }
 
-TEST_CASE("precision: the GEMM dtype picks the peak, a compute-bound GEMM takes half the time in FP8 on H100",
+TEST_CASE("precision: the GEMM dtype picks the peak and its ceiling, a compute-bound FP8 GEMM takes 0.5 / 0.883 of the time on H100",
           "[models][precision]") {
   const hw::Device h100 = test::catalog_device("h100-sxm5-80gb");
   const hw::CostModel cost(h100);
@@ -254,14 +254,15 @@ TEST_CASE("precision: the GEMM dtype picks the peak, a compute-bound GEMM takes 
     CHECK(f.dtype == DType::fp8);
     CHECK(f.flops == b.flops);
     CHECK(cost.breakdown(b).limiter == hw::Limiter::compute);
-    // Same FLOPs at twice the peak (1978.9 vs 989.4 TFLOPS) and the same calibrated gemm
-    // efficiency: the compute term halves exactly; the time halves up to the memory term's share
-    // of the fitted blend (activations stay bf16).
-    const double peaks = h100.peak(DType::bf16) / h100.peak(DType::fp8);
+    // Same FLOPs at twice the peak (1978.9 vs 989.4 TFLOPS) and the calibrated (BF16) gemm
+    // efficiency times the H100's FP8 ceiling (0.883: 70.9% of the FP8 peak against 80.3% of
+    // BF16's): the compute term takes 0.5 / 0.883 exactly; the time that, up to the memory term's
+    // share of the fitted blend (activations stay bf16).
+    const double peaks = h100.peak(DType::bf16) / h100.peak(DType::fp8) / 0.883;
     CHECK(cost.breakdown(f).compute / cost.breakdown(b).compute == Approx(peaks).epsilon(1e-9));
     CHECK(cost.time(f) / cost.time(b) >= peaks);
-    CHECK(cost.time(f) / cost.time(b) < 0.55);
-    CHECK(cost.roofline_bound(f) / cost.roofline_bound(b) == Approx(peaks).epsilon(1e-9));
+    CHECK(cost.time(f) / cost.time(b) < 0.62);
+    CHECK(cost.roofline_bound(f) / cost.roofline_bound(b) == Approx(peaks * 0.883).epsilon(1e-9));
   }
   // The LM head is not quantized: bf16 math and time.
   CHECK(find(of, "lm_head").dtype == DType::bf16);
